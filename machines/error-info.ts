@@ -1,0 +1,77 @@
+/**
+ * Error codes and the plain-JSON error record shared by the charts and the runtime.
+ *
+ * The charts only ever hold plain data (so snapshots round-trip through JSON); the runtime
+ * wraps these records in `PluginFactoryError` instances.
+ */
+
+/** Every code the engine raises or reports, with what it means. */
+export const ERROR_CODES = {
+  MANIFEST_NOT_FOUND: 'no plugin.json or plugin.yaml in the plugin folder',
+  MANIFEST_INVALID: 'the manifest does not match the schema',
+  ENTRY_NOT_FOUND: 'the module named by `main` does not exist',
+  ENTRY_OUTSIDE_PLUGIN: '`main` resolves outside the plugin folder',
+  MODULE_LOAD_FAILED: 'importing the module, or calling its factory, failed',
+  CONTRACT_INVALID: 'the module does not export init, start and stop functions',
+  CONFIG_INVALID: 'the config values do not match the manifest field specs',
+  DUPLICATE_PLUGIN: 'two plugins share one name',
+  MISSING_DEPENDENCY: 'a required dependency is not registered',
+  DEPENDENCY_VERSION_MISMATCH: "a dependency's version is outside the declared range",
+  DEPENDENCY_CYCLE: 'the dependency graph has a cycle',
+  DEPENDENCY_FAILED: 'a required dependency is invalid or failed',
+  ENGINE_VERSION_MISMATCH: "the engine's version is outside the plugin's `engine` range",
+  HOOK_FAILED: 'a hook threw or rejected',
+  HOOK_TIMEOUT: 'a hook did not settle within its timeout',
+  INVALID_TRANSITION: 'the lifecycle chart does not allow that command in this state',
+  PERMISSION_DENIED: 'the plugin did not declare what it tried to use',
+  OPTIONS_INVALID: 'the options given to the engine are malformed',
+  PLUGIN_NOT_FOUND: 'no plugin of that name is registered',
+  INTERNAL_ERROR: 'an engine fault (please report it); the host keeps running',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The hooks a plugin module may export. */
+export type HookName = 'init' | 'start' | 'stop' | 'dispose' | 'health';
+
+/** A plain-JSON error as it appears in snapshots: `{ code, message, hook?, cause? }`. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+  hook?: HookName;
+  /** The message of the underlying error, when there was one. */
+  cause?: string;
+  /** Names involved (a cycle, the dependents of a failed plugin …). */
+  plugins?: string[];
+  /** Path of the offending field (`config.pool`, `dependencies.db` …). */
+  path?: string;
+}
+
+/** Reads an `ErrorInfo` out of anything thrown: coded errors keep their code, others get `fallback`. */
+export function toErrorInfo(error: unknown, fallback: ErrorCode, hook?: HookName): ErrorInfo {
+  if (isErrorInfo(error)) {
+    const info: ErrorInfo = { code: error.code, message: error.message };
+    const h = error.hook ?? hook;
+    if (h !== undefined) info.hook = h;
+    const cause: unknown = (error as { cause?: unknown }).cause;
+    if (typeof cause === 'string') info.cause = cause;
+    else if (cause instanceof Error) info.cause = cause.message;
+    if (Array.isArray(error.plugins)) info.plugins = [...error.plugins];
+    if (typeof error.path === 'string') info.path = error.path;
+    return info;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const info: ErrorInfo = { code: fallback, message };
+  if (hook !== undefined) info.hook = hook;
+  return info;
+}
+
+function isErrorInfo(value: unknown): value is ErrorInfo {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as { code?: unknown; message?: unknown };
+  return (
+    typeof candidate.code === 'string' &&
+    Object.hasOwn(ERROR_CODES, candidate.code) &&
+    typeof candidate.message === 'string'
+  );
+}

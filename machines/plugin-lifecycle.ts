@@ -1,0 +1,452 @@
+/**
+ * The lifecycle statechart every plugin actor is spawned from.
+ *
+ * The seed contract is kept exactly: created → init → initialized → start → running → stop →
+ * stopped, stopped → start → running and stopped → init → initialized. Around it the chart adds
+ * what a production host needs: validation, hooks that run as invoked actors under a timeout,
+ * cancellation, failure with retry and backoff, blocking on a failed dependency, and disposal.
+ *
+ * The chart performs no I/O. Its side effects are named slots that the runtime fills with
+ * `pluginLifecycle.provide(...)`:
+ * - actors `validate`, `init`, `start`, `stop`, `dispose` (each a promise actor whose
+ *   `signal` aborts when its state is left, e.g. on timeout or cancellation);
+ * - delays `hookTimeout` and `retryBackoff` (read from context).
+ * The defaults below are no-ops, so the chart runs as it is in any XState tool.
+ */
+import { assign, fromPromise, setup } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
+import { toErrorInfo } from './error-info.ts';
+import type { ErrorInfo, HookName } from './error-info.ts';
+
+/** How a failed `init` or `start` is tried again. Total calls = 1 + retries. */
+export interface RetryPolicy {
+  retries: number;
+  backoffMs: number;
+  factor: number;
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 };
+
+export interface LifecycleInput {
+  name: string;
+  /** Which implementation the runtime runs for this actor's hooks (defaults to `name`; a reload gets a new key). */
+  key?: string;
+  hookTimeoutMs: number;
+  retry: RetryPolicy;
+  /** Where the plugin's settings live (e.g. `plugins/db/plugin.json`), named in hints. */
+  source?: string;
+}
+
+/** Where a cancelled start or a restored dependency returns the plugin to. */
+export type RestingState = 'created' | 'initialized' | 'stopped';
+
+export interface HookTimings {
+  initMs?: number;
+  startMs?: number;
+  stopMs?: number;
+  disposeMs?: number;
+}
+
+export interface LifecycleContext {
+  name: string;
+  key: string;
+  hookTimeoutMs: number;
+  retry: RetryPolicy;
+  source: string | undefined;
+  /** Calls of the current hook so far (1 on a first-try success). */
+  attempts: number;
+  /** The hook running now, or the one that failed. */
+  hook: HookName | null;
+  error: ErrorInfo | null;
+  /** Every reason validation failed (empty unless the plugin is invalid). */
+  errors: ErrorInfo[];
+  /** Required dependencies a `starting` plugin still waits for. */
+  waitingFor: string[];
+  resumeTo: RestingState;
+  timings: HookTimings;
+}
+
+export interface HookInput {
+  name: string;
+  key: string;
+  hook: HookName;
+  attempt: number;
+}
+
+/** What a hook actor resolves with: how long the hook itself took. */
+export interface HookOutput {
+  ms: number;
+}
+
+export type LifecycleEvent =
+  | { type: 'plugin.init' }
+  | { type: 'plugin.start'; waitingFor?: string[] }
+  | { type: 'plugin.stop' }
+  | { type: 'plugin.retry' }
+  | { type: 'plugin.reset' }
+  | { type: 'plugin.dispose' }
+  | { type: 'plugin.dependency.ready'; dependency: string }
+  | { type: 'plugin.dependency.failed'; dependency: string; code?: 'DEPENDENCY_FAILED' | 'MISSING_DEPENDENCY' }
+  | { type: 'plugin.dependencies.restored' };
+
+/** Lifecycle command events, as the API names them. */
+export type LifecycleCommand = LifecycleEvent['type'];
+
+const noopHook = fromPromise<HookOutput, HookInput>(async () => ({ ms: 0 }));
+
+/** Backoff before retry number `attempts` (1-based): backoffMs · factor^(attempts−1), capped. */
+export function backoffDelay(retry: RetryPolicy, attempts: number): number {
+  const raw = retry.backoffMs * Math.pow(retry.factor, Math.max(0, attempts - 1));
+  return Math.min(retry.maxBackoffMs, raw);
+}
+
+/** The state each hook runs in, named in timeout messages. */
+const HOOK_STATES: Record<HookName, string> = {
+  init: 'initializing',
+  start: 'starting',
+  stop: 'stopping',
+  dispose: 'disposing',
+  health: 'running',
+};
+
+function hookInput(hook: HookName) {
+  return ({ context }: { context: LifecycleContext }): HookInput => ({
+    name: context.name,
+    key: context.key,
+    hook,
+    attempt: context.attempts,
+  });
+}
+
+function timeoutError(context: LifecycleContext, state: string): ErrorInfo {
+  const hook = context.hook ?? 'init';
+  const where = context.source ?? `the manifest of '${context.name}'`;
+  return {
+    code: 'HOOK_TIMEOUT',
+    hook,
+    message:
+      `plugin '${context.name}': ${hook} hook did not finish within ${context.hookTimeoutMs} ms ` +
+      `(state ${state}); raise hookTimeoutMs in ${where} or make ${hook} resolve`,
+  };
+}
+
+function validationErrors(error: unknown): ErrorInfo[] {
+  const list = (error as { errors?: unknown } | null)?.errors;
+  if (Array.isArray(list) && list.length > 0) return list.map((e) => toErrorInfo(e, 'CONTRACT_INVALID'));
+  return [toErrorInfo(error, 'CONTRACT_INVALID')];
+}
+
+export const pluginLifecycle = setup({
+  types: {
+    context: {} as LifecycleContext,
+    input: {} as LifecycleInput,
+    events: {} as LifecycleEvent,
+  },
+  actors: {
+    validate: fromPromise<void, { name: string; key: string }>(async () => undefined),
+    init: noopHook,
+    start: noopHook,
+    stop: noopHook,
+    dispose: noopHook,
+  },
+  delays: {
+    hookTimeout: ({ context }) => context.hookTimeoutMs,
+    retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempts),
+  },
+  guards: {
+    canRetry: ({ context }) =>
+      (context.hook === 'init' || context.hook === 'start') && context.attempts <= context.retry.retries,
+    failedInInit: ({ context }) => context.hook === 'init',
+    failedInStart: ({ context }) => context.hook === 'start',
+    failedInStop: ({ context }) => context.hook === 'stop',
+    dependenciesReady: ({ context }) => context.waitingFor.length === 0,
+    resumesInitialized: ({ context }) => context.resumeTo === 'initialized',
+    resumesStopped: ({ context }) => context.resumeTo === 'stopped',
+  },
+  actions: {
+    /** A new command: a fresh attempt count and no stale error. */
+    beginCommand: assign({ attempts: 0, error: null }),
+    beginInit: assign({ hook: 'init' as const, attempts: ({ context }) => context.attempts + 1 }),
+    beginStart: assign({ hook: 'start' as const, attempts: ({ context }) => context.attempts + 1 }),
+    beginStop: assign({ hook: 'stop' as const, attempts: 1 }),
+    beginDispose: assign({ hook: 'dispose' as const }),
+    hookSucceeded: assign(({ context, event }) => {
+      const output = (event as unknown as { output?: HookOutput }).output;
+      const key = `${context.hook ?? 'init'}Ms` as keyof HookTimings;
+      return {
+        error: null,
+        timings: { ...context.timings, [key]: output?.ms ?? 0 },
+      };
+    }),
+    hookFailed: assign({
+      error: ({ context, event }) =>
+        toErrorInfo((event as unknown as { error?: unknown }).error, 'HOOK_FAILED', context.hook ?? undefined),
+    }),
+    hookTimedOut: assign({
+      error: ({ context }) => timeoutError(context, HOOK_STATES[context.hook ?? 'init']),
+    }),
+    rememberWaiting: assign({
+      waitingFor: ({ event }) => (event.type === 'plugin.start' ? [...(event.waitingFor ?? [])] : []),
+    }),
+    dependencyReady: assign({
+      waitingFor: ({ context, event }) =>
+        event.type === 'plugin.dependency.ready'
+          ? context.waitingFor.filter((name) => name !== event.dependency)
+          : context.waitingFor,
+    }),
+    blockOnDependency: assign({
+      error: ({ context, event }): ErrorInfo => {
+        const dependency = event.type === 'plugin.dependency.failed' ? event.dependency : '?';
+        const code = event.type === 'plugin.dependency.failed' ? (event.code ?? 'DEPENDENCY_FAILED') : 'DEPENDENCY_FAILED';
+        const what = code === 'MISSING_DEPENDENCY' ? 'is not registered' : 'is invalid or failed';
+        return {
+          code,
+          message:
+            `plugin '${context.name}': required dependency '${dependency}' ${what}; ` +
+            `fix or retry '${dependency}' and '${context.name}' comes back by itself`,
+          plugins: [dependency],
+        };
+      },
+      hook: null,
+      waitingFor: [],
+    }),
+    clearFailure: assign({ error: null, hook: null, attempts: 0, waitingFor: [] }),
+    recordInvalid: assign(({ event }) => {
+      const errors = validationErrors((event as unknown as { error?: unknown }).error);
+      return { errors, error: errors[0] ?? null };
+    }),
+  },
+}).createMachine({
+  id: 'plugin',
+  context: ({ input }) => ({
+    name: input.name,
+    key: input.key ?? input.name,
+    hookTimeoutMs: input.hookTimeoutMs,
+    retry: input.retry,
+    source: input.source,
+    attempts: 0,
+    hook: null,
+    error: null,
+    errors: [],
+    waitingFor: [],
+    resumeTo: 'created',
+    timings: {},
+  }),
+  initial: 'validating',
+  states: {
+    validating: {
+      description: 'Manifest, module contract and config are being checked.',
+      invoke: {
+        src: 'validate',
+        input: ({ context }) => ({ name: context.name, key: context.key }),
+        onDone: { target: 'created' },
+        onError: { target: 'invalid', actions: 'recordInvalid' },
+      },
+    },
+    invalid: {
+      description: 'Validation failed; the module is dropped and the reasons stay visible.',
+      type: 'final',
+    },
+    created: {
+      description: 'Valid, not yet initialised.',
+      on: {
+        'plugin.init': { target: 'initializing', actions: ['beginCommand', assign({ resumeTo: 'created' })] },
+        'plugin.dispose': { target: 'disposing' },
+        'plugin.dependency.failed': {
+          target: 'failed.blocked',
+          actions: [assign({ resumeTo: 'created' }), 'blockOnDependency'],
+        },
+      },
+    },
+    initializing: {
+      description: 'The init hook runs under a timeout; plugin.stop cancels it through its AbortSignal.',
+      entry: 'beginInit',
+      invoke: {
+        src: 'init',
+        input: hookInput('init'),
+        onDone: { target: 'initialized', actions: 'hookSucceeded' },
+        onError: { target: 'failed', actions: 'hookFailed' },
+      },
+      after: {
+        hookTimeout: { target: 'failed', actions: 'hookTimedOut' },
+      },
+      on: {
+        'plugin.stop': { target: 'created' },
+      },
+    },
+    initialized: {
+      description: 'init succeeded; ready to start.',
+      on: {
+        'plugin.start': {
+          target: 'starting',
+          actions: ['beginCommand', assign({ resumeTo: 'initialized' }), 'rememberWaiting'],
+        },
+        'plugin.dispose': { target: 'disposing' },
+        'plugin.dependency.failed': {
+          target: 'failed.blocked',
+          actions: [assign({ resumeTo: 'initialized' }), 'blockOnDependency'],
+        },
+      },
+    },
+    starting: {
+      description: 'Waits for required dependencies to run, then runs the start hook under a timeout.',
+      initial: 'waitingForDependencies',
+      on: {
+        'plugin.stop': [
+          { guard: 'resumesStopped', target: 'stopped' },
+          { target: 'initialized' },
+        ],
+      },
+      states: {
+        waitingForDependencies: {
+          always: { guard: 'dependenciesReady', target: 'hook' },
+          on: {
+            'plugin.dependency.ready': { actions: 'dependencyReady' },
+            'plugin.dependency.failed': { target: '#plugin.failed.blocked', actions: 'blockOnDependency' },
+          },
+        },
+        hook: {
+          entry: 'beginStart',
+          invoke: {
+            src: 'start',
+            input: hookInput('start'),
+            onDone: { target: '#plugin.running', actions: 'hookSucceeded' },
+            onError: { target: '#plugin.failed', actions: 'hookFailed' },
+          },
+          after: {
+            hookTimeout: { target: '#plugin.failed', actions: 'hookTimedOut' },
+          },
+        },
+      },
+    },
+    running: {
+      description: 'start succeeded; the plugin is in service.',
+      on: {
+        'plugin.stop': { target: 'stopping', actions: 'beginCommand' },
+      },
+    },
+    stopping: {
+      description: 'The stop hook runs under a timeout; a failure is reported and never blocks shutdown.',
+      entry: 'beginStop',
+      invoke: {
+        src: 'stop',
+        input: hookInput('stop'),
+        onDone: { target: 'stopped', actions: 'hookSucceeded' },
+        onError: { target: 'failed', actions: 'hookFailed' },
+      },
+      after: {
+        hookTimeout: { target: 'failed', actions: 'hookTimedOut' },
+      },
+    },
+    stopped: {
+      description: 'The seed STOPPED: start and init are allowed from here.',
+      on: {
+        'plugin.start': {
+          target: 'starting',
+          actions: ['beginCommand', assign({ resumeTo: 'stopped' }), 'rememberWaiting'],
+        },
+        'plugin.init': { target: 'initializing', actions: ['beginCommand', assign({ resumeTo: 'created' })] },
+        'plugin.dispose': { target: 'disposing' },
+        'plugin.dependency.failed': {
+          target: 'failed.blocked',
+          actions: [assign({ resumeTo: 'stopped' }), 'blockOnDependency'],
+        },
+      },
+    },
+    failed: {
+      description: 'A hook threw, rejected or timed out, or a required dependency failed.',
+      initial: 'deciding',
+      on: {
+        'plugin.reset': { target: 'created', actions: 'clearFailure' },
+        'plugin.dispose': { target: 'disposing' },
+      },
+      states: {
+        deciding: {
+          always: [{ guard: 'canRetry', target: 'retrying' }, { target: 'halted' }],
+        },
+        retrying: {
+          description: 'Waiting out the backoff before the failed hook runs again.',
+          after: {
+            retryBackoff: [
+              { guard: 'failedInInit', target: '#plugin.initializing' },
+              { target: '#plugin.starting.hook' },
+            ],
+          },
+          on: {
+            'plugin.stop': { target: 'halted' },
+            'plugin.dependency.failed': { target: 'blocked', actions: 'blockOnDependency' },
+          },
+        },
+        halted: {
+          description: 'The retry budget is spent; stays failed until plugin.retry or plugin.reset.',
+          on: {
+            'plugin.retry': [
+              { guard: 'failedInInit', target: '#plugin.initializing', actions: 'beginCommand' },
+              { guard: 'failedInStart', target: '#plugin.starting.hook', actions: 'beginCommand' },
+              { guard: 'failedInStop', target: '#plugin.stopping', actions: 'beginCommand' },
+            ],
+          },
+        },
+        blocked: {
+          description: 'A required dependency is out of service (DEPENDENCY_FAILED or MISSING_DEPENDENCY).',
+          on: {
+            'plugin.dependencies.restored': [
+              { guard: 'resumesInitialized', target: '#plugin.initialized', actions: 'clearFailure' },
+              { guard: 'resumesStopped', target: '#plugin.stopped', actions: 'clearFailure' },
+              { target: '#plugin.created', actions: 'clearFailure' },
+            ],
+          },
+        },
+      },
+    },
+    disposing: {
+      description: 'The optional dispose hook runs under a timeout; disposal completes whatever it does.',
+      entry: 'beginDispose',
+      invoke: {
+        src: 'dispose',
+        input: hookInput('dispose'),
+        onDone: { target: 'disposed', actions: 'hookSucceeded' },
+        onError: { target: 'disposed', actions: 'hookFailed' },
+      },
+      after: {
+        hookTimeout: { target: 'disposed', actions: 'hookTimedOut' },
+      },
+    },
+    disposed: {
+      description: 'Unloaded; resources released.',
+      type: 'final',
+    },
+  },
+});
+
+export type PluginLifecycleLogic = typeof pluginLifecycle;
+export type PluginLifecycleSnapshot = SnapshotFrom<typeof pluginLifecycle>;
+
+/** Top-level state names, as they appear in snapshots. */
+export const LIFECYCLE_STATES = [
+  'validating',
+  'invalid',
+  'created',
+  'initializing',
+  'initialized',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'failed',
+  'disposing',
+  'disposed',
+] as const;
+export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+/** A state value as a dotted path: `running`, `failed.retrying`, `starting.waitingForDependencies`. */
+export function stateToPath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const [key, child] = Object.entries(value)[0] ?? ['?', undefined];
+    const rest = stateToPath(child);
+    return rest ? `${key}.${rest}` : key;
+  }
+  return '';
+}

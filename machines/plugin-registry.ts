@@ -1,0 +1,696 @@
+/**
+ * The manager's bookkeeping: one record per plugin actor, the dependency edges, and what each
+ * plugin is wanted to be doing. Pure data, no XState and no I/O; the manager chart calls it from
+ * its actions and turns what it returns into `sendTo` / `stopChild` / `emit` actions.
+ *
+ * Why a mutable structure inside the chart's context: XState copies immutable structures on
+ * every change, and with N plugins each reporting a few state changes that is O(N²). Every
+ * operation here is O(1) or O(degree of the plugin), using counters kept per record.
+ *
+ * Reconciliation: each plugin has a `want` (running, stopped, gone). After any change, the
+ * affected records are reconciled: the registry decides which lifecycle event, if any, moves the
+ * plugin towards its want without breaking dependency order:
+ * - a plugin inits/starts only when its required dependencies run (optional ones, when present,
+ *   have settled);
+ * - a plugin stops only when no dependent is active;
+ * - a plugin whose required dependency is dead (invalid, failed, missing) is blocked with
+ *   DEPENDENCY_FAILED / MISSING_DEPENDENCY, and restored when the dependency runs again.
+ */
+import { toErrorInfo } from './error-info.ts';
+import type { ErrorInfo } from './error-info.ts';
+import type { LifecycleEvent, LifecycleInput } from './plugin-lifecycle.ts';
+
+export type Want = 'running' | 'stopped' | 'gone';
+export type FailurePolicy = 'isolate' | 'abort';
+
+/** What the manager needs to know of one plugin to spawn and order it. */
+export interface PluginEntry {
+  name: string;
+  /** Required dependencies (names). */
+  requires: string[];
+  /** Optional dependencies that are registered. */
+  optional: string[];
+  input: LifecycleInput;
+}
+
+/** Anything that can receive lifecycle events (an XState actor ref). */
+export interface PluginRef {
+  readonly id: string;
+  send(event: LifecycleEvent): void;
+}
+
+export interface PluginRecord<R extends PluginRef = PluginRef> {
+  readonly name: string;
+  entry: PluginEntry;
+  ref: R | null;
+  /** Actor id of the current generation (`db`, then `db@2` after a reload). */
+  actorId: string;
+  generation: number;
+  /** Last reported state, as a dotted path. */
+  state: string;
+  want: Want;
+  /** The plugin whose stop took this one down with it, so that its start brings it back. */
+  heldBy: string | null;
+  restartPending: boolean;
+  replacement: PluginEntry | null;
+  /** A command was sent and its resulting snapshot has not arrived yet. */
+  awaiting: boolean;
+  dependents: Array<{ name: string; required: boolean }>;
+  // Cached flags and the counters derived from them (see refresh()).
+  running: boolean;
+  dead: boolean;
+  optionalOk: boolean;
+  active: boolean;
+  wanted: boolean;
+  settled: boolean;
+  requiredRunning: number;
+  /** Required dependencies that are not wanted running (stopped by hand, being restarted …). */
+  requiredHeld: number;
+  requiredDead: number;
+  optionalReady: number;
+  activeDependents: number;
+  ops: Set<number> | null;
+  /** Set when the plugin's actor itself failed (an engine fault, not a hook failure). */
+  crash: ErrorInfo | null;
+}
+
+/** Something for the chart to do, in order. */
+export type Effect<R extends PluginRef = PluginRef> =
+  | { kind: 'send'; ref: R; event: LifecycleEvent }
+  | { kind: 'spawn'; record: PluginRecord<R> }
+  | { kind: 'release'; ref: R }
+  | { kind: 'changed'; name: string; state: string; previous: string }
+  | { kind: 'settled'; op: number };
+
+const QUIESCENT = new Set(['created', 'initialized', 'stopped']);
+const ACTIVE = new Set([
+  'initializing',
+  'starting.waitingForDependencies',
+  'starting.hook',
+  'running',
+  'stopping',
+  'failed.retrying',
+]);
+const DEAD = new Set(['invalid', 'failed.halted', 'failed.blocked', 'disposing', 'disposed', 'crashed', 'removed']);
+/** Final for the actor: nothing more can be sent to it. */
+const GONE = new Set(['invalid', 'disposed', 'crashed']);
+
+export function isDeadState(state: string): boolean {
+  return DEAD.has(state);
+}
+
+export class PluginRegistry<R extends PluginRef = PluginRef> {
+  readonly records = new Map<string, PluginRecord<R>>();
+  private readonly byActorId = new Map<string, PluginRecord<R>>();
+  /** Records not at rest for their want; the manager is settled when this is 0. */
+  unsettled = 0;
+  /** Set under the `abort` policy when a plugin fails for good. */
+  abortCause: { name: string; error: ErrorInfo | null } | null = null;
+  /** Plugins that went dead while the host wanted them running (for the abort policy). */
+  private deadWanted: string | null = null;
+  private readonly effects: Effect<R>[] = [];
+  private readonly ops = new Map<number, { pending: number; members: PluginRecord<R>[] }>();
+  private readonly queue: PluginRecord<R>[] = [];
+  private readonly queued = new Set<PluginRecord<R>>();
+
+  constructor(
+    entries: readonly PluginEntry[],
+    readonly policy: FailurePolicy = 'isolate',
+  ) {
+    for (const entry of entries) this.add(entry);
+    for (const record of this.records.values()) this.link(record);
+    for (const record of this.records.values()) this.refresh(record);
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────
+
+  get(name: string): PluginRecord<R> | undefined {
+    return this.records.get(name);
+  }
+
+  byActor(actorId: string): PluginRecord<R> | undefined {
+    return this.byActorId.get(actorId);
+  }
+
+  /** Takes the effects accumulated since the last call. */
+  drain(): Effect<R>[] {
+    this.flushQueue();
+    return this.effects.splice(0, this.effects.length);
+  }
+
+  /** Names of a plugin's transitive dependents (not including itself), dependents-first order not implied. */
+  dependentsOf(name: string): string[] {
+    const seen = new Set<string>([name]);
+    const out: string[] = [];
+    const stack = [name];
+    while (stack.length > 0) {
+      const record = this.records.get(stack.pop()!);
+      for (const edge of record?.dependents ?? []) {
+        if (seen.has(edge.name)) continue;
+        seen.add(edge.name);
+        out.push(edge.name);
+        stack.push(edge.name);
+      }
+    }
+    return out;
+  }
+
+  // ── events from the chart ──────────────────────────────────────────────
+
+  /** Spawn effects for every record (the chart creates the actors). */
+  spawnAll(): void {
+    for (const record of this.records.values()) this.effects.push({ kind: 'spawn', record });
+  }
+
+  attach(record: PluginRecord<R>, ref: R): void {
+    record.ref = ref;
+  }
+
+  /** The whole host is wanted running (boot) or stopped (shutdown). */
+  wantAll(want: 'running' | 'stopped'): void {
+    for (const record of this.records.values()) {
+      if (record.want === 'gone') continue;
+      record.want = want;
+      record.heldBy = null;
+      record.restartPending = false;
+      this.refresh(record);
+    }
+    if (want === 'running' && this.policy === 'abort' && this.deadWanted !== null) {
+      this.abortWith(this.deadWanted);
+    }
+  }
+
+  /** A plugin actor reported a new snapshot. */
+  report(actorId: string, state: string): void {
+    const record = this.byActorId.get(actorId);
+    if (!record) return;
+    record.awaiting = false;
+    const previous = record.state;
+    if (previous !== state) {
+      record.state = state;
+      this.effects.push({ kind: 'changed', name: record.name, state, previous });
+    }
+    this.advanceIntent(record);
+    this.refresh(record);
+    this.enqueue(record);
+  }
+
+  /** A plugin actor failed outside its hooks (an engine fault): it is out of service for good. */
+  crash(actorId: string, error: unknown): void {
+    const record = this.byActorId.get(actorId);
+    if (!record) return;
+    record.crash = toErrorInfo(error, 'HOOK_FAILED');
+    this.report(actorId, 'crashed');
+  }
+
+  /** Stops every plugin actor (the host is shutting down for good). */
+  releaseAll(): void {
+    for (const record of this.records.values()) {
+      if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
+    }
+  }
+
+  // ── runtime commands ───────────────────────────────────────────────────
+
+  stop(name: string, op: number): void {
+    const record = this.records.get(name);
+    if (!record) return;
+    const touched = [record, ...this.holdDependents(name)];
+    record.want = record.want === 'gone' ? 'gone' : 'stopped';
+    record.heldBy = null;
+    this.track(op, touched);
+  }
+
+  start(name: string, op: number): void {
+    const record = this.records.get(name);
+    if (!record) return;
+    record.want = 'running';
+    record.heldBy = null;
+    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name)];
+    this.track(op, touched);
+  }
+
+  restart(name: string, op: number): void {
+    const record = this.records.get(name);
+    if (!record) return;
+    const touched = [record, ...this.holdDependents(name)];
+    record.want = 'stopped';
+    record.restartPending = true;
+    this.track(op, touched);
+  }
+
+  reload(entry: PluginEntry, op: number): void {
+    const record = this.records.get(entry.name);
+    if (!record) return;
+    const touched = [record, ...this.holdDependents(entry.name)];
+    record.want = 'stopped';
+    record.replacement = entry;
+    record.restartPending = true;
+    this.track(op, touched);
+  }
+
+  unload(name: string, op: number): void {
+    const record = this.records.get(name);
+    if (!record) return;
+    const touched = [record, ...this.holdDependents(name)];
+    record.want = 'gone';
+    this.track(op, touched);
+  }
+
+  /** Forward a command (retry, reset) to a plugin and wait for its effect. */
+  forward(name: string, event: LifecycleEvent, op: number): void {
+    const record = this.records.get(name);
+    if (!record?.ref) return;
+    record.want = 'running';
+    this.send(record, event);
+    this.track(op, [record, ...this.releaseHeld(name)]);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────
+
+  private add(entry: PluginEntry): PluginRecord<R> {
+    const record: PluginRecord<R> = {
+      name: entry.name,
+      entry,
+      ref: null,
+      actorId: entry.name,
+      generation: 1,
+      state: 'validating',
+      want: 'stopped',
+      heldBy: null,
+      restartPending: false,
+      replacement: null,
+      awaiting: false,
+      dependents: [],
+      running: false,
+      dead: false,
+      optionalOk: false,
+      active: false,
+      wanted: false,
+      settled: false,
+      requiredRunning: 0,
+      requiredHeld: 0,
+      requiredDead: 0,
+      optionalReady: 0,
+      activeDependents: 0,
+      ops: null,
+      crash: null,
+    };
+    this.records.set(entry.name, record);
+    this.byActorId.set(record.actorId, record);
+    this.unsettled++; // a record starts unsettled; refresh() counts it down once it rests
+    return record;
+  }
+
+  /** Adds this record's edges and folds its dependencies' current flags into its counters. */
+  private link(record: PluginRecord<R>): void {
+    record.requiredRunning = 0;
+    record.requiredDead = 0;
+    record.requiredHeld = 0;
+    record.optionalReady = 0;
+    for (const dep of record.entry.requires) {
+      const target = this.records.get(dep);
+      if (!target) {
+        record.requiredDead++;
+        continue;
+      }
+      target.dependents.push({ name: record.name, required: true });
+      if (target.running) record.requiredRunning++;
+      if (target.dead) record.requiredDead++;
+      if (!target.wanted) record.requiredHeld++;
+      if (record.active) target.activeDependents++;
+    }
+    for (const dep of record.entry.optional) {
+      const target = this.records.get(dep);
+      if (!target) {
+        record.optionalReady++;
+        continue;
+      }
+      target.dependents.push({ name: record.name, required: false });
+      if (target.optionalOk) record.optionalReady++;
+      if (record.active) target.activeDependents++;
+    }
+  }
+
+  private unlink(record: PluginRecord<R>): void {
+    for (const dep of [...record.entry.requires, ...record.entry.optional]) {
+      const target = this.records.get(dep);
+      if (!target) continue;
+      target.dependents = target.dependents.filter((edge) => edge.name !== record.name);
+      if (record.active) target.activeDependents--;
+    }
+  }
+
+  private settledFor(record: PluginRecord<R>): boolean {
+    if (record.awaiting) return false;
+    const state = record.state;
+    if (record.want === 'gone') return state === 'removed';
+    if (record.replacement || record.restartPending) return false;
+    if (GONE.has(state) || state === 'removed') return true;
+    if (state === 'failed.halted' || state === 'failed.blocked') return true;
+    if (record.want === 'running') return state === 'running';
+    return QUIESCENT.has(state);
+  }
+
+  /**
+   * Recomputes a record's flags; where one changed, updates its neighbours' counters and queues
+   * them for reconciliation. Also keeps the settled count and the pending commands.
+   */
+  private refresh(record: PluginRecord<R>): void {
+    const state = record.state;
+    const running = state === 'running';
+    const dead = DEAD.has(state);
+    const optionalOk = running || dead || (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state));
+    const active = ACTIVE.has(state) || (record.awaiting && record.want === 'running');
+    const wanted = record.want === 'running';
+    if (
+      running !== record.running ||
+      dead !== record.dead ||
+      optionalOk !== record.optionalOk ||
+      wanted !== record.wanted
+    ) {
+      for (const edge of record.dependents) {
+        const dependent = this.records.get(edge.name);
+        if (!dependent) continue;
+        if (edge.required) {
+          dependent.requiredRunning += Number(running) - Number(record.running);
+          dependent.requiredDead += Number(dead) - Number(record.dead);
+          dependent.requiredHeld += Number(record.wanted) - Number(wanted);
+        } else {
+          dependent.optionalReady += Number(optionalOk) - Number(record.optionalOk);
+        }
+        this.enqueue(dependent);
+      }
+      record.running = running;
+      record.dead = dead;
+      record.optionalOk = optionalOk;
+      if (wanted && !record.wanted) {
+        // Wanted up again: so are the dependents that went down with it.
+        for (const edge of record.dependents) {
+          const dependent = this.records.get(edge.name);
+          if (dependent?.heldBy !== record.name || dependent.want !== 'stopped') continue;
+          dependent.want = 'running';
+          dependent.heldBy = null;
+          this.enqueue(dependent);
+        }
+      }
+      record.wanted = wanted;
+    }
+    if (active !== record.active) {
+      const delta = active ? 1 : -1;
+      for (const dep of [...record.entry.requires, ...record.entry.optional]) {
+        const target = this.records.get(dep);
+        if (!target) continue;
+        target.activeDependents += delta;
+        if (target.activeDependents === 0) this.enqueue(target);
+      }
+      record.active = active;
+    }
+    const settled = this.settledFor(record);
+    if (settled !== record.settled) {
+      this.unsettled += settled ? -1 : 1;
+      record.settled = settled;
+      // A member of a command that settles counts down; one that moves again (the second half
+      // of a restart) counts back up, so a command ends only when all its plugins rest at once.
+      if (record.ops) for (const op of [...record.ops]) this.countOp(op, settled ? -1 : 1);
+    }
+    if (dead && record.want === 'running' && !record.replacement && state !== 'failed.blocked') {
+      this.deadWanted ??= record.name;
+      if (this.policy === 'abort') this.abortWith(record.name);
+    }
+  }
+
+  private abortWith(name: string): void {
+    if (this.abortCause) return;
+    const record = this.records.get(name);
+    const error = record?.ref ? readError(record.ref) : null;
+    this.abortCause = { name, error };
+  }
+
+  /** Moves restart / reload / unload forward once the plugin is at rest. */
+  private advanceIntent(record: PluginRecord<R>): void {
+    const state = record.state;
+    const atRest = QUIESCENT.has(state) || DEAD.has(state);
+    if (!atRest || record.awaiting) return;
+    if (record.want === 'gone') {
+      if (GONE.has(state)) this.remove(record);
+      return;
+    }
+    if (record.replacement) {
+      if (GONE.has(state)) this.replace(record);
+      return;
+    }
+    if (record.restartPending && record.want === 'stopped') {
+      record.restartPending = false;
+      record.want = 'running';
+      this.releaseHeld(record.name);
+    }
+  }
+
+  /** Swaps in a new generation of the plugin from its replacement entry. */
+  private replace(record: PluginRecord<R>): void {
+    const entry = record.replacement!;
+    if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
+    this.unlink(record);
+    this.byActorId.delete(record.actorId);
+    record.replacement = null;
+    record.restartPending = false;
+    record.entry = entry;
+    record.generation++;
+    record.actorId = `${record.name}@${record.generation}`;
+    record.ref = null;
+    record.want = 'running';
+    record.awaiting = false;
+    const previous = record.state;
+    record.state = 'validating';
+    this.effects.push({ kind: 'changed', name: record.name, state: 'validating', previous });
+    this.byActorId.set(record.actorId, record);
+    // The old actor was at rest, so it held no dependency: counters restart from its new edges.
+    record.active = false;
+    this.link(record);
+    this.refresh(record);
+    this.effects.push({ kind: 'spawn', record });
+    this.releaseHeld(record.name);
+  }
+
+  private remove(record: PluginRecord<R>): void {
+    if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
+    const previous = record.state;
+    record.state = 'removed';
+    this.refresh(record); // dependents now see a dead (missing) requirement
+    this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
+    this.unlink(record);
+    this.records.delete(record.name);
+    this.byActorId.delete(record.actorId);
+    if (!record.settled) this.unsettled--;
+    // Dependents taken down with it come back as far as they can: blocked on a missing dependency.
+    this.releaseHeld(record.name);
+  }
+
+  /** Marks every running-wanted transitive dependent as held down by `name`. */
+  private holdDependents(name: string): PluginRecord<R>[] {
+    const touched: PluginRecord<R>[] = [];
+    for (const dependentName of this.dependentsOf(name)) {
+      const dependent = this.records.get(dependentName)!;
+      if (dependent.want !== 'running') continue;
+      dependent.want = 'stopped';
+      dependent.heldBy = name;
+      touched.push(dependent);
+    }
+    return touched;
+  }
+
+  /** Wants running again every plugin held down by `name`. */
+  private releaseHeld(name: string): PluginRecord<R>[] {
+    const released: PluginRecord<R>[] = [];
+    for (const dependentName of this.dependentsOf(name)) {
+      const dependent = this.records.get(dependentName)!;
+      if (dependent.heldBy !== name || dependent.want !== 'stopped') continue;
+      dependent.want = 'running';
+      dependent.heldBy = null;
+      released.push(dependent);
+      this.refresh(dependent);
+      this.enqueue(dependent);
+    }
+    return released;
+  }
+
+  /** A plugin started by hand needs its required dependencies: want them running too. */
+  private wantRequirementsRunning(name: string): PluginRecord<R>[] {
+    const touched: PluginRecord<R>[] = [];
+    const stack = [name];
+    const seen = new Set(stack);
+    while (stack.length > 0) {
+      const record = this.records.get(stack.pop()!);
+      for (const dep of record?.entry.requires ?? []) {
+        if (seen.has(dep)) continue;
+        seen.add(dep);
+        const target = this.records.get(dep);
+        if (!target) continue;
+        if (target.want === 'stopped') {
+          target.want = 'running';
+          target.heldBy = null;
+          touched.push(target);
+        }
+        stack.push(dep);
+      }
+    }
+    return touched;
+  }
+
+  private track(op: number, touched: Array<PluginRecord<R> | undefined>): void {
+    const members = [...new Set(touched.filter((r): r is PluginRecord<R> => r !== undefined))];
+    for (const record of members) {
+      this.refresh(record);
+      this.enqueue(record);
+    }
+    this.flushQueue();
+    let pending = 0;
+    for (const record of members) {
+      (record.ops ??= new Set()).add(op);
+      if (!record.settled) pending++;
+    }
+    this.ops.set(op, { pending, members });
+    if (pending === 0) this.countOp(op, 0);
+  }
+
+  private countOp(op: number, delta: number): void {
+    const entry = this.ops.get(op);
+    if (!entry) return;
+    entry.pending += delta;
+    if (entry.pending > 0) return;
+    this.ops.delete(op);
+    for (const member of entry.members) {
+      member.ops?.delete(op);
+      if (member.ops?.size === 0) member.ops = null;
+    }
+    this.effects.push({ kind: 'settled', op });
+  }
+
+  private enqueue(record: PluginRecord<R>): void {
+    if (this.queued.has(record)) return;
+    this.queued.add(record);
+    this.queue.push(record);
+  }
+
+  private flushQueue(): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      const record = this.queue[i]!;
+      this.queued.delete(record);
+      if (this.records.get(record.name) !== record) continue;
+      this.refresh(record);
+      this.reconcile(record);
+    }
+    this.queue.length = 0;
+  }
+
+  private send(record: PluginRecord<R>, event: LifecycleEvent): void {
+    if (!record.ref) return;
+    record.awaiting = true;
+    this.effects.push({ kind: 'send', ref: record.ref, event });
+    this.refresh(record);
+  }
+
+  /** Decides the next lifecycle event for one plugin, if any. */
+  private reconcile(record: PluginRecord<R>): void {
+    if (record.awaiting || !record.ref) return;
+    this.advanceIntent(record);
+    if (this.records.get(record.name) !== record || !record.ref) return;
+    const state = record.state;
+    if (record.want === 'running') {
+      if (record.requiredDead > 0) {
+        this.blockOnDeadDependency(record);
+        return;
+      }
+      const resting = QUIESCENT.has(state) || state === 'failed.blocked' || state === 'starting.waitingForDependencies';
+      if (record.requiredHeld > 0 && resting) {
+        // A required dependency is wanted down: rest with it and come back when it starts.
+        record.want = 'stopped';
+        record.heldBy = record.entry.requires.find((dep) => this.records.get(dep)?.wanted === false) ?? null;
+        this.refresh(record);
+        this.enqueue(record);
+        return;
+      }
+      const ready =
+        record.requiredRunning === record.entry.requires.length &&
+        record.optionalReady === record.entry.optional.length;
+      switch (state) {
+        case 'created':
+          if (ready) this.send(record, { type: 'plugin.init' });
+          return;
+        case 'initialized':
+        case 'stopped':
+          this.send(record, { type: 'plugin.start', waitingFor: this.notReady(record) });
+          return;
+        case 'starting.waitingForDependencies': {
+          const notReady = this.notReady(record);
+          const dependency = this.waitingFor(record).find((name) => !notReady.includes(name));
+          if (dependency !== undefined) this.send(record, { type: 'plugin.dependency.ready', dependency });
+          return;
+        }
+        case 'failed.blocked':
+          this.send(record, { type: 'plugin.dependencies.restored' });
+          return;
+        default:
+          return;
+      }
+    }
+    switch (state) {
+      case 'running':
+        if (record.activeDependents === 0) this.send(record, { type: 'plugin.stop' });
+        return;
+      case 'initializing':
+      case 'starting.waitingForDependencies':
+      case 'starting.hook':
+      case 'failed.retrying':
+        this.send(record, { type: 'plugin.stop' });
+        return;
+      default: {
+        const disposable = QUIESCENT.has(state) || state === 'failed.halted' || state === 'failed.blocked';
+        if (disposable && (record.want === 'gone' || record.replacement)) {
+          this.send(record, { type: 'plugin.dispose' });
+        }
+      }
+    }
+  }
+
+  private blockOnDeadDependency(record: PluginRecord<R>): void {
+    const state = record.state;
+    const blockable =
+      QUIESCENT.has(state) || state === 'starting.waitingForDependencies' || state === 'failed.retrying';
+    if (blockable) {
+      const dependency = record.entry.requires.find((dep) => {
+        const target = this.records.get(dep);
+        return !target || target.dead;
+      })!;
+      const code = this.records.has(dependency) ? 'DEPENDENCY_FAILED' : 'MISSING_DEPENDENCY';
+      this.send(record, { type: 'plugin.dependency.failed', dependency, code });
+    } else if (state === 'initializing' || state === 'starting.hook') {
+      this.send(record, { type: 'plugin.stop' });
+    } else if (state === 'running' && record.activeDependents === 0) {
+      this.send(record, { type: 'plugin.stop' });
+    }
+  }
+
+  private notReady(record: PluginRecord<R>): string[] {
+    const out: string[] = [];
+    for (const dep of record.entry.requires) if (!this.records.get(dep)?.running) out.push(dep);
+    for (const dep of record.entry.optional) {
+      const target = this.records.get(dep);
+      if (target && !target.optionalOk) out.push(dep);
+    }
+    return out;
+  }
+
+  private waitingFor(record: PluginRecord<R>): string[] {
+    const snapshot = (record.ref as unknown as { getSnapshot?: () => { context?: { waitingFor?: string[] } } })
+      .getSnapshot?.();
+    return snapshot?.context?.waitingFor ?? [];
+  }
+}
+
+function readError(ref: PluginRef): ErrorInfo | null {
+  const snapshot = (ref as unknown as { getSnapshot?: () => { context?: { error?: ErrorInfo | null } } })
+    .getSnapshot?.();
+  return snapshot?.context?.error ?? null;
+}

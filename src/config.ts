@@ -1,0 +1,133 @@
+/**
+ * Config values checked against a manifest's field specs: types, required, default, min/max,
+ * enum, unknown keys refused. Messages never quote a value, so secrets cannot leak through them.
+ */
+import { PluginFactoryError } from './errors.ts';
+import type { ConfigFieldSpec } from './manifest.ts';
+
+export type ConfigSpecs = Record<string, ConfigFieldSpec>;
+
+/** Keys that would reach Object.prototype if assigned naively; they stay inert data here. */
+const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export interface ConfigResult {
+  value: Record<string, unknown>;
+  errors: PluginFactoryError[];
+}
+
+function typeOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number' && Number.isInteger(value)) return 'integer';
+  return typeof value;
+}
+
+function matchesType(value: unknown, type: ConfigFieldSpec['type']): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'integer':
+      return typeof value === 'number' && Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+  }
+}
+
+/** Size that min/max bound: the number itself, or the length of a string or array. */
+function measure(value: unknown): number | null {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' || Array.isArray(value)) return value.length;
+  return null;
+}
+
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Validates `values` against `specs` and applies defaults. The result is a fresh plain object;
+ * nothing from `values` is assigned through a prototype setter.
+ */
+export function validateConfig(
+  plugin: string,
+  specs: ConfigSpecs | undefined,
+  values: unknown,
+  source = `the config of '${plugin}'`,
+): ConfigResult {
+  const errors: PluginFactoryError[] = [];
+  const value: Record<string, unknown> = {};
+  const fail = (key: string, problem: string) =>
+    errors.push(
+      new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config.${key} ${problem}; fix it in ${source}`, {
+        plugin,
+        path: `config.${key}`,
+      }),
+    );
+
+  const given: Record<string, unknown> =
+    values === undefined || values === null ? {} : (values as Record<string, unknown>);
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    errors.push(
+      new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config must be an object; fix it in ${source}`, {
+        plugin,
+        path: 'config',
+      }),
+    );
+    return { value, errors };
+  }
+  const fields = specs ?? {};
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(fields, key) || POISONED_KEYS.has(key)) {
+      fail(key, 'is not a declared config field (declare it under "config" in the manifest or remove it)');
+    }
+  }
+  for (const key of Object.keys(fields)) {
+    if (POISONED_KEYS.has(key)) continue;
+    const spec = fields[key]!;
+    let field = Object.hasOwn(given, key) ? given[key] : undefined;
+    if (field === undefined && spec.default !== undefined) field = structuredClone(spec.default);
+    if (field === undefined) {
+      if (spec.required) fail(key, 'is required');
+      continue;
+    }
+    if (!matchesType(field, spec.type)) {
+      fail(key, `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`);
+      continue;
+    }
+    const size = measure(field);
+    if (size !== null && spec.min !== undefined && size < spec.min) fail(key, `must be at least ${spec.min}`);
+    if (size !== null && spec.max !== undefined && size > spec.max) fail(key, `must be at most ${spec.max}`);
+    if (spec.enum && !spec.enum.some((allowed) => Object.is(allowed, field))) {
+      fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${JSON.stringify(spec.enum)}`);
+    }
+    define(value, key, field);
+  }
+  return { value, errors };
+}
+
+/** A copy of config values with every secret field replaced by `'[redacted]'`. */
+export function redactConfig(specs: ConfigSpecs | undefined, values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(values)) {
+    define(out, key, specs?.[key]?.secret ? '[redacted]' : values[key]);
+  }
+  return out;
+}
+
+/** Secret values of a config, to scrub from any text before it leaves the engine. */
+export function secretValues(specs: ConfigSpecs | undefined, values: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const key of Object.keys(values)) {
+    const secret = values[key];
+    if (specs?.[key]?.secret && secret !== undefined && secret !== null && String(secret).length > 0) {
+      out.push(typeof secret === 'string' ? secret : JSON.stringify(secret));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+/**
+ * What a plugin is made of: its hooks (the module's default export), the context each hook
+ * receives, and the in-memory definition an embedder hands to `createPluginManager`.
+ */
+import type { HookName } from './errors.ts';
+import type { Logger } from './logger.ts';
+import type { ManifestInput } from './manifest.ts';
+
+/** What every hook receives. */
+export interface PluginContext<Config extends object = Record<string, unknown>> {
+  /** The plugin's name. */
+  readonly name: string;
+  readonly version: string;
+  /** Validated config, defaults applied. */
+  readonly config: Readonly<Config>;
+  /** Aborted when the hook times out or is cancelled: stop working when it fires. */
+  readonly signal: AbortSignal;
+  /** A child logger carrying the plugin's name. */
+  readonly logger: Logger;
+  /** The hook being run. */
+  readonly hook: HookName;
+  /** 1 on the first call of this hook for the current command, 2 on the first retry … */
+  readonly attempt: number;
+}
+
+export type Hook<Config extends object> = (ctx: PluginContext<Config>) => unknown;
+
+/** The hooks object a plugin module default-exports. init, start and stop are required. */
+export interface PluginHooks<Config extends object = Record<string, unknown>> {
+  init(ctx: PluginContext<Config>): unknown;
+  start(ctx: PluginContext<Config>): unknown;
+  stop(ctx: PluginContext<Config>): unknown;
+  /** Releases what init acquired; runs when the plugin is unloaded or reloaded. */
+  dispose?(ctx: PluginContext<Config>): unknown;
+  health?(ctx: PluginContext<Config>): unknown;
+}
+
+/** A default export may also be a factory returning the hooks (sync or async). */
+export type PluginFactory<Config extends object = Record<string, unknown>> = () =>
+  | PluginHooks<Config>
+  | Promise<PluginHooks<Config>>;
+
+export type PluginModule<Config extends object = Record<string, unknown>> =
+  | PluginHooks<Config>
+  | PluginFactory<Config>;
+
+/**
+ * The typed way to write a plugin's hooks (or its factory). It returns its argument unchanged: a
+ * plain object with the same functions works just as well and needs no import from the engine.
+ *
+ * @example
+ * ```ts
+ * export default definePlugin<{ url: string }>({
+ *   async init(ctx) { pool = await connect(ctx.config.url, { signal: ctx.signal }); },
+ *   async start() {},
+ *   async stop() { await pool.end(); },
+ * });
+ * ```
+ */
+export function definePlugin<Config extends object = Record<string, unknown>>(
+  plugin: PluginHooks<Config>,
+): PluginHooks<Config>;
+export function definePlugin<Config extends object = Record<string, unknown>>(
+  plugin: PluginFactory<Config>,
+): PluginFactory<Config>;
+export function definePlugin(plugin: unknown): unknown {
+  return plugin;
+}
+
+/** A plugin handed to the engine in memory: its manifest, its module, its config values. */
+export interface PluginDefinition {
+  manifest: ManifestInput;
+  /** The hooks object or a factory returning it; checked against the contract before use. */
+  module: unknown;
+  /** Config values, checked against `manifest.config`. */
+  config?: Record<string, unknown>;
+  /** Where the plugin came from (e.g. `plugins/db/plugin.json`), named in error hints. */
+  source?: string;
+}

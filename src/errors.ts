@@ -1,0 +1,82 @@
+/**
+ * `PluginFactoryError`: the one error class the engine raises or reports, with a `code`.
+ */
+import { ERROR_CODES } from '../machines/error-info.ts';
+import type { ErrorCode, ErrorInfo, HookName } from '../machines/error-info.ts';
+
+export { ERROR_CODES };
+export type { ErrorCode, ErrorInfo, HookName };
+
+export interface PluginFactoryErrorOptions {
+  cause?: unknown;
+  /** The plugin concerned. */
+  plugin?: string;
+  hook?: HookName;
+  /** Path of the offending field (`config.pool`, `dependencies.db` …). */
+  path?: string;
+  /** Plugins involved (a cycle, the dependency that failed …). */
+  plugins?: string[];
+}
+
+/**
+ * Every error the engine raises or reports. Assert on `code`, not on the message.
+ *
+ * @example
+ * ```ts
+ * try { await manager.stopPlugin('db'); }
+ * catch (error) { if (error instanceof PluginFactoryError && error.code === 'INVALID_TRANSITION') … }
+ * ```
+ */
+export class PluginFactoryError extends Error {
+  override readonly name = 'PluginFactoryError';
+  readonly code: ErrorCode;
+  readonly plugin: string | undefined;
+  readonly hook: HookName | undefined;
+  readonly path: string | undefined;
+  readonly plugins: string[] | undefined;
+
+  constructor(code: ErrorCode, message: string, options: PluginFactoryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.plugin = options.plugin;
+    this.hook = options.hook;
+    this.path = options.path;
+    this.plugins = options.plugins;
+  }
+
+  /** The plain-JSON form used in snapshots: `{ code, message, hook?, cause? }`. */
+  toJSON(): ErrorInfo {
+    const info: ErrorInfo = { code: this.code, message: this.message };
+    if (this.hook !== undefined) info.hook = this.hook;
+    if (this.cause !== undefined) info.cause = this.cause instanceof Error ? this.cause.message : String(this.cause);
+    if (this.plugins !== undefined) info.plugins = [...this.plugins];
+    if (this.path !== undefined) info.path = this.path;
+    return info;
+  }
+
+  /** Rebuilds an error from its snapshot form. */
+  static fromInfo(info: ErrorInfo, plugin?: string): PluginFactoryError {
+    const options: PluginFactoryErrorOptions = {};
+    if (plugin !== undefined) options.plugin = plugin;
+    if (info.hook !== undefined) options.hook = info.hook;
+    if (info.cause !== undefined) options.cause = info.cause;
+    if (info.path !== undefined) options.path = info.path;
+    if (info.plugins !== undefined) options.plugins = info.plugins;
+    return new PluginFactoryError(info.code, info.message, options);
+  }
+}
+
+export function isPluginFactoryError(value: unknown): value is PluginFactoryError {
+  return value instanceof PluginFactoryError;
+}
+
+/** A short, single-line description of anything thrown. */
+export function describeThrown(value: unknown): string {
+  if (value instanceof Error) return value.message || value.name;
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

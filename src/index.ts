@@ -1,0 +1,34 @@
+/**
+ * Plugin Factory: loads, validates and runs plugins under a strict contract, every plugin's
+ * lifecycle an XState v5 actor spawned from one shared chart. This is the only entry users import.
+ */
+export { createPluginManager, PLUGIN_COMMANDS } from './manager.ts';
+export type {
+  Clock,
+  ManagerChange,
+  PluginCommand,
+  PluginManager,
+  PluginManagerOptions,
+  Subscription,
+} from './manager.ts';
+export type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
+export { definePlugin } from './definition.ts';
+export type { PluginContext, PluginDefinition, PluginFactory, PluginHooks, PluginModule } from './definition.ts';
+export { ERROR_CODES, PluginFactoryError, isPluginFactoryError } from './errors.ts';
+export type { ErrorCode, ErrorInfo, HookName } from './errors.ts';
+export { Manifest, ConfigFieldSpec, PLUGIN_NAME_PATTERN } from './manifest.ts';
+export type { ManifestInput } from './manifest.ts';
+export { createConsoleLogger, silentLogger } from './logger.ts';
+export type { Logger, LogLevel } from './logger.ts';
+export { ENGINE_VERSION } from './prepare.ts';
+export { pluginLifecycle, LIFECYCLE_STATES, DEFAULT_RETRY, backoffDelay } from '../machines/plugin-lifecycle.ts';
+export type {
+  LifecycleEvent,
+  LifecycleState,
+  RetryPolicy,
+  PluginLifecycleLogic,
+  PluginLifecycleSnapshot,
+} from '../machines/plugin-lifecycle.ts';
+export { pluginManager } from '../machines/plugin-manager.ts';
+export type { PluginManagerLogic, PluginManagerSnapshot } from '../machines/plugin-manager.ts';
+export type { FailurePolicy } from '../machines/plugin-registry.ts';

@@ -1,0 +1,64 @@
+/**
+ * The logging interface the engine and plugins write to: any pino-compatible logger fits
+ * (`debug/info/warn/error(obj?, msg)` plus `child(bindings)`).
+ */
+
+export type LogFields = Record<string, unknown>;
+
+export interface LogFn {
+  (message: string): void;
+  (fields: LogFields, message?: string): void;
+}
+
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child(bindings: LogFields): Logger;
+}
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * A small logger writing one line per entry to stderr: `level [plugin] message {fields}`.
+ * @default level 'info'
+ */
+export function createConsoleLogger(
+  options: { level?: LogLevel; write?: (line: string) => void; bindings?: LogFields } = {},
+): Logger {
+  const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const bindings = options.bindings ?? {};
+  const make =
+    (level: Exclude<LogLevel, 'silent'>): LogFn =>
+    (first: string | LogFields, second?: string) => {
+      if (LOG_LEVELS.indexOf(level) < threshold) return;
+      const fields = typeof first === 'string' ? {} : first;
+      const message = typeof first === 'string' ? first : (second ?? '');
+      const merged = { ...bindings, ...fields };
+      const plugin = typeof merged['plugin'] === 'string' ? `[${merged['plugin']}] ` : '';
+      delete merged['plugin'];
+      const extra = Object.keys(merged).length > 0 ? ` ${safeJson(merged)}` : '';
+      write(`${level.padEnd(5)} ${plugin}${message}${extra}`);
+    };
+  return {
+    debug: make('debug'),
+    info: make('info'),
+    warn: make('warn'),
+    error: make('error'),
+    child: (more) => createConsoleLogger({ ...options, bindings: { ...bindings, ...more } }),
+  };
+}
+
+/** A logger that drops everything (tests, benchmarks). */
+export const silentLogger: Logger = createConsoleLogger({ level: 'silent' });
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '[unserialisable]';
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * `createPluginManager`: the embeddable API over the manager chart.
+ */
+import { createActor } from 'xstate';
+import type { Actor, ActorOptions, InspectionEvent, Observer } from 'xstate';
+
+/** A timer source for the actors (XState's `SimulatedClock` fits). */
+export type Clock = NonNullable<ActorOptions<PluginManagerLogic>['clock']>;
+import { DEFAULT_RETRY, stateToPath } from '../machines/plugin-lifecycle.ts';
+import type { LifecycleEvent, PluginLifecycleSnapshot, RetryPolicy } from '../machines/plugin-lifecycle.ts';
+import { pluginManager } from '../machines/plugin-manager.ts';
+import type { ManagerEvent, PluginManagerLogic } from '../machines/plugin-manager.ts';
+import type { FailurePolicy, PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
+import type { PluginDefinition } from './definition.ts';
+import { PluginFactoryError, describeThrown } from './errors.ts';
+import { createConsoleLogger } from './logger.ts';
+import type { Logger } from './logger.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
+import type { HostDefaults, PreparedPlugin } from './prepare.ts';
+import { PluginRuntimes, provideLifecycle } from './runtime.ts';
+import { pluginSnapshot } from './snapshot.ts';
+import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
+
+export interface PluginManagerOptions {
+  /** In-memory plugin definitions: `{ manifest, module, config? }`. */
+  plugins?: PluginDefinition[];
+  /** Timeout of each hook unless a manifest sets its own. @default 5000 */
+  hookTimeoutMs?: number;
+  /** Retry policy of failed init/start hooks unless a manifest sets its own. @default { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 } */
+  retry?: Partial<RetryPolicy>;
+  /** `isolate`: a failed plugin takes down only its dependents; `abort`: stop everything. @default 'isolate' */
+  failurePolicy?: FailurePolicy;
+  /** Any pino-compatible logger. @default a console logger at level 'info' on stderr */
+  logger?: Logger;
+  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A clock for the actors' timers (tests use XState's `SimulatedClock`). */
+  clock?: Clock;
+}
+
+/** Runtime commands for one plugin. */
+export const PLUGIN_COMMANDS = ['start', 'stop', 'restart', 'reload', 'unload', 'retry', 'reset'] as const;
+export type PluginCommand = (typeof PLUGIN_COMMANDS)[number];
+
+/** What `subscribe` listeners receive. */
+export type ManagerChange =
+  | { type: 'plugin.changed'; name: string; state: string; previous: string }
+  | { type: 'manager.changed'; state: string; previous: string };
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+export interface PluginManager {
+  /** Boots every plugin in dependency order; resolves once boot has settled (failed plugins included). */
+  start(): Promise<ManagerSnapshot>;
+  /** Shuts down in reverse dependency order; resolves after every stop hook finished or timed out. */
+  stop(): Promise<ManagerSnapshot>;
+  /** The plain-JSON snapshot of the host. */
+  getSnapshot(): ManagerSnapshot;
+  /** Called on every plugin or manager state change. */
+  subscribe(listener: (change: ManagerChange) => void): Subscription;
+  startPlugin(name: string): Promise<PluginSnapshot>;
+  stopPlugin(name: string): Promise<PluginSnapshot>;
+  restartPlugin(name: string): Promise<PluginSnapshot>;
+  reloadPlugin(name: string, definition: PluginDefinition): Promise<PluginSnapshot>;
+  unloadPlugin(name: string): Promise<void>;
+  /** Runs a failed plugin's failed hook again with a fresh retry budget. */
+  retryPlugin(name: string): Promise<PluginSnapshot>;
+  /** Clears a failed plugin back to `created` and boots it again. */
+  resetPlugin(name: string): Promise<PluginSnapshot>;
+  /** Whether the chart allows `command` for `name` right now. */
+  can(name: string, command: PluginCommand): boolean;
+  /** The underlying XState actor of the manager chart, for your own inspection. */
+  readonly actor: Actor<PluginManagerLogic>;
+}
+
+type Pending = { resolve: () => void; reject: (error: unknown) => void };
+
+const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['type']> = {
+  start: 'command.start',
+  stop: 'command.stop',
+  restart: 'command.restart',
+  unload: 'command.unload',
+  retry: 'command.retry',
+  reset: 'command.reset',
+};
+
+function optionsError(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', `createPluginManager: ${message}`);
+}
+
+function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy } {
+  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
+  const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate' } = options;
+  if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
+    throw optionsError('hookTimeoutMs must be a positive integer');
+  }
+  if (failurePolicy !== 'isolate' && failurePolicy !== 'abort') {
+    throw optionsError("failurePolicy must be 'isolate' or 'abort'");
+  }
+  const merged = { ...DEFAULT_RETRY, ...retry };
+  const valid =
+    Number.isInteger(merged.retries) &&
+    merged.retries >= 0 &&
+    merged.backoffMs >= 0 &&
+    merged.factor >= 1 &&
+    merged.maxBackoffMs >= 0;
+  if (!valid) throw optionsError('retry needs retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0');
+  if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
+  return { hookTimeoutMs, retry: merged, policy: failurePolicy };
+}
+
+/**
+ * Creates a plugin host from in-memory definitions. Every plugin gets a lifecycle actor at once
+ * (it validates straight away); nothing runs until `start()`.
+ *
+ * @example
+ * ```ts
+ * const manager = createPluginManager({
+ *   plugins: [{ manifest: { name: 'db', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }],
+ * });
+ * await manager.start();
+ * manager.getSnapshot().plugins[0].state; // 'running'
+ * await manager.stop();
+ * ```
+ */
+export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
+  const defaults = readDefaults(options);
+  const logger = options.logger ?? createConsoleLogger();
+  const runtimes = new PluginRuntimes(logger);
+  const prepared = (options.plugins ?? []).map((definition, index) => prepareDefinition(definition, index, defaults));
+  const seen = new Set<string>();
+  for (const plugin of prepared) {
+    if (seen.has(plugin.name)) {
+      throw new PluginFactoryError(
+        'DUPLICATE_PLUGIN',
+        `plugin '${plugin.name}' is defined twice; plugin names must be unique in a manager (rename or remove one)`,
+        { plugin: plugin.name },
+      );
+    }
+    seen.add(plugin.name);
+  }
+  checkGraph(prepared);
+  for (const plugin of prepared) runtimes.register(plugin);
+  const current = new Map<string, PreparedPlugin>(prepared.map((p) => [p.name, p]));
+  const generations = new Map<string, number>();
+
+  const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
+  const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = {
+    input: { plugins: prepared.map(toEntry), failurePolicy: defaults.policy },
+  };
+  if (options.inspect) actorOptions.inspect = options.inspect;
+  if (options.clock) actorOptions.clock = options.clock;
+  const actor = createActor(machine, actorOptions);
+  const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
+
+  const listeners = new Set<(change: ManagerChange) => void>();
+  const pending = new Map<number, Pending>();
+  let nextOp = 1;
+  let managerState = 'idle';
+  let fault: unknown = null;
+  const stateWaiters: Array<{ until: (state: string) => boolean; resolve: () => void; reject: (e: unknown) => void }> = [];
+
+  const notify = (change: ManagerChange) => {
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
+      }
+    }
+  };
+
+  actor.on('plugin.changed', (event) => {
+    logTransition(logger, event.name, event.state, () => registry().get(event.name));
+    notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
+  });
+  actor.on('command.settled', (event) => {
+    const waiter = pending.get(event.op);
+    pending.delete(event.op);
+    waiter?.resolve();
+  });
+  actor.subscribe({
+    next: (snapshot) => {
+      const state = stateToPath(snapshot.value);
+      if (state === managerState) return;
+      const previous = managerState;
+      managerState = state;
+      notify({ type: 'manager.changed', state, previous });
+      for (const waiter of [...stateWaiters]) {
+        if (!waiter.until(state)) continue;
+        stateWaiters.splice(stateWaiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+      if (state !== 'running') {
+        for (const [op, waiter] of pending) {
+          pending.delete(op);
+          waiter.reject(
+            new PluginFactoryError(
+              'INVALID_TRANSITION',
+              `the host left 'running' (now '${state}') before the command finished`,
+            ),
+          );
+        }
+      }
+    },
+    error: (error) => {
+      fault = error;
+      logger.error({ error: describeThrown(error) }, 'the manager actor failed; the host is stopped');
+      const wrapped = new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(error)}`, {
+        cause: error,
+      });
+      for (const waiter of stateWaiters.splice(0)) waiter.reject(wrapped);
+      for (const [op, waiter] of pending) {
+        pending.delete(op);
+        waiter.reject(wrapped);
+      }
+    },
+  });
+  actor.start();
+
+  const waitForState = (until: (state: string) => boolean) =>
+    new Promise<void>((resolve, reject) => {
+      if (fault) return reject(new PluginFactoryError('INTERNAL_ERROR', 'the plugin manager has failed'));
+      if (until(managerState)) return resolve();
+      stateWaiters.push({ until, resolve, reject });
+    });
+
+  const getSnapshot = (): ManagerSnapshot => {
+    const plugins: PluginSnapshot[] = [];
+    for (const record of registry().records.values()) plugins.push(pluginSnapshot(record, runtimes));
+    return { state: managerState, plugins };
+  };
+
+  const recordOf = (name: string): PluginRecord<PluginRef> => {
+    const record = typeof name === 'string' ? registry().get(name) : undefined;
+    if (!record) {
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${String(name)}' is registered; check the name`, {
+        plugin: String(name),
+      });
+    }
+    return record;
+  };
+
+  const lifecycleSnapshot = (record: PluginRecord<PluginRef>) =>
+    (record.ref as unknown as { getSnapshot(): PluginLifecycleSnapshot } | null)?.getSnapshot() ?? null;
+
+  const allowed = (record: PluginRecord<PluginRef>, command: PluginCommand): boolean => {
+    if (managerState !== 'running' || record.crash) return false;
+    const snapshot = lifecycleSnapshot(record);
+    if (!snapshot) return false;
+    const accepts = (type: LifecycleEvent['type']) =>
+      snapshot.status === 'active' && snapshot.can({ type } as LifecycleEvent);
+    switch (command) {
+      case 'start':
+        return accepts('plugin.start') || accepts('plugin.init');
+      case 'stop':
+        return accepts('plugin.stop') && !snapshot.matches({ failed: 'retrying' });
+      case 'restart':
+        return snapshot.matches('running') && accepts('plugin.stop');
+      case 'retry':
+        return accepts('plugin.retry');
+      case 'reset':
+        return accepts('plugin.reset');
+      case 'unload':
+      case 'reload':
+        return snapshot.status === 'done' || accepts('plugin.dispose') || snapshot.matches('running');
+    }
+  };
+
+  const refuse = (record: PluginRecord<PluginRef>, command: PluginCommand): PluginFactoryError => {
+    if (managerState !== 'running') {
+      return new PluginFactoryError(
+        'INVALID_TRANSITION',
+        `plugin '${record.name}': cannot ${command} while the host is '${managerState}'; runtime commands need a running host (await manager.start())`,
+        { plugin: record.name },
+      );
+    }
+    const state = pluginSnapshot(record, runtimes).state;
+    const possible = PLUGIN_COMMANDS.filter((c) => allowed(record, c));
+    return new PluginFactoryError(
+      'INVALID_TRANSITION',
+      `plugin '${record.name}': cannot ${command} in state '${state}'; the lifecycle chart allows ${possible.length ? possible.join(', ') : 'no command'} here`,
+      { plugin: record.name },
+    );
+  };
+
+  /** Sends a command and resolves when every plugin it touched has settled. */
+  const runCommand = (name: string, command: PluginCommand, send: (op: number) => ManagerEvent) =>
+    new Promise<PluginSnapshot | null>((resolve, reject) => {
+      const op = nextOp++;
+      pending.set(op, {
+        resolve: () => {
+          const record = registry().get(name);
+          resolve(record ? pluginSnapshot(record, runtimes) : null);
+        },
+        reject,
+      });
+      actor.send(send(op));
+    });
+
+  const expectState = (snapshot: PluginSnapshot | null, name: string, ok: (state: string) => boolean) => {
+    if (snapshot && ok(snapshot.state)) return snapshot;
+    if (snapshot?.error) throw PluginFactoryError.fromInfo(snapshot.error, name);
+    throw new PluginFactoryError(
+      'INVALID_TRANSITION',
+      `plugin '${name}': the command ended in state '${snapshot?.state ?? 'removed'}'`,
+      { plugin: name },
+    );
+  };
+
+  const simple = async (name: string, command: Exclude<PluginCommand, 'reload'>) => {
+    const record = recordOf(name);
+    if (!allowed(record, command)) throw refuse(record, command);
+    return runCommand(name, command, (op) => ({ type: COMMAND_EVENTS[command], name, op }) as ManagerEvent);
+  };
+
+  const isRunning = (state: string) => state === 'running';
+  const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
+
+  const reloadPlugin = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
+    const record = recordOf(name);
+    if (!allowed(record, 'reload')) throw refuse(record, 'reload');
+    const generation = (generations.get(name) ?? 1) + 1;
+    const next = prepareDefinition(definition, 0, defaults);
+    if (next.name !== name) {
+      throw new PluginFactoryError(
+        'MANIFEST_INVALID',
+        `plugin '${name}': the new definition is named '${next.name}'; a reload keeps the name`,
+        { plugin: name, path: 'name' },
+      );
+    }
+    next.key = `${name}@${generation}`;
+    const others = [...current.values()].filter((p) => p.name !== name);
+    checkGraph([next], others);
+    // Everything is checked before the running version is touched: a bad reload leaves it up.
+    let problems = next.errors;
+    if (problems.length === 0) {
+      try {
+        await loadModule(next);
+      } catch (error) {
+        problems = error instanceof ValidationFailure ? error.errors : [internalError(error)];
+      }
+    }
+    if (problems.length > 0) throw problems[0]!;
+    generations.set(name, generation);
+    const previous = current.get(name);
+    runtimes.register(next);
+    current.set(name, next);
+    const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op }));
+    if (previous) runtimes.delete(previous.key);
+    return expectState(snapshot, name, isRunning);
+  };
+
+  return {
+    actor,
+    async start() {
+      if (managerState === 'idle') actor.send({ type: 'manager.start' });
+      await waitForState((state) => state !== 'idle' && state !== 'booting');
+      const cause = registry().abortCause;
+      if (cause) {
+        await waitForState((state) => state === 'stopped');
+        const error = cause.error
+          ? PluginFactoryError.fromInfo(cause.error, cause.name)
+          : new PluginFactoryError('DEPENDENCY_FAILED', `plugin '${cause.name}' failed; failure policy 'abort' stopped the host`, {
+              plugin: cause.name,
+            });
+        throw error;
+      }
+      return getSnapshot();
+    },
+    async stop() {
+      if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
+      await waitForState((state) => state === 'stopped');
+      return getSnapshot();
+    },
+    getSnapshot,
+    subscribe(listener) {
+      listeners.add(listener);
+      return { unsubscribe: () => void listeners.delete(listener) };
+    },
+    async startPlugin(name) {
+      return expectState(await simple(name, 'start'), name, isRunning);
+    },
+    async stopPlugin(name) {
+      return expectState(await simple(name, 'stop'), name, isAtRest);
+    },
+    async restartPlugin(name) {
+      return expectState(await simple(name, 'restart'), name, isRunning);
+    },
+    async retryPlugin(name) {
+      return expectState(await simple(name, 'retry'), name, isRunning);
+    },
+    async resetPlugin(name) {
+      return expectState(await simple(name, 'reset'), name, (state) => state !== 'invalid');
+    },
+    async unloadPlugin(name) {
+      const key = current.get(name)?.key;
+      await simple(name, 'unload');
+      if (key !== undefined) runtimes.delete(key);
+      current.delete(name);
+    },
+    reloadPlugin,
+    can(name, command) {
+      const record = typeof name === 'string' ? registry().get(name) : undefined;
+      return record !== undefined && (PLUGIN_COMMANDS as readonly string[]).includes(command) && allowed(record, command);
+    },
+  };
+}
+
+function internalError(error: unknown): PluginFactoryError {
+  return new PluginFactoryError('INTERNAL_ERROR', `unexpected failure: ${describeThrown(error)}`, { cause: error });
+}
+
+function logTransition(logger: Logger, name: string, state: string, record: () => PluginRecord<PluginRef> | undefined) {
+  if (state === 'invalid' || state.startsWith('failed') || state === 'crashed') {
+    const found = record();
+    const snapshot = (found?.ref as unknown as { getSnapshot?: () => PluginLifecycleSnapshot } | null)?.getSnapshot?.();
+    const error = found?.crash ?? snapshot?.context.error;
+    const level = state === 'failed.retrying' ? 'warn' : 'error';
+    logger[level]({ plugin: name, state, code: error?.code }, error?.message ?? `entered ${state}`);
+    return;
+  }
+  logger.debug({ plugin: name }, state);
+}

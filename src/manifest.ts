@@ -1,0 +1,70 @@
+/**
+ * The plugin manifest (`plugin.json` / `plugin.yaml`, or the `manifest` of an in-memory
+ * definition): a strict zod schema, so a typo is an error rather than silently ignored.
+ */
+import semver from 'semver';
+import { z } from 'zod';
+
+/** Lower-case letters, digits and dashes, starting with a letter. */
+export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+const pluginName = z
+  .string()
+  .regex(PLUGIN_NAME_PATTERN, 'must be lower-case letters, digits and dashes, starting with a letter');
+
+const semverVersion = z
+  .string()
+  .refine((value) => semver.valid(value) !== null, 'must be a semver version such as 1.2.0');
+
+const semverRange = z
+  .string()
+  .refine((value) => semver.validRange(value) !== null, 'must be a semver range such as ^1.0.0');
+
+export const CONFIG_FIELD_TYPES = ['string', 'integer', 'number', 'boolean', 'object', 'array'] as const;
+
+/** One field of a plugin's configuration. */
+export const ConfigFieldSpec = z.strictObject({
+  type: z.enum(CONFIG_FIELD_TYPES),
+  required: z.boolean().optional(),
+  default: z.unknown().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  enum: z.array(z.unknown()).min(1).optional(),
+  /** Secret values never appear in a snapshot, log line, inspection event or error message. */
+  secret: z.boolean().optional(),
+  description: z.string().optional(),
+});
+export type ConfigFieldSpec = z.infer<typeof ConfigFieldSpec>;
+
+export const RetrySpec = z.strictObject({
+  retries: z.number().int().min(0).optional(),
+  backoffMs: z.number().min(0).optional(),
+  factor: z.number().min(1).optional(),
+  maxBackoffMs: z.number().min(0).optional(),
+});
+
+/** The manifest schema. `z.input<typeof Manifest>` is what a plugin author writes. */
+export const Manifest = z.strictObject({
+  $schema: z.string().optional(),
+  name: pluginName,
+  version: semverVersion,
+  description: z.string().optional(),
+  /** Entry module, relative to the plugin folder (plugins on disk). */
+  main: z.string().min(1).optional(),
+  dependencies: z.record(pluginName, semverRange).optional(),
+  optionalDependencies: z.record(pluginName, semverRange).optional(),
+  /** Range of engine versions the plugin works with. */
+  engine: semverRange.optional(),
+  hookTimeoutMs: z.number().int().positive().optional(),
+  retry: RetrySpec.optional(),
+  config: z.record(z.string().min(1), ConfigFieldSpec).optional(),
+  events: z
+    .strictObject({
+      publishes: z.array(z.string().min(1)).optional(),
+      subscribes: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  permissions: z.array(z.string().min(1)).optional(),
+});
+export type Manifest = z.infer<typeof Manifest>;
+export type ManifestInput = z.input<typeof Manifest>;

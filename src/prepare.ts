@@ -1,0 +1,291 @@
+/**
+ * Turning definitions into something the manager can run: manifest and engine checks, the
+ * dependency graph (missing, version mismatch, cycles), then — in the chart's `validating`
+ * state — the module (factory, contract) and the config. Every problem is a coded error.
+ */
+import semver from 'semver';
+import { findCycles } from '../machines/dependency-graph.ts';
+import { DEFAULT_RETRY } from '../machines/plugin-lifecycle.ts';
+import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
+import type { PluginEntry } from '../machines/plugin-registry.ts';
+import { validateConfig } from './config.ts';
+import type { PluginDefinition, PluginHooks } from './definition.ts';
+import { PluginFactoryError, describeThrown } from './errors.ts';
+import { Manifest } from './manifest.ts';
+
+/** This engine's version, checked against each manifest's `engine` range. */
+export const ENGINE_VERSION = '0.1.0';
+
+export const DEFAULT_HOOK_TIMEOUT_MS = 5000;
+
+export interface HostDefaults {
+  hookTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+/** One definition on its way in: what is known of it, and what is wrong with it. */
+export interface PreparedPlugin {
+  name: string;
+  /** Runtime key of this generation (`db`, `db@2` …). */
+  key: string;
+  definition: PluginDefinition;
+  manifest: Manifest | null;
+  source: string;
+  /** Problems found before any actor exists (manifest, engine, graph). */
+  errors: PluginFactoryError[];
+  requires: string[];
+  optional: string[];
+  hookTimeoutMs: number;
+  retry: RetryPolicy;
+  /** Filled by `loadModule`: the hooks and the validated config. */
+  hooks: PluginHooks | null;
+  config: Record<string, unknown>;
+  loading: Promise<void> | null;
+}
+
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((part) => String(part)).join('.');
+}
+
+/** Reads one definition's manifest; never throws. */
+export function prepareDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
+  const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
+  const rawManifest = def.manifest as { name?: unknown } | undefined;
+  const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? rawManifest.name : null;
+  const name = rawName ?? `#${index + 1}`;
+  const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;
+  const prepared: PreparedPlugin = {
+    name,
+    key: name,
+    definition: def as PluginDefinition,
+    manifest: null,
+    source,
+    errors: [],
+    requires: [],
+    optional: [],
+    hookTimeoutMs: defaults.hookTimeoutMs,
+    retry: defaults.retry,
+    hooks: null,
+    config: {},
+    loading: null,
+  };
+  const parsed = Manifest.safeParse(def.manifest);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+      const field = formatPath(issue.path);
+      const what =
+        keys.length > 0
+          ? `has unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}${field ? ` in '${field}'` : ''} (check the spelling)`
+          : `field '${field || '(root)'}' ${issue.message}`;
+      prepared.errors.push(
+        new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': manifest ${what}; fix it in ${source}`, {
+          plugin: name,
+          path: keys.length > 0 ? [field, keys[0]].filter(Boolean).join('.') : field,
+        }),
+      );
+    }
+    return prepared;
+  }
+  const manifest = parsed.data;
+  prepared.manifest = manifest;
+  prepared.requires = Object.keys(manifest.dependencies ?? {});
+  prepared.optional = Object.keys(manifest.optionalDependencies ?? {}).filter((dep) => !prepared.requires.includes(dep));
+  prepared.hookTimeoutMs = manifest.hookTimeoutMs ?? defaults.hookTimeoutMs;
+  prepared.retry = { ...defaults.retry, ...(definedOnly(manifest.retry ?? {}) as Partial<RetryPolicy>) };
+  if (manifest.engine !== undefined && !semver.satisfies(ENGINE_VERSION, manifest.engine)) {
+    prepared.errors.push(
+      new PluginFactoryError(
+        'ENGINE_VERSION_MISMATCH',
+        `plugin '${name}': needs engine ${manifest.engine} but this is ${ENGINE_VERSION}; widen "engine" in ${source} or use a matching engine`,
+        { plugin: name, path: 'engine' },
+      ),
+    );
+  }
+  if (!('module' in def)) {
+    prepared.errors.push(
+      new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': the definition has no module; pass { manifest, module }`, {
+        plugin: name,
+      }),
+    );
+  }
+  return prepared;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Dependency problems of `plugins`: a missing required dependency, a version out of range, a
+ * cycle (`a -> b -> c -> a`). `others` are plugins already registered (a reload checks against
+ * them): they count as dependencies, and their own ranges on `plugins` must still hold.
+ * Errors are added to the plugins in `plugins` only.
+ */
+export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly PreparedPlugin[] = []): void {
+  const versions = new Map<string, string>();
+  for (const plugin of [...others, ...plugins]) if (plugin.manifest) versions.set(plugin.name, plugin.manifest.version);
+  const mismatch = (plugin: PreparedPlugin, dep: string, range: string, version: string, field: string) =>
+    new PluginFactoryError(
+      'DEPENDENCY_VERSION_MISMATCH',
+      `plugin '${plugin.name}': needs '${dep}' ${range} but ${version} is registered; change ${field} in ${plugin.source} or use a matching '${dep}'`,
+      { plugin: plugin.name, path: field, plugins: [dep] },
+    );
+  for (const plugin of plugins) {
+    const manifest = plugin.manifest;
+    if (!manifest) continue;
+    const check = (deps: Record<string, string> | undefined, required: boolean) => {
+      for (const [dep, range] of Object.entries(deps ?? {})) {
+        const version = versions.get(dep);
+        const field = `${required ? 'dependencies' : 'optionalDependencies'}.${dep}`;
+        if (version === undefined) {
+          if (required) {
+            plugin.errors.push(
+              new PluginFactoryError(
+                'MISSING_DEPENDENCY',
+                `plugin '${plugin.name}': requires '${dep}' (${range}) but no such plugin is registered; add '${dep}' or remove it from ${field} in ${plugin.source}`,
+                { plugin: plugin.name, path: field, plugins: [dep] },
+              ),
+            );
+          }
+        } else if (!semver.satisfies(version, range, { includePrerelease: true })) {
+          plugin.errors.push(mismatch(plugin, dep, range, version, field));
+        }
+      }
+    };
+    check(manifest.dependencies, true);
+    check(manifest.optionalDependencies, false);
+    for (const other of others) {
+      const range = other.manifest?.dependencies?.[plugin.name] ?? other.manifest?.optionalDependencies?.[plugin.name];
+      if (range !== undefined && !semver.satisfies(manifest.version, range, { includePrerelease: true })) {
+        plugin.errors.push(
+          new PluginFactoryError(
+            'DEPENDENCY_VERSION_MISMATCH',
+            `plugin '${plugin.name}': version ${manifest.version} is outside the range ${range} that '${other.name}' needs; keep a matching version`,
+            { plugin: plugin.name, plugins: [other.name] },
+          ),
+        );
+      }
+    }
+  }
+  const checked = new Set(plugins);
+  const all = [...others.filter((o) => !plugins.some((p) => p.name === o.name)), ...plugins].filter((p) => p.manifest);
+  const byName = new Map(all.map((p) => [p.name, p] as const));
+  for (const cycle of findCycles(all.map((p) => ({ name: p.name, requires: p.requires, optional: p.optional })))) {
+    for (const member of new Set(cycle)) {
+      const plugin = byName.get(member);
+      if (!plugin || !checked.has(plugin)) continue;
+      plugin.errors.push(
+        new PluginFactoryError(
+          'DEPENDENCY_CYCLE',
+          `plugin '${member}': dependency cycle ${cycle.join(' -> ')}; remove one of these dependencies`,
+          { plugin: member, plugins: cycle },
+        ),
+      );
+    }
+  }
+}
+
+/** What the manager chart needs of a prepared plugin. */
+export function toEntry(plugin: PreparedPlugin): PluginEntry {
+  return {
+    name: plugin.name,
+    requires: plugin.requires,
+    optional: plugin.optional,
+    input: {
+      name: plugin.name,
+      key: plugin.key,
+      hookTimeoutMs: plugin.hookTimeoutMs,
+      retry: plugin.retry,
+      source: plugin.source,
+    },
+  };
+}
+
+/** Thrown by `loadModule`: every reason at once. */
+export class ValidationFailure {
+  constructor(readonly errors: PluginFactoryError[]) {}
+}
+
+/**
+ * Resolves the module (calling a factory, bounded by the hook timeout), checks the contract and
+ * the config. Resolves once; rejects with a `ValidationFailure` listing every problem.
+ */
+export function loadModule(plugin: PreparedPlugin): Promise<void> {
+  plugin.loading ??= load(plugin);
+  return plugin.loading;
+}
+
+async function load(plugin: PreparedPlugin): Promise<void> {
+  if (plugin.errors.length > 0 || !plugin.manifest) throw new ValidationFailure(plugin.errors);
+  const { name, source } = plugin;
+  let exported: unknown = plugin.definition.module;
+  if (typeof exported === 'function') {
+    try {
+      exported = await withTimeout(Promise.resolve().then(exported as () => unknown), plugin.hookTimeoutMs);
+    } catch (error) {
+      throw new ValidationFailure([
+        new PluginFactoryError(
+          'MODULE_LOAD_FAILED',
+          `plugin '${name}': its factory failed: ${describeThrown(error)}; fix the module's default export (${source})`,
+          { plugin: name, cause: error },
+        ),
+      ]);
+    }
+  }
+  const errors: PluginFactoryError[] = [];
+  if (typeof exported !== 'object' || exported === null) {
+    errors.push(
+      new PluginFactoryError(
+        'CONTRACT_INVALID',
+        `plugin '${name}': the module exports ${exported === null ? 'null' : typeof exported}, not a hooks object; default-export { init, start, stop } or a factory returning it`,
+        { plugin: name },
+      ),
+    );
+  } else {
+    const hooks = exported as Record<string, unknown>;
+    for (const hook of ['init', 'start', 'stop'] as const) {
+      if (typeof hooks[hook] !== 'function') {
+        errors.push(
+          new PluginFactoryError(
+            'CONTRACT_INVALID',
+            `plugin '${name}': the module has no ${hook} function; export init, start and stop (dispose and health are optional)`,
+            { plugin: name, hook, path: hook },
+          ),
+        );
+      }
+    }
+    for (const hook of ['dispose', 'health'] as const) {
+      if (hooks[hook] !== undefined && typeof hooks[hook] !== 'function') {
+        errors.push(
+          new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': ${hook} must be a function when present`, {
+            plugin: name,
+            hook,
+            path: hook,
+          }),
+        );
+      }
+    }
+  }
+  const config = validateConfig(name, plugin.manifest.config, plugin.definition.config, source);
+  errors.push(...config.errors);
+  if (errors.length > 0) throw new ValidationFailure(errors);
+  plugin.hooks = exported as PluginHooks;
+  plugin.config = Object.freeze(config.value);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`did not return within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export { DEFAULT_RETRY };

@@ -1,0 +1,49 @@
+/**
+ * The plain-JSON snapshot of a host: `{ state, plugins: [{ name, version, state, attempts,
+ * dependencies, error, timings }] }`. It round-trips through JSON.stringify and never holds a
+ * config value, so no secret can reach it.
+ */
+import type { ErrorInfo } from '../machines/error-info.ts';
+import type { HookTimings, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
+import { stateToPath } from '../machines/plugin-lifecycle.ts';
+import type { PluginRecord, PluginRef } from '../machines/plugin-registry.ts';
+import type { PluginRuntimes } from './runtime.ts';
+
+export interface PluginSnapshot {
+  name: string;
+  version: string | null;
+  /** Lifecycle state as a dotted path: `running`, `failed.retrying`, `starting.waitingForDependencies` … */
+  state: string;
+  /** Calls of the current hook (1 on a first-try success). */
+  attempts: number;
+  /** Required dependencies, then the optional ones that are registered. */
+  dependencies: string[];
+  error: ErrorInfo | null;
+  /** Every validation reason, for an `invalid` plugin (empty otherwise). */
+  errors: ErrorInfo[];
+  timings: HookTimings;
+}
+
+export interface ManagerSnapshot {
+  /** `idle`, `booting`, `running`, `stopping` or `stopped`. */
+  state: string;
+  plugins: PluginSnapshot[];
+}
+
+export function pluginSnapshot(record: PluginRecord<PluginRef>, runtimes: PluginRuntimes): PluginSnapshot {
+  const actor = record.ref as unknown as { getSnapshot(): PluginLifecycleSnapshot } | null;
+  const snapshot = actor?.getSnapshot();
+  const context = snapshot?.context;
+  const key = record.entry.input.key ?? record.name;
+  const state = record.crash ? 'failed' : snapshot ? stateToPath(snapshot.value) : record.state;
+  return {
+    name: record.name,
+    version: runtimes.get(key)?.manifest?.version ?? null,
+    state,
+    attempts: context?.attempts ?? 0,
+    dependencies: [...record.entry.requires, ...record.entry.optional],
+    error: record.crash ?? context?.error ?? null,
+    errors: context?.errors ?? [],
+    timings: { ...(context?.timings ?? {}) },
+  };
+}
