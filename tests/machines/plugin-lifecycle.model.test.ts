@@ -1,0 +1,246 @@
+/**
+ * Model-based tests of the lifecycle chart: paths generated with xstate/graph from the
+ * event-only model drive the real chart (hooks stubbed as promises the test settles, time on a
+ * SimulatedClock); after every step the real state, attempt count and error code must match the
+ * model. A last test proves the paths took every transition of the real chart.
+ */
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock, createActor, fromPromise, getInitialSnapshot, getNextSnapshot } from 'xstate';
+import type { AnyStateNode, InspectionEvent } from 'xstate';
+import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
+import type { StatePath } from 'xstate/graph';
+import { pluginLifecycle, stateToPath } from '../../machines/plugin-lifecycle.ts';
+import type { HookInput, HookOutput, LifecycleEvent } from '../../machines/plugin-lifecycle.ts';
+import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
+import type { ModelContext, ModelEvent } from './lifecycle-model.ts';
+
+const HOOK_TIMEOUT_MS = 1000;
+const MAX_BACKOFF_MS = 400;
+
+type ModelSnapshot = ReturnType<typeof lifecycleModel.transition>;
+
+interface Deferred {
+  resolve: (value: HookOutput | void) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal | null;
+}
+
+/** Serialises what matters of a model snapshot: its state and the context the chart depends on. */
+function serialize(snapshot: ModelSnapshot): string {
+  const { attempts, hook, resumeTo, code } = snapshot.context as ModelContext;
+  return JSON.stringify([stateToPath(snapshot.value), attempts, hook, resumeTo, code]);
+}
+
+const traversal = { events: MODEL_EVENTS, serializeState: serialize };
+
+/** Every (state, event) edge of the model, reached by the shortest path to its source. */
+function transitionPaths(): Array<StatePath<ModelSnapshot, ModelEvent>> {
+  const shortest = new Map(getShortestPaths(lifecycleModel, traversal).map((path) => [serialize(path.state), path]));
+  const adjacency = getAdjacencyMap(lifecycleModel, traversal);
+  const paths: Array<StatePath<ModelSnapshot, ModelEvent>> = [];
+  for (const [key, { state, transitions }] of Object.entries(adjacency)) {
+    const head = shortest.get(key);
+    if (!head) continue;
+    for (const { event, state: next } of Object.values(transitions) as Array<{ event: ModelEvent; state: ModelSnapshot }>) {
+      if (!state.can(event)) continue; // the model ignores it: not a transition
+      paths.push({ state: next, steps: [...head.steps, { event, state: next }], weight: head.weight + 1 });
+    }
+  }
+  return paths;
+}
+
+/** The real chart with every slot controlled by the test. */
+function createHarness() {
+  const clock = new SimulatedClock();
+  const pending = new Map<string, Deferred>();
+  const signals: Record<string, AbortSignal[]> = {};
+  const taken = new Set<unknown>();
+  const controlled = (slot: string) =>
+    fromPromise<HookOutput, HookInput>(
+      ({ signal }) =>
+        new Promise<HookOutput>((resolve, reject) => {
+          (signals[slot] ??= []).push(signal);
+          pending.set(slot, { resolve: resolve as Deferred['resolve'], reject, signal });
+        }),
+    );
+  const machine = pluginLifecycle.provide({
+    actors: {
+      validate: fromPromise<void, { name: string; key: string }>(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            pending.set('validate', { resolve: resolve as Deferred['resolve'], reject, signal: null });
+          }),
+      ),
+      init: controlled('init'),
+      start: controlled('start'),
+      stop: controlled('stop'),
+      dispose: controlled('dispose'),
+    },
+  });
+  const actor = createActor(machine, {
+    clock,
+    input: {
+      name: 'subject',
+      hookTimeoutMs: HOOK_TIMEOUT_MS,
+      retry: { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: MAX_BACKOFF_MS },
+    },
+    inspect: (event: InspectionEvent) => {
+      if (event.type === '@xstate.microstep') {
+        for (const transition of (event as unknown as { _transitions: unknown[] })._transitions) taken.add(transition);
+      }
+    },
+  });
+  const errors: unknown[] = [];
+  actor.subscribe({ error: (error) => errors.push(error) });
+  actor.start();
+
+  const settle = (slot: string, how: 'resolve' | 'reject') => {
+    const deferred = pending.get(slot);
+    if (!deferred) throw new Error(`no ${slot} running`);
+    pending.delete(slot);
+    if (how === 'resolve') deferred.resolve({ ms: 1 });
+    else deferred.reject(slot === 'validate' ? { errors: [{ code: 'CONTRACT_INVALID', message: 'x' }] } : new Error(`${slot} failed`));
+  };
+  const send = (event: LifecycleEvent) => actor.send(event);
+
+  const drive = (event: ModelEvent) => {
+    switch (event.type) {
+      case 'VALID': return settle('validate', 'resolve');
+      case 'INVALID': return settle('validate', 'reject');
+      case 'INIT': return send({ type: 'plugin.init' });
+      case 'INIT_OK': return settle('init', 'resolve');
+      case 'INIT_FAIL': return settle('init', 'reject');
+      case 'START': return send({ type: 'plugin.start', waitingFor: [] });
+      case 'START_WAITING': return send({ type: 'plugin.start', waitingFor: ['dep'] });
+      case 'DEP_READY': return send({ type: 'plugin.dependency.ready', dependency: 'dep' });
+      case 'START_OK': return settle('start', 'resolve');
+      case 'START_FAIL': return settle('start', 'reject');
+      case 'STOP': return send({ type: 'plugin.stop' });
+      case 'STOP_OK': return settle('stop', 'resolve');
+      case 'STOP_FAIL': return settle('stop', 'reject');
+      case 'DISPOSE': return send({ type: 'plugin.dispose' });
+      case 'DISPOSE_OK': return settle('dispose', 'resolve');
+      case 'DISPOSE_FAIL': return settle('dispose', 'reject');
+      case 'RETRY': return send({ type: 'plugin.retry' });
+      case 'RESET': return send({ type: 'plugin.reset' });
+      case 'DEP_FAILED': return send({ type: 'plugin.dependency.failed', dependency: 'dep' });
+      case 'DEPS_RESTORED': return send({ type: 'plugin.dependencies.restored' });
+      case 'INIT_TIMEOUT':
+      case 'START_TIMEOUT':
+      case 'STOP_TIMEOUT':
+      case 'DISPOSE_TIMEOUT':
+        return clock.increment(HOOK_TIMEOUT_MS);
+      case 'BACKOFF_ELAPSED':
+        return clock.increment(MAX_BACKOFF_MS);
+    }
+  };
+  return { actor, drive, signals, taken, errors, machine };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Everything the real chart could do: every transition of every state node. */
+function allTransitions(machine: { root: AnyStateNode }): unknown[] {
+  const out: unknown[] = [];
+  const visit = (node: AnyStateNode) => {
+    for (const list of node.transitions.values()) out.push(...list);
+    out.push(...(node.always ?? []));
+    for (const child of Object.values(node.states)) visit(child as AnyStateNode);
+  };
+  visit(machine.root);
+  return out;
+}
+
+const takenAll = new Set<unknown>();
+let definitions: unknown[] = [];
+const describeTransition = (t: unknown) => {
+  const d = t as { source: AnyStateNode; eventType: string; target?: AnyStateNode[] };
+  return `${d.source.id} --${d.eventType}--> ${(d.target ?? []).map((n) => n.id).join(',') || '(self)'}`;
+};
+
+async function walk(path: StatePath<ModelSnapshot, ModelEvent>) {
+  const harness = createHarness();
+  definitions = allTransitions(harness.machine);
+  await flush();
+  expect(stateToPath(harness.actor.getSnapshot().value)).toBe('validating');
+  let previous = 'validating';
+  // Replay the model along the path (a path's recorded states may come from merged vertices).
+  let modelSnapshot = getInitialSnapshot(lifecycleModel);
+  for (const step of path.steps) {
+    if ((step.event.type as string) === 'xstate.init') continue;
+    modelSnapshot = getNextSnapshot(lifecycleModel, modelSnapshot, step.event);
+    harness.drive(step.event);
+    await flush();
+    const real = harness.actor.getSnapshot();
+    const model = modelSnapshot.context;
+    const modelState = stateToPath(modelSnapshot.value);
+    const where = `after ${step.event.type}`;
+    expect(stateToPath(real.value), where).toBe(modelState);
+    expect(real.context.attempts, `${where}: attempts`).toBe(model.attempts);
+    if (modelState !== 'disposing' && modelState !== 'disposed') {
+      expect(real.context.error?.code ?? null, `${where}: error code`).toBe(model.code);
+    }
+    // A hook abandoned by its timeout or by cancellation has its signal aborted.
+    const abandoned =
+      { INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' }[
+        step.event.type as string
+      ] ?? (step.event.type === 'STOP' ? { initializing: 'init', 'starting.hook': 'start' }[previous] : undefined);
+    if (abandoned) {
+      const last = harness.signals[abandoned]?.at(-1);
+      expect(last?.aborted, `${where}: ${abandoned} signal aborted`).toBe(true);
+    }
+    previous = modelState;
+  }
+  expect(harness.errors).toEqual([]);
+  for (const transition of harness.taken) takenAll.add(transition);
+  harness.actor.stop();
+}
+
+const byTransition = transitionPaths();
+// Simple paths over the state graph (context folded away: it would make the count explode).
+const simple = getSimplePaths(lifecycleModel, {
+  events: MODEL_EVENTS,
+  serializeState: (snapshot) => stateToPath(snapshot.value),
+});
+
+describe('lifecycle chart, driven by the model', () => {
+  it('the model reaches every state of the real chart', () => {
+    const modelStates = new Set(getShortestPaths(lifecycleModel, traversal).map((p) => stateToPath(p.state.value)));
+    const realLeaves = new Set<string>();
+    const visit = (node: AnyStateNode, prefix: string) => {
+      const children = Object.entries(node.states);
+      if (children.length === 0) realLeaves.add(prefix);
+      for (const [key, child] of children) visit(child as AnyStateNode, prefix ? `${prefix}.${key}` : key);
+    };
+    visit(pluginLifecycle.root, '');
+    realLeaves.delete('failed.deciding'); // transient: always left in the same step
+    expect([...realLeaves].filter((s) => !modelStates.has(s))).toEqual([]);
+  });
+
+  describe(`every transition (${byTransition.length} paths)`, () => {
+    it.each(byTransition.map((path) => [path.steps.map((s) => s.event.type).join(' → '), path] as const))(
+      '%s',
+      async (_name, path) => {
+        await walk(path);
+      },
+    );
+  });
+
+  describe(`simple paths (${simple.length} paths)`, () => {
+    it.each(simple.map((path) => [path.steps.map((s) => s.event.type).join(' → '), path] as const))(
+      '%s',
+      async (_name, path) => {
+        await walk(path);
+      },
+    );
+  });
+});
+
+describe('coverage of the real chart', () => {
+  // Runs after the paths above (tests in a file run in order).
+  it('every transition of the real lifecycle chart was taken by at least one path', () => {
+    const taken = new Set([...takenAll].map(describeTransition));
+    expect(definitions.length).toBeGreaterThan(40);
+    expect(definitions.map(describeTransition).filter((d) => !taken.has(d))).toEqual([]);
+  });
+});
