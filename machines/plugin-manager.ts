@@ -79,15 +79,16 @@ export const pluginManager = setup({
           enqueue.sendTo(effect.ref, effect.event);
           break;
         case 'spawn': {
+          // Created here, while actions are being resolved, and started when they execute:
+          // XState's own spawn does the same (creating a machine actor inside an executing
+          // custom action trips XState's "custom actions should not call assign()" check).
+          // `syncSnapshot` (read by createActor, missing from its public options type) relays
+          // each snapshot to the parent as `xstate.snapshot.<id>`, exactly as spawn does.
           const record = effect.record;
-          enqueue(() => {
-            // `syncSnapshot` (read by createActor, missing from its public options type) relays
-            // each snapshot to the parent as `xstate.snapshot.<id>`, exactly as spawn does.
-            const options = { parent: self, id: record.actorId, input: record.entry.input, syncSnapshot: true };
-            const ref = createActor(lifecycleOf(self), options as ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput });
-            context.registry.attach(record, ref);
-            ref.start();
-          });
+          const options = { parent: self, id: record.actorId, input: record.entry.input, syncSnapshot: true };
+          const ref = createActor(lifecycleOf(self), options as ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput });
+          context.registry.attach(record, ref);
+          enqueue(() => ref.start());
           break;
         }
         case 'release':

@@ -263,7 +263,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref) return;
     record.want = 'running';
     this.send(record, event);
-    this.track(op, [record, ...this.releaseHeld(name)]);
+    // Dependents blocked on this plugin come back with it: the command waits for them too.
+    const blocked = this.dependentsOf(name)
+      .map((dependent) => this.records.get(dependent)!)
+      .filter((dependent) => dependent.want === 'running' && dependent.state === 'failed.blocked');
+    this.track(op, [record, ...this.releaseHeld(name), ...blocked]);
   }
 
   // ── internals ──────────────────────────────────────────────────────────
@@ -597,6 +601,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.advanceIntent(record);
     if (this.records.get(record.name) !== record || !record.ref) return;
     const state = record.state;
+    // Under the abort policy a failure means the whole host goes down: nothing new starts or
+    // gets blocked; the chart is about to want everything stopped.
+    if (record.want === 'running' && this.abortCause) return;
     if (record.want === 'running') {
       if (record.requiredDead > 0) {
         this.blockOnDeadDependency(record);

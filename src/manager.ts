@@ -193,15 +193,16 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         stateWaiters.splice(stateWaiters.indexOf(waiter), 1);
         waiter.resolve();
       }
-      if (state !== 'running') {
+      if (state !== 'running' && pending.size > 0) {
+        // The host is shutting down (stop(), or the abort policy): commands in flight end here,
+        // with the failure that caused it when there was one.
+        const cause = snapshot.context.registry.abortCause;
+        const error = cause?.error
+          ? PluginFactoryError.fromInfo(cause.error, cause.name)
+          : new PluginFactoryError('INVALID_TRANSITION', `the host left 'running' (now '${state}') before the command finished`);
         for (const [op, waiter] of pending) {
           pending.delete(op);
-          waiter.reject(
-            new PluginFactoryError(
-              'INVALID_TRANSITION',
-              `the host left 'running' (now '${state}') before the command finished`,
-            ),
-          );
+          waiter.reject(error);
         }
       }
     },
