@@ -2,31 +2,44 @@
  * The manager chart: one lifecycle actor per plugin, booted in dependency order, shut down in
  * exact reverse order, with the failure policy and runtime commands for single plugins.
  *
- * How children are held: each plugin actor is created with this actor as its `parent` (so it
- * shares the actor system, its errors and snapshots come back here as `xstate.error.actor.*`
- * and `xstate.snapshot.*` events, and inspectors show it as a child), but it is kept in the
- * registry rather than in `snapshot.children`: XState copies that map on every spawn and stop,
- * which makes N plugins cost O(N²). The registry stops every actor it no longer needs.
+ * How children are held: the manager creates, owns and stops one actor per plugin, but neither
+ * in `snapshot.children` nor in its own actor system, because both cost O(N) per operation and so
+ * O(N²) for N plugins: XState copies the children map on every spawn and stop, and every actor
+ * stop in a system scans all timers scheduled in that system (each running hook has one). So
+ * each plugin actor is a root of its own, kept in the registry; what XState would relay from a
+ * child comes back here as `child.snapshot`, `child.done` and `child.error` events, and the
+ * manager's inspection observer and clock are handed to every plugin actor.
  *
  * The chart decides *when* (idle → booting → running → stopping → stopped, abort on failure);
  * the registry decides *which plugin moves next*; the lifecycle chart decides *how* a plugin moves.
  */
 import { createActor, enqueueActions, setup } from 'xstate';
-import type { ActorOptions, AnyActorRef, SnapshotFrom } from 'xstate';
+import type { ActorOptions, AnyActorRef, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import type { ErrorInfo } from './error-info.ts';
 import { pluginLifecycle, stateToPath } from './plugin-lifecycle.ts';
 import type { LifecycleInput, PluginLifecycleLogic } from './plugin-lifecycle.ts';
 import { PluginRegistry } from './plugin-registry.ts';
 import type { FailurePolicy, PluginEntry } from './plugin-registry.ts';
 
+/** A timer source (XState's SimulatedClock fits). */
+export type Clock = NonNullable<ActorOptions<PluginLifecycleLogic>['clock']>;
+
+export type Inspector = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+
 export interface ManagerInput {
   plugins: PluginEntry[];
   failurePolicy?: FailurePolicy;
+  /** Handed to every plugin actor (the manager's own comes through createActor's `inspect`). */
+  inspect?: Inspector;
+  /** Timer source of the plugin actors (tests pass a SimulatedClock). */
+  clock?: Clock;
 }
 
 export interface ManagerContext {
   registry: PluginRegistry<AnyActorRef>;
   failurePolicy: FailurePolicy;
+  inspect: Inspector | undefined;
+  clock: Clock | undefined;
 }
 
 type CommandName = 'stop' | 'start' | 'restart' | 'unload' | 'retry' | 'reset';
@@ -36,19 +49,15 @@ export type ManagerEvent =
   | { type: 'manager.stop' }
   | { type: `command.${CommandName}`; name: string; op: number }
   | { type: 'command.reload'; entry: PluginEntry; op: number }
-  | { type: `xstate.snapshot.${string}`; snapshot: { value: unknown } }
-  | { type: `xstate.done.actor.${string}` }
-  | { type: `xstate.error.actor.${string}`; error: unknown };
+  | { type: 'child.snapshot'; id: string; snapshot: { value: unknown } }
+  | { type: 'child.done'; id: string }
+  | { type: 'child.error'; id: string; error: unknown };
 
 /** Events the manager emits for its observers (`actor.on(type, handler)`). */
 export type ManagerEmitted =
   | { type: 'plugin.changed'; name: string; state: string; previous: string }
   | { type: 'command.settled'; op: number }
   | { type: 'plugin.crashed'; name: string; error: ErrorInfo };
-
-function suffix(type: string, prefix: string): string {
-  return type.slice(prefix.length);
-}
 
 /** The lifecycle logic this manager spawns: the `plugin` actor slot, as provided. */
 function lifecycleOf(self: AnyActorRef): PluginLifecycleLogic {
@@ -79,21 +88,33 @@ export const pluginManager = setup({
           enqueue.sendTo(effect.ref, effect.event);
           break;
         case 'spawn': {
-          // Created here, while actions are being resolved, and started when they execute:
-          // XState's own spawn does the same (creating a machine actor inside an executing
-          // custom action trips XState's "custom actions should not call assign()" check).
-          // `syncSnapshot` (read by createActor, missing from its public options type) relays
-          // each snapshot to the parent as `xstate.snapshot.<id>`, exactly as spawn does.
+          // Created here, while actions are being resolved, and started when they execute, as
+          // XState's own spawn does (creating a machine actor inside an executing custom action
+          // trips XState's "custom actions should not call assign()" check).
           const record = effect.record;
-          const options = { parent: self, id: record.actorId, input: record.entry.input, syncSnapshot: true };
-          const ref = createActor(lifecycleOf(self), options as ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput });
+          const id = record.actorId;
+          const options: ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput } = { id, input: record.entry.input };
+          if (context.inspect) options.inspect = context.inspect;
+          if (context.clock) options.clock = context.clock;
+          const ref = createActor(lifecycleOf(self), options);
+          ref.subscribe({
+            next: (snapshot) => {
+              if (snapshot.status === 'active') self.send({ type: 'child.snapshot', id, snapshot });
+            },
+            error: (error) => self.send({ type: 'child.error', id, error }),
+            complete: () => {
+              if (ref.getSnapshot().status === 'done') self.send({ type: 'child.done', id });
+            },
+          });
           context.registry.attach(record, ref);
           enqueue(() => ref.start());
           break;
         }
-        case 'release':
-          enqueue.stopChild(effect.ref);
+        case 'release': {
+          const ref = effect.ref;
+          enqueue(() => ref.stop());
           break;
+        }
         case 'changed':
           enqueue.emit({ type: 'plugin.changed', name: effect.name, state: effect.state, previous: effect.previous });
           break;
@@ -107,17 +128,17 @@ export const pluginManager = setup({
     wantAllRunning: ({ context }) => context.registry.wantAll('running'),
     wantAllStopped: ({ context }) => context.registry.wantAll('stopped'),
     recordSnapshot: ({ context, event }) => {
-      if (!('snapshot' in event)) return;
-      context.registry.report(suffix(event.type, 'xstate.snapshot.'), stateToPath(event.snapshot.value));
+      if (event.type !== 'child.snapshot') return;
+      context.registry.report(event.id, stateToPath(event.snapshot.value));
     },
     recordDone: ({ context, event }) => {
-      const actorId = suffix(event.type, 'xstate.done.actor.');
-      const ref = context.registry.byActor(actorId)?.ref;
-      if (ref) context.registry.report(actorId, stateToPath((ref.getSnapshot() as { value: unknown }).value));
+      if (event.type !== 'child.done') return;
+      const ref = context.registry.byActor(event.id)?.ref;
+      if (ref) context.registry.report(event.id, stateToPath((ref.getSnapshot() as { value: unknown }).value));
     },
     recordCrash: ({ context, event }) => {
-      const actorId = suffix(event.type, 'xstate.error.actor.');
-      context.registry.crash(actorId, 'error' in event ? event.error : undefined);
+      if (event.type !== 'child.error') return;
+      context.registry.crash(event.id, event.error);
     },
     runCommand: ({ context, event }) => {
       const registry = context.registry;
@@ -147,12 +168,14 @@ export const pluginManager = setup({
   context: ({ input }) => ({
     registry: new PluginRegistry<AnyActorRef>(input.plugins, input.failurePolicy ?? 'isolate'),
     failurePolicy: input.failurePolicy ?? 'isolate',
+    inspect: input.inspect,
+    clock: input.clock,
   }),
   initial: 'idle',
   on: {
-    'xstate.snapshot.*': { actions: ['recordSnapshot', 'applyEffects'] },
-    'xstate.done.actor.*': { actions: ['recordDone', 'applyEffects'] },
-    'xstate.error.actor.*': { actions: ['recordCrash', 'applyEffects'] },
+    'child.snapshot': { actions: ['recordSnapshot', 'applyEffects'] },
+    'child.done': { actions: ['recordDone', 'applyEffects'] },
+    'child.error': { actions: ['recordCrash', 'applyEffects'] },
   },
   states: {
     idle: {

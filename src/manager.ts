@@ -2,14 +2,13 @@
  * `createPluginManager`: the embeddable API over the manager chart.
  */
 import { createActor } from 'xstate';
-import type { Actor, ActorOptions, InspectionEvent, Observer } from 'xstate';
-
-/** A timer source for the actors (XState's `SimulatedClock` fits). */
-export type Clock = NonNullable<ActorOptions<PluginManagerLogic>['clock']>;
+import type { Actor, InspectionEvent, Observer } from 'xstate';
 import { DEFAULT_RETRY, stateToPath } from '../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, PluginLifecycleSnapshot, RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import { pluginManager } from '../machines/plugin-manager.ts';
-import type { ManagerEvent, PluginManagerLogic } from '../machines/plugin-manager.ts';
+import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../machines/plugin-manager.ts';
+
+export type { Clock };
 import type { FailurePolicy, PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
@@ -147,11 +146,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const generations = new Map<string, number>();
 
   const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
-  const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = {
-    input: { plugins: prepared.map(toEntry), failurePolicy: defaults.policy },
-  };
-  if (options.inspect) actorOptions.inspect = options.inspect;
-  if (options.clock) actorOptions.clock = options.clock;
+  const input: ManagerInput = { plugins: prepared.map(toEntry), failurePolicy: defaults.policy };
+  const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = { input };
+  if (options.inspect) actorOptions.inspect = input.inspect = options.inspect;
+  if (options.clock) actorOptions.clock = input.clock = options.clock;
   const actor = createActor(machine, actorOptions);
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
 
