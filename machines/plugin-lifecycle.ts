@@ -159,7 +159,6 @@ export const pluginLifecycle = setup({
       (context.hook === 'init' || context.hook === 'start') && context.attempts <= context.retry.retries,
     failedInInit: ({ context }) => context.hook === 'init',
     failedInStart: ({ context }) => context.hook === 'start',
-    failedInStop: ({ context }) => context.hook === 'stop',
     dependenciesReady: ({ context }) => context.waitingFor.length === 0,
     resumesInitialized: ({ context }) => context.resumeTo === 'initialized',
     resumesStopped: ({ context }) => context.resumeTo === 'stopped',
@@ -379,12 +378,13 @@ export const pluginLifecycle = setup({
           },
         },
         halted: {
-          description: 'The retry budget is spent; stays failed until plugin.retry or plugin.reset.',
+          description:
+            'The retry budget is spent; stays failed until plugin.retry (a failed init or start) or plugin.reset. ' +
+            'A failed stop is not retried: stop runs at most once per successful start.',
           on: {
             'plugin.retry': [
               { guard: 'failedInInit', target: '#plugin.initializing', actions: 'beginCommand' },
               { guard: 'failedInStart', target: '#plugin.starting.hook', actions: 'beginCommand' },
-              { guard: 'failedInStop', target: '#plugin.stopping', actions: 'beginCommand' },
             ],
           },
         },

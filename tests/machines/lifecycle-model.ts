@@ -61,7 +61,6 @@ export const lifecycleModel = setup({
       (context.hook === 'init' || context.hook === 'start') && context.attempts <= MODEL_RETRIES,
     hookInit: ({ context }) => context.hook === 'init',
     hookStart: ({ context }) => context.hook === 'start',
-    hookStop: ({ context }) => context.hook === 'stop',
     resumeInitialized: ({ context }) => context.resumeTo === 'initialized',
     resumeStopped: ({ context }) => context.resumeTo === 'stopped',
   },
@@ -168,7 +167,6 @@ export const lifecycleModel = setup({
             RETRY: [
               { guard: 'hookInit', target: '#model.initializing', actions: 'command' },
               { guard: 'hookStart', target: '#model.starting.hook', actions: 'command' },
-              { guard: 'hookStop', target: '#model.stopping', actions: 'command' },
             ],
           },
         },
