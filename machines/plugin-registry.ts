@@ -174,6 +174,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       record.heldBy = null;
       record.restartPending = false;
       this.refresh(record);
+      this.enqueue(record);
     }
     if (want === 'running' && this.policy === 'abort' && this.deadWanted !== null) {
       this.abortWith(this.deadWanted);
@@ -483,12 +484,12 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.state = 'removed';
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
+    // Dependents taken down with it come back as far as they can: blocked on a missing dependency.
+    this.releaseHeld(record.name);
     this.unlink(record);
     this.records.delete(record.name);
     this.byActorId.delete(record.actorId);
     if (!record.settled) this.unsettled--;
-    // Dependents taken down with it come back as far as they can: blocked on a missing dependency.
-    this.releaseHeld(record.name);
   }
 
   /** Marks every running-wanted transitive dependent as held down by `name`. */

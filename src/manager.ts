@@ -226,9 +226,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       stateWaiters.push({ until, resolve, reject });
     });
 
+  const registered = (name: string) => registry().get(name) !== undefined;
   const getSnapshot = (): ManagerSnapshot => {
     const plugins: PluginSnapshot[] = [];
-    for (const record of registry().records.values()) plugins.push(pluginSnapshot(record, runtimes));
+    for (const record of registry().records.values()) plugins.push(pluginSnapshot(record, runtimes, registered));
     return { state: managerState, plugins };
   };
 
@@ -276,7 +277,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         { plugin: record.name },
       );
     }
-    const state = pluginSnapshot(record, runtimes).state;
+    const state = pluginSnapshot(record, runtimes, registered).state;
     const possible = PLUGIN_COMMANDS.filter((c) => allowed(record, c));
     return new PluginFactoryError(
       'INVALID_TRANSITION',
@@ -292,7 +293,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       pending.set(op, {
         resolve: () => {
           const record = registry().get(name);
-          resolve(record ? pluginSnapshot(record, runtimes) : null);
+          resolve(record ? pluginSnapshot(record, runtimes, registered) : null);
         },
         reject,
       });

@@ -30,7 +30,11 @@ export interface ManagerSnapshot {
   plugins: PluginSnapshot[];
 }
 
-export function pluginSnapshot(record: PluginRecord<PluginRef>, runtimes: PluginRuntimes): PluginSnapshot {
+export function pluginSnapshot(
+  record: PluginRecord<PluginRef>,
+  runtimes: PluginRuntimes,
+  isRegistered: (name: string) => boolean = () => true,
+): PluginSnapshot {
   const actor = record.ref as unknown as { getSnapshot(): PluginLifecycleSnapshot } | null;
   const snapshot = actor?.getSnapshot();
   const context = snapshot?.context;
@@ -41,7 +45,7 @@ export function pluginSnapshot(record: PluginRecord<PluginRef>, runtimes: Plugin
     version: runtimes.get(key)?.manifest?.version ?? null,
     state,
     attempts: context?.attempts ?? 0,
-    dependencies: [...record.entry.requires, ...record.entry.optional],
+    dependencies: [...record.entry.requires, ...record.entry.optional.filter(isRegistered)],
     error: record.crash ?? context?.error ?? null,
     errors: context?.errors ?? [],
     timings: { ...(context?.timings ?? {}) },
