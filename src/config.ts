@@ -120,14 +120,36 @@ export function redactConfig(specs: ConfigSpecs | undefined, values: Record<stri
   return out;
 }
 
-/** Secret values of a config, to scrub from any text before it leaves the engine. */
+/**
+ * Secret values of a config, to scrub from any text before it leaves the engine. An object or
+ * array secret contributes its JSON text and every string (3+ characters) and number (4+ digits)
+ * inside it, so an error quoting one member (a password in a credentials object) is caught too.
+ */
 export function secretValues(specs: ConfigSpecs | undefined, values: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const key of Object.keys(values)) {
-    const secret = values[key];
-    if (specs?.[key]?.secret && secret !== undefined && secret !== null && String(secret).length > 0) {
-      out.push(typeof secret === 'string' ? secret : JSON.stringify(secret));
+  const out = new Set<string>();
+  const collect = (value: unknown, depth: number) => {
+    if (typeof value === 'string') {
+      if (value.length >= (depth === 0 ? 1 : 3)) out.add(value);
+    } else if (typeof value === 'number' || typeof value === 'bigint') {
+      const text = String(value);
+      if (depth === 0 || text.length >= 4) out.add(text);
+    } else if (value !== null && typeof value === 'object' && depth < 8) {
+      const json = safeJson(value);
+      if (json) out.add(json);
+      for (const member of Object.values(value)) collect(member, depth + 1);
     }
+  };
+  for (const key of Object.keys(values)) {
+    if (specs?.[key]?.secret) collect(values[key], 0);
   }
-  return out;
+  // Longest first, so a secret containing another is replaced whole.
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+function safeJson(value: unknown): string | null {
+  try {
+    return JSON.stringify(value) ?? null;
+  } catch {
+    return null;
+  }
 }

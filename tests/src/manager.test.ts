@@ -1,0 +1,1569 @@
+/**
+ * Behaviour of the public API (`createPluginManager` and the manager it returns), driven only
+ * through `src/index.ts`. Assertions are on error codes and states, never on message wording.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import {
+  PLUGIN_COMMANDS,
+  PluginFactoryError,
+  createConsoleLogger,
+  createPluginManager,
+  silentLogger,
+} from '../../src/index.ts';
+import type {
+  ManagerChange,
+  ManifestInput,
+  PluginContext,
+  PluginDefinition,
+  PluginManager,
+  PluginManagerOptions,
+  PluginSnapshot,
+} from '../../src/index.ts';
+
+// ── helpers ────────────────────────────────────────────────────────────────
+
+type HookFn = (ctx: PluginContext) => unknown;
+type HookKey = 'init' | 'start' | 'stop' | 'dispose';
+
+interface Spec {
+  version?: string;
+  deps?: Record<string, string>;
+  optional?: Record<string, string>;
+  /** Replaces the body of a hook (the log entries around it stay). */
+  hooks?: Partial<Record<HookKey, HookFn>>;
+  /** Extra manifest fields. */
+  manifest?: Partial<ManifestInput>;
+  config?: Record<string, unknown>;
+  /** Every hook awaits this many ms (0: resolves on a microtask). */
+  delay?: number;
+  /** Tag the log entries carry, to tell two generations of one plugin apart. */
+  tag?: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Waits for `promise` at most `ms`, leaving no timer behind either way. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A plugin whose hooks log `name.hook` when they begin and `name.hook:done` when they succeed. */
+function plugin(log: string[], name: string, spec: Spec = {}): PluginDefinition {
+  const label = spec.tag ? `${name}${spec.tag}` : name;
+  const hook =
+    (key: HookKey) =>
+    async (ctx: PluginContext): Promise<void> => {
+      log.push(`${label}.${key}`);
+      if (spec.delay) await sleep(spec.delay);
+      const body = spec.hooks?.[key];
+      if (body) await body(ctx);
+      log.push(`${label}.${key}:done`);
+    };
+  const manifest: ManifestInput = { name, version: spec.version ?? '1.0.0', ...spec.manifest };
+  if (spec.deps) manifest.dependencies = spec.deps;
+  if (spec.optional) manifest.optionalDependencies = spec.optional;
+  const definition: PluginDefinition = {
+    manifest,
+    module: { init: hook('init'), start: hook('start'), stop: hook('stop'), dispose: hook('dispose') },
+  };
+  if (spec.config) definition.config = spec.config;
+  return definition;
+}
+
+const managers: PluginManager[] = [];
+
+function host(plugins: PluginDefinition[], options: Omit<PluginManagerOptions, 'plugins'> = {}): PluginManager {
+  const manager = createPluginManager({ logger: silentLogger, hookTimeoutMs: 100, ...options, plugins });
+  managers.push(manager);
+  return manager;
+}
+
+afterEach(async () => {
+  // Bounded: a host that cannot shut down must not hang the next test (see the shutdown tests).
+  await Promise.all(managers.splice(0).map((manager) => settleWithin(manager.stop().catch(() => undefined), 50)));
+});
+
+/** `manager.stop()`, failing the test (instead of hanging it) when shutdown does not finish within `ms`. */
+async function stopWithin(manager: PluginManager, ms = 1000) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const states = manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
+      reject(new Error(`test: stop() did not finish within ${ms} ms (${states.join(', ')})`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([manager.stop(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function pluginOf(manager: PluginManager, name: string): PluginSnapshot {
+  const found = manager.getSnapshot().plugins.find((p) => p.name === name);
+  if (!found) throw new Error(`test: no plugin '${name}' in the snapshot`);
+  return found;
+}
+
+const stateOf = (manager: PluginManager, name: string) => pluginOf(manager, name).state;
+
+/** Resolves once `name` is in `state` (or rejects after `ms`). */
+function waitForPlugin(manager: PluginManager, name: string, state: string, ms = 2000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const check = () => manager.getSnapshot().plugins.some((p) => p.name === name && p.state === state);
+    if (check()) return resolve();
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      reject(new Error(`test: '${name}' did not reach '${state}' (is ${stateOf(manager, name)})`));
+    }, ms);
+    const subscription = manager.subscribe(() => {
+      if (!check()) return;
+      clearTimeout(timer);
+      subscription.unsubscribe();
+      resolve();
+    });
+  });
+}
+
+/** Awaits `promise`, expects it to reject with a PluginFactoryError of `code`; returns the error. */
+async function rejection(promise: Promise<unknown>, code: string): Promise<PluginFactoryError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected a rejection with ${code}`).toBeInstanceOf(PluginFactoryError);
+  expect((caught as PluginFactoryError).code).toBe(code);
+  return caught as PluginFactoryError;
+}
+
+/** Calls `fn`, expects it to throw a PluginFactoryError of `code`. */
+function thrown(fn: () => unknown, code: string): PluginFactoryError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected a throw with ${code}`).toBeInstanceOf(PluginFactoryError);
+  expect((caught as PluginFactoryError).code).toBe(code);
+  return caught as PluginFactoryError;
+}
+
+const at = (log: string[], entry: string) => {
+  const index = log.indexOf(entry);
+  expect(index, `log has no '${entry}': ${log.join(', ')}`).toBeGreaterThanOrEqual(0);
+  return index;
+};
+
+/** `first` is logged (its first occurrence) before `second`. */
+function before(log: string[], first: string, second: string) {
+  expect(at(log, first), `${first} before ${second} in: ${log.join(', ')}`).toBeLessThan(at(log, second));
+}
+
+const count = (log: string[], entry: string) => log.filter((e) => e === entry).length;
+
+// ── boot order ─────────────────────────────────────────────────────────────
+
+describe('boot order', () => {
+  it("runs a plugin's init and start only after its required dependencies are running", async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'web', { deps: { api: '^1.0.0' }, delay: 3 }),
+      plugin(log, 'api', { deps: { db: '^1.0.0' }, delay: 3 }),
+      plugin(log, 'db', { delay: 3 }),
+    ]);
+    const snapshot = await manager.start();
+    expect(snapshot.state).toBe('running');
+    expect(snapshot.plugins.map((p) => p.state)).toEqual(['running', 'running', 'running']);
+    before(log, 'db.start:done', 'api.init');
+    before(log, 'api.start:done', 'web.init');
+    before(log, 'api.init:done', 'api.start');
+    for (const name of ['db', 'api', 'web']) {
+      expect(count(log, `${name}.init`)).toBe(1);
+      expect(count(log, `${name}.start`)).toBe(1);
+    }
+  });
+
+  it('boots independent plugins concurrently', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const waitGate: HookFn = () => gate;
+    const manager = host([
+      plugin(log, 'left', { hooks: { init: waitGate } }),
+      plugin(log, 'right', { hooks: { init: waitGate } }),
+    ]);
+    const started = manager.start();
+    // Both inits begin although neither has resolved.
+    for (let i = 0; i < 50 && !(log.includes('left.init') && log.includes('right.init')); i++) await sleep(1);
+    expect(log).toContain('left.init');
+    expect(log).toContain('right.init');
+    expect(log.filter((e) => e.endsWith(':done'))).toEqual([]);
+    release();
+    await started;
+    expect(stateOf(manager, 'left')).toBe('running');
+    expect(stateOf(manager, 'right')).toBe('running');
+  });
+
+  it('orders by an optional dependency that is present', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'reporter', { optional: { metrics: '*' } }),
+      plugin(log, 'metrics', { delay: 10 }),
+    ]);
+    await manager.start();
+    before(log, 'metrics.start:done', 'reporter.init');
+    expect(pluginOf(manager, 'reporter').dependencies).toEqual(['metrics']);
+    expect(stateOf(manager, 'reporter')).toBe('running');
+  });
+
+  it('ignores an optional dependency that is absent', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'reporter', { optional: { metrics: '*' } })]);
+    await manager.start();
+    const reporter = pluginOf(manager, 'reporter');
+    expect(reporter.state).toBe('running');
+    expect(reporter.error).toBeNull();
+    expect(log).toContain('reporter.start:done');
+  });
+
+  it('does not list an absent optional dependency in the snapshot', async () => {
+    const manager = host([plugin([], 'reporter', { optional: { metrics: '*' } }), plugin([], 'user', { deps: { reporter: '*' } })]);
+    await manager.start();
+    expect(pluginOf(manager, 'reporter').dependencies).toEqual([]);
+  });
+
+  it('still boots a plugin whose optional dependency failed', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'reporter', { optional: { metrics: '*' } }),
+      plugin(log, 'metrics', { hooks: { start: () => Promise.reject(new Error('down')) } }),
+    ]);
+    await manager.start();
+    expect(stateOf(manager, 'metrics')).toBe('failed.halted');
+    expect(stateOf(manager, 'reporter')).toBe('running');
+  });
+});
+
+// ── shutdown ───────────────────────────────────────────────────────────────
+
+describe('shutdown', () => {
+  it("is the exact reverse: a plugin's stop is called only after every dependent's stop finished", async () => {
+    const log: string[] = [];
+    // base ← left, right ← top (diamond), plus an independent plugin.
+    const manager = host([
+      plugin(log, 'base', { delay: 2 }),
+      plugin(log, 'left', { deps: { base: '*' }, delay: 5 }),
+      plugin(log, 'right', { deps: { base: '*' }, delay: 1 }),
+      plugin(log, 'top', { deps: { left: '*', right: '*' }, delay: 3 }),
+      plugin(log, 'alone', { delay: 1 }),
+    ]);
+    await manager.start();
+    const snapshot = await stopWithin(manager);
+    expect(snapshot.state).toBe('stopped');
+    expect(snapshot.plugins.every((p) => p.state === 'stopped')).toBe(true);
+    const edges: Array<[string, string]> = [
+      ['left', 'base'],
+      ['right', 'base'],
+      ['top', 'left'],
+      ['top', 'right'],
+    ];
+    for (const [dependent, dependency] of edges) before(log, `${dependent}.stop:done`, `${dependency}.stop`);
+    for (const name of ['base', 'left', 'right', 'top', 'alone']) expect(count(log, `${name}.stop`)).toBe(1);
+  });
+
+  it('stop() twice is harmless and stop hooks run once', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'base'), plugin(log, 'user', { deps: { base: '*' } })]);
+    await manager.start();
+    const [first, second] = await Promise.all([stopWithin(manager), stopWithin(manager)]);
+    expect(first.state).toBe('stopped');
+    expect(second.state).toBe('stopped');
+    expect(count(log, 'base.stop')).toBe(1);
+    expect(count(log, 'user.stop')).toBe(1);
+  });
+
+  it('stop() before start() ends stopped without running any hook', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'base'), plugin(log, 'user', { deps: { base: '*' } })]);
+    const snapshot = await stopWithin(manager);
+    expect(snapshot.state).toBe('stopped');
+    expect(log).toEqual([]);
+    expect(snapshot.plugins.some((p) => p.state === 'running')).toBe(false);
+  });
+
+  // Regression (fixed in d273597): a running plugin with no active dependent was never told to stop.
+  it('stops a plugin that has no dependencies and no dependents', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'solo')]);
+    await manager.start();
+    const snapshot = await stopWithin(manager, 300);
+    expect(snapshot.state).toBe('stopped');
+    expect(stateOf(manager, 'solo')).toBe('stopped');
+    expect(log).toContain('solo.stop:done');
+  });
+
+  it('stops a plugin whose only dependent failed', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'base'),
+      plugin(log, 'user', { deps: { base: '*' }, hooks: { start: () => Promise.reject(new Error('x')) } }),
+    ]);
+    await manager.start();
+    expect(stateOf(manager, 'user')).toBe('failed.halted');
+    const snapshot = await stopWithin(manager, 300);
+    expect(snapshot.state).toBe('stopped');
+    expect(stateOf(manager, 'base')).toBe('stopped');
+  });
+});
+
+// ── snapshot ───────────────────────────────────────────────────────────────
+
+describe('getSnapshot()', () => {
+  it('has the documented shape and round-trips through JSON', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'config', { version: '1.2.3' }),
+      plugin(log, 'db', { version: '2.0.0', deps: { config: '^1.0.0' }, optional: { cache: '*' } }),
+      plugin(log, 'cache'),
+      plugin(log, 'broken', { hooks: { start: () => Promise.reject(new Error('nope')) } }),
+    ]);
+    const idle = manager.getSnapshot();
+    expect(idle.state).toBe('idle');
+    expect(idle.plugins.map((p) => p.name)).toEqual(['config', 'db', 'cache', 'broken']);
+
+    const booted = await manager.start();
+    expect(booted.state).toBe('running');
+    const snapshot = manager.getSnapshot();
+    expect(snapshot).toEqual(booted);
+    expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot);
+
+    const db = pluginOf(manager, 'db');
+    expect(db).toMatchObject({
+      name: 'db',
+      version: '2.0.0',
+      state: 'running',
+      attempts: 1,
+      dependencies: ['config', 'cache'],
+      error: null,
+    });
+    expect(typeof db.timings.initMs).toBe('number');
+    expect(typeof db.timings.startMs).toBe('number');
+    expect(db.timings.initMs).toBeGreaterThanOrEqual(0);
+    expect(pluginOf(manager, 'config').version).toBe('1.2.3');
+
+    const broken = pluginOf(manager, 'broken');
+    expect(broken.state).toBe('failed.halted');
+    expect(broken.error).toMatchObject({ code: 'HOOK_FAILED', hook: 'start' });
+    expect(typeof broken.error?.message).toBe('string');
+
+    const stopped = await stopWithin(manager);
+    expect(stopped.state).toBe('stopped');
+    expect(JSON.parse(JSON.stringify(stopped))).toEqual(stopped);
+    expect(typeof pluginOf(manager, 'db').timings.stopMs).toBe('number');
+  });
+
+  it('returns a fresh object: mutating it does not change the host', async () => {
+    const manager = host([plugin([], 'solo')]);
+    await manager.start();
+    const snapshot = manager.getSnapshot();
+    snapshot.state = 'hacked';
+    snapshot.plugins[0]!.state = 'hacked';
+    snapshot.plugins[0]!.dependencies.push('x');
+    expect(manager.getSnapshot().state).toBe('running');
+    expect(stateOf(manager, 'solo')).toBe('running');
+    expect(pluginOf(manager, 'solo').dependencies).toEqual([]);
+  });
+});
+
+// ── subscribe ──────────────────────────────────────────────────────────────
+
+describe('subscribe()', () => {
+  it('receives plugin.changed and manager.changed changes until unsubscribed', async () => {
+    const manager = host([plugin([], 'solo'), plugin([], 'user', { deps: { solo: '*' } })]);
+    const changes: ManagerChange[] = [];
+    const subscription = manager.subscribe((change) => changes.push(change));
+    await manager.start();
+    expect(changes).toContainEqual({ type: 'manager.changed', state: 'booting', previous: 'idle' });
+    expect(changes).toContainEqual({ type: 'manager.changed', state: 'running', previous: 'booting' });
+    const solo = changes.filter((c) => c.type === 'plugin.changed' && c.name === 'solo');
+    expect(solo.map((c) => c.state)).toContain('running');
+    // Each change continues from the previous one.
+    for (let i = 1; i < solo.length; i++) expect(solo[i]!.previous).toBe(solo[i - 1]!.state);
+
+    subscription.unsubscribe();
+    const seen = changes.length;
+    await stopWithin(manager);
+    expect(stateOf(manager, 'solo')).toBe('stopped');
+    expect(changes.length).toBe(seen);
+  });
+
+  it('a throwing listener does not break the host or the other listeners', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } })]);
+    let thrownCount = 0;
+    manager.subscribe(() => {
+      thrownCount++;
+      throw new Error('listener bug');
+    });
+    const changes: ManagerChange[] = [];
+    manager.subscribe((change) => changes.push(change));
+    const snapshot = await manager.start();
+    expect(snapshot.state).toBe('running');
+    expect(stateOf(manager, 'b')).toBe('running');
+    expect(thrownCount).toBeGreaterThan(0);
+    expect(changes.length).toBe(thrownCount);
+    await manager.stopPlugin('a');
+    expect(stateOf(manager, 'a')).toBe('stopped');
+    const stopped = await stopWithin(manager);
+    expect(stopped.state).toBe('stopped');
+    expect(changes.at(-1)).toMatchObject({ type: 'manager.changed', state: 'stopped' });
+  });
+});
+
+// ── runtime commands ───────────────────────────────────────────────────────
+
+describe('runtime commands', () => {
+  function chain(log: string[]) {
+    return host([
+      plugin(log, 'db'),
+      plugin(log, 'api', { deps: { db: '^1.0.0' } }),
+      plugin(log, 'web', { deps: { api: '^1.0.0' } }),
+      plugin(log, 'other'),
+    ]);
+  }
+
+  it('stopPlugin stops dependents first; startPlugin brings them back', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    log.length = 0;
+
+    const stopped = await manager.stopPlugin('db');
+    expect(stopped.state).toBe('stopped');
+    expect(stateOf(manager, 'api')).toBe('stopped');
+    expect(stateOf(manager, 'web')).toBe('stopped');
+    expect(stateOf(manager, 'other')).toBe('running');
+    before(log, 'web.stop:done', 'api.stop');
+    before(log, 'api.stop:done', 'db.stop');
+    expect(log).not.toContain('other.stop');
+
+    log.length = 0;
+    const started = await manager.startPlugin('db');
+    expect(started.state).toBe('running');
+    expect(stateOf(manager, 'web')).toBe('running');
+    expect(stateOf(manager, 'api')).toBe('running');
+    before(log, 'db.start:done', 'api.start');
+    before(log, 'api.start:done', 'web.start');
+    // stopped → start goes straight to starting: no second init.
+    expect(log.filter((e) => e.endsWith('.init'))).toEqual([]);
+  });
+
+  it('stopPlugin on a leaf touches nothing else, and startPlugin of a dependent starts its dependencies', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    await manager.stopPlugin('db');
+    log.length = 0;
+    const web = await manager.startPlugin('web');
+    expect(web.state).toBe('running');
+    expect(stateOf(manager, 'db')).toBe('running');
+    expect(stateOf(manager, 'api')).toBe('running');
+    before(log, 'db.start:done', 'api.start');
+    before(log, 'api.start:done', 'web.start');
+
+    log.length = 0;
+    await manager.stopPlugin('web');
+    expect(log.filter((e) => e.endsWith('.stop'))).toEqual(['web.stop']);
+    expect(stateOf(manager, 'api')).toBe('running');
+  });
+
+  it('restartPlugin stops dependents first, then restarts and brings them back in order', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    log.length = 0;
+    const restarted = await manager.restartPlugin('db');
+    expect(restarted.state).toBe('running');
+    expect(stateOf(manager, 'web')).toBe('running');
+    const calls = log.filter((e) => !e.endsWith(':done'));
+    expect(calls).toEqual(['web.stop', 'api.stop', 'db.stop', 'db.start', 'api.start', 'web.start']);
+    before(log, 'web.stop:done', 'api.stop');
+    before(log, 'api.stop:done', 'db.stop');
+    before(log, 'db.stop:done', 'db.start');
+    before(log, 'db.start:done', 'api.start');
+    before(log, 'api.start:done', 'web.start');
+    expect(stateOf(manager, 'other')).toBe('running');
+  });
+
+  it('reloadPlugin swaps in a new module: old stop and dispose, then the new init and start', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    log.length = 0;
+    const reloaded = await manager.reloadPlugin('db', plugin(log, 'db', { version: '1.1.0', tag: '#2' }));
+    expect(reloaded.state).toBe('running');
+    expect(reloaded.version).toBe('1.1.0');
+    expect(stateOf(manager, 'web')).toBe('running');
+    expect(stateOf(manager, 'api')).toBe('running');
+    expect(log.filter((e) => !e.endsWith(':done'))).toEqual([
+      'web.stop',
+      'api.stop',
+      'db.stop',
+      'db.dispose',
+      'db#2.init',
+      'db#2.start',
+      'api.start',
+      'web.start',
+    ]);
+    before(log, 'web.stop:done', 'api.stop');
+    before(log, 'api.stop:done', 'db.stop');
+    before(log, 'db.stop:done', 'db.dispose');
+    before(log, 'db.dispose:done', 'db#2.init');
+    before(log, 'db#2.init:done', 'db#2.start');
+    before(log, 'db#2.start:done', 'api.start');
+    expect(count(log, 'db.init')).toBe(0);
+    expect(count(log, 'db.start')).toBe(0);
+
+    // The old generation is gone: later hooks run the new module.
+    log.length = 0;
+    await manager.restartPlugin('db');
+    expect(log).toContain('db#2.stop');
+    expect(log).toContain('db#2.start');
+    expect(log).not.toContain('db.stop');
+  });
+
+  it('reloadPlugin of a failed plugin brings it up with the fixed module', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'db', { hooks: { start: () => Promise.reject(new Error('bad build')) } }),
+      plugin(log, 'api', { deps: { db: '*' } }),
+    ]);
+    await manager.start();
+    expect(stateOf(manager, 'db')).toBe('failed.halted');
+    expect(pluginOf(manager, 'api').error?.code).toBe('DEPENDENCY_FAILED');
+    const reloaded = await manager.reloadPlugin('db', plugin(log, 'db', { version: '1.0.1', tag: '#2' }));
+    expect(reloaded.state).toBe('running');
+    expect(stateOf(manager, 'api')).toBe('running');
+    expect(log).toContain('db.dispose');
+    expect(log).toContain('db#2.start:done');
+  });
+
+  describe('a reload whose new definition is invalid rejects and leaves the old version running', () => {
+    const cases: Array<{ title: string; code: string; next: (log: string[]) => PluginDefinition }> = [
+      {
+        title: 'module without stop',
+        code: 'CONTRACT_INVALID',
+        next: () => ({ manifest: { name: 'db', version: '1.1.0' }, module: { init() {}, start() {} } }),
+      },
+      {
+        title: 'a dependency cycle',
+        code: 'DEPENDENCY_CYCLE',
+        next: (log) => plugin(log, 'db', { version: '1.1.0', deps: { web: '*' }, tag: '#2' }),
+      },
+      {
+        title: "a version outside a dependent's range",
+        code: 'DEPENDENCY_VERSION_MISMATCH',
+        next: (log) => plugin(log, 'db', { version: '2.0.0', tag: '#2' }),
+      },
+      {
+        title: 'a missing dependency',
+        code: 'MISSING_DEPENDENCY',
+        next: (log) => plugin(log, 'db', { version: '1.1.0', deps: { ghost: '*' }, tag: '#2' }),
+      },
+      {
+        title: 'a bad manifest',
+        code: 'MANIFEST_INVALID',
+        next: () => ({ manifest: { name: 'db', version: 'one' }, module: { init() {}, start() {}, stop() {} } }),
+      },
+      {
+        title: 'another name',
+        code: 'MANIFEST_INVALID',
+        next: (log) => plugin(log, 'other-db', { tag: '#2' }),
+      },
+      {
+        title: 'a factory that throws',
+        code: 'MODULE_LOAD_FAILED',
+        next: () => ({
+          manifest: { name: 'db', version: '1.1.0' },
+          module: () => {
+            throw new Error('factory bug');
+          },
+        }),
+      },
+      {
+        title: 'bad config',
+        code: 'CONFIG_INVALID',
+        next: (log) => ({ ...plugin(log, 'db', { version: '1.1.0', tag: '#2' }), config: { nope: 1 } }),
+      },
+    ];
+    for (const { title, code, next } of cases) {
+      it(`${title} → ${code}`, async () => {
+        const log: string[] = [];
+        const manager = chain(log);
+        await manager.start();
+        log.length = 0;
+        await rejection(manager.reloadPlugin('db', next(log)), code);
+        const db = pluginOf(manager, 'db');
+        expect(db.state).toBe('running');
+        expect(db.version).toBe('1.0.0');
+        expect(db.error).toBeNull();
+        expect(stateOf(manager, 'api')).toBe('running');
+        expect(stateOf(manager, 'web')).toBe('running');
+        expect(log).toEqual([]);
+        // The old module still serves the next command.
+        await manager.restartPlugin('db');
+        expect(log).toContain('db.stop');
+        expect(log).toContain('db.start');
+        expect(log.some((e) => e.startsWith('db#2'))).toBe(false);
+      });
+    }
+  });
+
+  it('unloadPlugin stops dependents first, then stops, disposes and removes the plugin', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    log.length = 0;
+    await manager.unloadPlugin('db');
+    expect(manager.getSnapshot().plugins.map((p) => p.name)).not.toContain('db');
+    before(log, 'web.stop:done', 'api.stop');
+    before(log, 'api.stop:done', 'db.stop');
+    before(log, 'db.stop:done', 'db.dispose');
+    expect(count(log, 'db.dispose')).toBe(1);
+    expect(stateOf(manager, 'api')).not.toBe('running');
+    expect(stateOf(manager, 'web')).not.toBe('running');
+    expect(stateOf(manager, 'other')).toBe('running');
+    await rejection(manager.stopPlugin('db'), 'PLUGIN_NOT_FOUND');
+    for (const command of PLUGIN_COMMANDS) expect(manager.can('db', command)).toBe(false);
+  });
+
+  // Regression (fixed in d273597): the dependents stayed 'stopped' (held by the removed plugin).
+  it('unloadPlugin leaves its dependents failed.blocked with MISSING_DEPENDENCY', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    log.length = 0;
+    await manager.unloadPlugin('db');
+    // unloadPlugin resolves once the dependents it took down have settled.
+    const api = pluginOf(manager, 'api');
+    expect(api.state).toBe('failed.blocked');
+    expect(api.error?.code).toBe('MISSING_DEPENDENCY');
+    expect(api.error?.plugins).toEqual(['db']);
+    const web = pluginOf(manager, 'web');
+    expect(web.state).toBe('failed.blocked');
+    expect(['DEPENDENCY_FAILED', 'MISSING_DEPENDENCY']).toContain(web.error?.code);
+    expect(log.filter((e) => e === 'api.init' || e === 'api.start' || e === 'web.start')).toEqual([]);
+    // The host still shuts down cleanly around the hole.
+    const end = await stopWithin(manager);
+    expect(end.state).toBe('stopped');
+    expect(stateOf(manager, 'other')).toBe('stopped');
+  });
+
+  it('unloadPlugin of an invalid plugin removes it', async () => {
+    const manager = host([{ manifest: { name: 'bad', version: '1.0.0' }, module: {} }, plugin([], 'good')]);
+    await manager.start();
+    expect(stateOf(manager, 'bad')).toBe('invalid');
+    expect(manager.can('bad', 'unload')).toBe(true);
+    await manager.unloadPlugin('bad');
+    expect(manager.getSnapshot().plugins.map((p) => p.name)).toEqual(['good']);
+  });
+
+  it('retryPlugin runs the failed hook again; blocked dependents come back', async () => {
+    const log: string[] = [];
+    let failures = 1;
+    const manager = host([
+      plugin(log, 'flaky', {
+        hooks: {
+          start: () => {
+            if (failures-- > 0) throw new Error('not yet');
+          },
+        },
+      }),
+      plugin(log, 'user', { deps: { flaky: '*' } }),
+    ]);
+    await manager.start();
+    expect(pluginOf(manager, 'flaky')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'start' } });
+    expect(pluginOf(manager, 'user')).toMatchObject({ state: 'failed.blocked', error: { code: 'DEPENDENCY_FAILED' } });
+    expect(manager.can('flaky', 'retry')).toBe(true);
+    expect(manager.can('flaky', 'reset')).toBe(true);
+    log.length = 0;
+    const retried = await manager.retryPlugin('flaky');
+    expect(retried.state).toBe('running');
+    expect(retried.error).toBeNull();
+    expect(retried.attempts).toBe(1);
+    // retry re-runs the hook that failed (start), not init.
+    expect(log.filter((e) => e.startsWith('flaky.') && !e.endsWith(':done'))).toEqual(['flaky.start']);
+    await waitForPlugin(manager, 'user', 'running');
+    expect(pluginOf(manager, 'user').error).toBeNull();
+  });
+
+  it('retryPlugin rejects with the hook error when the hook fails again', async () => {
+    const manager = host([plugin([], 'broken', { hooks: { init: () => Promise.reject(new Error('always')) } })]);
+    await manager.start();
+    await rejection(manager.retryPlugin('broken'), 'HOOK_FAILED');
+    expect(pluginOf(manager, 'broken')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'init' } });
+  });
+
+  it('resetPlugin clears a failed plugin back to created and boots it again from init', async () => {
+    const log: string[] = [];
+    let failures = 1;
+    const manager = host([
+      plugin(log, 'flaky', {
+        hooks: {
+          start: () => {
+            if (failures-- > 0) throw new Error('not yet');
+          },
+        },
+      }),
+    ]);
+    await manager.start();
+    expect(stateOf(manager, 'flaky')).toBe('failed.halted');
+    log.length = 0;
+    const seen: string[] = [];
+    manager.subscribe((change) => {
+      if (change.type === 'plugin.changed') seen.push(change.state);
+    });
+    const reset = await manager.resetPlugin('flaky');
+    expect(reset.state).toBe('running');
+    expect(reset.error).toBeNull();
+    expect(seen).toContain('created');
+    expect(log.filter((e) => !e.endsWith(':done'))).toEqual(['flaky.init', 'flaky.start']);
+  });
+});
+
+// ── refused commands and can() ─────────────────────────────────────────────
+
+describe('refused commands', () => {
+  it('every command before start() rejects with INVALID_TRANSITION and can() says false', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'solo')]);
+    for (const command of PLUGIN_COMMANDS) expect(manager.can('solo', command)).toBe(false);
+    await rejection(manager.startPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.stopPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.restartPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.retryPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.resetPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.unloadPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.reloadPlugin('solo', plugin(log, 'solo')), 'INVALID_TRANSITION');
+    expect(log).toEqual([]);
+    expect(manager.getSnapshot().state).toBe('idle');
+  });
+
+  it('commands after stop() reject with INVALID_TRANSITION', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'base'), plugin(log, 'solo', { deps: { base: '*' } })]);
+    await manager.start();
+    await stopWithin(manager);
+    log.length = 0;
+    await rejection(manager.startPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.restartPlugin('solo'), 'INVALID_TRANSITION');
+    expect(manager.can('solo', 'start')).toBe(false);
+    expect(log).toEqual([]);
+  });
+
+  it('stopPlugin on a stopped plugin and restart/retry/reset on the wrong state reject with INVALID_TRANSITION', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'solo'),
+      { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() {} } },
+    ]);
+    await manager.start();
+    await manager.stopPlugin('solo');
+    log.length = 0;
+    const error = await rejection(manager.stopPlugin('solo'), 'INVALID_TRANSITION');
+    expect(error.plugin).toBe('solo');
+    await rejection(manager.restartPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.retryPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.resetPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.restartPlugin('bad'), 'INVALID_TRANSITION');
+    await rejection(manager.startPlugin('bad'), 'INVALID_TRANSITION');
+    await rejection(manager.stopPlugin('bad'), 'INVALID_TRANSITION');
+    await rejection(manager.retryPlugin('bad'), 'INVALID_TRANSITION');
+    await rejection(manager.resetPlugin('bad'), 'INVALID_TRANSITION');
+    await manager.startPlugin('solo');
+    await rejection(manager.startPlugin('solo'), 'INVALID_TRANSITION');
+    await rejection(manager.retryPlugin('solo'), 'INVALID_TRANSITION');
+    expect(log.filter((e) => !e.endsWith(':done'))).toEqual(['solo.start']);
+    expect(stateOf(manager, 'bad')).toBe('invalid');
+  });
+
+  it('unknown plugin names reject with PLUGIN_NOT_FOUND; can() says false', async () => {
+    const manager = host([plugin([], 'solo')]);
+    await manager.start();
+    await rejection(manager.startPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.stopPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.restartPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.retryPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.resetPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.unloadPlugin('ghost'), 'PLUGIN_NOT_FOUND');
+    await rejection(manager.reloadPlugin('ghost', plugin([], 'ghost')), 'PLUGIN_NOT_FOUND');
+    for (const command of PLUGIN_COMMANDS) expect(manager.can('ghost', command)).toBe(false);
+    expect(manager.can('solo', 'bogus' as never)).toBe(false);
+  });
+
+  it('can(name, command) agrees with what each command then does', async () => {
+    type Case = { plugin: string; command: Exclude<(typeof PLUGIN_COMMANDS)[number], 'reload'> };
+    const makeHost = () => {
+      const log: string[] = [];
+      return host([
+        plugin(log, 'up'),
+        plugin(log, 'down'),
+        plugin(log, 'broken', { hooks: { start: () => Promise.reject(new Error('x')) } }),
+        plugin(log, 'blocked', { deps: { broken: '*' } }),
+        { manifest: { name: 'bad', version: '1.0.0' }, module: 42 },
+      ]);
+    };
+    const run = (manager: PluginManager, { plugin: name, command }: Case): Promise<unknown> => {
+      switch (command) {
+        case 'start':
+          return manager.startPlugin(name);
+        case 'stop':
+          return manager.stopPlugin(name);
+        case 'restart':
+          return manager.restartPlugin(name);
+        case 'unload':
+          return manager.unloadPlugin(name);
+        case 'retry':
+          return manager.retryPlugin(name);
+        case 'reset':
+          return manager.resetPlugin(name);
+      }
+    };
+    const expected: Record<string, Record<Case['command'], boolean>> = {
+      up: { start: false, stop: true, restart: true, unload: true, retry: false, reset: false },
+      down: { start: true, stop: false, restart: false, unload: true, retry: false, reset: false },
+      broken: { start: false, stop: false, restart: false, unload: true, retry: true, reset: true },
+      blocked: { start: false, stop: false, restart: false, unload: true, retry: false, reset: true },
+      bad: { start: false, stop: false, restart: false, unload: true, retry: false, reset: false },
+    };
+    for (const name of Object.keys(expected)) {
+      for (const command of Object.keys(expected[name]!) as Array<Case['command']>) {
+        const manager = makeHost();
+        await manager.start();
+        await manager.stopPlugin('down');
+        const can = manager.can(name, command);
+        expect(can, `can(${name}, ${command})`).toBe(expected[name]![command]);
+        let refusedCode: string | null = null;
+        try {
+          await run(manager, { plugin: name, command });
+        } catch (error) {
+          refusedCode = (error as PluginFactoryError).code;
+        }
+        if (can) {
+          // 'retry' on 'broken' fails again with the hook's error: allowed, but not an INVALID_TRANSITION.
+          expect(refusedCode, `${command} ${name}`).not.toBe('INVALID_TRANSITION');
+        } else {
+          expect(refusedCode, `${command} ${name}`).toBe('INVALID_TRANSITION');
+        }
+      }
+    }
+  });
+});
+
+// ── failure policy ─────────────────────────────────────────────────────────
+
+describe('failure policy', () => {
+  it("'isolate' (default): a failing plugin's dependents end failed.blocked with DEPENDENCY_FAILED; the rest runs", async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'base', { hooks: { init: () => Promise.reject(new Error('db down')) } }),
+      plugin(log, 'mid', { deps: { base: '*' } }),
+      plugin(log, 'leaf', { deps: { mid: '*' } }),
+      plugin(log, 'soft', { optional: { base: '*' } }),
+      plugin(log, 'apart'),
+    ]);
+    const snapshot = await manager.start();
+    expect(snapshot.state).toBe('running');
+    expect(pluginOf(manager, 'base')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'init' } });
+    const mid = pluginOf(manager, 'mid');
+    expect(mid.state).toBe('failed.blocked');
+    expect(mid.error?.code).toBe('DEPENDENCY_FAILED');
+    expect(mid.error?.plugins).toEqual(['base']);
+    const leaf = pluginOf(manager, 'leaf');
+    expect(leaf.state).toBe('failed.blocked');
+    expect(leaf.error?.code).toBe('DEPENDENCY_FAILED');
+    expect(stateOf(manager, 'soft')).toBe('running');
+    expect(stateOf(manager, 'apart')).toBe('running');
+    expect(log).not.toContain('mid.init');
+    expect(log).not.toContain('leaf.init');
+    const end = await stopWithin(manager);
+    expect(end.state).toBe('stopped');
+    expect(stateOf(manager, 'apart')).toBe('stopped');
+    expect(stateOf(manager, 'soft')).toBe('stopped');
+    expect(stateOf(manager, 'mid')).toBe('failed.blocked');
+  });
+
+  it("'isolate': a dependency that is invalid blocks its dependents with DEPENDENCY_FAILED", async () => {
+    const log: string[] = [];
+    const manager = host([
+      { manifest: { name: 'base', version: '1.0.0', engine: '>=99.0.0' }, module: { init() {}, start() {}, stop() {} } },
+      plugin(log, 'user', { deps: { base: '*' } }),
+    ]);
+    await manager.start();
+    expect(stateOf(manager, 'base')).toBe('invalid');
+    expect(pluginOf(manager, 'user')).toMatchObject({ state: 'failed.blocked', error: { code: 'DEPENDENCY_FAILED' } });
+    expect(log).toEqual([]);
+  });
+
+  it("'abort': start() rejects with the failing plugin's code and afterwards nothing is running", async () => {
+    const log: string[] = [];
+    const manager = host(
+      [
+        plugin(log, 'first'),
+        plugin(log, 'second', { deps: { first: '*' } }),
+        plugin(log, 'bomb', { deps: { first: '*' }, delay: 5, hooks: { start: () => Promise.reject(new Error('boom')) } }),
+      ],
+      { failurePolicy: 'abort' },
+    );
+    const error = await rejection(manager.start(), 'HOOK_FAILED');
+    expect(error.hook).toBe('start');
+    const snapshot = manager.getSnapshot();
+    expect(snapshot.state).toBe('stopped');
+    expect(snapshot.plugins.filter((p) => p.state === 'running')).toEqual([]);
+    expect(stateOf(manager, 'bomb')).toBe('failed.halted');
+    // What had started was shut down in reverse order.
+    expect(log).toContain('first.stop');
+    if (log.includes('second.start:done')) before(log, 'second.stop:done', 'first.stop');
+    await rejection(manager.startPlugin('first'), 'INVALID_TRANSITION');
+  });
+
+  it("'abort' with a timeout: start() rejects with HOOK_TIMEOUT", async () => {
+    const log: string[] = [];
+    const manager = host(
+      [
+        plugin(log, 'ok'),
+        plugin(log, 'ok-user', { deps: { ok: '*' } }),
+        plugin(log, 'slow', { hooks: { init: () => new Promise(() => {}) } }),
+      ],
+      { failurePolicy: 'abort', hookTimeoutMs: 30 },
+    );
+    await rejection(manager.start(), 'HOOK_TIMEOUT');
+    expect(manager.getSnapshot().state).toBe('stopped');
+    expect(manager.getSnapshot().plugins.some((p) => p.state === 'running')).toBe(false);
+    expect(pluginOf(manager, 'slow').error).toMatchObject({ code: 'HOOK_TIMEOUT', hook: 'init' });
+  });
+
+  // Regression (fixed in d273597): under 'abort' a running plugin without dependents was never
+  // stopped, so start() never settled.
+  it("'abort' stops a running plugin that has no dependents", async () => {
+    const manager = host(
+      [plugin([], 'ok'), plugin([], 'bomb', { delay: 5, hooks: { start: () => Promise.reject(new Error('boom')) } })],
+      { failurePolicy: 'abort' },
+    );
+    const outcome = await Promise.race([
+      manager.start().then(
+        () => 'resolved',
+        (error: unknown) => (error as PluginFactoryError).code,
+      ),
+      sleep(300).then(() => 'pending'),
+    ]);
+    expect(outcome).toBe('HOOK_FAILED');
+    expect(stateOf(manager, 'ok')).toBe('stopped');
+  });
+
+  it("'abort' with an invalid plugin: start() rejects with its validation code", async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'ok'), plugin(log, 'needy', { deps: { ghost: '*' } })], { failurePolicy: 'abort' });
+    await rejection(manager.start(), 'MISSING_DEPENDENCY');
+    expect(manager.getSnapshot().state).toBe('stopped');
+    expect(manager.getSnapshot().plugins.some((p) => p.state === 'running')).toBe(false);
+  });
+});
+
+// ── retries ────────────────────────────────────────────────────────────────
+
+describe('retries', () => {
+  it('an init that fails twice then succeeds is called 3 times (ctx.attempt 1, 2, 3) with backoff and ends running', async () => {
+    const attempts: number[] = [];
+    const times: number[] = [];
+    let calls = 0;
+    const manager = host(
+      [
+        plugin([], 'flaky', {
+          hooks: {
+            init: (ctx) => {
+              attempts.push(ctx.attempt);
+              times.push(performance.now());
+              if (++calls <= 2) throw new Error(`fail ${calls}`);
+            },
+          },
+        }),
+      ],
+      { retry: { retries: 2, backoffMs: 5 } },
+    );
+    await manager.start();
+    const flaky = pluginOf(manager, 'flaky');
+    expect(flaky.state).toBe('running');
+    expect(calls).toBe(3);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(flaky.error).toBeNull();
+    // attempts counts the calls of the current hook: init needed 3, but the last hook run is start (1 call).
+    expect(flaky.attempts).toBe(1);
+    // Backoff: 5 ms, then 10 ms (factor 2).
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(4);
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(9);
+  });
+
+  it('a start hook that fails twice then succeeds ends running with attempts 3', async () => {
+    let calls = 0;
+    const manager = host(
+      [
+        plugin([], 'flaky', {
+          hooks: {
+            start: () => {
+              if (++calls <= 2) return Promise.reject(new Error('later'));
+              return undefined;
+            },
+          },
+        }),
+      ],
+      { retry: { retries: 2, backoffMs: 5 } },
+    );
+    await manager.start();
+    expect(pluginOf(manager, 'flaky')).toMatchObject({ state: 'running', attempts: 3, error: null });
+    expect(calls).toBe(3);
+  });
+
+  it('a hook that always fails is called exactly 1 + retries times and ends failed.halted', async () => {
+    let calls = 0;
+    const manager = host(
+      [
+        plugin([], 'doomed', {
+          hooks: {
+            start: () => {
+              calls++;
+              throw new Error('never');
+            },
+          },
+        }),
+      ],
+      { retry: { retries: 2, backoffMs: 5 } },
+    );
+    await manager.start();
+    expect(pluginOf(manager, 'doomed')).toMatchObject({
+      state: 'failed.halted',
+      attempts: 3,
+      error: { code: 'HOOK_FAILED', hook: 'start' },
+    });
+    expect(calls).toBe(3);
+    await sleep(40);
+    expect(calls).toBe(3);
+    expect(stateOf(manager, 'doomed')).toBe('failed.halted');
+  });
+
+  it("a manifest's retry overrides the host default", async () => {
+    let calls = 0;
+    const manager = host(
+      [
+        plugin([], 'doomed', {
+          manifest: { retry: { retries: 1, backoffMs: 1 } },
+          hooks: {
+            init: () => {
+              calls++;
+              throw new Error('never');
+            },
+          },
+        }),
+      ],
+      { retry: { retries: 4, backoffMs: 1 } },
+    );
+    await manager.start();
+    expect(calls).toBe(2);
+    expect(pluginOf(manager, 'doomed')).toMatchObject({ state: 'failed.halted', attempts: 2 });
+  });
+
+  it('backoff runs on the clock option (SimulatedClock): nothing is retried until the clock moves', async () => {
+    const clock = new SimulatedClock();
+    let calls = 0;
+    const manager = host(
+      [
+        plugin([], 'flaky', {
+          hooks: {
+            init: () => {
+              if (++calls === 1) throw new Error('first');
+            },
+          },
+        }),
+      ],
+      { retry: { retries: 1, backoffMs: 60_000 }, clock },
+    );
+    const started = manager.start();
+    await waitForPlugin(manager, 'flaky', 'failed.retrying');
+    await sleep(20);
+    expect(calls).toBe(1);
+    expect(stateOf(manager, 'flaky')).toBe('failed.retrying');
+    clock.increment(60_000);
+    await started;
+    expect(calls).toBe(2);
+    expect(stateOf(manager, 'flaky')).toBe('running');
+  });
+});
+
+// ── createPluginManager: options and definitions ────────────────────────────
+
+describe('createPluginManager refuses bad options', () => {
+  const bad: Array<[string, unknown]> = [
+    ['hookTimeoutMs 0', { hookTimeoutMs: 0 }],
+    ['hookTimeoutMs negative', { hookTimeoutMs: -5 }],
+    ['hookTimeoutMs fractional', { hookTimeoutMs: 1.5 }],
+    ['hookTimeoutMs string', { hookTimeoutMs: '100' }],
+    ['unknown failurePolicy', { failurePolicy: 'panic' }],
+    ['negative retries', { retry: { retries: -1 } }],
+    ['fractional retries', { retry: { retries: 1.5 } }],
+    ['factor below 1', { retry: { factor: 0.5 } }],
+    ['negative backoff', { retry: { backoffMs: -1 } }],
+    ['plugins not an array', { plugins: { name: 'x' } }],
+    ['options null', null],
+  ];
+  for (const [title, options] of bad) {
+    it(`${title} → OPTIONS_INVALID`, () => {
+      thrown(() => createPluginManager(options as PluginManagerOptions), 'OPTIONS_INVALID');
+    });
+  }
+
+  it('duplicate names → DUPLICATE_PLUGIN', () => {
+    const error = thrown(
+      () => createPluginManager({ logger: silentLogger, plugins: [plugin([], 'twin'), plugin([], 'solo'), plugin([], 'twin')] }),
+      'DUPLICATE_PLUGIN',
+    );
+    expect(error.plugin).toBe('twin');
+  });
+
+  it('accepts no options at all', async () => {
+    const manager = createPluginManager({ logger: silentLogger });
+    managers.push(manager);
+    const snapshot = await manager.start();
+    expect(snapshot).toEqual({ state: 'running', plugins: [] });
+  });
+});
+
+describe('invalid definitions', () => {
+  const hooks = () => ({ init() {}, start() {}, stop() {} });
+
+  async function boot(definitions: PluginDefinition[]) {
+    const log: string[] = [];
+    const manager = host([...definitions, plugin(log, 'bystander')]);
+    await manager.start();
+    expect(stateOf(manager, 'bystander')).toBe('running');
+    return manager;
+  }
+
+  async function expectInvalid(definition: PluginDefinition, code: string, name = String(definition.manifest.name)) {
+    const manager = await boot([definition]);
+    const snapshot = pluginOf(manager, name);
+    expect(snapshot.state).toBe('invalid');
+    expect(snapshot.error?.code).toBe(code);
+    expect(snapshot.errors.map((e) => e.code)).toContain(code);
+    return snapshot;
+  }
+
+  it('an unknown manifest key → MANIFEST_INVALID', async () => {
+    const snapshot = await expectInvalid(
+      { manifest: { name: 'typo', version: '1.0.0', dependecies: {} } as unknown as ManifestInput, module: hooks() },
+      'MANIFEST_INVALID',
+    );
+    expect(snapshot.error?.path).toContain('dependecies');
+  });
+
+  it('a bad name → MANIFEST_INVALID', async () => {
+    await expectInvalid({ manifest: { name: 'Bad_Name', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
+  });
+
+  it('a name starting with a digit → MANIFEST_INVALID', async () => {
+    await expectInvalid({ manifest: { name: '1plugin', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
+  });
+
+  it('a bad semver version → MANIFEST_INVALID', async () => {
+    await expectInvalid({ manifest: { name: 'vers', version: '1.0' }, module: hooks() }, 'MANIFEST_INVALID');
+  });
+
+  it('a bad dependency range → MANIFEST_INVALID', async () => {
+    await expectInvalid(
+      { manifest: { name: 'ranged', version: '1.0.0', dependencies: { bystander: 'not a range!' } }, module: hooks() },
+      'MANIFEST_INVALID',
+    );
+  });
+
+  it('an engine range this engine does not satisfy → ENGINE_VERSION_MISMATCH', async () => {
+    await expectInvalid(
+      { manifest: { name: 'future', version: '1.0.0', engine: '>=99.0.0' }, module: hooks() },
+      'ENGINE_VERSION_MISMATCH',
+    );
+  });
+
+  it('an engine range that fits is accepted', async () => {
+    const manager = await boot([{ manifest: { name: 'fits', version: '1.0.0', engine: '>=0.1.0' }, module: hooks() }]);
+    expect(stateOf(manager, 'fits')).toBe('running');
+  });
+
+  it('a required dependency that is not registered → MISSING_DEPENDENCY', async () => {
+    const snapshot = await expectInvalid(
+      { manifest: { name: 'needy', version: '1.0.0', dependencies: { ghost: '^1.0.0' } }, module: hooks() },
+      'MISSING_DEPENDENCY',
+    );
+    expect(snapshot.error?.plugins).toEqual(['ghost']);
+  });
+
+  it('a dependency version out of range → DEPENDENCY_VERSION_MISMATCH', async () => {
+    await expectInvalid(
+      { manifest: { name: 'picky', version: '1.0.0', dependencies: { bystander: '^2.0.0' } }, module: hooks() },
+      'DEPENDENCY_VERSION_MISMATCH',
+    );
+  });
+
+  it('an optional dependency version out of range → DEPENDENCY_VERSION_MISMATCH', async () => {
+    await expectInvalid(
+      { manifest: { name: 'picky', version: '1.0.0', optionalDependencies: { bystander: '>=3' } }, module: hooks() },
+      'DEPENDENCY_VERSION_MISMATCH',
+    );
+  });
+
+  it('a dependency cycle → DEPENDENCY_CYCLE on every member, error.plugins lists the cycle', async () => {
+    const log: string[] = [];
+    const manager = await boot([
+      plugin(log, 'x', { deps: { y: '*' } }),
+      plugin(log, 'y', { deps: { z: '*' } }),
+      plugin(log, 'z', { deps: { x: '*' } }),
+      plugin(log, 'outside', { deps: { x: '*' } }),
+      plugin(log, 'self', { deps: { self: '*' } }),
+    ]);
+    for (const name of ['x', 'y', 'z']) {
+      const member = pluginOf(manager, name);
+      expect(member.state).toBe('invalid');
+      expect(member.error?.code).toBe('DEPENDENCY_CYCLE');
+      const cycle = member.error?.plugins ?? [];
+      expect(cycle.length).toBe(4);
+      expect(cycle[0]).toBe(cycle[3]);
+      expect([...new Set(cycle)].sort()).toEqual(['x', 'y', 'z']);
+    }
+    const self = pluginOf(manager, 'self');
+    expect(self.state).toBe('invalid');
+    expect(self.error?.code).toBe('DEPENDENCY_CYCLE');
+    expect(self.error?.plugins).toEqual(['self', 'self']);
+    // Depending on a cycle is not being in it.
+    expect(pluginOf(manager, 'outside')).toMatchObject({ state: 'failed.blocked', error: { code: 'DEPENDENCY_FAILED' } });
+    expect(log).toEqual([]);
+  });
+
+  const contracts: Array<[string, unknown]> = [
+    ['a module without stop', { init() {}, start() {} }],
+    ['a module whose init is not a function', { init: 'yes', start() {}, stop() {} }],
+    ['a dispose that is not a function', { init() {}, start() {}, stop() {}, dispose: 1 }],
+    ['a module that is a number', 42],
+    ['a module that is null', null],
+    ['a factory returning nothing', () => undefined],
+  ];
+  for (const [title, module] of contracts) {
+    it(`${title} → CONTRACT_INVALID`, async () => {
+      await expectInvalid({ manifest: { name: 'shape', version: '1.0.0' }, module }, 'CONTRACT_INVALID');
+    });
+  }
+
+  it('a definition without a module → CONTRACT_INVALID', async () => {
+    await expectInvalid({ manifest: { name: 'empty', version: '1.0.0' } } as PluginDefinition, 'CONTRACT_INVALID');
+  });
+
+  describe('config', () => {
+    const manifest = (): ManifestInput => ({
+      name: 'configured',
+      version: '1.0.0',
+      config: {
+        url: { type: 'string', required: true },
+        pool: { type: 'integer', default: 10, min: 1, max: 100 },
+        mode: { type: 'string', enum: ['fast', 'safe'], default: 'safe' },
+        ratio: { type: 'number' },
+        tags: { type: 'array', max: 2 },
+        debug: { type: 'boolean', default: false },
+      },
+    });
+    const bad: Array<[string, unknown]> = [
+      ['wrong type (string for integer)', { url: 'x', pool: '5' }],
+      ['wrong type (float for integer)', { url: 'x', pool: 2.5 }],
+      ['wrong type (number for string)', { url: 7 }],
+      ['wrong type (string for boolean)', { url: 'x', debug: 'yes' }],
+      ['missing required', { pool: 5 }],
+      ['below min', { url: 'x', pool: 0 }],
+      ['above max', { url: 'x', pool: 101 }],
+      ['array longer than max', { url: 'x', tags: [1, 2, 3] }],
+      ['not in enum', { url: 'x', mode: 'reckless' }],
+      ['unknown key', { url: 'x', pol: 5 }],
+      ['NaN for a number', { url: 'x', ratio: Number.NaN }],
+      ['not an object', ['url']],
+    ];
+    for (const [title, config] of bad) {
+      it(`${title} → CONFIG_INVALID`, async () => {
+        await expectInvalid(
+          { manifest: manifest(), module: hooks(), config: config as Record<string, unknown> },
+          'CONFIG_INVALID',
+        );
+      });
+    }
+
+    it('a __proto__ key → CONFIG_INVALID and Object.prototype is not polluted', async () => {
+      const config = JSON.parse('{"url":"x","__proto__":{"polluted":true}}') as Record<string, unknown>;
+      let seen: Readonly<Record<string, unknown>> | null = null;
+      const manager = await boot([
+        { manifest: manifest(), module: hooks(), config },
+        {
+          manifest: { name: 'probe', version: '1.0.0', config: { url: { type: 'string' } } },
+          module: {
+            init(ctx: PluginContext) {
+              seen = ctx.config;
+            },
+            start() {},
+            stop() {},
+          },
+          config: { url: 'y' },
+        },
+      ]);
+      expect(pluginOf(manager, 'configured')).toMatchObject({ state: 'invalid', error: { code: 'CONFIG_INVALID' } });
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      expect(Object.prototype).not.toHaveProperty('polluted');
+      expect(seen).toEqual({ url: 'y' });
+    });
+
+    it('a __proto__ field in the manifest spec does not pollute Object.prototype', async () => {
+      const spec = JSON.parse('{"__proto__":{"type":"object","default":{"polluted":true}}}') as NonNullable<ManifestInput['config']>;
+      const manager = host([{ manifest: { name: 'sneaky', version: '1.0.0', config: spec }, module: hooks() }]);
+      await manager.start();
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+      expect(Object.prototype).not.toHaveProperty('type');
+    });
+
+    it('defaults are applied to ctx.config, given values kept, and ctx.config is read-only', async () => {
+      let seen: Readonly<Record<string, unknown>> | null = null;
+      let frozen = false;
+      const manager = await boot([
+        {
+          manifest: manifest(),
+          module: {
+            init(ctx: PluginContext) {
+              seen = ctx.config;
+              frozen = Object.isFrozen(ctx.config);
+            },
+            start() {},
+            stop() {},
+          },
+          config: { url: 'postgres://db', pool: 5 },
+        },
+      ]);
+      expect(stateOf(manager, 'configured')).toBe('running');
+      expect(seen).toEqual({ url: 'postgres://db', pool: 5, mode: 'safe', debug: false });
+      expect(frozen).toBe(true);
+    });
+
+    it('an object default is copied, not shared between hosts', async () => {
+      const seen: Array<Record<string, unknown>> = [];
+      const shared: ManifestInput = { name: 'shared', version: '1.0.0', config: { opts: { type: 'object', default: { n: 1 } } } };
+      const definition = (): PluginDefinition => ({
+        manifest: shared,
+        module: {
+          init(ctx: PluginContext) {
+            const opts = ctx.config['opts'] as Record<string, unknown>;
+            seen.push({ ...opts });
+            opts['n'] = 2;
+          },
+          start() {},
+          stop() {},
+        },
+      });
+      const one = host([definition()]);
+      const two = host([definition()]);
+      await one.start();
+      await two.start();
+      expect(seen).toEqual([{ n: 1 }, { n: 1 }]);
+    });
+  });
+
+  describe('factories', () => {
+    it('a factory that throws synchronously → MODULE_LOAD_FAILED', async () => {
+      await expectInvalid(
+        {
+          manifest: { name: 'factory', version: '1.0.0' },
+          module: () => {
+            throw new Error('cannot build');
+          },
+        },
+        'MODULE_LOAD_FAILED',
+      );
+    });
+
+    it('a factory that rejects → MODULE_LOAD_FAILED', async () => {
+      await expectInvalid(
+        { manifest: { name: 'factory', version: '1.0.0' }, module: async () => Promise.reject(new Error('async fail')) },
+        'MODULE_LOAD_FAILED',
+      );
+    });
+
+    it('an async factory works and is called once', async () => {
+      const log: string[] = [];
+      let built = 0;
+      const manager = host([
+        plugin([], 'user', { deps: { factory: '*' } }),
+        {
+          manifest: { name: 'factory', version: '1.0.0' },
+          module: async () => {
+            built++;
+            await sleep(2);
+            return {
+              init: () => void log.push('init'),
+              start: () => void log.push('start'),
+              stop: () => void log.push('stop'),
+            };
+          },
+        },
+      ]);
+      await manager.start();
+      expect(stateOf(manager, 'factory')).toBe('running');
+      expect(stateOf(manager, 'user')).toBe('running');
+      await manager.restartPlugin('factory');
+      await stopWithin(manager);
+      expect(built).toBe(1);
+      expect(log).toEqual(['init', 'start', 'stop', 'start', 'stop']);
+    });
+
+    it('a sync factory works', async () => {
+      const manager = await boot([{ manifest: { name: 'factory', version: '1.0.0' }, module: () => hooks() }]);
+      expect(stateOf(manager, 'factory')).toBe('running');
+    });
+  });
+});
+
+// ── secrets ────────────────────────────────────────────────────────────────
+
+describe('secrets', () => {
+  const SECRET = 'hunter2-s3cr3t-value';
+  const manifest = (name: string): ManifestInput => ({
+    name,
+    version: '1.0.0',
+    config: {
+      url: { type: 'string', required: true, secret: true },
+      token: { type: 'string', secret: true, enum: ['only-this'] },
+      pool: { type: 'integer', default: 3 },
+    },
+  });
+
+  it('a secret config value never appears in the snapshot, even in a hook error', async () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'debug', write: (line) => lines.push(line) });
+    const manager = host(
+      [
+        {
+          manifest: manifest('leaky'),
+          module: {
+            init(ctx: PluginContext) {
+              throw new Error(`cannot connect to ${String(ctx.config['url'])}`);
+            },
+            start() {},
+            stop() {},
+          },
+          config: { url: `postgres://admin:${SECRET}@db` },
+        },
+        {
+          manifest: manifest('leaky-string'),
+          module: {
+            init() {},
+            start(ctx: PluginContext) {
+              return Promise.reject(`rejected with ${String(ctx.config['url'])}`);
+            },
+            stop() {},
+          },
+          config: { url: SECRET },
+        },
+        {
+          manifest: manifest('bad-enum'),
+          module: { init() {}, start() {}, stop() {} },
+          config: { url: SECRET, token: SECRET },
+        },
+        {
+          manifest: manifest('fine'),
+          module: { init() {}, start() {}, stop() {} },
+          config: { url: SECRET },
+        },
+        plugin([], 'fine-user', { deps: { fine: '*' } }),
+      ],
+      { logger },
+    );
+    const booted = await manager.start();
+    expect(pluginOf(manager, 'leaky')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'init' } });
+    expect(pluginOf(manager, 'leaky-string')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'start' } });
+    expect(pluginOf(manager, 'bad-enum')).toMatchObject({ state: 'invalid', error: { code: 'CONFIG_INVALID' } });
+    expect(stateOf(manager, 'fine')).toBe('running');
+    expect(JSON.stringify(booted)).not.toContain(SECRET);
+    expect(JSON.stringify(manager.getSnapshot())).not.toContain(SECRET);
+    // The errors a command rejects with are scrubbed too.
+    const error = await rejection(manager.retryPlugin('leaky'), 'HOOK_FAILED');
+    expect(error.message).not.toContain(SECRET);
+    expect(String(error.cause ?? '')).not.toContain(SECRET);
+    expect(JSON.stringify(error)).not.toContain(SECRET);
+    await stopWithin(manager);
+    expect(stateOf(manager, 'fine')).toBe('stopped');
+    expect(JSON.stringify(manager.getSnapshot())).not.toContain(SECRET);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('\n')).not.toContain(SECRET);
+  });
+
+  it('a secret object or array field does not leak its members through a hook error', async () => {
+    const manager = host([
+      {
+        manifest: { name: 'creds', version: '1.0.0', config: { login: { type: 'object', secret: true } } },
+        module: {
+          init(ctx: PluginContext) {
+            const login = ctx.config['login'] as { password: string };
+            throw new Error(`login refused for password ${login.password}`);
+          },
+          start() {},
+          stop() {},
+        },
+        config: { login: { user: 'admin', password: SECRET } },
+      },
+      {
+        manifest: { name: 'keys', version: '1.0.0', config: { keys: { type: 'array', secret: true } } },
+        module: {
+          init(ctx: PluginContext) {
+            throw new Error(`key ${String((ctx.config['keys'] as string[])[0])} rejected`);
+          },
+          start() {},
+          stop() {},
+        },
+        config: { keys: [`${SECRET}-key`, 'other-key'] },
+      },
+    ]);
+    await manager.start();
+    expect(pluginOf(manager, 'creds')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'init' } });
+    expect(pluginOf(manager, 'keys')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'init' } });
+    expect(JSON.stringify(manager.getSnapshot())).not.toContain(SECRET);
+  });
+
+  it("under 'abort', the error start() rejects with does not carry the secret", async () => {
+    const manager = host(
+      [
+        {
+          manifest: manifest('leaky'),
+          module: {
+            init(ctx: PluginContext) {
+              throw new Error(`bad ${String(ctx.config['url'])}`);
+            },
+            start() {},
+            stop() {},
+          },
+          config: { url: SECRET },
+        },
+      ],
+      { failurePolicy: 'abort' },
+    );
+    const error = await rejection(manager.start(), 'HOOK_FAILED');
+    expect(error.message).not.toContain(SECRET);
+    expect(JSON.stringify(error)).not.toContain(SECRET);
+    expect(String(error.cause ?? '')).not.toContain(SECRET);
+    expect(JSON.stringify(manager.getSnapshot())).not.toContain(SECRET);
+  });
+});
