@@ -154,9 +154,9 @@ export const pluginManager = setup({
         case 'command.reload':
           return registry.reload(event.entry, event.op);
         case 'command.retry':
-          return registry.forward(event.name, { type: 'plugin.retry' }, event.op);
+          return registry.retry(event.name, event.op);
         case 'command.reset':
-          return registry.forward(event.name, { type: 'plugin.reset' }, event.op);
+          return registry.reset(event.name, event.op);
         default:
           return undefined;
       }

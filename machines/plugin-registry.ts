@@ -52,6 +52,8 @@ export interface PluginRecord<R extends PluginRef = PluginRef> {
   /** The plugin whose stop took this one down with it, so that its start brings it back. */
   heldBy: string | null;
   restartPending: boolean;
+  /** retryPlugin was asked: send plugin.retry once the requirements run. */
+  retryPending: boolean;
   replacement: PluginEntry | null;
   /** A command was sent and its resulting snapshot has not arrived yet. */
   awaiting: boolean;
@@ -258,17 +260,32 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.track(op, touched);
   }
 
-  /** Forward a command (retry, reset) to a plugin and wait for its effect. */
-  forward(name: string, event: LifecycleEvent, op: number): void {
+  /**
+   * Runs a failed plugin's failed hook again. Its requirements are wanted running first (as for
+   * start), and plugin.retry is sent only once they run, so the hook never runs without them.
+   */
+  retry(name: string, op: number): void {
     const record = this.records.get(name);
     if (!record?.ref) return;
     record.want = 'running';
-    this.send(record, event);
-    // Dependents blocked on this plugin come back with it: the command waits for them too.
-    const blocked = this.dependentsOf(name)
+    record.retryPending = true;
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
+  }
+
+  /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
+  reset(name: string, op: number): void {
+    const record = this.records.get(name);
+    if (!record?.ref) return;
+    record.want = 'running';
+    this.send(record, { type: 'plugin.reset' });
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
+  }
+
+  /** Dependents blocked on this plugin: they come back with it, and a command waits for them. */
+  private blockedOn(name: string): PluginRecord<R>[] {
+    return this.dependentsOf(name)
       .map((dependent) => this.records.get(dependent)!)
       .filter((dependent) => dependent.want === 'running' && dependent.state === 'failed.blocked');
-    this.track(op, [record, ...this.releaseHeld(name), ...blocked]);
   }
 
   // ── internals ──────────────────────────────────────────────────────────
@@ -284,6 +301,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       want: 'stopped',
       heldBy: null,
       restartPending: false,
+      retryPending: false,
       replacement: null,
       awaiting: false,
       dependents: [],
@@ -350,7 +368,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (record.awaiting) return false;
     const state = record.state;
     if (record.want === 'gone') return state === 'removed';
-    if (record.replacement || record.restartPending) return false;
+    if (record.replacement || record.restartPending || record.retryPending) return false;
     if (GONE.has(state) || state === 'removed') return true;
     if (state === 'failed.halted' || state === 'failed.blocked') return true;
     if (record.want === 'running') return state === 'running';
@@ -639,6 +657,12 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         case 'failed.blocked':
           this.send(record, { type: 'plugin.dependencies.restored' });
           return;
+        case 'failed.halted':
+          if (record.retryPending && ready) {
+            record.retryPending = false;
+            this.send(record, { type: 'plugin.retry' });
+          }
+          return;
         default:
           return;
       }
@@ -664,6 +688,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   private blockOnDeadDependency(record: PluginRecord<R>): void {
     const state = record.state;
+    if (record.retryPending) {
+      // A retry cannot run on a dead requirement: it ends here, the plugin stays failed.
+      record.retryPending = false;
+      this.refresh(record);
+    }
     const blockable =
       QUIESCENT.has(state) || state === 'starting.waitingForDependencies' || state === 'failed.retrying';
     if (blockable) {

@@ -350,7 +350,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     current.set(name, next);
     const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op }));
     if (previous) runtimes.delete(previous.key);
-    return expectState(snapshot, name, isRunning);
+    // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.
+    return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));
   };
 
   return {
