@@ -500,10 +500,12 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
     const previous = record.state;
     record.state = 'removed';
+    // Dependents taken down with it come back as far as they can (blocked on a missing required
+    // dependency, or running without an optional one). Released before this record settles, so a
+    // command waiting for both does not end in between.
+    this.releaseHeld(record.name);
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
-    // Dependents taken down with it come back as far as they can: blocked on a missing dependency.
-    this.releaseHeld(record.name);
     this.unlink(record);
     this.records.delete(record.name);
     this.byActorId.delete(record.actorId);

@@ -17,19 +17,22 @@ import type { PreparedPlugin } from './prepare.ts';
 interface Running {
   plugin: PreparedPlugin;
   logger: Logger;
-  /** Settles when the last hook started for this plugin settles, however it ends. */
-  pending: Promise<void> | null;
 }
 
 const noop = () => undefined;
 
 export class PluginRuntimes {
   private readonly byKey = new Map<string, Running>();
+  /**
+   * Per plugin name, across generations (a reload's new module must not start while the old
+   * one's abandoned hook still runs): settles when the last hook started settles.
+   */
+  private readonly pending = new Map<string, Promise<void>>();
 
   constructor(private readonly logger: Logger) {}
 
   register(plugin: PreparedPlugin): void {
-    this.byKey.set(plugin.key, { plugin, logger: this.logger.child({ plugin: plugin.name }), pending: null });
+    this.byKey.set(plugin.key, { plugin, logger: this.logger.child({ plugin: plugin.name }) });
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -60,9 +63,10 @@ export class PluginRuntimes {
     const hooks = running?.plugin.hooks;
     const fn = hooks?.[input.hook];
     if (!running || typeof fn !== 'function') return { ms: 0 };
-    if (running.pending) await settleWithin(running.pending, running.plugin.hookTimeoutMs, signal);
-    if (signal.aborted) return { ms: 0 };
     const plugin = running.plugin;
+    const previous = this.pending.get(plugin.name);
+    if (previous) await settleWithin(previous, plugin.hookTimeoutMs, signal);
+    if (signal.aborted) return { ms: 0 };
     const ctx: PluginContext = {
       name: plugin.name,
       version: plugin.manifest?.version ?? '0.0.0',
@@ -80,9 +84,9 @@ export class PluginRuntimes {
       result = Promise.reject(error);
     }
     const settled = result.then(noop, noop);
-    running.pending = settled;
+    this.pending.set(plugin.name, settled);
     void settled.then(() => {
-      if (running.pending === settled) running.pending = null;
+      if (this.pending.get(plugin.name) === settled) this.pending.delete(plugin.name);
     });
     try {
       await result;
