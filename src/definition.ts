@@ -2,7 +2,7 @@
  * What a plugin is made of: its hooks (the module's default export), the context each hook
  * receives, and the in-memory definition an embedder hands to `createPluginManager`.
  */
-import type { HookName } from './errors.ts';
+import type { HookName, PluginFactoryError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { ManifestInput } from './manifest.ts';
 
@@ -76,4 +76,11 @@ export interface PluginDefinition {
   config?: Record<string, unknown>;
   /** Where the plugin came from (e.g. `plugins/db/plugin.json`), named in error hints. */
   source?: string;
+  /** Shown when the manifest has no usable name (e.g. the plugin folder's name). */
+  name?: string;
+  /**
+   * Problems found while loading it from disk (no manifest, entry outside the folder, import
+   * failed …): a definition with problems is registered as `invalid` with them as reasons.
+   */
+  problems?: PluginFactoryError[];
 }

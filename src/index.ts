@@ -21,6 +21,9 @@ export type { ManifestInput } from './manifest.ts';
 export { createConsoleLogger, silentLogger } from './logger.ts';
 export type { Logger, LogLevel } from './logger.ts';
 export { ENGINE_VERSION } from './prepare.ts';
+export { loadHost, loadPluginFolder } from './loading/index.ts';
+export type { HostSettings, LoadOptions, LoadedHost } from './loading/index.ts';
+export { HostFile } from './loading/host-file.ts';
 export { pluginLifecycle, LIFECYCLE_STATES, DEFAULT_RETRY, backoffDelay } from '../machines/plugin-lifecycle.ts';
 export type {
   LifecycleEvent,

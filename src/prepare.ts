@@ -52,7 +52,8 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
   const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
   const rawManifest = def.manifest as { name?: unknown } | undefined;
   const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? rawManifest.name : null;
-  const name = rawName ?? `#${index + 1}`;
+  const hint = typeof def.name === 'string' && def.name ? def.name : null;
+  const name = rawName ?? hint ?? `#${index + 1}`;
   const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;
   const prepared: PreparedPlugin = {
     name,
@@ -69,6 +70,10 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
     config: {},
     loading: null,
   };
+  const problems = Array.isArray(def.problems) ? def.problems.filter((p) => p instanceof PluginFactoryError) : [];
+  prepared.errors.push(...problems);
+  // Loading problems that left no manifest to read (none, or not parseable) say it all.
+  if (def.manifest === undefined && problems.length > 0) return prepared;
   const parsed = Manifest.safeParse(def.manifest);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -102,7 +107,7 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
       ),
     );
   }
-  if (!('module' in def)) {
+  if (!('module' in def) && problems.length === 0) {
     prepared.errors.push(
       new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': the definition has no module; pass { manifest, module }`, {
         plugin: name,

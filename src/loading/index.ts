@@ -1,0 +1,193 @@
+/**
+ * Discovery: a folder of plugin folders, a single plugin folder, or a host file (json or yaml)
+ * listing plugin folders and npm packages. Never throws for bad input: every problem comes back
+ * as a coded `PluginFactoryError`, either on the plugin concerned (it will be `invalid`) or on
+ * the host.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { PluginDefinition } from '../definition.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
+import type { FailurePolicy } from '../../machines/plugin-registry.ts';
+import { HostFile } from './host-file.ts';
+import type { HostPluginEntry } from './host-file.ts';
+import { MANIFEST_FILES, findManifest, loadPluginFolder } from './plugin-folder.ts';
+import type { FolderOptions } from './plugin-folder.ts';
+
+export interface HostSettings {
+  hookTimeoutMs?: number;
+  failurePolicy?: FailurePolicy;
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface LoadedHost {
+  /** Every plugin found, valid or not; createPluginManager registers the broken ones as `invalid`. */
+  definitions: PluginDefinition[];
+  /** Problems of the host itself: unreadable host file, path not found, duplicate plugin names. */
+  problems: PluginFactoryError[];
+  /** Host-wide settings from a host file. */
+  settings: HostSettings;
+  /** The host file read, if the target was one. */
+  hostFile: string | null;
+  /** Plugin folders, in the order of `definitions` (for watching). */
+  folders: string[];
+}
+
+export interface LoadOptions {
+  /** Import the modules (default true); `false` checks manifests and entries only. */
+  importModules?: boolean;
+  /** Base of the paths shown in messages (default: the working directory). */
+  displayRoot?: string;
+}
+
+const HOST_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
+
+function hostError(message: string, cause?: unknown): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', message, cause === undefined ? {} : { cause });
+}
+
+/** Loads everything `target` (folder or host file) names. */
+export async function loadHost(target: string, options: LoadOptions = {}): Promise<LoadedHost> {
+  const result: LoadedHost = { definitions: [], problems: [], settings: {}, hostFile: null, folders: [] };
+  const path = resolve(target);
+  const info = await stat(path).catch(() => null);
+  if (!info) {
+    result.problems.push(
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' does not exist; give a plugin folder, a folder of plugin folders or a host file`, {
+        path: target,
+      }),
+    );
+    return result;
+  }
+  const folderOptions = { displayRoot: options.displayRoot, importModule: options.importModules };
+  if (info.isDirectory()) {
+    const folders = (await findManifest(path)) ? [path] : await childFolders(path);
+    for (const folder of folders) await addFolder(result, folder, folderOptions);
+  } else if ((MANIFEST_FILES as readonly string[]).includes(basename(path))) {
+    await addFolder(result, dirname(path), folderOptions);
+  } else if (HOST_EXTENSIONS.has(extname(path))) {
+    await loadHostFile(result, path, folderOptions);
+  } else {
+    result.problems.push(hostError(`'${target}' is neither a folder nor a .json/.yaml host file`));
+  }
+  dropDuplicates(result);
+  return result;
+}
+
+async function childFolders(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules')
+    .map((e) => join(dir, e.name))
+    .sort();
+}
+
+async function addFolder(result: LoadedHost, folder: string, options: FolderOptions): Promise<void> {
+  result.definitions.push(await loadPluginFolder(folder, options));
+  result.folders.push(folder);
+}
+
+async function loadHostFile(result: LoadedHost, file: string, options: FolderOptions): Promise<void> {
+  result.hostFile = file;
+  let raw: unknown;
+  try {
+    const text = await readFile(file, 'utf8');
+    raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    result.problems.push(hostError(`host file ${file} cannot be read: ${describeThrown(error)}; fix its syntax`, error));
+    return;
+  }
+  const parsed = HostFile.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const field = issue.path.map(String).join('.') || '(root)';
+      const keys = issue.code === 'unrecognized_keys' ? ` (unknown: ${issue.keys.join(', ')})` : '';
+      result.problems.push(hostError(`host file ${file}: field '${field}' ${issue.message}${keys}; fix it`));
+    }
+    return;
+  }
+  const host = parsed.data;
+  if (host.hookTimeoutMs !== undefined) result.settings.hookTimeoutMs = host.hookTimeoutMs;
+  if (host.failurePolicy !== undefined) result.settings.failurePolicy = host.failurePolicy;
+  if (host.retry !== undefined) {
+    result.settings.retry = Object.fromEntries(Object.entries(host.retry).filter(([, v]) => v !== undefined));
+  }
+  const base = dirname(file);
+  for (const [index, entry] of host.plugins.entries()) {
+    const folder = await entryFolder(result, entry, base, file, index);
+    if (folder === null) continue;
+    const config = typeof entry === 'string' ? undefined : entry.config;
+    await addFolder(result, folder, { ...options, config });
+  }
+}
+
+/** The plugin folder of one host-file entry, or null when it is disabled or broken. */
+async function entryFolder(
+  result: LoadedHost,
+  entry: HostPluginEntry,
+  base: string,
+  file: string,
+  index: number,
+): Promise<string | null> {
+  if (typeof entry === 'string') return resolve(base, entry);
+  if (entry.enabled === false) return null;
+  if ((entry.path === undefined) === (entry.package === undefined)) {
+    result.problems.push(hostError(`host file ${file}: plugins.${index} needs exactly one of "path" or "package"`));
+    return null;
+  }
+  if (entry.path !== undefined) return resolve(base, entry.path);
+  const name = entry.package!;
+  try {
+    const require = createRequire(join(base, 'host.js'));
+    const pkgJson = require.resolve(`${name}/package.json`);
+    const pkg = JSON.parse(await readFile(pkgJson, 'utf8')) as { pluginFactory?: unknown };
+    if (typeof pkg.pluginFactory !== 'string') {
+      result.problems.push(
+        new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' has no "pluginFactory" field naming its manifest; add one to its package.json`, {
+          path: `plugins.${index}`,
+        }),
+      );
+      return null;
+    }
+    const target = resolve(dirname(pkgJson), pkg.pluginFactory);
+    return (MANIFEST_FILES as readonly string[]).includes(basename(target)) ? dirname(target) : target;
+  } catch (error) {
+    result.problems.push(
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' cannot be found from ${file}: ${describeThrown(error)}; install it`, {
+        path: `plugins.${index}`,
+        cause: error,
+      }),
+    );
+    return null;
+  }
+}
+
+/** The first plugin of a name wins; later ones are reported and dropped. */
+function dropDuplicates(result: LoadedHost): void {
+  const seen = new Map<string, string>();
+  const keep: number[] = [];
+  result.definitions.forEach((definition, index) => {
+    const name = (definition.manifest as { name?: unknown } | undefined)?.name;
+    if (typeof name !== 'string') return keep.push(index);
+    const first = seen.get(name);
+    if (first === undefined) {
+      seen.set(name, definition.source ?? name);
+      return keep.push(index);
+    }
+    result.problems.push(
+      new PluginFactoryError(
+        'DUPLICATE_PLUGIN',
+        `plugin '${name}' is defined twice (${first} and ${definition.source ?? '?'}); rename or remove one`,
+        { plugin: name, plugins: [name] },
+      ),
+    );
+    return undefined;
+  });
+  result.definitions = keep.map((i) => result.definitions[i]!);
+  result.folders = keep.map((i) => result.folders[i]!);
+}
+
+export { loadPluginFolder } from './plugin-folder.ts';

@@ -1,0 +1,191 @@
+/**
+ * One plugin folder on disk → one definition: the manifest (json or yaml) read and checked
+ * before anything is imported, `main` resolved inside the folder (on the real path, so a symlink
+ * out is refused), then the module imported (`.mjs`, `.js`, or `.ts` through tsx).
+ */
+import { access, readFile, realpath } from 'node:fs/promises';
+import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import type { PluginDefinition } from '../definition.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+
+export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
+const DEFAULT_ENTRIES = ['index.mjs', 'index.js', 'index.ts'];
+
+export interface FolderOptions {
+  /** Config values for the plugin (from a host file). */
+  config?: Record<string, unknown> | undefined;
+  /** Base for the paths shown in messages (default: the working directory). */
+  displayRoot?: string | undefined;
+  /** Import the module (default true); `false` checks manifest and entry only. */
+  importModule?: boolean | undefined;
+  /** Import a fresh copy of the module (hot reload). */
+  fresh?: boolean | undefined;
+}
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Finds the manifest file of a folder, if any. */
+export async function findManifest(dir: string): Promise<string | null> {
+  for (const file of MANIFEST_FILES) {
+    const path = join(dir, file);
+    if (await exists(path)) return path;
+  }
+  return null;
+}
+
+function display(path: string, root: string | undefined): string {
+  const shown = relative(root ?? process.cwd(), path);
+  return (shown && !shown.startsWith('..') ? shown : path).split(sep).join('/');
+}
+
+/** Parses manifest text; rejects with MANIFEST_INVALID naming the file when it is not json/yaml. */
+export function parseManifestText(text: string, file: string, shown: string, name: string): unknown {
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new PluginFactoryError(
+      'MANIFEST_INVALID',
+      `plugin '${name}': ${shown} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${describeThrown(error)}; fix its syntax`,
+      { plugin: name, cause: error },
+    );
+  }
+}
+
+let generation = 0;
+
+/** Loads one plugin folder. Never throws: every problem is in `problems`. */
+export async function loadPluginFolder(dir: string, options: FolderOptions = {}): Promise<PluginDefinition> {
+  const folder = resolve(dir);
+  const folderName = basename(folder);
+  const fallbackName = PLUGIN_NAME_PATTERN.test(folderName) ? folderName : undefined;
+  const base: PluginDefinition = { manifest: undefined as never, module: undefined };
+  if (fallbackName) base.name = fallbackName;
+  if (options.config !== undefined) base.config = options.config;
+  const fail = (error: PluginFactoryError, extra: Partial<PluginDefinition> = {}): PluginDefinition => ({
+    ...base,
+    ...extra,
+    problems: [error],
+  });
+
+  const manifestPath = await findManifest(folder);
+  const name = fallbackName ?? folderName;
+  if (!manifestPath) {
+    const shown = display(folder, options.displayRoot);
+    return fail(
+      new PluginFactoryError(
+        'MANIFEST_NOT_FOUND',
+        `plugin '${name}': no plugin.json or plugin.yaml in ${shown}; add a manifest or remove the folder`,
+        { plugin: name, path: shown },
+      ),
+    );
+  }
+  const source = display(manifestPath, options.displayRoot);
+  base.source = source;
+  let raw: unknown;
+  try {
+    raw = parseManifestText(await readFile(manifestPath, 'utf8'), manifestPath, source, name);
+  } catch (error) {
+    const coded =
+      error instanceof PluginFactoryError
+        ? error
+        : new PluginFactoryError('MANIFEST_NOT_FOUND', `plugin '${name}': cannot read ${source}: ${describeThrown(error)}`, {
+            plugin: name,
+            cause: error,
+          });
+    return fail(coded);
+  }
+  const definition: PluginDefinition = { ...base, manifest: raw as PluginDefinition['manifest'] };
+  const parsed = Manifest.safeParse(raw);
+  // A bad manifest is reported by the engine's own check; its module is never imported.
+  if (!parsed.success) return definition;
+  const pluginName = parsed.data.name;
+
+  const entry = await resolveEntry(folder, parsed.data.main, pluginName, source);
+  if (entry instanceof PluginFactoryError) return { ...definition, problems: [entry] };
+  if (options.importModule === false) return { ...definition, module: {} };
+  try {
+    const namespace = (await importEntry(entry, options.fresh === true)) as { default?: unknown };
+    if (!namespace || !('default' in namespace) || namespace.default === undefined) {
+      return {
+        ...definition,
+        problems: [
+          new PluginFactoryError(
+            'CONTRACT_INVALID',
+            `plugin '${pluginName}': ${display(entry, options.displayRoot)} has no default export; export default { init, start, stop } or a factory`,
+            { plugin: pluginName },
+          ),
+        ],
+      };
+    }
+    return { ...definition, module: namespace.default };
+  } catch (error) {
+    return {
+      ...definition,
+      problems: [
+        new PluginFactoryError(
+          'MODULE_LOAD_FAILED',
+          `plugin '${pluginName}': importing ${display(entry, options.displayRoot)} failed: ${describeThrown(error)}; fix the module`,
+          { plugin: pluginName, cause: error },
+        ),
+      ],
+    };
+  }
+}
+
+/** `main` must exist and stay inside the plugin folder, also after resolving symlinks. */
+async function resolveEntry(
+  folder: string,
+  main: string | undefined,
+  name: string,
+  source: string,
+): Promise<string | PluginFactoryError> {
+  const candidates = main === undefined ? DEFAULT_ENTRIES : [main];
+  const outside = () =>
+    new PluginFactoryError(
+      'ENTRY_OUTSIDE_PLUGIN',
+      `plugin '${name}': main '${main}' resolves outside the plugin folder; keep the entry inside it (${source})`,
+      { plugin: name, path: 'main' },
+    );
+  const realFolder = await realpath(folder);
+  const inside = (path: string, root: string) => {
+    const rel = relative(root, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+  for (const candidate of candidates) {
+    if (isAbsolute(candidate)) return outside();
+    const path = resolve(folder, candidate);
+    if (!inside(path, folder)) return outside();
+    if (!(await exists(path))) continue;
+    const real = await realpath(path);
+    if (!inside(real, realFolder)) return outside();
+    return real;
+  }
+  return new PluginFactoryError(
+    'ENTRY_NOT_FOUND',
+    main === undefined
+      ? `plugin '${name}': no "main" in ${source} and no ${DEFAULT_ENTRIES.join(', ')} in the folder; add one or set "main"`
+      : `plugin '${name}': main '${main}' does not exist; fix "main" in ${source} or add the file`,
+    { plugin: name, path: 'main' },
+  );
+}
+
+/**
+ * Imports an entry. ESM modules cannot be unloaded: a fresh import (hot reload) adds a query to
+ * the URL, so each reload keeps the previous copy in memory until the process ends.
+ */
+async function importEntry(path: string, fresh: boolean): Promise<unknown> {
+  const url = pathToFileURL(path);
+  if (fresh) url.search = `?reload=${++generation}`;
+  if (extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
+    const { tsImport } = await import('tsx/esm/api');
+    return tsImport(url.href, import.meta.url);
+  }
+  return import(url.href);
+}
