@@ -1,63 +1,22 @@
 /**
- * `npm start`: boots the demo plugins under `plugins/`, prints every state change, serves until
+ * `npm start`: boots the demo host `plugins/host.yaml`, prints every state change, serves until
  * SIGINT or SIGTERM, then shuts down in reverse dependency order.
  *
  * `PLUGIN_FACTORY_DEMO_ONCE=1` shuts down right after boot. Exit code 0, or 1 when a plugin ended
  * failed or invalid. A second SIGINT/SIGTERM during shutdown forces the exit (130 / 143).
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createConsoleLogger, createPluginManager } from './index.ts';
-import type { ManagerSnapshot, PluginDefinition } from './index.ts';
+import { fileURLToPath } from 'node:url';
+import { createConsoleLogger, createPluginManager, loadHost } from './index.ts';
+import type { ManagerSnapshot } from './index.ts';
 
-const PLUGINS_DIR = new URL('../plugins/', import.meta.url);
-/** Deliberately broken example plugins live here; the demo only boots the working ones. */
-const SKIPPED = new Set(['broken']);
+/** The demo host file: the plugins under plugins/ and their settings. */
+const HOST_FILE = new URL('../plugins/host.yaml', import.meta.url);
+/** The http plugin exports `url()` beside its hooks; the demo prints it once booted. */
+const HTTP_ENTRY = new URL('../plugins/http/index.mjs', import.meta.url);
 /** A signal repeated within this window is the same Ctrl-C relayed by a parent (npm, tsx), not a second one. */
 const REPEAT_WINDOW_MS = 300;
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
-
-interface LoadedPlugin {
-  definition: PluginDefinition;
-  /** The module namespace, for optional extras such as the http plugin's `url()`. */
-  namespace: Record<string, unknown>;
-}
-
-/**
- * A deliberately small loader: reads each `plugins/<dir>/plugin.json` and imports its `main`.
- * The engine validates the manifest, the module contract and the config; the full loader (yaml,
- * `main` kept inside the plugin folder, .ts entries, coded load errors) will replace this.
- */
-async function loadPlugins(dir: URL): Promise<LoadedPlugin[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const folders = entries
-    .filter((entry) => entry.isDirectory() && !SKIPPED.has(entry.name))
-    .map((entry) => entry.name)
-    .sort();
-  const loaded: LoadedPlugin[] = [];
-  for (const folder of folders) {
-    const base = new URL(`${folder}/`, dir);
-    const source = `plugins/${folder}/plugin.json`;
-    let text: string;
-    try {
-      text = await readFile(new URL('plugin.json', base), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw error;
-    }
-    try {
-      const manifest = JSON.parse(text) as PluginDefinition['manifest'];
-      const main = typeof manifest.main === 'string' ? manifest.main : 'index.mjs';
-      const entry = pathToFileURL(fileURLToPath(new URL(main, base))).href;
-      const namespace = (await import(entry)) as Record<string, unknown>;
-      loaded.push({ definition: { manifest, module: namespace['default'], source }, namespace });
-    } catch (error) {
-      throw new Error(`${source}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-  }
-  return loaded;
-}
 
 function table(snapshot: ManagerSnapshot): string {
   const rows = [['plugin', 'state', 'version'], ...snapshot.plugins.map((p) => [p.name, p.state, p.version ?? '-'])];
@@ -71,16 +30,13 @@ function table(snapshot: ManagerSnapshot): string {
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
-let loaded: LoadedPlugin[];
-try {
-  loaded = await loadPlugins(PLUGINS_DIR);
-} catch (error) {
-  process.stderr.write(`demo: cannot load the plugins: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-}
+const host = await loadHost(fileURLToPath(HOST_FILE));
+for (const problem of host.problems) process.stderr.write(`demo: ${problem.code}: ${problem.message}\n`);
+const names = host.definitions.map((d) => (d.manifest as { name?: string } | undefined)?.name ?? d.name ?? '?');
 
 const manager = createPluginManager({
-  plugins: loaded.map((plugin) => plugin.definition),
+  ...host.settings,
+  plugins: host.definitions,
   logger: createConsoleLogger({ level: 'info' }),
 });
 
@@ -124,7 +80,7 @@ function onSignal(signal: NodeJS.Signals): void {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-print(`plugin-factory demo: ${loaded.length} plugins (${loaded.map((p) => p.definition.manifest.name).join(', ')})`);
+print(`plugin-factory demo: ${names.length} plugins (${names.join(', ')})`);
 let booted: ManagerSnapshot;
 try {
   booted = await manager.start();
@@ -137,10 +93,10 @@ try {
 if (!shutdown) {
   print('booted:');
   print(table(booted));
-  for (const plugin of loaded) {
-    const url = typeof plugin.namespace['url'] === 'function' ? (plugin.namespace['url'] as () => unknown)() : null;
-    if (typeof url === 'string') print(`${plugin.definition.manifest.name} URL: ${url}`);
-  }
+  // The same module instance the loader imported: its url() knows the port it listens on.
+  const http = (await import(HTTP_ENTRY.href)) as { url?: () => unknown };
+  const url = typeof http.url === 'function' ? http.url() : null;
+  if (typeof url === 'string') print(`http URL: ${url}`);
   if (process.env['PLUGIN_FACTORY_DEMO_ONCE'] === '1') await shutDown('PLUGIN_FACTORY_DEMO_ONCE=1');
   else print(`press Ctrl-C to stop (or: kill -INT ${process.pid})`);
 }
