@@ -85,9 +85,9 @@ export type Effect<R extends PluginRef = PluginRef> =
   | { kind: 'settled'; op: number };
 
 const QUIESCENT = new Set(['created', 'initialized', 'stopped']);
+/** States in which a plugin uses its dependencies (waiting to start holds none yet). */
 const ACTIVE = new Set([
   'initializing',
-  'starting.waitingForDependencies',
   'starting.hook',
   'running',
   'stopping',
@@ -217,7 +217,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   stop(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return;
+    if (!record) return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = record.want === 'gone' ? 'gone' : 'stopped';
     record.heldBy = null;
@@ -226,7 +226,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   start(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return;
+    if (!record) return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
     const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name)];
@@ -235,7 +235,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   restart(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return;
+    if (!record) return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'stopped';
     record.restartPending = true;
@@ -244,7 +244,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   reload(entry: PluginEntry, op: number): void {
     const record = this.records.get(entry.name);
-    if (!record) return;
+    if (!record) return this.settleNow(op);
     const touched = [record, ...this.holdDependents(entry.name)];
     record.want = 'stopped';
     record.replacement = entry;
@@ -254,7 +254,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   unload(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return;
+    if (!record) return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'gone';
     this.track(op, touched);
@@ -266,7 +266,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    */
   retry(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record?.ref) return;
+    if (!record?.ref) return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
     this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
@@ -275,10 +275,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
   reset(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record?.ref) return;
+    if (!record?.ref) return this.settleNow(op);
     record.want = 'running';
     this.send(record, { type: 'plugin.reset' });
     this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
+  }
+
+  /** A command with nothing to wait for (its plugin is gone) settles at once. */
+  private settleNow(op: number): void {
+    this.effects.push({ kind: 'settled', op });
   }
 
   /** Dependents blocked on this plugin: they come back with it, and a command waits for them. */
@@ -368,7 +373,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (record.awaiting) return false;
     const state = record.state;
     if (record.want === 'gone') return state === 'removed';
-    if (record.replacement || record.restartPending || record.retryPending) return false;
+    if (record.replacement || record.restartPending || (record.retryPending && record.want === 'running')) return false;
     if (GONE.has(state) || state === 'removed') return true;
     if (state === 'failed.halted' || state === 'failed.blocked') return true;
     if (record.want === 'running') return state === 'running';
@@ -383,7 +388,12 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const state = record.state;
     const running = state === 'running';
     const dead = DEAD.has(state);
-    const optionalOk = running || dead || (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state));
+    // For an optional dependent a dependency is fine once it is settled one way or the other:
+    // running and wanted so, dead, or down and wanted down (not while on its way down).
+    const optionalOk =
+      (running && record.want === 'running') ||
+      dead ||
+      (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state));
     const active = ACTIVE.has(state) || (record.awaiting && record.want === 'running');
     const wanted = record.want === 'running';
     if (
@@ -473,6 +483,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Swaps in a new generation of the plugin from its replacement entry. */
   private replace(record: PluginRecord<R>): void {
     const entry = record.replacement!;
+    // Wanted back up unless the host began shutting down meanwhile (wantAll cleared the restart).
+    const backUp = record.restartPending;
     if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
     this.unlink(record);
     this.byActorId.delete(record.actorId);
@@ -482,7 +494,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.generation++;
     record.actorId = `${record.name}@${record.generation}`;
     record.ref = null;
-    record.want = 'running';
+    record.want = backUp ? 'running' : 'stopped';
     record.awaiting = false;
     const previous = record.state;
     record.state = 'validating';
@@ -493,7 +505,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.link(record);
     this.refresh(record);
     this.effects.push({ kind: 'spawn', record });
-    this.releaseHeld(record.name);
+    if (backUp) this.releaseHeld(record.name);
   }
 
   private remove(record: PluginRecord<R>): void {
@@ -506,6 +518,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.releaseHeld(record.name);
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
+    // A missing requirement counts as dead, never as held (as link() counts it).
+    for (const edge of record.dependents) {
+      const dependent = this.records.get(edge.name);
+      if (dependent && edge.required && !record.wanted) dependent.requiredHeld--;
+    }
     this.unlink(record);
     this.records.delete(record.name);
     this.byActorId.delete(record.actorId);
@@ -552,7 +569,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         seen.add(dep);
         const target = this.records.get(dep);
         if (!target) continue;
-        if (target.want === 'stopped') {
+        if (target.restartPending || target.replacement) {
+          touched.push(target); // comes back up by itself; the command waits for it
+        } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
           touched.push(target);
@@ -619,6 +638,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Decides the next lifecycle event for one plugin, if any. */
   private reconcile(record: PluginRecord<R>): void {
     if (record.awaiting || !record.ref) return;
+    if (record.want !== 'running') record.retryPending = false; // a retry ends when its plugin is wanted down
     this.advanceIntent(record);
     if (this.records.get(record.name) !== record || !record.ref) return;
     const state = record.state;

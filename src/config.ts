@@ -129,7 +129,11 @@ export function secretValues(specs: ConfigSpecs | undefined, values: Record<stri
   const out = new Set<string>();
   const collect = (value: unknown, depth: number) => {
     if (typeof value === 'string') {
-      if (value.length >= (depth === 0 ? 1 : 3)) out.add(value);
+      if (value.length >= (depth === 0 ? 1 : 3)) {
+        out.add(value);
+        // As it reads inside JSON text (quotes, backslashes and newlines escaped).
+        out.add(JSON.stringify(value).slice(1, -1));
+      }
     } else if (typeof value === 'number' || typeof value === 'bigint') {
       const text = String(value);
       if (depth === 0 || text.length >= 4) out.add(text);

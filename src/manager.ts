@@ -13,6 +13,7 @@ import type { FailurePolicy, PluginRecord, PluginRef, PluginRegistry } from '../
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { createConsoleLogger } from './logger.ts';
+import { MAX_TIMER_MS } from './manifest.ts';
 import type { Logger } from './logger.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
 import type { HostDefaults, PreparedPlugin } from './prepare.ts';
@@ -107,6 +108,20 @@ function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: F
     merged.maxBackoffMs >= 0;
   if (!valid) throw optionsError('retry needs retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0');
   if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
+  if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
+    throw optionsError(`hookTimeoutMs, backoffMs and maxBackoffMs must be at most ${MAX_TIMER_MS} ms`);
+  }
+  const fn = (value: unknown, key: string) => typeof (value as Record<string, unknown>)[key] === 'function';
+  const { logger, inspect, clock } = options;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error', 'child'].every((k) => fn(logger, k)))) {
+    throw optionsError('logger must be pino-compatible: debug, info, warn, error and child functions');
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null || !fn(inspect, 'next'))) {
+    throw optionsError('inspect must be a function or an observer with next()');
+  }
+  if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
+    throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
+  }
   return { hookTimeoutMs, retry: merged, policy: failurePolicy };
 }
 
@@ -126,7 +141,8 @@ function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: F
  */
 export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
   const defaults = readDefaults(options);
-  const logger = options.logger ?? createConsoleLogger();
+  // A throwing logger or inspector must not take the host down: both are guarded.
+  const logger = guardLogger(options.logger ?? createConsoleLogger());
   const runtimes = new PluginRuntimes(logger);
   const prepared = (options.plugins ?? []).map((definition, index) => prepareDefinition(definition, index, defaults));
   const seen = new Set<string>();
@@ -148,7 +164,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
   const input: ManagerInput = { plugins: prepared.map(toEntry), failurePolicy: defaults.policy };
   const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = { input };
-  if (options.inspect) actorOptions.inspect = input.inspect = options.inspect;
+  if (options.inspect) actorOptions.inspect = input.inspect = guardInspector(options.inspect, logger);
   if (options.clock) actorOptions.clock = input.clock = options.clock;
   const actor = createActor(machine, actorOptions);
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
@@ -289,6 +305,15 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   /** Sends a command and resolves when every plugin it touched has settled. */
   const runCommand = (name: string, command: PluginCommand, send: (op: number) => ManagerEvent) =>
     new Promise<PluginSnapshot | null>((resolve, reject) => {
+      if (managerState !== 'running') {
+        // The host left 'running' while the command was being prepared (a reload's module load).
+        reject(
+          new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot ${command} while the host is '${managerState}'`, {
+            plugin: name,
+          }),
+        );
+        return;
+      }
       const op = nextOp++;
       pending.set(op, {
         resolve: () => {
@@ -319,9 +344,24 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const isRunning = (state: string) => state === 'running';
   const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
 
+  const reloading = new Set<string>();
   const reloadPlugin = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
     const record = recordOf(name);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
+    if (reloading.has(name)) {
+      throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': a reload is already in progress; await it first`, {
+        plugin: name,
+      });
+    }
+    reloading.add(name);
+    try {
+      return await reloadNow(name, definition);
+    } finally {
+      reloading.delete(name);
+    }
+  };
+
+  const reloadNow = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
     const next = prepareDefinition(definition, 0, defaults);
     if (next.name !== name) {
@@ -344,6 +384,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       }
     }
     if (problems.length > 0) throw problems[0]!;
+    // The module load awaited: the plugin may have been unloaded meanwhile.
+    recordOf(name);
     generations.set(name, generation);
     const previous = current.get(name);
     runtimes.register(next);
@@ -394,7 +436,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return expectState(await simple(name, 'retry'), name, isRunning);
     },
     async resetPlugin(name) {
-      return expectState(await simple(name, 'reset'), name, (state) => state !== 'invalid');
+      return expectState(await simple(name, 'reset'), name, (state) => isRunning(state) || isAtRest(state));
     },
     async unloadPlugin(name) {
       const key = current.get(name)?.key;
@@ -405,8 +447,50 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     reloadPlugin,
     can(name, command) {
       const record = typeof name === 'string' ? registry().get(name) : undefined;
-      return record !== undefined && (PLUGIN_COMMANDS as readonly string[]).includes(command) && allowed(record, command);
+      if (record === undefined || !(PLUGIN_COMMANDS as readonly string[]).includes(command)) return false;
+      if (command === 'reload' && reloading.has(name)) return false;
+      return allowed(record, command);
     },
+  };
+}
+
+/** A logger whose failures are swallowed: logging never breaks the host. */
+function guardLogger(logger: Logger): Logger {
+  const guard =
+    (method: 'debug' | 'info' | 'warn' | 'error'): Logger['debug'] =>
+    ((...args: unknown[]) => {
+      try {
+        (logger[method] as (...a: unknown[]) => void)(...args);
+      } catch {
+        // a broken logger loses the line, nothing else
+      }
+    }) as Logger['debug'];
+  return {
+    debug: guard('debug'),
+    info: guard('info'),
+    warn: guard('warn'),
+    error: guard('error'),
+    child(bindings) {
+      try {
+        return guardLogger(logger.child(bindings));
+      } catch {
+        return guardLogger(logger);
+      }
+    },
+  };
+}
+
+/** An inspection observer whose failures are reported once and otherwise ignored. */
+function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger) {
+  let reported = false;
+  const next = typeof inspect === 'function' ? inspect : (event: InspectionEvent) => inspect.next?.(event);
+  return (event: InspectionEvent) => {
+    try {
+      next(event);
+    } catch (error) {
+      if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
+      reported = true;
+    }
   };
 }
 

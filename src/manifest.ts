@@ -36,11 +36,14 @@ export const ConfigFieldSpec = z.strictObject({
 });
 export type ConfigFieldSpec = z.infer<typeof ConfigFieldSpec>;
 
+/** The longest delay a Node timer can hold (longer ones fire at once). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export const RetrySpec = z.strictObject({
-  retries: z.number().int().min(0).optional(),
-  backoffMs: z.number().min(0).optional(),
-  factor: z.number().min(1).optional(),
-  maxBackoffMs: z.number().min(0).optional(),
+  retries: z.number().int().min(0).max(1000).optional(),
+  backoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
+  factor: z.number().min(1).max(1000).optional(),
+  maxBackoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
 });
 
 /** The manifest schema. `z.input<typeof Manifest>` is what a plugin author writes. */
@@ -55,7 +58,7 @@ export const Manifest = z.strictObject({
   optionalDependencies: z.record(pluginName, semverRange).optional(),
   /** Range of engine versions the plugin works with. */
   engine: semverRange.optional(),
-  hookTimeoutMs: z.number().int().positive().optional(),
+  hookTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   retry: RetrySpec.optional(),
   config: z.record(z.string().min(1), ConfigFieldSpec).optional(),
   events: z

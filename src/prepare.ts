@@ -161,7 +161,7 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
     check(manifest.dependencies, true);
     check(manifest.optionalDependencies, false);
     for (const other of others) {
-      const range = other.manifest?.dependencies?.[plugin.name] ?? other.manifest?.optionalDependencies?.[plugin.name];
+      const range = ownValue(other.manifest?.dependencies, plugin.name) ?? ownValue(other.manifest?.optionalDependencies, plugin.name);
       if (range !== undefined && !semver.satisfies(manifest.version, range, { includePrerelease: true })) {
         plugin.errors.push(
           new PluginFactoryError(
@@ -189,6 +189,11 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
       );
     }
   }
+}
+
+/** `record[key]` only when it is the record's own (a plugin may be named `constructor`). */
+function ownValue(record: Record<string, string> | undefined, key: string): string | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 /** What the manager chart needs of a prepared plugin. */

@@ -3,7 +3,7 @@
  * to the file.
  */
 import { z } from 'zod';
-import { RetrySpec } from '../manifest.ts';
+import { MAX_TIMER_MS, RetrySpec } from '../manifest.ts';
 
 const PluginEntry = z.union([
   z.string().min(1),
@@ -18,7 +18,7 @@ const PluginEntry = z.union([
 
 export const HostFile = z.strictObject({
   $schema: z.string().optional(),
-  hookTimeoutMs: z.number().int().positive().optional(),
+  hookTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   failurePolicy: z.enum(['isolate', 'abort']).optional(),
   retry: RetrySpec.optional(),
   plugins: z.array(PluginEntry),

@@ -1,0 +1,222 @@
+/**
+ * Commands that overlap: each case once left a promise pending for ever, started a plugin during
+ * shutdown, or let a dependent run on a dependency being taken down.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPluginManager, silentLogger } from '../../src/index.ts';
+import type { PluginDefinition, PluginManager } from '../../src/index.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const managers: PluginManager[] = [];
+afterEach(async () => {
+  await Promise.all(managers.splice(0).map((m) => m.stop().catch(() => undefined)));
+});
+
+function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
+  const tag = `${name}${options.version ? `@${options.version}` : ''}`;
+  return {
+    manifest: { name, version: options.version ?? '1.0.0', dependencies: options.deps ?? {}, optionalDependencies: options.optional ?? {} },
+    module: {
+      init: () => void log.push(`${tag}.init`),
+      start: async () => {
+        log.push(`${tag}.start`);
+        if (options.startMs) await sleep(options.startMs);
+        if (options.failStart?.()) throw new Error('start failed');
+      },
+      stop: async () => {
+        log.push(`${tag}.stop`);
+        if (options.stopMs) await sleep(options.stopMs);
+      },
+      dispose: () => void log.push(`${tag}.dispose`),
+    },
+  };
+}
+
+function host(plugins: PluginDefinition[]) {
+  const manager = createPluginManager({ plugins, logger: silentLogger, hookTimeoutMs: 1000 });
+  managers.push(manager);
+  return manager;
+}
+
+/** Settles within `ms`, or fails the test: a hang is the bug these cases guard against. */
+async function settles<T>(promise: Promise<T>, ms = 1500): Promise<{ ok: true; value: T } | { ok: false; code: string }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('did not settle')), ms);
+  });
+  try {
+    return { ok: true, value: await Promise.race([promise, hang]) };
+  } catch (error) {
+    if ((error as Error).message === 'did not settle') throw error;
+    return { ok: false, code: (error as { code?: string }).code ?? 'uncoded' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const stateOf = (m: PluginManager, name: string) => m.getSnapshot().plugins.find((p) => p.name === name)?.state;
+
+describe('overlapping commands', () => {
+  it('stop() settles while a retry waits for its stopped requirement; the retry rejects', async () => {
+    let failing = true;
+    const manager = host([plugin([], 'a', { startMs: 40 }), plugin([], 'b', { deps: { a: '*' }, failStart: () => failing })]);
+    await manager.start();
+    expect(stateOf(manager, 'b')).toBe('failed.halted');
+    await manager.stopPlugin('a');
+    failing = false;
+    const retry = settles(manager.retryPlugin('b'));
+    await sleep(10);
+    expect((await settles(manager.stop())).ok).toBe(true);
+    expect(await retry).toMatchObject({ ok: false });
+    expect(manager.getSnapshot().plugins.filter((p) => p.state === 'running')).toEqual([]);
+  });
+
+  it('shutting down during a reload does not start the new version', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a', { stopMs: 30 }), plugin(log, 'b', { deps: { a: '*' } })]);
+    await manager.start();
+    const reload = settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
+    await sleep(10);
+    await settles(manager.stop());
+    await reload;
+    expect(log).not.toContain('a@2.0.0.start');
+    expect(manager.getSnapshot().plugins.filter((p) => p.state === 'running')).toEqual([]);
+  });
+
+  it.each(['restart', 'reload'] as const)('startPlugin(dependent) during a %s of its dependency: both settle, both run', async (kind) => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a', { stopMs: 50 }), plugin(log, 'b', { deps: { a: '*' } })]);
+    await manager.start();
+    const first = settles(kind === 'restart' ? manager.restartPlugin('a') : manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
+    await sleep(20);
+    const second = settles(manager.startPlugin('b'));
+    expect(await first).toMatchObject({ ok: true });
+    expect(await second).toMatchObject({ ok: true });
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['running', 'running']);
+  });
+
+  it.each(['stop', 'unload', 'restart'] as const)('%s of a plugin settles when an optional dependent is started meanwhile', async (kind) => {
+    const manager = host([
+      plugin([], 'a'),
+      plugin([], 'b', { optional: { a: '*' } }),
+      plugin([], 'c', { deps: { a: '*' }, stopMs: 50 }),
+    ]);
+    await manager.start();
+    const command: Promise<unknown> =
+      kind === 'stop' ? manager.stopPlugin('a') : kind === 'unload' ? manager.unloadPlugin('a') : manager.restartPlugin('a');
+    const first = settles(command);
+    await sleep(10);
+    const second = settles(manager.startPlugin('b'));
+    expect(await first).toMatchObject({ ok: true });
+    expect(await second).toMatchObject({ ok: true });
+    expect(stateOf(manager, 'b')).toBe('running');
+  });
+
+  it('a reload rejects when the host stops while its module loads', async () => {
+    const manager = host([plugin([], 'a')]);
+    await manager.start();
+    const slow: PluginDefinition = { manifest: { name: 'a', version: '1.0.1' }, module: async () => (await sleep(40), plugin([], 'a').module) };
+    const reload = settles(manager.reloadPlugin('a', slow));
+    await settles(manager.stop());
+    expect(await reload).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+  });
+
+  it('a reload rejects when its plugin is unloaded while its module loads', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } })]);
+    await manager.start();
+    const slow: PluginDefinition = { manifest: { name: 'a', version: '1.0.1' }, module: async () => (await sleep(30), plugin([], 'a').module) };
+    const reload = settles(manager.reloadPlugin('a', slow));
+    expect(await settles(manager.unloadPlugin('a'))).toMatchObject({ ok: true });
+    expect(await reload).toEqual({ ok: false, code: 'PLUGIN_NOT_FOUND' });
+    expect(stateOf(manager, 'b')).toBe('failed.blocked');
+  });
+
+  it('a second reload of the same plugin while one is in progress is refused', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a')]);
+    await manager.start();
+    const slow = (version: string): PluginDefinition => ({
+      manifest: { name: 'a', version },
+      module: async () => (await sleep(20), plugin(log, 'a', { version }).module),
+    });
+    const first = settles(manager.reloadPlugin('a', slow('1.0.1')));
+    expect(manager.can('a', 'reload')).toBe(false);
+    expect(await settles(manager.reloadPlugin('a', slow('1.0.2')))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await first).toMatchObject({ ok: true });
+    await manager.stop();
+    expect(log.filter((l) => l.endsWith('.stop'))).toEqual(['a.stop', 'a@1.0.1.stop']);
+  });
+
+  it('resetPlugin rejects when the plugin fails again', async () => {
+    const manager = host([plugin([], 'a', { failStart: () => true })]);
+    await manager.start();
+    expect(await settles(manager.resetPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+  });
+});
+
+describe('hostile options and values', () => {
+  it.each([
+    ['logger without methods', { logger: {} }],
+    ['inspect that is a number', { inspect: 42 }],
+    ['clock without timers', { clock: {} }],
+    ['hookTimeoutMs past what a timer holds', { hookTimeoutMs: 2 ** 31 }],
+    ['maxBackoffMs past what a timer holds', { retry: { maxBackoffMs: 2 ** 31 } }],
+  ])('%s → OPTIONS_INVALID', (_name, options) => {
+    expect(() => createPluginManager(options as never)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+  });
+
+  it('a manifest hookTimeoutMs past what a timer holds is MANIFEST_INVALID', async () => {
+    const manager = host([{ manifest: { name: 'a', version: '1.0.0', hookTimeoutMs: 2 ** 31 }, module: plugin([], 'a').module }]);
+    await manager.start();
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ state: 'invalid', error: { code: 'MANIFEST_INVALID' } });
+  });
+
+  it('a throwing logger and a throwing inspector do not break the host', async () => {
+    const uncaught: unknown[] = [];
+    const onError = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onError);
+    try {
+      const boom = () => {
+        throw new Error('observer failed');
+      };
+      const logger = { debug: boom, info: boom, warn: boom, error: boom, child: () => logger };
+      const manager = createPluginManager({ plugins: [plugin([], 'a')], logger, inspect: boom });
+      managers.push(manager);
+      expect((await settles(manager.start())).ok).toBe(true);
+      expect(stateOf(manager, 'a')).toBe('running');
+      expect((await settles(manager.stop())).ok).toBe(true);
+      await sleep(5);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+
+  it("a plugin named 'constructor' reloads without a false version mismatch", async () => {
+    const manager = host([plugin([], 'constructor'), plugin([], 'b', { deps: {} })]);
+    await manager.start();
+    expect(await settles(manager.reloadPlugin('constructor', plugin([], 'constructor', { version: '1.0.1' })))).toMatchObject({ ok: true });
+  });
+
+  it('a secret with quotes, backslashes or newlines is scrubbed from hook errors', async () => {
+    const secret = 'pa"ss\\wo\nrd';
+    const manager = host([
+      {
+        manifest: { name: 'db', version: '1.0.0', config: { url: { type: 'string', secret: true } } },
+        module: {
+          init: (ctx: { config: Record<string, unknown> }) => {
+            throw { reason: 'cannot connect', url: ctx.config['url'] };
+          },
+          start() {},
+          stop() {},
+        },
+        config: { url: secret },
+      },
+    ]);
+    await manager.start();
+    const text = JSON.stringify(manager.getSnapshot());
+    expect(manager.getSnapshot().plugins[0]?.error?.code).toBe('HOOK_FAILED');
+    expect(text).not.toContain(JSON.stringify(secret).slice(1, -1));
+    expect(text).not.toContain('ss\\\\wo');
+  });
+});
