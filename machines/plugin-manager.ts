@@ -17,7 +17,7 @@ import { createActor, enqueueActions, setup } from 'xstate';
 import type { ActorOptions, AnyActorRef, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import type { ErrorInfo } from './error-info.ts';
 import { pluginLifecycle, stateToPath } from './plugin-lifecycle.ts';
-import type { LifecycleInput, PluginLifecycleLogic } from './plugin-lifecycle.ts';
+import type { LifecycleEvent, LifecycleInput, PluginLifecycleLogic } from './plugin-lifecycle.ts';
 import { PluginRegistry } from './plugin-registry.ts';
 import type { FailurePolicy, PluginEntry } from './plugin-registry.ts';
 
@@ -65,6 +65,61 @@ function lifecycleOf(self: AnyActorRef): PluginLifecycleLogic {
   return (logic.implementations.actors['plugin'] as PluginLifecycleLogic | undefined) ?? pluginLifecycle;
 }
 
+/** The part of enqueueActions' `enqueue` that applyEffects uses. */
+interface EffectSink {
+  (action: () => void): void;
+  sendTo(target: AnyActorRef, event: LifecycleEvent): void;
+  emit(event: ManagerEmitted): void;
+}
+
+/**
+ * Turns what the registry decided into XState actions, in order: sends, spawns, stops and
+ * emitted events. Runs while actions resolve, so the effects join the same macrostep.
+ */
+function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyActorRef): void {
+  for (const effect of context.registry.drain()) {
+    switch (effect.kind) {
+      case 'send':
+        enqueue.sendTo(effect.ref, effect.event);
+        break;
+      case 'spawn': {
+        // Created here, while actions are being resolved, and started when they execute, as
+        // XState's own spawn does (creating a machine actor inside an executing custom action
+        // trips XState's "custom actions should not call assign()" check).
+        const record = effect.record;
+        const id = record.actorId;
+        const options: ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput } = { id, input: record.entry.input };
+        if (context.inspect) options.inspect = context.inspect;
+        if (context.clock) options.clock = context.clock;
+        const ref = createActor(lifecycleOf(self), options);
+        ref.subscribe({
+          next: (snapshot) => {
+            if (snapshot.status === 'active') self.send({ type: 'child.snapshot', id, snapshot });
+          },
+          error: (error) => self.send({ type: 'child.error', id, error }),
+          complete: () => {
+            if (ref.getSnapshot().status === 'done') self.send({ type: 'child.done', id });
+          },
+        });
+        context.registry.attach(record, ref);
+        enqueue(() => ref.start());
+        break;
+      }
+      case 'release': {
+        const ref = effect.ref;
+        enqueue(() => ref.stop());
+        break;
+      }
+      case 'changed':
+        enqueue.emit({ type: 'plugin.changed', name: effect.name, state: effect.state, previous: effect.previous });
+        break;
+      case 'settled':
+        enqueue.emit({ type: 'command.settled', op: effect.op });
+        break;
+    }
+  }
+}
+
 export const pluginManager = setup({
   types: {
     context: {} as ManagerContext,
@@ -80,88 +135,66 @@ export const pluginManager = setup({
     aborted: ({ context }) => context.registry.abortCause !== null,
   },
   actions: {
-    /** Turns what the registry decided into XState actions: sends, spawns, stops and emitted events. */
-    applyEffects: enqueueActions(({ context, enqueue, self }) => {
-    for (const effect of context.registry.drain()) {
-      switch (effect.kind) {
-        case 'send':
-          enqueue.sendTo(effect.ref, effect.event);
-          break;
-        case 'spawn': {
-          // Created here, while actions are being resolved, and started when they execute, as
-          // XState's own spawn does (creating a machine actor inside an executing custom action
-          // trips XState's "custom actions should not call assign()" check).
-          const record = effect.record;
-          const id = record.actorId;
-          const options: ActorOptions<PluginLifecycleLogic> & { input: LifecycleInput } = { id, input: record.entry.input };
-          if (context.inspect) options.inspect = context.inspect;
-          if (context.clock) options.clock = context.clock;
-          const ref = createActor(lifecycleOf(self), options);
-          ref.subscribe({
-            next: (snapshot) => {
-              if (snapshot.status === 'active') self.send({ type: 'child.snapshot', id, snapshot });
-            },
-            error: (error) => self.send({ type: 'child.error', id, error }),
-            complete: () => {
-              if (ref.getSnapshot().status === 'done') self.send({ type: 'child.done', id });
-            },
-          });
-          context.registry.attach(record, ref);
-          enqueue(() => ref.start());
-          break;
-        }
-        case 'release': {
-          const ref = effect.ref;
-          enqueue(() => ref.stop());
-          break;
-        }
-        case 'changed':
-          enqueue.emit({ type: 'plugin.changed', name: effect.name, state: effect.state, previous: effect.previous });
-          break;
-        case 'settled':
-          enqueue.emit({ type: 'command.settled', op: effect.op });
-          break;
+    // Each action changes the registry, then turns what it decided into XState actions (see
+    // applyEffects): registry changes and their effects always travel together.
+    spawnPlugins: enqueueActions(({ context, enqueue, self }) => {
+      context.registry.spawnAll();
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    wantAllRunning: enqueueActions(({ context, enqueue, self }) => {
+      context.registry.wantAll('running');
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    wantAllStopped: enqueueActions(({ context, enqueue, self }) => {
+      context.registry.wantAll('stopped');
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    recordSnapshot: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type === 'child.snapshot') context.registry.report(event.id, stateToPath(event.snapshot.value));
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    recordDone: enqueueActions(({ context, event, enqueue, self }) => {
+      const ref = event.type === 'child.done' ? context.registry.byActor(event.id)?.ref : undefined;
+      if (ref && event.type === 'child.done') {
+        context.registry.report(event.id, stateToPath((ref.getSnapshot() as { value: unknown }).value));
       }
-    }
-  }),
-    spawnPlugins: ({ context }) => context.registry.spawnAll(),
-    wantAllRunning: ({ context }) => context.registry.wantAll('running'),
-    wantAllStopped: ({ context }) => context.registry.wantAll('stopped'),
-    recordSnapshot: ({ context, event }) => {
-      if (event.type !== 'child.snapshot') return;
-      context.registry.report(event.id, stateToPath(event.snapshot.value));
-    },
-    recordDone: ({ context, event }) => {
-      if (event.type !== 'child.done') return;
-      const ref = context.registry.byActor(event.id)?.ref;
-      if (ref) context.registry.report(event.id, stateToPath((ref.getSnapshot() as { value: unknown }).value));
-    },
-    recordCrash: ({ context, event }) => {
-      if (event.type !== 'child.error') return;
-      context.registry.crash(event.id, event.error);
-    },
-    runCommand: ({ context, event }) => {
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    recordCrash: enqueueActions(({ context, event, enqueue, self }) => {
+      if (event.type === 'child.error') context.registry.crash(event.id, event.error);
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    runCommand: enqueueActions(({ context, event, enqueue, self }) => {
       const registry = context.registry;
       switch (event.type) {
         case 'command.stop':
-          return registry.stop(event.name, event.op);
+          registry.stop(event.name, event.op);
+          break;
         case 'command.start':
-          return registry.start(event.name, event.op);
+          registry.start(event.name, event.op);
+          break;
         case 'command.restart':
-          return registry.restart(event.name, event.op);
+          registry.restart(event.name, event.op);
+          break;
         case 'command.unload':
-          return registry.unload(event.name, event.op);
+          registry.unload(event.name, event.op);
+          break;
         case 'command.reload':
-          return registry.reload(event.entry, event.op);
+          registry.reload(event.entry, event.op);
+          break;
         case 'command.retry':
-          return registry.retry(event.name, event.op);
+          registry.retry(event.name, event.op);
+          break;
         case 'command.reset':
-          return registry.reset(event.name, event.op);
-        default:
-          return undefined;
+          registry.reset(event.name, event.op);
+          break;
       }
-    },
-    releaseAll: ({ context }) => context.registry.releaseAll(),
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
+    releaseAll: enqueueActions(({ context, enqueue, self }) => {
+      context.registry.releaseAll();
+      applyEffects(context, enqueue as unknown as EffectSink, self);
+    }),
   },
 }).createMachine({
   id: 'manager',
@@ -173,14 +206,14 @@ export const pluginManager = setup({
   }),
   initial: 'idle',
   on: {
-    'child.snapshot': { actions: ['recordSnapshot', 'applyEffects'] },
-    'child.done': { actions: ['recordDone', 'applyEffects'] },
-    'child.error': { actions: ['recordCrash', 'applyEffects'] },
+    'child.snapshot': { actions: 'recordSnapshot' },
+    'child.done': { actions: 'recordDone' },
+    'child.error': { actions: 'recordCrash' },
   },
   states: {
     idle: {
       description: 'Plugins are spawned and validate; nothing runs until manager.start.',
-      entry: ['spawnPlugins', 'applyEffects'],
+      entry: 'spawnPlugins',
       on: {
         'manager.start': { target: 'booting' },
         'manager.stop': { target: 'stopping' },
@@ -188,7 +221,7 @@ export const pluginManager = setup({
     },
     booting: {
       description: 'Every plugin is wanted running; each inits and starts once its dependencies run.',
-      entry: ['wantAllRunning', 'applyEffects'],
+      entry: 'wantAllRunning',
       always: [
         { guard: 'aborted', target: 'stopping' },
         { guard: 'settled', target: 'running' },
@@ -202,18 +235,18 @@ export const pluginManager = setup({
       always: { guard: 'aborted', target: 'stopping' },
       on: {
         'manager.stop': { target: 'stopping' },
-        'command.*': { actions: ['runCommand', 'applyEffects'] },
+        'command.*': { actions: 'runCommand' },
       },
     },
     stopping: {
       description: 'Every plugin is wanted stopped; each stops once all its dependents have.',
-      entry: ['wantAllStopped', 'applyEffects'],
+      entry: 'wantAllStopped',
       always: { guard: 'settled', target: 'stopped' },
     },
     stopped: {
       description: 'Shut down; every plugin actor has been stopped.',
       type: 'final',
-      entry: ['releaseAll', 'applyEffects'],
+      entry: 'releaseAll',
     },
   },
 });
