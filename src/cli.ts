@@ -1,59 +1,55 @@
 /**
  * The `plugin-factory` command line. A thin layer over the library: it parses arguments, calls
  * library functions and sets the exit code (0 success, 1 the plugins have problems, 2 usage).
+ * Each command lives in src/cli/; this file dispatches and turns errors into exit codes.
  */
-import { parseArgs } from 'node:util';
-import { pluginLifecycle } from '../machines/plugin-lifecycle.ts';
-import { pluginManager } from '../machines/plugin-manager.ts';
-import { chartToJson, chartToMermaid } from './chart.ts';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatError } from './cli/output.ts';
+import { USAGE, UsageError } from './cli/usage.ts';
 
-const USAGE = `plugin-factory <command> [options]
+type Command = (args: string[]) => number | Promise<number>;
 
-Commands:
-  chart [--format mermaid|json] [--machine lifecycle|manager]
-        Print a statechart from its definition (default: the lifecycle chart as mermaid).
+/** Each command is imported when it runs: `--help` or a usage error need not load the engine. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  validate: async () => (await import('./cli/validate.ts')).validateCommand,
+  run: async () => (await import('./cli/run.ts')).runCommand,
+  graph: async () => (await import('./cli/graph.ts')).graphCommand,
+  chart: async () => (await import('./cli/chart.ts')).chartCommand,
+};
 
-Options:
-  -h, --help   Show this help.
-`;
-
-function usageError(message: string): number {
-  process.stderr.write(`plugin-factory: ${message}\n\n${USAGE}`);
-  return 2;
-}
-
-export function main(argv: string[]): number {
+/** Runs one command line (without `node` and the script) and resolves with its exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help') {
-    process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
-  }
-  if (command !== 'chart') return usageError(`unknown command '${command}'`);
-  let values: { format?: string | undefined; machine?: string | undefined; help?: boolean | undefined };
+  const verbose = rest.includes('--verbose');
   try {
-    ({ values } = parseArgs({
-      args: rest,
-      options: {
-        format: { type: 'string', default: 'mermaid' },
-        machine: { type: 'string', default: 'lifecycle' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    if (command === '-h' || command === '--help') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (command === undefined) throw new UsageError('missing command');
+    const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!load) throw new UsageError(`unknown command '${command}'`);
+    return await (await load())(rest);
   } catch (error) {
-    return usageError(error instanceof Error ? error.message : String(error));
+    if (error instanceof UsageError) {
+      process.stderr.write(`plugin-factory: ${error.message}\n\n${error.usage}`);
+      return 2;
+    }
+    process.stderr.write(`${formatError(error, verbose)}\n`);
+    return 1;
   }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const machine = values.machine === 'manager' ? pluginManager : values.machine === 'lifecycle' ? pluginLifecycle : null;
-  if (!machine) return usageError(`--machine must be lifecycle or manager, not '${values.machine}'`);
-  if (values.format === 'mermaid') process.stdout.write(chartToMermaid(machine));
-  else if (values.format === 'json') process.stdout.write(`${JSON.stringify(chartToJson(machine), null, 2)}\n`);
-  else return usageError(`--format must be mermaid or json, not '${values.format}'`);
-  return 0;
 }
 
-process.exitCode = main(process.argv.slice(2));
+/** True when this file is the program being run (not imported, e.g. by bin/plugin-factory.mjs). */
+function isEntry(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) process.exitCode = await main(process.argv.slice(2));

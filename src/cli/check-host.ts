@@ -1,0 +1,50 @@
+/**
+ * What `validate` and `graph` need: a host loaded from disk and registered with a manager that
+ * is never started, so every plugin is validated (manifest, module, contract, config, graph)
+ * without a hook running.
+ */
+import { createPluginManager, loadHost, silentLogger } from '../index.ts';
+import type { LoadedHost, ManagerSnapshot, PluginManager } from '../index.ts';
+
+export interface CheckedHost {
+  host: LoadedHost;
+  /** The manager's snapshot once no plugin is `validating` any more. */
+  snapshot: ManagerSnapshot;
+}
+
+/** Loads `target`, lets every plugin validate, then stops the manager. No hook runs. */
+export async function checkHost(target: string): Promise<CheckedHost> {
+  const host = await loadHost(target);
+  const manager = createPluginManager({ ...host.settings, plugins: host.definitions, logger: silentLogger });
+  const validated = untilValidated(manager);
+  // stop() before start() runs no hook and waits until every plugin has left `validating`. It
+  // is requested at once because today an idle manager does not start its plugin actors until
+  // it receives an event (the idle entry drains its effects before spawnPlugins queues them),
+  // so waiting alone would hang; once that is fixed this still works, validation just ends sooner.
+  const stopped = manager.stop();
+  const snapshot = await validated;
+  await stopped;
+  return { host, snapshot };
+}
+
+/**
+ * Resolves with the snapshot taken when no plugin is `validating` any more (or when the manager
+ * has stopped, whichever comes first, so it cannot hang).
+ */
+export function untilValidated(manager: PluginManager): Promise<ManagerSnapshot> {
+  return new Promise((resolve) => {
+    let subscription: { unsubscribe(): void } | null = null;
+    let done = false;
+    const check = () => {
+      if (done) return;
+      const snapshot = manager.getSnapshot();
+      const validating = snapshot.plugins.some((plugin) => plugin.state === 'validating');
+      if (validating && snapshot.state !== 'stopped') return;
+      done = true;
+      subscription?.unsubscribe();
+      resolve(snapshot);
+    };
+    subscription = manager.subscribe(check);
+    check();
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * The dependency graph of a checked host as the CLI shows it: one node per plugin (valid or
+ * not), plus a node for each dependency no plugin provides, and one edge per declared
+ * dependency, from the plugin to what it depends on.
+ */
+import { bootOrder } from '../../machines/dependency-graph.ts';
+import { Manifest } from '../index.ts';
+import type { LoadedHost, ManagerSnapshot } from '../index.ts';
+
+export interface GraphNode {
+  name: string;
+  version: string | null;
+  valid: boolean;
+  /** Set on a dependency that no loaded plugin provides. */
+  missing?: true;
+}
+
+export interface GraphEdge {
+  /** The plugin that depends… */
+  from: string;
+  /** …on this one. */
+  to: string;
+  optional: boolean;
+}
+
+export interface HostGraph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+interface Dependencies {
+  requires: string[];
+  optional: string[];
+}
+
+/** Required and optional dependencies of every plugin whose manifest parses, by plugin name. */
+function dependenciesByName(host: LoadedHost): Map<string, Dependencies> {
+  const out = new Map<string, Dependencies>();
+  for (const definition of host.definitions) {
+    const parsed = Manifest.safeParse(definition.manifest);
+    if (!parsed.success) continue;
+    const requires = Object.keys(parsed.data.dependencies ?? {});
+    const optional = Object.keys(parsed.data.optionalDependencies ?? {}).filter((dep) => !requires.includes(dep));
+    out.set(parsed.data.name, { requires, optional });
+  }
+  return out;
+}
+
+export function hostGraph(host: LoadedHost, snapshot: ManagerSnapshot): HostGraph {
+  const nodes: GraphNode[] = snapshot.plugins.map((plugin) => ({
+    name: plugin.name,
+    version: plugin.version,
+    valid: plugin.state !== 'invalid',
+  }));
+  const known = new Set(nodes.map((node) => node.name));
+  const edges: GraphEdge[] = [];
+  for (const [name, deps] of dependenciesByName(host)) {
+    if (!known.has(name)) continue;
+    for (const to of deps.requires) edges.push({ from: name, to, optional: false });
+    for (const to of deps.optional) edges.push({ from: name, to, optional: true });
+  }
+  for (const edge of edges) {
+    if (known.has(edge.to)) continue;
+    known.add(edge.to);
+    nodes.push({ name: edge.to, version: null, valid: false, missing: true });
+  }
+  return { nodes, edges };
+}
+
+/** A boot order of the valid plugins: each after the plugins it depends on. */
+export function validBootOrder(host: LoadedHost, snapshot: ManagerSnapshot): string[] {
+  const deps = dependenciesByName(host);
+  const valid = snapshot.plugins.filter((plugin) => plugin.state !== 'invalid');
+  return bootOrder(
+    valid.map((plugin) => ({
+      name: plugin.name,
+      requires: deps.get(plugin.name)?.requires ?? [],
+      optional: deps.get(plugin.name)?.optional ?? [],
+    })),
+  );
+}

@@ -1,0 +1,41 @@
+/**
+ * Writing to the terminal: lines to stdout/stderr, errors as `code: message` (stack only when
+ * verbose), and the plain-JSON forms of errors used by `--json`.
+ */
+import { describeThrown, isPluginFactoryError } from '../errors.ts';
+import type { ErrorInfo, PluginFactoryError } from '../errors.ts';
+
+export type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+
+export const print = (line: string, stream: Stream = process.stdout): void => {
+  stream.write(`${line}\n`);
+};
+
+/** `CODE: message` for a PluginFactoryError, the message otherwise; the stack only if verbose. */
+export function formatError(error: unknown, verbose: boolean): string {
+  const head = isPluginFactoryError(error) ? `${error.code}: ${error.message}` : `plugin-factory: ${describeThrown(error)}`;
+  if (!verbose || !(error instanceof Error) || !error.stack) return head;
+  const stack = error.stack.split('\n').slice(1).join('\n');
+  const cause = error.cause instanceof Error ? `\ncaused by: ${formatError(error.cause, true)}` : '';
+  return `${head}\n${stack}${cause}`;
+}
+
+/** `{ code, message }` of a plugin's validation reason. */
+export const errorJson = (error: ErrorInfo): { code: string; message: string } => ({
+  code: error.code,
+  message: error.message,
+});
+
+/** `{ code, message, plugins }` of a host problem. */
+export function problemJson(problem: PluginFactoryError): { code: string; message: string; plugins: string[] } {
+  const plugins = problem.plugins ?? (problem.plugin === undefined ? [] : [problem.plugin]);
+  return { code: problem.code, message: problem.message, plugins: [...plugins] };
+}
+
+const colour = (code: string) => (text: string, stream: Stream) =>
+  stream.isTTY && !process.env['NO_COLOR'] ? `\x1b[${code}m${text}\x1b[0m` : text;
+
+export const red = colour('31');
+export const green = colour('32');
+export const yellow = colour('33');
+export const dim = colour('2');

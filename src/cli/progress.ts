@@ -1,0 +1,113 @@
+/**
+ * Boot progress of `run`. On a terminal: a per-plugin status view redrawn in place (ANSI),
+ * throttled to about 10 frames a second and drawn only when something changed. Elsewhere (a
+ * pipe, a file, CI): one plain line per state change, `plugin <name>: <previous> -> <state>`.
+ */
+import type { ManagerSnapshot, PluginManager, PluginSnapshot } from '../index.ts';
+import { dim, green, print, red, yellow } from './output.ts';
+import type { Stream } from './output.ts';
+
+/** Minimum time between two frames of the live view. */
+const FRAME_MS = 100;
+
+export interface Progress {
+  /** Writes a line to `stream` without tearing the live view. */
+  log(line: string, stream?: Stream): void;
+  /** Draws the last frame (if live) and stops listening. */
+  close(): void;
+}
+
+/** Shows the manager's progress on `stream`: live when it is a terminal, plain lines otherwise. */
+export function showProgress(manager: PluginManager, stream: Stream): Progress {
+  return stream.isTTY ? liveProgress(manager, stream) : plainProgress(manager, stream);
+}
+
+function plainProgress(manager: PluginManager, stream: Stream): Progress {
+  const subscription = manager.subscribe((change) => {
+    if (change.type === 'plugin.changed') print(`plugin ${change.name}: ${change.previous} -> ${change.state}`, stream);
+    else print(`host: ${change.previous} -> ${change.state}`, stream);
+  });
+  return {
+    log: (line, target = stream) => print(line, target),
+    close: () => subscription.unsubscribe(),
+  };
+}
+
+function mark(plugin: PluginSnapshot, stream: Stream): string {
+  if (plugin.state === 'running') return green('✓', stream);
+  if (plugin.state === 'invalid' || plugin.state.startsWith('failed')) return red('✗', stream);
+  if (plugin.state === 'stopped' || plugin.state === 'created' || plugin.state === 'disposed') return dim('·', stream);
+  return yellow('…', stream);
+}
+
+/** The frame's lines, each cut to the terminal width so that none wraps (wrapping breaks the redraw). */
+export function frame(snapshot: ManagerSnapshot, stream: Stream): string[] {
+  // 0 or undefined: the terminal did not say (a pty without a size); assume 80 columns.
+  const width = Math.max(20, (stream.columns || 80) - 1);
+  const cut = (text: string, max = width) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  const nameWidth = Math.max(6, ...snapshot.plugins.map((p) => p.name.length));
+  const stateWidth = Math.max(5, ...snapshot.plugins.map((p) => p.state.length));
+  const lines = [cut(`host: ${snapshot.state}`)];
+  for (const plugin of snapshot.plugins) {
+    const error = plugin.error ?? plugin.errors[0];
+    const text = cut(
+      `${plugin.name.padEnd(nameWidth)}  ${plugin.state.padEnd(stateWidth)}  ${error ? `${error.code}: ${error.message}` : ''}`.trimEnd(),
+      width - 2,
+    );
+    // The mark (one column and a space) is coloured after cutting: escape codes take no columns.
+    lines.push(`${mark(plugin, stream)} ${text}`);
+  }
+  return lines;
+}
+
+function liveProgress(manager: PluginManager, stream: Stream): Progress {
+  let drawn = 0;
+  let lastFrame = '';
+  let lastDrawAt = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let closed = false;
+
+  const erase = () => {
+    if (drawn > 0) stream.write(`\x1b[${drawn}A\r\x1b[J`);
+    drawn = 0;
+    lastFrame = '';
+  };
+  const draw = () => {
+    const lines = frame(manager.getSnapshot(), stream);
+    const text = lines.join('\n');
+    lastDrawAt = Date.now();
+    if (text === lastFrame && drawn > 0) return;
+    const up = drawn > 0 ? `\x1b[${drawn}A\r\x1b[J` : '';
+    stream.write(`${up}${text}\n`);
+    drawn = lines.length;
+    lastFrame = text;
+  };
+  const request = () => {
+    if (closed || timer) return;
+    timer = setTimeout(
+      () => {
+        timer = null;
+        draw();
+      },
+      Math.max(0, lastDrawAt + FRAME_MS - Date.now()),
+    );
+  };
+  const subscription = manager.subscribe(request);
+  draw();
+  return {
+    log(line, target = stream) {
+      if (closed) return print(line, target);
+      erase();
+      print(line, target);
+      request();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      subscription.unsubscribe();
+      if (timer) clearTimeout(timer);
+      timer = null;
+      draw();
+    },
+  };
+}

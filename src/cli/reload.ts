@@ -1,0 +1,77 @@
+/**
+ * Hot reload for `run --watch`: when a plugin folder changes, the plugin is read again (a fresh
+ * import of its module) and handed to `manager.reloadPlugin`. A new version that fails
+ * validation is reported and never replaces the running one: reloadPlugin rejects before it
+ * touches the old version.
+ */
+import { isAbsolute, relative } from 'node:path';
+import { loadPluginFolder } from '../index.ts';
+import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
+import { formatError } from './output.ts';
+import { serialize, watchFolders } from './watch.ts';
+
+export interface HotReloadOptions {
+  host: LoadedHost;
+  manager: PluginManager;
+  verbose: boolean;
+  /** Progress notes (a reload started or succeeded). */
+  note(line: string): void;
+  /** Problems (a reload failed, a folder cannot be watched). */
+  warn(line: string): void;
+  /** True once shutdown has begun: changes are ignored from then on. */
+  stopping(): boolean;
+}
+
+export interface HotReload {
+  /** Stops watching; resolves once no reload is in flight. */
+  close(): Promise<void>;
+}
+
+/** A folder relative to the working directory when it is inside it, absolute otherwise. */
+function shown(folder: string): string {
+  const rel = relative(process.cwd(), folder);
+  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? folder : rel;
+}
+
+/** The name a definition is registered under (as the manager names it). */
+function registeredName(definition: PluginDefinition, index: number): string {
+  const name = (definition.manifest as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name !== '') return name;
+  return definition.name ?? `#${index + 1}`;
+}
+
+export function watchAndReload(options: HotReloadOptions): HotReload {
+  const { host, manager, verbose, note, warn, stopping } = options;
+  const names = host.definitions.map(registeredName);
+
+  const reload = async (index: number) => {
+    const folder = host.folders[index]!;
+    const name = names[index]!;
+    if (stopping()) return;
+    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config });
+    if (stopping()) return;
+    note(`reloading ${name} (${shown(folder)} changed)`);
+    try {
+      const snapshot = await manager.reloadPlugin(name, next);
+      note(`reloaded ${name}: ${snapshot.state}`);
+    } catch (error) {
+      if (stopping()) return;
+      const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
+      const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;
+      warn(`reload of ${name} failed: ${formatError(error, verbose)}; ${outcome}`);
+    }
+  };
+
+  const queue = serialize(reload);
+  const watch = watchFolders(
+    host.folders,
+    (index) => queue.request(index),
+    (folder, error) => warn(`cannot watch ${folder}: ${formatError(error, verbose)}; changes there are not reloaded`),
+  );
+  return {
+    async close() {
+      watch.close();
+      await queue.idle();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * `plugin-factory run <dir|config> [--once] [--json] [--watch] [--verbose]`: boots the plugins,
+ * shows progress, serves until SIGINT/SIGTERM (or right after boot with --once), then shuts down
+ * in reverse dependency order.
+ */
+import { parseArgs } from 'node:util';
+import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts';
+import type { ManagerSnapshot } from '../index.ts';
+import { formatError, print, red } from './output.ts';
+import type { Stream } from './output.ts';
+import { showProgress } from './progress.ts';
+import type { Progress } from './progress.ts';
+import { watchAndReload } from './reload.ts';
+import type { HotReload } from './reload.ts';
+import { onShutdownSignal } from './signals.ts';
+import { RUN_USAGE, UsageError, parseOrUsage, targetOf } from './usage.ts';
+
+/** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
+const LEAK_REPORT_MS = 5000;
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseOrUsage(RUN_USAGE, () =>
+    parseArgs({
+      args,
+      options: {
+        once: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        watch: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const target = targetOf(positionals, RUN_USAGE);
+  if (values.once && values.watch) throw new UsageError('--once and --watch cannot be combined', RUN_USAGE);
+  const { json, verbose } = values;
+  // With --json stdout carries only the final snapshot; everything else goes to stderr.
+  const notes: Stream = json ? process.stderr : process.stdout;
+  const errors: Stream = process.stderr;
+  let progress: Progress | null = null;
+  const log = (line: string, stream: Stream) => (progress ? progress.log(line, stream) : print(line, stream));
+
+  const host = await loadHost(target);
+  for (const problem of host.problems) log(`${red('✗', errors)} ${formatError(problem, verbose)}`, errors);
+  if (host.definitions.length === 0) {
+    log(`plugin-factory: no plugin found in '${target}'`, errors);
+    return 1;
+  }
+  const manager = createPluginManager({
+    ...host.settings,
+    plugins: host.definitions,
+    logger: createConsoleLogger({ level: verbose ? 'info' : 'warn', write: (line) => log(line, errors) }),
+  });
+  progress = showProgress(manager, notes);
+
+  let stopping: Promise<ManagerSnapshot> | null = null;
+  let hotReload: HotReload | null = null;
+  let wake: () => void = () => undefined;
+  const shutdownRequested = new Promise<void>((resolve) => (wake = resolve));
+  const requestStop = () => {
+    stopping ??= manager.stop();
+    wake();
+    return stopping;
+  };
+  const signals = onShutdownSignal(
+    (signal) => {
+      log(`shutting down (${signal})`, notes);
+      void requestStop();
+    },
+    (line) => log(line, errors),
+  );
+
+  // Signal handlers do not keep the event loop alive (a host of plugins that hold no handle
+  // would end with "unsettled top-level await"); this timer does until shutdown is asked.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  let boot: ManagerSnapshot;
+  try {
+    boot = await manager.start();
+  } catch (error) {
+    // Only the 'abort' failure policy makes start() throw; the host has stopped by then.
+    log(`boot failed: ${formatError(error, verbose)}`, errors);
+    boot = manager.getSnapshot();
+    void requestStop();
+  }
+  if (!stopping) {
+    const running = boot.plugins.filter((plugin) => plugin.state === 'running').length;
+    log(`booted: ${running} of ${boot.plugins.length} plugins running`, notes);
+    if (values.once) {
+      void requestStop();
+    } else {
+      if (values.watch) {
+        hotReload = watchAndReload({
+          host,
+          manager,
+          verbose,
+          note: (line) => log(line, notes),
+          warn: (line) => log(line, errors),
+          stopping: () => stopping !== null,
+        });
+        log(`watching ${host.folders.length} plugin folder${host.folders.length === 1 ? '' : 's'} for changes`, notes);
+      }
+      log(`press Ctrl-C to stop (or: kill -INT ${process.pid})`, notes);
+    }
+  }
+  await shutdownRequested;
+  clearInterval(keepAlive);
+  const closing = hotReload?.close();
+  const final = await requestStop();
+  await closing;
+  progress.close();
+  signals.dispose();
+
+  const reasons = exitReasons(boot, final, host.problems.length);
+  if (!notes.isTTY) print(table(final), notes);
+  for (const reason of reasons) print(`${red('✗', errors)} ${reason}`, errors);
+  if (json) print(JSON.stringify(final));
+  setTimeout(() => {
+    print(`plugin-factory: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}`, errors);
+    process.exit(1);
+  }, LEAK_REPORT_MS).unref();
+  return reasons.length > 0 ? 1 : 0;
+}
+
+/** Why the run counts as failed: host problems, invalid plugins, a valid plugin that did not run or ended failed. */
+export function exitReasons(boot: ManagerSnapshot, final: ManagerSnapshot, hostProblems: number): string[] {
+  const reasons: string[] = [];
+  const list = (plugins: ManagerSnapshot['plugins']) => plugins.map((p) => `${p.name} (${p.state})`).join(', ');
+  if (hostProblems > 0) reasons.push(`${hostProblems} host problem${hostProblems === 1 ? '' : 's'}`);
+  const invalid = final.plugins.filter((plugin) => plugin.state === 'invalid');
+  if (invalid.length > 0) reasons.push(`invalid: ${invalid.map((p) => p.name).join(', ')}`);
+  const notRunning = boot.plugins.filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running');
+  if (notRunning.length > 0) reasons.push(`did not reach running: ${list(notRunning)}`);
+  const failed = final.plugins.filter((plugin) => plugin.state.startsWith('failed'));
+  if (failed.length > 0) reasons.push(`ended failed: ${list(failed)}`);
+  return reasons;
+}
+
+/** The final states, one plugin a line, with the error of each that has one. */
+function table(snapshot: ManagerSnapshot): string {
+  const rows = [['plugin', 'state', 'version'], ...snapshot.plugins.map((p) => [p.name, p.state, p.version ?? '-'])];
+  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const lines = ['final states:', ...rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd())];
+  for (const plugin of snapshot.plugins) {
+    const error = plugin.error ?? plugin.errors[0];
+    if (error) lines.push(`  ${plugin.name}: ${error.code}: ${error.message}`);
+  }
+  return lines.join('\n');
+}

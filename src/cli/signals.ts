@@ -1,0 +1,39 @@
+/**
+ * SIGINT/SIGTERM for `run`: the first one asks for a clean shutdown, a second one exits at once
+ * (130 for SIGINT, 143 for SIGTERM). The same signal repeated within a short window is one
+ * Ctrl-C relayed by a parent process (npm, tsx), not a second one.
+ */
+
+/** A repeat of the same signal within this window is ignored. */
+export const REPEAT_WINDOW_MS = 300;
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+export interface SignalHandling {
+  /** Removes the handlers: the signals get their default behaviour back. */
+  dispose(): void;
+}
+
+export function onShutdownSignal(
+  shutdown: (signal: NodeJS.Signals) => void,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): SignalHandling {
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
+  const handler = (signal: NodeJS.Signals) => {
+    if (!first) {
+      first = { signal, at: Date.now() };
+      shutdown(signal);
+      return;
+    }
+    if (signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
+    warn(`plugin-factory: ${signal} again, exiting without waiting for the plugins`);
+    // Forcing the exit is the point of a second Ctrl-C: plugins may be hanging in stop.
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  for (const signal of SIGNALS) process.on(signal, handler);
+  return {
+    dispose: () => {
+      for (const signal of SIGNALS) process.off(signal, handler);
+    },
+  };
+}

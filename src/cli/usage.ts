@@ -1,0 +1,103 @@
+/**
+ * Help texts of the CLI, one per command, and the error that turns into "message + usage on
+ * stderr, exit 2".
+ */
+import { describeThrown } from '../errors.ts';
+
+export const USAGE = `Usage: plugin-factory <command> [options]
+
+Commands:
+  validate <dir|config>   Check every plugin without running a hook.
+  run <dir|config>        Boot the plugins and serve until SIGINT/SIGTERM.
+  graph <dir|config>      Print the dependency graph of the plugins.
+  chart                   Print the lifecycle (or manager) statechart.
+
+<dir> is a folder of plugin folders or a single plugin folder; <config> is a host file
+(.json/.yaml). Run 'plugin-factory <command> --help' for a command's options.
+
+Exit codes: 0 success, 1 the plugins have problems, 2 usage error.
+`;
+
+export const VALIDATE_USAGE = `Usage: plugin-factory validate <dir|config> [--json] [--verbose]
+
+Loads every plugin and checks manifests, module contracts, config and the dependency graph
+without running any hook.
+
+Options:
+  --json        Print one JSON document: {"plugins":[…],"order":[…],"problems":[…]}.
+  --verbose     Print stack traces of unexpected errors.
+  -h, --help    Show this help.
+
+Exit codes: 0 every plugin is valid, 1 a plugin is invalid or the host has problems, 2 usage.
+`;
+
+export const RUN_USAGE = `Usage: plugin-factory run <dir|config> [--once] [--json] [--watch] [--verbose]
+
+Boots every plugin in dependency order and stays up until SIGINT or SIGTERM, then shuts down
+in reverse order. A second Ctrl-C exits at once (130).
+
+Options:
+  --once        Shut down right after boot.
+  --json        Print the final snapshot as JSON on the last line of stdout (progress on stderr).
+  --watch       Reload a plugin when a file in its folder changes; a reload that fails keeps
+                the running version.
+  --verbose     Log at level 'info' (default 'warn') and print stack traces of errors.
+  -h, --help    Show this help.
+
+Exit codes: 0 every valid plugin ran and stopped cleanly, 1 a plugin is invalid, did not reach
+running or ended failed, or the host has problems, 2 usage.
+`;
+
+export const GRAPH_USAGE = `Usage: plugin-factory graph <dir|config> [--format mermaid|dot|json] [--verbose]
+
+Prints the dependency graph of the plugins: an edge goes from a plugin to what it depends on;
+required dependencies are solid, optional ones dashed; invalid and missing plugins are marked.
+
+Options:
+  --format      mermaid (default), dot or json ({"nodes":[…],"edges":[…]}).
+  --verbose     Print stack traces of unexpected errors.
+  -h, --help    Show this help.
+`;
+
+export const CHART_USAGE = `Usage: plugin-factory chart [--format mermaid|json|scxml] [--machine lifecycle|manager]
+
+Prints a statechart from its definition.
+
+Options:
+  --format      mermaid (default), json or scxml.
+  --machine     lifecycle (default): one plugin's lifecycle; manager: the host.
+  -h, --help    Show this help.
+`;
+
+/** A wrong command line: the CLI prints the message and `usage` on stderr and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    readonly usage: string = USAGE,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs node:util's parseArgs (or any parser) and turns its errors into usage errors. */
+export function parseOrUsage<T>(usage: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(describeThrown(error), usage);
+  }
+}
+
+/** The one `<dir|config>` positional of a command. */
+export function targetOf(positionals: readonly string[], usage: string): string {
+  if (positionals.length === 0) throw new UsageError('missing <dir|config>', usage);
+  if (positionals.length > 1) throw new UsageError(`expected one <dir|config>, got ${positionals.length}: ${positionals.join(' ')}`, usage);
+  return positionals[0]!;
+}
+
+/** Checks an option against its allowed values. */
+export function oneOf<const T extends string>(value: string, allowed: readonly T[], option: string, usage: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${option} must be ${allowed.join(', ')} (got '${value}')`, usage);
+}

@@ -1,0 +1,73 @@
+/**
+ * `plugin-factory validate <dir|config> [--json]`: every plugin checked, no hook run.
+ */
+import { parseArgs } from 'node:util';
+import { checkHost } from './check-host.ts';
+import { validBootOrder } from './host-graph.ts';
+import { dim, errorJson, green, print, problemJson, red } from './output.ts';
+import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
+
+export interface ValidateReport {
+  plugins: Array<{ name: string; version: string | null; valid: boolean; errors: Array<{ code: string; message: string }> }>;
+  order: string[];
+  problems: Array<{ code: string; message: string; plugins: string[] }>;
+}
+
+export async function validateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseOrUsage(VALIDATE_USAGE, () =>
+    parseArgs({
+      args,
+      options: {
+        json: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(VALIDATE_USAGE);
+    return 0;
+  }
+  const target = targetOf(positionals, VALIDATE_USAGE);
+  const { host, snapshot } = await checkHost(target);
+  const report: ValidateReport = {
+    plugins: snapshot.plugins.map((plugin) => ({
+      name: plugin.name,
+      version: plugin.version,
+      valid: plugin.state !== 'invalid',
+      errors: plugin.errors.map(errorJson),
+    })),
+    order: validBootOrder(host, snapshot),
+    problems: host.problems.map(problemJson),
+  };
+  if (values.json) print(JSON.stringify(report));
+  else printReport(report);
+  const ok = report.plugins.every((plugin) => plugin.valid) && report.problems.length === 0;
+  return ok ? 0 : 1;
+}
+
+function printReport(report: ValidateReport): void {
+  const out = process.stdout;
+  for (const plugin of report.plugins) {
+    const mark = plugin.valid ? green('✓', out) : red('✗', out);
+    print(`${mark} ${plugin.name}${plugin.version ? ` ${dim(plugin.version, out)}` : ''}${plugin.valid ? '' : ' (invalid)'}`);
+    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
+  }
+  if (report.problems.length > 0) {
+    print('');
+    print('host problems:');
+    for (const problem of report.problems) print(`  ${red('✗', out)} ${red(problem.code, out)}: ${problem.message}`);
+  }
+  const invalid = report.plugins.filter((plugin) => !plugin.valid).length;
+  print('');
+  if (report.order.length > 0) print(`boot order: ${report.order.join(' -> ')}`);
+  const problems = report.problems.length;
+  const summary = [
+    `${report.plugins.length} plugin${report.plugins.length === 1 ? '' : 's'}`,
+    `${invalid} invalid`,
+    ...(problems > 0 ? [`${problems} host problem${problems === 1 ? '' : 's'}`] : []),
+  ];
+  print(summary.join(', '));
+}

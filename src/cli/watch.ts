@@ -1,0 +1,161 @@
+/**
+ * `run --watch`: each plugin folder watched with everything below it (fs.watch `recursive` where
+ * it is native, one watcher per directory elsewhere), changes debounced per folder, and runs
+ * that never overlap for one plugin.
+ */
+import { readdirSync, statSync, watch } from 'node:fs';
+import type { Dirent, FSWatcher } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+
+/** Changes closer together than this are one change (an editor writes a file in several steps). */
+export const DEBOUNCE_MS = 100;
+
+export interface FolderWatch {
+  /** Stops watching: no watcher or timer is left behind. */
+  close(): void;
+}
+
+/** Editor leftovers and hidden files do not trigger a reload. */
+function ignored(file: string | null): boolean {
+  if (file === null) return false;
+  const name = basename(file);
+  return name.startsWith('.') || name.endsWith('~') || name.endsWith('.swp') || file.split(/[\\/]/).includes('node_modules');
+}
+
+/** Platforms where fs.watch's `recursive` is native (on Linux, Node 20 emulates it and loses files replaced by rename). */
+const NATIVE_RECURSIVE = process.platform === 'darwin' || process.platform === 'win32';
+
+interface Closable {
+  close(): void;
+}
+
+/**
+ * Watches `folder` and everything below it. Natively recursive where the platform has it;
+ * elsewhere one watcher per directory, adding watchers for directories created later.
+ */
+function watchTree(folder: string, listener: (file: string | null) => void, onError: (error: unknown) => void): Closable {
+  if (NATIVE_RECURSIVE) {
+    const watcher = watch(folder, { recursive: true }, (_event, file) => listener(file));
+    watcher.on('error', (error) => {
+      watcher.close();
+      onError(error);
+    });
+    return watcher;
+  }
+  const watchers = new Map<string, FSWatcher>();
+  const add = (dir: string) => {
+    if (watchers.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (_event, file) => {
+        const path = file === null ? null : relative(folder, join(dir, file));
+        if (path !== null && !ignored(path)) addIfDirectory(join(folder, path));
+        listener(path);
+      });
+    } catch (error) {
+      if (dir === folder) throw error;
+      return; // A subdirectory that vanished meanwhile.
+    }
+    watcher.on('error', (error) => {
+      watcher.close();
+      watchers.delete(dir);
+      if (dir === folder) onError(error);
+    });
+    watchers.set(dir, watcher);
+    for (const entry of safeReaddir(dir)) {
+      if (entry.isDirectory() && !ignored(entry.name)) add(join(dir, entry.name));
+    }
+  };
+  const addIfDirectory = (path: string) => {
+    try {
+      if (statSync(path).isDirectory()) add(path);
+    } catch {
+      // Deleted again, or a rename away: nothing to watch.
+    }
+  };
+  add(folder);
+  return {
+    close() {
+      for (const watcher of watchers.values()) watcher.close();
+      watchers.clear();
+    },
+  };
+}
+
+function safeReaddir(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Calls `onChange(index)` once a plugin folder has been quiet for `debounceMs` after a change.
+ * A folder that cannot be watched is reported through `onError` and skipped.
+ */
+export function watchFolders(
+  folders: readonly string[],
+  onChange: (index: number) => void,
+  onError: (folder: string, error: unknown) => void,
+  debounceMs = DEBOUNCE_MS,
+): FolderWatch {
+  const watchers: Closable[] = [];
+  const timers = new Map<number, ReturnType<typeof setTimeout>>();
+  folders.forEach((folder, index) => {
+    const changed = (file: string | null) => {
+      if (ignored(file)) return;
+      clearTimeout(timers.get(index));
+      timers.set(
+        index,
+        setTimeout(() => {
+          timers.delete(index);
+          onChange(index);
+        }, debounceMs),
+      );
+    };
+    try {
+      watchers.push(watchTree(folder, changed, (error) => onError(folder, error)));
+    } catch (error) {
+      onError(folder, error);
+    }
+  });
+  return {
+    close() {
+      for (const watcher of watchers.splice(0)) watcher.close();
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}
+
+/**
+ * Runs `task(index)` so that two runs for one index never overlap; a request during a run
+ * queues exactly one more run after it.
+ */
+export function serialize(task: (index: number) => Promise<void>): {
+  request(index: number): void;
+  /** Resolves when no run is in flight. */
+  idle(): Promise<void>;
+} {
+  const running = new Map<number, Promise<void>>();
+  const again = new Set<number>();
+  const start = (index: number) => {
+    const run = task(index)
+      .catch(() => undefined)
+      .finally(() => {
+        running.delete(index);
+        if (again.delete(index)) start(index);
+      });
+    running.set(index, run);
+  };
+  return {
+    request(index) {
+      if (running.has(index)) again.add(index);
+      else start(index);
+    },
+    async idle() {
+      while (running.size > 0) await Promise.all(running.values());
+    },
+  };
+}

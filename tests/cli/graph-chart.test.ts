@@ -1,0 +1,133 @@
+/**
+ * `plugin-factory graph` (mermaid, dot, json) over the loaded plugins, and `plugin-factory
+ * chart` (mermaid, json, scxml) over the statecharts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+
+interface GraphJson {
+  nodes: Array<{ name: string; version: string | null; valid: boolean; missing?: boolean }>;
+  edges: Array<{ from: string; to: string; optional: boolean }>;
+}
+
+afterEach(killAll);
+
+/** Checks that `xml` nests properly; returns its elements with their attributes. */
+function parseXml(xml: string): Array<{ tag: string; attrs: Record<string, string> }> {
+  const body = xml.replace(/^<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '');
+  const elements: Array<{ tag: string; attrs: Record<string, string> }> = [];
+  const stack: string[] = [];
+  const text = body.replace(/<(\/?)([A-Za-z][\w.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>/g, (_m, close, tag, attrs, selfClose) => {
+    if (close) {
+      expect(stack.pop(), `closing </${tag}>`).toBe(tag);
+      return '';
+    }
+    const parsed: Record<string, string> = {};
+    for (const [, key, value] of (attrs as string).matchAll(/([\w:.-]+)="([^"]*)"/g)) parsed[key!] = value!;
+    elements.push({ tag, attrs: parsed });
+    if (!selfClose) stack.push(tag);
+    return '';
+  });
+  expect(stack, 'unclosed elements').toEqual([]);
+  expect(text.trim(), 'text outside elements').toBe('');
+  return elements;
+}
+
+describe('plugin-factory graph', () => {
+  it('json: nodes with validity, required and optional edges, missing dependencies marked', async () => {
+    const good = await cli(['graph', `${FIXTURES}/good`, '--format', 'json']);
+    expect(good.code, good.stderr).toBe(0);
+    const graph = JSON.parse(good.stdout) as GraphJson;
+    expect(graph.nodes).toEqual(
+      expect.arrayContaining([
+        { name: 'base', version: '1.0.0', valid: true },
+        { name: 'api', version: '2.0.0', valid: true },
+      ]),
+    );
+    expect(graph.nodes).toHaveLength(4);
+    expect(graph.edges).toEqual(
+      expect.arrayContaining([
+        { from: 'store', to: 'base', optional: false },
+        { from: 'api', to: 'store', optional: false },
+        { from: 'api', to: 'audit', optional: true },
+      ]),
+    );
+    expect(graph.edges).toHaveLength(3);
+
+    const mixed = JSON.parse((await cli(['graph', `${FIXTURES}/mixed`, '--format', 'json'])).stdout) as GraphJson;
+    expect(mixed.nodes.find((n) => n.name === 'cycle-a')).toMatchObject({ valid: false });
+    expect(mixed.nodes.find((n) => n.name === 'ghost')).toMatchObject({ valid: false, missing: true });
+    expect(mixed.edges).toEqual(
+      expect.arrayContaining([
+        { from: 'cycle-a', to: 'cycle-b', optional: false },
+        { from: 'cycle-b', to: 'cycle-a', optional: false },
+        { from: 'needs-ghost', to: 'ghost', optional: false },
+      ]),
+    );
+  });
+
+  it('mermaid (the default): a flowchart, optional edges dashed, invalid plugins classed', async () => {
+    const { code, stdout } = await cli(['graph', `${FIXTURES}/mixed`]);
+    expect(code).toBe(0);
+    expect(stdout.split('\n')[0]).toBe('flowchart LR');
+    const id = (label: string) => new RegExp(`^ {2}(n\\d+)\\["${label}`, 'm').exec(stdout)?.[1];
+    expect(stdout).toContain(`${id('beta')} --> ${id('alpha')}`);
+    expect(stdout).toMatch(/\["cycle-a 1\.0\.0 \(invalid\)"\]:::invalid/);
+    expect(stdout).toMatch(/\["ghost \(missing\)"\]:::missing/);
+    const good = await cli(['graph', `${FIXTURES}/good`, '--format', 'mermaid']);
+    const goodId = (label: string) => new RegExp(`^ {2}(n\\d+)\\["${label}`, 'm').exec(good.stdout)?.[1];
+    expect(good.stdout).toContain(`${goodId('api')} -.-> ${goodId('audit')}`);
+  });
+
+  it('dot: a digraph, optional edges dashed, invalid plugins red', async () => {
+    const { code, stdout } = await cli(['graph', `${FIXTURES}/good`, '--format', 'dot']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^digraph plugins \{\n/);
+    expect(stdout.trimEnd().endsWith('}')).toBe(true);
+    expect(stdout).toContain('"store" -> "base";');
+    expect(stdout).toContain('"api" -> "audit" [style=dashed];');
+    const mixed = await cli(['graph', `${FIXTURES}/mixed`, '--format', 'dot']);
+    expect(mixed.stdout).toMatch(/"needs-ghost" \[label="needs-ghost 1\.0\.0 \(invalid\)".*color=red/);
+  });
+});
+
+describe('plugin-factory chart', () => {
+  it('mermaid (the default): the lifecycle chart', async () => {
+    const { code, stdout } = await cli(['chart']);
+    expect(code).toBe(0);
+    expect(stdout.split('\n')[0]).toBe('stateDiagram-v2');
+    expect(stdout).toContain('[*] --> validating');
+    expect(stdout).toMatch(/running --> stopping: plugin\.stop/);
+  });
+
+  it('json: states and transitions, for either machine', async () => {
+    const lifecycle = await cli(['chart', '--format', 'json']);
+    expect(lifecycle.code).toBe(0);
+    const chart = JSON.parse(lifecycle.stdout) as { id: string; states: Array<{ path: string }>; transitions: unknown[] };
+    expect(chart.id).toBe('plugin');
+    expect(chart.states.map((s) => s.path)).toEqual(expect.arrayContaining(['validating', 'invalid', 'running', 'failed.retrying']));
+    const manager = JSON.parse((await cli(['chart', '--format', 'json', '--machine', 'manager'])).stdout) as { id: string };
+    expect(manager.id).toBe('manager');
+  });
+
+  it('scxml: well-formed, states nested, every transition target and initial state declared', async () => {
+    for (const machine of ['lifecycle', 'manager']) {
+      const { code, stdout } = await cli(['chart', '--format', 'scxml', '--machine', machine]);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<scxml xmlns="http:\/\/www\.w3\.org\/2005\/07\/scxml"/);
+      const elements = parseXml(stdout);
+      const ids = new Set(elements.filter((e) => ['state', 'final', 'parallel', 'history'].includes(e.tag)).map((e) => e.attrs['id']));
+      expect(ids.size).toBeGreaterThan(4);
+      for (const element of elements) {
+        for (const target of element.attrs['target']?.split(' ') ?? []) expect(ids, `target ${target}`).toContain(target);
+        if (element.attrs['initial'] !== undefined) expect(ids, `initial ${element.attrs['initial']}`).toContain(element.attrs['initial']);
+      }
+      if (machine === 'lifecycle') {
+        expect([...ids]).toEqual(expect.arrayContaining(['validating', 'failed', 'failed.retrying', 'running']));
+        expect(elements.filter((e) => e.tag === 'final').map((e) => e.attrs['id']).sort()).toEqual(['disposed', 'invalid']);
+        expect(elements).toContainEqual({ tag: 'transition', attrs: { event: 'plugin.stop', target: 'stopping' } });
+        expect(stdout).toMatch(/<state id="failed" initial="failed\.deciding">[\s\S]*<state id="failed\.retrying">/);
+      }
+    }
+  });
+});

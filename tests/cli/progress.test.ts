@@ -1,0 +1,136 @@
+/**
+ * The progress view of `run`: on a terminal a frame redrawn in place, at most ~10 a second and
+ * only when something changed; elsewhere one plain line per state change.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ManagerChange, ManagerSnapshot, PluginManager } from '../../src/index.ts';
+import { showProgress } from '../../src/cli/progress.ts';
+
+/** Just what the progress view uses of a manager: getSnapshot and subscribe. */
+function fakeManager(names: string[]) {
+  const snapshot: ManagerSnapshot = {
+    state: 'booting',
+    plugins: names.map((name) => ({
+      name,
+      version: '1.0.0',
+      state: 'created',
+      attempts: 0,
+      dependencies: [],
+      error: null,
+      errors: [],
+      timings: {},
+    })),
+  };
+  const listeners = new Set<(change: ManagerChange) => void>();
+  const manager = {
+    getSnapshot: () => structuredClone(snapshot),
+    subscribe(listener: (change: ManagerChange) => void) {
+      listeners.add(listener);
+      return { unsubscribe: () => void listeners.delete(listener) };
+    },
+  } as unknown as PluginManager;
+  const set = (name: string, state: string) => {
+    const plugin = snapshot.plugins.find((p) => p.name === name)!;
+    const previous = plugin.state;
+    plugin.state = state;
+    for (const listener of listeners) listener({ type: 'plugin.changed', name, state, previous });
+  };
+  return { manager, set, listeners };
+}
+
+function fakeStream(isTTY: boolean, columns = 80) {
+  const writes: string[] = [];
+  return { writes, stream: { isTTY, columns, write: (text: string) => writes.push(text) > 0 } as unknown as NodeJS.WriteStream };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.stubEnv('NO_COLOR', '1');
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.unstubAllEnvs();
+});
+
+describe('live progress (terminal)', () => {
+  it('draws at once, then at most one frame per 100 ms, and nothing while nothing changes', () => {
+    const { manager, set } = fakeManager(['db', 'http']);
+    const { writes, stream } = fakeStream(true);
+    const progress = showProgress(manager, stream);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toBe('host: booting\n· db      created\n· http    created\n');
+
+    for (const state of ['initializing', 'initialized', 'starting.hook', 'running']) set('db', state);
+    expect(writes).toHaveLength(1);
+    vi.advanceTimersByTime(100);
+    expect(writes).toHaveLength(2);
+    // Back up over the 3 lines drawn, clear, draw the new frame.
+    expect(writes[1]).toBe('\x1b[3A\r\x1b[Jhost: booting\n✓ db      running\n· http    created\n');
+
+    vi.advanceTimersByTime(5000);
+    expect(writes).toHaveLength(2);
+    expect(vi.getTimerCount()).toBe(0);
+    progress.close();
+  });
+
+  it('does not redraw a frame that would look the same', () => {
+    const { manager, set } = fakeManager(['db']);
+    const { writes, stream } = fakeStream(true);
+    const progress = showProgress(manager, stream);
+    set('db', 'initializing');
+    set('db', 'created');
+    vi.advanceTimersByTime(200);
+    expect(writes).toHaveLength(1);
+    progress.close();
+  });
+
+  it('log() erases the view, writes the line above it, and redraws it', () => {
+    const { manager } = fakeManager(['db']);
+    const { writes, stream } = fakeStream(true);
+    const progress = showProgress(manager, stream);
+    progress.log('a log line', stream);
+    expect(writes.slice(1)).toEqual(['\x1b[2A\r\x1b[J', 'a log line\n']);
+    vi.advanceTimersByTime(100);
+    expect(writes[3]).toBe('host: booting\n· db      created\n');
+    progress.close();
+  });
+
+  it('close() draws the last frame and stops listening', () => {
+    const { manager, set, listeners } = fakeManager(['db']);
+    const { writes, stream } = fakeStream(true);
+    const progress = showProgress(manager, stream);
+    set('db', 'running');
+    progress.close();
+    expect(writes.at(-1)).toContain('✓ db      running');
+    expect(listeners.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    const count = writes.length;
+    progress.log('after close', stream);
+    expect(writes.slice(count)).toEqual(['after close\n']);
+  });
+
+  it('cuts lines to the terminal width, so that none wraps', () => {
+    const { manager, set } = fakeManager(['a-plugin-with-a-long-name']);
+    const { writes, stream } = fakeStream(true, 30);
+    const progress = showProgress(manager, stream);
+    set('a-plugin-with-a-long-name', 'starting.waitingForDependencies');
+    progress.close();
+    for (const line of writes.at(-1)!.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n')) {
+      expect(line.length).toBeLessThanOrEqual(29);
+    }
+  });
+});
+
+describe('plain progress (pipe, file, CI)', () => {
+  it('writes one line per state change and no escape codes', () => {
+    const { manager, set } = fakeManager(['db']);
+    const { writes, stream } = fakeStream(false);
+    const progress = showProgress(manager, stream);
+    set('db', 'initializing');
+    set('db', 'initialized');
+    progress.close();
+    set('db', 'running');
+    expect(writes).toEqual(['plugin db: created -> initializing\n', 'plugin db: initializing -> initialized\n']);
+  });
+});

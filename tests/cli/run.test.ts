@@ -1,0 +1,139 @@
+/**
+ * `plugin-factory run`: boot and shutdown with --once, the final snapshot with --json, progress
+ * lines, signals (clean shutdown, a relayed repeat ignored, a second Ctrl-C forcing the exit).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
+
+interface Snapshot {
+  state: string;
+  plugins: Array<{ name: string; state: string; error: { code: string } | null; errors: Array<{ code: string }> }>;
+}
+
+afterEach(killAll);
+
+/** The plugins a progress output shows reaching `state`. */
+function reached(output: string, state: string): string[] {
+  const names = new Set<string>();
+  for (const match of output.matchAll(/^plugin (\S+): \S+ -> (\S+)$/gm)) if (match[2] === state) names.add(match[1]!);
+  return [...names].sort();
+}
+
+describe('plugin-factory run', () => {
+  it('--once --json on good plugins: boots, shuts down, exits 0, snapshot on the last stdout line', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/good`, '--once', '--json']);
+    expect(code, stderr).toBe(0);
+    const final = lastJsonLine<Snapshot>(stdout);
+    expect(final.state).toBe('stopped');
+    expect(final.plugins.map((p) => [p.name, p.state]).sort()).toEqual([
+      ['api', 'stopped'],
+      ['audit', 'stopped'],
+      ['base', 'stopped'],
+      ['store', 'stopped'],
+    ]);
+    // stdout holds only the snapshot; progress went to stderr.
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(reached(stderr, 'running')).toEqual(['api', 'audit', 'base', 'store']);
+    expect(stderr).toMatch(/^host: stopping -> stopped$/m);
+  });
+
+  it('--once --json on a mix: only the healthy plugins run and stop, exit 1 for the broken ones', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/mixed`, '--once', '--json']);
+    expect(code).toBe(1);
+    const final = lastJsonLine<Snapshot>(stdout);
+    const states = Object.fromEntries(final.plugins.map((p) => [p.name, p.state]));
+    expect(states).toEqual({
+      alpha: 'stopped',
+      beta: 'stopped',
+      'bad-config': 'invalid',
+      'bad-contract': 'invalid',
+      'bad-manifest': 'invalid',
+      'cycle-a': 'invalid',
+      'cycle-b': 'invalid',
+      'import-throws': 'invalid',
+      'needs-ghost': 'invalid',
+      'no-entry': 'invalid',
+      'no-manifest': 'invalid',
+    });
+    expect(final.plugins.find((p) => p.name === 'needs-ghost')?.error?.code).toBe('MISSING_DEPENDENCY');
+    expect(reached(stderr, 'running')).toEqual(['alpha', 'beta']);
+    expect(reached(stderr, 'stopped')).toEqual(['alpha', 'beta']);
+    expect(stderr).toContain('DUPLICATE_PLUGIN: ');
+  });
+
+  it('prints one plain line per state change when stdout is not a terminal', async () => {
+    const { code, stdout } = await cli(['run', `${FIXTURES}/good`, '--once']);
+    expect(code).toBe(0);
+    const lines = stdout.split('\n');
+    const running = lines.indexOf('plugin base: starting.hook -> running');
+    const stopped = lines.indexOf('plugin base: stopping -> stopped');
+    expect(running).toBeGreaterThanOrEqual(0);
+    expect(stopped).toBeGreaterThan(running);
+    expect(stdout).toMatch(/^booted: 4 of 4 plugins running$/m);
+    expect(stdout).toMatch(/^ {2}base +stopped +1\.0\.0$/m);
+  });
+
+  it('runs a yaml host file with the config values it gives', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/host/host.yaml`, '--once', '--json']);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('greeter says hej hej');
+    expect(lastJsonLine<Snapshot>(stdout).plugins.map((p) => [p.name, p.state])).toEqual([['greeter', 'stopped']]);
+  });
+
+  it('serves until SIGINT, then stops every plugin in reverse order and exits 0', async () => {
+    const run = startCli(['run', `${FIXTURES}/good`, '--json']);
+    await waitFor(run, /press Ctrl-C to stop/, { stream: 'err' });
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(0);
+    expect(run.err()).toContain('shutting down (SIGINT)');
+    const final = lastJsonLine<Snapshot>(run.out());
+    expect(final.plugins.every((p) => p.state === 'stopped')).toBe(true);
+    // Reverse dependency order: api before store before base.
+    const order = run.err().split('\n').filter((line) => line.endsWith('-> stopped') && line.startsWith('plugin '));
+    const at = (name: string) => order.findIndex((line) => line.startsWith(`plugin ${name}:`));
+    expect(at('api')).toBeLessThan(at('store'));
+    expect(at('store')).toBeLessThan(at('base'));
+  });
+
+  it('shuts down cleanly on SIGTERM, and ignores a relayed repeat of the signal', async () => {
+    const run = startCli(['run', `${FIXTURES}/good`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.kill('SIGTERM');
+    run.child.kill('SIGTERM'); // the same signal relayed by a parent (npm, tsx) within 300 ms
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(0);
+    expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
+    expect(run.err()).not.toContain('again');
+  });
+
+  it('a second SIGINT during a slow shutdown exits at once with 130', async () => {
+    const run = startCli(['run', `${FIXTURES}/slow-stop`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.kill('SIGINT');
+    await waitFor(run, /^plugin hang: running -> stopping$/m);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(code).toBe(130);
+    expect(run.err()).toContain('SIGINT again, exiting without waiting for the plugins');
+  });
+
+  it('exits 1 when a valid plugin fails to start, while the others run', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/failing`, '--once', '--json']);
+    expect(code).toBe(1);
+    const final = lastJsonLine<Snapshot>(stdout);
+    const boom = final.plugins.find((p) => p.name === 'boom');
+    expect(boom?.state).toMatch(/^failed/);
+    expect(boom?.error?.code).toBe('HOOK_FAILED');
+    expect(final.plugins.find((p) => p.name === 'fine')?.state).toBe('stopped');
+    expect(stderr).toMatch(/did not reach running: boom/);
+  });
+
+  it('exits 1 when nothing can be loaded', async () => {
+    const { code, stderr } = await cli(['run', `${FIXTURES}/no-such-folder`, '--once']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/MANIFEST_NOT_FOUND: /);
+  });
+});

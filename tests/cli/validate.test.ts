@@ -1,0 +1,108 @@
+/**
+ * `plugin-factory validate`: exit codes and the --json document, on folders of good and broken
+ * plugins and on a host file.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+
+interface ValidateJson {
+  plugins: Array<{ name: string; version: string | null; valid: boolean; errors: Array<{ code: string; message: string }> }>;
+  order: string[];
+  problems: Array<{ code: string; message: string; plugins: string[] }>;
+}
+
+afterEach(killAll);
+
+/** Every plugin of `order` comes after the plugins it depends on. */
+function expectBefore(order: string[], first: string, then: string) {
+  expect(order.indexOf(first), `${first} in order`).toBeGreaterThanOrEqual(0);
+  expect(order.indexOf(first), `${first} before ${then}`).toBeLessThan(order.indexOf(then));
+}
+
+describe('plugin-factory validate', () => {
+  it('exits 0 on a folder of good plugins, with a boot order that respects dependencies', async () => {
+    const { code, stdout, stderr } = await cli(['validate', `${FIXTURES}/good`, '--json']);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as ValidateJson;
+    expect(report.plugins.map((p) => p.name).sort()).toEqual(['api', 'audit', 'base', 'store']);
+    expect(report.plugins.every((p) => p.valid && p.errors.length === 0)).toBe(true);
+    expect(report.plugins.find((p) => p.name === 'store')?.version).toBe('1.1.0');
+    expect(report.order).toHaveLength(4);
+    expectBefore(report.order, 'base', 'store');
+    expectBefore(report.order, 'store', 'api');
+    expectBefore(report.order, 'audit', 'api'); // optional, and present: it orders boot
+    expect(report.problems).toEqual([]);
+  });
+
+  it('prints exactly one JSON document with --json', async () => {
+    const { stdout } = await cli(['validate', `${FIXTURES}/good`, '--json']);
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('exits 1 on a mix of good and broken plugins and names every problem by its code', async () => {
+    const { code, stdout } = await cli(['validate', `${FIXTURES}/mixed`, '--json']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as ValidateJson;
+    const byName = new Map(report.plugins.map((p) => [p.name, p]));
+    const codesOf = (name: string) => byName.get(name)?.errors.map((e) => e.code);
+    expect(byName.get('alpha')).toMatchObject({ valid: true, errors: [] });
+    expect(byName.get('beta')).toMatchObject({ valid: true, errors: [] });
+    expect(codesOf('no-manifest')).toEqual(['MANIFEST_NOT_FOUND']);
+    expect(codesOf('bad-manifest')).toEqual(['MANIFEST_INVALID']);
+    expect(codesOf('no-entry')).toEqual(['ENTRY_NOT_FOUND']);
+    expect(codesOf('bad-contract')).toContain('CONTRACT_INVALID');
+    expect(codesOf('needs-ghost')).toEqual(['MISSING_DEPENDENCY']);
+    expect(codesOf('cycle-a')).toEqual(['DEPENDENCY_CYCLE']);
+    expect(codesOf('cycle-b')).toEqual(['DEPENDENCY_CYCLE']);
+    expect(codesOf('bad-config')).toEqual(['CONFIG_INVALID']);
+    expect(codesOf('import-throws')).toEqual(['MODULE_LOAD_FAILED']);
+    for (const plugin of report.plugins) {
+      expect(plugin.valid, plugin.name).toBe(plugin.errors.length === 0);
+      for (const error of plugin.errors) expect(error.message).toContain(`'${plugin.name}'`);
+    }
+    // The order holds the valid plugins only.
+    expect(report.order).toEqual(['alpha', 'beta']);
+    // A second folder named 'alpha' is a problem of the host, not of a plugin.
+    expect(report.problems).toEqual([expect.objectContaining({ code: 'DUPLICATE_PLUGIN', plugins: ['alpha'] })]);
+  });
+
+  it('prints a readable report without --json', async () => {
+    const { code, stdout } = await cli(['validate', `${FIXTURES}/mixed`]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^✓ alpha 1\.0\.0$/m);
+    expect(stdout).toMatch(/^✗ needs-ghost 1\.0\.0 \(invalid\)$/m);
+    expect(stdout).toMatch(/^ {4}MISSING_DEPENDENCY: plugin 'needs-ghost'/m);
+    expect(stdout).toMatch(/^ {2}✗ DUPLICATE_PLUGIN: /m);
+    expect(stdout).toMatch(/^boot order: alpha -> beta$/m);
+  });
+
+  it('reads a yaml host file: config values from the host, disabled plugins skipped', async () => {
+    const { code, stdout, stderr } = await cli(['validate', `${FIXTURES}/host/host.yaml`, '--json']);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as ValidateJson;
+    // greeter requires config.greeting, which only the host file gives; 'disabled' (whose main
+    // does not exist) is not loaded at all.
+    expect(report).toEqual({
+      plugins: [{ name: 'greeter', version: '1.0.0', valid: true, errors: [] }],
+      order: ['greeter'],
+      problems: [],
+    });
+  });
+
+  it('validates a single plugin folder', async () => {
+    const { code, stdout } = await cli(['validate', `${FIXTURES}/mixed/needs-ghost`, '--json']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as ValidateJson;
+    expect(report.plugins).toEqual([
+      expect.objectContaining({ name: 'needs-ghost', valid: false, errors: [expect.objectContaining({ code: 'MISSING_DEPENDENCY' })] }),
+    ]);
+  });
+
+  it('exits 1 with a host problem when the target does not exist', async () => {
+    const { code, stdout } = await cli(['validate', `${FIXTURES}/no-such-folder`, '--json']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as ValidateJson;
+    expect(report.plugins).toEqual([]);
+    expect(report.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+});
