@@ -79,10 +79,15 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
 
 async function childFolders(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules')
-    .map((e) => join(dir, e.name))
-    .sort();
+  const folders: string[] = [];
+  for (const entry of entries) {
+    if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+    const path = join(dir, entry.name);
+    // A symlinked plugin folder counts as a folder (its entry is still checked on the real path).
+    const isFolder = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isDirectory());
+    if (isFolder) folders.push(path);
+  }
+  return folders.sort();
 }
 
 async function addFolder(result: LoadedHost, folder: string, options: FolderOptions): Promise<void> {
@@ -141,8 +146,7 @@ async function entryFolder(
   if (entry.path !== undefined) return resolve(base, entry.path);
   const name = entry.package!;
   try {
-    const require = createRequire(join(base, 'host.js'));
-    const pkgJson = require.resolve(`${name}/package.json`);
+    const pkgJson = await findPackageJson(name, base);
     const pkg = JSON.parse(await readFile(pkgJson, 'utf8')) as { pluginFactory?: unknown };
     if (typeof pkg.pluginFactory !== 'string') {
       result.problems.push(
@@ -165,17 +169,42 @@ async function entryFolder(
   }
 }
 
-/** The first plugin of a name wins; later ones are reported and dropped. */
+/**
+ * The package.json of an installed package, found the way Node looks for packages but without
+ * resolving through its "exports" map (which need not export package.json).
+ */
+async function findPackageJson(name: string, base: string): Promise<string> {
+  const require = createRequire(join(base, 'host.js'));
+  for (const dir of require.resolve.paths(name) ?? []) {
+    const candidate = join(dir, name, 'package.json');
+    if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
+  }
+  throw new Error(`no node_modules/${name}/package.json above ${base}`);
+}
+
+/** The name a plugin's manifest declares, if it declares one. */
+function declaredName(definition: PluginDefinition): string | undefined {
+  const name = (definition.manifest as { name?: unknown } | undefined)?.name;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/**
+ * Names must be unique in a manager. Of plugins declaring the same name the first wins; the
+ * later ones are reported (DUPLICATE_PLUGIN) and dropped. A plugin that declares no usable name
+ * (it is invalid anyway) shows under its folder name, made unique if that is taken, so it never
+ * displaces a plugin that does declare the name.
+ */
 function dropDuplicates(result: LoadedHost): void {
   const seen = new Map<string, string>();
-  const keep: number[] = [];
+  const keep = new Set<number>();
   result.definitions.forEach((definition, index) => {
-    const name = (definition.manifest as { name?: unknown } | undefined)?.name;
-    if (typeof name !== 'string') return keep.push(index);
+    const name = declaredName(definition);
+    if (name === undefined) return;
     const first = seen.get(name);
     if (first === undefined) {
       seen.set(name, definition.source ?? name);
-      return keep.push(index);
+      keep.add(index);
+      return;
     }
     result.problems.push(
       new PluginFactoryError(
@@ -184,10 +213,19 @@ function dropDuplicates(result: LoadedHost): void {
         { plugin: name, plugins: [name] },
       ),
     );
-    return undefined;
   });
-  result.definitions = keep.map((i) => result.definitions[i]!);
-  result.folders = keep.map((i) => result.folders[i]!);
+  result.definitions.forEach((definition, index) => {
+    if (declaredName(definition) !== undefined) return;
+    keep.add(index);
+    if (definition.name === undefined) return;
+    let name = definition.name;
+    for (let n = 2; seen.has(name); n++) name = `${definition.name}#${n}`;
+    definition.name = name;
+    seen.set(name, definition.source ?? name);
+  });
+  const kept = [...keep].sort((a, b) => a - b);
+  result.definitions = kept.map((i) => result.definitions[i]!);
+  result.folders = kept.map((i) => result.folders[i]!);
 }
 
 export { loadPluginFolder } from './plugin-folder.ts';

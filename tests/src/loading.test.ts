@@ -526,11 +526,9 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(callsOf('scoped-plugin')[0]?.config).toEqual({ level: 1 });
   });
 
-  // BUG (reported): the loader finds a package through require.resolve(`${name}/package.json`),
-  // which Node refuses (ERR_PACKAGE_PATH_NOT_EXPORTED) for any package with an "exports" map that
-  // does not list "./package.json" — most modern packages. The installed package is then reported
-  // as MANIFEST_NOT_FOUND "cannot be found … install it".
-  it.fails('loads a package that has an "exports" map (package.json not exported)', async () => {
+  // Node refuses require.resolve(`${name}/package.json`) (ERR_PACKAGE_PATH_NOT_EXPORTED) for a
+  // package whose "exports" map does not list "./package.json" — most modern packages.
+  it('loads a package that has an "exports" map (package.json not exported)', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
       'host.yaml': 'plugins:\n  - package: exported-pkg\n',
@@ -595,11 +593,9 @@ describe('symlinks (created in a temp dir at test time)', () => {
     ]);
   });
 
-  // BUG (reported): a folder of plugin folders is listed with readdir({ withFileTypes: true }) and
-  // filtered on Dirent.isDirectory(), which is false for a symlink to a folder. A linked plugin
-  // (`ln -s ~/dev/my-plugin plugins/my-plugin`, the usual way to develop one) is silently skipped:
-  // neither loaded nor reported.
-  it.fails('a symlinked plugin folder inside a folder of plugin folders is loaded (or at least reported)', async ({ skip }) => {
+  // Dirent.isDirectory() is false for a symlink to a folder; a linked plugin (the usual way to
+  // develop one) must not be skipped silently.
+  it('a symlinked plugin folder inside a folder of plugin folders is loaded (or at least reported)', async ({ skip }) => {
     const dir = await tempDir();
     await writeTree(dir, {
       'plugins/own/plugin.json': JSON.stringify({ name: 'own', version: '1.0.0' }),
@@ -791,14 +787,13 @@ describe('plugins/broken', () => {
   });
 });
 
-// ── engine bugs found while writing these tests ────────────────────────────
+// ── names ──────────────────────────────────────────────────────────────────
 
 describe('names of plugins without a usable manifest', () => {
-  // BUG (reported): loadHost drops later plugins that repeat a manifest *name*, but a plugin with
-  // no readable manifest is registered under its folder name, and those are not de-duplicated.
-  // Two host entries whose folders share a base name (a/x, b/x) — or one broken folder listed
-  // twice — make createPluginManager throw DUPLICATE_PLUGIN, so not even the healthy plugins boot.
-  it.fails('two manifest-less folders with the same name do not stop the healthy plugins from booting', async () => {
+  // A plugin with no usable manifest name registers under its folder name. Two host entries whose
+  // folders share a base name (a/x, b/x) once made createPluginManager throw DUPLICATE_PLUGIN, so
+  // not even the healthy plugins booted.
+  it('two manifest-less folders with the same name do not stop the healthy plugins from booting', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
       'host.yaml': 'plugins:\n  - ./a/x\n  - ./b/x\n  - ./ok\n',
@@ -813,9 +808,9 @@ describe('names of plugins without a usable manifest', () => {
     expect(pluginOf(snapshot, 'ok').state).toBe('running');
   });
 
-  // Same bug, likelier in practice: plugins/db lost its "name" (MANIFEST_INVALID, registered under
-  // the folder name 'db') while plugins/db-v2 declares "name": "db".
-  it.fails('a nameless manifest in folder db beside a plugin named db does not stop the host from booting', async () => {
+  // Likelier in practice: plugins/db lost its "name" (MANIFEST_INVALID, shown under the folder
+  // name) while plugins/db-v2 declares "name": "db": the declared name wins.
+  it('a nameless manifest in folder db beside a plugin named db does not stop the host from booting', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
       'db/plugin.json': JSON.stringify({ version: '1.0.0' }),
