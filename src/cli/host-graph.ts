@@ -67,10 +67,32 @@ export function hostGraph(host: LoadedHost, snapshot: ManagerSnapshot): HostGrap
   return { nodes, edges };
 }
 
-/** A boot order of the valid plugins: each after the plugins it depends on. */
+/**
+ * Valid plugins that could not run anyway: a required dependency is invalid, missing, or itself
+ * blocked. Maps each to the dependency that blocks it (what `run` reports as DEPENDENCY_FAILED).
+ */
+export function blockedPlugins(host: LoadedHost, snapshot: ManagerSnapshot): Map<string, string> {
+  const deps = dependenciesByName(host);
+  const valid = new Set(snapshot.plugins.filter((plugin) => plugin.state !== 'invalid').map((plugin) => plugin.name));
+  const blocked = new Map<string, string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const name of valid) {
+      if (blocked.has(name)) continue;
+      const culprit = deps.get(name)?.requires.find((dep) => !valid.has(dep) || blocked.has(dep));
+      if (culprit === undefined) continue;
+      blocked.set(name, culprit);
+      changed = true;
+    }
+  }
+  return blocked;
+}
+
+/** A boot order of the plugins that can run: each after the plugins it depends on. */
 export function validBootOrder(host: LoadedHost, snapshot: ManagerSnapshot): string[] {
   const deps = dependenciesByName(host);
-  const valid = snapshot.plugins.filter((plugin) => plugin.state !== 'invalid');
+  const blocked = blockedPlugins(host, snapshot);
+  const valid = snapshot.plugins.filter((plugin) => plugin.state !== 'invalid' && !blocked.has(plugin.name));
   return bootOrder(
     valid.map((plugin) => ({
       name: plugin.name,

@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
-import { validBootOrder } from './host-graph.ts';
+import { blockedPlugins, validBootOrder } from './host-graph.ts';
 import { dim, errorJson, green, print, problemJson, red } from './output.ts';
 import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
 
@@ -32,13 +32,20 @@ export async function validateCommand(args: string[]): Promise<number> {
   }
   const target = targetOf(positionals, VALIDATE_USAGE);
   const { host, snapshot } = await checkHost(target);
+  // A plugin whose required dependency is invalid would be blocked at run time: say so now.
+  const blocked = blockedPlugins(host, snapshot);
   const report: ValidateReport = {
-    plugins: snapshot.plugins.map((plugin) => ({
-      name: plugin.name,
-      version: plugin.version,
-      valid: plugin.state !== 'invalid',
-      errors: plugin.errors.map(errorJson),
-    })),
+    plugins: snapshot.plugins.map((plugin) => {
+      const culprit = blocked.get(plugin.name);
+      const errors = plugin.errors.map(errorJson);
+      if (culprit !== undefined) {
+        errors.push({
+          code: 'DEPENDENCY_FAILED',
+          message: `plugin '${plugin.name}': required dependency '${culprit}' is invalid or missing, so '${plugin.name}' cannot run; fix '${culprit}'`,
+        });
+      }
+      return { name: plugin.name, version: plugin.version, valid: plugin.state !== 'invalid' && culprit === undefined, errors };
+    }),
     order: validBootOrder(host, snapshot),
     problems: host.problems.map(problemJson),
   };
