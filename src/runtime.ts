@@ -16,7 +16,8 @@ import type { PreparedPlugin } from './prepare.ts';
 
 interface Running {
   plugin: PreparedPlugin;
-  logger: Logger;
+  /** The plugin's child logger, built on first use, once its config (and secrets) are known. */
+  logger: Logger | null;
 }
 
 const noop = () => undefined;
@@ -32,7 +33,7 @@ export class PluginRuntimes {
   constructor(private readonly logger: Logger) {}
 
   register(plugin: PreparedPlugin): void {
-    this.byKey.set(plugin.key, { plugin, logger: this.logger.child({ plugin: plugin.name }) });
+    this.byKey.set(plugin.key, { plugin, logger: null });
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -72,7 +73,10 @@ export class PluginRuntimes {
       version: plugin.manifest?.version ?? '0.0.0',
       config: plugin.config,
       signal,
-      logger: running.logger,
+      logger: (running.logger ??= scrubbingLogger(
+        this.logger.child({ plugin: plugin.name }),
+        secretValues(plugin.manifest?.config, plugin.config),
+      )),
       hook: input.hook,
       attempt: input.attempt,
     };
@@ -108,6 +112,41 @@ export class PluginRuntimes {
       cause: reason,
     });
   }
+}
+
+/**
+ * A plugin's logger: whatever it logs, a secret config value in the message or in a field is
+ * replaced by `[redacted]` before it reaches the host's logger.
+ */
+function scrubbingLogger(logger: Logger, secrets: readonly string[]): Logger {
+  if (secrets.length === 0) return logger;
+  const clean = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'string') return scrub(value, secrets);
+    if (typeof value === 'number' && secrets.includes(String(value))) return '[redacted]';
+    if (value instanceof Error) return scrub(value.message, secrets);
+    if (Array.isArray(value)) return depth > 4 ? '[…]' : value.map((item) => clean(item, depth + 1));
+    if (value !== null && typeof value === 'object') {
+      if (depth > 4) return '[…]';
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) out[key] = clean(item, depth + 1);
+      return out;
+    }
+    return value;
+  };
+  const wrap =
+    (method: 'debug' | 'info' | 'warn' | 'error'): Logger['debug'] =>
+    ((first: unknown, second?: unknown) => {
+      if (typeof first === 'string') return logger[method](scrub(first, secrets));
+      const fields = clean(first, 0) as Record<string, unknown>;
+      return typeof second === 'string' ? logger[method](fields, scrub(second, secrets)) : logger[method](fields);
+    }) as Logger['debug'];
+  return {
+    debug: wrap('debug'),
+    info: wrap('info'),
+    warn: wrap('warn'),
+    error: wrap('error'),
+    child: (bindings) => scrubbingLogger(logger.child(clean(bindings, 0) as Record<string, unknown>), secrets),
+  };
 }
 
 /** Replaces every secret value in `text` by `[redacted]`. */

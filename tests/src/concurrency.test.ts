@@ -220,3 +220,34 @@ describe('hostile options and values', () => {
     expect(text).not.toContain('ss\\\\wo');
   });
 });
+
+describe('plugin logging', () => {
+  it("a plugin's own log lines never carry a secret config value", async () => {
+    const lines: string[] = [];
+    const { createConsoleLogger } = await import('../../src/index.ts');
+    const logger = createConsoleLogger({ level: 'debug', write: (line) => lines.push(line) });
+    const secret = 's3cr3t-token';
+    const manager = createPluginManager({
+      logger,
+      plugins: [
+        {
+          manifest: { name: 'db', version: '1.0.0', config: { token: { type: 'string', secret: true } } },
+          module: {
+            init: (ctx: { config: Record<string, unknown>; logger: import('../../src/index.ts').Logger }) => {
+              ctx.logger.info(`connecting with ${String(ctx.config['token'])}`);
+              ctx.logger.warn({ token: ctx.config['token'], nested: { again: ctx.config['token'] } }, 'fields too');
+              ctx.logger.child({ token: ctx.config['token'] }).error('child loggers too');
+            },
+            start() {},
+            stop() {},
+          },
+          config: { token: secret },
+        },
+      ],
+    });
+    managers.push(manager);
+    await manager.start();
+    expect(lines.some((line) => line.includes('connecting with [redacted]'))).toBe(true);
+    expect(lines.join('\n')).not.toContain(secret);
+  });
+});
