@@ -1,8 +1,14 @@
 /**
- * `npm run bench`: boot + shutdown of n no-op async plugins in a random DAG (each depends on up
- * to 2 earlier ones), the engine against a plain loop, interleaved, medians of several rounds.
- * `npm run --silent bench -- --json` prints one JSON object per line.
+ * `npm run bench`: the engine against fastify's avvio and a plain loop, on identical plugin sets,
+ * interleaved in one process, several rounds, medians. `npm run --silent bench -- --json` prints
+ * one JSON object per line.
+ *
+ * Cases: boot-shutdown (n = 1,000 and 10,000 no-op async plugins in a random DAG), dag-latency
+ * (200 plugins whose hooks sleep 2–10 ms, against the graph's critical path), restart-one (one
+ * leaf of a booted 10,000-plugin host), inspect-overhead (1,000 plugins with and without an
+ * inspection observer). Environment: BENCH_ROUNDS (default 3), BENCH_SIZES (default 1000,10000).
  */
+import avvio from 'avvio';
 import { createPluginManager, silentLogger } from '../src/index.ts';
 import type { PluginDefinition } from '../src/index.ts';
 
@@ -10,10 +16,21 @@ const json = process.argv.includes('--json');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const SIZES = (process.env['BENCH_SIZES'] ?? '1000,10000').split(',').map(Number);
 
-/** A seeded random DAG: plugin i depends on up to two of the plugins before it. */
-function randomDag(n: number, seed = 42): string[][] {
+interface Hooks {
+  init(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A seeded random source, so every run benchmarks the same graphs. */
+function seeded(seed: number) {
   let state = seed;
-  const random = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+}
+
+/** A random DAG in topological order: plugin i depends on up to two of the plugins before it. */
+function randomDag(n: number, seed = 42): string[][] {
+  const random = seeded(seed);
   return Array.from({ length: n }, (_, i) => {
     const deps = new Set<string>();
     for (let k = 0; k < 2 && i > 0; k++) deps.add(`p${Math.floor(random() * i)}`);
@@ -22,30 +39,59 @@ function randomDag(n: number, seed = 42): string[][] {
 }
 
 const noop = async () => undefined;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const noopHooks = (n: number): Hooks[] => Array.from({ length: n }, () => ({ init: noop, start: noop, stop: noop }));
 
-function definitions(dag: string[][]): PluginDefinition[] {
+function definitions(dag: string[][], hooks: Hooks[]): PluginDefinition[] {
   return dag.map((deps, i) => ({
     manifest: { name: `p${i}`, version: '1.0.0', dependencies: Object.fromEntries(deps.map((d) => [d, '*'])) },
-    module: { init: noop, start: noop, stop: noop },
+    module: hooks[i],
   }));
 }
 
-async function engineRun(dag: string[][]): Promise<{ ms: number; heapPerPluginKiB: number }> {
-  globalThis.gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
+const heapUsed = () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+};
+
+async function engineBoot(dag: string[][], hooks: Hooks[], options: { inspect?: () => void } = {}) {
+  const before = heapUsed();
   const started = performance.now();
-  const manager = createPluginManager({ plugins: definitions(dag), logger: silentLogger });
+  const manager = createPluginManager({ plugins: definitions(dag, hooks), logger: silentLogger, ...options });
   const booted = await manager.start();
-  const heapBooted = process.memoryUsage().heapUsed;
-  await manager.stop();
-  const ms = performance.now() - started;
+  const bootMs = performance.now() - started;
   if (booted.plugins.some((p) => p.state !== 'running')) throw new Error('a plugin did not reach running');
-  return { ms, heapPerPluginKiB: (heapBooted - heapBefore) / 1024 / dag.length };
+  const heapPerPluginKiB = (heapUsed() - before) / 1024 / dag.length;
+  return { manager, bootMs, heapPerPluginKiB, started };
 }
 
-/** The floor: a loop awaiting init/start in topological order (the DAG is given in one) and stop in reverse. */
-async function plainRun(dag: string[][]): Promise<number> {
-  const hooks = dag.map(() => ({ init: noop, start: noop, stop: noop }));
+async function engineRun(dag: string[][], hooks: Hooks[], options: { inspect?: () => void } = {}) {
+  const { manager, heapPerPluginKiB, started, bootMs } = await engineBoot(dag, hooks, options);
+  await manager.stop();
+  return { ms: performance.now() - started, bootMs, heapPerPluginKiB };
+}
+
+/** avvio: each plugin a `use` that awaits init and start and registers stop with onClose. */
+async function avvioRun(hooks: Hooks[]): Promise<{ ms: number; bootMs: number }> {
+  const started = performance.now();
+  const app = avvio();
+  for (const h of hooks) {
+    app.use(async () => {
+      await h.init();
+      await h.start();
+      app.onClose(async () => {
+        await h.stop();
+      });
+    });
+  }
+  await app.ready();
+  const bootMs = performance.now() - started;
+  await new Promise<void>((resolve, reject) => app.close((error) => (error ? reject(error) : resolve())));
+  return { ms: performance.now() - started, bootMs };
+}
+
+/** The floor: a loop awaiting init/start in topological order and stop in reverse. */
+async function plainRun(hooks: Hooks[]): Promise<number> {
   const started = performance.now();
   for (const h of hooks) {
     await h.init();
@@ -56,35 +102,120 @@ async function plainRun(dag: string[][]): Promise<number> {
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const results: Array<Record<string, number | string>> = [];
+const report = (result: Record<string, number | string>) => {
+  results.push(result);
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+};
+const progress = (line: string) => {
+  if (!json) process.stderr.write(`${line}\n`);
+};
+
+// ── boot-shutdown ────────────────────────────────────────────────────────
+const bootShutdown = new Map<number, number>();
 for (const n of SIZES) {
   const dag = randomDag(n);
   const engine: number[] = [];
   const heap: number[] = [];
+  const avvioMs: number[] = [];
   const plain: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const run = await engineRun(dag);
+  for (let r = 0; r < ROUNDS; r++) {
+    const run = await engineRun(dag, noopHooks(n));
     engine.push(run.ms);
     heap.push(run.heapPerPluginKiB);
-    plain.push(await plainRun(dag));
-    if (!json) process.stderr.write(`n=${n} round ${round + 1}/${ROUNDS}: engine ${run.ms.toFixed(0)} ms\n`);
+    avvioMs.push((await avvioRun(noopHooks(n))).ms);
+    plain.push(await plainRun(noopHooks(n)));
+    progress(`boot-shutdown n=${n} round ${r + 1}/${ROUNDS}: engine ${run.ms.toFixed(0)} ms`);
   }
-  const result = {
+  bootShutdown.set(n, median(engine));
+  report({
     case: 'boot-shutdown',
     n,
-    engineMs: Math.round(median(engine)),
-    plainMs: Math.round(median(plain) * 10) / 10,
-    ratioVsPlain: Math.round((median(engine) / median(plain)) * 10) / 10,
-    heapPerPluginKiB: Math.round(median(heap) * 10) / 10,
-  };
-  results.push(result);
-  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    engineMs: round(median(engine)),
+    avvioMs: round(median(avvioMs)),
+    plainMs: round(median(plain)),
+    ratioVsAvvio: round(median(engine) / median(avvioMs), 2),
+    ratioVsPlain: round(median(engine) / median(plain), 1),
+    heapPerPluginKiB: round(median(heap)),
+  });
 }
-const [small, large] = [results[0], results[results.length - 1]];
-if (small && large && small !== large) {
-  const scale = { case: 'scale', from: small['n']!, to: large['n']!, timeRatio: Math.round((Number(large['engineMs']) / Number(small['engineMs'])) * 10) / 10 };
-  if (json) process.stdout.write(`${JSON.stringify(scale)}\n`);
-  results.push(scale);
+if (bootShutdown.size >= 2) {
+  const sizes = [...bootShutdown.keys()].sort((a, b) => a - b);
+  const small = sizes[0]!;
+  const large = sizes[sizes.length - 1]!;
+  report({ case: 'scale', from: small, to: large, timeRatio: round(bootShutdown.get(large)! / bootShutdown.get(small)!, 2) });
 }
+
+// ── dag-latency ──────────────────────────────────────────────────────────
+{
+  const n = 200;
+  const dag = randomDag(n, 7);
+  const random = seeded(11);
+  const delays = dag.map(() => ({ init: 2 + Math.floor(random() * 9), start: 2 + Math.floor(random() * 9) }));
+  const sleepers = (): Hooks[] =>
+    delays.map((d) => ({ init: () => sleep(d.init), start: () => sleep(d.start), stop: noop }));
+  // The fastest any engine could boot: each plugin's init+start after its dependencies' finish.
+  const finish: number[] = [];
+  dag.forEach((deps, i) => {
+    const ready = Math.max(0, ...deps.map((d) => finish[Number(d.slice(1))]!));
+    finish[i] = ready + delays[i]!.init + delays[i]!.start;
+  });
+  const criticalPathMs = Math.max(...finish);
+  const engine: number[] = [];
+  const avvioMs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const run = await engineRun(dag, sleepers());
+    engine.push(run.bootMs);
+    avvioMs.push((await avvioRun(sleepers())).bootMs);
+    progress(`dag-latency round ${r + 1}/${ROUNDS}: engine boot ${run.bootMs.toFixed(0)} ms`);
+  }
+  report({
+    case: 'dag-latency',
+    n,
+    engineMs: round(median(engine)),
+    criticalPathMs,
+    avvioMs: round(median(avvioMs)),
+    ratioVsCriticalPath: round(median(engine) / criticalPathMs, 2),
+  });
+}
+
+// ── restart-one ──────────────────────────────────────────────────────────
+{
+  const n = Math.max(...SIZES);
+  const dag = randomDag(n);
+  const { manager } = await engineBoot(dag, noopHooks(n));
+  const leaf = `p${n - 1}`; // the last plugin has no dependents
+  const times: number[] = [];
+  for (let r = 0; r < Math.max(ROUNDS, 5); r++) {
+    const started = performance.now();
+    await manager.restartPlugin(leaf);
+    times.push(performance.now() - started);
+  }
+  await manager.stop();
+  progress(`restart-one n=${n}: ${median(times).toFixed(2)} ms`);
+  report({ case: 'restart-one', n, engineMs: round(median(times), 2) });
+}
+
+// ── inspect-overhead ─────────────────────────────────────────────────────
+{
+  const n = 1000;
+  const dag = randomDag(n);
+  const plain: number[] = [];
+  const inspected: number[] = [];
+  let events = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    plain.push((await engineRun(dag, noopHooks(n))).ms);
+    inspected.push((await engineRun(dag, noopHooks(n), { inspect: () => void events++ })).ms);
+  }
+  progress(`inspect-overhead: ${events} inspection events`);
+  report({
+    case: 'inspect-overhead',
+    n,
+    engineMs: round(median(plain)),
+    inspectedMs: round(median(inspected)),
+    ratio: round(median(inspected) / median(plain), 2),
+  });
+}
+
 if (!json) console.table(results);
