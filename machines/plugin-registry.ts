@@ -202,7 +202,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   crash(actorId: string, error: unknown): void {
     const record = this.byActorId.get(actorId);
     if (!record) return;
-    record.crash = toErrorInfo(error, 'HOOK_FAILED');
+    record.crash = toErrorInfo(error, 'INTERNAL_ERROR');
     this.report(actorId, 'crashed');
   }
 

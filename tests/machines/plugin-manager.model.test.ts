@@ -242,7 +242,7 @@ describe('manager chart: child faults', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const registry = actor.getSnapshot().context.registry;
     expect(registry.get('a')?.state).toBe('crashed');
-    expect(registry.get('a')?.crash?.code).toBe('HOOK_FAILED');
+    expect(registry.get('a')?.crash?.code).toBe('INTERNAL_ERROR');
     expect(registry.get('b')?.state).toBe('failed.blocked');
     expect(stateToPath(actor.getSnapshot().value)).toBe('running');
     actor.send({ type: 'manager.stop' });
