@@ -91,7 +91,14 @@ export function validateConfig(
     if (POISONED_KEYS.has(key)) continue;
     const spec = fields[key]!;
     let field = Object.hasOwn(given, key) ? given[key] : undefined;
-    if (field === undefined && spec.default !== undefined) field = structuredClone(spec.default);
+    if (field === undefined && spec.default !== undefined) {
+      try {
+        field = structuredClone(spec.default);
+      } catch {
+        fail(key, 'has a default that cannot be copied (too deep or not plain data)');
+        continue;
+      }
+    }
     if (field === undefined) {
       if (spec.required) fail(key, 'is required');
       continue;

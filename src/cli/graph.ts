@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
 import { hostGraph } from './host-graph.ts';
 import type { GraphNode, HostGraph } from './host-graph.ts';
-import { print } from './output.ts';
+import { formatError, print } from './output.ts';
 import { GRAPH_USAGE, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
 const FORMATS = ['mermaid', 'dot', 'json'] as const;
@@ -35,7 +35,9 @@ export async function graphCommand(args: string[]): Promise<number> {
   const graph = hostGraph(host, snapshot);
   if (format === 'json') print(JSON.stringify(graph, null, 2));
   else process.stdout.write(format === 'dot' ? graphToDot(graph) : graphToMermaid(graph));
-  return 0;
+  // The graph is drawn from what loaded; what did not is said on stderr, and the exit code says it.
+  for (const problem of host.problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
+  return host.problems.length > 0 ? 1 : 0;
 }
 
 const label = (node: GraphNode): string =>

@@ -50,6 +50,17 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     if (stopping()) return;
     const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config });
     if (stopping()) return;
+    const unchanged = () => {
+      const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
+      return now === 'running' ? 'the previous version keeps running' : `${name} stays ${now}`;
+    };
+    if (next.problems?.length || registeredName(next, index) !== name) {
+      // Mid-edit or broken files: say what is wrong with them, not that the name changed.
+      const problem = next.problems?.[0];
+      const reason = problem ? formatError(problem, verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
+      warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
+      return;
+    }
     note(`reloading ${name} (${shown(folder)} changed)`);
     try {
       const snapshot = await manager.reloadPlugin(name, next);

@@ -50,6 +50,7 @@ export async function runCommand(args: string[]): Promise<number> {
   for (const problem of host.problems) log(`${red('✗', errors)} ${formatError(problem, verbose)}`, errors);
   if (host.definitions.length === 0) {
     log(`plugin-factory: no plugin found in '${target}'`, errors);
+    if (values.json) process.stdout.write(`${JSON.stringify({ state: 'stopped', plugins: [] })}\n`);
     return 1;
   }
   const manager = createPluginManager({

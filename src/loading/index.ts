@@ -14,7 +14,7 @@ import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { MANIFEST_FILES, findManifest, loadPluginFolder } from './plugin-folder.ts';
+import { MANIFEST_FILES, findManifest, loadPluginFolder, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 
 export interface HostSettings {
@@ -64,7 +64,18 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
   }
   const folderOptions = { displayRoot: options.displayRoot, importModule: options.importModules };
   if (info.isDirectory()) {
-    const folders = (await findManifest(path)) ? [path] : await childFolders(path);
+    let folders: string[];
+    try {
+      folders = (await findManifest(path)) ? [path] : await childFolders(path);
+    } catch (error) {
+      result.problems.push(
+        new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' cannot be read: ${describeThrown(error)}; check its permissions`, {
+          path: target,
+          cause: error,
+        }),
+      );
+      return result;
+    }
     for (const folder of folders) await addFolder(result, folder, folderOptions);
   } else if ((MANIFEST_FILES as readonly string[]).includes(basename(path))) {
     await addFolder(result, dirname(path), folderOptions);
@@ -91,7 +102,10 @@ async function childFolders(dir: string): Promise<string[]> {
 }
 
 async function addFolder(result: LoadedHost, folder: string, options: FolderOptions): Promise<void> {
-  result.definitions.push(await loadPluginFolder(folder, options));
+  // A second plugin of a name is dropped as a duplicate later: its module is not imported.
+  const taken = new Set(result.definitions.map((d) => (d.manifest as { name?: unknown } | undefined)?.name));
+  const importIf = (manifest: { name: string }) => !taken.has(manifest.name);
+  result.definitions.push(await loadPluginFolder(folder, { ...options, importIf }));
   result.folders.push(folder);
 }
 
@@ -102,7 +116,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
     const text = await readFile(file, 'utf8');
     raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    result.problems.push(hostError(`host file ${file} cannot be read: ${describeThrown(error)}; fix its syntax`, error));
+    result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error)}; fix its syntax`));
     return;
   }
   const parsed = HostFile.safeParse(raw);

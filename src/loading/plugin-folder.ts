@@ -10,11 +10,16 @@ import { parse as parseYaml } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import type { Manifest as ManifestData } from '../manifest.ts';
+import { ENGINE_VERSION } from '../prepare.ts';
+import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
 const DEFAULT_ENTRIES = ['index.mjs', 'index.js', 'index.ts'];
 
 export interface FolderOptions {
+  /** Asked before importing: false leaves the module unimported (e.g. a duplicate name). */
+  importIf?: ((manifest: ManifestData) => boolean) | undefined;
   /** Config values for the plugin (from a host file). */
   config?: Record<string, unknown> | undefined;
   /** Base for the paths shown in messages (default: the working directory). */
@@ -35,7 +40,13 @@ const exists = (path: string) =>
 export async function findManifest(dir: string): Promise<string | null> {
   for (const file of MANIFEST_FILES) {
     const path = join(dir, file);
-    if (await exists(path)) return path;
+    try {
+      await access(path);
+      return path;
+    } catch (error) {
+      // Only "not there" means missing; anything else (permissions …) is reported when read.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return path;
+    }
   }
   return null;
 }
@@ -50,12 +61,22 @@ export function parseManifestText(text: string, file: string, shown: string, nam
   try {
     return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
+    const reason = syntaxErrorSummary(error);
     throw new PluginFactoryError(
       'MANIFEST_INVALID',
-      `plugin '${name}': ${shown} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${describeThrown(error)}; fix its syntax`,
-      { plugin: name, cause: error },
+      `plugin '${name}': ${shown} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}; fix its syntax`,
+      { plugin: name, cause: reason },
     );
   }
+}
+
+/**
+ * What went wrong in a JSON or YAML text, without quoting the text: parsers put an excerpt of
+ * the source in their messages, and that excerpt may hold a secret config value.
+ */
+export function syntaxErrorSummary(error: unknown): string {
+  const first = describeThrown(error).split('\n')[0] ?? '';
+  return first.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/:\s*$/, '');
 }
 
 let generation = 0;
@@ -106,6 +127,9 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   // A bad manifest is reported by the engine's own check; its module is never imported.
   if (!parsed.success) return definition;
   const pluginName = parsed.data.name;
+  // A manifest the engine will reject anyway (engine range) never gets its module imported.
+  if (parsed.data.engine !== undefined && !semver.satisfies(ENGINE_VERSION, parsed.data.engine)) return definition;
+  if (options.importIf && !options.importIf(parsed.data)) return definition;
 
   const entry = await resolveEntry(folder, parsed.data.main, pluginName, source);
   if (entry instanceof PluginFactoryError) return { ...definition, problems: [entry] };
@@ -150,13 +174,13 @@ async function resolveEntry(
   const outside = () =>
     new PluginFactoryError(
       'ENTRY_OUTSIDE_PLUGIN',
-      `plugin '${name}': main '${main}' resolves outside the plugin folder; keep the entry inside it (${source})`,
+      `plugin '${name}': ${main === undefined ? 'its default entry' : `main '${main}'`} resolves outside the plugin folder; keep the entry inside it (${source})`,
       { plugin: name, path: 'main' },
     );
   const realFolder = await realpath(folder);
   const inside = (path: string, root: string) => {
     const rel = relative(root, path);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+    return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
   };
   for (const candidate of candidates) {
     if (isAbsolute(candidate)) return outside();

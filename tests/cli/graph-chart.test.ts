@@ -68,7 +68,7 @@ describe('plugin-factory graph', () => {
 
   it('mermaid (the default): a flowchart, optional edges dashed, invalid plugins classed', async () => {
     const { code, stdout } = await cli(['graph', `${FIXTURES}/mixed`]);
-    expect(code).toBe(0);
+    expect(code).toBe(1); // the mixed folder has a duplicate name: a host problem
     expect(stdout.split('\n')[0]).toBe('flowchart LR');
     const id = (label: string) => new RegExp(`^ {2}(n\\d+)\\["${label}`, 'm').exec(stdout)?.[1];
     expect(stdout).toContain(`${id('beta')} --> ${id('alpha')}`);

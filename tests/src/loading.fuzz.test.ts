@@ -20,7 +20,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import semver from 'semver';
 import {
+  ENGINE_VERSION,
   ERROR_CODES,
   Manifest,
   PluginFactoryError,
@@ -279,14 +281,17 @@ function toYaml(value: unknown): string {
 }
 
 /** What the engine must decide about the manifest text: parsed and accepted by zod, or not. */
-function acceptedByZod(file: string, text: string): boolean {
+function acceptedBeforeImport(file: string, text: string, check = { engine: true }): boolean {
   let raw: unknown;
   try {
     raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch {
     return false;
   }
-  return Manifest.safeParse(raw).success;
+  const parsed = Manifest.safeParse(raw);
+  // A manifest whose engine range excludes this engine is rejected before its module is imported.
+  if (!parsed.success) return false;
+  return !check.engine || parsed.data.engine === undefined || semver.satisfies(ENGINE_VERSION, parsed.data.engine);
 }
 
 const configValues = fc.option(
@@ -328,7 +333,7 @@ describe('fuzz: random manifests in a plugin folder', () => {
           }
           for (const problem of definition.problems ?? []) expectCoded(problem, 'definition.problems');
 
-          const accepted = acceptedByZod(file, text);
+          const accepted = acceptedBeforeImport(file, text);
           const wasImported = importedIds().has(id);
           if (!accepted) {
             outcomes.rejected += 1;
@@ -348,7 +353,10 @@ describe('fuzz: random manifests in a plugin folder', () => {
             expect(snapshot.plugins).toHaveLength(1);
             if (!accepted) {
               expect(plugin?.state).toBe('invalid');
-              expect(plugin?.errors.map((e) => e.code).every((c) => c === 'MANIFEST_INVALID')).toBe(true);
+              const codes = plugin?.errors.map((e) => e.code) ?? [];
+              // Refused by the schema: only MANIFEST_INVALID; by the engine range: that code among others.
+              if (acceptedBeforeImport(file, text, { engine: false })) expect(codes).toContain('ENGINE_VERSION_MISMATCH');
+              else expect(codes.every((c) => c === 'MANIFEST_INVALID')).toBe(true);
             }
             if (plugin?.state === 'running') outcomes.running += 1;
           }
