@@ -129,7 +129,11 @@ function definedOnly<T extends object>(value: T): Partial<T> {
  */
 export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly PreparedPlugin[] = []): void {
   const versions = new Map<string, string>();
-  for (const plugin of [...others, ...plugins]) if (plugin.manifest) versions.set(plugin.name, plugin.manifest.version);
+  const registered = new Set<string>();
+  for (const plugin of [...others, ...plugins]) {
+    registered.add(plugin.name);
+    if (plugin.manifest) versions.set(plugin.name, plugin.manifest.version);
+  }
   const mismatch = (plugin: PreparedPlugin, dep: string, range: string, version: string, field: string) =>
     new PluginFactoryError(
       'DEPENDENCY_VERSION_MISMATCH',
@@ -143,6 +147,9 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
       for (const [dep, range] of Object.entries(deps ?? {})) {
         const version = versions.get(dep);
         const field = `${required ? 'dependencies' : 'optionalDependencies'}.${dep}`;
+        // Registered but with an unusable manifest: it will be invalid, and this plugin blocked
+        // on it (DEPENDENCY_FAILED) rather than told it is missing.
+        if (version === undefined && registered.has(dep)) continue;
         if (version === undefined) {
           if (required) {
             plugin.errors.push(

@@ -186,12 +186,12 @@ const CODES_EXPECTED: Record<string, { state: string; code: ErrorCode | null }> 
   'engine-mismatch': { state: 'invalid', code: 'ENGINE_VERSION_MISMATCH' },
   'hook-failed': { state: 'failed', code: 'HOOK_FAILED' },
   'hook-timeout': { state: 'failed', code: 'HOOK_TIMEOUT' },
-  // Dependents of broken plugins: a valid manifest behind them → DEPENDENCY_FAILED at boot,
-  // no usable manifest → the dependency does not exist for the graph → MISSING_DEPENDENCY.
+  // Dependents of broken plugins: one registered under the name they require (even with an
+  // unusable manifest) → DEPENDENCY_FAILED at boot; no plugin of that name → MISSING_DEPENDENCY.
   'needs-contract': { state: 'failed', code: 'DEPENDENCY_FAILED' },
   'needs-hook-failed': { state: 'failed', code: 'DEPENDENCY_FAILED' },
-  'needs-typo': { state: 'invalid', code: 'MISSING_DEPENDENCY' },
-  'needs-not-found': { state: 'invalid', code: 'MISSING_DEPENDENCY' },
+  'needs-typo': { state: 'failed', code: 'DEPENDENCY_FAILED' },
+  'needs-not-found': { state: 'failed', code: 'DEPENDENCY_FAILED' },
 };
 
 /** Modules next to a manifest the engine rejects (or no manifest at all): never imported. */
