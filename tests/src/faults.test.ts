@@ -7,13 +7,13 @@
 import { createHook } from 'node:async_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PluginFactoryError, createPluginManager, silentLogger } from '../../src/index.ts';
+import { pluginOf, stopWithin } from '../helpers/host.ts';
 import type {
   ManifestInput,
   PluginContext,
   PluginDefinition,
   PluginManager,
   PluginManagerOptions,
-  PluginSnapshot,
 } from '../../src/index.ts';
 
 // ── process-level guards ───────────────────────────────────────────────────
@@ -160,26 +160,7 @@ function healthy(p: Probe): PluginDefinition[] {
   return [plugin(p, 'healthy'), plugin(p, 'healthy-user', { deps: { healthy: '*' } })];
 }
 
-function pluginOf(manager: PluginManager, name: string): PluginSnapshot {
-  const found = manager.getSnapshot().plugins.find((p) => p.name === name);
-  if (!found) throw new Error(`test: no plugin '${name}' in the snapshot`);
-  return found;
-}
 
-async function stopWithin(manager: PluginManager, ms = 1000) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const states = manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
-      reject(new Error(`test: stop() did not finish within ${ms} ms (${states.join(', ')})`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([manager.stop(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Taken before a host is created: how many timers are active, and the last one created so far. */
 interface TimerMark {

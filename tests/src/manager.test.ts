@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
+import { pluginOf, stopWithin } from '../helpers/host.ts';
 import {
   PLUGIN_COMMANDS,
   PluginFactoryError,
@@ -18,7 +19,6 @@ import type {
   PluginDefinition,
   PluginManager,
   PluginManagerOptions,
-  PluginSnapshot,
 } from '../../src/index.ts';
 
 // ── helpers ────────────────────────────────────────────────────────────────
@@ -89,27 +89,7 @@ afterEach(async () => {
   await Promise.all(managers.splice(0).map((manager) => settleWithin(manager.stop().catch(() => undefined), 50)));
 });
 
-/** `manager.stop()`, failing the test (instead of hanging it) when shutdown does not finish within `ms`. */
-async function stopWithin(manager: PluginManager, ms = 1000) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const states = manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
-      reject(new Error(`test: stop() did not finish within ${ms} ms (${states.join(', ')})`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([manager.stop(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
-function pluginOf(manager: PluginManager, name: string): PluginSnapshot {
-  const found = manager.getSnapshot().plugins.find((p) => p.name === name);
-  if (!found) throw new Error(`test: no plugin '${name}' in the snapshot`);
-  return found;
-}
 
 const stateOf = (manager: PluginManager, name: string) => pluginOf(manager, name).state;
 
