@@ -6,6 +6,7 @@
  * failed or invalid. A second SIGINT/SIGTERM during shutdown forces the exit (130 / 143).
  */
 import { fileURLToPath } from 'node:url';
+import { onShutdownSignal } from './cli/signals.ts';
 import { createConsoleLogger, createPluginManager, loadHost } from './index.ts';
 import type { ManagerSnapshot } from './index.ts';
 
@@ -13,8 +14,6 @@ import type { ManagerSnapshot } from './index.ts';
 const HOST_FILE = new URL('../plugins/host.yaml', import.meta.url);
 /** The http plugin exports `url()` beside its hooks; the demo prints it once booted. */
 const HTTP_ENTRY = new URL('../plugins/http/index.mjs', import.meta.url);
-/** A signal repeated within this window is the same Ctrl-C relayed by a parent (npm, tsx), not a second one. */
-const REPEAT_WINDOW_MS = 300;
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
 
@@ -46,7 +45,6 @@ manager.subscribe((change) => {
 });
 
 let shutdown: Promise<void> | null = null;
-let firstSignalAt = 0;
 
 function shutDown(reason: string): Promise<void> {
   shutdown ??= (async () => {
@@ -56,8 +54,7 @@ function shutDown(reason: string): Promise<void> {
     print(table(final));
     const bad = final.plugins.filter((p) => p.state.startsWith('failed') || p.state === 'invalid');
     process.exitCode = bad.length > 0 ? 1 : 0;
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.dispose();
     setTimeout(() => {
       process.stderr.write(`demo: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
       process.exit(1);
@@ -66,19 +63,8 @@ function shutDown(reason: string): Promise<void> {
   return shutdown;
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  if (!shutdown) {
-    firstSignalAt = Date.now();
-    void shutDown(signal);
-    return;
-  }
-  if (Date.now() - firstSignalAt < REPEAT_WINDOW_MS) return;
-  process.stderr.write(`demo: ${signal} again, exiting without waiting for the plugins\n`);
-  process.exit(signal === 'SIGINT' ? 130 : 143);
-}
-
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+// The first SIGINT/SIGTERM shuts down cleanly; a second one exits at once (same rules as `run`).
+const signals = onShutdownSignal((signal) => void shutDown(signal));
 
 print(`plugin-factory demo: ${names.length} plugins (${names.join(', ')})`);
 let booted: ManagerSnapshot;

@@ -16,14 +16,8 @@ export interface CheckedHost {
 export async function checkHost(target: string): Promise<CheckedHost> {
   const host = await loadHost(target);
   const manager = createPluginManager({ ...host.settings, plugins: host.definitions, logger: silentLogger });
-  const validated = untilValidated(manager);
-  // stop() before start() runs no hook and waits until every plugin has left `validating`. It
-  // is requested at once because today an idle manager does not start its plugin actors until
-  // it receives an event (the idle entry drains its effects before spawnPlugins queues them),
-  // so waiting alone would hang; once that is fixed this still works, validation just ends sooner.
-  const stopped = manager.stop();
-  const snapshot = await validated;
-  await stopped;
+  const snapshot = await untilValidated(manager);
+  await manager.stop(); // before start(): runs no hook
   return { host, snapshot };
 }
 
