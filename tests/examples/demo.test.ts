@@ -2,73 +2,20 @@
  * The runnable programs, run the way a user runs them: `npx tsx src/demo.ts` (the `npm start`
  * demo over `plugins/`) and `npx tsx examples/embed.ts`, each in its own process group.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exitOf as exitWithin, killAll, startProcess, waitFor as waitForOutput } from '../helpers/process.ts';
+import type { Run } from '../helpers/process.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEMO_PLUGINS = ['config', 'db', 'cache', 'http', 'metrics'];
 const EMBED_PLUGINS = ['clock', 'greeter', 'reporter'];
 /** tsx needs about a second to start; CI machines can be much slower. */
 const BOOT_MS = 20_000;
 const TEST_MS = 45_000;
 
-interface Run {
-  child: ChildProcess;
-  /** stdout so far. */
-  out(): string;
-  /** stderr so far. */
-  err(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const runs: Run[] = [];
-
-function run(file: string, env: Record<string, string> = {}): Run {
-  // detached: its own process group, so afterEach can kill npx, tsx and node together.
-  const child = spawn('npx', ['tsx', file], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal })),
-  );
-  const handle: Run = { child, out: () => stdout, err: () => stderr, exited };
-  runs.push(handle);
-  return handle;
-}
-
-/** Resolves with the first match of `pattern` in the run's stdout. */
-async function waitFor(handle: Run, pattern: RegExp, ms = BOOT_MS): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const match = handle.out().match(pattern);
-    if (match) return match;
-    if (handle.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`no ${pattern} in the output\n--- stdout\n${handle.out()}\n--- stderr\n${handle.err()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function exitOf(handle: Run, ms = BOOT_MS) {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no exit within ${ms} ms\n${handle.out()}\n${handle.err()}`)), ms);
-  });
-  try {
-    return await Promise.race([handle.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `npx tsx <file>`, as a user runs it. */
+const run = (file: string, env: Record<string, string> = {}): Run => startProcess('npx', ['tsx', file], env);
+const waitFor = (handle: Run, pattern: RegExp, ms = BOOT_MS) => waitForOutput(handle, pattern, { ms });
+const exitOf = (handle: Run, ms = BOOT_MS) => exitWithin(handle, ms);
 
 /** Each plugin's change lines (`plugin <name>: <previous> -> <state>`) show running, then stopped. */
 function expectRanThenStopped(output: string, names: string[]) {
@@ -83,16 +30,7 @@ function expectRanThenStopped(output: string, names: string[]) {
   expect(output).toMatch(/^host: stopping -> stopped$/m);
 }
 
-afterEach(() => {
-  for (const handle of runs.splice(0)) {
-    if (handle.child.exitCode !== null || handle.child.signalCode !== null || handle.child.pid === undefined) continue;
-    try {
-      process.kill(-handle.child.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-});
+afterEach(killAll);
 
 describe('npm start demo (src/demo.ts)', () => {
   it(

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DISK_CODES } from '../helpers/codes.ts';
 import {
   ERROR_CODES,
   PluginFactoryError,
@@ -41,24 +42,6 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/loading/', import.meta.url))
 const BROKEN = fileURLToPath(new URL('../../plugins/broken/', import.meta.url));
 const fixture = (...parts: string[]) => join(FIXTURES, ...parts);
 
-/** The error codes a plugin on disk can produce (the rest come from runtime commands). */
-const DISK_CODES = [
-  'MANIFEST_NOT_FOUND',
-  'MANIFEST_INVALID',
-  'ENTRY_NOT_FOUND',
-  'ENTRY_OUTSIDE_PLUGIN',
-  'MODULE_LOAD_FAILED',
-  'CONTRACT_INVALID',
-  'CONFIG_INVALID',
-  'DUPLICATE_PLUGIN',
-  'MISSING_DEPENDENCY',
-  'DEPENDENCY_VERSION_MISMATCH',
-  'DEPENDENCY_CYCLE',
-  'DEPENDENCY_FAILED',
-  'ENGINE_VERSION_MISMATCH',
-  'HOOK_FAILED',
-  'HOOK_TIMEOUT',
-] as const satisfies readonly ErrorCode[];
 
 interface HookCall {
   plugin: string;

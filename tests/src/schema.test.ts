@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigFieldSpec, Manifest } from '../../src/index.ts';
 import { SCHEMA_PATH, manifestJsonSchema, manifestJsonSchemaText } from '../../src/schema.ts';
 import type { JsonSchema } from '../../src/schema.ts';
+import { DISK_CODES } from '../helpers/codes.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -334,23 +335,7 @@ describe('docs/plugin-contract.md', () => {
   });
 
   it('lists every error code that can come from disk', () => {
-    for (const code of [
-      'MANIFEST_NOT_FOUND',
-      'MANIFEST_INVALID',
-      'ENTRY_NOT_FOUND',
-      'ENTRY_OUTSIDE_PLUGIN',
-      'MODULE_LOAD_FAILED',
-      'CONTRACT_INVALID',
-      'CONFIG_INVALID',
-      'DUPLICATE_PLUGIN',
-      'MISSING_DEPENDENCY',
-      'DEPENDENCY_VERSION_MISMATCH',
-      'DEPENDENCY_CYCLE',
-      'DEPENDENCY_FAILED',
-      'ENGINE_VERSION_MISMATCH',
-      'HOOK_FAILED',
-      'HOOK_TIMEOUT',
-    ]) {
+    for (const code of DISK_CODES) {
       expect(documented, code).toContain(code);
     }
   });

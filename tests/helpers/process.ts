@@ -1,0 +1,85 @@
+/**
+ * Child processes for the tests that run programs the way a user does (the CLI, the demo, the
+ * examples): each in its own process group, so that `killAll()` in afterEach leaves nothing
+ * behind, with its output collected.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The project root, where every program is started. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Run {
+  child: ChildProcess;
+  /** stdout so far. */
+  out(): string;
+  /** stderr so far. */
+  err(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const runs: Run[] = [];
+
+/** Starts `command args` from the project root, in a process group of its own. */
+export function startProcess(command: string, args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  const run: Run = { child, out: () => stdout, err: () => stderr, exited };
+  runs.push(run);
+  return run;
+}
+
+/** Resolves with the exit of `run`, or rejects after `ms`. */
+export async function exitOf(run: Run, ms = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no exit within ${ms} ms\n--- stdout\n${run.out()}\n--- stderr\n${run.err()}`)), ms);
+  });
+  try {
+    return await Promise.race([run.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits until `pattern` appears in the run's stdout (or stderr with `stream: 'err'`). */
+export async function waitFor(
+  run: Run,
+  pattern: RegExp,
+  options: { stream?: 'out' | 'err'; ms?: number } = {},
+): Promise<RegExpMatchArray> {
+  const deadline = Date.now() + (options.ms ?? 15_000);
+  const text = options.stream === 'err' ? run.err : run.out;
+  for (;;) {
+    const match = text().match(pattern);
+    if (match) return match;
+    if (run.child.exitCode !== null || run.child.signalCode !== null || Date.now() > deadline) {
+      throw new Error(`no ${pattern} in the output\n--- stdout\n${run.out()}\n--- stderr\n${run.err()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Kills every program still running (its whole process group); for afterEach. */
+export function killAll(): void {
+  for (const run of runs.splice(0)) {
+    if (run.child.exitCode !== null || run.child.signalCode !== null || run.child.pid === undefined) continue;
+    try {
+      process.kill(-run.child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
