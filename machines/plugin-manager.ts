@@ -39,7 +39,6 @@ export interface ManagerContext {
   registry: PluginRegistry<AnyActorRef>;
   /** Reports not yet delivered: they travel to the manager in one `child.reports` per tick. */
   inbox: ChildReport[];
-  failurePolicy: FailurePolicy;
   inspect: Inspector | undefined;
   clock: Clock | undefined;
 }
@@ -213,7 +212,6 @@ export const pluginManager = setup({
   id: 'manager',
   context: ({ input }) => ({
     registry: new PluginRegistry<AnyActorRef>(input.plugins, input.failurePolicy ?? 'isolate'),
-    failurePolicy: input.failurePolicy ?? 'isolate',
     inspect: input.inspect,
     clock: input.clock,
     inbox: [],

@@ -97,9 +97,6 @@ const DEAD = new Set(['invalid', 'failed.halted', 'failed.blocked', 'disposing',
 /** Final for the actor: nothing more can be sent to it. */
 const GONE = new Set(['invalid', 'disposed', 'crashed']);
 
-export function isDeadState(state: string): boolean {
-  return DEAD.has(state);
-}
 
 export class PluginRegistry<R extends PluginRef = PluginRef> {
   readonly records = new Map<string, PluginRecord<R>>();

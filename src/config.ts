@@ -118,14 +118,6 @@ export function validateConfig(
   return { value, errors };
 }
 
-/** A copy of config values with every secret field replaced by `'[redacted]'`. */
-export function redactConfig(specs: ConfigSpecs | undefined, values: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(values)) {
-    define(out, key, specs?.[key]?.secret ? '[redacted]' : values[key]);
-  }
-  return out;
-}
 
 /**
  * Secret values of a config, to scrub from any text before it leaves the engine. An object or

@@ -5,7 +5,6 @@
  */
 import semver from 'semver';
 import { findCycles } from '../machines/dependency-graph.ts';
-import { DEFAULT_RETRY } from '../machines/plugin-lifecycle.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { PluginEntry } from '../machines/plugin-registry.ts';
 import { validateConfig } from './config.ts';
@@ -305,4 +304,3 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-export { DEFAULT_RETRY };
