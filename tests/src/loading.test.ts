@@ -806,3 +806,31 @@ describe('names of plugins without a usable manifest', () => {
     expect(snapshot.plugins.some((p) => p.state === 'running')).toBe(true);
   });
 });
+
+describe('edge cases of entries and config defaults', () => {
+  it("an entry inside the folder whose name starts with '..' is accepted", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'dots', version: '1.0.0', main: '..entry.mjs' }),
+      '..entry.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems ?? []).toEqual([]);
+    const snapshot = await manage({ plugins: [definition] }).start();
+    expect(snapshot.plugins[0]?.state).toBe('running');
+  });
+
+  it('a config default too deep to copy is CONFIG_INVALID, not an engine error', async () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const snapshot = await manage({
+      plugins: [
+        {
+          manifest: { name: 'deep', version: '1.0.0', config: { nested: { type: 'array', default: deep } } },
+          module: { init() {}, start() {}, stop() {} },
+        },
+      ],
+    }).start();
+    expect(snapshot.plugins[0]).toMatchObject({ state: 'invalid', error: { code: 'CONFIG_INVALID', path: 'config.nested' } });
+  });
+});
