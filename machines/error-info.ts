@@ -27,6 +27,17 @@ export const ERROR_CODES = {
   OPTIONS_INVALID: 'the options given to the engine are malformed',
   PLUGIN_NOT_FOUND: 'no plugin of that name is registered',
   INTERNAL_ERROR: 'an engine fault (please report it); the host keeps running',
+  ARGUMENT_INVALID: 'a platform call (events, services, store, host hooks) got a malformed argument',
+  SCOPE_DISPOSED: 'a plugin used a platform handle after the state that gave it had ended',
+  EVENT_HANDLER_FAILED: 'an event handler threw or rejected; the publisher and other handlers went on',
+  SERVICE_NOT_FOUND: 'no running plugin provides that service (never provided, or its provider left running)',
+  SERVICE_CONFLICT: 'another plugin already provides a service with that id',
+  HOST_HOOK_NOT_FOUND: 'no host hook (extension point) of that name is defined',
+  HOST_HOOK_FAILED: 'a host hook implementation, or a listener around a lifecycle hook, threw or rejected',
+  HEALTH_INVALID: 'a health hook returned something that is not a health result',
+  STORE_VALUE_INVALID: 'a value given to the store is not JSON-serialisable',
+  STORE_CORRUPT: "a plugin's store file cannot be read as a store; it is left untouched",
+  STORE_IO_FAILED: "reading or writing a plugin's store file failed",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
