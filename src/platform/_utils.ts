@@ -1,0 +1,68 @@
+/**
+ * Private helpers shared by the platform services: name checks, coded argument errors and the
+ * timer functions the time-driven services accept (so tests can drive time by hand).
+ * @internal
+ */
+import { PluginFactoryError } from '../errors.ts';
+import type { PluginFactoryErrorOptions } from '../errors.ts';
+import { PLUGIN_NAME_PATTERN } from '../manifest.ts';
+
+/** One segment of a dotted name (`db`, `pool-2`, `user_created`). */
+export const NAME_SEGMENT = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** Dotted lower-case names: `db.ready`, `http.routes`, `plugin.db.running`. */
+export function isDottedName(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 256 && value.split('.').every((s) => NAME_SEGMENT.test(s));
+}
+
+export function isPluginName(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 214 && PLUGIN_NAME_PATTERN.test(value);
+}
+
+/** Quotes anything for a message without ever throwing (names only: values may be secret). */
+export function quote(value: unknown): string {
+  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+export function argumentError(message: string, options: PluginFactoryErrorOptions = {}): PluginFactoryError {
+  return new PluginFactoryError('ARGUMENT_INVALID', message, options);
+}
+
+export function optionsError(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', message);
+}
+
+/** Throws `ARGUMENT_INVALID` unless `name` is a plugin name: the services key everything by it. */
+export function assertPluginName(name: unknown, where: string): asserts name is string {
+  if (!isPluginName(name)) {
+    throw argumentError(`${where}: ${quote(name)} is not a plugin name (lower-case letters, digits and dashes, starting with a letter)`);
+  }
+}
+
+export function disposedError(plugin: string, what: string): PluginFactoryError {
+  return new PluginFactoryError(
+    'SCOPE_DISPOSED',
+    `plugin '${plugin}': ${what} after the state that gave it had ended; use the ctx of the current hook instead of one kept from an earlier hook`,
+    { plugin },
+  );
+}
+
+/**
+ * Timer functions (the shape of the manager's `clock` option, plus `now`). Tests pass fakes to
+ * drive time by hand.
+ */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+  /** Milliseconds, for durations and timestamps. */
+  now(): number;
+}
+
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+  now: () => Date.now(),
+};

@@ -1,0 +1,309 @@
+/**
+ * The event bus. Plugins publish and subscribe by dotted lower-case names, and only what their
+ * manifest declares under `events.publishes` / `events.subscribes`.
+ *
+ * Patterns: a `*` segment matches exactly one segment (`plugin.*.running` matches
+ * `plugin.db.running`); a trailing `**` segment matches one or more segments (`db.**` matches
+ * `db.ready` and `db.pool.drained`, not `db`); `**` alone matches every event. A declared entry
+ * may itself be a pattern: `publishes: ["db.*"]` allows publishing `db.ready`, and
+ * `subscribes: ["plugin.**"]` allows subscribing to `plugin.*.running` (a subscription is allowed
+ * when every name it can match is matched by one declared pattern).
+ *
+ * Delivery is asynchronous: `publish` queues the event and returns; handlers run in a later
+ * microtask, in publish order and then subscription order, so a publisher never runs foreign
+ * code inline. A handler that throws or rejects is reported as `EVENT_HANDLER_FAILED` and
+ * changes nothing for the publisher or the other handlers. Async handlers are not awaited.
+ * Payloads are passed by reference: handlers must treat them as read-only.
+ */
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { createConsoleLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { NAME_SEGMENT, argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
+
+/** What a handler receives. */
+export interface BusEvent<Payload = unknown> {
+  readonly type: string;
+  readonly payload: Payload;
+  /** The publishing plugin's name, or the host scope's name. */
+  readonly source: string;
+}
+
+export type EventHandler<Payload = unknown> = (event: BusEvent<Payload>) => unknown;
+
+/** A plugin as the bus sees it: its name and its manifest's `events` declarations. */
+export interface EventScopeOwner {
+  name: string;
+  publishes?: readonly string[] | undefined;
+  subscribes?: readonly string[] | undefined;
+}
+
+/** One plugin's (or the host's) view of the bus: `ctx.events`. */
+export interface EventScope {
+  readonly name: string;
+  /**
+   * Queues `type` for every matching subscription; returns at once.
+   * @throws `PERMISSION_DENIED` when `type` is not declared, `ARGUMENT_INVALID` when it is not a
+   * dotted name, `SCOPE_DISPOSED` after `dispose()`.
+   */
+  publish<Payload>(type: string, payload?: Payload): void;
+  /**
+   * Calls `handler` for every event matching `pattern` until the returned function is called or
+   * the scope is disposed.
+   * @throws `PERMISSION_DENIED`, `ARGUMENT_INVALID`, `SCOPE_DISPOSED` as for `publish`.
+   */
+  subscribe<Payload = unknown>(pattern: string, handler: EventHandler<Payload>): () => void;
+  /** Ends every subscription of this scope; events already queued for them are dropped. */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface EventCounts {
+  published: number;
+  /** Handler calls made for this plugin's subscriptions. */
+  received: number;
+}
+
+export interface EventBusOptions {
+  /** Called for each failed handler (default: `logger.error`). */
+  onHandlerError?: (error: PluginFactoryError, event: BusEvent) => void;
+  /** Where failed handlers are logged when there is no `onHandlerError`. @default stderr */
+  logger?: Logger;
+}
+
+export interface EventBus {
+  /** A plugin's scope: only declared names may be published or subscribed to. */
+  scope(owner: EventScopeOwner): EventScope;
+  /** An unrestricted scope for the host (lifecycle events). Not counted in `counts`. @default name 'host' */
+  hostScope(name?: string): EventScope;
+  /** Totals per plugin name, across all its scopes so far. */
+  counts(plugin: string): EventCounts;
+  /** Live subscriptions, of one plugin or of everyone. */
+  subscriptionCount(plugin?: string): number;
+  /** Resolves once every queued event was delivered and every async handler settled. */
+  settled(): Promise<void>;
+}
+
+/** Segments of a valid pattern, or null. */
+export function parseEventPattern(pattern: unknown): string[] | null {
+  if (typeof pattern !== 'string' || pattern.length > 256) return null;
+  const segments = pattern.split('.');
+  const ok = segments.every(
+    (s, i) => NAME_SEGMENT.test(s) || s === '*' || (s === '**' && i === segments.length - 1),
+  );
+  return ok ? segments : null;
+}
+
+/** Whether `pattern` is a valid event name or pattern (for checking manifests up front). */
+export function isEventPattern(pattern: unknown): boolean {
+  return parseEventPattern(pattern) !== null;
+}
+
+/** Whether the event name `type` matches `pattern` (both as segments). */
+function matches(pattern: readonly string[], type: readonly string[], from = 0): boolean {
+  for (let i = from; i < pattern.length; i++) {
+    const p = pattern[i];
+    if (p === '**') return type.length > i;
+    if (i >= type.length || (p !== '*' && p !== type[i])) return false;
+  }
+  return type.length === pattern.length;
+}
+
+/** Whether every name `requested` can match is matched by `declared`. */
+function covers(declared: readonly string[], requested: readonly string[]): boolean {
+  for (let i = 0; i < declared.length; i++) {
+    const d = declared[i];
+    if (d === '**') return requested.length > i;
+    const r = requested[i];
+    if (r === undefined || r === '**' || (d !== '*' && d !== r)) return false;
+  }
+  return requested.length === declared.length;
+}
+
+/** `matchesEventPattern('plugin.*.running', 'plugin.db.running') === true`. */
+export function matchesEventPattern(pattern: string, type: string): boolean {
+  const p = parseEventPattern(pattern);
+  return p !== null && matches(p, type.split('.'));
+}
+
+/** The name the host publishes when a plugin enters a state: `plugin.<name>.<top-level state>`. */
+export function lifecycleEventType(plugin: string, state: string): string {
+  return `plugin.${plugin}.${state.split('.')[0] ?? state}`;
+}
+
+interface Subscription {
+  owner: string;
+  pattern: string[];
+  text: string;
+  handler: EventHandler;
+  active: boolean;
+  /** Counted in `counts` (plugin scopes; the host's are not). */
+  counted: boolean;
+}
+
+/**
+ * Creates an event bus. The runtime makes one per manager, a scope per plugin state, and a host
+ * scope for lifecycle events.
+ *
+ * @example
+ * ```ts
+ * const bus = createEventBus({ onHandlerError: (error) => log.warn(error.toJSON()) });
+ * const db = bus.scope({ name: 'db', publishes: ['db.ready'] });
+ * const api = bus.scope({ name: 'api', subscribes: ['db.*'] });
+ * api.subscribe('db.ready', ({ payload }) => connect(payload));
+ * db.publish('db.ready', { url });
+ * ```
+ */
+export function createEventBus(options: EventBusOptions = {}): EventBus {
+  const subscriptions = new Set<Subscription>();
+  const queue: Array<[Subscription, BusEvent]> = [];
+  const inFlight = new Set<Promise<unknown>>();
+  const totals = new Map<string, EventCounts>();
+  let scheduled = false;
+  const logger = options.logger ?? createConsoleLogger();
+
+  const countsOf = (name: string): EventCounts => {
+    let counts = totals.get(name);
+    if (!counts) totals.set(name, (counts = { published: 0, received: 0 }));
+    return counts;
+  };
+
+  const report = (sub: Subscription, event: BusEvent, thrown: unknown) => {
+    const error = new PluginFactoryError(
+      'EVENT_HANDLER_FAILED',
+      `plugin '${sub.owner}': a handler of '${event.type}' (subscribed as '${sub.text}') failed: ${describeThrown(thrown)}; the event went on to the other handlers, fix the handler`,
+      { plugin: sub.owner, cause: thrown },
+    );
+    try {
+      if (options.onHandlerError) options.onHandlerError(error, event);
+      else logger.error({ plugin: sub.owner, code: error.code, event: event.type }, error.message);
+    } catch {
+      // A failing reporter must not break delivery either.
+    }
+  };
+
+  const deliver = (sub: Subscription, event: BusEvent) => {
+    if (!sub.active) return;
+    if (sub.counted) countsOf(sub.owner).received++;
+    let result: unknown;
+    try {
+      result = sub.handler(event);
+    } catch (thrown) {
+      report(sub, event, thrown);
+      return;
+    }
+    if (typeof result === 'object' && result !== null && 'then' in result) {
+      const settled: Promise<unknown> = Promise.resolve(result).then(undefined, (thrown: unknown) =>
+        report(sub, event, thrown),
+      );
+      inFlight.add(settled);
+      void settled.finally(() => inFlight.delete(settled));
+    }
+  };
+
+  const drain = () => {
+    scheduled = false;
+    // One batch per microtask; events published by handlers go to the next batch.
+    for (const [sub, event] of queue.splice(0)) deliver(sub, event);
+  };
+
+  const makeScope = (name: string, allowPublish: (t: string[]) => boolean, allowSubscribe: (p: string[]) => boolean, counted: boolean): EventScope => {
+    const own = new Set<Subscription>();
+    let disposed = false;
+    const deny = (what: string, field: string) =>
+      new PluginFactoryError(
+        'PERMISSION_DENIED',
+        `plugin '${name}': ${what} is not declared; add it to events.${field} in the plugin's manifest`,
+        { plugin: name, path: `events.${field}` },
+      );
+    return {
+      name,
+      get disposed() {
+        return disposed;
+      },
+      publish(type, payload) {
+        if (disposed) throw disposedError(name, `events.publish(${quote(type)})`);
+        const segments = parseEventPattern(type);
+        if (segments === null || segments.includes('*') || segments.includes('**')) {
+          throw argumentError(`plugin '${name}': cannot publish ${quote(type)}: an event name is dotted lower-case segments without wildcards (e.g. 'db.ready')`, { plugin: name });
+        }
+        if (!allowPublish(segments)) throw deny(`publishing '${type}'`, 'publishes');
+        if (counted) countsOf(name).published++;
+        const event: BusEvent = Object.freeze({ type, payload, source: name });
+        for (const sub of subscriptions) if (matches(sub.pattern, segments)) queue.push([sub, event]);
+        if (!scheduled && queue.length > 0) {
+          scheduled = true;
+          queueMicrotask(drain);
+        }
+      },
+      subscribe(pattern, handler) {
+        if (disposed) throw disposedError(name, `events.subscribe(${quote(pattern)})`);
+        const segments = parseEventPattern(pattern);
+        if (segments === null) {
+          throw argumentError(`plugin '${name}': cannot subscribe to ${quote(pattern)}: use dotted lower-case segments, '*' for one segment, a trailing '**' for any depth`, { plugin: name });
+        }
+        if (typeof handler !== 'function') throw argumentError(`plugin '${name}': the handler for '${pattern}' must be a function`, { plugin: name });
+        if (!allowSubscribe(segments)) throw deny(`subscribing to '${pattern}'`, 'subscribes');
+        const sub: Subscription = { owner: name, pattern: segments, text: pattern, handler: handler as EventHandler, active: true, counted };
+        subscriptions.add(sub);
+        own.add(sub);
+        return () => {
+          sub.active = false;
+          subscriptions.delete(sub);
+          own.delete(sub);
+        };
+      },
+      dispose() {
+        disposed = true;
+        for (const sub of own) {
+          sub.active = false;
+          subscriptions.delete(sub);
+        }
+        own.clear();
+      },
+    };
+  };
+
+  const declared = (owner: EventScopeOwner, field: 'publishes' | 'subscribes'): string[][] => {
+    const list = owner[field] ?? [];
+    if (!Array.isArray(list)) throw argumentError(`plugin '${owner.name}': events.${field} must be an array of event names`, { plugin: owner.name });
+    return list.map((entry) => {
+      const segments = parseEventPattern(entry);
+      if (segments === null) {
+        throw argumentError(`plugin '${owner.name}': events.${field} has ${quote(entry)}, which is not an event name or pattern; fix it in the manifest`, { plugin: owner.name, path: `events.${field}` });
+      }
+      return segments;
+    });
+  };
+
+  return {
+    scope(owner) {
+      assertPluginName(owner?.name, 'events.scope');
+      const publishes = declared(owner, 'publishes');
+      const subscribes = declared(owner, 'subscribes');
+      return makeScope(
+        owner.name,
+        (type) => publishes.some((p) => matches(p, type)),
+        (pattern) => subscribes.some((d) => covers(d, pattern)),
+        true,
+      );
+    },
+    hostScope(name = 'host') {
+      return makeScope(name, () => true, () => true, false);
+    },
+    counts(plugin) {
+      const counts = totals.get(plugin);
+      return counts ? { ...counts } : { published: 0, received: 0 };
+    },
+    subscriptionCount(plugin) {
+      let n = 0;
+      for (const sub of subscriptions) if (plugin === undefined || sub.owner === plugin) n++;
+      return n;
+    },
+    async settled() {
+      while (scheduled || queue.length > 0 || inFlight.size > 0) {
+        if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        else await new Promise<void>((resolve) => queueMicrotask(resolve));
+      }
+    },
+  };
+}

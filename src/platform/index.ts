@@ -1,0 +1,7 @@
+/**
+ * The platform services a running plugin uses through `ctx`: events, services, host hooks,
+ * health, metrics, storage and logging. Each is a standalone module with a per-plugin scope the
+ * runtime creates when a plugin enters a state and disposes when it leaves.
+ */
+export { createEventBus, isEventPattern, lifecycleEventType, matchesEventPattern, parseEventPattern } from './events.ts';
+export type { BusEvent, EventBus, EventBusOptions, EventCounts, EventHandler, EventScope, EventScopeOwner } from './events.ts';

@@ -1,0 +1,228 @@
+import { describe, expect, it, vi } from 'vitest';
+import {
+  createEventBus,
+  isEventPattern,
+  lifecycleEventType,
+  matchesEventPattern,
+} from '../../src/platform/index.ts';
+import type { BusEvent, EventBusOptions } from '../../src/platform/index.ts';
+import { PluginFactoryError } from '../../src/errors.ts';
+import { codeOf } from './helpers.ts';
+
+const quietBus = (options: EventBusOptions = {}) => createEventBus({ onHandlerError: () => {}, ...options });
+
+describe('event patterns', () => {
+  it.each([
+    ['db.ready', 'db.ready', true],
+    ['db.ready', 'db.ready.now', false],
+    ['db.*', 'db.ready', true],
+    ['db.*', 'db', false],
+    ['db.*', 'db.pool.drained', false],
+    ['plugin.*.running', 'plugin.db.running', true],
+    ['plugin.*.running', 'plugin.db.stopped', false],
+    ['db.**', 'db.ready', true],
+    ['db.**', 'db.pool.drained', true],
+    ['db.**', 'db', false],
+    ['**', 'anything.at.all', true],
+    ['*', 'one', true],
+    ['*', 'one.two', false],
+  ])('%s matches %s: %s', (pattern, type, expected) => {
+    expect(matchesEventPattern(pattern, type)).toBe(expected);
+  });
+
+  it.each(['db.**.x', 'DB.ready', 'db..ready', '', '.db', 'db.', 'db ready', 'db.***'])('%j is not a pattern', (pattern) => {
+    expect(isEventPattern(pattern)).toBe(false);
+  });
+
+  it('lifecycle events are named by the top-level state', () => {
+    expect(lifecycleEventType('db', 'running')).toBe('plugin.db.running');
+    expect(lifecycleEventType('db', 'failed.retrying')).toBe('plugin.db.failed');
+  });
+});
+
+describe('event bus', () => {
+  it('delivers asynchronously, never inside publish', async () => {
+    const bus = quietBus();
+    const handler = vi.fn();
+    bus.scope({ name: 'api', subscribes: ['db.ready'] }).subscribe('db.ready', handler);
+    bus.scope({ name: 'db', publishes: ['db.ready'] }).publish('db.ready', { port: 1 });
+    expect(handler).not.toHaveBeenCalled();
+    await bus.settled();
+    expect(handler).toHaveBeenCalledTimes(1);
+    expect(handler.mock.calls[0]?.[0]).toEqual({ type: 'db.ready', payload: { port: 1 }, source: 'db' });
+  });
+
+  it('delivers in publish order, then subscription order; events published by handlers come after', async () => {
+    const bus = quietBus();
+    const seen: string[] = [];
+    const a = bus.scope({ name: 'a', subscribes: ['x.**'], publishes: ['x.nested'] });
+    a.subscribe('x.*', (e) => {
+      seen.push(`first ${e.type}`);
+      if (e.type === 'x.one') a.publish('x.nested');
+    });
+    a.subscribe('x.**', (e) => void seen.push(`second ${e.type}`));
+    const host = bus.hostScope();
+    host.publish('x.one');
+    host.publish('x.two');
+    await bus.settled();
+    expect(seen).toEqual(['first x.one', 'second x.one', 'first x.two', 'second x.two', 'first x.nested', 'second x.nested']);
+  });
+
+  it('refuses undeclared publishing with PERMISSION_DENIED and allows declared patterns', () => {
+    const bus = quietBus();
+    const db = bus.scope({ name: 'db', publishes: ['db.ready', 'db.pool.*'] });
+    expect(codeOf(() => db.publish('db.gone'))).toBe('PERMISSION_DENIED');
+    expect(codeOf(() => db.publish('db.pool.a.b'))).toBe('PERMISSION_DENIED');
+    expect(() => db.publish('db.ready')).not.toThrow();
+    expect(() => db.publish('db.pool.drained')).not.toThrow();
+    expect(codeOf(() => bus.scope({ name: 'mute' }).publish('db.ready'))).toBe('PERMISSION_DENIED');
+    expect(bus.counts('db').published).toBe(2);
+  });
+
+  it('allows a subscription only when a declared pattern covers every name it can match', () => {
+    const bus = quietBus();
+    const wide = bus.scope({ name: 'wide', subscribes: ['plugin.**'] });
+    expect(() => wide.subscribe('plugin.*.running', () => {})).not.toThrow();
+    expect(() => wide.subscribe('plugin.**', () => {})).not.toThrow();
+    expect(codeOf(() => wide.subscribe('plugin', () => {}))).toBe('PERMISSION_DENIED');
+    expect(codeOf(() => wide.subscribe('**', () => {}))).toBe('PERMISSION_DENIED');
+
+    const narrow = bus.scope({ name: 'narrow', subscribes: ['plugin.*.running'] });
+    expect(() => narrow.subscribe('plugin.db.running', () => {})).not.toThrow();
+    expect(codeOf(() => narrow.subscribe('plugin.db.*', () => {}))).toBe('PERMISSION_DENIED');
+    expect(codeOf(() => narrow.subscribe('plugin.**', () => {}))).toBe('PERMISSION_DENIED');
+    expect(codeOf(() => narrow.subscribe('plugin.db.stopped', () => {}))).toBe('PERMISSION_DENIED');
+    expect(bus.subscriptionCount('narrow')).toBe(1);
+  });
+
+  it('refuses malformed names, patterns, handlers and owners with ARGUMENT_INVALID', () => {
+    const bus = quietBus();
+    const scope = bus.scope({ name: 'p', publishes: ['**'], subscribes: ['**'] });
+    expect(codeOf(() => scope.publish('db.*'))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => scope.publish('Db.Ready'))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => scope.publish(42 as unknown as string))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => scope.subscribe('a.**.b', () => {}))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => scope.subscribe('a.b', 'nope' as unknown as () => void))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => bus.scope({ name: 'p', publishes: ['Bad Name'] }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => bus.scope({ name: 'p', subscribes: 'db.*' as unknown as string[] }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => bus.scope({ name: '../etc' }))).toBe('ARGUMENT_INVALID');
+  });
+
+  it('reports a throwing or rejecting handler and still delivers to the others', async () => {
+    const failures: Array<[PluginFactoryError, BusEvent]> = [];
+    const bus = createEventBus({ onHandlerError: (error, event) => failures.push([error, event]) });
+    const good = vi.fn();
+    const sub = bus.scope({ name: 'sub', subscribes: ['t.*'] });
+    sub.subscribe('t.*', () => {
+      throw new Error('sync boom');
+    });
+    sub.subscribe('t.*', async () => Promise.reject(new Error('async boom')));
+    bus.scope({ name: 'other', subscribes: ['t.x'] }).subscribe('t.x', good);
+    const pub = bus.scope({ name: 'pub', publishes: ['t.x'] });
+    expect(() => pub.publish('t.x', 1)).not.toThrow();
+    await bus.settled();
+    expect(good).toHaveBeenCalledTimes(1);
+    expect(failures.map(([error]) => [error.code, error.plugin])).toEqual([
+      ['EVENT_HANDLER_FAILED', 'sub'],
+      ['EVENT_HANDLER_FAILED', 'sub'],
+    ]);
+    expect(failures[0]?.[1].type).toBe('t.x');
+    expect(failures.every(([error]) => error instanceof PluginFactoryError && error.cause instanceof Error)).toBe(true);
+  });
+
+  it('logs failed handlers when no callback is given, and survives a throwing callback', async () => {
+    const error = vi.fn();
+    const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error, child: () => logger };
+    const bus = createEventBus({ logger });
+    bus.hostScope().subscribe('a', () => {
+      throw new Error('x');
+    });
+    bus.hostScope().publish('a');
+    await bus.settled();
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error.mock.calls[0]?.[0]).toMatchObject({ code: 'EVENT_HANDLER_FAILED' });
+
+    const after = vi.fn();
+    const fragile = createEventBus({
+      onHandlerError: () => {
+        throw new Error('reporter broke');
+      },
+    });
+    const host = fragile.hostScope();
+    host.subscribe('a', () => {
+      throw new Error('x');
+    });
+    host.subscribe('a', after);
+    host.publish('a');
+    await fragile.settled();
+    expect(after).toHaveBeenCalledTimes(1);
+  });
+
+  it('dispose ends every subscription of the scope, including events already queued', async () => {
+    const bus = quietBus();
+    const handler = vi.fn();
+    const scope = bus.scope({ name: 'api', subscribes: ['db.*', 'plugin.**'] });
+    scope.subscribe('db.*', handler);
+    scope.subscribe('plugin.*.running', handler);
+    const keep = vi.fn();
+    bus.scope({ name: 'other', subscribes: ['db.*'] }).subscribe('db.*', keep);
+    expect(bus.subscriptionCount('api')).toBe(2);
+
+    bus.hostScope().publish('db.ready');
+    scope.dispose();
+    await bus.settled();
+    expect(handler).not.toHaveBeenCalled();
+    expect(keep).toHaveBeenCalledTimes(1);
+    expect(bus.subscriptionCount('api')).toBe(0);
+    expect(bus.subscriptionCount()).toBe(1);
+    expect(scope.disposed).toBe(true);
+    expect(codeOf(() => scope.publish('db.ready'))).toBe('SCOPE_DISPOSED');
+    expect(codeOf(() => scope.subscribe('db.*', handler))).toBe('SCOPE_DISPOSED');
+  });
+
+  it('an unsubscribe function ends one subscription and may be called twice', async () => {
+    const bus = quietBus();
+    const handler = vi.fn();
+    const scope = bus.hostScope();
+    const off = scope.subscribe('a', handler);
+    scope.subscribe('a', handler);
+    off();
+    off();
+    expect(bus.subscriptionCount()).toBe(1);
+    scope.publish('a');
+    await bus.settled();
+    expect(handler).toHaveBeenCalledTimes(1);
+  });
+
+  it('counts published and received per plugin across its scopes, not the host', async () => {
+    const bus = quietBus();
+    const host = bus.hostScope();
+    host.subscribe('**', () => {});
+    for (let generation = 0; generation < 2; generation++) {
+      const api = bus.scope({ name: 'api', subscribes: ['plugin.*.running'] });
+      api.subscribe('plugin.*.running', () => {});
+      const db = bus.scope({ name: 'db', publishes: ['db.ready'] });
+      db.publish('db.ready');
+      host.publish(lifecycleEventType('db', 'running'));
+      await bus.settled();
+      api.dispose();
+      db.dispose();
+    }
+    expect(bus.counts('api')).toEqual({ published: 0, received: 2 });
+    expect(bus.counts('db')).toEqual({ published: 2, received: 0 });
+    expect(bus.counts('host')).toEqual({ published: 0, received: 0 });
+    expect(bus.counts('nobody')).toEqual({ published: 0, received: 0 });
+  });
+
+  it('settled waits for async handlers', async () => {
+    const bus = quietBus();
+    let done = false;
+    bus.hostScope().subscribe('a', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      done = true;
+    });
+    bus.hostScope().publish('a');
+    await bus.settled();
+    expect(done).toBe(true);
+  });
+});
