@@ -18,7 +18,8 @@
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
-import { NAME_SEGMENT, argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
+import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
+import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
 /** What a handler receives. */
 export interface BusEvent<Payload = unknown> {
@@ -81,53 +82,6 @@ export interface EventBus {
   subscriptionCount(plugin?: string): number;
   /** Resolves once every queued event was delivered and every async handler settled. */
   settled(): Promise<void>;
-}
-
-/** Segments of a valid pattern, or null. */
-export function parseEventPattern(pattern: unknown): string[] | null {
-  if (typeof pattern !== 'string' || pattern.length > 256) return null;
-  const segments = pattern.split('.');
-  const ok = segments.every(
-    (s, i) => NAME_SEGMENT.test(s) || s === '*' || (s === '**' && i === segments.length - 1),
-  );
-  return ok ? segments : null;
-}
-
-/** Whether `pattern` is a valid event name or pattern (for checking manifests up front). */
-export function isEventPattern(pattern: unknown): boolean {
-  return parseEventPattern(pattern) !== null;
-}
-
-/** Whether the event name `type` matches `pattern` (both as segments). */
-function matches(pattern: readonly string[], type: readonly string[], from = 0): boolean {
-  for (let i = from; i < pattern.length; i++) {
-    const p = pattern[i];
-    if (p === '**') return type.length > i;
-    if (i >= type.length || (p !== '*' && p !== type[i])) return false;
-  }
-  return type.length === pattern.length;
-}
-
-/** Whether every name `requested` can match is matched by `declared`. */
-function covers(declared: readonly string[], requested: readonly string[]): boolean {
-  for (let i = 0; i < declared.length; i++) {
-    const d = declared[i];
-    if (d === '**') return requested.length > i;
-    const r = requested[i];
-    if (r === undefined || r === '**' || (d !== '*' && d !== r)) return false;
-  }
-  return requested.length === declared.length;
-}
-
-/** `matchesEventPattern('plugin.*.running', 'plugin.db.running') === true`. */
-export function matchesEventPattern(pattern: string, type: string): boolean {
-  const p = parseEventPattern(pattern);
-  return p !== null && matches(p, type.split('.'));
-}
-
-/** The name the host publishes when a plugin enters a state: `plugin.<name>.<top-level state>`. */
-export function lifecycleEventType(plugin: string, state: string): string {
-  return `plugin.${plugin}.${state.split('.')[0] ?? state}`;
 }
 
 interface Subscription {

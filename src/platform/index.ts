@@ -3,5 +3,6 @@
  * health, metrics, storage and logging. Each is a standalone module with a per-plugin scope the
  * runtime creates when a plugin enters a state and disposes when it leaves.
  */
-export { createEventBus, isEventPattern, lifecycleEventType, matchesEventPattern, parseEventPattern } from './events.ts';
+export { createEventBus } from './events.ts';
+export { isEventPattern, lifecycleEventType, matchesEventPattern, parseEventPattern } from './event-patterns.ts';
 export type { BusEvent, EventBus, EventBusOptions, EventCounts, EventHandler, EventScope, EventScopeOwner } from './events.ts';
