@@ -143,7 +143,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const defaults = readDefaults(options);
   // A throwing logger or inspector must not take the host down: both are guarded.
   const logger = guardLogger(options.logger ?? createConsoleLogger());
-  const runtimes = new PluginRuntimes(logger);
+  const runtimes = new PluginRuntimes(logger, options.clock);
   const prepared = (options.plugins ?? []).map((definition, index) => prepareDefinition(definition, index, defaults));
   const seen = new Set<string>();
   for (const plugin of prepared) {

@@ -1,39 +1,78 @@
 /**
- * Fills the lifecycle chart's slots: validation and hooks, each run as a promise actor. Keeps,
- * per plugin generation, its hooks, config and logger, and makes sure two hooks of one plugin
- * never overlap: a hook abandoned on timeout or cancellation is waited for (at most one hook
- * timeout) before the next one runs.
+ * Fills the lifecycle chart's slots: validation, and each hook run under its timeout and
+ * answered to the plugin's actor with an event (`hook.done`, `hook.failed`, `hook.timeout`).
+ * Keeps, per plugin generation, its hooks, config and logger, and makes sure two hooks of one
+ * plugin never overlap: a hook abandoned on timeout or cancellation is waited for (at most one
+ * hook timeout) before the next one runs.
  */
-import { fromPromise } from 'xstate';
+import type { AnyActorRef } from 'xstate';
 import { pluginLifecycle } from '../machines/plugin-lifecycle.ts';
-import type { HookInput, HookOutput } from '../machines/plugin-lifecycle.ts';
+import type { HookAnswer, HookParams, LifecycleContext } from '../machines/plugin-lifecycle.ts';
+import type { Clock } from '../machines/plugin-manager.ts';
 import { secretValues } from './config.ts';
-import type { PluginContext } from './definition.ts';
+import type { PluginContext, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { loadModule } from './prepare.ts';
 import type { PreparedPlugin } from './prepare.ts';
 
+/** One call of one hook, from entering its state to leaving it. */
+interface HookRun {
+  hook: HookParams['hook'];
+  timer: unknown;
+  /** Made on first use of `ctx.signal` (most hooks never read it). */
+  controller: AbortController | null;
+  /** Its state was left (done, timed out or cancelled): nothing more is answered. */
+  over: boolean;
+  /** Left before the hook settled: its signal is (or reads as) aborted. */
+  abandoned: boolean;
+  /** The hook's own result, once it was called. */
+  result: Promise<unknown> | null;
+  settled: boolean;
+}
+
 interface Running {
   plugin: PreparedPlugin;
   /** The plugin's child logger, built on first use, once its config (and secrets) are known. */
   logger: Logger | null;
+  /** The hook running now, if any. */
+  run: HookRun | null;
 }
 
 const noop = () => undefined;
+const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+/** Sends `event` unless the actor has been stopped meanwhile. */
+function answer(self: AnyActorRef, event: HookAnswer): void {
+  if (self.getSnapshot().status === 'active') self.send(event);
+}
+
+function signalOf(run: HookRun): AbortSignal {
+  if (!run.controller) {
+    run.controller = new AbortController();
+    if (run.abandoned) run.controller.abort();
+  }
+  return run.controller.signal;
+}
 
 export class PluginRuntimes {
   private readonly byKey = new Map<string, Running>();
   /**
    * Per plugin name, across generations (a reload's new module must not start while the old
-   * one's abandoned hook still runs): settles when the last hook started settles.
+   * one's abandoned hook still runs): settles when the last abandoned hook settles.
    */
   private readonly pending = new Map<string, Promise<void>>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly clock: Clock = realClock,
+  ) {}
 
   register(plugin: PreparedPlugin): void {
-    this.byKey.set(plugin.key, { plugin, logger: null });
+    this.byKey.set(plugin.key, { plugin, logger: null, run: null });
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -42,65 +81,133 @@ export class PluginRuntimes {
 
   /** Drops a generation that is no longer used (after a reload or unload). */
   delete(key: string): void {
+    const running = this.byKey.get(key);
+    if (running) this.abandon(running);
     this.byKey.delete(key);
   }
 
-  /** The `validate` slot: rejects with every reason the plugin cannot run. */
-  async validate(key: string): Promise<void> {
+  /** Abandons every running hook (the host is gone): no timer stays behind. */
+  cancelAll(): void {
+    for (const running of this.byKey.values()) this.abandon(running);
+  }
+
+  /** The `runValidate` slot: answers `validate.done`, or `validate.failed` with every reason. */
+  validate(self: AnyActorRef, key: string): void {
     const running = this.byKey.get(key);
-    if (!running) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin registered under '${key}'`);
-    try {
-      await loadModule(running.plugin);
-    } catch (error) {
-      // An invalid plugin's module reference is dropped; only its reasons stay.
-      running.plugin.hooks = null;
-      throw error;
+    if (!running) {
+      const error = new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin registered under '${key}'`);
+      answer(self, { type: 'validate.failed', error });
+      return;
+    }
+    loadModule(running.plugin).then(
+      () => answer(self, { type: 'validate.done' }),
+      (error: unknown) => {
+        // An invalid plugin's module reference is dropped; only its reasons stay.
+        running.plugin.hooks = null;
+        answer(self, { type: 'validate.failed', error });
+      },
+    );
+  }
+
+  /** The `runHook` slot: runs one hook under the plugin's timeout and answers its actor. */
+  startHook(self: AnyActorRef, context: LifecycleContext, hook: HookParams['hook']): void {
+    const running = this.byKey.get(context.key);
+    const hooks = running?.plugin.hooks;
+    if (!running || !hooks || typeof hooks[hook] !== 'function') {
+      self.send({ type: 'hook.done', ms: 0 });
+      return;
+    }
+    const run: HookRun = { hook, timer: null, controller: null, over: false, abandoned: false, result: null, settled: false };
+    if (running.run) this.abandon(running);
+    running.run = run;
+    run.timer = this.clock.setTimeout(() => {
+      if (running.run === run) answer(self, { type: 'hook.timeout' });
+    }, context.hookTimeoutMs);
+    // Called after the transition that entered the state, never from inside it.
+    queueMicrotask(() => void this.call(self, running, run, hooks, context.attempts));
+  }
+
+  /** The `cancelHook` slot: the hook state was left. */
+  cancelHook(context: LifecycleContext): void {
+    const running = this.byKey.get(context.key);
+    if (running) this.abandon(running);
+  }
+
+  private abandon(running: Running): void {
+    const run = running.run;
+    if (!run) return;
+    running.run = null;
+    run.over = true;
+    this.clock.clearTimeout(run.timer);
+    if (run.settled) return;
+    run.abandoned = true;
+    run.controller?.abort();
+    if (run.result) {
+      const name = running.plugin.name;
+      const settled = run.result.then(noop, noop);
+      this.pending.set(name, settled);
+      void settled.then(() => {
+        if (this.pending.get(name) === settled) this.pending.delete(name);
+      });
     }
   }
 
-  /** A hook slot: runs one hook of one plugin with its context and signal. */
-  async run(input: HookInput, signal: AbortSignal): Promise<HookOutput> {
-    const running = this.byKey.get(input.key);
-    const hooks = running?.plugin.hooks;
-    const fn = hooks?.[input.hook];
-    if (!running || typeof fn !== 'function') return { ms: 0 };
+  private async call(self: AnyActorRef, running: Running, run: HookRun, hooks: PluginHooks, attempt: number): Promise<void> {
     const plugin = running.plugin;
     const previous = this.pending.get(plugin.name);
-    if (previous) await settleWithin(previous, plugin.hookTimeoutMs, signal);
-    if (signal.aborted) return { ms: 0 };
+    if (previous) await settleWithin(previous, plugin.hookTimeoutMs, signalOf(run), this.clock);
+    if (run.over) return;
+    const runtimes = this;
     const ctx: PluginContext = {
       name: plugin.name,
       version: plugin.manifest?.version ?? '0.0.0',
       config: plugin.config,
-      signal,
-      logger: (running.logger ??= scrubbingLogger(
-        this.logger.child({ plugin: plugin.name }),
-        secretValues(plugin.manifest?.config, plugin.config),
-      )),
-      hook: input.hook,
-      attempt: input.attempt,
+      get signal() {
+        return signalOf(run);
+      },
+      get logger() {
+        return runtimes.loggerOf(running);
+      },
+      hook: run.hook,
+      attempt,
     };
     const started = performance.now();
     let result: Promise<unknown>;
     try {
-      result = Promise.resolve(fn.call(hooks, ctx));
+      result = Promise.resolve(hooks[run.hook]!.call(hooks, ctx));
     } catch (error) {
       result = Promise.reject(error);
     }
-    const settled = result.then(noop, noop);
-    this.pending.set(plugin.name, settled);
-    void settled.then(() => {
-      if (this.pending.get(plugin.name) === settled) this.pending.delete(plugin.name);
-    });
-    try {
-      await result;
-    } catch (error) {
-      throw this.hookError(plugin, input.hook, error);
-    }
-    return { ms: Math.round((performance.now() - started) * 100) / 100 };
+    run.result = result;
+    result.then(
+      () => {
+        run.settled = true;
+        if (!run.over) answer(self, { type: 'hook.done', ms: Math.round((performance.now() - started) * 100) / 100 });
+      },
+      (error: unknown) => {
+        run.settled = true;
+        if (run.over) return;
+        let failure: unknown;
+        try {
+          failure = this.hookError(plugin, run.hook, error);
+        } catch (unreadable) {
+          // A thrown value that throws again when read (a hostile getter): reported as it is.
+          failure = unreadable;
+        }
+        answer(self, { type: 'hook.failed', error: failure });
+      },
+    );
   }
 
-  private hookError(plugin: PreparedPlugin, hook: HookInput['hook'], error: unknown): PluginFactoryError {
+  private loggerOf(running: Running): Logger {
+    const plugin = running.plugin;
+    return (running.logger ??= scrubbingLogger(
+      this.logger.child({ plugin: plugin.name }),
+      secretValues(plugin.manifest?.config, plugin.config),
+    ));
+  }
+
+  private hookError(plugin: PreparedPlugin, hook: HookParams['hook'], error: unknown): PluginFactoryError {
     const reason = scrub(describeThrown(error), secretValues(plugin.manifest?.config, plugin.config));
     const hint =
       hook === 'stop'
@@ -157,14 +264,14 @@ export function scrub(text: string, secrets: readonly string[]): string {
 }
 
 /** Waits for `promise`, at most `ms`, or until `signal` aborts; leaves no timer behind. */
-function settleWithin(promise: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+function settleWithin(promise: Promise<void>, ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = clock.setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
     void promise.then(done);
   });
@@ -172,14 +279,11 @@ function settleWithin(promise: Promise<void>, ms: number, signal: AbortSignal): 
 
 /** The lifecycle chart with its slots filled by `runtimes`. */
 export function provideLifecycle(runtimes: PluginRuntimes) {
-  const hook = fromPromise<HookOutput, HookInput>(({ input, signal }) => runtimes.run(input, signal));
   return pluginLifecycle.provide({
-    actors: {
-      validate: fromPromise<void, { name: string; key: string }>(({ input }) => runtimes.validate(input.key)),
-      init: hook,
-      start: hook,
-      stop: hook,
-      dispose: hook,
+    actions: {
+      runValidate: ({ self, context }) => runtimes.validate(self, context.key),
+      runHook: ({ self, context }, params) => runtimes.startHook(self, context, params.hook),
+      cancelHook: ({ context }) => runtimes.cancelHook(context),
     },
   });
 }

@@ -1,16 +1,21 @@
 /**
  * Model-based tests of the lifecycle chart: paths generated with xstate/graph from the
- * event-only model drive the real chart (hooks stubbed as promises the test settles, time on a
- * SimulatedClock); after every step the real state, attempt count and error code must match the
- * model. A last test proves the paths took every transition of the real chart.
+ * event-only model drive the real chart with its slots filled by the real runtime (the plugin's
+ * hooks are promises the test settles, time on a SimulatedClock); after every step the real
+ * state, attempt count and error code must match the model. A last test proves the paths took
+ * every transition of the real chart.
  */
 import { describe, expect, it } from 'vitest';
-import { SimulatedClock, createActor, fromPromise, getInitialSnapshot, getNextSnapshot } from 'xstate';
+import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
 import type { AnyStateNode, InspectionEvent } from 'xstate';
 import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { StatePath } from 'xstate/graph';
 import { pluginLifecycle, stateToPath } from '../../machines/plugin-lifecycle.ts';
-import type { HookInput, HookOutput, LifecycleEvent } from '../../machines/plugin-lifecycle.ts';
+import type { LifecycleEvent } from '../../machines/plugin-lifecycle.ts';
+import { silentLogger } from '../../src/index.ts';
+import type { PluginContext } from '../../src/index.ts';
+import { prepareDefinition } from '../../src/prepare.ts';
+import { PluginRuntimes, provideLifecycle } from '../../src/runtime.ts';
 import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
 import type { ModelContext, ModelEvent } from './lifecycle-model.ts';
 
@@ -20,9 +25,8 @@ const MAX_BACKOFF_MS = 400;
 type ModelSnapshot = ReturnType<typeof lifecycleModel.transition>;
 
 interface Deferred {
-  resolve: (value: HookOutput | void) => void;
+  resolve: () => void;
   reject: (error: unknown) => void;
-  signal: AbortSignal | null;
 }
 
 /** Serialises what matters of a model snapshot: its state and the context the chart depends on. */
@@ -49,38 +53,46 @@ function transitionPaths(): Array<StatePath<ModelSnapshot, ModelEvent>> {
   return paths;
 }
 
-/** The real chart with every slot controlled by the test. */
+/** The real chart and runtime; the plugin's hooks and its validation are settled by the test. */
 function createHarness() {
   const clock = new SimulatedClock();
   const pending = new Map<string, Deferred>();
   const signals: Record<string, AbortSignal[]> = {};
   const taken = new Set<unknown>();
-  const controlled = (slot: string) =>
-    fromPromise<HookOutput, HookInput>(
-      ({ signal }) =>
-        new Promise<HookOutput>((resolve, reject) => {
-          (signals[slot] ??= []).push(signal);
-          pending.set(slot, { resolve: resolve as Deferred['resolve'], reject, signal });
-        }),
-    );
-  const machine = pluginLifecycle.provide({
-    actors: {
-      validate: fromPromise<void, { name: string; key: string }>(
-        () =>
-          new Promise<void>((resolve, reject) => {
-            pending.set('validate', { resolve: resolve as Deferred['resolve'], reject, signal: null });
-          }),
-      ),
-      init: controlled('init'),
-      start: controlled('start'),
-      stop: controlled('stop'),
-      dispose: controlled('dispose'),
+  // A well-behaved plugin: each hook waits for the test, and gives up when its signal aborts.
+  const controlled = (slot: string) => (ctx: PluginContext) =>
+    new Promise<void>((resolve, reject) => {
+      (signals[slot] ??= []).push(ctx.signal);
+      ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true });
+      pending.set(slot, { resolve, reject });
+    });
+  const runtimes = new PluginRuntimes(silentLogger, clock);
+  const plugin = prepareDefinition(
+    {
+      manifest: { name: 'subject', version: '1.0.0' },
+      module: { init: controlled('init'), start: controlled('start'), stop: controlled('stop'), dispose: controlled('dispose') },
+    },
+    0,
+    { hookTimeoutMs: HOOK_TIMEOUT_MS, retry: { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: MAX_BACKOFF_MS } },
+  );
+  runtimes.register(plugin);
+  const machine = provideLifecycle(runtimes).provide({
+    actions: {
+      // Validation answers when the test says so (VALID / INVALID), through the real slot.
+      runValidate: ({ self, context }) => {
+        const real = () => runtimes.validate(self, context.key);
+        pending.set('validate', {
+          resolve: real,
+          reject: () => self.send({ type: 'validate.failed', error: { errors: [{ code: 'CONTRACT_INVALID', message: 'x' }] } }),
+        });
+      },
     },
   });
   const actor = createActor(machine, {
     clock,
     input: {
       name: 'subject',
+      key: plugin.key,
       hookTimeoutMs: HOOK_TIMEOUT_MS,
       retry: { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: MAX_BACKOFF_MS },
     },
@@ -98,8 +110,8 @@ function createHarness() {
     const deferred = pending.get(slot);
     if (!deferred) throw new Error(`no ${slot} running`);
     pending.delete(slot);
-    if (how === 'resolve') deferred.resolve({ ms: 1 });
-    else deferred.reject(slot === 'validate' ? { errors: [{ code: 'CONTRACT_INVALID', message: 'x' }] } : new Error(`${slot} failed`));
+    if (how === 'resolve') deferred.resolve();
+    else deferred.reject(new Error(`${slot} failed`));
   };
   const send = (event: LifecycleEvent) => actor.send(event);
 
