@@ -6,3 +6,5 @@
 export { createEventBus } from './events.ts';
 export { isEventPattern, lifecycleEventType, matchesEventPattern, parseEventPattern } from './event-patterns.ts';
 export type { BusEvent, EventBus, EventBusOptions, EventCounts, EventHandler, EventScope, EventScopeOwner } from './events.ts';
+export { createServiceRegistry, defineService } from './services.ts';
+export type { ServiceRef, ServiceRegistry, ServiceScope, ServiceScopeOwner, ServiceType } from './services.ts';

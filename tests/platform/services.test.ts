@@ -1,0 +1,165 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { createServiceRegistry, defineService } from '../../src/platform/index.ts';
+import type { ServiceRef, ServiceType } from '../../src/platform/index.ts';
+import { codeOf } from './helpers.ts';
+
+interface Pool {
+  query(sql: string): Promise<string[]>;
+  readonly size: number;
+}
+
+const PoolService = defineService<Pool>('db.pool');
+
+class Counter {
+  #count = 0;
+  increment(): number {
+    return ++this.#count;
+  }
+  get count(): number {
+    return this.#count;
+  }
+}
+
+function setup() {
+  const registry = createServiceRegistry();
+  const db = registry.scope({ name: 'db' });
+  const api = registry.scope({ name: 'api', dependencies: ['db'] });
+  return { registry, db, api };
+}
+
+describe('service types', () => {
+  it('a consumer gets the provider type from the ref, without casts', () => {
+    const { db, api } = setup();
+    const pool: Pool = { query: async (sql) => [sql], size: 2 };
+    db.provide(PoolService, pool);
+    const got = api.get(PoolService);
+    expectTypeOf(got).toEqualTypeOf<Pool>();
+    expectTypeOf(api.find(PoolService)).toEqualTypeOf<Pool | undefined>();
+    expectTypeOf<ServiceType<typeof PoolService>>().toEqualTypeOf<Pool>();
+    expectTypeOf(defineService<number>('n')).toEqualTypeOf<ServiceRef<number>>();
+    // @ts-expect-error the implementation must match the ref's type
+    expect(() => db.provide(defineService<Pool>('db.other'), { query: 1 })).not.toThrow();
+    expect(got.size).toBe(2);
+  });
+});
+
+describe('service registry', () => {
+  it('hands a dependent a working handle: methods, getters, private fields, built-ins', async () => {
+    const { db, api } = setup();
+    db.provide(PoolService, { query: async (sql) => [sql.toUpperCase()], size: 3 });
+    const CounterService = defineService<Counter>('db.counter');
+    db.provide(CounterService, new Counter());
+    const MapService = defineService<Map<string, number>>('db.map');
+    db.provide(MapService, new Map([['a', 1]]));
+
+    const pool = api.get(PoolService);
+    expect(await pool.query('select')).toEqual(['SELECT']);
+    expect(pool.size).toBe(3);
+    const counter = api.get(CounterService);
+    expect(counter.increment()).toBe(1);
+    expect(counter.count).toBe(1);
+    const map = api.get(MapService);
+    expect(map.get('a')).toBe(1);
+    expect(map.size).toBe(1);
+    expect(api.get(PoolService)).toBe(pool);
+  });
+
+  it('refuses a plugin that did not declare the provider as a dependency', () => {
+    const { registry, db } = setup();
+    db.provide(PoolService, { query: async () => [], size: 0 });
+    const stranger = registry.scope({ name: 'stranger', dependencies: ['config'] });
+    expect(codeOf(() => stranger.get(PoolService))).toBe('PERMISSION_DENIED');
+    expect(codeOf(() => stranger.find(PoolService))).toBe('PERMISSION_DENIED');
+    expect(db.get(PoolService).size).toBe(0);
+  });
+
+  it('reports a missing service, and find returns undefined for it', () => {
+    const { api } = setup();
+    expect(codeOf(() => api.get(PoolService))).toBe('SERVICE_NOT_FOUND');
+    expect(api.find(PoolService)).toBeUndefined();
+  });
+
+  it('refuses a second provider of one id until the first is disposed', () => {
+    const { registry, db } = setup();
+    db.provide(PoolService, { query: async () => [], size: 0 });
+    const other = registry.scope({ name: 'other' });
+    expect(codeOf(() => other.provide(PoolService, { query: async () => [], size: 1 }))).toBe('SERVICE_CONFLICT');
+    expect(codeOf(() => db.provide(defineService<Pool>('db.pool'), { query: async () => [], size: 1 }))).toBe('SERVICE_CONFLICT');
+    db.dispose();
+    other.provide(PoolService, { query: async () => [], size: 1 });
+    expect(registry.providerOf(PoolService)).toBe('other');
+  });
+
+  it('withdraws services when the provider scope is disposed, and revokes handles already given out', () => {
+    const { registry, db, api } = setup();
+    db.provide(PoolService, { query: async () => [], size: 0 });
+    const Fn = defineService<(x: number) => number>('db.double');
+    db.provide(Fn, (x) => x * 2);
+    const pool = api.get(PoolService);
+    const query = pool.query;
+    const double = api.get(Fn);
+    expect(double(2)).toBe(4);
+    expect(registry.list()).toEqual([
+      { id: 'db.pool', provider: 'db' },
+      { id: 'db.double', provider: 'db' },
+    ]);
+
+    db.dispose();
+    expect(registry.list()).toEqual([]);
+    expect(registry.providerOf('db.pool')).toBeUndefined();
+    expect(codeOf(() => pool.size)).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => query('x'))).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => double(1))).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => Object.keys(pool))).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => api.get(PoolService))).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => db.provide(PoolService, { query: async () => [], size: 0 }))).toBe('SCOPE_DISPOSED');
+  });
+
+  it('after the provider restarts, old handles stay revoked and get returns the new implementation', () => {
+    const { registry, db, api } = setup();
+    db.provide(PoolService, { query: async () => [], size: 1 });
+    const old = api.get(PoolService);
+    db.dispose();
+    registry.scope({ name: 'db' }).provide(PoolService, { query: async () => [], size: 2 });
+    expect(codeOf(() => old.size)).toBe('SERVICE_NOT_FOUND');
+    expect(api.get(PoolService).size).toBe(2);
+  });
+
+  it("revokes a consumer's handles when the consumer's own scope is disposed", () => {
+    const { db, api } = setup();
+    db.provide(PoolService, { query: async () => [], size: 1 });
+    const pool = api.get(PoolService);
+    api.dispose();
+    expect(api.disposed).toBe(true);
+    expect(codeOf(() => pool.size)).toBe('SCOPE_DISPOSED');
+    expect(codeOf(() => api.get(PoolService))).toBe('SCOPE_DISPOSED');
+    expect(db.get(PoolService).size).toBe(1);
+  });
+
+  it('refuses provide from a scope that may not provide', () => {
+    const registry = createServiceRegistry();
+    const init = registry.scope({ name: 'db', canProvide: false });
+    expect(codeOf(() => init.provide(PoolService, { query: async () => [], size: 0 }))).toBe('PERMISSION_DENIED');
+    expect(registry.list()).toEqual([]);
+  });
+
+  it('returns primitives as they are and copes with frozen implementations', () => {
+    const { db, api } = setup();
+    const Url = defineService<string>('db.url');
+    db.provide(Url, 'postgres://localhost');
+    expect(api.get(Url)).toBe('postgres://localhost');
+    const Frozen = defineService<{ hello(): string }>('db.frozen');
+    db.provide(Frozen, Object.freeze({ hello: () => 'hi' }));
+    expect(api.get(Frozen).hello()).toBe('hi');
+  });
+
+  it('refuses malformed ids, refs, implementations and owners with ARGUMENT_INVALID', () => {
+    const { registry, db } = setup();
+    expect(codeOf(() => defineService('Not An Id'))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => db.provide({} as ServiceRef<number>, 1))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => db.provide(PoolService, undefined as unknown as Pool))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => db.get(null as unknown as ServiceRef<number>))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => registry.scope({ name: 'Bad' }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => registry.scope({ name: 'ok', dependencies: ['../x'] }))).toBe('ARGUMENT_INVALID');
+  });
+});
