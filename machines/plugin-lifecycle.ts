@@ -161,6 +161,15 @@ export const pluginLifecycle = setup({
     cancelHook: () => undefined,
     /** A new command: a fresh attempt count and no stale error. */
     beginCommand: assign({ attempts: 0, error: null }),
+    /** plugin.init: a new command, remembering where a cancel returns to. */
+    beginInitCommand: assign((_, params: { resumeTo: RestingState }) => ({ attempts: 0, error: null, resumeTo: params.resumeTo })),
+    /** plugin.start: a new command, remembering where a cancel returns to and what it waits for. */
+    beginStartCommand: assign(({ event }, params: { resumeTo: RestingState }) => ({
+      attempts: 0,
+      error: null,
+      resumeTo: params.resumeTo,
+      waitingFor: event.type === 'plugin.start' ? [...(event.waitingFor ?? [])] : [],
+    })),
     beginInit: assign({ hook: 'init' as const, attempts: ({ context }) => context.attempts + 1 }),
     beginStart: assign({ hook: 'start' as const, attempts: ({ context }) => context.attempts + 1 }),
     beginStop: assign({ hook: 'stop' as const, attempts: 1 }),
@@ -178,9 +187,6 @@ export const pluginLifecycle = setup({
     }),
     hookTimedOut: assign({
       error: ({ context }) => timeoutError(context, HOOK_STATES[context.hook ?? 'init']),
-    }),
-    rememberWaiting: assign({
-      waitingFor: ({ event }) => (event.type === 'plugin.start' ? [...(event.waitingFor ?? [])] : []),
     }),
     dependencyReady: assign({
       waitingFor: ({ context, event }) =>
@@ -243,7 +249,7 @@ export const pluginLifecycle = setup({
     created: {
       description: 'Valid, not yet initialised.',
       on: {
-        'plugin.init': { target: 'initializing', actions: ['beginCommand', assign({ resumeTo: 'created' })] },
+        'plugin.init': { target: 'initializing', actions: { type: 'beginInitCommand', params: { resumeTo: 'created' } } },
         'plugin.dispose': { target: 'disposing' },
         'plugin.dependency.failed': {
           target: 'failed.blocked',
@@ -267,7 +273,7 @@ export const pluginLifecycle = setup({
       on: {
         'plugin.start': {
           target: 'starting',
-          actions: ['beginCommand', assign({ resumeTo: 'initialized' }), 'rememberWaiting'],
+          actions: { type: 'beginStartCommand', params: { resumeTo: 'initialized' } },
         },
         'plugin.dispose': { target: 'disposing' },
         'plugin.dependency.failed': {
@@ -325,9 +331,9 @@ export const pluginLifecycle = setup({
       on: {
         'plugin.start': {
           target: 'starting',
-          actions: ['beginCommand', assign({ resumeTo: 'stopped' }), 'rememberWaiting'],
+          actions: { type: 'beginStartCommand', params: { resumeTo: 'stopped' } },
         },
-        'plugin.init': { target: 'initializing', actions: ['beginCommand', assign({ resumeTo: 'created' })] },
+        'plugin.init': { target: 'initializing', actions: { type: 'beginInitCommand', params: { resumeTo: 'created' } } },
         'plugin.dispose': { target: 'disposing' },
         'plugin.dependency.failed': {
           target: 'failed.blocked',
