@@ -8,3 +8,7 @@ export { isEventPattern, lifecycleEventType, matchesEventPattern, parseEventPatt
 export type { BusEvent, EventBus, EventBusOptions, EventCounts, EventHandler, EventScope, EventScopeOwner } from './events.ts';
 export { createServiceRegistry, defineService } from './services.ts';
 export type { ServiceRef, ServiceRegistry, ServiceScope, ServiceScopeOwner, ServiceType } from './services.ts';
+export { HOST_HOOK_MODES, createHostHooks } from './host-hooks.ts';
+export type { HostHookFn, HostHookMode, HostHookRef, HostHookResult, HostHookScope, HostHooks, ImplementOptions } from './host-hooks.ts';
+export { LIFECYCLE_HOOKS, createLifecycleHooks } from './lifecycle-hooks.ts';
+export type { AfterInfo, AfterListener, AroundInfo, BeforeListener, LifecycleHookName, LifecycleHooks, LifecycleHooksOptions } from './lifecycle-hooks.ts';

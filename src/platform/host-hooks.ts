@@ -1,0 +1,228 @@
+/**
+ * Host hooks (extension points): the embedding application defines a hook, plugins implement it,
+ * the application calls it. Implementations run one after another (each awaited) in dependency
+ * order: the boot order handed to `setOrder`, refined by the `before` / `after` plugin names an
+ * implementation asks for. Plugins missing from the boot order come last, in the order they
+ * implemented.
+ *
+ * Modes, for `call(hook, arg)`:
+ * - `collect`: every implementation gets `arg`; resolves with their results, `undefined` left out.
+ * - `first`: implementations get `arg` until one returns something other than `undefined`;
+ *   resolves with that (or `undefined`).
+ * - `series`: a pipeline; each implementation gets the previous one's result (the first gets
+ *   `arg`) and may return a new value (`undefined` keeps the value); resolves with the last value.
+ *
+ * An implementation that throws or rejects makes `call` reject with `HOST_HOOK_FAILED` naming
+ * the plugin; the ones after it do not run.
+ */
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote } from './_utils.ts';
+import { orderImplementations } from './host-hook-order.ts';
+import type { Implementation } from './host-hook-order.ts';
+
+export type HostHookMode = 'collect' | 'first' | 'series';
+export const HOST_HOOK_MODES: readonly HostHookMode[] = ['collect', 'first', 'series'];
+
+declare const HOOK_TYPE: unique symbol;
+
+/** A defined hook; its type parameters type `implement` and `call`. */
+export interface HostHookRef<Mode extends HostHookMode = HostHookMode, Arg = unknown, Result = unknown> {
+  readonly name: string;
+  readonly mode: Mode;
+  /** Carries the types for the checker; never set at run time. */
+  readonly [HOOK_TYPE]?: (arg: Arg) => Result;
+}
+
+/** What `call` resolves with, by mode. */
+export type HostHookResult<Mode extends HostHookMode, Result> = Mode extends 'collect'
+  ? Result[]
+  : Mode extends 'first'
+    ? Result | undefined
+    : Result;
+
+export type HostHookFn<Arg, Result> = (arg: Arg) => Result | undefined | Promise<Result | undefined>;
+
+export interface ImplementOptions {
+  /** Plugins whose implementations must run after this one. */
+  before?: readonly string[];
+  /** Plugins whose implementations must run before this one. */
+  after?: readonly string[];
+}
+
+/** One plugin's view: `ctx.hooks`. */
+export interface HostHookScope {
+  readonly name: string;
+  /**
+   * Adds an implementation until the returned function is called or the scope is disposed.
+   * @throws `HOST_HOOK_NOT_FOUND` for an undefined hook, `DEPENDENCY_CYCLE` when before/after
+   * contradict the other implementations, `ARGUMENT_INVALID`, `SCOPE_DISPOSED`.
+   */
+  implement<Mode extends HostHookMode, Arg, Result>(
+    hook: HostHookRef<Mode, Arg, Result>,
+    fn: HostHookFn<Arg, Result>,
+    options?: ImplementOptions,
+  ): () => void;
+  implement(hook: string, fn: HostHookFn<unknown, unknown>, options?: ImplementOptions): () => void;
+  /** Removes every implementation of this scope. */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface HostHooks {
+  /**
+   * Defines a hook. Defining it again with the same mode returns the same hook.
+   * @throws `ARGUMENT_INVALID` for a name that is not dotted lower case, a mode that is not one of
+   * `collect`/`first`/`series`, or a second definition with another mode.
+   * @example
+   * ```ts
+   * const routes = hooks.define<{ prefix: string }, Route>('http.routes', { mode: 'collect' });
+   * const all: Route[] = await hooks.call(routes, { prefix: '/api' });
+   * ```
+   */
+  define<Arg = unknown, Result = unknown>(name: string, options: { mode: 'collect' }): HostHookRef<'collect', Arg, Result>;
+  define<Arg = unknown, Result = unknown>(name: string, options: { mode: 'first' }): HostHookRef<'first', Arg, Result>;
+  define<Value = unknown>(name: string, options: { mode: 'series' }): HostHookRef<'series', Value, Value>;
+  has(name: string): boolean;
+  /** The boot order (plugin names, dependencies first); implementations follow it. */
+  setOrder(order: readonly string[]): void;
+  scope(plugin: string): HostHookScope;
+  /** @throws `HOST_HOOK_NOT_FOUND`; rejects with `HOST_HOOK_FAILED` when an implementation fails. */
+  call<Mode extends HostHookMode, Arg, Result>(hook: HostHookRef<Mode, Arg, Result>, arg: Arg): Promise<HostHookResult<Mode, Result>>;
+  call(hook: string, arg?: unknown): Promise<unknown>;
+  /** The plugins implementing `hook`, in call order (one entry per implementation). */
+  implementers(hook: HostHookRef<HostHookMode, never> | string): string[];
+}
+
+interface HookState {
+  ref: HostHookRef;
+  implementations: Implementation[];
+  ordered: Implementation[] | null;
+}
+
+/** Creates the host hook registry; the runtime makes one per manager and a scope per plugin state. */
+export function createHostHooks(): HostHooks {
+  const hooks = new Map<string, HookState>();
+  let rank = new Map<string, number>();
+  let seq = 0;
+
+  const stateOf = (hook: unknown, plugin?: string): HookState => {
+    const name = typeof hook === 'string' ? hook : typeof hook === 'object' && hook !== null ? (hook as { name?: unknown }).name : undefined;
+    const state = typeof name === 'string' ? hooks.get(name) : undefined;
+    if (!state) {
+      throw new PluginFactoryError(
+        'HOST_HOOK_NOT_FOUND',
+        `${plugin ? `plugin '${plugin}': ` : ''}no host hook named ${quote(name ?? hook)} is defined; the host defines hooks before plugins start (check the name)`,
+        plugin ? { plugin } : {},
+      );
+    }
+    return state;
+  };
+  const orderOf = (state: HookState) => (state.ordered ??= orderImplementations(state.implementations, rank).order);
+
+  const invoke = async (state: HookState, impl: Implementation, arg: unknown): Promise<unknown> => {
+    try {
+      return await impl.fn(arg);
+    } catch (error) {
+      throw new PluginFactoryError(
+        'HOST_HOOK_FAILED',
+        `plugin '${impl.plugin}': its implementation of host hook '${state.ref.name}' failed: ${describeThrown(error)}; fix the implementation (the hooks after it did not run)`,
+        { plugin: impl.plugin, cause: error },
+      );
+    }
+  };
+
+  const list = (value: unknown, field: string, plugin: string): string[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || !value.every(isPluginName)) throw argumentError(`plugin '${plugin}': ${field} must be a list of plugin names`, { plugin });
+    return [...value];
+  };
+
+  return {
+    define(name: string, options: { mode: HostHookMode }) {
+      if (!isDottedName(name)) throw argumentError(`hooks.define: ${quote(name)} is not a hook name; use dotted lower case such as 'http.routes'`);
+      const mode = options?.mode;
+      if (!HOST_HOOK_MODES.includes(mode)) throw argumentError(`hooks.define('${name}'): mode must be one of ${HOST_HOOK_MODES.join(', ')}, got ${quote(mode)}`);
+      const existing = hooks.get(name);
+      if (existing) {
+        if (existing.ref.mode !== mode) throw argumentError(`hooks.define('${name}'): already defined with mode '${existing.ref.mode}'`);
+        return existing.ref as never;
+      }
+      const ref: HostHookRef = Object.freeze({ name, mode });
+      hooks.set(name, { ref, implementations: [], ordered: null });
+      return ref as never;
+    },
+    has: (name) => hooks.has(name),
+    setOrder(order) {
+      if (!Array.isArray(order) || !order.every((n) => typeof n === 'string')) throw argumentError('hooks.setOrder needs a list of plugin names');
+      rank = new Map(order.map((name, index) => [name, index]));
+      for (const state of hooks.values()) state.ordered = null;
+    },
+    scope(plugin) {
+      assertPluginName(plugin, 'hooks.scope');
+      const own = new Set<[HookState, Implementation]>();
+      let disposed = false;
+      const remove = (entry: [HookState, Implementation]) => {
+        const [state, impl] = entry;
+        impl.active = false;
+        state.implementations = state.implementations.filter((i) => i !== impl);
+        state.ordered = null;
+        own.delete(entry);
+      };
+      return {
+        name: plugin,
+        get disposed() {
+          return disposed;
+        },
+        implement(hook: unknown, fn: HostHookFn<unknown, unknown>, options: ImplementOptions = {}) {
+          if (disposed) throw disposedError(plugin, 'ctx.hooks.implement was called');
+          const state = stateOf(hook, plugin);
+          if (typeof fn !== 'function') throw argumentError(`plugin '${plugin}': the implementation of '${state.ref.name}' must be a function`, { plugin });
+          const impl: Implementation = {
+            plugin,
+            fn,
+            before: list(options.before, 'before', plugin),
+            after: list(options.after, 'after', plugin),
+            seq: seq++,
+            active: true,
+          };
+          const candidate = [...state.implementations, impl];
+          const { order, cycle } = orderImplementations(candidate, rank);
+          if (cycle) {
+            throw new PluginFactoryError(
+              'DEPENDENCY_CYCLE',
+              `plugin '${plugin}': its before/after for host hook '${state.ref.name}' make a cycle: ${cycle.join(' -> ')}; drop one of them`,
+              { plugin, plugins: cycle },
+            );
+          }
+          state.implementations = candidate;
+          state.ordered = order;
+          const entry: [HookState, Implementation] = [state, impl];
+          own.add(entry);
+          return () => {
+            if (own.has(entry)) remove(entry);
+          };
+        },
+        dispose() {
+          disposed = true;
+          for (const entry of [...own]) remove(entry);
+        },
+      };
+    },
+    async call(hook: unknown, arg?: unknown): Promise<never> {
+      const state = stateOf(hook);
+      const impls = orderOf(state);
+      let value = arg;
+      const results: unknown[] = [];
+      for (const impl of impls) {
+        if (!impl.active) continue;
+        const result = await invoke(state, impl, state.ref.mode === 'series' ? value : arg);
+        if (result === undefined) continue;
+        if (state.ref.mode === 'first') return result as never;
+        if (state.ref.mode === 'collect') results.push(result);
+        else value = result;
+      }
+      return (state.ref.mode === 'collect' ? results : state.ref.mode === 'first' ? undefined : value) as never;
+    },
+    implementers: (hook) => orderOf(stateOf(hook)).map((impl) => impl.plugin),
+  };
+}

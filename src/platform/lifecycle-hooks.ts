@@ -1,0 +1,139 @@
+/**
+ * Pre/post listeners the host puts around every plugin lifecycle hook (init, start, stop,
+ * dispose). The runtime wraps each hook call in `runAround`.
+ *
+ * - Before-listeners run in registration order, each awaited, before the hook. One that throws
+ *   or rejects vetoes the hook: it does not run and `runAround` rejects with `HOST_HOOK_FAILED`
+ *   (the runtime treats that as the hook failing).
+ * - After-listeners run after the hook settled (or was vetoed), with the outcome. One that throws
+ *   is reported through `onError` and changes nothing: `runAround` settles as the hook did.
+ */
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { createConsoleLogger } from '../logger.ts';
+import type { Logger } from '../logger.ts';
+import { argumentError, assertPluginName, quote, realTimers } from './_utils.ts';
+
+export const LIFECYCLE_HOOKS = ['init', 'start', 'stop', 'dispose'] as const;
+export type LifecycleHookName = (typeof LIFECYCLE_HOOKS)[number];
+
+export interface AroundInfo {
+  plugin: string;
+  hook: LifecycleHookName;
+}
+
+export interface AfterInfo extends AroundInfo {
+  /** Whether the hook resolved. */
+  ok: boolean;
+  /** What it threw (or the veto), when it did not. */
+  error?: unknown;
+  durationMs: number;
+}
+
+export type BeforeListener = (info: AroundInfo) => unknown;
+export type AfterListener = (info: AfterInfo) => unknown;
+
+export interface LifecycleHooksOptions {
+  /** Failed after-listeners (default: `logger.error`). */
+  onError?: (error: PluginFactoryError) => void;
+  /** @default stderr */
+  logger?: Logger;
+  /** Milliseconds, for `durationMs`. @default performance.now */
+  now?: () => number;
+}
+
+export interface LifecycleHooks {
+  /** Runs `fn` before `hook` (or every hook, `'*'`) of every plugin; returns its remover. */
+  onBefore(hook: LifecycleHookName | '*', fn: BeforeListener): () => void;
+  /** Runs `fn` after `hook` (or every hook, `'*'`) settled; returns its remover. */
+  onAfter(hook: LifecycleHookName | '*', fn: AfterListener): () => void;
+  /** Runs `run` between the listeners; settles as `run` does, or rejects with a veto. */
+  runAround<T>(plugin: string, hook: LifecycleHookName, run: () => T | PromiseLike<T>): Promise<T>;
+  /** Listeners registered now. */
+  listenerCount(): number;
+}
+
+interface Listener<F> {
+  hook: LifecycleHookName | '*';
+  fn: F;
+}
+
+/** @example `lifecycle.onAfter('start', ({ plugin, durationMs }) => log.info({ plugin, durationMs }, 'started'))` */
+export function createLifecycleHooks(options: LifecycleHooksOptions = {}): LifecycleHooks {
+  const before: Array<Listener<BeforeListener>> = [];
+  const after: Array<Listener<AfterListener>> = [];
+  const now = options.now ?? (() => (typeof performance === 'undefined' ? realTimers.now() : performance.now()));
+  const logger = options.logger ?? createConsoleLogger();
+  const report = (error: PluginFactoryError) => {
+    try {
+      if (options.onError) options.onError(error);
+      else logger.error({ plugin: error.plugin, code: error.code }, error.message);
+    } catch {
+      // A failing reporter changes nothing either.
+    }
+  };
+
+  const add = <F>(list: Array<Listener<F>>, hook: unknown, fn: F, which: string): (() => void) => {
+    if (hook !== '*' && !LIFECYCLE_HOOKS.includes(hook as LifecycleHookName)) {
+      throw argumentError(`${which}: ${quote(hook)} is not a lifecycle hook; use one of ${LIFECYCLE_HOOKS.join(', ')} or '*'`);
+    }
+    if (typeof fn !== 'function') throw argumentError(`${which}: the listener must be a function`);
+    const listener = { hook: hook as LifecycleHookName | '*', fn };
+    list.push(listener);
+    return () => {
+      const index = list.indexOf(listener);
+      if (index >= 0) list.splice(index, 1);
+    };
+  };
+  const matching = <F>(list: Array<Listener<F>>, hook: LifecycleHookName) =>
+    list.filter((l) => l.hook === '*' || l.hook === hook).map((l) => l.fn);
+
+  const runAfter = async (info: AfterInfo, listeners: AfterListener[]) => {
+    for (const fn of listeners) {
+      try {
+        await fn(info);
+      } catch (error) {
+        report(
+          new PluginFactoryError('HOST_HOOK_FAILED', `plugin '${info.plugin}': a listener after its ${info.hook} hook failed: ${describeThrown(error)}; the hook's outcome stands`, {
+            plugin: info.plugin,
+            hook: info.hook,
+            cause: error,
+          }),
+        );
+      }
+    }
+  };
+
+  return {
+    onBefore: (hook, fn) => add(before, hook, fn, 'onBefore'),
+    onAfter: (hook, fn) => add(after, hook, fn, 'onAfter'),
+    async runAround(plugin, hook, run) {
+      assertPluginName(plugin, 'runAround');
+      if (!LIFECYCLE_HOOKS.includes(hook)) throw argumentError(`runAround: ${quote(hook)} is not a lifecycle hook`);
+      const info: AroundInfo = { plugin, hook };
+      const afterListeners = matching(after, hook);
+      for (const fn of matching(before, hook)) {
+        try {
+          await fn({ ...info });
+        } catch (cause) {
+          const veto = new PluginFactoryError(
+            'HOST_HOOK_FAILED',
+            `plugin '${plugin}': a host listener before its ${hook} hook failed, so the hook did not run: ${describeThrown(cause)}`,
+            { plugin, hook, cause },
+          );
+          await runAfter({ ...info, ok: false, error: veto, durationMs: 0 }, afterListeners);
+          throw veto;
+        }
+      }
+      const hookStarted = now();
+      try {
+        const result = await run();
+        await runAfter({ ...info, ok: true, durationMs: now() - hookStarted }, afterListeners);
+        return result;
+      } catch (error) {
+        await runAfter({ ...info, ok: false, error, durationMs: now() - hookStarted }, afterListeners);
+        throw error;
+      }
+    },
+    listenerCount: () => before.length + after.length,
+  };
+}

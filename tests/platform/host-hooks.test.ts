@@ -1,0 +1,170 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { createHostHooks } from '../../src/platform/index.ts';
+import { PluginFactoryError } from '../../src/errors.ts';
+import { codeOf, rejectionCode } from './helpers.ts';
+
+interface Route {
+  path: string;
+}
+
+describe('host hooks', () => {
+  it('collect: every implementation, in boot order, undefined results left out', async () => {
+    const hooks = createHostHooks();
+    const routes = hooks.define<{ prefix: string }, Route>('http.routes', { mode: 'collect' });
+    hooks.setOrder(['config', 'db', 'api']);
+    hooks.scope('api').implement(routes, ({ prefix }) => ({ path: `${prefix}/api` }));
+    hooks.scope('config').implement(routes, () => undefined);
+    hooks.scope('db').implement(routes, async ({ prefix }) => ({ path: `${prefix}/db` }));
+    const all = await hooks.call(routes, { prefix: '/v1' });
+    expectTypeOf(all).toEqualTypeOf<Route[]>();
+    expect(all).toEqual([{ path: '/v1/db' }, { path: '/v1/api' }]);
+    expect(hooks.implementers('http.routes')).toEqual(['config', 'db', 'api']);
+  });
+
+  it('first: stops at the first result that is not undefined', async () => {
+    const hooks = createHostHooks();
+    const resolve = hooks.define<string, number>('auth.resolve', { mode: 'first' });
+    hooks.setOrder(['a', 'b', 'c']);
+    const calls: string[] = [];
+    for (const [name, answer] of [['a', undefined], ['b', 2], ['c', 3]] as const) {
+      hooks.scope(name).implement(resolve, () => {
+        calls.push(name);
+        return answer;
+      });
+    }
+    const result = await hooks.call(resolve, 'token');
+    expectTypeOf(result).toEqualTypeOf<number | undefined>();
+    expect(result).toBe(2);
+    expect(calls).toEqual(['a', 'b']);
+    expect(await hooks.call(hooks.define('none', { mode: 'first' }), 'token')).toBeUndefined();
+  });
+
+  it('series: each implementation gets the previous value; undefined keeps it', async () => {
+    const hooks = createHostHooks();
+    const config = hooks.define<{ items: string[] }>('app.config', { mode: 'series' });
+    hooks.setOrder(['a', 'b', 'c']);
+    hooks.scope('c').implement(config, async (value) => ({ items: [...value.items, 'c'] }));
+    hooks.scope('b').implement(config, () => undefined);
+    hooks.scope('a').implement(config, (value) => ({ items: [...value.items, 'a'] }));
+    const result = await hooks.call(config, { items: [] });
+    expectTypeOf(result).toEqualTypeOf<{ items: string[] }>();
+    expect(result).toEqual({ items: ['a', 'c'] });
+  });
+
+  it('before/after refine the boot order; plugins outside it come last, in the order they implemented', () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    hooks.setOrder(['a', 'b', 'c']);
+    hooks.scope('late').implement('h', () => 1);
+    hooks.scope('c').implement('h', () => 1, { before: ['a'] });
+    hooks.scope('b').implement('h', () => 1);
+    hooks.scope('a').implement('h', () => 1);
+    hooks.scope('x').implement('h', () => 1, { after: ['late'] });
+    hooks.scope('early').implement('h', () => 1, { before: ['b', 'nobody'] });
+    expect(hooks.implementers('h')).toEqual(['c', 'a', 'early', 'b', 'late', 'x']);
+    hooks.setOrder(['b', 'a', 'c']);
+    expect(hooks.implementers('h')).toEqual(['early', 'b', 'c', 'a', 'late', 'x']);
+  });
+
+  it('refuses an implementation whose before/after make a cycle, and keeps the others', () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    hooks.scope('a').implement('h', () => 1, { before: ['b'] });
+    hooks.scope('b').implement('h', () => 1, { before: ['c'] });
+    let error: unknown;
+    try {
+      hooks.scope('c').implement('h', () => 1, { before: ['a'] });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(PluginFactoryError);
+    expect((error as PluginFactoryError).code).toBe('DEPENDENCY_CYCLE');
+    expect((error as PluginFactoryError).plugins).toEqual(expect.arrayContaining(['a', 'b', 'c']));
+    expect(hooks.implementers('h')).toEqual(['a', 'b']);
+  });
+
+  it('names just the cycle, not the implementations merely behind it', () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    hooks.scope('a').implement('h', () => 1, { before: ['b'] });
+    hooks.scope('x').implement('h', () => 1, { after: ['b'] });
+    hooks.scope('y').implement('h', () => 1, { after: ['x'] });
+    let error: PluginFactoryError | undefined;
+    try {
+      hooks.scope('b').implement('h', () => 1, { before: ['a'] });
+    } catch (thrown) {
+      error = thrown as PluginFactoryError;
+    }
+    expect(error?.code).toBe('DEPENDENCY_CYCLE');
+    expect(error?.plugins).toHaveLength(3);
+    expect(new Set(error?.plugins)).toEqual(new Set(['a', 'b']));
+    expect(error?.plugins?.[0]).toBe(error?.plugins?.at(-1));
+  });
+
+  it('rejects with HOST_HOOK_FAILED naming the plugin when an implementation fails; later ones do not run', async () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    hooks.setOrder(['a', 'b', 'c']);
+    let cRan = false;
+    hooks.scope('a').implement('h', () => 1);
+    hooks.scope('b').implement('h', async () => Promise.reject(new Error('boom')));
+    hooks.scope('c').implement('h', () => {
+      cRan = true;
+    });
+    const failure = await hooks.call('h').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'HOST_HOOK_FAILED', plugin: 'b' });
+    expect(cRan).toBe(false);
+  });
+
+  it('unknown hooks are refused with HOST_HOOK_NOT_FOUND', async () => {
+    const hooks = createHostHooks();
+    expect(codeOf(() => hooks.scope('a').implement('nope', () => 1))).toBe('HOST_HOOK_NOT_FOUND');
+    expect(await rejectionCode(hooks.call('nope'))).toBe('HOST_HOOK_NOT_FOUND');
+    expect(codeOf(() => hooks.implementers('nope'))).toBe('HOST_HOOK_NOT_FOUND');
+  });
+
+  it('dispose removes every implementation of the scope; an unimplement function removes one', async () => {
+    const hooks = createHostHooks();
+    const routes = hooks.define<void, string>('r', { mode: 'collect' });
+    const other = hooks.define('o', { mode: 'collect' });
+    const db = hooks.scope('db');
+    db.implement(routes, () => 'db');
+    db.implement(other, () => 'db');
+    const off = hooks.scope('api').implement(routes, () => 'api');
+    expect(await hooks.call(routes, undefined)).toEqual(['db', 'api']);
+    db.dispose();
+    expect(hooks.implementers(routes)).toEqual(['api']);
+    expect(hooks.implementers(other)).toEqual([]);
+    expect(codeOf(() => db.implement(routes, () => 'again'))).toBe('SCOPE_DISPOSED');
+    off();
+    off();
+    expect(await hooks.call(routes, undefined)).toEqual([]);
+  });
+
+  it('an implementation removed while a call is under way is skipped', async () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    hooks.setOrder(['a', 'b']);
+    const b = hooks.scope('b');
+    hooks.scope('a').implement('h', () => {
+      b.dispose();
+      return 'a';
+    });
+    b.implement('h', () => 'b');
+    expect(await hooks.call('h')).toEqual(['a']);
+  });
+
+  it('define is idempotent for one mode and refuses bad names, modes and arguments', () => {
+    const hooks = createHostHooks();
+    const a = hooks.define('h', { mode: 'first' });
+    expect(hooks.define('h', { mode: 'first' })).toBe(a);
+    expect(hooks.has('h')).toBe(true);
+    expect(codeOf(() => hooks.define('h', { mode: 'collect' }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.define('Bad Name', { mode: 'first' }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.define('x', { mode: 'parallel' } as unknown as { mode: 'first' }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', 'fn' as unknown as () => 1))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { before: ['Not A Plugin'] }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('../a'))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.setOrder('a' as unknown as string[]))).toBe('ARGUMENT_INVALID');
+  });
+});
