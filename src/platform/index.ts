@@ -12,3 +12,8 @@ export { HOST_HOOK_MODES, createHostHooks } from './host-hooks.ts';
 export type { HostHookFn, HostHookMode, HostHookRef, HostHookResult, HostHookScope, HostHooks, ImplementOptions } from './host-hooks.ts';
 export { LIFECYCLE_HOOKS, createLifecycleHooks } from './lifecycle-hooks.ts';
 export type { AfterInfo, AfterListener, AroundInfo, BeforeListener, LifecycleHookName, LifecycleHooks, LifecycleHooksOptions } from './lifecycle-hooks.ts';
+export { createHealthPoller } from './health.ts';
+export type { HealthPoller, HealthPollerOptions } from './health.ts';
+export { HEALTH_STATUSES, normalizeHealth, sameHealth, worstStatus } from './health-result.ts';
+export type { ComponentHealth, HealthReport, HealthResult, HealthStatus } from './health-result.ts';
+export type { Timers } from './_utils.ts';

@@ -1,0 +1,95 @@
+/**
+ * What a plugin's `health(ctx)` hook may return, and the one shape it is read into.
+ *
+ * Accepted: nothing (`undefined`) or `true` (healthy), `false` (unhealthy), a status string
+ * (`'healthy' | 'degraded' | 'unhealthy'`), or an object
+ * `{ status?, components?: { [name]: status | { status, message? } }, message? }` where `status`
+ * may be left out when there are components (the worst of them is taken). Other keys are ignored.
+ * Anything else is not a health result.
+ */
+import type { ErrorInfo } from '../errors.ts';
+
+export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+export interface ComponentHealth {
+  status: HealthStatus;
+  message?: string;
+}
+
+/** A health result in its one normal shape. */
+export interface HealthResult {
+  status: HealthStatus;
+  components?: Record<string, ComponentHealth>;
+  message?: string;
+}
+
+/** One check, as the poller reports it. Plain JSON. */
+export interface HealthReport extends HealthResult {
+  /** Why the check itself counts as unhealthy: `HOOK_FAILED`, `HOOK_TIMEOUT` or `HEALTH_INVALID` (hook `health`). */
+  error?: ErrorInfo;
+  /** When the check settled (the poller's clock, ms). */
+  checkedAt: number;
+  durationMs: number;
+}
+
+const MAX_MESSAGE = 1000;
+const MAX_COMPONENTS = 100;
+
+function isStatus(value: unknown): value is HealthStatus {
+  return typeof value === 'string' && (HEALTH_STATUSES as readonly string[]).includes(value);
+}
+
+/** The worse of two statuses. */
+export function worstStatus(a: HealthStatus, b: HealthStatus): HealthStatus {
+  return HEALTH_STATUSES.indexOf(a) >= HEALTH_STATUSES.indexOf(b) ? a : b;
+}
+
+function component(value: unknown): ComponentHealth | null {
+  if (isStatus(value)) return { status: value };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const { status, message } = value as { status?: unknown; message?: unknown };
+  if (!isStatus(status) || (message !== undefined && typeof message !== 'string')) return null;
+  return message === undefined ? { status } : { status, message: message.slice(0, MAX_MESSAGE) };
+}
+
+/** Reads what a health hook returned; `null` when it is not a health result. */
+export function normalizeHealth(value: unknown): HealthResult | null {
+  if (value === undefined || value === true) return { status: 'healthy' };
+  if (value === false) return { status: 'unhealthy' };
+  if (isStatus(value)) return { status: value };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const given = value as { status?: unknown; components?: unknown; message?: unknown };
+  if (given.message !== undefined && typeof given.message !== 'string') return null;
+  if (given.status !== undefined && !isStatus(given.status)) return null;
+
+  let components: Record<string, ComponentHealth> | undefined;
+  let worst: HealthStatus | undefined;
+  if (given.components !== undefined) {
+    if (typeof given.components !== 'object' || given.components === null || Array.isArray(given.components)) return null;
+    const entries = Object.entries(given.components);
+    if (entries.length > MAX_COMPONENTS) return null;
+    components = {};
+    for (const [name, raw] of entries) {
+      const health = component(raw);
+      if (health === null) return null;
+      Object.defineProperty(components, name, { value: health, enumerable: true, writable: true, configurable: true });
+      worst = worst === undefined ? health.status : worstStatus(worst, health.status);
+    }
+  }
+  const status = given.status ?? worst;
+  if (status === undefined) return null;
+  const result: HealthResult = { status };
+  if (components !== undefined) result.components = components;
+  if (given.message !== undefined) result.message = given.message.slice(0, MAX_MESSAGE);
+  return result;
+}
+
+/** Same status and same component statuses (messages may change without it being news). */
+export function sameHealth(a: HealthResult | undefined, b: HealthResult | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.status !== b.status) return false;
+  const ka = Object.keys(a.components ?? {});
+  const kb = Object.keys(b.components ?? {});
+  return ka.length === kb.length && ka.every((k) => a.components?.[k]?.status === b.components?.[k]?.status);
+}

@@ -1,0 +1,216 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createHealthPoller, normalizeHealth } from '../../src/platform/index.ts';
+import type { HealthPollerOptions, HealthReport } from '../../src/platform/index.ts';
+import { codeOf, manualTimers } from './helpers.ts';
+
+describe('health results', () => {
+  it.each([
+    [undefined, { status: 'healthy' }],
+    [true, { status: 'healthy' }],
+    [false, { status: 'unhealthy' }],
+    ['degraded', { status: 'degraded' }],
+    [{ status: 'healthy', message: 'ok', extra: 1 }, { status: 'healthy', message: 'ok' }],
+    [
+      { components: { db: 'healthy', cache: { status: 'degraded', message: 'slow' } } },
+      { status: 'degraded', components: { db: { status: 'healthy' }, cache: { status: 'degraded', message: 'slow' } } },
+    ],
+    [{ status: 'healthy', components: { db: 'unhealthy' } }, { status: 'healthy', components: { db: { status: 'unhealthy' } } }],
+  ])('reads %j', (given, expected) => {
+    expect(normalizeHealth(given)).toEqual(expected);
+  });
+
+  it.each([42, 'ok', null, [], {}, { status: 'fine' }, { status: 'healthy', message: 3 }, { components: { a: 'meh' } }, { components: [] }, { components: { a: { message: 'x' } } }])(
+    'refuses %j',
+    (given) => {
+      expect(normalizeHealth(given)).toBeNull();
+    },
+  );
+
+  it('keeps a component named __proto__ as data', () => {
+    const result = normalizeHealth(JSON.parse('{"components":{"__proto__":"unhealthy"}}'));
+    expect(result?.status).toBe('unhealthy');
+    expect(Object.keys(result?.components ?? {})).toEqual(['__proto__']);
+  });
+});
+
+function poller(check: HealthPollerOptions['check'], extra: Partial<HealthPollerOptions> = {}) {
+  const timers = manualTimers(1000);
+  const changes: HealthReport[] = [];
+  const streaks: Array<[string, number]> = [];
+  const health = createHealthPoller({
+    plugin: 'db',
+    check,
+    intervalMs: 100,
+    timeoutMs: 30,
+    unhealthyThreshold: 2,
+    timers,
+    onChange: (report) => changes.push(report),
+    onUnhealthy: (report, n) => streaks.push([report.error?.code ?? report.status, n]),
+    ...extra,
+  });
+  return { timers, changes, streaks, health };
+}
+
+describe('health poller', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('checks at start and then every interval, reporting only changes', async () => {
+    const answers = ['healthy', 'healthy', { status: 'degraded', message: 'a' }, { status: 'degraded', message: 'b' }, 'healthy'];
+    let calls = 0;
+    const { timers, changes, health } = poller(() => answers[calls++]);
+    health.start();
+    health.start();
+    await timers.advance(0);
+    expect(calls).toBe(1);
+    await timers.advance(400);
+    expect(calls).toBe(5);
+    expect(changes.map((r) => r.status)).toEqual(['healthy', 'degraded', 'healthy']);
+    expect(health.last?.status).toBe('healthy');
+    expect(changes[0]?.checkedAt).toBe(1000);
+    health.stop();
+    expect(timers.pending).toBe(0);
+  });
+
+  it('reads a throw, a rejection and a malformed result as unhealthy with a code', async () => {
+    const answers: Array<() => unknown> = [
+      () => {
+        throw new Error('down');
+      },
+      () => Promise.reject(new Error('down')),
+      () => 'fine',
+    ];
+    let calls = 0;
+    const { timers, health } = poller(() => answers[calls++]!(), { unhealthyThreshold: 10 });
+    const codes: unknown[] = [];
+    health.start();
+    for (let i = 0; i < 3; i++) {
+      await timers.advance(i === 0 ? 0 : 100);
+      codes.push([health.last?.status, health.last?.error?.code, health.last?.error?.hook]);
+    }
+    expect(codes).toEqual([
+      ['unhealthy', 'HOOK_FAILED', 'health'],
+      ['unhealthy', 'HOOK_FAILED', 'health'],
+      ['unhealthy', 'HEALTH_INVALID', 'health'],
+    ]);
+    expect(health.consecutiveUnhealthy).toBe(3);
+    health.stop();
+  });
+
+  it('times a hanging check out, aborts its signal, and does not call it again while it hangs', async () => {
+    const signals: AbortSignal[] = [];
+    let release: (value: unknown) => void = () => {};
+    const { timers, health, streaks } = poller((signal) => {
+      signals.push(signal);
+      return new Promise((resolve) => (release = resolve));
+    });
+    health.start();
+    await timers.advance(30);
+    expect(health.last?.error?.code).toBe('HOOK_TIMEOUT');
+    expect(signals[0]?.aborted).toBe(true);
+    await timers.advance(100);
+    expect(signals).toHaveLength(1);
+    expect(health.consecutiveUnhealthy).toBe(2);
+    expect(streaks).toEqual([['HOOK_TIMEOUT', 2]]);
+    release('healthy');
+    await timers.advance(100);
+    expect(signals).toHaveLength(2);
+    health.stop();
+    expect(timers.pending).toBe(0);
+  });
+
+  it('fires onUnhealthy once per streak of unhealthyThreshold checks', async () => {
+    const answers = [false, false, false, false, true, false, false];
+    let calls = 0;
+    const { timers, streaks, health } = poller(() => answers[calls++]);
+    health.start();
+    await timers.advance(600);
+    expect(calls).toBe(7);
+    expect(streaks).toEqual([
+      ['unhealthy', 2],
+      ['unhealthy', 2],
+    ]);
+    health.stop();
+  });
+
+  it('stop clears its timer, aborts the running check and drops its late result', async () => {
+    let release: (value: unknown) => void = () => {};
+    let signal: AbortSignal | undefined;
+    const { timers, changes, health } = poller((s) => {
+      signal = s;
+      return new Promise((resolve) => (release = resolve));
+    });
+    health.start();
+    await timers.advance(0);
+    expect(timers.pending).toBe(1);
+    health.stop();
+    expect(health.running).toBe(false);
+    expect(timers.pending).toBe(0);
+    expect(signal?.aborted).toBe(true);
+    release('unhealthy');
+    await timers.flush();
+    expect(changes).toEqual([]);
+    expect(timers.pending).toBe(0);
+  });
+
+  it('a restart forgets the previous reports and streak', async () => {
+    const { timers, health, changes } = poller(() => 'unhealthy');
+    health.start();
+    await timers.advance(0);
+    health.stop();
+    expect(health.consecutiveUnhealthy).toBe(1);
+    health.start();
+    expect(health.last).toBeUndefined();
+    expect(health.consecutiveUnhealthy).toBe(0);
+    await timers.advance(0);
+    expect(changes).toHaveLength(2);
+    health.stop();
+  });
+
+  it('redacts messages and survives throwing callbacks', async () => {
+    const { timers, health } = poller(
+      () => {
+        throw new Error('password hunter2 rejected');
+      },
+      {
+        redact: (text) => text.split('hunter2').join('[redacted]'),
+        onChange: () => {
+          throw new Error('host bug');
+        },
+      },
+    );
+    health.start();
+    await timers.advance(100);
+    expect(health.last?.message).not.toContain('hunter2');
+    expect(health.last?.error?.message).not.toContain('hunter2');
+    expect(health.consecutiveUnhealthy).toBe(2);
+    health.stop();
+  });
+
+  it('uses the real timers by default and leaves none behind', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const health = createHealthPoller({ plugin: 'db', check: () => void calls++, intervalMs: 50, timeoutMs: 10, unhealthyThreshold: 1 });
+    health.start();
+    await vi.advanceTimersByTimeAsync(120);
+    expect(calls).toBe(3);
+    health.stop();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('refuses malformed options with OPTIONS_INVALID', () => {
+    const base: HealthPollerOptions = { plugin: 'db', check: () => true, intervalMs: 10, timeoutMs: 10, unhealthyThreshold: 1 };
+    for (const bad of [
+      { plugin: 'Bad' },
+      { check: 'no' },
+      { intervalMs: 0 },
+      { intervalMs: Number.NaN },
+      { timeoutMs: 2 ** 40 },
+      { unhealthyThreshold: 1.5 },
+      { initialDelayMs: -1 },
+    ]) {
+      expect(codeOf(() => createHealthPoller({ ...base, ...bad } as HealthPollerOptions))).toBe('OPTIONS_INVALID');
+    }
+  });
+});
