@@ -17,3 +17,7 @@ export type { HealthPoller, HealthPollerOptions } from './health.ts';
 export { HEALTH_STATUSES, normalizeHealth, sameHealth, worstStatus } from './health-result.ts';
 export type { ComponentHealth, HealthReport, HealthResult, HealthStatus } from './health-result.ts';
 export type { Timers } from './_utils.ts';
+export { createMetrics } from './metrics.ts';
+export type { HookTiming, Metrics, MetricsOptions, MetricsSnapshot, PluginMetrics, PluginMetricsRecorder } from './metrics.ts';
+export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, toPrometheus } from './prometheus.ts';
+export type { MetricsSnapshotLike } from './prometheus.ts';
