@@ -21,3 +21,7 @@ export { createMetrics } from './metrics.ts';
 export type { HookTiming, Metrics, MetricsOptions, MetricsSnapshot, PluginMetrics, PluginMetricsRecorder } from './metrics.ts';
 export { PROMETHEUS_CONTENT_TYPE, escapeLabelValue, toPrometheus } from './prometheus.ts';
 export type { MetricsSnapshotLike } from './prometheus.ts';
+export { createMemoryStore, toJsonValue } from './store.ts';
+export type { JsonValue, PluginStore, Store } from './store.ts';
+export { createFileStore } from './file-store.ts';
+export type { FileStoreOptions, StoreFileSystem } from './file-store.ts';

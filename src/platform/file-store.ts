@@ -1,0 +1,157 @@
+/**
+ * The default `ctx.store`: one JSON file per plugin, `<dataDir>/<plugin>.json`, holding
+ * `{ "format": 1, "values": { … } }`.
+ *
+ * - Writes are atomic: the whole file is written to a temporary file beside it (flushed to disk)
+ *   and renamed over the old one, so a crash leaves either the old or the new file, never half.
+ * - Operations of one plugin run one at a time, in call order; a value is in the file when `set`
+ *   resolves. A failed write changes nothing, in the file or in memory.
+ * - A file that is not valid JSON, or not a store, is `STORE_CORRUPT`: every operation of that
+ *   plugin rejects (reads included) and the file is never wiped or overwritten. It is read again
+ *   on the next operation, so repairing or removing it is enough.
+ * - One store per data dir: two stores (or processes) writing the same files would overwrite
+ *   each other's changes.
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { assertPluginName, optionsError } from './_utils.ts';
+import { assertStoreKey, cloneJson, toJsonValue } from './store.ts';
+import type { JsonValue, Store } from './store.ts';
+
+/** The file operations the store uses (tests may pass failing ones). */
+export interface StoreFileSystem {
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  writeFile(path: string, data: string, options: { flag: string; flush: boolean }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  mkdir(path: string, options: { recursive: true }): Promise<unknown>;
+  rm(path: string, options: { force: true }): Promise<void>;
+}
+
+export interface FileStoreOptions {
+  /** Folder of the store files; created on the first write. */
+  dataDir: string;
+  /** @default node:fs/promises */
+  fs?: StoreFileSystem;
+}
+
+const FORMAT = 1;
+const nodeFs: StoreFileSystem = { readFile, writeFile, rename, mkdir, rm };
+
+interface PluginFile {
+  path: string;
+  /** Loaded values; null until read (and again after a corrupt read). */
+  data: Map<string, JsonValue> | null;
+  /** The tail of this plugin's operation queue. */
+  queue: Promise<unknown>;
+}
+
+/**
+ * @example
+ * ```ts
+ * const store = createFileStore({ dataDir: '.data' });
+ * const db = store.scope('db');
+ * await db.set('migrations', { applied: 12 });
+ * ```
+ */
+export function createFileStore(options: FileStoreOptions): Store {
+  if (typeof options?.dataDir !== 'string' || options.dataDir.trim() === '') {
+    throw optionsError('createFileStore: dataDir must name a folder for the store files');
+  }
+  const dataDir = resolve(options.dataDir);
+  const fs = options.fs ?? nodeFs;
+  const files = new Map<string, PluginFile>();
+  let tmpCounter = 0;
+
+  const ioError = (plugin: string, path: string, doing: string, cause: unknown) =>
+    new PluginFactoryError('STORE_IO_FAILED', `plugin '${plugin}': ${doing} ${path} failed: ${describeThrown(cause)}; check the data dir and its permissions`, { plugin, cause });
+
+  const load = async (plugin: string, file: PluginFile): Promise<Map<string, JsonValue>> => {
+    if (file.data) return file.data;
+    let text: string;
+    try {
+      text = await fs.readFile(file.path, 'utf8');
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ENOENT') return (file.data = new Map());
+      throw ioError(plugin, file.path, 'reading', error);
+    }
+    const corrupt = (why: string, cause?: unknown) =>
+      new PluginFactoryError('STORE_CORRUPT', `plugin '${plugin}': store file ${file.path} ${why}; it was left as it is: repair or remove it (the plugin's stored values are lost if removed)`, cause === undefined ? { plugin } : { plugin, cause });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw corrupt('is not valid JSON', error);
+    }
+    const values = (parsed as { values?: unknown } | null)?.values;
+    if ((parsed as { format?: unknown } | null)?.format !== FORMAT || typeof values !== 'object' || values === null || Array.isArray(values)) {
+      throw corrupt(`is not a store file (expected {"format":${FORMAT},"values":{…}})`);
+    }
+    return (file.data = new Map(Object.entries(values as Record<string, JsonValue>)));
+  };
+
+  const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
+    const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data) }, null, 2)}\n`;
+    const tmp = `${file.path}.${process.pid}.${++tmpCounter}.tmp`;
+    try {
+      await fs.mkdir(dataDir, { recursive: true });
+      await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
+      await fs.rename(tmp, file.path);
+    } catch (error) {
+      await fs.rm(tmp, { force: true }).catch(() => {});
+      throw ioError(plugin, file.path, 'writing', error);
+    }
+    file.data = data;
+  };
+
+  /** Runs `op` after every earlier operation of the plugin, whatever their outcome. */
+  const enqueue = <T>(file: PluginFile, op: () => Promise<T>): Promise<T> => {
+    const result = file.queue.then(op, op);
+    file.queue = result.catch(() => {});
+    return result;
+  };
+
+  return {
+    scope(plugin) {
+      assertPluginName(plugin, 'store.scope');
+      let file = files.get(plugin);
+      if (!file) {
+        const path = join(dataDir, `${plugin}.json`);
+        file = { path, data: null, queue: Promise.resolve() };
+        files.set(plugin, file);
+      }
+      const f = file;
+      return {
+        plugin,
+        async get<T>(key: string) {
+          assertStoreKey(plugin, key);
+          return enqueue(f, async () => cloneJson<T>((await load(plugin, f)).get(key)));
+        },
+        async set(key, value) {
+          assertStoreKey(plugin, key);
+          const copy = toJsonValue(plugin, key, value);
+          return enqueue(f, async () => {
+            const next = new Map(await load(plugin, f));
+            next.set(key, copy);
+            await save(plugin, f, next);
+          });
+        },
+        async delete(key) {
+          assertStoreKey(plugin, key);
+          return enqueue(f, async () => {
+            const current = await load(plugin, f);
+            if (!current.has(key)) return false;
+            const next = new Map(current);
+            next.delete(key);
+            await save(plugin, f, next);
+            return true;
+          });
+        },
+        keys: async () => enqueue(f, async () => [...(await load(plugin, f)).keys()]),
+      };
+    },
+    async flush() {
+      await Promise.all([...files.values()].map((f) => f.queue));
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * `ctx.store`: a per-plugin key/value store of JSON values. Every method is async; values go in
+ * and come out as copies, so mutating one afterwards changes nothing stored. Values must be JSON:
+ * null, booleans, finite numbers, strings, arrays and plain objects, nested; anything else
+ * (`undefined`, functions, `NaN`, `Date`, `Map`, class instances, cycles) is refused with
+ * `STORE_VALUE_INVALID` rather than silently changed by `JSON.stringify`.
+ *
+ * This file holds the shared contract and the in-memory store; file-store.ts keeps it on disk.
+ */
+import { PluginFactoryError } from '../errors.ts';
+import { argumentError, assertPluginName, quote } from './_utils.ts';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** One plugin's store: `ctx.store`. */
+export interface PluginStore {
+  readonly plugin: string;
+  /** A copy of the value under `key`, or `undefined`. `T` is not checked: it is what you stored. */
+  get<T = JsonValue>(key: string): Promise<T | undefined>;
+  /** Stores a copy of `value`. @throws `STORE_VALUE_INVALID`, `ARGUMENT_INVALID` (key) */
+  set(key: string, value: unknown): Promise<void>;
+  /** Whether there was a value to delete. */
+  delete(key: string): Promise<boolean>;
+  /** Every key, in the order first set. */
+  keys(): Promise<string[]>;
+}
+
+export interface Store {
+  /** The store of one plugin (a valid plugin name, else `ARGUMENT_INVALID`). */
+  scope(plugin: string): PluginStore;
+  /** Resolves once every write begun so far has finished (or failed). */
+  flush(): Promise<void>;
+}
+
+const MAX_KEY_LENGTH = 1024;
+const MAX_DEPTH = 100;
+
+export function assertStoreKey(plugin: string, key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw argumentError(`plugin '${plugin}': a store key must be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${quote(key)}`, { plugin });
+  }
+}
+
+function define(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * A JSON-only deep copy of `value`; throws `STORE_VALUE_INVALID` naming where the first
+ * offending part is (never quoting a value: it may be secret).
+ */
+export function toJsonValue(plugin: string, key: string, value: unknown): JsonValue {
+  const ancestors = new Set<object>();
+  const fail = (path: string, what: string) =>
+    new PluginFactoryError(
+      'STORE_VALUE_INVALID',
+      `plugin '${plugin}': cannot store ${path} under key ${quote(key)}: ${what}; store JSON data (null, booleans, finite numbers, strings, arrays, plain objects)`,
+      { plugin, path },
+    );
+  const copy = (item: unknown, path: string, depth: number): JsonValue => {
+    if (item === null || typeof item === 'boolean' || typeof item === 'string') return item;
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) throw fail(path, `${item} is not a finite number`);
+      return item;
+    }
+    if (typeof item !== 'object') throw fail(path, `${typeof item} is not JSON`);
+    if (depth > MAX_DEPTH) throw fail(path, `nesting is deeper than ${MAX_DEPTH}`);
+    if (ancestors.has(item)) throw fail(path, 'it contains itself (a cycle)');
+    ancestors.add(item);
+    try {
+      if (Array.isArray(item)) {
+        const out: JsonValue[] = [];
+        for (let i = 0; i < item.length; i++) {
+          if (!(i in item)) throw fail(`${path}[${i}]`, 'an array hole is not JSON');
+          out.push(copy(item[i], `${path}[${i}]`, depth + 1));
+        }
+        return out;
+      }
+      const proto: unknown = Object.getPrototypeOf(item);
+      if (proto !== Object.prototype && proto !== null) throw fail(path, `${(item as object).constructor?.name ?? 'this object'} is not a plain object`);
+      if (Object.getOwnPropertySymbols(item).length > 0) throw fail(path, 'symbol keys are not JSON');
+      const out: Record<string, JsonValue> = {};
+      for (const name of Object.keys(item)) {
+        define(out, name, copy((item as Record<string, unknown>)[name], `${path}.${name}`, depth + 1));
+      }
+      return out;
+    } finally {
+      ancestors.delete(item);
+    }
+  };
+  return copy(value, 'value', 0);
+}
+
+/** A copy of a stored value (already JSON). */
+export function cloneJson<T>(value: JsonValue | undefined): T | undefined {
+  return (value === undefined ? undefined : structuredClone(value)) as T | undefined;
+}
+
+/**
+ * A store in memory: for tests and for embedders that keep state elsewhere. It lives as long as
+ * the object does, so it survives a manager being recreated when the embedder keeps it.
+ */
+export function createMemoryStore(): Store {
+  const plugins = new Map<string, Map<string, JsonValue>>();
+  const dataOf = (plugin: string) => {
+    let data = plugins.get(plugin);
+    if (!data) plugins.set(plugin, (data = new Map()));
+    return data;
+  };
+  return {
+    scope(plugin) {
+      assertPluginName(plugin, 'store.scope');
+      return {
+        plugin,
+        async get<T>(key: string) {
+          assertStoreKey(plugin, key);
+          return cloneJson<T>(dataOf(plugin).get(key));
+        },
+        async set(key, value) {
+          assertStoreKey(plugin, key);
+          dataOf(plugin).set(key, toJsonValue(plugin, key, value));
+        },
+        async delete(key) {
+          assertStoreKey(plugin, key);
+          return dataOf(plugin).delete(key);
+        },
+        async keys() {
+          return [...dataOf(plugin).keys()];
+        },
+      };
+    },
+    flush: async () => {},
+  };
+}

@@ -1,0 +1,193 @@
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFileStore, createMemoryStore } from '../../src/platform/index.ts';
+import type { Store, StoreFileSystem } from '../../src/platform/index.ts';
+import { PluginFactoryError } from '../../src/errors.ts';
+import { codeOf, rejectionCode } from './helpers.ts';
+
+let dir = '';
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pf-store-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const kinds: Array<[string, () => Store]> = [
+  ['memory store', () => createMemoryStore()],
+  ['file store', () => createFileStore({ dataDir: join(dir, 'data') })],
+];
+
+describe.each(kinds)('%s', (_kind, make) => {
+  it('sets, gets, deletes and lists keys', async () => {
+    const store = make().scope('db');
+    expect(await store.get('missing')).toBeUndefined();
+    await store.set('a', { n: 1, list: [true, null, 'x'] });
+    await store.set('b', 2);
+    await store.set('a', { n: 3 });
+    expect(await store.get('a')).toEqual({ n: 3 });
+    expect(await store.keys()).toEqual(['a', 'b']);
+    expect(await store.delete('b')).toBe(true);
+    expect(await store.delete('b')).toBe(false);
+    expect(await store.keys()).toEqual(['a']);
+  });
+
+  it('stores copies: changing a value afterwards changes nothing stored', async () => {
+    const store = make().scope('db');
+    const value = { nested: { count: 1 } };
+    await store.set('v', value);
+    value.nested.count = 99;
+    const read = await store.get<{ nested: { count: number } }>('v');
+    read!.nested.count = 42;
+    expect(await store.get('v')).toEqual({ nested: { count: 1 } });
+  });
+
+  it('keeps plugins apart', async () => {
+    const store = make();
+    await store.scope('a').set('k', 'from a');
+    expect(await store.scope('b').get('k')).toBeUndefined();
+    expect(await store.scope('a').get('k')).toBe('from a');
+  });
+
+  it('keeps a __proto__ key as data', async () => {
+    const store = make().scope('db');
+    await store.set('__proto__', JSON.parse('{"__proto__":{"polluted":true}}'));
+    const read = await store.get<Record<string, unknown>>('__proto__');
+    expect(Object.keys(read!)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(await store.keys()).toEqual(['__proto__']);
+  });
+
+  const cyclic: Record<string, unknown> = {};
+  cyclic['self'] = cyclic;
+  it.each([
+    ['undefined', undefined, 'value'],
+    ['a function', () => 1, 'value'],
+    ['NaN', Number.NaN, 'value'],
+    ['Infinity inside', { a: [1, Infinity] }, 'value.a[1]'],
+    ['a Date', new Date(0), 'value'],
+    ['a Map', new Map(), 'value'],
+    ['a class instance', new (class Pool {})(), 'value'],
+    ['a cycle', cyclic, 'value.self'],
+    ['undefined inside', { a: undefined }, 'value.a'],
+    ['a bigint', 1n, 'value'],
+    ['a sparse array', [1, , 3], 'value[1]'],
+    ['a symbol key', { [Symbol('s')]: 1 }, 'value'],
+  ])('refuses %s with STORE_VALUE_INVALID and the path', async (_what, value, path) => {
+    const store = make().scope('db');
+    const error = await store.set('k', value).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PluginFactoryError);
+    expect((error as PluginFactoryError).code).toBe('STORE_VALUE_INVALID');
+    expect((error as PluginFactoryError).path).toBe(path);
+    expect(await store.keys()).toEqual([]);
+  });
+
+  it('refuses bad keys and plugin names with ARGUMENT_INVALID', async () => {
+    const store = make();
+    const db = store.scope('db');
+    expect(await rejectionCode(db.set('', 1))).toBe('ARGUMENT_INVALID');
+    expect(await rejectionCode(db.get(42 as unknown as string))).toBe('ARGUMENT_INVALID');
+    expect(await rejectionCode(db.delete('x'.repeat(2000)))).toBe('ARGUMENT_INVALID');
+    for (const name of ['../etc', 'Db', '', 'a/b', 'db.json']) expect(codeOf(() => store.scope(name))).toBe('ARGUMENT_INVALID');
+  });
+});
+
+describe('file store on disk', () => {
+  it('keeps values across store instances (a host restart), one JSON file per plugin', async () => {
+    const first = createFileStore({ dataDir: dir });
+    await first.scope('db').set('migrations', { applied: 12 });
+    await first.scope('api').set('token-count', 3);
+    expect((await readdir(dir)).sort()).toEqual(['api.json', 'db.json']);
+    expect(JSON.parse(await readFile(join(dir, 'db.json'), 'utf8'))).toEqual({ format: 1, values: { migrations: { applied: 12 } } });
+    const second = createFileStore({ dataDir: dir });
+    expect(await second.scope('db').get('migrations')).toEqual({ applied: 12 });
+    expect(await second.scope('api').keys()).toEqual(['token-count']);
+  });
+
+  it('runs one plugin’s operations in call order, each write whole', async () => {
+    const store = createFileStore({ dataDir: dir });
+    const db = store.scope('db');
+    const ops: Array<Promise<unknown>> = [];
+    let keysMidway: Promise<string[]> = Promise.resolve([]);
+    for (let i = 0; i < 50; i++) {
+      ops.push(db.set(`k${i}`, i));
+      if (i % 5 === 0) ops.push(db.delete(`k${i}`));
+      if (i === 24) keysMidway = db.keys();
+    }
+    await Promise.all(ops);
+    expect((await keysMidway).length).toBe(20);
+    const onDisk = JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')) as { values: Record<string, number> };
+    expect(Object.keys(onDisk.values)).toHaveLength(40);
+    expect(onDisk.values['k49']).toBe(49);
+    expect(onDisk.values['k45']).toBeUndefined();
+    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('flush waits for writes begun without waiting', async () => {
+    const store = createFileStore({ dataDir: dir });
+    void store.scope('db').set('a', 1);
+    void store.scope('api').set('b', 2);
+    await store.flush();
+    expect((await readdir(dir)).sort()).toEqual(['api.json', 'db.json']);
+  });
+
+  it.each([
+    ['not JSON', '{"format":1,"values":{'],
+    ['not a store', '{"values":[]}'],
+    ['JSON null', 'null'],
+  ])('reports a corrupt file (%s) with STORE_CORRUPT and never overwrites it', async (_what, content) => {
+    const file = join(dir, 'db.json');
+    await writeFile(file, content);
+    const db = createFileStore({ dataDir: dir }).scope('db');
+    expect(await rejectionCode(db.get('a'))).toBe('STORE_CORRUPT');
+    expect(await rejectionCode(db.set('a', 1))).toBe('STORE_CORRUPT');
+    expect(await rejectionCode(db.delete('a'))).toBe('STORE_CORRUPT');
+    expect(await rejectionCode(db.keys())).toBe('STORE_CORRUPT');
+    expect(await readFile(file, 'utf8')).toBe(content);
+    await rm(file);
+    await db.set('a', 1);
+    expect(await db.get('a')).toBe(1);
+  });
+
+  it('reports read failures with STORE_IO_FAILED', async () => {
+    await mkdir(join(dir, 'db.json'));
+    const db = createFileStore({ dataDir: dir }).scope('db');
+    expect(await rejectionCode(db.get('a'))).toBe('STORE_IO_FAILED');
+    const blocked = join(dir, 'a-file');
+    await writeFile(blocked, '');
+    expect(await rejectionCode(createFileStore({ dataDir: blocked }).scope('db').set('a', 1))).toBe('STORE_IO_FAILED');
+  });
+
+  it('a failed write leaves the old file and the old values, and no temporary file', async () => {
+    let failRename = false;
+    const fs: StoreFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      writeFile: (path, data, options) => writeFile(path, data, options),
+      rename: async (from, to) => {
+        if (failRename) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+        await rename(from, to);
+      },
+      mkdir: (path, options) => mkdir(path, options),
+      rm: (path, options) => rm(path, options),
+    };
+    const db = createFileStore({ dataDir: dir, fs }).scope('db');
+    await db.set('a', 1);
+    const before = await readFile(join(dir, 'db.json'), 'utf8');
+    failRename = true;
+    expect(await rejectionCode(db.set('a', 2))).toBe('STORE_IO_FAILED');
+    expect(await rejectionCode(db.delete('a'))).toBe('STORE_IO_FAILED');
+    expect(await readFile(join(dir, 'db.json'), 'utf8')).toBe(before);
+    expect(await readdir(dir)).toEqual(['db.json']);
+    expect(await db.get('a')).toBe(1);
+    failRename = false;
+    await db.set('a', 3);
+    expect(await createFileStore({ dataDir: dir }).scope('db').get('a')).toBe(3);
+  });
+
+  it('refuses a missing data dir with OPTIONS_INVALID', () => {
+    expect(codeOf(() => createFileStore({ dataDir: '' }))).toBe('OPTIONS_INVALID');
+    expect(codeOf(() => createFileStore({} as { dataDir: string }))).toBe('OPTIONS_INVALID');
+  });
+});
