@@ -25,3 +25,5 @@ export { createMemoryStore, toJsonValue } from './store.ts';
 export type { JsonValue, PluginStore, Store } from './store.ts';
 export { createFileStore } from './file-store.ts';
 export type { FileStoreOptions, StoreFileSystem } from './file-store.ts';
+export { REDACTED, createPinoLogger, pluginLogger, redactText, redactValue } from './logging.ts';
+export type { PinoLogger, PinoLoggerOptions, PluginLoggerOptions } from './logging.ts';

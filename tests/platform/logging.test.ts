@@ -1,0 +1,106 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { createPinoLogger, pluginLogger } from '../../src/platform/index.ts';
+import { secretValues } from '../../src/config.ts';
+import { createConsoleLogger } from '../../src/logger.ts';
+import type { LogFields, Logger } from '../../src/logger.ts';
+import { codeOf } from './helpers.ts';
+
+/** A pino logger writing JSON lines into an array. */
+function capturedPino(level = 'info') {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createPinoLogger({ level, destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
+  return { logger, lines };
+}
+
+const SECRET_SPECS = { url: { type: 'string', secret: true }, pin: { type: 'integer', secret: true }, pool: { type: 'integer' } } as const;
+const config = { url: 'postgres://admin:hunter2@db', pin: 48213, pool: 5 };
+const secrets = secretValues(SECRET_SPECS, config);
+
+describe('pino host logger', () => {
+  it('is a pino logger that fits the engine Logger interface, info by default', () => {
+    const { logger, lines } = capturedPino(undefined);
+    const asHost: Logger = logger;
+    expectTypeOf(logger.child({ a: 1 })).toMatchTypeOf<Logger>();
+    asHost.debug('hidden');
+    asHost.info({ a: 1 }, 'shown');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, a: 1, msg: 'shown' });
+  });
+});
+
+describe('plugin logger', () => {
+  it('carries the plugin name and its current state on every line', () => {
+    const { logger, lines } = capturedPino();
+    let state = 'starting';
+    const log = pluginLogger(logger, { name: 'db', getState: () => state });
+    log.info('connecting');
+    state = 'running';
+    log.warn({ pool: 5, state: 'mine' }, 'connected');
+    const child = log.child({ component: 'pool' });
+    state = 'stopping';
+    child.error('closing');
+    expect(lines.map(({ plugin, state: s, msg }) => [plugin, s, msg])).toEqual([
+      ['db', 'starting', 'connecting'],
+      ['db', 'running', 'connected'],
+      ['db', 'stopping', 'closing'],
+    ]);
+    expect(lines[1]).toMatchObject({ pool: 5, level: 40 });
+    expect(lines[2]).toMatchObject({ component: 'pool', level: 50 });
+  });
+
+  it('redacts secret values in messages, fields, errors and child bindings', () => {
+    const { logger, lines } = capturedPino();
+    const log = pluginLogger(logger, { name: 'db', getState: () => 'running', secrets });
+    log.info(`connecting to ${config.url}`);
+    log.info({ target: { url: config.url, list: [config.pin] }, pin: config.pin, pool: 5 }, 'fields');
+    log.error(new Error(`login failed for ${config.url}`) as unknown as LogFields); // as plain JS may call it
+    log.error({ err: new Error(`pin ${config.pin} refused`) }, 'with err');
+    log.child({ dsn: config.url }).info('child');
+    const text = lines.map((line) => JSON.stringify(line)).join('\n');
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain(String(config.pin));
+    expect(text).toContain('[redacted]');
+    expect(lines[1]).toMatchObject({ pool: 5, pin: '[redacted]', target: { list: ['[redacted]'] } });
+    expect(lines[2]).toMatchObject({ err: { type: 'Error' }, state: 'running' });
+    expect(lines[2]?.['msg']).toContain('[redacted]');
+    expect(lines[3]).toMatchObject({ err: { type: 'Error', message: 'pin [redacted] refused' }, msg: 'with err' });
+  });
+
+  it('keeps an error logged alone as an error when there are no secrets', () => {
+    const { logger, lines } = capturedPino();
+    pluginLogger(logger, { name: 'db', getState: () => 'running' }).error(new Error('plain') as unknown as LogFields);
+    expect(lines[0]).toMatchObject({ msg: 'plain', err: { type: 'Error', message: 'plain' } });
+  });
+
+  it('works over any pino-compatible logger', () => {
+    const written: string[] = [];
+    const host = createConsoleLogger({ write: (line) => written.push(line) });
+    const log = pluginLogger(host, { name: 'db', getState: () => 'running', secrets });
+    log.info({ url: config.url }, `using ${config.url}`);
+    expect(written).toHaveLength(1);
+    expect(written[0]).toContain('[db]');
+    expect(written[0]).toContain('"state":"running"');
+    expect(written[0]).not.toContain('hunter2');
+  });
+
+  it('says unknown when getState throws', () => {
+    const { logger, lines } = capturedPino();
+    const log = pluginLogger(logger, {
+      name: 'db',
+      getState: () => {
+        throw new Error('actor gone');
+      },
+    });
+    log.info('still logs');
+    expect(lines[0]).toMatchObject({ plugin: 'db', state: 'unknown' });
+  });
+
+  it('refuses bad arguments with ARGUMENT_INVALID', () => {
+    const { logger } = capturedPino();
+    const getState = () => 'running';
+    expect(codeOf(() => pluginLogger(logger, { name: 'Bad', getState }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => pluginLogger({ info() {} } as unknown as Logger, { name: 'db', getState }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => pluginLogger(logger, { name: 'db', getState: 'running' as unknown as () => string }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => pluginLogger(logger, { name: 'db', getState, secrets: [1] as unknown as string[] }))).toBe('ARGUMENT_INVALID');
+  });
+});
