@@ -29,6 +29,7 @@ export interface BusEvent<Payload = unknown> {
   readonly source: string;
 }
 
+/** Called for each matching event; may be async (not awaited; a rejection is reported). */
 export type EventHandler<Payload = unknown> = (event: BusEvent<Payload>) => unknown;
 
 /** A plugin as the bus sees it: its name and its manifest's `events` declarations. */
@@ -58,12 +59,14 @@ export interface EventScope {
   readonly disposed: boolean;
 }
 
+/** Totals of one plugin, for metrics. */
 export interface EventCounts {
   published: number;
   /** Handler calls made for this plugin's subscriptions. */
   received: number;
 }
 
+/** Options of `createEventBus`. */
 export interface EventBusOptions {
   /** Called for each failed handler (default: `logger.error`). */
   onHandlerError?: (error: PluginFactoryError, event: BusEvent) => void;
@@ -71,6 +74,7 @@ export interface EventBusOptions {
   logger?: Logger;
 }
 
+/** One bus per manager; plugins reach it through their scope (`ctx.events`). */
 export interface EventBus {
   /** A plugin's scope: only declared names may be published or subscribed to. */
   scope(owner: EventScopeOwner): EventScope;

@@ -28,6 +28,7 @@ export interface StoreFileSystem {
   rm(path: string, options: { force: true }): Promise<void>;
 }
 
+/** Options of `createFileStore`. */
 export interface FileStoreOptions {
   /** Folder of the store files; created on the first write. */
   dataDir: string;

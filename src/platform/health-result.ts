@@ -9,9 +9,11 @@
  */
 import type { ErrorInfo } from '../errors.ts';
 
+/** Health statuses, best first. */
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 
+/** The health of one part of a plugin (a connection, a queue …). */
 export interface ComponentHealth {
   status: HealthStatus;
   message?: string;

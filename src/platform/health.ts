@@ -16,6 +16,7 @@ import type { Timers } from './_utils.ts';
 import { normalizeHealth, sameHealth } from './health-result.ts';
 import type { HealthReport } from './health-result.ts';
 
+/** Options of `createHealthPoller`: one poller per plugin with a `health` hook. */
 export interface HealthPollerOptions {
   plugin: string;
   /** Calls the plugin's `health(ctx)`, with `signal` as `ctx.signal` (aborted on timeout and stop). */
@@ -36,6 +37,7 @@ export interface HealthPollerOptions {
   timers?: Timers;
 }
 
+/** Polls one plugin; started on entering `running`, stopped on leaving it. */
 export interface HealthPoller {
   /** Starts polling (no-op when started); forgets the previous reports and streak. */
   start(): void;

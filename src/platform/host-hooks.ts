@@ -20,6 +20,7 @@ import { argumentError, assertPluginName, disposedError, isDottedName, isPluginN
 import { orderImplementations } from './host-hook-order.ts';
 import type { Implementation } from './host-hook-order.ts';
 
+/** How `call` combines the implementations' results (see the file comment). */
 export type HostHookMode = 'collect' | 'first' | 'series';
 export const HOST_HOOK_MODES: readonly HostHookMode[] = ['collect', 'first', 'series'];
 
@@ -40,8 +41,10 @@ export type HostHookResult<Mode extends HostHookMode, Result> = Mode extends 'co
     ? Result | undefined
     : Result;
 
+/** A plugin's implementation of a host hook; `undefined` means "nothing from me". */
 export type HostHookFn<Arg, Result> = (arg: Arg) => Result | undefined | Promise<Result | undefined>;
 
+/** Ordering requests, by plugin name; names without an implementation are ignored. */
 export interface ImplementOptions {
   /** Plugins whose implementations must run after this one. */
   before?: readonly string[];
@@ -68,6 +71,7 @@ export interface HostHookScope {
   readonly disposed: boolean;
 }
 
+/** The host hook registry: one per manager. */
 export interface HostHooks {
   /**
    * Defines a hook. Defining it again with the same mode returns the same hook.

@@ -13,14 +13,17 @@ import { createConsoleLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { argumentError, assertPluginName, quote, realTimers } from './_utils.ts';
 
+/** The plugin hooks listeners can surround. */
 export const LIFECYCLE_HOOKS = ['init', 'start', 'stop', 'dispose'] as const;
 export type LifecycleHookName = (typeof LIFECYCLE_HOOKS)[number];
 
+/** What a before-listener is told. */
 export interface AroundInfo {
   plugin: string;
   hook: LifecycleHookName;
 }
 
+/** What an after-listener is told: the outcome too. */
 export interface AfterInfo extends AroundInfo {
   /** Whether the hook resolved. */
   ok: boolean;
@@ -32,6 +35,7 @@ export interface AfterInfo extends AroundInfo {
 export type BeforeListener = (info: AroundInfo) => unknown;
 export type AfterListener = (info: AfterInfo) => unknown;
 
+/** Options of `createLifecycleHooks`. */
 export interface LifecycleHooksOptions {
   /** Failed after-listeners (default: `logger.error`). */
   onError?: (error: PluginFactoryError) => void;
@@ -41,6 +45,7 @@ export interface LifecycleHooksOptions {
   now?: () => number;
 }
 
+/** Listeners around plugin lifecycle hooks: one registry per manager. */
 export interface LifecycleHooks {
   /** Runs `fn` before `hook` (or every hook, `'*'`) of every plugin; returns its remover. */
   onBefore(hook: LifecycleHookName | '*', fn: BeforeListener): () => void;

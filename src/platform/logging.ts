@@ -13,8 +13,10 @@ import pino from 'pino';
 import type { LogFields, Logger } from '../logger.ts';
 import { argumentError, assertPluginName } from './_utils.ts';
 
+/** What `createPinoLogger` returns: a full pino logger (it fits `Logger`). */
 export type PinoLogger = pino.Logger;
 
+/** pino options, plus where to write. */
 export interface PinoLoggerOptions extends pino.LoggerOptions {
   /** Where lines go. @default stdout */
   destination?: pino.DestinationStream;
@@ -30,6 +32,7 @@ export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
   return destination === undefined ? pino(settings) : pino(settings, destination);
 }
 
+/** Options of `pluginLogger`. */
 export interface PluginLoggerOptions {
   name: string;
   /** The plugin's current state (`running`, `failed.retrying` …), read for every line. */
@@ -38,6 +41,7 @@ export interface PluginLoggerOptions {
   secrets?: readonly string[];
 }
 
+/** What a secret value is replaced with. */
 export const REDACTED = '[redacted]';
 const MAX_DEPTH = 6;
 type Method = 'debug' | 'info' | 'warn' | 'error';

@@ -8,6 +8,7 @@ import { argumentError, assertPluginName, quote, realTimers } from './_utils.ts'
 import type { EventCounts } from './events.ts';
 import type { HealthStatus } from './health-result.ts';
 
+/** Totals of one hook of one plugin. */
 export interface HookTiming {
   /** Settled calls (resolved, failed or timed out). */
   count: number;
@@ -37,6 +38,7 @@ export interface PluginMetrics {
   health: HealthStatus | null;
 }
 
+/** Every plugin's metrics. Plain JSON. */
 export interface MetricsSnapshot {
   plugins: PluginMetrics[];
 }
@@ -51,6 +53,7 @@ export interface PluginMetricsRecorder {
   health(status: HealthStatus | null): void;
 }
 
+/** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Event totals per plugin, read at snapshot time (pass `(name) => bus.counts(name)`). */
   eventCounts?: (plugin: string) => EventCounts;
@@ -58,6 +61,7 @@ export interface MetricsOptions {
   now?: () => number;
 }
 
+/** The metrics registry: one per manager, a recorder per plugin. */
 export interface Metrics {
   /** The recorder of `name`, made on first use; it keeps its totals across restarts and reloads. */
   plugin(name: string): PluginMetricsRecorder;

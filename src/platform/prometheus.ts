@@ -15,6 +15,7 @@ export interface MetricsSnapshotLike {
   plugins: ReadonlyArray<{ name: string } & Partial<Omit<PluginMetrics, 'name'>>>;
 }
 
+/** The `Content-Type` to serve `toPrometheus` output with. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 type Labels = Record<string, string>;

@@ -78,6 +78,7 @@ export interface ServiceScope {
   readonly disposed: boolean;
 }
 
+/** The service registry: one per manager, a scope per plugin state. */
 export interface ServiceRegistry {
   scope(owner: ServiceScopeOwner): ServiceScope;
   /** The plugin providing `ref` now, if any. */

@@ -10,6 +10,7 @@
 import { PluginFactoryError } from '../errors.ts';
 import { argumentError, assertPluginName, quote } from './_utils.ts';
 
+/** What a store holds. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** One plugin's store: `ctx.store`. */
@@ -25,6 +26,7 @@ export interface PluginStore {
   keys(): Promise<string[]>;
 }
 
+/** A store of every plugin: one per manager. */
 export interface Store {
   /** The store of one plugin (a valid plugin name, else `ARGUMENT_INVALID`). */
   scope(plugin: string): PluginStore;
@@ -35,6 +37,7 @@ export interface Store {
 const MAX_KEY_LENGTH = 1024;
 const MAX_DEPTH = 100;
 
+/** Throws `ARGUMENT_INVALID` unless `key` is a string of 1 to 1024 characters. */
 export function assertStoreKey(plugin: string, key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw argumentError(`plugin '${plugin}': a store key must be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${quote(key)}`, { plugin });
