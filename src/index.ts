@@ -35,3 +35,9 @@ export type {
 export { pluginManager } from '../machines/plugin-manager.ts';
 export type { PluginManagerLogic, PluginManagerSnapshot } from '../machines/plugin-manager.ts';
 export type { FailurePolicy } from '../machines/plugin-registry.ts';
+export { createInspectionHub } from './inspection/hub.ts';
+export type { InspectionHub, InspectionHubOptions } from './inspection/hub.ts';
+export type { InspectionRecord } from './inspection/record.ts';
+export { secretsOf } from './inspection/redact.ts';
+export { connectStatelyInspector } from './inspection/stately.ts';
+export type { StatelyInspector, StatelyInspectorOptions } from './inspection/stately.ts';

@@ -1,0 +1,51 @@
+/**
+ * The relay's viewer page: it embeds the Stately inspector UI in an iframe and forwards what the
+ * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
+ * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
+ * page does.
+ */
+import { PluginFactoryError } from '../errors.ts';
+
+const escapeAttribute = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function bridgePage(inspectorUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(inspectorUrl);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new PluginFactoryError('OPTIONS_INVALID', `inspector relay: inspectorUrl must be an http(s) URL (got '${inspectorUrl}')`);
+  }
+  const target = JSON.stringify(url.origin);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Plugin Factory · Stately inspector</title>
+<style>html, body { margin: 0; height: 100%; } iframe { border: 0; width: 100%; height: 100%; }</style>
+</head>
+<body>
+<iframe id="inspector" src="${escapeAttribute(url.href)}" title="Stately inspector"></iframe>
+<script>
+  const frame = document.getElementById('inspector');
+  const held = [];
+  let ready = false;
+  const deliver = (event) => frame.contentWindow.postMessage(event, ${target});
+  window.addEventListener('message', (message) => {
+    if (message.origin !== ${target} || !message.data || message.data.type !== '@statelyai.connected') return;
+    ready = true;
+    held.splice(0).forEach(deliver);
+  });
+  const socket = new WebSocket('ws://' + location.host);
+  socket.onmessage = (message) => {
+    const event = JSON.parse(message.data);
+    if (ready) deliver(event); else held.push(event);
+  };
+</script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,117 @@
+/**
+ * A local relay for the Stately inspector, bound to 127.0.0.1: the host's inspector connects
+ * to it over WebSocket and every other client (the viewer page it serves, or any tool speaking
+ * `@statelyai/inspect`'s protocol) receives what the host sends. The viewer page embeds Stately's
+ * inspector UI (stately.ai/inspect, so that browser needs the internet) and forwards the events
+ * to it, as the package's own `@statelyai/inspect/server` does; that server listens on every
+ * interface, cannot pick a free port, throws when its port is taken and opens a browser, so
+ * the relay is ours.
+ *
+ * A viewer that connects late still sees every live actor: the relay keeps each actor's
+ * registration and latest snapshot, plus the last events.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
+import { LOOPBACK, checkHost, checkPort, closeServer, listen, origin } from '../dashboard/listen.ts';
+import { RingBuffer } from './ring-buffer.ts';
+import { bridgePage } from './relay-page.ts';
+
+export interface InspectorRelayOptions {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** The inspector UI the viewer page embeds. @default 'https://stately.ai/inspect' */
+  inspectorUrl?: string;
+}
+
+export interface InspectorRelay {
+  /** Where inspectors send events: `ws://127.0.0.1:PORT`. */
+  readonly url: string;
+  /** The viewer page: `http://127.0.0.1:PORT/`. */
+  readonly viewerUrl: string;
+  close(): Promise<void>;
+}
+
+const RECENT_EVENTS = 500;
+const MAX_ACTORS = 20_000;
+const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/** What the relay remembers for late viewers. */
+class Replay {
+  private readonly actors = new Map<string, { actor: string; snapshot: string | null }>();
+  private readonly events = new RingBuffer<string>(RECENT_EVENTS);
+
+  remember(frame: string): void {
+    let parsed: { type?: unknown; sessionId?: unknown; snapshot?: { status?: unknown } };
+    try {
+      parsed = JSON.parse(frame) as typeof parsed;
+    } catch {
+      return;
+    }
+    const session = typeof parsed.sessionId === 'string' ? parsed.sessionId : null;
+    if (parsed.type === '@xstate.actor' && session) {
+      this.actors.set(session, { actor: frame, snapshot: null });
+      if (this.actors.size > MAX_ACTORS) this.actors.delete(this.actors.keys().next().value!);
+    } else if (parsed.type === '@xstate.snapshot' && session) {
+      const entry = this.actors.get(session);
+      if (entry && parsed.snapshot?.status !== 'active') this.actors.delete(session);
+      else if (entry) entry.snapshot = frame;
+    } else {
+      this.events.push(frame);
+    }
+  }
+
+  frames(): string[] {
+    const entries = [...this.actors.values()];
+    const snapshots = entries.flatMap((entry) => (entry.snapshot ? [entry.snapshot] : []));
+    return [...entries.map((entry) => entry.actor), ...this.events.toArray(), ...snapshots];
+  }
+}
+
+/** Starts the relay; resolves once it listens. */
+export async function startInspectorRelay(options: InspectorRelayOptions = {}): Promise<InspectorRelay> {
+  const owner = 'inspector relay';
+  const port = checkPort(options.port ?? 0, owner);
+  const host = checkHost(options.host ?? LOOPBACK, owner);
+  const inspectorUrl = options.inspectorUrl ?? 'https://stately.ai/inspect';
+  let page = '';
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://relay').pathname;
+    if (req.method !== 'GET' || path !== '/') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
+  });
+  const address = await listen(server, port, host, owner);
+  const own = [origin(host, address.port), origin('localhost', address.port), origin(LOOPBACK, address.port)];
+  page = bridgePage(inspectorUrl);
+
+  // Tools connect without an Origin; a browser only from our own viewer page, so no other web
+  // page open in that browser can read the host's events.
+  const verifyClient = ({ req }: { req: IncomingMessage }) => req.headers.origin === undefined || own.includes(req.headers.origin);
+  const wss = new WebSocketServer({ server, verifyClient, maxPayload: MAX_FRAME_BYTES });
+  const replay = new Replay();
+  wss.on('connection', (socket) => {
+    for (const frame of replay.frames()) socket.send(frame);
+    socket.on('error', () => undefined);
+    socket.on('message', (data, binary) => {
+      if (binary) return;
+      const frame = data.toString();
+      replay.remember(frame);
+      for (const client of wss.clients) if (client !== socket && client.readyState === WebSocket.OPEN) client.send(frame);
+    });
+  });
+
+  return {
+    url: origin(host, address.port, 'ws'),
+    viewerUrl: `${origin(host, address.port)}/`,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closeServer(server);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * XState inspection events in `@statelyai/inspect`'s wire format (`StatelyInspectionEvent`: the
+ * `@xstate.actor`, `@xstate.event` and `@xstate.snapshot` frames its inspector UI reads), built
+ * field by field from safe data: actor names, state values, event types with their primitive
+ * fields, the chart's definition, and of a context only the lifecycle fields a reader needs
+ * (never a config, so no secret). The manager's context, which holds the whole plugin registry,
+ * becomes a count. Converting this way, rather than with the package's own converter, avoids
+ * serialising the manager's registry on every manager step.
+ */
+import type { AnyActorLogic, InspectionEvent } from 'xstate';
+import { ownName } from './record.ts';
+import type { ActorFields } from './record.ts';
+import type { Redact } from './redact.ts';
+
+/** The `@statelyai/inspect` release whose event format this follows. */
+export const STATELY_FORMAT_VERSION = '0.7.2';
+
+/** Lifecycle context fields shown in the inspector; anything else is dropped. */
+const CONTEXT_FIELDS = ['name', 'key', 'attempts', 'hook', 'error', 'errors', 'waitingFor', 'resumeTo', 'timings'] as const;
+
+/** A copy holding only JSON data, strings redacted; functions become `{ type: name }`; cycles and depth past `depth` dropped. */
+export function plainData(value: unknown, redact: Redact, depth = 4, seen = new Set<object>()): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'function') return { type: value.name };
+  if (depth <= 0 || typeof value !== 'object' || seen.has(value)) return undefined;
+  seen.add(value);
+  const out: unknown = Array.isArray(value)
+    ? value.map((item) => plainData(item, redact, depth - 1, seen) ?? null)
+    : Object.fromEntries(
+        Object.entries(value)
+          .map(([key, member]) => [key, plainData(member, redact, depth - 1, seen)])
+          .filter(([, copy]) => copy !== undefined),
+      );
+  seen.delete(value);
+  return out;
+}
+
+/** The context as the inspector sees it. */
+export function safeContext(context: unknown, redact: Redact): Record<string, unknown> {
+  if (context === null || typeof context !== 'object') return {};
+  const source = context as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  const registry = source['registry'] as { records?: { size?: unknown } } | undefined;
+  if (registry && typeof registry.records?.size === 'number') out['plugins'] = registry.records.size;
+  for (const field of CONTEXT_FIELDS) {
+    if (!(field in source)) continue;
+    const copy = plainData(source[field], redact);
+    if (copy !== undefined) out[field] = copy;
+  }
+  return out;
+}
+
+/** The event as the inspector sees it: its type and its primitive fields (and lists of them). */
+export function safeEvent(event: unknown, redact: Redact): { type: string; [key: string]: unknown } {
+  const source = (event ?? {}) as Record<string, unknown>;
+  const out: { type: string; [key: string]: unknown } = { type: typeof source['type'] === 'string' ? source['type'] : '' };
+  const primitive = (item: unknown) => typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean';
+  for (const [key, value] of Object.entries(source)) {
+    if (key === 'type') continue;
+    if (primitive(value) || (Array.isArray(value) && value.every(primitive))) out[key] = plainData(value, redact);
+  }
+  return out;
+}
+
+function safeSnapshot(snapshot: unknown, redact: Redact) {
+  const source = (snapshot ?? {}) as { status?: unknown; value?: unknown; context?: unknown };
+  const status = typeof source.status === 'string' ? source.status : 'active';
+  return { status, value: plainData(source.value, redact, 8) ?? null, context: safeContext(source.context, redact) };
+}
+
+/** The chart definition of an actor's logic as JSON text, computed once per logic. */
+const definitions = new WeakMap<object, string | undefined>();
+function definitionOf(logic: AnyActorLogic | undefined): string | undefined {
+  if (!logic || typeof logic !== 'object') return undefined;
+  if (!definitions.has(logic)) {
+    const config = (logic as { config?: unknown }).config;
+    definitions.set(logic, config === undefined ? undefined : JSON.stringify(plainData(config, (text) => text, 24)));
+  }
+  return definitions.get(logic);
+}
+
+/** The frame of one XState inspection event, or null for kinds the inspector does not read. */
+export function toStatelyFrame(event: InspectionEvent, redact: Redact, createdAt = Date.now()): string | null {
+  const actor = event.actorRef as unknown as ActorFields & { getSnapshot(): unknown; logic?: AnyActorLogic };
+  const base = { sessionId: String(actor.sessionId), rootId: event.rootId, createdAt: String(createdAt), id: null, _version: STATELY_FORMAT_VERSION };
+  switch (event.type) {
+    case '@xstate.actor':
+      return JSON.stringify({
+        ...base,
+        type: event.type,
+        name: ownName(actor),
+        parentId: typeof actor._parent?.sessionId === 'string' ? actor._parent.sessionId : undefined,
+        definition: definitionOf(actor.logic),
+        snapshot: safeSnapshot(actor.getSnapshot(), redact),
+      });
+    case '@xstate.event':
+      return JSON.stringify({ ...base, type: event.type, sourceId: event.sourceRef?.sessionId, event: safeEvent(event.event, redact) });
+    case '@xstate.snapshot':
+      return JSON.stringify({ ...base, type: event.type, event: safeEvent(event.event, redact), snapshot: safeSnapshot(event.snapshot, redact) });
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * `connectStatelyInspector()`: shows the manager and every plugin actor in Stately's inspector.
+ * Inspection events are sent in `@statelyai/inspect`'s WebSocket format, either to a relay you
+ * name (`url`) or to a local relay it starts on 127.0.0.1, whose page embeds the inspector UI.
+ */
+import type { InspectionEvent, Observer } from 'xstate';
+import { PluginFactoryError } from '../errors.ts';
+import { createRedactor } from './redact.ts';
+import type { InspectorRelay } from './relay.ts';
+
+export interface StatelyInspectorOptions {
+  /** A relay to send to (`ws://…` or `wss://…`). Without one a local relay is started. */
+  url?: string;
+  /** Port of the local relay. @default 0 (any free port) */
+  port?: number;
+  /** Values replaced by `[redacted]` in everything sent (see `secretsOf`). */
+  redact?: readonly string[];
+}
+
+export interface StatelyInspector {
+  /** The observer to pass as `createPluginManager({ inspect })` (or to `hub.forward`). */
+  readonly inspect: Observer<InspectionEvent>;
+  /** The relay the events go to. */
+  readonly url: string;
+  /** The local relay's viewer page (open it in a browser), or null when `url` was given. */
+  readonly viewerUrl: string | null;
+  /** Stops sending and closes the local relay. */
+  close(): Promise<void>;
+}
+
+function checkUrl(url: unknown): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
+    throw new PluginFactoryError(
+      'OPTIONS_INVALID',
+      `Stately inspector: url must be a WebSocket URL such as ws://127.0.0.1:8080 (got ${JSON.stringify(url)})`,
+    );
+  }
+  return parsed.href;
+}
+
+/**
+ * Connects the Stately inspector.
+ *
+ * @example
+ * ```ts
+ * const stately = await connectStatelyInspector();          // local relay on 127.0.0.1
+ * const manager = createPluginManager({ plugins, inspect: stately.inspect });
+ * console.log(`open ${stately.viewerUrl}`);
+ * // … on shutdown, after manager.stop():
+ * await stately.close();
+ * ```
+ */
+export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
+  const url = options.url === undefined ? null : checkUrl(options.url);
+  // Loaded here, not with the library: hosts that never inspect do not pay for them.
+  const [{ startInspectorRelay }, { InspectorSocket }, { toStatelyFrame }] = await Promise.all([
+    import('./relay.ts'),
+    import('./socket.ts'),
+    import('./stately-events.ts'),
+  ]);
+  const relay: InspectorRelay | null = url ? null : await startInspectorRelay({ port: options.port ?? 0 });
+  const target = url ?? relay!.url;
+  const socket = new InspectorSocket({ url: target });
+  const redact = createRedactor(options.redact);
+  // Converted a microtask later, in order: an actor's first snapshot exists only once its
+  // constructor has returned, and a burst of events costs one pass.
+  let queue: Array<{ event: InspectionEvent; at: number }> = [];
+  let closed = false;
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    for (const { event, at } of batch) {
+      const frame = toStatelyFrame(event, redact, at);
+      if (frame !== null) socket.send(frame);
+    }
+  };
+  const inspect: Observer<InspectionEvent> = {
+    next(event) {
+      if (closed || event.type === '@xstate.action' || event.type === '@xstate.microstep') return;
+      if (queue.push({ event, at: Date.now() }) === 1) queueMicrotask(flush);
+    },
+  };
+  return {
+    inspect,
+    url: target,
+    viewerUrl: relay?.viewerUrl ?? null,
+    async close() {
+      if (closed) return;
+      flush();
+      closed = true;
+      socket.close();
+      await relay?.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * createInspectionHub: one observer for the manager and every plugin actor, records that name
+ * the actor and its plugin, keep only type and state, and a bounded memory.
+ */
+import { describe, expect, it } from 'vitest';
+import { createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
+import type { InspectionRecord, PluginFactoryError } from '../../src/index.ts';
+import { pluginOf, stopWithin } from '../helpers/host.ts';
+import { SECRET, definitions } from './plugins.ts';
+
+const KEYS = ['actor', 'at', 'event', 'kind', 'plugin', 'seq', 'source', 'state'];
+
+describe('createInspectionHub', () => {
+  it('records the manager and every plugin actor, named, with their states', async () => {
+    const hub = createInspectionHub({ capacity: 10_000 });
+    const seen: InspectionRecord[] = [];
+    hub.subscribe((record) => seen.push(record));
+    const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await stopWithin(manager);
+
+    const actors = new Set(seen.filter((r) => r.kind === 'actor').map((r) => r.actor));
+    expect([...actors].sort()).toEqual(['cache', 'config', 'db', 'leaky', 'manager']);
+    expect(seen.filter((r) => r.actor === 'manager').every((r) => r.plugin === null)).toBe(true);
+    const dbStates = seen.filter((r) => r.plugin === 'db' && r.kind === 'snapshot').map((r) => r.state);
+    expect(dbStates).toContain('running');
+    expect(dbStates.indexOf('stopping')).toBeGreaterThan(dbStates.indexOf('running'));
+    expect(dbStates[dbStates.length - 1]).toBe('stopped');
+    const sent = seen.find((r) => r.plugin === 'db' && r.kind === 'event' && r.event === 'plugin.start');
+    expect(sent?.source).toBe('manager');
+    // Sequence numbers increase by one; recent() is the same list.
+    expect(seen.map((r) => r.seq)).toEqual(seen.map((_, i) => i + 1));
+    expect(hub.recent()).toEqual(seen);
+  });
+
+  it('copies only names, types and states: no context, payload or secret', async () => {
+    const hub = createInspectionHub();
+    const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    const records = hub.recent();
+    expect(records.length).toBeGreaterThan(0);
+    for (const record of records) expect(Object.keys(record).sort()).toEqual(KEYS);
+    expect(JSON.stringify(records)).not.toContain(SECRET);
+    // leaky failed with its secret in the thrown message: the record holds only the state.
+    expect(records.some((r) => r.plugin === 'leaky' && r.state?.startsWith('failed'))).toBe(true);
+  });
+
+  it('keeps at most `capacity` records, the newest', async () => {
+    const hub = createInspectionHub({ capacity: 25 });
+    let total = 0;
+    hub.subscribe(() => total++);
+    const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    const recent = hub.recent();
+    expect(total).toBeGreaterThan(25);
+    expect(recent).toHaveLength(25);
+    expect(recent[24]!.seq).toBe(total);
+    expect(recent[0]!.seq).toBe(total - 24);
+  });
+
+  it('names a reloaded plugin actor db@2 and still files it under db', async () => {
+    const hub = createInspectionHub({ capacity: 10_000 });
+    const plugins = definitions();
+    const manager = createPluginManager({ plugins, logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await manager.reloadPlugin('cache', plugins[2]!);
+    expect(pluginOf(manager, 'cache').state).toBe('running');
+    await stopWithin(manager);
+    const reloaded = hub.recent().filter((r) => r.actor === 'cache@2');
+    expect(reloaded.length).toBeGreaterThan(0);
+    expect(reloaded.every((r) => r.plugin === 'cache')).toBe(true);
+  });
+
+  it('forwards raw events to other observers until unsubscribed', async () => {
+    const hub = createInspectionHub();
+    const raw: string[] = [];
+    const forwarding = hub.forward({ next: (event) => raw.push(event.type) });
+    const manager = createPluginManager({ plugins: definitions().slice(0, 1), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    expect(raw).toContain('@xstate.actor');
+    expect(raw).toContain('@xstate.action'); // raw events include what the timeline leaves out
+    forwarding.unsubscribe();
+    const count = raw.length;
+    await stopWithin(manager);
+    expect(raw).toHaveLength(count);
+  });
+
+  it('a consumer that throws costs that consumer its events, never the host', async () => {
+    const hub = createInspectionHub();
+    hub.subscribe(() => {
+      throw new Error('broken consumer');
+    });
+    const manager = createPluginManager({ plugins: definitions().slice(0, 3), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    expect(pluginOf(manager, 'cache').state).toBe('running');
+    await stopWithin(manager);
+    expect(manager.getSnapshot().state).toBe('stopped');
+  });
+
+  it.each([0, -1, 1.5, 'ten', 2_000_000])('refuses capacity %s with OPTIONS_INVALID', (capacity) => {
+    expect(() => createInspectionHub({ capacity: capacity as number })).toThrow(
+      expect.objectContaining({ code: 'OPTIONS_INVALID' }) as PluginFactoryError,
+    );
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The Stately inspector over WebSocket, on 127.0.0.1: a receiver gets the manager and every
+ * plugin actor in @statelyai/inspect's format, with no secret and no registry in any frame; the
+ * local relay replays live actors to a late viewer, refuses foreign web pages, and nothing keeps
+ * reconnecting after close().
+ */
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { connectStatelyInspector, createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
+import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
+import { stopWithin } from '../helpers/host.ts';
+import { SECRET, definitions } from './plugins.ts';
+
+interface Frame {
+  type: string;
+  name?: string;
+  sessionId: string;
+  snapshot?: { value?: unknown; context?: Record<string, unknown> };
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A WebSocket server on 127.0.0.1 that records every text frame. */
+async function receiver(port = 0) {
+  const server = new WebSocketServer({ host: '127.0.0.1', port });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const frames: string[] = [];
+  let connections = 0;
+  server.on('connection', (socket) => {
+    connections++;
+    socket.on('message', (data) => frames.push(data.toString()));
+  });
+  const close = () => new Promise<void>((resolve) => {
+    for (const client of server.clients) client.terminate();
+    server.close(() => resolve());
+  });
+  cleanups.push(close);
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, frames, connections: () => connections, close };
+}
+
+async function until(test: () => boolean, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`test: condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function inspect(stately: StatelyInspector) {
+  cleanups.push(() => stately.close());
+  const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: stately.inspect });
+  await manager.start();
+  await stopWithin(manager);
+}
+
+describe('connectStatelyInspector', () => {
+  it('sends the manager and every plugin actor to a WebSocket receiver, without secrets', async () => {
+    const rx = await receiver();
+    const stately = await connectStatelyInspector({ url: rx.url });
+    await inspect(stately);
+    const frames = () => rx.frames.map((text) => JSON.parse(text) as Frame);
+    await until(() => frames().filter((f) => f.type === '@xstate.snapshot' && f.snapshot?.value === 'stopped').length >= 4);
+    const actors = frames().filter((f) => f.type === '@xstate.actor').map((f) => f.name);
+    expect(actors.sort()).toEqual(['cache', 'config', 'db', 'leaky', 'manager']);
+    expect(frames().some((f) => f.type === '@xstate.event')).toBe(true);
+    for (const text of rx.frames) expect(text).not.toContain(SECRET);
+    // The manager's context is a count, not its registry of actors.
+    const managerSession = frames().find((f) => f.type === '@xstate.actor' && f.name === 'manager')!.sessionId;
+    const contexts = frames().filter((f) => f.sessionId === managerSession && f.snapshot).map((f) => f.snapshot!.context);
+    expect(contexts.length).toBeGreaterThan(0);
+    for (const context of contexts) expect(Object.keys(context ?? {})).toEqual(['plugins']);
+  });
+
+  it('goes through a hub as well: hub.forward(stately.inspect)', async () => {
+    const rx = await receiver();
+    const stately = await connectStatelyInspector({ url: rx.url });
+    cleanups.push(() => stately.close());
+    const hub = createInspectionHub();
+    hub.forward(stately.inspect);
+    const manager = createPluginManager({ plugins: definitions().slice(0, 2), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    await until(() => rx.frames.some((text) => text.includes('"name":"db"')));
+    expect(hub.recent().some((r) => r.plugin === 'db')).toBe(true);
+  });
+
+  it('starts a local relay on 127.0.0.1 that replays live actors to a late viewer', async () => {
+    const stately = await connectStatelyInspector();
+    expect(stately.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/?$/);
+    expect(stately.viewerUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    cleanups.push(() => stately.close());
+    const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: stately.inspect });
+    await manager.start();
+    // A viewer that connects after boot still gets every actor's registration.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const viewer = new WebSocket(stately.url);
+    const seen: Frame[] = [];
+    viewer.on('message', (data) => seen.push(JSON.parse(data.toString()) as Frame));
+    cleanups.push(() => viewer.terminate());
+    await until(() => seen.filter((f) => f.type === '@xstate.actor').length >= 5);
+    expect(seen.filter((f) => f.type === '@xstate.actor').map((f) => f.name).sort()).toEqual(['cache', 'config', 'db', 'leaky', 'manager']);
+    await stopWithin(manager);
+    const page = await fetch(stately.viewerUrl!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<iframe');
+  });
+
+  it('the relay refuses WebSocket connections from other web pages', async () => {
+    const stately = await connectStatelyInspector();
+    cleanups.push(() => stately.close());
+    const foreign = new WebSocket(stately.url, { headers: { origin: 'http://evil.example' } });
+    const outcome = await new Promise<string>((resolve) => {
+      foreign.on('open', () => resolve('open'));
+      foreign.on('error', () => resolve('refused'));
+    });
+    foreign.terminate();
+    expect(outcome).toBe('refused');
+    const own = new WebSocket(stately.url, { headers: { origin: new URL(stately.viewerUrl!).origin } });
+    const ok = await new Promise<string>((resolve) => {
+      own.on('open', () => resolve('open'));
+      own.on('error', () => resolve('refused'));
+    });
+    own.terminate();
+    expect(ok).toBe('open');
+  });
+
+  it('stops reconnecting once closed, even when the relay was unreachable', async () => {
+    const placeholder = await receiver();
+    const port = Number(new URL(placeholder.url).port);
+    await placeholder.close(); // the port is free again: the inspector cannot connect
+    const stately = await connectStatelyInspector({ url: `ws://127.0.0.1:${port}` });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await stately.close();
+    const late = await receiver(port);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // past the reconnect delay
+    expect(late.connections()).toBe(0);
+  });
+
+  it('closes its local relay: nothing listens afterwards', async () => {
+    const stately = await connectStatelyInspector();
+    await stately.close();
+    await expect(fetch(stately.viewerUrl!)).rejects.toThrow();
+  });
+
+  it.each(['http://127.0.0.1:8080', 'not a url', 42])('refuses url %s with OPTIONS_INVALID', async (url) => {
+    await expect(connectStatelyInspector({ url: url as string })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' } satisfies Partial<PluginFactoryError>);
+  });
+
+  it('refuses a relay port out of range with OPTIONS_INVALID', async () => {
+    await expect(connectStatelyInspector({ port: 70_000 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+});
