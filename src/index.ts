@@ -35,6 +35,12 @@ export type {
 export { pluginManager } from '../machines/plugin-manager.ts';
 export type { PluginManagerLogic, PluginManagerSnapshot } from '../machines/plugin-manager.ts';
 export type { FailurePolicy } from '../machines/plugin-registry.ts';
+export { serveDashboard } from './dashboard/serve.ts';
+export type { Dashboard, DashboardOptions } from './dashboard/serve.ts';
+export { reloadFromHost } from './dashboard/host-reload.ts';
+export type { ReloadSource } from './dashboard/host-reload.ts';
+export { DASHBOARD_COMMANDS } from './dashboard/wire.ts';
+export type { DashboardChart, DashboardCommand, DashboardPlugin, DashboardSnapshot, LiveMessage } from './dashboard/wire.ts';
 export { createInspectionHub } from './inspection/hub.ts';
 export type { InspectionHub, InspectionHubOptions } from './inspection/hub.ts';
 export type { InspectionRecord } from './inspection/record.ts';

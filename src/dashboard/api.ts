@@ -1,0 +1,93 @@
+/**
+ * The JSON API behind the page (docs/dashboard.md): `GET /api/snapshot`, `GET /api/chart`,
+ * `GET /api/events` (SSE) and `POST /api/plugins/:name/:command` (needs the token). A refused
+ * command answers with the manager's error code: `INVALID_TRANSITION` (409) when the chart does
+ * not allow it, `PLUGIN_NOT_FOUND` (404), or the code of the failure when it ran and failed.
+ */
+import type { PluginManager } from '../manager.ts';
+import type { PluginSnapshot } from '../snapshot.ts';
+import { PluginFactoryError } from '../errors.ts';
+import type { ReloadSource } from './host-reload.ts';
+import { drainBody, requestError, sendError, sendJson } from './http.ts';
+import type { LiveFeed } from './live.ts';
+import type { Route } from './router.ts';
+import { allowed, dashboardSnapshot, pluginRow } from './view.ts';
+import type { ViewOptions } from './view.ts';
+import { DASHBOARD_COMMANDS } from './wire.ts';
+import type { DashboardChart, DashboardCommand } from './wire.ts';
+
+export interface ApiOptions {
+  manager: PluginManager;
+  feed: LiveFeed;
+  chart: DashboardChart;
+  view: ViewOptions;
+  reload: ReloadSource | null;
+}
+
+const isCommand = (value: string): value is DashboardCommand => (DASHBOARD_COMMANDS as readonly string[]).includes(value);
+
+/** Runs one command the way the manager's API does; rejects with its coded error. */
+async function run(options: ApiOptions, name: string, command: DashboardCommand): Promise<PluginSnapshot> {
+  const { manager } = options;
+  switch (command) {
+    case 'start':
+      return manager.startPlugin(name);
+    case 'stop':
+      return manager.stopPlugin(name);
+    case 'restart':
+      return manager.restartPlugin(name);
+    case 'retry':
+      return manager.retryPlugin(name);
+    case 'reset':
+      return manager.resetPlugin(name);
+    case 'reload': {
+      const current = manager.getSnapshot().plugins.find((plugin) => plugin.name === name);
+      if (!current) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${name}' is registered; check the name`, { plugin: name });
+      if (!options.reload) throw requestError('this dashboard has no source of new plugin code (serveDashboard option `reload`)');
+      // Checked before the module is imported again: a refused reload touches nothing.
+      if (!manager.can(name, 'reload')) {
+        const possible = DASHBOARD_COMMANDS.filter((c) => c !== 'reload' && manager.can(name, c));
+        throw new PluginFactoryError(
+          'INVALID_TRANSITION',
+          `plugin '${name}': cannot reload in state '${current.state}'; the lifecycle chart allows ${possible.length ? possible.join(', ') : 'no command'} here`,
+          { plugin: name },
+        );
+      }
+      return manager.reloadPlugin(name, await options.reload(name));
+    }
+  }
+}
+
+export function apiRoutes(options: ApiOptions): Route[] {
+  const { manager, feed, view } = options;
+  return [
+    {
+      method: 'GET',
+      path: '/api/snapshot',
+      handle: ({ res }) => sendJson(res, 200, dashboardSnapshot(manager, manager.getSnapshot(), feed.clock, view)),
+    },
+    { method: 'GET', path: '/api/chart', handle: ({ res }) => sendJson(res, 200, options.chart) },
+    { method: 'GET', path: '/api/events', handle: ({ req, res }) => feed.attach(req, res) },
+    {
+      method: 'POST',
+      path: '/api/plugins/:name/:command',
+      control: true,
+      async handle({ req, res, params }) {
+        const name = params['name']!;
+        const command = params['command']!;
+        if (!isCommand(command)) {
+          throw requestError(`unknown command '${command}'; the dashboard sends ${DASHBOARD_COMMANDS.join(', ')}`);
+        }
+        await drainBody(req);
+        try {
+          const result = await run(options, name, command);
+          const row = pluginRow(result, allowed(manager, name, view.reload), feed.clock.of(name), view.redact);
+          sendJson(res, 200, { plugin: row });
+        } catch (error) {
+          const noSource = command === 'reload' && !options.reload && !(error instanceof PluginFactoryError && error.code === 'PLUGIN_NOT_FOUND');
+          sendError(res, error, view.redact, noSource ? 501 : undefined);
+        }
+      },
+    },
+  ];
+}

@@ -1,0 +1,212 @@
+/// <reference lib="dom" />
+/**
+ * The dashboard page. Live data arrives over one EventSource (`/api/events`); messages only
+ * update a model, and the DOM is written once per animation frame with whatever changed since
+ * the last frame, so a host moving thousands of times a second costs one frame of work.
+ */
+import type { DashboardChart, DashboardCommand, DashboardPlugin, InspectionRecord, LiveMessage } from '../wire.ts';
+import { ChartView } from './chart.ts';
+import { Controls } from './controls.ts';
+import { DetailPanel } from './detail.ts';
+import { byId, el, frameScheduler, setText, stateClass } from './dom.ts';
+import { GraphView } from './graph.ts';
+import { LatencyStats } from './latency.ts';
+import { PluginTable } from './table.ts';
+import { Timeline } from './timeline.ts';
+
+const plugins = new Map<string, DashboardPlugin>();
+const changed = new Map<string, DashboardPlugin>();
+const removed = new Set<string>();
+const records: InspectionRecord[] = [];
+let full = false;
+let fresh: InspectionRecord[] | null = null;
+let hostState = '';
+let selected: string | null = null;
+
+const controls = new Controls();
+const latency = new LatencyStats();
+const chart = new ChartView(byId('chart'));
+const timeline = new Timeline(byId<HTMLOListElement>('timeline'));
+const table = new PluginTable(byId<HTMLTableSectionElement>('plugin-rows'), { select, command });
+const graph = new GraphView(byId('graph'), select);
+const detail = new DetailPanel(byId('detail-fields'), byId('detail-actions'), byId('detail-note'), command);
+const schedule = frameScheduler(render);
+
+function select(name: string | null): void {
+  selected = name;
+  table.select(name);
+  graph.highlight(name);
+  showSelected();
+}
+
+function showSelected(): void {
+  const plugin = selected ? (plugins.get(selected) ?? null) : null;
+  const dependents = plugin ? [...plugins.values()].filter((p) => p.dependencies.includes(plugin.name)).map((p) => p.name) : [];
+  detail.show(plugin, dependents);
+  chart.highlight(plugin?.state ?? null);
+  setText(byId('chart-plugin'), plugin ? `${plugin.name}: ${plugin.state}` : 'select a plugin');
+}
+
+async function command(name: string, what: DashboardCommand): Promise<void> {
+  table.setBusy(name, true);
+  if (name === detail.name) detail.setBusy(true);
+  detail.message(`${what} ${name}…`);
+  const result = await controls.send(name, what);
+  table.setBusy(name, false);
+  if (name === detail.name) detail.setBusy(false);
+  if (result.ok) detail.message(`${what} ${name}: ${result.plugin.state}`);
+  else detail.message(`${what} ${name} refused: ${result.code}: ${result.message}`, 'error');
+  refreshControls();
+}
+
+function refreshControls(): void {
+  const enabled = controls.token !== null;
+  table.setControls(enabled);
+  detail.setControls(enabled);
+  setText(byId('token-state'), enabled ? 'controls unlocked' : 'read-only: enter the token printed by the host');
+  byId('token-form').classList.toggle('unlocked', enabled);
+}
+
+function render(): void {
+  const now = Date.now();
+  let reshaped = full || removed.size > 0;
+  if (full) table.keepOnly(new Set(plugins.keys()));
+  for (const name of removed) table.remove(name);
+  const rows = full ? [...plugins.values()] : [...changed.values()];
+  for (const row of rows) {
+    const before = table.size;
+    table.update(row);
+    if (table.size !== before) reshaped = true;
+  }
+  if (!full) for (const row of changed.values()) if (row.since > 0 && row.since <= now) latency.add(now - row.since);
+  if (full) shapes.clear();
+  for (const name of removed) shapes.delete(name);
+  if (shapeChanged(rows) || reshaped) graph.render(plugins.values());
+  else for (const row of rows) graph.update(row);
+  if (full || (selected !== null && (changed.has(selected) || removed.has(selected)))) showSelected();
+  if (reshaped) refreshFilterOptions();
+  if (fresh) timeline.reset(fresh);
+  if (records.length > 0) timeline.add(records.splice(0));
+  setText(byId('host-state'), hostState);
+  byId('host-state').className = `badge ${stateClass(hostState)}`;
+  renderCounts();
+  const report = latency.report();
+  if (report.count > 0) setText(byId('lag'), `page delay p50 ${report.p50} ms · p95 ${report.p95} ms · max ${report.max} ms (${report.count} changes)`);
+  changed.clear();
+  removed.clear();
+  full = false;
+  fresh = null;
+}
+
+/** Dependencies last drawn, per plugin: the graph is laid out again only when they change. */
+const shapes = new Map<string, string>();
+function shapeChanged(rows: readonly DashboardPlugin[]): boolean {
+  let any = false;
+  for (const row of rows) {
+    const shape = row.dependencies.join(',');
+    if (shapes.get(row.name) === shape) continue;
+    shapes.set(row.name, shape);
+    any = true;
+  }
+  return any;
+}
+
+function renderCounts(): void {
+  const counts = new Map<string, number>();
+  for (const plugin of plugins.values()) {
+    const top = plugin.state.split('.')[0]!;
+    counts.set(top, (counts.get(top) ?? 0) + 1);
+  }
+  const parts = [...counts].sort().map(([state, n]) => el('span', { class: `count ${stateClass(state)}` }, `${n} ${state}`));
+  byId('counts').replaceChildren(el('span', {}, `${plugins.size} plugins`), ...parts);
+}
+
+function refreshFilterOptions(): void {
+  const select = byId<HTMLSelectElement>('timeline-filter');
+  const value = select.value;
+  const options = [el('option', { value: '' }, 'all actors'), el('option', { value: 'manager' }, 'manager')];
+  for (const name of [...plugins.keys()].sort()) options.push(el('option', { value: name }, name));
+  select.replaceChildren(...options);
+  select.value = plugins.has(value) || value === 'manager' ? value : '';
+}
+
+function receive(message: LiveMessage): void {
+  if (message.type === 'snapshot') {
+    plugins.clear();
+    for (const plugin of message.snapshot.plugins) plugins.set(plugin.name, plugin);
+    hostState = message.snapshot.state;
+    full = true;
+    fresh = message.recent;
+    records.length = 0;
+    byId('timeline-section').classList.toggle('no-inspection', !message.snapshot.inspection);
+  } else if (message.type === 'plugins') {
+    hostState = message.state;
+    if (message.full) {
+      plugins.clear();
+      full = true;
+    }
+    for (const plugin of message.plugins) {
+      plugins.set(plugin.name, plugin);
+      changed.set(plugin.name, plugin);
+    }
+    for (const name of message.removed) {
+      plugins.delete(name);
+      changed.delete(name);
+      removed.add(name);
+    }
+  } else {
+    records.push(...message.records);
+  }
+  schedule();
+}
+
+function connect(): void {
+  const source = new EventSource('/api/events');
+  const status = byId('connection');
+  source.onopen = () => {
+    setText(status, 'live');
+    status.className = 'live';
+  };
+  source.onerror = () => {
+    setText(status, 'reconnecting…');
+    status.className = 'down';
+  };
+  for (const type of ['snapshot', 'plugins', 'inspection'] as const) {
+    source.addEventListener(type, (event) => receive(JSON.parse((event as MessageEvent<string>).data) as LiveMessage));
+  }
+}
+
+async function loadChart(): Promise<void> {
+  const response = await fetch('/api/chart');
+  const body = (await response.json()) as DashboardChart;
+  chart.mount(body.svg);
+  showSelected();
+}
+
+byId<HTMLInputElement>('filter').addEventListener('input', (event) => {
+  const shown = table.filter((event.target as HTMLInputElement).value);
+  setText(byId('shown'), shown === table.size ? '' : `${shown} shown`);
+});
+const timelineFilter = () =>
+  timeline.setFilter(byId<HTMLSelectElement>('timeline-filter').value, byId<HTMLInputElement>('microsteps').checked);
+byId('timeline-filter').addEventListener('change', timelineFilter);
+byId('microsteps').addEventListener('change', timelineFilter);
+byId<HTMLFormElement>('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = byId<HTMLInputElement>('token');
+  controls.token = input.value;
+  input.value = '';
+  refreshControls();
+});
+byId('token-forget').addEventListener('click', () => {
+  controls.token = null;
+  refreshControls();
+});
+
+/** For operators and tests: how far the page lags behind the host. */
+Object.assign(window, { pluginFactoryDashboard: { latency: () => latency.report(), resetLatency: () => latency.clear() } });
+
+refreshControls();
+showSelected();
+connect();
+void loadChart();

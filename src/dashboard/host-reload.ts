@@ -1,0 +1,52 @@
+/**
+ * Where the dashboard's reload button gets new code: for a host loaded from disk, the plugin's
+ * folder read again, with a fresh import of its module (as `run --watch` does). A folder that no
+ * longer holds a valid plugin of that name rejects with its coded problem, and the running
+ * version stays up.
+ */
+import { loadPluginFolder } from '../loading/index.ts';
+import type { LoadedHost } from '../loading/index.ts';
+import type { PluginDefinition } from '../definition.ts';
+import { PluginFactoryError } from '../errors.ts';
+
+/** Gives the definition a plugin is reloaded with; may throw (or reject with) a coded error. */
+export type ReloadSource = (name: string) => PluginDefinition | Promise<PluginDefinition>;
+
+/** The name a definition registers under, as the manager names it. */
+export function definitionName(definition: PluginDefinition, index: number): string {
+  const name = (definition.manifest as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name !== '') return name;
+  return definition.name ?? `#${index + 1}`;
+}
+
+/**
+ * A reload source reading plugins from the folders of a loaded host.
+ *
+ * @example
+ * ```ts
+ * const host = await loadHost('plugins/host.yaml');
+ * await serveDashboard(manager, { reload: reloadFromHost(host) });
+ * ```
+ */
+export function reloadFromHost(host: LoadedHost): ReloadSource {
+  const names = host.definitions.map(definitionName);
+  return async (name) => {
+    const index = names.indexOf(name);
+    const folder = index === -1 ? undefined : host.folders[index];
+    if (folder === undefined) {
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `plugin '${name}' was not loaded from a folder of this host; it cannot be reloaded from disk`, {
+        plugin: name,
+      });
+    }
+    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config });
+    const problem = next.problems?.[0];
+    if (problem) throw problem;
+    if (definitionName(next, index) !== name) {
+      throw new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': the manifest in its folder now names '${definitionName(next, index)}'; a reload keeps the name`, {
+        plugin: name,
+        path: 'name',
+      });
+    }
+    return next;
+  };
+}

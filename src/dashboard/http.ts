@@ -1,0 +1,109 @@
+/**
+ * HTTP plumbing of the dashboard: JSON and error responses (every refusal carries an error
+ * `code`), the control token, and the Host check that keeps other web sites out of a server
+ * bound to loopback.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
+import type { Redact } from '../inspection/redact.ts';
+import type { ErrorBody } from './wire.ts';
+
+/** Headers every response carries: no sniffing, no framing, only our own scripts and styles. */
+export const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+} as const;
+
+/** The HTTP status each error code answers with. */
+export function statusOf(code: string): number {
+  switch (code) {
+    case 'PERMISSION_DENIED':
+      return 401;
+    case 'PLUGIN_NOT_FOUND':
+      return 404;
+    case 'INVALID_TRANSITION':
+      return 409;
+    case 'OPTIONS_INVALID':
+      return 400;
+    case 'INTERNAL_ERROR':
+      return 500;
+    default:
+      // The command ran and the plugin failed (a hook, a dependency, a bad reload).
+      return 422;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const json = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+    'cache-control': 'no-store',
+  });
+  res.end(json);
+}
+
+/** Answers with `{ error: { code, message } }`; anything that is not a PluginFactoryError is an INTERNAL_ERROR. */
+export function sendError(res: ServerResponse, error: unknown, redact: Redact, status?: number): void {
+  const coded = isPluginFactoryError(error)
+    ? error
+    : new PluginFactoryError('INTERNAL_ERROR', `dashboard: unexpected failure: ${describeThrown(error)}`);
+  const body: ErrorBody = { error: { code: coded.code, message: redact(coded.message) } };
+  if (coded.hook !== undefined) body.error.hook = coded.hook;
+  const headers: Record<string, string> = coded.code === 'PERMISSION_DENIED' ? { 'www-authenticate': 'Bearer' } : {};
+  for (const [key, value] of Object.entries(headers)) if (!res.headersSent) res.setHeader(key, value);
+  sendJson(res, status ?? statusOf(coded.code), body);
+}
+
+export function requestError(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', `dashboard: ${message}`);
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Checks `Authorization: Bearer <token>` in constant time; throws PERMISSION_DENIED otherwise. */
+export function checkToken(req: IncomingMessage, token: string): void {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (match && timingSafeEqual(digest(match[1]!), digest(token))) return;
+  throw new PluginFactoryError(
+    'PERMISSION_DENIED',
+    match
+      ? 'dashboard: the control token is wrong; use the token printed when the dashboard started'
+      : 'dashboard: control requests need the header "Authorization: Bearer <token>", with the token printed when the dashboard started',
+  );
+}
+
+/**
+ * A server on loopback answers only requests addressed to a loopback name: a web page elsewhere
+ * that points its own host name at 127.0.0.1 (DNS rebinding) is refused.
+ */
+export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): void {
+  if (!loopbackOnly) return;
+  const host = (req.headers.host ?? '').toLowerCase();
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  if (name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name)) return;
+  throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
+}
+
+/** Reads and discards a request body, refusing one larger than `limit` bytes. */
+export function drainBody(req: IncomingMessage, limit = 4096): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(requestError(`the request body is larger than ${limit} bytes; commands take no body`));
+        req.destroy();
+      }
+    });
+    req.on('end', () => resolve());
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * The live feed behind `/api/events` (Server-Sent Events): a full snapshot on connect, then the
+ * rows that changed and the new timeline records, gathered and sent at most once per
+ * `intervalMs` (a host booting 1,000 plugins moves thousands of times a second; the page gets
+ * a few dozen messages). A client that cannot keep up is dropped; its EventSource reconnects and
+ * starts again from a fresh snapshot.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { InspectionHub } from '../inspection/hub.ts';
+import type { InspectionRecord } from '../inspection/record.ts';
+import type { PluginManager } from '../manager.ts';
+import { SECURITY_HEADERS } from './http.ts';
+import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
+import type { ViewOptions } from './view.ts';
+import type { DashboardPlugin, LiveMessage } from './wire.ts';
+
+export interface LiveFeedOptions {
+  manager: PluginManager;
+  hub: InspectionHub | null;
+  view: ViewOptions;
+  /** Least time between two messages to a page. @default 25 */
+  intervalMs?: number;
+}
+
+/** Records held between two messages; past this the oldest are dropped (the page only shows the newest). */
+const MAX_PENDING_RECORDS = 5000;
+/** Bytes a client may have unread before it is dropped. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export class LiveFeed {
+  readonly clock = new StateClock();
+  private readonly clients = new Set<ServerResponse>();
+  private readonly dirty = new Set<string>();
+  private everything = false;
+  private records: InspectionRecord[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private lastFlush = 0;
+  private readonly unsubscribe: Array<() => void> = [];
+
+  constructor(private readonly options: LiveFeedOptions) {
+    const { manager, hub } = options;
+    const changes = manager.subscribe((change) => {
+      if (change.type === 'plugin.changed') {
+        this.clock.changed(change.name);
+        this.dirty.add(change.name);
+      } else {
+        // Every plugin's allowed commands depend on the host's state.
+        this.everything = true;
+      }
+      this.schedule();
+    });
+    this.unsubscribe.push(() => changes.unsubscribe());
+    if (hub) {
+      const records = hub.subscribe((record) => {
+        if (this.clients.size === 0) return;
+        this.records.push(record);
+        if (this.records.length > MAX_PENDING_RECORDS) this.records.splice(0, this.records.length - MAX_PENDING_RECORDS);
+        this.schedule();
+      });
+      this.unsubscribe.push(() => records.unsubscribe());
+    }
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Turns a request into an event stream, starting with the whole picture. */
+  attach(req: IncomingMessage, res: ServerResponse): void {
+    req.socket.setNoDelay(true);
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    res.write('retry: 1000\n\n');
+    const { manager, hub, view } = this.options;
+    const snapshot = dashboardSnapshot(manager, manager.getSnapshot(), this.clock, view);
+    this.write(res, { type: 'snapshot', snapshot, recent: hub?.recent() ?? [] });
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+  }
+
+  /** Ends every stream and stops listening to the manager and the hub. */
+  close(): void {
+    for (const stop of this.unsubscribe.splice(0)) stop();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.clients.size === 0) return;
+    const wait = Math.max(0, this.lastFlush + (this.options.intervalMs ?? 25) - Date.now());
+    this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  private flush(): void {
+    this.timer = null;
+    this.lastFlush = Date.now();
+    const records = this.records;
+    this.records = [];
+    if (this.clients.size === 0) {
+      this.dirty.clear();
+      this.everything = false;
+      return;
+    }
+    if (this.everything || this.dirty.size > 0) this.broadcast(this.rows());
+    if (records.length > 0) this.broadcast({ type: 'inspection', records });
+  }
+
+  /** The rows that changed (all of them after a host state change), and the plugins that are gone. */
+  private rows(): LiveMessage {
+    const { manager, view } = this.options;
+    const snapshot = manager.getSnapshot();
+    const plugins: DashboardPlugin[] = [];
+    const removed: string[] = [];
+    const row = (plugin: (typeof snapshot.plugins)[number]) =>
+      pluginRow(plugin, allowed(manager, plugin.name, view.reload), this.clock.of(plugin.name), view.redact);
+    if (this.everything) {
+      for (const plugin of snapshot.plugins) plugins.push(row(plugin));
+    } else {
+      const byName = new Map(snapshot.plugins.map((plugin) => [plugin.name, plugin]));
+      for (const name of this.dirty) {
+        const plugin = byName.get(name);
+        if (plugin) plugins.push(row(plugin));
+        else removed.push(name);
+      }
+    }
+    for (const name of removed) this.clock.removed(name);
+    const full = this.everything;
+    this.dirty.clear();
+    this.everything = false;
+    return { type: 'plugins', state: snapshot.state, plugins, removed, full };
+  }
+
+  private broadcast(message: LiveMessage): void {
+    const frame = this.frame(message);
+    for (const res of this.clients) {
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        this.clients.delete(res);
+        res.destroy();
+        continue;
+      }
+      res.write(frame);
+    }
+  }
+
+  private write(res: ServerResponse, message: LiveMessage): void {
+    res.write(this.frame(message));
+  }
+
+  private frame(message: LiveMessage): string {
+    return `event: ${message.type}\ndata: ${JSON.stringify(message)}\n\n`;
+  }
+}

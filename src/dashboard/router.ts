@@ -1,0 +1,88 @@
+/**
+ * The dashboard's route table. A route is a method, a path pattern (`/api/plugins/:name/:command`)
+ * and a handler; `control` routes need the token. Adding an endpoint (a `/metrics`, say) is one
+ * more entry in the table `serveDashboard` builds.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Redact } from '../inspection/redact.ts';
+import { checkHostHeader, checkToken, requestError, sendError } from './http.ts';
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  /** Decoded `:name` segments of the pattern. */
+  params: Record<string, string>;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** `/api/snapshot`, or with `:param` segments. */
+  path: string;
+  /** Control routes need `Authorization: Bearer <token>`; reads need nothing. */
+  control?: boolean;
+  handle(context: RequestContext): void | Promise<void>;
+}
+
+export interface RouterOptions {
+  token: string;
+  /** Refuse requests whose Host is not a loopback name. */
+  loopbackOnly: boolean;
+  redact: Redact;
+}
+
+type Matcher = (path: string) => Record<string, string> | null;
+
+function compile(pattern: string): Matcher {
+  const parts = pattern.split('/');
+  return (path) => {
+    const segments = path.split('/');
+    if (segments.length !== parts.length) return null;
+    const params: Record<string, string> = {};
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const segment = segments[i]!;
+      if (part.startsWith(':')) {
+        if (segment === '') return null;
+        try {
+          params[part.slice(1)] = decodeURIComponent(segment);
+        } catch {
+          return null;
+        }
+      } else if (part !== segment) {
+        return null;
+      }
+    }
+    return params;
+  };
+}
+
+/** The request handler over a route table. Every refusal is a coded JSON error. */
+export function createRouter(routes: readonly Route[], options: RouterOptions) {
+  const table = routes.map((route) => ({ route, match: compile(route.path) }));
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      checkHostHeader(req, options.loopbackOnly);
+      const url = new URL(req.url ?? '/', 'http://dashboard');
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      const found = table.flatMap(({ route, match }) => {
+        const params = match(url.pathname);
+        return params ? [{ route, params }] : [];
+      });
+      if (found.length === 0) {
+        sendError(res, requestError(`no route for ${url.pathname}; see docs/dashboard.md`), options.redact, 404);
+        return;
+      }
+      const hit = found.find(({ route }) => route.method === method);
+      if (!hit) {
+        res.setHeader('allow', [...new Set(found.map(({ route }) => route.method))].join(', '));
+        sendError(res, requestError(`${req.method} is not allowed on ${url.pathname}`), options.redact, 405);
+        return;
+      }
+      if (hit.route.control) checkToken(req, options.token);
+      await hit.route.handle({ req, res, url, params: hit.params });
+    } catch (error) {
+      sendError(res, error, options.redact);
+    }
+  };
+}

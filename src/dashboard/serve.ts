@@ -1,0 +1,127 @@
+/**
+ * `serveDashboard(manager, options)`: the live dashboard of a host, served by the host itself on
+ * 127.0.0.1 unless told otherwise. Reads need nothing; commands need the token (random unless
+ * given), which the host prints at startup.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { pluginLifecycle } from '../../machines/plugin-lifecycle.ts';
+import { PluginFactoryError } from '../errors.ts';
+import type { InspectionHub } from '../inspection/hub.ts';
+import { createRedactor } from '../inspection/redact.ts';
+import type { PluginManager } from '../manager.ts';
+import { apiRoutes } from './api.ts';
+import { assetRoutes, loadAssets } from './assets.ts';
+import { dashboardChart } from './chart-svg.ts';
+import type { ReloadSource } from './host-reload.ts';
+import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin } from './listen.ts';
+import { LiveFeed } from './live.ts';
+import { createRouter } from './router.ts';
+
+export interface DashboardOptions {
+  /** @default 0 (any free port; read it from `url`) */
+  port?: number;
+  /** The address to listen on. Anything but a loopback address exposes the host to the network. @default '127.0.0.1' */
+  host?: string;
+  /** The control token (16+ characters: letters, digits, `-`, `_`, `.`, `~`). @default 32 random bytes, base64url */
+  token?: string;
+  /** An inspection hub passed as the manager's `inspect`: its events fill the timeline. */
+  hub?: InspectionHub;
+  /** Where reload gets a plugin's new definition (`reloadFromHost(host)` for hosts on disk); without it reload is off. */
+  reload?: ReloadSource;
+  /** Values replaced by `[redacted]` in everything the dashboard sends (`secretsOf(definitions)`). */
+  redact?: readonly string[];
+}
+
+export interface Dashboard {
+  /** `http://127.0.0.1:PORT/` */
+  readonly url: string;
+  /** The URL that also unlocks the controls: `url` plus `#token=…` (a fragment: never sent to the server or logged). */
+  readonly controlUrl: string;
+  readonly token: string;
+  readonly port: number;
+  readonly host: string;
+  /** Ends every live stream and stops the server. */
+  close(): Promise<void>;
+}
+
+const TOKEN_PATTERN = /^[A-Za-z0-9\-_.~]{16,256}$/;
+
+function optionsError(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', `serveDashboard: ${message}`);
+}
+
+function checkOptions(manager: unknown, options: DashboardOptions): void {
+  const fn = (value: unknown, key: string) => typeof (value as Record<string, unknown> | null)?.[key] === 'function';
+  if (!['getSnapshot', 'subscribe', 'can', 'startPlugin', 'stopPlugin', 'restartPlugin', 'reloadPlugin'].every((key) => fn(manager, key))) {
+    throw optionsError('the first argument must be a plugin manager (createPluginManager)');
+  }
+  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
+  if (options.token !== undefined && (typeof options.token !== 'string' || !TOKEN_PATTERN.test(options.token))) {
+    throw optionsError('token must be 16 to 256 characters: letters, digits, -, _, . or ~');
+  }
+  if (options.hub !== undefined && !(fn(options.hub, 'subscribe') && fn(options.hub, 'recent'))) {
+    throw optionsError('hub must come from createInspectionHub()');
+  }
+  if (options.reload !== undefined && typeof options.reload !== 'function') throw optionsError('reload must be a function (name) => definition');
+  if (options.redact !== undefined && !(Array.isArray(options.redact) && options.redact.every((v) => typeof v === 'string'))) {
+    throw optionsError('redact must be an array of strings');
+  }
+}
+
+/**
+ * Serves the dashboard of `manager`; resolves once it listens.
+ *
+ * @example
+ * ```ts
+ * const hub = createInspectionHub();
+ * const manager = createPluginManager({ plugins, inspect: hub.inspect });
+ * const dashboard = await serveDashboard(manager, { hub });
+ * console.log(`dashboard: ${dashboard.url} (control token ${dashboard.token})`);
+ * await manager.start();
+ * // … on shutdown:
+ * await manager.stop();
+ * await dashboard.close();
+ * ```
+ */
+export async function serveDashboard(manager: PluginManager, options: DashboardOptions = {}): Promise<Dashboard> {
+  checkOptions(manager, options);
+  const owner = 'serveDashboard';
+  const port = checkPort(options.port ?? 0, owner);
+  const host = checkHost(options.host ?? LOOPBACK, owner);
+  const token = options.token ?? randomBytes(32).toString('base64url');
+  const redact = createRedactor(options.redact);
+  const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
+
+  const assets = await loadAssets();
+  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view });
+  const routes = [
+    ...assetRoutes(assets),
+    ...apiRoutes({ manager, feed, view, chart: dashboardChart(pluginLifecycle), reload: options.reload ?? null }),
+  ];
+  const handle = createRouter(routes, { token, loopbackOnly: isLoopback(host), redact });
+  const server = createServer((req, res) => void handle(req, res));
+  let address;
+  try {
+    address = await listen(server, port, host, owner);
+  } catch (error) {
+    feed.close();
+    throw error;
+  }
+  const url = `${origin(host, address.port)}/`;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    controlUrl: `${url}#token=${token}`,
+    token,
+    port: address.port,
+    host,
+    close() {
+      closing ??= (async () => {
+        feed.close();
+        await closeServer(server);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,226 @@
+/**
+ * The dashboard's JSON API over 127.0.0.1: reads without a token, commands only with it,
+ * refusals carrying their error code, and no secret in any response or in the live stream.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
+import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage } from '../../src/index.ts';
+import { pluginOf } from '../helpers/host.ts';
+import { call, openEvents, post, startHost } from './http.ts';
+import type { TestHost } from './http.ts';
+import { SECRET, definitions } from './plugins.ts';
+
+const hosts: TestHost[] = [];
+afterEach(async () => {
+  for (const host of hosts.splice(0)) await host.close();
+});
+const start = async (...args: Parameters<typeof startHost>) => {
+  const host = await startHost(...args);
+  hosts.push(host);
+  return host;
+};
+
+describe('dashboard API: reads', () => {
+  it('GET /api/snapshot: every plugin with state, version, attempts, error code and allowed commands', async () => {
+    const host = await start();
+    const reply = await call(`${host.base}/api/snapshot`);
+    expect(reply.status).toBe(200);
+    const snapshot = reply.json as unknown as DashboardSnapshot;
+    expect(snapshot.state).toBe('running');
+    const byName = Object.fromEntries(snapshot.plugins.map((p) => [p.name, p]));
+    expect(Object.keys(byName).sort()).toEqual(['cache', 'config', 'db', 'leaky']);
+    expect(byName['db']).toMatchObject({ version: '1.2.0', state: 'running', attempts: 1, dependencies: ['config'], error: null });
+    expect(byName['leaky']!.state).toMatch(/^failed/);
+    expect(byName['leaky']!.error?.code).toBe('HOOK_FAILED');
+    for (const plugin of snapshot.plugins) {
+      for (const command of ['start', 'stop', 'restart', 'retry', 'reset'] as const) {
+        expect(plugin.can[command], `${plugin.name} ${command}`).toBe(host.manager.can(plugin.name, command));
+      }
+      expect(plugin.can.reload).toBe(false); // no reload source given
+    }
+  });
+
+  it('GET /api/chart: the lifecycle chart from its definition, drawn with every state', async () => {
+    const host = await start();
+    const reply = await call(`${host.base}/api/chart`);
+    expect(reply.status).toBe(200);
+    const chart = reply.json as unknown as DashboardChart;
+    const paths = chart.states.map((s) => s.path);
+    for (const state of LIFECYCLE_STATES) expect(paths).toContain(state);
+    for (const path of paths) expect(chart.svg).toContain(`data-state="${path}"`);
+    expect(chart.transitions.length).toBeGreaterThan(20);
+  });
+
+  it('serves the page and its assets from the host itself, with a strict content security policy', async () => {
+    const host = await start();
+    const page = await call(`${host.base}/`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('/assets/dashboard.js');
+    expect(page.text).not.toMatch(/https?:\/\//); // nothing fetched from elsewhere
+    const script = await call(`${host.base}/assets/dashboard.js`);
+    expect(script.status).toBe(200);
+    expect(script.text).toContain('EventSource');
+    expect((await call(`${host.base}/assets/dashboard.css`)).status).toBe(200);
+    const headers = await fetch(`${host.base}/`).then((r) => r.headers);
+    expect(headers.get('content-security-policy')).toContain("script-src 'self'");
+  });
+
+  it('unknown paths and wrong methods answer with OPTIONS_INVALID', async () => {
+    const host = await start();
+    const missing = await call(`${host.base}/api/nothing`);
+    expect([missing.status, missing.json.error?.code]).toEqual([404, 'OPTIONS_INVALID']);
+    const wrongMethod = await call(`${host.base}/api/plugins/db/restart`, { headers: { authorization: `Bearer ${host.dashboard.token}` } });
+    expect([wrongMethod.status, wrongMethod.json.error?.code]).toEqual([405, 'OPTIONS_INVALID']);
+    expect(pluginOf(host.manager, 'db').state).toBe('running');
+  });
+
+  it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {
+    const host = await start();
+    const reply = await call(`${host.base}/api/snapshot`, { headers: { host: 'attacker.example' } });
+    expect([reply.status, reply.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    expect((await call(`${host.base}/api/snapshot`, { headers: { host: `localhost:${host.dashboard.port}` } })).status).toBe(200);
+  });
+});
+
+describe('dashboard API: commands', () => {
+  it('refuses a command without the token, or with a wrong one, with PERMISSION_DENIED', async () => {
+    const host = await start();
+    for (const token of [null, 'x'.repeat(43), `${host.dashboard.token}x`]) {
+      const reply = await post(host, '/api/plugins/db/stop', token);
+      expect([reply.status, reply.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    }
+    expect(pluginOf(host.manager, 'db').state).toBe('running');
+  });
+
+  it('runs an allowed command and answers with the plugin row', async () => {
+    const host = await start();
+    const stopped = await post(host, '/api/plugins/cache/stop');
+    expect(stopped.status).toBe(200);
+    expect((stopped.json['plugin'] as DashboardPlugin).state).toBe('stopped');
+    expect((stopped.json['plugin'] as DashboardPlugin).can.start).toBe(true);
+    const restarted = await post(host, '/api/plugins/cache/start');
+    expect((restarted.json['plugin'] as DashboardPlugin).state).toBe('running');
+    const again = await post(host, '/api/plugins/db/restart');
+    expect([again.status, (again.json['plugin'] as DashboardPlugin).state]).toEqual([200, 'running']);
+    expect(pluginOf(host.manager, 'cache').state).toBe('running');
+  });
+
+  it('a transition the chart does not allow answers 409 INVALID_TRANSITION and changes nothing', async () => {
+    const host = await start();
+    const reply = await post(host, '/api/plugins/db/start');
+    expect([reply.status, reply.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
+    const retry = await post(host, '/api/plugins/config/retry');
+    expect(retry.json.error?.code).toBe('INVALID_TRANSITION');
+    expect(pluginOf(host.manager, 'db').state).toBe('running');
+  });
+
+  it('a command once the host has stopped answers INVALID_TRANSITION', async () => {
+    const host = await start();
+    await host.manager.stop();
+    const reply = await post(host, '/api/plugins/db/restart');
+    expect([reply.status, reply.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
+  });
+
+  it('an unknown plugin answers 404 PLUGIN_NOT_FOUND, an unknown command 400 OPTIONS_INVALID', async () => {
+    const host = await start();
+    const ghost = await post(host, '/api/plugins/ghost/restart');
+    expect([ghost.status, ghost.json.error?.code]).toEqual([404, 'PLUGIN_NOT_FOUND']);
+    const unload = await post(host, '/api/plugins/db/unload');
+    expect([unload.status, unload.json.error?.code]).toEqual([400, 'OPTIONS_INVALID']);
+    expect(pluginOf(host.manager, 'db').state).toBe('running');
+  });
+
+  it('a command whose plugin fails answers with the failure code', async () => {
+    let fail = false;
+    const flaky = definePlugin({
+      init() {},
+      start() {
+        if (fail) throw new Error('start broke');
+      },
+      stop() {},
+    });
+    const host = await start({}, [{ manifest: { name: 'flaky', version: '1.0.0' }, module: flaky }]);
+    fail = true;
+    const reply = await post(host, '/api/plugins/flaky/restart');
+    expect([reply.status, reply.json.error?.code]).toEqual([422, 'HOOK_FAILED']);
+    expect(pluginOf(host.manager, 'flaky').state).toMatch(/^failed/);
+  });
+
+  it('reload: 501 OPTIONS_INVALID without a source; with one, the plugin comes back with the new code', async () => {
+    const without = await start();
+    const refused = await post(without, '/api/plugins/cache/reload');
+    expect([refused.status, refused.json.error?.code]).toEqual([501, 'OPTIONS_INVALID']);
+
+    const plugins = definitions();
+    let loads = 0;
+    const host = await start({ reload: (name) => (loads++, plugins.find((p) => p.manifest.name === name)!) }, plugins);
+    const snapshot = (await call(`${host.base}/api/snapshot`)).json as unknown as DashboardSnapshot;
+    expect(snapshot.plugins.find((p) => p.name === 'cache')!.can.reload).toBe(true);
+    const reply = await post(host, '/api/plugins/cache/reload');
+    expect([reply.status, (reply.json['plugin'] as DashboardPlugin).state]).toEqual([200, 'running']);
+    expect(loads).toBe(1);
+    const ghost = await post(host, '/api/plugins/ghost/reload');
+    expect(ghost.json.error?.code).toBe('PLUGIN_NOT_FOUND');
+    expect(loads).toBe(1);
+  });
+
+  it('a reload source that fails answers with its code and keeps the running version', async () => {
+    const host = await start({
+      reload: () => {
+        throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' });
+      },
+    });
+    const reply = await post(host, '/api/plugins/cache/reload');
+    expect(reply.json.error?.code).toBe('INTERNAL_ERROR'); // not a PluginFactoryError: reported as an engine fault
+    expect(pluginOf(host.manager, 'cache').state).toBe('running');
+  });
+});
+
+describe('dashboard API: live stream and secrets', () => {
+  it('GET /api/events: a snapshot first, then changed rows and timeline records', async () => {
+    const host = await start();
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    const first = stream.events[0]!.data as LiveMessage & { type: 'snapshot' };
+    expect(first.snapshot.plugins.map((p) => p.name).sort()).toEqual(['cache', 'config', 'db', 'leaky']);
+    expect(first.recent.length).toBeGreaterThan(0);
+    await post(host, '/api/plugins/cache/stop');
+    const rowState = (state: string) => (events: typeof stream.events) =>
+      events.some((e) => e.event === 'plugins' && (e.data as { plugins: DashboardPlugin[] }).plugins.some((p) => p.name === 'cache' && p.state === state));
+    await stream.until(rowState('stopped'));
+    await stream.until((events) =>
+      events.some((e) => e.event === 'inspection' && (e.data as { records: Array<{ plugin: string; state: string }> }).records.some((r) => r.plugin === 'cache' && r.state === 'stopping')),
+    );
+    stream.close();
+  });
+
+  it('no response and no stream message carries a secret config value', async () => {
+    const host = await start();
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.length > 0);
+    const texts = [
+      (await call(`${host.base}/api/snapshot`)).text,
+      (await call(`${host.base}/api/chart`)).text,
+      (await post(host, '/api/plugins/db/restart')).text,
+      (await post(host, '/api/plugins/leaky/retry')).text, // fails again, with the secret in its thrown message
+      (await post(host, '/api/plugins/db/restart', null)).text,
+      (await call(`${host.base}/`)).text,
+    ];
+    await stream.until((events) => events.some((e) => e.event === 'inspection' && JSON.stringify(e.data).includes('"plugin":"leaky"')));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    texts.push(stream.raw());
+    stream.close();
+    expect(texts[3]).toContain('HOOK_FAILED');
+    for (const text of texts) expect(text).not.toContain(SECRET);
+  });
+
+  it('close() ends open streams and stops listening', async () => {
+    const host = await startHost();
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.length > 0);
+    await host.close();
+    await stream.done;
+    expect(stream.ended()).toBe(true);
+    await expect(fetch(`${host.base}/api/snapshot`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,65 @@
+/**
+ * serveDashboard's options: bad ones are refused with OPTIONS_INVALID before anything listens,
+ * a busy port too; a given token is used; close() may be called twice.
+ */
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
+import type { DashboardOptions, PluginManager } from '../../src/index.ts';
+import { post, startHost } from './http.ts';
+import { SECRET, definitions } from './plugins.ts';
+
+const manager = () => createPluginManager({ plugins: definitions().slice(0, 1), logger: silentLogger });
+
+describe('serveDashboard options', () => {
+  it.each<[string, DashboardOptions]>([
+    ['a port out of range', { port: 65_536 }],
+    ['a fractional port', { port: 80.5 }],
+    ['a host that is no address', { host: 'example.com' }],
+    ['a short token', { token: 'short' }],
+    ['a token with spaces', { token: 'a token with spaces in it' }],
+    ['a hub that is not one', { hub: {} as never }],
+    ['a reload that is not a function', { reload: 'disk' as never }],
+    ['redact that is not a list of strings', { redact: [1] as never }],
+  ])('refuses %s with OPTIONS_INVALID', async (_, options) => {
+    await expect(serveDashboard(manager(), options)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+
+  it('refuses something that is not a plugin manager with OPTIONS_INVALID', async () => {
+    await expect(serveDashboard({} as PluginManager)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+
+  it('refuses a busy port with OPTIONS_INVALID', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      await expect(serveDashboard(manager(), { port })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('listens on 127.0.0.1 by default, uses a given token, and closes twice without harm', async () => {
+    const token = 'a-fixed-token-for-scripts';
+    const host = await startHost({ token });
+    expect(host.dashboard.host).toBe('127.0.0.1');
+    expect(host.dashboard.url).toBe(`http://127.0.0.1:${host.dashboard.port}/`);
+    expect(host.dashboard.controlUrl).toBe(`${host.dashboard.url}#token=${token}`);
+    expect((await post(host, '/api/plugins/cache/restart', token)).status).toBe(200);
+    await host.close();
+    await host.dashboard.close();
+  });
+
+  it('secretsOf lists given and defaulted secret values, nothing else', () => {
+    const secrets = secretsOf([
+      ...definitions(),
+      { manifest: { name: 'x', version: '1.0.0', config: { key: { type: 'string', secret: true, default: 'default-secret' }, port: { type: 'integer', default: 8080 } } }, module: {} },
+    ]);
+    expect(secrets).toContain(SECRET);
+    expect(secrets).toContain(`postgres://app:${SECRET}@db`);
+    expect(secrets).toContain('default-secret');
+    expect(secrets).not.toContain('8080');
+  });
+});
