@@ -8,7 +8,7 @@ import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage } 
 import { pluginOf } from '../helpers/host.ts';
 import { call, openEvents, post, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
-import { SECRET, definitions } from './plugins.ts';
+import { SECRET, definitions, top } from './plugins.ts';
 
 const hosts: TestHost[] = [];
 afterEach(async () => {
@@ -29,7 +29,8 @@ describe('dashboard API: reads', () => {
     expect(snapshot.state).toBe('running');
     const byName = Object.fromEntries(snapshot.plugins.map((p) => [p.name, p]));
     expect(Object.keys(byName).sort()).toEqual(['cache', 'config', 'db', 'leaky']);
-    expect(byName['db']).toMatchObject({ version: '1.2.0', state: 'running', attempts: 1, dependencies: ['config'], error: null });
+    expect(byName['db']).toMatchObject({ version: '1.2.0', attempts: 1, dependencies: ['config'], error: null });
+    expect(top(byName['db']!.state)).toBe('running');
     expect(byName['leaky']!.state).toMatch(/^failed/);
     expect(byName['leaky']!.error?.code).toBe('HOOK_FAILED');
     for (const plugin of snapshot.plugins) {
@@ -71,7 +72,7 @@ describe('dashboard API: reads', () => {
     expect([missing.status, missing.json.error?.code]).toEqual([404, 'OPTIONS_INVALID']);
     const wrongMethod = await call(`${host.base}/api/plugins/db/restart`, { headers: { authorization: `Bearer ${host.dashboard.token}` } });
     expect([wrongMethod.status, wrongMethod.json.error?.code]).toEqual([405, 'OPTIONS_INVALID']);
-    expect(pluginOf(host.manager, 'db').state).toBe('running');
+    expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
   it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {
@@ -89,7 +90,7 @@ describe('dashboard API: commands', () => {
       const reply = await post(host, '/api/plugins/db/stop', token);
       expect([reply.status, reply.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
     }
-    expect(pluginOf(host.manager, 'db').state).toBe('running');
+    expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
   it('runs an allowed command and answers with the plugin row', async () => {
@@ -99,10 +100,10 @@ describe('dashboard API: commands', () => {
     expect((stopped.json['plugin'] as DashboardPlugin).state).toBe('stopped');
     expect((stopped.json['plugin'] as DashboardPlugin).can.start).toBe(true);
     const restarted = await post(host, '/api/plugins/cache/start');
-    expect((restarted.json['plugin'] as DashboardPlugin).state).toBe('running');
+    expect(top((restarted.json['plugin'] as DashboardPlugin).state)).toBe('running');
     const again = await post(host, '/api/plugins/db/restart');
-    expect([again.status, (again.json['plugin'] as DashboardPlugin).state]).toEqual([200, 'running']);
-    expect(pluginOf(host.manager, 'cache').state).toBe('running');
+    expect([again.status, top((again.json['plugin'] as DashboardPlugin).state)]).toEqual([200, 'running']);
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 
   it('a transition the chart does not allow answers 409 INVALID_TRANSITION and changes nothing', async () => {
@@ -111,7 +112,7 @@ describe('dashboard API: commands', () => {
     expect([reply.status, reply.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
     const retry = await post(host, '/api/plugins/config/retry');
     expect(retry.json.error?.code).toBe('INVALID_TRANSITION');
-    expect(pluginOf(host.manager, 'db').state).toBe('running');
+    expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
   it('a command once the host has stopped answers INVALID_TRANSITION', async () => {
@@ -127,7 +128,7 @@ describe('dashboard API: commands', () => {
     expect([ghost.status, ghost.json.error?.code]).toEqual([404, 'PLUGIN_NOT_FOUND']);
     const unload = await post(host, '/api/plugins/db/unload');
     expect([unload.status, unload.json.error?.code]).toEqual([400, 'OPTIONS_INVALID']);
-    expect(pluginOf(host.manager, 'db').state).toBe('running');
+    expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
   it('a command whose plugin fails answers with the failure code', async () => {
@@ -157,7 +158,7 @@ describe('dashboard API: commands', () => {
     const snapshot = (await call(`${host.base}/api/snapshot`)).json as unknown as DashboardSnapshot;
     expect(snapshot.plugins.find((p) => p.name === 'cache')!.can.reload).toBe(true);
     const reply = await post(host, '/api/plugins/cache/reload');
-    expect([reply.status, (reply.json['plugin'] as DashboardPlugin).state]).toEqual([200, 'running']);
+    expect([reply.status, top((reply.json['plugin'] as DashboardPlugin).state)]).toEqual([200, 'running']);
     expect(loads).toBe(1);
     const ghost = await post(host, '/api/plugins/ghost/reload');
     expect(ghost.json.error?.code).toBe('PLUGIN_NOT_FOUND');
@@ -172,7 +173,7 @@ describe('dashboard API: commands', () => {
     });
     const reply = await post(host, '/api/plugins/cache/reload');
     expect(reply.json.error?.code).toBe('INTERNAL_ERROR'); // not a PluginFactoryError: reported as an engine fault
-    expect(pluginOf(host.manager, 'cache').state).toBe('running');
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 });
 

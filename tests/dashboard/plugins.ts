@@ -32,3 +32,6 @@ export function definitions(): PluginDefinition[] {
   ];
 }
 
+
+/** The top-level state of a dotted path: tests compare these, substates are the chart's business. */
+export const top = (state: string | null | undefined): string => (state ?? '').split('.')[0]!;
