@@ -15,6 +15,10 @@
  * - action `cancelHook`, on leaving a hook state: clears the timeout, and a hook still running
  *   (abandoned by a timeout or a cancelling `plugin.stop`) gets its `ctx.signal` aborted and is
  *   never answered for;
+ * - actions `enterService` / `leaveService`, on entering and leaving `running`: the runtime
+ *   starts and stops the plugin's health checks and ends what it registered for its service
+ *   (subscriptions, services, host-hook implementations); health checks answer with
+ *   `health.healthy`, `health.degraded` or `health.unhealthy`;
  * - delay `retryBackoff` (read from context).
  * The hook is a fire-and-answer action, not an invoked actor: one plugin's hook costs one
  * event, where an invoked promise actor plus an `after` timer cost a child actor, a scheduled
@@ -25,6 +29,16 @@ import { assign, setup } from 'xstate';
 import type { SnapshotFrom } from 'xstate';
 import { toErrorInfo } from './error-info.ts';
 import type { ErrorInfo, HookName } from './error-info.ts';
+
+/** One health check as the chart records it (plain JSON). */
+export interface HealthRecord {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  components?: Record<string, { status: 'healthy' | 'degraded' | 'unhealthy'; message?: string }>;
+  message?: string;
+  error?: ErrorInfo;
+  checkedAt: number;
+  durationMs: number;
+}
 
 /** How a failed `init` or `start` is tried again. Total calls = 1 + retries. */
 export interface RetryPolicy {
@@ -73,6 +87,8 @@ export interface LifecycleContext {
   waitingFor: string[];
   resumeTo: RestingState;
   timings: HookTimings;
+  /** The last health check while `running` (null before the first, and outside `running`). */
+  health: HealthRecord | null;
 }
 
 /** The `runHook` action's params: which hook to run. */
@@ -86,7 +102,8 @@ export type HookAnswer =
   | { type: 'hook.failed'; error: unknown }
   | { type: 'hook.timeout' }
   | { type: 'validate.done' }
-  | { type: 'validate.failed'; error: unknown };
+  | { type: 'validate.failed'; error: unknown }
+  | { type: 'health.healthy' | 'health.degraded' | 'health.unhealthy'; report: HealthRecord };
 
 export type LifecycleEvent =
   | HookAnswer
@@ -159,6 +176,12 @@ export const pluginLifecycle = setup({
     runValidate: ({ self }) => self.send({ type: 'validate.done' }),
     runHook: ({ self }, _params: HookParams) => self.send({ type: 'hook.done', ms: 0 }),
     cancelHook: () => undefined,
+    enterService: () => undefined,
+    leaveService: () => undefined,
+    clearHealth: assign({ health: null }),
+    recordHealth: assign({
+      health: ({ event }) => ('report' in event && event.type.startsWith('health.') ? event.report : null),
+    }),
     /** A new command: a fresh attempt count and no stale error. */
     beginCommand: assign({ attempts: 0, error: null }),
     /** plugin.init: a new command, remembering where a cancel returns to. */
@@ -231,6 +254,7 @@ export const pluginLifecycle = setup({
     waitingFor: [],
     resumeTo: 'created',
     timings: {},
+    health: null,
   }),
   initial: 'validating',
   states: {
@@ -311,9 +335,22 @@ export const pluginLifecycle = setup({
       },
     },
     running: {
-      description: 'start succeeded; the plugin is in service.',
+      description:
+        'start succeeded; the plugin is in service. Its health checks (when it has a health hook) move it ' +
+        'between healthy, degraded and unhealthy; it starts out healthy.',
+      entry: ['clearHealth', 'enterService'],
+      exit: ['leaveService', 'clearHealth'],
+      initial: 'healthy',
       on: {
         'plugin.stop': { target: 'stopping', actions: 'beginCommand' },
+        'health.healthy': { target: '.healthy', actions: 'recordHealth' },
+        'health.degraded': { target: '.degraded', actions: 'recordHealth' },
+        'health.unhealthy': { target: '.unhealthy', actions: 'recordHealth' },
+      },
+      states: {
+        healthy: {},
+        degraded: { description: 'The last check said degraded: in service, with a problem.' },
+        unhealthy: { description: 'The last check failed or said unhealthy; enough in a row can restart the plugin.' },
       },
     },
     stopping: {
@@ -424,6 +461,15 @@ export const LIFECYCLE_STATES = [
   'disposed',
 ] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
+
+/**
+ * The lifecycle state as the engine and snapshots name it: the dotted path, except that the health
+ * substates of `running` are all `running` (health is reported on its own).
+ */
+export function lifecyclePath(value: unknown): string {
+  const path = stateToPath(value);
+  return path.startsWith('running.') ? 'running' : path;
+}
 
 /** A state value as a dotted path: `running`, `failed.retrying`, `starting.waitingForDependencies`. */
 export function stateToPath(value: unknown): string {

@@ -16,7 +16,7 @@
 import { createActor, enqueueActions, setup } from 'xstate';
 import type { ActorOptions, AnyActorRef, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import type { ErrorInfo } from './error-info.ts';
-import { pluginLifecycle, stateToPath } from './plugin-lifecycle.ts';
+import { pluginLifecycle, lifecyclePath } from './plugin-lifecycle.ts';
 import type { LifecycleEvent, LifecycleInput, PluginLifecycleLogic } from './plugin-lifecycle.ts';
 import { PluginRegistry } from './plugin-registry.ts';
 import type { FailurePolicy, PluginEntry } from './plugin-registry.ts';
@@ -167,11 +167,11 @@ export const pluginManager = setup({
       if (event.type !== 'child.reports') return;
       const registry = context.registry;
       for (const report of event.reports) {
-        if (report.kind === 'snapshot') registry.report(report.id, stateToPath(report.value));
+        if (report.kind === 'snapshot') registry.report(report.id, lifecyclePath(report.value));
         else if (report.kind === 'error') registry.crash(report.id, report.error);
         else {
           const ref = registry.byActor(report.id)?.ref;
-          if (ref) registry.report(report.id, stateToPath((ref.getSnapshot() as { value: unknown }).value));
+          if (ref) registry.report(report.id, lifecyclePath((ref.getSnapshot() as { value: unknown }).value));
         }
       }
       applyEffects(context, enqueue as unknown as EffectSink, self);

@@ -5,6 +5,10 @@
 import type { HookName, PluginFactoryError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { ManifestInput } from './manifest.ts';
+import type { EventScope } from './platform/events.ts';
+import type { HostHookScope } from './platform/host-hooks.ts';
+import type { ServiceScope } from './platform/services.ts';
+import type { PluginStore } from './platform/store.ts';
 
 /** What every hook receives. */
 export interface PluginContext<Config extends object = Record<string, unknown>> {
@@ -21,6 +25,14 @@ export interface PluginContext<Config extends object = Record<string, unknown>> 
   readonly hook: HookName;
   /** 1 on the first call of this hook for the current command, 2 on the first retry … */
   readonly attempt: number;
+  /** Publish and subscribe to the events the manifest declares (`events.publishes` / `subscribes`). */
+  readonly events: EventScope;
+  /** Provide typed services (in `start`); get those of declared dependencies. */
+  readonly services: ServiceScope;
+  /** Implement the host's extension points (in `start`: they last while the plugin runs). */
+  readonly hooks: HostHookScope;
+  /** A key/value store of JSON values that survives restarts of the host. */
+  readonly store: PluginStore;
 }
 
 export type Hook<Config extends object> = (ctx: PluginContext<Config>) => unknown;

@@ -12,12 +12,18 @@ export type { Clock };
 import type { FailurePolicy, PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
-import { createConsoleLogger } from './logger.ts';
 import { MAX_TIMER_MS } from './manifest.ts';
 import type { Logger } from './logger.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
 import type { HostDefaults, PreparedPlugin } from './prepare.ts';
-import { PluginRuntimes, provideLifecycle } from './runtime.ts';
+import { DEFAULT_HEALTH, PluginRuntimes, provideLifecycle } from './runtime.ts';
+import type { HealthDefaults } from './runtime.ts';
+import { managerPlatform, publishChange } from './manager-platform.ts';
+import type { ManagerPlatform } from './manager-platform.ts';
+import { PluginPlatform } from './plugin-platform.ts';
+import pino from 'pino';
+import { createPinoLogger } from './platform/logging.ts';
+import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
 
@@ -36,6 +42,10 @@ export interface PluginManagerOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** A clock for the actors' timers (tests use XState's `SimulatedClock`). */
   clock?: Clock;
+  /** Folder of `ctx.store` files (one JSON file per plugin). @default in memory, gone with the process */
+  dataDir?: string;
+  /** Health polling of plugins with a `health` hook, unless their manifest sets its own. @default { intervalMs: 10000, timeoutMs: 5000, unhealthyThreshold: 3 } */
+  health?: Partial<HealthDefaults>;
 }
 
 /** Runtime commands for one plugin. */
@@ -51,7 +61,7 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
-export interface PluginManager {
+export interface PluginManager extends ManagerPlatform {
   /** Boots every plugin in dependency order; resolves once boot has settled (failed plugins included). */
   start(): Promise<ManagerSnapshot>;
   /** Shuts down in reverse dependency order; resolves after every stop hook finished or timed out. */
@@ -90,7 +100,7 @@ function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', `createPluginManager: ${message}`);
 }
 
-function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy } {
+function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy; health: HealthDefaults } {
   if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
   const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate' } = options;
   if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
@@ -122,7 +132,14 @@ function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: F
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
     throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
   }
-  return { hookTimeoutMs, retry: merged, policy: failurePolicy };
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw optionsError('dataDir must be a non-empty path');
+  }
+  const health = { ...DEFAULT_HEALTH, ...(options.health ?? {}) };
+  for (const [key, value] of Object.entries(health)) {
+    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
+  }
+  return { hookTimeoutMs, retry: merged, policy: failurePolicy, health };
 }
 
 /**
@@ -142,8 +159,9 @@ function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: F
 export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
   const defaults = readDefaults(options);
   // A throwing logger or inspector must not take the host down: both are guarded.
-  const logger = guardLogger(options.logger ?? createConsoleLogger());
-  const runtimes = new PluginRuntimes(logger, options.clock);
+  const logger = guardLogger(options.logger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) }));
+  const platform = new PluginPlatform({ logger, dataDir: options.dataDir });
+  const runtimes = new PluginRuntimes(logger, options.clock, platform, defaults.health);
   const prepared = (options.plugins ?? []).map((definition, index) => prepareDefinition(definition, index, defaults));
   const seen = new Set<string>();
   for (const plugin of prepared) {
@@ -158,6 +176,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   }
   checkGraph(prepared);
   for (const plugin of prepared) runtimes.register(plugin);
+  // Host hooks are called in dependency order.
+  platform.hooks.setOrder(bootOrder(prepared.map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))));
   const current = new Map<string, PreparedPlugin>(prepared.map((p) => [p.name, p]));
   const generations = new Map<string, number>();
 
@@ -188,6 +208,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   actor.on('plugin.changed', (event) => {
     logTransition(logger, event.name, event.state, () => registry().get(event.name));
+    publishChange(platform, event.name, event.state, event.previous);
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });
   actor.on('command.settled', (event) => {
@@ -396,7 +417,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));
   };
 
-  return {
+  const manager: PluginManager = {
+    ...managerPlatform(platform, () => getSnapshot()),
     actor,
     async start() {
       if (managerState === 'idle') actor.send({ type: 'manager.start' });
@@ -416,6 +438,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     async stop() {
       if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
       await waitForState((state) => state === 'stopped');
+      runtimes.cancelAll();
+      await platform.settle();
       return getSnapshot();
     },
     getSnapshot,
@@ -452,6 +476,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return allowed(record, command);
     },
   };
+  // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks.
+  runtimes.onUnhealthy = (name) => {
+    if (!manager.can(name, 'restart')) return;
+    logger.warn({ plugin: name }, 'unhealthy too many checks in a row: restarting it');
+    manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: describeThrown(error) }, 'restart after unhealthy checks failed'));
+  };
+  return manager;
 }
 
 /** A logger whose failures are swallowed: logging never breaks the host. */

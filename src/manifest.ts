@@ -5,6 +5,9 @@
 import semver from 'semver';
 import { z } from 'zod';
 
+/** One segment of a dotted event or hook name (`db`, `pool-2`, `user_created`). */
+export const NAME_SEGMENT = /^[a-z0-9][a-z0-9_-]*$/;
+
 /** Lower-case letters, digits and dashes, starting with a letter. */
 export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 
@@ -46,6 +49,26 @@ export const RetrySpec = z.strictObject({
   maxBackoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
 });
 
+/** Health checks of a plugin with a `health` hook (host defaults apply to what is left out). */
+export const HealthSpec = z.strictObject({
+  intervalMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
+  timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
+  /** How many unhealthy checks in a row count as a streak. */
+  unhealthyThreshold: z.number().int().min(1).max(1000).optional(),
+  /** Restart the plugin (and its dependents) after such a streak. @default false */
+  restart: z.boolean().optional(),
+});
+
+const segment = NAME_SEGMENT.source.replace(/^\^|\$$/g, '');
+/** An event name or pattern, as `ctx.events` reads them (`db.ready`, `plugin.*.running`, `db.**`). */
+const eventPattern = z
+  .string()
+  .max(256)
+  .regex(
+    new RegExp(`^(?:(?:${segment}|\\*)(?:\\.(?:${segment}|\\*))*(?:\\.\\*\\*)?|\\*\\*)$`),
+    'must be a dotted lower-case event name; `*` matches one segment, a trailing `**` one or more',
+  );
+
 /** The manifest schema. `z.input<typeof Manifest>` is what a plugin author writes. */
 export const Manifest = z.strictObject({
   $schema: z.string().optional(),
@@ -63,11 +86,12 @@ export const Manifest = z.strictObject({
   config: z.record(z.string().min(1), ConfigFieldSpec).optional(),
   events: z
     .strictObject({
-      publishes: z.array(z.string().min(1)).optional(),
-      subscribes: z.array(z.string().min(1)).optional(),
+      publishes: z.array(eventPattern).optional(),
+      subscribes: z.array(eventPattern).optional(),
     })
     .optional(),
   permissions: z.array(z.string().min(1)).optional(),
+  health: HealthSpec.optional(),
 });
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestInput = z.input<typeof Manifest>;

@@ -1,11 +1,11 @@
 /**
  * The plain-JSON snapshot of a host: `{ state, plugins: [{ name, version, state, attempts,
- * dependencies, error, timings }] }`. It round-trips through JSON.stringify and never holds a
+ * dependencies, error, errors, timings, health }] }`. It round-trips through JSON.stringify and never holds a
  * config value, so no secret can reach it.
  */
 import type { ErrorInfo } from '../machines/error-info.ts';
-import type { HookTimings, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
-import { stateToPath } from '../machines/plugin-lifecycle.ts';
+import type { HealthRecord, HookTimings, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
+import { lifecyclePath } from '../machines/plugin-lifecycle.ts';
 import type { PluginRecord, PluginRef } from '../machines/plugin-registry.ts';
 import type { PluginRuntimes } from './runtime.ts';
 
@@ -22,6 +22,12 @@ export interface PluginSnapshot {
   /** Every validation reason, for an `invalid` plugin (empty otherwise). */
   errors: ErrorInfo[];
   timings: HookTimings;
+  /**
+   * The last health check while `running` (`{ status, components?, message?, error?, checkedAt,
+   * durationMs }`); null before the first check, outside `running`, and for plugins without a
+   * `health` hook.
+   */
+  health: HealthRecord | null;
 }
 
 export interface ManagerSnapshot {
@@ -39,7 +45,7 @@ export function pluginSnapshot(
   const snapshot = actor?.getSnapshot();
   const context = snapshot?.context;
   const key = record.entry.input.key ?? record.name;
-  const state = record.crash ? 'failed' : snapshot ? stateToPath(snapshot.value) : record.state;
+  const state = record.crash ? 'failed' : snapshot ? lifecyclePath(snapshot.value) : record.state;
   return {
     name: record.name,
     version: runtimes.get(key)?.manifest?.version ?? null,
@@ -49,5 +55,6 @@ export function pluginSnapshot(
     error: record.crash ?? context?.error ?? null,
     errors: context?.errors ?? [],
     timings: { ...(context?.timings ?? {}) },
+    health: state === 'running' ? (context?.health ?? null) : null,
   };
 }

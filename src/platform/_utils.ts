@@ -5,10 +5,9 @@
  */
 import { PluginFactoryError } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
-import { PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import { NAME_SEGMENT, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 
-/** One segment of a dotted name (`db`, `pool-2`, `user_created`). */
-export const NAME_SEGMENT = /^[a-z0-9][a-z0-9_-]*$/;
+export { NAME_SEGMENT };
 
 /** Dotted lower-case names: `db.ready`, `http.routes`, `plugin.db.running`. */
 export function isDottedName(value: unknown): value is string {

@@ -19,6 +19,7 @@ function fakeManager(names: string[]) {
       error: null,
       errors: [],
       timings: {},
+      health: null,
     })),
   };
   const listeners = new Set<(change: ManagerChange) => void>();

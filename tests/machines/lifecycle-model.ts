@@ -33,15 +33,19 @@ export type ModelEvent =
   | { type: 'DISPOSE' }
   | { type: 'DISPOSE_OK' }
   | { type: 'DISPOSE_FAIL' }
-  | { type: 'DISPOSE_TIMEOUT' };
+  | { type: 'DISPOSE_TIMEOUT' }
+  | { type: 'HEALTHY' }
+  | { type: 'DEGRADED' }
+  | { type: 'UNHEALTHY' };
 
 export const MODEL_EVENTS: ModelEvent[] = (
   [
     'VALID', 'INVALID', 'INIT', 'INIT_OK', 'INIT_FAIL', 'INIT_TIMEOUT', 'START', 'START_WAITING', 'DEP_READY',
     'START_OK', 'START_FAIL', 'START_TIMEOUT', 'STOP', 'STOP_OK', 'STOP_FAIL', 'STOP_TIMEOUT', 'BACKOFF_ELAPSED',
     'RETRY', 'RESET', 'DEP_FAILED', 'DEPS_RESTORED', 'DISPOSE', 'DISPOSE_OK', 'DISPOSE_FAIL', 'DISPOSE_TIMEOUT',
+    'HEALTHY', 'DEGRADED', 'UNHEALTHY',
   ] as const
-).map((type) => ({ type }));
+).map((type) => ({ type }) as ModelEvent);
 
 type Hook = 'init' | 'start' | 'stop' | 'dispose' | null;
 type Resting = 'created' | 'initialized' | 'stopped';
@@ -129,7 +133,16 @@ export const lifecycleModel = setup({
         },
       },
     },
-    running: { on: { STOP: { target: 'stopping', actions: 'command' } } },
+    running: {
+      initial: 'healthy',
+      on: {
+        STOP: { target: 'stopping', actions: 'command' },
+        HEALTHY: '.healthy',
+        DEGRADED: '.degraded',
+        UNHEALTHY: '.unhealthy',
+      },
+      states: { healthy: {}, degraded: {}, unhealthy: {} },
+    },
     stopping: {
       entry: 'enterStop',
       on: {

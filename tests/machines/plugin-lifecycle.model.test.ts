@@ -142,6 +142,13 @@ function createHarness() {
       case 'STOP_TIMEOUT':
       case 'DISPOSE_TIMEOUT':
         return clock.increment(HOOK_TIMEOUT_MS);
+      case 'HEALTHY':
+      case 'DEGRADED':
+      case 'UNHEALTHY': {
+        // What the runtime's health poller sends (the poller itself is tested on its own).
+        const status = event.type.toLowerCase() as 'healthy' | 'degraded' | 'unhealthy';
+        return send({ type: `health.${status}`, report: { status, checkedAt: 0, durationMs: 1 } });
+      }
       case 'BACKOFF_ELAPSED':
         return clock.increment(MAX_BACKOFF_MS);
     }

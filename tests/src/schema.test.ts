@@ -36,6 +36,7 @@ const KEYWORDS = new Set([
   'enum',
   'pattern',
   'minLength',
+  'maxLength',
   'minimum',
   'maximum',
   'exclusiveMinimum',
@@ -70,6 +71,7 @@ function check(value: unknown, node: JsonSchema, path = '(root)'): string[] {
   if (typeof value === 'string') {
     if (typeof node['pattern'] === 'string' && !new RegExp(node['pattern'], 'u').test(value)) out.push(`${path}: pattern`);
     if (typeof node['minLength'] === 'number' && [...value].length < node['minLength']) out.push(`${path}: too short`);
+    if (typeof node['maxLength'] === 'number' && [...value].length > node['maxLength']) out.push(`${path}: too long`);
   }
   if (typeof value === 'number') {
     if (typeof node['minimum'] === 'number' && value < node['minimum']) out.push(`${path}: below minimum`);

@@ -1,0 +1,75 @@
+/**
+ * The host's side of the platform services on a `PluginManager`: extension points, the event
+ * bus's host scope, listeners around lifecycle hooks, aggregated health and metrics.
+ */
+import type { EventScope } from './platform/events.ts';
+import { lifecycleEventType } from './platform/event-patterns.ts';
+import { worstStatus } from './platform/health-result.ts';
+import type { HealthStatus } from './platform/health-result.ts';
+import type { HostHookRef, HostHooks } from './platform/host-hooks.ts';
+import type { LifecycleHooks } from './platform/lifecycle-hooks.ts';
+import { toPrometheus } from './platform/prometheus.ts';
+import type { HealthRecord } from '../machines/plugin-lifecycle.ts';
+import type { PluginPlatform } from './plugin-platform.ts';
+import type { ManagerSnapshot } from './snapshot.ts';
+
+/** `manager.health()`: the worst status of the running plugins, and each plugin's last check. */
+export interface HostHealth {
+  status: HealthStatus;
+  plugins: Record<string, HealthRecord | null>;
+}
+
+export interface ManagerPlatform {
+  /**
+   * Declares an extension point plugins implement with `ctx.hooks.implement(name, fn)`.
+   * @example
+   * ```ts
+   * const routes = manager.defineHook<{ prefix: string }, Route>('http.routes', { mode: 'collect' });
+   * const table = await manager.callHook(routes, { prefix: '/api' }); // Route[], in dependency order
+   * ```
+   */
+  defineHook: HostHooks['define'];
+  /** Calls every implementation: `collect` → results, `first` → the first defined result, `series` → the piped value. */
+  callHook: HostHooks['call'];
+  /** The host's unrestricted scope of the event bus; `plugin.<name>.<state>` lifecycle events are published on it. */
+  readonly events: EventScope;
+  /** Runs `fn` before a lifecycle hook of every plugin (`'*'`: every hook); a throw vetoes the hook. Returns its remover. */
+  onBeforeHook: LifecycleHooks['onBefore'];
+  /** Runs `fn` after a lifecycle hook settled. Returns its remover. */
+  onAfterHook: LifecycleHooks['onAfter'];
+  /** Health of the running plugins: the worst status wins; a plugin without a check counts as healthy. */
+  health(): HostHealth;
+  /** Per-plugin metrics in Prometheus text format (serve with `PROMETHEUS_CONTENT_TYPE`). */
+  metrics(): string;
+}
+
+export function managerPlatform(platform: PluginPlatform, getSnapshot: () => ManagerSnapshot): ManagerPlatform {
+  return {
+    defineHook: platform.hooks.define.bind(platform.hooks) as HostHooks['define'],
+    callHook: platform.hooks.call.bind(platform.hooks) as HostHooks['call'],
+    events: platform.hostEvents,
+    onBeforeHook: (hook, fn) => platform.lifecycle.onBefore(hook, fn),
+    onAfterHook: (hook, fn) => platform.lifecycle.onAfter(hook, fn),
+    health() {
+      let status: HealthStatus = 'healthy';
+      const plugins: Record<string, HealthRecord | null> = {};
+      for (const plugin of getSnapshot().plugins) {
+        if (plugin.state !== 'running') continue;
+        plugins[plugin.name] = plugin.health;
+        if (plugin.health) status = worstStatus(status, plugin.health.status);
+      }
+      return { status, plugins };
+    },
+    metrics: () => toPrometheus(platform.metrics.snapshot()),
+  };
+}
+
+/** Feeds a plugin's lifecycle change to metrics and, for a new top-level state, to the event bus. */
+export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string): void {
+  platform.metrics.plugin(name).state(state);
+  const top = state.split('.')[0]!;
+  if (top === previous.split('.')[0]) return;
+  platform.hostEvents.publish(lifecycleEventType(name, state), { name, state, previous });
+}
+
+export type { HostHookRef };

@@ -1,0 +1,127 @@
+/**
+ * One manager's platform services — event bus, service registry, host hooks, listeners around
+ * lifecycle hooks, metrics, store — and the scopes each plugin gets of them through `ctx`.
+ *
+ * Lifetimes follow the chart:
+ * - what `start` registers (subscriptions, services, host-hook implementations) lives in the
+ *   plugin's service scope, which ends when the plugin leaves `running` (or when `start` fails or
+ *   is cancelled);
+ * - what `init`, `stop`, `dispose` or `health` registers lives in a scope of that one call, which
+ *   ends when its state is left;
+ * - `ctx.store` and `ctx.logger` live as long as the plugin.
+ * Scopes are made on first use: a hook that never touches `ctx.events` costs nothing.
+ */
+import { createEventBus } from './platform/events.ts';
+import type { EventBus, EventScope } from './platform/events.ts';
+import { createHostHooks } from './platform/host-hooks.ts';
+import type { HostHookScope, HostHooks } from './platform/host-hooks.ts';
+import { createLifecycleHooks } from './platform/lifecycle-hooks.ts';
+import type { LifecycleHooks } from './platform/lifecycle-hooks.ts';
+import { createMetrics } from './platform/metrics.ts';
+import type { Metrics } from './platform/metrics.ts';
+import { createServiceRegistry } from './platform/services.ts';
+import type { ServiceRegistry, ServiceScope } from './platform/services.ts';
+import { createFileStore } from './platform/file-store.ts';
+import { createMemoryStore } from './platform/store.ts';
+import type { PluginStore, Store } from './platform/store.ts';
+import type { Logger } from './logger.ts';
+import type { PreparedPlugin } from './prepare.ts';
+
+/** The scopes one hook call (or one service period) hands to `ctx`. */
+export class PluginScopes {
+  private eventScope: EventScope | null = null;
+  private serviceScope: ServiceScope | null = null;
+  private hookScope: HostHookScope | null = null;
+
+  constructor(
+    private readonly platform: PluginPlatform,
+    private readonly plugin: PreparedPlugin,
+    private readonly canProvide: boolean,
+  ) {}
+
+  get events(): EventScope {
+    const events = this.plugin.manifest?.events;
+    return (this.eventScope ??= this.platform.bus.scope({
+      name: this.plugin.name,
+      publishes: events?.publishes,
+      subscribes: events?.subscribes,
+    }));
+  }
+
+  get services(): ServiceScope {
+    return (this.serviceScope ??= this.platform.services.scope({
+      name: this.plugin.name,
+      dependencies: [...this.plugin.requires, ...this.plugin.optional],
+      canProvide: this.canProvide,
+    }));
+  }
+
+  get hooks(): HostHookScope {
+    return (this.hookScope ??= this.platform.hooks.scope(this.plugin.name));
+  }
+
+  /** Ends every subscription, service and implementation made through these scopes. */
+  dispose(): void {
+    this.eventScope?.dispose();
+    this.serviceScope?.dispose();
+    this.hookScope?.dispose();
+  }
+}
+
+export interface PlatformOptions {
+  logger: Logger;
+  /** Where `ctx.store` keeps its files; in memory when absent. */
+  dataDir?: string | undefined;
+}
+
+export class PluginPlatform {
+  readonly bus: EventBus;
+  readonly services: ServiceRegistry = createServiceRegistry();
+  readonly hooks: HostHooks = createHostHooks();
+  readonly lifecycle: LifecycleHooks;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  /** The host's own, unrestricted scope: lifecycle events are published here. */
+  readonly hostEvents: EventScope;
+  /** Per plugin name: the scope of its current service period (from `start` to leaving `running`). */
+  private readonly serving = new Map<string, PluginScopes>();
+  private readonly stores = new Map<string, PluginStore>();
+
+  constructor(options: PlatformOptions) {
+    const { logger } = options;
+    this.bus = createEventBus({ logger });
+    this.lifecycle = createLifecycleHooks({ logger });
+    this.metrics = createMetrics({ eventCounts: (name) => this.bus.counts(name) });
+    this.store = options.dataDir === undefined ? createMemoryStore() : createFileStore({ dataDir: options.dataDir });
+    this.hostEvents = this.bus.hostScope();
+  }
+
+  /** The scopes for one call of `hook`: `start` opens the service period, others get their own. */
+  scopesFor(plugin: PreparedPlugin, hook: string): PluginScopes {
+    if (hook !== 'start') return new PluginScopes(this, plugin, false);
+    this.endService(plugin.name);
+    const scopes = new PluginScopes(this, plugin, true);
+    this.serving.set(plugin.name, scopes);
+    return scopes;
+  }
+
+  /** The plugin left `running`, or its `start` did not succeed: what it registered ends. */
+  endService(name: string): void {
+    const scopes = this.serving.get(name);
+    if (!scopes) return;
+    this.serving.delete(name);
+    scopes.dispose();
+  }
+
+  storeOf(name: string): PluginStore {
+    let store = this.stores.get(name);
+    if (!store) this.stores.set(name, (store = this.store.scope(name)));
+    return store;
+  }
+
+  /** Everything queued is delivered and written. */
+  async settle(): Promise<void> {
+    await this.bus.settled();
+    await this.store.flush();
+  }
+}
