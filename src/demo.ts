@@ -1,13 +1,16 @@
 /**
- * `npm start`: boots the demo host `plugins/host.yaml`, prints every state change, serves until
- * SIGINT or SIGTERM, then shuts down in reverse dependency order.
+ * `npm start`: boots the demo host `plugins/host.yaml`, serves its live dashboard on 127.0.0.1
+ * (printing the URL and the control token), prints every state change, serves until SIGINT or
+ * SIGTERM, then shuts down in reverse dependency order.
  *
- * `PLUGIN_FACTORY_DEMO_ONCE=1` shuts down right after boot. Exit code 0, or 1 when a plugin ended
+ * `PLUGIN_FACTORY_DEMO_ONCE=1` shuts down right after boot; `PLUGIN_FACTORY_DASHBOARD_PORT`
+ * fixes the dashboard's port (default: any free one). Exit code 0, or 1 when a plugin ended
  * failed or invalid. A second SIGINT/SIGTERM during shutdown forces the exit (130 / 143).
  */
 import { fileURLToPath } from 'node:url';
 import { onShutdownSignal } from './cli/signals.ts';
-import { createConsoleLogger, createPluginManager, loadHost } from './index.ts';
+import { startObservers } from './dashboard/observers.ts';
+import { createConsoleLogger, createPluginManager, isPluginFactoryError, loadHost } from './index.ts';
 import type { ManagerSnapshot } from './index.ts';
 
 /** The demo host file: the plugins under plugins/ and their settings. */
@@ -33,11 +36,21 @@ const host = await loadHost(fileURLToPath(HOST_FILE));
 for (const problem of host.problems) process.stderr.write(`demo: ${problem.code}: ${problem.message}\n`);
 const names = host.definitions.map((d) => (d.manifest as { name?: string } | undefined)?.name ?? d.name ?? '?');
 
+const observers = await startObservers({ dashboard: Number(process.env['PLUGIN_FACTORY_DASHBOARD_PORT'] ?? 0), inspect: null }, host);
 const manager = createPluginManager({
   ...host.settings,
   plugins: host.definitions,
   logger: createConsoleLogger({ level: 'info' }),
+  ...(observers.inspect ? { inspect: observers.inspect } : {}),
 });
+try {
+  for (const line of await observers.attach(manager)) print(line);
+} catch (error) {
+  // A bad PLUGIN_FACTORY_DASHBOARD_PORT, or the port is taken: OPTIONS_INVALID, said plainly.
+  process.stderr.write(`demo: ${isPluginFactoryError(error) ? `${error.code}: ${error.message}` : String(error)}\n`);
+  await manager.stop();
+  process.exit(1);
+}
 
 manager.subscribe((change) => {
   if (change.type === 'plugin.changed') print(`plugin ${change.name}: ${change.previous} -> ${change.state}`);
@@ -50,6 +63,7 @@ function shutDown(reason: string): Promise<void> {
   shutdown ??= (async () => {
     print(`shutting down (${reason})`);
     const final = await manager.stop();
+    await observers.close();
     print('final states:');
     print(table(final));
     const bad = final.plugins.filter((p) => p.state.startsWith('failed') || p.state === 'invalid');

@@ -1,11 +1,13 @@
 /**
- * `plugin-factory run <dir|config> [--once] [--json] [--watch] [--verbose]`: boots the plugins,
- * shows progress, serves until SIGINT/SIGTERM (or right after boot with --once), then shuts down
- * in reverse dependency order.
+ * `plugin-factory run <dir|config> [--once] [--json] [--watch] [--dashboard[=port]]
+ * [--inspect[=ws-url]] [--verbose]`: boots the plugins, shows progress, serves until
+ * SIGINT/SIGTERM (or right after boot with --once), then shuts down in reverse dependency order.
  */
 import { parseArgs } from 'node:util';
 import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts';
 import type { ManagerSnapshot } from '../index.ts';
+import { startObservers } from '../dashboard/observers.ts';
+import type { Observers } from '../dashboard/observers.ts';
 import { formatError, print, red } from './output.ts';
 import type { Stream } from './output.ts';
 import { showProgress } from './progress.ts';
@@ -13,7 +15,7 @@ import type { Progress } from './progress.ts';
 import { watchAndReload } from './reload.ts';
 import type { HotReload } from './reload.ts';
 import { onShutdownSignal } from './signals.ts';
-import { RUN_USAGE, UsageError, parseOrUsage, targetOf } from './usage.ts';
+import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, targetOf } from './usage.ts';
 
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
@@ -21,11 +23,13 @@ const LEAK_REPORT_MS = 5000;
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseOrUsage(RUN_USAGE, () =>
     parseArgs({
-      args,
+      args: optionalValues(args, ['--dashboard', '--inspect']),
       options: {
         once: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         watch: { type: 'boolean', default: false },
+        dashboard: { type: 'string' },
+        inspect: { type: 'string' },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -39,6 +43,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const target = targetOf(positionals, RUN_USAGE);
   if (values.once && values.watch) throw new UsageError('--once and --watch cannot be combined', RUN_USAGE);
+  const watchers = observerFlags(values.dashboard, values.inspect, RUN_USAGE);
   const { json, verbose } = values;
   // With --json stdout carries only the final snapshot; everything else goes to stderr.
   const notes: Stream = json ? process.stderr : process.stdout;
@@ -53,11 +58,20 @@ export async function runCommand(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify({ state: 'stopped', plugins: [] })}\n`);
     return 1;
   }
+  const observers: Observers | null = watchers ? await startObservers(watchers, host) : null;
   const manager = createPluginManager({
     ...host.settings,
     plugins: host.definitions,
     logger: createConsoleLogger({ level: verbose ? 'info' : 'warn', write: (line) => log(line, errors) }),
+    ...(observers?.inspect ? { inspect: observers.inspect } : {}),
   });
+  try {
+    for (const line of (await observers?.attach(manager)) ?? []) log(line, notes);
+  } catch (error) {
+    await manager.stop();
+    await observers?.close();
+    throw error;
+  }
   progress = showProgress(manager, notes);
 
   let stopping: Promise<ManagerSnapshot> | null = null;
@@ -114,6 +128,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const closing = hotReload?.close();
   const final = await requestStop();
   await closing;
+  await observers?.close();
   progress.close();
   signals.dispose();
 

@@ -31,7 +31,8 @@ Options:
 Exit codes: 0 every plugin is valid, 1 a plugin is invalid or the host has problems, 2 usage.
 `;
 
-export const RUN_USAGE = `Usage: plugin-factory run <dir|config> [--once] [--json] [--watch] [--verbose]
+export const RUN_USAGE = `Usage: plugin-factory run <dir|config> [--once] [--json] [--watch]
+                           [--dashboard[=PORT]] [--inspect[=WS-URL]] [--verbose]
 
 Boots every plugin in dependency order and stays up until SIGINT or SIGTERM, then shuts down
 in reverse order. A second Ctrl-C exits at once (130).
@@ -41,6 +42,12 @@ Options:
   --json        Print the final snapshot as JSON on the last line of stdout (progress on stderr).
   --watch       Reload a plugin when a file in its folder changes; a reload that fails keeps
                 the running version.
+  --dashboard[=PORT]
+                Serve the live dashboard on 127.0.0.1 (any free port unless PORT is given);
+                its URL and the control token are printed at startup.
+  --inspect[=WS-URL]
+                Show the manager and every plugin actor in Stately's inspector: send to the
+                relay at WS-URL, or start a local relay on 127.0.0.1 and print its page.
   --verbose     Log at level 'info' (default 'warn') and print stack traces of errors.
   -h, --help    Show this help.
 
@@ -100,4 +107,31 @@ export function targetOf(positionals: readonly string[], usage: string): string 
 export function oneOf<const T extends string>(value: string, allowed: readonly T[], option: string, usage: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`--${option} must be ${allowed.join(', ')} (got '${value}')`, usage);
+}
+
+/**
+ * Lets `--flag` stand alone for flags that take an optional value (`--dashboard[=PORT]`):
+ * node:util's parseArgs wants a value, so a bare flag becomes `--flag=` (an empty value).
+ */
+export function optionalValues(args: readonly string[], flags: readonly string[]): string[] {
+  const end = args.indexOf('--');
+  return args.map((arg, i) => ((end === -1 || i < end) && flags.includes(arg) ? `${arg}=` : arg));
+}
+
+/** `--dashboard[=PORT]` and `--inspect[=WS-URL]`, checked; null when neither was given. */
+export function observerFlags(
+  dashboard: string | undefined,
+  inspect: string | undefined,
+  usage: string,
+): { dashboard: number | null; inspect: string | null } | null {
+  if (dashboard === undefined && inspect === undefined) return null;
+  let port: number | null = null;
+  if (dashboard !== undefined) {
+    port = dashboard === '' ? 0 : /^\d{1,5}$/.test(dashboard) ? Number(dashboard) : NaN;
+    if (!(port >= 0 && port <= 65535)) throw new UsageError(`--dashboard takes a port from 0 to 65535 (got '${dashboard}')`, usage);
+  }
+  if (inspect !== undefined && inspect !== '' && !/^wss?:\/\/[^\s/]+/.test(inspect)) {
+    throw new UsageError(`--inspect takes a WebSocket URL such as ws://127.0.0.1:8080 (got '${inspect}')`, usage);
+  }
+  return { dashboard: port, inspect: inspect ?? null };
 }

@@ -16,6 +16,9 @@ export interface InspectorSocketOptions {
   retryMs?: number;
 }
 
+/** How long `close()` waits for a connecting socket to open and flush, or an open one to close. */
+const CLOSE_WAIT_MS = 2000;
+
 export class InspectorSocket {
   private socket: WebSocket | null = null;
   private retry: NodeJS.Timeout | null = null;
@@ -34,22 +37,28 @@ export class InspectorSocket {
     else this.pending.push(frame);
   }
 
-  /** Stops reconnecting; what was sent is flushed, then the socket closes (at most 1 s later). */
-  close(): void {
+  /**
+   * Stops reconnecting and closes the socket once what was sent has gone out: a socket still
+   * connecting gets up to `CLOSE_WAIT_MS` to open and flush (a short `run --once` would lose
+   * everything otherwise); after that, or when the relay is unreachable, it is dropped.
+   */
+  close(): Promise<void> {
     this.closed = true;
-    this.pending.clear();
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
     const socket = this.socket;
     this.socket = null;
-    if (!socket) return;
-    if (socket.readyState !== WebSocket.OPEN) {
-      socket.terminate();
-      return;
-    }
-    const force = setTimeout(() => socket.terminate(), 1000).unref();
-    socket.once('close', () => clearTimeout(force));
-    socket.close(1000);
+    if (!socket || socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      const force = setTimeout(() => socket.terminate(), CLOSE_WAIT_MS);
+      socket.once('close', () => {
+        clearTimeout(force);
+        this.pending.clear();
+        resolve();
+      });
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+      else if (socket.readyState === WebSocket.CONNECTING) socket.once('open', () => socket.close(1000));
+    });
   }
 
   private connect(): void {

@@ -94,7 +94,7 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
       if (closed) return;
       flush();
       closed = true;
-      socket.close();
+      await socket.close();
       await relay?.close();
     },
   };

@@ -1,0 +1,65 @@
+/**
+ * The live views the `run` command and the demo offer, started together and closed together:
+ * the dashboard (with an inspection hub feeding its timeline) and the Stately inspector. Both
+ * watch through the manager's one `inspect` option: the hub fans the events out.
+ */
+import type { InspectionEvent } from 'xstate';
+import type { LoadedHost } from '../loading/index.ts';
+import type { PluginManager } from '../manager.ts';
+import { createInspectionHub } from '../inspection/hub.ts';
+import type { InspectionHub } from '../inspection/hub.ts';
+import { secretsOf } from '../inspection/redact.ts';
+import { connectStatelyInspector } from '../inspection/stately.ts';
+import type { StatelyInspector } from '../inspection/stately.ts';
+import { reloadFromHost } from './host-reload.ts';
+import { serveDashboard } from './serve.ts';
+import type { Dashboard } from './serve.ts';
+
+export interface ObserverChoice {
+  /** Serve the dashboard on this port (0: any free one); null: no dashboard. */
+  dashboard: number | null;
+  /** Send inspection events to this relay URL; '' starts a local relay; null: no inspector. */
+  inspect: string | null;
+}
+
+export interface Observers {
+  /** For `createPluginManager({ inspect })`; undefined when nothing watches. */
+  readonly inspect: ((event: InspectionEvent) => void) | undefined;
+  /** Serves the dashboard of `manager` (when chosen); resolves with the lines to print. */
+  attach(manager: PluginManager): Promise<string[]>;
+  /** Ends the live streams, the server and the inspector connection. */
+  close(): Promise<void>;
+}
+
+/** Connects the inspector (when chosen) and prepares the hub for the plugins of `host`; nothing is served yet. */
+export async function startObservers(choice: ObserverChoice, host: LoadedHost): Promise<Observers> {
+  const redact = secretsOf(host.definitions);
+  const stately: StatelyInspector | null =
+    choice.inspect === null ? null : await connectStatelyInspector(choice.inspect === '' ? { redact } : { url: choice.inspect, redact });
+  const hub: InspectionHub | null = choice.dashboard === null ? null : createInspectionHub();
+  if (hub && stately) hub.forward(stately.inspect);
+  let dashboard: Dashboard | null = null;
+  const inspect = hub ? hub.inspect : stately ? (event: InspectionEvent) => stately.inspect.next?.(event) : undefined;
+  return {
+    inspect,
+    async attach(manager) {
+      const lines: string[] = [];
+      if (stately?.viewerUrl) lines.push(`inspector: open ${stately.viewerUrl} (it embeds Stately's inspector from stately.ai: that browser needs the internet)`);
+      else if (stately) lines.push(`inspector: sending to ${stately.url}`);
+      if (hub && choice.dashboard !== null) {
+        dashboard = await serveDashboard(manager, {
+          port: choice.dashboard,
+          hub,
+          reload: reloadFromHost(host),
+          redact,
+        });
+        lines.push(`dashboard: ${dashboard.url}`, `dashboard control token: ${dashboard.token} (or open ${dashboard.controlUrl})`);
+      }
+      return lines;
+    },
+    async close() {
+      await dashboard?.close();
+      await stately?.close();
+    },
+  };
+}
