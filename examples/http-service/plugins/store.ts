@@ -1,0 +1,101 @@
+/**
+ * `store`: numbered records in named collections, kept in `ctx.store` (on disk when the host has a
+ * data dir, so they survive restarts of the plugin and of the host). Provides the typed
+ * `store.records` service; no routes of its own.
+ */
+import { definePlugin } from '../../../src/index.ts';
+import type { PluginDefinition } from '../../../src/index.ts';
+import { defineService } from '../../../src/platform/services.ts';
+import type { JsonValue } from '../../../src/platform/store.ts';
+
+/** A stored record: its fields and the id the store gave it. */
+export type StoredRecord = { id: number } & { [field: string]: JsonValue };
+
+export interface Records {
+  /** Stores `fields` under the next id of `collection`; resolves once it is written. */
+  insert(collection: string, fields: { [field: string]: JsonValue }): Promise<StoredRecord>;
+  get(collection: string, id: number): Promise<StoredRecord | undefined>;
+  list(collection: string): Promise<StoredRecord[]>;
+  count(collection: string): Promise<number>;
+}
+
+export const RecordsService = defineService<Records>('store.records');
+
+interface Collection {
+  next: number;
+  items: StoredRecord[];
+}
+
+const KEY_PREFIX = 'collection.';
+
+const store = definePlugin(() => {
+  let collections = new Map<string, Collection>();
+  let writes = 0;
+  let lastWriteError: string | null = null;
+
+  return {
+    init() {},
+    async start(ctx) {
+      // Read back what earlier runs wrote.
+      collections = new Map();
+      for (const key of await ctx.store.keys()) {
+        if (!key.startsWith(KEY_PREFIX)) continue;
+        const saved = await ctx.store.get<Collection>(key);
+        if (saved) collections.set(key.slice(KEY_PREFIX.length), saved);
+      }
+      const kv = ctx.store;
+      const collection = (name: string): Collection => {
+        let found = collections.get(name);
+        if (!found) collections.set(name, (found = { next: 1, items: [] }));
+        return found;
+      };
+      const records: Records = {
+        async insert(name, fields) {
+          const target = collection(name);
+          const record: StoredRecord = { ...fields, id: target.next };
+          target.next += 1;
+          target.items.push(record);
+          try {
+            await kv.set(`${KEY_PREFIX}${name}`, target);
+            writes += 1;
+            lastWriteError = null;
+          } catch (error) {
+            lastWriteError = (error as { code?: string }).code ?? 'UNKNOWN';
+            throw error;
+          }
+          return { ...record };
+        },
+        async get(name, id) {
+          const found = collections.get(name)?.items.find((record) => record.id === id);
+          return found && { ...found };
+        },
+        async list(name) {
+          return (collections.get(name)?.items ?? []).map((record) => ({ ...record }));
+        },
+        async count(name) {
+          return collections.get(name)?.items.length ?? 0;
+        },
+      };
+      ctx.services.provide(RecordsService, records);
+      ctx.logger.info({ collections: collections.size }, 'records loaded');
+    },
+    // Every insert resolved only once written: nothing is left to flush.
+    stop() {},
+    health() {
+      const count = [...collections.values()].reduce((sum, c) => sum + c.items.length, 0);
+      return {
+        components: {
+          persistence: lastWriteError
+            ? { status: 'degraded' as const, message: `last write failed: ${lastWriteError}` }
+            : { status: 'healthy' as const, message: `${writes} writes` },
+          records: { status: 'healthy' as const, message: `${count} in ${collections.size} collections` },
+        },
+      };
+    },
+  };
+});
+
+export const storePlugin: PluginDefinition = {
+  manifest: { name: 'store', version: '1.0.0', description: 'Numbered records kept in ctx.store' },
+  module: store,
+};

@@ -1,0 +1,211 @@
+/**
+ * The HTTP service: one node:http server in front of a plugin manager. Plugins contribute routes
+ * through the `http.routes` host hook; the host serves them under `/api`, plus its own:
+ *
+ * - `GET /`        the plugins, their states and their routes
+ * - `GET /health`  `manager.health()` (worst status of the running plugins), 503 when unhealthy
+ * - `GET /metrics` `manager.metrics()`, Prometheus text
+ *
+ * The server outlives every plugin restart: it belongs to the host, not to a plugin. Requests for
+ * a plugin that is restarting are held until it serves again (see routes.ts and the README).
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createConsoleLogger, createPluginManager, isPluginFactoryError } from '../../src/index.ts';
+import type { Logger, ManagerSnapshot, PluginDefinition, PluginManager } from '../../src/index.ts';
+import { PROMETHEUS_CONTENT_TYPE } from '../../src/platform/prometheus.ts';
+import { examplePlugins } from './plugins/index.ts';
+import { ROUTES_HOOK, RouteTable, isRevoked } from './routes.ts';
+import type { Method, PluginRoutes, RoutesArg } from './routes.ts';
+
+export const API_PREFIX = '/api';
+const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE'] satisfies Method[];
+/** Methods a request may be replayed with when its handler was revoked under it. */
+const IDEMPOTENT: readonly string[] = ['GET', 'PUT', 'DELETE'];
+const MAX_BODY_BYTES = 64 * 1024;
+/** A request is held (and replayed) at most this many times before it is answered 503. */
+const MAX_ATTEMPTS = 4;
+
+export interface HttpServiceOptions {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Loopback only by default. @default '127.0.0.1' */
+  host?: string;
+  /** Where `ctx.store` keeps its files; in memory when absent. */
+  dataDir?: string;
+  /** @default a console logger at level info on stderr */
+  logger?: Logger;
+  /** How long a request waits for a restarting plugin before it is answered 503. @default 5000 */
+  holdMs?: number;
+  /** How often plugins' health hooks are polled. @default 1000 */
+  healthIntervalMs?: number;
+  /** The plugins. @default the example's store, users, greeter, stats */
+  plugins?: PluginDefinition[];
+  /** How long `close()` lets requests in flight finish before it closes their connections. @default 5000 */
+  drainMs?: number;
+}
+
+export interface HttpService {
+  readonly manager: PluginManager;
+  readonly server: Server;
+  readonly routes: RouteTable;
+  /** `http://127.0.0.1:<port>/` */
+  readonly url: string;
+  /** The snapshot after boot. */
+  readonly booted: ManagerSnapshot;
+  /** Stops accepting, lets requests in flight finish, closes every connection, then stops the plugins. */
+  close(): Promise<ManagerSnapshot>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = typeof body === 'string';
+  const payload = text ? body : `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    'content-type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'the body is not JSON');
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Boots the plugins, collects their routes, then listens. */
+export async function startHttpService(options: HttpServiceOptions = {}): Promise<HttpService> {
+  const host = options.host ?? '127.0.0.1';
+  const holdMs = options.holdMs ?? 5000;
+  const drainMs = options.drainMs ?? 5000;
+  const logger = options.logger ?? createConsoleLogger({ level: 'info' });
+  const manager = createPluginManager({
+    plugins: options.plugins ?? examplePlugins(),
+    logger,
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    health: { intervalMs: options.healthIntervalMs ?? 1000 },
+  });
+  const hook = manager.defineHook<RoutesArg, PluginRoutes>(ROUTES_HOOK, { mode: 'collect' });
+  const routes = new RouteTable({ manager, hook, prefix: API_PREFIX, logger, holdMs });
+  routes.attach();
+  const booted = await manager.start();
+  await routes.settled();
+
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, signal: AbortSignal) {
+    const method = req.method ?? 'GET';
+    if (path === '/' && method === 'GET') {
+      const snapshot = manager.getSnapshot();
+      return send(res, 200, {
+        service: 'http-service',
+        state: snapshot.state,
+        plugins: Object.fromEntries(snapshot.plugins.map((p) => [p.name, p.state])),
+        routes: routes.describe(),
+      });
+    }
+    if (path === '/health' && method === 'GET') {
+      const health = manager.health();
+      return send(res, health.status === 'unhealthy' ? 503 : 200, health);
+    }
+    if (path === '/metrics' && method === 'GET') {
+      return send(res, 200, manager.metrics(), { 'content-type': PROMETHEUS_CONTENT_TYPE });
+    }
+    if (!METHODS.includes(method)) return send(res, 405, { error: 'method not allowed' }, { allow: METHODS.join(', ') });
+    const body = method === 'POST' || method === 'PUT' ? await readJson(req) : undefined;
+
+    for (let attempt = 1; ; attempt++) {
+      const match = routes.match(method, path);
+      if (match.kind === 'not-found') return send(res, 404, { error: 'not found', path });
+      if (match.kind === 'method-not-allowed') return send(res, 405, { error: 'method not allowed' }, { allow: match.allow.join(', ') });
+      if (!match.serving) {
+        // Its plugin is restarting: wait for it, then match again (the fresh handler may differ).
+        if (attempt < MAX_ATTEMPTS && (await routes.hold(match.plugin, signal))) continue;
+        return send(res, 503, { error: 'unavailable', plugin: match.plugin }, { 'retry-after': '1' });
+      }
+      try {
+        const answer = await match.route.handler({ method: method as Method, path, params: match.params, query, body, signal });
+        return send(res, answer.status ?? 200, answer.body, answer.headers);
+      } catch (error) {
+        // Its plugin left running while the handler ran; a request that may be repeated is held and replayed.
+        if (isRevoked(error) && IDEMPOTENT.includes(method) && attempt < MAX_ATTEMPTS) continue;
+        const code = isPluginFactoryError(error) ? error.code : undefined;
+        logger.error({ plugin: match.plugin, path, code, error: error instanceof Error ? error.message : String(error) }, 'route failed');
+        return send(res, 500, { error: 'internal error', plugin: match.plugin, ...(code ? { code } : {}) });
+      }
+    }
+  }
+
+  const server = createServer((req, res) => {
+    inFlight += 1;
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    dispatch(req, res, url.pathname, url.searchParams, controller.signal).catch((error: unknown) => {
+      if (error instanceof HttpError) return send(res, error.status, { error: error.message });
+      logger.error({ error: error instanceof Error ? error.message : String(error) }, 'request failed');
+      send(res, 500, { error: 'internal error' });
+    });
+  });
+  await listen(server, options.port ?? 0, host);
+  const { port } = server.address() as AddressInfo;
+
+  let closing: Promise<ManagerSnapshot> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          timer = setTimeout(resolve, drainMs);
+        });
+        clearTimeout(timer);
+      }
+      routes.close();
+      server.closeAllConnections();
+      await closed;
+      return manager.stop();
+    })());
+
+  return { manager, server, routes, url: `http://${host}:${port}/`, booted, close };
+}
