@@ -12,6 +12,18 @@ export type {
   Subscription,
 } from './manager.ts';
 export type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
+export type { HostHealth, ManagerPlatform } from './manager-platform.ts';
+export { defineService } from './platform/services.ts';
+export type { ServiceRef, ServiceScope, ServiceType } from './platform/services.ts';
+export type { BusEvent, EventHandler, EventScope } from './platform/events.ts';
+export type { HostHookFn, HostHookMode, HostHookRef, HostHookResult, HostHookScope, ImplementOptions } from './platform/host-hooks.ts';
+export type { AfterInfo, AfterListener, AroundInfo, BeforeListener } from './platform/lifecycle-hooks.ts';
+export type { ComponentHealth, HealthResult, HealthStatus } from './platform/health-result.ts';
+export type { JsonValue, PluginStore } from './platform/store.ts';
+export { PROMETHEUS_CONTENT_TYPE } from './platform/prometheus.ts';
+export { createPinoLogger } from './platform/logging.ts';
+export type { PinoLoggerOptions } from './platform/logging.ts';
+export type { HealthRecord } from '../machines/plugin-lifecycle.ts';
 export { definePlugin } from './definition.ts';
 export type { PluginContext, PluginDefinition, PluginFactory, PluginHooks, PluginModule } from './definition.ts';
 export { ERROR_CODES, PluginFactoryError, isPluginFactoryError } from './errors.ts';

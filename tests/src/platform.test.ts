@@ -1,0 +1,279 @@
+/**
+ * The platform services as a plugin sees them through `ctx`, driven through the public API:
+ * permissions, lifetimes tied to the chart (nothing of a stopped plugin remains), health as a
+ * substate of running, lifecycle events, host hooks, store, metrics and the plugin logger.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPluginManager, defineService, silentLogger } from '../../src/index.ts';
+import type { Logger, PluginContext, PluginDefinition, PluginManager, PluginManagerOptions } from '../../src/index.ts';
+import { pluginOf, stopWithin } from '../helpers/host.ts';
+
+type Hooks = Partial<Record<'init' | 'start' | 'stop' | 'dispose' | 'health', (ctx: PluginContext) => unknown>>;
+
+function plugin(name: string, hooks: Hooks = {}, manifest: Record<string, unknown> = {}): PluginDefinition {
+  const noop = () => undefined;
+  return {
+    manifest: { name, version: '1.0.0', ...manifest },
+    module: { init: noop, start: noop, stop: noop, ...hooks },
+  };
+}
+
+const hosts: PluginManager[] = [];
+function host(plugins: PluginDefinition[], options: PluginManagerOptions = {}) {
+  const manager = createPluginManager({ plugins, logger: silentLogger, hookTimeoutMs: 500, ...options });
+  hosts.push(manager);
+  return manager;
+}
+afterEach(async () => {
+  for (const manager of hosts.splice(0)) await stopWithin(manager, 2000);
+});
+
+const codeOf = (fn: () => unknown): unknown => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as { code?: unknown }).code;
+  }
+  return 'no error';
+};
+const until = async (check: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('test: condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
+describe('ctx.events', () => {
+  it('delivers declared events, refuses undeclared ones, and ends subscriptions when the plugin stops', async () => {
+    const received: unknown[] = [];
+    const refused: unknown[] = [];
+    let publish: ((type: string) => void) | null = null;
+    const manager = host([
+      plugin('source', {
+        start: (ctx) => {
+          publish = (type) => ctx.events.publish(type, { n: received.length });
+          refused.push(codeOf(() => ctx.events.publish('other.thing')));
+          refused.push(codeOf(() => ctx.events.subscribe('source.ready', () => undefined)));
+        },
+      }, { events: { publishes: ['source.*'] } }),
+      plugin('sink', {
+        start: (ctx) => {
+          ctx.events.subscribe('source.*', (event) => void received.push(event.type));
+        },
+      }, { events: { subscribes: ['source.*'] } }),
+    ]);
+    await manager.start();
+    expect(refused).toEqual(['PERMISSION_DENIED', 'PERMISSION_DENIED']);
+    publish!('source.ready');
+    await until(() => received.length === 1);
+    expect(received).toEqual(['source.ready']);
+    await manager.stopPlugin('sink');
+    publish!('source.ready');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(received).toEqual(['source.ready']);
+  });
+
+  it('a manifest with a malformed event name is invalid before any hook runs', async () => {
+    let ran = false;
+    const manager = host([plugin('bad', { init: () => void (ran = true) }, { events: { publishes: ['Not Valid'] } })]);
+    await manager.start();
+    expect(pluginOf(manager, 'bad').state).toBe('invalid');
+    expect(pluginOf(manager, 'bad').error?.code).toBe('MANIFEST_INVALID');
+    expect(ran).toBe(false);
+  });
+
+  it('the host sees lifecycle events plugin.<name>.<state> on its own scope', async () => {
+    const seen: string[] = [];
+    const manager = host([plugin('db')]);
+    manager.events.subscribe('plugin.db.*', (event) => void seen.push(event.type));
+    await manager.start();
+    await manager.stopPlugin('db');
+    await until(() => seen.includes('plugin.db.stopped'));
+    expect(seen.indexOf('plugin.db.running')).toBeGreaterThan(seen.indexOf('plugin.db.starting'));
+    expect(seen.indexOf('plugin.db.stopping')).toBeGreaterThan(seen.indexOf('plugin.db.running'));
+  });
+});
+
+describe('ctx.services', () => {
+  interface Pool {
+    query(sql: string): string;
+  }
+  const PoolService = defineService<Pool>('db.pool');
+
+  it('a dependent gets the typed service; a plugin that did not declare the provider is refused', async () => {
+    const results: unknown[] = [];
+    let held: Pool | null = null;
+    const manager = host([
+      plugin('db', { start: (ctx) => ctx.services.provide(PoolService, { query: (sql: string) => `rows of ${sql}` }) }),
+      plugin('api', {
+        start: (ctx) => {
+          const pool = ctx.services.get(PoolService);
+          held = pool;
+          results.push(pool.query('users'));
+        },
+      }, { dependencies: { db: '*' } }),
+      plugin('stranger', { start: (ctx) => void results.push(codeOf(() => ctx.services.get(PoolService))) }),
+    ]);
+    await manager.start();
+    expect(results).toContain('rows of users');
+    expect(results).toContain('PERMISSION_DENIED');
+    // The provider leaves running (its dependent first): the handle the dependent kept is dead.
+    await manager.stopPlugin('db');
+    expect(['SERVICE_NOT_FOUND', 'SCOPE_DISPOSED']).toContain(codeOf(() => held!.query('x')));
+    // Back up: a fresh handle works again.
+    await manager.startPlugin('api');
+    expect(results.filter((r) => r === 'rows of users')).toHaveLength(2);
+  });
+
+  it('providing outside start is refused', async () => {
+    const codes: unknown[] = [];
+    const manager = host([plugin('db', { init: (ctx) => void codes.push(codeOf(() => ctx.services.provide(PoolService, { query: () => '' }))) })]);
+    await manager.start();
+    expect(codes).toEqual(['PERMISSION_DENIED']);
+  });
+});
+
+describe('host hooks', () => {
+  it('implementations are called in dependency order and vanish when their plugin stops', async () => {
+    const manager = host([
+      plugin('web', { start: (ctx) => void ctx.hooks.implement('http.routes', () => '/web') }, { dependencies: { auth: '*' } }),
+      plugin('auth', { start: (ctx) => void ctx.hooks.implement('http.routes', () => '/auth') }),
+    ]);
+    const routes = manager.defineHook<void, string>('http.routes', { mode: 'collect' });
+    await manager.start();
+    expect(await manager.callHook(routes, undefined)).toEqual(['/auth', '/web']);
+    await manager.stopPlugin('web');
+    expect(await manager.callHook(routes, undefined)).toEqual(['/auth']);
+    await expect(manager.callHook('no.such.hook')).rejects.toMatchObject({ code: 'HOST_HOOK_NOT_FOUND' });
+  });
+
+  it('a listener before a lifecycle hook can veto it: the hook fails with HOOK_FAILED and never runs', async () => {
+    let started = false;
+    const manager = host([plugin('db', { start: () => void (started = true) })]);
+    manager.onBeforeHook('start', () => {
+      throw new Error('not today');
+    });
+    await manager.start();
+    expect(started).toBe(false);
+    expect(pluginOf(manager, 'db').state).toBe('failed.halted');
+    expect(pluginOf(manager, 'db').error?.code).toBe('HOOK_FAILED');
+  });
+});
+
+describe('ctx.store', () => {
+  let dir = '';
+  afterEach(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    dir = '';
+  });
+
+  it('survives a restart of the host', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pf-store-'));
+    const first = host([plugin('counter', { start: async (ctx) => ctx.store.set('boots', ((await ctx.store.get('boots')) as number ?? 0) + 1) })], { dataDir: dir });
+    await first.start();
+    await first.stop();
+    let seen: unknown;
+    const second = host([plugin('counter', { start: async (ctx) => void (seen = await ctx.store.get('boots')) })], { dataDir: dir });
+    await second.start();
+    expect(seen).toBe(1);
+  });
+
+  it('a corrupt store file is reported with STORE_CORRUPT and left as it was', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pf-store-'));
+    await writeFile(join(dir, 'counter.json'), '{ not json');
+    let code: unknown;
+    const manager = host([plugin('counter', { start: async (ctx) => { await ctx.store.get('boots').catch((e: { code?: unknown }) => (code = e.code)); } })], { dataDir: dir });
+    await manager.start();
+    expect(code).toBe('STORE_CORRUPT');
+  });
+
+  it('refuses a bad dataDir with OPTIONS_INVALID', () => {
+    expect(() => createPluginManager({ dataDir: '' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+  });
+});
+
+describe('health', () => {
+  it('is a substate of running, shown in the snapshot and in manager.health(); it stops with the plugin', async () => {
+    let status = 'degraded';
+    let checks = 0;
+    const manager = host(
+      [plugin('db', { health: () => (checks++, { status, components: { pool: { status } } }) }), plugin('plain')],
+      { health: { intervalMs: 10, timeoutMs: 100 } },
+    );
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').health?.status === 'degraded');
+    expect(pluginOf(manager, 'db').state).toBe('running');
+    expect(manager.health().status).toBe('degraded');
+    expect(manager.actor.getSnapshot().context.registry.get('db')!.ref!.getSnapshot().value).toEqual({ running: 'degraded' });
+    status = 'healthy';
+    await until(() => pluginOf(manager, 'db').health?.status === 'healthy');
+    expect(manager.health().status).toBe('healthy');
+    await manager.stopPlugin('db');
+    expect(pluginOf(manager, 'db').health).toBeNull();
+    const after = checks;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(checks).toBe(after);
+  });
+
+  it('a streak of unhealthy checks restarts a plugin whose manifest asks for it', async () => {
+    let starts = 0;
+    let sick = true;
+    const manager = host(
+      [plugin('flaky', { start: () => void starts++, health: () => (sick ? 'unhealthy' : 'healthy') }, { health: { intervalMs: 10, unhealthyThreshold: 2, restart: true } })],
+    );
+    await manager.start();
+    await until(() => starts >= 2);
+    sick = false;
+    await until(() => pluginOf(manager, 'flaky').health?.status === 'healthy');
+    expect(pluginOf(manager, 'flaky').state).toBe('running');
+    expect(manager.metrics()).toMatch(/flaky/);
+  });
+
+  it('a throwing health check counts as unhealthy with HOOK_FAILED', async () => {
+    const manager = host([plugin('db', { health: () => { throw new Error('down'); } })], { health: { intervalMs: 10 } });
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').health?.status === 'unhealthy');
+    expect(pluginOf(manager, 'db').health?.error?.code).toBe('HOOK_FAILED');
+  });
+});
+
+describe('ctx.logger', () => {
+  it('carries the plugin name and state and redacts secret config values', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = (bindings: Record<string, unknown>): Logger => {
+      const log = (fields: unknown, message?: unknown) =>
+        void lines.push({ ...bindings, ...(typeof fields === 'object' ? (fields as object) : { msg: fields }), ...(message ? { msg: message } : {}) });
+      return { debug: log, info: log, warn: log, error: log, child: (more) => capture({ ...bindings, ...more }) } as Logger;
+    };
+    const manager = createPluginManager({
+      logger: capture({}),
+      plugins: [{
+        manifest: { name: 'db', version: '1.0.0', config: { url: { type: 'string', secret: true } } },
+        config: { url: 'postgres://user:hunter2@db' },
+        module: { init: () => undefined, start: (ctx: PluginContext) => ctx.logger.info({ url: ctx.config['url'] }, `connecting to ${String(ctx.config['url'])}`), stop: () => undefined },
+      }],
+    });
+    hosts.push(manager);
+    await manager.start();
+    const line = lines.find((l) => l['plugin'] === 'db' && String(l['msg']).startsWith('connecting'));
+    expect(line).toMatchObject({ plugin: 'db', state: 'starting.hook' });
+    expect(JSON.stringify(lines)).not.toContain('hunter2');
+  });
+});
+
+describe('metrics', () => {
+  it('renders Prometheus text with a sample per plugin', async () => {
+    const manager = host([plugin('db'), plugin('api', {}, { dependencies: { db: '*' } })]);
+    await manager.start();
+    const text = manager.metrics();
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+      expect(line).toMatch(/^[a-z_:][a-z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$|^[a-z_:][a-z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf)$/);
+    }
+    expect(text).toMatch(/plugin="db"/);
+    expect(text).toMatch(/plugin="api"/);
+  });
+});
