@@ -5,7 +5,7 @@
  *
  *   npm run example:http:load      # or: npx tsx examples/http-service/load-test.ts
  */
-import { createConsoleLogger } from '../../src/logger.ts';
+import { createConsoleLogger } from '../../src/index.ts';
 import { restartUnderLoad, send } from './load.ts';
 import { startHttpService } from './service.ts';
 

@@ -4,14 +4,14 @@
  *   npm run example:http            # or: npx tsx examples/http-service/main.ts
  *
  * PORT (default 3000; 0 picks a free one), DATA_DIR (default examples/http-service/.data; `:memory:`
- * keeps nothing), LOG_LEVEL (default info). Prints the URL once it listens. The first signal shuts
+ * keeps nothing), LOG_LEVEL (a pino level, default info). Prints the URL once it listens. The first signal shuts
  * down cleanly (HTTP first, then the plugins in reverse dependency order); a second one forces the
  * exit.
  */
 import { fileURLToPath } from 'node:url';
 import { onShutdownSignal } from '../../src/cli/signals.ts';
-import { LOG_LEVELS, createConsoleLogger } from '../../src/logger.ts';
-import type { LogLevel } from '../../src/logger.ts';
+import pino from 'pino';
+import { createPinoLogger } from '../../src/index.ts';
 import { startHttpService } from './service.ts';
 
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
@@ -25,9 +25,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`http-service: PORT must be an integer 0..65535, got '${env['PORT']}'\n`);
   process.exit(2);
 }
-const level = (env['LOG_LEVEL'] ?? 'info') as LogLevel;
-if (!LOG_LEVELS.includes(level)) {
-  process.stderr.write(`http-service: LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}\n`);
+const level = env['LOG_LEVEL'] ?? 'info';
+const levels = [...Object.keys(pino.levels.values), 'silent'];
+if (!levels.includes(level)) {
+  process.stderr.write(`http-service: LOG_LEVEL must be one of ${levels.join(', ')}\n`);
   process.exit(2);
 }
 const dataDir = env['DATA_DIR'] ?? fileURLToPath(new URL('.data/', import.meta.url));
@@ -55,7 +56,8 @@ const signals = onShutdownSignal((signal) => void shutDown(signal));
 const service = await startHttpService({
   port,
   ...(dataDir === ':memory:' ? {} : { dataDir }),
-  logger: createConsoleLogger({ level }),
+  // pino JSON lines on stderr; the URL and the final states go to stdout.
+  logger: createPinoLogger({ level, destination: pino.destination({ fd: 2, sync: true }) }),
 });
 close = service.close;
 print(`plugins: ${service.booted.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);

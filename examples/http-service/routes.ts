@@ -10,10 +10,8 @@
  * ends the plugin's `start` registrations, so no request reaches a handler whose service handles
  * were revoked.
  */
-import type { PluginManager } from '../../src/index.ts';
 import { isPluginFactoryError } from '../../src/index.ts';
-import type { Logger } from '../../src/index.ts';
-import type { HostHookRef } from '../../src/platform/host-hooks.ts';
+import type { HostHookRef, Logger, PluginManager } from '../../src/index.ts';
 
 /** HTTP methods the example routes use. */
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -183,9 +181,13 @@ export class RouteTable {
         refreshed.push(plugin);
       }
     }
-    // A plugin that is not running keeps its last entry, closed, so its requests are held.
     for (const [plugin, entry] of this.entries) {
-      if (next.has(plugin) || this.states.get(plugin) === 'running' || this.states.get(plugin) === 'disposed') continue;
+      if (next.has(plugin)) continue;
+      const state = this.states.get(plugin);
+      // Unloaded, or running since before this collection and no longer contributing: its routes go.
+      if (state === 'disposed' || (state === 'running' && this.generations.get(plugin) === generations.get(plugin))) continue;
+      // Not running (or it came back during this collection, and the next one refreshes it): it
+      // keeps its last entry, closed, so its requests are held rather than answered 404.
       next.set(plugin, { routes: entry.routes, serving: false });
     }
     this.entries = next;

@@ -12,9 +12,9 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createConsoleLogger, createPluginManager, isPluginFactoryError } from '../../src/index.ts';
+import pino from 'pino';
+import { PROMETHEUS_CONTENT_TYPE, createPinoLogger, createPluginManager, isPluginFactoryError } from '../../src/index.ts';
 import type { Logger, ManagerSnapshot, PluginDefinition, PluginManager } from '../../src/index.ts';
-import { PROMETHEUS_CONTENT_TYPE } from '../../src/platform/prometheus.ts';
 import { examplePlugins } from './plugins/index.ts';
 import { ROUTES_HOOK, RouteTable, isRevoked } from './routes.ts';
 import type { Method, PluginRoutes, RoutesArg } from './routes.ts';
@@ -34,7 +34,7 @@ export interface HttpServiceOptions {
   host?: string;
   /** Where `ctx.store` keeps its files; in memory when absent. */
   dataDir?: string;
-  /** @default a console logger at level info on stderr */
+  /** Any pino-compatible logger. @default pino at level info on stderr */
   logger?: Logger;
   /** How long a request waits for a restarting plugin before it is answered 503. @default 5000 */
   holdMs?: number;
@@ -111,7 +111,7 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
   const host = options.host ?? '127.0.0.1';
   const holdMs = options.holdMs ?? 5000;
   const drainMs = options.drainMs ?? 5000;
-  const logger = options.logger ?? createConsoleLogger({ level: 'info' });
+  const logger: Logger = options.logger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) });
   const manager = createPluginManager({
     plugins: options.plugins ?? examplePlugins(),
     logger,

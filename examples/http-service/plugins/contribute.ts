@@ -3,7 +3,7 @@
  * `http.routes` with the plugin's own name stamped on its contribution. The implementation ends
  * by itself when the plugin leaves `running`.
  */
-import type { HostHookScope, ImplementOptions } from '../../../src/platform/host-hooks.ts';
+import type { HostHookScope, ImplementOptions } from '../../../src/index.ts';
 import { ROUTES_HOOK } from '../routes.ts';
 import type { PluginRoutes, Route, RoutesArg, RoutesHook } from '../routes.ts';
 

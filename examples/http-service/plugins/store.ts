@@ -3,10 +3,8 @@
  * data dir, so they survive restarts of the plugin and of the host). Provides the typed
  * `store.records` service; no routes of its own.
  */
-import { definePlugin } from '../../../src/index.ts';
-import type { PluginDefinition } from '../../../src/index.ts';
-import { defineService } from '../../../src/platform/services.ts';
-import type { JsonValue } from '../../../src/platform/store.ts';
+import { definePlugin, defineService } from '../../../src/index.ts';
+import type { JsonValue, PluginDefinition } from '../../../src/index.ts';
 
 /** A stored record: its fields and the id the store gave it. */
 export type StoredRecord = { id: number } & { [field: string]: JsonValue };
