@@ -1,0 +1,281 @@
+/**
+ * examples/http-service: plugins contribute routes through the `http.routes` host hook, `/health`
+ * aggregates their health, and the server keeps answering — with zero failed requests — while
+ * plugins restart under a bounded loopback load.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/index.ts';
+import type { PluginDefinition } from '../../src/index.ts';
+import { restartUnderLoad, send } from '../../examples/http-service/load.ts';
+import type { Answer } from '../../examples/http-service/load.ts';
+import { examplePlugins } from '../../examples/http-service/plugins/index.ts';
+import { startHttpService } from '../../examples/http-service/service.ts';
+import type { HttpService, HttpServiceOptions } from '../../examples/http-service/service.ts';
+import { pluginOf } from '../helpers/host.ts';
+import { exitOf, killAll, startProcess, waitFor } from '../helpers/process.ts';
+
+const services: HttpService[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  killAll();
+  await Promise.all(services.splice(0).map((service) => service.close()));
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'http-service-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function start(options: HttpServiceOptions = {}): Promise<HttpService> {
+  const service = await startHttpService({ logger: silentLogger, ...options });
+  services.push(service);
+  return service;
+}
+
+const get = (service: HttpService, path: string) => send(service.url, { method: 'GET', path });
+const post = (service: HttpService, path: string, body: unknown) => send(service.url, { method: 'POST', path, body });
+const json = (answer: Answer): unknown => JSON.parse(answer.body);
+
+/** Loopback sockets and servers open in this process. */
+const tcpHandles = () => process.getActiveResourcesInfo().filter((kind) => kind.startsWith('TCP')).length;
+
+async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('examples/http-service: restarts under load', () => {
+  it('answers 500 requests with zero failures while users, then store (and users with it), restart', async () => {
+    const baseline = tcpHandles();
+    const service = await start({ dataDir: await tempDir() });
+    expect(service.booted.plugins.map((p) => p.state)).toEqual(['running', 'running', 'running', 'running']);
+    expect((await post(service, 'api/users', { name: 'first' })).status).toBe(201);
+
+    const report = await restartUnderLoad(service, {
+      requests: 500,
+      concurrency: 20,
+      ratePerSecond: 400,
+      restarts: [
+        { atMs: 250, plugin: 'users' },
+        { atMs: 700, plugin: 'store' },
+      ],
+      slowStartMs: 100,
+    });
+
+    expect(report.load.samples).toEqual([]);
+    expect(report.load.failures).toEqual({ connection: 0, timeout: 0, status5xx: 0, otherStatus: 0, total: 0 });
+    expect(report.load.ok).toBe(500);
+    expect(report.restarts.map((r) => [r.plugin, r.state])).toEqual([
+      ['users', 'running'],
+      ['store', 'running'],
+    ]);
+    // Requests did arrive while a plugin was down, and every one of them was served after it came back.
+    expect(report.held).toBeGreaterThan(0);
+    expect(report.unavailable).toBe(0);
+
+    // The restarted plugins run and their routes answer again, with every record written under load.
+    expect(pluginOf(service.manager, 'users').state).toBe('running');
+    expect(pluginOf(service.manager, 'store').state).toBe('running');
+    const created = report.load.byStatus['201'] ?? 0;
+    expect(created).toBeGreaterThan(0);
+    const users = await get(service, 'api/users');
+    expect(users.status).toBe(200);
+    expect((json(users) as { users: unknown[] }).users).toHaveLength(1 + created);
+    expect((await get(service, 'api/users/1')).status).toBe(200);
+    expect(service.routes.describe()['users']?.serving).toBe(true);
+
+    const final = await service.close();
+    expect(final.plugins.every((p) => p.state === 'stopped')).toBe(true);
+    expect(service.server.listening).toBe(false);
+    expect(await eventually(async () => tcpHandles(), (n) => n <= baseline)).toBe(baseline);
+  }, 30_000);
+
+  it('fails requests during the same kind of restart when nothing holds them (holdMs 0)', async () => {
+    const service = await start({ holdMs: 0 });
+    expect((await post(service, 'api/users', { name: 'first' })).status).toBe(201);
+    const report = await restartUnderLoad(service, {
+      requests: 200,
+      concurrency: 10,
+      ratePerSecond: 400,
+      restarts: [{ atMs: 100, plugin: 'users' }],
+      slowStartMs: 150,
+    });
+    expect(report.restarts[0]?.state).toBe('running');
+    expect(report.load.failures.status5xx).toBeGreaterThan(0);
+    expect(report.unavailable).toBe(report.load.failures.status5xx);
+    expect(report.load.samples.every((s) => s.status === 503 && s.request.path.startsWith('api/users'))).toBe(true);
+  }, 30_000);
+
+  it('holds a request for a stopped plugin until it runs again, then answers from its fresh routes', async () => {
+    const service = await start();
+    await service.manager.stopPlugin('greeter');
+    const pending = get(service, 'api/hello/held');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(service.routes.stats.held).toBe(1);
+    await service.manager.startPlugin('greeter');
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(json(answer)).toEqual({ message: 'Hello, held!' });
+  });
+
+  it('answers 503 with retry-after when the plugin does not come back within holdMs', async () => {
+    const service = await start({ holdMs: 50 });
+    await service.manager.stopPlugin('greeter');
+    const answer = await get(service, 'api/hello');
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(json(answer)).toMatchObject({ plugin: 'greeter' });
+  });
+});
+
+describe('examples/http-service: routes from plugins', () => {
+  it('serves each plugin route under /api and the host routes /, /health, /metrics', async () => {
+    const service = await start();
+    expect(json(await get(service, 'api/hello/ada'))).toEqual({ message: 'Hello, ada!' });
+    expect(json(await get(service, 'api/hello?name=bob'))).toEqual({ message: 'Hello, bob!' });
+    const created = await post(service, 'api/users', { name: 'ann' });
+    expect(created.status).toBe(201);
+    expect(created.headers['location']).toBe('/api/users/1');
+    expect(json(await get(service, 'api/users/1'))).toMatchObject({ id: 1, name: 'ann' });
+    // stats counts what the others published on the event bus.
+    const stats = await eventually(
+      async () => json(await get(service, 'api/stats')) as { greetings: number; usersCreated: number },
+      (s) => s.greetings === 2 && s.usersCreated === 1,
+    );
+    expect(stats).toMatchObject({ greetings: 2, usersCreated: 1 });
+
+    const index = json(await get(service, '')) as { plugins: Record<string, string>; routes: Record<string, { routes: string[] }> };
+    expect(index.plugins).toEqual({ store: 'running', users: 'running', greeter: 'running', stats: 'running' });
+    expect(index.routes['users']?.routes).toEqual(['GET /api/users', 'GET /api/users/:id', 'POST /api/users']);
+    expect(index.routes['store']).toBeUndefined();
+
+    const metrics = await get(service, 'metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body).toContain('plugin_factory_plugin_up{plugin="users"} 1');
+  });
+
+  it('answers 404, 405 with allow, 400 and 413 without reaching a plugin', async () => {
+    const service = await start();
+    expect((await get(service, 'api/nothing')).status).toBe(404);
+    const wrong = await send(service.url, { method: 'POST', path: 'api/hello' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers['allow']).toBe('GET');
+    expect((await post(service, 'api/users', { name: '' })).status).toBe(400);
+    expect((await get(service, 'api/users/zero')).status).toBe(400);
+    expect((await get(service, 'api/users/99')).status).toBe(404);
+    expect((await post(service, 'api/users', { name: 'x'.repeat(70 * 1024) })).status).toBe(413);
+  });
+
+  it('drops the routes of an unloaded plugin at once (404, not held)', async () => {
+    const service = await start({ holdMs: 5000 });
+    await service.manager.unloadPlugin('greeter');
+    const started = performance.now();
+    expect((await get(service, 'api/hello')).status).toBe(404);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(service.routes.describe()['greeter']).toBeUndefined();
+  });
+
+  it('keeps users and stats data in ctx.store across a restart of the whole host', async () => {
+    const dataDir = await tempDir();
+    const first = await start({ dataDir });
+    await post(first, 'api/users', { name: 'kept' });
+    await get(first, 'api/hello');
+    await eventually(async () => json(await get(first, 'api/stats')) as { greetings: number }, (s) => s.greetings === 1);
+    await first.close();
+
+    const second = await start({ dataDir });
+    expect(json(await get(second, 'api/users'))).toMatchObject({ users: [{ id: 1, name: 'kept' }] });
+    expect(json(await get(second, 'api/stats'))).toMatchObject({ greetings: 1, usersCreated: 1 });
+  });
+});
+
+describe('examples/http-service: /health', () => {
+  /** A plugin whose health the test sets. */
+  function probe(): { definition: PluginDefinition; set(status: string): void } {
+    let status = 'healthy';
+    return {
+      definition: {
+        manifest: { name: 'probe', version: '1.0.0' },
+        module: { init() {}, start() {}, stop() {}, health: () => ({ status, components: { dial: status } }) },
+      },
+      set: (next) => (status = next),
+    };
+  }
+  type Health = { status: string; plugins: Record<string, { status: string; components?: Record<string, { status: string }> } | null> };
+  const health = async (service: HttpService) => {
+    const answer = await get(service, 'health');
+    return { code: answer.status, body: json(answer) as Health };
+  };
+
+  it('aggregates the running plugins: worst status wins, 200 unless unhealthy, 503 then', async () => {
+    const dial = probe();
+    const service = await start({ plugins: [...examplePlugins(), dial.definition], healthIntervalMs: 20 });
+
+    const healthy = await eventually(() => health(service), (h) => h.body.plugins['probe'] != null && h.body.plugins['users'] != null);
+    expect(healthy.code).toBe(200);
+    expect(healthy.body.status).toBe('healthy');
+    expect(healthy.body.plugins['store']?.components?.['persistence']?.status).toBe('healthy');
+    expect(healthy.body.plugins['users']?.components?.['records']?.status).toBe('healthy');
+    expect(healthy.body.plugins['stats']?.status).toBe('healthy');
+    expect(healthy.body.plugins['greeter']).toBeNull(); // no health hook
+
+    dial.set('degraded');
+    const degraded = await eventually(() => health(service), (h) => h.body.status !== 'healthy');
+    expect(degraded.code).toBe(200);
+    expect(degraded.body.status).toBe('degraded');
+    expect(degraded.body.plugins['probe']?.components?.['dial']?.status).toBe('degraded');
+
+    dial.set('unhealthy');
+    const unhealthy = await eventually(() => health(service), (h) => h.body.status === 'unhealthy');
+    expect(unhealthy.code).toBe(503);
+    expect(unhealthy.body.plugins['probe']?.status).toBe('unhealthy');
+    expect(unhealthy.body.plugins['users']?.status).toBe('healthy');
+  });
+
+  it('leaves a stopped plugin out of the aggregate', async () => {
+    const dial = probe();
+    dial.set('unhealthy');
+    const service = await start({ plugins: [...examplePlugins(), dial.definition], healthIntervalMs: 20 });
+    expect((await eventually(() => health(service), (h) => h.code === 503)).code).toBe(503);
+    await service.manager.stopPlugin('probe');
+    const after = await health(service);
+    expect(after.code).toBe(200);
+    expect(after.body.plugins['probe']).toBeUndefined();
+  });
+});
+
+describe('examples/http-service: main.ts, as the README runs it', () => {
+  it('prints its URL, serves, and stops every plugin and exits 0 on SIGINT; data survives the next run', async () => {
+    const dataDir = await tempDir();
+    const run = () => startProcess('npx', ['tsx', 'examples/http-service/main.ts'], { PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+
+    const first = run();
+    const [, url] = await waitFor(first, /^http-service listening on (http:\/\/127\.0\.0\.1:\d+\/)$/m, { ms: 20_000 });
+    const [, pid] = await waitFor(first, /kill -INT (\d+) /);
+    expect((await send(url!, { method: 'GET', path: 'health' })).status).toBe(200);
+    expect((await send(url!, { method: 'POST', path: 'api/users', body: { name: 'disk' } })).status).toBe(201);
+    process.kill(Number(pid), 'SIGINT');
+    const { code } = await exitOf(first, 20_000);
+    expect(code, first.err()).toBe(0);
+    expect(first.out()).toContain('stopped: store=stopped users=stopped greeter=stopped stats=stopped');
+    expect(first.err()).not.toContain('open handles');
+
+    const second = run();
+    const [, again] = await waitFor(second, /^http-service listening on (http:\/\/127\.0\.0\.1:\d+\/)$/m, { ms: 20_000 });
+    const [, pid2] = await waitFor(second, /kill -INT (\d+) /);
+    expect(JSON.parse((await send(again!, { method: 'GET', path: 'api/users/1' })).body)).toMatchObject({ name: 'disk' });
+    process.kill(Number(pid2), 'SIGTERM');
+    expect((await exitOf(second, 20_000)).code).toBe(0);
+  }, 60_000);
+});
