@@ -467,6 +467,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       await simple(name, 'unload');
       if (key !== undefined) runtimes.delete(key);
       current.delete(name);
+      platform.metrics.remove(name);
     },
     reloadPlugin,
     can(name, command) {

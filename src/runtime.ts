@@ -16,7 +16,7 @@ import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
-import { pluginLogger } from './platform/logging.ts';
+import { pluginLogger, redactText } from './platform/logging.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
 import { loadModule } from './prepare.ts';
@@ -146,7 +146,7 @@ export class PluginRuntimes {
         clearTimeout: (id) => clock.clearTimeout(id),
         now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
       },
-      redact: (text) => scrub(text, secretValues(plugin.manifest?.config, plugin.config)),
+      redact: (text) => redactText(text, secretValues(plugin.manifest?.config, plugin.config)),
       check: (signal) => hooks.health!.call(hooks, this.context(running, 'health', 1, signal, null)),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
@@ -345,7 +345,7 @@ export class PluginRuntimes {
   }
 
   private hookError(plugin: PreparedPlugin, hook: HookParams['hook'], error: unknown): PluginFactoryError {
-    const reason = scrub(describeThrown(error), secretValues(plugin.manifest?.config, plugin.config));
+    const reason = redactText(describeThrown(error), secretValues(plugin.manifest?.config, plugin.config));
     const hint =
       hook === 'stop'
         ? 'shutdown went on without it; make stop release its resources without throwing'
@@ -356,48 +356,6 @@ export class PluginRuntimes {
       cause: reason,
     });
   }
-}
-
-/**
- * A plugin's logger: whatever it logs, a secret config value in the message or in a field is
- * replaced by `[redacted]` before it reaches the host's logger.
- */
-function scrubbingLogger(logger: Logger, secrets: readonly string[]): Logger {
-  if (secrets.length === 0) return logger;
-  const clean = (value: unknown, depth: number): unknown => {
-    if (typeof value === 'string') return scrub(value, secrets);
-    if (typeof value === 'number' && secrets.includes(String(value))) return '[redacted]';
-    if (value instanceof Error) return scrub(value.message, secrets);
-    if (Array.isArray(value)) return depth > 4 ? '[…]' : value.map((item) => clean(item, depth + 1));
-    if (value !== null && typeof value === 'object') {
-      if (depth > 4) return '[…]';
-      const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) out[key] = clean(item, depth + 1);
-      return out;
-    }
-    return value;
-  };
-  const wrap =
-    (method: 'debug' | 'info' | 'warn' | 'error'): Logger['debug'] =>
-    ((first: unknown, second?: unknown) => {
-      if (typeof first === 'string') return logger[method](scrub(first, secrets));
-      const fields = clean(first, 0) as Record<string, unknown>;
-      return typeof second === 'string' ? logger[method](fields, scrub(second, secrets)) : logger[method](fields);
-    }) as Logger['debug'];
-  return {
-    debug: wrap('debug'),
-    info: wrap('info'),
-    warn: wrap('warn'),
-    error: wrap('error'),
-    child: (bindings) => scrubbingLogger(logger.child(clean(bindings, 0) as Record<string, unknown>), secrets),
-  };
-}
-
-/** Replaces every secret value in `text` by `[redacted]`. */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) out = out.split(secret).join('[redacted]');
-  return out;
 }
 
 /** Waits for `promise`, at most `ms`, or until `signal` aborts; leaves no timer behind. */
