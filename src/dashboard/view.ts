@@ -29,9 +29,11 @@ function healthOf(plugin: PluginSnapshot, redact: Redact): DashboardHealth | nul
   if (health === undefined || health === null) return null;
   if (typeof health === 'string' || typeof health === 'boolean') return { status: redact(String(health)) };
   if (typeof health !== 'object') return null;
-  const { status, state, message } = health as { status?: unknown; state?: unknown; message?: unknown };
-  const out: DashboardHealth = { status: redact(String(status ?? state ?? 'unknown')) };
-  if (typeof message === 'string') out.message = redact(message);
+  const { status, message, error } = health as { status?: unknown; message?: unknown; error?: { code?: unknown; message?: unknown } };
+  const out: DashboardHealth = { status: redact(String(status ?? 'unknown')) };
+  // A check that failed says why in `error` (HOOK_TIMEOUT …); a result may carry a message.
+  const why = typeof message === 'string' ? message : error && typeof error.code === 'string' ? `${error.code}: ${String(error.message ?? '')}` : null;
+  if (why !== null) out.message = redact(why);
   return out;
 }
 

@@ -64,3 +64,24 @@ export function frameScheduler(work: () => void): () => void {
     });
   };
 }
+
+/**
+ * Like `frameScheduler`, but at most once per `minMs`: for panels that need not follow every
+ * frame (the timeline and the graph), so that a storm of changes leaves the frames to the table.
+ */
+export function throttledScheduler(work: () => void, minMs: number): () => void {
+  let pending = false;
+  let last = 0;
+  return () => {
+    if (pending) return;
+    pending = true;
+    const wait = Math.max(0, last + minMs - performance.now());
+    setTimeout(() => {
+      requestAnimationFrame(() => {
+        pending = false;
+        last = performance.now();
+        work();
+      });
+    }, wait);
+  };
+}

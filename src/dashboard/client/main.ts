@@ -8,7 +8,7 @@ import type { DashboardChart, DashboardCommand, DashboardPlugin, InspectionRecor
 import { ChartView } from './chart.ts';
 import { Controls } from './controls.ts';
 import { DetailPanel } from './detail.ts';
-import { byId, el, frameScheduler, setText, stateClass } from './dom.ts';
+import { byId, el, frameScheduler, setText, stateClass, throttledScheduler } from './dom.ts';
 import { GraphView } from './graph.ts';
 import { LatencyStats } from './latency.ts';
 import { PluginTable } from './table.ts';
@@ -18,6 +18,9 @@ const plugins = new Map<string, DashboardPlugin>();
 const changed = new Map<string, DashboardPlugin>();
 const removed = new Set<string>();
 const records: InspectionRecord[] = [];
+/** Rows the graph has not shown yet, and whether it must be laid out again. */
+const graphRows = new Map<string, DashboardPlugin>();
+let graphShape = false;
 let full = false;
 let fresh: InspectionRecord[] | null = null;
 let hostState = '';
@@ -31,6 +34,9 @@ const table = new PluginTable(byId<HTMLTableSectionElement>('plugin-rows'), { se
 const graph = new GraphView(byId('graph'), select);
 const detail = new DetailPanel(byId('detail-fields'), byId('detail-actions'), byId('detail-note'), command);
 const schedule = frameScheduler(render);
+/** The timeline and the graph follow at most 5 times a second: the table gets every frame. */
+const PANEL_MS = 200;
+const schedulePanels = throttledScheduler(renderPanels, PANEL_MS);
 
 function select(name: string | null): void {
   selected = name;
@@ -81,12 +87,12 @@ function render(): void {
   if (!full) for (const row of changed.values()) if (row.since > 0 && row.since <= now) latency.add(now - row.since);
   if (full) shapes.clear();
   for (const name of removed) shapes.delete(name);
-  if (shapeChanged(rows) || reshaped) graph.render(plugins.values());
-  else for (const row of rows) graph.update(row);
+  if (shapeChanged(rows) || reshaped) graphShape = true;
+  for (const row of rows) graphRows.set(row.name, row);
   if (full || (selected !== null && (changed.has(selected) || removed.has(selected)))) showSelected();
   if (reshaped) refreshFilterOptions();
   if (fresh) timeline.reset(fresh);
-  if (records.length > 0) timeline.add(records.splice(0));
+  schedulePanels();
   setText(byId('host-state'), hostState);
   byId('host-state').className = `badge ${stateClass(hostState)}`;
   renderCounts();
@@ -96,6 +102,14 @@ function render(): void {
   removed.clear();
   full = false;
   fresh = null;
+}
+
+function renderPanels(): void {
+  if (graphShape) graph.render(plugins.values());
+  else for (const row of graphRows.values()) graph.update(row);
+  graphShape = false;
+  graphRows.clear();
+  if (records.length > 0) timeline.add(records.splice(0));
 }
 
 /** Dependencies last drawn, per plugin: the graph is laid out again only when they change. */
@@ -155,7 +169,9 @@ function receive(message: LiveMessage): void {
       removed.add(name);
     }
   } else {
-    records.push(...message.records);
+    for (const record of message.records) records.push(record);
+    schedulePanels();
+    return;
   }
   schedule();
 }

@@ -66,9 +66,12 @@ export class PluginTable {
     setText(row.error, plugin.error ? `${plugin.error.code}: ${plugin.error.message}` : '');
     row.error.title = plugin.error?.message ?? '';
     setText(row.timings, formatTimings(plugin.timings));
+    row.timings.title = row.timings.textContent ?? '';
     setText(row.health, plugin.health ? plugin.health.status : '');
+    row.health.className = `health ${plugin.health?.status ?? ''}`.trimEnd();
     row.health.title = plugin.health?.message ?? '';
     setText(row.dependencies, plugin.dependencies.join(', '));
+    row.dependencies.title = plugin.dependencies.join(', ');
     this.refreshButtons(row);
     if (this.query !== '') this.applyFilter(row);
   }

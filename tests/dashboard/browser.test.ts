@@ -1,0 +1,139 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium, headless): the demo host's page shows
+ * every plugin's state, the chart highlights the selected plugin's state, and a click on
+ * restart is followed on the page through stopping and starting back to running. The page
+ * loads nothing from anywhere but the host. A screenshot goes to test-artifacts/. With 1,000
+ * plugins booting, every row reaches running on the page; the delay from each state change to
+ * the frame that shows it is written to test-artifacts/page-latency.json (not asserted).
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createInspectionHub, createPluginManager, loadHost, reloadFromHost, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
+import type { Dashboard, PluginManager } from '../../src/index.ts';
+import { SKIP_BROWSER, SKIP_REASON, artifact, launch } from './browser.ts';
+import { manyPlugins } from './many.ts';
+import { top } from './plugins.ts';
+
+const HOST_FILE = fileURLToPath(new URL('../../plugins/host.yaml', import.meta.url));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function demoHost(): Promise<{ manager: PluginManager; dashboard: Dashboard; secrets: string[] }> {
+  const host = await loadHost(HOST_FILE);
+  const hub = createInspectionHub();
+  const manager = createPluginManager({ ...host.settings, plugins: host.definitions, logger: silentLogger, inspect: hub.inspect });
+  const secrets = secretsOf(host.definitions);
+  const dashboard = await serveDashboard(manager, { hub, reload: reloadFromHost(host), redact: secrets });
+  cleanups.push(() => dashboard.close(), () => manager.stop());
+  await manager.start();
+  return { manager, dashboard, secrets };
+}
+
+async function open(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => message.type() === 'error' && problems.push(`console error: ${message.text()}`));
+  page.on('request', (request) => {
+    const { hostname, protocol } = new URL(request.url());
+    if (protocol !== 'data:' && hostname !== '127.0.0.1') problems.push(`request elsewhere: ${request.url()}`);
+  });
+  await page.goto(url);
+  return { page, problems };
+}
+
+/** The states a plugin's snapshot records in the timeline went through, oldest first. */
+const timelineStates = (page: Page, plugin: string) =>
+  page.$$eval(`#timeline li[data-plugin="${plugin}"][data-kind="snapshot"]`, (items) =>
+    items.map((item) => (item as HTMLElement).dataset['state'] ?? '').reverse(),
+  );
+
+describe('the dashboard in Chromium', () => {
+  it(`shows the demo host, highlights the chart, and follows a restart through stopping and starting${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const { manager, dashboard, secrets } = await demoHost();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const { page, problems } = await open(browser, dashboard.controlUrl);
+
+    // Every plugin's row shows its state.
+    const names = manager.getSnapshot().plugins.map((p) => p.name).sort();
+    await page.waitForFunction((count) => document.querySelectorAll('#plugin-rows tr').length === count, names.length);
+    const rows = await page.$$eval('#plugin-rows tr', (trs) =>
+      trs.map((tr) => [(tr as HTMLElement).dataset['name'] ?? '', tr.querySelector('.state')?.textContent ?? '']),
+    );
+    expect(rows.map(([name]) => name).sort()).toEqual(names);
+    for (const [name, state] of rows) expect(top(state), name).toBe(top(manager.getSnapshot().plugins.find((p) => p.name === name)!.state));
+    expect(await page.textContent('#host-state')).toBe('running');
+
+    // Selecting a plugin highlights its state in the chart drawn from the definition.
+    await page.click('tr[data-name="cache"] td.name');
+    await page.waitForSelector('#chart [data-state="running"].active');
+    expect(await page.getAttribute('#chart', 'data-state')).toMatch(/^running/);
+
+    // Restart from the row; the token came with the URL's fragment, so the button is enabled.
+    const restart = 'tr[data-name="cache"] button[data-command="restart"]';
+    await page.waitForSelector(`${restart}:not([disabled])`);
+    const before = (await timelineStates(page, 'cache')).length;
+    await page.click(restart);
+    await page.waitForFunction(() => /restart cache: running/.test(document.querySelector('#detail-note')?.textContent ?? ''));
+    await page.waitForFunction(
+      (count) => {
+        const items = [...document.querySelectorAll('#timeline li[data-plugin="cache"][data-kind="snapshot"]')];
+        return items.length > count && (items[0] as HTMLElement).dataset['state']?.startsWith('running');
+      },
+      before,
+    );
+    const after = (await timelineStates(page, 'cache')).slice(before).map(top);
+    const stopping = after.indexOf('stopping');
+    const starting = after.indexOf('starting', stopping);
+    expect(stopping, after.join(' ')).toBeGreaterThanOrEqual(0);
+    expect(starting, after.join(' ')).toBeGreaterThan(stopping);
+    expect(after.lastIndexOf('running')).toBeGreaterThan(starting);
+    await page.waitForFunction(() => document.querySelector('tr[data-name="cache"]')?.getAttribute('data-state')?.startsWith('running'));
+    expect(await page.getAttribute('#chart', 'data-state')).toMatch(/^running/);
+
+    await page.screenshot({ path: artifact('dashboard.png'), fullPage: true });
+    const html = await page.content();
+    for (const secret of secrets) expect(html).not.toContain(secret);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('the dashboard with 1,000 plugins', () => {
+  it(`shows every plugin reach running while the host boots, and records the page's delay${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 90_000 }, async () => {
+    const COUNT = 1000;
+    const hub = createInspectionHub();
+    const manager = createPluginManager({ plugins: manyPlugins(COUNT), logger: silentLogger, inspect: hub.inspect });
+    const dashboard = await serveDashboard(manager, { hub });
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const { page, problems } = await open(browser, dashboard.url);
+    await page.waitForFunction((count) => document.querySelectorAll('#plugin-rows tr').length === count, COUNT);
+    await page.evaluate(() => (window as unknown as { pluginFactoryDashboard: { resetLatency(): void } }).pluginFactoryDashboard.resetLatency());
+
+    const started = performance.now();
+    await manager.start();
+    const booted = performance.now();
+    expect(manager.getSnapshot().plugins.every((p) => top(p.state) === 'running')).toBe(true);
+    await page.waitForFunction(
+      (count) => document.querySelectorAll('#plugin-rows tr[data-state^="running"]').length === count,
+      COUNT,
+      { timeout: 30_000 },
+    );
+    const shown = performance.now();
+    const latency = await page.evaluate(() =>
+      (window as unknown as { pluginFactoryDashboard: { latency(): unknown } }).pluginFactoryDashboard.latency(),
+    );
+    const figures = { plugins: COUNT, bootMs: Math.round(booted - started), lastRowAfterBootMs: Math.round(shown - booted), stateChangeToFrameMs: latency };
+    writeFileSync(artifact('page-latency.json'), `${JSON.stringify(figures, null, 2)}\n`);
+    console.log(`dashboard with ${COUNT} plugins: ${JSON.stringify(figures)}`);
+    expect((latency as { count: number }).count).toBeGreaterThan(COUNT); // every plugin moved several times
+    await page.screenshot({ path: artifact('dashboard-1000.png') });
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * A host of many plugins for the dashboard's scale test and measurement: a random DAG (seeded,
+ * so every run is the same) where each plugin needs up to two of the 50 plugins before it, and
+ * hooks that take a few milliseconds, so that a boot is a few seconds of steady change.
+ */
+import type { PluginDefinition } from '../../src/index.ts';
+
+/** mulberry32: a small seeded generator. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function manyPlugins(count: number, maxHookMs = 8, seed = 1): PluginDefinition[] {
+  const next = random(seed);
+  const name = (i: number) => `p${String(i).padStart(4, '0')}`;
+  return Array.from({ length: count }, (_, i) => {
+    const dependencies: Record<string, string> = {};
+    for (let k = 0; k < 2 && i > 0; k++) {
+      if (next() < 0.7) dependencies[name(Math.max(0, i - 1 - Math.floor(next() * Math.min(50, i))))] = '*';
+    }
+    const hook = () => sleep(Math.floor(next() * maxHookMs));
+    return { manifest: { name: name(i), version: '1.0.0', dependencies }, module: { init: hook, start: hook, stop() {} } };
+  });
+}
