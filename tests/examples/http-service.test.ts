@@ -120,8 +120,8 @@ describe('examples/http-service: restarts under load', () => {
     const service = await start();
     await service.manager.stopPlugin('greeter');
     const pending = get(service, 'api/hello/held');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(service.routes.stats.held).toBe(1);
+    expect(await eventually(async () => service.routes.stats.held, (held) => held === 1)).toBe(1);
+    expect(pluginOf(service.manager, 'greeter').state).toBe('stopped');
     await service.manager.startPlugin('greeter');
     const answer = await pending;
     expect(answer.status).toBe(200);
