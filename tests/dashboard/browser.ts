@@ -15,6 +15,7 @@ export const SKIP_BROWSER = !HAS_CHROMIUM && !process.env['CI'];
 export const SKIP_REASON = SKIP_BROWSER
   ? ` [skipped: no ${CHROMIUM}; install Debian's chromium (apt-get install chromium) to run it; with CI set it fails instead]`
   : '';
+if (SKIP_BROWSER) console.warn(`dashboard browser tests${SKIP_REASON}`);
 
 /** Where screenshots and figures go (gitignored). */
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
