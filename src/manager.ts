@@ -2,22 +2,22 @@
  * `createPluginManager`: the embeddable API over the manager chart.
  */
 import { createActor } from 'xstate';
-import type { Actor, InspectionEvent, Observer } from 'xstate';
-import { DEFAULT_RETRY, stateToPath } from '../machines/plugin-lifecycle.ts';
-import type { LifecycleEvent, PluginLifecycleSnapshot, RetryPolicy } from '../machines/plugin-lifecycle.ts';
+import type { Actor } from 'xstate';
+import { stateToPath } from '../machines/plugin-lifecycle.ts';
+import type { LifecycleEvent, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
 import { pluginManager } from '../machines/plugin-manager.ts';
 import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../machines/plugin-manager.ts';
 
-export type { Clock };
-import type { FailurePolicy, PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
+export type { Clock, PluginManagerOptions };
+import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
-import { MAX_TIMER_MS } from './manifest.ts';
 import type { Logger } from './logger.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS, ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
-import type { HostDefaults, PreparedPlugin } from './prepare.ts';
-import { DEFAULT_HEALTH, PluginRuntimes, provideLifecycle } from './runtime.ts';
-import type { HealthDefaults } from './runtime.ts';
+import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
+import type { PluginManagerOptions } from './manager-options.ts';
+import { ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
+import type { PreparedPlugin } from './prepare.ts';
+import { PluginRuntimes, provideLifecycle } from './runtime.ts';
 import { managerPlatform, publishChange } from './manager-platform.ts';
 import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
@@ -26,27 +26,6 @@ import { createPinoLogger } from './platform/logging.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
-
-export interface PluginManagerOptions {
-  /** In-memory plugin definitions: `{ manifest, module, config? }`. */
-  plugins?: PluginDefinition[];
-  /** Timeout of each hook unless a manifest sets its own. @default 5000 */
-  hookTimeoutMs?: number;
-  /** Retry policy of failed init/start hooks unless a manifest sets its own. @default { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 } */
-  retry?: Partial<RetryPolicy>;
-  /** `isolate`: a failed plugin takes down only its dependents; `abort`: stop everything. @default 'isolate' */
-  failurePolicy?: FailurePolicy;
-  /** Any pino-compatible logger. @default a console logger at level 'info' on stderr */
-  logger?: Logger;
-  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  /** A clock for the actors' timers (tests use XState's `SimulatedClock`). */
-  clock?: Clock;
-  /** Folder of `ctx.store` files (one JSON file per plugin). @default in memory, gone with the process */
-  dataDir?: string;
-  /** Health polling of plugins with a `health` hook, unless their manifest sets its own. @default { intervalMs: 10000, timeoutMs: 5000, unhealthyThreshold: 3 } */
-  health?: Partial<HealthDefaults>;
-}
 
 /** Runtime commands for one plugin. */
 export const PLUGIN_COMMANDS = ['start', 'stop', 'restart', 'reload', 'unload', 'retry', 'reset'] as const;
@@ -95,52 +74,6 @@ const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['typ
   retry: 'command.retry',
   reset: 'command.reset',
 };
-
-function optionsError(message: string): PluginFactoryError {
-  return new PluginFactoryError('OPTIONS_INVALID', `createPluginManager: ${message}`);
-}
-
-function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy; health: HealthDefaults } {
-  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
-  const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate' } = options;
-  if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
-    throw optionsError('hookTimeoutMs must be a positive integer');
-  }
-  if (failurePolicy !== 'isolate' && failurePolicy !== 'abort') {
-    throw optionsError("failurePolicy must be 'isolate' or 'abort'");
-  }
-  const merged = { ...DEFAULT_RETRY, ...retry };
-  const valid =
-    Number.isInteger(merged.retries) &&
-    merged.retries >= 0 &&
-    merged.backoffMs >= 0 &&
-    merged.factor >= 1 &&
-    merged.maxBackoffMs >= 0;
-  if (!valid) throw optionsError('retry needs retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0');
-  if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
-  if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
-    throw optionsError(`hookTimeoutMs, backoffMs and maxBackoffMs must be at most ${MAX_TIMER_MS} ms`);
-  }
-  const fn = (value: unknown, key: string) => typeof (value as Record<string, unknown>)[key] === 'function';
-  const { logger, inspect, clock } = options;
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error', 'child'].every((k) => fn(logger, k)))) {
-    throw optionsError('logger must be pino-compatible: debug, info, warn, error and child functions');
-  }
-  if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null || !fn(inspect, 'next'))) {
-    throw optionsError('inspect must be a function or an observer with next()');
-  }
-  if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
-    throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
-  }
-  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
-    throw optionsError('dataDir must be a non-empty path');
-  }
-  const health = { ...DEFAULT_HEALTH, ...(options.health ?? {}) };
-  for (const [key, value] of Object.entries(health)) {
-    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
-  }
-  return { hookTimeoutMs, retry: merged, policy: failurePolicy, health };
-}
 
 /**
  * Creates a plugin host from in-memory definitions. Every plugin gets a lifecycle actor at once
@@ -484,46 +417,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: describeThrown(error) }, 'restart after unhealthy checks failed'));
   };
   return manager;
-}
-
-/** A logger whose failures are swallowed: logging never breaks the host. */
-function guardLogger(logger: Logger): Logger {
-  const guard =
-    (method: 'debug' | 'info' | 'warn' | 'error'): Logger['debug'] =>
-    ((...args: unknown[]) => {
-      try {
-        (logger[method] as (...a: unknown[]) => void)(...args);
-      } catch {
-        // a broken logger loses the line, nothing else
-      }
-    }) as Logger['debug'];
-  return {
-    debug: guard('debug'),
-    info: guard('info'),
-    warn: guard('warn'),
-    error: guard('error'),
-    child(bindings) {
-      try {
-        return guardLogger(logger.child(bindings));
-      } catch {
-        return guardLogger(logger);
-      }
-    },
-  };
-}
-
-/** An inspection observer whose failures are reported once and otherwise ignored. */
-function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger) {
-  let reported = false;
-  const next = typeof inspect === 'function' ? inspect : (event: InspectionEvent) => inspect.next?.(event);
-  return (event: InspectionEvent) => {
-    try {
-      next(event);
-    } catch (error) {
-      if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
-      reported = true;
-    }
-  };
 }
 
 function internalError(error: unknown): PluginFactoryError {

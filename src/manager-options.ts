@@ -1,0 +1,126 @@
+/**
+ * The options of `createPluginManager`: their type, their checks (each bad value is an
+ * `OPTIONS_INVALID` naming it) and their defaults; and the guards that keep a throwing logger or
+ * inspection observer from taking the host down.
+ */
+import type { InspectionEvent, Observer } from 'xstate';
+import { DEFAULT_RETRY } from '../machines/plugin-lifecycle.ts';
+import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
+import type { Clock } from '../machines/plugin-manager.ts';
+import type { FailurePolicy } from '../machines/plugin-registry.ts';
+import type { PluginDefinition } from './definition.ts';
+import { PluginFactoryError, describeThrown } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { MAX_TIMER_MS } from './manifest.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
+import type { HostDefaults } from './prepare.ts';
+import { DEFAULT_HEALTH } from './runtime.ts';
+import type { HealthDefaults } from './runtime.ts';
+
+export interface PluginManagerOptions {
+  /** In-memory plugin definitions: `{ manifest, module, config? }`. */
+  plugins?: PluginDefinition[];
+  /** Timeout of each hook unless a manifest sets its own. @default 5000 */
+  hookTimeoutMs?: number;
+  /** Retry policy of failed init/start hooks unless a manifest sets its own. @default { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 } */
+  retry?: Partial<RetryPolicy>;
+  /** `isolate`: a failed plugin takes down only its dependents; `abort`: stop everything. @default 'isolate' */
+  failurePolicy?: FailurePolicy;
+  /** Any pino-compatible logger. @default a console logger at level 'info' on stderr */
+  logger?: Logger;
+  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A clock for the actors' timers (tests use XState's `SimulatedClock`). */
+  clock?: Clock;
+  /** Folder of `ctx.store` files (one JSON file per plugin). @default in memory, gone with the process */
+  dataDir?: string;
+  /** Health polling of plugins with a `health` hook, unless their manifest sets its own. @default { intervalMs: 10000, timeoutMs: 5000, unhealthyThreshold: 3 } */
+  health?: Partial<HealthDefaults>;
+}
+
+export function optionsError(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', `createPluginManager: ${message}`);
+}
+
+export function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy; health: HealthDefaults } {
+  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
+  const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate' } = options;
+  if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
+    throw optionsError('hookTimeoutMs must be a positive integer');
+  }
+  if (failurePolicy !== 'isolate' && failurePolicy !== 'abort') {
+    throw optionsError("failurePolicy must be 'isolate' or 'abort'");
+  }
+  const merged = { ...DEFAULT_RETRY, ...retry };
+  const valid =
+    Number.isInteger(merged.retries) &&
+    merged.retries >= 0 &&
+    merged.backoffMs >= 0 &&
+    merged.factor >= 1 &&
+    merged.maxBackoffMs >= 0;
+  if (!valid) throw optionsError('retry needs retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0');
+  if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
+  if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
+    throw optionsError(`hookTimeoutMs, backoffMs and maxBackoffMs must be at most ${MAX_TIMER_MS} ms`);
+  }
+  const fn = (value: unknown, key: string) => typeof (value as Record<string, unknown>)[key] === 'function';
+  const { logger, inspect, clock } = options;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error', 'child'].every((k) => fn(logger, k)))) {
+    throw optionsError('logger must be pino-compatible: debug, info, warn, error and child functions');
+  }
+  if (inspect !== undefined && typeof inspect !== 'function' && (typeof inspect !== 'object' || inspect === null || !fn(inspect, 'next'))) {
+    throw optionsError('inspect must be a function or an observer with next()');
+  }
+  if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
+    throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
+  }
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw optionsError('dataDir must be a non-empty path');
+  }
+  const health = { ...DEFAULT_HEALTH, ...(options.health ?? {}) };
+  for (const [key, value] of Object.entries(health)) {
+    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
+  }
+  return { hookTimeoutMs, retry: merged, policy: failurePolicy, health };
+}
+
+/** A logger whose failures are swallowed: logging never breaks the host. */
+export function guardLogger(logger: Logger): Logger {
+  const guard =
+    (method: 'debug' | 'info' | 'warn' | 'error'): Logger['debug'] =>
+    ((...args: unknown[]) => {
+      try {
+        (logger[method] as (...a: unknown[]) => void)(...args);
+      } catch {
+        // a broken logger loses the line, nothing else
+      }
+    }) as Logger['debug'];
+  return {
+    debug: guard('debug'),
+    info: guard('info'),
+    warn: guard('warn'),
+    error: guard('error'),
+    child(bindings) {
+      try {
+        return guardLogger(logger.child(bindings));
+      } catch {
+        return guardLogger(logger);
+      }
+    },
+  };
+}
+
+/** An inspection observer whose failures are reported once and otherwise ignored. */
+export function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger) {
+  let reported = false;
+  const next = typeof inspect === 'function' ? inspect : (event: InspectionEvent) => inspect.next?.(event);
+  return (event: InspectionEvent) => {
+    try {
+      next(event);
+    } catch (error) {
+      if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
+      reported = true;
+    }
+  };
+}
+
