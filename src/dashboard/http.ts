@@ -92,17 +92,23 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
 }
 
-/** Reads and discards a request body, refusing one larger than `limit` bytes. */
+/** Reads and discards a request body, refusing one larger than `limit` bytes (the rest is discarded unread). */
 export function drainBody(req: IncomingMessage, limit = 4096): Promise<void> {
+  const tooLarge = () => requestError(`the request body is larger than ${limit} bytes; commands take no body`);
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    req.resume();
+    return Promise.reject(tooLarge());
+  }
   return new Promise((resolve, reject) => {
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(requestError(`the request body is larger than ${limit} bytes; commands take no body`));
-        req.destroy();
-      }
-    });
+      if (size <= limit) return;
+      req.off('data', onData);
+      req.resume();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
     req.on('end', () => resolve());
     req.on('error', reject);
   });

@@ -131,6 +131,18 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
+  it('a command with a body larger than 4 KiB answers 400 OPTIONS_INVALID and does not run', async () => {
+    const host = await start();
+    const reply = await fetch(`${host.base}/api/plugins/cache/stop`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${host.dashboard.token}` },
+      body: 'x'.repeat(10_000),
+    });
+    expect(reply.status).toBe(400);
+    expect(((await reply.json()) as { error: { code: string } }).error.code).toBe('OPTIONS_INVALID');
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+  });
+
   it('a command whose plugin fails answers with the failure code', async () => {
     let fail = false;
     const flaky = definePlugin({

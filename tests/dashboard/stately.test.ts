@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createWebSocketReceiver } from '@statelyai/inspect';
 import { WebSocket, WebSocketServer } from 'ws';
 import { connectStatelyInspector, createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
@@ -107,6 +108,21 @@ describe('connectStatelyInspector', () => {
     const page = await fetch(stately.viewerUrl!);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<iframe');
+  });
+
+  it("speaks @statelyai/inspect's format: the package's own WebSocket receiver reads the relay", async () => {
+    const stately = await connectStatelyInspector();
+    cleanups.push(() => stately.close());
+    const received: Array<{ type: string; name?: string }> = [];
+    const subscription = createWebSocketReceiver({ server: stately.url }).subscribe((event) => received.push(event as { type: string }));
+    cleanups.push(async () => subscription.unsubscribe());
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the receiver connects
+    const manager = createPluginManager({ plugins: definitions().slice(0, 2), logger: silentLogger, inspect: stately.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    await until(() => received.filter((e) => e.type === '@xstate.actor').length >= 3);
+    expect(received.filter((e) => e.type === '@xstate.actor').map((e) => e.name).sort()).toEqual(['config', 'db', 'manager']);
+    expect(received.some((e) => e.type === '@xstate.snapshot')).toBe(true);
   });
 
   it('the relay refuses WebSocket connections from other web pages', async () => {
