@@ -73,7 +73,6 @@ function lifecycleOf(self: AnyActorRef): PluginLifecycleLogic {
 /** The part of enqueueActions' `enqueue` that applyEffects uses. */
 interface EffectSink {
   (action: () => void): void;
-  sendTo(target: AnyActorRef, event: LifecycleEvent): void;
   emit(event: ManagerEmitted): void;
 }
 
@@ -84,9 +83,13 @@ interface EffectSink {
 function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyActorRef): void {
   for (const effect of context.registry.drain()) {
     switch (effect.kind) {
-      case 'send':
-        enqueue.sendTo(effect.ref, effect.event);
+      case 'send': {
+        // A plain send, in order with the other effects. XState's sendTo would add its own
+        // resolution and a deferred relay per event: about 15% of a 10,000-plugin boot.
+        const { ref, event } = effect;
+        enqueue(() => ref.send(event));
         break;
+      }
       case 'spawn': {
         // Created here, while actions are being resolved, and started when they execute, as
         // XState's own spawn does (creating a machine actor inside an executing custom action
