@@ -9,6 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InspectionHub } from '../inspection/hub.ts';
 import type { InspectionRecord } from '../inspection/record.ts';
 import type { PluginManager } from '../manager.ts';
+import { changeRecords } from './changes.ts';
+import type { RecordSource } from './changes.ts';
 import { SECURITY_HEADERS } from './http.ts';
 import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
 import type { ViewOptions } from './view.ts';
@@ -16,6 +18,7 @@ import type { DashboardPlugin, LiveMessage } from './wire.ts';
 
 export interface LiveFeedOptions {
   manager: PluginManager;
+  /** Feeds the timeline; without one, the manager's change notifications do. */
   hub: InspectionHub | null;
   view: ViewOptions;
   /** Least time between two messages to a page. @default 25 */
@@ -36,6 +39,7 @@ export class LiveFeed {
   private timer: NodeJS.Timeout | null = null;
   private lastFlush = 0;
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly source: RecordSource;
 
   constructor(private readonly options: LiveFeedOptions) {
     const { manager, hub } = options;
@@ -50,15 +54,17 @@ export class LiveFeed {
       this.schedule();
     });
     this.unsubscribe.push(() => changes.unsubscribe());
-    if (hub) {
-      const records = hub.subscribe((record) => {
-        if (this.clients.size === 0) return;
-        this.records.push(record);
-        if (this.records.length > MAX_PENDING_RECORDS) this.records.splice(0, this.records.length - MAX_PENDING_RECORDS);
-        this.schedule();
-      });
-      this.unsubscribe.push(() => records.unsubscribe());
-    }
+    // Without a hub the timeline shows the manager's own change notifications.
+    const fallback = hub ? null : changeRecords(manager);
+    if (fallback) this.unsubscribe.push(() => fallback.close());
+    this.source = hub ?? fallback!;
+    const records = this.source.subscribe((record) => {
+      if (this.clients.size === 0) return;
+      this.records.push(record);
+      if (this.records.length > MAX_PENDING_RECORDS) this.records.splice(0, this.records.length - MAX_PENDING_RECORDS);
+      this.schedule();
+    });
+    this.unsubscribe.push(() => records.unsubscribe());
   }
 
   get size(): number {
@@ -80,9 +86,9 @@ export class LiveFeed {
       return;
     }
     res.write('retry: 1000\n\n');
-    const { manager, hub, view } = this.options;
+    const { manager, view } = this.options;
     const snapshot = dashboardSnapshot(manager, manager.getSnapshot(), this.clock, view);
-    this.write(res, { type: 'snapshot', snapshot, recent: hub?.recent() ?? [] });
+    this.write(res, { type: 'snapshot', snapshot, recent: this.source.recent() });
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
   }

@@ -207,6 +207,20 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
   });
 
+  it('without an inspection hub the timeline falls back to the manager\'s change notifications', async () => {
+    const host = await start({ noHub: true });
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    const first = stream.events[0]!.data as LiveMessage & { type: 'snapshot' };
+    expect(first.snapshot.inspection).toBe(false);
+    expect(first.recent.some((r) => r.plugin === 'db' && top(r.state) === 'running')).toBe(true);
+    await post(host, '/api/plugins/cache/stop');
+    await stream.until((events) =>
+      events.some((e) => e.event === 'inspection' && (e.data as { records: Array<{ plugin: string; state: string }> }).records.some((r) => r.plugin === 'cache' && r.state === 'stopped')),
+    );
+    stream.close();
+  });
+
   it('no response and no stream message carries a secret config value', async () => {
     const host = await start();
     const stream = openEvents(host.base);

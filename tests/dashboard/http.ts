@@ -15,11 +15,12 @@ export interface TestHost {
   close(): Promise<void>;
 }
 
-/** A booted host with its dashboard on 127.0.0.1 (any free port). */
-export async function startHost(options: Partial<DashboardOptions> = {}, plugins = definitions()): Promise<TestHost> {
+/** A booted host with its dashboard on 127.0.0.1 (any free port); `noHub` serves it without an inspection hub. */
+export async function startHost(options: DashboardOptions & { noHub?: boolean } = {}, plugins = definitions()): Promise<TestHost> {
+  const { noHub = false, ...rest } = options;
   const hub = createInspectionHub();
   const manager = createPluginManager({ plugins, logger: silentLogger, inspect: hub.inspect });
-  const dashboard = await serveDashboard(manager, { hub, redact: secretsOf(plugins), ...options });
+  const dashboard = await serveDashboard(manager, { ...(noHub ? {} : { hub }), redact: secretsOf(plugins), ...rest });
   await manager.start();
   return {
     manager,

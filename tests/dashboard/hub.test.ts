@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
 import type { InspectionRecord, PluginFactoryError } from '../../src/index.ts';
+import { toRecord } from '../../src/inspection/record.ts';
+import type { InspectionEvent } from 'xstate';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
 import { SECRET, definitions, top } from './plugins.ts';
 
@@ -27,8 +29,7 @@ describe('createInspectionHub', () => {
     expect(dbStates).toContain('running');
     expect(dbStates.indexOf('stopping')).toBeGreaterThan(dbStates.indexOf('running'));
     expect(dbStates[dbStates.length - 1]).toBe('stopped');
-    const sent = seen.find((r) => r.plugin === 'db' && r.kind === 'event' && r.event === 'plugin.start');
-    expect(sent?.source).toBe('manager');
+    expect(seen.some((r) => r.plugin === 'db' && r.kind === 'event' && r.event === 'plugin.start')).toBe(true);
     // Sequence numbers increase by one; recent() is the same list.
     expect(seen.map((r) => r.seq)).toEqual(seen.map((_, i) => i + 1));
     expect(hub.recent()).toEqual(seen);
@@ -98,6 +99,19 @@ describe('createInspectionHub', () => {
     expect(top(pluginOf(manager, 'cache').state)).toBe('running');
     await stopWithin(manager);
     expect(manager.getSnapshot().state).toBe('stopped');
+  });
+
+  it('names who sent an event, and the actors a plugin actor runs after it', () => {
+    const manager = { id: 'x:0', sessionId: 'x:0', logic: { id: 'manager' } };
+    const db = { id: 'db@2', sessionId: 'x:1', logic: { id: 'plugin' } };
+    const hook = { id: 'hook', sessionId: 'x:2', logic: {}, _parent: db };
+    const event = (actorRef: object, sourceRef?: object) =>
+      ({ type: '@xstate.event', actorRef, sourceRef, event: { type: 'plugin.start', secret: SECRET }, rootId: 'x:1' }) as unknown as InspectionEvent;
+    expect(toRecord(event(db, manager), 1, 0)).toEqual({
+      seq: 1, at: 0, kind: 'event', actor: 'db@2', plugin: 'db', event: 'plugin.start', state: null, source: 'manager',
+    });
+    expect(toRecord(event(hook), 2, 0)).toMatchObject({ actor: 'db@2/hook', plugin: 'db', source: null });
+    expect(toRecord({ type: '@xstate.action', actorRef: db } as unknown as InspectionEvent, 3, 0)).toBeNull();
   });
 
   it.each([0, -1, 1.5, 'ten', 2_000_000])('refuses capacity %s with OPTIONS_INVALID', (capacity) => {

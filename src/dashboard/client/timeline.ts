@@ -65,7 +65,7 @@ export class Timeline {
         ? 'actor created'
         : record.kind === 'event'
           ? `${record.event ?? '?'}${record.source ? ` from ${record.source}` : ''}`
-          : `${record.event ?? '?'} → ${record.state ?? '?'}`;
+          : `${record.event ?? 'changed'} → ${record.state ?? '?'}`;
     const item = el(
       'li',
       { class: `kind-${record.kind}`, 'data-kind': record.kind, 'data-actor': record.actor },
