@@ -26,7 +26,7 @@ export interface PluginManagerOptions {
   retry?: Partial<RetryPolicy>;
   /** `isolate`: a failed plugin takes down only its dependents; `abort`: stop everything. @default 'isolate' */
   failurePolicy?: FailurePolicy;
-  /** Any pino-compatible logger. @default a console logger at level 'info' on stderr */
+  /** Any pino-compatible logger. @default pino at level 'info' on stderr */
   logger?: Logger;
   /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
