@@ -68,7 +68,8 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
 export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string): void {
   platform.metrics.plugin(name).state(state);
   const top = state.split('.')[0]!;
-  if (top === previous.split('.')[0]) return;
+  // Nobody listening (the common case while 10,000 plugins boot): nothing to build.
+  if (top === previous.split('.')[0] || platform.bus.subscriptionCount() === 0) return;
   platform.hostEvents.publish(lifecycleEventType(name, state), { name, state, previous });
 }
 
