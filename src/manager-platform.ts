@@ -10,6 +10,7 @@ import type { HostHookRef, HostHooks } from './platform/host-hooks.ts';
 import type { LifecycleHooks } from './platform/lifecycle-hooks.ts';
 import { toPrometheus } from './platform/prometheus.ts';
 import type { HealthRecord } from '../machines/plugin-lifecycle.ts';
+import { PLUGIN_NAME_PATTERN } from './manifest.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
 
@@ -64,8 +65,13 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
   };
 }
 
-/** Feeds a plugin's lifecycle change to metrics and, for a new top-level state, to the event bus. */
+/**
+ * Feeds a plugin's lifecycle change to metrics and, for a new top-level state, to the event bus.
+ * An invalid plugin may carry a name no plugin could have (its manifest was wrong): it has no
+ * metrics and no lifecycle events.
+ */
 export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string): void {
+  if (!PLUGIN_NAME_PATTERN.test(name)) return;
   platform.metrics.plugin(name).state(state);
   const top = state.split('.')[0]!;
   // Nobody listening (the common case while 10,000 plugins boot): nothing to build.

@@ -141,7 +141,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   actor.on('plugin.changed', (event) => {
     logTransition(logger, event.name, event.state, () => registry().get(event.name));
-    publishChange(platform, event.name, event.state, event.previous);
+    try {
+      publishChange(platform, event.name, event.state, event.previous);
+    } catch (error) {
+      logger.error({ plugin: event.name, error: describeThrown(error) }, 'recording a plugin change failed; the host goes on');
+    }
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });
   actor.on('command.settled', (event) => {

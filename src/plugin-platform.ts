@@ -25,6 +25,7 @@ import { createFileStore } from './platform/file-store.ts';
 import { createMemoryStore } from './platform/store.ts';
 import type { PluginStore, Store } from './platform/store.ts';
 import type { Logger } from './logger.ts';
+import { redactText } from './platform/logging.ts';
 import type { PreparedPlugin } from './prepare.ts';
 
 /** The scopes one hook call (or one service period) hands to `ctx`. */
@@ -86,10 +87,19 @@ export class PluginPlatform {
   /** Per plugin name: the scope of its current service period (from `start` to leaving `running`). */
   private readonly serving = new Map<string, PluginScopes>();
   private readonly stores = new Map<string, PluginStore>();
+  /** A plugin's secret config values (set by the runtime, which knows the configs). */
+  secretsOf: (name: string) => readonly string[] = () => [];
 
   constructor(options: PlatformOptions) {
     const { logger } = options;
-    this.bus = createEventBus({ logger });
+    this.bus = createEventBus({
+      logger,
+      // A failed handler is logged with its plugin's secrets redacted (its error may quote them).
+      onHandlerError: (error, event) => {
+        const secrets = error.plugin === undefined ? [] : this.secretsOf(error.plugin);
+        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, redactText(error.message, secrets));
+      },
+    });
     this.lifecycle = createLifecycleHooks({ logger });
     this.metrics = createMetrics({ eventCounts: (name) => this.bus.counts(name) });
     this.store = options.dataDir === undefined ? createMemoryStore() : createFileStore({ dataDir: options.dataDir });
@@ -105,12 +115,19 @@ export class PluginPlatform {
     return scopes;
   }
 
-  /** The plugin left `running`, or its `start` did not succeed: what it registered ends. */
-  endService(name: string): void {
-    const scopes = this.serving.get(name);
-    if (!scopes) return;
+  /**
+   * The plugin left `running`, or its `start` did not succeed: what it registered ends. With
+   * `scopes`, only those end (and the service period too, if they are still its scopes).
+   */
+  endService(name: string, scopes?: PluginScopes): void {
+    const current = this.serving.get(name);
+    if (scopes && scopes !== current) {
+      scopes.dispose();
+      return;
+    }
+    if (!current) return;
     this.serving.delete(name);
-    scopes.dispose();
+    current.dispose();
   }
 
   storeOf(name: string): PluginStore {

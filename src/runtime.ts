@@ -31,14 +31,19 @@ export interface HealthDefaults {
 
 export const DEFAULT_HEALTH: HealthDefaults = { intervalMs: 10_000, timeoutMs: 5_000, unhealthyThreshold: 3 };
 
+/** What a call's `ctx.events` / `ctx.services` / `ctx.hooks` belong to; none are made once it is over. */
+interface CallScope {
+  over: boolean;
+  scopes: PluginScopes | null;
+}
+
 /** One call of one hook, from entering its state to leaving it. */
-interface HookRun {
+interface HookRun extends CallScope {
   hook: HookParams['hook'];
   timer: unknown;
   /** Made on first use of `ctx.signal` (most hooks never read it). */
   controller: AbortController | null;
-  /** Its state was left (done, timed out or cancelled): nothing more is answered. */
-  over: boolean;
+  /** (`over`) Its state was left (done, timed out or cancelled): nothing more is answered. */
   /** Left before the hook settled: its signal is (or reads as) aborted. */
   abandoned: boolean;
   /** The hook's own result, once it was called. */
@@ -46,8 +51,6 @@ interface HookRun {
   settled: boolean;
   /** Answered `hook.done`. */
   succeeded: boolean;
-  /** What `ctx.events` / `ctx.services` / `ctx.hooks` of this call registered with. */
-  scopes: PluginScopes | null;
 }
 
 interface Running {
@@ -60,6 +63,8 @@ interface Running {
   self: AnyActorRef | null;
   /** Polls `health` while the plugin is `running`. */
   poller: HealthPoller | null;
+  /** Settles when the health check in flight settles. */
+  checking: Promise<void> | null;
 }
 
 const noop = () => undefined;
@@ -100,10 +105,18 @@ export class PluginRuntimes {
     private readonly health: HealthDefaults = DEFAULT_HEALTH,
   ) {
     this.platform = platform ?? new PluginPlatform({ logger });
+    this.platform.secretsOf = (name) => {
+      const plugin = this.byName.get(name);
+      return plugin ? secretValues(plugin.manifest?.config, plugin.config) : [];
+    };
   }
 
+  /** The latest generation of each plugin name. */
+  private readonly byName = new Map<string, PreparedPlugin>();
+
   register(plugin: PreparedPlugin): void {
-    this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null });
+    this.byName.set(plugin.name, plugin);
+    this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null, checking: null });
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -113,24 +126,53 @@ export class PluginRuntimes {
   /** Drops a generation that is no longer used (after a reload or unload). */
   delete(key: string): void {
     const running = this.byKey.get(key);
-    if (running) this.abandon(running);
+    if (running) this.release(running);
     this.byKey.delete(key);
   }
 
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
   cancelAll(): void {
-    for (const running of this.byKey.values()) {
-      this.abandon(running);
-      running.poller?.stop();
-      running.poller = null;
-    }
+    for (const running of this.byKey.values()) this.release(running);
+  }
+
+  /** Whatever still runs for this generation ends: hook, health checks, service period. */
+  private release(running: Running): void {
+    this.abandon(running);
+    this.stopHealth(running);
+    this.platform.endService(running.plugin.name);
+  }
+
+  private stopHealth(running: Running): void {
+    running.poller?.stop();
+    running.poller = null;
+    // A check still running is waited for before the plugin's next hook, like an abandoned hook.
+    if (running.checking) this.awaitBeforeNext(running.plugin.name, running.checking);
+  }
+
+  /** The plugin's next hook waits (at most one hook timeout) until `settled`. */
+  private awaitBeforeNext(name: string, settled: Promise<void>): void {
+    const previous = this.pending.get(name);
+    const both = previous ? Promise.all([previous, settled]).then(noop) : settled;
+    this.pending.set(name, both);
+    void both.then(() => {
+      if (this.pending.get(name) === both) this.pending.delete(name);
+    });
   }
 
   /** The `enterService` slot: health checks start (for a plugin with a `health` hook). */
   enterService(self: AnyActorRef, context: LifecycleContext): void {
+    try {
+      this.startHealth(self, context);
+    } catch (error) {
+      this.logger.error({ plugin: context.name, error: describeThrown(error) }, 'health checks could not start; the plugin runs without them');
+    }
+  }
+
+  private startHealth(self: AnyActorRef, context: LifecycleContext): void {
     const running = this.byKey.get(context.key);
     const hooks = running?.plugin.hooks;
-    if (!running || !hooks || typeof hooks.health !== 'function') return;
+    const health = hooks?.health;
+    if (!running || !hooks || typeof health !== 'function') return;
     const plugin = running.plugin;
     const spec = plugin.manifest?.health;
     const unhealthyThreshold = spec?.unhealthyThreshold ?? this.health.unhealthyThreshold;
@@ -147,7 +189,7 @@ export class PluginRuntimes {
         now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
       },
       redact: (text) => redactText(text, secretValues(plugin.manifest?.config, plugin.config)),
-      check: (signal) => hooks.health!.call(hooks, this.context(running, 'health', 1, signal, null)),
+      check: (signal) => this.check(running, hooks, health, signal),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
         answer(self, { type: `health.${report.status}`, report: report as HealthRecord });
@@ -159,14 +201,30 @@ export class PluginRuntimes {
     running.poller.start();
   }
 
+  /** One health check, with scopes of its own that end when it settles. */
+  private check(running: Running, hooks: PluginHooks, health: NonNullable<PluginHooks['health']>, signal: AbortSignal): Promise<unknown> {
+    const call: CallScope = { over: false, scopes: null };
+    const result = Promise.resolve().then(() => health.call(hooks, this.context(running, 'health', 1, signal, call)));
+    const settled = result.then(noop, noop);
+    running.checking = settled;
+    void settled.then(() => {
+      call.over = true;
+      call.scopes?.dispose();
+      if (running.checking === settled) running.checking = null;
+    });
+    return result;
+  }
+
   /** The `leaveService` slot: health checks stop; what the plugin registered in `start` ends. */
   leaveService(context: LifecycleContext): void {
     const running = this.byKey.get(context.key);
     if (!running) return;
-    running.poller?.stop();
-    running.poller = null;
-    this.platform.metrics.plugin(running.plugin.name).health(null);
-    this.platform.endService(running.plugin.name);
+    try {
+      this.stopHealth(running);
+      this.platform.metrics.plugin(running.plugin.name).health(null);
+    } finally {
+      this.platform.endService(running.plugin.name);
+    }
   }
 
   /** The `runValidate` slot: answers `validate.done`, or `validate.failed` with every reason. */
@@ -190,8 +248,16 @@ export class PluginRuntimes {
   /** The `runHook` slot: runs one hook under the plugin's timeout and answers its actor. */
   startHook(self: AnyActorRef, context: LifecycleContext, hook: HookParams['hook']): void {
     const running = this.byKey.get(context.key);
+    let fn: unknown;
+    try {
+      fn = running?.plugin.hooks?.[hook];
+    } catch (error) {
+      // A hooks object whose getter throws: the hook fails, the actor does not.
+      self.send({ type: 'hook.failed', error: internalFault(context.name, hook, error) });
+      return;
+    }
     const hooks = running?.plugin.hooks;
-    if (!running || !hooks || typeof hooks[hook] !== 'function') {
+    if (!running || !hooks || typeof fn !== 'function') {
       self.send({ type: 'hook.done', ms: 0 });
       return;
     }
@@ -209,19 +275,30 @@ export class PluginRuntimes {
     if (running.run) this.abandon(running);
     running.run = run;
     running.self = self;
-    run.timer = this.clock.setTimeout(() => {
-      if (running.run !== run) return;
-      this.platform.metrics.plugin(running.plugin.name).error('HOOK_TIMEOUT');
-      answer(self, { type: 'hook.timeout' });
-    }, context.hookTimeoutMs);
+    const hookFn = fn as (ctx: PluginContext) => unknown;
+    // The timeout counts from entering the state, a wait for an abandoned call included: two calls
+    // of one plugin never overlap, so a call that hangs for good leaves its retries timing out.
+    this.startTimer(self, running, run, context.hookTimeoutMs);
     // Called after the transition that entered the state, never from inside it.
-    queueMicrotask(() => void this.call(self, running, run, hooks, context.attempts));
+    queueMicrotask(() => {
+      this.call(self, running, run, hooks, hookFn, context).catch((error: unknown) => {
+        if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(context.name, hook, error) });
+      });
+    });
   }
 
   /** The `cancelHook` slot: the hook state was left. */
   cancelHook(context: LifecycleContext): void {
     const running = this.byKey.get(context.key);
     if (running) this.abandon(running);
+  }
+
+  private startTimer(self: AnyActorRef, running: Running, run: HookRun, ms: number): void {
+    run.timer = this.clock.setTimeout(() => {
+      if (running.run !== run) return;
+      this.platform.metrics.plugin(running.plugin.name).error('HOOK_TIMEOUT');
+      answer(self, { type: 'hook.timeout' });
+    }, ms);
   }
 
   private abandon(running: Running): void {
@@ -232,27 +309,26 @@ export class PluginRuntimes {
     this.clock.clearTimeout(run.timer);
     // What the call registered ends with its state; a successful start's lasts until `running` is left.
     if (run.hook !== 'start') run.scopes?.dispose();
-    else if (!run.succeeded && run.scopes) this.platform.endService(running.plugin.name);
+    else if (!run.succeeded && run.scopes) this.platform.endService(running.plugin.name, run.scopes);
     if (run.settled) return;
     run.abandoned = true;
     run.controller?.abort();
-    if (run.result) {
-      const name = running.plugin.name;
-      const settled = run.result.then(noop, noop);
-      this.pending.set(name, settled);
-      void settled.then(() => {
-        if (this.pending.get(name) === settled) this.pending.delete(name);
-      });
-    }
+    if (run.result) this.awaitBeforeNext(running.plugin.name, run.result.then(noop, noop));
   }
 
-  private async call(self: AnyActorRef, running: Running, run: HookRun, hooks: PluginHooks, attempt: number): Promise<void> {
+  private async call(
+    self: AnyActorRef,
+    running: Running,
+    run: HookRun,
+    hooks: PluginHooks,
+    fn: (ctx: PluginContext) => unknown,
+    context: LifecycleContext,
+  ): Promise<void> {
     const plugin = running.plugin;
     const previous = this.pending.get(plugin.name);
     if (previous) await settleWithin(previous, plugin.hookTimeoutMs, signalOf(run), this.clock);
     if (run.over) return;
-    const ctx = this.context(running, run.hook, attempt, null, run);
-    const fn = hooks[run.hook]!;
+    const ctx = this.context(running, run.hook, context.attempts, null, run);
     const lifecycle = this.platform.lifecycle;
     const metrics = this.platform.metrics.plugin(plugin.name);
     const started = performance.now();
@@ -260,7 +336,7 @@ export class PluginRuntimes {
     try {
       result =
         lifecycle.listenerCount() > 0
-          ? lifecycle.runAround(plugin.name, run.hook, () => fn.call(hooks, ctx))
+          ? lifecycle.runAround(plugin.name, run.hook, () => (run.over ? undefined : fn.call(hooks, ctx)))
           : Promise.resolve(fn.call(hooks, ctx));
     } catch (error) {
       result = Promise.reject(error);
@@ -296,16 +372,17 @@ export class PluginRuntimes {
    * A hook's `ctx`. Its signal, logger and platform scopes are made on first use; `run` is null
    * for a health check (its signal is the poller's, its scopes end with the check).
    */
-  private context(running: Running, hook: PluginContext['hook'], attempt: number, signal: AbortSignal | null, run: HookRun | null): PluginContext {
+  private context(running: Running, hook: PluginContext['hook'], attempt: number, signal: AbortSignal | null, call: CallScope): PluginContext {
     const plugin = running.plugin;
     const platform = this.platform;
-    let scopes: PluginScopes | null = null;
+    const run = signal === null ? (call as HookRun) : null;
     const scopesOf = () => {
-      if (scopes) return scopes;
-      scopes = platform.scopesFor(plugin, hook);
-      if (run) run.scopes = scopes;
-      else void Promise.resolve().then(() => scopes?.dispose());
-      return scopes;
+      if (call.scopes) return call.scopes;
+      // A ctx kept past its call (a late callback) makes nothing: it would outlive its state.
+      if (call.over) {
+        throw new PluginFactoryError('SCOPE_DISPOSED', `plugin '${plugin.name}': the ${hook} call that gave this ctx has ended; use the ctx of the current hook`, { plugin: plugin.name });
+      }
+      return (call.scopes = platform.scopesFor(plugin, hook));
     };
     const runtimes = this;
     return {
@@ -356,6 +433,21 @@ export class PluginRuntimes {
       cause: reason,
     });
   }
+}
+
+/** A hook that could not even be called (its hooks object or context threw when read). */
+function internalFault(name: string, hook: string, error: unknown): PluginFactoryError {
+  let reason = 'unreadable error';
+  try {
+    reason = describeThrown(error);
+  } catch {
+    // Keep the placeholder.
+  }
+  return new PluginFactoryError('HOOK_FAILED', `plugin '${name}': the ${hook} hook could not be called: ${reason}; check the module's exported object`, {
+    plugin: name,
+    hook: hook as HookParams['hook'],
+    cause: reason,
+  });
 }
 
 /** Waits for `promise`, at most `ms`, or until `signal` aborts; leaves no timer behind. */

@@ -47,16 +47,16 @@ export function worstStatus(a: HealthStatus, b: HealthStatus): HealthStatus {
   return HEALTH_STATUSES.indexOf(a) >= HEALTH_STATUSES.indexOf(b) ? a : b;
 }
 
-function component(value: unknown): ComponentHealth | null {
+function component(value: unknown, redact: (text: string) => string): ComponentHealth | null {
   if (isStatus(value)) return { status: value };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const { status, message } = value as { status?: unknown; message?: unknown };
   if (!isStatus(status) || (message !== undefined && typeof message !== 'string')) return null;
-  return message === undefined ? { status } : { status, message: message.slice(0, MAX_MESSAGE) };
+  return message === undefined ? { status } : { status, message: redact(message).slice(0, MAX_MESSAGE) };
 }
 
-/** Reads what a health hook returned; `null` when it is not a health result. */
-export function normalizeHealth(value: unknown): HealthResult | null {
+/** Reads what a health hook returned; `null` when it is not a health result. `redact` runs before messages are cut to length. */
+export function normalizeHealth(value: unknown, redact: (text: string) => string = (text) => text): HealthResult | null {
   if (value === undefined || value === true) return { status: 'healthy' };
   if (value === false) return { status: 'unhealthy' };
   if (isStatus(value)) return { status: value };
@@ -73,7 +73,7 @@ export function normalizeHealth(value: unknown): HealthResult | null {
     if (entries.length > MAX_COMPONENTS) return null;
     components = {};
     for (const [name, raw] of entries) {
-      const health = component(raw);
+      const health = component(raw, redact);
       if (health === null) return null;
       Object.defineProperty(components, name, { value: health, enumerable: true, writable: true, configurable: true });
       worst = worst === undefined ? health.status : worstStatus(worst, health.status);
@@ -83,7 +83,7 @@ export function normalizeHealth(value: unknown): HealthResult | null {
   if (status === undefined) return null;
   const result: HealthResult = { status };
   if (components !== undefined) result.components = components;
-  if (given.message !== undefined) result.message = given.message.slice(0, MAX_MESSAGE);
+  if (given.message !== undefined) result.message = redact(given.message).slice(0, MAX_MESSAGE);
   return result;
 }
 

@@ -125,14 +125,11 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
 
   const fromOutcome = (outcome: Outcome, started: number): HealthReport => {
     if (!outcome.ok) return failure('HOOK_FAILED', `health hook failed: ${describeThrown(outcome.error)}`, started);
-    const result = normalizeHealth(outcome.value);
+    const result = normalizeHealth(outcome.value, redact);
     if (result === null) {
       return failure('HEALTH_INVALID', `health hook returned ${quote(outcome.value)}, not a health result ('healthy', 'degraded', 'unhealthy' or { status, components?, message? })`, started);
     }
-    const report: HealthReport = { ...result, checkedAt: timers.now(), durationMs: timers.now() - started };
-    if (report.message !== undefined) report.message = redact(report.message);
-    for (const c of Object.values(report.components ?? {})) if (c.message !== undefined) c.message = redact(c.message);
-    return report;
+    return { ...result, checkedAt: timers.now(), durationMs: timers.now() - started };
   };
 
   const tick = () => {
@@ -140,7 +137,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
     const started = timers.now();
     if (inFlight) {
       record(timedOut(started));
-      setTimer(tick, intervalMs);
+      next(gen);
       return;
     }
     controller = new AbortController();
@@ -160,7 +157,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
       answered = true;
       controller?.abort();
       record(timedOut(started));
-      setTimer(tick, intervalMs);
+      next(gen);
     }, timeoutMs);
     void call.then((outcome) => {
       if (inFlight === call) inFlight = null;
@@ -168,8 +165,12 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
       answered = true;
       clearTimer();
       record(fromOutcome(outcome, started));
-      setTimer(tick, intervalMs);
+      next(gen);
     });
+  };
+  // record() may have stopped the poller (its callbacks can restart the plugin): no next check then.
+  const next = (gen: number) => {
+    if (running && gen === generation) setTimer(tick, intervalMs);
   };
 
   return {

@@ -277,3 +277,122 @@ describe('metrics', () => {
     expect(text).toMatch(/plugin="api"/);
   });
 });
+
+describe('lifetimes at the edges', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('health checks end with the host even when unhealthy streaks keep restarting the plugin', async () => {
+    let checks = 0;
+    const manager = host([plugin('sick', { health: () => (checks++, 'unhealthy') }, { health: { intervalMs: 5, unhealthyThreshold: 1, restart: true } })]);
+    await manager.start();
+    await sleep(60);
+    await manager.stop();
+    const after = checks;
+    await sleep(60);
+    expect(checks).toBe(after);
+  });
+
+  it('a hooks object whose getter throws fails that hook (HOOK_FAILED) without an unhandled rejection', async () => {
+    let armed = false;
+    const module = {
+      init: () => void (armed = true),
+      get start() {
+        if (armed) throw new Error('getter exploded');
+        return () => undefined;
+      },
+      stop: () => undefined,
+    };
+    const manager = host([{ manifest: { name: 'odd', version: '1.0.0' }, module }]);
+    await manager.start();
+    expect(pluginOf(manager, 'odd').state).toBe('failed.halted');
+    expect(pluginOf(manager, 'odd').error?.code).toBe('HOOK_FAILED');
+  });
+
+  it('a ctx kept from an earlier start makes nothing after a restart, and the live subscription stays', async () => {
+    const contexts: PluginContext[] = [];
+    const got: number[] = [];
+    const manager = host([
+      plugin('sink', {
+        start: (ctx) => {
+          contexts.push(ctx);
+          const generation = contexts.length;
+          // The first start never touches ctx.events: its ctx is first used late, after a restart.
+          if (generation > 1) ctx.events.subscribe('tick', () => void got.push(generation));
+        },
+      }, { events: { subscribes: ['tick'] } }),
+    ]);
+    await manager.start();
+    await manager.restartPlugin('sink');
+    expect(codeOf(() => contexts[0]!.events.subscribe('tick', () => undefined))).toBe('SCOPE_DISPOSED');
+    manager.events.publish('tick');
+    await until(() => got.length > 0);
+    expect(got).toEqual([2]);
+  });
+
+  it('a health check keeps its scopes until it settles', async () => {
+    const manager = host(
+      [plugin('db', { health: async (ctx) => { const events = ctx.events; await sleep(5); events.publish('db.checked'); return 'healthy'; } }, { events: { publishes: ['db.checked'] } })],
+      { health: { intervalMs: 10 } },
+    );
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').health !== null);
+    expect(pluginOf(manager, 'db').health).toMatchObject({ status: 'healthy' });
+  });
+
+  it('stop waits for a health check in flight: the two never overlap', async () => {
+    const log: string[] = [];
+    const manager = host(
+      [plugin('db', {
+        health: async () => { log.push('check'); await sleep(40); log.push('check:done'); return 'healthy'; },
+        stop: () => void log.push('stop'),
+      })],
+      { health: { intervalMs: 5, timeoutMs: 200 } },
+    );
+    await manager.start();
+    await until(() => log.includes('check'));
+    await manager.stopPlugin('db');
+    expect(log.indexOf('stop')).toBeGreaterThan(log.indexOf('check:done'));
+  });
+
+  it('a hook whose before-listener outlasts the timeout is never called', async () => {
+    let called = false;
+    const manager = host([plugin('db', { init: () => void (called = true) })], { hookTimeoutMs: 30 });
+    manager.onBeforeHook('init', () => sleep(80));
+    await manager.start();
+    await sleep(80);
+    expect(pluginOf(manager, 'db').error?.code).toBe('HOOK_TIMEOUT');
+    expect(called).toBe(false);
+  });
+
+  it('secrets stay out of health messages cut to length and out of failed event handlers\' log lines', async () => {
+    const secret = 'S3CRET-VALUE-42';
+    const lines: string[] = [];
+    const capture: Logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (...args: unknown[]) => void lines.push(JSON.stringify(args)),
+      error: (...args: unknown[]) => void lines.push(JSON.stringify(args)),
+      child: () => capture,
+    };
+    const manager = createPluginManager({
+      logger: capture,
+      health: { intervalMs: 10 },
+      plugins: [{
+        manifest: { name: 'db', version: '1.0.0', config: { key: { type: 'string', secret: true } }, events: { subscribes: ['tick'] } },
+        config: { key: secret },
+        module: {
+          init: () => undefined,
+          start: (ctx: PluginContext) => void ctx.events.subscribe('tick', () => { throw new Error(`bad ${secret}`); }),
+          stop: () => undefined,
+          health: () => ({ status: 'degraded', message: `${'x'.repeat(995)}${secret}` }),
+        },
+      }],
+    });
+    hosts.push(manager);
+    await manager.start();
+    manager.events.publish('tick');
+    await until(() => pluginOf(manager, 'db').health !== null && lines.length > 0);
+    expect(JSON.stringify(manager.getSnapshot())).not.toContain('S3CR');
+    expect(lines.join('\n')).not.toContain('S3CR');
+  });
+});
