@@ -8,6 +8,7 @@ import type { PluginManager } from '../manager.ts';
 import type { PluginSnapshot } from '../snapshot.ts';
 import { PluginFactoryError } from '../errors.ts';
 import type { ReloadSource } from './host-reload.ts';
+import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
 import { drainBody, requestError, sendError, sendJson } from './http.ts';
 import type { LiveFeed } from './live.ts';
 import type { Route } from './router.ts';
@@ -67,6 +68,16 @@ export function apiRoutes(options: ApiOptions): Route[] {
       handle: ({ res }) => sendJson(res, 200, dashboardSnapshot(manager, manager.getSnapshot(), feed.clock, view)),
     },
     { method: 'GET', path: '/api/chart', handle: ({ res }) => sendJson(res, 200, options.chart) },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handle: ({ res }) => {
+        // Per-plugin metrics for Prometheus; names, states and codes only, never config.
+        const body = manager.metrics();
+        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
+        res.end(body);
+      },
+    },
     { method: 'GET', path: '/api/events', handle: ({ req, res }) => feed.attach(req, res) },
     {
       method: 'POST',

@@ -52,6 +52,15 @@ describe('dashboard API: reads', () => {
     expect(chart.transitions.length).toBeGreaterThan(20);
   });
 
+  it('GET /metrics: Prometheus text with a sample per plugin, and no secret', async () => {
+    const host = await start();
+    const reply = await call(`${host.base}/metrics`);
+    expect(reply.status).toBe(200);
+    const names = host.manager.getSnapshot().plugins.filter((p) => p.state !== 'invalid').map((p) => p.name);
+    for (const name of names) expect(reply.text).toContain(`plugin="${name}"`);
+    expect(reply.text).not.toContain(SECRET);
+  });
+
   it('serves the page and its assets from the host itself, with a strict content security policy', async () => {
     const host = await start();
     const page = await call(`${host.base}/`);
