@@ -6,7 +6,7 @@
  */
 import { createActor, setup } from 'xstate';
 import type { AnyActorRef } from 'xstate';
-import { DEFAULT_RETRY, pluginLifecycle } from '../machines/plugin-lifecycle.ts';
+import { DEFAULT_RETRY, lifecyclePath, pluginLifecycle } from '../machines/plugin-lifecycle.ts';
 
 /** The lifecycle chart with every hook answered in a microtask, as a no-op async hook would be. */
 const lifecycle = pluginLifecycle.provide({
@@ -24,13 +24,13 @@ const minimal = setup({ types: { events: {} as { type: 'next' } } }).createMachi
   ),
 });
 
-/** Resolves once every actor's state value is `value`. */
+/** Resolves once every actor is in state `value` (`running` whatever its health substate). */
 function allReach(actors: AnyActorRef[], value: string): Promise<void> {
   let left = actors.length;
   return new Promise((resolve) => {
     for (const actor of actors) {
       const subscription = actor.subscribe((snapshot: { value: unknown }) => {
-        if (snapshot.value !== value) return;
+        if (lifecyclePath(snapshot.value) !== value) return;
         subscription.unsubscribe();
         if (--left === 0) resolve();
       });
