@@ -6,23 +6,14 @@
  *   npm run example:http:load      # or: npx tsx examples/http-service/load-test.ts
  */
 import { createConsoleLogger } from '../../src/index.ts';
-import { restartUnderLoad, send } from './load.ts';
+import { EXAMPLE_SCENARIO, restartUnderLoad, send } from './load.ts';
 import { startHttpService } from './service.ts';
 
 const service = await startHttpService({ logger: createConsoleLogger({ level: 'warn' }) });
 try {
   // The mix reads user 1: make sure it exists.
   await send(service.url, { method: 'POST', path: 'api/users', body: { name: 'first' } });
-  const report = await restartUnderLoad(service, {
-    requests: 500,
-    concurrency: 20,
-    ratePerSecond: 400,
-    restarts: [
-      { atMs: 250, plugin: 'users' },
-      { atMs: 700, plugin: 'store' },
-    ],
-    slowStartMs: 100,
-  });
+  const report = await restartUnderLoad(service, EXAMPLE_SCENARIO);
   const { load } = report;
   console.log(`requests:  ${load.requests} in ${load.durationMs} ms (${load.ok} answered 2xx)`);
   console.log(`failures:  ${load.failures.total} (connection ${load.failures.connection}, timeout ${load.failures.timeout}, 5xx ${load.failures.status5xx}, other ${load.failures.otherStatus})`);

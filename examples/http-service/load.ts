@@ -179,6 +179,18 @@ export interface RestartUnderLoadReport {
   unavailable: number;
 }
 
+/** The scenario of the README and of the test: 500 requests while `users`, then `store`, restart. */
+export const EXAMPLE_SCENARIO: RestartUnderLoadOptions = {
+  requests: 500,
+  concurrency: 20,
+  ratePerSecond: 400,
+  restarts: [
+    { atMs: 250, plugin: 'users' },
+    { atMs: 700, plugin: 'store' },
+  ],
+  slowStartMs: 100,
+};
+
 /** Runs the load against `service` and restarts plugins during it, as planned. */
 export async function restartUnderLoad(service: HttpService, options: RestartUnderLoadOptions): Promise<RestartUnderLoadReport> {
   const { restarts: plan, slowStartMs = 0, mix = EXAMPLE_MIX, ...load } = options;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/index.ts';
 import type { PluginDefinition } from '../../src/index.ts';
-import { restartUnderLoad, send } from '../../examples/http-service/load.ts';
+import { EXAMPLE_SCENARIO, restartUnderLoad, send } from '../../examples/http-service/load.ts';
 import type { Answer } from '../../examples/http-service/load.ts';
 import { examplePlugins } from '../../examples/http-service/plugins/index.ts';
 import { startHttpService } from '../../examples/http-service/service.ts';
@@ -61,16 +61,7 @@ describe('examples/http-service: restarts under load', () => {
     expect(service.booted.plugins.map((p) => p.state)).toEqual(['running', 'running', 'running', 'running']);
     expect((await post(service, 'api/users', { name: 'first' })).status).toBe(201);
 
-    const report = await restartUnderLoad(service, {
-      requests: 500,
-      concurrency: 20,
-      ratePerSecond: 400,
-      restarts: [
-        { atMs: 250, plugin: 'users' },
-        { atMs: 700, plugin: 'store' },
-      ],
-      slowStartMs: 100,
-    });
+    const report = await restartUnderLoad(service, EXAMPLE_SCENARIO);
 
     expect(report.load.samples).toEqual([]);
     expect(report.load.failures).toEqual({ connection: 0, timeout: 0, status5xx: 0, otherStatus: 0, total: 0 });
