@@ -45,7 +45,7 @@ export default function createCache() {
       entries.clear();
     },
     health() {
-      return { ok: sweeper !== null, entries: entries.size };
+      return { status: sweeper !== null ? 'healthy' : 'unhealthy', message: `${entries.size} entries` };
     },
   };
 }

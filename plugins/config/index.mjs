@@ -17,6 +17,6 @@ export default {
     settings = null;
   },
   health() {
-    return { ok: settings !== null };
+    return settings !== null ? 'healthy' : { status: 'unhealthy', message: 'no settings loaded' };
   },
 };

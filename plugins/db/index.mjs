@@ -61,7 +61,7 @@ export default function createDb() {
       close();
     },
     health() {
-      return { ok: pool.size > 0, connections: pool.size };
+      return { status: pool.size > 0 ? 'healthy' : 'unhealthy', message: `${pool.size} connections open` };
     },
   };
 }

@@ -108,6 +108,6 @@ export default {
     address = null;
   },
   health() {
-    return { ok: server !== null, url: address };
+    return server !== null ? { status: 'healthy', message: `listening on ${address}` } : { status: 'unhealthy', message: 'not listening' };
   },
 };

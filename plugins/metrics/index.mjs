@@ -30,6 +30,6 @@ export default {
     clear();
   },
   health() {
-    return { ok: ticker !== null, ticks };
+    return { status: ticker !== null ? 'healthy' : 'unhealthy', message: `${ticks} ticks` };
   },
 };
