@@ -63,7 +63,12 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       checkHostHeader(req, options.loopbackOnly);
-      const url = new URL(req.url ?? '/', 'http://dashboard');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://dashboard');
+      } catch {
+        throw requestError('the request path is not a valid URL path');
+      }
       const method = req.method === 'HEAD' ? 'GET' : req.method;
       const found = table.flatMap(({ route, match }) => {
         const params = match(url.pathname);

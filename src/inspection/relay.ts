@@ -17,6 +17,9 @@ import { LOOPBACK, checkHost, checkPort, closeServer, listen, origin } from '../
 import { RingBuffer } from './ring-buffer.ts';
 import { bridgePage } from './relay-page.ts';
 
+/** What a viewer that does not read may have waiting before it is dropped. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
 export interface InspectorRelayOptions {
   /** @default 0 (any free port) */
   port?: number;
@@ -78,7 +81,8 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   const inspectorUrl = options.inspectorUrl ?? 'https://stately.ai/inspect';
   let page = '';
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://relay').pathname;
+    // Compared as text: a request line no URL parser accepts must not throw in the host.
+    const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || path !== '/') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
       return;
@@ -94,6 +98,9 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   const verifyClient = ({ req }: { req: IncomingMessage }) => req.headers.origin === undefined || own.includes(req.headers.origin);
   const wss = new WebSocketServer({ server, verifyClient, maxPayload: MAX_FRAME_BYTES });
   const replay = new Replay();
+  // A failure to accept a connection (EMFILE …) must not take the host down.
+  server.on('error', () => undefined);
+  wss.on('error', () => undefined);
   wss.on('connection', (socket) => {
     for (const frame of replay.frames()) socket.send(frame);
     socket.on('error', () => undefined);
@@ -101,7 +108,13 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
       if (binary) return;
       const frame = data.toString();
       replay.remember(frame);
-      for (const client of wss.clients) if (client !== socket && client.readyState === WebSocket.OPEN) client.send(frame);
+      for (const client of wss.clients) {
+        if (client === socket || client.readyState !== WebSocket.OPEN) continue;
+        // A viewer that stopped reading is dropped rather than buffered for without limit; it
+        // gets the replay when it reconnects.
+        if (client.bufferedAmount > MAX_BUFFERED_BYTES) client.terminate();
+        else client.send(frame);
+      }
     });
   });
 

@@ -8,6 +8,9 @@
 import { WebSocket } from 'ws';
 import { RingBuffer } from './ring-buffer.ts';
 
+/** Bytes the socket may hold unsent before frames wait in the ring buffer instead. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
 export interface InspectorSocketOptions {
   url: string;
   /** Frames kept while the socket is not open (the oldest are dropped). @default 100000 */
@@ -33,8 +36,18 @@ export class InspectorSocket {
   send(frame: string): void {
     if (this.closed) return;
     const socket = this.socket;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(frame);
-    else this.pending.push(frame);
+    // While the receiver keeps up, frames go straight out, after any that waited (in order);
+    // when it falls behind, or is not connected, they wait in the bounded ring buffer, oldest
+    // dropped first, so a stalled receiver cannot grow the host's memory.
+    if (!socket || socket.readyState !== WebSocket.OPEN || socket.bufferedAmount >= MAX_BUFFERED_BYTES) {
+      this.pending.push(frame);
+      return;
+    }
+    if (this.pending.size > 0) {
+      for (const waiting of this.pending.toArray()) socket.send(waiting);
+      this.pending.clear();
+    }
+    socket.send(frame);
   }
 
   /**

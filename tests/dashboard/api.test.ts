@@ -82,6 +82,9 @@ describe('dashboard API: reads', () => {
     const wrongMethod = await call(`${host.base}/api/plugins/db/restart`, { headers: { authorization: `Bearer ${host.dashboard.token}` } });
     expect([wrongMethod.status, wrongMethod.json.error?.code]).toEqual([405, 'OPTIONS_INVALID']);
     expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
+    // A path no URL parser accepts is the client's error, not the engine's.
+    const unparsable = await call(`${host.base}//[`);
+    expect([unparsable.status, unparsable.json.error?.code]).toEqual([400, 'OPTIONS_INVALID']);
   });
 
   it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {

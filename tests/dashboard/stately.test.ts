@@ -4,6 +4,7 @@
  * local relay replays live actors to a late viewer, refuses foreign web pages, and nothing keeps
  * reconnecting after close().
  */
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWebSocketReceiver } from '@statelyai/inspect';
@@ -154,6 +155,24 @@ describe('connectStatelyInspector', () => {
     const late = await receiver(port);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // past the reconnect delay
     expect(late.connections()).toBe(0);
+  });
+
+  it('answers a request line no URL parser accepts with 404 and keeps serving', async () => {
+    const stately = await connectStatelyInspector();
+    try {
+      const { port } = new URL(stately.viewerUrl!);
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end('GET //[ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(raw.startsWith('HTTP/1.1 404')).toBe(true);
+      expect((await fetch(stately.viewerUrl!)).status).toBe(200);
+    } finally {
+      await stately.close();
+    }
   });
 
   it('closes its local relay: nothing listens afterwards', async () => {

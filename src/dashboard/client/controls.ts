@@ -16,7 +16,13 @@ export class Controls {
   constructor() {
     const fromHash = /(?:^#|&)token=([^&]+)/.exec(location.hash)?.[1];
     if (fromHash) {
-      sessionStorage.setItem(STORAGE_KEY, decodeURIComponent(fromHash));
+      let token = fromHash;
+      try {
+        token = decodeURIComponent(fromHash);
+      } catch {
+        // A malformed escape: the token is taken as written (the server will refuse it if wrong).
+      }
+      sessionStorage.setItem(STORAGE_KEY, token);
       history.replaceState(null, '', location.pathname + location.search);
     }
     this.value = sessionStorage.getItem(STORAGE_KEY);

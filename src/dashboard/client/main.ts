@@ -14,6 +14,9 @@ import { LatencyStats } from './latency.ts';
 import { PluginTable } from './table.ts';
 import { Timeline } from './timeline.ts';
 
+/** Timeline records kept while the page cannot draw (the timeline itself keeps 5,000). */
+const MAX_PENDING_RECORDS = 5000;
+
 const plugins = new Map<string, DashboardPlugin>();
 const changed = new Map<string, DashboardPlugin>();
 const removed = new Set<string>();
@@ -170,6 +173,8 @@ function receive(message: LiveMessage): void {
     }
   } else {
     for (const record of message.records) records.push(record);
+    // A hidden tab gets no animation frames: keep only what the timeline could show.
+    if (records.length > MAX_PENDING_RECORDS) records.splice(0, records.length - MAX_PENDING_RECORDS);
     schedulePanels();
     return;
   }
