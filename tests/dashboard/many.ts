@@ -4,6 +4,7 @@
  * hooks that take a few milliseconds, so that a boot is a few seconds of steady change.
  */
 import type { PluginDefinition } from '../../src/index.ts';
+import { sleep } from '../helpers/time.ts';
 
 /** mulberry32: a small seeded generator. */
 function random(seed: number): () => number {
@@ -17,7 +18,6 @@ function random(seed: number): () => number {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function manyPlugins(count: number, maxHookMs = 8, seed = 1): PluginDefinition[] {
   const next = random(seed);

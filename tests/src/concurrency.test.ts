@@ -5,8 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginDefinition, PluginManager } from '../../src/index.ts';
+import { sleep } from '../helpers/time.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const managers: PluginManager[] = [];
 afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.stop().catch(() => undefined)));

@@ -15,6 +15,7 @@ import type {
   PluginManager,
   PluginManagerOptions,
 } from '../../src/index.ts';
+import { settleWithin, sleep } from '../helpers/time.ts';
 
 // ── process-level guards ───────────────────────────────────────────────────
 
@@ -72,17 +73,6 @@ afterEach(async () => {
 type HookKey = 'init' | 'start' | 'stop' | 'dispose';
 type HookFn = (ctx: PluginContext) => unknown;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Waits for `promise` at most `ms`, leaving no timer behind either way. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 const never = () => new Promise<never>(() => {});
 const TIMEOUT = 30;
 

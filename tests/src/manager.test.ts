@@ -20,6 +20,7 @@ import type {
   PluginManager,
   PluginManagerOptions,
 } from '../../src/index.ts';
+import { settleWithin, sleep } from '../helpers/time.ts';
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -41,17 +42,6 @@ interface Spec {
   tag?: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Waits for `promise` at most `ms`, leaving no timer behind either way. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A plugin whose hooks log `name.hook` when they begin and `name.hook:done` when they succeed. */
 function plugin(log: string[], name: string, spec: Spec = {}): PluginDefinition {
