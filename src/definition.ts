@@ -19,7 +19,7 @@ export interface PluginContext<Config extends object = Record<string, unknown>> 
   readonly config: Readonly<Config>;
   /** Aborted when the hook times out or is cancelled: stop working when it fires. */
   readonly signal: AbortSignal;
-  /** A child logger carrying the plugin's name. */
+  /** A child logger carrying the plugin's name and state; secret config values are redacted. */
   readonly logger: Logger;
   /** The hook being run. */
   readonly hook: HookName;

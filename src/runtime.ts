@@ -6,8 +6,7 @@
  * hook timeout) before the next one runs.
  */
 import type { AnyActorRef } from 'xstate';
-import { pluginLifecycle } from '../machines/plugin-lifecycle.ts';
-import { lifecyclePath } from '../machines/plugin-lifecycle.ts';
+import { lifecyclePath, pluginLifecycle } from '../machines/plugin-lifecycle.ts';
 import type { HealthRecord, HookAnswer, HookParams, LifecycleContext } from '../machines/plugin-lifecycle.ts';
 import type { Clock } from '../machines/plugin-manager.ts';
 import { secretValues } from './config.ts';
@@ -177,6 +176,7 @@ export class PluginRuntimes {
     const spec = plugin.manifest?.health;
     const unhealthyThreshold = spec?.unhealthyThreshold ?? this.health.unhealthyThreshold;
     const clock = this.clock;
+    const secrets = secretValues(plugin.manifest?.config, plugin.config);
     running.poller?.stop();
     running.poller = createHealthPoller({
       plugin: plugin.name,
@@ -188,7 +188,7 @@ export class PluginRuntimes {
         clearTimeout: (id) => clock.clearTimeout(id),
         now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
       },
-      redact: (text) => redactText(text, secretValues(plugin.manifest?.config, plugin.config)),
+      redact: (text) => redactText(text, secrets),
       check: (signal) => this.check(running, hooks, health, signal),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
