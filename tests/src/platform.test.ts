@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createPluginManager, defineService, silentLogger } from '../../src/index.ts';
 import type { Logger, PluginContext, PluginDefinition, PluginManager, PluginManagerOptions } from '../../src/index.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
+import { sleep, until } from '../helpers/time.ts';
 
 type Hooks = Partial<Record<'init' | 'start' | 'stop' | 'dispose' | 'health', (ctx: PluginContext) => unknown>>;
 
@@ -39,13 +40,6 @@ const codeOf = (fn: () => unknown): unknown => {
   }
   return 'no error';
 };
-const until = async (check: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('test: condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 describe('ctx.events', () => {
   it('delivers declared events, refuses undeclared ones, and ends subscriptions when the plugin stops', async () => {
@@ -73,7 +67,7 @@ describe('ctx.events', () => {
     expect(received).toEqual(['source.ready']);
     await manager.stopPlugin('sink');
     publish!('source.ready');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     expect(received).toEqual(['source.ready']);
   });
 
@@ -194,6 +188,16 @@ describe('ctx.store', () => {
   it('refuses a bad dataDir with OPTIONS_INVALID', () => {
     expect(() => createPluginManager({ dataDir: '' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
+
+  it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }])('refuses health option %o with OPTIONS_INVALID', (health) => {
+    expect(() => createPluginManager({ health })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+  });
+
+  it.each([{ intervalMs: 0 }, { unhealthyThreshold: 0 }, { restart: 'yes' }, { every: 5 }])('a manifest health block %o is MANIFEST_INVALID', async (health) => {
+    const manager = host([plugin('db', {}, { health })]);
+    await manager.start();
+    expect(pluginOf(manager, 'db')).toMatchObject({ state: 'invalid', error: { code: 'MANIFEST_INVALID' } });
+  });
 });
 
 describe('health', () => {
@@ -215,7 +219,7 @@ describe('health', () => {
     await manager.stopPlugin('db');
     expect(pluginOf(manager, 'db').health).toBeNull();
     const after = checks;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     expect(checks).toBe(after);
   });
 
@@ -279,8 +283,6 @@ describe('metrics', () => {
 });
 
 describe('lifetimes at the edges', () => {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
   it('health checks end with the host even when unhealthy streaks keep restarting the plugin', async () => {
     let checks = 0;
     const manager = host([plugin('sick', { health: () => (checks++, 'unhealthy') }, { health: { intervalMs: 5, unhealthyThreshold: 1, restart: true } })]);
