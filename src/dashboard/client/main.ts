@@ -31,6 +31,8 @@ let selected: string | null = null;
 
 const controls = new Controls();
 const latency = new LatencyStats();
+/** When the last frame was drawn (0 before the first). */
+let lastFrame = 0;
 const chart = new ChartView(byId('chart'));
 const timeline = new Timeline(byId<HTMLOListElement>('timeline'));
 const table = new PluginTable(byId<HTMLTableSectionElement>('plugin-rows'), { select, command });
@@ -87,7 +89,11 @@ function render(): void {
     table.update(row);
     if (table.size !== before) reshaped = true;
   }
-  if (!full) for (const row of changed.values()) if (row.since > 0 && row.since <= now) latency.add(now - row.since);
+  // Rows whose state changed since the last frame, whether they came one by one or in a full
+  // refresh (a host state change sends every row); the first frame has nothing to compare with.
+  const moved = full ? (lastFrame > 0 ? rows.filter((row) => row.since > lastFrame) : []) : changed.values();
+  for (const row of moved) if (row.since > 0 && row.since <= now) latency.add(now - row.since);
+  lastFrame = now;
   if (full) shapes.clear();
   for (const name of removed) shapes.delete(name);
   if (shapeChanged(rows) || reshaped) graphShape = true;
