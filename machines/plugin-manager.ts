@@ -70,6 +70,42 @@ function lifecycleOf(self: AnyActorRef): PluginLifecycleLogic {
   return (logic.implementations.actors['plugin'] as PluginLifecycleLogic | undefined) ?? pluginLifecycle;
 }
 
+/**
+ * Relays one plugin actor's snapshots, completion and error to the manager, batched: one
+ * `child.reports` step per tick however many plugins moved (10,000 plugins moving through five
+ * states would otherwise be 50,000 manager steps). A class rather than closures: one small object
+ * per plugin, where an observer literal costs three closures and their bound copies (about
+ * 1.7 KiB per plugin when the source runs through a loader that keeps function names).
+ */
+class ChildReporter {
+  constructor(
+    private readonly context: ManagerContext,
+    private readonly manager: AnyActorRef,
+    private readonly ref: AnyActorRef,
+  ) {}
+
+  next(snapshot: { status: string; value: unknown }): void {
+    if (snapshot.status === 'active') this.deliver({ kind: 'snapshot', id: this.ref.id, value: snapshot.value });
+  }
+
+  error(error: unknown): void {
+    this.deliver({ kind: 'error', id: this.ref.id, error });
+  }
+
+  complete(): void {
+    if (this.ref.getSnapshot().status === 'done') this.deliver({ kind: 'done', id: this.ref.id });
+  }
+
+  private deliver(report: ChildReport): void {
+    const { context, manager } = this;
+    if (context.inbox.push(report) > 1) return;
+    queueMicrotask(() => {
+      const reports = context.inbox.splice(0);
+      if (manager.getSnapshot().status === 'active') manager.send({ type: 'child.reports', reports });
+    });
+  }
+}
+
 /** The part of enqueueActions' `enqueue` that applyEffects uses. */
 interface EffectSink {
   (action: () => void): void;
@@ -100,24 +136,7 @@ function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyAct
         if (context.inspect) options.inspect = context.inspect;
         if (context.clock) options.clock = context.clock;
         const ref = createActor(lifecycleOf(self), options);
-        const deliver = (report: ChildReport) => {
-          // Batched: one manager step per tick however many plugins moved (10,000 plugins moving
-          // through five states would otherwise be 50,000 manager steps).
-          if (context.inbox.push(report) > 1) return;
-          queueMicrotask(() => {
-            const reports = context.inbox.splice(0);
-            if (self.getSnapshot().status === 'active') self.send({ type: 'child.reports', reports });
-          });
-        };
-        ref.subscribe({
-          next: (snapshot) => {
-            if (snapshot.status === 'active') deliver({ kind: 'snapshot', id, value: snapshot.value });
-          },
-          error: (error) => deliver({ kind: 'error', id, error }),
-          complete: () => {
-            if (ref.getSnapshot().status === 'done') deliver({ kind: 'done', id });
-          },
-        });
+        ref.subscribe(new ChildReporter(context, self, ref));
         context.registry.attach(record, ref);
         enqueue(() => ref.start());
         break;
