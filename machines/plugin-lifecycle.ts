@@ -147,6 +147,22 @@ function timeoutError(context: LifecycleContext, state: string): ErrorInfo {
   };
 }
 
+const TIMING_KEYS = ['initMs', 'startMs', 'stopMs', 'disposeMs'] as const;
+
+/**
+ * The timings with one hook's duration replaced. Built key by key in one order, so that every
+ * plugin's timings share one object shape (a spread with a computed key makes a new shape per
+ * object, about 200 bytes each at 10,000 plugins).
+ */
+function withTiming(timings: HookTimings, key: keyof HookTimings, ms: number): HookTimings {
+  const next: HookTimings = {};
+  for (const name of TIMING_KEYS) {
+    const value = name === key ? ms : timings[name];
+    if (value !== undefined) next[name] = value;
+  }
+  return next;
+}
+
 function validationErrors(error: unknown): ErrorInfo[] {
   const list = (error as { errors?: unknown } | null)?.errors;
   if (Array.isArray(list) && list.length > 0) return list.map((e) => toErrorInfo(e, 'CONTRACT_INVALID'));
@@ -197,13 +213,10 @@ export const pluginLifecycle = setup({
     beginStart: assign({ hook: 'start' as const, attempts: ({ context }) => context.attempts + 1 }),
     beginStop: assign({ hook: 'stop' as const, attempts: 1 }),
     beginDispose: assign({ hook: 'dispose' as const }),
-    hookSucceeded: assign(({ context, event }) => {
-      const key = `${context.hook ?? 'init'}Ms` as keyof HookTimings;
-      return {
-        error: null,
-        timings: { ...context.timings, [key]: event.type === 'hook.done' ? event.ms : 0 },
-      };
-    }),
+    hookSucceeded: assign(({ context, event }) => ({
+      error: null,
+      timings: withTiming(context.timings, `${context.hook ?? 'init'}Ms` as keyof HookTimings, event.type === 'hook.done' ? event.ms : 0),
+    })),
     hookFailed: assign({
       error: ({ context, event }) =>
         toErrorInfo(event.type === 'hook.failed' ? event.error : undefined, 'HOOK_FAILED', context.hook ?? undefined),
