@@ -211,7 +211,8 @@ export const pluginLifecycle = setup({
     })),
     beginInit: assign({ hook: 'init' as const, attempts: ({ context }) => context.attempts + 1 }),
     beginStart: assign({ hook: 'start' as const, attempts: ({ context }) => context.attempts + 1 }),
-    beginStop: assign({ hook: 'stop' as const, attempts: 1 }),
+    /** plugin.stop: a new command with its one call (a failed stop is not retried). */
+    beginStop: assign({ hook: 'stop' as const, attempts: 1, error: null }),
     beginDispose: assign({ hook: 'dispose' as const }),
     hookSucceeded: assign(({ context, event }) => ({
       error: null,
@@ -351,11 +352,11 @@ export const pluginLifecycle = setup({
       description:
         'start succeeded; the plugin is in service. Its health checks (when it has a health hook) move it ' +
         'between healthy, degraded and unhealthy; it starts out healthy.',
-      entry: ['clearHealth', 'enterService'],
+      entry: 'enterService',
       exit: ['leaveService', 'clearHealth'],
       initial: 'healthy',
       on: {
-        'plugin.stop': { target: 'stopping', actions: 'beginCommand' },
+        'plugin.stop': { target: 'stopping' },
         'health.healthy': { target: '.healthy', actions: 'recordHealth' },
         'health.degraded': { target: '.degraded', actions: 'recordHealth' },
         'health.unhealthy': { target: '.unhealthy', actions: 'recordHealth' },
