@@ -19,9 +19,34 @@ const semverVersion = z
   .string()
   .refine((value) => semver.valid(value) !== null, 'must be a semver version such as 1.2.0');
 
+const ranges = new Map<string, semver.Range | null>();
+
+/**
+ * A dependency range, parsed once (null when it is not a range): a host repeats a few ranges over
+ * many plugins, and parsing one costs more than the rest of a manifest's check. Prereleases match.
+ */
+export function dependencyRange(range: string): semver.Range | null {
+  let parsed = ranges.get(range);
+  if (parsed === undefined) {
+    try {
+      parsed = new semver.Range(range, { includePrerelease: true });
+    } catch {
+      parsed = null;
+    }
+    if (ranges.size >= 1000) ranges.clear();
+    ranges.set(range, parsed);
+  }
+  return parsed;
+}
+
+/** Whether `version` is in the dependency range `range` (prereleases included). */
+export function satisfiesDependency(version: string, range: string): boolean {
+  return dependencyRange(range)?.test(version) ?? false;
+}
+
 const semverRange = z
   .string()
-  .refine((value) => semver.validRange(value) !== null, 'must be a semver range such as ^1.0.0');
+  .refine((value) => dependencyRange(value) !== null, 'must be a semver range such as ^1.0.0');
 
 export const CONFIG_FIELD_TYPES = ['string', 'integer', 'number', 'boolean', 'object', 'array'] as const;
 

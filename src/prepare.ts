@@ -10,7 +10,7 @@ import type { PluginEntry } from '../machines/plugin-registry.ts';
 import { validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
-import { Manifest } from './manifest.ts';
+import { Manifest, satisfiesDependency } from './manifest.ts';
 
 /** This engine's version, checked against each manifest's `engine` range. */
 export const ENGINE_VERSION = '0.1.0';
@@ -159,7 +159,7 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
               ),
             );
           }
-        } else if (!semver.satisfies(version, range, { includePrerelease: true })) {
+        } else if (!satisfiesDependency(version, range)) {
           plugin.errors.push(mismatch(plugin, dep, range, version, field));
         }
       }
@@ -168,7 +168,7 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
     check(manifest.optionalDependencies, false);
     for (const other of others) {
       const range = ownValue(other.manifest?.dependencies, plugin.name) ?? ownValue(other.manifest?.optionalDependencies, plugin.name);
-      if (range !== undefined && !semver.satisfies(manifest.version, range, { includePrerelease: true })) {
+      if (range !== undefined && !satisfiesDependency(manifest.version, range)) {
         plugin.errors.push(
           new PluginFactoryError(
             'DEPENDENCY_VERSION_MISMATCH',
