@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
 import type { Redact } from '../inspection/redact.ts';
+import { isLoopback } from './listen.ts';
 import type { ErrorBody } from './wire.ts';
 
 /** Headers every response carries: no sniffing, no framing, only our own scripts and styles. */
@@ -88,7 +89,7 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   if (!loopbackOnly) return;
   const host = (req.headers.host ?? '').toLowerCase();
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
-  if (name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name)) return;
+  if (isLoopback(name)) return;
   throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
 }
 

@@ -2,7 +2,7 @@
  * Listening and closing for the HTTP servers of the dashboard and the inspector relay: loopback
  * by default, listen failures as coded errors, and a close that leaves no socket behind.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
@@ -25,9 +25,25 @@ export function checkHost(host: unknown, owner: string): string {
   return host;
 }
 
-/** True for addresses only this machine can reach. */
+const LOOPBACK_RANGES = new BlockList();
+LOOPBACK_RANGES.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK_RANGES.addAddress('::1', 'ipv6');
+
+/**
+ * True for addresses only this machine can reach: `localhost`, 127.0.0.0/8 and ::1 in any
+ * spelling (`0:0:0:0:0:0:0:1`, `[::1]`, the IPv4-mapped `::ffff:127.0.0.1`). Host names other
+ * than `localhost` are not loopback, whatever they start with.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare.toLowerCase() === 'localhost') return true;
+  const family = isIP(bare);
+  if (family === 0) return false;
+  try {
+    return LOOPBACK_RANGES.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  } catch {
+    return false; // an address BlockList cannot place (a zone index such as fe80::1%eth0)
+  }
 }
 
 /** `http://host:port` with IPv6 hosts bracketed. */

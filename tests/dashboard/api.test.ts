@@ -92,6 +92,13 @@ describe('dashboard API: reads', () => {
     const reply = await call(`${host.base}/api/snapshot`, { headers: { host: 'attacker.example' } });
     expect([reply.status, reply.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
     expect((await call(`${host.base}/api/snapshot`, { headers: { host: `localhost:${host.dashboard.port}` } })).status).toBe(200);
+    const named = await call(`${host.base}/api/snapshot`, { headers: { host: '127.attacker.example' } });
+    expect([named.status, named.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    // Loopback literals in other spellings address this machine too.
+    for (const literal of ['[::1]', '[0:0:0:0:0:0:0:1]', '[::ffff:127.0.0.1]', '127.0.0.2']) {
+      const reply = await call(`${host.base}/api/snapshot`, { headers: { host: `${literal}:${host.dashboard.port}` } });
+      expect([literal, reply.status]).toEqual([literal, 200]);
+    }
   });
 });
 

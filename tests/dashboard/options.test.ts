@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
 import type { DashboardOptions, PluginManager } from '../../src/index.ts';
+import { isLoopback } from '../../src/dashboard/listen.ts';
 import { post, startHost } from './http.ts';
 import { SECRET, definitions } from './plugins.ts';
 
@@ -62,4 +63,15 @@ describe('serveDashboard options', () => {
     expect(secrets).toContain('default-secret');
     expect(secrets).not.toContain('8080');
   });
+});
+
+describe('isLoopback (turns the Host-header check on)', () => {
+  it.each(['localhost', 'LOCALHOST', '127.0.0.1', '127.8.9.10', '::1', '0:0:0:0:0:0:0:1', '[::1]', '::ffff:127.0.0.1', '::ffff:7f00:1'])(
+    'counts %s as loopback',
+    (host) => expect(isLoopback(host)).toBe(true),
+  );
+  it.each(['0.0.0.0', '::', '10.0.0.1', '::ffff:10.0.0.1', '::2', '127.attacker.example', 'example.com', '', 'fe80::1%eth0'])(
+    'does not count %s as loopback',
+    (host) => expect(isLoopback(host)).toBe(false),
+  );
 });
