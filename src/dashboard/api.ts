@@ -9,7 +9,7 @@ import type { PluginSnapshot } from '../snapshot.ts';
 import { PluginFactoryError } from '../errors.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
-import { drainBody, requestError, sendError, sendJson } from './http.ts';
+import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
 import type { LiveFeed } from './live.ts';
 import type { Route } from './router.ts';
 import { allowed, dashboardSnapshot, pluginRow } from './view.ts';
@@ -74,7 +74,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
       handle: ({ res }) => {
         // Per-plugin metrics for Prometheus; names, states and codes only, never config.
         const body = manager.metrics();
-        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
+        res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' });
         res.end(body);
       },
     },

@@ -59,6 +59,11 @@ describe('dashboard API: reads', () => {
     const names = host.manager.getSnapshot().plugins.filter((p) => p.state !== 'invalid').map((p) => p.name);
     for (const name of names) expect(reply.text).toContain(`plugin="${name}"`);
     expect(reply.text).not.toContain(SECRET);
+    const headers = await fetch(`${host.base}/metrics`).then((r) => r.headers);
+    expect([headers.get('x-content-type-options'), headers.get('content-security-policy')]).toEqual([
+      'nosniff',
+      expect.stringContaining("default-src 'none'"),
+    ]);
   });
 
   it('serves the page and its assets from the host itself, with a strict content security policy', async () => {
