@@ -6,7 +6,8 @@
  */
 import type { PluginManager } from '../manager.ts';
 import type { PluginSnapshot } from '../snapshot.ts';
-import { PluginFactoryError } from '../errors.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { toErrorInfo } from '../../machines/error-info.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
 import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
@@ -26,6 +27,19 @@ export interface ApiOptions {
 }
 
 const isCommand = (value: string): value is DashboardCommand => (DASHBOARD_COMMANDS as readonly string[]).includes(value);
+
+/**
+ * What a reload source threw, as a coded error: a plain error carrying one of our codes keeps it,
+ * anything else is MODULE_LOAD_FAILED (422). The running version stays up either way.
+ */
+function reloadSourceError(name: string, error: unknown): PluginFactoryError {
+  if (error instanceof PluginFactoryError) return error;
+  const info = toErrorInfo(error, 'MODULE_LOAD_FAILED');
+  if (info.code === 'MODULE_LOAD_FAILED' && (error as { code?: unknown } | null)?.code !== 'MODULE_LOAD_FAILED') {
+    info.message = `plugin '${name}': the reload source failed: ${describeThrown(error)}; the running version stays up`;
+  }
+  return PluginFactoryError.fromInfo(info, name);
+}
 
 /** Runs one command the way the manager's API does; rejects with its coded error. */
 async function run(options: ApiOptions, name: string, command: DashboardCommand): Promise<PluginSnapshot> {
@@ -54,7 +68,13 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand)
           { plugin: name },
         );
       }
-      return manager.reloadPlugin(name, await options.reload(name));
+      let definition;
+      try {
+        definition = await options.reload(name);
+      } catch (error) {
+        throw reloadSourceError(name, error);
+      }
+      return manager.reloadPlugin(name, definition);
     }
   }
 }

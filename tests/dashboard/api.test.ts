@@ -201,14 +201,14 @@ describe('dashboard API: commands', () => {
     expect(loads).toBe(1);
   });
 
-  it('a reload source that fails answers with its code and keeps the running version', async () => {
-    const host = await start({
-      reload: () => {
-        throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' });
-      },
-    });
+  it.each<[string, () => never | Promise<never>, string]>([
+    ['a plain error carrying one of our codes', () => { throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' }); }, 'MANIFEST_INVALID'],
+    ['an error without a code', () => { throw new Error('disk gone'); }, 'MODULE_LOAD_FAILED'],
+    ['a rejection with a foreign code', () => Promise.reject(Object.assign(new Error('no such file'), { code: 'ENOENT' })), 'MODULE_LOAD_FAILED'],
+  ])('a reload source throwing %s answers 422 with a code and keeps the running version', async (_, reload, code) => {
+    const host = await start({ reload });
     const reply = await post(host, '/api/plugins/cache/reload');
-    expect(reply.json.error?.code).toBe('INTERNAL_ERROR'); // not a PluginFactoryError: reported as an engine fault
+    expect([reply.status, reply.json.error?.code]).toEqual([422, code]);
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 });
