@@ -430,6 +430,8 @@ export const pluginLifecycle = setup({
         blocked: {
           description: 'A required dependency is out of service (DEPENDENCY_FAILED or MISSING_DEPENDENCY).',
           on: {
+            // The reason can change while blocked: a failed dependency that is then unloaded is missing.
+            'plugin.dependency.failed': { actions: 'blockOnDependency' },
             'plugin.dependencies.restored': [
               { guard: 'resumesInitialized', target: '#plugin.initialized', actions: 'clearFailure' },
               { guard: 'resumesStopped', target: '#plugin.stopped', actions: 'clearFailure' },

@@ -515,6 +515,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.releaseHeld(record.name);
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
+    // Dependents already blocked on it as failed say from now on that it is missing.
+    for (const edge of record.dependents) {
+      const dependent = this.records.get(edge.name);
+      if (!edge.required || !dependent?.ref || dependent.awaiting || dependent.state !== 'failed.blocked') continue;
+      const error = readError(dependent.ref);
+      if (error?.code === 'DEPENDENCY_FAILED' && error.plugins?.[0] === record.name) {
+        this.send(dependent, { type: 'plugin.dependency.failed', dependency: record.name, code: 'MISSING_DEPENDENCY' });
+      }
+    }
     // A missing requirement counts as dead, never as held (as link() counts it).
     for (const edge of record.dependents) {
       const dependent = this.records.get(edge.name);

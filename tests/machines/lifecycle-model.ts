@@ -185,6 +185,7 @@ export const lifecycleModel = setup({
         },
         blocked: {
           on: {
+            DEP_FAILED: { actions: 'block' },
             DEPS_RESTORED: [
               { guard: 'resumeInitialized', target: '#model.initialized', actions: 'clear' },
               { guard: 'resumeStopped', target: '#model.stopped', actions: 'clear' },

@@ -637,6 +637,15 @@ describe('runtime commands', () => {
     expect(stateOf(manager, 'other')).toBe('stopped');
   });
 
+  it('a dependent blocked on a dead plugin says MISSING_DEPENDENCY once that plugin is unloaded', async () => {
+    const manager = host([{ manifest: { name: 'bad', version: '1.0.0' }, module: {} }, plugin([], 'api', { deps: { bad: '*' } })]);
+    await manager.start();
+    expect([pluginOf(manager, 'api').state, pluginOf(manager, 'api').error?.code]).toEqual(['failed.blocked', 'DEPENDENCY_FAILED']);
+    await manager.unloadPlugin('bad');
+    const api = pluginOf(manager, 'api');
+    expect([api.state, api.error?.code, api.error?.plugins]).toEqual(['failed.blocked', 'MISSING_DEPENDENCY', ['bad']]);
+  });
+
   it('unloadPlugin of an invalid plugin removes it', async () => {
     const manager = host([{ manifest: { name: 'bad', version: '1.0.0' }, module: {} }, plugin([], 'good')]);
     await manager.start();
