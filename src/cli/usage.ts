@@ -100,6 +100,8 @@ export function parseOrUsage<T>(usage: string, parse: () => T): T {
 export function targetOf(positionals: readonly string[], usage: string): string {
   if (positionals.length === 0) throw new UsageError('missing <dir|config>', usage);
   if (positionals.length > 1) throw new UsageError(`expected one <dir|config>, got ${positionals.length}: ${positionals.join(' ')}`, usage);
+  // An empty argument (an unset shell variable, say) would otherwise mean the working directory.
+  if (positionals[0]!.trim() === '') throw new UsageError('<dir|config> is empty; give a folder or a host file (. for the working directory)', usage);
   return positionals[0]!;
 }
 

@@ -16,6 +16,7 @@ import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
 import { MANIFEST_FILES, findManifest, loadPluginFolder, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
+import { readTextFile } from './read-text.ts';
 
 export interface HostSettings {
   hookTimeoutMs?: number;
@@ -52,6 +53,10 @@ function hostError(message: string, cause?: unknown): PluginFactoryError {
 /** Loads everything `target` (folder or host file) names. */
 export async function loadHost(target: string, options: LoadOptions = {}): Promise<LoadedHost> {
   const result: LoadedHost = { definitions: [], problems: [], settings: {}, hostFile: null, folders: [] };
+  if (typeof target !== 'string' || target.trim() === '') {
+    result.problems.push(hostError(`loadHost needs a folder or host file path, got ${JSON.stringify(target)} (use '.' for the working directory)`));
+    return result;
+  }
   const path = resolve(target);
   const info = await stat(path).catch(() => null);
   if (!info) {
@@ -111,9 +116,15 @@ async function addFolder(result: LoadedHost, folder: string, options: FolderOpti
 
 async function loadHostFile(result: LoadedHost, file: string, options: FolderOptions): Promise<void> {
   result.hostFile = file;
+  let text: string;
+  try {
+    text = await readTextFile(file);
+  } catch (error) {
+    result.problems.push(hostError(`host file ${file} cannot be read: ${describeThrown(error)}; give a regular .json or .yaml file`, error));
+    return;
+  }
   let raw: unknown;
   try {
-    const text = await readFile(file, 'utf8');
     raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error)}; fix its syntax`));

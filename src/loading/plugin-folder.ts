@@ -3,13 +3,14 @@
  * before anything is imported, `main` resolved inside the folder (on the real path, so a symlink
  * out is refused), then the module imported (`.mjs`, `.js`, or `.ts` through tsx).
  */
-import { access, readFile, realpath } from 'node:fs/promises';
+import { access, realpath, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
 import { ENGINE_VERSION } from '../prepare.ts';
 import semver from 'semver';
@@ -111,7 +112,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   base.source = source;
   let raw: unknown;
   try {
-    raw = parseManifestText(await readFile(manifestPath, 'utf8'), manifestPath, source, name);
+    raw = parseManifestText(await readTextFile(manifestPath), manifestPath, source, name);
   } catch (error) {
     const coded =
       error instanceof PluginFactoryError
@@ -189,6 +190,13 @@ async function resolveEntry(
     if (!(await exists(path))) continue;
     const real = await realpath(path);
     if (!inside(real, realFolder)) return outside();
+    if (!(await stat(real)).isFile()) {
+      // Importing a FIFO or a device would block the loader for good.
+      return new PluginFactoryError('ENTRY_NOT_FOUND', `plugin '${name}': ${candidate} is not a regular file; point "main" at a module file (${source})`, {
+        plugin: name,
+        path: 'main',
+      });
+    }
     return real;
   }
   return new PluginFactoryError(

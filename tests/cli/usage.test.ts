@@ -20,6 +20,8 @@ describe('plugin-factory usage', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['validate'], /missing <dir\|config>/],
       [['validate', 'a', 'b'], /expected one <dir\|config>/],
+      [['validate', ''], /<dir\|config> is empty/],
+      [['run', ' '], /<dir\|config> is empty/],
       [['validate', FIXTURES, '--nope'], /Unknown option '--nope'/],
       [['run', FIXTURES, '--once', '--watch'], /--once and --watch cannot be combined/],
       [['run', FIXTURES, '--once=yes'], /--once/],

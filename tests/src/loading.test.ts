@@ -10,6 +10,7 @@
  * `__loadingFixtureCalls` (hook calls with the ctx they saw). Assertions are on codes, states and
  * what a message names (a field, a folder, a cycle), never on its wording.
  */
+import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -402,6 +403,9 @@ describe('host files', () => {
   it('targets: a missing path, an unknown file type, a manifest file, a single plugin folder', async () => {
     const missing = await loadHost(fixture('nowhere'));
     expect(missing.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+    // An empty path is refused, not read as the working directory.
+    const empty = await loadHost('');
+    expect([empty.definitions.length, empty.problems.map((p) => p.code)]).toEqual([0, ['OPTIONS_INVALID']]);
     const module = await loadHost(fixture('healthy', 'alpha', 'index.mjs'));
     expect(module.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
     const manifest = await loadHost(fixture('healthy', 'alpha', 'plugin.yaml'));
@@ -832,5 +836,38 @@ describe('edge cases of entries and config defaults', () => {
       ],
     }).start();
     expect(snapshot.plugins[0]).toMatchObject({ state: 'invalid', error: { code: 'CONFIG_INVALID', path: 'config.nested' } });
+  });
+});
+
+describe('files that are not regular files (a FIFO would block the loader for good)', () => {
+  const fifo = (path: string) => execFileSync('mkfifo', [path]);
+
+  it('a manifest that is a FIFO is MANIFEST_NOT_FOUND, answered at once', async () => {
+    const dir = await tempDir();
+    fifo(join(dir, 'plugin.json'));
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+
+  it('a host file that is a FIFO is OPTIONS_INVALID', async () => {
+    const dir = await tempDir();
+    fifo(join(dir, 'host.yaml'));
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect([host.definitions.length, host.problems.map((p) => p.code)]).toEqual([0, ['OPTIONS_INVALID']]);
+  });
+
+  it('an entry that is a FIFO is ENTRY_NOT_FOUND and is never imported', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'plugin.json': JSON.stringify({ name: 'piped', version: '1.0.0', main: 'entry.mjs' }) });
+    fifo(join(dir, 'entry.mjs'));
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems?.map((p) => [p.code, p.path])).toEqual([['ENTRY_NOT_FOUND', 'main']]);
+  });
+
+  it('a manifest larger than 1 MiB is MANIFEST_NOT_FOUND', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'plugin.json': JSON.stringify({ name: 'huge', version: '1.0.0', description: 'x'.repeat(1024 * 1024) }) });
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
   });
 });

@@ -1,0 +1,23 @@
+/**
+ * Reads the small text files the loader needs (manifests, host files). What is not a regular
+ * file is refused rather than read: a FIFO would block the loader for good and a device never
+ * ends. The file is opened non-blocking, so even opening a FIFO does not wait for a writer.
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** Larger manifests and host files are refused (1 MiB). */
+export const TEXT_FILE_LIMIT = 1024 * 1024;
+
+/** Rejects with a plain Error saying what is wrong with the file; callers wrap it in their code. */
+export async function readTextFile(path: string, limit = TEXT_FILE_LIMIT): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error('it is not a regular file');
+    if (info.size > limit) throw new Error(`it is larger than ${limit} bytes`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
