@@ -149,9 +149,20 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   for (const [index, entry] of host.plugins.entries()) {
     const folder = await entryFolder(result, entry, base, file, index);
     if (folder === null) continue;
-    const config = typeof entry === 'string' ? undefined : entry.config;
+    const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
     await addFolder(result, folder, { ...options, config });
   }
+}
+
+/**
+ * The config of entry `index` as the file wrote it. zod's record drops an own `__proto__` key
+ * silently; the raw object keeps it, so the config check refuses it (CONFIG_INVALID) exactly as
+ * it refuses one passed in memory.
+ */
+function rawConfig(raw: unknown, index: number): Record<string, unknown> | undefined {
+  const entry = (raw as { plugins?: unknown[] }).plugins?.[index];
+  const config = typeof entry === 'object' && entry !== null ? (entry as { config?: unknown }).config : undefined;
+  return typeof config === 'object' && config !== null && !Array.isArray(config) ? (config as Record<string, unknown>) : undefined;
 }
 
 /** The plugin folder of one host-file entry, or null when it is disabled or broken. */
