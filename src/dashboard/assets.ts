@@ -1,7 +1,8 @@
 /**
  * The page's files, all served by the host itself (no CDN, nothing from the internet): the HTML,
  * the stylesheet, and the script, bundled with esbuild from src/dashboard/client/ once per
- * process (a few tens of ms) when the first dashboard starts.
+ * process (a few tens of ms) when the first dashboard starts. A built package (`npm run build`)
+ * carries the script already bundled.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -23,12 +24,17 @@ export interface Assets {
 
 const client = (file: string) => fileURLToPath(new URL(`./client/${file}`, import.meta.url));
 
+/** The files of the page in client/, and the name the package build gives the bundled script. */
+export const CLIENT_FILES = ['index.html', 'dashboard.css'] as const;
+export const CLIENT_SCRIPT = 'dashboard.js';
+
 let loading: Promise<Assets> | null = null;
 
 /** A build takes tens of milliseconds; one that takes this long will not finish. */
 const BUILD_TIMEOUT_MS = 30_000;
 
-async function bundle(): Promise<string> {
+/** The page's script bundled from the client sources (the package build writes it out once). */
+export async function bundleClientScript(): Promise<string> {
   const { build } = await import('esbuild');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -52,10 +58,16 @@ async function bundle(): Promise<string> {
   }
 }
 
+/** The script prebuilt beside the page (a built package), or else bundled from the sources now. */
+async function clientScript(): Promise<string> {
+  const prebuilt = await readFile(client(CLIENT_SCRIPT), 'utf8').catch(() => null);
+  return prebuilt ?? bundleClientScript();
+}
+
 /** The page's files, built on first use and shared by every dashboard of the process. */
 export function loadAssets(): Promise<Assets> {
   loading ??= (async () => {
-    const [html, css, js] = await Promise.all([readFile(client('index.html')), readFile(client('dashboard.css')), bundle()]);
+    const [html, css, js] = await Promise.all([readFile(client(CLIENT_FILES[0])), readFile(client(CLIENT_FILES[1])), clientScript()]);
     return {
       page: { type: 'text/html; charset=utf-8', body: html },
       style: { type: 'text/css; charset=utf-8', body: css },

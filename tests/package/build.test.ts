@@ -1,0 +1,49 @@
+/**
+ * The built package (`npm run build`): what package.json's `exports` names exists after a build,
+ * and it runs under plain Node with no TypeScript loader, dashboard page included.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT, exitOf, killAll, startProcess } from '../helpers/process.ts';
+
+afterEach(killAll);
+
+/** Inside the project, so that the build finds node_modules the way an installed package does. */
+const OUT = 'test-artifacts/package-build';
+
+/** Boots a plugin and serves the page from the built entry, with plain `node`. */
+const SMOKE = `
+const { createPluginManager, serveDashboard, silentLogger, ERROR_CODES } = await import(process.argv[1]);
+const manager = createPluginManager({ logger: silentLogger, plugins: [{ manifest: { name: 'db', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }] });
+const snapshot = await manager.start();
+const dashboard = await serveDashboard(manager, { port: 0 });
+const script = await fetch(new URL('/assets/dashboard.js', dashboard.url));
+const body = await script.text();
+await dashboard.close();
+await manager.stop();
+console.log(JSON.stringify({ state: snapshot.plugins[0].state, script: script.status, bundled: body.includes('EventSource'), codes: Object.keys(ERROR_CODES).length > 0 }));
+`;
+
+describe('the built package', () => {
+  it('has what exports names, and runs under plain node with the dashboard page', async () => {
+    const build = startProcess('npx', ['tsx', 'scripts/build.ts', '--out-dir', OUT]);
+    const built = await exitOf(build, 120_000);
+    expect(built.code, build.err()).toBe(0);
+
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+    const targets = Object.values(pkg.exports['.']!);
+    expect(targets.length).toBeGreaterThan(0);
+    for (const target of targets) {
+      expect(target.startsWith('./dist/'), target).toBe(true);
+      expect(existsSync(join(ROOT, OUT, target.slice('./dist/'.length))), target).toBe(true);
+    }
+    expect(readFileSync(join(ROOT, OUT, 'src', 'index.d.ts'), 'utf8')).toMatch(/createPluginManager/);
+
+    const entry = join(ROOT, OUT, 'src', 'index.js');
+    const smoke = startProcess(process.execPath, ['--input-type=module', '-e', SMOKE, entry], { NODE_OPTIONS: '' });
+    const ran = await exitOf(smoke, 30_000);
+    expect(ran.code, smoke.err()).toBe(0);
+    expect(JSON.parse(smoke.out().trim())).toEqual({ state: 'running', script: 200, bundled: true, codes: true });
+  }, 180_000);
+});
