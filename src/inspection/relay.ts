@@ -14,8 +14,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import { LOOPBACK, checkHost, checkPort, closeServer, listen, origin } from '../dashboard/listen.ts';
-import { RingBuffer } from './ring-buffer.ts';
 import { bridgePage } from './relay-page.ts';
+import { Replay } from './replay.ts';
 
 /** What a viewer that does not read may have waiting before it is dropped. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
@@ -37,41 +37,7 @@ export interface InspectorRelay {
   close(): Promise<void>;
 }
 
-const RECENT_EVENTS = 500;
-const MAX_ACTORS = 20_000;
 const MAX_FRAME_BYTES = 8 * 1024 * 1024;
-
-/** What the relay remembers for late viewers. */
-class Replay {
-  private readonly actors = new Map<string, { actor: string; snapshot: string | null }>();
-  private readonly events = new RingBuffer<string>(RECENT_EVENTS);
-
-  remember(frame: string): void {
-    let parsed: { type?: unknown; sessionId?: unknown; snapshot?: { status?: unknown } };
-    try {
-      parsed = JSON.parse(frame) as typeof parsed;
-    } catch {
-      return;
-    }
-    const session = typeof parsed.sessionId === 'string' ? parsed.sessionId : null;
-    if (parsed.type === '@xstate.actor' && session) {
-      this.actors.set(session, { actor: frame, snapshot: null });
-      if (this.actors.size > MAX_ACTORS) this.actors.delete(this.actors.keys().next().value!);
-    } else if (parsed.type === '@xstate.snapshot' && session) {
-      const entry = this.actors.get(session);
-      if (entry && parsed.snapshot?.status !== 'active') this.actors.delete(session);
-      else if (entry) entry.snapshot = frame;
-    } else {
-      this.events.push(frame);
-    }
-  }
-
-  frames(): string[] {
-    const entries = [...this.actors.values()];
-    const snapshots = entries.flatMap((entry) => (entry.snapshot ? [entry.snapshot] : []));
-    return [...entries.map((entry) => entry.actor), ...this.events.toArray(), ...snapshots];
-  }
-}
 
 /** Starts the relay; resolves once it listens. */
 export async function startInspectorRelay(options: InspectorRelayOptions = {}): Promise<InspectorRelay> {

@@ -1,0 +1,58 @@
+/**
+ * The inspector relay's memory for late viewers: live actors and recent events, bounded by count
+ * and by size, so a local client sending huge frames cannot make the host keep them.
+ */
+import { describe, expect, it } from 'vitest';
+import { Replay } from '../../src/inspection/replay.ts';
+
+const actor = (id: string, pad = '') => JSON.stringify({ type: '@xstate.actor', sessionId: id, pad });
+const snapshot = (id: string, status = 'active', pad = '') => JSON.stringify({ type: '@xstate.snapshot', sessionId: id, snapshot: { status }, pad });
+const event = (n: number, pad = '') => JSON.stringify({ type: '@xstate.event', sessionId: 'x', n, pad });
+const limits = { actors: 3, events: 2, frameChars: 200, totalChars: 600 };
+const sessions = (replay: Replay) =>
+  replay.frames().map((frame) => {
+    const parsed = JSON.parse(frame) as { type: string; sessionId: string; n?: number };
+    return parsed.type === '@xstate.event' ? `event ${parsed.n}` : `${parsed.type.slice("@xstate.".length)} ${parsed.sessionId}`;
+  });
+
+describe('relay replay', () => {
+  it('keeps registrations, the last events and each live actor’s latest snapshot, in that order', () => {
+    const replay = new Replay(limits);
+    replay.remember(actor('a'));
+    replay.remember(snapshot('a'));
+    replay.remember(actor('b'));
+    for (const n of [1, 2, 3]) replay.remember(event(n));
+    replay.remember(snapshot('b'));
+    replay.remember(snapshot('b', 'done')); // b ends: forgotten
+    replay.remember('not json');
+    expect(sessions(replay)).toEqual(['actor a', 'event 2', 'event 3', 'snapshot a']);
+  });
+
+  it('does not keep a frame larger than the frame limit, and drops the stale snapshot it replaces', () => {
+    const replay = new Replay(limits);
+    replay.remember(actor('a'));
+    replay.remember(snapshot('a'));
+    replay.remember(snapshot('a', 'active', 'x'.repeat(300)));
+    replay.remember(event(1, 'x'.repeat(300)));
+    replay.remember(actor('huge', 'x'.repeat(300)));
+    expect(sessions(replay)).toEqual(['actor a']);
+  });
+
+  it('stays within the size limit: events go first, then the oldest actors', () => {
+    const replay = new Replay(limits);
+    for (const id of ['a', 'b', 'c']) replay.remember(actor(id, 'x'.repeat(120)));
+    replay.remember(event(1, 'x'.repeat(120)));
+    expect(replay.size).toBeLessThanOrEqual(limits.totalChars);
+    replay.remember(snapshot('c', 'active', 'x'.repeat(100)));
+    expect(replay.size).toBeLessThanOrEqual(limits.totalChars);
+    expect(sessions(replay)).toEqual(['actor b', 'actor c', 'snapshot c']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + frame.length, 0));
+  });
+
+  it('keeps at most the actor limit, forgetting the oldest', () => {
+    const replay = new Replay(limits);
+    for (const id of ['a', 'b', 'c', 'd']) replay.remember(actor(id));
+    expect(sessions(replay)).toEqual(['actor b', 'actor c', 'actor d']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + frame.length, 0));
+  });
+});
