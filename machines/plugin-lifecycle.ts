@@ -100,7 +100,7 @@ export interface HookParams {
 export type HookAnswer =
   | { type: 'hook.done'; ms: number }
   | { type: 'hook.failed'; error: unknown }
-  | { type: 'hook.timeout' }
+  | { type: 'hook.timeout'; waitingForPrevious?: boolean }
   | { type: 'validate.done' }
   | { type: 'validate.failed'; error: unknown }
   | { type: 'health.healthy' | 'health.degraded' | 'health.unhealthy'; report: HealthRecord };
@@ -135,9 +135,20 @@ const HOOK_STATES: Record<HookName, string> = {
   health: 'running',
 };
 
-function timeoutError(context: LifecycleContext, state: string): ErrorInfo {
+function timeoutError(context: LifecycleContext, state: string, waitingForPrevious = false): ErrorInfo {
   const hook = context.hook ?? 'init';
   const where = context.source ?? `the manifest of '${context.name}'`;
+  if (waitingForPrevious) {
+    // Two calls of one plugin never overlap: this one waited for an abandoned call that never settled.
+    return {
+      code: 'HOOK_TIMEOUT',
+      hook,
+      message:
+        `plugin '${context.name}': ${hook} hook was not called within ${context.hookTimeoutMs} ms (state ${state}): ` +
+        `its previous call was abandoned and has not settled; make ${hook} settle when ctx.signal aborts`,
+      cause: 'the previous call of the plugin has not settled',
+    };
+  }
   return {
     code: 'HOOK_TIMEOUT',
     hook,
@@ -223,7 +234,8 @@ export const pluginLifecycle = setup({
         toErrorInfo(event.type === 'hook.failed' ? event.error : undefined, 'HOOK_FAILED', context.hook ?? undefined),
     }),
     hookTimedOut: assign({
-      error: ({ context }) => timeoutError(context, HOOK_STATES[context.hook ?? 'init']),
+      error: ({ context, event }) =>
+        timeoutError(context, HOOK_STATES[context.hook ?? 'init'], event.type === 'hook.timeout' && event.waitingForPrevious === true),
     }),
     dependencyReady: assign({
       waitingFor: ({ context, event }) =>

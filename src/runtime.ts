@@ -50,6 +50,8 @@ interface HookRun extends CallScope {
   settled: boolean;
   /** Answered `hook.done`. */
   succeeded: boolean;
+  /** Not called yet: waiting for the plugin's previous, abandoned call to settle. */
+  waiting: boolean;
 }
 
 interface Running {
@@ -271,6 +273,7 @@ export class PluginRuntimes {
       settled: false,
       succeeded: false,
       scopes: null,
+      waiting: false,
     };
     if (running.run) this.abandon(running);
     running.run = run;
@@ -297,7 +300,7 @@ export class PluginRuntimes {
     run.timer = this.clock.setTimeout(() => {
       if (running.run !== run) return;
       this.platform.metrics.plugin(running.plugin.name).error('HOOK_TIMEOUT');
-      answer(self, { type: 'hook.timeout' });
+      answer(self, run.waiting ? { type: 'hook.timeout', waitingForPrevious: true } : { type: 'hook.timeout' });
     }, ms);
   }
 
@@ -326,7 +329,11 @@ export class PluginRuntimes {
   ): Promise<void> {
     const plugin = running.plugin;
     const previous = this.pending.get(plugin.name);
-    if (previous) await settleWithin(previous, plugin.hookTimeoutMs, signalOf(run), this.clock);
+    if (previous) {
+      run.waiting = true;
+      await settleWithin(previous, plugin.hookTimeoutMs, signalOf(run), this.clock);
+      run.waiting = false;
+    }
     if (run.over) return;
     const ctx = this.context(running, run.hook, context.attempts, null, run);
     const lifecycle = this.platform.lifecycle;

@@ -337,6 +337,7 @@ describe('hooks that hang or settle late', () => {
       const stuck = pluginOf(manager, 'stuck');
       expect(stuck.state).toBe('failed.halted');
       expect(stuck.error).toMatchObject({ code: 'HOOK_TIMEOUT', hook });
+      expect(stuck.error?.cause).toBeUndefined();
       expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT - 1);
       const ctx = contexts(p, 'stuck', hook)[0];
       expect(ctx).toBeDefined();
@@ -624,6 +625,10 @@ describe('hooks of one plugin never overlap', () => {
     const stuck = pluginOf(manager, 'stuck');
     expect(stuck.state).toBe('failed.halted');
     expect(stuck.error?.code).toBe('HOOK_TIMEOUT');
+    // The retries were never called, and the last timeout says why (a cause; a plain timeout has none).
+    expect(calls).toBe(1);
+    expect(stuck.attempts).toBe(3);
+    expect(typeof stuck.error?.cause).toBe('string');
     release();
     await sleep(5);
     expect(p.maxInFlight.get('stuck')).toBe(1);
