@@ -81,7 +81,7 @@ export function toRecord(event: InspectionEvent, seq: number, at: number): Inspe
         ...base,
         kind: 'event',
         event: typeOf(event.event),
-        source: event.sourceRef ? actorLabel(event.sourceRef).actor : null,
+        source: event.sourceRef ? actorLabel(event.sourceRef).actor : commandSender(event.actorRef, typeOf(event.event)),
       };
     case '@xstate.snapshot':
     case '@xstate.microstep':
@@ -94,6 +94,26 @@ export function toRecord(event: InspectionEvent, seq: number, at: number): Inspe
     default:
       return null;
   }
+}
+
+/** Events only the manager sends a plugin actor (its commands travel as plain sends, with no sender). */
+const MANAGER_COMMANDS = new Set([
+  'plugin.init',
+  'plugin.start',
+  'plugin.stop',
+  'plugin.retry',
+  'plugin.reset',
+  'plugin.dispose',
+  'plugin.dependency.ready',
+  'plugin.dependency.failed',
+  'plugin.dependencies.restored',
+]);
+
+/** `manager` for a command received by a plugin actor, which only the manager sends; else null. */
+function commandSender(ref: ActorRefLike | undefined, type: string | null): string | null {
+  const actor = ref as unknown as ActorFields | undefined;
+  const isPlugin = actor !== undefined && actor._parent === undefined && actor.logic?.id === PLUGIN_CHART_ID;
+  return isPlugin && type !== null && MANAGER_COMMANDS.has(type) ? 'manager' : null;
 }
 
 function typeOf(event: unknown): string | null {

@@ -30,6 +30,10 @@ describe('createInspectionHub', () => {
     expect(dbStates.indexOf('stopping')).toBeGreaterThan(dbStates.indexOf('running'));
     expect(dbStates[dbStates.length - 1]).toBe('stopped');
     expect(seen.some((r) => r.plugin === 'db' && r.kind === 'event' && r.event === 'plugin.start')).toBe(true);
+    // Commands come from the manager, hook answers from nobody in particular.
+    const dbEvents = seen.filter((r) => r.actor === 'db' && r.kind === 'event');
+    expect(dbEvents.filter((r) => r.event === 'plugin.start').map((r) => r.source)).toEqual(['manager']);
+    expect(dbEvents.filter((r) => r.event === 'hook.done').every((r) => r.source === null)).toBe(true);
     // Sequence numbers increase by one; recent() is the same list.
     expect(seen.map((r) => r.seq)).toEqual(seen.map((_, i) => i + 1));
     expect(hub.recent()).toEqual(seen);
@@ -111,6 +115,11 @@ describe('createInspectionHub', () => {
       seq: 1, at: 0, kind: 'event', actor: 'db@2', plugin: 'db', event: 'plugin.start', state: null, source: 'manager',
     });
     expect(toRecord(event(hook), 2, 0)).toMatchObject({ actor: 'db@2/hook', plugin: 'db', source: null });
+    // The manager sends its commands as plain sends (no sender): a command reaching a plugin
+    // actor is still shown as the manager's, any other event without a sender is not.
+    expect(toRecord(event(db), 4, 0)).toMatchObject({ actor: 'db@2', source: 'manager' });
+    const answer = { type: '@xstate.event', actorRef: db, event: { type: 'hook.done', ms: 1 }, rootId: 'x:1' } as unknown as InspectionEvent;
+    expect(toRecord(answer, 5, 0)).toMatchObject({ actor: 'db@2', event: 'hook.done', source: null });
     expect(toRecord({ type: '@xstate.action', actorRef: db } as unknown as InspectionEvent, 3, 0)).toBeNull();
   });
 
