@@ -73,7 +73,11 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
     socket.on('message', (data, binary) => {
       if (binary) return;
       const frame = data.toString();
-      replay.remember(frame);
+      try {
+        replay.remember(frame);
+      } catch {
+        // Whatever a client sends, the host goes on: the frame is still relayed, just not kept.
+      }
       for (const client of wss.clients) {
         if (client === socket || client.readyState !== WebSocket.OPEN) continue;
         // A viewer that stopped reading is dropped rather than buffered for without limit; it

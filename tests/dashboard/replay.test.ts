@@ -8,7 +8,7 @@ import { Replay } from '../../src/inspection/replay.ts';
 const actor = (id: string, pad = '') => JSON.stringify({ type: '@xstate.actor', sessionId: id, pad });
 const snapshot = (id: string, status = 'active', pad = '') => JSON.stringify({ type: '@xstate.snapshot', sessionId: id, snapshot: { status }, pad });
 const event = (n: number, pad = '') => JSON.stringify({ type: '@xstate.event', sessionId: 'x', n, pad });
-const limits = { actors: 3, events: 2, frameChars: 200, totalChars: 600 };
+const limits = { actors: 3, events: 2, frameBytes: 200, totalBytes: 600 };
 const sessions = (replay: Replay) =>
   replay.frames().map((frame) => {
     const parsed = JSON.parse(frame) as { type: string; sessionId: string; n?: number };
@@ -24,7 +24,7 @@ describe('relay replay', () => {
     for (const n of [1, 2, 3]) replay.remember(event(n));
     replay.remember(snapshot('b'));
     replay.remember(snapshot('b', 'done')); // b ends: forgotten
-    replay.remember('not json');
+    for (const junk of ['not json', 'null', '42', '"text"', '[]', '{"type":"@xstate.snapshot","sessionId":"zz","snapshot":null}']) replay.remember(junk);
     expect(sessions(replay)).toEqual(['actor a', 'event 2', 'event 3', 'snapshot a']);
   });
 
@@ -42,17 +42,25 @@ describe('relay replay', () => {
     const replay = new Replay(limits);
     for (const id of ['a', 'b', 'c']) replay.remember(actor(id, 'x'.repeat(120)));
     replay.remember(event(1, 'x'.repeat(120)));
-    expect(replay.size).toBeLessThanOrEqual(limits.totalChars);
+    expect(replay.size).toBeLessThanOrEqual(limits.totalBytes);
     replay.remember(snapshot('c', 'active', 'x'.repeat(100)));
-    expect(replay.size).toBeLessThanOrEqual(limits.totalChars);
+    expect(replay.size).toBeLessThanOrEqual(limits.totalBytes);
     expect(sessions(replay)).toEqual(['actor b', 'actor c', 'snapshot c']);
-    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + frame.length, 0));
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 
   it('keeps at most the actor limit, forgetting the oldest', () => {
     const replay = new Replay(limits);
     for (const id of ['a', 'b', 'c', 'd']) replay.remember(actor(id));
     expect(sessions(replay)).toEqual(['actor b', 'actor c', 'actor d']);
-    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + frame.length, 0));
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
+  });
+
+  it('counts bytes, not characters: a frame of multi-byte text can be too large to keep', () => {
+    const replay = new Replay(limits);
+    replay.remember(event(1, 'é'.repeat(90))); // 90 characters, 180 bytes of padding
+    replay.remember(event(2, 'e'.repeat(90)));
+    expect(sessions(replay)).toEqual(['event 2']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 });

@@ -175,6 +175,33 @@ describe('connectStatelyInspector', () => {
     }
   });
 
+  it('a client sending frames that are not JSON objects neither crashes the host nor stops the relay', async () => {
+    const stately = await connectStatelyInspector();
+    try {
+      const url = stately.url;
+      const open = (address: string) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const socket = new WebSocket(address);
+          socket.once('open', () => resolve(socket));
+          socket.once('error', reject);
+        });
+      const sender = await open(url);
+      const viewer = await open(url);
+      const got: string[] = [];
+      viewer.on('message', (data) => got.push(data.toString()));
+      for (const junk of ['null', '42', '[]', '"text"', '{"type":"@xstate.snapshot","sessionId":null}']) sender.send(junk);
+      sender.send('{"type":"@xstate.event","sessionId":"x:1"}');
+      const deadline = Date.now() + 5000;
+      while (!got.includes('{"type":"@xstate.event","sessionId":"x:1"}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Every frame was relayed, and the process is still here to say so.
+      expect(got.slice(-6)).toEqual(['null', '42', '[]', '"text"', '{"type":"@xstate.snapshot","sessionId":null}', '{"type":"@xstate.event","sessionId":"x:1"}']);
+      sender.close();
+      viewer.close();
+    } finally {
+      await stately.close();
+    }
+  });
+
   it('closes its local relay: nothing listens afterwards', async () => {
     const stately = await connectStatelyInspector();
     await stately.close();
