@@ -6,14 +6,24 @@
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CLIENT_FILES, CLIENT_SCRIPT, bundleClientScript } from '../src/dashboard/assets.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Folders of the project that hold sources or tooling. */
+const SOURCES = new Set(['.git', '.ci', 'bench', 'bin', 'docs', 'examples', 'machines', 'node_modules', 'plugins', 'schema', 'scripts', 'src', 'tests']);
 const { values } = parseArgs({ options: { 'out-dir': { type: 'string', default: 'dist' } } });
 const outDir = resolve(root, values['out-dir']);
+// The output folder is emptied first: it must be a folder of its own inside the project, never
+// the project, one of its parents or a folder of sources.
+const inside = relative(root, outDir);
+const top = inside.split(sep)[0] ?? '';
+if (inside === '' || inside.startsWith('..') || isAbsolute(inside) || SOURCES.has(top)) {
+  process.stderr.write(`build: --out-dir must name a folder of its own inside the project (such as dist), not '${values['out-dir']}'\n`);
+  process.exit(2);
+}
 
 await rm(outDir, { recursive: true, force: true });
 const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
