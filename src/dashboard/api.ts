@@ -29,16 +29,23 @@ export interface ApiOptions {
 const isCommand = (value: string): value is DashboardCommand => (DASHBOARD_COMMANDS as readonly string[]).includes(value);
 
 /**
- * What a reload source threw, as a coded error: a plain error carrying one of our codes keeps it,
- * anything else is MODULE_LOAD_FAILED (422). The running version stays up either way.
+ * What a reload source threw, as a coded error: a plain error carrying one of our codes keeps it
+ * (and its status), anything else is MODULE_LOAD_FAILED (422). The running version stays up.
  */
 function reloadSourceError(name: string, error: unknown): PluginFactoryError {
   if (error instanceof PluginFactoryError) return error;
-  const info = toErrorInfo(error, 'MODULE_LOAD_FAILED');
-  if (info.code === 'MODULE_LOAD_FAILED' && (error as { code?: unknown } | null)?.code !== 'MODULE_LOAD_FAILED') {
-    info.message = `plugin '${name}': the reload source failed: ${describeThrown(error)}; the running version stays up`;
+  try {
+    const info = toErrorInfo(error, 'MODULE_LOAD_FAILED');
+    if (info.code === 'MODULE_LOAD_FAILED' && (error as { code?: unknown } | null)?.code !== 'MODULE_LOAD_FAILED') {
+      info.message = `plugin '${name}': the reload source failed: ${describeThrown(error)}; the running version stays up`;
+    }
+    return PluginFactoryError.fromInfo(info, name);
+  } catch {
+    // A thrown value that throws again when read (a hostile getter).
+    return new PluginFactoryError('MODULE_LOAD_FAILED', `plugin '${name}': the reload source failed with an unreadable error; the running version stays up`, {
+      plugin: name,
+    });
   }
-  return PluginFactoryError.fromInfo(info, name);
 }
 
 /** Runs one command the way the manager's API does; rejects with its coded error. */

@@ -42,7 +42,7 @@ export function isLoopback(host: string): boolean {
   try {
     return LOOPBACK_RANGES.check(bare, family === 4 ? 'ipv4' : 'ipv6');
   } catch {
-    return false; // an address BlockList cannot place (a zone index such as fe80::1%eth0)
+    return false; // should BlockList refuse a form isIP accepts, it is not taken for loopback
   }
 }
 

@@ -205,6 +205,13 @@ describe('dashboard API: commands', () => {
     ['a plain error carrying one of our codes', () => { throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' }); }, 'MANIFEST_INVALID'],
     ['an error without a code', () => { throw new Error('disk gone'); }, 'MODULE_LOAD_FAILED'],
     ['a rejection with a foreign code', () => Promise.reject(Object.assign(new Error('no such file'), { code: 'ENOENT' })), 'MODULE_LOAD_FAILED'],
+    [
+      'an error whose code cannot be read',
+      () => {
+        throw Object.defineProperty(new Error('hostile'), 'code', { get: () => { throw new Error('no'); } });
+      },
+      'MODULE_LOAD_FAILED',
+    ],
   ])('a reload source throwing %s answers 422 with a code and keeps the running version', async (_, reload, code) => {
     const host = await start({ reload });
     const reply = await post(host, '/api/plugins/cache/reload');
