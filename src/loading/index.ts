@@ -4,7 +4,7 @@
  * as a coded `PluginFactoryError`, either on the plugin concerned (it will be `invalid`) or on
  * the host.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -183,7 +183,7 @@ async function entryFolder(
   const name = entry.package!;
   try {
     const pkgJson = await findPackageJson(name, base);
-    const pkg = JSON.parse(await readFile(pkgJson, 'utf8')) as { pluginFactory?: unknown };
+    const pkg = JSON.parse(await readTextFile(pkgJson)) as { pluginFactory?: unknown };
     if (typeof pkg.pluginFactory !== 'string') {
       result.problems.push(
         new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' has no "pluginFactory" field naming its manifest; add one to its package.json`, {

@@ -188,10 +188,13 @@ async function resolveEntry(
     const path = resolve(folder, candidate);
     if (!inside(path, folder)) return outside();
     if (!(await exists(path))) continue;
-    const real = await realpath(path);
+    const real = await realpath(path).catch(() => null);
+    if (real === null) continue; // gone meanwhile
     if (!inside(real, realFolder)) return outside();
-    if (!(await stat(real)).isFile()) {
-      // Importing a FIFO or a device would block the loader for good.
+    // Importing a FIFO or a device would block the loader for good: only a regular file is an
+    // entry (a default entry that is not one counts as absent).
+    if ((await stat(real).catch(() => null))?.isFile() !== true) {
+      if (main === undefined) continue;
       return new PluginFactoryError('ENTRY_NOT_FOUND', `plugin '${name}': ${candidate} is not a regular file; point "main" at a module file (${source})`, {
         plugin: name,
         path: 'main',

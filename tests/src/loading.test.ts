@@ -857,6 +857,19 @@ describe('files that are not regular files (a FIFO would block the loader for go
     expect(definition.problems?.map((p) => [p.code, p.path])).toEqual([['ENTRY_NOT_FOUND', 'main']]);
   });
 
+  it('a default entry that is a FIFO counts as absent: the next default entry is used', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'piped-default', version: '1.0.0' }),
+      'package.json': '{ "type": "module" }\n',
+      'index.js': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    fifo(join(dir, 'index.mjs'));
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems ?? []).toEqual([]);
+    expect(typeof (definition.module as { init?: unknown }).init).toBe('function');
+  });
+
   it('a manifest larger than 1 MiB is MANIFEST_NOT_FOUND', async () => {
     const dir = await tempDir();
     await writeTree(dir, { 'plugin.json': JSON.stringify({ name: 'huge', version: '1.0.0', description: 'x'.repeat(1024 * 1024) }) });
