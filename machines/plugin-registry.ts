@@ -515,15 +515,6 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.releaseHeld(record.name);
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
-    // Dependents already blocked on it as failed say from now on that it is missing.
-    for (const edge of record.dependents) {
-      const dependent = this.records.get(edge.name);
-      if (!edge.required || !dependent?.ref || dependent.awaiting || dependent.state !== 'failed.blocked') continue;
-      const error = readError(dependent.ref);
-      if (error?.code === 'DEPENDENCY_FAILED' && error.plugins?.[0] === record.name) {
-        this.send(dependent, { type: 'plugin.dependency.failed', dependency: record.name, code: 'MISSING_DEPENDENCY' });
-      }
-    }
     // A missing requirement counts as dead, never as held (as link() counts it).
     for (const edge of record.dependents) {
       const dependent = this.records.get(edge.name);
@@ -730,11 +721,21 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       })!;
       const code = this.records.has(dependency) ? 'DEPENDENCY_FAILED' : 'MISSING_DEPENDENCY';
       this.send(record, { type: 'plugin.dependency.failed', dependency, code });
+    } else if (state === 'failed.blocked') {
+      this.refreshBlockReason(record);
     } else if (state === 'initializing' || state === 'starting.hook') {
       this.send(record, { type: 'plugin.stop' });
     } else if (state === 'running' && record.activeDependents === 0) {
       this.send(record, { type: 'plugin.stop' });
     }
+  }
+
+  /** Blocked on a dependency that failed and has since been unloaded: the reason becomes MISSING_DEPENDENCY. */
+  private refreshBlockReason(record: PluginRecord<R>): void {
+    const error = record.ref ? readError(record.ref) : null;
+    const dependency = error?.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
+    if (dependency === undefined || this.records.has(dependency) || !record.entry.requires.includes(dependency)) return;
+    this.send(record, { type: 'plugin.dependency.failed', dependency, code: 'MISSING_DEPENDENCY' });
   }
 
   private notReady(record: PluginRecord<R>): string[] {
