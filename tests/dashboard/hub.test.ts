@@ -33,7 +33,9 @@ describe('createInspectionHub', () => {
     // Commands come from the manager, hook answers from nobody in particular.
     const dbEvents = seen.filter((r) => r.actor === 'db' && r.kind === 'event');
     expect(dbEvents.filter((r) => r.event === 'plugin.start').map((r) => r.source)).toEqual(['manager']);
-    expect(dbEvents.filter((r) => r.event === 'hook.done').every((r) => r.source === null)).toBe(true);
+    const answers = dbEvents.filter((r) => r.event === 'hook.done');
+    expect(answers.length).toBeGreaterThan(0);
+    expect(answers.every((r) => r.source === null)).toBe(true);
     // Sequence numbers increase by one; recent() is the same list.
     expect(seen.map((r) => r.seq)).toEqual(seen.map((_, i) => i + 1));
     expect(hub.recent()).toEqual(seen);
