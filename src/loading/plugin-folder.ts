@@ -31,12 +31,6 @@ export interface FolderOptions {
   fresh?: boolean | undefined;
 }
 
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 /** Finds the manifest file of a folder, if any. */
 export async function findManifest(dir: string): Promise<string | null> {
   for (const file of MANIFEST_FILES) {
@@ -187,9 +181,8 @@ async function resolveEntry(
     if (isAbsolute(candidate)) return outside();
     const path = resolve(folder, candidate);
     if (!inside(path, folder)) return outside();
-    if (!(await exists(path))) continue;
     const real = await realpath(path).catch(() => null);
-    if (real === null) continue; // gone meanwhile
+    if (real === null) continue; // not there
     if (!inside(real, realFolder)) return outside();
     // Importing a FIFO or a device would block the loader for good: only a regular file is an
     // entry (a default entry that is not one counts as absent).
