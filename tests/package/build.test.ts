@@ -46,4 +46,11 @@ describe('the built package', () => {
     expect(ran.code, smoke.err()).toBe(0);
     expect(JSON.parse(smoke.out().trim())).toEqual({ state: 'running', script: 200, bundled: true, codes: true });
   }, 180_000);
+
+  it.each(['.', '..', 'src'])('refuses --out-dir %s (the build empties it) and leaves the project as it was', async (dir) => {
+    const build = startProcess('npx', ['tsx', 'scripts/build.ts', '--out-dir', dir]);
+    expect((await exitOf(build, 60_000)).code).toBe(2);
+    expect(existsSync(join(ROOT, 'src', 'index.ts'))).toBe(true);
+    expect(existsSync(join(ROOT, 'package.json'))).toBe(true);
+  }, 90_000);
 });
