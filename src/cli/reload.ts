@@ -20,6 +20,8 @@ export interface HotReloadOptions {
   warn(line: string): void;
   /** True once shutdown has begun: changes are ignored from then on. */
   stopping(): boolean;
+  /** Called with each new definition before the manager gets it (the live views redact its secrets). */
+  learn?(definition: PluginDefinition): void;
 }
 
 export interface HotReload {
@@ -41,7 +43,7 @@ function registeredName(definition: PluginDefinition, index: number): string {
 }
 
 export function watchAndReload(options: HotReloadOptions): HotReload {
-  const { host, manager, verbose, note, warn, stopping } = options;
+  const { host, manager, verbose, note, warn, stopping, learn } = options;
   const names = host.definitions.map(registeredName);
 
   const reload = async (index: number) => {
@@ -62,6 +64,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       return;
     }
     note(`reloading ${name} (${shown(folder)} changed)`);
+    learn?.(next);
     try {
       const snapshot = await manager.reloadPlugin(name, next);
       note(`reloaded ${name}: ${snapshot.state}`);

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts';
-import type { ManagerSnapshot } from '../index.ts';
+import type { ManagerSnapshot, PluginDefinition } from '../index.ts';
 import { startObservers } from '../dashboard/observers.ts';
 import type { Observers } from '../dashboard/observers.ts';
 import { formatError, print, red } from './output.ts';
@@ -117,6 +117,7 @@ export async function runCommand(args: string[]): Promise<number> {
           note: (line) => log(line, notes),
           warn: (line) => log(line, errors),
           stopping: () => stopping !== null,
+          ...(observers ? { learn: (definition: PluginDefinition) => observers.learn(definition) } : {}),
         });
         log(`watching ${host.folders.length} plugin folder${host.folders.length === 1 ? '' : 's'} for changes`, notes);
       }

@@ -5,6 +5,7 @@
  * not allow it, `PLUGIN_NOT_FOUND` (404), or the code of the failure when it ran and failed.
  */
 import type { PluginManager } from '../manager.ts';
+import type { PluginDefinition } from '../definition.ts';
 import type { PluginSnapshot } from '../snapshot.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { toErrorInfo } from '../../machines/error-info.ts';
@@ -24,6 +25,8 @@ export interface ApiOptions {
   chart: DashboardChart;
   view: ViewOptions;
   reload: ReloadSource | null;
+  /** Called with each definition a reload brings, before the manager gets it (its secrets join the redaction). */
+  learn(definition: PluginDefinition): void;
 }
 
 const isCommand = (value: string): value is DashboardCommand => (DASHBOARD_COMMANDS as readonly string[]).includes(value);
@@ -80,6 +83,11 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand)
         definition = await options.reload(name);
       } catch (error) {
         throw reloadSourceError(name, error);
+      }
+      try {
+        options.learn(definition);
+      } catch {
+        // A definition too broken to read secrets from is refused by reloadPlugin with its code.
       }
       return manager.reloadPlugin(name, definition);
     }

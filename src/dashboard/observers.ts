@@ -4,6 +4,7 @@
  * watch through the manager's one `inspect` option: the hub fans the events out.
  */
 import type { InspectionEvent } from 'xstate';
+import type { PluginDefinition } from '../definition.ts';
 import type { LoadedHost } from '../loading/index.ts';
 import type { PluginManager } from '../manager.ts';
 import { createInspectionHub } from '../inspection/hub.ts';
@@ -27,6 +28,8 @@ export interface Observers {
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
   /** Serves the dashboard of `manager` (when chosen); resolves with the lines to print. */
   attach(manager: PluginManager): Promise<string[]>;
+  /** Redacts the secrets of a definition about to be reloaded (`run --watch`) from now on. */
+  learn(definition: PluginDefinition): void;
   /** Ends the live streams, the server and the inspector connection. */
   close(): Promise<void>;
 }
@@ -56,6 +59,11 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
         lines.push(`dashboard: ${dashboard.url}`, `dashboard control token: ${dashboard.token} (or open ${dashboard.controlUrl})`);
       }
       return lines;
+    },
+    learn(definition) {
+      const secrets = secretsOf([definition]);
+      stately?.addSecrets(secrets);
+      dashboard?.addSecrets(secrets);
     },
     async close() {
       await dashboard?.close();

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { pluginLifecycle } from '../../machines/plugin-lifecycle.ts';
 import { PluginFactoryError } from '../errors.ts';
 import type { InspectionHub } from '../inspection/hub.ts';
-import { createRedactor } from '../inspection/redact.ts';
+import { createRedactor, secretsOf } from '../inspection/redact.ts';
 import type { PluginManager } from '../manager.ts';
 import { apiRoutes } from './api.ts';
 import { assetRoutes, loadAssets } from './assets.ts';
@@ -29,7 +29,11 @@ export interface DashboardOptions {
   hub?: InspectionHub;
   /** Where reload gets a plugin's new definition (`reloadFromHost(host)` for hosts on disk); without it reload is off. */
   reload?: ReloadSource;
-  /** Values replaced by `[redacted]` in everything the dashboard sends (`secretsOf(definitions)`). */
+  /**
+   * Values replaced by `[redacted]` in everything the dashboard sends (`secretsOf(definitions)`).
+   * The secrets of definitions the dashboard reloads are added by itself; for plugins you reload
+   * another way, call `addSecrets(secretsOf([definition]))`.
+   */
   redact?: readonly string[];
 }
 
@@ -41,6 +45,8 @@ export interface Dashboard {
   readonly token: string;
   readonly port: number;
   readonly host: string;
+  /** Adds values to redact from now on (a plugin reloaded with a new secret); OPTIONS_INVALID unless an array of strings. */
+  addSecrets(values: readonly string[]): void;
   /** Ends every live stream and stops the server. */
   close(): Promise<void>;
 }
@@ -64,10 +70,10 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
     throw optionsError('hub must come from createInspectionHub()');
   }
   if (options.reload !== undefined && typeof options.reload !== 'function') throw optionsError('reload must be a function (name) => definition');
-  if (options.redact !== undefined && !(Array.isArray(options.redact) && options.redact.every((v) => typeof v === 'string'))) {
-    throw optionsError('redact must be an array of strings');
-  }
+  if (options.redact !== undefined && !isStringArray(options.redact)) throw optionsError('redact must be an array of strings');
 }
+
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
 
 /**
  * Serves the dashboard of `manager`; resolves once it listens.
@@ -97,7 +103,15 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const feed = new LiveFeed({ manager, hub: options.hub ?? null, view });
   const routes = [
     ...assetRoutes(assets),
-    ...apiRoutes({ manager, feed, view, chart: dashboardChart(pluginLifecycle), reload: options.reload ?? null }),
+    ...apiRoutes({
+      manager,
+      feed,
+      view,
+      chart: dashboardChart(pluginLifecycle),
+      reload: options.reload ?? null,
+      // A reloaded plugin may bring a secret the host did not have at startup.
+      learn: (definition) => redact.add(secretsOf([definition])),
+    }),
   ];
   const handle = createRouter(routes, { token, loopbackOnly: isLoopback(host), redact });
   const server = createServer((req, res) => void handle(req, res));
@@ -116,6 +130,10 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
     token,
     port: address.port,
     host,
+    addSecrets(values) {
+      if (!isStringArray(values)) throw optionsError('addSecrets takes an array of strings');
+      redact.add(values);
+    },
     close() {
       closing ??= (async () => {
         feed.close();

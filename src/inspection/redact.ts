@@ -9,19 +9,29 @@ import type { PluginDefinition } from '../definition.ts';
 
 export type Redact = (text: string) => string;
 
+/** A `Redact` that can learn more secrets, e.g. those of a plugin reloaded with new config. */
+export interface Redactor extends Redact {
+  /** Adds secrets to replace from now on (empty and non-string values are ignored). */
+  add(secrets: readonly string[]): void;
+}
+
 export const REDACTED = '[redacted]';
 
-/** A function replacing each of `secrets` (longest first) in a text; the identity when there are none. */
-export function createRedactor(secrets: readonly string[] = []): Redact {
-  const list = [...new Set(secrets.filter((secret) => typeof secret === 'string' && secret !== ''))].sort(
-    (a, b) => b.length - a.length,
-  );
-  if (list.length === 0) return (text) => text;
-  return (text) => {
+/** A function replacing each of `secrets` (longest first) in a text; the identity while there are none. */
+export function createRedactor(secrets: readonly string[] = []): Redactor {
+  let list: string[] = [];
+  const redact = ((text: string) => {
     let out = text;
     for (const secret of list) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
     return out;
+  }) as Redactor;
+  redact.add = (more) => {
+    const fresh = more.filter((secret) => typeof secret === 'string' && secret !== '' && !list.includes(secret));
+    // Longest first: a secret containing another is replaced whole.
+    if (fresh.length > 0) list = [...new Set([...list, ...fresh])].sort((a, b) => b.length - a.length);
   };
+  redact.add(secrets);
+  return redact;
 }
 
 /**

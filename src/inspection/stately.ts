@@ -13,7 +13,7 @@ export interface StatelyInspectorOptions {
   url?: string;
   /** Port of the local relay. @default 0 (any free port) */
   port?: number;
-  /** Values replaced by `[redacted]` in everything sent (see `secretsOf`). */
+  /** Values replaced by `[redacted]` in everything sent (see `secretsOf`; more with `addSecrets`). */
   redact?: readonly string[];
 }
 
@@ -24,6 +24,8 @@ export interface StatelyInspector {
   readonly url: string;
   /** The local relay's viewer page (open it in a browser), or null when `url` was given. */
   readonly viewerUrl: string | null;
+  /** Adds values to redact from now on (a plugin reloaded with a new secret); OPTIONS_INVALID unless an array of strings. */
+  addSecrets(values: readonly string[]): void;
   /** Stops sending and closes the local relay. */
   close(): Promise<void>;
 }
@@ -90,6 +92,12 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
     inspect,
     url: target,
     viewerUrl: relay?.viewerUrl ?? null,
+    addSecrets(values) {
+      if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) {
+        throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: addSecrets takes an array of strings');
+      }
+      redact.add(values);
+    },
     async close() {
       if (closed) return;
       flush();

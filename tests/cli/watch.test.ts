@@ -1,12 +1,14 @@
 /**
  * `plugin-factory run --watch`: editing a plugin's module reloads it (its new hooks run); an
- * edit that breaks it is reported and the previous version keeps running.
+ * edit that breaks it is reported and the previous version keeps running; a secret the edit
+ * brings is redacted by the dashboard from then on.
  */
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, exitOf, killAll, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
+import { call } from '../dashboard/http.ts';
 
 /** A version of the `base` plugin that says which version ran each hook. */
 const baseModule = (version: string) => `export default {
@@ -73,5 +75,37 @@ describe('plugin-factory run --watch', () => {
     const lines = run.out().trimEnd().split('\n');
     const final = JSON.parse(lines[lines.length - 1]!) as { plugins: Array<{ name: string; state: string }> };
     expect(final.plugins.every((p) => p.state === 'stopped')).toBe(true);
+  });
+
+  it('with --dashboard, a secret a reloaded plugin brings is redacted from then on', async () => {
+    const fresh = 'fresh-secret-7c1d2e9a';
+    // 'leaky' fails quoting a value it has no business knowing: the engine scrubs a plugin's
+    // errors of its own secrets only, the dashboard of every plugin's.
+    await mkdir(join(dir, 'leaky'));
+    await writeFile(join(dir, 'leaky', 'plugin.json'), JSON.stringify({ name: 'leaky', version: '1.0.0' }));
+    await writeFile(join(dir, 'leaky', 'index.mjs'), `export default { init() {}, start() { throw new Error('cannot reach ${fresh}'); }, stop() {} };\n`);
+    const run = startCli(['run', dir, '--watch', '--dashboard']);
+    const [, url] = await waitFor(run, /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m);
+    await waitFor(run, /press Ctrl-C to stop/);
+    const leaky = async () => {
+      const { json, text } = await call(`${url}api/snapshot`);
+      const row = (json['plugins'] as Array<{ name: string; state: string; error: { code: string } | null }>).find((p) => p.name === 'leaky')!;
+      return { state: row.state.split('.')[0], code: row.error?.code, text };
+    };
+    const before = await leaky();
+    expect([before.state, before.code]).toEqual(['failed', 'HOOK_FAILED']);
+    expect(before.text).toContain(fresh); // nothing declared it secret yet
+
+    await writeFile(
+      join(dir, 'base', 'plugin.json'),
+      JSON.stringify({ name: 'base', version: '1.0.0', config: { key: { type: 'string', secret: true, default: fresh } } }),
+    );
+    await waitFor(run, /^reloaded base: running$/m);
+    const after = await leaky();
+    expect([after.state, after.code]).toEqual(['failed', 'HOOK_FAILED']);
+    expect(after.text).not.toContain(fresh);
+
+    run.child.kill('SIGINT');
+    expect((await exitOf(run)).code, run.err()).toBe(1); // a plugin failed
   });
 });

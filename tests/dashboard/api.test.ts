@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
-import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage } from '../../src/index.ts';
+import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
 import { call, openEvents, post, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
@@ -270,6 +270,44 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
     expect(texts[3]).toContain('HOOK_FAILED');
     for (const text of texts) expect(text).not.toContain(SECRET);
+  });
+
+  it('a secret a reload brings, or one given to addSecrets, is redacted from then on', async () => {
+    const fresh = 'fresh-secret-5e8a1f';
+    const later = 'later-secret-93b2c0';
+    // 'leaky' quotes values it has no business knowing: the engine scrubs a plugin's errors of
+    // its own secrets only, the dashboard of every secret it was told about.
+    const plugins = definitions();
+    plugins.find((p) => p.manifest.name === 'leaky')!.module = {
+      init() {},
+      start() {
+        throw new Error(`cannot reach ${fresh} or ${later}`);
+      },
+      stop() {},
+    };
+    const reloaded = {
+      manifest: { name: 'cache', version: '1.1.0', dependencies: { db: '^1.0.0' }, config: { key: { type: 'string', secret: true, default: fresh } } },
+      module: { init() {}, start() {}, stop() {} },
+    } as PluginDefinition;
+    const host = await start({ reload: () => reloaded }, plugins);
+    const retry = () => post(host, '/api/plugins/leaky/retry');
+    const before = await retry();
+    expect(before.json.error?.code).toBe('HOOK_FAILED');
+    expect(before.text).toContain(fresh); // nothing declared either value secret yet
+    expect(before.text).toContain(later);
+
+    expect((await post(host, '/api/plugins/cache/reload')).status).toBe(200);
+    const reloadedReply = await retry();
+    expect(reloadedReply.json.error?.code).toBe('HOOK_FAILED');
+    expect(reloadedReply.text).not.toContain(fresh);
+    expect(reloadedReply.text).toContain(later);
+
+    host.dashboard.addSecrets([later]);
+    const told = await retry();
+    expect(told.json.error?.code).toBe('HOOK_FAILED');
+    expect(told.text).not.toContain(later);
+    expect((await call(`${host.base}/api/snapshot`)).text).not.toMatch(new RegExp(`${fresh}|${later}`));
+    expect(() => host.dashboard.addSecrets([1] as never)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
   it('close() ends open streams and stops listening', async () => {

@@ -77,6 +77,29 @@ describe('connectStatelyInspector', () => {
     for (const context of contexts) expect(Object.keys(context ?? {})).toEqual(['plugins']);
   });
 
+  it('redacts what addSecrets adds from then on, and refuses anything but strings with OPTIONS_INVALID', async () => {
+    const later = 'later-secret-4d7e21';
+    const plugins = definitions();
+    plugins.find((p) => p.manifest.name === 'leaky')!.module = {
+      init() {},
+      start() {
+        throw new Error(`cannot reach ${later}`);
+      },
+      stop() {},
+    };
+    const rx = await receiver();
+    const stately = await connectStatelyInspector({ url: rx.url });
+    cleanups.push(() => stately.close());
+    expect(() => stately.addSecrets(['ok', 2] as never)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    stately.addSecrets([later]);
+    const manager = createPluginManager({ plugins, logger: silentLogger, inspect: stately.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    // leaky's failure was sent, with its message redacted.
+    await until(() => rx.frames.some((text) => text.includes('HOOK_FAILED') && text.includes('cannot reach [redacted]')));
+    for (const text of rx.frames) expect(text).not.toContain(later);
+  });
+
   it('goes through a hub as well: hub.forward(stately.inspect)', async () => {
     const rx = await receiver();
     const stately = await connectStatelyInspector({ url: rx.url });
