@@ -520,6 +520,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       const dependent = this.records.get(edge.name);
       if (dependent && edge.required && !record.wanted) dependent.requiredHeld--;
     }
+    // Every dependent is reconciled again, held down or not: a requirement is now missing.
+    for (const edge of record.dependents) {
+      const dependent = this.records.get(edge.name);
+      if (dependent) this.enqueue(dependent);
+    }
     this.unlink(record);
     this.records.delete(record.name);
     this.byActorId.delete(record.actorId);
@@ -700,6 +705,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         const disposable = QUIESCENT.has(state) || state === 'failed.halted' || state === 'failed.blocked';
         if (disposable && (record.want === 'gone' || record.replacement)) {
           this.send(record, { type: 'plugin.dispose' });
+        } else if (state === 'failed.blocked' && record.requiredDead > 0) {
+          // Held down while blocked: its reason still follows an unloaded dependency.
+          this.refreshBlockReason(record);
         }
       }
     }

@@ -20,7 +20,7 @@ import type {
   PluginManager,
   PluginManagerOptions,
 } from '../../src/index.ts';
-import { settleWithin, sleep } from '../helpers/time.ts';
+import { settleWithin, sleep, until } from '../helpers/time.ts';
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -644,6 +644,26 @@ describe('runtime commands', () => {
     await manager.unloadPlugin('bad');
     const api = pluginOf(manager, 'api');
     expect([api.state, api.error?.code, api.error?.plugins]).toEqual(['failed.blocked', 'MISSING_DEPENDENCY', ['bad']]);
+  });
+
+  it('a blocked dependent held down by another restart also says MISSING_DEPENDENCY once its dead dependency is unloaded', async () => {
+    let release = () => undefined as void;
+    const stopping = new Promise<void>((resolve) => (release = resolve));
+    const manager = host([
+      { manifest: { name: 'bad', version: '1.0.0' }, module: {} },
+      plugin([], 'x', { hooks: { stop: () => stopping } }),
+      plugin([], 'api', { deps: { bad: '*', x: '*' } }),
+    ]);
+    await manager.start();
+    // x restarts, and holds api down with it while its stop hook hangs.
+    const restarting = manager.restartPlugin('x');
+    await until(() => pluginOf(manager, 'x').state === 'stopping');
+    await manager.unloadPlugin('bad');
+    const api = pluginOf(manager, 'api');
+    expect([api.state, api.error?.code, api.error?.plugins]).toEqual(['failed.blocked', 'MISSING_DEPENDENCY', ['bad']]);
+    release();
+    await restarting;
+    expect([pluginOf(manager, 'x').state, pluginOf(manager, 'api').error?.code]).toEqual(['running', 'MISSING_DEPENDENCY']);
   });
 
   it('unloadPlugin of an invalid plugin removes it', async () => {
