@@ -7,6 +7,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
+import { definitionName } from '../dashboard/host-reload.ts';
 import { formatError } from './output.ts';
 import { serialize, watchFolders } from './watch.ts';
 
@@ -35,16 +36,9 @@ function shown(folder: string): string {
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? folder : rel;
 }
 
-/** The name a definition is registered under (as the manager names it). */
-function registeredName(definition: PluginDefinition, index: number): string {
-  const name = (definition.manifest as { name?: unknown } | undefined)?.name;
-  if (typeof name === 'string' && name !== '') return name;
-  return definition.name ?? `#${index + 1}`;
-}
-
 export function watchAndReload(options: HotReloadOptions): HotReload {
   const { host, manager, verbose, note, warn, stopping, learn } = options;
-  const names = host.definitions.map(registeredName);
+  const names = host.definitions.map(definitionName);
 
   const reload = async (index: number) => {
     const folder = host.folders[index]!;
@@ -56,7 +50,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
       return now === 'running' ? 'the previous version keeps running' : `${name} stays ${now}`;
     };
-    if (next.problems?.length || registeredName(next, index) !== name) {
+    if (next.problems?.length || definitionName(next, index) !== name) {
       // Mid-edit or broken files: say what is wrong with them, not that the name changed.
       const problem = next.problems?.[0];
       const reason = problem ? formatError(problem, verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
