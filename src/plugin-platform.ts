@@ -25,6 +25,7 @@ import { createFileStore } from './platform/file-store.ts';
 import { createMemoryStore } from './platform/store.ts';
 import type { PluginStore, Store } from './platform/store.ts';
 import type { Logger } from './logger.ts';
+import { PluginFactoryError } from './errors.ts';
 import { redactText } from './platform/logging.ts';
 import type { PreparedPlugin } from './prepare.ts';
 
@@ -33,6 +34,7 @@ export class PluginScopes {
   private eventScope: EventScope | null = null;
   private serviceScope: ServiceScope | null = null;
   private hookScope: HostHookScope | null = null;
+  private disposed = false;
 
   constructor(
     private readonly platform: PluginPlatform,
@@ -40,7 +42,18 @@ export class PluginScopes {
     private readonly canProvide: boolean,
   ) {}
 
+  /** Once disposed, no scope is made any more: it would register past the plugin's call or service period. */
+  private live(): void {
+    if (!this.disposed) return;
+    throw new PluginFactoryError(
+      'SCOPE_DISPOSED',
+      `plugin '${this.plugin.name}': the call or service period that gave this ctx has ended; use the ctx of the current hook`,
+      { plugin: this.plugin.name },
+    );
+  }
+
   get events(): EventScope {
+    if (!this.eventScope) this.live();
     const events = this.plugin.manifest?.events;
     return (this.eventScope ??= this.platform.bus.scope({
       name: this.plugin.name,
@@ -50,6 +63,7 @@ export class PluginScopes {
   }
 
   get services(): ServiceScope {
+    if (!this.serviceScope) this.live();
     return (this.serviceScope ??= this.platform.services.scope({
       name: this.plugin.name,
       dependencies: [...this.plugin.requires, ...this.plugin.optional],
@@ -58,11 +72,13 @@ export class PluginScopes {
   }
 
   get hooks(): HostHookScope {
+    if (!this.hookScope) this.live();
     return (this.hookScope ??= this.platform.hooks.scope(this.plugin.name));
   }
 
   /** Ends every subscription, service and implementation made through these scopes. */
   dispose(): void {
+    this.disposed = true;
     this.eventScope?.dispose();
     this.serviceScope?.dispose();
     this.hookScope?.dispose();
@@ -84,7 +100,11 @@ export class PluginPlatform {
   readonly store: Store;
   /** The host's own, unrestricted scope: lifecycle events are published here. */
   readonly hostEvents: EventScope;
-  /** Per plugin name: the scope of its current service period (from `start` to leaving `running`). */
+  /**
+   * Per plugin generation (`db`, `db@2` …): the scope of its current service period (from
+   * `start` to leaving `running`). By generation, not name: ending an old generation after a
+   * reload must not end what the new one registered.
+   */
   private readonly serving = new Map<string, PluginScopes>();
   private readonly stores = new Map<string, PluginStore>();
   /** A plugin's secret config values (set by the runtime, which knows the configs). */
@@ -109,24 +129,25 @@ export class PluginPlatform {
   /** The scopes for one call of `hook`: `start` opens the service period, others get their own. */
   scopesFor(plugin: PreparedPlugin, hook: string): PluginScopes {
     if (hook !== 'start') return new PluginScopes(this, plugin, false);
-    this.endService(plugin.name);
+    this.endService(plugin.key);
     const scopes = new PluginScopes(this, plugin, true);
-    this.serving.set(plugin.name, scopes);
+    this.serving.set(plugin.key, scopes);
     return scopes;
   }
 
   /**
    * The plugin left `running`, or its `start` did not succeed: what it registered ends. With
    * `scopes`, only those end (and the service period too, if they are still its scopes).
+   * `key` names the generation (`PreparedPlugin.key`).
    */
-  endService(name: string, scopes?: PluginScopes): void {
-    const current = this.serving.get(name);
+  endService(key: string, scopes?: PluginScopes): void {
+    const current = this.serving.get(key);
     if (scopes && scopes !== current) {
       scopes.dispose();
       return;
     }
     if (!current) return;
-    this.serving.delete(name);
+    this.serving.delete(key);
     current.dispose();
   }
 

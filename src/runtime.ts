@@ -140,7 +140,7 @@ export class PluginRuntimes {
   private release(running: Running): void {
     this.abandon(running);
     this.stopHealth(running);
-    this.platform.endService(running.plugin.name);
+    this.platform.endService(running.plugin.key);
   }
 
   private stopHealth(running: Running): void {
@@ -225,7 +225,7 @@ export class PluginRuntimes {
       this.stopHealth(running);
       this.platform.metrics.plugin(running.plugin.name).health(null);
     } finally {
-      this.platform.endService(running.plugin.name);
+      this.platform.endService(running.plugin.key);
     }
   }
 
@@ -312,7 +312,7 @@ export class PluginRuntimes {
     this.clock.clearTimeout(run.timer);
     // What the call registered ends with its state; a successful start's lasts until `running` is left.
     if (run.hook !== 'start') run.scopes?.dispose();
-    else if (!run.succeeded && run.scopes) this.platform.endService(running.plugin.name, run.scopes);
+    else if (!run.succeeded && run.scopes) this.platform.endService(running.plugin.key, run.scopes);
     if (run.settled) return;
     run.abandoned = true;
     run.controller?.abort();
@@ -377,12 +377,16 @@ export class PluginRuntimes {
 
   /**
    * A hook's `ctx`. Its signal, logger and platform scopes are made on first use; `run` is null
-   * for a health check (its signal is the poller's, its scopes end with the check).
+   * for a health check (its signal is the poller's, its scopes end with the check). `start`'s
+   * scopes are the plugin's service period and exist from the call on (each scope inside is still
+   * made on first use), so a ctx kept from `start` and first used from a callback while the
+   * plugin runs registers into that period.
    */
   private context(running: Running, hook: PluginContext['hook'], attempt: number, signal: AbortSignal | null, call: CallScope): PluginContext {
     const plugin = running.plugin;
     const platform = this.platform;
     const run = signal === null ? (call as HookRun) : null;
+    if (hook === 'start' && run && !call.scopes && !call.over) call.scopes = platform.scopesFor(plugin, hook);
     const scopesOf = () => {
       if (call.scopes) return call.scopes;
       // A ctx kept past its call (a late callback) makes nothing: it would outlive its state.

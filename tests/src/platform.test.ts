@@ -331,6 +331,47 @@ describe('lifetimes at the edges', () => {
     expect(got).toEqual([2]);
   });
 
+  it('a reload keeps what the new version registers in start: subscriptions, services, implementations', async () => {
+    const Api = defineService<{ version(): number }>('a.api');
+    const got: number[] = [];
+    const version = (n: number) =>
+      plugin('a', {
+        start: (ctx) => {
+          ctx.events.subscribe('tick', () => void got.push(n));
+          ctx.services.provide(Api, { version: () => n });
+          ctx.hooks.implement('routes', () => `route-${n}`);
+        },
+      }, { version: `1.0.${n}`, events: { subscribes: ['tick'] } });
+    let user: PluginContext | undefined;
+    const manager = host([version(1), plugin('user', { start: (ctx) => void (user = ctx) }, { dependencies: { a: '^1.0.0' } })]);
+    const routes = manager.defineHook<unknown, string>('routes', { mode: 'collect' });
+    await manager.start();
+    expect((await manager.reloadPlugin('a', version(2))).state).toBe('running');
+    expect(await manager.callHook(routes, {})).toEqual(['route-2']);
+    expect(user!.services.find(Api)?.version()).toBe(2);
+    manager.events.publish('tick');
+    await until(() => got.length > 0);
+    expect(got).toEqual([2]);
+  });
+
+  it('a ctx kept from start and first used later, while running, registers for the service period', async () => {
+    let kept: PluginContext | undefined;
+    const got: string[] = [];
+    const manager = host([plugin('late', { start: (ctx) => void (kept = ctx) }, { events: { subscribes: ['tick'], publishes: ['late.ready'] } })]);
+    await manager.start();
+    // First use of ctx.events after start returned, as from a timer.
+    kept!.events.subscribe('tick', () => void got.push('tick'));
+    kept!.events.publish('late.ready');
+    manager.events.publish('tick');
+    await until(() => got.length > 0);
+    await manager.stopPlugin('late');
+    // The service period ended with running: the kept ctx makes nothing any more.
+    expect(codeOf(() => kept!.events.subscribe('tick', () => undefined))).toBe('SCOPE_DISPOSED');
+    manager.events.publish('tick');
+    await sleep(20);
+    expect(got).toEqual(['tick']);
+  });
+
   it('a health check keeps its scopes until it settles', async () => {
     const manager = host(
       [plugin('db', { health: async (ctx) => { const events = ctx.events; await sleep(5); events.publish('db.checked'); return 'healthy'; } }, { events: { publishes: ['db.checked'] } })],
