@@ -109,9 +109,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   }
   checkGraph(prepared);
   for (const plugin of prepared) runtimes.register(plugin);
-  // Host hooks are called in dependency order.
-  platform.hooks.setOrder(bootOrder(prepared.map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))));
   const current = new Map<string, PreparedPlugin>(prepared.map((p) => [p.name, p]));
+  // Host hooks are called in dependency order: again after a reload or unload changes the graph.
+  const orderHostHooks = () =>
+    platform.hooks.setOrder(bootOrder([...current.values()].map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))));
+  orderHostHooks();
   const generations = new Map<string, number>();
 
   const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
@@ -348,6 +350,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     const previous = current.get(name);
     runtimes.register(next);
     current.set(name, next);
+    orderHostHooks();
     const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.
@@ -404,6 +407,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       await simple(name, 'unload');
       if (key !== undefined) runtimes.delete(key);
       current.delete(name);
+      orderHostHooks();
       platform.metrics.remove(name);
     },
     reloadPlugin,

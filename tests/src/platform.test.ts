@@ -145,6 +145,17 @@ describe('host hooks', () => {
     await expect(manager.callHook('no.such.hook')).rejects.toMatchObject({ code: 'HOST_HOOK_NOT_FOUND' });
   });
 
+  it('a reload that changes dependencies changes the call order with them', async () => {
+    const implementing = (name: string, manifest: Record<string, unknown> = {}) =>
+      plugin(name, { start: (ctx) => void ctx.hooks.implement('setup', () => name) }, manifest);
+    const manager = host([implementing('x'), implementing('y')]);
+    const setup = manager.defineHook<unknown, string>('setup', { mode: 'collect' });
+    await manager.start();
+    expect(await manager.callHook(setup, {})).toEqual(['x', 'y']);
+    await manager.reloadPlugin('x', implementing('x', { dependencies: { y: '^1.0.0' } }));
+    expect(await manager.callHook(setup, {})).toEqual(['y', 'x']);
+  });
+
   it('a listener before a lifecycle hook can veto it: the hook fails with HOOK_FAILED and never runs', async () => {
     let started = false;
     const manager = host([plugin('db', { start: () => void (started = true) })]);
