@@ -379,7 +379,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
       await waitForState((state) => state === 'stopped');
       runtimes.cancelAll();
-      await platform.settle();
+      await platform.settle(defaults.hookTimeoutMs);
       return getSnapshot();
     },
     getSnapshot,

@@ -157,8 +157,14 @@ export class PluginPlatform {
     return store;
   }
 
-  /** Everything queued is delivered and written. */
-  async settle(): Promise<void> {
+  /**
+   * Everything queued is delivered and written. After-listeners still running are waited for
+   * up to `listenersMs`: one that never settles must not keep the host from stopping.
+   */
+  async settle(listenersMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.lifecycle.settled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, listenersMs)))]);
+    clearTimeout(timer);
     await this.bus.settled();
     await this.store.flush();
   }

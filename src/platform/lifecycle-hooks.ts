@@ -5,8 +5,11 @@
  * - Before-listeners run in registration order, each awaited, before the hook. One that throws
  *   or rejects vetoes the hook: it does not run and `runAround` rejects with `HOST_HOOK_FAILED`
  *   (the runtime treats that as the hook failing).
- * - After-listeners run after the hook settled (or was vetoed), with the outcome. One that throws
- *   is reported through `onError` and changes nothing: `runAround` settles as the hook did.
+ * - After-listeners run after the hook settled (or was vetoed), with the outcome: in registration
+ *   order, each awaited, and called in the order the hooks settled. `runAround` does not wait
+ *   for them: it settles as the hook did, so a slow listener never makes a hook late (nor times
+ *   it out). One that throws is reported through `onError` and changes nothing. `settled()`
+ *   waits for those still running.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';
@@ -55,6 +58,8 @@ export interface LifecycleHooks {
   runAround<T>(plugin: string, hook: LifecycleHookName, run: () => T | PromiseLike<T>): Promise<T>;
   /** Listeners registered now. */
   listenerCount(): number;
+  /** Resolves once every after-listener called so far has settled. */
+  settled(): Promise<void>;
 }
 
 interface Listener<F> {
@@ -92,6 +97,14 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
   const matching = <F>(list: Array<Listener<F>>, hook: LifecycleHookName) =>
     list.filter((l) => l.hook === '*' || l.hook === hook).map((l) => l.fn);
 
+  // After-listeners run off the hooks' own path; what still runs is kept for settled().
+  const inFlight = new Set<Promise<void>>();
+  const queueAfter = (info: AfterInfo, listeners: AfterListener[]) => {
+    if (listeners.length === 0) return;
+    const done = runAfter(info, listeners);
+    inFlight.add(done);
+    void done.then(() => inFlight.delete(done));
+  };
   const runAfter = async (info: AfterInfo, listeners: AfterListener[]) => {
     for (const fn of listeners) {
       try {
@@ -125,20 +138,21 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
             `plugin '${plugin}': a host listener before its ${hook} hook failed, so the hook did not run: ${describeThrown(cause)}`,
             { plugin, hook, cause },
           );
-          await runAfter({ ...info, ok: false, error: veto, durationMs: 0 }, afterListeners);
+          queueAfter({ ...info, ok: false, error: veto, durationMs: 0 }, afterListeners);
           throw veto;
         }
       }
       const hookStarted = now();
       try {
         const result = await run();
-        await runAfter({ ...info, ok: true, durationMs: now() - hookStarted }, afterListeners);
+        queueAfter({ ...info, ok: true, durationMs: now() - hookStarted }, afterListeners);
         return result;
       } catch (error) {
-        await runAfter({ ...info, ok: false, error, durationMs: now() - hookStarted }, afterListeners);
+        queueAfter({ ...info, ok: false, error, durationMs: now() - hookStarted }, afterListeners);
         throw error;
       }
     },
     listenerCount: () => before.length + after.length,
+    settled: () => Promise.all(inFlight).then(() => undefined),
   };
 }

@@ -70,8 +70,25 @@ describe('lifecycle hooks around plugin hooks', () => {
       second = true;
     });
     expect(await lifecycle.runAround('db', 'stop', () => 'done')).toBe('done');
+    await lifecycle.settled();
     expect(second).toBe(true);
     expect(reported.map((e) => [e.code, e.plugin, e.hook])).toEqual([['HOST_HOOK_FAILED', 'db', 'stop']]);
+  });
+
+  it('does not wait for after-listeners: a slow one never makes the hook late; settled() waits for it', async () => {
+    const lifecycle = createLifecycleHooks();
+    let release = () => undefined as void;
+    let finished = false;
+    lifecycle.onAfter('start', () => new Promise<void>((resolve) => (release = resolve)).then(() => void (finished = true)));
+    expect(await lifecycle.runAround('db', 'start', () => 'up')).toBe('up');
+    expect(finished).toBe(false);
+    let settled = false;
+    const waiting = lifecycle.settled().then(() => void (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(settled).toBe(false);
+    release();
+    await waiting;
+    expect(finished).toBe(true);
   });
 
   it('removers take listeners away; nothing stays registered', async () => {

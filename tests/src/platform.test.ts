@@ -408,6 +408,22 @@ describe('lifetimes at the edges', () => {
     expect(log.indexOf('stop')).toBeGreaterThan(log.indexOf('check:done'));
   });
 
+  it('an after-listener slower than the hook timeout changes nothing, and one that never settles does not hold stop()', async () => {
+    const seen: string[] = [];
+    const manager = host([plugin('quick')], { hookTimeoutMs: 50 });
+    manager.onAfterHook('start', async ({ plugin: name, ok }) => {
+      await sleep(150);
+      seen.push(`${name} ${ok}`);
+    });
+    manager.onAfterHook('stop', () => new Promise<void>(() => undefined));
+    await manager.start();
+    expect(pluginOf(manager, 'quick').state).toBe('running');
+    await until(() => seen.length > 0);
+    expect(seen).toEqual(['quick true']);
+    expect((await stopWithin(manager, 1000)).state).toBe('stopped');
+    expect(pluginOf(manager, 'quick').state).toBe('stopped');
+  });
+
   it('a hook whose before-listener outlasts the timeout is never called', async () => {
     let called = false;
     const manager = host([plugin('db', { init: () => void (called = true) })], { hookTimeoutMs: 30 });
