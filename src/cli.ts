@@ -41,6 +41,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Runs one command line as the program: sets the exit code, and ends the process once a command
+ * other than `run` has answered. Plugin modules imported by `validate` or `graph` may hold a
+ * handle (a timer, a connection pool made at import) that would keep it alive for good; `run`
+ * stops its plugins and reports such handles itself.
+ */
+export async function runCli(argv: readonly string[]): Promise<void> {
+  const code = await main(argv);
+  process.exitCode = code;
+  if (argv[0] === 'run') return;
+  // Written output is flushed first: exit() does not wait for a pipe.
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+  process.exit(code);
+}
+
 /** True when this file is the program being run (not imported, e.g. by bin/plugin-factory.mjs). */
 function isEntry(): boolean {
   const script = process.argv[1];
@@ -52,4 +68,4 @@ function isEntry(): boolean {
   }
 }
 
-if (isEntry()) process.exitCode = await main(process.argv.slice(2));
+if (isEntry()) await runCli(process.argv.slice(2));

@@ -127,7 +127,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   try {
     raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error)}; fix its syntax`));
+    result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error, text)}; fix its syntax`));
     return;
   }
   const parsed = HostFile.safeParse(raw);
@@ -173,13 +173,15 @@ async function entryFolder(
   file: string,
   index: number,
 ): Promise<string | null> {
-  if (typeof entry === 'string') return resolve(base, entry);
+  // A path may name the manifest file itself, as a CLI target may: its folder is the plugin.
+  const folderOf = (target: string) => ((MANIFEST_FILES as readonly string[]).includes(basename(target)) ? dirname(target) : target);
+  if (typeof entry === 'string') return folderOf(resolve(base, entry));
   if (entry.enabled === false) return null;
   if ((entry.path === undefined) === (entry.package === undefined)) {
     result.problems.push(hostError(`host file ${file}: plugins.${index} needs exactly one of "path" or "package"`));
     return null;
   }
-  if (entry.path !== undefined) return resolve(base, entry.path);
+  if (entry.path !== undefined) return folderOf(resolve(base, entry.path));
   const name = entry.package!;
   try {
     const pkgJson = await findPackageJson(name, base);
@@ -192,8 +194,7 @@ async function entryFolder(
       );
       return null;
     }
-    const target = resolve(dirname(pkgJson), pkg.pluginFactory);
-    return (MANIFEST_FILES as readonly string[]).includes(basename(target)) ? dirname(target) : target;
+    return folderOf(resolve(dirname(pkgJson), pkg.pluginFactory));
   } catch (error) {
     result.problems.push(
       new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' cannot be found from ${file}: ${describeThrown(error)}; install it`, {

@@ -12,7 +12,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
-import { ENGINE_VERSION } from '../prepare.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION } from '../prepare.ts';
 import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
@@ -39,8 +39,10 @@ export async function findManifest(dir: string): Promise<string | null> {
       await access(path);
       return path;
     } catch (error) {
-      // Only "not there" means missing; anything else (permissions …) is reported when read.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return path;
+      // Only "not there" means missing (ENOTDIR: the folder is a file); anything else
+      // (permissions …) is reported when read.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return path;
     }
   }
   return null;
@@ -56,7 +58,7 @@ export function parseManifestText(text: string, file: string, shown: string, nam
   try {
     return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    const reason = syntaxErrorSummary(error);
+    const reason = syntaxErrorSummary(error, text);
     throw new PluginFactoryError(
       'MANIFEST_INVALID',
       `plugin '${name}': ${shown} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${reason}; fix its syntax`,
@@ -67,11 +69,34 @@ export function parseManifestText(text: string, file: string, shown: string, nam
 
 /**
  * What went wrong in a JSON or YAML text, without quoting the text: parsers put an excerpt of
- * the source in their messages, and that excerpt may hold a secret config value.
+ * the source in their messages, and that excerpt may hold a secret config value. JSON errors
+ * say where instead (line and column, when `text` is given); YAML's name line and column
+ * themselves, and anything they quote is blanked.
  */
-export function syntaxErrorSummary(error: unknown): string {
-  const first = describeThrown(error).split('\n')[0] ?? '';
-  return first.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/:\s*$/, '');
+export function syntaxErrorSummary(error: unknown, text?: string): string {
+  const message = describeThrown(error);
+  const first = message.split('\n')[0] ?? '';
+  const where = (position: number) => {
+    if (text === undefined) return `position ${position}`;
+    const before = text.slice(0, position).split('\n');
+    return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+  };
+  const atPosition = /^(.*) in JSON at position (\d+)/.exec(first);
+  if (atPosition) return `${atPosition[1]} at ${where(Number(atPosition[2]))}`;
+  // V8: Unexpected token 'x', ..."<10 characters each side>"... is not valid JSON
+  // (the excerpt may span lines).
+  const unexpected = /^Unexpected token .*?, (\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.exec(message);
+  if (unexpected) {
+    const excerpt = unexpected[2]!;
+    const start = text === undefined ? -1 : text.indexOf(excerpt);
+    // With a leading "..." the excerpt starts 10 characters before the error.
+    return start >= 0 && unexpected[1] ? `Unexpected character at ${where(start + 10)}` : 'Unexpected character';
+  }
+  if (/ is not valid JSON$/.test(message)) return 'Not valid JSON';
+  return first
+    .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
+    .replace(/'(?:[^'\\]|\\.)*'/g, "'…'")
+    .replace(/:\s*$/, '');
 }
 
 let generation = 0;
@@ -130,7 +155,11 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   if (entry instanceof PluginFactoryError) return { ...definition, problems: [entry] };
   if (options.importModule === false) return { ...definition, module: {} };
   try {
-    const namespace = (await importEntry(entry, options.fresh === true)) as { default?: unknown };
+    // Bounded like a hook: a top-level await that never settles must not hold the loader.
+    const timeoutMs = parsed.data.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    const namespace = (await withinMs(importEntry(entry, options.fresh === true), timeoutMs, () =>
+      new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
+    )) as { default?: unknown };
     if (!namespace || !('default' in namespace) || namespace.default === undefined) {
       return {
         ...definition,
@@ -143,7 +172,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
         ],
       };
     }
-    return { ...definition, module: namespace.default };
+    return { ...definition, module: compiledDefault(namespace.default) };
   } catch (error) {
     return {
       ...definition,
@@ -205,15 +234,36 @@ async function resolveEntry(
 }
 
 /**
- * Imports an entry. ESM modules cannot be unloaded: a fresh import (hot reload) adds a query to
- * the URL, so each reload keeps the previous copy in memory until the process ends.
+ * Imports an entry. ESM modules cannot be unloaded: a fresh import (hot reload) loads the module
+ * and everything it imports again, in a namespace of its own (tsx), so each reload keeps the
+ * previous copy in memory until the process ends.
  */
 async function importEntry(path: string, fresh: boolean): Promise<unknown> {
   const url = pathToFileURL(path);
   if (fresh) url.search = `?reload=${++generation}`;
-  if (extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
+  if (fresh || extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
     const { tsImport } = await import('tsx/esm/api');
     return tsImport(url.href, import.meta.url);
   }
   return import(url.href);
+}
+
+/**
+ * The default export as written. A module compiled to CommonJS (a `.ts` file outside an ESM
+ * package, a `.cjs` build) reaches `import()` as `{ __esModule: true, default: … }`.
+ */
+function compiledDefault(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const wrapped = value as { __esModule?: unknown; default?: unknown };
+  return wrapped.__esModule === true && Object.hasOwn(wrapped, 'default') && wrapped.default !== undefined ? wrapped.default : value;
+}
+
+/** `promise`, or a rejection with `error()` after `ms`; the timer keeps the process alive meanwhile. */
+async function withinMs<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error()), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -16,7 +16,9 @@ export async function readTextFile(path: string, limit = TEXT_FILE_LIMIT): Promi
     const info = await handle.stat();
     if (!info.isFile()) throw new Error('it is not a regular file');
     if (info.size > limit) throw new Error(`it is larger than ${limit} bytes`);
-    return await handle.readFile('utf8');
+    const text = await handle.readFile('utf8');
+    // A byte-order mark (some editors write one) is not part of the text, as Node's require and npm agree.
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } finally {
     await handle.close();
   }

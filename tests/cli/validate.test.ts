@@ -2,6 +2,9 @@
  * `plugin-factory validate`: exit codes and the --json document, on folders of good and broken
  * plugins and on a host file.
  */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
 
@@ -104,5 +107,22 @@ describe('plugin-factory validate', () => {
     const report = JSON.parse(stdout) as ValidateJson;
     expect(report.plugins).toEqual([]);
     expect(report.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+
+  it('validate and graph end although a plugin module holds a handle from its import', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
+    try {
+      await mkdir(join(dir, 'pool'));
+      await writeFile(join(dir, 'pool', 'plugin.json'), JSON.stringify({ name: 'pool', version: '1.0.0' }));
+      // A pool made at import time: an interval that nothing clears.
+      await writeFile(join(dir, 'pool', 'index.mjs'), 'setInterval(() => {}, 1000);\nexport default { init() {}, start() {}, stop() {} };\n');
+      const validated = await cli(['validate', dir, '--json'], { timeoutMs: 15_000 });
+      expect([validated.code, JSON.parse(validated.stdout).plugins[0].valid]).toEqual([0, true]);
+      const graphed = await cli(['graph', dir], { timeoutMs: 15_000 });
+      expect(graphed.code).toBe(0);
+      expect(graphed.stdout).toContain('pool');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

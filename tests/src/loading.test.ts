@@ -877,3 +877,82 @@ describe('files that are not regular files (a FIFO would block the loader for go
     expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
   });
 });
+
+describe('modules and files as they come from editors and compilers', () => {
+  const hooks = 'export default { init() {}, start() {}, stop() {} };\n';
+
+  it('a .ts plugin outside any ESM package loads: its CommonJS-compiled default export is unwrapped', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'typed', version: '1.0.0' }),
+      'index.ts': 'const hooks: Record<string, () => void> = { init() {}, start() {}, stop() {} };\nexport default hooks;\n',
+    });
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems ?? []).toEqual([]);
+    expect(Object.keys(definition.module as object).sort()).toEqual(['init', 'start', 'stop']);
+  });
+
+  it('a fresh load (hot reload) also reloads the files the entry imports', async () => {
+    const dir = await tempDir();
+    const version = (v: string) => `export const version = '${v}';\n`;
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'layered', version: '1.0.0' }),
+      'package.json': '{ "type": "module" }\n',
+      'lib.js': version('v1'),
+      'index.js': "import { version } from './lib.js';\nexport default { version, init() {}, start() {}, stop() {} };\n",
+    });
+    const first = await loadPluginFolder(dir, { fresh: true });
+    await writeFile(join(dir, 'lib.js'), version('v2'));
+    const second = await loadPluginFolder(dir, { fresh: true });
+    expect([(first.module as { version: string }).version, (second.module as { version: string }).version]).toEqual(['v1', 'v2']);
+  });
+
+  it('a module whose top-level await never settles is MODULE_LOAD_FAILED after its hook timeout', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'stuck', version: '1.0.0', hookTimeoutMs: 100 }),
+      'index.mjs': `await new Promise(() => {});\n${hooks}`,
+    });
+    const definition = await loadPluginFolder(dir);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
+  });
+
+  it('a JSON syntax error says where, never quoting the text (it may hold a secret)', async () => {
+    const dir = await tempDir();
+    const secret = 'hunter2-s3cret-value';
+    await writeTree(dir, {
+      'db/plugin.json': `{\n  "name": "db",\n  "version": "1.0.0",\n  "password": ${secret}\n}\n`,
+      'host.json': `{ "plugins": ["db"], "config": { "db": { "password": '${secret}' } } }\n`,
+    });
+    const definition = await loadPluginFolder(join(dir, 'db'));
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+    expect(definition.problems![0]!.message).toContain('line 4, column 15');
+    const host = await loadHost(join(dir, 'host.json'));
+    expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+    for (const text of [definition.problems![0]!.message, host.problems[0]!.message]) {
+      expect(text).not.toContain('hunter2');
+    }
+  });
+
+  it('a byte-order mark before a plugin.json or a JSON host file is ignored', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': `\uFEFF${JSON.stringify({ name: 'db', version: '1.0.0' })}`,
+      'db/index.mjs': hooks,
+      'host.json': `\uFEFF${JSON.stringify({ plugins: ['db'] })}`,
+    });
+    const host = await loadHost(join(dir, 'host.json'));
+    expect([host.problems, host.definitions.map((d) => [d.manifest?.name, d.problems ?? []])]).toEqual([[], [['db', []]]]);
+  });
+
+  it('a host-file entry may name the manifest file itself', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
+      'db/index.mjs': hooks,
+      'host.yaml': 'plugins:\n  - db/plugin.json\n  - path: db/plugin.json\n    enabled: false\n',
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect([host.problems, host.definitions.map((d) => [d.manifest?.name, d.problems ?? []])]).toEqual([[], [['db', []]]]);
+  });
+});
