@@ -48,6 +48,10 @@ export async function main(argv: readonly string[]): Promise<number> {
  * stops its plugins and reports such handles itself.
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
+  // A reader that goes away (`| head -1`, `| grep -m1 booted`, a log shipper restarting) must
+  // not take the host down with an EPIPE: what would have gone to it is dropped, the plugins
+  // keep running and still stop in order.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedReader);
   const code = await main(argv);
   process.exitCode = code;
   if (argv[0] === 'run') return;
@@ -55,6 +59,14 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
   process.exit(code);
+}
+
+function ignoreClosedReader(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+  // Anything else fails as an unhandled stream error would.
+  process.nextTick(() => {
+    throw error;
+  });
 }
 
 /** True when this file is the program being run (not imported, e.g. by bin/plugin-factory.mjs). */

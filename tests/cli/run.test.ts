@@ -97,6 +97,16 @@ describe('plugin-factory run', () => {
     expect(at('store')).toBeLessThan(at('base'));
   });
 
+  it('a stdout reader that goes away does not take the host down: it serves on and stops in order', async () => {
+    const run = startCli(['run', `${FIXTURES}/good`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.stdout!.destroy(); // as `| grep -m1 booted` does once it has its line
+    run.child.kill('SIGINT'); // shutdown progress now goes to a closed pipe
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(0);
+    expect(run.err()).not.toMatch(/EPIPE|Error/);
+  });
+
   it('shuts down cleanly on SIGTERM, and ignores a relayed repeat of the signal', async () => {
     const run = startCli(['run', `${FIXTURES}/good`]);
     await waitFor(run, /press Ctrl-C to stop/);
