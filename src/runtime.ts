@@ -299,7 +299,10 @@ export class PluginRuntimes {
   private startTimer(self: AnyActorRef, running: Running, run: HookRun, ms: number): void {
     run.timer = this.clock.setTimeout(() => {
       if (running.run !== run) return;
-      this.platform.metrics.plugin(running.plugin.name).error('HOOK_TIMEOUT');
+      const metrics = this.platform.metrics.plugin(running.plugin.name);
+      // A timed-out call counts as a failed call that took the whole limit.
+      metrics.hook(run.hook, ms, false);
+      metrics.error('HOOK_TIMEOUT');
       answer(self, run.waiting ? { type: 'hook.timeout', waitingForPrevious: true } : { type: 'hook.timeout' });
     }, ms);
   }

@@ -291,6 +291,15 @@ describe('metrics', () => {
     expect(text).toMatch(/plugin="db"/);
     expect(text).toMatch(/plugin="api"/);
   });
+
+  it('a timed-out hook counts as a failed call of that hook', async () => {
+    const manager = host([plugin('slow', { start: () => sleep(200) })], { hookTimeoutMs: 30, retry: { retries: 1, backoffMs: 1 } });
+    await manager.start();
+    expect([pluginOf(manager, 'slow').state, pluginOf(manager, 'slow').error?.code]).toEqual(['failed.halted', 'HOOK_TIMEOUT']);
+    const text = manager.metrics();
+    expect(text).toContain('plugin_factory_hook_duration_seconds_count{plugin="slow",hook="start"} 2');
+    expect(text).toContain('plugin_factory_hook_failures_total{plugin="slow",hook="start"} 2');
+  });
 });
 
 describe('lifetimes at the edges', () => {
