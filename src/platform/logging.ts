@@ -98,6 +98,8 @@ function wrap(logger: Logger, getState: () => string, secrets: readonly string[]
       }
       const given = first === undefined || first === null ? {} : redactValue(first, secrets);
       const fields: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : { value: given };
+      // The line's plugin and state are the engine's: a field cannot claim another plugin's name.
+      delete fields['plugin'];
       fields['state'] = state();
       return typeof second === 'string' ? logger[name](fields, redactText(second, secrets)) : logger[name](fields);
     }) as Logger[Method];
@@ -106,7 +108,13 @@ function wrap(logger: Logger, getState: () => string, secrets: readonly string[]
     info: method('info'),
     warn: method('warn'),
     error: method('error'),
-    child: (bindings) => wrap(logger.child(redactValue(bindings ?? {}, secrets) as LogFields), getState, secrets),
+    child: (bindings) => {
+      const given = redactValue(bindings ?? {}, secrets);
+      const own: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : {};
+      delete own['plugin'];
+      delete own['state'];
+      return wrap(logger.child(own), getState, secrets);
+    },
   };
 }
 

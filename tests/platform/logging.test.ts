@@ -67,6 +67,23 @@ describe('plugin logger', () => {
     expect(lines[3]).toMatchObject({ err: { type: 'Error', message: 'pin [redacted] refused' }, msg: 'with err' });
   });
 
+  it('a plugin cannot write lines in another plugin\'s name or state, through fields or child bindings', () => {
+    const raw: string[] = [];
+    const logger = createPinoLogger({ destination: { write: (line: string) => void raw.push(line) } });
+    const log = pluginLogger(logger, { name: 'evil', getState: () => 'running' });
+    log.warn({ plugin: 'db', detail: 1 }, 'dropping all tables');
+    log.child({ plugin: 'auth', state: 'stopped', request: 7 }).error('password reset');
+    expect(raw).toHaveLength(2);
+    for (const line of raw) {
+      // One key each (JSON readers keep the last of duplicates), and it is the engine's.
+      expect(line.match(/"plugin":/g)).toHaveLength(1);
+      expect(line.match(/"state":/g)).toHaveLength(1);
+      expect(JSON.parse(line)).toMatchObject({ plugin: 'evil', state: 'running' });
+    }
+    expect(JSON.parse(raw[0]!)).toMatchObject({ detail: 1 });
+    expect(JSON.parse(raw[1]!)).toMatchObject({ request: 7 });
+  });
+
   it('keeps an error logged alone as an error when there are no secrets', () => {
     const { logger, lines } = capturedPino();
     pluginLogger(logger, { name: 'db', getState: () => 'running' }).error(new Error('plain') as unknown as LogFields);
