@@ -88,13 +88,22 @@ export function createFileStore(options: FileStoreOptions): Store {
     if ((parsed as { format?: unknown } | null)?.format !== FORMAT || typeof values !== 'object' || values === null || Array.isArray(values)) {
       throw corrupt(`is not a store file (expected {"format":${FORMAT},"values":{…}})`);
     }
-    return (file.data = new Map(Object.entries(values as Record<string, JsonValue>)));
+    const record = values as Record<string, JsonValue>;
+    // JSON objects put integer-like keys first: the order keys were first set is kept beside them.
+    const order = (parsed as { keys?: unknown }).keys;
+    const keys = Object.keys(record);
+    const ordered =
+      Array.isArray(order) && order.length === keys.length && order.every((key) => typeof key === 'string' && Object.hasOwn(record, key))
+        ? (order as string[])
+        : keys;
+    return (file.data = new Map(ordered.map((key) => [key, record[key]!] as const)));
   };
 
   const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
-    const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data) }, null, 2)}\n`;
     const tmp = `${file.path}.${process.pid}.${++tmpCounter}.tmp`;
     try {
+      // Inside the try: a store too large to serialise is a coded write failure, nothing written.
+      const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
       await fs.mkdir(dataDir, { recursive: true });
       await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       await fs.rename(tmp, file.path);

@@ -100,10 +100,21 @@ describe('file store on disk', () => {
     await first.scope('db').set('migrations', { applied: 12 });
     await first.scope('api').set('token-count', 3);
     expect((await readdir(dir)).sort()).toEqual(['api.json', 'db.json']);
-    expect(JSON.parse(await readFile(join(dir, 'db.json'), 'utf8'))).toEqual({ format: 1, values: { migrations: { applied: 12 } } });
+    expect(JSON.parse(await readFile(join(dir, 'db.json'), 'utf8'))).toEqual({ format: 1, values: { migrations: { applied: 12 } }, keys: ['migrations'] });
     const second = createFileStore({ dataDir: dir });
     expect(await second.scope('db').get('migrations')).toEqual({ applied: 12 });
     expect(await second.scope('api').keys()).toEqual(['token-count']);
+  });
+
+  it('keeps the order keys were first set across a restart, integer-like keys included', async () => {
+    const first = createFileStore({ dataDir: dir }).scope('db');
+    for (const key of ['b', '10', 'a', '2']) await first.set(key, key);
+    expect(await createFileStore({ dataDir: dir }).scope('db').keys()).toEqual(['b', '10', 'a', '2']);
+  });
+
+  it('reads a file written without the key order (object order)', async () => {
+    await writeFile(join(dir, 'db.json'), JSON.stringify({ format: 1, values: { b: 1, a: 2 } }));
+    expect(await createFileStore({ dataDir: dir }).scope('db').keys()).toEqual(['b', 'a']);
   });
 
   it('runs one plugin’s operations in call order, each write whole', async () => {
