@@ -181,6 +181,9 @@ export function createHostHooks(): HostHooks {
           if (disposed) throw disposedError(plugin, 'ctx.hooks.implement was called');
           const state = stateOf(hook, plugin);
           if (typeof fn !== 'function') throw argumentError(`plugin '${plugin}': the implementation of '${state.ref.name}' must be a function`, { plugin });
+          if (options === null || typeof options !== 'object') {
+            throw argumentError(`plugin '${plugin}': the options of '${state.ref.name}' must be an object such as { before: ['x'] }`, { plugin });
+          }
           const impl: Implementation = {
             plugin,
             fn,

@@ -164,6 +164,8 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.define('x', { mode: 'parallel' } as unknown as { mode: 'first' }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', 'fn' as unknown as () => 1))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { before: ['Not A Plugin'] }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, null as unknown as {}))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, 'after' as unknown as {}))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('../a'))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.setOrder('a' as unknown as string[]))).toBe('ARGUMENT_INVALID');
   });
