@@ -14,7 +14,7 @@ import { PLUGIN_NAME_PATTERN } from './manifest.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
 
-/** `manager.health()`: the worst status of the running plugins, and each plugin's last check. */
+/** `manager.health()`: the worst status of the running plugins, and each plugin's check that set its current status. */
 export interface HostHealth {
   status: HealthStatus;
   plugins: Record<string, HealthRecord | null>;
