@@ -66,6 +66,10 @@ interface Running {
   poller: HealthPoller | null;
   /** Settles when the health check in flight settles. */
   checking: Promise<void> | null;
+  /** The health check in flight: its scopes end when it settles or the plugin leaves `running`. */
+  checkCall: CallScope | null;
+  /** The time limit of one health check (how long a next hook waits for one still in flight). */
+  healthTimeoutMs: number;
 }
 
 const noop = () => undefined;
@@ -117,7 +121,7 @@ export class PluginRuntimes {
 
   register(plugin: PreparedPlugin): void {
     this.byName.set(plugin.name, plugin);
-    this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null, checking: null });
+    this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkCall: null, healthTimeoutMs: 0 });
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -144,10 +148,20 @@ export class PluginRuntimes {
   }
 
   private stopHealth(running: Running): void {
-    running.poller?.stop();
+    running.poller?.stop(); // aborts the signal of a check in flight
     running.poller = null;
-    // A check still running is waited for before the plugin's next hook, like an abandoned hook.
-    if (running.checking) this.awaitBeforeNext(running.plugin.name, running.checking);
+    // What a check in flight registered ends now: the plugin is leaving `running`.
+    const call = running.checkCall;
+    running.checkCall = null;
+    if (call) {
+      call.over = true;
+      call.scopes?.dispose();
+    }
+    // The plugin's next hook waits for it, as for an abandoned hook, but no longer than a check
+    // may take: one that ignores its aborted signal must not keep `stop` from being called.
+    if (running.checking) {
+      this.awaitBeforeNext(running.plugin.name, settleWithin(running.checking, running.healthTimeoutMs, new AbortController().signal, this.clock));
+    }
   }
 
   /** The plugin's next hook waits (at most one hook timeout) until `settled`. */
@@ -180,10 +194,11 @@ export class PluginRuntimes {
     const clock = this.clock;
     const secrets = secretValues(plugin.manifest?.config, plugin.config);
     running.poller?.stop();
+    running.healthTimeoutMs = spec?.timeoutMs ?? this.health.timeoutMs;
     running.poller = createHealthPoller({
       plugin: plugin.name,
       intervalMs: spec?.intervalMs ?? this.health.intervalMs,
-      timeoutMs: spec?.timeoutMs ?? this.health.timeoutMs,
+      timeoutMs: running.healthTimeoutMs,
       unhealthyThreshold,
       timers: {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
@@ -206,6 +221,7 @@ export class PluginRuntimes {
   /** One health check, with scopes of its own that end when it settles. */
   private check(running: Running, hooks: PluginHooks, health: NonNullable<PluginHooks['health']>, signal: AbortSignal): Promise<unknown> {
     const call: CallScope = { over: false, scopes: null };
+    running.checkCall = call;
     const result = Promise.resolve().then(() => health.call(hooks, this.context(running, 'health', 1, signal, call)));
     const settled = result.then(noop, noop);
     running.checking = settled;
@@ -213,6 +229,7 @@ export class PluginRuntimes {
       call.over = true;
       call.scopes?.dispose();
       if (running.checking === settled) running.checking = null;
+      if (running.checkCall === call) running.checkCall = null;
     });
     return result;
   }

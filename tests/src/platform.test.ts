@@ -433,6 +433,27 @@ describe('lifetimes at the edges', () => {
     expect(pluginOf(manager, 'quick').state).toBe('stopped');
   });
 
+  it('a health check that ignores its signal and never settles holds stop no longer than its own timeout; its scopes end with running', async () => {
+    let stopped = false;
+    let checkCtx: PluginContext | undefined;
+    const manager = host(
+      [plugin('probe', {
+        stop: () => void (stopped = true),
+        health: (ctx) => {
+          checkCtx = ctx;
+          void ctx.events;
+          return new Promise(() => undefined);
+        },
+      }, { events: { publishes: ['probe.ping'] } })],
+      { hookTimeoutMs: 500, health: { intervalMs: 5, timeoutMs: 30, unhealthyThreshold: 1000 } },
+    );
+    await manager.start();
+    await until(() => checkCtx !== undefined);
+    const snapshot = await manager.stopPlugin('probe');
+    expect([snapshot.state, stopped]).toEqual(['stopped', true]);
+    expect(codeOf(() => checkCtx!.events.publish('probe.ping'))).toBe('SCOPE_DISPOSED');
+  });
+
   it('a hook whose before-listener outlasts the timeout is never called', async () => {
     let called = false;
     const manager = host([plugin('db', { init: () => void (called = true) })], { hookTimeoutMs: 30 });
