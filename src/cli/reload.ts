@@ -44,7 +44,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     const folder = host.folders[index]!;
     const name = names[index]!;
     if (stopping()) return;
-    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config });
+    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config, hookTimeoutMs: host.settings.hookTimeoutMs });
     if (stopping()) return;
     const unchanged = () => {
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';

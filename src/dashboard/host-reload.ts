@@ -38,7 +38,7 @@ export function reloadFromHost(host: LoadedHost): ReloadSource {
         plugin: name,
       });
     }
-    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config });
+    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config, hookTimeoutMs: host.settings.hookTimeoutMs });
     const problem = next.problems?.[0];
     if (problem) throw problem;
     if (definitionName(next, index) !== name) {

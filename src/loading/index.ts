@@ -150,7 +150,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
     const folder = await entryFolder(result, entry, base, file, index);
     if (folder === null) continue;
     const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
-    await addFolder(result, folder, { ...options, config });
+    await addFolder(result, folder, { ...options, config, hookTimeoutMs: host.hookTimeoutMs });
   }
 }
 

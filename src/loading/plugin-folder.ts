@@ -29,6 +29,8 @@ export interface FolderOptions {
   importModule?: boolean | undefined;
   /** Import a fresh copy of the module (hot reload). */
   fresh?: boolean | undefined;
+  /** The host's hook time limit, for a manifest that sets none (bounds the import). */
+  hookTimeoutMs?: number | undefined;
 }
 
 /** Finds the manifest file of a folder, if any. */
@@ -156,7 +158,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   if (options.importModule === false) return { ...definition, module: {} };
   try {
     // Bounded like a hook: a top-level await that never settles must not hold the loader.
-    const timeoutMs = parsed.data.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    const timeoutMs = parsed.data.hookTimeoutMs ?? options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
     const namespace = (await withinMs(importEntry(entry, options.fresh === true), timeoutMs, () =>
       new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
     )) as { default?: unknown };

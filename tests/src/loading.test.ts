@@ -917,6 +917,19 @@ describe('modules and files as they come from editors and compilers', () => {
     expect(definition.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
   });
 
+  it("without a limit of its own, a module's import is bounded by the host file's hookTimeoutMs", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'stuck/plugin.json': JSON.stringify({ name: 'stuck', version: '1.0.0' }),
+      'stuck/index.mjs': `await new Promise(() => {});\n${hooks}`,
+      'host.yaml': 'hookTimeoutMs: 100\nplugins:\n  - stuck\n',
+    });
+    const started = Date.now();
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.definitions[0]!.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
+    expect(Date.now() - started).toBeLessThan(4000); // not the 5,000 ms default
+  });
+
   it('a JSON syntax error says where, never quoting the text (it may hold a secret)', async () => {
     const dir = await tempDir();
     const secret = 'hunter2-s3cret-value';
