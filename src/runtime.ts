@@ -72,6 +72,13 @@ interface Running {
   healthTimeoutMs: number;
 }
 
+/** A health check still in flight when its plugin left `running`: the next hook waits for it, bounded. */
+interface HealthWait {
+  done: Promise<void>;
+  /** Aborted when the host is gone: the wait ends and its timer with it. */
+  controller: AbortController;
+}
+
 const noop = () => undefined;
 const realClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -98,6 +105,11 @@ export class PluginRuntimes {
    * one's abandoned hook still runs): settles when the last abandoned hook settles.
    */
   private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * Per plugin name: a health check left in flight. Kept apart from `pending` because a check is
+   * bounded by its own timeout, and the next hook's timeout starts only once that wait is over.
+   */
+  private readonly healthWaits = new Map<string, HealthWait>();
 
   readonly platform: PluginPlatform;
   /** Called when a plugin whose manifest asks for it stayed unhealthy `unhealthyThreshold` checks in a row. */
@@ -138,6 +150,8 @@ export class PluginRuntimes {
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
   cancelAll(): void {
     for (const running of this.byKey.values()) this.release(running);
+    for (const wait of this.healthWaits.values()) wait.controller.abort();
+    this.healthWaits.clear();
   }
 
   /** Whatever still runs for this generation ends: hook, health checks, service period. */
@@ -157,10 +171,21 @@ export class PluginRuntimes {
       call.over = true;
       call.scopes?.dispose();
     }
-    // The plugin's next hook waits for it, as for an abandoned hook, but no longer than a check
-    // may take: one that ignores its aborted signal must not keep `stop` from being called.
-    if (running.checking) {
-      this.awaitBeforeNext(running.plugin.name, settleWithin(running.checking, running.healthTimeoutMs, new AbortController().signal, this.clock));
+    // The plugin's next hook waits for it, but no longer than a check may take: one that ignores
+    // its aborted signal must not keep `stop` from being called. The check is handed over once.
+    const checking = running.checking;
+    running.checking = null;
+    if (checking) {
+      const name = running.plugin.name;
+      const controller = new AbortController();
+      const previous = this.healthWaits.get(name);
+      const bounded = settleWithin(checking, running.healthTimeoutMs, controller.signal, this.clock);
+      const wait: HealthWait = { done: previous ? Promise.all([previous.done, bounded]).then(noop) : bounded, controller };
+      if (previous) controller.signal.addEventListener('abort', () => previous.controller.abort(), { once: true });
+      this.healthWaits.set(name, wait);
+      void wait.done.then(() => {
+        if (this.healthWaits.get(name) === wait) this.healthWaits.delete(name);
+      });
     }
   }
 
@@ -298,13 +323,22 @@ export class PluginRuntimes {
     const hookFn = fn as (ctx: PluginContext) => unknown;
     // The timeout counts from entering the state, a wait for an abandoned call included: two calls
     // of one plugin never overlap, so a call that hangs for good leaves its retries timing out.
-    this.startTimer(self, running, run, context.hookTimeoutMs);
+    // A health check left in flight is waited for first, outside the timeout (it has its own).
+    const healthWait = this.healthWaits.get(running.plugin.name);
+    if (!healthWait) this.startTimer(self, running, run, context.hookTimeoutMs);
+    const fail = (error: unknown) => {
+      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(context.name, hook, error) });
+    };
     // Called after the transition that entered the state, never from inside it.
-    queueMicrotask(() => {
-      this.call(self, running, run, hooks, hookFn, context).catch((error: unknown) => {
-        if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(context.name, hook, error) });
-      });
-    });
+    if (!healthWait) {
+      queueMicrotask(() => this.call(self, running, run, hooks, hookFn, context).catch(fail));
+      return;
+    }
+    void healthWait.done.then(() => {
+      if (run.over) return;
+      this.startTimer(self, running, run, context.hookTimeoutMs);
+      return this.call(self, running, run, hooks, hookFn, context);
+    }).catch(fail);
   }
 
   /** The `cancelHook` slot: the hook state was left. */

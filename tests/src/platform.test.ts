@@ -454,6 +454,60 @@ describe('lifetimes at the edges', () => {
     expect(codeOf(() => checkCtx!.events.publish('probe.ping'))).toBe('SCOPE_DISPOSED');
   });
 
+  it('a hung health check with a longer timeout than the hook timeout still lets stop be called with its whole budget', async () => {
+    let checking = false;
+    let stopped = false;
+    const manager = host(
+      [plugin('probe', {
+        stop: async () => {
+          await sleep(40); // uses part of its own budget: none of it went to the wait
+          stopped = true;
+        },
+        health: () => {
+          checking = true;
+          return new Promise(() => undefined);
+        },
+      })],
+      { hookTimeoutMs: 60, health: { intervalMs: 5, timeoutMs: 150, unhealthyThreshold: 1000 } },
+    );
+    await manager.start();
+    await until(() => checking);
+    const snapshot = await manager.stopPlugin('probe');
+    expect([snapshot.state, stopped]).toEqual(['stopped', true]);
+  });
+
+  it('no timer of a hung health check outlives manager.stop()', async () => {
+    const live = new Set<ReturnType<typeof setTimeout>>();
+    const clock = {
+      setTimeout: (fn: () => void, ms: number) => {
+        const id = setTimeout(() => {
+          live.delete(id);
+          fn();
+        }, ms);
+        live.add(id);
+        return id;
+      },
+      clearTimeout: (id: unknown) => {
+        clearTimeout(id as ReturnType<typeof setTimeout>);
+        live.delete(id as ReturnType<typeof setTimeout>);
+      },
+    };
+    let checking = false;
+    const manager = host(
+      [plugin('probe', {
+        health: () => {
+          checking = true;
+          return new Promise(() => undefined);
+        },
+      })],
+      { clock, hookTimeoutMs: 2000, health: { intervalMs: 5, timeoutMs: 100, unhealthyThreshold: 1000 } },
+    );
+    await manager.start();
+    await until(() => checking);
+    expect((await manager.stop()).state).toBe('stopped');
+    expect(live.size).toBe(0);
+  });
+
   it('a hook whose before-listener outlasts the timeout is never called', async () => {
     let called = false;
     const manager = host([plugin('db', { init: () => void (called = true) })], { hookTimeoutMs: 30 });
