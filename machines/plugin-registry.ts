@@ -105,8 +105,6 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   unsettled = 0;
   /** Set under the `abort` policy when a plugin fails for good. */
   abortCause: { name: string; error: ErrorInfo | null } | null = null;
-  /** Plugins that went dead while the host wanted them running (for the abort policy). */
-  private deadWanted: string | null = null;
   private readonly effects: Effect<R>[] = [];
   private readonly ops = new Map<number, { pending: number; members: PluginRecord<R>[] }>();
   private readonly queue: PluginRecord<R>[] = [];
@@ -129,6 +127,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   byActor(actorId: string): PluginRecord<R> | undefined {
     return this.byActorId.get(actorId);
+  }
+
+  /**
+   * Whether a restart, reload or unload of this plugin is under way: until it ends, the plugin
+   * takes no other command (a later one would undo it halfway).
+   */
+  inTransition(record: PluginRecord<R>): boolean {
+    return record.want === 'gone' || record.restartPending || record.replacement !== null;
   }
 
   /** Takes the effects accumulated since the last call. */
@@ -174,9 +180,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       record.restartPending = false;
       this.refresh(record);
       this.enqueue(record);
-    }
-    if (want === 'running' && this.policy === 'abort' && this.deadWanted !== null) {
-      this.abortWith(this.deadWanted);
+      // At boot, a plugin already out of service (invalid) counts as failing under `abort`.
+      if (want === 'running' && record.dead && record.state !== 'failed.blocked') this.failedWanted(record);
     }
   }
 
@@ -218,12 +223,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const touched = [record, ...this.holdDependents(name)];
     record.want = record.want === 'gone' ? 'gone' : 'stopped';
     record.heldBy = null;
+    // A stop wins over a restart or reload in flight: the plugin stays down (a reload installs
+    // its new version without starting it).
+    record.restartPending = false;
     this.track(op, touched);
   }
 
   start(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return this.settleNow(op);
+    if (!record || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
     const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name)];
@@ -232,7 +240,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   restart(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return this.settleNow(op);
+    if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'stopped';
     record.restartPending = true;
@@ -241,7 +249,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   reload(entry: PluginEntry, op: number): void {
     const record = this.records.get(entry.name);
-    if (!record) return this.settleNow(op);
+    if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(entry.name)];
     record.want = 'stopped';
     record.replacement = entry;
@@ -251,7 +259,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   unload(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record) return this.settleNow(op);
+    if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'gone';
     this.track(op, touched);
@@ -263,7 +271,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    */
   retry(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record?.ref) return this.settleNow(op);
+    if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
     this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
@@ -272,7 +280,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
   reset(name: string, op: number): void {
     const record = this.records.get(name);
-    if (!record?.ref) return this.settleNow(op);
+    if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     this.send(record, { type: 'plugin.reset' });
     this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
@@ -385,6 +393,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const state = record.state;
     const running = state === 'running';
     const dead = DEAD.has(state);
+    const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
     // running and wanted so, dead, or down and wanted down (not while on its way down).
     const optionalOk =
@@ -444,10 +453,13 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       // of a restart) counts back up, so a command ends only when all its plugins rest at once.
       if (record.ops) for (const op of [...record.ops]) this.countOp(op, settled ? -1 : 1);
     }
-    if (dead && record.want === 'running' && !record.replacement && state !== 'failed.blocked') {
-      this.deadWanted ??= record.name;
-      if (this.policy === 'abort') this.abortWith(record.name);
-    }
+    // Only a failure as it happens counts, never an old one seen again (a dependent started later).
+    if (enteredDead && record.want === 'running' && !record.replacement && state !== 'failed.blocked') this.failedWanted(record);
+  }
+
+  /** A plugin wanted running is out of service for good: under `abort`, the host goes down. */
+  private failedWanted(record: PluginRecord<R>): void {
+    if (this.policy === 'abort') this.abortWith(record.name);
   }
 
   private abortWith(name: string): void {
@@ -570,9 +582,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         if (seen.has(dep)) continue;
         seen.add(dep);
         const target = this.records.get(dep);
-        if (!target) continue;
-        if (target.restartPending || target.replacement) {
-          touched.push(target); // comes back up by itself; the command waits for it
+        // A dead requirement stays as it is: the plugin blocks on it (DEPENDENCY_FAILED), as it
+        // would at boot, and the failure policy is not triggered again by an old failure.
+        if (!target || target.dead) continue;
+        const holder = target.heldBy === null ? undefined : this.records.get(target.heldBy);
+        if (this.inTransition(target) || (holder !== undefined && this.inTransition(holder))) {
+          // It comes back by itself when the restart or reload ends (or blocks when its
+          // requirement is unloaded); wanting it up now would keep that restart from ever ending.
+          touched.push(target);
         } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
@@ -652,9 +669,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         this.blockOnDeadDependency(record);
         return;
       }
-      const resting = QUIESCENT.has(state) || state === 'failed.blocked' || state === 'starting.waitingForDependencies';
-      if (record.requiredHeld > 0 && resting) {
-        // A required dependency is wanted down: rest with it and come back when it starts.
+      if (record.requiredHeld > 0) {
+        // A required dependency is wanted down: go down with it and come back when it starts.
+        // (Staying up would keep it from ever stopping: it waits for its active dependents.)
         record.want = 'stopped';
         record.heldBy = record.entry.requires.find((dep) => this.records.get(dep)?.wanted === false) ?? null;
         this.refresh(record);

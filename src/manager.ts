@@ -153,7 +153,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   actor.on('command.settled', (event) => {
     const waiter = pending.get(event.op);
     pending.delete(event.op);
-    waiter?.resolve();
+    // A command that ends as the abort policy takes the host down fails with the cause.
+    const cause = registry().abortCause;
+    if (waiter && cause) waiter.reject(abortError(cause));
+    else waiter?.resolve();
   });
   actor.subscribe({
     next: (snapshot) => {
@@ -171,8 +174,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         // The host is shutting down (stop(), or the abort policy): commands in flight end here,
         // with the failure that caused it when there was one.
         const cause = snapshot.context.registry.abortCause;
-        const error = cause?.error
-          ? PluginFactoryError.fromInfo(cause.error, cause.name)
+        const error = cause
+          ? abortError(cause)
           : new PluginFactoryError('INVALID_TRANSITION', `the host left 'running' (now '${state}') before the command finished`);
         for (const [op, waiter] of pending) {
           pending.delete(op);
@@ -222,8 +225,20 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const lifecycleSnapshot = (record: PluginRecord<PluginRef>) =>
     (record.ref as unknown as { getSnapshot(): PluginLifecycleSnapshot } | null)?.getSnapshot() ?? null;
 
-  const allowed = (record: PluginRecord<PluginRef>, command: PluginCommand): boolean => {
+  /** Plugins whose reload is loading its new module (the running version is untouched so far). */
+  const reloading = new Set<string>();
+  /**
+   * A restart, reload or unload of the plugin is under way: it takes no other command until that
+   * ends. A reload still loading its module counts only against another reload (the first one
+   * checks again once loaded, so an unload meanwhile wins).
+   */
+  const inTransition = (record: PluginRecord<PluginRef>, command: PluginCommand) =>
+    registry().inTransition(record) || (command === 'reload' && reloading.has(record.name));
+
+  /** `ownReload`: the check a reload repeats after loading its module (its own reload aside). */
+  const allowed = (record: PluginRecord<PluginRef>, command: PluginCommand, ownReload = false): boolean => {
     if (managerState !== 'running' || record.crash) return false;
+    if (ownReload ? registry().inTransition(record) : inTransition(record, command)) return false;
     const snapshot = lifecycleSnapshot(record);
     if (!snapshot) return false;
     const accepts = (type: LifecycleEvent['type']) =>
@@ -250,6 +265,14 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return new PluginFactoryError(
         'INVALID_TRANSITION',
         `plugin '${record.name}': cannot ${command} while the host is '${managerState}'; runtime commands need a running host (await manager.start())`,
+        { plugin: record.name },
+      );
+    }
+    if (inTransition(record, command)) {
+      const what = record.want === 'gone' ? 'an unload' : record.replacement || reloading.has(record.name) ? 'a reload' : 'a restart';
+      return new PluginFactoryError(
+        'INVALID_TRANSITION',
+        `plugin '${record.name}': cannot ${command} while ${what} of it is in progress; await it first`,
         { plugin: record.name },
       );
     }
@@ -304,15 +327,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const isRunning = (state: string) => state === 'running';
   const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
 
-  const reloading = new Set<string>();
   const reloadPlugin = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
     const record = recordOf(name);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
-    if (reloading.has(name)) {
-      throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': a reload is already in progress; await it first`, {
-        plugin: name,
-      });
-    }
     reloading.add(name);
     try {
       return await reloadNow(name, definition);
@@ -344,8 +361,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       }
     }
     if (problems.length > 0) throw problems[0]!;
-    // The module load awaited: the plugin may have been unloaded meanwhile.
-    recordOf(name);
+    // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
+    // failed, or the host stopping); it must still take a reload.
+    const record = recordOf(name);
+    if (!allowed(record, 'reload', true)) throw refuse(record, 'reload');
     generations.set(name, generation);
     const previous = current.get(name);
     runtimes.register(next);
@@ -361,17 +380,18 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     ...managerPlatform(platform, () => getSnapshot()),
     actor,
     async start() {
+      if (managerState === 'stopping' || managerState === 'stopped') {
+        throw new PluginFactoryError('INVALID_TRANSITION', `the host is '${managerState}'; a manager runs once: create a new one`);
+      }
       if (managerState === 'idle') actor.send({ type: 'manager.start' });
       await waitForState((state) => state !== 'idle' && state !== 'booting');
       const cause = registry().abortCause;
       if (cause) {
         await waitForState((state) => state === 'stopped');
-        const error = cause.error
-          ? PluginFactoryError.fromInfo(cause.error, cause.name)
-          : new PluginFactoryError('DEPENDENCY_FAILED', `plugin '${cause.name}' failed; failure policy 'abort' stopped the host`, {
-              plugin: cause.name,
-            });
-        throw error;
+        throw abortError(cause);
+      }
+      if (managerState !== 'running') {
+        throw new PluginFactoryError('INVALID_TRANSITION', `the host is '${managerState}': stop() was called before boot finished`);
       }
       return getSnapshot();
     },
@@ -403,8 +423,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return expectState(await simple(name, 'reset'), name, (state) => isRunning(state) || isAtRest(state));
     },
     async unloadPlugin(name) {
-      const key = current.get(name)?.key;
       await simple(name, 'unload');
+      if (registered(name)) {
+        throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': the unload ended with the plugin still registered`, { plugin: name });
+      }
+      const key = current.get(name)?.key;
       if (key !== undefined) runtimes.delete(key);
       current.delete(name);
       orderHostHooks();
@@ -414,7 +437,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     can(name, command) {
       const record = typeof name === 'string' ? registry().get(name) : undefined;
       if (record === undefined || !(PLUGIN_COMMANDS as readonly string[]).includes(command)) return false;
-      if (command === 'reload' && reloading.has(name)) return false;
       return allowed(record, command);
     },
   };
@@ -425,6 +447,15 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: describeThrown(error) }, 'restart after unhealthy checks failed'));
   };
   return manager;
+}
+
+/** The error of a host taken down by the abort policy: the failure that caused it. */
+function abortError(cause: NonNullable<PluginRegistry['abortCause']>): PluginFactoryError {
+  return cause.error
+    ? PluginFactoryError.fromInfo(cause.error, cause.name)
+    : new PluginFactoryError('DEPENDENCY_FAILED', `plugin '${cause.name}' failed; failure policy 'abort' stopped the host`, {
+        plugin: cause.name,
+      });
 }
 
 function internalError(error: unknown): PluginFactoryError {

@@ -154,6 +154,165 @@ describe('overlapping commands', () => {
   });
 });
 
+describe('commands while a restart, reload or unload is in progress', () => {
+  const names = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
+
+  it('an unload in flight refuses restart, reload and stop; it ends with the plugin gone for good', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' }, stopMs: 80 })]);
+    await manager.start();
+    const unload = settles(manager.unloadPlugin('a'));
+    await sleep(20); // b is stopping, a still runs
+    expect(stateOf(manager, 'a')).toBe('running');
+    expect(['restart', 'reload', 'stop', 'start', 'unload'].map((c) => manager.can('a', c as 'restart'))).toEqual([false, false, false, false, false]);
+    expect(await settles(manager.restartPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await settles(manager.unloadPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await unload).toMatchObject({ ok: true });
+    expect(names(manager)).toEqual(['b:failed.blocked']);
+    expect(log.filter((l) => l.startsWith('a'))).toEqual(['a.init', 'a.start', 'a.stop', 'a.dispose']);
+    // a is really gone: a dependent reloaded onto it finds no such plugin.
+    expect(await settles(manager.reloadPlugin('b', plugin(log, 'b', { deps: { a: '*' }, version: '2.0.0' })))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+  });
+
+  it('a health-triggered restart does not undo an unload in flight', async () => {
+    const log: string[] = [];
+    let sick = false;
+    const a: PluginDefinition = {
+      manifest: { name: 'a', version: '1.0.0', health: { intervalMs: 5, timeoutMs: 50, unhealthyThreshold: 1, restart: true } },
+      module: { init: () => undefined, start: () => void log.push('a.start'), stop: () => void log.push('a.stop'), health: () => !sick },
+    };
+    const manager = host([a, plugin(log, 'b', { deps: { a: '*' }, stopMs: 100 })]);
+    await manager.start();
+    sick = true;
+    expect(await settles(manager.unloadPlugin('a'))).toMatchObject({ ok: true });
+    await sleep(30);
+    expect(names(manager)).toEqual(['b:failed.blocked']);
+    expect(log.filter((l) => l.startsWith('a'))).toEqual(['a.start', 'a.stop']);
+  });
+
+  it('a reload in flight refuses unload and stop; both work once it ended', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' }, stopMs: 80 })]);
+    await manager.start();
+    const reload = settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
+    await sleep(20);
+    expect(await settles(manager.unloadPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await reload).toMatchObject({ ok: true, value: { state: 'running', version: '2.0.0' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+    expect(await settles(manager.unloadPlugin('a'))).toMatchObject({ ok: true });
+    expect(names(manager)).toEqual(['b:failed.blocked']);
+  });
+
+  it('a restart in flight refuses stop instead of undoing it halfway', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' }, stopMs: 80 })]);
+    await manager.start();
+    const restart = settles(manager.restartPlugin('a'));
+    await sleep(20);
+    expect(manager.can('a', 'stop')).toBe(false);
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(await restart).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+  });
+
+  for (const command of ['restart', 'reload'] as const) {
+    it(`starting a dependent of a plugin held down by a ${command} waits for it; neither command hangs`, async () => {
+      const log: string[] = [];
+      const manager = host([
+        plugin(log, 'a'),
+        plugin(log, 'b', { deps: { a: '*' } }),
+        plugin(log, 'c', { deps: { b: '*' } }),
+        plugin(log, 'd', { deps: { b: '*' }, stopMs: 100 }),
+      ]);
+      await manager.start();
+      await manager.stopPlugin('c');
+      const first = settles(command === 'restart' ? manager.restartPlugin('a') : manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
+      await sleep(30); // d is stopping; b and a wait for it
+      expect(manager.can('c', 'start')).toBe(true);
+      const start = settles(manager.startPlugin('c'));
+      expect(await first).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(await start).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running', 'd:running']);
+    });
+  }
+
+  it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'a'),
+      plugin(log, 'b', { deps: { a: '*' } }),
+      plugin(log, 'c', { deps: { b: '*' } }),
+      plugin(log, 'd', { deps: { b: '*' }, stopMs: 100 }),
+    ]);
+    await manager.start();
+    await manager.stopPlugin('c');
+    const unload = settles(manager.unloadPlugin('a'));
+    await sleep(30);
+    const start = settles(manager.startPlugin('c'));
+    expect(await unload).toMatchObject({ ok: true });
+    expect(await start).toEqual({ ok: false, code: 'DEPENDENCY_FAILED' });
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.state, p.error?.code])).toEqual([
+      ['b', 'failed.blocked', 'MISSING_DEPENDENCY'],
+      ['c', 'failed.blocked', 'DEPENDENCY_FAILED'],
+      ['d', 'failed.blocked', 'DEPENDENCY_FAILED'],
+    ]);
+  });
+});
+
+describe("the 'abort' policy and the manager's own lifecycle", () => {
+  const abortHost = (plugins: PluginDefinition[]) => {
+    const manager = createPluginManager({ plugins, logger: silentLogger, hookTimeoutMs: 1000, failurePolicy: 'abort' });
+    managers.push(manager);
+    return manager;
+  };
+
+  it('a stop failure the host went on from does not take it down when a dependent is started later', async () => {
+    const b: PluginDefinition = {
+      manifest: { name: 'b', version: '1.0.0' },
+      module: { init: () => undefined, start: () => undefined, stop: () => { throw new Error('stop failed'); } },
+    };
+    const manager = abortHost([b, plugin([], 'c', { deps: { b: '*' } }), plugin([], 'x')]);
+    await manager.start();
+    expect(await settles(manager.stopPlugin('b'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect(manager.getSnapshot().state).toBe('running');
+    expect(await settles(manager.startPlugin('c'))).toEqual({ ok: false, code: 'DEPENDENCY_FAILED' });
+    expect(manager.getSnapshot().state).toBe('running');
+    expect([stateOf(manager, 'c'), stateOf(manager, 'x')]).toEqual(['failed.blocked', 'running']);
+  });
+
+  it('a command during which a dependent fails for good rejects with that failure as the host goes down', async () => {
+    let starts = 0;
+    const manager = abortHost([
+      plugin([], 'a'),
+      plugin([], 'b', { deps: { a: '*' }, failStart: () => ++starts > 1 }),
+    ]);
+    await manager.start();
+    const restart = manager.restartPlugin('a').then(
+      () => ({ code: 'resolved', plugin: undefined }),
+      (error: { code?: string; plugin?: string }) => ({ code: error.code, plugin: error.plugin }),
+    );
+    expect(await restart).toEqual({ code: 'HOOK_FAILED', plugin: 'b' });
+    await manager.stop();
+    expect(manager.getSnapshot().state).toBe('stopped');
+  });
+
+  it('start() after stop() rejects, and so does a start() that stop() cut short', async () => {
+    const manager = host([plugin([], 'a')]);
+    await manager.start();
+    await manager.stop();
+    expect(await settles(manager.start())).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+
+    const slow = host([plugin([], 'a', { startMs: 50 })]);
+    const booting = settles(slow.start());
+    await sleep(10);
+    await slow.stop();
+    expect(await booting).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+  });
+});
+
 describe('hostile options and values', () => {
   it.each([
     ['logger without methods', { logger: {} }],
