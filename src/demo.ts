@@ -85,8 +85,8 @@ let booted: ManagerSnapshot;
 try {
   booted = await manager.start();
 } catch (error) {
-  // Only the 'abort' failure policy makes start() throw; the host has already stopped then.
-  process.stderr.write(`demo: boot failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  // The 'abort' failure policy (the host has already stopped then), or a signal during boot.
+  if (!shutdown) process.stderr.write(`demo: boot failed: ${error instanceof Error ? error.message : String(error)}\n`);
   booted = manager.getSnapshot();
   await shutDown('boot failed');
 }

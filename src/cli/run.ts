@@ -98,8 +98,9 @@ export async function runCommand(args: string[]): Promise<number> {
   try {
     boot = await manager.start();
   } catch (error) {
-    // Only the 'abort' failure policy makes start() throw; the host has stopped by then.
-    log(`boot failed: ${formatError(error, verbose)}`, errors);
+    // The 'abort' failure policy (the host has stopped by then), or a signal that stopped the
+    // boot: that one is no failure to report.
+    if (!stopping) log(`boot failed: ${formatError(error, verbose)}`, errors);
     boot = manager.getSnapshot();
     void requestStop();
   }

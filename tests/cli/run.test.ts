@@ -118,6 +118,17 @@ describe('plugin-factory run', () => {
     expect(run.err()).not.toContain('again');
   });
 
+  it('SIGINT during boot stops the host without reporting a boot failure', async () => {
+    const run = startCli(['run', `${FIXTURES}/slow-boot`]);
+    await waitFor(run, /^plugin late: \S+ -> starting\.hook$/m);
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
+    expect(run.err()).not.toContain('boot failed');
+    expect(run.err()).not.toContain('INVALID_TRANSITION');
+    expect(code).toBe(1); // late never reached running
+  });
+
   it('a second SIGINT during a slow shutdown exits at once with 130', async () => {
     const run = startCli(['run', `${FIXTURES}/slow-stop`]);
     await waitFor(run, /press Ctrl-C to stop/);
