@@ -11,13 +11,18 @@
  *
  * Delivery is asynchronous: `publish` queues the event and returns; handlers run in a later
  * microtask, in publish order and then subscription order, so a publisher never runs foreign
- * code inline. A handler that throws or rejects is reported as `EVENT_HANDLER_FAILED` and
+ * code inline. Events published by handlers go to the next batch; after MICROTASK_BATCHES
+ * batches in a row the next one waits for the event loop (setImmediate), so handlers that keep
+ * republishing to each other cannot starve timers and I/O. A handler that throws or rejects is reported as `EVENT_HANDLER_FAILED` and
  * changes nothing for the publisher or the other handlers. Async handlers are not awaited.
  * Payloads are passed by reference: handlers must treat them as read-only.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+
+/** Batches delivered back to back on microtasks before one yields to the event loop. */
+export const MICROTASK_BATCHES = 1000;
 import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
 import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
@@ -149,6 +154,10 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   const inFlight = new Set<Promise<unknown>>();
   const totals = new Map<string, EventCounts>();
   let scheduled = false;
+  /** Batches delivered in a row, each published by the one before. */
+  let burst = 0;
+  /** settled() callers waiting for the next batch (it may come on a macrotask). */
+  let drainWaiters: Array<() => void> = [];
   const logger = options.logger ?? createConsoleLogger();
 
   const countsOf = (name: string): EventCounts => {
@@ -194,6 +203,19 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     scheduled = false;
     // One batch per microtask; events published by handlers go to the next batch.
     for (const [sub, event] of queue.splice(0)) deliver(sub, event);
+    if (!scheduled) burst = 0;
+    const waiters = drainWaiters;
+    drainWaiters = [];
+    for (const wake of waiters) wake();
+  };
+  const schedule = () => {
+    scheduled = true;
+    if (++burst <= MICROTASK_BATCHES) {
+      queueMicrotask(drain);
+    } else {
+      burst = 0;
+      setImmediate(drain);
+    }
   };
 
   const makeScope = (name: string, allowPublish: (t: string[]) => boolean, allowSubscribe: (p: string[]) => boolean, counted: boolean): EventScope => {
@@ -220,10 +242,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         if (counted) countsOf(name).published++;
         const event: BusEvent = Object.freeze({ type, payload, source: name });
         for (const sub of candidates(segments[0]!)) if (matches(sub.pattern, segments)) queue.push([sub, event]);
-        if (!scheduled && queue.length > 0) {
-          scheduled = true;
-          queueMicrotask(drain);
-        }
+        if (!scheduled && queue.length > 0) schedule();
       },
       subscribe(pattern, handler) {
         if (disposed) throw disposedError(name, `events.subscribe(${quote(pattern)})`);
@@ -292,7 +311,8 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     },
     async settled() {
       while (scheduled || queue.length > 0 || inFlight.size > 0) {
-        if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        if (scheduled) await new Promise<void>((resolve) => drainWaiters.push(resolve));
+        else if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
         else await new Promise<void>((resolve) => queueMicrotask(resolve));
       }
     },

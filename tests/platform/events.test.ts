@@ -214,6 +214,40 @@ describe('event bus', () => {
     expect(bus.counts('nobody')).toEqual({ published: 0, received: 0 });
   });
 
+  it('two handlers republishing to each other do not starve timers; settled() waits through the yields', async () => {
+    const bus = quietBus();
+    const ping = bus.scope({ name: 'ping', publishes: ['ping'], subscribes: ['pong'] });
+    const pong = bus.scope({ name: 'pong', publishes: ['pong'], subscribes: ['ping'] });
+    const rounds = 20_000;
+    let count = 0;
+    let timerFired = false;
+    let timerFiredDuringExchange: boolean | null = null;
+    setTimeout(() => void (timerFired = true), 0);
+    ping.subscribe('pong', () => {
+      if (++count < rounds) ping.publish('ping');
+      else timerFiredDuringExchange = timerFired;
+    });
+    pong.subscribe('ping', () => void pong.publish('pong'));
+    ping.publish('ping');
+    await bus.settled();
+    expect(count).toBe(rounds);
+    expect(timerFiredDuringExchange).toBe(true);
+  });
+
+  it('events published by handlers keep their order across a yield to the event loop', async () => {
+    const bus = quietBus();
+    const host = bus.hostScope();
+    const seen: number[] = [];
+    host.subscribe('n', ({ payload }) => {
+      const n = payload as number;
+      seen.push(n);
+      if (n < 2500) host.publish('n', n + 1);
+    });
+    host.publish('n', 0);
+    await bus.settled();
+    expect(seen).toEqual(Array.from({ length: 2501 }, (_, i) => i));
+  });
+
   it('settled waits for async handlers', async () => {
     const bus = quietBus();
     let done = false;
