@@ -698,6 +698,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         case 'failed.blocked':
           this.send(record, { type: 'plugin.dependencies.restored' });
           return;
+        case 'running':
+          // An optional dependency on its way down waits for its active dependents: stop, and
+          // start again once it is down (this plugin was wanted up again while it went down).
+          if (this.optionalLeaving(record)) this.send(record, { type: 'plugin.stop' });
+          return;
         case 'failed.halted':
           if (record.retryPending && ready) {
             record.retryPending = false;
@@ -761,6 +766,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const dependency = error?.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
     if (dependency === undefined || this.records.has(dependency) || !record.entry.requires.includes(dependency)) return;
     this.send(record, { type: 'plugin.dependency.failed', dependency, code: 'MISSING_DEPENDENCY' });
+  }
+
+  /** Whether an optional dependency is running but wanted down (it waits for its dependents). */
+  private optionalLeaving(record: PluginRecord<R>): boolean {
+    for (const dep of record.entry.optional) {
+      const target = this.records.get(dep);
+      if (target?.running && !target.wanted) return true;
+    }
+    return false;
   }
 
   private notReady(record: PluginRecord<R>): string[] {

@@ -239,6 +239,23 @@ describe('commands while a restart, reload or unload is in progress', () => {
     });
   }
 
+  it('a plugin taken down by its optional dependency and wanted up again meanwhile lets that dependency stop', async () => {
+    const log: string[] = [];
+    const manager = host([
+      plugin(log, 'a'),
+      plugin(log, 'b', { optional: { a: '*' } }),
+      plugin(log, 'c', { deps: { b: '*' }, stopMs: 60 }),
+      plugin(log, 'd', { deps: { b: '*' } }),
+    ]);
+    await manager.start();
+    const stop = settles(manager.stopPlugin('a'));
+    await sleep(20); // d stopped, c still stopping: b and a still run
+    const start = settles(manager.startPlugin('d'));
+    expect(await stop).toMatchObject({ ok: true, value: { state: 'stopped' } });
+    expect(await start).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:stopped', 'd:running']);
+  });
+
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
     const manager = host([
