@@ -57,6 +57,8 @@ interface PluginSpec {
 interface Step {
   cmd: PluginCommand;
   name: string;
+  /** With overlapping commands: ms after the previous command was issued (not settled). */
+  gap: number;
 }
 
 interface Scenario {
@@ -90,7 +92,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
   .record({
     count: fc.integer({ min: 2, max: MAX_PLUGINS }),
     pool: fc.array(rawPluginArb, { minLength: MAX_PLUGINS, maxLength: MAX_PLUGINS }),
-    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat() }), {
+    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat(), gap: fc.integer({ min: 0, max: 3 }) }), {
       minLength: 1,
       maxLength: 12,
     }),
@@ -117,7 +119,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
         delays: raw.delays,
       };
     });
-    const scenario: Scenario = { plugins, steps: steps.map(({ cmd, target }) => ({ cmd, name: nameOf(target % count) })) };
+    const scenario: Scenario = { plugins, steps: steps.map(({ cmd, target, gap }) => ({ cmd, name: nameOf(target % count), gap })) };
     // What fast-check prints for a counterexample (the plain JSON is one JSON.stringify away).
     Object.defineProperty(scenario, fc.toStringMethod, { value: () => renderScenario(scenario) });
     return scenario;
@@ -136,7 +138,7 @@ function renderScenario(scenario: Scenario): string {
     parts.push(`delays ${spec.delays.join(',')} ms`);
     return `    ${parts.join(' | ')}`;
   });
-  const steps = scenario.steps.map((step, index) => `    ${index + 1}. ${step.cmd} ${step.name}`);
+  const steps = scenario.steps.map((step, index) => `    ${index + 1}. ${step.cmd} ${step.name} (+${step.gap} ms when overlapping)`);
   return `\n  plugins:\n${plugins.join('\n')}\n  commands (after manager.start()):\n${steps.join('\n')}\n  then manager.stop()\n`;
 }
 
@@ -199,6 +201,12 @@ const describeError = (error: unknown) =>
 
 /** Codes an allowed command may reject with when hooks are faulty. */
 const FAULT_CODES = new Set(['HOOK_FAILED', 'HOOK_TIMEOUT', 'DEPENDENCY_FAILED']);
+/**
+ * And with overlapping commands: a later command undid this one (INVALID_TRANSITION), a
+ * requirement was unloaded meanwhile (MISSING_DEPENDENCY), or a reload found its plugin unloaded
+ * once its module had loaded (PLUGIN_NOT_FOUND).
+ */
+const OVERLAP_CODES = new Set(['INVALID_TRANSITION', 'MISSING_DEPENDENCY', 'PLUGIN_NOT_FOUND']);
 
 const HOOK_TIMEOUT_MS = 200;
 /** A command that has not settled after this long is hung, whatever else happens. */
@@ -224,11 +232,12 @@ const BUSY_STATES = new Set([
 ]);
 
 /**
- * Boots a host for `scenario`, runs its commands one by one, shuts it down, and throws on the
- * first command (or boot, or shutdown) during which an invariant in `enforce` was violated; the
- * other invariants are not reported.
+ * Boots a host for `scenario`, runs its commands one by one (or, `overlapping`, each its gap after
+ * the previous one was issued, without waiting for it), shuts it down, and throws on the first
+ * command (or boot, or shutdown) during which an invariant in `enforce` was violated; the other
+ * invariants are not reported.
  */
-async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>): Promise<void> {
+async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, overlapping = false): Promise<void> {
   await drainOwnTimers();
   const baselineTimers = activeTimeouts() - ownTimers.size;
   const hostErrorsBefore = hostErrors.length;
@@ -404,6 +413,9 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>):
     }
   };
 
+  /** Plugins whose unloadPlugin resolved: none of them may ever show up again. */
+  const unloaded = new Set<string>();
+
   let stopped = false;
   let stopHung = false;
   try {
@@ -417,6 +429,7 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>):
       touch();
       if (change.type === 'plugin.changed') {
         trace.push(`${change.name}: ${change.previous} -> ${change.state}`);
+        if (unloaded.has(change.name)) flag('contract', `${change.name} became '${change.state}' after its unload resolved`);
         checkRunningOnRunning(`when ${change.name} became '${change.state}'`);
       } else {
         trace.push(`manager: ${change.previous} -> ${change.state}`);
@@ -431,7 +444,48 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>):
     checkRunningOnRunning('after boot');
     throwIfViolated('after manager.start()');
 
-    for (const [index, step] of scenario.steps.entries()) {
+    if (overlapping) {
+      const pending: Array<Promise<void>> = [];
+      for (const [index, step] of scenario.steps.entries()) {
+        if (index > 0) await sleep(step.gap);
+        const present = states().has(step.name);
+        const allowed = m.can(step.name, step.cmd);
+        const what = `command ${index + 1}: ${step.cmd} ${step.name}`;
+        trace.push(`> ${what} (state ${describeState(states().get(step.name))}, can=${allowed})`);
+        let promise: Promise<unknown>;
+        try {
+          promise = issue(m, step);
+        } catch (error) {
+          promise = Promise.reject(error);
+          flag('contract', `${what} threw synchronously: ${describeError(error)}`);
+        }
+        pending.push(
+          settle(promise, quietFor('contract')).then((outcome) => {
+            if (outcome === 'hung') return flag('contract', `${what} did not settle`);
+            trace.push(`< ${what}: ${outcome.ok ? 'resolved' : `rejected ${describeError(outcome.error)}`}`);
+            if (!allowed) {
+              const expected = present ? 'INVALID_TRANSITION' : 'PLUGIN_NOT_FOUND';
+              if (outcome.ok || !isPluginFactoryError(outcome.error) || outcome.error.code !== expected) {
+                flag('contract', `${what}: can() said false; expected ${expected}, got ${outcome.ok ? 'resolved' : describeError(outcome.error)}`);
+              }
+            } else if (!outcome.ok) {
+              // Besides faulty hooks: a later command may win over this one, or unload a requirement.
+              const error = outcome.error;
+              const acceptable = isPluginFactoryError(error) && (FAULT_CODES.has(error.code) || OVERLAP_CODES.has(error.code));
+              if (!acceptable) flag('contract', `${what}: can() said true but it rejected with ${describeError(error)}`);
+            } else if (step.cmd === 'unload') {
+              if (states().has(step.name)) flag('contract', `${what} resolved with the plugin still registered`);
+              unloaded.add(step.name);
+            }
+          }),
+        );
+      }
+      await Promise.all(pending);
+      checkRunningOnRunning('after the overlapping commands');
+      throwIfViolated('after the overlapping commands');
+    }
+
+    for (const [index, step] of overlapping ? [] : scenario.steps.entries()) {
       const before = states();
       const present = before.has(step.name);
       const allowed = m.can(step.name, step.cmd);
@@ -539,6 +593,18 @@ describe('runtime commands on random plugin graphs (fast-check)', () => {
   it(
     'refused commands reject with INVALID_TRANSITION / PLUGIN_NOT_FOUND; allowed ones only fail as faulty hooks explain',
     check('contract'),
+    TIMEOUT_MS,
+  );
+
+  it(
+    'overlapping commands: every one settles, an unload is final, and every invariant above still holds',
+    async () => {
+      const all = new Set<Invariant>(['contract', 'dependencies', 'order', 'stopOnce', 'overlap', 'shutdown', 'host']);
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario, all, true)),
+        { numRuns: NUM_RUNS, ...replay },
+      );
+    },
     TIMEOUT_MS,
   );
 
