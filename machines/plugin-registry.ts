@@ -243,6 +243,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'stopped';
+    record.heldBy = null; // its own restart brings it back, not the plugin that held it
     record.restartPending = true;
     this.track(op, touched);
   }
@@ -252,6 +253,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(entry.name)];
     record.want = 'stopped';
+    record.heldBy = null;
     record.replacement = entry;
     record.restartPending = true;
     this.track(op, touched);
@@ -427,7 +429,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         // Wanted up again: so are the dependents that went down with it.
         for (const edge of record.dependents) {
           const dependent = this.records.get(edge.name);
-          if (dependent?.heldBy !== record.name || dependent.want !== 'stopped') continue;
+          if (dependent?.heldBy !== record.name || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
           dependent.want = 'running';
           dependent.heldBy = null;
           this.enqueue(dependent);
@@ -482,7 +484,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       if (GONE.has(state)) this.replace(record);
       return;
     }
-    if (record.restartPending && record.want === 'stopped') {
+    if (record.restartPending) {
+      // Down: the restart's second half. (Wanted up again meanwhile, it is down all the same.)
       record.restartPending = false;
       record.want = 'running';
       this.releaseHeld(record.name);
@@ -561,7 +564,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const released: PluginRecord<R>[] = [];
     for (const dependentName of this.dependentsOf(name)) {
       const dependent = this.records.get(dependentName)!;
-      if (dependent.heldBy !== name || dependent.want !== 'stopped') continue;
+      // One being restarted or reloaded itself comes back when that ends.
+      if (dependent.heldBy !== name || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
       dependent.want = 'running';
       dependent.heldBy = null;
       released.push(dependent);

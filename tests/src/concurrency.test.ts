@@ -256,6 +256,20 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:stopped', 'd:running']);
   });
 
+  it('a dependent restarted while its requirement stops, then started from below, ends its restart', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' }, stopMs: 20 }), plugin([], 'c', { deps: { b: '*' }, stopMs: 20 })]);
+    await manager.start();
+    const stop = settles(manager.stopPlugin('a'));
+    await sleep(5); // c stopping
+    const restart = settles(manager.restartPlugin('b'));
+    await sleep(20); // c stopped, b stopping
+    const start = settles(manager.startPlugin('c')); // wants a running again: the stop is undone
+    expect(await restart).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(await start).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(await stop).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running']);
+  });
+
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
     const manager = host([
