@@ -156,6 +156,18 @@ describe('overlapping commands', () => {
 
 describe('commands while a restart, reload or unload is in progress', () => {
   const names = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
+  /** a ← b ← {c, d}; d stops slowly; c is stopped by hand: a command on a waits for d. */
+  const fanOut = async (log: string[]) => {
+    const manager = host([
+      plugin(log, 'a'),
+      plugin(log, 'b', { deps: { a: '*' } }),
+      plugin(log, 'c', { deps: { b: '*' } }),
+      plugin(log, 'd', { deps: { b: '*' }, stopMs: 100 }),
+    ]);
+    await manager.start();
+    await manager.stopPlugin('c');
+    return manager;
+  };
 
   it('an unload in flight refuses restart, reload and stop; it ends with the plugin gone for good', async () => {
     const log: string[] = [];
@@ -221,14 +233,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
   for (const command of ['restart', 'reload'] as const) {
     it(`starting a dependent of a plugin held down by a ${command} waits for it; neither command hangs`, async () => {
       const log: string[] = [];
-      const manager = host([
-        plugin(log, 'a'),
-        plugin(log, 'b', { deps: { a: '*' } }),
-        plugin(log, 'c', { deps: { b: '*' } }),
-        plugin(log, 'd', { deps: { b: '*' }, stopMs: 100 }),
-      ]);
-      await manager.start();
-      await manager.stopPlugin('c');
+      const manager = await fanOut(log);
       const first = settles(command === 'restart' ? manager.restartPlugin('a') : manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
       await sleep(30); // d is stopping; b and a wait for it
       expect(manager.can('c', 'start')).toBe(true);
@@ -272,14 +277,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
 
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
-    const manager = host([
-      plugin(log, 'a'),
-      plugin(log, 'b', { deps: { a: '*' } }),
-      plugin(log, 'c', { deps: { b: '*' } }),
-      plugin(log, 'd', { deps: { b: '*' }, stopMs: 100 }),
-    ]);
-    await manager.start();
-    await manager.stopPlugin('c');
+    const manager = await fanOut(log);
     const unload = settles(manager.unloadPlugin('a'));
     await sleep(30);
     const start = settles(manager.startPlugin('c'));

@@ -444,30 +444,41 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
     checkRunningOnRunning('after boot');
     throwIfViolated('after manager.start()');
 
+    /** Issues one command, noting in the trace what `can()` said of it. */
+    const begin = (step: Step, what: string, before: Map<string, string>) => {
+      const allowed = m.can(step.name, step.cmd);
+      trace.push(`> ${what} (state ${describeState(before.get(step.name))}, can=${allowed})`);
+      let promise: Promise<unknown>;
+      try {
+        promise = issue(m, step);
+      } catch (error) {
+        promise = Promise.reject(error);
+        flag('contract', `${what} threw synchronously: ${describeError(error)}`);
+      }
+      return { allowed, present: before.has(step.name), settled: settle(promise, quietFor('contract')) };
+    };
+    /** A command can() refused must reject with INVALID_TRANSITION, or PLUGIN_NOT_FOUND once unloaded. */
+    const checkRefused = (what: string, present: boolean, outcome: Outcome) => {
+      const expected = present ? 'INVALID_TRANSITION' : 'PLUGIN_NOT_FOUND';
+      if (outcome.ok) {
+        flag('contract', `${what}: can() said false but the command resolved`);
+      } else if (!isPluginFactoryError(outcome.error) || outcome.error.code !== expected) {
+        flag('contract', `${what}: can() said false; expected ${expected}, got ${describeError(outcome.error)}`);
+      }
+    };
+
     if (overlapping) {
       const pending: Array<Promise<void>> = [];
       for (const [index, step] of scenario.steps.entries()) {
         if (index > 0) await sleep(step.gap);
-        const present = states().has(step.name);
-        const allowed = m.can(step.name, step.cmd);
         const what = `command ${index + 1}: ${step.cmd} ${step.name}`;
-        trace.push(`> ${what} (state ${describeState(states().get(step.name))}, can=${allowed})`);
-        let promise: Promise<unknown>;
-        try {
-          promise = issue(m, step);
-        } catch (error) {
-          promise = Promise.reject(error);
-          flag('contract', `${what} threw synchronously: ${describeError(error)}`);
-        }
+        const { allowed, present, settled } = begin(step, what, states());
         pending.push(
-          settle(promise, quietFor('contract')).then((outcome) => {
+          settled.then((outcome) => {
             if (outcome === 'hung') return flag('contract', `${what} did not settle`);
             trace.push(`< ${what}: ${outcome.ok ? 'resolved' : `rejected ${describeError(outcome.error)}`}`);
             if (!allowed) {
-              const expected = present ? 'INVALID_TRANSITION' : 'PLUGIN_NOT_FOUND';
-              if (outcome.ok || !isPluginFactoryError(outcome.error) || outcome.error.code !== expected) {
-                flag('contract', `${what}: can() said false; expected ${expected}, got ${outcome.ok ? 'resolved' : describeError(outcome.error)}`);
-              }
+              checkRefused(what, present, outcome);
             } else if (!outcome.ok) {
               // Besides faulty hooks: a later command may win over this one, or unload a requirement.
               const error = outcome.error;
@@ -487,18 +498,9 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
 
     for (const [index, step] of overlapping ? [] : scenario.steps.entries()) {
       const before = states();
-      const present = before.has(step.name);
-      const allowed = m.can(step.name, step.cmd);
       const what = `step ${index + 1}: ${step.cmd} ${step.name}`;
-      trace.push(`> ${what} (state ${describeState(before.get(step.name))}, can=${allowed})`);
-      let promise: Promise<unknown>;
-      try {
-        promise = issue(m, step);
-      } catch (error) {
-        promise = Promise.reject(error);
-        flag('contract', `${what} threw synchronously: ${describeError(error)}`);
-      }
-      const outcome = await settle(promise, quietFor('contract'));
+      const { allowed, present, settled } = begin(step, what, before);
+      const outcome = await settled;
       if (outcome === 'hung') {
         flag('contract', `${what} did not settle`);
         throwIfViolated(`during ${what}`);
@@ -507,12 +509,7 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
       trace.push(`< ${what}: ${outcome.ok ? 'resolved' : `rejected ${describeError(outcome.error)}`}`);
 
       if (!allowed) {
-        const expected = present ? 'INVALID_TRANSITION' : 'PLUGIN_NOT_FOUND';
-        if (outcome.ok) {
-          flag('contract', `${what}: can() said false but the command resolved`);
-        } else if (!isPluginFactoryError(outcome.error) || outcome.error.code !== expected) {
-          flag('contract', `${what}: can() said false; expected ${expected}, got ${describeError(outcome.error)}`);
-        }
+        checkRefused(what, present, outcome);
       } else if (!outcome.ok) {
         const error = outcome.error;
         // A required dependency (or one of its own) was unloaded: the plugin cannot run.
