@@ -528,6 +528,8 @@ describe('fuzz: random host files', () => {
       { numRuns: HOST_RUNS },
     );
     expect(seen.problems).toBeGreaterThan(0);
-    expect(seen.definitions).toBeGreaterThan(HOST_RUNS / 2);
+    // The generator must reach the loader's happy path, not only its refusals: over 350 runs it
+    // yields 170–250 definitions (it varies with the random hosts), so a quarter leaves a margin.
+    expect(seen.definitions).toBeGreaterThan(HOST_RUNS / 4);
   });
 });
