@@ -10,7 +10,7 @@ import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from
 import type { AnyStateNode, InspectionEvent } from 'xstate';
 import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
 import type { StatePath } from 'xstate/graph';
-import { pluginLifecycle, stateToPath } from '../../machines/plugin-lifecycle.ts';
+import { DEFAULT_RETRY, SHAPE_ANCHORS, pluginLifecycle, stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent } from '../../machines/plugin-lifecycle.ts';
 import { silentLogger } from '../../src/index.ts';
 import type { PluginContext } from '../../src/index.ts';
@@ -261,5 +261,20 @@ describe('coverage of the real chart', () => {
     const taken = new Set([...takenAll].map(describeTransition));
     expect(definitions.length).toBeGreaterThan(40);
     expect(definitions.map(describeTransition).filter((d) => !taken.has(d))).toEqual([]);
+  });
+});
+
+describe('hidden-class anchors', () => {
+  it('have the key order of a context as assign copies it, and of timings with every hook', () => {
+    const actor = createActor(pluginLifecycle, { input: { name: 'p', hookTimeoutMs: 1000, retry: DEFAULT_RETRY } }).start();
+    for (const type of ['plugin.init', 'plugin.start', 'plugin.stop'] as const) actor.send({ type });
+    const { value, context } = actor.getSnapshot();
+    expect(value).toBe('stopped');
+    const [contextAnchor, timingsAnchor] = SHAPE_ANCHORS;
+    expect(Object.keys(contextAnchor!)).toEqual(Object.keys(context));
+    expect(Object.keys(context.timings)).toEqual(['initMs', 'startMs', 'stopMs']);
+    // What a boot and shutdown build ({initMs}, then startMs, stopMs, disposeMs added) are
+    // prefixes of the anchor's keys: one live object keeps every link on the way.
+    expect(Object.keys(timingsAnchor!)).toEqual(['initMs', 'startMs', 'stopMs', 'disposeMs']);
   });
 });
