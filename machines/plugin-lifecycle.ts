@@ -26,7 +26,7 @@
  * The defaults below answer at once, so the chart runs as it is in any XState tool.
  */
 import { assign, setup } from 'xstate';
-import type { SnapshotFrom } from 'xstate';
+import type { AnyStateNode, SnapshotFrom, StateValue } from 'xstate';
 import { toErrorInfo } from './error-info.ts';
 import type { ErrorInfo, HookName } from './error-info.ts';
 
@@ -191,24 +191,6 @@ function initialContext(input: LifecycleInput): LifecycleContext {
     health: null,
   };
 }
-
-/**
- * Hidden-class anchors, for V8. XState copies the context on every `assign` with
- * `Object.assign({}, context, update)`, which builds the copy key by key from the hidden class
- * of `{}`; `withTiming` builds timings the same way. V8 links only about 1,500 first keys from
- * that class. A process that builds more objects with distinct first keys (thousands of
- * manifests whose `dependencies` name different plugins) fills it; from then on, a shape whose
- * link is missing (the garbage collector drops links no live object uses) gets a new hidden
- * class for every object built: each step allocates classes, and every read of a context goes
- * megamorphic. A 10,000-plugin boot then took 1.7–1.9 times as long, in a third to two thirds
- * of the runs. One live object of each shape, made when this module loads, keeps those links
- * for good. For the same reason the chart's `assign`s return object literals rather than take
- * a property map, which XState builds into an update key by key from `{}`.
- */
-export const SHAPE_ANCHORS: readonly object[] = [
-  Object.assign({}, initialContext({ name: '', hookTimeoutMs: 0, retry: DEFAULT_RETRY })),
-  TIMING_KEYS.reduce<HookTimings>((timings, key) => withTiming(timings, key, 0), {}),
-];
 
 function validationErrors(error: unknown): ErrorInfo[] {
   const list = (error as { errors?: unknown } | null)?.errors;
@@ -526,3 +508,38 @@ export function stateToPath(value: unknown): string {
   }
   return '';
 }
+
+/**
+ * Hidden-class anchors, for V8. XState copies the context on every `assign` with
+ * `Object.assign({}, context, update)`, which builds the copy key by key from the hidden class
+ * of `{}`; it builds a compound state's value (`{ starting: 'hook' }`) the same way on every
+ * step, and `withTiming` builds timings so. V8 links only about 1,500 first keys from that
+ * class. A process that builds more objects with distinct first keys (thousands of manifests
+ * whose `dependencies` name different plugins) fills it; from then on, a shape whose link is
+ * missing (the garbage collector drops links no live object uses) gets a new hidden class for
+ * every object built: each step allocates classes, and every read of a context or value goes
+ * megamorphic. A 10,000-plugin boot took 1.7–1.9 times as long in a third to two thirds of the
+ * runs without the context anchor, and about 10 % longer in every run without the value ones.
+ * One live object of each shape, made when this module loads, keeps those links for good. For
+ * the same reason the chart's `assign`s return object literals rather than take a property
+ * map, which XState builds into an update key by key from `{}`.
+ */
+export const SHAPE_ANCHORS: readonly object[] = (() => {
+  const input: LifecycleInput = { name: '', hookTimeoutMs: 0, retry: DEFAULT_RETRY };
+  const anchors: object[] = [
+    Object.assign({}, initialContext(input)),
+    TIMING_KEYS.reduce<HookTimings>((timings, key) => withTiming(timings, key, 0), {}),
+  ];
+  // The value of every state inside a compound one: XState builds { running: 'healthy' } from `{}`.
+  const valueOf = (path: string[]): StateValue => (path.length === 1 ? path[0]! : { [path[0]!]: valueOf(path.slice(1)) });
+  const visit = (node: AnyStateNode) => {
+    const children = Object.values(node.states) as AnyStateNode[];
+    if (children.length === 0 && node.path.length > 1) {
+      anchors.push(pluginLifecycle.resolveState({ value: valueOf(node.path), context: initialContext(input) }).value as object);
+    }
+    for (const child of children) visit(child);
+  };
+  visit(pluginLifecycle.root);
+  return anchors;
+})();
+

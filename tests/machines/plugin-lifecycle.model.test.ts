@@ -276,5 +276,15 @@ describe('hidden-class anchors', () => {
     // What a boot and shutdown build ({initMs}, then startMs, stopMs, disposeMs added) are
     // prefixes of the anchor's keys: one live object keeps every link on the way.
     expect(Object.keys(timingsAnchor!)).toEqual(['initMs', 'startMs', 'stopMs', 'disposeMs']);
+    // And the value of every state inside a compound state, as XState builds it.
+    const nested: string[] = [];
+    const visit = (node: AnyStateNode) => {
+      const children = Object.values(node.states) as AnyStateNode[];
+      if (children.length === 0 && node.path.length > 1) nested.push(node.path.join('.'));
+      children.forEach(visit);
+    };
+    visit(pluginLifecycle.root);
+    expect(nested).toContain('starting.hook');
+    expect(SHAPE_ANCHORS.slice(2).map(stateToPath)).toEqual(nested);
   });
 });
