@@ -703,9 +703,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           this.send(record, { type: 'plugin.dependencies.restored' });
           return;
         case 'running':
-          // An optional dependency on its way down waits for its active dependents: stop, and
-          // start again once it is down (this plugin was wanted up again while it went down).
-          if (this.optionalLeaving(record)) this.send(record, { type: 'plugin.stop' });
+          // An optional dependency on its way down waits for its active dependents (this plugin
+          // was wanted up again while it went down): restart without it.
+          if (this.optionalLeaving(record)) this.restartWithoutOptional(record);
           return;
         case 'failed.halted':
           if (record.retryPending && ready) {
@@ -770,6 +770,22 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const dependency = error?.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
     if (dependency === undefined || this.records.has(dependency) || !record.entry.requires.includes(dependency)) return;
     this.send(record, { type: 'plugin.dependency.failed', dependency, code: 'MISSING_DEPENDENCY' });
+  }
+
+  /**
+   * A restart, as `restart()` makes one: its own dependents go down first and come back with it,
+   * and it starts again once the optional dependency is down.
+   */
+  private restartWithoutOptional(record: PluginRecord<R>): void {
+    for (const dependent of this.holdDependents(record.name)) {
+      this.refresh(dependent);
+      this.enqueue(dependent);
+    }
+    record.want = 'stopped';
+    record.heldBy = null;
+    record.restartPending = true;
+    this.refresh(record);
+    this.enqueue(record);
   }
 
   /** Whether an optional dependency is running but wanted down (it waits for its dependents). */

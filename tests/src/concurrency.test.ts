@@ -261,6 +261,27 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:stopped', 'd:running']);
   });
 
+  it('a plugin restarted without its optional dependency waits for its own dependents to stop', async () => {
+    const log: string[] = [];
+    const c = plugin(log, 'c', { deps: { b: '*' }, stopMs: 60 });
+    const stopC = (c.module as { stop: () => Promise<void> }).stop;
+    (c.module as { stop: () => Promise<void> }).stop = async () => {
+      await stopC();
+      log.push('c.stopped');
+    };
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { optional: { a: '*' } }), c, plugin(log, 'd', { deps: { c: '*' } })]);
+    await manager.start();
+    const stop = settles(manager.stopPlugin('a'));
+    await sleep(20); // d stopped, c stopping: b and a still run
+    const start = settles(manager.startPlugin('d')); // wants c and b up; a stays wanted down
+    expect(await stop).toMatchObject({ ok: true, value: { state: 'stopped' } });
+    expect(await start).toMatchObject({ ok: true, value: { state: 'running' } });
+    // b goes down (a cannot stop under it) only once c has, and comes back without a.
+    const order = log.filter((e) => /^(a|b)\.stop$|^c\.stopped$/.test(e));
+    expect(order).toEqual(['c.stopped', 'b.stop', 'a.stop']);
+    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:running', 'd:running']);
+  });
+
   it('a dependent restarted while its requirement stops, then started from below, ends its restart', async () => {
     const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' }, stopMs: 20 }), plugin([], 'c', { deps: { b: '*' }, stopMs: 20 })]);
     await manager.start();
