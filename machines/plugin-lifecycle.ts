@@ -542,4 +542,3 @@ export const SHAPE_ANCHORS: readonly object[] = (() => {
   visit(pluginLifecycle.root);
   return anchors;
 })();
-
