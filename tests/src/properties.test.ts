@@ -82,6 +82,9 @@ const rawPluginArb = fc.record({
 
 const nameOf = (index: number) => `p${index}`;
 
+/** The longest pause between overlapping commands (ms); `FC_MAX_GAP=8` spreads them further apart. */
+const MAX_GAP_MS = Number(process.env['FC_MAX_GAP'] ?? 3);
+
 /**
  * fast-check shrinks the raw values (a fixed pool of 7 plugin specs of which the first `count`
  * are used; edges and command targets as naturals taken modulo, so every value is a valid DAG) and
@@ -92,7 +95,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
   .record({
     count: fc.integer({ min: 2, max: MAX_PLUGINS }),
     pool: fc.array(rawPluginArb, { minLength: MAX_PLUGINS, maxLength: MAX_PLUGINS }),
-    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat(), gap: fc.integer({ min: 0, max: 3 }) }), {
+    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat(), gap: fc.integer({ min: 0, max: MAX_GAP_MS }) }), {
       minLength: 1,
       maxLength: 12,
     }),
@@ -557,8 +560,9 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
 // ── properties ─────────────────────────────────────────────────────────────
 
 /**
- * 100 runs of each property take a few seconds. `FC_NUM_RUNS=2000` digs deeper;
- * `FC_SEED=<seed> FC_PATH=<path>` replays a failure exactly as fast-check reported it.
+ * 100 runs of each property take a few seconds. `FC_NUM_RUNS=2000` digs deeper and
+ * `FC_MAX_GAP` (above) widens the overlaps; `FC_SEED=<seed> FC_PATH=<path>` replays a failure
+ * exactly as fast-check reported it.
  */
 const NUM_RUNS = Number(process.env['FC_NUM_RUNS'] ?? 100);
 const replay: fc.Parameters<[Scenario]> =
