@@ -333,6 +333,26 @@ describe("the 'abort' policy and the manager's own lifecycle", () => {
     expect([stateOf(manager, 'c'), stateOf(manager, 'x')]).toEqual(['failed.blocked', 'running']);
   });
 
+  it('a restart whose stop fails rejects with that failure and leaves the host running', async () => {
+    let failStop = false;
+    const b: PluginDefinition = {
+      manifest: { name: 'b', version: '1.0.0', dependencies: { a: '*' } },
+      module: {
+        init: () => undefined,
+        start: () => undefined,
+        stop: () => {
+          if (failStop) throw new Error('stop failed');
+        },
+      },
+    };
+    const manager = abortHost([plugin([], 'a'), b, plugin([], 'c', { deps: { b: '*' } })]);
+    await manager.start();
+    failStop = true;
+    expect(await settles(manager.restartPlugin('b'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect(manager.getSnapshot().state).toBe('running');
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b'), stateOf(manager, 'c')]).toEqual(['running', 'failed.halted', 'failed.blocked']);
+  });
+
   it('a command during which a dependent fails for good rejects with that failure as the host goes down', async () => {
     let starts = 0;
     const manager = abortHost([
