@@ -600,7 +600,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
-          touched.push(target);
+          // Every dependent its stop took down (transitively, see holdDependents) comes back
+          // with it, within this command, as a startPlugin of it would bring them back.
+          touched.push(target, ...this.releaseHeld(target.name));
         }
         stack.push(dep);
       }

@@ -296,6 +296,23 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running']);
   });
 
+  it('a stopped plugin started as the requirement of a dependent brings back every dependent its stop took down', async () => {
+    const plugins = () => [
+      plugin([], 'a'),
+      plugin([], 'b', { deps: { a: '*' } }),
+      plugin([], 'c', { deps: { b: '*' } }),
+      plugin([], 'x', { deps: { a: '*' } }),
+    ];
+    for (const startedBy of ['x', 'b']) {
+      const manager = host(plugins());
+      await manager.start();
+      await manager.stopPlugin('a');
+      expect(names(manager)).toEqual(['a:stopped', 'b:stopped', 'c:stopped', 'x:stopped']);
+      expect(await settles(manager.startPlugin(startedBy))).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running', 'x:running']);
+    }
+  });
+
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
     const manager = await fanOut(log);
