@@ -666,7 +666,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Decides the next lifecycle event for one plugin, if any. */
   private reconcile(record: PluginRecord<R>): void {
     if (record.awaiting || !record.ref) return;
-    if (record.want !== 'running') record.retryPending = false; // a retry ends when its plugin is wanted down
+    // A retry ends when its plugin is wanted down, unless it is only held down by a requirement:
+    // then it tries again once it comes back.
+    if (record.want !== 'running' && record.heldBy === null) record.retryPending = false;
     this.advanceIntent(record);
     if (this.records.get(record.name) !== record || !record.ref) return;
     const state = record.state;
@@ -726,10 +728,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       case 'running':
         if (record.activeDependents === 0) this.send(record, { type: 'plugin.stop' });
         return;
+      case 'failed.retrying':
+        // Held down between two tries (it rests in failed.halted): it tries again, with a fresh
+        // budget, when its requirement comes back.
+        if (record.heldBy !== null) record.retryPending = true;
+        this.send(record, { type: 'plugin.stop' });
+        return;
       case 'initializing':
       case 'starting.waitingForDependencies':
       case 'starting.hook':
-      case 'failed.retrying':
         this.send(record, { type: 'plugin.stop' });
         return;
       default: {

@@ -2,7 +2,7 @@
  * Commands that overlap: each case once left a promise pending for ever, started a plugin during
  * shutdown, or let a dependent run on a dependency being taken down.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginDefinition, PluginManager } from '../../src/index.ts';
 import { sleep } from '../helpers/time.ts';
@@ -311,6 +311,49 @@ describe('commands while a restart, reload or unload is in progress', () => {
       expect(await settles(manager.startPlugin(startedBy))).toMatchObject({ ok: true, value: { state: 'running' } });
       expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running', 'x:running']);
     }
+  });
+
+  /** b needs a; b's second start fails, and b waits 200 ms before trying again. */
+  const retryingB = () => {
+    const calls = { starts: 0 };
+    const b: PluginDefinition = {
+      manifest: { name: 'b', version: '1.0.0', dependencies: { a: '*' }, retry: { retries: 2, backoffMs: 200 } },
+      module: {
+        init: () => undefined,
+        start: () => {
+          if (++calls.starts === 2) throw new Error('start failed');
+        },
+        stop: () => undefined,
+      },
+    };
+    return { b, calls };
+  };
+
+  it('a dependent held down between two tries by a restart of its requirement tries again when it is back', async () => {
+    const { b, calls } = retryingB();
+    const manager = host([plugin([], 'a'), b]);
+    await manager.start();
+    const restartB = settles(manager.restartPlugin('b'));
+    await vi.waitFor(() => expect(stateOf(manager, 'b')).toBe('failed.retrying'));
+    expect(await settles(manager.restartPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+    expect(calls.starts).toBe(3);
+    // Its own restart was cut short by the failure it was retrying.
+    expect(await restartB).toEqual({ ok: false, code: 'HOOK_FAILED' });
+  });
+
+  it('a dependent held down between two tries by a stop of its requirement rests, and tries again when it starts', async () => {
+    const { b, calls } = retryingB();
+    const manager = host([plugin([], 'a'), b]);
+    await manager.start();
+    const restartB = settles(manager.restartPlugin('b'));
+    await vi.waitFor(() => expect(stateOf(manager, 'b')).toBe('failed.retrying'));
+    expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true, value: { state: 'stopped' } });
+    expect(names(manager)).toEqual(['a:stopped', 'b:failed.halted']);
+    expect(await restartB).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+    expect(calls.starts).toBe(3);
   });
 
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
