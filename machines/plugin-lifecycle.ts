@@ -436,6 +436,9 @@ export const pluginLifecycle = setup({
               { guard: 'failedInInit', target: '#plugin.initializing', actions: 'beginCommand' },
               { guard: 'failedInStart', target: '#plugin.starting.hook', actions: 'beginCommand' },
             ],
+            // A retry asked for while a required dependency is dead: blocked on it instead, and
+            // back (to where its last command began) once the dependency runs again.
+            'plugin.dependency.failed': { target: 'blocked', actions: 'blockOnDependency' },
           },
         },
         blocked: {

@@ -753,13 +753,18 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   private blockOnDeadDependency(record: PluginRecord<R>): void {
     const state = record.state;
-    if (record.retryPending) {
-      // A retry cannot run on a dead requirement: it ends here, the plugin stays failed.
+    const retrying = record.retryPending;
+    if (retrying) {
+      // A retry cannot run on a dead requirement: it ends here, and the plugin blocks on it (as a
+      // start would) to come back once the requirement runs again.
       record.retryPending = false;
       this.refresh(record);
     }
     const blockable =
-      QUIESCENT.has(state) || state === 'starting.waitingForDependencies' || state === 'failed.retrying';
+      QUIESCENT.has(state) ||
+      state === 'starting.waitingForDependencies' ||
+      state === 'failed.retrying' ||
+      (retrying && state === 'failed.halted');
     if (blockable) {
       const dependency = record.entry.requires.find((dep) => {
         const target = this.records.get(dep);

@@ -181,6 +181,7 @@ export const lifecycleModel = setup({
               { guard: 'hookInit', target: '#model.initializing', actions: 'command' },
               { guard: 'hookStart', target: '#model.starting.hook', actions: 'command' },
             ],
+            DEP_FAILED: { target: 'blocked', actions: 'block' },
           },
         },
         blocked: {

@@ -356,6 +356,33 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(calls.starts).toBe(3);
   });
 
+  it('a retry while a required dependency is dead blocks on it, and the plugin comes back once that dependency runs', async () => {
+    let stopFails = false;
+    let bStarts = 0;
+    const a: PluginDefinition = {
+      manifest: { name: 'a', version: '1.0.0' },
+      module: {
+        init: () => undefined,
+        start: () => undefined,
+        stop: () => {
+          if (stopFails) throw new Error('stop failed');
+        },
+      },
+    };
+    const manager = host([a, plugin([], 'b', { deps: { a: '*' }, failStart: () => ++bStarts === 1 })]);
+    await manager.start();
+    expect(names(manager)).toEqual(['a:running', 'b:failed.halted']);
+    stopFails = true;
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect(await settles(manager.retryPlugin('b'))).toEqual({ ok: false, code: 'DEPENDENCY_FAILED' });
+    expect(names(manager)).toEqual(['a:failed.halted', 'b:failed.blocked']);
+    expect(bStarts).toBe(1); // no hook ran on a dead requirement
+    stopFails = false;
+    expect(await settles(manager.resetPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+    expect(bStarts).toBe(2);
+  });
+
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
     const manager = await fanOut(log);
