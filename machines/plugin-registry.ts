@@ -543,10 +543,32 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       const dependent = this.records.get(edge.name);
       if (dependent) this.enqueue(dependent);
     }
+    const downstream = this.dependentsOf(record.name);
     this.unlink(record);
     this.records.delete(record.name);
     this.byActorId.delete(record.actorId);
     if (!record.settled) this.unsettled--;
+    this.releaseCutOff(downstream);
+  }
+
+  /**
+   * Plugins held down by a stop further up whose only path to that plugin went through a plugin
+   * just removed: nothing would ever bring them back, and nothing holds them any more.
+   */
+  private releaseCutOff(names: readonly string[]): void {
+    const reachable = new Map<string, Set<string>>();
+    for (const name of names) {
+      const record = this.records.get(name);
+      const holder = record?.heldBy;
+      if (!record || holder == null || record.want !== 'stopped' || this.inTransition(record)) continue;
+      let below = reachable.get(holder);
+      if (!below) reachable.set(holder, (below = new Set(this.dependentsOf(holder))));
+      if (below.has(name)) continue;
+      record.want = 'running';
+      record.heldBy = null;
+      this.refresh(record);
+      this.enqueue(record);
+    }
   }
 
   /** Marks every running-wanted transitive dependent as held down by `name`. */
