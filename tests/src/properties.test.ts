@@ -17,6 +17,9 @@
  *                 only when no dependent (required or optional) is running or stopping.
  *   stopOnce      (2) `stop` is called at most once per successful `start` (per generation).
  *   overlap       (3) no two hooks of one plugin (across its generations) are in flight at once.
+ *   recovery      (4b) once the commands have settled and the host is quiet, a plugin resting down
+ *                 (created, initialized, stopped) while every dependency it has runs is one a
+ *                 `stopPlugin` put there: what a command took down with a dependency came back.
  *   shutdown      (4) after `await manager.stop()` no plugin is running or mid-hook, and no timer
  *                 of the engine is left (after one setImmediate tick).
  *   contract      a command `can()` refuses rejects with INVALID_TRANSITION (PLUGIN_NOT_FOUND
@@ -195,7 +198,7 @@ afterAll(async () => {
 
 // ── one run ────────────────────────────────────────────────────────────────
 
-type Invariant = 'contract' | 'dependencies' | 'order' | 'stopOnce' | 'overlap' | 'shutdown' | 'host';
+type Invariant = 'contract' | 'dependencies' | 'order' | 'stopOnce' | 'overlap' | 'recovery' | 'shutdown' | 'host';
 
 type Outcome = { ok: true } | { ok: false; error: unknown };
 
@@ -222,6 +225,9 @@ const HARD_DEADLINE_MS = 3000;
  */
 const QUIET_MS_CHECKED = HOOK_TIMEOUT_MS + 50;
 const QUIET_MS_CLEANUP = 30;
+
+/** Where a plugin rests when it is down and not failed. */
+const RESTING_DOWN = new Set(['created', 'initialized', 'stopped']);
 
 /** States no plugin may be in once `manager.stop()` has resolved. */
 const BUSY_STATES = new Set([
@@ -418,6 +424,8 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
 
   /** Plugins whose unloadPlugin resolved: none of them may ever show up again. */
   const unloaded = new Set<string>();
+  /** Plugins a stopPlugin was accepted for and that have not run since. */
+  const stoppedByHand = new Set<string>();
 
   let stopped = false;
   let stopHung = false;
@@ -433,6 +441,7 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
       if (change.type === 'plugin.changed') {
         trace.push(`${change.name}: ${change.previous} -> ${change.state}`);
         if (unloaded.has(change.name)) flag('contract', `${change.name} became '${change.state}' after its unload resolved`);
+        if (change.state === 'running') stoppedByHand.delete(change.name);
         checkRunningOnRunning(`when ${change.name} became '${change.state}'`);
       } else {
         trace.push(`manager: ${change.previous} -> ${change.state}`);
@@ -521,8 +530,29 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
           isPluginFactoryError(error) && (FAULT_CODES.has(error.code) || (missing && error.code === 'MISSING_DEPENDENCY'));
         if (!acceptable) flag('contract', `${what}: can() said true but it rejected with ${describeError(error)}`);
       }
+      if (allowed && step.cmd === 'stop') stoppedByHand.add(step.name);
       checkRunningOnRunning(`after ${what}`);
       throwIfViolated(`after ${what}`);
+    }
+
+    if (!overlapping && enforce.has('recovery')) {
+      // Invariant "recovery": once the host is quiet, a plugin resting down (created, initialized,
+      // stopped) while every dependency it has runs is one a stopPlugin put there; anything a
+      // command only took down with a dependency came back.
+      const until = performance.now() + 1000;
+      while ((hooksInFlight > 0 || performance.now() - lastActivity < 20) && performance.now() < until) await sleep(5);
+      const now = states();
+      for (const [name, state] of now) {
+        if (!RESTING_DOWN.has(state) || stoppedByHand.has(name)) continue;
+        const spec = specs.get(name);
+        // A stop of an optional dependency takes its dependents down too, and they rest with it
+        // (failed or not) until it starts; an unloaded one lets them come back.
+        const held = [...(spec?.requires ?? []), ...(spec?.optional ?? [])].some(
+          (dep) => now.has(dep) && now.get(dep) !== 'running',
+        ) || (spec?.requires ?? []).some((dep) => !now.has(dep));
+        if (!held) flag('recovery', `${name} rests '${state}' with its dependencies up, and no stopPlugin put it there`);
+      }
+      throwIfViolated('once the commands had settled');
     }
 
     trace.push('> manager.stop()');
@@ -590,6 +620,12 @@ describe('runtime commands on random plugin graphs (fast-check)', () => {
   it('3. no two hooks of one plugin overlap, across reloads', check('overlap'), TIMEOUT_MS);
 
   it('4. after manager.stop(): nothing running, no timer left', check('shutdown'), TIMEOUT_MS);
+
+  it(
+    '4b. once the commands settled, only a plugin stopped by hand rests down while its dependencies run',
+    check('recovery'),
+    TIMEOUT_MS,
+  );
 
   it(
     'refused commands reject with INVALID_TRANSITION / PLUGIN_NOT_FOUND; allowed ones only fail as faulty hooks explain',
