@@ -49,7 +49,8 @@ export type ManagerEvent =
   | { type: 'manager.start' }
   | { type: 'manager.stop' }
   | { type: `command.${CommandName}`; name: string; op: number }
-  | { type: 'command.reload'; entry: PluginEntry; op: number }
+  /** `start: false`: install the new version without starting it (a stop came after the reload). */
+  | { type: 'command.reload'; entry: PluginEntry; op: number; start?: boolean }
   | { type: 'child.reports'; reports: ChildReport[] };
 
 /** What a plugin actor reports to the manager: what XState would relay from a child. */
@@ -214,7 +215,7 @@ export const pluginManager = setup({
           registry.unload(event.name, event.op);
           break;
         case 'command.reload':
-          registry.reload(event.entry, event.op);
+          registry.reload(event.entry, event.op, event.start ?? true);
           break;
         case 'command.retry':
           registry.retry(event.name, event.op);

@@ -251,14 +251,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.track(op, touched);
   }
 
-  reload(entry: PluginEntry, op: number): void {
+  /** Swaps in `entry` once the plugin is down; `start`: the new version boots (else it rests). */
+  reload(entry: PluginEntry, op: number, start = true): void {
     const record = this.records.get(entry.name);
     if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(entry.name)];
     record.want = 'stopped';
     record.heldBy = null;
     record.replacement = entry;
-    record.restartPending = true;
+    record.restartPending = start;
     this.track(op, touched);
   }
 

@@ -318,9 +318,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     );
   };
 
+  /** Per plugin, how many stopPlugin commands were accepted: a reload loading its module sees a later stop. */
+  const stopsAccepted = new Map<string, number>();
+
   const simple = async (name: string, command: Exclude<PluginCommand, 'reload'>) => {
     const record = recordOf(name);
     if (!allowed(record, command)) throw refuse(record, command);
+    if (command === 'stop') stopsAccepted.set(name, (stopsAccepted.get(name) ?? 0) + 1);
     return runCommand(name, command, (op) => ({ type: COMMAND_EVENTS[command], name, op }) as ManagerEvent);
   };
 
@@ -340,6 +344,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   const reloadNow = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
+    const stopsBefore = stopsAccepted.get(name) ?? 0;
     const next = prepareDefinition(definition, 0, defaults);
     if (next.name !== name) {
       throw new PluginFactoryError(
@@ -370,7 +375,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     runtimes.register(next);
     current.set(name, next);
     orderHostHooks();
-    const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op }));
+    // A stop accepted while the module loaded came after this reload, and wins: the new version
+    // is installed without starting.
+    const start = (stopsAccepted.get(name) ?? 0) === stopsBefore;
+    const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.
     return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));

@@ -131,6 +131,24 @@ describe('overlapping commands', () => {
     expect(stateOf(manager, 'b')).toBe('failed.blocked');
   });
 
+  it('a stop accepted while a reload loads its module wins: the new version is installed, not started', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } })]);
+    await manager.start();
+    const slow: PluginDefinition = {
+      manifest: { name: 'a', version: '1.0.1' },
+      module: async () => (await sleep(30), plugin(log, 'a', { version: '1.0.1' }).module),
+    };
+    const reload = settles(manager.reloadPlugin('a', slow));
+    expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true, value: { state: 'stopped' } });
+    expect(await reload).toMatchObject({ ok: true, value: { state: 'created', version: '1.0.1' } });
+    expect(stateOf(manager, 'b')).toBe('stopped');
+    expect(log.filter((entry) => entry.startsWith('a@1.0.1'))).toEqual([]);
+    // Started by hand, the new version boots and brings back what the stop took down.
+    expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running', version: '1.0.1' } });
+    expect(stateOf(manager, 'b')).toBe('running');
+  });
+
   it('a second reload of the same plugin while one is in progress is refused', async () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a')]);
