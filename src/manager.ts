@@ -318,13 +318,17 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     );
   };
 
-  /** Per plugin, how many stopPlugin commands were accepted: a reload loading its module sees a later stop. */
-  const stopsAccepted = new Map<string, number>();
+  /**
+   * Per plugin, the last accepted command that wants it down (stop) or up (any other), numbered:
+   * a reload that was loading its module meanwhile follows the later one.
+   */
+  let commandCount = 0;
+  const lastWant = new Map<string, { seq: number; down: boolean }>();
 
   const simple = async (name: string, command: Exclude<PluginCommand, 'reload'>) => {
     const record = recordOf(name);
     if (!allowed(record, command)) throw refuse(record, command);
-    if (command === 'stop') stopsAccepted.set(name, (stopsAccepted.get(name) ?? 0) + 1);
+    lastWant.set(name, { seq: ++commandCount, down: command === 'stop' });
     return runCommand(name, command, (op) => ({ type: COMMAND_EVENTS[command], name, op }) as ManagerEvent);
   };
 
@@ -344,7 +348,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   const reloadNow = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
-    const stopsBefore = stopsAccepted.get(name) ?? 0;
+    const begun = commandCount;
     const next = prepareDefinition(definition, 0, defaults);
     if (next.name !== name) {
       throw new PluginFactoryError(
@@ -375,9 +379,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     runtimes.register(next);
     current.set(name, next);
     orderHostHooks();
-    // A stop accepted while the module loaded came after this reload, and wins: the new version
-    // is installed without starting.
-    const start = (stopsAccepted.get(name) ?? 0) === stopsBefore;
+    // A stop accepted while the module loaded (and not followed by a start) came after this
+    // reload, and wins: the new version is installed without starting.
+    const last = lastWant.get(name);
+    const start = !(last && last.seq > begun && last.down);
     const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.

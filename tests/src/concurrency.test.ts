@@ -135,17 +135,24 @@ describe('overlapping commands', () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } })]);
     await manager.start();
-    const slow: PluginDefinition = {
-      manifest: { name: 'a', version: '1.0.1' },
-      module: async () => (await sleep(30), plugin(log, 'a', { version: '1.0.1' }).module),
-    };
-    const reload = settles(manager.reloadPlugin('a', slow));
+    const slow = (version: string, ms: number): PluginDefinition => ({
+      manifest: { name: 'a', version },
+      module: async () => (await sleep(ms), plugin(log, 'a', { version }).module),
+    });
+    const reload = settles(manager.reloadPlugin('a', slow('1.0.1', 30)));
     expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true, value: { state: 'stopped' } });
     expect(await reload).toMatchObject({ ok: true, value: { state: 'created', version: '1.0.1' } });
     expect(stateOf(manager, 'b')).toBe('stopped');
     expect(log.filter((entry) => entry.startsWith('a@1.0.1'))).toEqual([]);
     // Started by hand, the new version boots and brings back what the stop took down.
     expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running', version: '1.0.1' } });
+    expect(stateOf(manager, 'b')).toBe('running');
+
+    // A start accepted after that stop, still during the load, is the later command: it boots.
+    const again = settles(manager.reloadPlugin('a', slow('1.0.2', 300)));
+    await settles(manager.stopPlugin('a'));
+    await settles(manager.startPlugin('a'));
+    expect(await again).toMatchObject({ ok: true, value: { state: 'running', version: '1.0.2' } });
     expect(stateOf(manager, 'b')).toBe('running');
   });
 
