@@ -338,8 +338,11 @@ describe('commands while a restart, reload or unload is in progress', () => {
     }
   });
 
-  /** b needs a; b's second start fails, and b waits 200 ms before trying again. */
-  const retryingB = () => {
+  /**
+   * b needs a; b's second start fails, and b waits 200 ms before trying again. Boots, then
+   * restarts b and returns once b waits between two tries (with its restart still pending).
+   */
+  const retryingB = async () => {
     const calls = { starts: 0 };
     const b: PluginDefinition = {
       manifest: { name: 'b', version: '1.0.0', dependencies: { a: '*' }, retry: { retries: 2, backoffMs: 200 } },
@@ -351,15 +354,15 @@ describe('commands while a restart, reload or unload is in progress', () => {
         stop: () => undefined,
       },
     };
-    return { b, calls };
-  };
-
-  it('a dependent held down between two tries by a restart of its requirement tries again when it is back', async () => {
-    const { b, calls } = retryingB();
     const manager = host([plugin([], 'a'), b]);
     await manager.start();
     const restartB = settles(manager.restartPlugin('b'));
     await vi.waitFor(() => expect(stateOf(manager, 'b')).toBe('failed.retrying'));
+    return { manager, calls, restartB };
+  };
+
+  it('a dependent held down between two tries by a restart of its requirement tries again when it is back', async () => {
+    const { manager, calls, restartB } = await retryingB();
     expect(await settles(manager.restartPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
     expect(names(manager)).toEqual(['a:running', 'b:running']);
     expect(calls.starts).toBe(3);
@@ -368,11 +371,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
   });
 
   it('a dependent held down between two tries by a stop of its requirement rests, and tries again when it starts', async () => {
-    const { b, calls } = retryingB();
-    const manager = host([plugin([], 'a'), b]);
-    await manager.start();
-    const restartB = settles(manager.restartPlugin('b'));
-    await vi.waitFor(() => expect(stateOf(manager, 'b')).toBe('failed.retrying'));
+    const { manager, calls, restartB } = await retryingB();
     expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true, value: { state: 'stopped' } });
     expect(names(manager)).toEqual(['a:stopped', 'b:failed.halted']);
     expect(await restartB).toEqual({ ok: false, code: 'HOOK_FAILED' });
