@@ -237,7 +237,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
-    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name)];
+    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name)];
     this.track(op, touched);
   }
 
@@ -583,6 +583,25 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       touched.push(dependent);
     }
     return touched;
+  }
+
+  /**
+   * Wants running again every transitive dependent of `name` that a stop took down, whoever held
+   * it: one held through an optional edge of `name` comes back with it, and one with another
+   * requirement still down goes back to resting with that one when it is reconciled.
+   */
+  private releaseBelow(name: string): PluginRecord<R>[] {
+    const released: PluginRecord<R>[] = [];
+    for (const dependentName of this.dependentsOf(name)) {
+      const dependent = this.records.get(dependentName)!;
+      if (dependent.heldBy === null || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
+      dependent.want = 'running';
+      dependent.heldBy = null;
+      released.push(dependent);
+      this.refresh(dependent);
+      this.enqueue(dependent);
+    }
+    return released;
   }
 
   /** Wants running again every plugin held down by `name`. */

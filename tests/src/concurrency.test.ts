@@ -407,6 +407,23 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(bStarts).toBe(2);
   });
 
+  it('a plugin started without its stopped optional dependency brings back its own dependents', async () => {
+    const manager = host([
+      plugin([], 'a'),
+      plugin([], 'b', { optional: { a: '*' } }),
+      plugin([], 'c', { deps: { b: '*' } }),
+      plugin([], 'd', { deps: { b: '*', a: '*' } }),
+    ]);
+    await manager.start();
+    await manager.stopPlugin('a');
+    expect(names(manager)).toEqual(['a:stopped', 'b:stopped', 'c:stopped', 'd:stopped']);
+    expect(await settles(manager.startPlugin('b'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    // c needs only b; d also needs a, which stays stopped, so d rests with it.
+    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:running', 'd:stopped']);
+    expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running', 'd:running']);
+  });
+
   it('a plugin held down through a dependency that is then unloaded comes back, since nothing holds it any more', async () => {
     const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' } })]);
     await manager.start();
