@@ -280,7 +280,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name), ...this.blockedOn(name)]);
   }
 
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
@@ -289,7 +289,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     this.send(record, { type: 'plugin.reset' });
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld(name), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name), ...this.blockedOn(name)]);
   }
 
   /** A command with nothing to wait for (its plugin is gone) settles at once. */
@@ -492,7 +492,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       // Down: the restart's second half. (Wanted up again meanwhile, it is down all the same.)
       record.restartPending = false;
       record.want = 'running';
-      this.releaseHeld(record.name);
+      this.joinOps(record, this.releaseBelow(record.name));
     }
   }
 
@@ -521,7 +521,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.link(record);
     this.refresh(record);
     this.effects.push({ kind: 'spawn', record });
-    if (backUp) this.releaseHeld(record.name);
+    if (backUp) this.joinOps(record, this.releaseBelow(record.name));
   }
 
   private remove(record: PluginRecord<R>): void {
@@ -644,7 +644,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           target.heldBy = null;
           // Every dependent its stop took down (transitively, see holdDependents) comes back
           // with it, within this command, as a startPlugin of it would bring them back.
-          touched.push(target, ...this.releaseHeld(target.name));
+          touched.push(target, ...this.releaseBelow(target.name));
         }
         stack.push(dep);
       }
@@ -666,6 +666,20 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
     this.ops.set(op, { pending, members });
     if (pending === 0) this.countOp(op, 0);
+  }
+
+  /** `records` join every command `record` is part of: it ends only once they rest too. */
+  private joinOps(record: PluginRecord<R>, records: readonly PluginRecord<R>[]): void {
+    for (const op of record.ops ?? []) {
+      const entry = this.ops.get(op);
+      if (!entry) continue;
+      for (const member of records) {
+        if (member.ops?.has(op)) continue;
+        (member.ops ??= new Set()).add(op);
+        entry.members.push(member);
+        if (!member.settled) entry.pending++;
+      }
+    }
   }
 
   private countOp(op: number, delta: number): void {

@@ -283,7 +283,8 @@ describe('commands while a restart, reload or unload is in progress', () => {
     const start = settles(manager.startPlugin('d'));
     expect(await stop).toMatchObject({ ok: true, value: { state: 'stopped' } });
     expect(await start).toMatchObject({ ok: true, value: { state: 'running' } });
-    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:stopped', 'd:running']);
+    // b, wanted up for d, runs without a; c, which needs only b, comes back with it.
+    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:running', 'd:running']);
   });
 
   it('a plugin restarted without its optional dependency waits for its own dependents to stop', async () => {
@@ -422,6 +423,17 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:running', 'd:stopped']);
     expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true, value: { state: 'running' } });
     expect(names(manager)).toEqual(['a:running', 'b:running', 'c:running', 'd:running']);
+  });
+
+  it('a plugin reloaded without its stopped optional dependency brings back its own dependents, within the reload', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { optional: { a: '*' } }), plugin([], 'c', { deps: { b: '*' } })]);
+    await manager.start();
+    await manager.stopPlugin('a');
+    expect(await settles(manager.reloadPlugin('b', plugin([], 'b', { optional: { a: '*' }, version: '1.0.1' })))).toMatchObject({
+      ok: true,
+      value: { state: 'running', version: '1.0.1' },
+    });
+    expect(names(manager)).toEqual(['a:stopped', 'b:running', 'c:running']);
   });
 
   it('a plugin held down through a dependency that is then unloaded comes back, since nothing holds it any more', async () => {
