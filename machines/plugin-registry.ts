@@ -197,7 +197,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
     // Judged first against the want the plugin had when it moved: a restart whose stop failed
     // must not count as a plugin failing while wanted running once its second half wants it up.
-    this.refresh(record);
+    if (record.restartPending) this.refresh(record);
     this.advanceIntent(record);
     this.refresh(record);
     this.enqueue(record);
