@@ -17,7 +17,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import avvio from 'avvio';
-import { lifecycleChartOnly, minimalChart } from './floor.ts';
+import { lifecycleChartOnly, minimalChart, quiesce } from './floor.ts';
 import { plotSvg } from './plot.ts';
 import { createPluginManager, silentLogger } from '../src/index.ts';
 import type { PluginDefinition } from '../src/index.ts';
@@ -61,7 +61,7 @@ function definitions(dag: string[][], hooks: Hooks[]): PluginDefinition[] {
 }
 
 const heapUsed = () => {
-  (globalThis as { gc?: () => void }).gc?.();
+  quiesce();
   return process.memoryUsage().heapUsed;
 };
 
@@ -88,6 +88,7 @@ async function engineRun(dag: string[][], hooks: Hooks[], options: { inspect?: (
 
 /** avvio: each plugin a `use` that awaits init and start and registers stop with onClose. */
 async function avvioRun(hooks: Hooks[]): Promise<{ ms: number; bootMs: number }> {
+  quiesce();
   const started = performance.now();
   const app = avvio();
   for (const h of hooks) {
@@ -110,6 +111,7 @@ async function avvioRun(hooks: Hooks[]): Promise<{ ms: number; bootMs: number }>
  * then its init and start. No lifecycle, no checks; what the machine's timers allow.
  */
 async function plainDagBoot(dag: string[][], hooks: Hooks[]): Promise<number> {
+  quiesce();
   const started = performance.now();
   const done: Array<Promise<void>> = [];
   dag.forEach((deps, i) => {
@@ -125,6 +127,7 @@ async function plainDagBoot(dag: string[][], hooks: Hooks[]): Promise<number> {
 
 /** The floor: a loop awaiting init/start in topological order and stop in reverse. */
 async function plainRun(hooks: Hooks[]): Promise<number> {
+  quiesce();
   const started = performance.now();
   for (const h of hooks) {
     await h.init();
