@@ -443,6 +443,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       const key = current.get(name)?.key;
       if (key !== undefined) runtimes.delete(key);
       current.delete(name);
+      lastWant.delete(name);
       orderHostHooks();
       platform.metrics.remove(name);
     },
