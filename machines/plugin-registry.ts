@@ -5,7 +5,8 @@
  *
  * Why a mutable structure inside the chart's context: XState copies immutable structures on
  * every change, and with N plugins each reporting a few state changes that is O(N²). Every
- * operation here is O(1) or O(degree of the plugin), using counters kept per record.
+ * report here is O(1) or O(degree of the plugin), using counters kept per record; a command walks
+ * the plugins above or below the one it names once each.
  *
  * Reconciliation: each plugin has a `want` (running, stopped, gone). After any change, the
  * affected records are reconciled: the registry decides which lifecycle event, if any, moves the
@@ -145,9 +146,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   /** Names of a plugin's transitive dependents (not including itself), dependents-first order not implied. */
   dependentsOf(name: string): string[] {
-    const seen = new Set<string>([name]);
+    return this.below([name]);
+  }
+
+  /** The transitive dependents of several plugins in one walk (the plugins themselves left out). */
+  private below(names: readonly string[]): string[] {
+    const seen = new Set<string>(names);
     const out: string[] = [];
-    const stack = [name];
+    const stack = [...names];
     while (stack.length > 0) {
       const record = this.records.get(stack.pop()!);
       for (const edge of record?.dependents ?? []) {
@@ -195,11 +201,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       record.state = state;
       this.effects.push({ kind: 'changed', name: record.name, state, previous });
     }
-    // Judged first against the want the plugin had when it moved: a restart whose stop failed
-    // must not count as a plugin failing while wanted running once its second half wants it up.
-    if (record.restartPending) this.refresh(record);
+    // A pending retry is over once the plugin runs (started by another way, or reset).
+    if (state === 'running') record.retryPending = false;
+    // A plugin whose stop failed is out of service because of that stop, never "failed while
+    // wanted running", even if a command wants it up again meanwhile (a restart's second half,
+    // a dependent started): the host goes on from a failed stop under `abort` too.
+    const fromStop = previous === 'stopping';
     this.advanceIntent(record);
-    this.refresh(record);
+    this.refresh(record, fromStop);
     this.enqueue(record);
   }
 
@@ -237,7 +246,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
-    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name)];
+    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name])];
     this.track(op, touched);
   }
 
@@ -280,7 +289,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name]), ...this.blockedOn(name)]);
   }
 
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
@@ -288,8 +297,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const record = this.records.get(name);
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
+    record.retryPending = false; // a reset boots it afresh
     this.send(record, { type: 'plugin.reset' });
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow(name), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name]), ...this.blockedOn(name)]);
   }
 
   /** A command with nothing to wait for (its plugin is gone) settles at once. */
@@ -395,7 +405,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    * Recomputes a record's flags; where one changed, updates its neighbours' counters and queues
    * them for reconciliation. Also keeps the settled count and the pending commands.
    */
-  private refresh(record: PluginRecord<R>): void {
+  private refresh(record: PluginRecord<R>, fromStop = false): void {
     const state = record.state;
     const running = state === 'running';
     const dead = DEAD.has(state);
@@ -460,7 +470,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       if (record.ops) for (const op of [...record.ops]) this.countOp(op, settled ? -1 : 1);
     }
     // Only a failure as it happens counts, never an old one seen again (a dependent started later).
-    if (enteredDead && record.want === 'running' && !record.replacement && state !== 'failed.blocked') this.failedWanted(record);
+    if (enteredDead && !fromStop && record.want === 'running' && !record.replacement && state !== 'failed.blocked') {
+      this.failedWanted(record);
+    }
   }
 
   /** A plugin wanted running is out of service for good: under `abort`, the host goes down. */
@@ -492,7 +504,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       // Down: the restart's second half. (Wanted up again meanwhile, it is down all the same.)
       record.restartPending = false;
       record.want = 'running';
-      this.joinOps(record, this.releaseBelow(record.name));
+      this.joinOps(record, this.releaseBelow([record.name]));
     }
   }
 
@@ -521,7 +533,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.link(record);
     this.refresh(record);
     this.effects.push({ kind: 'spawn', record });
-    if (backUp) this.joinOps(record, this.releaseBelow(record.name));
+    if (backUp) this.joinOps(record, this.releaseBelow([record.name]));
   }
 
   private remove(record: PluginRecord<R>): void {
@@ -590,9 +602,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    * it: one held through an optional edge of `name` comes back with it, and one with another
    * requirement still down goes back to resting with that one when it is reconciled.
    */
-  private releaseBelow(name: string): PluginRecord<R>[] {
+  private releaseBelow(names: readonly string[]): PluginRecord<R>[] {
     const released: PluginRecord<R>[] = [];
-    for (const dependentName of this.dependentsOf(name)) {
+    for (const dependentName of this.below(names)) {
       const dependent = this.records.get(dependentName)!;
       if (dependent.heldBy === null || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
       dependent.want = 'running';
@@ -623,6 +635,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** A plugin started by hand needs its required dependencies: want them running too. */
   private wantRequirementsRunning(name: string): PluginRecord<R>[] {
     const touched: PluginRecord<R>[] = [];
+    /** Requirements wanted up again here (they were stopped). */
+    const up: string[] = [];
     const stack = [name];
     const seen = new Set(stack);
     while (stack.length > 0) {
@@ -642,13 +656,15 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
-          // Every dependent its stop took down (transitively, see holdDependents) comes back
-          // with it, within this command, as a startPlugin of it would bring them back.
-          touched.push(target, ...this.releaseBelow(target.name));
+          touched.push(target);
+          up.push(dep);
         }
         stack.push(dep);
       }
     }
+    // Every dependent their stops took down comes back with them, within this command, as a
+    // startPlugin of each would bring them back (one walk for all of them).
+    touched.push(...this.releaseBelow(up));
     return touched;
   }
 

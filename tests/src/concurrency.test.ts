@@ -381,6 +381,17 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(calls.starts).toBe(3);
   });
 
+  it('a dependent held down between two tries and then reset boots afresh, and the reset settles', async () => {
+    const { manager, calls, restartB } = await retryingB();
+    expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true, value: { state: 'stopped' } });
+    expect(await restartB).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect(await settles(manager.resetPlugin('b'))).toMatchObject({ ok: true, value: { state: 'running' } });
+    expect(names(manager)).toEqual(['a:running', 'b:running']);
+    expect(calls.starts).toBe(3);
+    // Nothing is left pending: the host shuts down.
+    expect(await settles(manager.stop())).toMatchObject({ ok: true, value: { state: 'stopped' } });
+  });
+
   it('a retry while a required dependency is dead blocks on it, and the plugin comes back once that dependency runs', async () => {
     let stopFails = false;
     let bStarts = 0;
@@ -500,6 +511,40 @@ describe("the 'abort' policy and the manager's own lifecycle", () => {
     expect(await settles(manager.restartPlugin('b'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
     expect(manager.getSnapshot().state).toBe('running');
     expect([stateOf(manager, 'a'), stateOf(manager, 'b'), stateOf(manager, 'c')]).toEqual(['running', 'failed.halted', 'failed.blocked']);
+  });
+
+  it('a stop that fails after a dependent wanted its plugin up again does not take the host down', async () => {
+    // t <- b <- c, and z needs t. c's stop is slow and fails; z is started while it runs.
+    for (const chain of [['b'], ['b', 'c']]) {
+      const failing = chain.at(-1)!;
+      const slowFailingStop: PluginDefinition = {
+        manifest: { name: failing, version: '1.0.0', dependencies: { [chain.length === 1 ? 't' : 'b']: '*' } },
+        module: {
+          init: () => undefined,
+          start: () => undefined,
+          stop: async () => {
+            await sleep(50);
+            throw new Error('stop failed');
+          },
+        },
+      };
+      const manager = abortHost([
+        plugin([], 't'),
+        ...(chain.length === 2 ? [plugin([], 'b', { deps: { t: '*' } })] : []),
+        slowFailingStop,
+        plugin([], 'z', { deps: { t: '*' } }),
+      ]);
+      await manager.start();
+      await manager.stopPlugin('z');
+      const stop = settles(manager.stopPlugin('t'));
+      await sleep(15); // the failing stop runs
+      expect(await settles(manager.startPlugin('z'))).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(await stop).toEqual({ ok: false, code: 'INVALID_TRANSITION' }); // undone by the start
+      await sleep(60); // the failing stop has failed
+      expect(manager.getSnapshot().state).toBe('running');
+      expect(stateOf(manager, failing)).toBe('failed.halted');
+      expect([stateOf(manager, 't'), stateOf(manager, 'z')]).toEqual(['running', 'running']);
+    }
   });
 
   it('a command during which a dependent fails for good rejects with that failure as the host goes down', async () => {
