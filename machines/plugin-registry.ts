@@ -246,7 +246,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
-    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name])];
+    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name])];
     this.track(op, touched);
   }
 
@@ -289,7 +289,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name]), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name]), ...this.blockedOn(name)]);
   }
 
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
@@ -299,7 +299,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.want = 'running';
     record.retryPending = false; // a reset boots it afresh
     this.send(record, { type: 'plugin.reset' });
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseBelow([name]), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name]), ...this.blockedOn(name)]);
   }
 
   /** A command with nothing to wait for (its plugin is gone) settles at once. */
@@ -504,7 +504,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       // Down: the restart's second half. (Wanted up again meanwhile, it is down all the same.)
       record.restartPending = false;
       record.want = 'running';
-      this.joinOps(record, this.releaseBelow([record.name]));
+      this.joinOps(record, this.releaseHeld([record.name]));
     }
   }
 
@@ -533,7 +533,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.link(record);
     this.refresh(record);
     this.effects.push({ kind: 'spawn', record });
-    if (backUp) this.joinOps(record, this.releaseBelow([record.name]));
+    if (backUp) this.joinOps(record, this.releaseHeld([record.name]));
   }
 
   private remove(record: PluginRecord<R>): void {
@@ -543,7 +543,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     // Dependents taken down with it come back as far as they can (blocked on a missing required
     // dependency, or running without an optional one). Released before this record settles, so a
     // command waiting for both does not end in between.
-    this.releaseHeld(record.name);
+    this.releaseHeld([record.name], record.name);
     this.refresh(record); // dependents now see a dead (missing) requirement
     this.effects.push({ kind: 'changed', name: record.name, state: 'removed', previous });
     // A missing requirement counts as dead, never as held (as link() counts it).
@@ -598,31 +598,17 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   }
 
   /**
-   * Wants running again every transitive dependent of `name` that a stop took down, whoever held
-   * it: one held through an optional edge of `name` comes back with it, and one with another
-   * requirement still down goes back to resting with that one when it is reconciled.
+   * Wants running again the transitive dependents of `names` that a stop took down (those held by
+   * `heldBy` only, when given). Whoever held it, one held through an optional edge comes back with
+   * them, and one with another requirement still down goes back to resting with that one when it
+   * is reconciled. One being restarted or reloaded itself comes back when that ends.
    */
-  private releaseBelow(names: readonly string[]): PluginRecord<R>[] {
+  private releaseHeld(names: readonly string[], heldBy?: string): PluginRecord<R>[] {
     const released: PluginRecord<R>[] = [];
     for (const dependentName of this.below(names)) {
       const dependent = this.records.get(dependentName)!;
-      if (dependent.heldBy === null || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
-      dependent.want = 'running';
-      dependent.heldBy = null;
-      released.push(dependent);
-      this.refresh(dependent);
-      this.enqueue(dependent);
-    }
-    return released;
-  }
-
-  /** Wants running again every plugin held down by `name`. */
-  private releaseHeld(name: string): PluginRecord<R>[] {
-    const released: PluginRecord<R>[] = [];
-    for (const dependentName of this.dependentsOf(name)) {
-      const dependent = this.records.get(dependentName)!;
-      // One being restarted or reloaded itself comes back when that ends.
-      if (dependent.heldBy !== name || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
+      if (dependent.heldBy === null || (heldBy !== undefined && dependent.heldBy !== heldBy)) continue;
+      if (dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
       dependent.want = 'running';
       dependent.heldBy = null;
       released.push(dependent);
@@ -664,7 +650,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
     // Every dependent their stops took down comes back with them, within this command, as a
     // startPlugin of each would bring them back (one walk for all of them).
-    touched.push(...this.releaseBelow(up));
+    touched.push(...this.releaseHeld(up));
     return touched;
   }
 
