@@ -9,6 +9,9 @@
  * the same manifest, unload, retry, reset). The host boots, runs the commands one after the
  * other, then shuts down.
  *
+ * Every scenario runs under the default `isolate` policy and, for the invariants that hold there
+ * too, under `abort`.
+ *
  * Invariants, each its own property (so that one engine bug does not hide the others), checked
  * after every command and continuously (inside the hooks and in a `subscribe` listener):
  *   dependencies  (1) a plugin is `running` only while every required dependency is `running`
@@ -246,7 +249,12 @@ const BUSY_STATES = new Set([
  * command (or boot, or shutdown) during which an invariant in `enforce` was violated; the other
  * invariants are not reported.
  */
-async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, overlapping = false): Promise<void> {
+async function runScenario(
+  scenario: Scenario,
+  enforce: ReadonlySet<Invariant>,
+  overlapping = false,
+  failurePolicy: 'isolate' | 'abort' = 'isolate',
+): Promise<void> {
   await drainOwnTimers();
   const baselineTimers = activeTimeouts() - ownTimers.size;
   const hostErrorsBefore = hostErrors.length;
@@ -433,6 +441,7 @@ async function runScenario(scenario: Scenario, enforce: ReadonlySet<Invariant>, 
     manager = createPluginManager({
       logger: silentLogger,
       hookTimeoutMs: HOOK_TIMEOUT_MS,
+      failurePolicy,
       plugins: scenario.plugins.map(makeDefinition),
     });
     const m = manager;
@@ -601,12 +610,14 @@ const replay: fc.Parameters<[Scenario]> =
     : { seed: Number(process.env['FC_SEED']), ...(process.env['FC_PATH'] ? { path: process.env['FC_PATH'] } : {}) };
 
 /** One property per invariant, so that an engine bug in one does not hide the others. */
-const check = (invariant: Invariant) => async () => {
-  await fc.assert(
-    fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario, new Set<Invariant>([invariant, 'host']))),
-    { numRuns: NUM_RUNS, ...replay },
-  );
-};
+const check =
+  (invariant: Invariant, failurePolicy: 'isolate' | 'abort' = 'isolate') =>
+  async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario, new Set<Invariant>([invariant, 'host']), false, failurePolicy)),
+      { numRuns: NUM_RUNS, ...replay },
+    );
+  };
 
 /** Deeper runs (FC_NUM_RUNS) get time in proportion: a run of the slowest property takes about 60 ms. */
 const TIMEOUT_MS = Math.max(120_000, NUM_RUNS * 120);
@@ -647,4 +658,33 @@ describe('runtime commands on random plugin graphs (fast-check)', () => {
   );
 
   // 5. (host) is checked in every run of every property above, and once more after the file.
+});
+
+/**
+ * The same scenarios under the `abort` policy: the first plugin failing for good takes the host
+ * down, so boot may reject and commands may end with that failure (the contract and recovery
+ * invariants are isolate's); ordering, stop-once, overlap and a clean shutdown still hold.
+ */
+describe('runtime commands on random plugin graphs, abort policy (fast-check)', () => {
+  it('1. a plugin is running only while every required dependency is running', check('dependencies', 'abort'), TIMEOUT_MS);
+
+  it('1b. init/start run only while required dependencies run; stop only once dependents are down', check('order', 'abort'), TIMEOUT_MS);
+
+  it('2. stop is called at most once per successful start', check('stopOnce', 'abort'), TIMEOUT_MS);
+
+  it('3. no two hooks of one plugin overlap, across reloads', check('overlap', 'abort'), TIMEOUT_MS);
+
+  it('4. after manager.stop(): nothing running, no timer left', check('shutdown', 'abort'), TIMEOUT_MS);
+
+  it(
+    'overlapping commands: every invariant above still holds',
+    async () => {
+      const all = new Set<Invariant>(['dependencies', 'order', 'stopOnce', 'overlap', 'shutdown', 'host']);
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (scenario) => runScenario(scenario, all, true, 'abort')),
+        { numRuns: NUM_RUNS, ...replay },
+      );
+    },
+    TIMEOUT_MS,
+  );
 });
