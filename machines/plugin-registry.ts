@@ -246,7 +246,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.heldBy = null;
-    const touched = [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name])];
+    const touched = [record, ...this.wantUpWithRequirements(name)];
     this.track(op, touched);
   }
 
@@ -289,7 +289,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record?.ref || record.want === 'gone') return this.settleNow(op);
     record.want = 'running';
     record.retryPending = true;
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name]), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantUpWithRequirements(name), ...this.blockedOn(name)]);
   }
 
   /** Clears a failed plugin back to `created`; it then boots like any wanted plugin. */
@@ -299,7 +299,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.want = 'running';
     record.retryPending = false; // a reset boots it afresh
     this.send(record, { type: 'plugin.reset' });
-    this.track(op, [record, ...this.wantRequirementsRunning(name), ...this.releaseHeld([name]), ...this.blockedOn(name)]);
+    this.track(op, [record, ...this.wantUpWithRequirements(name), ...this.blockedOn(name)]);
   }
 
   /** A command with nothing to wait for (its plugin is gone) settles at once. */
@@ -618,11 +618,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     return released;
   }
 
-  /** A plugin started by hand needs its required dependencies: want them running too. */
-  private wantRequirementsRunning(name: string): PluginRecord<R>[] {
+  /**
+   * A plugin wanted up by a command needs its required dependencies: want them running too, and
+   * bring back what stops took down below it and below each of them.
+   */
+  private wantUpWithRequirements(name: string): PluginRecord<R>[] {
     const touched: PluginRecord<R>[] = [];
-    /** Requirements wanted up again here (they were stopped). */
-    const up: string[] = [];
+    /** The plugin and the requirements wanted up again here (they were stopped). */
+    const up: string[] = [name];
     const stack = [name];
     const seen = new Set(stack);
     while (stack.length > 0) {
@@ -648,8 +651,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         stack.push(dep);
       }
     }
-    // Every dependent their stops took down comes back with them, within this command, as a
-    // startPlugin of each would bring them back (one walk for all of them).
+    // Every dependent their stops took down comes back with them, within this command (one walk
+    // for all of them).
     touched.push(...this.releaseHeld(up));
     return touched;
   }
