@@ -576,11 +576,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       if (!record || holder == null || record.want !== 'stopped' || this.inTransition(record)) continue;
       let below = reachable.get(holder);
       if (!below) reachable.set(holder, (below = new Set(this.dependentsOf(holder))));
-      if (below.has(name)) continue;
-      record.want = 'running';
-      record.heldBy = null;
-      this.refresh(record);
-      this.enqueue(record);
+      if (!below.has(name)) this.wantBackUp(record);
     }
   }
 
@@ -609,13 +605,18 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       const dependent = this.records.get(dependentName)!;
       if (dependent.heldBy === null || (heldBy !== undefined && dependent.heldBy !== heldBy)) continue;
       if (dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
-      dependent.want = 'running';
-      dependent.heldBy = null;
+      this.wantBackUp(dependent);
       released.push(dependent);
-      this.refresh(dependent);
-      this.enqueue(dependent);
     }
     return released;
+  }
+
+  /** A plugin held down is no longer held: wanted running, and reconciled. */
+  private wantBackUp(record: PluginRecord<R>): void {
+    record.want = 'running';
+    record.heldBy = null;
+    this.refresh(record);
+    this.enqueue(record);
   }
 
   /**
