@@ -14,11 +14,21 @@ import { PLUGIN_NAME_PATTERN } from './manifest.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
 
-/** `manager.health()`: the worst status of the running plugins, and each plugin's check that set its current status. */
+/**
+ * `manager.health()`: the worst status of the running plugins, and each one's check that set its
+ * current status. A plugin out of service (failed, blocked by a failed dependency, or invalid)
+ * makes the host at least `degraded`: the host serves on without it, but it is not whole.
+ */
 export interface HostHealth {
   status: HealthStatus;
+  /** Every running plugin: the check that set its current status (null before one, or without a `health` hook). */
   plugins: Record<string, HealthRecord | null>;
+  /** Every plugin out of service: its state (`failed.halted`, `failed.blocked`, `invalid` …) and its error's code. */
+  down: Record<string, { state: string; code: string | null }>;
 }
+
+/** A plugin the host cannot use until it is fixed, retried or reset (a stop by hand is not one). */
+const isOutOfService = (state: string) => state === 'invalid' || state === 'failed' || state.startsWith('failed.');
 
 export interface ManagerPlatform {
   /**
@@ -38,7 +48,7 @@ export interface ManagerPlatform {
   onBeforeHook: LifecycleHooks['onBefore'];
   /** Runs `fn` after a lifecycle hook settled. Returns its remover. */
   onAfterHook: LifecycleHooks['onAfter'];
-  /** Health of the running plugins: the worst status wins; a plugin without a check counts as healthy. */
+  /** Host health: the running plugins' worst status (no check counts as healthy); a plugin out of service makes it at least `degraded`. */
   health(): HostHealth;
   /** Per-plugin metrics in Prometheus text format (serve with `PROMETHEUS_CONTENT_TYPE`). */
   metrics(): string;
@@ -53,13 +63,18 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
     onAfterHook: (hook, fn) => platform.lifecycle.onAfter(hook, fn),
     health() {
       let status: HealthStatus = 'healthy';
-      const plugins: Record<string, HealthRecord | null> = {};
+      const plugins: HostHealth['plugins'] = {};
+      const down: HostHealth['down'] = {};
       for (const plugin of getSnapshot().plugins) {
-        if (plugin.state !== 'running') continue;
-        plugins[plugin.name] = plugin.health;
-        if (plugin.health) status = worstStatus(status, plugin.health.status);
+        if (plugin.state === 'running') {
+          plugins[plugin.name] = plugin.health;
+          if (plugin.health) status = worstStatus(status, plugin.health.status);
+        } else if (isOutOfService(plugin.state)) {
+          down[plugin.name] = { state: plugin.state, code: plugin.error?.code ?? null };
+          status = worstStatus(status, 'degraded');
+        }
       }
-      return { status, plugins };
+      return { status, plugins, down };
     },
     metrics: () => toPrometheus(platform.metrics.snapshot()),
   };

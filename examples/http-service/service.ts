@@ -3,7 +3,7 @@
  * through the `http.routes` host hook; the host serves them under `/api`, plus its own:
  *
  * - `GET /`        the plugins, their states and their routes
- * - `GET /health`  `manager.health()` (worst status of the running plugins), 503 when unhealthy
+ * - `GET /health`  `manager.health()` (worst status of the running plugins; degraded while one is out of service), 503 when unhealthy
  * - `GET /metrics` `manager.metrics()`, Prometheus text
  *
  * The server outlives every plugin restart: it belongs to the host, not to a plugin. Requests for

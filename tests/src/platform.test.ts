@@ -234,6 +234,40 @@ describe('health', () => {
     expect(checks).toBe(after);
   });
 
+  it('counts a plugin out of service as degraded and names it with its code; a stop by hand does not count', async () => {
+    let broken = true;
+    let sick = false;
+    const manager = host([
+      plugin('db', { init: () => { if (broken) throw new Error('no database'); } }, { retry: { retries: 0 } }),
+      plugin('api', {}, { dependencies: { db: '^1.0.0' } }),
+      plugin('bad', {}, { config: { port: { type: 'integer', required: true } } }),
+      plugin('cache', { health: () => (sick ? 'unhealthy' : 'healthy') }),
+      plugin('idle'),
+    ], { health: { intervalMs: 10, timeoutMs: 100 } });
+    await manager.start();
+    await manager.stopPlugin('idle');
+    const health = manager.health();
+    expect(health.status).toBe('degraded');
+    expect(health.down).toEqual({
+      db: { state: 'failed.halted', code: 'HOOK_FAILED' },
+      api: { state: 'failed.blocked', code: 'DEPENDENCY_FAILED' },
+      bad: { state: 'invalid', code: 'CONFIG_INVALID' },
+    });
+    expect(Object.keys(health.plugins)).toEqual(['cache']);
+    // A worse check of a running plugin still wins over degraded.
+    sick = true;
+    await until(() => manager.health().status === 'unhealthy');
+    sick = false;
+    await until(() => pluginOf(manager, 'cache').health?.status === 'healthy');
+    // Fixed and retried: db and api are back; only the invalid plugin keeps the host degraded.
+    broken = false;
+    await manager.retryPlugin('db');
+    expect(manager.health()).toMatchObject({ status: 'degraded', down: { bad: { state: 'invalid' } } });
+    expect(Object.keys(manager.health().down)).toEqual(['bad']);
+    await manager.unloadPlugin('bad');
+    expect(manager.health()).toMatchObject({ status: 'healthy', down: {} });
+  });
+
   it('a streak of unhealthy checks restarts a plugin whose manifest asks for it', async () => {
     let starts = 0;
     let sick = true;
