@@ -9,6 +9,7 @@ export type {
   PluginCommand,
   PluginManager,
   PluginManagerOptions,
+  ReloadOptions,
   Subscription,
 } from './manager.ts';
 export type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';

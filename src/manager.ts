@@ -40,6 +40,15 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+export interface ReloadOptions {
+  /**
+   * A plugin at rest because it was stopped by hand (not one held down by a stopped dependency)
+   * stays stopped: the new version is installed and waits for a start. For reloads nobody asked
+   * to start, such as a file watcher's.
+   */
+  keepStopped?: boolean;
+}
+
 export interface PluginManager extends ManagerPlatform {
   /** Boots every plugin in dependency order; resolves once boot has settled (failed plugins included). */
   start(): Promise<ManagerSnapshot>;
@@ -52,7 +61,11 @@ export interface PluginManager extends ManagerPlatform {
   startPlugin(name: string): Promise<PluginSnapshot>;
   stopPlugin(name: string): Promise<PluginSnapshot>;
   restartPlugin(name: string): Promise<PluginSnapshot>;
-  reloadPlugin(name: string, definition: PluginDefinition): Promise<PluginSnapshot>;
+  /**
+   * Swaps in a new version of a plugin. It boots unless a stop came after the reload was asked;
+   * with `keepStopped`, a plugin stopped by hand also stays stopped (the new version waits for a start).
+   */
+  reloadPlugin(name: string, definition: PluginDefinition, options?: ReloadOptions): Promise<PluginSnapshot>;
   unloadPlugin(name: string): Promise<void>;
   /** Runs a failed plugin's failed hook again with a fresh retry budget. */
   retryPlugin(name: string): Promise<PluginSnapshot>;
@@ -335,18 +348,18 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const isRunning = (state: string) => state === 'running';
   const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
 
-  const reloadPlugin = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
+  const reloadPlugin = async (name: string, definition: PluginDefinition, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
     const record = recordOf(name);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
     reloading.add(name);
     try {
-      return await reloadNow(name, definition);
+      return await reloadNow(name, definition, options.keepStopped === true);
     } finally {
       reloading.delete(name);
     }
   };
 
-  const reloadNow = async (name: string, definition: PluginDefinition): Promise<PluginSnapshot> => {
+  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
     const begun = commandCount;
     const next = prepareDefinition(definition, 0, defaults);
@@ -382,7 +395,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // A stop accepted while the module loaded (and not followed by a start) came after this
     // reload, and wins: the new version is installed without starting.
     const last = lastWant.get(name);
-    const start = !(last && last.seq > begun && last.down);
+    const stoppedSince = last !== undefined && last.seq > begun && last.down;
+    // Stopped by hand: wanted down by itself, not held down by a dependency it will come back with.
+    const stoppedByHand = keepStopped && record.want === 'stopped' && record.heldBy === null;
+    const start = !(stoppedSince || stoppedByHand);
     const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.

@@ -60,7 +60,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     note(`reloading ${name} (${shown(folder)} changed)`);
     learn?.(next);
     try {
-      const snapshot = await manager.reloadPlugin(name, next);
+      // A file change is no command to start: a plugin the operator stopped stays stopped.
+      const snapshot = await manager.reloadPlugin(name, next, { keepStopped: true });
       note(`reloaded ${name}: ${snapshot.state}`);
     } catch (error) {
       if (stopping()) return;

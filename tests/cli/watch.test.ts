@@ -77,6 +77,30 @@ describe('plugin-factory run --watch', () => {
     expect(final.plugins.every((p) => p.state === 'stopped')).toBe(true);
   });
 
+  it('an edit to a plugin the operator stopped installs the new version without starting it', async () => {
+    const run = startCli(['run', dir, '--watch', '--dashboard']);
+    const [, url] = await waitFor(run, /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m);
+    const [, token] = await waitFor(run, /^dashboard control token: (\S+) /m);
+    await waitFor(run, /press Ctrl-C to stop/);
+    const command = (name: string, verb: string) =>
+      call(`${url}api/plugins/${name}/${verb}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect((await command('base', 'stop')).status).toBe(200);
+    expect(run.out()).toContain('base v1 stopped');
+
+    await writeFile(join(dir, 'base', 'index.mjs'), baseModule('v2'));
+    await waitFor(run, /^reloaded base: created$/m);
+    expect(run.out()).not.toContain('base v2 started');
+    // The operator's start brings up the new version, and the dependents it held down with it.
+    expect((await command('base', 'start')).status).toBe(200);
+    expect(run.out()).toContain('base v2 started');
+    const { json } = await call(`${url}api/snapshot`);
+    const states = Object.fromEntries((json['plugins'] as Array<{ name: string; state: string }>).map((p) => [p.name, p.state]));
+    expect(states).toMatchObject({ base: 'running', store: 'running', api: 'running' });
+
+    run.child.kill('SIGINT');
+    expect((await exitOf(run)).code, run.err()).toBe(0);
+  });
+
   it('with --dashboard, a secret a reloaded plugin brings is redacted from then on', async () => {
     const fresh = 'fresh-secret-7c1d2e9a';
     // 'leaky' fails quoting a value it has no business knowing: the engine scrubs a plugin's

@@ -526,6 +526,31 @@ describe('runtime commands', () => {
     expect(log).toContain('db#2.start:done');
   });
 
+  it('reloadPlugin with keepStopped leaves a plugin stopped by hand stopped; a held or running one boots as without it', async () => {
+    const log: string[] = [];
+    const manager = chain(log);
+    await manager.start();
+    await manager.stopPlugin('api'); // web is held down by api
+    log.length = 0;
+    const kept = await manager.reloadPlugin('api', plugin(log, 'api', { version: '1.1.0', deps: { db: '^1.0.0' }, tag: '#2' }), { keepStopped: true });
+    expect(kept).toMatchObject({ state: 'created', version: '1.1.0' }); // installed, never started
+    expect(stateOf(manager, 'web')).toBe('stopped');
+    expect(log).toEqual(['api.dispose', 'api.dispose:done']); // no hook of the new version ran
+    // A held plugin reloaded with keepStopped still comes back with the plugin that holds it.
+    await manager.reloadPlugin('web', plugin(log, 'web', { version: '1.2.0', deps: { api: '^1.0.0' }, tag: '#2' }), { keepStopped: true });
+    expect(stateOf(manager, 'web')).toBe('created');
+    await manager.startPlugin('api');
+    expect(pluginOf(manager, 'api')).toMatchObject({ state: 'running', version: '1.1.0' });
+    expect(pluginOf(manager, 'web')).toMatchObject({ state: 'running', version: '1.2.0' });
+    expect(log).toContain('api#2.start:done');
+    expect(log).toContain('web#2.start:done');
+    // Running: it reloads and runs, keepStopped or not.
+    expect((await manager.reloadPlugin('other', plugin(log, 'other', { version: '1.0.1' }), { keepStopped: true })).state).toBe('running');
+    // Without keepStopped, a reload of a plugin stopped by hand boots the new version (the later command wins).
+    await manager.stopPlugin('other');
+    expect((await manager.reloadPlugin('other', plugin(log, 'other', { version: '1.0.2' }))).state).toBe('running');
+  });
+
   describe('a reload whose new definition is invalid rejects and leaves the old version running', () => {
     const cases: Array<{ title: string; code: string; next: (log: string[]) => PluginDefinition }> = [
       {
