@@ -6,7 +6,7 @@
  * some of the edges optional), async hooks with small random delays (0–3 ms), optional faults
  * (the k-th call of `start` rejects, the k-th call of `stop` rejects; some plugins retry once),
  * and 1–12 runtime commands on random plugins (start, stop, restart, reload with a fresh module of
- * the same manifest, unload, retry, reset). The host boots, runs the commands one after the
+ * the same manifest, with or without `keepStopped`, unload, retry, reset). The host boots, runs the commands one after the
  * other, then shuts down.
  *
  * Every scenario runs under the default `isolate` policy and, for the invariants that hold there
@@ -65,6 +65,8 @@ interface Step {
   name: string;
   /** With overlapping commands: ms after the previous command was issued (not settled). */
   gap: number;
+  /** A reload passes `{ keepStopped }` (a plugin stopped by hand stays down). */
+  keep: boolean;
 }
 
 interface Scenario {
@@ -101,7 +103,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
   .record({
     count: fc.integer({ min: 2, max: MAX_PLUGINS }),
     pool: fc.array(rawPluginArb, { minLength: MAX_PLUGINS, maxLength: MAX_PLUGINS }),
-    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat(), gap: fc.integer({ min: 0, max: MAX_GAP_MS }) }), {
+    steps: fc.array(fc.record({ cmd: fc.constantFrom(...PLUGIN_COMMANDS), target: fc.nat(), gap: fc.integer({ min: 0, max: MAX_GAP_MS }), keep: fc.boolean() }), {
       minLength: 1,
       maxLength: 12,
     }),
@@ -128,7 +130,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc
         delays: raw.delays,
       };
     });
-    const scenario: Scenario = { plugins, steps: steps.map(({ cmd, target, gap }) => ({ cmd, name: nameOf(target % count), gap })) };
+    const scenario: Scenario = { plugins, steps: steps.map(({ cmd, target, gap, keep }) => ({ cmd, name: nameOf(target % count), gap, keep: cmd === 'reload' && keep })) };
     // What fast-check prints for a counterexample (the plain JSON is one JSON.stringify away).
     Object.defineProperty(scenario, fc.toStringMethod, { value: () => renderScenario(scenario) });
     return scenario;
@@ -147,7 +149,7 @@ function renderScenario(scenario: Scenario): string {
     parts.push(`delays ${spec.delays.join(',')} ms`);
     return `    ${parts.join(' | ')}`;
   });
-  const steps = scenario.steps.map((step, index) => `    ${index + 1}. ${step.cmd} ${step.name} (+${step.gap} ms when overlapping)`);
+  const steps = scenario.steps.map((step, index) => `    ${index + 1}. ${step.cmd} ${step.name}${step.keep ? ' keepStopped' : ''} (+${step.gap} ms when overlapping)`);
   return `\n  plugins:\n${plugins.join('\n')}\n  commands (after manager.start()):\n${steps.join('\n')}\n  then manager.stop()\n`;
 }
 
@@ -420,7 +422,7 @@ async function runScenario(
       case 'restart':
         return m.restartPlugin(step.name);
       case 'reload':
-        return m.reloadPlugin(step.name, makeDefinition(specs.get(step.name)!));
+        return m.reloadPlugin(step.name, makeDefinition(specs.get(step.name)!), { keepStopped: step.keep });
       case 'unload':
         return m.unloadPlugin(step.name);
       case 'retry':
