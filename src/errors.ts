@@ -80,3 +80,21 @@ export function describeThrown(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * Calls a consumer's callback (a listener, an observer) so that nothing it does reaches the
+ * caller: a throw, and the rejection of a promise it returns (an async callback), go to
+ * `onError`. An unhandled rejection would otherwise end the process, stop hooks unrun.
+ */
+export function callGuarded<T>(fn: (value: T) => unknown, value: T, onError: (error: unknown) => void): void {
+  let result: unknown;
+  try {
+    result = fn(value);
+    if ((typeof result !== 'object' && typeof result !== 'function') || result === null) return;
+    if (typeof (result as { then?: unknown }).then !== 'function') return;
+  } catch (error) {
+    onError(error);
+    return;
+  }
+  Promise.resolve(result).then(undefined, onError);
+}

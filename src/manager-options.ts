@@ -9,7 +9,7 @@ import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { Clock } from '../machines/plugin-manager.ts';
 import type { FailurePolicy } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
-import { PluginFactoryError, describeThrown } from './errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MAX_TIMER_MS } from './manifest.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
@@ -114,13 +114,10 @@ export function guardLogger(logger: Logger): Logger {
 export function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger) {
   let reported = false;
   const next = typeof inspect === 'function' ? inspect : (event: InspectionEvent) => inspect.next?.(event);
-  return (event: InspectionEvent) => {
-    try {
-      next(event);
-    } catch (error) {
-      if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
-      reported = true;
-    }
+  const failed = (error: unknown) => {
+    if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
+    reported = true;
   };
+  return (event: InspectionEvent) => callGuarded(next, event, failed);
 }
 

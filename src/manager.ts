@@ -11,7 +11,7 @@ import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../m
 export type { Clock, PluginManagerOptions };
 import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
-import { PluginFactoryError, describeThrown } from './errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
 import type { PluginManagerOptions } from './manager-options.ts';
@@ -144,14 +144,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   let fault: unknown = null;
   const stateWaiters: Array<{ until: (state: string) => boolean; resolve: () => void; reject: (e: unknown) => void }> = [];
 
+  const listenerFailed = (error: unknown) => logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
   const notify = (change: ManagerChange) => {
-    for (const listener of listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
-      }
-    }
+    for (const listener of listeners) callGuarded(listener, change, listenerFailed);
   };
 
   actor.on('plugin.changed', (event) => {

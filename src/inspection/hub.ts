@@ -5,7 +5,7 @@
  * to other observers such as the Stately inspector.
  */
 import type { InspectionEvent, Observer } from 'xstate';
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown } from '../errors.ts';
 import { toRecord } from './record.ts';
 import type { InspectionRecord } from './record.ts';
 import { RingBuffer } from './ring-buffer.ts';
@@ -58,15 +58,12 @@ export function createInspectionHub(options: InspectionHubOptions = {}): Inspect
   let warned = false;
 
   // A consumer that throws loses that event, never the host: XState would rethrow the error.
-  const deliver = <T>(fn: (value: T) => void, value: T) => {
-    try {
-      fn(value);
-    } catch (error) {
-      if (warned) return;
-      warned = true;
-      process.emitWarning(`an inspection consumer threw (further errors are ignored): ${describeThrown(error)}`, 'PluginFactoryWarning');
-    }
+  const failed = (error: unknown) => {
+    if (warned) return;
+    warned = true;
+    process.emitWarning(`an inspection consumer threw (further errors are ignored): ${describeThrown(error)}`, 'PluginFactoryWarning');
   };
+  const deliver = <T>(fn: (value: T) => void, value: T) => callGuarded(fn, value, failed);
 
   const inspect = (event: InspectionEvent) => {
     for (const forward of forwards) deliver(forward, event);

@@ -107,6 +107,30 @@ describe('createInspectionHub', () => {
     expect(manager.getSnapshot().state).toBe('stopped');
   });
 
+  it('an async consumer or forward that rejects costs it its events, and leaves no rejection unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const hub = createInspectionHub();
+      hub.subscribe(async () => {
+        throw new Error('broken consumer');
+      });
+      hub.forward(async () => {
+        throw new Error('broken forward');
+      });
+      const manager = createPluginManager({ plugins: definitions().slice(0, 3), logger: silentLogger, inspect: hub.inspect });
+      await manager.start();
+      expect(top(pluginOf(manager, 'cache').state)).toBe('running');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+      await stopWithin(manager);
+      expect(manager.getSnapshot().state).toBe('stopped');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('names who sent an event, and the actors a plugin actor runs after it', () => {
     const manager = { id: 'x:0', sessionId: 'x:0', logic: { id: 'manager' } };
     const db = { id: 'db@2', sessionId: 'x:1', logic: { id: 'plugin' } };

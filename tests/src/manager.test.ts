@@ -376,6 +376,36 @@ describe('subscribe()', () => {
     expect(changes.length).toBe(seen);
   });
 
+  it('an async listener or inspect observer that rejects is logged; no rejection goes unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const errors: string[] = [];
+      const record = (_fields: unknown, message?: string) => void errors.push(message ?? '');
+      const logger = { debug() {}, info() {}, warn() {}, error: record, child: () => logger };
+      const manager = host([plugin([], 'a')], {
+        logger,
+        inspect: async () => {
+          throw new Error('inspector backend unreachable');
+        },
+      });
+      manager.subscribe(async () => {
+        throw new Error('listener bug');
+      });
+      await manager.start();
+      await manager.restartPlugin('a');
+      expect(stateOf(manager, 'a')).toBe('running');
+      await sleep(20); // rejections are reported a tick later
+      expect(unhandled).toEqual([]);
+      expect(errors.filter((m) => m.includes('subscribe() listener')).length).toBeGreaterThan(1);
+      expect(errors.filter((m) => m.includes('inspect observer'))).toHaveLength(1); // once, then ignored
+      expect((await stopWithin(manager)).state).toBe('stopped');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a throwing listener does not break the host or the other listeners', async () => {
     const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } })]);
     let thrownCount = 0;
