@@ -58,8 +58,14 @@ function checkUrl(url: unknown): string {
  * await stately.close();
  * ```
  */
+const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
 export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
   const url = options.url === undefined ? null : checkUrl(options.url);
+  // Every option is checked before anything listens or connects: a refused call leaves nothing open.
+  if (options.redact !== undefined && !isStringArray(options.redact)) {
+    throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: redact must be an array of strings');
+  }
   // Loaded here, not with the library: hosts that never inspect do not pay for them.
   const [{ startInspectorRelay }, { InspectorSocket }, { toStatelyFrame }] = await Promise.all([
     import('./relay.ts'),
@@ -93,7 +99,7 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
     url: target,
     viewerUrl: relay?.viewerUrl ?? null,
     addSecrets(values) {
-      if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) {
+      if (!isStringArray(values)) {
         throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: addSecrets takes an array of strings');
       }
       redact.add(values);

@@ -235,6 +235,13 @@ describe('connectStatelyInspector', () => {
     await expect(connectStatelyInspector({ url: url as string })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' } satisfies Partial<PluginFactoryError>);
   });
 
+  it.each(['hunter2', [1, 2], null])('refuses redact %o with OPTIONS_INVALID before it connects to anything', async (redact) => {
+    const relay = await receiver();
+    await expect(connectStatelyInspector({ url: relay.url, redact: redact as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(relay.connections()).toBe(0);
+  });
+
   it('refuses a relay port out of range with OPTIONS_INVALID', async () => {
     await expect(connectStatelyInspector({ port: 70_000 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
   });
