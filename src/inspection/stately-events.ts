@@ -18,15 +18,31 @@ export const STATELY_FORMAT_VERSION = '0.7.2';
 /** Lifecycle context fields shown in the inspector; anything else is dropped. */
 const CONTEXT_FIELDS = ['name', 'key', 'attempts', 'hook', 'error', 'errors', 'waitingFor', 'resumeTo', 'timings'] as const;
 
-/** A copy holding only JSON data, strings redacted; functions become `{ type: name }`; cycles and depth past `depth` dropped. */
+/**
+ * Longest string and list sent: a plugin's error can carry any text, and a frame the relay
+ * cannot keep leaves a late viewer with a stale state.
+ */
+const MAX_TEXT = 4096;
+const MAX_ITEMS = 100;
+
+/** Redacted first, then cut: cutting first could leave the start of a secret uncovered. */
+const shortText = (text: string, redact: Redact) => {
+  const clean = redact(text);
+  return clean.length <= MAX_TEXT ? clean : `${clean.slice(0, MAX_TEXT)}… [${clean.length - MAX_TEXT} more characters]`;
+};
+
+/**
+ * A copy holding only JSON data, strings redacted and cut at MAX_TEXT, lists at MAX_ITEMS;
+ * functions become `{ type: name }`; cycles and depth past `depth` dropped.
+ */
 export function plainData(value: unknown, redact: Redact, depth = 4, seen = new Set<object>()): unknown {
-  if (typeof value === 'string') return redact(value);
+  if (typeof value === 'string') return shortText(value, redact);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
   if (typeof value === 'function') return { type: value.name };
   if (depth <= 0 || typeof value !== 'object' || seen.has(value)) return undefined;
   seen.add(value);
   const out: unknown = Array.isArray(value)
-    ? value.map((item) => plainData(item, redact, depth - 1, seen) ?? null)
+    ? value.slice(0, MAX_ITEMS).map((item) => plainData(item, redact, depth - 1, seen) ?? null)
     : Object.fromEntries(
         Object.entries(value)
           .map(([key, member]) => [key, plainData(member, redact, depth - 1, seen)])

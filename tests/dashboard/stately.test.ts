@@ -134,6 +134,33 @@ describe('connectStatelyInspector', () => {
     expect(await page.text()).toContain('<iframe');
   });
 
+  it('a late viewer sees the state of a plugin that failed with a huge message; the message is cut after redaction', async () => {
+    const secret = 's3cret-at-the-end';
+    const stately = await connectStatelyInspector({ redact: [secret] });
+    cleanups.push(() => stately.close());
+    const huge = `upstream said: ${'<p>…</p>'.repeat(40_000)}`;
+    const plugins = [
+      { manifest: { name: 'ok', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } },
+      { manifest: { name: 'api', version: '1.0.0' }, module: { init() {}, start() { throw new Error(`${secret.slice(0, 3)}${secret.slice(3)} ${huge}`); }, stop() {} } },
+    ];
+    const manager = createPluginManager({ plugins, logger: silentLogger, inspect: stately.inspect });
+    await manager.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const viewer = new WebSocket(stately.url);
+    const seen: string[] = [];
+    viewer.on('message', (data) => seen.push(data.toString()));
+    cleanups.push(() => viewer.terminate());
+    await until(() => seen.some((text) => text.includes('"failed"')));
+    const frames = seen.map((text) => JSON.parse(text) as Frame);
+    const session = frames.find((f) => f.type === '@xstate.actor' && f.name === 'api')!.sessionId;
+    const last = frames.filter((f) => f.sessionId === session && f.snapshot).at(-1)!;
+    expect(last.snapshot!.value).toEqual({ failed: 'halted' });
+    expect(seen.every((text) => text.length < 64 * 1024)).toBe(true);
+    expect(seen.some((text) => text.includes(secret))).toBe(false);
+    expect(seen.some((text) => text.includes('[redacted] upstream said'))).toBe(true);
+    await stopWithin(manager);
+  });
+
   it("speaks @statelyai/inspect's format: the package's own WebSocket receiver reads the relay", async () => {
     const stately = await connectStatelyInspector();
     cleanups.push(() => stately.close());
