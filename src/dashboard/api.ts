@@ -51,8 +51,11 @@ function reloadSourceError(name: string, error: unknown): PluginFactoryError {
   }
 }
 
-/** Runs one command the way the manager's API does; rejects with its coded error. */
-async function run(options: ApiOptions, name: string, command: DashboardCommand): Promise<PluginSnapshot> {
+/**
+ * Runs one command the way the manager's API does; rejects with its coded error. `reloading`:
+ * plugins whose reload is loading its new code, which the manager does not know of yet.
+ */
+async function run(options: ApiOptions, name: string, command: DashboardCommand, reloading: Set<string>): Promise<PluginSnapshot> {
   const { manager } = options;
   switch (command) {
     case 'start':
@@ -70,6 +73,9 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand)
       if (!current) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${name}' is registered; check the name`, { plugin: name });
       if (!options.reload) throw requestError('this dashboard has no source of new plugin code (serveDashboard option `reload`)');
       // Checked before the module is imported again: a refused reload touches nothing.
+      if (reloading.has(name)) {
+        throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': a reload of it is already in progress; try again once it ended`, { plugin: name });
+      }
       if (!manager.can(name, 'reload')) {
         const possible = DASHBOARD_COMMANDS.filter((c) => c !== 'reload' && manager.can(name, c));
         throw new PluginFactoryError(
@@ -78,24 +84,30 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand)
           { plugin: name },
         );
       }
-      let definition;
+      reloading.add(name);
       try {
-        definition = await options.reload(name);
-      } catch (error) {
-        throw reloadSourceError(name, error);
+        let definition;
+        try {
+          definition = await options.reload(name);
+        } catch (error) {
+          throw reloadSourceError(name, error);
+        }
+        try {
+          options.learn(definition);
+        } catch {
+          // A definition too broken to read secrets from is refused by reloadPlugin with its code.
+        }
+        return await manager.reloadPlugin(name, definition);
+      } finally {
+        reloading.delete(name);
       }
-      try {
-        options.learn(definition);
-      } catch {
-        // A definition too broken to read secrets from is refused by reloadPlugin with its code.
-      }
-      return manager.reloadPlugin(name, definition);
     }
   }
 }
 
 export function apiRoutes(options: ApiOptions): Route[] {
   const { manager, feed, view } = options;
+  const reloading = new Set<string>();
   return [
     {
       method: 'GET',
@@ -126,7 +138,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
         }
         await drainBody(req);
         try {
-          const result = await run(options, name, command);
+          const result = await run(options, name, command, reloading);
           const row = pluginRow(result, allowed(manager, name, view.reload), feed.clock.of(name), view.redact);
           sendJson(res, 200, { plugin: row });
         } catch (error) {

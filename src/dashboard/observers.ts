@@ -50,10 +50,21 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
       if (stately?.viewerUrl) lines.push(`inspector: open ${stately.viewerUrl} (it embeds Stately's inspector from stately.ai: that browser needs the internet)`);
       else if (stately) lines.push(`inspector: sending to ${stately.url}`);
       if (hub && choice.dashboard !== null) {
+        const fromHost = reloadFromHost(host);
         dashboard = await serveDashboard(manager, {
           port: choice.dashboard,
           hub,
-          reload: reloadFromHost(host),
+          // The dashboard learns the secrets a reload brings for itself; the inspector, fed from
+          // the same hub, must learn them too before the new version can log one.
+          reload: async (name) => {
+            const definition = await fromHost(name);
+            try {
+              stately?.addSecrets(secretsOf([definition]));
+            } catch {
+              // A definition too broken to read secrets from is refused by reloadPlugin with its code.
+            }
+            return definition;
+          },
           redact,
         });
         lines.push(`dashboard: ${dashboard.url}`, `dashboard control token: ${dashboard.token} (or open ${dashboard.controlUrl})`);

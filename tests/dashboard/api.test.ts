@@ -201,6 +201,24 @@ describe('dashboard API: commands', () => {
     expect(loads).toBe(1);
   });
 
+  it('a second reload of a plugin whose new code is still loading answers 409 INVALID_TRANSITION; the first goes on', async () => {
+    const plugins = definitions();
+    let loads = 0;
+    let release: () => void = () => undefined;
+    const loaded = new Promise<void>((resolve) => (release = resolve));
+    const host = await start({ reload: async (name) => (loads++, await loaded, plugins.find((p) => p.manifest.name === name)!) }, plugins);
+    const first = post(host, '/api/plugins/cache/reload');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the first is loading its module
+    const second = await post(host, '/api/plugins/cache/reload');
+    expect([second.status, second.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
+    release();
+    expect((await first).status).toBe(200);
+    expect(loads).toBe(1);
+    // Once it ended, a reload is taken again.
+    expect((await post(host, '/api/plugins/cache/reload')).status).toBe(200);
+    expect(loads).toBe(2);
+  });
+
   it.each<[string, () => never | Promise<never>, string]>([
     ['a plain error carrying one of our codes', () => { throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' }); }, 'MANIFEST_INVALID'],
     ['an error without a code', () => { throw new Error('disk gone'); }, 'MODULE_LOAD_FAILED'],
