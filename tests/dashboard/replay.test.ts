@@ -56,6 +56,24 @@ describe('relay replay', () => {
     expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 
+  it('keeps a definition that many registrations carry once: 5,000 plugin actors fit where 4,600 copies would not', () => {
+    const big = { actors: 20_000, events: 500, frameBytes: 256 * 1024, totalBytes: 32 * 1024 * 1024 };
+    const definition = JSON.stringify({ id: 'plugin', states: { a: { description: 'é'.repeat(3500) } } }); // ~7 KB, multi-byte
+    const registration = (id: string) => JSON.stringify({ type: '@xstate.actor', sessionId: id, name: id, definition, snapshot: { status: 'active' } });
+    const replay = new Replay(big);
+    replay.remember(JSON.stringify({ type: '@xstate.actor', sessionId: 'manager', name: 'manager', definition: 'small' }));
+    for (let i = 0; i < 5000; i++) replay.remember(registration(`p${i}`));
+    const frames = replay.frames();
+    expect(frames).toHaveLength(5001);
+    expect(frames[0]).toContain('"manager"');
+    expect(frames[1]).toBe(registration('p0')); // replayed exactly as sent
+    expect(replay.size).toBeLessThan(2 * 1024 * 1024);
+    // Each actor that ends gives back its bytes; the last one gives back the definition's.
+    for (let i = 0; i < 5000; i++) replay.remember(JSON.stringify({ type: '@xstate.snapshot', sessionId: `p${i}`, snapshot: { status: 'done' } }));
+    expect(replay.frames()).toHaveLength(1);
+    expect(replay.size).toBe(Buffer.byteLength(replay.frames()[0]!));
+  });
+
   it('counts bytes, not characters: a frame of multi-byte text can be too large to keep', () => {
     const replay = new Replay(limits);
     replay.remember(event(1, 'é'.repeat(90))); // 90 characters, 180 bytes of padding
