@@ -23,6 +23,16 @@ export class RingBuffer<T> {
     else this.start = (this.start + 1) % this.capacity;
   }
 
+  /** Removes and returns the oldest item. */
+  shift(): T | undefined {
+    if (this.count === 0) return undefined;
+    const item = this.items[this.start];
+    this.items[this.start] = undefined;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
+    return item;
+  }
+
   /** Oldest first. */
   toArray(): T[] {
     const out: T[] = [];

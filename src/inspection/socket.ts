@@ -4,12 +4,22 @@
  * adapter (which keeps reconnecting every 5 s after `stop()` when the relay is unreachable, a
  * timer that keeps the process alive, and resends its whole buffer on each reconnect), `close()`
  * ends everything and no timer ever holds the process open.
+ *
+ * Frames that wait for a slow receiver go out as soon as it catches up (checked on a short
+ * timer), not only when the next frame comes, and `close()` sends them before it closes. With
+ * `replayOnReconnect`, a relay that comes back after a drop (restarted, so it forgot everything)
+ * is sent what it needs to show the live actors again: their registrations and latest snapshots
+ * and the recent events, as the relay keeps them for late viewers.
  */
 import { WebSocket } from 'ws';
+import { Replay } from './replay.ts';
 import { RingBuffer } from './ring-buffer.ts';
 
 /** Bytes the socket may hold unsent before frames wait in the ring buffer instead. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** How often frames waiting for a slow receiver are tried again. */
+const DRAIN_CHECK_MS = 50;
 
 export interface InspectorSocketOptions {
   url: string;
@@ -17,6 +27,8 @@ export interface InspectorSocketOptions {
   buffer?: number;
   /** Wait before reconnecting after the socket closed or failed. @default 1000 */
   retryMs?: number;
+  /** After a reconnect, send the live actors' registrations and snapshots again. @default false */
+  replayOnReconnect?: boolean;
 }
 
 /** How long `close()` waits for a connecting socket to open and flush, or an open one to close. */
@@ -25,43 +37,49 @@ const CLOSE_WAIT_MS = 2000;
 export class InspectorSocket {
   private socket: WebSocket | null = null;
   private retry: NodeJS.Timeout | null = null;
+  private drain: NodeJS.Timeout | null = null;
   private closed = false;
+  private opened = false;
   private readonly pending: RingBuffer<string>;
+  private readonly replay: Replay | null;
 
   constructor(private readonly options: InspectorSocketOptions) {
     this.pending = new RingBuffer(options.buffer ?? 100_000);
+    this.replay = options.replayOnReconnect ? new Replay() : null;
     this.connect();
   }
 
   send(frame: string): void {
     if (this.closed) return;
+    this.replay?.remember(frame);
     const socket = this.socket;
     // While the receiver keeps up, frames go straight out, after any that waited (in order);
     // when it falls behind, or is not connected, they wait in the bounded ring buffer, oldest
     // dropped first, so a stalled receiver cannot grow the host's memory.
-    if (!socket || socket.readyState !== WebSocket.OPEN || socket.bufferedAmount >= MAX_BUFFERED_BYTES) {
-      this.pending.push(frame);
+    if (this.pending.size === 0 && socket?.readyState === WebSocket.OPEN && socket.bufferedAmount < MAX_BUFFERED_BYTES) {
+      socket.send(frame);
       return;
     }
-    if (this.pending.size > 0) {
-      for (const waiting of this.pending.toArray()) socket.send(waiting);
-      this.pending.clear();
-    }
-    socket.send(frame);
+    this.pending.push(frame);
+    this.flush();
   }
 
   /**
-   * Stops reconnecting and closes the socket once what was sent has gone out: a socket still
-   * connecting gets up to `CLOSE_WAIT_MS` to open and flush (a short `run --once` would lose
-   * everything otherwise); after that, or when the relay is unreachable, it is dropped.
+   * Stops reconnecting and closes the socket once what was sent, and what waited, has gone out:
+   * a socket still connecting gets up to `CLOSE_WAIT_MS` to open and flush (a short `run --once`
+   * would lose everything otherwise); after that, or when the relay is unreachable, it is dropped.
    */
   close(): Promise<void> {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
-    this.retry = null;
+    if (this.drain) clearTimeout(this.drain);
+    this.retry = this.drain = null;
     const socket = this.socket;
     this.socket = null;
-    if (!socket || socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+    if (!socket || socket.readyState === WebSocket.CLOSED) {
+      this.pending.clear();
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const force = setTimeout(() => socket.terminate(), CLOSE_WAIT_MS);
       socket.once('close', () => {
@@ -69,9 +87,27 @@ export class InspectorSocket {
         this.pending.clear();
         resolve();
       });
-      if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-      else if (socket.readyState === WebSocket.CONNECTING) socket.once('open', () => socket.close(1000));
+      // The close frame goes out after everything queued before it.
+      const finish = () => {
+        for (let frame = this.pending.shift(); frame !== undefined; frame = this.pending.shift()) socket.send(frame);
+        socket.close(1000);
+      };
+      if (socket.readyState === WebSocket.OPEN) finish();
+      else if (socket.readyState === WebSocket.CONNECTING) socket.once('open', finish);
     });
+  }
+
+  /** Sends waiting frames, oldest first, while the receiver keeps up; looks again shortly when it does not. */
+  private flush(): void {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    while (this.pending.size > 0 && socket.bufferedAmount < MAX_BUFFERED_BYTES) socket.send(this.pending.shift()!);
+    if (this.pending.size > 0 && !this.drain) {
+      this.drain = setTimeout(() => {
+        this.drain = null;
+        this.flush();
+      }, DRAIN_CHECK_MS).unref();
+    }
   }
 
   private connect(): void {
@@ -80,8 +116,14 @@ export class InspectorSocket {
     const socket = new WebSocket(this.options.url);
     this.socket = socket;
     socket.on('open', () => {
-      for (const frame of this.pending.toArray()) socket.send(frame);
-      this.pending.clear();
+      if (this.opened && this.replay) {
+        // Back after a drop: the relay may have restarted and forgotten every actor. What waited
+        // is in the replay too, in the form a late viewer gets.
+        this.pending.clear();
+        for (const frame of this.replay.frames()) this.pending.push(frame);
+      }
+      this.opened = true;
+      this.flush();
     });
     // 'error' is always followed by 'close'; this handler only keeps it from being thrown.
     socket.on('error', () => undefined);

@@ -74,7 +74,8 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
   ]);
   const relay: InspectorRelay | null = url ? null : await startInspectorRelay({ port: options.port ?? 0 });
   const target = url ?? relay!.url;
-  const socket = new InspectorSocket({ url: target });
+  // A relay of your own may restart while the host runs; the local one lives and dies with it.
+  const socket = new InspectorSocket({ url: target, replayOnReconnect: url !== null });
   const redact = createRedactor(options.redact);
   // Converted a microtask later, in order: an actor's first snapshot exists only once its
   // constructor has returned, and a burst of events costs one pass.

@@ -11,6 +11,7 @@ import { createWebSocketReceiver } from '@statelyai/inspect';
 import { WebSocket, WebSocketServer } from 'ws';
 import { connectStatelyInspector, createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
+import { InspectorSocket } from '../../src/inspection/socket.ts';
 import { stopWithin } from '../helpers/host.ts';
 import { SECRET, definitions } from './plugins.ts';
 
@@ -271,5 +272,74 @@ describe('connectStatelyInspector', () => {
 
   it('refuses a relay port out of range with OPTIONS_INVALID', async () => {
     await expect(connectStatelyInspector({ port: 70_000 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+});
+
+describe('InspectorSocket', () => {
+  /** A receiver whose TCP reading is paused until `resume()`. */
+  async function slowReceiver() {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const frames: string[] = [];
+    let tcp: { pause(): void; resume(): void } | null = null;
+    server.on('connection', (socket) => {
+      tcp = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      tcp.pause();
+      socket.on('message', (data) => frames.push(data.toString()));
+    });
+    cleanups.push(() => new Promise<void>((resolve) => {
+      for (const client of server.clients) client.terminate();
+      server.close(() => resolve());
+    }));
+    return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, frames, connected: () => tcp !== null, resume: () => tcp?.resume() };
+  }
+  const payload = 'x'.repeat(100 * 1024);
+  const frame = (n: number) => JSON.stringify({ type: '@xstate.event', sessionId: 's', n, payload });
+
+  it('sends the frames that waited for a slow receiver once it catches up, with nothing sent after', async () => {
+    const receiver = await slowReceiver();
+    const socket = new InspectorSocket({ url: receiver.url });
+    cleanups.push(() => socket.close());
+    await until(() => receiver.connected());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let n = 0; n < 200; n++) socket.send(frame(n)); // 20 MB: past what the socket may hold
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    receiver.resume();
+    await until(() => receiver.frames.length === 200);
+    expect(receiver.frames.map((text) => (JSON.parse(text) as { n: number }).n)).toEqual([...Array(200).keys()]);
+  });
+
+  it('close() sends what waited before it closes', async () => {
+    const receiver = await slowReceiver();
+    const socket = new InspectorSocket({ url: receiver.url });
+    await until(() => receiver.connected());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let n = 0; n < 200; n++) socket.send(frame(n));
+    const closed = socket.close();
+    setTimeout(() => receiver.resume(), 100);
+    await closed;
+    expect(receiver.frames).toHaveLength(200);
+  });
+
+  it('with replayOnReconnect, a relay that restarted is told the live actors again', async () => {
+    const first = await receiver();
+    const port = Number(new URL(first.url).port);
+    const socket = new InspectorSocket({ url: first.url, replayOnReconnect: true, retryMs: 50 });
+    cleanups.push(() => socket.close());
+    const actor = (id: string) => JSON.stringify({ type: '@xstate.actor', sessionId: id, name: id });
+    const snapshot = (id: string, status = 'active') => JSON.stringify({ type: '@xstate.snapshot', sessionId: id, snapshot: { status, value: 'running' } });
+    for (const id of ['manager', 'a', 'b']) socket.send(actor(id));
+    socket.send(snapshot('a'));
+    socket.send(snapshot('b', 'done')); // b ended: not replayed
+    await until(() => first.frames.length === 5);
+    await first.close();
+    const second = await receiver(port);
+    await until(() => second.connections() === 1);
+    await until(() => second.frames.length >= 3);
+    const kinds = second.frames.map((text) => {
+      const parsed = JSON.parse(text) as { type: string; sessionId: string };
+      return `${parsed.type} ${parsed.sessionId}`;
+    });
+    expect(kinds).toEqual(['@xstate.actor manager', '@xstate.actor a', '@xstate.snapshot a']);
   });
 });
