@@ -2,7 +2,8 @@
  * The relay's viewer page: it embeds the Stately inspector UI in an iframe and forwards what the
  * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
  * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
- * page does.
+ * page does. A page the relay dropped (it cuts a viewer that falls 8 MiB behind), or whose relay
+ * went away, connects again (1 s, then up to 5 s apart), and the relay replays every live actor.
  */
 import { PluginFactoryError } from '../errors.ts';
 
@@ -39,11 +40,21 @@ export function bridgePage(inspectorUrl: string): string {
     ready = true;
     held.splice(0).forEach(deliver);
   });
-  const socket = new WebSocket('ws://' + location.host);
-  socket.onmessage = (message) => {
-    const event = JSON.parse(message.data);
-    if (ready) deliver(event); else held.push(event);
+  let socket = null;
+  let wait = 1000;
+  const connect = () => {
+    socket = new WebSocket('ws://' + location.host);
+    socket.onopen = () => { wait = 1000; };
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (ready) deliver(event); else held.push(event);
+    };
+    socket.onclose = () => {
+      setTimeout(connect, wait);
+      wait = Math.min(wait * 2, 5000);
+    };
   };
+  connect();
 </script>
 </body>
 </html>

@@ -4,14 +4,19 @@
  * restart is followed on the page through stopping and starting back to running. The page
  * loads nothing from anywhere but the host. A screenshot goes to test-artifacts/. With 1,000
  * plugins booting, every row reaches running on the page; the delay from each state change to
- * the frame that shows it is written to test-artifacts/page-latency.json (not asserted).
+ * the frame that shows it is written to test-artifacts/page-latency.json (not asserted). The
+ * inspector relay's viewer page connects again when its relay goes away.
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import { createInspectionHub, createPluginManager, loadHost, reloadFromHost, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
 import type { Dashboard, PluginManager } from '../../src/index.ts';
+import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { SKIP_BROWSER, SKIP_REASON, artifact, launch } from './browser.ts';
 import { manyPlugins } from './many.ts';
 import { top } from './plugins.ts';
@@ -135,5 +140,45 @@ describe('the dashboard with 1,000 plugins', () => {
     expect((latency as { count: number }).count).toBeGreaterThan(COUNT); // every plugin moved several times
     await page.screenshot({ path: artifact('dashboard-1000.png') });
     expect(problems).toEqual([]);
+  });
+});
+
+describe("the inspector relay's viewer page in Chromium", () => {
+  it(`connects again when its relay goes away, and gets the live actors from the new one${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    // A stand-in for Stately's inspector UI (no internet here): it says it is ready and keeps what it is sent.
+    const standIn = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(
+        "<script>window.received = []; addEventListener('message', (m) => received.push(m.data)); parent.postMessage({ type: '@statelyai.connected' }, '*');</script>",
+      );
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => standIn.close(resolve)));
+    const inspectorUrl = `http://127.0.0.1:${(standIn.address() as AddressInfo).port}/`;
+    const register = async (relayUrl: string, name: string) => {
+      const client = new WebSocket(relayUrl);
+      await new Promise((resolve) => client.once('open', resolve));
+      client.send(JSON.stringify({ type: '@xstate.actor', sessionId: name, name, snapshot: { status: 'active' } }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      client.close();
+    };
+
+    let relay = await startInspectorRelay({ inspectorUrl });
+    const port = Number(new URL(relay.url).port);
+    cleanups.push(() => relay.close());
+    await register(relay.url, 'first');
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(relay.viewerUrl);
+    const received = async () => {
+      const frame = page.frames().find((f) => f.url() === inspectorUrl);
+      return frame ? ((await frame.evaluate('received.map((event) => event.name)')) as string[]) : [];
+    };
+    await expect.poll(received, { timeout: 10_000 }).toContain('first');
+
+    await relay.close();
+    relay = await startInspectorRelay({ port, inspectorUrl });
+    await register(relay.url, 'second');
+    await expect.poll(received, { timeout: 15_000 }).toContain('second');
   });
 });
