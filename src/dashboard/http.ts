@@ -4,7 +4,9 @@
  * bound to loopback.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
 import type { Redact } from '../inspection/redact.ts';
 import { isLoopback } from './listen.ts';
@@ -60,6 +62,31 @@ export function sendError(res: ServerResponse, error: unknown, redact: Redact, s
   const headers: Record<string, string> = coded.code === 'PERMISSION_DENIED' ? { 'www-authenticate': 'Bearer' } : {};
   for (const [key, value] of Object.entries(headers)) if (!res.headersSent) res.setHeader(key, value);
   sendJson(res, status ?? statusOf(coded.code), body);
+}
+
+/**
+ * For the server's `clientError`: a request Node's parser refuses (headers too large, a bad
+ * Content-Length, a space in the path) gets a coded JSON answer with the security headers, as
+ * every other refusal does, instead of Node's bare one; then the connection closes.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const message = tooLarge ? 'dashboard: the request headers are too large' : 'dashboard: the request is not valid HTTP';
+  const body = `${JSON.stringify({ error: { code: 'OPTIONS_INVALID', message } })}\n`;
+  const headers: Record<string, string | number> = {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    connection: 'close',
+  };
+  const head = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
 }
 
 export function requestError(message: string): PluginFactoryError {

@@ -47,7 +47,7 @@ function compile(pattern: string): Matcher {
         try {
           params[part.slice(1)] = decodeURIComponent(segment);
         } catch {
-          return null;
+          throw requestError(`the path segment '${segment}' is not valid percent-encoding`);
         }
       } else if (part !== segment) {
         return null;

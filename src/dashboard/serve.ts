@@ -16,6 +16,7 @@ import { dashboardChart } from './chart-svg.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin } from './listen.ts';
 import { LiveFeed } from './live.ts';
+import { answerClientError } from './http.ts';
 import { createRouter } from './router.ts';
 
 export interface DashboardOptions {
@@ -115,6 +116,7 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   ];
   const handle = createRouter(routes, { token, loopbackOnly: isLoopback(host), redact });
   const server = createServer((req, res) => void handle(req, res));
+  server.on('clientError', answerClientError);
   let address;
   try {
     address = await listen(server, port, host, owner);

@@ -2,6 +2,7 @@
  * The dashboard's JSON API over 127.0.0.1: reads without a token, commands only with it,
  * refusals carrying their error code, and no secret in any response or in the live stream.
  */
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
@@ -90,6 +91,34 @@ describe('dashboard API: reads', () => {
     // A path no URL parser accepts is the client's error, not the engine's.
     const unparsable = await call(`${host.base}//[`);
     expect([unparsable.status, unparsable.json.error?.code]).toEqual([400, 'OPTIONS_INVALID']);
+  });
+
+  it("requests Node's parser refuses, and a bad percent-escape, get a coded JSON answer with the security headers", async () => {
+    const host = await start();
+    const raw = (request: string) =>
+      new Promise<{ status: number; head: string; body: string }>((resolve, reject) => {
+        const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const [head = '', body = ''] = text.split('\r\n\r\n');
+          resolve({ status: Number(head.split(' ')[1]), head: head.toLowerCase(), body });
+        });
+      });
+    const cases: Array<[string, number]> = [
+      [`GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n', 400],
+      ['GET /api/snap shot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
+      ['POST /api/plugins/%E0%A4%A/start HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 400],
+    ];
+    for (const [request, status] of cases) {
+      const reply = await raw(request);
+      expect(reply.status).toBe(status);
+      expect(reply.head).toContain('x-content-type-options: nosniff');
+      expect((JSON.parse(reply.body) as { error: { code: string } }).error.code).toBe('OPTIONS_INVALID');
+    }
+    expect((await call(`${host.base}/api/snapshot`)).status).toBe(200); // and it serves on
   });
 
   it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {
