@@ -86,6 +86,12 @@ export class LiveFeed {
       return;
     }
     res.write('retry: 1000\n\n');
+    // What still waits goes to the clients already here first: the newcomer's snapshot and
+    // `recent` hold it already, and it must not get those records a second time.
+    if (this.timer || this.records.length > 0) {
+      if (this.timer) clearTimeout(this.timer);
+      this.flush();
+    }
     const { manager, view } = this.options;
     const snapshot = dashboardSnapshot(manager, manager.getSnapshot(), this.clock, view);
     this.write(res, { type: 'snapshot', snapshot, recent: this.source.recent() });

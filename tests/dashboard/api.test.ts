@@ -268,6 +268,37 @@ describe('dashboard API: commands', () => {
 });
 
 describe('dashboard API: live stream and secrets', () => {
+  it('a client that connects while records wait gets each timeline record once', async () => {
+    const plugins = Array.from({ length: 20 }, (_, i): PluginDefinition => ({ manifest: { name: `p${i}`, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));
+    const host = await start({}, plugins);
+    const seqs = (events: Array<{ event: string; data: unknown }>) =>
+      events.flatMap(({ event, data }) => {
+        const message = data as { recent?: Array<{ seq: number }>; records?: Array<{ seq: number }> };
+        return (event === 'snapshot' ? message.recent : event === 'inspection' ? message.records : undefined)?.map((record) => record.seq) ?? [];
+      });
+    const first = openEvents(host.base);
+    let churning = true;
+    const churn = (async () => {
+      for (let i = 0; churning; i++) {
+        await host.manager.restartPlugin(`p${i % 20}`).catch(() => undefined);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const late = openEvents(host.base); // mid-churn: records are waiting for the first client
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    churning = false;
+    await churn;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    first.close();
+    late.close();
+    for (const client of [first, late]) {
+      const seen = seqs(client.events);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.length - new Set(seen).size).toBe(0);
+    }
+  });
+
   it('GET /api/events: a snapshot first, then changed rows and timeline records', async () => {
     const host = await start();
     const stream = openEvents(host.base);
