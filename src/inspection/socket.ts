@@ -21,9 +21,44 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** How often frames waiting for a slow receiver are tried again. */
 const DRAIN_CHECK_MS = 50;
 
+/** What the frames waiting to be sent may take in all (characters); past it the oldest go. */
+const MAX_WAITING_CHARS = 64 * 1024 * 1024;
+
+/** Frames waiting to be sent, oldest first, bounded in count and in size: the oldest are dropped. */
+class Backlog {
+  private readonly frames: RingBuffer<string>;
+  private chars = 0;
+
+  constructor(capacity: number) {
+    this.frames = new RingBuffer(capacity);
+  }
+
+  get size(): number {
+    return this.frames.size;
+  }
+
+  push(frame: string): void {
+    if (this.frames.size === this.frames.capacity) this.shift();
+    this.frames.push(frame);
+    this.chars += frame.length;
+    while (this.chars > MAX_WAITING_CHARS && this.frames.size > 1) this.shift();
+  }
+
+  shift(): string | undefined {
+    const frame = this.frames.shift();
+    if (frame !== undefined) this.chars -= frame.length;
+    return frame;
+  }
+
+  clear(): void {
+    this.frames.clear();
+    this.chars = 0;
+  }
+}
+
 export interface InspectorSocketOptions {
   url: string;
-  /** Frames kept while the socket is not open (the oldest are dropped). @default 100000 */
+  /** Frames kept while the socket is not open or the receiver is behind (the oldest are dropped; 64 MiB at most). @default 100000 */
   buffer?: number;
   /** Wait before reconnecting after the socket closed or failed. @default 1000 */
   retryMs?: number;
@@ -40,11 +75,11 @@ export class InspectorSocket {
   private drain: NodeJS.Timeout | null = null;
   private closed = false;
   private opened = false;
-  private readonly pending: RingBuffer<string>;
+  private readonly pending: Backlog;
   private readonly replay: Replay | null;
 
   constructor(private readonly options: InspectorSocketOptions) {
-    this.pending = new RingBuffer(options.buffer ?? 100_000);
+    this.pending = new Backlog(options.buffer ?? 100_000);
     this.replay = options.replayOnReconnect ? new Replay() : null;
     this.connect();
   }

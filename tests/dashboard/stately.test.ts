@@ -321,6 +321,21 @@ describe('InspectorSocket', () => {
     expect(receiver.frames).toHaveLength(200);
   });
 
+  it('keeps at most 64 MiB of frames for a relay it cannot reach yet, dropping the oldest', async () => {
+    const probe = await receiver();
+    const port = Number(new URL(probe.url).port);
+    await probe.close(); // nothing listens there now
+    const socket = new InspectorSocket({ url: `ws://127.0.0.1:${port}`, retryMs: 50 });
+    cleanups.push(() => socket.close());
+    const big = 'y'.repeat(1024 * 1024);
+    for (let n = 0; n < 70; n++) socket.send(JSON.stringify({ type: '@xstate.event', sessionId: 's', n, big }));
+    const late = await receiver(port);
+    await until(() => late.frames.length > 0 && (JSON.parse(late.frames.at(-1)!) as { n: number }).n === 69, 10_000);
+    const received = late.frames.map((text) => (JSON.parse(text) as { n: number }).n);
+    expect(received.length).toBeLessThanOrEqual(64);
+    expect(received).toEqual(Array.from({ length: received.length }, (_, i) => 70 - received.length + i)); // the newest, in order
+  });
+
   it('with replayOnReconnect, a relay that restarted is told the live actors again', async () => {
     const first = await receiver();
     const port = Number(new URL(first.url).port);
