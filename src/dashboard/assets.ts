@@ -33,17 +33,13 @@ let loading: Promise<Assets> | null = null;
 /** A build takes tens of milliseconds; one that takes this long will not finish. */
 const BUILD_TIMEOUT_MS = 30_000;
 
-/** Bundles under way: esbuild's service is stopped once none is left. */
-let bundling = 0;
-
 /** The page's script bundled from the client sources (the package build writes it out once). */
 export async function bundleClientScript(): Promise<string> {
-  const { build, stop } = await import('esbuild');
+  const { build } = await import('esbuild');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`esbuild did not finish within ${BUILD_TIMEOUT_MS} ms`)), BUILD_TIMEOUT_MS);
   });
-  bundling++;
   const building = build({
     entryPoints: [client('main.ts')],
     bundle: true,
@@ -59,10 +55,6 @@ export async function bundleClientScript(): Promise<string> {
     return result.outputFiles[0]!.text;
   } finally {
     clearTimeout(timer);
-    // esbuild keeps a service process for later builds; there are none (the script is built once).
-    building.catch(() => undefined).finally(() => {
-      if (--bundling === 0) void stop();
-    });
   }
 }
 

@@ -2,13 +2,11 @@
  * serveDashboard's options: bad ones are refused with OPTIONS_INVALID before anything listens,
  * a busy port too; a given token is used; close() may be called twice.
  */
-import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
 import type { DashboardOptions, PluginManager } from '../../src/index.ts';
-import { bundleClientScript } from '../../src/dashboard/assets.ts';
 import { isLoopback } from '../../src/dashboard/listen.ts';
 import { post, startHost } from './http.ts';
 import { SECRET, definitions } from './plugins.ts';
@@ -76,21 +74,4 @@ describe('isLoopback (turns the Host-header check on)', () => {
     'does not count %s as loopback',
     (host) => expect(isLoopback(host)).toBe(false),
   );
-});
-
-describe('the page script bundled from the sources', () => {
-  it('is built, and leaves no esbuild service process behind', { skip: process.platform !== 'linux' }, async () => {
-    const esbuildChildren = () =>
-      new Set(
-        execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)])
-          .toString()
-          .split('\n')
-          .filter((line) => line.includes('esbuild') && line.includes('--service'))
-          .map((line) => line.trim().split(/\s+/)[0]),
-      );
-    const before = esbuildChildren();
-    const script = await bundleClientScript();
-    expect(script).toContain('EventSource');
-    await expect.poll(() => [...esbuildChildren()].filter((pid) => !before.has(pid)), { timeout: 3000 }).toEqual([]);
-  });
 });
