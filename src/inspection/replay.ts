@@ -30,29 +30,59 @@ interface Frame {
   bytes: number;
 }
 
-/** A registration kept without its definition: `head` + the definition's JSON literal + `tail`. */
+/** A definition many registrations carry, kept once. */
+interface SharedDefinition {
+  /** The definition (its key in the map). */
+  key: string;
+  /** As it appears in a frame: a JSON string literal. */
+  literal: string;
+  bytes: number;
+  /** Kept registrations that carry it. */
+  uses: number;
+}
+
+/** A registration kept as `head` + the shared definition's literal + `tail` (or whole, in `head`). */
 interface ActorFrame {
   head: string;
-  /** The definition as it appears in the frame (a JSON string literal), or '' when there is none to share. */
-  literal: string;
+  shared: SharedDefinition | null;
   tail: string;
   /** Bytes of head and tail; the definition's are counted once, in `definitions`. */
   bytes: number;
 }
-
-/** Below this size a definition is kept inside its frame: sharing it would save nothing. */
-const SHARED_DEFINITION_BYTES = 1024;
 
 interface Entry {
   actor: ActorFrame;
   snapshot: Frame | null;
 }
 
+/** What a frame is, for a sender that built it and need not parse it again. */
+export interface FrameInfo {
+  type: unknown;
+  sessionId: unknown;
+  /** A snapshot frame's `snapshot.status`. */
+  status?: unknown;
+  /** A registration frame's `definition` (a JSON text). */
+  definition?: unknown;
+}
+
+/** Frames to send, made one at a time (a large host's replay is tens of MB as text). */
+export interface ReplayCursor {
+  next(): string | undefined;
+}
+
+/** Below this size a definition is kept inside its frame: sharing it would save nothing. */
+const SHARED_DEFINITION_BYTES = 1024;
+
+/**
+ * A copy that owns its characters. A slice of a string can keep the whole string alive in V8,
+ * and a kept registration must not hold on to the definition it was cut from.
+ */
+const own = (text: string) => (text.length === 0 ? '' : Buffer.from(text, 'utf8').toString('utf8'));
+
 export class Replay {
   private readonly actors = new Map<string, Entry>();
   private readonly events: Frame[] = [];
-  /** Shared definitions, by their JSON literal: bytes and how many kept registrations use each. */
-  private readonly definitions = new Map<string, { bytes: number; uses: number }>();
+  private readonly definitions = new Map<string, SharedDefinition>();
   private bytes = 0;
 
   constructor(private readonly limits: ReplayLimits = REPLAY_LIMITS) {}
@@ -72,18 +102,24 @@ export class Replay {
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
     const { type, sessionId, snapshot, definition } = parsed as { type?: unknown; sessionId?: unknown; snapshot?: unknown; definition?: unknown };
+    this.keep(text, { type, sessionId, status: (snapshot as { status?: unknown } | null | undefined)?.status, definition });
+  }
+
+  /** Remembers a frame whose kind the caller knows (it built it), without parsing it. */
+  keep(text: string, info: FrameInfo): void {
+    const { type, sessionId } = info;
     const session = typeof sessionId === 'string' ? sessionId : null;
     const bytes = Buffer.byteLength(text);
     const frame: Frame | null = bytes <= this.limits.frameBytes ? { text, bytes } : null;
     if (type === '@xstate.actor' && session) {
       this.forget(session);
       if (!frame) return;
-      this.actors.set(session, { actor: this.share(text, definition), snapshot: null });
+      this.actors.set(session, { actor: this.share(text, info.definition), snapshot: null });
       if (this.actors.size > this.limits.actors) this.forget(this.actors.keys().next().value!);
     } else if (type === '@xstate.snapshot' && session) {
       const entry = this.actors.get(session);
       if (!entry) return;
-      if ((snapshot as { status?: unknown } | null)?.status !== 'active') {
+      if (info.status !== 'active') {
         this.forget(session);
         return;
       }
@@ -103,43 +139,78 @@ export class Replay {
 
   /** Registrations first, then the recent events, then each actor's latest snapshot. */
   frames(): string[] {
+    const out: string[] = [];
+    const cursor = this.cursor();
+    for (let frame = cursor.next(); frame !== undefined; frame = cursor.next()) out.push(frame);
+    return out;
+  }
+
+  /**
+   * The frames of `frames()`, made one at a time: the actors and events kept now, each actor's
+   * snapshot as it is when its turn comes.
+   */
+  cursor(): ReplayCursor {
     const entries = [...this.actors.values()];
-    const snapshots = entries.flatMap((entry) => (entry.snapshot ? [entry.snapshot.text] : []));
-    const registrations = entries.map(({ actor }) => actor.head + actor.literal + actor.tail);
-    return [...registrations, ...this.events.map((event) => event.text), ...snapshots];
+    const events = this.events.map((event) => event.text);
+    let phase = 0;
+    let at = 0;
+    return {
+      next: () => {
+        for (;;) {
+          if (phase === 0) {
+            const entry = entries[at++];
+            if (entry) return entry.actor.head + (entry.actor.shared?.literal ?? '') + entry.actor.tail;
+          } else if (phase === 1) {
+            const event = events[at++];
+            if (event !== undefined) return event;
+          } else if (phase === 2) {
+            const entry = entries[at++];
+            if (entry?.snapshot) return entry.snapshot.text;
+            if (entry) continue;
+          } else {
+            return undefined;
+          }
+          phase++;
+          at = 0;
+        }
+      },
+    };
   }
 
   /** A registration to keep, its definition shared with the others that carry the same one. */
   private share(text: string, definition: unknown): ActorFrame {
-    const literal = typeof definition === 'string' ? JSON.stringify(definition) : '';
-    const at = literal.length >= SHARED_DEFINITION_BYTES ? text.indexOf(literal) : -1;
-    // Not found as written (a frame encoded differently): kept whole.
-    if (at < 0) {
-      const bytes = Buffer.byteLength(text);
-      this.bytes += bytes;
-      return { head: text, literal: '', tail: '', bytes };
+    if (typeof definition === 'string' && definition.length >= SHARED_DEFINITION_BYTES) {
+      let shared = this.definitions.get(definition);
+      const literal = shared?.literal ?? JSON.stringify(definition);
+      const at = text.indexOf(literal);
+      // Not found as written (a frame encoded differently): kept whole below.
+      if (at >= 0) {
+        const head = own(text.slice(0, at));
+        const tail = own(text.slice(at + literal.length));
+        const bytes = Buffer.byteLength(head) + Buffer.byteLength(tail);
+        if (!shared) {
+          const key = own(definition);
+          shared = { key, literal: own(literal), bytes: Buffer.byteLength(literal), uses: 0 };
+          this.definitions.set(key, shared);
+          this.bytes += shared.bytes;
+        }
+        shared.uses++;
+        this.bytes += bytes;
+        return { head, shared, tail, bytes };
+      }
     }
-    const head = text.slice(0, at);
-    const tail = text.slice(at + literal.length);
-    const bytes = Buffer.byteLength(head) + Buffer.byteLength(tail);
-    const shared = this.definitions.get(literal);
-    if (shared) shared.uses++;
-    else {
-      const definitionBytes = Buffer.byteLength(literal);
-      this.definitions.set(literal, { bytes: definitionBytes, uses: 1 });
-      this.bytes += definitionBytes;
-    }
+    const bytes = Buffer.byteLength(text);
     this.bytes += bytes;
-    return { head, literal, tail, bytes };
+    return { head: text, shared: null, tail: '', bytes };
   }
 
   private forget(session: string): void {
     const entry = this.actors.get(session);
     if (!entry) return;
     this.bytes -= entry.actor.bytes + (entry.snapshot?.bytes ?? 0);
-    const shared = entry.actor.literal ? this.definitions.get(entry.actor.literal) : undefined;
+    const shared = entry.actor.shared;
     if (shared && --shared.uses === 0) {
-      this.definitions.delete(entry.actor.literal);
+      this.definitions.delete(shared.key);
       this.bytes -= shared.bytes;
     }
     this.actors.delete(session);

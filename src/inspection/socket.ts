@@ -13,6 +13,7 @@
  */
 import { WebSocket } from 'ws';
 import { Replay } from './replay.ts';
+import type { FrameInfo, ReplayCursor } from './replay.ts';
 import { RingBuffer } from './ring-buffer.ts';
 
 /** Bytes the socket may hold unsent before frames wait in the ring buffer instead. */
@@ -77,6 +78,8 @@ export class InspectorSocket {
   private opened = false;
   private readonly pending: Backlog;
   private readonly replay: Replay | null;
+  /** After a reconnect: the replay still being sent, before anything that waited. */
+  private replaying: ReplayCursor | null = null;
 
   constructor(private readonly options: InspectorSocketOptions) {
     this.pending = new Backlog(options.buffer ?? 100_000);
@@ -84,14 +87,18 @@ export class InspectorSocket {
     this.connect();
   }
 
-  send(frame: string): void {
+  /** Sends a frame; `info` says what it is (a sender that built it saves the replay a parse). */
+  send(frame: string, info?: FrameInfo): void {
     if (this.closed) return;
-    this.replay?.remember(frame);
+    if (this.replay) {
+      if (info) this.replay.keep(frame, info);
+      else this.replay.remember(frame);
+    }
     const socket = this.socket;
     // While the receiver keeps up, frames go straight out, after any that waited (in order);
     // when it falls behind, or is not connected, they wait in the bounded ring buffer, oldest
     // dropped first, so a stalled receiver cannot grow the host's memory.
-    if (this.pending.size === 0 && socket?.readyState === WebSocket.OPEN && socket.bufferedAmount < MAX_BUFFERED_BYTES) {
+    if (!this.replaying && this.pending.size === 0 && socket?.readyState === WebSocket.OPEN && socket.bufferedAmount < MAX_BUFFERED_BYTES) {
       socket.send(frame);
       return;
     }
@@ -124,6 +131,9 @@ export class InspectorSocket {
       });
       // The close frame goes out after everything queued before it.
       const finish = () => {
+        const replaying = this.replaying;
+        this.replaying = null;
+        for (let frame = replaying?.next(); frame !== undefined; frame = replaying!.next()) socket.send(frame);
         for (let frame = this.pending.shift(); frame !== undefined; frame = this.pending.shift()) socket.send(frame);
         socket.close(1000);
       };
@@ -136,8 +146,13 @@ export class InspectorSocket {
   private flush(): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    while (this.pending.size > 0 && socket.bufferedAmount < MAX_BUFFERED_BYTES) socket.send(this.pending.shift()!);
-    if (this.pending.size > 0 && !this.drain) {
+    while (this.replaying && socket.bufferedAmount < MAX_BUFFERED_BYTES) {
+      const frame = this.replaying.next();
+      if (frame === undefined) this.replaying = null;
+      else socket.send(frame);
+    }
+    while (!this.replaying && this.pending.size > 0 && socket.bufferedAmount < MAX_BUFFERED_BYTES) socket.send(this.pending.shift()!);
+    if ((this.replaying || this.pending.size > 0) && !this.drain) {
       this.drain = setTimeout(() => {
         this.drain = null;
         this.flush();
@@ -153,9 +168,10 @@ export class InspectorSocket {
     socket.on('open', () => {
       if (this.opened && this.replay) {
         // Back after a drop: the relay may have restarted and forgotten every actor. What waited
-        // is in the replay too, in the form a late viewer gets.
+        // is in the replay too, in the form a late viewer gets; it goes out first, made one frame
+        // at a time as the relay takes them, and frames sent meanwhile wait behind it.
         this.pending.clear();
-        for (const frame of this.replay.frames()) this.pending.push(frame);
+        this.replaying = this.replay.cursor();
       }
       this.opened = true;
       this.flush();

@@ -11,6 +11,7 @@ import type { AnyActorLogic, InspectionEvent } from 'xstate';
 import { ownName } from './record.ts';
 import type { ActorFields } from './record.ts';
 import type { Redact } from './redact.ts';
+import type { FrameInfo } from './replay.ts';
 
 /** The `@statelyai/inspect` release whose event format this follows. */
 export const STATELY_FORMAT_VERSION = '0.7.2';
@@ -79,10 +80,14 @@ export function safeEvent(event: unknown, redact: Redact): { type: string; [key:
   return out;
 }
 
+function statusOf(snapshot: unknown): string {
+  const status = (snapshot as { status?: unknown } | null | undefined)?.status;
+  return typeof status === 'string' ? status : 'active';
+}
+
 function safeSnapshot(snapshot: unknown, redact: Redact) {
-  const source = (snapshot ?? {}) as { status?: unknown; value?: unknown; context?: unknown };
-  const status = typeof source.status === 'string' ? source.status : 'active';
-  return { status, value: plainData(source.value, redact, 8) ?? null, context: safeContext(source.context, redact) };
+  const source = (snapshot ?? {}) as { value?: unknown; context?: unknown };
+  return { status: statusOf(snapshot), value: plainData(source.value, redact, 8) ?? null, context: safeContext(source.context, redact) };
 }
 
 /** The chart definition of an actor's logic as JSON text, computed once per logic. */
@@ -94,6 +99,17 @@ function definitionOf(logic: AnyActorLogic | undefined): string | undefined {
     definitions.set(logic, config === undefined ? undefined : JSON.stringify(plainData(config, (text) => text, 24)));
   }
   return definitions.get(logic);
+}
+
+/** What `toStatelyFrame` made of an event, for a replay that keeps it without parsing it again. */
+export function statelyFrameInfo(event: InspectionEvent): FrameInfo {
+  const actor = event.actorRef as unknown as ActorFields & { logic?: AnyActorLogic };
+  return {
+    type: event.type,
+    sessionId: String(actor.sessionId),
+    status: event.type === '@xstate.snapshot' ? statusOf(event.snapshot) : undefined,
+    definition: event.type === '@xstate.actor' ? definitionOf(actor.logic) : undefined,
+  };
 }
 
 /** The frame of one XState inspection event, or null for kinds the inspector does not read. */

@@ -67,7 +67,7 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
     throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: redact must be an array of strings');
   }
   // Loaded here, not with the library: hosts that never inspect do not pay for them.
-  const [{ startInspectorRelay }, { InspectorSocket }, { toStatelyFrame }] = await Promise.all([
+  const [{ startInspectorRelay }, { InspectorSocket }, { toStatelyFrame, statelyFrameInfo }] = await Promise.all([
     import('./relay.ts'),
     import('./socket.ts'),
     import('./stately-events.ts'),
@@ -86,7 +86,7 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
     queue = [];
     for (const { event, at } of batch) {
       const frame = toStatelyFrame(event, redact, at);
-      if (frame !== null) socket.send(frame);
+      if (frame !== null) socket.send(frame, statelyFrameInfo(event));
     }
   };
   const inspect: Observer<InspectionEvent> = {

@@ -321,6 +321,30 @@ describe('InspectorSocket', () => {
     expect(receiver.frames).toHaveLength(200);
   });
 
+  it('replays a large host whole to a restarted relay: a replay is not cut to the size of the waiting frames', { timeout: 30_000 }, async () => {
+    const first = await receiver();
+    const port = Number(new URL(first.url).port);
+    const socket = new InspectorSocket({ url: first.url, replayOnReconnect: true, retryMs: 50 });
+    cleanups.push(() => socket.close());
+    await until(() => first.connections() === 1);
+    // 10,000 registrations of about 7 KB: 70 MB as text, more than the 64 MiB that may wait.
+    const definition = JSON.stringify({ id: 'plugin', description: 'd'.repeat(7000) });
+    const count = 10_000;
+    for (let batch = 0; batch < count; batch += 1000) {
+      for (let i = batch; i < batch + 1000; i++) {
+        const frame = JSON.stringify({ type: '@xstate.actor', sessionId: `s${i}`, name: `p${i}`, definition });
+        socket.send(frame, { type: '@xstate.actor', sessionId: `s${i}`, definition });
+      }
+      await until(() => first.frames.length === batch + 1000, 10_000);
+    }
+    first.frames.length = 0; // only their count mattered
+    await first.close();
+    const second = await receiver(port);
+    await until(() => second.frames.length === count, 20_000);
+    expect(new Set(second.frames.map((text) => (JSON.parse(text) as { sessionId: string }).sessionId)).size).toBe(count);
+    expect(JSON.parse(second.frames[0]!)).toMatchObject({ sessionId: 's0', definition });
+  });
+
   it('keeps at most 64 MiB of frames for a relay it cannot reach yet, dropping the oldest', async () => {
     const probe = await receiver();
     const port = Number(new URL(probe.url).port);
