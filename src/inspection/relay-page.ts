@@ -3,7 +3,8 @@
  * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
  * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
  * page does. A page the relay dropped (it cuts a viewer that falls 8 MiB behind), or whose relay
- * went away, connects again (1 s, then up to 5 s apart), and the relay replays every live actor.
+ * went away, connects again (1 s, then longer up to 30 s while it keeps being dropped), and the
+ * relay replays every live actor, as fast as the page reads it.
  */
 import { PluginFactoryError } from '../errors.ts';
 
@@ -44,14 +45,16 @@ export function bridgePage(inspectorUrl: string): string {
   let wait = 1000;
   const connect = () => {
     socket = new WebSocket('ws://' + location.host);
-    socket.onopen = () => { wait = 1000; };
+    const opened = Date.now();
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
       if (ready) deliver(event); else held.push(event);
     };
     socket.onclose = () => {
+      // A connection that lasted starts the wait afresh; one dropped at once waits longer each time.
+      if (Date.now() - opened > 10000) wait = 1000;
       setTimeout(connect, wait);
-      wait = Math.min(wait * 2, 5000);
+      wait = Math.min(wait * 2, 30000);
     };
   };
   connect();

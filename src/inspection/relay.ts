@@ -16,9 +16,16 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { LOOPBACK, checkHost, checkPort, closeServer, listen, origin } from '../dashboard/listen.ts';
 import { bridgePage } from './relay-page.ts';
 import { Replay } from './replay.ts';
+import type { ReplayCursor } from './replay.ts';
 
-/** What a viewer that does not read may have waiting before it is dropped. */
+/** What may wait in a viewer's socket; past it, frames for it queue in the relay. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** What may queue for a viewer (characters) before it counts as not reading and is dropped. */
+const MAX_QUEUED_CHARS = 32 * 1024 * 1024;
+
+/** How often a viewer's queue is tried again. */
+const CATCH_UP_CHECK_MS = 20;
 
 export interface InspectorRelayOptions {
   /** @default 0 (any free port) */
@@ -67,8 +74,52 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   // A failure to accept a connection (EMFILE …) must not take the host down.
   server.on('error', () => undefined);
   wss.on('error', () => undefined);
+  // Each viewer is sent what it can read: a new one first gets the replay (a large host's is tens
+  // of MB) as it reads it, and frames relayed while it catches up, or while a burst fills its
+  // socket, queue behind, bounded; one whose queue overflows has stopped reading and is dropped.
+  const viewers = new Map<WebSocket, { cursor: ReplayCursor | null; queued: string[]; chars: number; timer: NodeJS.Timeout | null }>();
+  const pump = (viewer: WebSocket) => {
+    const state = viewers.get(viewer);
+    if (!state) return;
+    state.timer = null;
+    if (viewer.readyState !== WebSocket.OPEN) return;
+    while (state.cursor && viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
+      const frame = state.cursor.next();
+      if (frame === undefined) state.cursor = null;
+      else viewer.send(frame);
+    }
+    while (!state.cursor && state.queued.length > 0 && viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
+      const frame = state.queued.shift()!;
+      state.chars -= frame.length;
+      viewer.send(frame);
+    }
+    if (state.cursor || state.queued.length > 0) state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
+  };
+  const relayTo = (viewer: WebSocket, frame: string) => {
+    const state = viewers.get(viewer);
+    if (!state) return;
+    if (!state.cursor && state.queued.length === 0 && viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
+      viewer.send(frame);
+      return;
+    }
+    if (state.chars + frame.length > MAX_QUEUED_CHARS) {
+      // It stopped reading: dropped rather than buffered for without limit. The viewer page
+      // connects again and gets the replay.
+      viewer.terminate();
+      return;
+    }
+    state.queued.push(frame);
+    state.chars += frame.length;
+    if (!state.timer) state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
+  };
   wss.on('connection', (socket) => {
-    for (const frame of replay.frames()) socket.send(frame);
+    viewers.set(socket, { cursor: replay.cursor(), queued: [], chars: 0, timer: null });
+    socket.on('close', () => {
+      const state = viewers.get(socket);
+      if (state?.timer) clearTimeout(state.timer);
+      viewers.delete(socket);
+    });
+    pump(socket);
     socket.on('error', () => undefined);
     socket.on('message', (data, binary) => {
       if (binary) return;
@@ -79,11 +130,7 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
         // Whatever a client sends, the host goes on: the frame is still relayed, just not kept.
       }
       for (const client of wss.clients) {
-        if (client === socket || client.readyState !== WebSocket.OPEN) continue;
-        // A viewer that stopped reading is dropped rather than buffered for without limit; it
-        // gets the replay when it reconnects.
-        if (client.bufferedAmount > MAX_BUFFERED_BYTES) client.terminate();
-        else client.send(frame);
+        if (client !== socket && client.readyState === WebSocket.OPEN) relayTo(client, frame);
       }
     });
   });
@@ -92,6 +139,8 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
     url: origin(host, address.port, 'ws'),
     viewerUrl: `${origin(host, address.port)}/`,
     async close() {
+      for (const state of viewers.values()) if (state.timer) clearTimeout(state.timer);
+      viewers.clear();
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await closeServer(server);

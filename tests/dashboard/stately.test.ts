@@ -11,6 +11,7 @@ import { createWebSocketReceiver } from '@statelyai/inspect';
 import { WebSocket, WebSocketServer } from 'ws';
 import { connectStatelyInspector, createInspectionHub, createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
+import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { InspectorSocket } from '../../src/inspection/socket.ts';
 import { stopWithin } from '../helpers/host.ts';
 import { SECRET, definitions } from './plugins.ts';
@@ -272,6 +273,42 @@ describe('connectStatelyInspector', () => {
 
   it('refuses a relay port out of range with OPTIONS_INVALID', async () => {
     await expect(connectStatelyInspector({ port: 70_000 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+});
+
+describe('the inspector relay', () => {
+  it('sends a large replay to a new viewer as it reads it, and keeps it while the host is busy', { timeout: 30_000 }, async () => {
+    const relay = await startInspectorRelay();
+    cleanups.push(() => relay.close());
+    const host = new WebSocket(relay.url);
+    cleanups.push(() => host.terminate());
+    await new Promise((resolve) => host.once('open', resolve));
+    // 3,000 registrations of about 7 KB: a replay of 21 MB, more than a viewer may have waiting.
+    const definition = JSON.stringify({ id: 'plugin', description: 'x'.repeat(7000) });
+    const count = 3000;
+    for (let i = 0; i < count; i++) host.send(JSON.stringify({ type: '@xstate.actor', sessionId: `p${i}`, name: `p${i}`, definition, snapshot: { status: 'active' } }));
+    const probe = new WebSocket(relay.url); // once it got everything, the relay has kept everything
+    cleanups.push(() => probe.terminate());
+    let probed = 0;
+    probe.on('message', () => void probed++);
+    await until(() => probed >= count, 15_000);
+    probe.terminate();
+    let n = 0;
+    const busy = setInterval(() => host.send(JSON.stringify({ type: '@xstate.event', sessionId: 'p0', n: n++ })), 5);
+    cleanups.push(() => clearInterval(busy));
+    const viewer = new WebSocket(relay.url);
+    cleanups.push(() => viewer.terminate());
+    let registrations = 0;
+    let live = 0;
+    let closed = false;
+    viewer.on('message', (data) => {
+      const text = data.toString();
+      if (text.includes('"@xstate.actor"')) registrations++;
+      else if (text.includes('"@xstate.event"')) live++;
+    });
+    viewer.on('close', () => void (closed = true));
+    await until(() => registrations === count && live > 50, 15_000);
+    expect(closed).toBe(false);
   });
 });
 
