@@ -64,20 +64,27 @@ export function sendError(res: ServerResponse, error: unknown, redact: Redact, s
   sendJson(res, status ?? statusOf(coded.code), body);
 }
 
+/** Parser errors that have a status of their own, as Node answers them (400 otherwise). */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'the request headers are too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'the chunk extensions are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'the request took too long to arrive'],
+};
+
 /**
  * For the server's `clientError`: a request Node's parser refuses (headers too large, a bad
  * Content-Length, a space in the path) gets a coded JSON answer with the security headers, as
  * every other refusal does, instead of Node's bare one; then the connection closes.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // A response already under way on this connection (a stream) cannot be answered into.
+  const answering = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true;
+  if (error.code === 'ECONNRESET' || !socket.writable || answering) {
     socket.destroy();
     return;
   }
-  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-  const status = tooLarge ? 431 : 400;
-  const message = tooLarge ? 'dashboard: the request headers are too large' : 'dashboard: the request is not valid HTTP';
-  const body = `${JSON.stringify({ error: { code: 'OPTIONS_INVALID', message } })}\n`;
+  const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'the request is not valid HTTP'];
+  const body = `${JSON.stringify({ error: { code: 'OPTIONS_INVALID', message: `dashboard: ${message}` } })}\n`;
   const headers: Record<string, string | number> = {
     ...SECURITY_HEADERS,
     'content-type': 'application/json; charset=utf-8',
