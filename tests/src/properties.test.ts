@@ -521,6 +521,7 @@ async function runScenario(
 
     for (const [index, step] of overlapping ? [] : scenario.steps.entries()) {
       const before = states();
+      const byHand = stoppedByHand.has(step.name);
       const what = `step ${index + 1}: ${step.cmd} ${step.name}`;
       const { allowed, present, settled } = begin(step, what, before);
       const outcome = await settled;
@@ -540,6 +541,11 @@ async function runScenario(
         const acceptable =
           isPluginFactoryError(error) && (FAULT_CODES.has(error.code) || (missing && error.code === 'MISSING_DEPENDENCY'));
         if (!acceptable) flag('contract', `${what}: can() said true but it rejected with ${describeError(error)}`);
+      }
+      // A keepStopped reload of a plugin resting down by hand leaves it down: no command started it.
+      if (allowed && outcome.ok && step.cmd === 'reload' && step.keep && byHand && RESTING_DOWN.has(before.get(step.name) ?? '')) {
+        const now = states().get(step.name);
+        if (now === undefined || !RESTING_DOWN.has(now)) flag('recovery', `${what}: it was stopped by hand, yet the keepStopped reload left it '${now}'`);
       }
       if (allowed && step.cmd === 'stop') stoppedByHand.add(step.name);
       checkRunningOnRunning(`after ${what}`);
