@@ -139,7 +139,13 @@ function onSignal(signal: NodeJS.Signals) {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const booted = await manager.start();
-console.log(`booted: ${booted.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);
-if (process.env['PLUGIN_FACTORY_DEMO_ONCE'] === '1') await shutDown('PLUGIN_FACTORY_DEMO_ONCE=1');
-else if (!stopping) console.log(`running; press Ctrl-C to stop (or: kill -INT ${process.pid})`);
+try {
+  const booted = await manager.start();
+  console.log(`booted: ${booted.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);
+  if (process.env['PLUGIN_FACTORY_DEMO_ONCE'] === '1') await shutDown('PLUGIN_FACTORY_DEMO_ONCE=1');
+  else if (!stopping) console.log(`running; press Ctrl-C to stop (or: kill -INT ${process.pid})`);
+} catch (error) {
+  // A signal during boot (start() rejects as the host stops), or the 'abort' policy: one line, no stack.
+  if (!stopping) console.error(`boot failed: ${error instanceof Error ? error.message : String(error)}`);
+  await shutDown('boot failed');
+}

@@ -13,6 +13,7 @@ import { onShutdownSignal } from '../../src/cli/signals.ts';
 import pino from 'pino';
 import { createPinoLogger } from '../../src/index.ts';
 import { startHttpService } from './service.ts';
+import type { HttpService } from './service.ts';
 
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
@@ -34,14 +35,16 @@ if (!levels.includes(level)) {
 const dataDir = env['DATA_DIR'] ?? fileURLToPath(new URL('.data/', import.meta.url));
 
 let shutdown: Promise<void> | null = null;
-let close: (() => Promise<{ plugins: Array<{ name: string; state: string }> }>) | null = null;
+let booting: Promise<HttpService> | null = null;
 
 function shutDown(reason: string): Promise<void> {
   shutdown ??= (async () => {
     print(`shutting down (${reason})`);
-    const final = close ? await close() : null;
+    // A signal during boot: the service is closed once it is up (its plugins stop in order).
+    const service = await booting?.catch(() => null);
+    const final = service ? await service.close() : null;
     if (final) print(`stopped: ${final.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);
-    process.exitCode = final?.plugins.some((p) => p.state !== 'stopped') ? 1 : 0;
+    process.exitCode = !final || final.plugins.some((p) => p.state !== 'stopped') ? 1 : 0;
     signals.dispose();
     setTimeout(() => {
       process.stderr.write(`http-service: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
@@ -53,15 +56,26 @@ function shutDown(reason: string): Promise<void> {
 
 const signals = onShutdownSignal((signal) => void shutDown(signal));
 
-const service = await startHttpService({
+booting = startHttpService({
   port,
   ...(dataDir === ':memory:' ? {} : { dataDir }),
   // pino JSON lines on stderr; the URL and the final states go to stdout.
   logger: createPinoLogger({ level, destination: pino.destination({ fd: 2, sync: true }) }),
 });
-close = service.close;
-print(`plugins: ${service.booted.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);
-print(`http-service listening on ${service.url}`);
-print(`try: curl ${service.url}api/hello/you · curl ${service.url}health · kill -INT ${process.pid} (or Ctrl-C) to stop`);
-// A signal that arrived during boot is handled now that there is something to close.
-if (shutdown) await shutDown('signal during boot');
+let service: HttpService;
+try {
+  service = await booting;
+} catch (error) {
+  // The plugins were stopped again by startHttpService; say why in one line, not a stack.
+  const code = (error as { code?: unknown } | null)?.code;
+  process.stderr.write(`http-service: could not start: ${typeof code === 'string' ? `${code}: ` : ''}${error instanceof Error ? error.message : String(error)}\n`);
+  signals.dispose();
+  process.exitCode = 1;
+  await shutdown;
+  process.exit(1);
+}
+if (!shutdown) {
+  print(`plugins: ${service.booted.plugins.map((p) => `${p.name}=${p.state}`).join(' ')}`);
+  print(`http-service listening on ${service.url}`);
+  print(`try: curl ${service.url}api/hello/you · curl ${service.url}health · kill -INT ${process.pid} (or Ctrl-C) to stop`);
+}

@@ -98,13 +98,25 @@ function compile(route: Route): CompiledRoute {
   return { route, segments: split(route.path) };
 }
 
+/** A path parameter, decoded; a malformed percent-escape is the client's error (400). */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadPath(`the path segment '${segment}' is not valid percent-encoding`);
+  }
+}
+
+/** Thrown while matching a path the client got wrong. */
+export class BadPath extends Error {}
+
 function matchSegments(pattern: string[], path: string[]): Record<string, string> | null {
   if (pattern.length !== path.length) return null;
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
     const want = pattern[i]!;
     const got = path[i]!;
-    if (want.startsWith(':')) params[want.slice(1)] = decodeURIComponent(got);
+    if (want.startsWith(':')) params[want.slice(1)] = decodePathSegment(got);
     else if (want !== got) return null;
   }
   return params;
@@ -144,8 +156,9 @@ export class RouteTable {
     if (state === 'running') {
       this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
       void this.refresh();
-    } else if (state === 'disposed') {
-      // Unloaded for good: its routes go (404), and whoever waited for it is told at once.
+    } else if (state === 'removed') {
+      // Unloaded for good: its routes go (404), and whoever waited for it is told at once. (A
+      // reload passes through `disposed` too, but its new version follows: its requests are held.)
       this.entries.delete(name);
       this.wake(name);
     } else if (entry) {
@@ -185,7 +198,7 @@ export class RouteTable {
       if (next.has(plugin)) continue;
       const state = this.states.get(plugin);
       // Unloaded, or running since before this collection and no longer contributing: its routes go.
-      if (state === 'disposed' || (state === 'running' && this.generations.get(plugin) === generations.get(plugin))) continue;
+      if (state === 'removed' || (state === 'running' && this.generations.get(plugin) === generations.get(plugin))) continue;
       // Not running (or it came back during this collection, and the next one refreshes it): it
       // keeps its last entry, closed, so its requests are held rather than answered 404.
       next.set(plugin, { routes: entry.routes, serving: false });

@@ -16,11 +16,13 @@ import pino from 'pino';
 import { PROMETHEUS_CONTENT_TYPE, createPinoLogger, createPluginManager, isPluginFactoryError } from '../../src/index.ts';
 import type { Logger, ManagerSnapshot, PluginDefinition, PluginManager } from '../../src/index.ts';
 import { examplePlugins } from './plugins/index.ts';
-import { ROUTES_HOOK, RouteTable, isRevoked } from './routes.ts';
+import { BadPath, ROUTES_HOOK, RouteTable, isRevoked } from './routes.ts';
 import type { Method, PluginRoutes, RoutesArg } from './routes.ts';
 
 export const API_PREFIX = '/api';
 const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE'] satisfies Method[];
+/** Paths the host answers itself. */
+const HOST_PATHS: readonly string[] = ['/', '/health', '/metrics'];
 /** Methods a request may be replayed with when its handler was revoked under it. */
 const IDEMPOTENT: readonly string[] = ['GET', 'PUT', 'DELETE'];
 const MAX_BODY_BYTES = 64 * 1024;
@@ -129,7 +131,11 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, signal: AbortSignal) {
     const method = req.method ?? 'GET';
-    if (path === '/' && method === 'GET') {
+    if (HOST_PATHS.includes(path) && method !== 'GET' && method !== 'HEAD') {
+      return send(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+    }
+    const read = method === 'GET' || method === 'HEAD'; // HEAD: the same answer, its body left out by Node
+    if (path === '/' && read) {
       const snapshot = manager.getSnapshot();
       return send(res, 200, {
         service: 'http-service',
@@ -138,14 +144,18 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
         routes: routes.describe(),
       });
     }
-    if (path === '/health' && method === 'GET') {
+    if (path === '/health' && read) {
       const health = manager.health();
       return send(res, health.status === 'unhealthy' ? 503 : 200, health);
     }
-    if (path === '/metrics' && method === 'GET') {
+    if (path === '/metrics' && read) {
       return send(res, 200, manager.metrics(), { 'content-type': PROMETHEUS_CONTENT_TYPE });
     }
     if (!METHODS.includes(method)) return send(res, 405, { error: 'method not allowed' }, { allow: METHODS.join(', ') });
+    // Routed before the body is read: a request for no route is 404 (or 405), whatever its body.
+    const routed = routes.match(method, path);
+    if (routed.kind === 'not-found') return send(res, 404, { error: 'not found', path });
+    if (routed.kind === 'method-not-allowed') return send(res, 405, { error: 'method not allowed' }, { allow: routed.allow.join(', ') });
     const body = method === 'POST' || method === 'PUT' ? await readJson(req) : undefined;
 
     for (let attempt = 1; ; attempt++) {
@@ -178,14 +188,29 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
       inFlight -= 1;
       if (inFlight === 0) drained?.();
     });
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      // Node's parser accepts targets no URL parser does (`//`, `//a:b@/`): the client's error.
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      send(res, 400, { error: 'the request target is not a valid URL path' });
+      return;
+    }
     dispatch(req, res, url.pathname, url.searchParams, controller.signal).catch((error: unknown) => {
       if (error instanceof HttpError) return send(res, error.status, { error: error.message });
+      if (error instanceof BadPath) return send(res, 400, { error: error.message });
       logger.error({ error: error instanceof Error ? error.message : String(error) }, 'request failed');
       send(res, 500, { error: 'internal error' });
     });
   });
-  await listen(server, options.port ?? 0, host);
+  try {
+    await listen(server, options.port ?? 0, host);
+  } catch (error) {
+    // The port is taken (or not ours to use): the plugins booted for nothing and stop again.
+    routes.close();
+    await manager.stop();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
 
   let closing: Promise<ManagerSnapshot> | null = null;
@@ -193,6 +218,8 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
     (closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Held requests are answered 503 now, within the drain, not cut off by it.
+      routes.close();
       if (inFlight > 0) {
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
@@ -201,7 +228,6 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
         });
         clearTimeout(timer);
       }
-      routes.close();
       server.closeAllConnections();
       await closed;
       return manager.stop();

@@ -27,7 +27,13 @@ function handler(name, version) {
       res.setHeader('allow', 'GET, HEAD');
       return send(res, 405, { error: 'method not allowed' });
     }
-    const path = new URL(req.url ?? '/', `http://${HOST}`).pathname;
+    let path;
+    try {
+      path = new URL(req.url ?? '/', `http://${HOST}`).pathname;
+    } catch {
+      // Node's parser accepts targets no URL parser does (`//`): the client's error, not a crash.
+      return send(res, 400, { error: 'the request target is not a valid URL path' });
+    }
     if (path === '/') {
       return send(res, 200, {
         plugin: name,

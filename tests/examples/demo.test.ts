@@ -2,6 +2,7 @@
  * The runnable programs, run the way a user runs them: `npx tsx src/demo.ts` (the `npm start`
  * demo over `plugins/`) and `npx tsx examples/embed.ts`, each in its own process group.
  */
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exitOf as exitWithin, killAll, startProcess, waitFor as waitForOutput } from '../helpers/process.ts';
 import type { Run } from '../helpers/process.ts';
@@ -59,6 +60,16 @@ describe('npm start demo (src/demo.ts)', () => {
       expect(await status.json()).toMatchObject({ plugin: 'http', status: 'running' });
       const health = await fetch(new URL('health', url));
       expect(await health.json()).toEqual({ status: 'ok' });
+      // A target Node's parser takes and no URL parser does is the client's error, not the host's end.
+      const head = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(url!).port), '127.0.0.1', () => socket.write('GET // HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text.split('\r\n')[0]!));
+      });
+      expect(head).toBe('HTTP/1.1 400 Bad Request');
+      expect((await fetch(url!)).status).toBe(200);
 
       process.kill(Number(pid), 'SIGINT');
       const { code } = await exitOf(demo);
@@ -80,6 +91,18 @@ describe('embedding example (examples/embed.ts)', () => {
       expect(code, embed.err()).toBe(0);
       expectRanThenStopped(embed.out(), EMBED_PLUGINS);
       expect(embed.out()).toContain('clock=stopped greeter=stopped reporter=stopped');
+    },
+    TEST_MS,
+  );
+
+  it(
+    'a SIGINT during boot ends in a clean shutdown and exit 0, not an unhandled rejection',
+    async () => {
+      const embed = startProcess('node', ['--import', 'tsx', '--import', './tests/fixtures/process/signal-during-boot.mjs', 'examples/embed.ts']);
+      const { code } = await exitOf(embed);
+      expect(code, embed.err()).toBe(0);
+      expect(embed.out()).toContain('shutting down (SIGINT)');
+      expect(embed.err()).not.toMatch(/at .*\.ts:\d+/); // no stack
     },
     TEST_MS,
   );

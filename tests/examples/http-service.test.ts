@@ -5,6 +5,8 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/index.ts';
@@ -168,6 +170,79 @@ describe('examples/http-service: routes from plugins', () => {
     expect((await post(service, 'api/users', { name: 'x'.repeat(70 * 1024) })).status).toBe(413);
   });
 
+  it('answers a request target no URL parser takes, and a bad percent-escape, with 400, and serves on', async () => {
+    const service = await start();
+    const port = Number(new URL(service.url).port);
+    for (const target of ['//', '//a:b@/', '/api/hello/%E0%A4%A']) {
+      const head = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text.split('\r\n')[0]!));
+      });
+      expect([target, head]).toEqual([target, 'HTTP/1.1 400 Bad Request']);
+    }
+    expect((await get(service, 'api/hello/ada')).status).toBe(200);
+  });
+
+  it('routes before it reads a body: no route is 404 and a wrong method 405, whatever the body; host routes take GET and HEAD', async () => {
+    const service = await start();
+    const raw = (method: string, path: string, body?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(new URL(path, service.url), { method, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    expect(await raw('POST', 'no/such/route', '{not json')).toBe(404);
+    expect(await raw('PUT', 'api/users', '{not json')).toBe(405);
+    expect(await raw('POST', 'health')).toBe(405);
+    expect(await raw('HEAD', 'health')).toBe(200);
+    expect(await raw('HEAD', 'metrics')).toBe(200);
+  });
+
+  it('holds requests during a reload, as during a restart (the routes of a plugin being reloaded do not go)', async () => {
+    const service = await start({ holdMs: 5000 });
+    const next = examplePlugins().find((plugin) => plugin.manifest.name === 'greeter')!;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const hooks = next.module as { init: (ctx: unknown) => unknown };
+    const slow = { ...next, module: { ...hooks, init: async (ctx: unknown) => (await gate, hooks.init(ctx)) } } as PluginDefinition;
+    const reloading = service.manager.reloadPlugin('greeter', slow);
+    await eventually(async () => pluginOf(service.manager, 'greeter').state, (state) => state === 'initializing');
+    const pending = get(service, 'api/hello/held');
+    expect(await eventually(async () => service.routes.stats.held, (held) => held === 1)).toBe(1);
+    release();
+    await reloading;
+    const answer = await pending;
+    expect([answer.status, json(answer)]).toEqual([200, { message: 'Hello, held!' }]);
+  });
+
+  it('at shutdown, a held request is answered 503 within the drain, not cut off', async () => {
+    const service = await startHttpService({ logger: silentLogger, holdMs: 5000, drainMs: 200 });
+    await service.manager.stopPlugin('greeter');
+    const pending = get(service, 'api/hello');
+    await eventually(async () => service.routes.stats.held, (held) => held === 1);
+    const closing = service.close();
+    const answer = await pending;
+    expect(answer.status).toBe(503);
+    expect((await closing).plugins.every((p) => p.state === 'stopped')).toBe(true);
+  });
+
+  it('a port already in use rejects with EADDRINUSE after stopping the plugins it booted', async () => {
+    const first = await start();
+    const stops: string[] = [];
+    const plugins = examplePlugins().map((plugin) => {
+      const hooks = plugin.module as { stop: (ctx: unknown) => unknown };
+      return { ...plugin, module: { ...hooks, stop: (ctx: unknown) => (stops.push(String(plugin.manifest.name)), hooks.stop(ctx)) } } as PluginDefinition;
+    });
+    await expect(startHttpService({ logger: silentLogger, port: Number(new URL(first.url).port), plugins })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(stops.length).toBeGreaterThan(0);
+  });
+
   it('drops the routes of an unloaded plugin at once (404, not held)', async () => {
     const service = await start({ holdMs: 5000 });
     await service.manager.unloadPlugin('greeter');
@@ -247,6 +322,20 @@ describe('examples/http-service: /health', () => {
 });
 
 describe('examples/http-service: main.ts, as the README runs it', () => {
+  it('a SIGINT during boot stops every plugin once they are up and exits 0', async () => {
+    const run = startProcess('node', ['--import', 'tsx', '--import', './tests/fixtures/process/signal-during-boot.mjs', 'examples/http-service/main.ts'], {
+      PORT: '0',
+      DATA_DIR: ':memory:',
+      LOG_LEVEL: 'warn',
+    });
+    const { code } = await exitOf(run, 20_000);
+    expect(code, run.err()).toBe(0);
+    expect(run.out()).toContain('stopped: store=stopped users=stopped greeter=stopped stats=stopped');
+    expect(run.out()).not.toContain('listening on');
+    expect(run.err()).not.toContain('open handles');
+  });
+
+
   it('prints its URL, serves, and stops every plugin and exits 0 on SIGINT; data survives the next run', async () => {
     const dataDir = await tempDir();
     const run = () => startProcess('npx', ['tsx', 'examples/http-service/main.ts'], { PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
