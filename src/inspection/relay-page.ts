@@ -46,6 +46,9 @@ export function bridgePage(inspectorUrl: string): string {
   const connect = () => {
     socket = new WebSocket('ws://' + location.host);
     const opened = Date.now();
+    // A new connection starts with the whole replay: what an inspector not yet ready was holding
+    // from the last one is superseded.
+    socket.onopen = () => { if (!ready) held.length = 0; };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
       if (ready) deliver(event); else held.push(event);

@@ -237,7 +237,7 @@ describe('dashboard API: commands', () => {
     const loaded = new Promise<void>((resolve) => (release = resolve));
     const host = await start({ reload: async (name) => (loads++, await loaded, plugins.find((p) => p.manifest.name === name)!) }, plugins);
     const first = post(host, '/api/plugins/cache/reload');
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the first is loading its module
+    while (loads === 0) await new Promise((resolve) => setTimeout(resolve, 5)); // the first is loading its module
     const second = await post(host, '/api/plugins/cache/reload');
     expect([second.status, second.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
     release();
