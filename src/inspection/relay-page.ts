@@ -2,7 +2,7 @@
  * The relay's viewer page: it embeds the Stately inspector UI in an iframe and forwards what the
  * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
  * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
- * page does. A page the relay dropped (it cuts a viewer that falls 8 MiB behind), or whose relay
+ * page does. A page the relay dropped (it cuts a viewer once 32 Mi characters queue for it), or whose relay
  * went away, connects again (1 s, then longer up to 30 s while it keeps being dropped), and the
  * relay replays every live actor, as fast as the page reads it.
  */

@@ -146,12 +146,14 @@ export class Replay {
   }
 
   /**
-   * The frames of `frames()`, made one at a time: the actors and events kept now, each actor's
-   * snapshot as it is when its turn comes.
+   * The frames of `frames()` as they are now, made one at a time (registrations are joined
+   * from their parts only when their turn comes).
    */
   cursor(): ReplayCursor {
     const entries = [...this.actors.values()];
     const events = this.events.map((event) => event.text);
+    // Snapshots as they are now: a later one reaches the receiver behind the replay anyway.
+    const snapshots = entries.map((entry) => entry.snapshot?.text);
     let phase = 0;
     let at = 0;
     return {
@@ -164,9 +166,11 @@ export class Replay {
             const event = events[at++];
             if (event !== undefined) return event;
           } else if (phase === 2) {
-            const entry = entries[at++];
-            if (entry?.snapshot) return entry.snapshot.text;
-            if (entry) continue;
+            if (at < snapshots.length) {
+              const snapshot = snapshots[at++];
+              if (snapshot !== undefined) return snapshot;
+              continue;
+            }
           } else {
             return undefined;
           }

@@ -74,6 +74,17 @@ describe('relay replay', () => {
     expect(replay.size).toBe(Buffer.byteLength(replay.frames()[0]!));
   });
 
+  it('a cursor replays the snapshots as they were when it was made: a later one is not sent ahead of its turn', () => {
+    const replay = new Replay(limits);
+    replay.remember(actor('a'));
+    replay.remember(snapshot('a', 'active', 'zero'));
+    const cursor = replay.cursor();
+    replay.remember(snapshot('a', 'active', 'one')); // arrives mid-replay; the receiver gets it live after
+    const frames: string[] = [];
+    for (let frame = cursor.next(); frame !== undefined; frame = cursor.next()) frames.push(frame);
+    expect(frames.map((frame) => (JSON.parse(frame) as { pad: string }).pad)).toEqual(['', 'zero']);
+  });
+
   it('counts bytes, not characters: a frame of multi-byte text can be too large to keep', () => {
     const replay = new Replay(limits);
     replay.remember(event(1, 'é'.repeat(90))); // 90 characters, 180 bytes of padding
