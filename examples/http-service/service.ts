@@ -190,8 +190,11 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
     });
     let url: URL;
     try {
-      // Node's parser accepts targets no URL parser does (`//`, `//a:b@/`): the client's error.
-      url = new URL(req.url ?? '/', 'http://localhost');
+      // Node's parser accepts targets no URL parser does (`//`, `//a:b@/`), and a URL parser
+      // reads `//host/path` as another host: a target must be a path, or it is the client's error.
+      const target = req.url ?? '/';
+      if (!target.startsWith('/') || target.startsWith('//')) throw new Error('not a path');
+      url = new URL(target, 'http://localhost');
     } catch {
       send(res, 400, { error: 'the request target is not a valid URL path' });
       return;

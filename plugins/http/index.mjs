@@ -29,7 +29,9 @@ function handler(name, version) {
     }
     let path;
     try {
-      path = new URL(req.url ?? '/', `http://${HOST}`).pathname;
+      const target = req.url ?? '/';
+      if (!target.startsWith('/') || target.startsWith('//')) throw new Error('not a path');
+      path = new URL(target, `http://${HOST}`).pathname;
     } catch {
       // Node's parser accepts targets no URL parser does (`//`): the client's error, not a crash.
       return send(res, 400, { error: 'the request target is not a valid URL path' });

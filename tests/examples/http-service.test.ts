@@ -173,7 +173,7 @@ describe('examples/http-service: routes from plugins', () => {
   it('answers a request target no URL parser takes, and a bad percent-escape, with 400, and serves on', async () => {
     const service = await start();
     const port = Number(new URL(service.url).port);
-    for (const target of ['//', '//a:b@/', '/api/hello/%E0%A4%A']) {
+    for (const target of ['//', '//a:b@/', '//evil.example/api/hello/ada', '/api/hello/%E0%A4%A']) {
       const head = await new Promise<string>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
         let text = '';
