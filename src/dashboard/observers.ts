@@ -42,6 +42,12 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
   const hub: InspectionHub | null = choice.dashboard === null ? null : createInspectionHub();
   if (hub && stately) hub.forward(stately.inspect);
   let dashboard: Dashboard | null = null;
+  /** Both views learn the secrets a reloaded definition brings (by `run --watch` or the reload button). */
+  const learn = (definition: PluginDefinition) => {
+    const secrets = secretsOf([definition]);
+    stately?.addSecrets(secrets);
+    dashboard?.addSecrets(secrets);
+  };
   const inspect = hub ? hub.inspect : stately ? (event: InspectionEvent) => stately.inspect.next?.(event) : undefined;
   return {
     inspect,
@@ -54,12 +60,12 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
         dashboard = await serveDashboard(manager, {
           port: choice.dashboard,
           hub,
-          // The dashboard learns the secrets a reload brings for itself; the inspector, fed from
-          // the same hub, must learn them too before the new version can log one.
+          // The inspector, fed from the same hub, must learn a reload's secrets too before the
+          // new version can log one.
           reload: async (name) => {
             const definition = await fromHost(name);
             try {
-              stately?.addSecrets(secretsOf([definition]));
+              learn(definition);
             } catch {
               // A definition too broken to read secrets from is refused by reloadPlugin with its code.
             }
@@ -71,11 +77,7 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
       }
       return lines;
     },
-    learn(definition) {
-      const secrets = secretsOf([definition]);
-      stately?.addSecrets(secrets);
-      dashboard?.addSecrets(secrets);
-    },
+    learn,
     async close() {
       await dashboard?.close();
       await stately?.close();

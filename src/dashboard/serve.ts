@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { pluginLifecycle } from '../../machines/plugin-lifecycle.ts';
 import { PluginFactoryError } from '../errors.ts';
 import type { InspectionHub } from '../inspection/hub.ts';
-import { createRedactor, secretsOf } from '../inspection/redact.ts';
+import { createRedactor, isStringArray, secretsOf } from '../inspection/redact.ts';
 import type { PluginManager } from '../manager.ts';
 import { apiRoutes } from './api.ts';
 import { assetRoutes, loadAssets } from './assets.ts';
@@ -73,8 +73,6 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   if (options.reload !== undefined && typeof options.reload !== 'function') throw optionsError('reload must be a function (name) => definition');
   if (options.redact !== undefined && !isStringArray(options.redact)) throw optionsError('redact must be an array of strings');
 }
-
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
 
 /**
  * Serves the dashboard of `manager`; resolves once it listens.

@@ -17,6 +17,9 @@ export interface Redactor extends Redact {
 
 export const REDACTED = '[redacted]';
 
+/** Whether `value` is a list of secrets as the `redact` options and `addSecrets` take them. */
+export const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+
 /** A function replacing each of `secrets` (longest first) in a text; the identity while there are none. */
 export function createRedactor(secrets: readonly string[] = []): Redactor {
   let list: string[] = [];

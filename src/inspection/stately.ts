@@ -5,7 +5,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import { PluginFactoryError } from '../errors.ts';
-import { createRedactor } from './redact.ts';
+import { createRedactor, isStringArray } from './redact.ts';
 import type { InspectorRelay } from './relay.ts';
 
 export interface StatelyInspectorOptions {
@@ -58,8 +58,6 @@ function checkUrl(url: unknown): string {
  * await stately.close();
  * ```
  */
-const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
-
 export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
   const url = options.url === undefined ? null : checkUrl(options.url);
   // Every option is checked before anything listens or connects: a refused call leaves nothing open.
