@@ -70,7 +70,6 @@ try {
   const code = (error as { code?: unknown } | null)?.code;
   process.stderr.write(`http-service: could not start: ${typeof code === 'string' ? `${code}: ` : ''}${error instanceof Error ? error.message : String(error)}\n`);
   signals.dispose();
-  process.exitCode = 1;
   await shutdown;
   process.exit(1);
 }

@@ -153,32 +153,13 @@ export class Replay {
     const entries = [...this.actors.values()];
     const events = this.events.map((event) => event.text);
     // Snapshots as they are now: a later one reaches the receiver behind the replay anyway.
-    const snapshots = entries.map((entry) => entry.snapshot?.text);
-    let phase = 0;
-    let at = 0;
-    return {
-      next: () => {
-        for (;;) {
-          if (phase === 0) {
-            const entry = entries[at++];
-            if (entry) return entry.actor.head + (entry.actor.shared?.literal ?? '') + entry.actor.tail;
-          } else if (phase === 1) {
-            const event = events[at++];
-            if (event !== undefined) return event;
-          } else if (phase === 2) {
-            if (at < snapshots.length) {
-              const snapshot = snapshots[at++];
-              if (snapshot !== undefined) return snapshot;
-              continue;
-            }
-          } else {
-            return undefined;
-          }
-          phase++;
-          at = 0;
-        }
-      },
-    };
+    const snapshots = entries.flatMap((entry) => (entry.snapshot ? [entry.snapshot.text] : []));
+    const frames = (function* (): Generator<string, undefined> {
+      for (const { actor } of entries) yield actor.head + (actor.shared?.literal ?? '') + actor.tail;
+      yield* events;
+      yield* snapshots;
+    })();
+    return { next: () => frames.next().value };
   }
 
   /** A registration to keep, its definition shared with the others that carry the same one. */
