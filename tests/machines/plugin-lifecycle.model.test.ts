@@ -8,49 +8,23 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
 import type { AnyStateNode, InspectionEvent } from 'xstate';
-import { getAdjacencyMap, getShortestPaths, getSimplePaths } from 'xstate/graph';
-import type { StatePath } from 'xstate/graph';
 import { DEFAULT_RETRY, SHAPE_ANCHORS, pluginLifecycle, stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent } from '../../machines/plugin-lifecycle.ts';
 import { silentLogger } from '../../src/index.ts';
 import type { PluginContext } from '../../src/index.ts';
 import { prepareDefinition } from '../../src/prepare.ts';
 import { PluginRuntimes, provideLifecycle } from '../../src/runtime.ts';
-import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
-import type { ModelContext, ModelEvent } from './lifecycle-model.ts';
+import { MODEL_RETRIES, lifecycleModel } from '../../src/testing/lifecycle-model.ts';
+import type { ModelEvent } from '../../src/testing/lifecycle-model.ts';
+import { reachableStates, simplePaths, transitionPaths } from '../../src/testing/paths.ts';
+import type { ModelPath } from '../../src/testing/paths.ts';
 
 const HOOK_TIMEOUT_MS = 1000;
 const MAX_BACKOFF_MS = 400;
 
-type ModelSnapshot = ReturnType<typeof lifecycleModel.transition>;
-
 interface Deferred {
   resolve: () => void;
   reject: (error: unknown) => void;
-}
-
-/** Serialises what matters of a model snapshot: its state and the context the chart depends on. */
-function serialize(snapshot: ModelSnapshot): string {
-  const { attempts, hook, resumeTo, code } = snapshot.context as ModelContext;
-  return JSON.stringify([stateToPath(snapshot.value), attempts, hook, resumeTo, code]);
-}
-
-const traversal = { events: MODEL_EVENTS, serializeState: serialize };
-
-/** Every (state, event) edge of the model, reached by the shortest path to its source. */
-function transitionPaths(): Array<StatePath<ModelSnapshot, ModelEvent>> {
-  const shortest = new Map(getShortestPaths(lifecycleModel, traversal).map((path) => [serialize(path.state), path]));
-  const adjacency = getAdjacencyMap(lifecycleModel, traversal);
-  const paths: Array<StatePath<ModelSnapshot, ModelEvent>> = [];
-  for (const [key, { state, transitions }] of Object.entries(adjacency)) {
-    const head = shortest.get(key);
-    if (!head) continue;
-    for (const { event, state: next } of Object.values(transitions) as Array<{ event: ModelEvent; state: ModelSnapshot }>) {
-      if (!state.can(event)) continue; // the model ignores it: not a transition
-      paths.push({ state: next, steps: [...head.steps, { event, state: next }], weight: head.weight + 1 });
-    }
-  }
-  return paths;
 }
 
 /** The real chart and runtime; the plugin's hooks and its validation are settled by the test. */
@@ -177,7 +151,7 @@ const describeTransition = (t: unknown) => {
   return `${d.source.id} --${d.eventType}--> ${(d.target ?? []).map((n) => n.id).join(',') || '(self)'}`;
 };
 
-async function walk(path: StatePath<ModelSnapshot, ModelEvent>) {
+async function walk(path: ModelPath) {
   const harness = createHarness();
   definitions = allTransitions(harness.machine);
   await flush();
@@ -216,15 +190,11 @@ async function walk(path: StatePath<ModelSnapshot, ModelEvent>) {
 }
 
 const byTransition = transitionPaths();
-// Simple paths over the state graph (context folded away: it would make the count explode).
-const simple = getSimplePaths(lifecycleModel, {
-  events: MODEL_EVENTS,
-  serializeState: (snapshot) => stateToPath(snapshot.value),
-});
+const simple = simplePaths();
 
 describe('lifecycle chart, driven by the model', () => {
   it('the model reaches every state of the real chart', () => {
-    const modelStates = new Set(getShortestPaths(lifecycleModel, traversal).map((p) => stateToPath(p.state.value)));
+    const modelStates = reachableStates();
     const realLeaves = new Set<string>();
     const visit = (node: AnyStateNode, prefix: string) => {
       const children = Object.entries(node.states);

@@ -1,8 +1,9 @@
 /**
  * An event-only model of the plugin lifecycle. It has no invokes and no timers, so xstate/graph
  * can walk it; each model event stands for one thing that can happen to a real lifecycle actor
- * (a command, a hook settling, a timer firing). The model-based tests drive the real chart with
- * these events and check that it is where the model says after every step.
+ * (a command, a hook settling, a timer firing). The engine's own model-based tests and the test
+ * kit plugin authors get (`plugin-factory/testing`) both drive the real chart with these events
+ * and check that it is where the model says after every step.
  */
 import { assign, setup } from 'xstate';
 
