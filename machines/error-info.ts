@@ -38,6 +38,9 @@ export const ERROR_CODES = {
   STORE_VALUE_INVALID: 'a value given to the store is not JSON-serialisable',
   STORE_CORRUPT: "a plugin's store file cannot be read as a store; it is left untouched",
   STORE_IO_FAILED: "reading or writing a plugin's store file failed",
+  LIFECYCLE_PATH_DIVERGED: 'test kit: on a lifecycle path, a hook failed or hung where the path expects it to succeed, so the chart left the path',
+  HOOK_IGNORED_ABORT: "test kit: a hook whose ctx.signal was aborted (timeout or cancel) did not settle within the grace period",
+  HANDLE_LEAKED: 'test kit: a handle (timer, socket, server, file) was still open after the plugin was stopped and disposed',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -25,6 +25,14 @@ await manager.stop();
 console.log(JSON.stringify({ state: snapshot.plugins[0].state, script: script.status, bundled: body.includes('EventSource'), codes: Object.keys(ERROR_CODES).length > 0 }));
 `;
 
+/** Walks a lifecycle path with the built test kit. */
+const KIT = `
+const { lifecyclePaths } = await import(process.argv[1]);
+const paths = lifecyclePaths({ manifest: { name: 'db', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } });
+const report = await paths.find((p) => p.name === 'VALID → INIT → INIT_OK → START → START_OK').run();
+console.log(JSON.stringify({ paths: paths.length > 100, calls: report.calls }));
+`;
+
 describe('the built package', () => {
   it('has what exports names, and runs under plain node with the dashboard page', async () => {
     const build = startProcess('npx', ['tsx', 'scripts/build.ts', '--out-dir', OUT]);
@@ -32,8 +40,9 @@ describe('the built package', () => {
     expect(built.code, build.err()).toBe(0);
 
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
-    const targets = Object.values(pkg.exports['.']!);
-    expect(targets.length).toBeGreaterThan(0);
+    expect(Object.keys(pkg.exports)).toEqual(['.', './testing']);
+    const targets = Object.values(pkg.exports).flatMap((entry) => Object.values(entry));
+    expect(targets.length).toBe(4);
     for (const target of targets) {
       expect(target.startsWith('./dist/'), target).toBe(true);
       expect(existsSync(join(ROOT, OUT, target.slice('./dist/'.length))), target).toBe(true);
@@ -45,6 +54,10 @@ describe('the built package', () => {
     const ran = await exitOf(smoke, 30_000);
     expect(ran.code, smoke.err()).toBe(0);
     expect(JSON.parse(smoke.out().trim())).toEqual({ state: 'running', script: 200, bundled: true, codes: true });
+
+    const kit = startProcess(process.execPath, ['--input-type=module', '-e', KIT, join(ROOT, OUT, 'src', 'testing', 'index.js')], { NODE_OPTIONS: '' });
+    expect((await exitOf(kit, 30_000)).code, kit.err()).toBe(0);
+    expect(JSON.parse(kit.out().trim())).toEqual({ paths: true, calls: { init: 1, start: 1, stop: 1, dispose: 0 } });
   }, 180_000);
 
   it.each(['.', '..', 'src'])('refuses --out-dir %s (the build empties it) and leaves the project as it was', async (dir) => {

@@ -1,0 +1,540 @@
+/**
+ * The plugin authors' kit: every lifecycle path of the model, walked by the real lifecycle chart
+ * and runtime with the author's own hooks. Time runs on a simulated clock (timeouts and back-off
+ * are steps of the path); the hooks run for real, except where a path asks for a failure, which
+ * the kit injects. After every step the chart must be where the model says; a hook whose signal
+ * was aborted must settle soon after; once the path is over and the plugin stopped and disposed,
+ * no handle it opened may stay open.
+ */
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import type { AsyncHook } from 'node:async_hooks';
+import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
+import { stateToPath } from '../../machines/plugin-lifecycle.ts';
+import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
+import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import type { ErrorInfo, HookName } from '../errors.ts';
+import type { LogFields, Logger } from '../logger.ts';
+import { PluginPlatform } from '../plugin-platform.ts';
+import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
+import type { HostHookMode } from '../platform/host-hooks.ts';
+import type { ServiceRef } from '../platform/services.ts';
+import { prepareDefinition } from '../prepare.ts';
+import type { PreparedPlugin } from '../prepare.ts';
+import { PluginRuntimes, provideLifecycle } from '../runtime.ts';
+import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
+import type { ModelEvent } from './lifecycle-model.ts';
+import { pathEvents, simplePaths, transitionPaths } from './paths.ts';
+import type { ModelEventType, ModelSnapshot, PathCover } from './paths.ts';
+
+/** Simulated: a timeout step moves the clock by exactly this much. */
+const HOOK_TIMEOUT_MS = 1000;
+const RETRY: RetryPolicy = { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: 400 };
+/** Real ms each wait of the clean-up after a failed path takes at most: it must not multiply a hang. */
+const LENIENT_MS = 100;
+
+/** A service a dependency of the plugin would provide, given by the test instead. */
+export interface StandInService {
+  /** The dependency (plugin name) that provides it; the plugin must declare it among its dependencies. */
+  provider: string;
+  ref: ServiceRef<unknown>;
+  impl: unknown;
+}
+
+/** A typed `StandInService`: `standIn('db', PoolService, fakePool)`. */
+export function standIn<T>(provider: string, ref: ServiceRef<T>, impl: T): StandInService {
+  return { provider, ref: ref as ServiceRef<unknown>, impl };
+}
+
+export interface LifecyclePathsOptions {
+  /** Config values; they replace the definition's `config`. */
+  config?: Record<string, unknown>;
+  /** Services of the plugin's dependencies, provided for it while it runs. */
+  services?: StandInService[];
+  /** Host hooks (extension points) the host defines, which the plugin implements: refs or `{ name, mode }`. */
+  hostHooks?: ReadonlyArray<{ name: string; mode: HostHookMode }>;
+  /** One path per transition of the model (default), or every simple path (more paths, longer). */
+  cover?: PathCover;
+  /** Real ms the kit waits for a hook the path expects to succeed. @default 2000 */
+  hookLimitMs?: number;
+  /** Real ms a hook has to settle once its `ctx.signal` is aborted (timeout, cancel). @default 500 */
+  abortGraceMs?: number;
+  /** Check that every handle (timer, socket, server, file …) the plugin's code opened is closed after the path. @default true */
+  checkHandles?: boolean;
+  /** Called after every step with where the chart is: for assertions of your own. */
+  onStep?: (step: PathStep) => void;
+}
+
+export interface PathStep {
+  /** The model event just applied (`INIT`, `START_FAIL`, `BACKOFF_ELAPSED` …). */
+  event: ModelEventType;
+  /** The chart's state as a dotted path, and the model's. */
+  state: string;
+  expected: string;
+  attempts: number;
+  error: ErrorInfo | null;
+}
+
+export interface PathReport {
+  name: string;
+  /** How often each of the plugin's hooks ran, its teardown included (an injected failure does not run it). */
+  calls: Record<'init' | 'start' | 'stop' | 'dispose', number>;
+  /** What the plugin and the engine logged. */
+  logs: Array<{ level: string; message: string; fields: LogFields }>;
+}
+
+export interface LifecyclePath {
+  /** The path's events joined with ` → `, e.g. `VALID → INIT → INIT_FAIL → BACKOFF_ELAPSED → INIT_OK`. */
+  name: string;
+  events: ModelEventType[];
+  /**
+   * Walks the path; rejects with `LIFECYCLE_PATH_DIVERGED`, `HOOK_IGNORED_ABORT` or
+   * `HANDLE_LEAKED` (or the plugin's own validation error, such as `CONFIG_INVALID`).
+   */
+  run(): Promise<PathReport>;
+}
+
+type StepHook = 'init' | 'start' | 'stop' | 'dispose';
+const STEP_HOOKS: readonly StepHook[] = ['init', 'start', 'stop', 'dispose'];
+const HEALTH_EVENTS: readonly ModelEventType[] = ['HEALTHY', 'DEGRADED', 'UNHEALTHY'];
+const DEPENDENCY_EVENTS: readonly ModelEventType[] = ['START_WAITING', 'DEP_READY', 'DEP_FAILED', 'DEPS_RESTORED'];
+const DISPOSE_FAULTS: readonly ModelEventType[] = ['DISPOSE_FAIL', 'DISPOSE_TIMEOUT'];
+
+/**
+ * The lifecycle paths of one plugin, to walk one by one (not concurrently: the handle check
+ * counts the process's handles).
+ *
+ * @example
+ * ```ts
+ * import { lifecyclePaths } from 'plugin-factory/testing';
+ * const paths = lifecyclePaths({ manifest, module: hooks, config: { port: 0 } });
+ * it.each(paths.map((p) => [p.name, p] as const))('%s', async (_name, path) => { await path.run(); });
+ * ```
+ */
+export function lifecyclePaths(definition: PluginDefinition, options: LifecyclePathsOptions = {}): LifecyclePath[] {
+  const settings = readOptions(options);
+  const probe = prepare(definition, settings);
+  const dependencies = [...probe.requires, ...probe.optional];
+  for (const service of settings.services) {
+    if (!dependencies.includes(service.provider)) {
+      throw invalid(
+        `services: '${service.provider}' provides '${service.ref.id}' but is not among the dependencies of '${probe.name}' (${dependencies.join(', ') || 'none'})`,
+      );
+    }
+  }
+  const module = probe.definition.module;
+  const hasDispose = typeof module === 'object' && module !== null ? typeof (module as { dispose?: unknown }).dispose === 'function' : true;
+  const dependent = probe.requires.length + probe.optional.length > 0;
+  const types = MODEL_EVENTS.map((event) => event.type).filter(
+    (type) =>
+      type !== 'INVALID' &&
+      !HEALTH_EVENTS.includes(type) &&
+      (dependent || !DEPENDENCY_EVENTS.includes(type)) &&
+      (hasDispose || !DISPOSE_FAULTS.includes(type)),
+  );
+  const paths = settings.cover === 'simple' ? simplePaths(types) : transitionPaths(types);
+  return paths.map((path) => {
+    const events = pathEvents(path);
+    const name = events.join(' → ');
+    return { name, events, run: () => walk(definition, settings, name, events) };
+  });
+}
+
+interface Settings {
+  config: Record<string, unknown> | undefined;
+  services: StandInService[];
+  hostHooks: ReadonlyArray<{ name: string; mode: HostHookMode }>;
+  cover: PathCover;
+  hookLimitMs: number;
+  abortGraceMs: number;
+  checkHandles: boolean;
+  onStep: ((step: PathStep) => void) | undefined;
+}
+
+function readOptions(options: LifecyclePathsOptions): Settings {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  const limit = (key: 'hookLimitMs' | 'abortGraceMs', fallback: number) => {
+    const value = options[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(`${key} must be a positive integer of ms`);
+    return value;
+  };
+  const cover = options.cover ?? 'transitions';
+  if (cover !== 'transitions' && cover !== 'simple') throw invalid("cover must be 'transitions' or 'simple'");
+  const services = options.services ?? [];
+  if (!Array.isArray(services) || services.some((s) => typeof s?.provider !== 'string' || typeof s.ref?.id !== 'string')) {
+    throw invalid('services must be a list of { provider, ref, impl } (made with standIn)');
+  }
+  const hostHooks = options.hostHooks ?? [];
+  if (!Array.isArray(hostHooks) || hostHooks.some((h) => typeof h?.name !== 'string' || !HOST_HOOK_MODES.includes(h.mode))) {
+    throw invalid(`hostHooks must be a list of { name, mode } with mode one of ${HOST_HOOK_MODES.join(', ')}`);
+  }
+  try {
+    const trial = createHostHooks();
+    for (const hook of hostHooks) trial.define(hook.name, { mode: hook.mode as 'collect' });
+  } catch (error) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `lifecyclePaths: hostHooks: ${describeThrown(error)}`, { path: 'options', cause: error });
+  }
+  if (options.config !== undefined && (typeof options.config !== 'object' || options.config === null || Array.isArray(options.config))) {
+    throw invalid('config must be an object');
+  }
+  if (options.onStep !== undefined && typeof options.onStep !== 'function') throw invalid('onStep must be a function');
+  if (options.checkHandles !== undefined && typeof options.checkHandles !== 'boolean') throw invalid('checkHandles must be true or false');
+  return {
+    config: options.config,
+    services,
+    hostHooks,
+    cover,
+    hookLimitMs: limit('hookLimitMs', 2000),
+    abortGraceMs: limit('abortGraceMs', 500),
+    checkHandles: options.checkHandles ?? true,
+    onStep: options.onStep,
+  };
+}
+
+function invalid(message: string): PluginFactoryError {
+  return new PluginFactoryError('OPTIONS_INVALID', `lifecyclePaths: ${message}`, { path: 'options' });
+}
+
+function prepare(definition: PluginDefinition, settings: Settings): PreparedPlugin {
+  const given = settings.config === undefined ? definition : { ...definition, config: settings.config };
+  return prepareDefinition(given, 0, { hookTimeoutMs: HOOK_TIMEOUT_MS, retry: RETRY });
+}
+
+/** One call of a hook, held by the kit until the path says how it ends. */
+interface Call {
+  hook: StepHook;
+  ctx: PluginContext;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  /** The real hook's result, once the kit has called it. */
+  result: Promise<unknown> | null;
+}
+
+type Outcome = { kind: 'done' } | { kind: 'failed'; error: unknown } | { kind: 'pending' };
+
+async function walk(definition: PluginDefinition, settings: Settings, name: string, events: readonly ModelEventType[]): Promise<PathReport> {
+  const token = {};
+  const watch = settings.checkHandles ? new HandleWatch(token) : null;
+  /** Runs `fn` as the plugin's code. */
+  const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
+  const report: PathReport = { name, calls: { init: 0, start: 0, stop: 0, dispose: 0 }, logs: [] };
+  const logger = recordingLogger(report.logs, {});
+  const clock = new SimulatedClock();
+  const platform = new PluginPlatform({ logger });
+  const runtimes = new PluginRuntimes(logger, clock, platform);
+  const plugin = prepare(definition, settings);
+  const label = `plugin '${plugin.name}', path ${name}`;
+  for (const service of settings.services) {
+    platform.services.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, service.impl);
+  }
+  for (const hook of settings.hostHooks) platform.hooks.define(hook.name, { mode: hook.mode as 'collect' });
+  runtimes.register(plugin);
+  const dependency = plugin.requires[0] ?? plugin.optional[0] ?? 'dependency';
+  const actor = createActor(provideLifecycle(runtimes), {
+    clock,
+    input: { name: plugin.name, key: plugin.key, hookTimeoutMs: HOOK_TIMEOUT_MS, retry: RETRY },
+  });
+  const faults: unknown[] = [];
+  actor.subscribe({ error: (error) => faults.push(error) });
+
+  const calls = new Map<StepHook, Call>();
+  let lenient = false;
+  let real: PluginHooks | null = null;
+  const gate = (hook: StepHook) => (ctx: PluginContext) => {
+    return new Promise<void>((resolve, reject) => calls.set(hook, { hook, ctx, resolve, reject, result: null }));
+  };
+  const begin = (call: Call): Promise<unknown> => {
+    if (call.result) return call.result;
+    const fn = real?.[call.hook];
+    if (typeof fn === 'function') report.calls[call.hook] += 1;
+    try {
+      call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => fn.call(real, call.ctx)) : undefined);
+    } catch (error) {
+      call.result = Promise.reject(error);
+    }
+    call.result.catch(() => undefined); // a rejection is read through outcome(); never unhandled
+    return call.result;
+  };
+  const send = (event: LifecycleEvent) => actor.send(event);
+  const state = () => stateToPath(actor.getSnapshot().value);
+  const diverged = (message: string, cause?: unknown) =>
+    new PluginFactoryError('LIFECYCLE_PATH_DIVERGED', `${label}: ${message}`, { plugin: plugin.name, cause });
+
+  /** The call the chart has made of `hook`; a hook waits for an abandoned one before it is called. */
+  const callOf = async (hook: StepHook, step: string): Promise<Call> => {
+    const found = await until(() => calls.get(hook), lenient ? LENIENT_MS : settings.abortGraceMs);
+    if (found) {
+      calls.delete(hook);
+      return found;
+    }
+    throw new PluginFactoryError(
+      'HOOK_IGNORED_ABORT',
+      `${label}: at ${step}, ${hook} was not called within ${settings.abortGraceMs} ms: an earlier hook whose signal was aborted has not settled`,
+      { plugin: plugin.name, hook },
+    );
+  };
+  /** The real hook runs; the path expects it to succeed. Once the path has failed (`lenient`), it may not. */
+  const succeed = async (call: Call, step: string) => {
+    const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : settings.hookLimitMs);
+    if (outcome.kind === 'done') return call.resolve();
+    call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
+    if (lenient) return;
+    if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
+    throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+  };
+  /** The hook's signal was just aborted (timeout or cancel): it must settle soon. */
+  const abandoned = async (call: Call, step: string) => {
+    const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : settings.abortGraceMs);
+    // What the engine sees of it: the call it abandoned settles, so the next hook may run.
+    if (outcome.kind === 'done') return call.resolve();
+    if (outcome.kind === 'failed') return call.reject(outcome.error);
+    throw new PluginFactoryError(
+      'HOOK_IGNORED_ABORT',
+      `${label}: at ${step}, ${call.hook} did not settle within ${settings.abortGraceMs} ms of its ctx.signal being aborted`,
+      { plugin: plugin.name, hook: call.hook },
+    );
+  };
+
+  const drive = async (event: ModelEventType, step: string) => {
+    switch (event) {
+      case 'VALID': {
+        await until(() => (state() === 'validating' ? undefined : true), settings.hookLimitMs);
+        const snapshot = actor.getSnapshot();
+        if (state() !== 'created') {
+          const error = snapshot.context.error;
+          if (error) throw new PluginFactoryError(error.code, `${label}: ${error.message}`, { plugin: plugin.name, cause: error.cause });
+          throw diverged(`validation did not settle within ${settings.hookLimitMs} ms`);
+        }
+        // The kit holds every hook call; the real ones run when the path says.
+        real = plugin.hooks;
+        const held: Record<string, unknown> = {};
+        for (const hook of STEP_HOOKS) held[hook] = gate(hook);
+        const health = real?.health;
+        if (typeof health === 'function') held['health'] = (ctx: PluginContext) => asPlugin(() => health.call(real, ctx));
+        plugin.hooks = held as unknown as PluginHooks;
+        return;
+      }
+      case 'INIT': return send({ type: 'plugin.init' });
+      case 'START': return send({ type: 'plugin.start', waitingFor: [] });
+      case 'START_WAITING': return send({ type: 'plugin.start', waitingFor: [dependency] });
+      case 'DEP_READY': return send({ type: 'plugin.dependency.ready', dependency });
+      case 'DEP_FAILED': return send({ type: 'plugin.dependency.failed', dependency });
+      case 'DEPS_RESTORED': return send({ type: 'plugin.dependencies.restored' });
+      case 'RETRY': return send({ type: 'plugin.retry' });
+      case 'RESET': return send({ type: 'plugin.reset' });
+      case 'DISPOSE': return send({ type: 'plugin.dispose' });
+      case 'BACKOFF_ELAPSED': return clock.increment(RETRY.maxBackoffMs);
+      case 'STOP': {
+        // A stop while init or start runs cancels it: the real hook is under way when it comes.
+        const current = state();
+        const hook = current === 'initializing' ? 'init' : current === 'starting.hook' ? 'start' : null;
+        const call = hook ? await callOf(hook, step) : null;
+        if (call) begin(call);
+        send({ type: 'plugin.stop' });
+        if (call) await abandoned(call, step);
+        return;
+      }
+      case 'INIT_OK': return succeed(await callOf('init', step), step);
+      case 'START_OK': return succeed(await callOf('start', step), step);
+      case 'STOP_OK': return succeed(await callOf('stop', step), step);
+      case 'DISPOSE_OK': return succeed(await callOf('dispose', step), step);
+      case 'INIT_FAIL':
+      case 'START_FAIL': {
+        // As if the hook failed at once (its dependency refused): the real one does not run.
+        const call = await callOf(event === 'INIT_FAIL' ? 'init' : 'start', step);
+        return call.reject(injected(call.hook));
+      }
+      case 'STOP_FAIL':
+      case 'DISPOSE_FAIL': {
+        // As if it failed at its very end: the real one runs (and releases what it releases).
+        const call = await callOf(event === 'STOP_FAIL' ? 'stop' : 'dispose', step);
+        const outcome = await outcomeWithin(begin(call), settings.hookLimitMs);
+        if (outcome.kind === 'pending') throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+        return call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
+      }
+      case 'INIT_TIMEOUT':
+      case 'START_TIMEOUT':
+      case 'STOP_TIMEOUT':
+      case 'DISPOSE_TIMEOUT': {
+        // The real hook is under way when its time runs out.
+        const hook = ({ INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' } as const)[event];
+        const call = await callOf(hook, step);
+        begin(call);
+        clock.increment(HOOK_TIMEOUT_MS);
+        return abandoned(call, step);
+      }
+      default:
+        throw diverged(`the kit cannot drive ${event}`);
+    }
+  };
+
+  try {
+    asPlugin(() => actor.start()); // validation: a factory module is called here
+
+    let model: ModelSnapshot = getInitialSnapshot(lifecycleModel);
+    for (const [index, event] of events.entries()) {
+      const step = `step ${index + 1} (${event})`;
+      model = getNextSnapshot(lifecycleModel, model, { type: event } as ModelEvent);
+      await drive(event, step);
+      await settle();
+      const expected = stateToPath(model.value);
+      const snapshot = actor.getSnapshot();
+      const actual = stateToPath(snapshot.value);
+      settings.onStep?.({ event, state: actual, expected, attempts: snapshot.context.attempts, error: snapshot.context.error ?? null });
+      if (!sameState(actual, expected)) {
+        const error = snapshot.context.error;
+        const why = error ? ` (${error.code}: ${error.message})` : '';
+        throw diverged(`after ${step} the chart is in '${actual}', the path expects '${expected}'${why}`, error);
+      }
+    }
+    await teardown();
+    if (faults.length > 0) throw diverged(`the lifecycle actor failed: ${describeThrown(faults[0])}`, faults[0]);
+  } catch (error) {
+    // The path failed: the plugin is still stopped and disposed as well as it can be, so that
+    // what it holds (module state, handles) does not fail the next path too.
+    lenient = true;
+    await teardown().catch(() => undefined);
+    watch?.stop(); // unread: the error says what failed first
+    throw error;
+  } finally {
+    actor.stop();
+    runtimes.cancelAll();
+  }
+  if (watch) {
+    const leaked = await watch.leaked(settings.abortGraceMs);
+    if (leaked.length > 0) {
+      throw new PluginFactoryError(
+        'HANDLE_LEAKED',
+        `${label}: still open after the plugin was stopped and disposed: ${leaked.join(', ')}`,
+        { plugin: plugin.name },
+      );
+    }
+  }
+  return report;
+
+  /** Finishes, stops and disposes the plugin from wherever the path left it; its hooks must succeed. */
+  async function teardown(): Promise<void> {
+    for (let round = 0; round < 6; round++) {
+      const current = state();
+      if (current === 'disposed' || current === 'invalid') return;
+      const step = `teardown from '${current}'`;
+      // A hook under way is let finish: the last hook of a path runs for real too.
+      if (current === 'initializing') {
+        await succeed(await callOf('init', step), step);
+      } else if (current === 'starting.hook') {
+        await succeed(await callOf('start', step), step);
+      } else if (current === 'starting.waitingForDependencies') {
+        await drive('STOP', step);
+      } else if (current.startsWith('running')) {
+        send({ type: 'plugin.stop' });
+        await succeed(await callOf('stop', step), step);
+      } else if (current === 'stopping') {
+        await succeed(await callOf('stop', step), step);
+      } else if (current === 'disposing') {
+        await succeed(await callOf('dispose', step), step);
+      } else {
+        send({ type: 'plugin.dispose' });
+        await settle();
+        if (state() === 'disposing') await succeed(await callOf('dispose', step), step);
+      }
+      await settle();
+    }
+    throw diverged(`teardown did not reach 'disposed' (the chart is in '${state()}')`);
+  }
+}
+
+/** `running.healthy` and `running.degraded` are both the model's `running` (health is not walked). */
+function sameState(actual: string, expected: string): boolean {
+  if (actual === expected) return true;
+  return actual.startsWith('running') && expected.startsWith('running');
+}
+
+function injected(hook: HookName): Error {
+  return new Error(`${hook} failed (a failure injected by the lifecycle path)`);
+}
+
+/** Lets the chart and the runtime take every step that is due (microtasks and immediates). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** Polls `probe` on immediates, then on short timers, until it answers or `ms` pass. */
+async function until<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  for (let i = 0; ; i++) {
+    const found = probe();
+    if (found !== undefined) return found;
+    if (Date.now() >= end) return undefined;
+    await new Promise<void>((resolve) => (i < 20 ? setImmediate(resolve) : setTimeout(resolve, 5)));
+  }
+}
+
+async function outcomeWithin(result: Promise<unknown>, ms: number): Promise<Outcome> {
+  let outcome: Outcome = { kind: 'pending' };
+  void result.then(
+    () => (outcome = { kind: 'done' }),
+    (error: unknown) => (outcome = { kind: 'failed', error }),
+  );
+  await until(() => (outcome.kind === 'pending' ? undefined : true), ms);
+  return outcome;
+}
+
+/**
+ * Kinds of async resource that hold the process open (or a file) until closed. Requests in flight
+ * end by themselves; lazily made singletons (the DNS channel) are the runtime's, not the plugin's.
+ */
+const HANDLE_KINDS = new Set([
+  'Timeout', 'TCPSERVERWRAP', 'TCPWRAP', 'PIPESERVERWRAP', 'PIPEWRAP', 'UDPWRAP', 'PROCESSWRAP',
+  'FSEVENTWRAP', 'STATWATCHER', 'SIGNALWRAP', 'TTYWRAP', 'FILEHANDLE', 'WORKER', 'MESSAGEPORT',
+]);
+
+/** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
+const pluginCode = new AsyncLocalStorage<object>();
+
+/** The handles the plugin's code opened and has not closed, by async id. */
+class HandleWatch {
+  private readonly open = new Map<number, string>();
+  private readonly hook: AsyncHook;
+
+  constructor(readonly token: object) {
+    this.hook = createHook({
+      init: (id, kind) => {
+        if (HANDLE_KINDS.has(kind) && pluginCode.getStore() === token) this.open.set(id, kind);
+      },
+      destroy: (id) => {
+        this.open.delete(id);
+      },
+    }).enable();
+  }
+
+  /** What is still open, waiting up to `ms` for closes under way. */
+  async leaked(ms: number): Promise<string[]> {
+    const end = Date.now() + ms;
+    while (this.open.size > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    this.hook.disable();
+    const counts = new Map<string, number>();
+    for (const kind of this.open.values()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    return [...counts].map(([kind, count]) => `${kind} ×${count}`);
+  }
+
+  stop(): void {
+    this.hook.disable();
+  }
+}
+
+function recordingLogger(logs: PathReport['logs'], bindings: LogFields): Logger {
+  const at =
+    (level: string) =>
+    (first: string | LogFields, second?: string): void => {
+      const fields = typeof first === 'string' ? { ...bindings } : { ...bindings, ...first };
+      logs.push({ level, message: typeof first === 'string' ? first : (second ?? ''), fields });
+    };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: (more) => recordingLogger(logs, { ...bindings, ...more }),
+  };
+}

@@ -1,0 +1,384 @@
+/**
+ * The plugin authors' kit (`plugin-factory/testing`): a well-behaved plugin walks every path; each
+ * kind of plugin bug the kit is for is caught with its code; bad input is refused with a code.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { defineService, loadPluginFolder } from '../../src/index.ts';
+import type { PluginContext, PluginDefinition } from '../../src/index.ts';
+import { lifecyclePaths, standIn } from '../../src/testing/index.ts';
+import { RecordsService, examplePlugins, routesHook } from '../../examples/http-service/plugins/index.ts';
+import type { Records, StoredRecord } from '../../examples/http-service/plugins/index.ts';
+import type { LifecyclePath, LifecyclePathsOptions, PathStep } from '../../src/testing/index.ts';
+
+const manifest = { name: 'subject', version: '1.0.0' };
+
+async function codeOf(run: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await run;
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code ?? 'no code';
+  }
+}
+
+/** Runs every path; answers the code each failing path rejected with, by path name. */
+async function failures(paths: LifecyclePath[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const path of paths) {
+    const code = await codeOf(path.run());
+    if (code !== undefined) out.set(path.name, code);
+  }
+  return out;
+}
+
+const named = (paths: LifecyclePath[], name: string): LifecyclePath => {
+  const path = paths.find((p) => p.name === name);
+  if (!path) throw new Error(`no path ${name}`);
+  return path;
+};
+
+/** A plugin that listens in start, closes in stop, and closes when start is abandoned. */
+function webPlugin() {
+  let server: Server | null = null;
+  return {
+    init() {},
+    async start(ctx: PluginContext) {
+      const s = createServer();
+      server = s;
+      await new Promise<void>((resolve, reject) => {
+        ctx.signal.addEventListener('abort', () => {
+          s.close();
+          reject(ctx.signal.reason);
+        }, { once: true });
+        s.listen(0, '127.0.0.1', () => resolve());
+      });
+    },
+    async stop() {
+      const s = server;
+      server = null;
+      if (s) await new Promise((resolve) => s.close(resolve));
+    },
+    dispose() {},
+  };
+}
+
+describe('a well-behaved plugin', () => {
+  it('walks every transition path, with its real hooks, and leaves no handle open', async () => {
+    const paths = lifecyclePaths({ manifest, module: webPlugin() });
+    // Every transition of the model but validation failure, health and dependencies.
+    expect(paths.length).toBeGreaterThan(150);
+    expect(paths.some((p) => p.events.includes('INVALID') || p.events.includes('HEALTHY') || p.events.includes('DEP_FAILED'))).toBe(false);
+    expect([...(await failures(paths))]).toEqual([]);
+  });
+
+  it('reports how often each hook ran, the teardown included', async () => {
+    const paths = lifecyclePaths({ manifest, module: webPlugin() });
+    const report = await named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run();
+    expect(report.calls).toEqual({ init: 1, start: 1, stop: 1, dispose: 1 });
+    // A failed start injected by the path does not run the real hook; its retry does.
+    const retried = await named(paths, 'VALID → INIT → INIT_OK → START → START_FAIL → BACKOFF_ELAPSED → START_OK').run();
+    expect(retried.calls).toEqual({ init: 1, start: 1, stop: 1, dispose: 1 });
+    // A timed-out start did run, and so does its retry.
+    const timedOut = await named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED').run();
+    expect(timedOut.calls).toEqual({ init: 1, start: 2, stop: 1, dispose: 1 });
+    // No dispose hook, no dispose call.
+    const bare = lifecyclePaths({ manifest, module: { init() {}, start() {}, stop() {} } });
+    expect((await named(bare, 'VALID → INIT → INIT_OK').run()).calls).toEqual({ init: 1, start: 0, stop: 0, dispose: 0 });
+  });
+
+  it('passes every step to onStep, with the chart state, the model state and the attempt', async () => {
+    const steps: PathStep[] = [];
+    const paths = lifecyclePaths({ manifest, module: webPlugin() }, { onStep: (step) => steps.push(step) });
+    await named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED').run();
+    expect(steps.map((s) => [s.event, s.state, s.expected, s.attempts, s.error?.code ?? null])).toEqual([
+      ['VALID', 'created', 'created', 0, null],
+      ['INIT', 'initializing', 'initializing', 1, null],
+      ['INIT_OK', 'initialized', 'initialized', 1, null],
+      ['START', 'starting.hook', 'starting.hook', 1, null],
+      ['START_TIMEOUT', 'failed.retrying', 'failed.retrying', 1, 'HOOK_TIMEOUT'],
+      ['BACKOFF_ELAPSED', 'starting.hook', 'starting.hook', 2, 'HOOK_TIMEOUT'],
+    ]);
+  });
+
+  it('gives a factory module a fresh instance on every path', async () => {
+    let made = 0;
+    const factory = () => {
+      made += 1;
+      return webPlugin();
+    };
+    const paths = lifecyclePaths({ manifest, module: factory });
+    await named(paths, 'VALID → INIT').run();
+    await named(paths, 'VALID → INIT').run();
+    expect(made).toBeGreaterThanOrEqual(2);
+  });
+
+  it('walks more paths with cover: simple than a plugin needs, all of them passing', async () => {
+    const paths = lifecyclePaths({ manifest, module: webPlugin() }, { cover: 'simple' });
+    expect(paths.length).toBeGreaterThan(30);
+    expect([...(await failures(paths))]).toEqual([]);
+  });
+});
+
+describe('plugin bugs the kit catches', () => {
+  it('a timer started in start and never cleared: HANDLE_LEAKED', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const leaky = {
+      init() {},
+      start() {
+        timer = setInterval(() => undefined, 60_000);
+      },
+      stop() {}, // forgets clearInterval
+    };
+    try {
+      const paths = lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 50 });
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBe('HANDLE_LEAKED');
+      clearInterval(timer);
+      // A path that never starts it leaks nothing.
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBeUndefined();
+      // Nor is it checked with checkHandles: false.
+      const unchecked = lifecyclePaths({ manifest, module: leaky }, { checkHandles: false });
+      expect(await codeOf(named(unchecked, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
+  it('a server never closed: HANDLE_LEAKED; a handle opened by other code meanwhile is not counted', async () => {
+    const servers: Server[] = [];
+    const unclosed = {
+      init() {},
+      async start() {
+        const server = createServer();
+        servers.push(server);
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      },
+      stop() {}, // forgets server.close()
+    };
+    try {
+      const paths = lifecyclePaths({ manifest, module: unclosed }, { abortGraceMs: 50 });
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBe('HANDLE_LEAKED');
+    } finally {
+      for (const server of servers) server.close();
+    }
+    // The test's own timer, opened while a path runs, is not the plugin's.
+    let own: NodeJS.Timeout | undefined;
+    const paths = lifecyclePaths({ manifest, module: webPlugin() }, { onStep: () => void (own ??= setInterval(() => undefined, 60_000)) });
+    try {
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+      expect(own).toBeDefined();
+    } finally {
+      clearInterval(own);
+    }
+  });
+
+  it('a resource closed in stop and not reopened in start: a restart diverges', async () => {
+    let pool: { open: boolean } | null = null;
+    const closesInStop = {
+      init() {
+        pool = { open: true };
+      },
+      start() {
+        if (!pool?.open) throw new Error('pool is closed');
+      },
+      stop() {
+        if (pool) pool.open = false;
+      },
+    };
+    const paths = lifecyclePaths({ manifest, module: closesInStop });
+    const found = await failures(paths);
+    expect(found.get('VALID → INIT → INIT_OK → START → START_OK → STOP → STOP_OK → START → START_OK')).toBe('LIFECYCLE_PATH_DIVERGED');
+    // Stopped → init → start opens it again: that path passes.
+    expect(found.has('VALID → INIT → INIT_OK → START → START_OK → STOP → STOP_OK → INIT')).toBe(false);
+    // The divergence carries the plugin's own error.
+    const error = await named(paths, 'VALID → INIT → INIT_OK → START → START_OK → STOP → STOP_OK → START → START_OK')
+      .run()
+      .catch((e: unknown) => e as Error);
+    expect((error as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('init that cannot run twice: re-init from stopped diverges', async () => {
+    let opened = false;
+    const once = {
+      init() {
+        if (opened) throw new Error('already initialised');
+        opened = true;
+      },
+      start() {},
+      stop() {},
+      dispose() {
+        opened = false;
+      },
+    };
+    const paths = lifecyclePaths({ manifest, module: once });
+    // The path ends as init is called again; the kit's teardown lets it finish.
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK → STOP → STOP_OK → INIT').run())).toBe(
+      'LIFECYCLE_PATH_DIVERGED',
+    );
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+  });
+
+  it('a hook that goes on after its signal is aborted: HOOK_IGNORED_ABORT', async () => {
+    const slow = {
+      init: () => new Promise<void>((resolve) => setTimeout(resolve, 300)), // ignores ctx.signal
+      start() {},
+      stop() {},
+    };
+    const paths = lifecyclePaths({ manifest, module: slow }, { abortGraceMs: 50 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_TIMEOUT').run())).toBe('HOOK_IGNORED_ABORT');
+    expect(await codeOf(named(paths, 'VALID → INIT → STOP').run())).toBe('HOOK_IGNORED_ABORT');
+    // Given no abort, it does its work: that path passes.
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBeUndefined();
+  });
+
+  it('a hook that never settles where the path expects success: LIFECYCLE_PATH_DIVERGED', async () => {
+    const stuck = { init: () => new Promise(() => undefined), start() {}, stop() {} };
+    const paths = lifecyclePaths({ manifest, module: stuck }, { hookLimitMs: 50, abortGraceMs: 50 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('LIFECYCLE_PATH_DIVERGED');
+  });
+
+  it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
+    let server = null as Server | null;
+    const port = await freePort();
+    const deaf = {
+      init() {},
+      async start() {
+        const s = createServer();
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen(port, '127.0.0.1', () => resolve());
+        });
+        server = s;
+      },
+      async stop() {
+        const s = server;
+        server = null;
+        if (s) await new Promise((resolve) => s.close(resolve));
+      },
+    };
+    const paths = lifecyclePaths({ manifest, module: deaf });
+    const code = await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED → START_OK').run());
+    // The second listen on the same port fails (EADDRINUSE).
+    expect(code).toBe('LIFECYCLE_PATH_DIVERGED');
+    server?.close();
+  });
+});
+
+describe('what the plugin needs from its dependencies', () => {
+  const Pool = defineService<{ query(sql: string): string }>('db.pool');
+  const consumer = {
+    init() {},
+    start(ctx: PluginContext) {
+      if (ctx.services.get(Pool).query('select 1') !== 'ok') throw new Error('bad answer');
+    },
+    stop() {},
+  };
+  const definition: PluginDefinition = { manifest: { ...manifest, dependencies: { db: '*' } }, module: consumer };
+
+  it('standIn services satisfy it, and the dependency paths are walked', async () => {
+    const paths = lifecyclePaths(definition, { services: [standIn('db', Pool, { query: () => 'ok' })] });
+    expect(paths.some((p) => p.events.includes('START_WAITING'))).toBe(true);
+    expect(paths.some((p) => p.events.includes('DEP_FAILED'))).toBe(true);
+    expect([...(await failures(paths))]).toEqual([]);
+  });
+
+  it('without them its start fails: the path diverges with SERVICE_NOT_FOUND as the cause', async () => {
+    const paths = lifecyclePaths(definition);
+    const error = (await named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run().catch((e: unknown) => e)) as {
+      code: string;
+      cause?: { code?: string };
+    };
+    expect(error.code).toBe('LIFECYCLE_PATH_DIVERGED');
+    expect(error.cause?.code).toBe('SERVICE_NOT_FOUND');
+  });
+});
+
+describe('host hooks the plugin implements', () => {
+  const implementer = {
+    init() {},
+    start(ctx: PluginContext) {
+      ctx.hooks.implement('http.routes', () => [{ path: '/hello' }]);
+    },
+    stop() {},
+  };
+
+  it('are defined for it with hostHooks, as the host would', async () => {
+    const paths = lifecyclePaths({ manifest, module: implementer }, { hostHooks: [{ name: 'http.routes', mode: 'collect' }] });
+    expect([...(await failures(paths))]).toEqual([]);
+  });
+
+  it('without them its start fails with HOST_HOOK_NOT_FOUND as the cause', async () => {
+    const error = (await named(lifecyclePaths({ manifest, module: implementer }), 'VALID → INIT → INIT_OK → START → START_OK')
+      .run()
+      .catch((e: unknown) => e)) as { code: string; cause?: { code?: string } };
+    expect(error.code).toBe('LIFECYCLE_PATH_DIVERGED');
+    expect(error.cause?.code).toBe('HOST_HOOK_NOT_FOUND');
+  });
+});
+
+describe('bad input', () => {
+  it('a plugin that does not validate rejects with its own code on every path', async () => {
+    const typed: PluginDefinition = { manifest: { ...manifest, config: { port: { type: 'integer', required: true } } }, module: webPlugin() };
+    const paths = lifecyclePaths(typed, { config: { port: 'eighty' } });
+    expect(await codeOf(paths[0]!.run())).toBe('CONFIG_INVALID');
+    const broken = lifecyclePaths({ manifest, module: { init() {} } });
+    expect(await codeOf(broken[0]!.run())).toBe('CONTRACT_INVALID');
+  });
+
+  it.each<[string, LifecyclePathsOptions]>([
+    ['cover', { cover: 'all' as never }],
+    ['hookLimitMs', { hookLimitMs: -1 }],
+    ['abortGraceMs', { abortGraceMs: 1.5 }],
+    ['services', { services: [{ provider: 'db' } as never] }],
+    ['config', { config: [] as never }],
+    ['onStep', { onStep: 'log' as never }],
+    ['checkHandles', { checkHandles: 'yes' as never }],
+    ['hostHooks mode', { hostHooks: [{ name: 'http.routes', mode: 'all' as never }] }],
+    ['hostHooks name', { hostHooks: [{ name: 'Not A Name', mode: 'collect' }] }],
+    ['services of a plugin it does not depend on', { services: [standIn('db', defineService<number>('db.n'), 1)] }],
+  ])('malformed %s: OPTIONS_INVALID', (_name, options) => {
+    expect(() => lifecyclePaths({ manifest, module: webPlugin() }, options)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+  });
+});
+
+describe('the plugins shipped with the project', () => {
+  const folders = readdirSync(new URL('../../plugins/', import.meta.url), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && entry.name !== 'broken')
+    .map((entry) => entry.name);
+
+  it.each(folders)('%s walks every transition path', async (name) => {
+    const definition = await loadPluginFolder(new URL(`../../plugins/${name}`, import.meta.url).pathname);
+    expect([...(await failures(lifecyclePaths(definition)))]).toEqual([]);
+  });
+
+  it.each(examplePlugins().map((definition) => [definition.manifest.name, definition] as const))(
+    'the http-service example plugin %s walks every transition path',
+    async (_name, definition) => {
+      // A stand-in store for the plugins that depend on it.
+      const rows: StoredRecord[] = [];
+      const stand: Records = {
+        insert: async (_collection, fields) => {
+          const record = { ...fields, id: rows.length + 1 } as StoredRecord;
+          rows.push(record);
+          return record;
+        },
+        get: async (_collection, id) => rows.find((row) => row.id === id),
+        list: async () => [...rows],
+        count: async () => rows.length,
+      };
+      const services = (definition.manifest.dependencies ?? {})['store'] ? [standIn('store', RecordsService, stand)] : [];
+      expect([...(await failures(lifecyclePaths(definition, { services, hostHooks: [routesHook] })))]).toEqual([]);
+    },
+  );
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
