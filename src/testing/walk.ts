@@ -303,7 +303,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const snapshot = actor.getSnapshot();
         if (state() !== 'created') {
           const error = snapshot.context.error;
-          if (error) throw new PluginFactoryError(error.code, `${label}: ${error.message}`, { plugin: plugin.name, cause: error.cause });
+          if (error) throw new PluginFactoryError(error.code, `path ${name}: ${error.message}`, { plugin: plugin.name, cause: error.cause });
           throw diverged(`validation did not settle within ${settings.hookLimitMs} ms`);
         }
         // The kit holds every hook call; the real ones run when the path says.
