@@ -81,6 +81,11 @@ export interface PathReport {
   calls: Record<'init' | 'start' | 'stop' | 'dispose', number>;
   /** What the plugin and the engine logged. */
   logs: Array<{ level: string; message: string; fields: LogFields }>;
+  /**
+   * Set when the path cannot happen to this plugin: it asks for a timeout or a cancel of a hook
+   * that settles at once. The walk stopped there; the teardown and the handle check still ran.
+   */
+  skipped?: string;
 }
 
 export interface LifecyclePath {
@@ -240,6 +245,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
 
   const calls = new Map<StepHook, Call>();
   let lenient = false;
+  /** Why the path cannot happen to this plugin, once the walk found out. */
+  let skipped: string | null = null;
   let real: PluginHooks | null = null;
   const gate = (hook: StepHook) => (ctx: PluginContext) => {
     return new Promise<void>((resolve, reject) => calls.set(hook, { hook, ctx, resolve, reject, result: null }));
@@ -282,6 +289,24 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     if (lenient) return;
     if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
     throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+  };
+  /**
+   * A timeout or a cancel (`act`) reaches a hook only while it is under way. One that settles
+   * before the next turn of the event loop (a sync hook, or one that awaits nothing slow) is done
+   * before any timer or command could come: for this plugin the path cannot happen, and it ends
+   * here, skipped.
+   */
+  const interrupt = async (call: Call, step: string, act: () => void) => {
+    let settled = false;
+    const result = begin(call);
+    void result.then(() => (settled = true), () => (settled = true));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (settled) {
+      skipped = `at ${step}, ${call.hook} had already settled: a ${step.includes('TIMEOUT') ? 'timeout' : 'cancel'} cannot reach it`;
+      return result.then(call.resolve, call.reject);
+    }
+    act();
+    return abandoned(call, step);
   };
   /** The hook's signal was just aborted (timeout or cancel): it must settle soon. */
   const abandoned = async (call: Call, step: string) => {
@@ -329,11 +354,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         // A stop while init or start runs cancels it: the real hook is under way when it comes.
         const current = state();
         const hook = current === 'initializing' ? 'init' : current === 'starting.hook' ? 'start' : null;
-        const call = hook ? await callOf(hook, step) : null;
-        if (call) begin(call);
-        send({ type: 'plugin.stop' });
-        if (call) await abandoned(call, step);
-        return;
+        if (!hook) return send({ type: 'plugin.stop' });
+        return interrupt(await callOf(hook, step), step, () => send({ type: 'plugin.stop' }));
       }
       case 'INIT_OK': return succeed(await callOf('init', step), step);
       case 'START_OK': return succeed(await callOf('start', step), step);
@@ -359,10 +381,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       case 'DISPOSE_TIMEOUT': {
         // The real hook is under way when its time runs out.
         const hook = ({ INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' } as const)[event];
-        const call = await callOf(hook, step);
-        begin(call);
-        clock.increment(HOOK_TIMEOUT_MS);
-        return abandoned(call, step);
+        return interrupt(await callOf(hook, step), step, () => clock.increment(HOOK_TIMEOUT_MS));
       }
       default:
         throw diverged(`the kit cannot drive ${event}`);
@@ -378,6 +397,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       model = getNextSnapshot(lifecycleModel, model, { type: event } as ModelEvent);
       await drive(event, step);
       await settle();
+      if (skipped !== null) break;
       const expected = stateToPath(model.value);
       const snapshot = actor.getSnapshot();
       const actual = stateToPath(snapshot.value);
@@ -401,6 +421,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     actor.stop();
     runtimes.cancelAll();
   }
+  if (skipped !== null) report.skipped = skipped;
   if (watch) {
     const leaked = await watch.leaked(settings.abortGraceMs);
     if (leaked.length > 0) {

@@ -40,12 +40,24 @@ const named = (paths: LifecyclePath[], name: string): LifecyclePath => {
   return path;
 };
 
+/** A wait of a few ms, as a connect takes; it ends early, rejecting, when `signal` aborts. */
+function latency(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, 5);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
 /** A plugin that listens in start, closes in stop, and closes when start is abandoned. */
 function webPlugin() {
   let server: Server | null = null;
   return {
     init() {},
     async start(ctx: PluginContext) {
+      await latency(ctx.signal);
       const s = createServer();
       server = s;
       await new Promise<void>((resolve, reject) => {
@@ -119,6 +131,36 @@ describe('a well-behaved plugin', () => {
     const paths = lifecyclePaths({ manifest, module: webPlugin() }, { cover: 'simple' });
     expect(paths.length).toBeGreaterThan(30);
     expect([...(await failures(paths))]).toEqual([]);
+  });
+});
+
+describe('paths that cannot happen to a plugin', () => {
+  /** The docs' clock plugin: sync hooks, a timer opened in start and closed in stop. */
+  const clock = () => {
+    let timer: NodeJS.Timeout | undefined;
+    return {
+      init() {},
+      start() {
+        timer = setInterval(() => undefined, 1000);
+      },
+      stop() {
+        clearInterval(timer);
+      },
+    };
+  };
+
+  it('a timeout or cancel of a hook that settles at once is skipped, with the reason, not failed', async () => {
+    const paths = lifecyclePaths({ manifest, module: clock });
+    const timedOut = await named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED').run();
+    expect(timedOut.skipped).toMatch(/START_TIMEOUT/);
+    // The walk stopped there: start ran once, and the teardown stopped it.
+    expect(timedOut.calls).toEqual({ init: 1, start: 1, stop: 1, dispose: 0 });
+    expect((await named(paths, 'VALID → INIT → STOP').run()).skipped).toMatch(/STOP/);
+    expect((await named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run()).skipped).toBeUndefined();
+  });
+
+  it('so a plugin with sync hooks passes every path (its start cannot time out and leak a timer)', async () => {
+    expect([...(await failures(lifecyclePaths({ manifest, module: clock })))]).toEqual([]);
   });
 });
 
@@ -245,6 +287,7 @@ describe('plugin bugs the kit catches', () => {
     const deaf = {
       init() {},
       async start() {
+        await new Promise((resolve) => setTimeout(resolve, 5)); // ignores its signal
         const s = createServer();
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
@@ -347,6 +390,15 @@ describe('the plugins shipped with the project', () => {
   const folders = readdirSync(new URL('../../plugins/', import.meta.url), { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && entry.name !== 'broken')
     .map((entry) => entry.name);
+
+  // As docs/testing.md shows it: one test per path, a path that cannot happen to it skipped.
+  describe('http, one test per path', async () => {
+    const paths = lifecyclePaths(await loadPluginFolder(new URL('../../plugins/http', import.meta.url).pathname));
+    it.for(paths.map((path) => [path.name, path] as const))('%s', async ([, path], { skip }) => {
+      const report = await path.run();
+      skip(report.skipped !== undefined, report.skipped);
+    });
+  });
 
   it.each(folders)('%s walks every transition path', async (name) => {
     const definition = await loadPluginFolder(new URL(`../../plugins/${name}`, import.meta.url).pathname);
