@@ -18,6 +18,7 @@ import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
+import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import { prepareDefinition } from '../prepare.ts';
 import type { PreparedPlugin } from '../prepare.ts';
@@ -29,6 +30,8 @@ import type { ModelEventType, ModelSnapshot, PathCover } from './paths.ts';
 
 /** Simulated: a timeout step moves the clock by exactly this much. */
 const HOOK_TIMEOUT_MS = 1000;
+/** The engine's default `hookTimeoutMs`: what a module's factory gets, in real ms. */
+const DEFAULT_HOOK_TIMEOUT_MS = 5000;
 const RETRY: RetryPolicy = { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: 400 };
 /** Real ms each wait of the clean-up after a failed path takes at most: it must not multiply a hang. */
 const LENIENT_MS = 100;
@@ -53,7 +56,10 @@ export interface LifecyclePathsOptions {
   services?: StandInService[];
   /** Host hooks (extension points) the host defines, which the plugin implements: refs or `{ name, mode }`. */
   hostHooks?: ReadonlyArray<{ name: string; mode: HostHookMode }>;
-  /** One path per transition of the model (default), or every simple path (more paths, longer). */
+  /**
+   * `transitions` (default): one path per transition of the model. `simple`: every path that
+   * visits no state twice, fewer and shorter, with no restart or re-init.
+   */
   cover?: PathCover;
   /** Real ms the kit waits for a hook the path expects to succeed. @default 2000 */
   hookLimitMs?: number;
@@ -62,7 +68,7 @@ export interface LifecyclePathsOptions {
   /** Check that every handle (timer, socket, server, file …) the plugin's code opened is closed after the path. @default true */
   checkHandles?: boolean;
   /** Called after every step with where the chart is: for assertions of your own. */
-  onStep?: (step: PathStep) => void;
+  onStep?: (step: PathStep) => void | Promise<void>;
 }
 
 export interface PathStep {
@@ -129,7 +135,8 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
   }
   const module = probe.definition.module;
   const hasDispose = typeof module === 'object' && module !== null ? typeof (module as { dispose?: unknown }).dispose === 'function' : true;
-  const dependent = probe.requires.length + probe.optional.length > 0;
+  // The engine blocks a plugin only for a required dependency.
+  const dependent = probe.requires.length > 0;
   const types = MODEL_EVENTS.map((event) => event.type).filter(
     (type) =>
       type !== 'INVALID' &&
@@ -153,7 +160,7 @@ interface Settings {
   hookLimitMs: number;
   abortGraceMs: number;
   checkHandles: boolean;
-  onStep: ((step: PathStep) => void) | undefined;
+  onStep: ((step: PathStep) => void | Promise<void>) | undefined;
 }
 
 function readOptions(options: LifecyclePathsOptions): Settings {
@@ -173,6 +180,12 @@ function readOptions(options: LifecyclePathsOptions): Settings {
   const hostHooks = options.hostHooks ?? [];
   if (!Array.isArray(hostHooks) || hostHooks.some((h) => typeof h?.name !== 'string' || !HOST_HOOK_MODES.includes(h.mode))) {
     throw invalid(`hostHooks must be a list of { name, mode } with mode one of ${HOST_HOOK_MODES.join(', ')}`);
+  }
+  try {
+    const trial = createServiceRegistry();
+    for (const service of services) trial.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, service.impl);
+  } catch (error) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `lifecyclePaths: services: ${describeSafely(error)}`, { path: 'options', cause: error });
   }
   try {
     const trial = createHostHooks();
@@ -203,7 +216,8 @@ function invalid(message: string): PluginFactoryError {
 
 function prepare(definition: PluginDefinition, settings: Settings): PreparedPlugin {
   const given = settings.config === undefined ? definition : { ...definition, config: settings.config };
-  return prepareDefinition(given, 0, { hookTimeoutMs: HOOK_TIMEOUT_MS, retry: RETRY });
+  // Real ms for the factory (the engine's default); the hooks' limits run on the simulated clock.
+  return prepareDefinition(given, 0, { hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS, retry: RETRY });
 }
 
 /** One call of a hook, held by the kit until the path says how it ends. */
@@ -220,7 +234,6 @@ type Outcome = { kind: 'done' } | { kind: 'failed'; error: unknown } | { kind: '
 
 async function walk(definition: PluginDefinition, settings: Settings, name: string, events: readonly ModelEventType[]): Promise<PathReport> {
   const token = {};
-  const watch = settings.checkHandles ? new HandleWatch(token) : null;
   /** Runs `fn` as the plugin's code. */
   const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
   const report: PathReport = { name, calls: { init: 0, start: 0, stop: 0, dispose: 0 }, logs: [] };
@@ -231,11 +244,11 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   const plugin = prepare(definition, settings);
   const label = `plugin '${plugin.name}', path ${name}`;
   for (const service of settings.services) {
-    platform.services.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, service.impl);
+    platform.services.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, asTest(service.impl));
   }
   for (const hook of settings.hostHooks) platform.hooks.define(hook.name, { mode: hook.mode as 'collect' });
   runtimes.register(plugin);
-  const dependency = plugin.requires[0] ?? plugin.optional[0] ?? 'dependency';
+  const dependency = plugin.requires[0] ?? 'dependency';
   const actor = createActor(provideLifecycle(runtimes), {
     clock,
     input: { name: plugin.name, key: plugin.key, hookTimeoutMs: HOOK_TIMEOUT_MS, retry: RETRY },
@@ -287,7 +300,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     if (outcome.kind === 'done') return call.resolve();
     call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
     if (lenient) return;
-    if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
+    if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeSafely(outcome.error)}`, outcome.error);
     throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
   };
   /**
@@ -314,6 +327,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     // What the engine sees of it: the call it abandoned settles, so the next hook may run.
     if (outcome.kind === 'done') return call.resolve();
     if (outcome.kind === 'failed') return call.reject(outcome.error);
+    // Given up on: the engine would let the next hook run after a hook timeout; so does the clean-up.
+    call.reject(injected(call.hook));
     throw new PluginFactoryError(
       'HOOK_IGNORED_ABORT',
       `${label}: at ${step}, ${call.hook} did not settle within ${settings.abortGraceMs} ms of its ctx.signal being aborted`,
@@ -355,7 +370,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const current = state();
         const hook = current === 'initializing' ? 'init' : current === 'starting.hook' ? 'start' : null;
         if (!hook) return send({ type: 'plugin.stop' });
-        return interrupt(await callOf(hook, step), step, () => send({ type: 'plugin.stop' }));
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => send({ type: 'plugin.stop' })));
       }
       case 'INIT_OK': return succeed(await callOf('init', step), step);
       case 'START_OK': return succeed(await callOf('start', step), step);
@@ -372,7 +387,10 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         // As if it failed at its very end: the real one runs (and releases what it releases).
         const call = await callOf(event === 'STOP_FAIL' ? 'stop' : 'dispose', step);
         const outcome = await outcomeWithin(begin(call), settings.hookLimitMs);
-        if (outcome.kind === 'pending') throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+        if (outcome.kind === 'pending') {
+          call.reject(injected(call.hook));
+          throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+        }
         return call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
       }
       case 'INIT_TIMEOUT':
@@ -381,13 +399,16 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       case 'DISPOSE_TIMEOUT': {
         // The real hook is under way when its time runs out.
         const hook = ({ INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' } as const)[event];
-        return interrupt(await callOf(hook, step), step, () => clock.increment(HOOK_TIMEOUT_MS));
+        // Its abort listeners run as the plugin's code: what they open is the plugin's.
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => clock.increment(HOOK_TIMEOUT_MS)));
       }
       default:
         throw diverged(`the kit cannot drive ${event}`);
     }
   };
 
+  // Made last before the walk, whose every way out ends it.
+  const watch = settings.checkHandles ? new HandleWatch(token) : null;
   try {
     asPlugin(() => actor.start()); // validation: a factory module is called here
 
@@ -401,7 +422,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       const expected = stateToPath(model.value);
       const snapshot = actor.getSnapshot();
       const actual = stateToPath(snapshot.value);
-      settings.onStep?.({ event, state: actual, expected, attempts: snapshot.context.attempts, error: snapshot.context.error ?? null });
+      await settings.onStep?.({ event, state: actual, expected, attempts: snapshot.context.attempts, error: snapshot.context.error ?? null });
       if (!sameState(actual, expected)) {
         const error = snapshot.context.error;
         const why = error ? ` (${error.code}: ${error.message})` : '';
@@ -409,7 +430,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       }
     }
     await teardown();
-    if (faults.length > 0) throw diverged(`the lifecycle actor failed: ${describeThrown(faults[0])}`, faults[0]);
+    if (faults.length > 0) throw diverged(`the lifecycle actor failed: ${describeSafely(faults[0])}`, faults[0]);
   } catch (error) {
     // The path failed: the plugin is still stopped and disposed as well as it can be, so that
     // what it holds (module state, handles) does not fail the next path too.
@@ -471,6 +492,34 @@ function sameState(actual: string, expected: string): boolean {
   return actual.startsWith('running') && expected.startsWith('running');
 }
 
+/** What was thrown, as text, even when reading it throws again. */
+function describeSafely(value: unknown): string {
+  try {
+    return describeThrown(value);
+  } catch {
+    return 'a value that cannot be read';
+  }
+}
+
+/** A stand-in whose methods run as the test's code, not the plugin's: what they open is the test's. */
+function asTest<T>(impl: T): T {
+  if ((typeof impl !== 'object' && typeof impl !== 'function') || impl === null) return impl;
+  const wrapped = new WeakMap<Function, Function>();
+  return new Proxy(impl as object, {
+    apply: (target, self, args) => pluginCode.exit(() => Reflect.apply(target as Function, self, args)),
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      let fn = wrapped.get(value);
+      if (!fn) {
+        fn = (...args: unknown[]) => pluginCode.exit(() => Reflect.apply(value, target, args));
+        wrapped.set(value, fn);
+      }
+      return fn;
+    },
+  }) as T;
+}
+
 function injected(hook: HookName): Error {
   return new Error(`${hook} failed (a failure injected by the lifecycle path)`);
 }
@@ -510,18 +559,27 @@ const HANDLE_KINDS = new Set([
   'FSEVENTWRAP', 'STATWATCHER', 'SIGNALWRAP', 'TTYWRAP', 'FILEHANDLE', 'WORKER', 'MESSAGEPORT',
 ]);
 
+/**
+ * Whether a timer counts: an unref'd one-shot (such as the one behind `AbortSignal.timeout`) keeps
+ * nothing open and ends by itself; an interval runs code for good, unref'd or not.
+ */
+function holdsOpen(timer: object): boolean {
+  const t = timer as { hasRef?: () => boolean; _repeat?: unknown };
+  return typeof t.hasRef !== 'function' || t.hasRef() || t._repeat != null;
+}
+
 /** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 const pluginCode = new AsyncLocalStorage<object>();
 
 /** The handles the plugin's code opened and has not closed, by async id. */
 class HandleWatch {
-  private readonly open = new Map<number, string>();
+  private readonly open = new Map<number, { kind: string; resource: object }>();
   private readonly hook: AsyncHook;
 
   constructor(readonly token: object) {
     this.hook = createHook({
-      init: (id, kind) => {
-        if (HANDLE_KINDS.has(kind) && pluginCode.getStore() === token) this.open.set(id, kind);
+      init: (id, kind, _trigger, resource) => {
+        if (HANDLE_KINDS.has(kind) && pluginCode.getStore() === token) this.open.set(id, { kind, resource });
       },
       destroy: (id) => {
         this.open.delete(id);
@@ -535,7 +593,10 @@ class HandleWatch {
     while (this.open.size > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     this.hook.disable();
     const counts = new Map<string, number>();
-    for (const kind of this.open.values()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    for (const { kind, resource } of this.open.values()) {
+      if (kind === 'Timeout' && !holdsOpen(resource)) continue;
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    }
     return [...counts].map(([kind, count]) => `${kind} ×${count}`);
   }
 

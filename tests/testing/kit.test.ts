@@ -103,7 +103,7 @@ describe('a well-behaved plugin', () => {
 
   it('passes every step to onStep, with the chart state, the model state and the attempt', async () => {
     const steps: PathStep[] = [];
-    const paths = lifecyclePaths({ manifest, module: webPlugin() }, { onStep: (step) => steps.push(step) });
+    const paths = lifecyclePaths({ manifest, module: webPlugin() }, { onStep: (step) => void steps.push(step) });
     await named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED').run();
     expect(steps.map((s) => [s.event, s.state, s.expected, s.attempts, s.error?.code ?? null])).toEqual([
       ['VALID', 'created', 'created', 0, null],
@@ -338,6 +338,106 @@ describe('what the plugin needs from its dependencies', () => {
   });
 });
 
+describe('what the kit charges to the plugin, and what not', () => {
+  it('a timer opened in an abort listener is the plugin\'s: HANDLE_LEAKED', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const listener = {
+      init() {},
+      async start(ctx: PluginContext) {
+        ctx.signal.addEventListener('abort', () => void timers.push(setInterval(() => undefined, 60_000)), { once: true });
+        await latency(ctx.signal);
+      },
+      stop() {},
+    };
+    try {
+      const paths = lifecyclePaths({ manifest, module: listener }, { abortGraceMs: 50 });
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT').run())).toBe('HANDLE_LEAKED');
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → STOP').run())).toBe('HANDLE_LEAKED');
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+    }
+  });
+
+  it('an AbortSignal.timeout, or a timer a stand-in service opens, is not', async () => {
+    const Pool = defineService<{ query(): string }>('db.pool');
+    let reaper: NodeJS.Timeout | undefined;
+    const fakePool = {
+      query() {
+        reaper ??= setInterval(() => undefined, 60_000); // a pool's reaper, opened on first use
+        return 'ok';
+      },
+    };
+    const careful = {
+      async init(ctx: PluginContext) {
+        const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(5000)]);
+        await latency(signal);
+      },
+      start(ctx: PluginContext) {
+        ctx.services.get(Pool).query();
+      },
+      stop() {},
+    };
+    try {
+      const paths = lifecyclePaths(
+        { manifest: { ...manifest, dependencies: { db: '*' } }, module: careful },
+        { services: [standIn('db', Pool, fakePool)] },
+      );
+      expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+      expect(reaper).toBeDefined();
+    } finally {
+      clearInterval(reaper);
+    }
+  });
+
+  it('a path given up on still disposes the plugin, so the next path starts clean', async () => {
+    let server: Server | null = null;
+    let disposed = 0;
+    const deafStart = {
+      init() {},
+      async start() {
+        await new Promise((resolve) => setTimeout(resolve, 200)); // ignores its signal
+        if (server) throw new Error('already listening');
+        server = createServer();
+      },
+      stop() {
+        server = null;
+      },
+      dispose() {
+        disposed += 1;
+        server = null;
+      },
+    };
+    const paths = lifecyclePaths({ manifest, module: deafStart }, { abortGraceMs: 20 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT').run())).toBe('HOOK_IGNORED_ABORT');
+    expect(disposed).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 250)); // the abandoned start ends
+    server = null;
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+  });
+
+  it('a module factory gets the engine\'s real time limit, not the simulated one', async () => {
+    const slowFactory = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      return { init() {}, start() {}, stop() {} };
+    };
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slowFactory }), 'VALID → INIT').run())).toBeUndefined();
+  });
+
+  it('an async onStep that rejects fails the path with its error', async () => {
+    const paths = lifecyclePaths({ manifest, module: webPlugin() }, {
+      onStep: async (step) => {
+        if (step.event === 'INIT_OK') throw Object.assign(new Error('my assertion'), { code: 'MINE' });
+      },
+    });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('MINE');
+  });
+
+  it('optional dependencies alone do not make dependency-failure paths', () => {
+    const paths = lifecyclePaths({ manifest: { ...manifest, optionalDependencies: { metrics: '*' } }, module: webPlugin() });
+    expect(paths.some((p) => p.events.includes('DEP_FAILED') || p.events.includes('START_WAITING'))).toBe(false);
+  });
+});
+
 describe('host hooks the plugin implements', () => {
   const implementer = {
     init() {},
@@ -381,8 +481,11 @@ describe('bad input', () => {
     ['hostHooks mode', { hostHooks: [{ name: 'http.routes', mode: 'all' as never }] }],
     ['hostHooks name', { hostHooks: [{ name: 'Not A Name', mode: 'collect' }] }],
     ['services of a plugin it does not depend on', { services: [standIn('db', defineService<number>('db.n'), 1)] }],
+    ['services provided twice', { services: [standIn('db', defineService<number>('db.n'), 1), standIn('cache', defineService<number>('db.n'), 2)] }],
+    ['a service id that is not one', { services: [{ provider: 'db', ref: { id: 'Not An Id' }, impl: {} } as never] }],
   ])('malformed %s: OPTIONS_INVALID', (_name, options) => {
-    expect(() => lifecyclePaths({ manifest, module: webPlugin() }, options)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    const dependent = { manifest: { ...manifest, dependencies: { db: '*', cache: '*' } }, module: webPlugin() };
+    expect(() => lifecyclePaths(_name.startsWith('services p') || _name.startsWith('a service') ? dependent : { manifest, module: webPlugin() }, options)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 });
 
