@@ -112,14 +112,17 @@ const DEPENDENCY_EVENTS: readonly ModelEventType[] = ['START_WAITING', 'DEP_READ
 const DISPOSE_FAULTS: readonly ModelEventType[] = ['DISPOSE_FAIL', 'DISPOSE_TIMEOUT'];
 
 /**
- * The lifecycle paths of one plugin, to walk one by one (not concurrently: the handle check
- * counts the process's handles).
+ * The lifecycle paths of one plugin, to walk one by one (a plain-object module keeps its state
+ * from one path to the next).
  *
  * @example
  * ```ts
  * import { lifecyclePaths } from 'plugin-factory/testing';
  * const paths = lifecyclePaths({ manifest, module: hooks, config: { port: 0 } });
- * it.each(paths.map((p) => [p.name, p] as const))('%s', async (_name, path) => { await path.run(); });
+ * it.for(paths.map((p) => [p.name, p] as const))('%s', async ([, path], { skip }) => {
+ *   const report = await path.run();
+ *   skip(report.skipped !== undefined, report.skipped);
+ * });
  * ```
  */
 export function lifecyclePaths(definition: PluginDefinition, options: LifecyclePathsOptions = {}): LifecyclePath[] {
