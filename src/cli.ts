@@ -14,6 +14,7 @@ type Command = (args: string[]) => number | Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   validate: async () => (await import('./cli/validate.ts')).validateCommand,
   run: async () => (await import('./cli/run.ts')).runCommand,
+  test: async () => (await import('./cli/test.ts')).testCommand,
   graph: async () => (await import('./cli/graph.ts')).graphCommand,
   chart: async () => (await import('./cli/chart.ts')).chartCommand,
 };

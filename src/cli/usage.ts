@@ -9,6 +9,7 @@ export const USAGE = `Usage: plugin-factory <command> [options]
 Commands:
   validate <dir|config>   Check every plugin without running a hook.
   run <dir|config>        Boot the plugins and serve until SIGINT/SIGTERM.
+  test <dir|config>       Walk every plugin through the lifecycle paths with its real hooks.
   graph <dir|config>      Print the dependency graph of the plugins.
   chart                   Print the lifecycle (or manager) statechart.
 
@@ -53,6 +54,30 @@ Options:
 
 Exit codes: 0 every valid plugin ran and stopped cleanly, 1 a plugin is invalid, did not reach
 running or ended failed, or the host has problems, 2 usage.
+`;
+
+export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]
+                            [--max-failures N] [--no-handles] [--json] [--verbose]
+
+Walks every valid plugin, one path at a time, through the lifecycle paths of
+plugin-factory/testing: its real hooks, with failures, timeouts and cancels injected where a
+path asks for them, on a simulated clock. A path fails when the chart leaves it, when an
+aborted hook does not settle, or when a handle the plugin opened is still open after it was
+stopped and disposed. Each plugin is walked alone: it gets no service of its dependencies and
+no host hook (for those, use plugin-factory/testing with stand-ins; see docs/testing.md).
+
+Options:
+  --plugin NAME       Walk only this plugin (repeatable).
+  --cover             transitions (default): one path per transition, about 200 a plugin;
+                      simple: every path that visits no state twice, fewer and shorter.
+  --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
+  --no-handles        Do not check for handles left open.
+  --json              Print one JSON document: {"plugins":[…],"problems":[…]}.
+  --verbose           Print stack traces of unexpected errors.
+  -h, --help          Show this help.
+
+Exit codes: 0 every plugin is valid and passed every path, 1 a plugin is invalid or failed a
+path, or the host has problems, 2 usage.
 `;
 
 export const GRAPH_USAGE = `Usage: plugin-factory graph <dir|config> [--format mermaid|dot|json] [--verbose]

@@ -1,0 +1,205 @@
+/**
+ * `plugin-factory test <dir|config>`: walks every valid plugin through the lifecycle paths of
+ * `plugin-factory/testing`, with its real hooks, one plugin and one path at a time.
+ */
+import { parseArgs } from 'node:util';
+import { describeThrown, isPluginFactoryError } from '../errors.ts';
+import { lifecyclePaths } from '../testing/index.ts';
+import type { PathCover } from '../testing/index.ts';
+import { checkHost } from './check-host.ts';
+import { dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
+import type { Stream } from './output.ts';
+import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
+
+/** What one failed path reports: the kit's error, and what the plugin threw when there is one. */
+export interface FailedPath {
+  path: string;
+  code: string;
+  message: string;
+  cause?: { code?: string; message: string };
+}
+
+export interface TestReport {
+  plugins: Array<{
+    name: string;
+    version: string | null;
+    valid: boolean;
+    /** The plugin's validation errors (then no path was walked). */
+    errors: Array<{ code: string; message: string }>;
+    /** Paths of the plugin, walked or not. */
+    paths: number;
+    passed: number;
+    /** Paths that cannot happen to this plugin (a timeout or cancel of a hook that settles at once). */
+    skipped: number;
+    failed: FailedPath[];
+    /** Paths left unwalked once `--max-failures` paths had failed. */
+    notWalked: number;
+  }>;
+  problems: Array<{ code: string; message: string; plugins: string[] }>;
+}
+
+/** Minimum time between two redraws of the progress line. */
+const FRAME_MS = 100;
+
+export async function testCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseOrUsage(TEST_USAGE, () =>
+    parseArgs({
+      args,
+      options: {
+        json: { type: 'boolean', default: false },
+        plugin: { type: 'string', multiple: true },
+        cover: { type: 'string', default: 'transitions' },
+        'max-failures': { type: 'string', default: '10' },
+        'no-handles': { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: true,
+    }),
+  );
+  if (values.help) {
+    process.stdout.write(TEST_USAGE);
+    return 0;
+  }
+  const target = targetOf(positionals, TEST_USAGE);
+  const cover: PathCover = oneOf(values.cover, ['transitions', 'simple'] as const, 'cover', TEST_USAGE);
+  const maxText = values['max-failures'];
+  const maxFailures = /^\d{1,6}$/.test(maxText) ? Number(maxText) : NaN;
+  if (!Number.isSafeInteger(maxFailures)) {
+    throw new UsageError(`--max-failures takes a whole number, 0 for no limit (got '${maxText}')`, TEST_USAGE);
+  }
+
+  const { host, snapshot } = await checkHost(target);
+  const wanted = values.plugin ?? [];
+  const known = new Set(host.definitions.map((definition) => definition.manifest?.name));
+  const unknown = wanted.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new UsageError(`--plugin: no plugin named ${unknown.map((name) => `'${name}'`).join(', ')} in '${target}' (found: ${[...known].join(', ') || 'none'})`, TEST_USAGE);
+  }
+
+  const progress = values.json ? null : process.stderr;
+  const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
+  for (const plugin of snapshot.plugins) {
+    if (wanted.length > 0 && !wanted.includes(plugin.name)) continue;
+    const definition = host.definitions.find((candidate) => candidate.manifest?.name === plugin.name);
+    const entry = {
+      name: plugin.name,
+      version: plugin.version,
+      valid: plugin.state !== 'invalid' && definition !== undefined,
+      errors: plugin.errors.map(errorJson),
+      paths: 0,
+      passed: 0,
+      skipped: 0,
+      failed: [] as FailedPath[],
+      notWalked: 0,
+    };
+    report.plugins.push(entry);
+    if (!entry.valid || !definition) {
+      if (!values.json) printPlugin(entry);
+      continue;
+    }
+    const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
+    entry.paths = paths.length;
+    const line = progressLine(progress, plugin.name, paths.length);
+    for (const [index, path] of paths.entries()) {
+      if (maxFailures > 0 && entry.failed.length >= maxFailures) {
+        entry.notWalked = paths.length - index;
+        break;
+      }
+      line.update(index);
+      try {
+        const result = await path.run();
+        if (result.skipped === undefined) entry.passed += 1;
+        else entry.skipped += 1;
+      } catch (error) {
+        entry.failed.push(failedPath(path.name, error));
+      }
+    }
+    line.close();
+    if (!values.json) printPlugin(entry);
+  }
+
+  if (values.json) print(JSON.stringify(report));
+  else printSummary(report);
+  const ok =
+    report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);
+  return ok ? 0 : 1;
+}
+
+function failedPath(path: string, error: unknown): FailedPath {
+  if (!isPluginFactoryError(error)) return { path, code: 'INTERNAL_ERROR', message: describeThrown(error) };
+  const failed: FailedPath = { path, code: error.code, message: error.message };
+  const cause = error.cause;
+  if (cause !== undefined && cause !== null) {
+    const code = typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+    failed.cause = { ...(code === undefined ? {} : { code }), message: describeThrown(cause) };
+  }
+  return failed;
+}
+
+/** On a terminal, a line redrawn in place: `testing http: 57/210 paths`. Elsewhere nothing. */
+function progressLine(stream: Stream | null, name: string, total: number): { update(done: number): void; close(): void } {
+  if (!stream?.isTTY) return { update: () => undefined, close: () => undefined };
+  let last = 0;
+  let drawn = false;
+  return {
+    update(done) {
+      const now = Date.now();
+      if (drawn && now - last < FRAME_MS) return;
+      last = now;
+      drawn = true;
+      stream.write(`\r\x1b[2Ktesting ${name}: ${done}/${total} paths`);
+    },
+    close() {
+      if (drawn) stream.write('\r\x1b[2K');
+    },
+  };
+}
+
+function printPlugin(plugin: TestReport['plugins'][number]): void {
+  const out = process.stdout;
+  const version = plugin.version ? ` ${dim(plugin.version, out)}` : '';
+  if (!plugin.valid) {
+    print(`${red('✗', out)} ${plugin.name}${version} (invalid, not walked)`);
+    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
+    return;
+  }
+  const counts = [
+    `${plugin.passed} passed`,
+    ...(plugin.skipped > 0 ? [`${plugin.skipped} skipped`] : []),
+    ...(plugin.failed.length > 0 ? [`${plugin.failed.length} failed`] : []),
+    ...(plugin.notWalked > 0 ? [`${plugin.notWalked} not walked`] : []),
+  ];
+  const mark = plugin.failed.length === 0 ? green('✓', out) : red('✗', out);
+  print(`${mark} ${plugin.name}${version}: ${plugin.paths} paths, ${counts.join(', ')}`);
+  for (const failed of plugin.failed) {
+    print(`    ${red(failed.code, out)}: ${failed.message}`);
+    if (failed.cause) print(`      ${dim('cause:', out)} ${failed.cause.code ? `${failed.cause.code}: ` : ''}${failed.cause.message}`);
+  }
+  if (plugin.failed.some((failed) => failed.cause?.code === 'SERVICE_NOT_FOUND' || failed.cause?.code === 'HOST_HOOK_NOT_FOUND')) {
+    print(`    ${yellow('note:', out)} walked alone, '${plugin.name}' gets no service of its dependencies and no host hook; test it with plugin-factory/testing and stand-ins (docs/testing.md)`);
+  }
+}
+
+function printSummary(report: TestReport): void {
+  if (report.problems.length > 0) {
+    print('');
+    print('host problems:');
+    for (const problem of report.problems) print(`  ${red('✗', process.stdout)} ${red(problem.code, process.stdout)}: ${problem.message}`);
+  }
+  const walked = report.plugins.filter((plugin) => plugin.valid);
+  const failing = walked.filter((plugin) => plugin.failed.length > 0).length;
+  const invalid = report.plugins.length - walked.length;
+  print('');
+  print(
+    [
+      `${report.plugins.length} plugin${report.plugins.length === 1 ? '' : 's'}`,
+      `${walked.reduce((sum, plugin) => sum + plugin.passed, 0)} paths passed`,
+      `${walked.reduce((sum, plugin) => sum + plugin.skipped, 0)} skipped`,
+      `${walked.reduce((sum, plugin) => sum + plugin.failed.length, 0)} failed`,
+      ...(failing > 0 ? [`${failing} plugin${failing === 1 ? '' : 's'} failing`] : []),
+      ...(invalid > 0 ? [`${invalid} invalid`] : []),
+    ].join(', '),
+  );
+}

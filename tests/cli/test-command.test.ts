@@ -1,0 +1,166 @@
+/**
+ * `plugin-factory test`: every valid plugin walked through the lifecycle paths of the test kit,
+ * from the command line: exit codes, the --json report, the options.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+import type { TestReport } from '../../src/cli/test.ts';
+
+afterEach(killAll);
+
+const TIMEOUT = { timeoutMs: 60_000 };
+
+/** Plugins with the bugs the kit finds, each in its own folder of `dir`. */
+const BUGGY: Record<string, { manifest: object; source: string }> = {
+  // A timer started in start and never cleared.
+  leaky: {
+    manifest: { name: 'leaky', version: '1.0.0' },
+    source: 'let timer;\nexport default { init() {}, start() { timer = setInterval(() => {}, 1000); }, stop() {} };\n',
+  },
+  // An init that cannot run twice (the chart allows stopped → init).
+  'init-once': {
+    manifest: { name: 'init-once', version: '1.0.0' },
+    source:
+      "let done = false;\nexport default { init() { if (done) throw new Error('already initialised'); done = true; }, start() {}, stop() {}, dispose() { done = false; } };\n",
+  },
+  // Uses a service its dependency would provide: walked alone, the service is not there.
+  client: {
+    manifest: { name: 'client', version: '1.0.0', dependencies: { server: '*' } },
+    source: "export default { init(ctx) { ctx.services.get({ id: 'server.api' }); }, start() {}, stop() {} };\n",
+  },
+  server: {
+    manifest: { name: 'server', version: '1.0.0' },
+    source: "export default { init() {}, start(ctx) { ctx.services.provide({ id: 'server.api' }, {}); }, stop() {} };\n",
+  },
+  // Not valid: no stop hook.
+  incomplete: {
+    manifest: { name: 'incomplete', version: '1.0.0' },
+    source: 'export default { init() {}, start() {} };\n',
+  },
+};
+
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'plugin-factory-test-'));
+  for (const [name, plugin] of Object.entries(BUGGY)) {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, 'plugin.json'), JSON.stringify(plugin.manifest));
+    await writeFile(join(dir, name, 'index.mjs'), plugin.source);
+  }
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function testJson(args: string[]): Promise<{ code: number | null; report: TestReport; stderr: string }> {
+  const { code, stdout, stderr } = await cli(['test', ...args, '--json'], TIMEOUT);
+  return { code, report: JSON.parse(stdout) as TestReport, stderr };
+}
+
+const byName = (report: TestReport, name: string) => report.plugins.find((plugin) => plugin.name === name)!;
+
+describe('plugin-factory test', () => {
+  it('exits 0 when every plugin passes every path, each path counted once', async () => {
+    const { code, report, stderr } = await testJson([`${FIXTURES}/good`]);
+    expect(code, stderr).toBe(0);
+    expect(report.plugins.map((plugin) => plugin.name).sort()).toEqual(['api', 'audit', 'base', 'store']);
+    for (const plugin of report.plugins) {
+      expect(plugin.valid).toBe(true);
+      expect(plugin.failed).toEqual([]);
+      expect(plugin.notWalked).toBe(0);
+      expect(plugin.paths).toBeGreaterThan(150);
+      expect(plugin.passed + plugin.skipped).toBe(plugin.paths);
+    }
+    // store's start awaits a timer, so its start timeouts and cancels really happen.
+    expect(byName(report, 'store').passed).toBeGreaterThan(byName(report, 'base').passed);
+    expect(report.problems).toEqual([]);
+  });
+
+  it('reports the failed paths with their codes and exits 1', async () => {
+    // A leak is counted once closes under way have had their grace (0.5 s a path): a limit keeps it short.
+    const { code, report } = await testJson([dir, '--max-failures', '5']);
+    expect(code).toBe(1);
+    const leaky = byName(report, 'leaky');
+    expect(leaky.failed.map((failed) => failed.code)).toEqual(Array(5).fill('HANDLE_LEAKED'));
+    expect(leaky.notWalked).toBeGreaterThan(0);
+    expect(leaky.passed + leaky.skipped + leaky.failed.length + leaky.notWalked).toBe(leaky.paths);
+
+    const initOnce = byName(report, 'init-once');
+    expect(initOnce.failed.length).toBeGreaterThan(0);
+    expect(initOnce.notWalked).toBe(0); // fewer failures than the limit: every path walked
+    expect(initOnce.failed.every((failed) => failed.code === 'LIFECYCLE_PATH_DIVERGED')).toBe(true);
+    // Only paths that init a second time (after a stop, or a reset) fail.
+    const inits = (path: string) => path.split(' → ').filter((event) => event === 'INIT').length;
+    expect(initOnce.failed.map((failed) => inits(failed.path) >= 2)).toEqual(initOnce.failed.map(() => true));
+    expect(initOnce.passed).toBeGreaterThan(0);
+
+    // The cause is what the plugin's hook threw, with its code.
+    const client = byName(report, 'client');
+    expect(client.failed.length).toBeGreaterThan(0);
+    expect(client.failed[0]).toMatchObject({ code: 'LIFECYCLE_PATH_DIVERGED', cause: { code: 'SERVICE_NOT_FOUND' } });
+
+    expect(byName(report, 'server').failed).toEqual([]);
+    const incomplete = byName(report, 'incomplete');
+    expect([incomplete.valid, incomplete.paths, incomplete.errors.map((error) => error.code)]).toEqual([false, 0, ['CONTRACT_INVALID']]);
+  });
+
+  it('walks every path with --max-failures 0, and stops after 10 failed paths by default', async () => {
+    const all = await testJson([dir, '--plugin', 'init-once', '--max-failures', '0']);
+    const limited = await testJson([dir, '--plugin', 'init-once', '--max-failures', '2']);
+    const byDefault = await testJson([dir, '--plugin', 'client']);
+    expect([all.code, limited.code, byDefault.code]).toEqual([1, 1, 1]);
+    const initOnce = byName(all.report, 'init-once');
+    expect(initOnce.failed.length).toBeGreaterThan(2);
+    expect([initOnce.notWalked, initOnce.passed + initOnce.skipped + initOnce.failed.length]).toEqual([0, initOnce.paths]);
+    expect(byName(limited.report, 'init-once').failed).toHaveLength(2);
+    expect(byName(limited.report, 'init-once').notWalked).toBeGreaterThan(0);
+    const client = byName(byDefault.report, 'client');
+    expect([client.failed.length, client.notWalked > 0]).toEqual([10, true]);
+  });
+
+  it('walks only the plugins named with --plugin, and --no-handles turns the handle check off', async () => {
+    const { code, report } = await testJson([dir, '--plugin', 'leaky', '--plugin', 'server', '--no-handles']);
+    expect(code).toBe(0);
+    expect(report.plugins.map((plugin) => plugin.name).sort()).toEqual(['leaky', 'server']);
+    expect(report.plugins.every((plugin) => plugin.failed.length === 0 && plugin.passed > 0)).toBe(true);
+  });
+
+  it('--cover simple walks fewer paths', async () => {
+    const { code, report } = await testJson([`${FIXTURES}/good`, '--plugin', 'base', '--cover', 'simple']);
+    const all = await testJson([`${FIXTURES}/good`, '--plugin', 'base']);
+    expect([code, all.code]).toEqual([0, 0]);
+    expect(byName(report, 'base').paths).toBeGreaterThan(0);
+    expect(byName(report, 'base').paths).toBeLessThan(byName(all.report, 'base').paths);
+  });
+
+  it('prints a line per plugin without --json, and a note for services a walked-alone plugin lacks', async () => {
+    const { code, stdout } = await cli(['test', dir, '--plugin', 'client', '--plugin', 'server', '--max-failures', '1'], TIMEOUT);
+    expect(code).toBe(1);
+    const lines = stdout.split('\n');
+    expect(lines.some((line) => line.startsWith('✓ server'))).toBe(true);
+    expect(lines.some((line) => line.startsWith('✗ client'))).toBe(true);
+    expect(stdout).toContain('SERVICE_NOT_FOUND');
+    expect(stdout).toContain('docs/testing.md');
+  });
+
+  it.each([
+    ['an unknown --plugin', ['--plugin', 'ghost']],
+    ['a bad --cover', ['--cover', 'all']],
+    ['a bad --max-failures', ['--max-failures', 'many']],
+    ['an unknown option', ['--fast']],
+  ])('exits 2 on %s', async (_name, args) => {
+    const { code, stdout } = await cli(['test', `${FIXTURES}/good`, ...args], TIMEOUT);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+  });
+
+  it('exits 1 with the host problem when the target does not exist', async () => {
+    const { code, report } = await testJson([join(dir, 'nowhere')]);
+    expect(code).toBe(1);
+    expect(report.plugins).toEqual([]);
+    expect(report.problems.map((problem) => problem.code)).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+});
