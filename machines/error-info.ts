@@ -63,21 +63,43 @@ export interface ErrorInfo {
 
 /** Reads an `ErrorInfo` out of anything thrown: coded errors keep their code, others get `fallback`. */
 export function toErrorInfo(error: unknown, fallback: ErrorCode, hook?: HookName): ErrorInfo {
+  try {
+    return readErrorInfo(error, fallback, hook);
+  } catch {
+    // A value that throws when read (a hostile getter, a Proxy): the plugin fails, not the actor.
+    const info: ErrorInfo = { code: fallback, message: 'a thrown value that cannot be read' };
+    if (hook !== undefined) info.hook = hook;
+    return info;
+  }
+}
+
+function readErrorInfo(error: unknown, fallback: ErrorCode, hook?: HookName): ErrorInfo {
   if (isErrorInfo(error)) {
     const info: ErrorInfo = { code: error.code, message: error.message };
     const h = error.hook ?? hook;
     if (h !== undefined) info.hook = h;
     const cause: unknown = (error as { cause?: unknown }).cause;
     if (typeof cause === 'string') info.cause = cause;
-    else if (cause instanceof Error) info.cause = cause.message;
+    else if (cause instanceof Error) info.cause = messageOf(cause);
     if (Array.isArray(error.plugins)) info.plugins = [...error.plugins];
     if (typeof error.path === 'string') info.path = error.path;
     return info;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  const info: ErrorInfo = { code: fallback, message };
+  const message: unknown = error instanceof Error ? error.message : String(error);
+  const info: ErrorInfo = { code: fallback, message: typeof message === 'string' ? message : String(message) };
   if (hook !== undefined) info.hook = hook;
   return info;
+}
+
+/** An error's message, or its name when the message is empty, missing or throws when read. */
+function messageOf(error: Error): string {
+  try {
+    const message: unknown = error.message;
+    if (typeof message === 'string' && message !== '') return message;
+  } catch {
+    // A hostile getter: the placeholder below.
+  }
+  return 'an error that cannot be read';
 }
 
 function isErrorInfo(value: unknown): value is ErrorInfo {

@@ -48,7 +48,7 @@ export class PluginFactoryError extends Error {
   toJSON(): ErrorInfo {
     const info: ErrorInfo = { code: this.code, message: this.message };
     if (this.hook !== undefined) info.hook = this.hook;
-    if (this.cause !== undefined) info.cause = this.cause instanceof Error ? this.cause.message : String(this.cause);
+    if (this.cause !== undefined) info.cause = describeThrown(this.cause);
     if (this.plugins !== undefined) info.plugins = [...this.plugins];
     if (this.path !== undefined) info.path = this.path;
     return info;
@@ -70,14 +70,28 @@ export function isPluginFactoryError(value: unknown): value is PluginFactoryErro
   return value instanceof PluginFactoryError;
 }
 
-/** A short, single-line description of anything thrown. */
+/**
+ * A short, single-line description of anything thrown. It never throws itself: a plugin may
+ * throw a value whose `message` getter throws, a Proxy, or a cyclic object without a prototype.
+ */
 export function describeThrown(value: unknown): string {
-  if (value instanceof Error) return value.message || value.name;
-  if (typeof value === 'string') return value;
   try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
+    if (value instanceof Error) {
+      const message: unknown = value.message;
+      if (typeof message === 'string' && message !== '') return message;
+      const name: unknown = value.name;
+      return typeof name === 'string' && name !== '' ? name : 'Error';
+    }
+    if (typeof value === 'string') return value;
+    try {
+      const json = JSON.stringify(value);
+      if (json !== undefined) return json;
+    } catch {
+      // Cyclic, or a getter that throws: String() below.
+    }
     return String(value);
+  } catch {
+    return 'a thrown value that cannot be read';
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import semver from 'semver';
 import { findCycles } from '../machines/dependency-graph.ts';
+import type { HookName } from '../machines/error-info.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { PluginEntry } from '../machines/plugin-registry.ts';
 import { validateConfig } from './config.ts';
@@ -260,8 +261,26 @@ async function load(plugin: PreparedPlugin): Promise<void> {
     );
   } else {
     const hooks = exported as Record<string, unknown>;
+    // A getter or Proxy that throws when a hook is read makes the module invalid, named as such.
+    const unreadable = new Set<string>();
+    const read = (hook: string): unknown => {
+      try {
+        return hooks[hook];
+      } catch (error) {
+        unreadable.add(hook);
+        errors.push(
+          new PluginFactoryError(
+            'CONTRACT_INVALID',
+            `plugin '${name}': reading the module's ${hook} threw: ${describeThrown(error)}; export plain functions, not getters that throw`,
+            { plugin: name, hook: hook as HookName, path: hook },
+          ),
+        );
+        return undefined;
+      }
+    };
+    const found = Object.fromEntries((['init', 'start', 'stop', 'dispose', 'health'] as const).map((hook) => [hook, read(hook)]));
     for (const hook of ['init', 'start', 'stop'] as const) {
-      if (typeof hooks[hook] !== 'function') {
+      if (!unreadable.has(hook) && typeof found[hook] !== 'function') {
         errors.push(
           new PluginFactoryError(
             'CONTRACT_INVALID',
@@ -272,7 +291,7 @@ async function load(plugin: PreparedPlugin): Promise<void> {
       }
     }
     for (const hook of ['dispose', 'health'] as const) {
-      if (hooks[hook] !== undefined && typeof hooks[hook] !== 'function') {
+      if (found[hook] !== undefined && typeof found[hook] !== 'function') {
         errors.push(
           new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': ${hook} must be a function when present`, {
             plugin: name,

@@ -297,7 +297,7 @@ export class PluginRuntimes {
       fn = running?.plugin.hooks?.[hook];
     } catch (error) {
       // A hooks object whose getter throws: the hook fails, the actor does not.
-      self.send({ type: 'hook.failed', error: internalFault(context.name, hook, error) });
+      self.send({ type: 'hook.failed', error: internalFault(running?.plugin, context.name, hook, error) });
       return;
     }
     const hooks = running?.plugin.hooks;
@@ -327,7 +327,7 @@ export class PluginRuntimes {
     const healthWait = this.healthWaits.get(running.plugin.name);
     if (!healthWait) this.startTimer(self, running, run, context.hookTimeoutMs);
     const fail = (error: unknown) => {
-      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(context.name, hook, error) });
+      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(running?.plugin, context.name, hook, error) });
     };
     // Called after the transition that entered the state, never from inside it.
     if (!healthWait) {
@@ -417,14 +417,7 @@ export class PluginRuntimes {
         if (run.over) return;
         metrics.hook(run.hook, Math.round((performance.now() - started) * 100) / 100, false);
         metrics.error('HOOK_FAILED');
-        let failure: unknown;
-        try {
-          failure = this.hookError(plugin, run.hook, error);
-        } catch (unreadable) {
-          // A thrown value that throws again when read (a hostile getter): reported as it is.
-          failure = unreadable;
-        }
-        answer(self, { type: 'hook.failed', error: failure });
+        answer(self, { type: 'hook.failed', error: this.hookError(plugin, run.hook, error) });
       },
     );
   }
@@ -501,13 +494,8 @@ export class PluginRuntimes {
 }
 
 /** A hook that could not even be called (its hooks object or context threw when read). */
-function internalFault(name: string, hook: string, error: unknown): PluginFactoryError {
-  let reason = 'unreadable error';
-  try {
-    reason = describeThrown(error);
-  } catch {
-    // Keep the placeholder.
-  }
+function internalFault(plugin: PreparedPlugin | undefined, name: string, hook: string, error: unknown): PluginFactoryError {
+  const reason = redactText(describeThrown(error), plugin ? secretValues(plugin.manifest?.config, plugin.config) : []);
   return new PluginFactoryError('HOOK_FAILED', `plugin '${name}': the ${hook} hook could not be called: ${reason}; check the module's exported object`, {
     plugin: name,
     hook: hook as HookParams['hook'],

@@ -188,7 +188,7 @@ function readOptions(options: LifecyclePathsOptions): Settings {
     const trial = createServiceRegistry();
     for (const service of services) trial.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, service.impl);
   } catch (error) {
-    throw new PluginFactoryError('OPTIONS_INVALID', `lifecyclePaths: services: ${describeSafely(error)}`, { path: 'options', cause: error });
+    throw new PluginFactoryError('OPTIONS_INVALID', `lifecyclePaths: services: ${describeThrown(error)}`, { path: 'options', cause: error });
   }
   try {
     const trial = createHostHooks();
@@ -303,7 +303,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     if (outcome.kind === 'done') return call.resolve();
     call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
     if (lenient) return;
-    if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeSafely(outcome.error)}`, outcome.error);
+    if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
     throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
   };
   /**
@@ -433,7 +433,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       }
     }
     await teardown();
-    if (faults.length > 0) throw diverged(`the lifecycle actor failed: ${describeSafely(faults[0])}`, faults[0]);
+    if (faults.length > 0) throw diverged(`the lifecycle actor failed: ${describeThrown(faults[0])}`, faults[0]);
   } catch (error) {
     // The path failed: the plugin is still stopped and disposed as well as it can be, so that
     // what it holds (module state, handles) does not fail the next path too.
@@ -495,14 +495,6 @@ function sameState(actual: string, expected: string): boolean {
   return actual.startsWith('running') && expected.startsWith('running');
 }
 
-/** What was thrown, as text, even when reading it throws again. */
-function describeSafely(value: unknown): string {
-  try {
-    return describeThrown(value);
-  } catch {
-    return 'a value that cannot be read';
-  }
-}
 
 /** A stand-in whose methods run as the test's code, not the plugin's: what they open is the test's. */
 function asTest<T>(impl: T): T {

@@ -130,6 +130,30 @@ describe('event bus', () => {
     expect(failures.every(([error]) => error instanceof PluginFactoryError && error.cause instanceof Error)).toBe(true);
   });
 
+  it('reports a handler that throws a value which cannot be described (it throws when read)', async () => {
+    const failures: PluginFactoryError[] = [];
+    const bus = createEventBus({ onHandlerError: (error) => failures.push(error) });
+    const sub = bus.scope({ name: 'sub', subscribes: ['t.*'] });
+    const selfThrowing = new Error('unreadable');
+    Object.defineProperty(selfThrowing, 'message', {
+      get() {
+        throw selfThrowing;
+      },
+    });
+    const cyclic = Object.create(null) as Record<string, unknown>;
+    cyclic['self'] = cyclic;
+    sub.subscribe('t.*', () => {
+      throw selfThrowing;
+    });
+    sub.subscribe('t.*', async () => Promise.reject(cyclic));
+    bus.scope({ name: 'pub', publishes: ['t.x'] }).publish('t.x', 1);
+    await bus.settled();
+    expect(failures.map((error) => [error.code, error.plugin])).toEqual([
+      ['EVENT_HANDLER_FAILED', 'sub'],
+      ['EVENT_HANDLER_FAILED', 'sub'],
+    ]);
+  });
+
   it('logs failed handlers when no callback is given, and survives a throwing callback', async () => {
     const error = vi.fn();
     const logger = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error, child: () => logger };

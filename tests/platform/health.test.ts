@@ -74,27 +74,41 @@ describe('health poller', () => {
   });
 
   it('reads a throw, a rejection and a malformed result as unhealthy with a code', async () => {
+    const selfThrowing = new Error('unreadable');
+    Object.defineProperty(selfThrowing, 'message', {
+      get() {
+        throw selfThrowing;
+      },
+    });
+    const cyclic = Object.create(null) as Record<string, unknown>;
+    cyclic['self'] = cyclic;
     const answers: Array<() => unknown> = [
       () => {
         throw new Error('down');
       },
       () => Promise.reject(new Error('down')),
+      () => {
+        throw selfThrowing; // a value that throws when read
+      },
+      () => Promise.reject(cyclic),
       () => 'fine',
     ];
     let calls = 0;
     const { timers, health } = poller(() => answers[calls++]!(), { unhealthyThreshold: 10 });
     const codes: unknown[] = [];
     health.start();
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       await timers.advance(i === 0 ? 0 : 100);
       codes.push([health.last?.status, health.last?.error?.code, health.last?.error?.hook]);
     }
     expect(codes).toEqual([
       ['unhealthy', 'HOOK_FAILED', 'health'],
       ['unhealthy', 'HOOK_FAILED', 'health'],
+      ['unhealthy', 'HOOK_FAILED', 'health'],
+      ['unhealthy', 'HOOK_FAILED', 'health'],
       ['unhealthy', 'HEALTH_INVALID', 'health'],
     ]);
-    expect(health.consecutiveUnhealthy).toBe(3);
+    expect(health.consecutiveUnhealthy).toBe(5);
     health.stop();
   });
 

@@ -188,6 +188,24 @@ function before(log: string[], first: string, second: string) {
   expect(a, `${first} before ${second} in: ${log.join(', ')}`).toBeLessThan(b);
 }
 
+/** An Error whose `message` getter throws the error itself: reading it anywhere throws again. */
+function selfThrowing(): Error {
+  const error = new Error('unreadable');
+  Object.defineProperty(error, 'message', {
+    get() {
+      throw error;
+    },
+  });
+  return error;
+}
+
+/** A cyclic object without a prototype: neither JSON.stringify nor String() can describe it. */
+function undescribable(): object {
+  const value = Object.create(null) as Record<string, unknown>;
+  value['self'] = value;
+  return value;
+}
+
 // ── failing hooks ──────────────────────────────────────────────────────────
 
 describe('hooks that fail', () => {
@@ -224,6 +242,18 @@ describe('hooks that fail', () => {
       body: () => {
         throw { code: 'DEPENDENCY_CYCLE', message: 'not really' };
       },
+    },
+    {
+      title: 'init throws an Error whose message getter throws the error itself',
+      hook: 'init',
+      body: () => {
+        throw selfThrowing();
+      },
+    },
+    {
+      title: 'start rejects with a cyclic object without a prototype',
+      hook: 'start',
+      body: () => Promise.reject(undescribable()),
     },
     {
       title: 'start throws an Error subclass with a getter that throws',
@@ -451,6 +481,13 @@ describe('stop hooks that fail', () => {
     },
     { title: 'rejects', body: () => Promise.reject(new Error('stop failed')), code: 'HOOK_FAILED' },
     { title: 'rejects with a non-Error', body: () => Promise.reject(7), code: 'HOOK_FAILED' },
+    {
+      title: 'throws an Error whose message getter throws it',
+      body: () => {
+        throw selfThrowing();
+      },
+      code: 'HOOK_FAILED',
+    },
     { title: 'hangs', body: never, code: 'HOOK_TIMEOUT' },
   ];
 
@@ -522,7 +559,10 @@ describe('stop hooks that fail', () => {
     expect(manager.can('base', 'reset')).toBe(true);
   });
 
-  it('a dispose that throws does not block unload', async () => {
+  it.each([
+    ['throws', () => new Error('dispose failed')],
+    ['throws an Error whose message getter throws it', selfThrowing],
+  ])('a dispose that %s does not block unload', async (_title, thrown) => {
     const p = probe();
     const manager = host([
       plugin(p, 'base'),
@@ -530,7 +570,7 @@ describe('stop hooks that fail', () => {
         deps: { base: '*' },
         hooks: {
           dispose: () => {
-            throw new Error('dispose failed');
+            throw thrown();
           },
         },
       }),
@@ -555,6 +595,13 @@ describe('factories that fail', () => {
     ],
     ['rejects', () => Promise.reject(new Error('async factory bug'))],
     ['rejects with a non-Error', () => Promise.reject('nope')],
+    [
+      'throws an Error whose message getter throws it',
+      () => {
+        throw selfThrowing();
+      },
+    ],
+    ['rejects with a cyclic object without a prototype', () => Promise.reject(undescribable())],
     ['never settles', never],
   ];
   for (const [title, factory] of factories) {
@@ -576,6 +623,43 @@ describe('factories that fail', () => {
       await stopAndCheckTimers(manager, timers);
     });
   }
+});
+
+describe('hooks objects that throw when read', () => {
+  it.each([
+    [
+      'a getter',
+      () => ({
+        get init(): never {
+          throw new Error('init getter');
+        },
+        start() {},
+        stop() {},
+      }),
+    ],
+    [
+      'a Proxy',
+      () =>
+        new Proxy(
+          {},
+          {
+            get() {
+              throw selfThrowing();
+            },
+          },
+        ),
+    ],
+  ])('%s that throws when validation reads a hook → invalid with CONTRACT_INVALID naming the plugin', async (_title, make) => {
+    const p = probe();
+    const manager = host([{ manifest: { name: 'sly', version: '1.0.0' }, module: make() }, ...healthy(p)]);
+    await manager.start();
+    const sly = pluginOf(manager, 'sly');
+    expect(sly.state).toBe('invalid');
+    expect(sly.errors.length).toBeGreaterThan(0);
+    expect(sly.errors.every((error) => error.code === 'CONTRACT_INVALID' && error.message.includes("'sly'"))).toBe(true);
+    expect(pluginOf(manager, 'healthy-user').state).toBe('running');
+    await manager.stop();
+  });
 });
 
 // ── hooks of one plugin never overlap ──────────────────────────────────────

@@ -917,6 +917,21 @@ describe('modules and files as they come from editors and compilers', () => {
     expect(definition.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
   });
 
+  it('a module that throws a value which cannot be described is MODULE_LOAD_FAILED; its sibling still loads', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'sly/plugin.json': JSON.stringify({ name: 'sly', version: '1.0.0' }),
+      'sly/index.mjs': "const e = new Error('x');\nObject.defineProperty(e, 'message', { get() { throw e; } });\nthrow e;\n",
+      'cyclic/plugin.json': JSON.stringify({ name: 'cyclic', version: '1.0.0' }),
+      'cyclic/index.mjs': 'const o = Object.create(null);\no.self = o;\nthrow o;\n',
+      'fine/plugin.json': JSON.stringify({ name: 'fine', version: '1.0.0' }),
+      'fine/index.mjs': hooks,
+    });
+    const host = await loadHost(dir);
+    const problems = Object.fromEntries(host.definitions.map((d) => [d.manifest.name, d.problems?.map((p) => p.code) ?? []]));
+    expect(problems).toEqual({ sly: ['MODULE_LOAD_FAILED'], cyclic: ['MODULE_LOAD_FAILED'], fine: [] });
+  });
+
   it("without a limit of its own, a module's import is bounded by the host file's hookTimeoutMs", async () => {
     const dir = await tempDir();
     await writeTree(dir, {
