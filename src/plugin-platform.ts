@@ -94,7 +94,7 @@ export interface PlatformOptions {
 export class PluginPlatform {
   readonly bus: EventBus;
   readonly services: ServiceRegistry = createServiceRegistry();
-  readonly hooks: HostHooks = createHostHooks();
+  readonly hooks: HostHooks = createHostHooks({ redact: (text) => redactText(text, this.hostSecrets()) });
   readonly lifecycle: LifecycleHooks;
   readonly metrics: Metrics;
   readonly store: Store;
@@ -107,17 +107,16 @@ export class PluginPlatform {
    */
   private readonly serving = new Map<string, PluginScopes>();
   private readonly stores = new Map<string, PluginStore>();
-  /** A plugin's secret config values (set by the runtime, which knows the configs). */
-  secretsOf: (name: string) => readonly string[] = () => [];
+  /** Every plugin's secret config values, longest first (set by the runtime, which knows the configs). */
+  hostSecrets: () => readonly string[] = () => [];
 
   constructor(options: PlatformOptions) {
     const { logger } = options;
     this.bus = createEventBus({
       logger,
-      // A failed handler is logged with its plugin's secrets redacted (its error may quote them).
+      // A failed handler is logged with the secrets redacted (its error may quote any plugin's).
       onHandlerError: (error, event) => {
-        const secrets = error.plugin === undefined ? [] : this.secretsOf(error.plugin);
-        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, redactText(error.message, secrets));
+        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, redactText(error.message, this.hostSecrets()));
       },
     });
     this.lifecycle = createLifecycleHooks({ logger });

@@ -122,18 +122,28 @@ export class PluginRuntimes {
     private readonly health: HealthDefaults = DEFAULT_HEALTH,
   ) {
     this.platform = platform ?? new PluginPlatform({ logger });
-    this.platform.secretsOf = (name) => {
-      const plugin = this.byName.get(name);
-      return plugin ? secretValues(plugin.manifest?.config, plugin.config) : [];
-    };
+    this.platform.hostSecrets = () => this.hostSecrets();
   }
 
-  /** The latest generation of each plugin name. */
-  private readonly byName = new Map<string, PreparedPlugin>();
+  /** Every registered plugin's secret values, longest first; rebuilt when a plugin comes, goes or gets its config. */
+  private secrets: string[] | null = null;
+
+  /**
+   * The secrets errors, health messages and plugin log lines are scrubbed of: every plugin's,
+   * since what one plugin reports may quote another's (an error of a service it called).
+   */
+  hostSecrets(): readonly string[] {
+    if (this.secrets) return this.secrets;
+    const all = new Set<string>();
+    for (const { plugin } of this.byKey.values()) {
+      for (const secret of secretValues(plugin.manifest?.config, plugin.config)) all.add(secret);
+    }
+    return (this.secrets = [...all].sort((a, b) => b.length - a.length));
+  }
 
   register(plugin: PreparedPlugin): void {
-    this.byName.set(plugin.name, plugin);
     this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkCall: null, healthTimeoutMs: 0 });
+    this.secrets = null;
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -145,6 +155,7 @@ export class PluginRuntimes {
     const running = this.byKey.get(key);
     if (running) this.release(running);
     this.byKey.delete(key);
+    this.secrets = null;
   }
 
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
@@ -217,7 +228,6 @@ export class PluginRuntimes {
     const spec = plugin.manifest?.health;
     const unhealthyThreshold = spec?.unhealthyThreshold ?? this.health.unhealthyThreshold;
     const clock = this.clock;
-    const secrets = secretValues(plugin.manifest?.config, plugin.config);
     running.poller?.stop();
     running.healthTimeoutMs = spec?.timeoutMs ?? this.health.timeoutMs;
     running.poller = createHealthPoller({
@@ -230,7 +240,7 @@ export class PluginRuntimes {
         clearTimeout: (id) => clock.clearTimeout(id),
         now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
       },
-      redact: (text) => redactText(text, secrets),
+      redact: (text) => redactText(text, this.hostSecrets()),
       check: (signal) => this.check(running, hooks, health, signal),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
@@ -280,7 +290,10 @@ export class PluginRuntimes {
       return;
     }
     loadModule(running.plugin).then(
-      () => answer(self, { type: 'validate.done' }),
+      () => {
+        this.secrets = null; // its config, defaults applied, is known now
+        answer(self, { type: 'validate.done' });
+      },
       (error: unknown) => {
         // An invalid plugin's module reference is dropped; only its reasons stay.
         running.plugin.hooks = null;
@@ -297,7 +310,7 @@ export class PluginRuntimes {
       fn = running?.plugin.hooks?.[hook];
     } catch (error) {
       // A hooks object whose getter throws: the hook fails, the actor does not.
-      self.send({ type: 'hook.failed', error: internalFault(running?.plugin, context.name, hook, error) });
+      self.send({ type: 'hook.failed', error: internalFault(this.hostSecrets(), context.name, hook, error) });
       return;
     }
     const hooks = running?.plugin.hooks;
@@ -327,7 +340,7 @@ export class PluginRuntimes {
     const healthWait = this.healthWaits.get(running.plugin.name);
     if (!healthWait) this.startTimer(self, running, run, context.hookTimeoutMs);
     const fail = (error: unknown) => {
-      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(running?.plugin, context.name, hook, error) });
+      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(this.hostSecrets(), context.name, hook, error) });
     };
     // Called after the transition that entered the state, never from inside it.
     if (!healthWait) {
@@ -475,12 +488,12 @@ export class PluginRuntimes {
     return (running.logger ??= pluginLogger(this.logger, {
       name: plugin.name,
       getState: () => (running.self ? lifecyclePath(running.self.getSnapshot().value) : 'validating'),
-      secrets: secretValues(plugin.manifest?.config, plugin.config),
+      secrets: () => this.hostSecrets(),
     }));
   }
 
   private hookError(plugin: PreparedPlugin, hook: HookParams['hook'], error: unknown): PluginFactoryError {
-    const reason = redactText(describeThrown(error), secretValues(plugin.manifest?.config, plugin.config));
+    const reason = redactText(describeThrown(error), this.hostSecrets());
     const hint =
       hook === 'stop'
         ? 'shutdown went on without it; make stop release its resources without throwing'
@@ -494,8 +507,8 @@ export class PluginRuntimes {
 }
 
 /** A hook that could not even be called (its hooks object or context threw when read). */
-function internalFault(plugin: PreparedPlugin | undefined, name: string, hook: string, error: unknown): PluginFactoryError {
-  const reason = redactText(describeThrown(error), plugin ? secretValues(plugin.manifest?.config, plugin.config) : []);
+function internalFault(secrets: readonly string[], name: string, hook: string, error: unknown): PluginFactoryError {
+  const reason = redactText(describeThrown(error), secrets);
   return new PluginFactoryError('HOOK_FAILED', `plugin '${name}': the ${hook} hook could not be called: ${reason}; check the module's exported object`, {
     plugin: name,
     hook: hook as HookParams['hook'],

@@ -7,14 +7,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { MANIFEST_FILES, findManifest, loadPluginFolder, syntaxErrorSummary } from './plugin-folder.ts';
+import { MANIFEST_FILES, findManifest, loadPluginFolder, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 import { readTextFile } from './read-text.ts';
 

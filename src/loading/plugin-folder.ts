@@ -6,7 +6,7 @@
 import { access, realpath, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
@@ -67,6 +67,19 @@ export function parseManifestText(text: string, file: string, shown: string, nam
       { plugin: name, cause: reason },
     );
   }
+}
+
+/**
+ * Parses YAML text without printing anything: the yaml package writes its warnings to the
+ * process (through `process.emitWarning`) with an excerpt of the line, which may hold a secret.
+ * A warning (an unknown tag such as `!secret`, which would otherwise leave the value a plain
+ * string) is an error here, as any typo in a manifest is.
+ */
+export function parseYaml(text: string): unknown {
+  const doc = parseDocument(text, { logLevel: 'silent' });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw problem;
+  return doc.toJS({ maxAliasCount: 100 });
 }
 
 /**

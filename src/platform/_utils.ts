@@ -18,9 +18,13 @@ export function isPluginName(value: unknown): value is string {
   return typeof value === 'string' && value.length <= 214 && PLUGIN_NAME_PATTERN.test(value);
 }
 
-/** Quotes anything for a message without ever throwing (names only: values may be secret). */
+/**
+ * Quotes anything for a message without ever throwing (names only: values may be secret). A
+ * string is quoted whole or not at all: an excerpt of a secret would slip past redaction, which
+ * replaces whole secret values only.
+ */
 export function quote(value: unknown): string {
-  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
+  if (typeof value === 'string') return value.length > 214 ? `a string of ${value.length} characters` : `'${value}'`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;

@@ -104,7 +104,13 @@ interface HookState {
 }
 
 /** Creates the host hook registry; the runtime makes one per manager and a scope per plugin state. */
-export function createHostHooks(): HostHooks {
+export interface HostHooksOptions {
+  /** Applied to the message of a failed implementation (scrub secret config values). */
+  redact?: (text: string) => string;
+}
+
+export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
+  const redact = options.redact ?? ((text: string) => text);
   const hooks = new Map<string, HookState>();
   let rank = new Map<string, number>();
   let seq = 0;
@@ -127,10 +133,12 @@ export function createHostHooks(): HostHooks {
     try {
       return await impl.fn(arg);
     } catch (error) {
+      // The cause is the scrubbed text, not the thrown value: its message may quote a secret.
+      const reason = redact(describeThrown(error));
       throw new PluginFactoryError(
         'HOST_HOOK_FAILED',
-        `plugin '${impl.plugin}': its implementation of host hook '${state.ref.name}' failed: ${describeThrown(error)}; fix the implementation (the hooks after it did not run)`,
-        { plugin: impl.plugin, cause: error },
+        `plugin '${impl.plugin}': its implementation of host hook '${state.ref.name}' failed: ${reason}; fix the implementation (the hooks after it did not run)`,
+        { plugin: impl.plugin, cause: reason },
       );
     }
   };

@@ -37,8 +37,11 @@ export interface PluginLoggerOptions {
   name: string;
   /** The plugin's current state (`running`, `failed.retrying` …), read for every line. */
   getState: () => string;
-  /** Values to redact, e.g. `secretValues(manifest.config, config)` from src/config.ts. */
-  secrets?: readonly string[];
+  /**
+   * Values to redact, e.g. `secretValues(manifest.config, config)` from src/config.ts; or a
+   * function answering them, read for every line (a host whose plugins change).
+   */
+  secrets?: readonly string[] | (() => readonly string[]);
 }
 
 /** What a secret value is replaced with. */
@@ -68,19 +71,19 @@ export function redactValue(value: unknown, secrets: readonly string[], depth = 
     else copy.stack = redactText(value.stack, secrets);
     if (value.cause !== undefined) copy.cause = redactValue(value.cause, secrets, depth + 1);
     for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(copy, key, { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(copy, redactText(key, secrets), { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
     }
     return copy;
   }
   if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    Object.defineProperty(out, key, { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, redactText(key, secrets), { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
 
-function wrap(logger: Logger, getState: () => string, secrets: readonly string[]): Logger {
+function wrap(logger: Logger, getState: () => string, secretsNow: () => readonly string[]): Logger {
   const state = () => {
     try {
       return String(getState());
@@ -90,6 +93,7 @@ function wrap(logger: Logger, getState: () => string, secrets: readonly string[]
   };
   const method = (name: Method) =>
     ((first: unknown, second?: unknown) => {
+      const secrets = secretsNow();
       if (typeof first === 'string') return logger[name]({ state: state() }, redactText(first, secrets));
       if (first instanceof Error) {
         // As pino does with an error alone: under `err`, its message as the message.
@@ -109,11 +113,11 @@ function wrap(logger: Logger, getState: () => string, secrets: readonly string[]
     warn: method('warn'),
     error: method('error'),
     child: (bindings) => {
-      const given = redactValue(bindings ?? {}, secrets);
+      const given = redactValue(bindings ?? {}, secretsNow());
       const own: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : {};
       delete own['plugin'];
       delete own['state'];
-      return wrap(logger.child(own), getState, secrets);
+      return wrap(logger.child(own), getState, secretsNow);
     },
   };
 }
@@ -135,10 +139,33 @@ export function pluginLogger(host: Logger, options: PluginLoggerOptions): Logger
     throw argumentError(`pluginLogger: plugin '${options.name}': the host logger must have debug, info, warn, error and child (any pino-compatible logger)`);
   }
   if (typeof options.getState !== 'function') throw argumentError(`pluginLogger: plugin '${options.name}': getState must be a function`);
-  const secrets = options.secrets ?? [];
-  if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string')) {
-    throw argumentError(`pluginLogger: plugin '${options.name}': secrets must be a list of strings`);
+  const given = options.secrets ?? [];
+  const name = options.name;
+  const check = (secrets: unknown): readonly string[] => {
+    if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string')) {
+      throw argumentError(`pluginLogger: plugin '${name}': secrets must be a list of strings, or a function answering one`);
+    }
+    return [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  };
+  if (typeof given !== 'function') {
+    const sorted = check(given);
+    return wrap(host.child({ plugin: name }), options.getState, () => sorted);
   }
-  const sorted = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  return wrap(host.child({ plugin: options.name }), options.getState, sorted);
+  // Sorted again only when the function answers a new list; a list it cannot give redacts nothing
+  // more than the last one did (a log line must not throw).
+  let last: unknown = null;
+  let sorted: readonly string[] = [];
+  const now = () => {
+    try {
+      const current = given();
+      if (current !== last) {
+        sorted = check(current);
+        last = current;
+      }
+    } catch {
+      // Keep the last good list.
+    }
+    return sorted;
+  };
+  return wrap(host.child({ plugin: name }), options.getState, now);
 }

@@ -945,6 +945,30 @@ describe('modules and files as they come from editors and compilers', () => {
     expect(Date.now() - started).toBeLessThan(4000); // not the 5,000 ms default
   });
 
+  it('a YAML tag it does not know (`!secret`) is a coded error, and no warning quoting the line is printed', async () => {
+    const dir = await tempDir();
+    const secret = 'hunter2-tagged-value';
+    await writeTree(dir, {
+      'db/plugin.yaml': `name: db\nversion: 1.0.0\nconfig:\n  url: { type: string, secret: true, default: !secret ${secret} }\n`,
+      'db/index.mjs': hooks,
+      'host.yaml': `plugins:\n  - path: ./db\n    config: { url: !vault ${secret} }\n`,
+    });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const definition = await loadPluginFolder(join(dir, 'db'));
+      const host = await loadHost(join(dir, 'host.yaml'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+      expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+      expect(JSON.stringify([definition.problems, host.problems.map((p) => p.message)])).not.toContain(secret);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a JSON syntax error says where, never quoting the text (it may hold a secret)', async () => {
     const dir = await tempDir();
     const secret = 'hunter2-s3cret-value';
