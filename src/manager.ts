@@ -372,11 +372,14 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     let problems = next.errors;
     if (problems.length === 0) {
       try {
-        await loadModule(next);
+        await loadModule(next, runtimes.loadLimits);
       } catch (error) {
         problems = error instanceof ValidationFailure ? error.errors : [internalError(error)];
       }
     }
+    // A factory given up because the host is stopping: the reload is refused for that, as when
+    // the host stops after the module loaded.
+    if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
     if (problems.length > 0) throw problems[0]!;
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
     // failed, or the host stopping); it must still take a reload.
@@ -421,6 +424,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     },
     async stop() {
       if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
+      runtimes.closeLoads(); // a factory still running (a plugin validating, a reload) is given up now
       await waitForState((state) => state === 'stopped');
       runtimes.cancelAll();
       await platform.settle(defaults.hookTimeoutMs);

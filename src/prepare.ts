@@ -6,6 +6,7 @@
 import semver from 'semver';
 import { findCycles } from '../machines/dependency-graph.ts';
 import type { HookName } from '../machines/error-info.ts';
+import type { Clock } from '../machines/plugin-manager.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { PluginEntry } from '../machines/plugin-registry.ts';
 import { validateConfig } from './config.ts';
@@ -224,22 +225,29 @@ export class ValidationFailure {
   constructor(readonly errors: PluginFactoryError[]) {}
 }
 
+/** What bounds a factory call: the host's clock, and a signal aborted when the host stops. */
+export interface LoadLimits {
+  clock: Clock;
+  signal: AbortSignal;
+}
+
 /**
- * Resolves the module (calling a factory, bounded by the hook timeout), checks the contract and
- * the config. Resolves once; rejects with a `ValidationFailure` listing every problem.
+ * Resolves the module (calling a factory, bounded by the hook timeout and by the host stopping),
+ * checks the contract and the config. Resolves once; rejects with a `ValidationFailure` listing
+ * every problem.
  */
-export function loadModule(plugin: PreparedPlugin): Promise<void> {
-  plugin.loading ??= load(plugin);
+export function loadModule(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
+  plugin.loading ??= load(plugin, limits);
   return plugin.loading;
 }
 
-async function load(plugin: PreparedPlugin): Promise<void> {
+async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
   if (plugin.errors.length > 0 || !plugin.manifest) throw new ValidationFailure(plugin.errors);
   const { name, source } = plugin;
   let exported: unknown = plugin.definition.module;
   if (typeof exported === 'function') {
     try {
-      exported = await withTimeout(Promise.resolve().then(exported as () => unknown), plugin.hookTimeoutMs);
+      exported = await withTimeout(Promise.resolve().then(exported as () => unknown), plugin.hookTimeoutMs, limits);
     } catch (error) {
       throw new ValidationFailure([
         new PluginFactoryError(
@@ -309,17 +317,36 @@ async function load(plugin: PreparedPlugin): Promise<void> {
   plugin.config = Object.freeze(config.value);
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`did not return within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** `promise`, unless `ms` pass on the host's clock or the host stops first; leaves no timer behind. */
+function withTimeout<T>(promise: Promise<T>, ms: number, { clock, signal }: LoadLimits): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error('the host stopped before it was called'));
+      return;
+    }
+    const done = () => {
+      clock.clearTimeout(timer);
+      signal.removeEventListener('abort', stopped);
+    };
+    const stopped = () => {
+      done();
+      reject(new Error('the host stopped before it returned'));
+    };
+    const timer = clock.setTimeout(() => {
+      done();
+      reject(new Error(`did not return within ${ms} ms`));
+    }, ms);
+    signal.addEventListener('abort', stopped, { once: true });
+    promise.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        reject(error);
+      },
+    );
+  });
 }
 

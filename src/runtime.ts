@@ -19,7 +19,7 @@ import { pluginLogger, redactText } from './platform/logging.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
 import { loadModule } from './prepare.ts';
-import type { PreparedPlugin } from './prepare.ts';
+import type { LoadLimits, PreparedPlugin } from './prepare.ts';
 
 /** Health polling of plugins that have a `health` hook, unless their manifest says otherwise. */
 export interface HealthDefaults {
@@ -158,8 +158,21 @@ export class PluginRuntimes {
     this.secrets = null;
   }
 
+  /** Factories still running when the host stops are given up (MODULE_LOAD_FAILED) at once. */
+  private readonly closing = new AbortController();
+  /** What bounds a factory call of this host (see `loadModule`). */
+  get loadLimits(): LoadLimits {
+    return { clock: this.clock, signal: this.closing.signal };
+  }
+
+  /** The host is stopping: a factory still running is given up, so no plugin waits on it. */
+  closeLoads(): void {
+    this.closing.abort();
+  }
+
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
   cancelAll(): void {
+    this.closeLoads();
     for (const running of this.byKey.values()) this.release(running);
     for (const wait of this.healthWaits.values()) wait.controller.abort();
     this.healthWaits.clear();
@@ -289,7 +302,7 @@ export class PluginRuntimes {
       answer(self, { type: 'validate.failed', error });
       return;
     }
-    loadModule(running.plugin).then(
+    loadModule(running.plugin, this.loadLimits).then(
       () => {
         this.secrets = null; // its config, defaults applied, is known now
         answer(self, { type: 'validate.done' });

@@ -20,7 +20,7 @@ import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
-import { prepareDefinition } from '../prepare.ts';
+import { loadModule, prepareDefinition } from '../prepare.ts';
 import type { PreparedPlugin } from '../prepare.ts';
 import { PluginRuntimes, provideLifecycle } from '../runtime.ts';
 import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
@@ -30,6 +30,12 @@ import type { ModelEventType, ModelSnapshot, PathCover } from './paths.ts';
 
 /** Simulated: a timeout step moves the clock by exactly this much. */
 const HOOK_TIMEOUT_MS = 1000;
+/** Timers in real time, for the factory's time limit. */
+const REAL_CLOCK = {
+  setTimeout: (fn: (...args: unknown[]) => void, ms: number) => setTimeout(fn, ms),
+  clearTimeout: (id: unknown) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
 /** The engine's default `hookTimeoutMs`: what a module's factory gets, in real ms. */
 const DEFAULT_HOOK_TIMEOUT_MS = 5000;
 const RETRY: RetryPolicy = { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: 400 };
@@ -413,7 +419,10 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   // Made last before the walk, whose every way out ends it.
   const watch = settings.checkHandles ? new HandleWatch(token) : null;
   try {
-    asPlugin(() => actor.start()); // validation: a factory module is called here
+    // Validation: a factory module is called here, bounded in real time (the engine's default), not
+    // on the simulated clock, which would never let a hanging factory time out.
+    asPlugin(() => void loadModule(plugin, { clock: REAL_CLOCK, signal: new AbortController().signal }).catch(() => undefined));
+    asPlugin(() => actor.start());
 
     let model: ModelSnapshot = getInitialSnapshot(lifecycleModel);
     for (const [index, event] of events.entries()) {

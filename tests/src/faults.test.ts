@@ -5,6 +5,7 @@
  * timer behind after `stop()`.
  */
 import { createHook } from 'node:async_hooks';
+import { SimulatedClock } from 'xstate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PluginFactoryError, createPluginManager, silentLogger } from '../../src/index.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
@@ -623,6 +624,44 @@ describe('factories that fail', () => {
       await stopAndCheckTimers(manager, timers);
     });
   }
+});
+
+describe('factories still running when the host stops', () => {
+  it('stop() during validation gives a hanging factory up at once: MODULE_LOAD_FAILED, no timer left', async () => {
+    const timers = markTimers();
+    const manager = host([{ manifest: { name: 'slow', version: '1.0.0' }, module: never }], { hookTimeoutMs: 60_000 });
+    await sleep(10);
+    expect(pluginOf(manager, 'slow').state).toBe('validating');
+    // stopAndCheckTimers bounds the stop far below the factory's 60 s limit.
+    const snapshot = await stopAndCheckTimers(manager, timers);
+    expect(snapshot.plugins[0]).toMatchObject({ state: 'invalid', error: { code: 'MODULE_LOAD_FAILED' } });
+  });
+
+  it('a reload whose factory hangs is given up when the host stops: it rejects at once, no timer left', async () => {
+    const timers = markTimers();
+    const p = probe();
+    const manager = host([plugin(p, 'a')], { hookTimeoutMs: 60_000 });
+    await manager.start();
+    let outcome: unknown = 'pending';
+    const reload = manager.reloadPlugin('a', { manifest: { name: 'a', version: '2.0.0' }, module: never }).then(
+      (snapshot) => (outcome = snapshot),
+      (error: unknown) => (outcome = error),
+    );
+    await sleep(10);
+    await stopAndCheckTimers(manager, timers);
+    await settleWithin(reload, 1000);
+    expect(outcome).toMatchObject({ code: 'INVALID_TRANSITION' }); // the host stopped, as when it stops after the load
+  });
+
+  it("a factory's time limit runs on the host's clock", async () => {
+    const clock = new SimulatedClock();
+    const manager = host([{ manifest: { name: 'slow', version: '1.0.0' }, module: never }], { hookTimeoutMs: 5000, clock });
+    await sleep(10);
+    expect(pluginOf(manager, 'slow').state).toBe('validating');
+    clock.increment(5000);
+    await sleep(0);
+    expect(pluginOf(manager, 'slow')).toMatchObject({ state: 'invalid', error: { code: 'MODULE_LOAD_FAILED' } });
+  });
 });
 
 describe('hooks objects that throw when read', () => {
