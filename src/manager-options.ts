@@ -11,7 +11,7 @@ import type { FailurePolicy } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { MAX_TIMER_MS } from './manifest.ts';
+import { MAX_TIMER_MS, RetrySpec } from './manifest.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -51,14 +51,15 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   if (failurePolicy !== 'isolate' && failurePolicy !== 'abort') {
     throw optionsError("failurePolicy must be 'isolate' or 'abort'");
   }
-  const merged = { ...DEFAULT_RETRY, ...retry };
-  const valid =
-    Number.isInteger(merged.retries) &&
-    merged.retries >= 0 &&
-    merged.backoffMs >= 0 &&
-    merged.factor >= 1 &&
-    merged.maxBackoffMs >= 0;
-  if (!valid) throw optionsError('retry needs retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0');
+  // Checked as a manifest's retry is: a number of the right range, or left out (null, '150' or
+  // Infinity would otherwise turn the back-off off or into nonsense without a word).
+  const checked = RetrySpec.safeParse(retry);
+  if (!checked.success) {
+    const fields = [...new Set(checked.error.issues.map((issue) => issue.path.map(String).join('.') || 'retry'))];
+    throw optionsError(`retry: ${fields.join(', ')} invalid; give retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0, as numbers`);
+  }
+  const given = Object.fromEntries(Object.entries(checked.data).filter(([, value]) => value !== undefined));
+  const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };
   if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
   if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
     throw optionsError(`hookTimeoutMs, backoffMs and maxBackoffMs must be at most ${MAX_TIMER_MS} ms`);

@@ -221,11 +221,12 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   };
 
   const recordOf = (name: string): PluginRecord<PluginRef> => {
-    const record = typeof name === 'string' ? registry().get(name) : undefined;
+    if (typeof name !== 'string') {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `a plugin name is a string, not ${Array.isArray(name) ? 'an array' : name === null ? 'null' : `a ${typeof name}`}`);
+    }
+    const record = registry().get(name);
     if (!record) {
-      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${String(name)}' is registered; check the name`, {
-        plugin: String(name),
-      });
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${name}' is registered; check the name`, { plugin: name });
     }
     return record;
   };
@@ -344,6 +345,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
 
   const reloadPlugin = async (name: string, definition: PluginDefinition, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
+    if (typeof options !== 'object' || options === null) {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${options === null ? 'null' : `a ${typeof options}`}`);
+    }
     const record = recordOf(name);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
     reloading.add(name);
@@ -432,6 +436,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     },
     getSnapshot,
     subscribe(listener) {
+      if (typeof listener !== 'function') throw new PluginFactoryError('ARGUMENT_INVALID', 'subscribe: the listener must be a function');
       listeners.add(listener);
       return { unsubscribe: () => void listeners.delete(listener) };
     },

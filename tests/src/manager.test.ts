@@ -863,6 +863,16 @@ describe('refused commands', () => {
     expect(manager.can('solo', 'bogus' as never)).toBe(false);
   });
 
+  it('a name that is not a string, bad reload options and a listener that is not a function: ARGUMENT_INVALID', async () => {
+    const manager = host([plugin([], 'solo')]);
+    await manager.start();
+    await rejection(manager.stopPlugin(['solo'] as never), 'ARGUMENT_INVALID');
+    await rejection(manager.startPlugin(null as never), 'ARGUMENT_INVALID');
+    await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), null as never), 'ARGUMENT_INVALID');
+    thrown(() => manager.subscribe(null as never), 'ARGUMENT_INVALID');
+    expect(stateOf(manager, 'solo')).toBe('running');
+  });
+
   it('can(name, command) agrees with what each command then does', async () => {
     type Case = { plugin: string; command: Exclude<(typeof PLUGIN_COMMANDS)[number], 'reload'> };
     const makeHost = () => {
@@ -1174,6 +1184,13 @@ describe('createPluginManager refuses bad options', () => {
     ['fractional retries', { retry: { retries: 1.5 } }],
     ['factor below 1', { retry: { factor: 0.5 } }],
     ['negative backoff', { retry: { backoffMs: -1 } }],
+    ['backoff null', { retry: { retries: 2, backoffMs: null } }],
+    ['maxBackoff null (would turn back-off off)', { retry: { retries: 2, maxBackoffMs: null } }],
+    ['backoff a string', { retry: { backoffMs: '150' } }],
+    ['backoff true', { retry: { backoffMs: true } }],
+    ['factor Infinity', { retry: { factor: Infinity } }],
+    ['an unknown retry key', { retry: { retires: 2 } }],
+    ['retry null', { retry: null }],
     ['plugins not an array', { plugins: { name: 'x' } }],
     ['options null', null],
   ];
