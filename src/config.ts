@@ -22,7 +22,7 @@ function typeOf(value: unknown): string {
   return typeof value;
 }
 
-function matchesType(value: unknown, type: ConfigFieldSpec['type']): boolean {
+export function matchesType(value: unknown, type: ConfigFieldSpec['type']): boolean {
   switch (type) {
     case 'string':
       return typeof value === 'string';

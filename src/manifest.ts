@@ -4,6 +4,7 @@
  */
 import semver from 'semver';
 import { z } from 'zod';
+import { matchesType } from './config.ts';
 
 /** One segment of a dotted event or hook name (`db`, `pool-2`, `user_created`). */
 export const NAME_SEGMENT = /^[a-z0-9][a-z0-9_-]*$/;
@@ -13,7 +14,8 @@ export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 
 const pluginName = z
   .string()
-  .regex(PLUGIN_NAME_PATTERN, 'must be lower-case letters, digits and dashes, starting with a letter');
+  .regex(PLUGIN_NAME_PATTERN, 'must be lower-case letters, digits and dashes, starting with a letter')
+  .max(214, 'must be at most 214 characters (as an npm package name)');
 
 const semverVersion = z
   .string()
@@ -61,7 +63,16 @@ export const ConfigFieldSpec = z.strictObject({
   /** Secret values never appear in a snapshot, log line, inspection event or error message. */
   secret: z.boolean().optional(),
   description: z.string().optional(),
-});
+})
+  // A spec no value could pass is the manifest's mistake, reported where it is made (never
+  // quoting the values: they may be secret).
+  .superRefine((spec, ctx) => {
+    if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
+      ctx.addIssue({ code: 'custom', path: ['min'], message: `is above max; no value could pass` });
+    }
+    const wrong = spec.enum?.findIndex((value) => !matchesType(value, spec.type)) ?? -1;
+    if (wrong >= 0) ctx.addIssue({ code: 'custom', path: ['enum', wrong], message: `is not of type ${spec.type}` });
+  });
 export type ConfigFieldSpec = z.infer<typeof ConfigFieldSpec>;
 
 /** The longest delay a Node timer can hold (longer ones fire at once). */

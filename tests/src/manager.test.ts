@@ -1248,6 +1248,22 @@ describe('invalid definitions', () => {
     await expectInvalid({ manifest: { name: 'Bad_Name', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
   });
 
+  it('a name longer than 214 characters (it could never run) → MANIFEST_INVALID', async () => {
+    const snapshot = await expectInvalid({ manifest: { name: `a${'b'.repeat(214)}`, version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
+    expect(snapshot.error?.path).toBe('name');
+  });
+
+  it.each([
+    ['min above max', { type: 'integer', min: 10, max: 1 }, 'config.pool.min'],
+    ['an enum value not of its type', { type: 'integer', enum: [1, 'two'] }, 'config.pool.enum.1'],
+  ])('a config spec no value could pass (%s) → MANIFEST_INVALID at its field', async (_title, spec, path) => {
+    const snapshot = await expectInvalid(
+      { manifest: { name: 'specs', version: '1.0.0', config: { pool: spec } } as unknown as ManifestInput, module: hooks() },
+      'MANIFEST_INVALID',
+    );
+    expect(snapshot.error?.path).toBe(path);
+  });
+
   it('a name starting with a digit → MANIFEST_INVALID', async () => {
     await expectInvalid({ manifest: { name: '1plugin', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
   });
