@@ -88,6 +88,8 @@ export interface PluginDefinition {
   config?: Record<string, unknown>;
   /** Where the plugin came from (e.g. `plugins/db/plugin.json`), named in error hints. */
   source?: string;
+  /** Where its config values came from (e.g. `host.yaml`), named in config error hints; `source` when not given. */
+  configSource?: string;
   /** Shown when the manifest has no usable name (e.g. the plugin folder's name). */
   name?: string;
   /**

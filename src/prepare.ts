@@ -310,7 +310,8 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
       }
     }
   }
-  const config = validateConfig(name, plugin.manifest.config, plugin.definition.config, source);
+  const configSource = plugin.definition.configSource;
+  const config = validateConfig(name, plugin.manifest.config, plugin.definition.config, typeof configSource === 'string' ? configSource : source);
   errors.push(...config.errors);
   if (errors.length > 0) throw new ValidationFailure(errors);
   plugin.hooks = exported as PluginHooks;

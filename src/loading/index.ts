@@ -11,6 +11,7 @@ import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
+import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
 import { MANIFEST_FILES, findManifest, loadPluginFolder, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
@@ -131,7 +132,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   }
   const parsed = HostFile.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
+    for (const issue of parsed.error.issues.flatMap((issue) => leafIssues(issue, raw))) {
       const field = issue.path.map(String).join('.') || '(root)';
       const keys = issue.code === 'unrecognized_keys' ? ` (unknown: ${issue.keys.join(', ')})` : '';
       result.problems.push(hostError(`host file ${file}: field '${field}' ${issue.message}${keys}; fix it`));
@@ -149,8 +150,23 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
     const folder = await entryFolder(result, entry, base, file, index);
     if (folder === null) continue;
     const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
-    await addFolder(result, folder, { ...options, config, hookTimeoutMs: host.hookTimeoutMs });
+    await addFolder(result, folder, { ...options, config, configSource: file, hookTimeoutMs: host.hookTimeoutMs });
   }
+}
+
+/**
+ * What is wrong at the leaves. A plugin entry is a path or an object: for a malformed object,
+ * zod says only "Invalid input" at the entry; the object branch's own issues name the field
+ * (`plugins.0.config`, `plugins.0.enabled`).
+ */
+function leafIssues(issue: z.core.$ZodIssue, raw: unknown): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  let value: unknown = raw;
+  for (const key of issue.path) value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  // The branch for what was written: the object one for an object (a string for anything else).
+  const branch = issue.errors.find((errors) => errors.every((inner) => inner.path.length > 0 || inner.code !== 'invalid_type'));
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !branch || branch.length === 0) return [issue];
+  return branch.flatMap((inner) => leafIssues({ ...inner, path: [...issue.path, ...inner.path] } as z.core.$ZodIssue, raw));
 }
 
 /**

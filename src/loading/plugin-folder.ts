@@ -23,6 +23,8 @@ export interface FolderOptions {
   importIf?: ((manifest: ManifestData) => boolean) | undefined;
   /** Config values for the plugin (from a host file). */
   config?: Record<string, unknown> | undefined;
+  /** The file `config` came from (the host file), named in config error hints. */
+  configSource?: string | undefined;
   /** Base for the paths shown in messages (default: the working directory). */
   displayRoot?: string | undefined;
   /** Import the module (default true); `false` checks manifest and entry only. */
@@ -124,6 +126,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   const base: PluginDefinition = { manifest: undefined as never, module: undefined };
   if (fallbackName) base.name = fallbackName;
   if (options.config !== undefined) base.config = options.config;
+  if (options.config !== undefined && options.configSource !== undefined) base.configSource = display(options.configSource, options.displayRoot);
   const fail = (error: PluginFactoryError, extra: Partial<PluginDefinition> = {}): PluginDefinition => ({
     ...base,
     ...extra,

@@ -386,6 +386,37 @@ describe('host files', () => {
     for (const field of ['hookTimeoutMs', 'failurePolicy', 'plugns', 'enabeld']) expect(text).toContain(field);
   });
 
+  it("a config value from the host file that does not fit: CONFIG_INVALID whose hint names the host file, not the plugin's manifest", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0', config: { pool: { type: 'integer', max: 10 } } }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.yaml': 'plugins:\n  - path: ./db\n    config: { pool: 50 }\n',
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.definitions[0]!.configSource).toMatch(/host\.yaml$/);
+    const snapshot = await manage({ plugins: host.definitions }).start();
+    const db = snapshot.plugins[0]!;
+    expect([db.state, db.errors.map((e) => [e.code, e.path])]).toEqual(['invalid', [['CONFIG_INVALID', 'config.pool']]]);
+    expect(db.errors[0]!.message).toContain('host.yaml');
+    expect(db.errors[0]!.message).not.toContain('plugin.json');
+  });
+
+  it('a malformed plugin entry names its field (config, enabled), not just the entry', async () => {
+    const dir = await tempDir();
+    const entries = [
+      { path: './a', config: 'postgres://secret' },
+      { path: './a', config: null },
+      { path: './a', enabled: 'no' },
+    ];
+    await writeTree(dir, { 'host.json': JSON.stringify({ plugins: entries }) });
+    const host = await loadHost(join(dir, 'host.json'));
+    expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID', 'OPTIONS_INVALID', 'OPTIONS_INVALID']);
+    const fields = host.problems.map((p) => /field '([^']+)'/.exec(p.message)?.[1]);
+    expect(fields).toEqual(['plugins.0.config', 'plugins.1.config', 'plugins.2.enabled']);
+    expect(host.problems.map((p) => p.message).join('\n')).not.toContain('postgres://secret');
+  });
+
   it('bad entries are reported one by one while the good ones load', async () => {
     const host = await loadHost(fixture('hosts', 'bad-entries.yaml'));
     expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID', 'OPTIONS_INVALID']);
