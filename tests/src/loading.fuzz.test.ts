@@ -181,18 +181,30 @@ const garbage: fc.Arbitrary<unknown> = fc.oneof(
 const pluginName = fc.constantFrom('fuzzed', 'constructor', 'prototype', 'a', 'x-1', 'Fuzzed', '__proto__');
 const range = fc.constantFrom('^1.0.0', '*', '>=0.1.0', '>=99.0.0', '1.x', 'not a range');
 
-const configSpec = fc.record(
-  {
-    type: fc.constantFrom('string', 'integer', 'number', 'boolean', 'object', 'array'),
-    required: fc.boolean(),
-    default: fc.oneof(fc.string({ maxLength: 4 }), fc.integer({ min: 0, max: 9 }), fc.boolean(), fc.constant([]), fc.constant({})),
-    min: fc.integer({ min: 0, max: 3 }),
-    max: fc.integer({ min: 3, max: 100 }),
-    enum: fc.array(fc.oneof(fc.string({ maxLength: 3 }), fc.integer()), { minLength: 1, maxLength: 3 }),
-    secret: fc.boolean(),
-    description: fc.string({ maxLength: 6 }),
-  },
-  { requiredKeys: ['type'] },
+/** Enum values of a field's type, so that the spec is coherent (the mutations below break it). */
+const enumValues: Record<string, fc.Arbitrary<unknown>> = {
+  string: fc.string({ maxLength: 3 }),
+  integer: fc.integer(),
+  number: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  boolean: fc.boolean(),
+  object: fc.constant({}),
+  array: fc.constant([]),
+};
+
+const configSpec = fc.constantFrom('string', 'integer', 'number', 'boolean', 'object', 'array').chain((type) =>
+  fc.record(
+    {
+      type: fc.constant(type),
+      required: fc.boolean(),
+      default: fc.oneof(fc.string({ maxLength: 4 }), fc.integer({ min: 0, max: 9 }), fc.boolean(), fc.constant([]), fc.constant({})),
+      min: fc.integer({ min: 0, max: 3 }),
+      max: fc.integer({ min: 3, max: 100 }),
+      enum: fc.array(enumValues[type]!, { minLength: 1, maxLength: 3 }),
+      secret: fc.boolean(),
+      description: fc.string({ maxLength: 6 }),
+    },
+    { requiredKeys: ['type'] },
+  ),
 );
 
 /** A manifest that zod accepts more often than not. */
