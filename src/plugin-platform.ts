@@ -26,7 +26,6 @@ import { createMemoryStore } from './platform/store.ts';
 import type { PluginStore, Store } from './platform/store.ts';
 import type { Logger } from './logger.ts';
 import { PluginFactoryError } from './errors.ts';
-import { redactText } from './platform/logging.ts';
 import type { PreparedPlugin } from './prepare.ts';
 
 /** The scopes one hook call (or one service period) hands to `ctx`. */
@@ -94,7 +93,7 @@ export interface PlatformOptions {
 export class PluginPlatform {
   readonly bus: EventBus;
   readonly services: ServiceRegistry = createServiceRegistry();
-  readonly hooks: HostHooks = createHostHooks({ redact: (text) => redactText(text, this.hostSecrets()) });
+  readonly hooks: HostHooks = createHostHooks({ redact: (text, plugin) => this.redact(text, plugin) });
   readonly lifecycle: LifecycleHooks;
   readonly metrics: Metrics;
   readonly store: Store;
@@ -107,8 +106,11 @@ export class PluginPlatform {
    */
   private readonly serving = new Map<string, PluginScopes>();
   private readonly stores = new Map<string, PluginStore>();
-  /** Every plugin's secret config values, longest first (set by the runtime, which knows the configs). */
-  hostSecrets: () => readonly string[] = () => [];
+  /**
+   * Scrubs secret config values from a text reported by `plugin` (or by no plugin in particular);
+   * set by the runtime, which knows the configs.
+   */
+  redact: (text: string, plugin?: string) => string = (text) => text;
 
   constructor(options: PlatformOptions) {
     const { logger } = options;
@@ -116,7 +118,7 @@ export class PluginPlatform {
       logger,
       // A failed handler is logged with the secrets redacted (its error may quote any plugin's).
       onHandlerError: (error, event) => {
-        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, redactText(error.message, this.hostSecrets()));
+        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, this.redact(error.message, error.plugin));
       },
     });
     this.lifecycle = createLifecycleHooks({ logger });

@@ -15,7 +15,9 @@ import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
-import { pluginLogger, redactText } from './platform/logging.ts';
+import { pluginLogger } from './platform/logging.ts';
+import { HOST_WIDE_MIN_LENGTH, SecretSet, unionOf } from './platform/secrets.ts';
+import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
 import { loadModule } from './prepare.ts';
@@ -70,7 +72,12 @@ interface Running {
   checkCall: CallScope | null;
   /** The time limit of one health check (how long a next hook waits for one still in flight). */
   healthTimeoutMs: number;
+  /** Its secret config values, as last read (see `Runtime.readSecrets`). */
+  secrets: readonly string[];
 }
+
+const NO_SECRETS: readonly string[] = [];
+const isLong = (secret: string) => secret.length >= HOST_WIDE_MIN_LENGTH;
 
 /** A health check still in flight when its plugin left `running`: the next hook waits for it, bounded. */
 interface HealthWait {
@@ -122,28 +129,54 @@ export class PluginRuntimes {
     private readonly health: HealthDefaults = DEFAULT_HEALTH,
   ) {
     this.platform = platform ?? new PluginPlatform({ logger });
-    this.platform.hostSecrets = () => this.hostSecrets();
+    this.platform.redact = (text, plugin) => this.redactorFor(plugin).text(text);
   }
 
-  /** Every registered plugin's secret values, longest first; rebuilt when a plugin comes, goes or gets its config. */
-  private secrets: string[] | null = null;
-
   /**
-   * The secrets errors, health messages and plugin log lines are scrubbed of: every plugin's,
-   * since what one plugin reports may quote another's (an error of a service it called).
+   * Every registered plugin's secrets of `HOST_WIDE_MIN_LENGTH` characters or more: errors,
+   * health messages and log lines of any plugin are scrubbed of them, since what one plugin
+   * reports may quote another's (an error of a service it called).
    */
-  hostSecrets(): readonly string[] {
-    if (this.secrets) return this.secrets;
-    const all = new Set<string>();
-    for (const { plugin } of this.byKey.values()) {
-      for (const secret of secretValues(plugin.manifest?.config, plugin.config)) all.add(secret);
+  private readonly hostWide = new SecretSet();
+  /** Per plugin name, its shorter secrets (a PIN, a port), scrubbed from its own output only. */
+  private readonly shortSecrets = new Map<string, { set: SecretSet; redactor: Redactor }>();
+
+  /** What scrubs the output of the plugin `name` (of no plugin in particular: the host-wide set). */
+  redactorFor(name?: string): Redactor {
+    const own = name === undefined ? undefined : this.shortSecrets.get(name);
+    return own ? own.redactor : this.hostWide;
+  }
+
+  /** Takes a generation's secret values as they are now (registered, config validated, gone). */
+  private readSecrets(running: Running, values: readonly string[]): void {
+    const name = running.plugin.name;
+    const before = running.secrets;
+    this.hostWide.remove(before.filter(isLong));
+    this.hostWide.add(values.filter(isLong));
+    const shortBefore = before.filter((secret) => !isLong(secret));
+    const shortNow = values.filter((secret) => !isLong(secret));
+    if (shortBefore.length > 0 || shortNow.length > 0) {
+      let own = this.shortSecrets.get(name);
+      if (!own) {
+        const set = new SecretSet();
+        own = { set, redactor: unionOf([this.hostWide, set]) };
+        this.shortSecrets.set(name, own);
+      }
+      own.set.remove(shortBefore);
+      own.set.add(shortNow);
+      if (own.set.empty) this.shortSecrets.delete(name);
     }
-    return (this.secrets = [...all].sort((a, b) => b.length - a.length));
+    running.secrets = values.length === 0 ? NO_SECRETS : values;
+  }
+
+  private secretsOf(plugin: PreparedPlugin): readonly string[] {
+    return secretValues(plugin.manifest?.config, plugin.config);
   }
 
   register(plugin: PreparedPlugin): void {
-    this.byKey.set(plugin.key, { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkCall: null, healthTimeoutMs: 0 });
-    this.secrets = null;
+    const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
+    this.byKey.set(plugin.key, running);
+    this.readSecrets(running, this.secretsOf(plugin));
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -153,9 +186,11 @@ export class PluginRuntimes {
   /** Drops a generation that is no longer used (after a reload or unload). */
   delete(key: string): void {
     const running = this.byKey.get(key);
-    if (running) this.release(running);
+    if (running) {
+      this.release(running);
+      this.readSecrets(running, NO_SECRETS);
+    }
     this.byKey.delete(key);
-    this.secrets = null;
   }
 
   /** Factories still running when the host stops are given up (MODULE_LOAD_FAILED) at once. */
@@ -253,7 +288,7 @@ export class PluginRuntimes {
         clearTimeout: (id) => clock.clearTimeout(id),
         now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
       },
-      redact: (text) => redactText(text, this.hostSecrets()),
+      redact: (text) => this.redactorFor(plugin.name).text(text),
       check: (signal) => this.check(running, hooks, health, signal),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
@@ -304,7 +339,7 @@ export class PluginRuntimes {
     }
     loadModule(running.plugin, this.loadLimits).then(
       () => {
-        this.secrets = null; // its config, defaults applied, is known now
+        this.readSecrets(running, this.secretsOf(running.plugin)); // its config, defaults applied, is known now
         answer(self, { type: 'validate.done' });
       },
       (error: unknown) => {
@@ -323,7 +358,7 @@ export class PluginRuntimes {
       fn = running?.plugin.hooks?.[hook];
     } catch (error) {
       // A hooks object whose getter throws: the hook fails, the actor does not.
-      self.send({ type: 'hook.failed', error: internalFault(this.hostSecrets(), context.name, hook, error) });
+      self.send({ type: 'hook.failed', error: internalFault(this.redactorFor(context.name), context.name, hook, error) });
       return;
     }
     const hooks = running?.plugin.hooks;
@@ -353,7 +388,7 @@ export class PluginRuntimes {
     const healthWait = this.healthWaits.get(running.plugin.name);
     if (!healthWait) this.startTimer(self, running, run, context.hookTimeoutMs);
     const fail = (error: unknown) => {
-      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(this.hostSecrets(), context.name, hook, error) });
+      if (!run.over) answer(self, { type: 'hook.failed', error: internalFault(this.redactorFor(context.name), context.name, hook, error) });
     };
     // Called after the transition that entered the state, never from inside it.
     if (!healthWait) {
@@ -496,17 +531,29 @@ export class PluginRuntimes {
     };
   }
 
+  /** The plugin's redactor as it is at each line (its short secrets may come with its config). */
+  private loggerRedactor(name: string): Redactor {
+    const now = () => this.redactorFor(name);
+    return {
+      text: (input) => now().text(input),
+      has: (value) => now().has(value),
+      get empty() {
+        return now().empty;
+      },
+    };
+  }
+
   private loggerOf(running: Running): Logger {
     const plugin = running.plugin;
     return (running.logger ??= pluginLogger(this.logger, {
       name: plugin.name,
       getState: () => (running.self ? lifecyclePath(running.self.getSnapshot().value) : 'validating'),
-      secrets: () => this.hostSecrets(),
+      secrets: this.loggerRedactor(plugin.name),
     }));
   }
 
   private hookError(plugin: PreparedPlugin, hook: HookParams['hook'], error: unknown): PluginFactoryError {
-    const reason = redactText(describeThrown(error), this.hostSecrets());
+    const reason = this.redactorFor(plugin.name).text(describeThrown(error));
     const hint =
       hook === 'stop'
         ? 'shutdown went on without it; make stop release its resources without throwing'
@@ -520,8 +567,8 @@ export class PluginRuntimes {
 }
 
 /** A hook that could not even be called (its hooks object or context threw when read). */
-function internalFault(secrets: readonly string[], name: string, hook: string, error: unknown): PluginFactoryError {
-  const reason = redactText(describeThrown(error), secrets);
+function internalFault(secrets: Redactor, name: string, hook: string, error: unknown): PluginFactoryError {
+  const reason = secrets.text(describeThrown(error));
   return new PluginFactoryError('HOOK_FAILED', `plugin '${name}': the ${hook} hook could not be called: ${reason}; check the module's exported object`, {
     plugin: name,
     hook: hook as HookParams['hook'],

@@ -6,6 +6,9 @@
 import { secretValues } from '../config.ts';
 import type { ConfigSpecs } from '../config.ts';
 import type { PluginDefinition } from '../definition.ts';
+import { HOST_WIDE_MIN_LENGTH, REDACTED, SecretSet } from '../platform/secrets.ts';
+
+export { REDACTED };
 
 export type Redact = (text: string) => string;
 
@@ -15,24 +18,20 @@ export interface Redactor extends Redact {
   add(secrets: readonly string[]): void;
 }
 
-export const REDACTED = '[redacted]';
-
 /** Whether `value` is a list of secrets as the `redact` options and `addSecrets` take them. */
 export const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
 
-/** A function replacing each of `secrets` (longest first) in a text; the identity while there are none. */
+/**
+ * A function replacing each of `secrets` in a text, in one pass however many there are (where two
+ * start at one place, the longer goes whole); the identity while there are none. Secrets shorter
+ * than `HOST_WIDE_MIN_LENGTH` characters (a PIN, a port) are left to the engine, which scrubs
+ * them from their own plugin's errors, health messages and log lines: here they would blank every
+ * occurrence of, say, `5` in every plugin's text.
+ */
 export function createRedactor(secrets: readonly string[] = []): Redactor {
-  let list: string[] = [];
-  const redact = ((text: string) => {
-    let out = text;
-    for (const secret of list) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-    return out;
-  }) as Redactor;
-  redact.add = (more) => {
-    const fresh = more.filter((secret) => typeof secret === 'string' && secret !== '' && !list.includes(secret));
-    // Longest first: a secret containing another is replaced whole.
-    if (fresh.length > 0) list = [...new Set([...list, ...fresh])].sort((a, b) => b.length - a.length);
-  };
+  const set = new SecretSet();
+  const redact = ((text: string) => set.text(text)) as Redactor;
+  redact.add = (more) => set.add(more.filter((secret) => typeof secret === 'string' && secret.length >= HOST_WIDE_MIN_LENGTH && !set.has(secret)));
   redact.add(secrets);
   return redact;
 }

@@ -105,8 +105,8 @@ interface HookState {
 
 /** Creates the host hook registry; the runtime makes one per manager and a scope per plugin state. */
 export interface HostHooksOptions {
-  /** Applied to the message of a failed implementation (scrub secret config values). */
-  redact?: (text: string) => string;
+  /** Applied to the message of a failed implementation, with its plugin's name (scrub secret config values). */
+  redact?: (text: string, plugin: string) => string;
 }
 
 export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
@@ -134,7 +134,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
       return await impl.fn(arg);
     } catch (error) {
       // The cause is the scrubbed text, not the thrown value: its message may quote a secret.
-      const reason = redact(describeThrown(error));
+      const reason = redact(describeThrown(error), impl.plugin);
       throw new PluginFactoryError(
         'HOST_HOOK_FAILED',
         `plugin '${impl.plugin}': its implementation of host hook '${state.ref.name}' failed: ${reason}; fix the implementation (the hooks after it did not run)`,

@@ -12,6 +12,10 @@
 import pino from 'pino';
 import type { LogFields, Logger } from '../logger.ts';
 import { argumentError, assertPluginName } from './_utils.ts';
+import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
+import type { Redactor } from './secrets.ts';
+
+export { REDACTED };
 
 /** What `createPinoLogger` returns: a full pino logger (it fits `Logger`). */
 export type PinoLogger = pino.Logger;
@@ -39,51 +43,54 @@ export interface PluginLoggerOptions {
   getState: () => string;
   /**
    * Values to redact, e.g. `secretValues(manifest.config, config)` from src/config.ts; or a
-   * function answering them, read for every line (a host whose plugins change).
+   * function answering them, read for every line (a host whose plugins change); or a `Redactor`
+   * (src/platform/secrets.ts) the caller keeps up to date.
    */
-  secrets?: readonly string[] | (() => readonly string[]);
+  secrets?: readonly string[] | (() => readonly string[]) | Redactor;
 }
 
-/** What a secret value is replaced with. */
-export const REDACTED = '[redacted]';
 const MAX_DEPTH = 6;
 type Method = 'debug' | 'info' | 'warn' | 'error';
 
-/** Replaces every secret in `text` (longest first, so a secret holding another goes whole). */
-export function redactText(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join(REDACTED);
-  return out;
+const toRedactor = (secrets: readonly string[] | Redactor): Redactor => (isRedactor(secrets) ? secrets : redactorOf(secrets));
+
+/** Replaces every secret in `text` (where two start at one place, the longer goes whole). */
+export function redactText(text: string, secrets: readonly string[] | Redactor): string {
+  return toRedactor(secrets).text(text);
 }
 
 /** A copy of `value` with secrets redacted (errors stay errors: message, stack, cause and fields redacted). */
-export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
-  if (secrets.length === 0) return value;
-  if (typeof value === 'string') return redactText(value, secrets);
-  if (typeof value === 'number' || typeof value === 'bigint') return secrets.includes(String(value)) ? REDACTED : value;
+export function redactValue(value: unknown, secrets: readonly string[] | Redactor, depth = 0): unknown {
+  const redactor = toRedactor(secrets);
+  return redactor.empty ? value : redactIn(value, redactor, depth);
+}
+
+function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
+  if (typeof value === 'string') return secrets.text(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return secrets.has(String(value)) ? REDACTED : value;
   if (typeof value !== 'object' || value === null || value instanceof Date) return value;
   if (depth >= MAX_DEPTH) return '[…]';
   if (value instanceof Error) {
     // Still an Error, so pino's err serializer keeps treating it as one.
-    const copy = new Error(redactText(value.message, secrets));
+    const copy = new Error(secrets.text(value.message));
     copy.name = value.name;
     if (value.stack === undefined) delete copy.stack;
-    else copy.stack = redactText(value.stack, secrets);
-    if (value.cause !== undefined) copy.cause = redactValue(value.cause, secrets, depth + 1);
+    else copy.stack = secrets.text(value.stack);
+    if (value.cause !== undefined) copy.cause = redactIn(value.cause, secrets, depth + 1);
     for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(copy, redactText(key, secrets), { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(copy, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
     }
     return copy;
   }
-  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, depth + 1));
+  if (Array.isArray(value)) return value.map((item) => redactIn(item, secrets, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    Object.defineProperty(out, redactText(key, secrets), { value: redactValue(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
 
-function wrap(logger: Logger, getState: () => string, secretsNow: () => readonly string[]): Logger {
+function wrap(logger: Logger, getState: () => string, secretsNow: () => Redactor): Logger {
   const state = () => {
     try {
       return String(getState());
@@ -94,18 +101,18 @@ function wrap(logger: Logger, getState: () => string, secretsNow: () => readonly
   const method = (name: Method) =>
     ((first: unknown, second?: unknown) => {
       const secrets = secretsNow();
-      if (typeof first === 'string') return logger[name]({ state: state() }, redactText(first, secrets));
+      if (typeof first === 'string') return logger[name]({ state: state() }, secrets.text(first));
       if (first instanceof Error) {
         // As pino does with an error alone: under `err`, its message as the message.
         const message = typeof second === 'string' ? second : first.message;
-        return logger[name]({ err: redactValue(first, secrets), state: state() }, redactText(message, secrets));
+        return logger[name]({ err: redactValue(first, secrets), state: state() }, secrets.text(message));
       }
       const given = first === undefined || first === null ? {} : redactValue(first, secrets);
       const fields: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : { value: given };
       // The line's plugin and state are the engine's: a field cannot claim another plugin's name.
       delete fields['plugin'];
       fields['state'] = state();
-      return typeof second === 'string' ? logger[name](fields, redactText(second, secrets)) : logger[name](fields);
+      return typeof second === 'string' ? logger[name](fields, secrets.text(second)) : logger[name](fields);
     }) as Logger[Method];
   return {
     debug: method('debug'),
@@ -141,31 +148,32 @@ export function pluginLogger(host: Logger, options: PluginLoggerOptions): Logger
   if (typeof options.getState !== 'function') throw argumentError(`pluginLogger: plugin '${options.name}': getState must be a function`);
   const given = options.secrets ?? [];
   const name = options.name;
-  const check = (secrets: unknown): readonly string[] => {
+  const check = (secrets: unknown): Redactor => {
     if (!Array.isArray(secrets) || !secrets.every((s) => typeof s === 'string')) {
-      throw argumentError(`pluginLogger: plugin '${name}': secrets must be a list of strings, or a function answering one`);
+      throw argumentError(`pluginLogger: plugin '${name}': secrets must be a list of strings, a function answering one, or a redactor`);
     }
-    return [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+    return redactorOf(secrets);
   };
+  if (isRedactor(given)) return wrap(host.child({ plugin: name }), options.getState, () => given);
   if (typeof given !== 'function') {
-    const sorted = check(given);
-    return wrap(host.child({ plugin: name }), options.getState, () => sorted);
+    const redactor = check(given);
+    return wrap(host.child({ plugin: name }), options.getState, () => redactor);
   }
-  // Sorted again only when the function answers a new list; a list it cannot give redacts nothing
+  // Built again only when the function answers a new list; a list it cannot give redacts nothing
   // more than the last one did (a log line must not throw).
   let last: unknown = null;
-  let sorted: readonly string[] = [];
+  let redactor = redactorOf([]);
   const now = () => {
     try {
       const current = given();
       if (current !== last) {
-        sorted = check(current);
+        redactor = check(current);
         last = current;
       }
     } catch {
       // Keep the last good list.
     }
-    return sorted;
+    return redactor;
   };
   return wrap(host.child({ plugin: name }), options.getState, now);
 }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConsoleLogger, createPluginManager, defineService } from '../../src/index.ts';
-import type { PluginContext, PluginDefinition, PluginManager } from '../../src/index.ts';
+import type { Logger, PluginContext, PluginDefinition, PluginManager } from '../../src/index.ts';
 
 const URL = 'postgres://admin:SEKRIT-PASSWORD-0123456789@db-primary.internal.example.com:5432/production-database';
 const PASSWORD = 'SEKRIT-PASSWORD';
@@ -44,6 +44,23 @@ const db: PluginDefinition = {
     },
   },
 };
+
+type Line = { bindings: Record<string, unknown>; fields: Record<string, unknown>; msg: string | undefined };
+
+/** A host whose log lines are kept as records (fields and message apart). */
+function recordingHost(plugins: PluginDefinition[]) {
+  const records: Line[] = [];
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const log = (first: unknown, second?: unknown) => {
+      if (typeof first === 'string') records.push({ bindings, fields: {}, msg: first });
+      else records.push({ bindings, fields: first as Record<string, unknown>, msg: second as string | undefined });
+    };
+    return { debug: log, info: log, warn: log, error: log, child: (more) => make({ ...bindings, ...more }) };
+  };
+  const manager = createPluginManager({ plugins, logger: make({}) });
+  managers.push(manager);
+  return { manager, records };
+}
 
 const everything = (manager: PluginManager, lines: string[]) => `${JSON.stringify(manager.getSnapshot())}\n${lines.join('\n')}`;
 
@@ -160,5 +177,66 @@ describe('secrets', () => {
     await manager.start();
     expect(lines.filter((line) => /pools|child|error/.test(line)).length).toBeGreaterThanOrEqual(3);
     expect(lines.join('\n')).not.toContain(PASSWORD);
+  });
+
+  it("a short secret (a PIN) is scrubbed from its own plugin's output only; a long one from every plugin's", async () => {
+    const lock: PluginDefinition = {
+      manifest: { name: 'lock', version: '1.0.0', config: { pin: { type: 'string', secret: true }, key: { type: 'string', secret: true } } },
+      config: { pin: '42', key: 'LOCK-KEY-9f3a' },
+      module: {
+        ...noop,
+        init(ctx: PluginContext) {
+          ctx.logger.info({ attempts: 42 }, `pin ${String(ctx.config['pin'])} accepted`);
+        },
+        start(ctx: PluginContext) {
+          throw new Error(`door ${String(ctx.config['pin'])} jammed`);
+        },
+      },
+    };
+    const shop: PluginDefinition = {
+      manifest: { name: 'shop', version: '1.0.0' },
+      module: {
+        ...noop,
+        init(ctx: PluginContext) {
+          ctx.logger.info({ count: 42 }, '42 items, key LOCK-KEY-9f3a');
+        },
+      },
+    };
+    const { manager, records } = recordingHost([lock, shop]);
+    await manager.start();
+    const lockLine = records.find((line) => line.msg?.includes('accepted'));
+    expect(lockLine?.msg).toBe('pin [redacted] accepted');
+    expect(lockLine?.fields['attempts']).toBe('[redacted]');
+    const error = manager.getSnapshot().plugins.find((plugin) => plugin.name === 'lock')?.error;
+    expect(error).toMatchObject({ code: 'HOOK_FAILED', cause: 'door [redacted] jammed' });
+    const shopLine = records.find((line) => line.msg?.includes('items'));
+    expect(shopLine?.msg).toBe('42 items, key [redacted]');
+    expect(shopLine?.fields['count']).toBe(42);
+  });
+
+  it('a secret two plugins share stays scrubbed when one of them is unloaded; a reload brings its new secret', async () => {
+    const holder = (name: string, token: string): PluginDefinition => ({
+      manifest: { name, version: '1.0.0', config: { token: { type: 'string', secret: true } } },
+      config: { token },
+      module: noop,
+    });
+    let say: ((text: string) => void) | null = null;
+    const talker: PluginDefinition = {
+      manifest: { name: 'talker', version: '1.0.0' },
+      module: {
+        ...noop,
+        init(ctx: PluginContext) {
+          say = (text) => ctx.logger.info(text);
+        },
+      },
+    };
+    const { manager, records } = recordingHost([holder('a', 'SHARED-TOKEN-1'), holder('b', 'SHARED-TOKEN-1'), talker]);
+    await manager.start();
+    await manager.unloadPlugin('a');
+    say!('saw SHARED-TOKEN-1');
+    await manager.reloadPlugin('b', holder('b', 'FRESH-TOKEN-22'));
+    say!('saw FRESH-TOKEN-22 and SHARED-TOKEN-1');
+    const said = records.filter((line) => line.msg?.startsWith('saw')).map((line) => line.msg);
+    expect(said).toEqual(['saw [redacted]', 'saw [redacted] and SHARED-TOKEN-1']);
   });
 });
