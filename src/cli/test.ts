@@ -4,6 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { describeThrown, isPluginFactoryError } from '../errors.ts';
+import { secretsOf } from '../inspection/redact.ts';
+import { HOST_WIDE_MIN_LENGTH, SecretSet, unionOf } from '../platform/secrets.ts';
+import type { Redactor } from '../platform/secrets.ts';
 import { lifecyclePaths } from '../testing/index.ts';
 import type { PathCover } from '../testing/index.ts';
 import { checkHost } from './check-host.ts';
@@ -24,8 +27,13 @@ export interface TestReport {
     name: string;
     version: string | null;
     valid: boolean;
-    /** The plugin's validation errors (then no path was walked). */
+    /**
+     * The plugin's validation errors. Errors of the host's graph only (a dependency missing, of
+     * the wrong version, or in a cycle) leave it walked alone; any other, and no path is walked.
+     */
     errors: Array<{ code: string; message: string }>;
+    /** Whether its paths were walked (valid, or invalid only by the host's dependency graph). */
+    walked: boolean;
     /** Paths of the plugin, walked or not. */
     paths: number;
     passed: number;
@@ -37,6 +45,9 @@ export interface TestReport {
   }>;
   problems: Array<{ code: string; message: string; plugins: string[] }>;
 }
+
+/** Errors of the host's dependency graph: the plugin itself is sound, and walked alone. */
+const GRAPH_CODES: ReadonlySet<string> = new Set(['MISSING_DEPENDENCY', 'DEPENDENCY_VERSION_MISMATCH', 'DEPENDENCY_CYCLE']);
 
 /** Minimum time between two redraws of the progress line. */
 const FRAME_MS = 100;
@@ -72,22 +83,27 @@ export async function testCommand(args: string[]): Promise<number> {
 
   const { host, snapshot } = await checkHost(target);
   const wanted = values.plugin ?? [];
-  const known = new Set(host.definitions.map((definition) => definition.manifest?.name));
+  const known = new Set(snapshot.plugins.map((plugin) => plugin.name));
   const unknown = wanted.filter((name) => !known.has(name));
   if (unknown.length > 0) {
     throw new UsageError(`--plugin: no plugin named ${unknown.map((name) => `'${name}'`).join(', ')} in '${target}' (found: ${[...known].join(', ') || 'none'})`, TEST_USAGE);
   }
 
+  // What a failure prints is scrubbed as the engine scrubs a host's output: of every plugin's
+  // secrets, and of the walked plugin's short ones (a PIN) too.
+  const hostWide = new SecretSet(secretsOf(host.definitions).filter((secret) => secret.length >= HOST_WIDE_MIN_LENGTH));
   const progress = values.json ? null : process.stderr;
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
   for (const plugin of snapshot.plugins) {
     if (wanted.length > 0 && !wanted.includes(plugin.name)) continue;
     const definition = host.definitions.find((candidate) => candidate.manifest?.name === plugin.name);
+    const valid = plugin.state !== 'invalid' && definition !== undefined;
     const entry = {
       name: plugin.name,
       version: plugin.version,
-      valid: plugin.state !== 'invalid' && definition !== undefined,
+      valid,
       errors: plugin.errors.map(errorJson),
+      walked: definition !== undefined && (valid || (plugin.errors.length > 0 && plugin.errors.every((error) => GRAPH_CODES.has(error.code)))),
       paths: 0,
       passed: 0,
       skipped: 0,
@@ -95,10 +111,11 @@ export async function testCommand(args: string[]): Promise<number> {
       notWalked: 0,
     };
     report.plugins.push(entry);
-    if (!entry.valid || !definition) {
+    if (!entry.walked || !definition) {
       if (!values.json) printPlugin(entry);
       continue;
     }
+    const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
     const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
     entry.paths = paths.length;
     const line = progressLine(progress, plugin.name, paths.length);
@@ -113,7 +130,7 @@ export async function testCommand(args: string[]): Promise<number> {
         if (result.skipped === undefined) entry.passed += 1;
         else entry.skipped += 1;
       } catch (error) {
-        entry.failed.push(failedPath(path.name, error));
+        entry.failed.push(failedPath(path.name, error, redactor));
       }
     }
     line.close();
@@ -127,13 +144,13 @@ export async function testCommand(args: string[]): Promise<number> {
   return ok ? 0 : 1;
 }
 
-function failedPath(path: string, error: unknown): FailedPath {
-  if (!isPluginFactoryError(error)) return { path, code: 'INTERNAL_ERROR', message: describeThrown(error) };
-  const failed: FailedPath = { path, code: error.code, message: error.message };
+function failedPath(path: string, error: unknown, redactor: Redactor): FailedPath {
+  if (!isPluginFactoryError(error)) return { path, code: 'INTERNAL_ERROR', message: redactor.text(describeThrown(error)) };
+  const failed: FailedPath = { path, code: error.code, message: redactor.text(error.message) };
   const cause = error.cause;
   if (cause !== undefined && cause !== null) {
     const code = typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
-    failed.cause = { ...(code === undefined ? {} : { code }), message: describeThrown(cause) };
+    failed.cause = { ...(code === undefined ? {} : { code }), message: redactor.text(describeThrown(cause)) };
   }
   return failed;
 }
@@ -160,7 +177,7 @@ function progressLine(stream: Stream | null, name: string, total: number): { upd
 function printPlugin(plugin: TestReport['plugins'][number]): void {
   const out = process.stdout;
   const version = plugin.version ? ` ${dim(plugin.version, out)}` : '';
-  if (!plugin.valid) {
+  if (!plugin.walked) {
     print(`${red('✗', out)} ${plugin.name}${version} (invalid, not walked)`);
     for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
     return;
@@ -171,8 +188,9 @@ function printPlugin(plugin: TestReport['plugins'][number]): void {
     ...(plugin.failed.length > 0 ? [`${plugin.failed.length} failed`] : []),
     ...(plugin.notWalked > 0 ? [`${plugin.notWalked} not walked`] : []),
   ];
-  const mark = plugin.failed.length === 0 ? green('✓', out) : red('✗', out);
-  print(`${mark} ${plugin.name}${version}: ${plugin.paths} paths, ${counts.join(', ')}`);
+  const mark = plugin.valid && plugin.failed.length === 0 ? green('✓', out) : red('✗', out);
+  print(`${mark} ${plugin.name}${version}: ${plugin.paths} paths, ${counts.join(', ')}${plugin.valid ? '' : ' (walked alone; invalid in this host)'}`);
+  for (const error of plugin.valid ? [] : plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
   for (const failed of plugin.failed) {
     print(`    ${red(failed.code, out)}: ${failed.message}`);
     if (failed.cause) print(`      ${dim('cause:', out)} ${failed.cause.code ? `${failed.cause.code}: ` : ''}${failed.cause.message}`);
@@ -188,9 +206,9 @@ function printSummary(report: TestReport): void {
     print('host problems:');
     for (const problem of report.problems) print(`  ${red('✗', process.stdout)} ${red(problem.code, process.stdout)}: ${problem.message}`);
   }
-  const walked = report.plugins.filter((plugin) => plugin.valid);
+  const walked = report.plugins.filter((plugin) => plugin.walked);
   const failing = walked.filter((plugin) => plugin.failed.length > 0).length;
-  const invalid = report.plugins.length - walked.length;
+  const invalid = report.plugins.filter((plugin) => !plugin.valid).length;
   print('');
   print(
     [

@@ -59,16 +59,18 @@ running or ended failed, or the host has problems, 2 usage.
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]
                             [--max-failures N] [--no-handles] [--json] [--verbose]
 
-Walks every valid plugin, one path at a time, through the lifecycle paths of
+Walks every plugin, one path at a time, through the lifecycle paths of
 plugin-factory/testing: its real hooks, with failures, timeouts and cancels injected where a
 path asks for them, on a simulated clock. A path fails when the chart leaves it, when an
 aborted hook does not settle, or when a handle the plugin opened is still open after it was
 stopped and disposed. Each plugin is walked alone: it gets no service of its dependencies and
-no host hook (for those, use plugin-factory/testing with stand-ins; see docs/testing.md).
+no host hook (for those, use plugin-factory/testing with stand-ins; see docs/testing.md). An
+invalid plugin is not walked, unless only the host's dependency graph makes it invalid.
+Secret config values are scrubbed from what is printed.
 
 Options:
   --plugin NAME       Walk only this plugin (repeatable).
-  --cover             transitions (default): one path per transition, about 200 a plugin;
+  --cover             transitions (default): one path per transition, 200 to 370 a plugin;
                       simple: every path that visits no state twice, fewer and shorter.
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
   --no-handles        Do not check for handles left open.

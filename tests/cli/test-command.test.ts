@@ -104,7 +104,7 @@ describe('plugin-factory test', () => {
 
     expect(byName(report, 'server').failed).toEqual([]);
     const incomplete = byName(report, 'incomplete');
-    expect([incomplete.valid, incomplete.paths, incomplete.errors.map((error) => error.code)]).toEqual([false, 0, ['CONTRACT_INVALID']]);
+    expect([incomplete.valid, incomplete.walked, incomplete.paths, incomplete.errors.map((error) => error.code)]).toEqual([false, false, 0, ['CONTRACT_INVALID']]);
   });
 
   it('walks every path with --max-failures 0, and stops after 10 failed paths by default', async () => {
@@ -144,6 +144,54 @@ describe('plugin-factory test', () => {
     expect(lines.some((line) => line.startsWith('✗ client'))).toBe(true);
     expect(stdout).toContain('SERVICE_NOT_FOUND');
     expect(stdout).toContain('docs/testing.md');
+  });
+
+  it("never prints a secret config value a failing hook quotes, its own or another plugin's", async () => {
+    const hostDir = join(dir, 'with-secrets');
+    const plugin = async (name: string, source: string) => {
+      await mkdir(join(hostDir, name), { recursive: true });
+      const manifest = { name, version: '1.0.0', config: { token: { type: 'string', secret: true }, pin: { type: 'string', secret: true } } };
+      await writeFile(join(hostDir, name, 'plugin.json'), JSON.stringify(manifest));
+      await writeFile(join(hostDir, name, 'index.mjs'), source);
+    };
+    await plugin('vault', "export default { init() {}, start(ctx) { throw new Error(`cannot open ${ctx.config.token} with pin ${ctx.config.pin}`); }, stop() {} };\n");
+    await plugin('quoter', "export default { init() {}, start() { throw new Error('peer said VAULT-TOKEN-8c1f'); }, stop() {} };\n");
+    const host = ['plugins:', '  - path: vault', '    config: { token: VAULT-TOKEN-8c1f, pin: "77" }', '  - path: quoter', '    config: { token: QUOTER-TOKEN-5d2e }', ''];
+    await writeFile(join(hostDir, 'host.yaml'), host.join('\n'));
+    const json = await cli(['test', join(hostDir, 'host.yaml'), '--json', '--max-failures', '2'], TIMEOUT);
+    const text = await cli(['test', join(hostDir, 'host.yaml'), '--max-failures', '2'], TIMEOUT);
+    expect([json.code, text.code]).toEqual([1, 1]);
+    const report = JSON.parse(json.stdout) as TestReport;
+    expect(report.plugins.map((entry) => entry.failed.length)).toEqual([2, 2]);
+    expect(report.plugins.flatMap((entry) => entry.failed.map((failed) => failed.code))).toEqual(Array(4).fill('LIFECYCLE_PATH_DIVERGED'));
+    for (const output of [json.stdout, text.stdout]) {
+      expect(output).not.toContain('VAULT-TOKEN-8c1f');
+      expect(output).not.toMatch(/pin 77/);
+      expect(output).toContain('[redacted]');
+    }
+  });
+
+  it('walks alone a plugin invalid only by the host graph, and --plugin finds a plugin by the name the host gives it', async () => {
+    const graphDir = join(dir, 'graph');
+    const write = async (folder: string, manifest: object) => {
+      await mkdir(join(graphDir, folder), { recursive: true });
+      await writeFile(join(graphDir, folder, 'plugin.json'), JSON.stringify(manifest));
+      await writeFile(join(graphDir, folder, 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+    };
+    await write('orphan', { name: 'orphan', version: '1.0.0', dependencies: { ghost: '^1.0.0' } });
+    await write('nameless', { version: '1.0.0' });
+    const { code, report } = await testJson([graphDir, '--plugin', 'orphan']);
+    expect(code).toBe(1);
+    const orphan = byName(report, 'orphan');
+    expect([orphan.valid, orphan.walked, orphan.errors.map((error) => error.code), orphan.failed]).toEqual([false, true, ['MISSING_DEPENDENCY'], []]);
+    expect(orphan.passed).toBeGreaterThan(100);
+
+    const all = await testJson([graphDir]);
+    const nameless = all.report.plugins.find((plugin) => plugin.name !== 'orphan')!;
+    expect([nameless.valid, nameless.walked, nameless.paths]).toEqual([false, false, 0]);
+    const picked = await testJson([graphDir, '--plugin', nameless.name]);
+    expect(picked.code).toBe(1);
+    expect(picked.report.plugins.map((plugin) => plugin.name)).toEqual([nameless.name]);
   });
 
   it.each([
