@@ -12,6 +12,7 @@ import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MAX_TIMER_MS, RetrySpec } from './manifest.ts';
+import { quote } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -55,8 +56,15 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   // Infinity would otherwise turn the back-off off or into nonsense without a word).
   const checked = RetrySpec.safeParse(retry);
   if (!checked.success) {
-    const fields = [...new Set(checked.error.issues.map((issue) => issue.path.map(String).join('.') || 'retry'))];
-    throw optionsError(`retry: ${fields.join(', ')} invalid; give retries ≥ 0 (integer), backoffMs ≥ 0, factor ≥ 1, maxBackoffMs ≥ 0, as numbers`);
+    const unknown = checked.error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
+    const fields = [...new Set(checked.error.issues.filter((issue) => issue.code !== 'unrecognized_keys').map((issue) => issue.path.map(String).join('.') || 'retry'))];
+    const problems = [
+      ...(fields.length > 0 ? [`${fields.map((field) => (field === 'retry' ? 'retry' : `retry.${field}`)).join(', ')} invalid`] : []),
+      ...(unknown.length > 0 ? [`retry has unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}`] : []),
+    ];
+    throw optionsError(
+      `${problems.join('; ')}; retry takes retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`,
+    );
   }
   const given = Object.fromEntries(Object.entries(checked.data).filter(([, value]) => value !== undefined));
   const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };

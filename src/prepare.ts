@@ -249,13 +249,12 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
     try {
       exported = await withTimeout(Promise.resolve().then(exported as () => unknown), plugin.hookTimeoutMs, limits);
     } catch (error) {
-      throw new ValidationFailure([
-        new PluginFactoryError(
-          'MODULE_LOAD_FAILED',
-          `plugin '${name}': its factory failed: ${describeThrown(error)}; fix the module's default export (${source})`,
-          { plugin: name, cause: error },
-        ),
-      ]);
+      // Given up because the host stopped: nothing is wrong with the module.
+      const message =
+        error instanceof HostStopped
+          ? `plugin '${name}': its factory was given up: ${error.message}`
+          : `plugin '${name}': its factory failed: ${describeThrown(error)}; fix the module's default export (${source})`;
+      throw new ValidationFailure([new PluginFactoryError('MODULE_LOAD_FAILED', message, { plugin: name, cause: error })]);
     }
   }
   const errors: PluginFactoryError[] = [];
@@ -318,11 +317,14 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
   plugin.config = Object.freeze(config.value);
 }
 
+/** Why a factory call was given up when the host stopped. */
+class HostStopped extends Error {}
+
 /** `promise`, unless `ms` pass on the host's clock or the host stops first; leaves no timer behind. */
 function withTimeout<T>(promise: Promise<T>, ms: number, { clock, signal }: LoadLimits): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     if (signal.aborted) {
-      reject(new Error('the host stopped before it was called'));
+      reject(new HostStopped('the host stopped before it was called'));
       return;
     }
     const done = () => {
@@ -331,7 +333,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, { clock, signal }: Load
     };
     const stopped = () => {
       done();
-      reject(new Error('the host stopped before it returned'));
+      reject(new HostStopped('the host stopped before it returned'));
     };
     const timer = clock.setTimeout(() => {
       done();
