@@ -2,9 +2,9 @@
  * The relay's viewer page: it embeds the Stately inspector UI in an iframe and forwards what the
  * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
  * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
- * page does. A page the relay dropped (it cuts a viewer once 32 Mi characters queue for it), or whose relay
+ * page does. A page the relay dropped (it cuts a viewer once 32 MiB queue for it), or whose relay
  * went away, connects again (1 s, then longer up to 30 s while it keeps being dropped), and the
- * relay replays every live actor, as fast as the page reads it.
+ * relay replays every live actor, as fast as the page reads it, into a reloaded inspector.
  */
 import { PluginFactoryError } from '../errors.ts';
 
@@ -46,9 +46,16 @@ export function bridgePage(inspectorUrl: string): string {
   const connect = () => {
     socket = new WebSocket('ws://' + location.host);
     const opened = Date.now();
-    // A new connection starts with the whole replay: what an inspector not yet ready was holding
-    // from the last one is superseded.
-    socket.onopen = () => { if (!ready) held.length = 0; };
+    // A new connection starts with the whole replay: what was held from the last one is
+    // superseded, and an inspector that already showed the last one is reloaded, so that it
+    // shows each actor once rather than the replay on top of what it had.
+    socket.onopen = () => {
+      held.length = 0;
+      if (ready) {
+        ready = false;
+        frame.src = frame.src;
+      }
+    };
     socket.onmessage = (message) => {
       const event = JSON.parse(message.data);
       if (ready) deliver(event); else held.push(event);
