@@ -21,11 +21,11 @@ import type { ReplayCursor } from './replay.ts';
 /** What may wait in a viewer's socket; past it, frames for it queue in the relay. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
-/** What may queue for a viewer (characters) before it counts as not reading and is dropped. */
-const MAX_QUEUED_CHARS = 32 * 1024 * 1024;
+/** What may queue for a viewer (UTF-8 bytes) before it counts as not reading and is dropped. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
-/** What one turn sends a viewer from its queue before it yields to the event loop. */
-const MAX_CHARS_PER_TURN = 4 * 1024 * 1024;
+/** What one turn sends a viewer from its queue (UTF-8 bytes) before it yields to the event loop. */
+const MAX_BYTES_PER_TURN = 4 * 1024 * 1024;
 
 /** How often a viewer's queue is tried again. */
 const CATCH_UP_CHECK_MS = 20;
@@ -80,7 +80,7 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   // Each viewer is sent what it can read: a new one first gets the replay (a large host's is tens
   // of MB) as it reads it, and frames relayed while it catches up, or while a burst fills its
   // socket, queue behind, bounded; one whose queue overflows has stopped reading and is dropped.
-  const viewers = new Map<WebSocket, { cursor: ReplayCursor | null; queued: string[]; head: number; chars: number; timer: NodeJS.Timeout | null }>();
+  const viewers = new Map<WebSocket, { cursor: ReplayCursor | null; queued: string[]; head: number; bytes: number; timer: NodeJS.Timeout | null }>();
   const pump = (viewer: WebSocket) => {
     const state = viewers.get(viewer);
     if (!state) return;
@@ -94,10 +94,11 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
     // Read from a head index (shift() moves the whole array: quadratic on a long queue), and at
     // most a slice per turn, so that the host's event loop never stalls on one viewer.
     let sent = 0;
-    while (!state.cursor && state.head < state.queued.length && viewer.bufferedAmount < MAX_BUFFERED_BYTES && sent < MAX_CHARS_PER_TURN) {
+    while (!state.cursor && state.head < state.queued.length && viewer.bufferedAmount < MAX_BUFFERED_BYTES && sent < MAX_BYTES_PER_TURN) {
       const frame = state.queued[state.head++]!;
-      state.chars -= frame.length;
-      sent += frame.length;
+      const bytes = Buffer.byteLength(frame);
+      state.bytes -= bytes;
+      sent += bytes;
       viewer.send(frame);
     }
     if (state.head === state.queued.length) {
@@ -113,18 +114,19 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
       viewer.send(frame);
       return;
     }
-    if (state.chars + frame.length > MAX_QUEUED_CHARS) {
+    const bytes = Buffer.byteLength(frame);
+    if (state.bytes + bytes > MAX_QUEUED_BYTES) {
       // It stopped reading: dropped rather than buffered for without limit. The viewer page
       // connects again and gets the replay.
       viewer.terminate();
       return;
     }
     state.queued.push(frame);
-    state.chars += frame.length;
+    state.bytes += bytes;
     if (!state.timer) state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
   };
   wss.on('connection', (socket) => {
-    viewers.set(socket, { cursor: replay.cursor(), queued: [], head: 0, chars: 0, timer: null });
+    viewers.set(socket, { cursor: replay.cursor(), queued: [], head: 0, bytes: 0, timer: null });
     socket.on('close', () => {
       const state = viewers.get(socket);
       if (state?.timer) clearTimeout(state.timer);

@@ -22,13 +22,13 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** How often frames waiting for a slow receiver are tried again. */
 const DRAIN_CHECK_MS = 50;
 
-/** What the frames waiting to be sent may take in all (characters); past it the oldest go. */
-const MAX_WAITING_CHARS = 64 * 1024 * 1024;
+/** What the frames waiting to be sent may take in all (UTF-8 bytes); past it the oldest go. */
+const MAX_WAITING_BYTES = 64 * 1024 * 1024;
 
 /** Frames waiting to be sent, oldest first, bounded in count and in size: the oldest are dropped. */
 class Backlog {
   private readonly frames: RingBuffer<string>;
-  private chars = 0;
+  private bytes = 0;
 
   constructor(capacity: number) {
     this.frames = new RingBuffer(capacity);
@@ -41,19 +41,19 @@ class Backlog {
   push(frame: string): void {
     if (this.frames.size === this.frames.capacity) this.shift();
     this.frames.push(frame);
-    this.chars += frame.length;
-    while (this.chars > MAX_WAITING_CHARS && this.frames.size > 1) this.shift();
+    this.bytes += Buffer.byteLength(frame);
+    while (this.bytes > MAX_WAITING_BYTES && this.frames.size > 1) this.shift();
   }
 
   shift(): string | undefined {
     const frame = this.frames.shift();
-    if (frame !== undefined) this.chars -= frame.length;
+    if (frame !== undefined) this.bytes -= Buffer.byteLength(frame);
     return frame;
   }
 
   clear(): void {
     this.frames.clear();
-    this.chars = 0;
+    this.bytes = 0;
   }
 }
 

@@ -382,13 +382,15 @@ describe('InspectorSocket', () => {
     expect(JSON.parse(second.frames[0]!)).toMatchObject({ sessionId: 's0', definition });
   });
 
-  it('keeps at most 64 MiB of frames for a relay it cannot reach yet, dropping the oldest', async () => {
+  it.each([
+    ['ASCII', 'y'.repeat(1024 * 1024)],
+    ['two-byte characters, counted in bytes', 'é'.repeat(512 * 1024)],
+  ])('keeps at most 64 MiB of frames for a relay it cannot reach yet, dropping the oldest (%s)', async (_name, big) => {
     const probe = await receiver();
     const port = Number(new URL(probe.url).port);
     await probe.close(); // nothing listens there now
     const socket = new InspectorSocket({ url: `ws://127.0.0.1:${port}`, retryMs: 50 });
     cleanups.push(() => socket.close());
-    const big = 'y'.repeat(1024 * 1024);
     for (let n = 0; n < 70; n++) socket.send(JSON.stringify({ type: '@xstate.event', sessionId: 's', n, big }));
     const late = await receiver(port);
     await until(() => late.frames.length > 0 && (JSON.parse(late.frames.at(-1)!) as { n: number }).n === 69, 10_000);
