@@ -274,9 +274,14 @@ export class RouteTable {
     return out;
   }
 
-  /** Stops following the manager and releases every held request (they are answered 503). */
+  /**
+   * Stops following the manager and releases every held request: no entry serves any more, so
+   * they (and any request matched from now on) are answered 503 rather than run against plugins
+   * about to stop.
+   */
   close(): void {
     this.closed = true;
+    for (const entry of this.entries.values()) entry.serving = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
     for (const plugin of [...this.waiters.keys()]) this.wake(plugin);

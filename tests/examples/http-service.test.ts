@@ -158,6 +158,16 @@ describe('examples/http-service: routes from plugins', () => {
     expect(metrics.body).toContain('plugin_factory_plugin_up{plugin="users"} 1');
   });
 
+  it('once its route table is closed (the service is closing), a route answers 503 and a hold gives up at once', async () => {
+    const service = await start();
+    expect((await get(service, 'api/users')).status).toBe(200);
+    service.routes.close();
+    expect(service.routes.describe()['users']?.serving).toBe(false);
+    expect(await service.routes.hold('users', new AbortController().signal)).toBe(false);
+    const answer = await get(service, 'api/users');
+    expect([answer.status, json(answer)]).toEqual([503, { error: 'unavailable', plugin: 'users' }]);
+  });
+
   it('answers 404, 405 with allow, 400 and 413 without reaching a plugin', async () => {
     const service = await start();
     expect((await get(service, 'api/nothing')).status).toBe(404);
