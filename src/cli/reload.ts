@@ -30,6 +30,18 @@ export interface HotReload {
   close(): Promise<void>;
 }
 
+/**
+ * How long a change waits for the plugin to take a reload (a reload from the dashboard, or a
+ * restart, in progress) before it is tried anyway and reported if refused.
+ */
+const BUSY_WAIT_MS = 30_000;
+
+/** How often that wait looks again, besides on every state change. */
+const BUSY_POLL_MS = 100;
+
+/** How many times one change is tried again after a refusal because another reload was in progress. */
+const MAX_TRIES = 3;
+
 /** A folder relative to the working directory when it is inside it, absolute otherwise. */
 function shown(folder: string): string {
   const rel = relative(process.cwd(), folder);
@@ -40,9 +52,50 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   const { host, manager, verbose, note, warn, stopping, learn } = options;
   const names = host.definitions.map(definitionName);
 
-  const reload = async (index: number) => {
+  /** Resolves true once `name` takes a reload; false when the host stops or the wait is over. */
+  const untilReloadable = (name: string) =>
+    new Promise<boolean>((resolve) => {
+      let subscription: { unsubscribe(): void } | null = null;
+      let timer: NodeJS.Timeout | undefined;
+      let poll: NodeJS.Timeout | undefined;
+      let done = false;
+      const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        subscription?.unsubscribe();
+        resolve(ok);
+      };
+      const check = () => {
+        if (stopping()) finish(false);
+        else if (manager.can(name, 'reload')) finish(true);
+      };
+      timer = setTimeout(() => finish(false), BUSY_WAIT_MS);
+      timer.unref();
+      // Also looked at now and then: a reload in progress ends after the last state change it makes.
+      poll = setInterval(check, BUSY_POLL_MS);
+      poll.unref();
+      subscription = manager.subscribe(check);
+      check();
+    });
+
+  /** A reload of `name` from elsewhere (the dashboard) or a restart is in progress. */
+  const busy = (name: string) => {
+    const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
+    return state !== undefined && !manager.can(name, 'reload') && !stopping();
+  };
+
+  const reload = async (index: number, tries = 1): Promise<void> => {
     const folder = host.folders[index]!;
     const name = names[index]!;
+    if (stopping()) return;
+    // Another reload in progress: its module is being imported, or it is being installed. Wait
+    // for it rather than import this one alongside it and be refused.
+    if (busy(name)) {
+      note(`reload of ${name} waits: it cannot take one now (another reload, or a restart, in progress)`);
+      await untilReloadable(name);
+    }
     if (stopping()) return;
     const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config, hookTimeoutMs: host.settings.hookTimeoutMs });
     if (stopping()) return;
@@ -65,13 +118,19 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       note(`reloaded ${name}: ${snapshot.state}`);
     } catch (error) {
       if (stopping()) return;
+      // Refused because a reload from elsewhere began while this one was importing: this change
+      // came later, so it goes in once that one is over (imported afresh), not dropped.
+      if ((error as { code?: unknown } | null)?.code === 'INVALID_TRANSITION' && tries < MAX_TRIES && busy(name)) {
+        note(`reload of ${name} waits for the one in progress`);
+        if (await untilReloadable(name)) return reload(index, tries + 1);
+      }
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
       const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;
       warn(`reload of ${name} failed: ${formatError(error, verbose)}; ${outcome}`);
     }
   };
 
-  const queue = serialize(reload);
+  const queue = serialize((index) => reload(index));
   const watch = watchFolders(
     host.folders,
     (index) => queue.request(index),

@@ -101,6 +101,35 @@ describe('plugin-factory run --watch', () => {
     expect((await exitOf(run)).code, run.err()).toBe(0);
   });
 
+  it('an edit made while the dashboard reloads the plugin goes in after it, not refused and lost', async () => {
+    // A module that takes a while to import, so that the two reloads overlap.
+    const slow = (version: string) => `await new Promise((resolve) => setTimeout(resolve, 1500));\n${baseModule(version)}`;
+    // And a running version that takes a while to stop, so that the dashboard's reload lasts.
+    await writeFile(join(dir, 'base', 'index.mjs'), baseModule('v1').replace('stop() {', 'async stop() { await new Promise((resolve) => setTimeout(resolve, 2500));'));
+    const run = startCli(['run', dir, '--watch', '--dashboard']);
+    const [, url] = await waitFor(run, /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m);
+    const [, token] = await waitFor(run, /^dashboard control token: (\S+) /m);
+    await waitFor(run, /press Ctrl-C to stop/);
+    // The dashboard's reload imports v2 while the watcher's does; then the file changes again.
+    await writeFile(join(dir, 'base', 'index.mjs'), slow('v2'));
+    const fromDashboard = call(`${url}api/plugins/base/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await writeFile(join(dir, 'base', 'index.mjs'), slow('v3'));
+    await fromDashboard;
+    await waitFor(run, /base v3 started/, { ms: 20_000 });
+    await waitFor(run, /^reloaded base: running$(?![\s\S]*^reloading base)/m);
+    const { json } = await call(`${url}api/snapshot`);
+    const base = (json['plugins'] as Array<{ name: string; state: string }>).find((p) => p.name === 'base');
+    expect(base?.state).toBe('running');
+    // The last version started is the last one written.
+    const started = [...run.out().matchAll(/base (v\d) started/g)].map((match) => match[1]);
+    expect(started.at(-1)).toBe('v3');
+    expect(run.err()).not.toMatch(/reload of base failed/);
+
+    run.child.kill('SIGINT');
+    expect((await exitOf(run)).code, run.err()).toBe(0);
+  });
+
   it('with --dashboard, a secret a reloaded plugin brings is redacted from then on', async () => {
     const fresh = 'fresh-secret-7c1d2e9a';
     // 'leaky' fails quoting a value it has no business knowing: the engine scrubs a plugin's
