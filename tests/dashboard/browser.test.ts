@@ -137,7 +137,10 @@ describe('the dashboard with 1,000 plugins', () => {
     const figures = { plugins: COUNT, bootMs: Math.round(booted - started), lastRowAfterBootMs: Math.round(shown - booted), stateChangeToFrameMs: latency };
     writeFileSync(artifact('page-latency.json'), `${JSON.stringify(figures, null, 2)}\n`);
     console.log(`dashboard with ${COUNT} plugins: ${JSON.stringify(figures)}`);
-    expect((latency as { count: number }).count).toBeGreaterThan(COUNT); // every plugin moved several times
+    // Every plugin moved several times, but a frame samples a row once however often it moved
+    // since the last, and a host state change refreshes every row: on a loaded machine the
+    // samples come near the number of plugins, and may fall under it.
+    expect((latency as { count: number }).count).toBeGreaterThan(COUNT / 2);
     await page.screenshot({ path: artifact('dashboard-1000.png') });
     expect(problems).toEqual([]);
   });
