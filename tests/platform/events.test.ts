@@ -7,6 +7,7 @@ import {
 } from '../../src/platform/index.ts';
 import type { BusEvent, EventBusOptions } from '../../src/platform/index.ts';
 import { PluginFactoryError } from '../../src/errors.ts';
+import { cyclic as cyclicObject, selfThrowing as unreadableError } from '../helpers/hostile.ts';
 import { codeOf } from './helpers.ts';
 
 const quietBus = (options: EventBusOptions = {}) => createEventBus({ onHandlerError: () => {}, ...options });
@@ -134,14 +135,8 @@ describe('event bus', () => {
     const failures: PluginFactoryError[] = [];
     const bus = createEventBus({ onHandlerError: (error) => failures.push(error) });
     const sub = bus.scope({ name: 'sub', subscribes: ['t.*'] });
-    const selfThrowing = new Error('unreadable');
-    Object.defineProperty(selfThrowing, 'message', {
-      get() {
-        throw selfThrowing;
-      },
-    });
-    const cyclic = Object.create(null) as Record<string, unknown>;
-    cyclic['self'] = cyclic;
+    const selfThrowing = unreadableError();
+    const cyclic = cyclicObject();
     sub.subscribe('t.*', () => {
       throw selfThrowing;
     });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHealthPoller, normalizeHealth } from '../../src/platform/index.ts';
 import type { HealthPollerOptions, HealthReport } from '../../src/platform/index.ts';
+import { cyclic as cyclicObject, selfThrowing as unreadableError } from '../helpers/hostile.ts';
 import { codeOf, manualTimers } from './helpers.ts';
 
 describe('health results', () => {
@@ -74,14 +75,8 @@ describe('health poller', () => {
   });
 
   it('reads a throw, a rejection and a malformed result as unhealthy with a code', async () => {
-    const selfThrowing = new Error('unreadable');
-    Object.defineProperty(selfThrowing, 'message', {
-      get() {
-        throw selfThrowing;
-      },
-    });
-    const cyclic = Object.create(null) as Record<string, unknown>;
-    cyclic['self'] = cyclic;
+    const selfThrowing = unreadableError();
+    const cyclic = cyclicObject();
     const answers: Array<() => unknown> = [
       () => {
         throw new Error('down');

@@ -8,6 +8,7 @@ import { createHook } from 'node:async_hooks';
 import { SimulatedClock } from 'xstate';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PluginFactoryError, createPluginManager, silentLogger } from '../../src/index.ts';
+import { selfThrowing } from '../helpers/hostile.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
 import type {
   ManifestInput,
@@ -189,16 +190,6 @@ function before(log: string[], first: string, second: string) {
   expect(a, `${first} before ${second} in: ${log.join(', ')}`).toBeLessThan(b);
 }
 
-/** An Error whose `message` getter throws the error itself: reading it anywhere throws again. */
-function selfThrowing(): Error {
-  const error = new Error('unreadable');
-  Object.defineProperty(error, 'message', {
-    get() {
-      throw error;
-    },
-  });
-  return error;
-}
 
 /** A cyclic object without a prototype: neither JSON.stringify nor String() can describe it. */
 function undescribable(): object {
