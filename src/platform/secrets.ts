@@ -97,7 +97,7 @@ export class SecretSet implements Redactor {
 /**
  * One redactor over several sets, scrubbing in a single pass (so a short secret of one set never
  * matches inside the `[redacted]` another set wrote): at each position the longest secret of any
- * set starting there wins.
+ * set starting there wins, and secrets that overlap are replaced as one span.
  */
 export function unionOf(sets: readonly SecretSet[]): Redactor {
   const seen = sets.map(() => -1);
@@ -135,8 +135,21 @@ export function unionOf(sets: readonly SecretSet[]): Redactor {
           i++;
           continue;
         }
+        // A secret starting inside the match and running past it is covered too: the span
+        // grows until no secret crosses its end (else the rest of that one would show).
+        let end = i + matched;
+        for (let j = i + 1; j < end; j++) {
+          if (!starts(input.charCodeAt(j))) continue;
+          for (const length of lengths) {
+            if (j + length <= end) break;
+            if (j + length <= input.length && has(input.slice(j, j + length))) {
+              end = j + length;
+              break;
+            }
+          }
+        }
         out += input.slice(copied, i) + REDACTED;
-        i += matched;
+        i = end;
         copied = i;
       }
       return copied === 0 ? input : out + input.slice(copied);

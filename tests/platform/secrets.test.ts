@@ -20,6 +20,12 @@ describe('SecretSet', () => {
     expect(redactorOf(['TOKEN-1234', 'red']).text('TOKEN-1234')).toBe('[redacted]');
   });
 
+  it('replaces overlapping secrets as one span, so no part of either shows', () => {
+    expect(redactorOf(['d-secret-token', 'abcd']).text('abcd-secret-token!')).toBe('[redacted]!');
+    expect(unionOf([new SecretSet(['LONGSECRET-XYZ']), new SecretSet(['ZL'])]).text('see ZLONGSECRET-XYZ.')).toBe('see [redacted].');
+    expect(redactorOf(['abc', 'bcd', 'cde']).text('xabcdefx')).toBe('x[redacted]fx');
+  });
+
   it('counts owners: a secret added twice stays until removed twice; empty strings are ignored', () => {
     const set = new SecretSet(['', 'shared']);
     set.add(['shared']);
@@ -39,6 +45,23 @@ describe('SecretSet', () => {
     host.add(['KEY-9']);
     expect(both.text('pin 42, key KEY-9')).toBe('pin [redacted], key [redacted]');
     expect(both.has('42')).toBe(true);
+  });
+
+  it('keeps exactly the characters no secret occurrence covers, whatever the secrets and the text', () => {
+    const letter = fc.constantFrom('a', 'b', 'c');
+    const word = fc.array(letter, { minLength: 1, maxLength: 4 }).map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 5 }), fc.array(letter, { maxLength: 16 }), (secrets, chars) => {
+        const text = chars.join('');
+        const covered = new Array<boolean>(text.length).fill(false);
+        for (const secret of secrets) {
+          for (let at = text.indexOf(secret); at >= 0; at = text.indexOf(secret, at + 1)) covered.fill(true, at, at + secret.length);
+        }
+        const kept = [...text].filter((_, index) => !covered[index]).join('');
+        expect(redactText(text, secrets).split('[redacted]').join('')).toBe(kept);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('leaves no secret in the text, whatever the secrets and the text', () => {
