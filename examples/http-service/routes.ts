@@ -180,11 +180,14 @@ export class RouteTable {
     try {
       contributions = await this.options.manager.callHook(this.options.hook, { prefix: this.options.prefix });
     } catch (error) {
+      if (this.closed) return;
       // Entries of plugins that could not contribute stay closed; held requests get 503 after holdMs.
       const code = isPluginFactoryError(error) ? error.code : 'UNKNOWN';
       this.options.logger.error({ code, error: error instanceof Error ? error.message : String(error) }, 'collecting http.routes failed');
       return;
     }
+    // Closed while the hook ran: nothing serves again.
+    if (this.closed) return;
     const next = new Map<string, Entry>();
     const refreshed: string[] = [];
     for (const { plugin, routes } of contributions) {

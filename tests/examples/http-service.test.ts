@@ -14,6 +14,7 @@ import type { PluginDefinition } from '../../src/index.ts';
 import { EXAMPLE_SCENARIO, restartUnderLoad, send } from '../../examples/http-service/load.ts';
 import type { Answer } from '../../examples/http-service/load.ts';
 import { examplePlugins } from '../../examples/http-service/plugins/index.ts';
+import { RouteTable } from '../../examples/http-service/routes.ts';
 import { startHttpService } from '../../examples/http-service/service.ts';
 import type { HttpService, HttpServiceOptions } from '../../examples/http-service/service.ts';
 import { pluginOf } from '../helpers/host.ts';
@@ -166,6 +167,27 @@ describe('examples/http-service: routes from plugins', () => {
     expect(await service.routes.hold('users', new AbortController().signal)).toBe(false);
     const answer = await get(service, 'api/users');
     expect([answer.status, json(answer)]).toEqual([503, { error: 'unavailable', plugin: 'users' }]);
+  });
+
+  it('a route collection still running when the table closes does not make a route serve again', async () => {
+    let release: (routes: unknown) => void = () => undefined;
+    let listener: (change: unknown) => void = () => undefined;
+    const manager = {
+      getSnapshot: () => ({ plugins: [{ name: 'users', state: 'created' }] }),
+      subscribe: (fn: (change: unknown) => void) => {
+        listener = fn;
+        return { unsubscribe() {} };
+      },
+      callHook: () => new Promise((resolve) => (release = resolve)),
+    };
+    const table = new RouteTable({ manager, hook: {}, prefix: '/api', logger: silentLogger, holdMs: 1000 } as unknown as ConstructorParameters<typeof RouteTable>[0]);
+    table.attach();
+    listener({ type: 'plugin.changed', name: 'users', state: 'running' }); // a collection begins
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    table.close();
+    release([{ plugin: 'users', routes: [{ method: 'GET', path: '/users', handler: () => ({ body: [] }) }] }]);
+    await table.settled();
+    expect(table.serving('users')).toBe(false);
   });
 
   it('answers 404, 405 with allow, 400 and 413 without reaching a plugin', async () => {
