@@ -9,7 +9,9 @@ import { HOST_WIDE_MIN_LENGTH, SecretSet, unionOf } from '../platform/secrets.ts
 import type { Redactor } from '../platform/secrets.ts';
 import { lifecyclePaths } from '../testing/index.ts';
 import type { PathCover } from '../testing/index.ts';
-import { checkHost } from './check-host.ts';
+import { createPluginManager, silentLogger } from '../index.ts';
+import type { LoadedHost, PluginDefinition } from '../index.ts';
+import { checkHost, untilValidated } from './check-host.ts';
 import { dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
@@ -111,6 +113,13 @@ export async function testCommand(args: string[]): Promise<number> {
       notWalked: 0,
     };
     report.plugins.push(entry);
+    if (entry.walked && !valid && definition) {
+      // The host checks no module or config of a plugin whose graph fails: check them alone now,
+      // so a plugin broken in itself too is listed with those errors rather than walked.
+      const own = await errorsAlone(host, definition);
+      entry.errors.push(...own);
+      entry.walked = own.length === 0;
+    }
     if (!entry.walked || !definition) {
       if (!values.json) printPlugin(entry);
       continue;
@@ -142,6 +151,18 @@ export async function testCommand(args: string[]): Promise<number> {
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);
   return ok ? 0 : 1;
+}
+
+/** The validation errors of `definition` registered alone, its dependencies left out. */
+async function errorsAlone(host: LoadedHost, definition: PluginDefinition): Promise<Array<{ code: string; message: string }>> {
+  const manifest = { ...(definition.manifest as object), dependencies: {}, optionalDependencies: {} };
+  const manager = createPluginManager({ ...host.settings, plugins: [{ ...definition, manifest } as PluginDefinition], logger: silentLogger });
+  try {
+    const snapshot = await untilValidated(manager);
+    return (snapshot.plugins[0]?.errors ?? []).map(errorJson);
+  } finally {
+    await manager.stop();
+  }
 }
 
 function failedPath(path: string, error: unknown, redactor: Redactor): FailedPath {

@@ -180,14 +180,18 @@ describe('plugin-factory test', () => {
     };
     await write('orphan', { name: 'orphan', version: '1.0.0', dependencies: { ghost: '^1.0.0' } });
     await write('nameless', { version: '1.0.0' });
-    const { code, report } = await testJson([graphDir, '--plugin', 'orphan']);
+    // Broken in itself too (a required config value missing): listed with that, not walked.
+    await write('broken-orphan', { name: 'broken-orphan', version: '1.0.0', dependencies: { ghost: '*' }, config: { pin: { type: 'string', required: true } } });
+    const { code, report } = await testJson([graphDir, '--plugin', 'orphan', '--plugin', 'broken-orphan']);
     expect(code).toBe(1);
     const orphan = byName(report, 'orphan');
     expect([orphan.valid, orphan.walked, orphan.errors.map((error) => error.code), orphan.failed]).toEqual([false, true, ['MISSING_DEPENDENCY'], []]);
     expect(orphan.passed).toBeGreaterThan(100);
+    const broken = byName(report, 'broken-orphan');
+    expect([broken.walked, broken.paths, broken.errors.map((error) => error.code)]).toEqual([false, 0, ['MISSING_DEPENDENCY', 'CONFIG_INVALID']]);
 
     const all = await testJson([graphDir]);
-    const nameless = all.report.plugins.find((plugin) => plugin.name !== 'orphan')!;
+    const nameless = all.report.plugins.find((plugin) => !['orphan', 'broken-orphan'].includes(plugin.name))!;
     expect([nameless.valid, nameless.walked, nameless.paths]).toEqual([false, false, 0]);
     const picked = await testJson([graphDir, '--plugin', nameless.name]);
     expect(picked.code).toBe(1);
