@@ -16,7 +16,7 @@ import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
 import { pluginLogger } from './platform/logging.ts';
-import { HOST_WIDE_MIN_LENGTH, SecretSet, unionOf } from './platform/secrets.ts';
+import { SecretSet, isHostWide, unionOf } from './platform/secrets.ts';
 import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
@@ -77,7 +77,6 @@ interface Running {
 }
 
 const NO_SECRETS: readonly string[] = [];
-const isLong = (secret: string) => secret.length >= HOST_WIDE_MIN_LENGTH;
 
 /** A health check still in flight when its plugin left `running`: the next hook waits for it, bounded. */
 interface HealthWait {
@@ -133,7 +132,7 @@ export class PluginRuntimes {
   }
 
   /**
-   * Every registered plugin's secrets of `HOST_WIDE_MIN_LENGTH` characters or more: errors,
+   * Every registered plugin's host-wide secrets (`isHostWide`: 4 characters or more): errors,
    * health messages and log lines of any plugin are scrubbed of them, since what one plugin
    * reports may quote another's (an error of a service it called).
    */
@@ -151,10 +150,10 @@ export class PluginRuntimes {
   private readSecrets(running: Running, values: readonly string[]): void {
     const name = running.plugin.name;
     const before = running.secrets;
-    this.hostWide.remove(before.filter(isLong));
-    this.hostWide.add(values.filter(isLong));
-    const shortBefore = before.filter((secret) => !isLong(secret));
-    const shortNow = values.filter((secret) => !isLong(secret));
+    this.hostWide.remove(before.filter(isHostWide));
+    this.hostWide.add(values.filter(isHostWide));
+    const shortBefore = before.filter((secret) => !isHostWide(secret));
+    const shortNow = values.filter((secret) => !isHostWide(secret));
     if (shortBefore.length > 0 || shortNow.length > 0) {
       let own = this.shortSecrets.get(name);
       if (!own) {

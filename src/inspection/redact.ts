@@ -6,7 +6,7 @@
 import { secretValues } from '../config.ts';
 import type { ConfigSpecs } from '../config.ts';
 import type { PluginDefinition } from '../definition.ts';
-import { HOST_WIDE_MIN_LENGTH, REDACTED, SecretSet } from '../platform/secrets.ts';
+import { REDACTED, SecretSet, isHostWide } from '../platform/secrets.ts';
 
 export { REDACTED };
 
@@ -31,7 +31,7 @@ export const isStringArray = (value: unknown): value is string[] => Array.isArra
 export function createRedactor(secrets: readonly string[] = []): Redactor {
   const set = new SecretSet();
   const redact = ((text: string) => set.text(text)) as Redactor;
-  redact.add = (more) => set.add(more.filter((secret) => typeof secret === 'string' && secret.length >= HOST_WIDE_MIN_LENGTH && !set.has(secret)));
+  redact.add = (more) => set.add(more.filter((secret) => typeof secret === 'string' && isHostWide(secret) && !set.has(secret)));
   redact.add(secrets);
   return redact;
 }

@@ -27,5 +27,5 @@ export { createFileStore } from './file-store.ts';
 export type { FileStoreOptions, StoreFileSystem } from './file-store.ts';
 export { REDACTED, createPinoLogger, pluginLogger, redactText, redactValue } from './logging.ts';
 export type { PinoLogger, PinoLoggerOptions, PluginLoggerOptions } from './logging.ts';
-export { HOST_WIDE_MIN_LENGTH, SecretSet, redactorOf, unionOf } from './secrets.ts';
+export { HOST_WIDE_MIN_LENGTH, SecretSet, isHostWide, redactorOf, unionOf } from './secrets.ts';
 export type { Redactor } from './secrets.ts';

@@ -18,6 +18,9 @@ export const REDACTED = '[redacted]';
 /** A secret shorter than this is scrubbed from its own plugin's output only. */
 export const HOST_WIDE_MIN_LENGTH = 4;
 
+/** Whether `secret` is scrubbed from every plugin's output, not only its own plugin's. */
+export const isHostWide = (secret: string): boolean => secret.length >= HOST_WIDE_MIN_LENGTH;
+
 /** Scrubs secrets out of text; `has` says whether a whole value (a number's text) is one. */
 export interface Redactor {
   text(input: string): string;
