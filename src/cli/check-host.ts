@@ -4,7 +4,7 @@
  * without a hook running.
  */
 import { createPluginManager, loadHost, silentLogger } from '../index.ts';
-import type { LoadedHost, ManagerSnapshot, PluginManager } from '../index.ts';
+import type { LoadedHost, ManagerSnapshot, PluginDefinition, PluginManager } from '../index.ts';
 
 export interface CheckedHost {
   host: LoadedHost;
@@ -15,10 +15,17 @@ export interface CheckedHost {
 /** Loads `target`, lets every plugin validate, then stops the manager. No hook runs. */
 export async function checkHost(target: string): Promise<CheckedHost> {
   const host = await loadHost(target);
-  const manager = createPluginManager({ ...host.settings, plugins: host.definitions, logger: silentLogger });
-  const snapshot = await untilValidated(manager);
-  await manager.stop(); // before start(): runs no hook
-  return { host, snapshot };
+  return { host, snapshot: await validateOnly(host, host.definitions) };
+}
+
+/** Registers `definitions` with the settings of `host`, lets them validate, stops. No hook runs. */
+export async function validateOnly(host: LoadedHost, definitions: readonly PluginDefinition[]): Promise<ManagerSnapshot> {
+  const manager = createPluginManager({ ...host.settings, plugins: [...definitions], logger: silentLogger });
+  try {
+    return await untilValidated(manager);
+  } finally {
+    await manager.stop(); // before start(): runs no hook
+  }
 }
 
 /**

@@ -5,13 +5,12 @@
 import { parseArgs } from 'node:util';
 import { describeThrown, isPluginFactoryError } from '../errors.ts';
 import { secretsOf } from '../inspection/redact.ts';
-import { HOST_WIDE_MIN_LENGTH, SecretSet, unionOf } from '../platform/secrets.ts';
+import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import type { Redactor } from '../platform/secrets.ts';
 import { lifecyclePaths } from '../testing/index.ts';
 import type { PathCover } from '../testing/index.ts';
-import { createPluginManager, silentLogger } from '../index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
-import { checkHost, untilValidated } from './check-host.ts';
+import { checkHost, validateOnly } from './check-host.ts';
 import { dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
@@ -93,7 +92,7 @@ export async function testCommand(args: string[]): Promise<number> {
 
   // What a failure prints is scrubbed as the engine scrubs a host's output: of every plugin's
   // secrets, and of the walked plugin's short ones (a PIN) too.
-  const hostWide = new SecretSet(secretsOf(host.definitions).filter((secret) => secret.length >= HOST_WIDE_MIN_LENGTH));
+  const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
   const progress = values.json ? null : process.stderr;
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
   for (const plugin of snapshot.plugins) {
@@ -156,13 +155,8 @@ export async function testCommand(args: string[]): Promise<number> {
 /** The validation errors of `definition` registered alone, its dependencies left out. */
 async function errorsAlone(host: LoadedHost, definition: PluginDefinition): Promise<Array<{ code: string; message: string }>> {
   const manifest = { ...(definition.manifest as object), dependencies: {}, optionalDependencies: {} };
-  const manager = createPluginManager({ ...host.settings, plugins: [{ ...definition, manifest } as PluginDefinition], logger: silentLogger });
-  try {
-    const snapshot = await untilValidated(manager);
-    return (snapshot.plugins[0]?.errors ?? []).map(errorJson);
-  } finally {
-    await manager.stop();
-  }
+  const snapshot = await validateOnly(host, [{ ...definition, manifest } as PluginDefinition]);
+  return (snapshot.plugins[0]?.errors ?? []).map(errorJson);
 }
 
 function failedPath(path: string, error: unknown, redactor: Redactor): FailedPath {
