@@ -52,7 +52,16 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   const { host, manager, verbose, note, warn, stopping, learn } = options;
   const names = host.definitions.map(definitionName);
 
-  /** Resolves true once `name` takes a reload; false when the host stops or the wait is over. */
+  /**
+   * A reload of `name` from elsewhere (the dashboard) or a restart is in progress: it cannot take
+   * a reload now but will. A crashed plugin never will, and an unloaded one is gone.
+   */
+  const busy = (name: string) => {
+    const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
+    return state !== undefined && state !== 'crashed' && !manager.can(name, 'reload') && !stopping();
+  };
+
+  /** Resolves true once `name` takes a reload; false when the host stops, the plugin crashes or goes, or the wait is over. */
   const untilReloadable = (name: string) =>
     new Promise<boolean>((resolve) => {
       let subscription: { unsubscribe(): void } | null = null;
@@ -70,6 +79,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       const check = () => {
         if (stopping()) finish(false);
         else if (manager.can(name, 'reload')) finish(true);
+        else if (!busy(name)) finish(false);
       };
       timer = setTimeout(() => finish(false), BUSY_WAIT_MS);
       timer.unref();
@@ -79,12 +89,6 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       subscription = manager.subscribe(check);
       check();
     });
-
-  /** A reload of `name` from elsewhere (the dashboard) or a restart is in progress. */
-  const busy = (name: string) => {
-    const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
-    return state !== undefined && !manager.can(name, 'reload') && !stopping();
-  };
 
   const reload = async (index: number, tries = 1): Promise<void> => {
     const folder = host.folders[index]!;

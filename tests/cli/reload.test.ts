@@ -1,0 +1,68 @@
+/**
+ * The `run --watch` reloader against a stand-in manager, for states the real host reaches only
+ * through a fault: a crashed plugin actor can never take a reload, so a change to it is refused
+ * at once rather than after waiting for a reload in progress that does not exist.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PluginFactoryError, loadPluginFolder } from '../../src/index.ts';
+import type { LoadedHost, PluginManager } from '../../src/index.ts';
+import { watchAndReload } from '../../src/cli/reload.ts';
+
+let dir = '';
+
+afterEach(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function onePluginHost(): Promise<LoadedHost> {
+  dir = await mkdtemp(join(tmpdir(), 'plugin-factory-reload-'));
+  const folder = join(dir, 'base');
+  await mkdir(folder);
+  await writeFile(join(folder, 'plugin.json'), JSON.stringify({ name: 'base', version: '1.0.0' }));
+  await writeFile(join(folder, 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+  const definition = await loadPluginFolder(folder);
+  return { definitions: [definition], problems: [], settings: {}, hostFile: null, folders: [folder] };
+}
+
+/** A host whose one plugin is in `state` and takes no reload. */
+function refusingManager(state: string) {
+  const reloads: string[] = [];
+  let subscribers = 0;
+  const manager = {
+    getSnapshot: () => ({ plugins: [{ name: 'base', state }] }),
+    can: () => false,
+    subscribe: () => {
+      subscribers += 1;
+      return { unsubscribe: () => (subscribers -= 1) };
+    },
+    reloadPlugin: async (name: string) => {
+      reloads.push(name);
+      throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot reload`, { plugin: name });
+    },
+  };
+  return { manager: manager as unknown as PluginManager, reloads, subscribers: () => subscribers };
+}
+
+describe('run --watch reloader', () => {
+  it('a change to a crashed plugin is refused at once, not held for a reload in progress', async () => {
+    const host = await onePluginHost();
+    const { manager, reloads, subscribers } = refusingManager('crashed');
+    const notes: string[] = [];
+    let failed!: (line: string) => void;
+    const warned = new Promise<string>((resolve) => (failed = resolve));
+    const watch = watchAndReload({ host, manager, verbose: false, note: (line) => notes.push(line), warn: (line) => failed(line), stopping: () => false });
+    try {
+      await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 2; } };\n');
+      const line = await warned;
+      expect(line).toMatch(/^reload of base failed: INVALID_TRANSITION: .*base is now crashed$/);
+      expect(reloads).toEqual(['base']);
+      expect(notes.some((note) => note.includes('waits'))).toBe(false);
+      expect(subscribers()).toBe(0);
+    } finally {
+      await watch.close();
+    }
+  });
+});
