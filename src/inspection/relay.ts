@@ -30,6 +30,9 @@ const MAX_BYTES_PER_TURN = 4 * 1024 * 1024;
 /** How often a viewer's queue is tried again. */
 const CATCH_UP_CHECK_MS = 20;
 
+/** How long a viewer with frames waiting may take none before it counts as not reading and is dropped. */
+const STALL_MS = 30_000;
+
 export interface InspectorRelayOptions {
   /** @default 0 (any free port) */
   port?: number;
@@ -37,6 +40,8 @@ export interface InspectorRelayOptions {
   host?: string;
   /** The inspector UI the viewer page embeds. @default 'https://stately.ai/inspect' */
   inspectorUrl?: string;
+  /** How long a viewer with frames waiting may read nothing before it is dropped. @default 30000 */
+  stallMs?: number;
 }
 
 export interface InspectorRelay {
@@ -55,6 +60,7 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   const port = checkPort(options.port ?? 0, owner);
   const host = checkHost(options.host ?? LOOPBACK, owner);
   const inspectorUrl = options.inspectorUrl ?? 'https://stately.ai/inspect';
+  const stallMs = options.stallMs ?? STALL_MS;
   let page = '';
   const server = createServer((req, res) => {
     // Compared as text: a request line no URL parser accepts must not throw in the host.
@@ -79,17 +85,31 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   wss.on('error', () => undefined);
   // Each viewer is sent what it can read: a new one first gets the replay (a large host's is tens
   // of MB) as it reads it, and frames relayed while it catches up, or while a burst fills its
-  // socket, queue behind, bounded; one whose queue overflows has stopped reading and is dropped.
-  const viewers = new Map<WebSocket, { cursor: ReplayCursor | null; queued: string[]; head: number; bytes: number; timer: NodeJS.Timeout | null }>();
+  // socket, queue behind, bounded; one whose queue overflows, or that reads nothing of it for
+  // `stallMs`, has stopped reading and is dropped.
+  interface Viewer {
+    cursor: ReplayCursor | null;
+    queued: string[];
+    head: number;
+    bytes: number;
+    timer: NodeJS.Timeout | null;
+    /** Its socket's unsent bytes when last looked at, and since when it has taken nothing. */
+    buffered: number;
+    idleSince: number;
+  }
+  const viewers = new Map<WebSocket, Viewer>();
   const pump = (viewer: WebSocket) => {
     const state = viewers.get(viewer);
     if (!state) return;
     state.timer = null;
     if (viewer.readyState !== WebSocket.OPEN) return;
+    // It took something since the last look: its socket holds less, or room was made for more.
+    let took = viewer.bufferedAmount < state.buffered;
     while (state.cursor && viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
       const frame = state.cursor.next();
       if (frame === undefined) state.cursor = null;
       else viewer.send(frame);
+      took = true;
     }
     // Read from a head index (shift() moves the whole array: quadratic on a long queue), and at
     // most a slice per turn, so that the host's event loop never stalls on one viewer.
@@ -105,14 +125,27 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
       state.queued = [];
       state.head = 0;
     }
-    if (state.cursor || state.queued.length > 0) state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
+    state.buffered = viewer.bufferedAmount;
+    if (!state.cursor && state.queued.length === 0) return;
+    const now = Date.now();
+    if (took || sent > 0) state.idleSince = now;
+    else if (now - state.idleSince >= stallMs) {
+      viewer.terminate();
+      return;
+    }
+    state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
   };
   const relayTo = (viewer: WebSocket, frame: string) => {
     const state = viewers.get(viewer);
     if (!state) return;
-    if (!state.cursor && state.queued.length === 0 && viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
-      viewer.send(frame);
-      return;
+    if (!state.cursor && state.queued.length === 0) {
+      if (viewer.bufferedAmount < MAX_BUFFERED_BYTES) {
+        viewer.send(frame);
+        return;
+      }
+      // Its socket is full: frames wait for it from now on.
+      state.buffered = viewer.bufferedAmount;
+      state.idleSince = Date.now();
     }
     const bytes = Buffer.byteLength(frame);
     if (state.bytes + bytes > MAX_QUEUED_BYTES) {
@@ -126,7 +159,7 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
     if (!state.timer) state.timer = setTimeout(() => pump(viewer), CATCH_UP_CHECK_MS).unref();
   };
   wss.on('connection', (socket) => {
-    viewers.set(socket, { cursor: replay.cursor(), queued: [], head: 0, bytes: 0, timer: null });
+    viewers.set(socket, { cursor: replay.cursor(), queued: [], head: 0, bytes: 0, timer: null, buffered: 0, idleSince: Date.now() });
     socket.on('close', () => {
       const state = viewers.get(socket);
       if (state?.timer) clearTimeout(state.timer);

@@ -312,6 +312,81 @@ describe('the inspector relay', () => {
   });
 });
 
+describe('a relay viewer that stops reading', () => {
+  /**
+   * A relay, a host connected to it, a viewer whose TCP reading is paused until `resume()`, and a
+   * second viewer reading normally: once it has a frame, the relay has relayed it to both.
+   */
+  async function stalledViewer(options: { stallMs?: number } = {}) {
+    const relay = await startInspectorRelay(options);
+    cleanups.push(() => relay.close());
+    const [host, viewer, reader] = [0, 1, 2].map(() => {
+      const socket = new WebSocket(relay.url);
+      cleanups.push(() => socket.terminate());
+      return socket;
+    }) as [WebSocket, WebSocket, WebSocket];
+    await Promise.all([host, viewer, reader].map((socket) => new Promise((resolve) => socket.once('open', resolve))));
+    let relayed = 0;
+    reader.on('message', () => void relayed++);
+    const tcp = (viewer as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    tcp.pause();
+    let received = 0;
+    let closed = false;
+    viewer.on('message', () => void received++);
+    viewer.on('close', () => void (closed = true));
+    const send = async (count: number, big: string) => {
+      for (let n = 0; n < count; n++) host.send(JSON.stringify({ type: '@xstate.event', sessionId: 's', n, big }));
+      await until(() => relayed === count, 10_000);
+    };
+    return { send, received: () => received, closed: () => closed, pause: () => tcp.pause(), resume: () => tcp.resume() };
+  }
+  /** What the viewer got once it reads again: everything, or up to where it was dropped. */
+  async function settle(viewer: Awaited<ReturnType<typeof stalledViewer>>, count: number) {
+    viewer.resume();
+    await until(() => viewer.closed() || viewer.received() === count, 10_000);
+    return { received: viewer.received(), closed: viewer.closed() };
+  }
+
+  it.each([
+    ['ASCII', 'y'.repeat(1024 * 1024)],
+    ['two-byte characters, counted in bytes', 'é'.repeat(512 * 1024)],
+  ])('is dropped once 32 MiB queue for it (%s)', { timeout: 30_000 }, async (_name, big) => {
+    const viewer = await stalledViewer();
+    // 70 frames of 1 MiB: past the 8 MiB its socket may hold, what the kernel takes, and 32 MiB.
+    const count = 70;
+    await viewer.send(count, big);
+    const { received, closed } = await settle(viewer, count);
+    expect(closed).toBe(true);
+    expect(received).toBeLessThan(count);
+  });
+
+  it('is dropped when it takes nothing for stallMs, even with no more frames coming', { timeout: 30_000 }, async () => {
+    const viewer = await stalledViewer({ stallMs: 300 });
+    // 30 MiB: some of it queues in the relay, under the 32 MiB that would drop the viewer.
+    const count = 30;
+    await viewer.send(count, 'z'.repeat(1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { received, closed } = await settle(viewer, count);
+    expect(closed).toBe(true);
+    expect(received).toBeLessThan(count);
+  });
+
+  it('is kept while it reads slowly, and gets every frame', { timeout: 30_000 }, async () => {
+    const viewer = await stalledViewer({ stallMs: 1500 });
+    const count = 30;
+    await viewer.send(count, 'z'.repeat(1024 * 1024));
+    // It reads in short bursts with pauses longer than a pump's look but well under stallMs.
+    while (!viewer.closed() && viewer.received() < count) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      viewer.resume();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      viewer.pause();
+    }
+    expect(viewer.closed()).toBe(false);
+    expect(viewer.received()).toBe(count);
+  });
+});
+
 describe('InspectorSocket', () => {
   /** A receiver whose TCP reading is paused until `resume()`. */
   async function slowReceiver() {
