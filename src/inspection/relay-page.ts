@@ -2,9 +2,10 @@
  * The relay's viewer page: it embeds the Stately inspector UI in an iframe and forwards what the
  * relay sends (over a WebSocket to the page's own host) with `postMessage`, holding events back
  * until the inspector says it is ready (`@statelyai.connected`), as `@statelyai/inspect/server`'s
- * page does. A page the relay dropped (it cuts a viewer once 32 MiB queue for it), or whose relay
- * went away, connects again (1 s, then longer up to 30 s while it keeps being dropped), and the
- * relay replays every live actor, as fast as the page reads it, into a reloaded inspector.
+ * page does. A page the relay dropped (it cuts a viewer once 32 MiB queue for it, or that reads
+ * nothing for 30 s), or whose relay went away, connects again (1 s, then longer up to 30 s while
+ * it keeps being dropped), and the relay replays every live actor, as fast as the page reads it,
+ * into a fresh inspector iframe.
  */
 import { PluginFactoryError } from '../errors.ts';
 
@@ -32,12 +33,14 @@ export function bridgePage(inspectorUrl: string): string {
 <body>
 <iframe id="inspector" src="${escapeAttribute(url.href)}" title="Stately inspector"></iframe>
 <script>
-  const frame = document.getElementById('inspector');
+  let frame = document.getElementById('inspector');
   const held = [];
   let ready = false;
   const deliver = (event) => frame.contentWindow.postMessage(event, ${target});
   window.addEventListener('message', (message) => {
-    if (message.origin !== ${target} || !message.data || message.data.type !== '@statelyai.connected') return;
+    // Only the current inspector's word counts: one it replaced may still be heard from.
+    if (message.source !== frame.contentWindow || message.origin !== ${target}) return;
+    if (!message.data || message.data.type !== '@statelyai.connected') return;
     ready = true;
     held.splice(0).forEach(deliver);
   });
@@ -48,12 +51,15 @@ export function bridgePage(inspectorUrl: string): string {
     const opened = Date.now();
     // A new connection starts with the whole replay: what was held from the last one is
     // superseded, and an inspector that already showed the last one is reloaded, so that it
-    // shows each actor once rather than the replay on top of what it had.
+    // shows each actor once rather than the replay on top of what it had. It is a new iframe, so
+    // that nothing the old document still says is taken for the new one's.
     socket.onopen = () => {
       held.length = 0;
       if (ready) {
         ready = false;
-        frame.src = frame.src;
+        const fresh = frame.cloneNode();
+        frame.replaceWith(fresh);
+        frame = fresh;
       }
     };
     socket.onmessage = (message) => {

@@ -148,10 +148,12 @@ describe('the dashboard with 1,000 plugins', () => {
 
 describe("the inspector relay's viewer page in Chromium", () => {
   it(`connects again when its relay goes away, and gets the live actors from the new one, once each${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
-    // A stand-in for Stately's inspector UI (no internet here): it says it is ready and keeps what it is sent.
+    // A stand-in for Stately's inspector UI (no internet here): it says it is ready and keeps what
+    // it is sent. It says so again as it goes away: a word from a document being replaced, which
+    // must not let events through to the one replacing it before that one is ready.
     const standIn = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' }).end(
-        "<script>window.received = []; addEventListener('message', (m) => received.push(m.data)); parent.postMessage({ type: '@statelyai.connected' }, '*');</script>",
+        "<script>window.received = []; addEventListener('message', (m) => received.push(m.data)); const ready = () => parent.postMessage({ type: '@statelyai.connected' }, '*'); addEventListener('pagehide', ready); ready();</script>",
       );
     });
     await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
