@@ -49,8 +49,8 @@ export async function main(argv: readonly string[]): Promise<number> {
  * stops its plugins and reports such handles itself.
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
-  // A reader that goes away (`| head -1`, `| grep -m1 booted`, a log shipper restarting) must
-  // not take the host down with an EPIPE: what would have gone to it is dropped, the plugins
+  // A reader that goes away (`| head -1`, `| grep -m1 booted`, a log shipper restarting) or a
+  // full disk must not take the host down: what would have gone there is dropped, the plugins
   // keep running and still stop in order.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedReader);
   const code = await main(argv);
@@ -62,12 +62,16 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   process.exit(code);
 }
 
-function ignoreClosedReader(error: NodeJS.ErrnoException): void {
+/**
+ * Output that cannot be written (a reader gone, a full disk under a redirected log) is dropped:
+ * the plugins keep running and still stop in order. A failure other than a closed reader is
+ * said once on the other stream, if that one still works.
+ */
+function ignoreClosedReader(this: NodeJS.WriteStream, error: NodeJS.ErrnoException): void {
   if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
-  // Anything else fails as an unhandled stream error would.
-  process.nextTick(() => {
-    throw error;
-  });
+  const other = this === process.stdout ? process.stderr : process.stdout;
+  const name = this === process.stdout ? 'stdout' : 'stderr';
+  if (!other.destroyed) other.write(`plugin-factory: cannot write to ${name} (${error.code ?? error.message}); what goes there is dropped\n`);
 }
 
 /** True when this file is the program being run (not imported, e.g. by bin/plugin-factory.mjs). */

@@ -2,6 +2,7 @@
  * `plugin-factory run`: boot and shutdown with --once, the final snapshot with --json, progress
  * lines, signals (clean shutdown, a relayed repeat ignored, a second Ctrl-C forcing the exit).
  */
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
 
@@ -105,6 +106,20 @@ describe('plugin-factory run', () => {
     const { code } = await exitOf(run);
     expect(code, run.err()).toBe(0);
     expect(run.err()).not.toMatch(/EPIPE|Error/);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('stdout on a full disk does not take the host down: it says so once, and stops in order', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = startCli(['run', `${FIXTURES}/good`, '--once', '--json'], { stdout: full });
+      const { code } = await exitOf(run);
+      expect(code, run.err()).toBe(0);
+      expect(run.err().match(/cannot write to stdout \(ENOSPC\)/g)).toHaveLength(1);
+      expect(run.err()).toMatch(/^host: stopping -> stopped$/m);
+      expect(run.err()).not.toMatch(/^\s+at /m);
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('shuts down cleanly on SIGTERM, and ignores a relayed repeat of the signal', async () => {
