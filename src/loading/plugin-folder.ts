@@ -73,13 +73,15 @@ export function parseManifestText(text: string, file: string, shown: string, nam
 
 /**
  * Parses YAML text without printing anything: the yaml package writes its warnings to the
- * process (through `process.emitWarning`) with an excerpt of the line, which may hold a secret.
- * A warning (an unknown tag such as `!secret`, which would otherwise leave the value a plain
- * string) is an error here, as any typo in a manifest is.
+ * process (through `process.emitWarning`) with an excerpt of the line, which may hold a secret;
+ * at log level 'error' it prints none and still reports a second document (`---`), which
+ * 'silent' would drop unseen. A warning (an unknown tag such as `!secret`, which would otherwise
+ * leave the value a plain string) is an error here, as any typo in a manifest is.
  */
 export function parseYaml(text: string): unknown {
-  const doc = parseDocument(text, { logLevel: 'silent' });
+  const doc = parseDocument(text, { logLevel: 'error' });
   const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem?.code === 'MULTIPLE_DOCS') throw new Error('it holds more than one document (a second ---)');
   if (problem) throw problem;
   return doc.toJS({ maxAliasCount: 100 });
 }

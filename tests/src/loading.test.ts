@@ -1000,6 +1000,23 @@ describe('modules and files as they come from editors and compilers', () => {
     }
   });
 
+  it('a YAML manifest or host file holding a second document (---) is a coded error, not cut to the first', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.yaml': 'name: db\nversion: 1.0.0\n---\nbogus: true\n',
+      'db/index.mjs': hooks,
+      'host.yaml': 'plugins: [db]\n---\nplugins: []\n',
+    });
+    const definition = await loadPluginFolder(join(dir, 'db'));
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+    expect(host.definitions).toEqual([]);
+    // A lone leading `---` is one document, as before.
+    await writeFile(join(dir, 'db/plugin.yaml'), '---\nname: db\nversion: 1.0.0\n');
+    expect((await loadPluginFolder(join(dir, 'db'))).problems).toBeUndefined();
+  });
+
   it('a JSON syntax error says where, never quoting the text (it may hold a secret)', async () => {
     const dir = await tempDir();
     const secret = 'hunter2-s3cret-value';
