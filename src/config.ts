@@ -7,8 +7,11 @@ import type { ConfigFieldSpec } from './manifest.ts';
 
 export type ConfigSpecs = Record<string, ConfigFieldSpec>;
 
-/** Keys that would reach Object.prototype if assigned naively; they stay inert data here. */
-const POISONED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Keys that would reach Object.prototype if assigned naively; they stay inert data here, and a
+ * manifest may not name a config field so (it could never be given or read).
+ */
+export const POISONED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 export interface ConfigResult {
   value: Record<string, unknown>;

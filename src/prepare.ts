@@ -9,7 +9,7 @@ import type { HookName } from '../machines/error-info.ts';
 import type { Clock } from '../machines/plugin-manager.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { PluginEntry } from '../machines/plugin-registry.ts';
-import { validateConfig } from './config.ts';
+import { POISONED_KEYS, validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, satisfiesDependency } from './manifest.ts';
@@ -76,21 +76,22 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
   // Loading problems that left no manifest to read (none, or not parseable) say it all.
   if (def.manifest === undefined && problems.length > 0) return prepared;
   const parsed = Manifest.safeParse(def.manifest);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
+  // zod's record skips an own `__proto__` key unseen, so these are looked for in what was written.
+  const reserved = reservedConfigFields(def.manifest);
+  if (!parsed.success || reserved.length > 0) {
+    const invalid = (what: string, path: string) =>
+      prepared.errors.push(new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': manifest ${what}; fix it in ${source}`, { plugin: name, path }));
+    for (const issue of parsed.error?.issues ?? []) {
       const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
       const field = formatPath(issue.path);
-      const what =
-        keys.length > 0
-          ? `has unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}${field ? ` in '${field}'` : ''} (check the spelling)`
-          : `field '${field || '(root)'}' ${issue.message}`;
-      prepared.errors.push(
-        new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': manifest ${what}; fix it in ${source}`, {
-          plugin: name,
-          path: keys.length > 0 ? [field, keys[0]].filter(Boolean).join('.') : field,
-        }),
-      );
+      // A bad record key (a dependency name) says what is wrong with it, not just that it is.
+      const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+      if (keys.length > 0) {
+        const fields = `${keys.map((k) => `'${k}'`).join(', ')}${field ? ` in '${field}'` : ''}`;
+        invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields} (check the spelling)`, [field, keys[0]].filter(Boolean).join('.'));
+      } else invalid(`field '${field || '(root)'}' ${message}`, field);
     }
+    for (const key of reserved) invalid(`field 'config.${key}' is a name JavaScript objects reserve: pick another`, `config.${key}`);
     return prepared;
   }
   const manifest = parsed.data;
@@ -116,6 +117,13 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
     );
   }
   return prepared;
+}
+
+/** Config fields of a manifest named `__proto__`, `constructor` or `prototype`. */
+function reservedConfigFields(manifest: unknown): string[] {
+  const config = typeof manifest === 'object' && manifest !== null ? (manifest as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return [];
+  return Object.keys(config).filter((key) => POISONED_KEYS.has(key));
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

@@ -1264,6 +1264,19 @@ describe('invalid definitions', () => {
     expect(snapshot.error?.path).toBe(path);
   });
 
+  it.each(['constructor', '__proto__', 'prototype'])('a config field named %s (it could never be given) → MANIFEST_INVALID at its field', async (field) => {
+    // Parsed from text, as a manifest file is: `__proto__` is then an own key, not the prototype.
+    const manifest = JSON.parse(`{ "name": "reserved", "version": "1.0.0", "config": { "${field}": { "type": "string", "required": true } } }`) as ManifestInput;
+    const snapshot = await expectInvalid({ manifest, module: hooks() }, 'MANIFEST_INVALID');
+    expect(snapshot.error?.path).toBe(`config.${field}`);
+  });
+
+  it('a dependency with a bad name → MANIFEST_INVALID at that key, saying what a name may hold', async () => {
+    const snapshot = await expectInvalid({ manifest: { name: 'deps', version: '1.0.0', dependencies: { 'Bad Name': '*' } }, module: hooks() }, 'MANIFEST_INVALID');
+    expect(snapshot.error?.path).toBe('dependencies.Bad Name');
+    expect(snapshot.error?.message).toMatch(/lower-case/);
+  });
+
   it('a name starting with a digit → MANIFEST_INVALID', async () => {
     await expectInvalid({ manifest: { name: '1plugin', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
   });
