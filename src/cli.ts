@@ -6,6 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatError } from './cli/output.ts';
+import { exitProcess, guardProcess, strayError, unhandledStrays } from './cli/process-guard.ts';
 import { USAGE, UsageError } from './cli/usage.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
@@ -53,13 +54,20 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   // full disk must not take the host down: what would have gone there is dropped, the plugins
   // keep running and still stop in order.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedReader);
-  const code = await main(argv);
+  guardProcess();
+  let code = await main(argv);
+  // Plugin code that threw outside any hook where the command did not look (`graph`): said, and
+  // the command fails.
+  for (const stray of unhandledStrays()) {
+    process.stderr.write(`${formatError(strayError(stray), false)}\n`);
+    code = code === 0 ? 1 : code;
+  }
   process.exitCode = code;
   if (argv[0] === 'run') return;
   // Written output is flushed first: exit() does not wait for a pipe.
   await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
-  process.exit(code);
+  exitProcess(code);
 }
 
 /**

@@ -14,6 +14,8 @@ import { showProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { watchAndReload } from './reload.ts';
 import type { HotReload } from './reload.ts';
+import { exitProcess, handleStrayErrors } from './process-guard.ts';
+import { strayErrors } from './stray-errors.ts';
 import { onShutdownSignal } from './signals.ts';
 import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, targetOf } from './usage.ts';
 
@@ -53,6 +55,21 @@ export async function runCommand(args: string[]): Promise<number> {
 
   const host = await loadHost(target);
   for (const problem of host.problems) log(`${red('✗', errors)} ${formatError(problem, verbose)}`, errors);
+  // Errors plugin code throws or rejects outside any hook: each is reported and fails the run;
+  // a thrown one (the process state is unknown after it) also stops the host, in order.
+  const coded = strayErrors(host);
+  let strays = 0;
+  let fatal = false;
+  let stopForStray = () => undefined;
+  handleStrayErrors((stray) => {
+    strays += 1;
+    const line = `${red('✗', errors)} ${formatError(coded(stray), verbose)}`;
+    log(stray.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
+    if (stray.thrown && !fatal) {
+      fatal = true;
+      stopForStray();
+    }
+  });
   if (host.definitions.length === 0) {
     log(`plugin-factory: no plugin found in '${target}'`, errors);
     if (values.json) process.stdout.write(`${JSON.stringify({ state: 'stopped', plugins: [] })}\n`);
@@ -83,6 +100,8 @@ export async function runCommand(args: string[]): Promise<number> {
     wake();
     return stopping;
   };
+  stopForStray = () => void requestStop();
+  if (fatal) stopForStray();
   const signals = onShutdownSignal(
     (signal) => {
       log(`shutting down (${signal})`, notes);
@@ -135,12 +154,13 @@ export async function runCommand(args: string[]): Promise<number> {
   signals.dispose();
 
   const reasons = exitReasons(boot, final, host.problems.length);
+  if (strays > 0) reasons.push(`${strays} error${strays === 1 ? '' : 's'} outside any hook (UNCAUGHT_ERROR)`);
   if (!notes.isTTY) print(table(final), notes);
   for (const reason of reasons) print(`${red('✗', errors)} ${reason}`, errors);
   if (json) print(JSON.stringify(final));
   setTimeout(() => {
     print(`plugin-factory: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}`, errors);
-    process.exit(1);
+    exitProcess(1);
   }, LEAK_REPORT_MS).unref();
   return reasons.length > 0 ? 1 : 0;
 }

@@ -4,6 +4,8 @@
  * Ctrl-C relayed by a parent process (npm, tsx), not a second one.
  */
 
+import { exitProcess } from './process-guard.ts';
+
 /** A repeat of the same signal within this window is ignored. */
 export const REPEAT_WINDOW_MS = 300;
 
@@ -28,7 +30,7 @@ export function onShutdownSignal(
     if (signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
     warn(`plugin-factory: ${signal} again, exiting without waiting for the plugins`);
     // Forcing the exit is the point of a second Ctrl-C: plugins may be hanging in stop.
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    exitProcess(signal === 'SIGINT' ? 130 : 143);
   };
   for (const signal of SIGNALS) process.on(signal, handler);
   return {

@@ -11,6 +11,8 @@ import { lifecyclePaths } from '../testing/index.ts';
 import type { PathCover } from '../testing/index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
+import { handleStrayErrors } from './process-guard.ts';
+import { strayErrors } from './stray-errors.ts';
 import { dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
@@ -95,6 +97,21 @@ export async function testCommand(args: string[]): Promise<number> {
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
   const progress = values.json ? null : process.stderr;
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
+  // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
+  // the plugin whose file threw, or the one being walked, on the path being walked.
+  const coded = strayErrors(host);
+  const printed = new Set<string>();
+  let walking: { name: string; path: string } | null = null;
+  handleStrayErrors((stray) => {
+    const error = coded(stray, walking?.name);
+    const entry = report.plugins.find((plugin) => plugin.name === error.plugin);
+    if (!entry) {
+      report.problems.push(problemJson(error));
+      return;
+    }
+    entry.failed.push({ path: walking?.name === entry.name ? walking.path : '(outside any path)', code: error.code, message: error.message });
+    if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}: ${red(error.code, process.stdout)}: ${error.message}`);
+  });
   for (const plugin of snapshot.plugins) {
     if (wanted.length > 0 && !wanted.includes(plugin.name)) continue;
     const definition = host.definitions.find((candidate) => candidate.manifest?.name === plugin.name);
@@ -121,6 +138,7 @@ export async function testCommand(args: string[]): Promise<number> {
     }
     if (!entry.walked || !definition) {
       if (!values.json) printPlugin(entry);
+      printed.add(entry.name);
       continue;
     }
     const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
@@ -133,6 +151,7 @@ export async function testCommand(args: string[]): Promise<number> {
         break;
       }
       line.update(index);
+      walking = { name: plugin.name, path: path.name };
       try {
         const result = await path.run();
         if (result.skipped === undefined) entry.passed += 1;
@@ -143,7 +162,9 @@ export async function testCommand(args: string[]): Promise<number> {
     }
     line.close();
     if (!values.json) printPlugin(entry);
+    printed.add(entry.name);
   }
+  walking = null;
 
   if (values.json) print(JSON.stringify(report));
   else printSummary(report);

@@ -3,6 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
+import { handleStrayErrors } from './process-guard.ts';
+import type { StrayError } from './process-guard.ts';
+import { strayErrors } from './stray-errors.ts';
 import { blockedPlugins, validBootOrder } from './host-graph.ts';
 import { dim, errorJson, green, print, problemJson, red } from './output.ts';
 import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
@@ -31,6 +34,10 @@ export async function validateCommand(args: string[]): Promise<number> {
     return 0;
   }
   const target = targetOf(positionals, VALIDATE_USAGE);
+  // Plugin code that throws or rejects outside any hook while its module is imported (a promise
+  // nobody awaits at the top level) makes the plugin invalid: `run` would report it too.
+  const strays: StrayError[] = [];
+  handleStrayErrors((stray) => strays.push(stray));
   const { host, snapshot } = await checkHost(target);
   // A plugin whose required dependency is invalid would be blocked at run time: say so now.
   const blocked = blockedPlugins(host, snapshot);
@@ -49,6 +56,15 @@ export async function validateCommand(args: string[]): Promise<number> {
     order: validBootOrder(host, snapshot),
     problems: host.problems.map(problemJson),
   };
+  const coded = strayErrors(host);
+  for (const stray of strays) {
+    const error = coded(stray);
+    const plugin = report.plugins.find((candidate) => candidate.name === error.plugin);
+    if (plugin) {
+      plugin.errors.push({ code: error.code, message: error.message });
+      plugin.valid = false;
+    } else report.problems.push(problemJson(error));
+  }
   if (values.json) print(JSON.stringify(report));
   else printReport(report);
   const ok = report.plugins.every((plugin) => plugin.valid) && report.problems.length === 0;

@@ -1,0 +1,55 @@
+/**
+ * The command line owns its process, and plugin code must neither end it nor crash it from
+ * outside a hook, where no try/catch of the engine can reach:
+ * - `process.exit()` called while a command runs throws instead: inside a hook the hook fails
+ *   (HOOK_FAILED), at import the module does (MODULE_LOAD_FAILED), anywhere else it is a stray
+ *   error as below. The command line ends the process itself with `exitProcess`.
+ * - An exception nobody catches, or a rejection nobody handles (a plugin's timer, a promise it
+ *   never awaits), is handed to the command (which makes it an UNCAUGHT_ERROR, see
+ *   stray-errors.ts) instead of ending the process with a stack trace and no plugin stopped.
+ */
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+
+/** Node's own `process.exit`, for the command line's deliberate exits. */
+export const exitProcess: (code?: number) => never = process.exit.bind(process);
+
+export interface StrayError {
+  /** A thrown exception (the process state is unknown after one), or an unhandled rejection. */
+  thrown: boolean;
+  error: unknown;
+}
+
+let handler: ((stray: StrayError) => void) | null = null;
+const pending: StrayError[] = [];
+
+/**
+ * Installs the guard for the rest of the process (the command line's entry does, once). Stray
+ * errors wait until the command hands them a handler, and those left unhandled when it ends
+ * are `unhandledStrays()`.
+ */
+export function guardProcess(): void {
+  process.exit = ((code?: number | string | null) => {
+    throw new Error(`process.exit(${code ?? ''}) was called: plugin code may not end the host's process (fail the hook instead)`);
+  }) as typeof process.exit;
+  const deliver = (stray: StrayError) => (handler ? handler(stray) : pending.push(stray));
+  process.on('uncaughtException', (error) => deliver({ thrown: true, error }));
+  process.on('unhandledRejection', (reason) => deliver({ thrown: false, error: reason }));
+}
+
+/** From now on stray errors go to `onStray`, those that came before first. */
+export function handleStrayErrors(onStray: (stray: StrayError) => void): void {
+  handler = onStray;
+  for (const stray of pending.splice(0)) onStray(stray);
+}
+
+/** The stray errors no command handled. */
+export function unhandledStrays(): StrayError[] {
+  return pending.splice(0);
+}
+
+/** The UNCAUGHT_ERROR of a stray error, `plugin` and `scrub` given when they are known. */
+export function strayError(stray: StrayError, plugin?: string, scrub: (text: string) => string = (text) => text): PluginFactoryError {
+  const what = stray.thrown ? 'an exception nobody caught' : 'a promise rejection nobody handled';
+  const message = `${plugin === undefined ? '' : `plugin '${plugin}': `}${what}, outside any hook: ${scrub(describeThrown(stray.error))}`;
+  return new PluginFactoryError('UNCAUGHT_ERROR', message, plugin === undefined ? {} : { plugin });
+}

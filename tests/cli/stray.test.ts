@@ -1,0 +1,113 @@
+/**
+ * Plugin code that throws or rejects outside any hook (a timer, a promise nobody awaits), or
+ * calls process.exit(): the command line reports it as a coded error and fails, and `run` still
+ * stops every plugin in order, where Node alone would end the process with a stack trace.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
+
+let dir = '';
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'plugin-factory-stray-'));
+});
+
+afterEach(async () => {
+  killAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Writes plugin folders: name → module source. */
+async function plugins(modules: Record<string, string>): Promise<void> {
+  for (const [name, source] of Object.entries(modules)) {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0' }));
+    await writeFile(join(dir, name, 'index.mjs'), source);
+  }
+}
+
+const witness = `export default {
+  init() {},
+  start() { process.stdout.write('witness started\\n'); },
+  stop() { process.stdout.write('witness stopped\\n'); },
+};
+`;
+const STACK_LINE = /^\s+at /m;
+
+interface Snapshot {
+  plugins: Array<{ name: string; state: string; error: { code: string; cause?: string } | null }>;
+}
+
+describe('errors outside any hook', () => {
+  it('run: an exception thrown from a plugin timer is reported with its plugin, and the host stops in order', async () => {
+    await plugins({
+      thrower: `export default { init() {}, start() { setTimeout(() => { throw new Error('from a timer'); }, 200); }, stop() {} };\n`,
+      witness,
+    });
+    const run = startCli(['run', dir, '--json']);
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(1);
+    expect(run.err()).toMatch(/UNCAUGHT_ERROR: plugin 'thrower': an exception nobody caught, outside any hook: from a timer; shutting down/);
+    expect(run.out()).toContain('witness stopped');
+    const final = lastJsonLine<Snapshot>(run.out());
+    expect(final.plugins.map((p) => p.state)).toEqual(['stopped', 'stopped']);
+    expect(run.err()).not.toMatch(STACK_LINE);
+  });
+
+  it('run: a rejection nobody handles is reported and the host goes on; the run fails at the end', async () => {
+    await plugins({
+      rejecter: `export default { init() {}, start() { Promise.reject(new Error('nobody awaits me')); }, stop() {} };\n`,
+      witness,
+    });
+    const run = startCli(['run', dir]);
+    await waitFor(run, /UNCAUGHT_ERROR: plugin 'rejecter': a promise rejection nobody handled, outside any hook: nobody awaits me; the host goes on/, { stream: 'err' });
+    await waitFor(run, /press Ctrl-C to stop/);
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(1);
+    expect(run.err()).toMatch(/1 error outside any hook \(UNCAUGHT_ERROR\)/);
+    expect(run.out()).toContain('witness stopped');
+  });
+
+  it('run: process.exit() in a hook fails that hook, and the host stops in order', async () => {
+    await plugins({ exiter: `export default { init() {}, start() { process.exit(0); }, stop() {} };\n`, witness });
+    const { code, stdout, stderr } = await cli(['run', dir, '--once', '--json']);
+    expect(code, stderr).toBe(1);
+    const final = lastJsonLine<Snapshot>(stdout);
+    const exiter = final.plugins.find((p) => p.name === 'exiter');
+    expect(exiter?.state).toBe('failed.halted');
+    expect(exiter?.error?.code).toBe('HOOK_FAILED');
+    expect(stdout).toContain('witness stopped');
+  });
+
+  it('validate: a rejection at import makes the plugin invalid with UNCAUGHT_ERROR', async () => {
+    await plugins({
+      imp: `Promise.reject(new Error('rejected at import'));\nexport default { init() {}, start() {}, stop() {} };\n`,
+      ok: `export default { init() {}, start() {}, stop() {} };\n`,
+    });
+    const { code, stdout } = await cli(['validate', dir, '--json']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as { plugins: Array<{ name: string; valid: boolean; errors: Array<{ code: string }> }> };
+    const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
+    expect(byName['imp']).toMatchObject({ valid: false, errors: [{ code: 'UNCAUGHT_ERROR' }] });
+    expect(byName['ok']?.valid).toBe(true);
+  });
+
+  it('test: an exception from a plugin timer fails that plugin in the report instead of ending the run', async () => {
+    await plugins({
+      thrower: `let once = false;\nexport default { init() {}, start() { if (!once) { once = true; setTimeout(() => { throw new Error('from a timer'); }, 0); } }, stop() {} };\n`,
+      ok: `export default { init() {}, start() {}, stop() {} };\n`,
+    });
+    const { code, stdout, stderr } = await cli(['test', dir, '--json'], { timeoutMs: 60_000 });
+    expect(code, stderr).toBe(1);
+    const report = JSON.parse(stdout) as { plugins: Array<{ name: string; failed: Array<{ code: string }> }> };
+    const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
+    expect(byName['thrower']?.failed.map((f) => f.code)).toContain('UNCAUGHT_ERROR');
+    expect(byName['ok']?.failed).toEqual([]);
+    expect(stderr).not.toMatch(STACK_LINE);
+  });
+});
