@@ -125,7 +125,13 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
 
   const fromOutcome = (outcome: Outcome, started: number): HealthReport => {
     if (!outcome.ok) return failure('HOOK_FAILED', `health hook failed: ${describeThrown(outcome.error)}`, started);
-    const result = normalizeHealth(outcome.value, redact);
+    let result: ReturnType<typeof normalizeHealth>;
+    try {
+      result = normalizeHealth(outcome.value, redact);
+    } catch (error) {
+      // A getter or Proxy trap of the result threw while it was read: the check failed, the poller goes on.
+      return failure('HEALTH_INVALID', `health hook returned a result that cannot be read: ${describeThrown(error)}`, started);
+    }
     if (result === null) {
       return failure('HEALTH_INVALID', `health hook returned ${quote(outcome.value)}, not a health result ('healthy', 'degraded', 'unhealthy' or { status, components?, message? })`, started);
     }

@@ -107,6 +107,35 @@ describe('health poller', () => {
     health.stop();
   });
 
+  it('a result whose getters throw when read is HEALTH_INVALID, and polling goes on', async () => {
+    const unreadable = [
+      {
+        get status(): string {
+          throw new Error('status getter');
+        },
+      },
+      {
+        status: 'healthy',
+        components: {
+          get db(): string {
+            throw new Error('component getter');
+          },
+        },
+      },
+    ];
+    let calls = 0;
+    const { timers, health } = poller(() => unreadable[calls++ % 2], { unhealthyThreshold: 10 });
+    const codes: unknown[] = [];
+    health.start();
+    for (let i = 0; i < 3; i++) {
+      await timers.advance(i === 0 ? 0 : 100);
+      codes.push(health.last?.error?.code);
+    }
+    expect(codes).toEqual(['HEALTH_INVALID', 'HEALTH_INVALID', 'HEALTH_INVALID']);
+    expect(calls).toBe(3);
+    health.stop();
+  });
+
   it('times a hanging check out, aborts its signal, and does not call it again while it hangs', async () => {
     const signals: AbortSignal[] = [];
     let release: (value: unknown) => void = () => {};
