@@ -112,8 +112,11 @@ export class PluginPlatform {
    */
   redact: (text: string, plugin?: string) => string = (text) => text;
 
+  private readonly logger: Logger;
+
   constructor(options: PlatformOptions) {
     const { logger } = options;
+    this.logger = logger;
     this.bus = createEventBus({
       logger,
       // A failed handler is logged with the secrets redacted (its error may quote any plugin's).
@@ -159,14 +162,25 @@ export class PluginPlatform {
   }
 
   /**
-   * Everything queued is delivered and written. After-listeners still running are waited for
-   * up to `listenersMs`: one that never settles must not keep the host from stopping.
+   * Everything queued is delivered and written: after-listeners still running, async event
+   * handlers and store writes are waited for, up to `waitMs` in all. One that never settles (a
+   * handler awaiting forever, a write stuck in the file system) must not keep the host from
+   * stopping: what is still busy then is logged and left.
    */
-  async settle(listenersMs: number): Promise<void> {
+  async settle(waitMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.lifecycle.settled(), new Promise<void>((resolve) => (timer = setTimeout(resolve, listenersMs)))]);
+    const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));
+    const stages: Array<[string, () => Promise<void>]> = [
+      ['lifecycle listeners', () => this.lifecycle.settled()],
+      ['event handlers', () => this.bus.settled()],
+      ['store writes', () => this.store.flush()],
+    ];
+    for (const [what, settled] of stages) {
+      if (!(await Promise.race([settled().then(() => true), expired]))) {
+        this.logger.warn({ waitedMs: waitMs }, `stopped without waiting further for ${what} (still busy after ${waitMs} ms)`);
+        break;
+      }
+    }
     clearTimeout(timer);
-    await this.bus.settled();
-    await this.store.flush();
   }
 }

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPluginManager, defineService, silentLogger } from '../../src/index.ts';
+import { createConsoleLogger, createPluginManager, defineService, silentLogger } from '../../src/index.ts';
 import type { Logger, PluginContext, PluginDefinition, PluginManager, PluginManagerOptions } from '../../src/index.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
 import { sleep, until } from '../helpers/time.ts';
@@ -465,6 +465,29 @@ describe('lifetimes at the edges', () => {
     expect(seen).toEqual(['quick true']);
     expect((await stopWithin(manager, 1000)).state).toBe('stopped');
     expect(pluginOf(manager, 'quick').state).toBe('stopped');
+  });
+
+  it('an async event handler that never settles does not hold stop(): it waits one hook timeout, then says what was busy', async () => {
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'warn', write: (line) => lines.push(line) });
+    const manager = host(
+      [
+        plugin(
+          'pinger',
+          {
+            start: (ctx) => {
+              ctx.events.subscribe('pinger.ping', () => new Promise(() => undefined));
+              ctx.events.publish('pinger.ping', 1);
+            },
+          },
+          { events: { publishes: ['pinger.ping'], subscribes: ['pinger.ping'] } },
+        ),
+      ],
+      { hookTimeoutMs: 100, logger },
+    );
+    await manager.start();
+    expect((await stopWithin(manager, 1500)).state).toBe('stopped');
+    expect(lines.some((line) => line.includes('event handlers'))).toBe(true);
   });
 
   it('a health check that ignores its signal and never settles holds stop no longer than its own timeout; its scopes end with running', async () => {
