@@ -65,7 +65,9 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
       checkHostHeader(req, options.loopbackOnly);
       let url: URL;
       try {
-        url = new URL(req.url ?? '/', 'http://dashboard');
+        // Appended, not resolved: `//evil.com/api/snapshot` is a path here, not a host name.
+        const target = req.url ?? '/';
+        url = target.startsWith('/') ? new URL(`http://dashboard${target}`) : new URL(target, 'http://dashboard');
       } catch {
         throw requestError('the request path is not a valid URL path');
       }
@@ -75,13 +77,17 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
         return params ? [{ route, params }] : [];
       });
       if (found.length === 0) {
-        sendError(res, requestError(`no route for ${url.pathname}; see docs/dashboard.md`), options.redact, 404);
+        // The path is not echoed: a redacted echo would tell anyone, without a token, whether a
+        // string they guessed is one of the host's secrets.
+        sendError(res, requestError('no route for this path; see docs/dashboard.md'), options.redact, 404);
         return;
       }
       const hit = found.find(({ route }) => route.method === method);
       if (!hit) {
-        res.setHeader('allow', [...new Set(found.map(({ route }) => route.method))].join(', '));
-        sendError(res, requestError(`${req.method} is not allowed on ${url.pathname}`), options.redact, 405);
+        const allowed = new Set<string>(found.map(({ route }) => route.method));
+        if (allowed.has('GET')) allowed.add('HEAD');
+        res.setHeader('allow', [...allowed].join(', '));
+        sendError(res, requestError(`${req.method} is not allowed on this path (allowed: ${[...allowed].join(', ')})`), options.redact, 405);
         return;
       }
       if (hit.route.control) checkToken(req, options.token);

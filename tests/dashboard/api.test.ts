@@ -88,9 +88,26 @@ describe('dashboard API: reads', () => {
     const wrongMethod = await call(`${host.base}/api/plugins/db/restart`, { headers: { authorization: `Bearer ${host.dashboard.token}` } });
     expect([wrongMethod.status, wrongMethod.json.error?.code]).toEqual([405, 'OPTIONS_INVALID']);
     expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
-    // A path no URL parser accepts is the client's error, not the engine's.
-    const unparsable = await call(`${host.base}//[`);
-    expect([unparsable.status, unparsable.json.error?.code]).toEqual([400, 'OPTIONS_INVALID']);
+    // GET routes allow HEAD too.
+    const post = await call(`${host.base}/api/snapshot`, { method: 'POST' });
+    expect([post.status, post.headers['allow']]).toEqual([405, 'GET, HEAD']);
+  });
+
+  it('a path starting with // is a path, not a host name', async () => {
+    const host = await start();
+    expect((await call(`${host.base}//evil.example/api/snapshot`)).status).toBe(404);
+    expect((await call(`${host.base}//api/snapshot`)).status).toBe(404);
+    expect((await call(`${host.base}/api/snapshot`)).status).toBe(200);
+  });
+
+  it('a refusal never echoes the path: whether a guessed string is a secret cannot be read off it', async () => {
+    const host = await start();
+    const guess = async (text: string) => {
+      const reply = await call(`${host.base}/${encodeURIComponent(text)}`);
+      const wrongMethod = await call(`${host.base}/api/plugins/${encodeURIComponent(text)}/restart`);
+      return [reply.status, reply.text, wrongMethod.status, wrongMethod.text];
+    };
+    expect(await guess(SECRET)).toEqual(await guess(`${SECRET.slice(0, -1)}X`));
   });
 
   it("requests Node's parser refuses, and a bad percent-escape, get a coded JSON answer with the security headers", async () => {
@@ -111,6 +128,7 @@ describe('dashboard API: reads', () => {
       ['POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n', 400],
       ['GET /api/snap shot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
       ['POST /api/plugins/%E0%A4%A/start HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 400],
+      ['GET http://[/api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 400],
     ];
     for (const [request, status] of cases) {
       const reply = await raw(request);

@@ -3,6 +3,7 @@
  * HTTP calls (node:http, so that any Host header can be sent) and an SSE reader.
  */
 import { request } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createInspectionHub, createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
 import type { Dashboard, DashboardOptions, InspectionHub, PluginManager } from '../../src/index.ts';
 import { definitions } from './plugins.ts';
@@ -38,6 +39,7 @@ export interface Reply {
   status: number;
   text: string;
   json: { error?: { code: string; message: string } } & Record<string, unknown>;
+  headers: IncomingHttpHeaders;
 }
 
 /** One HTTP request with node:http (so that any Host header can be sent). */
@@ -53,7 +55,7 @@ export function call(url: string, init: { method?: string; headers?: Record<stri
         } catch {
           // not JSON (the page, a stylesheet …)
         }
-        resolve({ status: res.statusCode ?? 0, text, json });
+        resolve({ status: res.statusCode ?? 0, text, json, headers: res.headers });
       });
     });
     req.on('error', reject);
