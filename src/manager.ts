@@ -145,8 +145,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const stateWaiters: Array<{ until: (state: string) => boolean; resolve: () => void; reject: (e: unknown) => void }> = [];
 
   const listenerFailed = (error: unknown) => logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
+  // The listeners as the change began: one added meanwhile (a listener subscribing itself again)
+  // waits for the next change, or a notification could never end; one removed is not called.
   const notify = (change: ManagerChange) => {
-    for (const listener of listeners) callGuarded(listener, change, listenerFailed);
+    for (const listener of Array.from(listeners)) if (listeners.has(listener)) callGuarded(listener, change, listenerFailed);
   };
 
   actor.on('plugin.changed', (event) => {

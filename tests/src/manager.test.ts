@@ -376,6 +376,26 @@ describe('subscribe()', () => {
     expect(changes.length).toBe(seen);
   });
 
+  it('a listener added during a change gets the next change, not that one; one removed during it is not called', async () => {
+    const manager = host([plugin([], 'solo')]);
+    let calls = 0;
+    let subscription = manager.subscribe(function again() {
+      calls += 1;
+      if (calls > 1000) return; // without the rule above, one change would call it without end
+      subscription.unsubscribe();
+      subscription = manager.subscribe(again);
+    });
+    const removedCalls: string[] = [];
+    let later: { unsubscribe(): void } | null = null;
+    manager.subscribe(() => later?.unsubscribe());
+    later = manager.subscribe((change) => void removedCalls.push(change.type));
+    await manager.start();
+    await stopWithin(manager);
+    expect(calls).toBeGreaterThan(1);
+    expect(calls).toBeLessThan(100);
+    expect(removedCalls).toEqual([]);
+  });
+
   it('an async listener or inspect observer that rejects is logged; no rejection goes unhandled', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => void unhandled.push(reason);
