@@ -7,7 +7,7 @@
  *
  * This file holds the shared contract and the in-memory store; file-store.ts keeps it on disk.
  */
-import { PluginFactoryError } from '../errors.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { argumentError, assertPluginName, quote } from './_utils.ts';
 
 /** What a store holds. */
@@ -91,7 +91,13 @@ export function toJsonValue(plugin: string, key: string, value: unknown): JsonVa
       ancestors.delete(item);
     }
   };
-  return copy(value, 'value', 0);
+  try {
+    return copy(value, 'value', 0);
+  } catch (error) {
+    if (error instanceof PluginFactoryError) throw error;
+    // A getter or Proxy trap of the value threw while it was read.
+    throw fail('value', `reading it threw (${describeThrown(error)})`);
+  }
 }
 
 /** A copy of a stored value (already JSON). */

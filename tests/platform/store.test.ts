@@ -75,6 +75,27 @@ describe.each(kinds)('%s', (_kind, make) => {
     ['a bigint', 1n, 'value'],
     ['a sparse array', [1, , 3], 'value[1]'],
     ['a symbol key', { [Symbol('s')]: 1 }, 'value'],
+    [
+      'a getter that throws',
+      {
+        get x(): number {
+          throw new Error('getter');
+        },
+      },
+      'value',
+    ],
+    [
+      'a Proxy whose trap throws',
+      new Proxy(
+        {},
+        {
+          getPrototypeOf() {
+            throw new Error('trap');
+          },
+        },
+      ),
+      'value',
+    ],
   ])('refuses %s with STORE_VALUE_INVALID and the path', async (_what, value, path) => {
     const store = make().scope('db');
     const error = await store.set('k', value).catch((e: unknown) => e);
