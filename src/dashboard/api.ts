@@ -136,7 +136,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
         if (!isCommand(command)) {
           throw requestError(`unknown command '${command}'; the dashboard sends ${DASHBOARD_COMMANDS.join(', ')}`);
         }
-        await drainBody(req);
+        await drainBody(req, res);
         try {
           const result = await run(options, name, command, reloading);
           const row = pluginRow(result, allowed(manager, name, view.reload), feed.clock.of(name), view.redact);

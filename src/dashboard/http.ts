@@ -77,10 +77,17 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
  * every other refusal does, instead of Node's bare one; then the connection closes.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
-  // A response already under way on this connection (a stream) cannot be answered into.
-  const answering = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent === true;
-  if (error.code === 'ECONNRESET' || !socket.writable || answering) {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
+    return;
+  }
+  // A response still owed on this connection (a command running when a bad request came in
+  // behind it) goes out first; the refusal follows it, then the connection closes. A stream
+  // cannot be answered into: it ends with the connection.
+  const owed = (socket as { _httpMessage?: (ServerResponse & { headersSent: boolean }) | null })._httpMessage;
+  if (owed && !owed.writableEnded) {
+    if (owed.headersSent) socket.destroy();
+    else owed.once('finish', () => answerClientError(error, socket));
     return;
   }
   const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'the request is not valid HTTP'];
@@ -127,9 +134,15 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
 }
 
-/** Reads and discards a request body, refusing one larger than `limit` bytes (the rest is discarded unread). */
-export function drainBody(req: IncomingMessage, limit = 4096): Promise<void> {
-  const tooLarge = () => requestError(`the request body is larger than ${limit} bytes; commands take no body`);
+/**
+ * Reads and discards a request body, refusing one larger than `limit` bytes: the refusal closes
+ * the connection (`res` says so), so the rest is never waited for.
+ */
+export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
+  const tooLarge = () => {
+    res.setHeader('connection', 'close');
+    return requestError(`the request body is larger than ${limit} bytes; commands take no body`);
+  };
   if (Number(req.headers['content-length'] ?? 0) > limit) {
     req.resume();
     return Promise.reject(tooLarge());

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
-import { call, openEvents, post, startHost } from './http.ts';
+import { call, openEvents, post, rawRequest, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
 import { SECRET, definitions, top } from './plugins.ts';
 
@@ -112,17 +112,7 @@ describe('dashboard API: reads', () => {
 
   it("requests Node's parser refuses, and a bad percent-escape, get a coded JSON answer with the security headers", async () => {
     const host = await start();
-    const raw = (request: string) =>
-      new Promise<{ status: number; head: string; body: string }>((resolve, reject) => {
-        const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(request));
-        let text = '';
-        socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        socket.on('error', reject);
-        socket.on('close', () => {
-          const [head = '', body = ''] = text.split('\r\n\r\n');
-          resolve({ status: Number(head.split(' ')[1]), head: head.toLowerCase(), body });
-        });
-      });
+    const raw = (request: string) => rawRequest(host.dashboard.port, request);
     const cases: Array<[string, number]> = [
       [`GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
       ['POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n', 400],
@@ -211,6 +201,38 @@ describe('dashboard API: commands', () => {
     });
     expect(reply.status).toBe(400);
     expect(((await reply.json()) as { error: { code: string } }).error.code).toBe('OPTIONS_INVALID');
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+  });
+
+  it('a body announced far over 4 KiB gets its 400 and the connection closes, the rest never waited for', async () => {
+    const host = await start();
+    const head = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 100000000\r\n\r\n`;
+    // A client that goes on sending its body, slowly: the server must not stay to read it.
+    const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(head));
+    const trickle = setInterval(() => socket.writable && socket.write('x'.repeat(10)), 50);
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => undefined);
+    const closed = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    clearInterval(trickle);
+    socket.destroy();
+    expect(closed).toBe(true);
+    expect([...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([400]);
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+  });
+
+  it('a malformed request pipelined behind a command gets its 400 after the command is answered, not instead', async () => {
+    const host = await start();
+    const command = `POST /api/plugins/cache/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
+    const reply = await rawRequest(host.dashboard.port, `${command}BLAH BLAH\r\n\r\n`);
+    const statuses = [...reply.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]));
+    expect(statuses).toEqual([200, 400]);
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 

@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { createInspectionHub, createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
 import type { Dashboard, DashboardOptions, InspectionHub, PluginManager } from '../../src/index.ts';
 import { definitions } from './plugins.ts';
@@ -112,4 +113,22 @@ export function openEvents(base: string) {
       }
     },
   };
+}
+
+/**
+ * Writes `request` as it is on a fresh connection to 127.0.0.1:`port` and resolves with what came
+ * back once the server closed the connection: the whole text, and the first response's status,
+ * head (lower case) and body.
+ */
+export function rawRequest(port: number, request: string): Promise<{ text: string; status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ text, status: Number(head.split(' ')[1]), head: head.toLowerCase(), body });
+    });
+  });
 }
