@@ -97,7 +97,11 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
         } catch {
           // A definition too broken to read secrets from is refused by reloadPlugin with its code.
         }
-        return await manager.reloadPlugin(name, definition);
+        // A stop accepted while the new code loaded came later than this reload: it wins, as it
+        // does while the manager loads a module itself, so the new version is not started.
+        const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
+        const stoppedMeanwhile = current.state !== 'stopped' && now === 'stopped';
+        return await manager.reloadPlugin(name, definition, stoppedMeanwhile ? { keepStopped: true } : {});
       } finally {
         reloading.delete(name);
       }

@@ -288,6 +288,22 @@ describe('dashboard API: commands', () => {
     expect(loads).toBe(2);
   });
 
+  it('a stop accepted while a reload loads its new code wins: the new version is installed, not started', async () => {
+    const plugins = definitions();
+    let loads = 0;
+    let release: () => void = () => undefined;
+    const loaded = new Promise<void>((resolve) => (release = resolve));
+    const host = await start({ reload: async (name) => (loads++, await loaded, plugins.find((p) => p.manifest.name === name)!) }, plugins);
+    const reload = post(host, '/api/plugins/cache/reload');
+    while (loads === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const stop = await post(host, '/api/plugins/cache/stop');
+    expect(stop.status).toBe(200);
+    release();
+    const reloaded = await reload;
+    expect(reloaded.status).toBe(200);
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('created');
+  });
+
   it.each<[string, () => never | Promise<never>, string]>([
     ['a plain error carrying one of our codes', () => { throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' }); }, 'MANIFEST_INVALID'],
     ['an error without a code', () => { throw new Error('disk gone'); }, 'MODULE_LOAD_FAILED'],
