@@ -5,7 +5,7 @@
  */
 import { readdirSync, statSync, watch } from 'node:fs';
 import type { Dirent, FSWatcher } from 'node:fs';
-import { basename, join, relative } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 
 /** Changes closer together than this are one change (an editor writes a file in several steps). */
 export const DEBOUNCE_MS = 100;
@@ -29,9 +29,23 @@ interface Closable {
   close(): void;
 }
 
+/** How often a watched plugin folder that was deleted is looked for again. */
+const REAPPEAR_CHECK_MS = 250;
+
+const isDirectory = (path: string) => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
 /**
  * Watches `folder` and everything below it. Natively recursive where the platform has it;
- * elsewhere one watcher per directory, adding watchers for directories created later.
+ * elsewhere one watcher per directory, adding watchers for directories created later and
+ * dropping those of directories deleted (a watcher on a deleted directory is dead for good, so
+ * one created again under the same name is watched afresh). The folder itself deleted (a
+ * checkout, `rsync --delete`) is looked for until it is back, and then counts as a change.
  */
 function watchTree(folder: string, listener: (file: string | null) => void, onError: (error: unknown) => void): Closable {
   if (NATIVE_RECURSIVE) {
@@ -43,13 +57,32 @@ function watchTree(folder: string, listener: (file: string | null) => void, onEr
     return watcher;
   }
   const watchers = new Map<string, FSWatcher>();
+  let reappear: NodeJS.Timeout | null = null;
+  /** Stops watching `dir` and everything below it. */
+  const drop = (dir: string) => {
+    for (const [path, watcher] of watchers) {
+      if (path === dir || path.startsWith(`${dir}${sep}`)) {
+        watcher.close();
+        watchers.delete(path);
+      }
+    }
+  };
   const add = (dir: string) => {
     if (watchers.has(dir)) return;
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, (_event, file) => {
+        if (!isDirectory(folder)) {
+          lost();
+          listener(null);
+          return;
+        }
         const path = file === null ? null : relative(folder, join(dir, file));
-        if (path !== null && !ignored(path)) addIfDirectory(join(folder, path));
+        if (path !== null && !ignored(path)) {
+          const full = join(folder, path);
+          if (isDirectory(full)) add(full);
+          else drop(full);
+        }
         listener(path);
       });
     } catch (error) {
@@ -66,18 +99,27 @@ function watchTree(folder: string, listener: (file: string | null) => void, onEr
       if (entry.isDirectory() && !ignored(entry.name)) add(join(dir, entry.name));
     }
   };
-  const addIfDirectory = (path: string) => {
-    try {
-      if (statSync(path).isDirectory()) add(path);
-    } catch {
-      // Deleted again, or a rename away: nothing to watch.
-    }
+  /** The folder itself is gone: every watcher is dead; look for it until it is back. */
+  const lost = () => {
+    drop(folder);
+    reappear ??= setInterval(() => {
+      if (!isDirectory(folder)) return;
+      try {
+        add(folder);
+      } catch {
+        return; // gone again meanwhile: looked for again
+      }
+      clearInterval(reappear!);
+      reappear = null;
+      listener(null);
+    }, REAPPEAR_CHECK_MS).unref();
   };
   add(folder);
   return {
     close() {
-      for (const watcher of watchers.values()) watcher.close();
-      watchers.clear();
+      if (reappear) clearInterval(reappear);
+      reappear = null;
+      drop(folder);
     },
   };
 }
