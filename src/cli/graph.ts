@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
 import { hostGraph } from './host-graph.ts';
 import type { GraphNode, HostGraph } from './host-graph.ts';
-import { formatError, print } from './output.ts';
+import { claimStdout, formatError, print } from './output.ts';
 import { GRAPH_USAGE, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
 const FORMATS = ['mermaid', 'dot', 'json'] as const;
@@ -31,10 +31,12 @@ export async function graphCommand(args: string[]): Promise<number> {
   }
   const format = oneOf(values.format, FORMATS, 'format', GRAPH_USAGE);
   const target = targetOf(positionals, GRAPH_USAGE);
+  // Every format is one document on stdout: what plugin modules write while imported goes to stderr.
+  const out = claimStdout();
   const { host, snapshot } = await checkHost(target);
   const graph = hostGraph(host, snapshot);
-  if (format === 'json') print(JSON.stringify(graph, null, 2));
-  else process.stdout.write(format === 'dot' ? graphToDot(graph) : graphToMermaid(graph));
+  if (format === 'json') print(JSON.stringify(graph, null, 2), out);
+  else out.write(format === 'dot' ? graphToDot(graph) : graphToMermaid(graph));
   // The graph is drawn from what loaded; what did not is said on stderr, and the exit code says it.
   for (const problem of host.problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
   return host.problems.length > 0 ? 1 : 0;

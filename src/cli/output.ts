@@ -11,6 +11,19 @@ export const print = (line: string, stream: Stream = process.stdout): void => {
   stream.write(`${line}\n`);
 };
 
+/**
+ * For `--json`, whose stdout is one JSON document: from now on whatever else writes to stdout
+ * (plugin code: `console.log` in a hook, a write at import) goes to stderr; the stream returned
+ * writes to the real stdout.
+ */
+export function claimStdout(): Stream {
+  const stdout = process.stdout;
+  const write = stdout.write.bind(stdout);
+  const toStderr = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
+  stdout.write = ((...args: unknown[]) => toStderr(...args)) as typeof stdout.write;
+  return Object.assign(Object.create(stdout) as Stream, { write });
+}
+
 /** `CODE: message` for a PluginFactoryError, the message otherwise; the stack only if verbose. */
 export function formatError(error: unknown, verbose: boolean): string {
   const head = isPluginFactoryError(error) ? `${error.code}: ${error.message}` : `plugin-factory: ${describeThrown(error)}`;

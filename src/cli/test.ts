@@ -13,7 +13,7 @@ import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
 import { handleStrayErrors } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
-import { dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
+import { claimStdout, dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
@@ -84,6 +84,7 @@ export async function testCommand(args: string[]): Promise<number> {
     throw new UsageError(`--max-failures takes a whole number, 0 for no limit (got '${maxText}')`, TEST_USAGE);
   }
 
+  const out = values.json ? claimStdout() : process.stdout;
   const { host, snapshot } = await checkHost(target);
   const wanted = values.plugin ?? [];
   const known = new Set(snapshot.plugins.map((plugin) => plugin.name));
@@ -166,7 +167,7 @@ export async function testCommand(args: string[]): Promise<number> {
   }
   walking = null;
 
-  if (values.json) print(JSON.stringify(report));
+  if (values.json) print(JSON.stringify(report), out);
   else printSummary(report);
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);

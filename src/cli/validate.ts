@@ -7,7 +7,7 @@ import { handleStrayErrors } from './process-guard.ts';
 import type { StrayError } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { blockedPlugins, validBootOrder } from './host-graph.ts';
-import { dim, errorJson, green, print, problemJson, red } from './output.ts';
+import { claimStdout, dim, errorJson, green, print, problemJson, red } from './output.ts';
 import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
 
 export interface ValidateReport {
@@ -38,6 +38,7 @@ export async function validateCommand(args: string[]): Promise<number> {
   // nobody awaits at the top level) makes the plugin invalid: `run` would report it too.
   const strays: StrayError[] = [];
   handleStrayErrors((stray) => strays.push(stray));
+  const out = values.json ? claimStdout() : process.stdout;
   const { host, snapshot } = await checkHost(target);
   // A plugin whose required dependency is invalid would be blocked at run time: say so now.
   const blocked = blockedPlugins(host, snapshot);
@@ -65,7 +66,7 @@ export async function validateCommand(args: string[]): Promise<number> {
       plugin.valid = false;
     } else report.problems.push(problemJson(error));
   }
-  if (values.json) print(JSON.stringify(report));
+  if (values.json) print(JSON.stringify(report), out);
   else printReport(report);
   const ok = report.plugins.every((plugin) => plugin.valid) && report.problems.length === 0;
   return ok ? 0 : 1;

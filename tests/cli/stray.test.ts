@@ -1,7 +1,8 @@
 /**
  * Plugin code that throws or rejects outside any hook (a timer, a promise nobody awaits), or
  * calls process.exit(): the command line reports it as a coded error and fails, and `run` still
- * stops every plugin in order, where Node alone would end the process with a stack trace.
+ * stops every plugin in order, where Node alone would end the process with a stack trace. And
+ * what plugin code prints never breaks a command whose stdout is one JSON document.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,22 @@ const STACK_LINE = /^\s+at /m;
 interface Snapshot {
   plugins: Array<{ name: string; state: string; error: { code: string; cause?: string } | null }>;
 }
+
+describe('plugin code writing to stdout', () => {
+  it.each([
+    ['validate', '--json'],
+    ['test', '--json'],
+    ['graph', '--format=json'],
+  ])('%s %s: stdout stays one JSON document; what the plugin writes goes to stderr', async (command, flag) => {
+    await plugins({
+      loud: `console.log('IMPORT NOISE');\nexport default { init() { console.log('HOOK NOISE'); }, start() { process.stdout.write('START NOISE\\n'); }, stop() {} };\n`,
+    });
+    const { code, stdout, stderr } = await cli([command, dir, flag], { timeoutMs: 60_000 });
+    expect(code, stderr).toBe(0);
+    expect(() => JSON.parse(stdout)).not.toThrow();
+    expect(stderr).toContain('IMPORT NOISE');
+  });
+});
 
 describe('errors outside any hook', () => {
   it('run: an exception thrown from a plugin timer is reported with its plugin, and the host stops in order', async () => {
