@@ -1,9 +1,9 @@
 /**
- * What `validate` and `graph` need: a host loaded from disk and registered with a manager that
+ * What `validate`, `test` and `graph` need: a host loaded from disk and registered with a manager that
  * is never started, so every plugin is validated (manifest, module, contract, config, graph)
  * without a hook running.
  */
-import { createPluginManager, loadHost, silentLogger } from '../index.ts';
+import { PluginFactoryError, createPluginManager, loadHost, silentLogger } from '../index.ts';
 import type { LoadedHost, ManagerSnapshot, PluginDefinition, PluginManager } from '../index.ts';
 
 export interface CheckedHost {
@@ -12,9 +12,16 @@ export interface CheckedHost {
   snapshot: ManagerSnapshot;
 }
 
-/** Loads `target`, lets every plugin validate, then stops the manager. No hook runs. */
+/**
+ * Loads `target`, lets every plugin validate, then stops the manager. No hook runs. A target
+ * with no plugin at all (an empty folder, a host file listing none) is a problem, as `run`
+ * refuses it: a check pointed at the wrong folder must not pass.
+ */
 export async function checkHost(target: string): Promise<CheckedHost> {
   const host = await loadHost(target);
+  if (host.definitions.length === 0 && host.problems.length === 0) {
+    host.problems.push(new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin found in '${target}'; point at a folder of plugin folders, one plugin folder, or a host file that lists plugins`));
+  }
   return { host, snapshot: await validateOnly(host, host.definitions) };
 }
 

@@ -23,6 +23,33 @@ function expectBefore(order: string[], first: string, then: string) {
 }
 
 describe('plugin-factory validate', () => {
+  it.each([
+    ['an empty folder', async (dir: string) => dir],
+    [
+      'a host file listing no plugin',
+      async (dir: string) => {
+        await writeFile(join(dir, 'host.yaml'), 'plugins: []\n');
+        return join(dir, 'host.yaml');
+      },
+    ],
+  ])('validate, test and graph fail on %s with PLUGIN_NOT_FOUND, as run does', async (_what, target) => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-empty-'));
+    try {
+      const path = await target(dir);
+      const validate = await cli(['validate', path, '--json']);
+      expect(validate.code).toBe(1);
+      expect((JSON.parse(validate.stdout) as ValidateJson).problems.map((p) => p.code)).toEqual(['PLUGIN_NOT_FOUND']);
+      const test = await cli(['test', path, '--json']);
+      expect(test.code).toBe(1);
+      expect((JSON.parse(test.stdout) as ValidateJson).problems.map((p) => p.code)).toEqual(['PLUGIN_NOT_FOUND']);
+      const graph = await cli(['graph', path]);
+      expect(graph.code).toBe(1);
+      expect(graph.stderr).toContain('PLUGIN_NOT_FOUND');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 0 on a folder of good plugins, with a boot order that respects dependencies', async () => {
     const { code, stdout, stderr } = await cli(['validate', `${FIXTURES}/good`, '--json']);
     expect(code, stderr).toBe(0);
