@@ -13,6 +13,16 @@ export type ConfigSpecs = Record<string, ConfigFieldSpec>;
  */
 export const POISONED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/**
+ * Config fields of a raw manifest named `__proto__`, `constructor` or `prototype` (the manifest
+ * is invalid). Read from what was written: the schema's record skips an own `__proto__` unseen.
+ */
+export function reservedConfigFields(manifest: unknown): string[] {
+  const config = typeof manifest === 'object' && manifest !== null ? (manifest as { config?: unknown }).config : undefined;
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return [];
+  return Object.keys(config).filter((key) => POISONED_KEYS.has(key));
+}
+
 export interface ConfigResult {
   value: Record<string, unknown>;
   errors: PluginFactoryError[];

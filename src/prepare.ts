@@ -9,7 +9,7 @@ import type { HookName } from '../machines/error-info.ts';
 import type { Clock } from '../machines/plugin-manager.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
 import type { PluginEntry } from '../machines/plugin-registry.ts';
-import { POISONED_KEYS, validateConfig } from './config.ts';
+import { reservedConfigFields, validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, satisfiesDependency } from './manifest.ts';
@@ -117,13 +117,6 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
     );
   }
   return prepared;
-}
-
-/** Config fields of a manifest named `__proto__`, `constructor` or `prototype`. */
-function reservedConfigFields(manifest: unknown): string[] {
-  const config = typeof manifest === 'object' && manifest !== null ? (manifest as { config?: unknown }).config : undefined;
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) return [];
-  return Object.keys(config).filter((key) => POISONED_KEYS.has(key));
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

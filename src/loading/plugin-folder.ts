@@ -8,6 +8,7 @@ import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { pathToFileURL } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
+import { reservedConfigFields } from '../config.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
@@ -165,7 +166,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   const definition: PluginDefinition = { ...base, manifest: raw as PluginDefinition['manifest'] };
   const parsed = Manifest.safeParse(raw);
   // A bad manifest is reported by the engine's own check; its module is never imported.
-  if (!parsed.success) return definition;
+  if (!parsed.success || reservedConfigFields(raw).length > 0) return definition;
   const pluginName = parsed.data.name;
   // A manifest the engine will reject anyway (engine range) never gets its module imported.
   if (parsed.data.engine !== undefined && !semver.satisfies(ENGINE_VERSION, parsed.data.engine)) return definition;

@@ -301,8 +301,11 @@ function acceptedBeforeImport(file: string, text: string, check = { engine: true
     return false;
   }
   const parsed = Manifest.safeParse(raw);
-  // A manifest whose engine range excludes this engine is rejected before its module is imported.
-  if (!parsed.success) return false;
+  // A manifest whose engine range excludes this engine is rejected before its module is imported,
+  // and so is one declaring a config field named __proto__, constructor or prototype.
+  const config = (raw as { config?: unknown } | null)?.config;
+  const reserved = typeof config === 'object' && config !== null && Object.keys(config).some((key) => ['__proto__', 'constructor', 'prototype'].includes(key));
+  if (!parsed.success || reserved) return false;
   return !check.engine || parsed.data.engine === undefined || semver.satisfies(ENGINE_VERSION, parsed.data.engine);
 }
 
