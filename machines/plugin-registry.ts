@@ -56,6 +56,11 @@ export interface PluginRecord<R extends PluginRef = PluginRef> {
   /** retryPlugin was asked: send plugin.retry once the requirements run. */
   retryPending: boolean;
   replacement: PluginEntry | null;
+  /**
+   * The restart, reload or unload of this plugin in progress, until that command settles (its
+   * dependents back too): the plugin takes no other command meanwhile, second half included.
+   */
+  transition: { op: number; kind: 'restart' | 'reload' | 'unload' } | null;
   /** A command was sent and its resulting snapshot has not arrived yet. */
   awaiting: boolean;
   dependents: Array<{ name: string; required: boolean }>;
@@ -136,6 +141,18 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    */
   inTransition(record: PluginRecord<R>): boolean {
     return record.want === 'gone' || record.restartPending || record.replacement !== null;
+  }
+
+  /**
+   * Which restart, reload or unload of this plugin is under way, from the command until it
+   * settled: until then the plugin takes no other command, the command's second half (the
+   * plugin, and its dependents, coming back) included.
+   */
+  transitionOf(record: PluginRecord<R>): 'restart' | 'reload' | 'unload' | null {
+    if (record.want === 'gone') return 'unload';
+    if (record.replacement !== null) return 'reload';
+    if (record.restartPending) return 'restart';
+    return record.transition?.kind ?? null;
   }
 
   /** Takes the effects accumulated since the last call. */
@@ -257,6 +274,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.want = 'stopped';
     record.heldBy = null; // its own restart brings it back, not the plugin that held it
     record.restartPending = true;
+    record.transition = { op, kind: 'restart' };
     this.track(op, touched);
   }
 
@@ -269,6 +287,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.heldBy = null;
     record.replacement = entry;
     record.restartPending = start;
+    record.transition = { op, kind: 'reload' };
     this.track(op, touched);
   }
 
@@ -277,6 +296,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record || record.want === 'gone') return this.settleNow(op);
     const touched = [record, ...this.holdDependents(name)];
     record.want = 'gone';
+    record.transition = { op, kind: 'unload' };
     this.track(op, touched);
   }
 
@@ -329,6 +349,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       restartPending: false,
       retryPending: false,
       replacement: null,
+      transition: null,
       awaiting: false,
       dependents: [],
       running: false,
@@ -697,6 +718,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     for (const member of entry.members) {
       member.ops?.delete(op);
       if (member.ops?.size === 0) member.ops = null;
+      if (member.transition?.op === op) member.transition = null;
     }
     this.effects.push({ kind: 'settled', op });
   }

@@ -244,12 +244,12 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
    * checks again once loaded, so an unload meanwhile wins).
    */
   const inTransition = (record: PluginRecord<PluginRef>, command: PluginCommand) =>
-    registry().inTransition(record) || (command === 'reload' && reloading.has(record.name));
+    registry().transitionOf(record) !== null || (command === 'reload' && reloading.has(record.name));
 
   /** `ownReload`: the check a reload repeats after loading its module (its own reload aside). */
   const allowed = (record: PluginRecord<PluginRef>, command: PluginCommand, ownReload = false): boolean => {
     if (managerState !== 'running' || record.crash) return false;
-    if (ownReload ? registry().inTransition(record) : inTransition(record, command)) return false;
+    if (ownReload ? registry().transitionOf(record) !== null : inTransition(record, command)) return false;
     const snapshot = lifecycleSnapshot(record);
     if (!snapshot) return false;
     const accepts = (type: LifecycleEvent['type']) =>
@@ -280,7 +280,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       );
     }
     if (inTransition(record, command)) {
-      const what = record.want === 'gone' ? 'an unload' : record.replacement || reloading.has(record.name) ? 'a reload' : 'a restart';
+      const kind = registry().transitionOf(record) ?? 'reload'; // or only loading its new module
+      const what = kind === 'unload' ? 'an unload' : kind === 'reload' ? 'a reload' : 'a restart';
       return new PluginFactoryError(
         'INVALID_TRANSITION',
         `plugin '${record.name}': cannot ${command} while ${what} of it is in progress; await it first`,

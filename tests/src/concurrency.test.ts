@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPluginManager, silentLogger } from '../../src/index.ts';
 import type { PluginDefinition, PluginManager } from '../../src/index.ts';
-import { sleep } from '../helpers/time.ts';
+import { sleep, until } from '../helpers/time.ts';
 
 const managers: PluginManager[] = [];
 afterEach(async () => {
@@ -256,6 +256,24 @@ describe('commands while a restart, reload or unload is in progress', () => {
   });
 
   for (const command of ['restart', 'reload'] as const) {
+    it(`a ${command} in its second half (the plugin, then its dependents, coming back) still refuses stop, restart and unload`, async () => {
+      const log: string[] = [];
+      const manager = host([plugin(log, 'a', { startMs: 60 }), plugin(log, 'b', { deps: { a: '*' }, startMs: 60 })]);
+      await manager.start();
+      const first = settles(command === 'restart' ? manager.restartPlugin('a') : manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0', startMs: 60 })));
+      // a is starting again (second half), then b is: neither half takes another command on a.
+      await until(() => manager.getSnapshot().plugins.find((p) => p.name === 'a')?.state === 'starting.hook');
+      expect(['stop', 'restart', 'unload'].map((c) => manager.can('a', c as 'stop'))).toEqual([false, false, false]);
+      expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+      await until(() => manager.getSnapshot().plugins.find((p) => p.name === 'b')?.state === 'starting.hook');
+      expect(manager.can('a', 'stop')).toBe(false);
+      expect(await settles(manager.unloadPlugin('a'))).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+      expect(await first).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(names(manager)).toEqual(['a:running', 'b:running']);
+      // Once it settled, the plugin takes commands again.
+      expect(manager.can('a', 'stop')).toBe(true);
+    });
+
     it(`starting a dependent of a plugin held down by a ${command} waits for it; neither command hangs`, async () => {
       const log: string[] = [];
       const manager = await fanOut(log);
