@@ -142,7 +142,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   let nextOp = 1;
   let managerState = 'idle';
   let fault: unknown = null;
-  const stateWaiters: Array<{ until: (state: string) => boolean; resolve: () => void; reject: (e: unknown) => void }> = [];
+  const stateWaiters: Array<{ until: (state: string) => boolean; resolve: (state: string) => void; reject: (e: unknown) => void }> = [];
 
   const listenerFailed = (error: unknown) => logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
   // The listeners as the change began: one added meanwhile (a listener subscribing itself again)
@@ -174,12 +174,14 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       if (state === managerState) return;
       const previous = managerState;
       managerState = state;
-      notify({ type: 'manager.changed', state, previous });
+      // Waiters first, with the state they waited for: a listener below may move the host on
+      // at once (stop() on 'running'), and start() must still see that boot finished.
       for (const waiter of [...stateWaiters]) {
         if (!waiter.until(state)) continue;
         stateWaiters.splice(stateWaiters.indexOf(waiter), 1);
-        waiter.resolve();
+        waiter.resolve(state);
       }
+      notify({ type: 'manager.changed', state, previous });
       if (state !== 'running' && pending.size > 0) {
         // The host is shutting down (stop(), or the abort policy): commands in flight end here,
         // with the failure that caused it when there was one.
@@ -208,10 +210,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   });
   actor.start();
 
+  /** Resolves with the first state `until` accepts. */
   const waitForState = (until: (state: string) => boolean) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<string>((resolve, reject) => {
       if (fault) return reject(new PluginFactoryError('INTERNAL_ERROR', 'the plugin manager has failed'));
-      if (until(managerState)) return resolve();
+      if (until(managerState)) return resolve(managerState);
       stateWaiters.push({ until, resolve, reject });
     });
 
@@ -418,13 +421,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         throw new PluginFactoryError('INVALID_TRANSITION', `the host is '${managerState}'; a manager runs once: create a new one`);
       }
       if (managerState === 'idle') actor.send({ type: 'manager.start' });
-      await waitForState((state) => state !== 'idle' && state !== 'booting');
+      const booted = await waitForState((state) => state !== 'idle' && state !== 'booting');
       const cause = registry().abortCause;
       if (cause) {
         await waitForState((state) => state === 'stopped');
         throw abortError(cause);
       }
-      if (managerState !== 'running') {
+      if (booted !== 'running') {
         throw new PluginFactoryError('INVALID_TRANSITION', `the host is '${managerState}': stop() was called before boot finished`);
       }
       return getSnapshot();

@@ -376,6 +376,19 @@ describe('subscribe()', () => {
     expect(changes.length).toBe(seen);
   });
 
+  it('a listener that stops the host as it reaches running does not make start() reject: boot did finish', async () => {
+    const manager = host([plugin([], 'solo'), plugin([], 'user', { deps: { solo: '*' } })]);
+    let stopping: Promise<unknown> | null = null;
+    manager.subscribe((change) => {
+      if (change.type === 'manager.changed' && change.state === 'running') stopping = manager.stop();
+    });
+    const booted = await manager.start();
+    expect(booted.plugins.map((p) => p.name)).toEqual(['solo', 'user']);
+    expect(stopping).not.toBeNull();
+    await stopping;
+    expect(manager.getSnapshot().state).toBe('stopped');
+  });
+
   it('a listener added during a change gets the next change, not that one; one removed during it is not called', async () => {
     const manager = host([plugin([], 'solo')]);
     let calls = 0;
