@@ -48,11 +48,20 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((part) => String(part)).join('.');
 }
 
+/**
+ * A name as it may be shown: control characters (a terminal escape, a line break) and the
+ * characters that reorder text are written as `\u001b` and the like. Such a name is invalid
+ * anyway; this keeps a manifest from clearing a terminal or breaking a diagram that names it.
+ */
+function printable(name: string): string {
+  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Reads one definition's manifest; never throws. */
 export function prepareDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
   const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
   const rawManifest = def.manifest as { name?: unknown } | undefined;
-  const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? rawManifest.name : null;
+  const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? printable(rawManifest.name) : null;
   const hint = typeof def.name === 'string' && def.name ? def.name : null;
   const name = rawName ?? hint ?? `#${index + 1}`;
   const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;

@@ -1277,6 +1277,13 @@ describe('invalid definitions', () => {
     expect(snapshot.error?.path).toContain('dependecies');
   });
 
+  it('a name holding control characters → MANIFEST_INVALID, and the name shown has them escaped', async () => {
+    const manifest = { name: 'esc\u001b[2J\nx\u202eevil', version: '1.0.0' };
+    const shown = 'esc\\u001b[2J\\u000ax\\u202eevil';
+    const snapshot = await expectInvalid({ manifest, module: hooks() }, 'MANIFEST_INVALID', shown);
+    for (const text of [snapshot.name, ...snapshot.errors.map((e) => e.message)]) expect(text).not.toMatch(/[\u0000-\u001f\u202e]/);
+  });
+
   it('a bad name → MANIFEST_INVALID', async () => {
     await expectInvalid({ manifest: { name: 'Bad_Name', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
   });
