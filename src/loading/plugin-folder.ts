@@ -38,19 +38,25 @@ export interface FolderOptions {
 
 /** Finds the manifest file of a folder, if any. */
 export async function findManifest(dir: string): Promise<string | null> {
+  return (await findManifests(dir))[0] ?? null;
+}
+
+/** Every manifest file in `dir`, in the order of MANIFEST_FILES. */
+async function findManifests(dir: string): Promise<string[]> {
+  const found: string[] = [];
   for (const file of MANIFEST_FILES) {
     const path = join(dir, file);
     try {
       await access(path);
-      return path;
+      found.push(path);
     } catch (error) {
       // Only "not there" means missing (ENOTDIR: the folder is a file); anything else
       // (permissions …) is reported when read.
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') return path;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') found.push(path);
     }
   }
-  return null;
+  return found;
 }
 
 function display(path: string, root: string | undefined): string {
@@ -136,7 +142,8 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
     problems: [error],
   });
 
-  const manifestPath = await findManifest(folder);
+  const manifests = await findManifests(folder);
+  const manifestPath = manifests[0] ?? null;
   const name = fallbackName ?? folderName;
   if (!manifestPath) {
     const shown = display(folder, options.displayRoot);
@@ -150,6 +157,15 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   }
   const source = display(manifestPath, options.displayRoot);
   base.source = source;
+  if (manifests.length > 1) {
+    // Which one would count is no guess to leave to the loader: one of them is stale.
+    const files = manifests.map((path) => basename(path)).join(' and ');
+    return fail(
+      new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': ${display(folder, options.displayRoot)} holds ${files}; keep one manifest`, {
+        plugin: name,
+      }),
+    );
+  }
   let raw: unknown;
   try {
     raw = parseManifestText(await readTextFile(manifestPath), manifestPath, source, name);
@@ -225,7 +241,8 @@ async function resolveEntry(
   const realFolder = await realpath(folder);
   const inside = (path: string, root: string) => {
     const rel = relative(root, path);
-    return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+    // The folder itself ('.') is inside: it is no module, which is said below.
+    return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
   };
   for (const candidate of candidates) {
     if (isAbsolute(candidate)) return outside();

@@ -1000,6 +1000,25 @@ describe('modules and files as they come from editors and compilers', () => {
     }
   });
 
+  it('a folder holding both plugin.json and plugin.yaml is MANIFEST_INVALID; its module is not imported', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
+      'db/plugin.yaml': 'name: db\nversion: 2.0.0\n',
+      'db/index.mjs': `globalThis.importedBoth = true;\n${hooks}`,
+    });
+    const definition = await loadPluginFolder(join(dir, 'db'));
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+    expect((globalThis as { importedBoth?: boolean }).importedBoth).toBeUndefined();
+  });
+
+  it('main naming the plugin folder itself (".") is ENTRY_NOT_FOUND, not outside the folder', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0', main: '.' }), 'db/index.mjs': hooks });
+    const definition = await loadPluginFolder(join(dir, 'db'));
+    expect(definition.problems?.map((p) => p.code)).toEqual(['ENTRY_NOT_FOUND']);
+  });
+
   it('a YAML manifest or host file holding a second document (---) is a coded error, not cut to the first', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
