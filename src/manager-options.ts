@@ -3,6 +3,8 @@
  * `OPTIONS_INVALID` naming it) and their defaults; and the guards that keep a throwing logger or
  * inspection observer from taking the host down.
  */
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { InspectionEvent, Observer } from 'xstate';
 import { DEFAULT_RETRY } from '../machines/plugin-lifecycle.ts';
 import type { RetryPolicy } from '../machines/plugin-lifecycle.ts';
@@ -41,6 +43,22 @@ export interface PluginManagerOptions {
 
 export function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', `createPluginManager: ${message}`);
+}
+
+/**
+ * The nearest existing part of `path` when it is not a folder (a file where a folder must be),
+ * or null: the path is a folder, or can be made one.
+ */
+function fileInTheWay(path: string): string | null {
+  for (let current = path; ; current = dirname(current)) {
+    try {
+      return statSync(current).isDirectory() ? null : current;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Not there yet (or under a file): look at its parent. Anything else is the store's to report.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || dirname(current) === current) return null;
+    }
+  }
 }
 
 export function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy; health: HealthDefaults } {
@@ -86,7 +104,17 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
     throw optionsError('dataDir must be a non-empty path');
   }
-  const health = { ...DEFAULT_HEALTH, ...(options.health ?? {}) };
+  const blocked = options.dataDir === undefined ? null : fileInTheWay(resolve(options.dataDir));
+  if (blocked !== null) throw optionsError(`dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`);
+  const givenHealth: unknown = options.health ?? {};
+  if (typeof givenHealth !== 'object' || givenHealth === null || Array.isArray(givenHealth)) {
+    throw optionsError('health must be an object: { intervalMs, timeoutMs, unhealthyThreshold }');
+  }
+  const unknownHealth = Object.keys(givenHealth).filter((key) => !Object.hasOwn(DEFAULT_HEALTH, key));
+  if (unknownHealth.length > 0) {
+    throw optionsError(`health has unknown field${unknownHealth.length === 1 ? '' : 's'} ${unknownHealth.map((key) => quote(key)).join(', ')}; it takes intervalMs, timeoutMs and unhealthyThreshold`);
+  }
+  const health = { ...DEFAULT_HEALTH, ...Object.fromEntries(Object.entries(givenHealth).filter(([, value]) => value !== undefined)) };
   for (const [key, value] of Object.entries(health)) {
     if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
   }

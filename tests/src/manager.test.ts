@@ -2,6 +2,7 @@
  * Behaviour of the public API (`createPluginManager` and the manager it returns), driven only
  * through `src/index.ts`. Assertions are on error codes and states, never on message wording.
  */
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
@@ -1226,6 +1227,10 @@ describe('createPluginManager refuses bad options', () => {
     ['retry null', { retry: null }],
     ['plugins not an array', { plugins: { name: 'x' } }],
     ['options null', null],
+    ['an unknown health key (a typo)', { health: { timeoutMS: 100 } }],
+    ['health a number', { health: 5 }],
+    ['health an array', { health: [] }],
+    ['a dataDir under a file', { dataDir: fileURLToPath(new URL('../../package.json/store', import.meta.url)) }],
   ];
   for (const [title, options] of bad) {
     it(`${title} → OPTIONS_INVALID`, () => {
