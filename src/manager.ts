@@ -11,7 +11,7 @@ import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../m
 export type { Clock, PluginManagerOptions };
 import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
-import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
 import type { PluginManagerOptions } from './manager-options.ts';
@@ -103,12 +103,22 @@ const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['typ
  * ```
  */
 export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
-  const defaults = readDefaults(options);
+  // Options that throw when read (a getter, a Proxy trap) are malformed options, not a crash.
+  const readable = <T>(what: string, read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (isPluginFactoryError(error)) throw error;
+      throw new PluginFactoryError('OPTIONS_INVALID', `${what} cannot be read: ${describeThrown(error)}`, { cause: error });
+    }
+  };
+  const defaults = readable('the options', () => readDefaults(options));
+  const definitions = readable('plugins', () => [...(options.plugins ?? [])]);
   // A throwing logger or inspector must not take the host down: both are guarded.
   const logger = guardLogger(options.logger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) }));
   const platform = new PluginPlatform({ logger, dataDir: options.dataDir });
   const runtimes = new PluginRuntimes(logger, options.clock, platform, defaults.health);
-  const prepared = (options.plugins ?? []).map((definition, index) => prepareDefinition(definition, index, defaults));
+  const prepared = definitions.map((definition, index) => prepareDefinition(definition, index, defaults));
   const seen = new Set<string>();
   for (const plugin of prepared) {
     if (seen.has(plugin.name)) {
@@ -355,6 +365,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${options === null ? 'null' : `a ${typeof options}`}`);
     }
     const record = recordOf(name);
+    if (typeof definition !== 'object' || definition === null) {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: plugin '${name}': the new definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}`, { plugin: name });
+    }
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
     reloading.add(name);
     try {

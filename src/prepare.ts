@@ -59,16 +59,25 @@ function printable(name: string): string {
 
 /** Reads one definition's manifest; never throws. */
 export function prepareDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
-  const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
-  const rawManifest = def.manifest as { name?: unknown } | undefined;
-  const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? printable(rawManifest.name) : null;
-  const hint = typeof def.name === 'string' && def.name ? def.name : null;
-  const name = rawName ?? hint ?? `#${index + 1}`;
-  const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;
-  const prepared: PreparedPlugin = {
+  try {
+    return readDefinition(definition, index, defaults);
+  } catch (error) {
+    // A definition that throws when read (a getter, a Proxy trap): invalid, with nothing of it kept.
+    const prepared = emptyPrepared(`#${index + 1}`, {} as PluginDefinition, 'its definition', defaults);
+    prepared.errors.push(
+      new PluginFactoryError('CONTRACT_INVALID', `plugin '${prepared.name}': the definition cannot be read: ${describeThrown(error)}; pass a plain { manifest, module }`, {
+        plugin: prepared.name,
+      }),
+    );
+    return prepared;
+  }
+}
+
+function emptyPrepared(name: string, definition: PluginDefinition, source: string, defaults: HostDefaults): PreparedPlugin {
+  return {
     name,
     key: name,
-    definition: def as PluginDefinition,
+    definition,
     manifest: null,
     source,
     errors: [],
@@ -80,6 +89,16 @@ export function prepareDefinition(definition: unknown, index: number, defaults: 
     config: {},
     loading: null,
   };
+}
+
+function readDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
+  const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
+  const rawManifest = def.manifest as { name?: unknown } | undefined;
+  const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? printable(rawManifest.name) : null;
+  const hint = typeof def.name === 'string' && def.name ? def.name : null;
+  const name = rawName ?? hint ?? `#${index + 1}`;
+  const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;
+  const prepared = emptyPrepared(name, def as PluginDefinition, source, defaults);
   const problems = Array.isArray(def.problems) ? def.problems.filter((p) => p instanceof PluginFactoryError) : [];
   prepared.errors.push(...problems);
   // Loading problems that left no manifest to read (none, or not parseable) say it all.

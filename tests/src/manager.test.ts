@@ -1274,6 +1274,27 @@ describe('invalid definitions', () => {
     return snapshot;
   }
 
+  it('options, a plugin list, or a definition that throw when read are coded errors, not a crash', async () => {
+    const boom = () => {
+      throw new Error('trap');
+    };
+    thrown(() => createPluginManager(new Proxy({}, { get: boom }) as PluginManagerOptions), 'OPTIONS_INVALID');
+    thrown(() => createPluginManager({ logger: silentLogger, plugins: new Proxy([], { get: boom }) }), 'OPTIONS_INVALID');
+    const manager = await boot([
+      { manifest: new Proxy({}, { get: boom, ownKeys: boom }) as ManifestInput, module: hooks() },
+      new Proxy({}, { get: boom, has: boom, ownKeys: boom }) as PluginDefinition,
+      plugin([], 'fine'),
+    ]);
+    expect(manager.getSnapshot().plugins.map((p: { name: string; state: string; error: { code: string } | null }) => [p.name, p.state, p.error?.code ?? null])).toEqual([
+      ['#1', 'invalid', 'CONTRACT_INVALID'],
+      ['#2', 'invalid', 'CONTRACT_INVALID'],
+      ['fine', 'running', null],
+      ['bystander', 'running', null],
+    ]);
+    await expect(manager.reloadPlugin('fine', null as unknown as PluginDefinition)).rejects.toMatchObject({ code: 'ARGUMENT_INVALID' });
+    expect(stateOf(manager, 'fine')).toBe('running');
+  });
+
   it('an unknown manifest key → MANIFEST_INVALID', async () => {
     const snapshot = await expectInvalid(
       { manifest: { name: 'typo', version: '1.0.0', dependecies: {} } as unknown as ManifestInput, module: hooks() },
