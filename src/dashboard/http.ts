@@ -91,6 +91,20 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     return;
   }
   const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'the request is not valid HTTP'];
+  answerRaw(socket, status, message);
+}
+
+/**
+ * A CONNECT request (no handler answers it, and Node would drop the connection without a word):
+ * a coded 405, then the connection closes.
+ */
+export function answerConnect(_req: IncomingMessage, socket: Duplex): void {
+  if (socket.writable) answerRaw(socket, 405, 'CONNECT is not allowed here');
+  else socket.destroy();
+}
+
+/** Writes a coded JSON refusal straight to `socket`, with the security headers, and ends it. */
+function answerRaw(socket: Duplex, status: number, message: string): void {
   const body = `${JSON.stringify({ error: { code: 'OPTIONS_INVALID', message: `dashboard: ${message}` } })}\n`;
   const headers: Record<string, string | number> = {
     ...SECURITY_HEADERS,
@@ -129,7 +143,8 @@ export function checkToken(req: IncomingMessage, token: string): void {
 export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): void {
   if (!loopbackOnly) return;
   const host = (req.headers.host ?? '').toLowerCase();
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '');
+  // `[v6]` or `[v6]:port` only: nothing may follow the bracket but a port.
+  const name = host.startsWith('[') ? (/^(\[[^\]]*\])(?::\d+)?$/.exec(host)?.[1] ?? host) : host.replace(/:\d+$/, '');
   if (isLoopback(name)) return;
   throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
 }
@@ -139,6 +154,8 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
  * the connection (`res` says so), so the rest is never waited for.
  */
 export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
+  // A client that waits to be told to send its body is told so only now, past the Host and token checks.
+  if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
   const tooLarge = () => {
     res.setHeader('connection', 'close');
     return requestError(`the request body is larger than ${limit} bytes; commands take no body`);

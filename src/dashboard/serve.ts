@@ -16,7 +16,7 @@ import { dashboardChart } from './chart-svg.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin } from './listen.ts';
 import { LiveFeed } from './live.ts';
-import { answerClientError } from './http.ts';
+import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
 
 export interface DashboardOptions {
@@ -115,6 +115,14 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const handle = createRouter(routes, { token, loopbackOnly: isLoopback(host), redact });
   const server = createServer((req, res) => void handle(req, res));
   server.on('clientError', answerClientError);
+  server.on('connect', answerConnect);
+  // `Expect: 100-continue` goes through the checks first (the body is asked for once they
+  // passed); any other expectation is refused as every request is, coded and with the headers.
+  server.on('checkContinue', (req, res) => void handle(req, res));
+  server.on('checkExpectation', (req, res) => {
+    res.setHeader('connection', 'close');
+    sendError(res, requestError('the Expect header is not supported (only 100-continue)'), redact, 417);
+  });
   let address;
   try {
     address = await listen(server, port, host, owner);

@@ -119,6 +119,8 @@ describe('dashboard API: reads', () => {
       ['GET /api/snap shot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 400],
       ['POST /api/plugins/%E0%A4%A/start HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 400],
       ['GET http://[/api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 400],
+      ['CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', 405],
+      ['GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: teapot\r\nConnection: close\r\n\r\n', 417],
     ];
     for (const [request, status] of cases) {
       const reply = await raw(request);
@@ -127,6 +129,13 @@ describe('dashboard API: reads', () => {
       expect((JSON.parse(reply.body) as { error: { code: string } }).error.code).toBe('OPTIONS_INVALID');
     }
     expect((await call(`${host.base}/api/snapshot`)).status).toBe(200); // and it serves on
+    // A client waiting to be told to send its body is refused first when its Host is not ours.
+    const early = await raw('POST /api/plugins/cache/stop HTTP/1.1\r\nHost: evil.example\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
+    expect(early.status).toBe(401);
+    expect(early.text).not.toContain('100 Continue');
+    // With the right Host and token, it is told to go on, and the command runs.
+    const told = await raw(`POST /api/plugins/cache/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    expect([...told.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([100, 200]);
   });
 
   it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {
@@ -134,8 +143,10 @@ describe('dashboard API: reads', () => {
     const reply = await call(`${host.base}/api/snapshot`, { headers: { host: 'attacker.example' } });
     expect([reply.status, reply.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
     expect((await call(`${host.base}/api/snapshot`, { headers: { host: `localhost:${host.dashboard.port}` } })).status).toBe(200);
-    const named = await call(`${host.base}/api/snapshot`, { headers: { host: '127.attacker.example' } });
-    expect([named.status, named.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    for (const name of ['127.attacker.example', '[::1]attacker.example', '[::1]:80attacker', '[::1]x:80']) {
+      const named = await call(`${host.base}/api/snapshot`, { headers: { host: name } });
+      expect([name, named.status, named.json.error?.code]).toEqual([name, 401, 'PERMISSION_DENIED']);
+    }
     // Loopback literals in other spellings address this machine too.
     for (const literal of ['[::1]', '[0:0:0:0:0:0:0:1]', '[::ffff:127.0.0.1]', '127.0.0.2']) {
       const reply = await call(`${host.base}/api/snapshot`, { headers: { host: `${literal}:${host.dashboard.port}` } });
