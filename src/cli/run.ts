@@ -75,7 +75,8 @@ export async function runCommand(args: string[]): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify({ state: 'stopped', plugins: [] })}\n`);
     return 1;
   }
-  const observers: Observers | null = watchers ? await startObservers(watchers, host) : null;
+  const onRelay = (line: string, problem: boolean) => log(line, problem ? errors : notes);
+  const observers: Observers | null = watchers ? await startObservers({ ...watchers, onRelay }, host) : null;
   const manager = createPluginManager({
     ...host.settings,
     plugins: host.definitions,

@@ -21,6 +21,8 @@ export interface ObserverChoice {
   dashboard: number | null;
   /** Send inspection events to this relay URL; '' starts a local relay; null: no inspector. */
   inspect: string | null;
+  /** Told when a relay of the URL given turns out unreachable, and when it is reached again. */
+  onRelay?(line: string, problem: boolean): void;
 }
 
 export interface Observers {
@@ -38,7 +40,23 @@ export interface Observers {
 export async function startObservers(choice: ObserverChoice, host: LoadedHost): Promise<Observers> {
   const redact = secretsOf(host.definitions);
   const stately: StatelyInspector | null =
-    choice.inspect === null ? null : await connectStatelyInspector(choice.inspect === '' ? { redact } : { url: choice.inspect, redact });
+    choice.inspect === null
+      ? null
+      : await connectStatelyInspector(
+          choice.inspect === ''
+            ? { redact }
+            : {
+                url: choice.inspect,
+                redact,
+                onReachable: (reachable, reason) =>
+                  choice.onRelay?.(
+                    reachable
+                      ? `inspector: connected to ${choice.inspect}`
+                      : `inspector: cannot reach ${choice.inspect} (${reason}); events wait for it (64 MiB at most) and it is tried again every second`,
+                    !reachable,
+                  ),
+              },
+        );
   const hub: InspectionHub | null = choice.dashboard === null ? null : createInspectionHub();
   if (hub && stately) hub.forward(stately.inspect);
   let dashboard: Dashboard | null = null;

@@ -65,6 +65,11 @@ export interface InspectorSocketOptions {
   retryMs?: number;
   /** After a reconnect, send the live actors' registrations and snapshots again. @default false */
   replayOnReconnect?: boolean;
+  /**
+   * Told when the receiver turns out unreachable (`reason`: what the connection failed with), and
+   * when it is reached again; not on every retry.
+   */
+  onReachable?(reachable: boolean, reason?: string): void;
 }
 
 /** How long `close()` waits for a connecting socket to open and flush, or an open one to close. */
@@ -80,6 +85,8 @@ export class InspectorSocket {
   private readonly replay: Replay | null;
   /** After a reconnect: the replay still being sent, before anything that waited. */
   private replaying: ReplayCursor | null = null;
+  /** What `onReachable` was last told. */
+  private reachable: boolean | null = null;
 
   constructor(private readonly options: InspectorSocketOptions) {
     this.pending = new Backlog(options.buffer ?? 100_000);
@@ -160,12 +167,24 @@ export class InspectorSocket {
     }
   }
 
+  private tell(reachable: boolean, reason?: string): void {
+    if (this.reachable === reachable) return;
+    this.reachable = reachable;
+    try {
+      this.options.onReachable?.(reachable, reason);
+    } catch {
+      // A listener that throws changes nothing here.
+    }
+  }
+
   private connect(): void {
     this.retry = null;
     if (this.closed) return;
     const socket = new WebSocket(this.options.url);
     this.socket = socket;
+    let failure: string | undefined;
     socket.on('open', () => {
+      this.tell(true);
       if (this.opened && this.replay) {
         // Back after a drop: the relay may have restarted and forgotten every actor. What waited
         // is in the replay too, in the form a late viewer gets; it goes out first, made one frame
@@ -176,12 +195,13 @@ export class InspectorSocket {
       this.opened = true;
       this.flush();
     });
-    // 'error' is always followed by 'close'; this handler only keeps it from being thrown.
-    socket.on('error', () => undefined);
+    // 'error' is always followed by 'close'; it is kept only to say why.
+    socket.on('error', (error: NodeJS.ErrnoException) => void (failure ??= error.code ?? error.message));
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = null;
       if (this.closed) return;
+      this.tell(false, failure ?? 'the connection closed');
       this.retry = setTimeout(() => this.connect(), this.options.retryMs ?? 1000).unref();
     });
   }

@@ -15,6 +15,11 @@ export interface StatelyInspectorOptions {
   port?: number;
   /** Values replaced by `[redacted]` in everything sent (see `secretsOf`; more with `addSecrets`). */
   redact?: readonly string[];
+  /**
+   * With `url`: told when the relay turns out unreachable (`reason`, such as `ECONNREFUSED`) and
+   * when it is reached again; frames wait for it meanwhile (bounded).
+   */
+  onReachable?(reachable: boolean, reason?: string): void;
 }
 
 export interface StatelyInspector {
@@ -64,6 +69,9 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
   if (options.redact !== undefined && !isStringArray(options.redact)) {
     throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: redact must be an array of strings');
   }
+  if (options.onReachable !== undefined && typeof options.onReachable !== 'function') {
+    throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: onReachable must be a function');
+  }
   // Loaded here, not with the library: hosts that never inspect do not pay for them.
   const [{ startInspectorRelay }, { InspectorSocket }, { toStatelyFrame, statelyFrameInfo }] = await Promise.all([
     import('./relay.ts'),
@@ -73,7 +81,11 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
   const relay: InspectorRelay | null = url ? null : await startInspectorRelay({ port: options.port ?? 0 });
   const target = url ?? relay!.url;
   // A relay of your own may restart while the host runs; the local one lives and dies with it.
-  const socket = new InspectorSocket({ url: target, replayOnReconnect: url !== null });
+  const socket = new InspectorSocket({
+    url: target,
+    replayOnReconnect: url !== null,
+    ...(url !== null && options.onReachable ? { onReachable: options.onReachable } : {}),
+  });
   const redact = createRedactor(options.redact);
   // Converted a microtask later, in order: an actor's first snapshot exists only once its
   // constructor has returned, and a burst of events costs one pass.

@@ -474,6 +474,21 @@ describe('InspectorSocket', () => {
     expect(received).toEqual(Array.from({ length: received.length }, (_, i) => 70 - received.length + i)); // the newest, in order
   });
 
+  it('says once that the relay is unreachable, however often it retries, and again once it is reached', async () => {
+    const probe = await receiver();
+    const port = Number(new URL(probe.url).port);
+    await probe.close(); // nothing listens there now
+    const told: Array<[boolean, string | undefined]> = [];
+    const socket = new InspectorSocket({ url: `ws://127.0.0.1:${port}`, retryMs: 30, onReachable: (reachable, reason) => void told.push([reachable, reason]) });
+    cleanups.push(() => socket.close());
+    await new Promise((resolve) => setTimeout(resolve, 200)); // several retries
+    expect(told).toEqual([[false, 'ECONNREFUSED']]);
+    const late = await receiver(port);
+    await until(() => late.connections() === 1);
+    await until(() => told.length === 2);
+    expect(told[1]).toEqual([true, undefined]);
+  });
+
   it('with replayOnReconnect, a relay that restarted is told the live actors again', async () => {
     const first = await receiver();
     const port = Number(new URL(first.url).port);
