@@ -58,10 +58,17 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     return result;
   }
   const path = resolve(target);
-  const info = await stat(path).catch(() => null);
+  const found = await stat(path).then(
+    (info) => ({ info, code: undefined }),
+    (error: NodeJS.ErrnoException) => ({ info: null, code: error.code }),
+  );
+  const info = found.info;
   if (!info) {
+    // Not there is one thing; there but unreachable (a symlink loop, no permission) another.
+    const { code } = found;
+    const why = code === 'ENOENT' || code === 'ENOTDIR' || code === undefined ? 'does not exist' : `cannot be reached (${code === 'ELOOP' ? 'a loop of symbolic links' : code})`;
     result.problems.push(
-      new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' does not exist; give a plugin folder, a folder of plugin folders or a host file`, {
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' ${why}; give a plugin folder, a folder of plugin folders or a host file`, {
         path: target,
       }),
     );

@@ -86,7 +86,9 @@ export function parseManifestText(text: string, file: string, shown: string, nam
  * leave the value a plain string) is an error here, as any typo in a manifest is.
  */
 export function parseYaml(text: string): unknown {
-  const doc = parseDocument(text, { logLevel: 'error' });
+  // resolveKnownTags off: a tag beyond JSON's data (`!!binary`, `!!timestamp`, `!!set`) is an
+  // unknown tag too, not a Buffer, Date or Set that no field takes.
+  const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem?.code === 'MULTIPLE_DOCS') throw new Error('it holds more than one document (a second ---)');
   if (problem) throw problem;

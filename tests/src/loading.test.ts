@@ -1019,6 +1019,24 @@ describe('modules and files as they come from editors and compilers', () => {
     expect(definition.problems?.map((p) => p.code)).toEqual(['ENTRY_NOT_FOUND']);
   });
 
+  it('YAML tags beyond JSON data (!!binary, !!timestamp, !!set) are coded errors, not a Buffer read as an object', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.yaml': 'name: db\nversion: 1.0.0\ndescription: !!binary aGVsbG8=\n',
+      'db/index.mjs': hooks,
+      'host.yaml': 'plugins: [!!binary aGVsbG8=]\n',
+      'when.yaml': 'plugins: [db]\nconfig: { db: { at: !!timestamp 2001-12-14 } }\n',
+    });
+    expect((await loadPluginFolder(join(dir, 'db'))).problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+    for (const file of ['host.yaml', 'when.yaml']) {
+      const host = await loadHost(join(dir, file));
+      expect(host.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+    }
+    // Core tags still read as before.
+    await writeFile(join(dir, 'db/plugin.yaml'), 'name: !!str db\nversion: 1.0.0\n');
+    expect((await loadPluginFolder(join(dir, 'db'))).problems).toBeUndefined();
+  });
+
   it('a YAML manifest or host file holding a second document (---) is a coded error, not cut to the first', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
