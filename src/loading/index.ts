@@ -205,10 +205,21 @@ async function entryFolder(
   }
   if (entry.path !== undefined) return folderOf(resolve(base, entry.path));
   const name = entry.package!;
+  let pkgJson: string;
   try {
-    const pkgJson = await findPackageJson(name, base);
-    const pkg = JSON.parse(await readTextFile(pkgJson)) as { pluginFactory?: unknown };
-    if (typeof pkg.pluginFactory !== 'string') {
+    pkgJson = await findPackageJson(name, base);
+  } catch (error) {
+    result.problems.push(
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' cannot be found from ${file}: ${describeThrown(error)}; install it`, {
+        path: `plugins.${index}`,
+        cause: error,
+      }),
+    );
+    return null;
+  }
+  try {
+    const pkg = JSON.parse(await readTextFile(pkgJson)) as { pluginFactory?: unknown } | null;
+    if (typeof pkg?.pluginFactory !== 'string') {
       result.problems.push(
         new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' has no "pluginFactory" field naming its manifest; add one to its package.json`, {
           path: `plugins.${index}`,
@@ -218,8 +229,9 @@ async function entryFolder(
     }
     return folderOf(resolve(dirname(pkgJson), pkg.pluginFactory));
   } catch (error) {
+    // Installed, but its package.json cannot be read: no reinstall advice for a broken file.
     result.problems.push(
-      new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' cannot be found from ${file}: ${describeThrown(error)}; install it`, {
+      new PluginFactoryError('MANIFEST_INVALID', `package '${name}': its package.json cannot be read: ${syntaxErrorSummary(error)}; fix it`, {
         path: `plugins.${index}`,
         cause: error,
       }),

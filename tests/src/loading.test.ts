@@ -522,6 +522,7 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
         "  - package: '@fixture/scoped-plugin'",
         '  - package: no-field-pkg',
         '  - package: not-installed-pkg',
+        '  - package: broken-json-pkg',
         '  - package: disabled-pkg',
         '    enabled: false',
         '',
@@ -531,9 +532,11 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
       'node_modules/@fixture/scoped-plugin/package.json': JSON.stringify({ name: '@fixture/scoped-plugin', version: '2.0.0', pluginFactory: '.' }),
       ...inFolder('node_modules/@fixture/scoped-plugin', pluginFiles('scoped-plugin')),
       'node_modules/no-field-pkg/package.json': JSON.stringify({ name: 'no-field-pkg', version: '1.0.0' }),
+      'node_modules/broken-json-pkg/package.json': '{ "name": "broken-json-pkg", ',
     });
     const { host, snapshot } = await boot(join(dir, 'host.yaml'));
-    expect(host.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND', 'MANIFEST_NOT_FOUND']);
+    // No "pluginFactory" field, not installed, and installed with a package.json that is not JSON.
+    expect(host.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND', 'MANIFEST_NOT_FOUND', 'MANIFEST_INVALID']);
     expectCoded(host.problems);
     expect(host.definitions.map(definitionName)).toEqual(['fake-plugin', 'scoped-plugin']);
     expect(snapshot.plugins.map((p) => [p.name, p.state])).toEqual([
