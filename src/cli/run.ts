@@ -63,6 +63,7 @@ export async function runCommand(args: string[]): Promise<number> {
   let stopForStray = () => undefined;
   handleStrayErrors((stray) => {
     strays += 1;
+    process.exitCode = 1; // also for one that comes once the run has answered, while the process winds down
     const line = `${red('✗', errors)} ${formatError(coded(stray), verbose)}`;
     log(stray.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
     if (stray.thrown && !fatal) {
