@@ -6,7 +6,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatError } from './cli/output.ts';
-import { exitProcess, guardProcess, strayError, unhandledStrays } from './cli/process-guard.ts';
+import { exitProcess, guardProcess, handleStrayErrors, strayError, unhandledStrays } from './cli/process-guard.ts';
+import type { StrayError } from './cli/process-guard.ts';
 import { USAGE, UsageError } from './cli/usage.ts';
 
 type Command = (args: string[]) => number | Promise<number>;
@@ -54,18 +55,23 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   // full disk must not take the host down: what would have gone there is dropped, the plugins
   // keep running and still stop in order.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedReader);
+  // The real stdout, for the flush below: a command may send what else writes there to stderr.
+  const writeStdout = process.stdout.write.bind(process.stdout) as (chunk: string, done: () => void) => boolean;
   guardProcess();
   let code = await main(argv);
-  // Plugin code that threw outside any hook where the command did not look (`graph`): said, and
-  // the command fails.
-  for (const stray of unhandledStrays()) {
+  // Plugin code that threw outside any hook where the command did not look (`graph`), or once it
+  // had answered: said, and the command fails.
+  const late = (stray: StrayError) => {
     process.stderr.write(`${formatError(strayError(stray), false)}\n`);
     code = code === 0 ? 1 : code;
-  }
+    process.exitCode = code;
+  };
+  for (const stray of unhandledStrays()) late(stray);
   process.exitCode = code;
   if (argv[0] === 'run') return;
+  handleStrayErrors(late);
   // Written output is flushed first: exit() does not wait for a pipe.
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  await new Promise<void>((resolve) => writeStdout('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
   exitProcess(code);
 }

@@ -34,6 +34,27 @@ export function guardProcess(): void {
   const deliver = (stray: StrayError) => (handler ? handler(stray) : pending.push(stray));
   process.on('uncaughtException', (error) => deliver({ thrown: true, error }));
   process.on('unhandledRejection', (reason) => deliver({ thrown: false, error: reason }));
+  // Ctrl-C ends a command at once, as it would without the guard, unless the command handles
+  // signals itself (`run` stops its plugins first). Listening also keeps a loader's own signal
+  // handler (tsx exits when nobody else listens) from calling the guarded exit.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (signalsClaimed === 0) exitProcess(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+let signalsClaimed = 0;
+
+/** The command handles SIGINT/SIGTERM itself until the returned function is called. */
+export function claimSignals(): () => void {
+  signalsClaimed += 1;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    signalsClaimed -= 1;
+  };
 }
 
 /** From now on stray errors go to `onStray`, those that came before first. */

@@ -57,16 +57,16 @@ export async function runCommand(args: string[]): Promise<number> {
   for (const problem of host.problems) log(`${red('✗', errors)} ${formatError(problem, verbose)}`, errors);
   // Errors plugin code throws or rejects outside any hook: each is reported and fails the run;
   // a thrown one (the process state is unknown after it) also stops the host, in order.
-  const coded = strayErrors(host);
+  const stray = strayErrors(host);
   let strays = 0;
   let fatal = false;
   let stopForStray = () => undefined;
-  handleStrayErrors((stray) => {
+  handleStrayErrors((error) => {
     strays += 1;
     process.exitCode = 1; // also for one that comes once the run has answered, while the process winds down
-    const line = `${red('✗', errors)} ${formatError(coded(stray), verbose)}`;
-    log(stray.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
-    if (stray.thrown && !fatal) {
+    const line = `${red('✗', errors)} ${formatError(stray.coded(error), verbose)}`;
+    log(error.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
+    if (error.thrown && !fatal) {
       fatal = true;
       stopForStray();
     }
@@ -77,7 +77,8 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   }
   const onRelay = (line: string, problem: boolean) => log(line, problem ? errors : notes);
-  const observers: Observers | null = watchers ? await startObservers({ ...watchers, onRelay }, host) : null;
+  // A reloaded version's secrets are scrubbed from stray errors too, whichever way it came.
+  const observers: Observers | null = watchers ? await startObservers({ ...watchers, onRelay, learn: stray.learn }, host) : null;
   const manager = createPluginManager({
     ...host.settings,
     plugins: host.definitions,
@@ -139,7 +140,7 @@ export async function runCommand(args: string[]): Promise<number> {
           note: (line) => log(line, notes),
           warn: (line) => log(line, errors),
           stopping: () => stopping !== null,
-          ...(observers ? { learn: (definition: PluginDefinition) => observers.learn(definition) } : {}),
+          learn: (definition: PluginDefinition) => (observers ? observers.learn(definition) : stray.learn(definition)),
         });
         log(`watching ${host.folders.length} plugin folder${host.folders.length === 1 ? '' : 's'} for changes`, notes);
       }

@@ -4,7 +4,7 @@
  * Ctrl-C relayed by a parent process (npm, tsx), not a second one.
  */
 
-import { exitProcess } from './process-guard.ts';
+import { claimSignals, exitProcess } from './process-guard.ts';
 
 /** A repeat of the same signal within this window is ignored. */
 export const REPEAT_WINDOW_MS = 300;
@@ -33,9 +33,11 @@ export function onShutdownSignal(
     exitProcess(signal === 'SIGINT' ? 130 : 143);
   };
   for (const signal of SIGNALS) process.on(signal, handler);
+  const release = claimSignals();
   return {
     dispose: () => {
       for (const signal of SIGNALS) process.off(signal, handler);
+      release();
     },
   };
 }

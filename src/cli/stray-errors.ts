@@ -1,48 +1,76 @@
 /**
  * Stray errors of a host's plugins (see process-guard.ts) as UNCAUGHT_ERRORs: each names the
- * plugin whose folder its stack names first (where it was thrown), and its text is scrubbed of
- * the host's secrets and of that plugin's short ones, as the engine scrubs its output.
+ * plugin whose folder the stack's frames name first (where it was thrown), and its text is
+ * scrubbed of the host's secrets and of that plugin's short ones, as the engine scrubs its
+ * output; secrets a reloaded version brings are added with `learn`.
  */
+import { realpathSync } from 'node:fs';
 import { sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PluginFactoryError } from '../errors.ts';
-import type { LoadedHost } from '../index.ts';
+import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { definitionName } from '../dashboard/host-reload.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
-import type { Redactor } from '../platform/secrets.ts';
 import { strayError } from './process-guard.ts';
 import type { StrayError } from './process-guard.ts';
 
-/** The stack of `error`, or '' (a thrown value may be anything, with getters that throw). */
-function stackOf(error: unknown): string {
+/** The frames of `error`'s stack (its message left out), or '' (a thrown value may be anything, with getters that throw). */
+function framesOf(error: unknown): string {
   try {
     const stack = error instanceof Error ? error.stack : undefined;
-    return typeof stack === 'string' ? stack : '';
+    if (typeof stack !== 'string') return '';
+    const first = stack.indexOf('\n    at ');
+    return first < 0 ? '' : stack.slice(first);
   } catch {
     return '';
   }
 }
 
-/** The UNCAUGHT_ERROR of each stray error of `host`'s plugins; `fallback` names the plugin when the stack names none. */
-export function strayErrors(host: LoadedHost): (stray: StrayError, fallback?: string) => PluginFactoryError {
+/** How a folder may appear in a stack: as given and as its real path (modules load from that), path and URL. */
+function forms(folder: string): string[] {
+  let real = folder;
+  try {
+    real = realpathSync(folder);
+  } catch {
+    // gone meanwhile: as given
+  }
+  return [...new Set([folder, real])].flatMap((path) => [`${pathToFileURL(path).href}/`, `${path}${sep}`]);
+}
+
+export interface StrayErrors {
+  /** The UNCAUGHT_ERROR of a stray error; `fallback` names the plugin when the stack names none. */
+  coded(stray: StrayError, fallback?: string): PluginFactoryError;
+  /** Scrubs the secrets of a new version of a plugin too from now on. */
+  learn(definition: PluginDefinition): void;
+}
+
+export function strayErrors(host: LoadedHost): StrayErrors {
   const names = host.definitions.map(definitionName);
-  const folders = host.folders.map((folder) => [`${pathToFileURL(folder).href}/`, `${folder}${sep}`]);
+  const folders = host.folders.map(forms);
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
-  const redactorOf = (index: number): Redactor =>
-    index < 0 ? hostWide : unionOf([hostWide, new SecretSet(secretsOf([host.definitions[index]!]))]);
-  return (stray, fallback) => {
-    const stack = stackOf(stray.error);
-    let index = -1;
-    let at = Infinity;
-    folders.forEach((forms, i) => {
-      for (const form of forms) {
-        const found = stack.indexOf(form);
-        if (found >= 0 && found < at) [index, at] = [i, found];
-      }
-    });
-    if (index < 0 && fallback !== undefined) index = names.indexOf(fallback);
-    const redactor = redactorOf(index);
-    return strayError(stray, index >= 0 ? names[index] : undefined, (text) => redactor.text(text));
+  // Per plugin, every secret its versions brought (a short one is scrubbed from its own text only).
+  const own = host.definitions.map((definition) => new SecretSet(secretsOf([definition])));
+  return {
+    coded(stray, fallback) {
+      const frames = framesOf(stray.error);
+      let index = -1;
+      let at = Infinity;
+      folders.forEach((candidates, i) => {
+        for (const form of candidates) {
+          const found = frames.indexOf(form);
+          if (found >= 0 && found < at) [index, at] = [i, found];
+        }
+      });
+      if (index < 0 && fallback !== undefined) index = names.indexOf(fallback);
+      const redactor = index < 0 ? hostWide : unionOf([hostWide, own[index]!]);
+      return strayError(stray, index >= 0 ? names[index] : undefined, (text) => redactor.text(text));
+    },
+    learn(definition) {
+      const secrets = secretsOf([definition]);
+      hostWide.add(secrets.filter(isHostWide));
+      const index = names.indexOf(definitionName(definition, -1));
+      if (index >= 0) own[index]!.add(secrets);
+    },
   };
 }

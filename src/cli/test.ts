@@ -100,7 +100,7 @@ export async function testCommand(args: string[]): Promise<number> {
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
   // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
   // the plugin whose file threw, or the one being walked, on the path being walked.
-  const coded = strayErrors(host);
+  const { coded } = strayErrors(host);
   const printed = new Set<string>();
   let walking: { name: string; path: string } | null = null;
   handleStrayErrors((stray) => {

@@ -57,7 +57,7 @@ export async function validateCommand(args: string[]): Promise<number> {
     order: validBootOrder(host, snapshot),
     problems: host.problems.map(problemJson),
   };
-  const coded = strayErrors(host);
+  const { coded } = strayErrors(host);
   for (const stray of strays) {
     const error = coded(stray);
     const plugin = report.plugins.find((candidate) => candidate.name === error.plugin);

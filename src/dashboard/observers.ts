@@ -23,6 +23,8 @@ export interface ObserverChoice {
   inspect: string | null;
   /** Told when a relay of the URL given turns out unreachable, and when it is reached again. */
   onRelay?(line: string, problem: boolean): void;
+  /** Told of each new definition the views learn the secrets of (a reload from the page or `run --watch`). */
+  learn?(definition: PluginDefinition): void;
 }
 
 export interface Observers {
@@ -62,6 +64,7 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
   let dashboard: Dashboard | null = null;
   /** Both views learn the secrets a reloaded definition brings (by `run --watch` or the reload button). */
   const learn = (definition: PluginDefinition) => {
+    choice.learn?.(definition);
     const secrets = secretsOf([definition]);
     stately?.addSecrets(secrets);
     dashboard?.addSecrets(secrets);

@@ -4,12 +4,15 @@
  * stops every plugin in order, where Node alone would end the process with a stack trace. And
  * what plugin code prints never breaks a command whose stdout is one JSON document.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
+import { ROOT, cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
 
+const run = promisify(execFile);
 let dir = '';
 
 beforeEach(async () => {
@@ -58,6 +61,40 @@ describe('plugin code writing to stdout', () => {
   });
 });
 
+describe('Ctrl-C under tsx', () => {
+  it('ends test at once with 130, not reported as an error of the plugin being walked', { timeout: 30_000 }, async () => {
+    // tsx's own signal handler calls process.exit when nobody else listens; the guard must not
+    // turn that into a plugin's error, and the command must still end.
+    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/cli.ts', 'test', 'tests/fixtures/cli/slow-boot'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // walking its paths by now
+    const sent = Date.now();
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(5000);
+    expect(output).not.toContain('UNCAUGHT_ERROR');
+  });
+});
+
+describe('a document larger than a pipe holds', () => {
+  it('graph --format=json reaches a reader that is slow to start, whole', { timeout: 60_000 }, async () => {
+    // 300 plugins with long names: about 90 KB of JSON, more than a pipe holds (64 KiB).
+    const names = Array.from({ length: 300 }, (_, i) => `p${i}-${'x'.repeat(200)}`);
+    for (const name of names) {
+      await mkdir(join(dir, name));
+      await writeFile(join(dir, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0' }));
+      await writeFile(join(dir, name, 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+    }
+    // A reader that starts late, as `| (sleep 2; cat)` does: the CLI has answered and is exiting.
+    const { stdout: text } = await run('sh', ['-c', `"${process.execPath}" --import tsx src/cli.ts graph "${dir}" --format=json | (sleep 2; cat)`], { cwd: ROOT, maxBuffer: 1 << 24 });
+    const graph = JSON.parse(text) as { nodes: unknown[] };
+    expect(graph.nodes).toHaveLength(names.length);
+  });
+});
+
 describe('errors outside any hook', () => {
   it('run: an exception thrown from a plugin timer is reported with its plugin, and the host stops in order', async () => {
     await plugins({
@@ -88,6 +125,18 @@ describe('errors outside any hook', () => {
     expect(code, run.err()).toBe(1);
     expect(run.err()).toMatch(/1 error outside any hook \(UNCAUGHT_ERROR\)/);
     expect(run.out()).toContain('witness stopped');
+  });
+
+  it('run: a plugin reached through a symlink is still named, and its short secret scrubbed from the report', async () => {
+    await mkdir(join(dir, 'real', 'pinned'), { recursive: true });
+    const manifest = { name: 'pinned', version: '1.0.0', config: { pin: { type: 'string', secret: true, default: '432' } } };
+    await writeFile(join(dir, 'real', 'pinned', 'plugin.json'), JSON.stringify(manifest));
+    await writeFile(join(dir, 'real', 'pinned', 'index.mjs'), `export default { init() {}, start(ctx) { Promise.reject(new Error('pin ' + ctx.config.pin + ' refused')); }, stop() {} };\n`);
+    await symlink(join(dir, 'real'), join(dir, 'link'));
+    const { code, stderr } = await cli(['run', join(dir, 'link'), '--once']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/UNCAUGHT_ERROR: plugin 'pinned': a promise rejection nobody handled, outside any hook: pin \[redacted\] refused/);
+    expect(stderr).not.toContain('432');
   });
 
   it('run: process.exit() in a hook fails that hook, and the host stops in order', async () => {
