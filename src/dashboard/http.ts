@@ -81,14 +81,20 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     socket.destroy();
     return;
   }
-  // A response still owed on this connection (a command running when a bad request came in
-  // behind it) goes out first; the refusal follows it, then the connection closes. A stream
-  // cannot be answered into: it ends with the connection.
-  const owed = (socket as { _httpMessage?: (ServerResponse & { headersSent: boolean }) | null })._httpMessage;
+  // A response still owed to an earlier request on this connection (a command running when a
+  // bad request came in behind it) goes out first; the refusal follows it, then the connection
+  // closes. A stream cannot be answered into: it ends with the connection. A request whose own
+  // body is malformed is answered now: its handler would wait for that body for good.
+  const owed = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (owed && !owed.writableEnded) {
-    if (owed.headersSent) socket.destroy();
-    else owed.once('finish', () => answerClientError(error, socket));
-    return;
+    if (owed.headersSent) {
+      socket.destroy();
+      return;
+    }
+    if (owed.req.complete) {
+      owed.once('finish', () => answerClientError(error, socket));
+      return;
+    }
   }
   const [status, message] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'the request is not valid HTTP'];
   answerRaw(socket, status, message);
@@ -154,8 +160,6 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
  * the connection (`res` says so), so the rest is never waited for.
  */
 export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
-  // A client that waits to be told to send its body is told so only now, past the Host and token checks.
-  if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
   const tooLarge = () => {
     res.setHeader('connection', 'close');
     return requestError(`the request body is larger than ${limit} bytes; commands take no body`);
@@ -164,6 +168,9 @@ export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 409
     req.resume();
     return Promise.reject(tooLarge());
   }
+  // A client that waits to be told to send its body is told so only now, past the Host, token
+  // and size checks.
+  if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
   return new Promise((resolve, reject) => {
     let size = 0;
     const onData = (chunk: Buffer) => {

@@ -245,6 +245,10 @@ describe('dashboard API: commands', () => {
     const statuses = [...reply.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]));
     expect(statuses).toEqual([200, 400]);
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+    // A command whose own body is malformed is refused at once, not left waiting for that body.
+    const chunked = `POST /api/plugins/cache/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n`;
+    const refused = await rawRequest(host.dashboard.port, chunked);
+    expect([...refused.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([400]);
   });
 
   it('a command whose plugin fails answers with the failure code', async () => {
