@@ -32,20 +32,26 @@ interface Closable {
 /** How often a watched plugin folder that was deleted is looked for again. */
 const REAPPEAR_CHECK_MS = 250;
 
-const isDirectory = (path: string) => {
+/**
+ * Which directory `path` is (inode and birth time: a freed inode may be given again at once),
+ * or null when it is no directory (any more).
+ */
+const directoryInode = (path: string): string | null => {
   try {
-    return statSync(path).isDirectory();
+    const info = statSync(path);
+    return info.isDirectory() ? `${info.ino}:${info.birthtimeMs}` : null;
   } catch {
-    return false;
+    return null;
   }
 };
 
 /**
  * Watches `folder` and everything below it. Natively recursive where the platform has it;
  * elsewhere one watcher per directory, adding watchers for directories created later and
- * dropping those of directories deleted (a watcher on a deleted directory is dead for good, so
- * one created again under the same name is watched afresh). The folder itself deleted (a
- * checkout, `rsync --delete`) is looked for until it is back, and then counts as a change.
+ * dropping those of directories deleted. A watcher on a deleted directory is dead for good, so
+ * one created again under the same name (another inode, however fast it came back) is watched
+ * afresh. The folder itself deleted (a checkout, `rsync --delete`) is looked for until it is
+ * back, and then counts as a change.
  */
 function watchTree(folder: string, listener: (file: string | null) => void, onError: (error: unknown) => void): Closable {
   if (NATIVE_RECURSIVE) {
@@ -56,32 +62,51 @@ function watchTree(folder: string, listener: (file: string | null) => void, onEr
     });
     return watcher;
   }
-  const watchers = new Map<string, FSWatcher>();
+  const watchers = new Map<string, { watcher: FSWatcher; inode: string | null }>();
   let reappear: NodeJS.Timeout | null = null;
   /** Stops watching `dir` and everything below it. */
   const drop = (dir: string) => {
-    for (const [path, watcher] of watchers) {
+    for (const [path, { watcher }] of watchers) {
       if (path === dir || path.startsWith(`${dir}${sep}`)) {
         watcher.close();
         watchers.delete(path);
       }
     }
   };
+  /** Watches `dir` unless it is watched already as the same directory; one replaced is watched anew. */
+  const rewatch = (dir: string, inode: string) => {
+    if (watchers.get(dir)?.inode === inode) return;
+    drop(dir);
+    add(dir);
+  };
   const add = (dir: string) => {
     if (watchers.has(dir)) return;
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, (_event, file) => {
-        if (!isDirectory(folder)) {
+        const root = directoryInode(folder);
+        if (root === null) {
           lost();
+          listener(null);
+          return;
+        }
+        if (root !== watchers.get(folder)?.inode) {
+          // Deleted and created again before this event was handled: every watcher is dead.
+          drop(folder);
+          try {
+            add(folder);
+          } catch {
+            lost();
+          }
           listener(null);
           return;
         }
         const path = file === null ? null : relative(folder, join(dir, file));
         if (path !== null && !ignored(path)) {
           const full = join(folder, path);
-          if (isDirectory(full)) add(full);
-          else drop(full);
+          const inode = directoryInode(full);
+          if (inode === null) drop(full);
+          else rewatch(full, inode);
         }
         listener(path);
       });
@@ -91,10 +116,10 @@ function watchTree(folder: string, listener: (file: string | null) => void, onEr
     }
     watcher.on('error', (error) => {
       watcher.close();
-      watchers.delete(dir);
+      if (watchers.get(dir)?.watcher === watcher) watchers.delete(dir);
       if (dir === folder) onError(error);
     });
-    watchers.set(dir, watcher);
+    watchers.set(dir, { watcher, inode: directoryInode(dir) });
     for (const entry of safeReaddir(dir)) {
       if (entry.isDirectory() && !ignored(entry.name)) add(join(dir, entry.name));
     }
@@ -103,7 +128,7 @@ function watchTree(folder: string, listener: (file: string | null) => void, onEr
   const lost = () => {
     drop(folder);
     reappear ??= setInterval(() => {
-      if (!isDirectory(folder)) return;
+      if (directoryInode(folder) === null) return;
       try {
         add(folder);
       } catch {

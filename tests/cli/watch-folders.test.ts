@@ -3,6 +3,7 @@
  * `git stash`, `rsync --delete`), the plugin folder itself included, is watched again, so later
  * edits in it still count as changes.
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,23 @@ describe('watchFolders', () => {
     });
     // The edit that was lost before: the recreated directory had no live watcher.
     await change(counter, () => writeFile(join(plugin, 'lib', 'x.mjs'), 'export const v = 4;\n'));
+    expect(counter.errors).toEqual([]);
+  });
+
+  it.each(['lib', '.'])('a directory (%s) deleted and created again in one go, before any event is handled, is watched again', async (sub) => {
+    const plugin = join(dir, 'plugin');
+    const target = join(plugin, sub);
+    await mkdir(join(plugin, 'lib'), { recursive: true });
+    await writeFile(join(target, 'x.mjs'), 'export const v = 1;\n');
+    const counter = watching(plugin);
+    await sleep(50);
+    // As a checkout does: removed and made again within one turn of the event loop.
+    await change(counter, async () => {
+      rmSync(target, { recursive: true });
+      mkdirSync(join(target, sub === '.' ? 'lib' : ''), { recursive: true });
+      writeFileSync(join(target, 'x.mjs'), 'export const v = 2;\n');
+    });
+    await change(counter, () => writeFile(join(target, 'x.mjs'), 'export const v = 3;\n'));
     expect(counter.errors).toEqual([]);
   });
 
