@@ -45,13 +45,13 @@ export interface PreparedPlugin {
 }
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((part) => String(part)).join('.');
+  return path.map((part) => printable(String(part))).join('.');
 }
 
 /**
- * A name as it may be shown: control characters (a terminal escape, a line break) and the
- * characters that reorder text are written as `\u001b` and the like. Such a name is invalid
- * anyway; this keeps a manifest from clearing a terminal or breaking a diagram that names it.
+ * A name or key from a manifest as it may be shown: control characters (a terminal escape, a
+ * line break) and the characters that reorder text are written as `\u001b` and the like. Such a
+ * name is invalid anyway; this keeps a manifest from clearing a terminal or breaking a diagram.
  */
 function printable(name: string): string {
   return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -115,8 +115,8 @@ function readDefinition(definition: unknown, index: number, defaults: HostDefaul
       // A bad record key (a dependency name) says what is wrong with it, not just that it is.
       const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
       if (keys.length > 0) {
-        const fields = `${keys.map((k) => `'${k}'`).join(', ')}${field ? ` in '${field}'` : ''}`;
-        invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields} (check the spelling)`, [field, keys[0]].filter(Boolean).join('.'));
+        const fields = `${keys.map((k) => `'${printable(k)}'`).join(', ')}${field ? ` in '${field}'` : ''}`;
+        invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields} (check the spelling)`, [field, printable(keys[0]!)].filter(Boolean).join('.'));
       } else invalid(`field '${field || '(root)'}' ${message}`, field);
     }
     for (const key of reserved) invalid(`field 'config.${key}' is a name JavaScript objects reserve: pick another`, `config.${key}`);

@@ -51,9 +51,9 @@ async function findManifests(dir: string): Promise<string[]> {
       found.push(path);
     } catch (error) {
       // Only "not there" means missing (ENOTDIR: the folder is a file); anything else
-      // (permissions …) is reported when read.
+      // (permissions …) is reported when this one is read, the others left unlooked at.
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') found.push(path);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return [path];
     }
   }
   return found;
