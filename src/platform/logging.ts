@@ -77,17 +77,33 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
     if (value.stack === undefined) delete copy.stack;
     else copy.stack = secrets.text(value.stack);
     if (value.cause !== undefined) copy.cause = redactIn(value.cause, secrets, depth + 1);
-    for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(copy, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
-    }
+    copyFields(value, copy, secrets, depth);
     return copy;
   }
   if (Array.isArray(value)) return value.map((item) => redactIn(item, secrets, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) {
-    Object.defineProperty(out, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+  // What JSON would write for it, scrubbed: left to the logger, a `toJSON` (own or inherited)
+  // would be called on the copy and write what it returns unscrubbed.
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    let json: unknown;
+    try {
+      json = toJSON.call(value);
+    } catch {
+      return '[unserialisable]';
+    }
+    return redactIn(json, secrets, depth + 1);
   }
+  const out: Record<string, unknown> = {};
+  copyFields(value, out, secrets, depth);
   return out;
+}
+
+/** Copies `from`'s own enumerable fields, scrubbed, onto `to`; functions (an own `toJSON`) are data no log line holds. */
+function copyFields(from: object, to: object, secrets: Redactor, depth: number): void {
+  for (const [key, item] of Object.entries(from)) {
+    if (typeof item === 'function') continue;
+    Object.defineProperty(to, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
 }
 
 function wrap(logger: Logger, getState: () => string, secretsNow: () => Redactor): Logger {

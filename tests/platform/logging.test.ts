@@ -67,6 +67,25 @@ describe('plugin logger', () => {
     expect(lines[3]).toMatchObject({ err: { type: 'Error', message: 'pin [redacted] refused' }, msg: 'with err' });
   });
 
+  it('redacts what a toJSON returns, own or inherited, on a field or an error', () => {
+    const { logger, lines } = capturedPino();
+    const log = pluginLogger(logger, { name: 'db', getState: () => 'running', secrets });
+    class Dsn {
+      toJSON() {
+        return { dsn: config.url };
+      }
+    }
+    log.info({ token: { toJSON: () => `token=${config.url}` }, dsn: new Dsn() }, 'fields');
+    const error = Object.assign(new Error('db down'), { toJSON: () => ({ conn: config.url }) });
+    log.error({ error }, 'own toJSON on an error');
+    log.error(error as unknown as LogFields);
+    log.info({ broken: { toJSON: () => { throw new Error('no'); } } }, 'a toJSON that throws');
+    const text = lines.map(({ time: _time, pid: _pid, ...logged }) => JSON.stringify(logged)).join('\n');
+    expect(text).not.toContain('hunter2');
+    expect(lines[0]).toMatchObject({ token: 'token=[redacted]', dsn: { dsn: '[redacted]' } });
+    expect(lines).toHaveLength(4);
+  });
+
   it('a plugin cannot write lines in another plugin\'s name or state, through fields or child bindings', () => {
     const raw: string[] = [];
     const logger = createPinoLogger({ destination: { write: (line: string) => void raw.push(line) } });
