@@ -105,36 +105,53 @@ function idOf(ref: unknown, plugin: string): string {
   return id;
 }
 
-/** A proxy forwarding to `impl` while `check` passes. */
+/**
+ * A proxy forwarding to `impl` while `check` passes; a method read from it checks again on every
+ * call. An object's proxy stands on an empty target of its own, so that even a frozen method
+ * can be wrapped (a proxy must return a frozen property of its target as it is) and cannot be
+ * kept and called once the handle is disposed.
+ */
 function revocableHandle(impl: object, check: () => void): unknown {
   const methods = new WeakMap<(...args: unknown[]) => unknown, unknown>();
-  const handle: object = new Proxy(impl, {
+  const callable = typeof impl === 'function';
+  const wrap = (value: unknown): unknown => {
+    if (typeof value !== 'function') return value;
+    const method = value as (...args: unknown[]) => unknown;
+    let wrapped = methods.get(method);
+    if (!wrapped) {
+      wrapped = function (this: unknown, ...args: unknown[]) {
+        check();
+        return Reflect.apply(method, this === handle ? impl : this, args);
+      };
+      methods.set(method, wrapped);
+    }
+    return wrapped;
+  };
+  const handle: object = new Proxy(callable ? impl : {}, {
     get(target, key) {
       check();
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      // A frozen property must be returned as it is (a proxy invariant).
-      const own = Reflect.getOwnPropertyDescriptor(target, key);
+      const value: unknown = Reflect.get(impl, key, impl);
+      // A function's own frozen property must be returned as it is (a proxy invariant).
+      const own = callable ? Reflect.getOwnPropertyDescriptor(target, key) : undefined;
       if (own && !own.configurable && !own.writable) return value;
-      const method = value as (...args: unknown[]) => unknown;
-      let wrapped = methods.get(method);
-      if (!wrapped) {
-        wrapped = function (this: unknown, ...args: unknown[]) {
-          check();
-          return Reflect.apply(method, this === handle ? target : this, args);
-        };
-        methods.set(method, wrapped);
-      }
-      return wrapped;
+      return wrap(value);
     },
-    set: (target, key, value) => (check(), Reflect.set(target, key, value, target)),
-    has: (target, key) => (check(), Reflect.has(target, key)),
-    ownKeys: (target) => (check(), Reflect.ownKeys(target)),
-    getOwnPropertyDescriptor: (target, key) => (check(), Reflect.getOwnPropertyDescriptor(target, key)),
-    defineProperty: (target, key, descriptor) => (check(), Reflect.defineProperty(target, key, descriptor)),
-    deleteProperty: (target, key) => (check(), Reflect.deleteProperty(target, key)),
-    getPrototypeOf: (target) => (check(), Reflect.getPrototypeOf(target)),
-    setPrototypeOf: (target, proto) => (check(), Reflect.setPrototypeOf(target, proto)),
+    set: (_target, key, value) => (check(), Reflect.set(impl, key, value, impl)),
+    has: (_target, key) => (check(), Reflect.has(impl, key)),
+    ownKeys: (_target) => (check(), Reflect.ownKeys(impl)),
+    getOwnPropertyDescriptor(target, key) {
+      check();
+      const descriptor = Reflect.getOwnPropertyDescriptor(impl, key);
+      if (!descriptor || callable) return descriptor;
+      // Reported configurable: the empty target holds none of it, and its methods come wrapped.
+      return 'value' in descriptor ? { ...descriptor, value: wrap(descriptor.value), configurable: true } : { ...descriptor, configurable: true };
+    },
+    defineProperty: (_target, key, descriptor) => (check(), Reflect.defineProperty(impl, key, descriptor)),
+    deleteProperty: (_target, key) => (check(), Reflect.deleteProperty(impl, key)),
+    getPrototypeOf: (_target) => (check(), Reflect.getPrototypeOf(impl)),
+    setPrototypeOf: (_target, proto) => (check(), Reflect.setPrototypeOf(impl, proto)),
+    // The empty target must stay extensible for the traps above to report what `impl` holds.
+    preventExtensions: (target) => (check(), callable ? Reflect.preventExtensions(target) : false),
     apply: (target, self, args) => (check(), Reflect.apply(target as (...a: unknown[]) => unknown, self, args)),
     construct: (target, args, newTarget) =>
       (check(), Reflect.construct(target as new (...a: unknown[]) => object, args, (newTarget === handle ? target : newTarget) as new (...a: unknown[]) => object)),

@@ -150,7 +150,16 @@ describe('service registry', () => {
     expect(api.get(Url)).toBe('postgres://localhost');
     const Frozen = defineService<{ hello(): string }>('db.frozen');
     db.provide(Frozen, Object.freeze({ hello: () => 'hi' }));
-    expect(api.get(Frozen).hello()).toBe('hi');
+    const frozen = api.get(Frozen);
+    expect(frozen.hello()).toBe('hi');
+    expect(Object.keys(frozen)).toEqual(['hello']);
+    // A method kept from a frozen implementation is revoked with the handle, as any other.
+    const hello = frozen.hello;
+    const described = Object.getOwnPropertyDescriptor(frozen, 'hello')?.value as () => string;
+    expect(described()).toBe('hi');
+    db.dispose();
+    expect(codeOf(() => hello())).toBe('SERVICE_NOT_FOUND');
+    expect(codeOf(() => described())).toBe('SERVICE_NOT_FOUND');
   });
 
   it('refuses malformed ids, refs, implementations and owners with ARGUMENT_INVALID', () => {
