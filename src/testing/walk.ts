@@ -13,13 +13,14 @@ import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import type { ErrorInfo, HookName } from '../errors.ts';
+import type { ErrorInfo, HookName, PluginFactoryErrorOptions } from '../errors.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
+import type { Redactor } from '../platform/secrets.ts';
 import { loadModule, prepareDefinition } from '../prepare.ts';
 import type { PreparedPlugin } from '../prepare.ts';
 import { PluginRuntimes, provideLifecycle } from '../runtime.ts';
@@ -449,7 +450,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     lenient = true;
     await teardown().catch(() => undefined);
     watch?.stop(); // unread: the error says what failed first
-    throw error;
+    // What the plugin threw may quote its config: scrubbed of its secrets, as the engine's are.
+    throw scrubbed(error, runtimes.redactorFor(plugin.name));
   } finally {
     actor.stop();
     runtimes.cancelAll();
@@ -573,6 +575,23 @@ function holdsOpen(timer: object): boolean {
 }
 
 /** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
+/**
+ * `error` with its message, and its cause's, scrubbed by `redactor`; the cause becomes a plain
+ * error carrying the scrubbed text (and its code), so no secret is reachable through it either.
+ */
+function scrubbed(error: unknown, redactor: Redactor): unknown {
+  if (!(error instanceof PluginFactoryError) || redactor.empty) return error;
+  const options: PluginFactoryErrorOptions = {};
+  if (error.plugin !== undefined) options.plugin = error.plugin;
+  if (error.hook !== undefined) options.hook = error.hook;
+  if (error.path !== undefined) options.path = error.path;
+  if (error.cause !== undefined) {
+    const code = typeof error.cause === 'object' && error.cause !== null && 'code' in error.cause ? (error.cause as { code?: unknown }).code : undefined;
+    options.cause = Object.assign(new Error(redactor.text(describeThrown(error.cause))), typeof code === 'string' ? { code } : {});
+  }
+  return new PluginFactoryError(error.code, redactor.text(error.message), options);
+}
+
 const pluginCode = new AsyncLocalStorage<object>();
 
 /** The handles the plugin's code opened and has not closed, by async id. */

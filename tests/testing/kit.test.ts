@@ -281,6 +281,31 @@ describe('plugin bugs the kit catches', () => {
     expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('LIFECYCLE_PATH_DIVERGED');
   });
 
+  it("a failure quoting the plugin's secrets (long and short) is scrubbed of them, its cause too", async () => {
+    const secretManifest = {
+      name: 'secretive',
+      version: '1.0.0',
+      config: { url: { type: 'string', required: true, secret: true }, pin: { type: 'string', secret: true, default: '4821' } },
+    } as const;
+    const leaky = {
+      async init(ctx: PluginContext) {
+        const { url, pin } = ctx.config as { url: string; pin: string };
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        throw new Error(`cannot reach ${url} with pin ${pin}`);
+      },
+      start() {},
+      stop() {},
+    };
+    const paths = lifecyclePaths({ manifest: secretManifest, module: leaky, config: { url: 'postgres://u:hunter2pass@db' } }, { checkHandles: false });
+    const error = (await named(paths, 'VALID → INIT → INIT_OK').run().catch((e: unknown) => e)) as { code: string; message: string; cause?: { message: string } };
+    expect(error.code).toBe('LIFECYCLE_PATH_DIVERGED');
+    expect(error.message).toContain('[redacted]');
+    for (const text of [error.message, error.cause?.message ?? '']) {
+      expect(text).not.toContain('hunter2pass');
+      expect(text).not.toContain('4821');
+    }
+  });
+
   it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
     let server = null as Server | null;
     const port = await freePort();
