@@ -345,6 +345,11 @@ describe('what the plugin needs from its dependencies', () => {
   };
   const definition: PluginDefinition = { manifest: { ...manifest, dependencies: { db: '*' } }, module: consumer };
 
+  it('a frozen stand-in satisfies it as well', async () => {
+    const paths = lifecyclePaths(definition, { services: [standIn('db', Pool, Object.freeze({ query: () => 'ok' }))] });
+    expect([...(await failures(paths))]).toEqual([]);
+  });
+
   it('standIn services satisfy it, and the dependency paths are walked', async () => {
     const paths = lifecyclePaths(definition, { services: [standIn('db', Pool, { query: () => 'ok' })] });
     expect(paths.some((p) => p.events.includes('START_WAITING'))).toBe(true);
