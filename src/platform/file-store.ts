@@ -93,7 +93,8 @@ export function createFileStore(options: FileStoreOptions): Store {
     const order = (parsed as { keys?: unknown }).keys;
     const keys = Object.keys(record);
     const ordered =
-      Array.isArray(order) && order.length === keys.length && order.every((key) => typeof key === 'string' && Object.hasOwn(record, key))
+      // Every value's key once: a list that repeats one and misses another would lose a value.
+      Array.isArray(order) && order.length === keys.length && new Set(order).size === keys.length && order.every((key) => typeof key === 'string' && Object.hasOwn(record, key))
         ? (order as string[])
         : keys;
     return (file.data = new Map(ordered.map((key) => [key, record[key]!] as const)));

@@ -138,6 +138,15 @@ describe('file store on disk', () => {
     expect(await createFileStore({ dataDir: dir }).scope('db').keys()).toEqual(['b', 'a']);
   });
 
+  it('a key order that repeats one key and misses another is ignored: no value is lost', async () => {
+    await writeFile(join(dir, 'db.json'), JSON.stringify({ format: 1, values: { a: 1, b: 2 }, keys: ['a', 'a'] }));
+    const db = createFileStore({ dataDir: dir }).scope('db');
+    expect(await db.keys()).toEqual(['a', 'b']);
+    expect(await db.get('b')).toBe(2);
+    await db.set('c', 3);
+    expect(await createFileStore({ dataDir: dir }).scope('db').keys()).toEqual(['a', 'b', 'c']);
+  });
+
   it('runs one plugin’s operations in call order, each write whole', async () => {
     const store = createFileStore({ dataDir: dir });
     const db = store.scope('db');
