@@ -3,11 +3,23 @@
  * timer functions the time-driven services accept (so tests can drive time by hand).
  * @internal
  */
-import { PluginFactoryError } from '../errors.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { NAME_SEGMENT, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 
 export { NAME_SEGMENT };
+
+/**
+ * `object[key]` for an argument object given by plugin or host code: a getter or Proxy trap that
+ * throws is the argument's fault, ARGUMENT_INVALID naming `what`, not a raw error.
+ */
+export function readArgument(object: object, key: PropertyKey, what: string, options: PluginFactoryErrorOptions = {}): unknown {
+  try {
+    return (object as Record<PropertyKey, unknown>)[key];
+  } catch (error) {
+    throw argumentError(`${what} cannot be read: ${describeThrown(error)}`, options);
+  }
+}
 
 /** Dotted lower-case names: `db.ready`, `http.routes`, `plugin.db.running`. */
 export function isDottedName(value: unknown): value is string {

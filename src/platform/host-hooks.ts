@@ -16,7 +16,7 @@
  * the plugin; the ones after it do not run.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote } from './_utils.ts';
+import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote, readArgument } from './_utils.ts';
 import { orderImplementations } from './host-hook-order.ts';
 import type { Implementation } from './host-hook-order.ts';
 
@@ -116,8 +116,12 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
   let seq = 0;
 
   const stateOf = (hook: unknown, plugin?: string): HookState => {
-    const name = typeof hook === 'string' ? hook : typeof hook === 'object' && hook !== null ? (hook as { name?: unknown }).name : undefined;
-    const state = typeof name === 'string' ? hooks.get(name) : undefined;
+    const options = plugin ? { plugin } : {};
+    const name = typeof hook === 'string' ? hook : typeof hook === 'object' && hook !== null ? readArgument(hook, 'name', 'the host hook', options) : undefined;
+    if (typeof name !== 'string') {
+      throw argumentError(`${plugin ? `plugin '${plugin}': ` : ''}a host hook is named by a string or a ref from defineHook, got ${quote(hook)}`, options);
+    }
+    const state = hooks.get(name);
     if (!state) {
       throw new PluginFactoryError(
         'HOST_HOOK_NOT_FOUND',
@@ -152,7 +156,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
   return {
     define(name: string, options: { mode: HostHookMode }) {
       if (!isDottedName(name)) throw argumentError(`hooks.define: ${quote(name)} is not a hook name; use dotted lower case such as 'http.routes'`);
-      const mode = options?.mode;
+      const mode = (typeof options === 'object' && options !== null ? readArgument(options, 'mode', `hooks.define('${name}'): the options`) : undefined) as HostHookMode;
       if (!HOST_HOOK_MODES.includes(mode)) throw argumentError(`hooks.define('${name}'): mode must be one of ${HOST_HOOK_MODES.join(', ')}, got ${quote(mode)}`);
       const existing = hooks.get(name);
       if (existing) {
@@ -195,8 +199,8 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
           const impl: Implementation = {
             plugin,
             fn,
-            before: list(options.before, 'before', plugin),
-            after: list(options.after, 'after', plugin),
+            before: list(readArgument(options, 'before', `plugin '${plugin}': the options of '${state.ref.name}'`, { plugin }), 'before', plugin),
+            after: list(readArgument(options, 'after', `plugin '${plugin}': the options of '${state.ref.name}'`, { plugin }), 'after', plugin),
             seq: seq++,
             active: true,
           };

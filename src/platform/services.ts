@@ -13,7 +13,7 @@
  * string, a number) are returned as they are and cannot be revoked.
  */
 import { PluginFactoryError } from '../errors.ts';
-import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote } from './_utils.ts';
+import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote, readArgument } from './_utils.ts';
 
 declare const SERVICE_TYPE: unique symbol;
 
@@ -100,7 +100,7 @@ interface ScopeState {
 }
 
 function idOf(ref: unknown, plugin: string): string {
-  const id = typeof ref === 'object' && ref !== null ? (ref as { id?: unknown }).id : undefined;
+  const id = typeof ref === 'object' && ref !== null ? readArgument(ref, 'id', `plugin '${plugin}': the service ref`, { plugin }) : undefined;
   if (!isDottedName(id)) throw argumentError(`plugin '${plugin}': expected a service ref made by defineService, got ${quote(ref)}`, { plugin });
   return id;
 }

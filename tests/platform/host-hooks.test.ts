@@ -168,5 +168,13 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, 'after' as unknown as {}))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('../a'))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.setOrder('a' as unknown as string[]))).toBe('ARGUMENT_INVALID');
+    // Not a name at all, and arguments whose getters or traps throw: coded, never the raw error.
+    const boom = () => {
+      throw new Error('trap');
+    };
+    expect(codeOf(() => hooks.scope('a').implement(123 as unknown as string, () => 1))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement(new Proxy({}, { get: boom }) as unknown as string, () => 1))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { get before(): string[] { return boom(); } }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.define('y', { get mode(): 'first' { return boom(); } }))).toBe('ARGUMENT_INVALID');
   });
 });

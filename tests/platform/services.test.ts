@@ -170,5 +170,8 @@ describe('service registry', () => {
     expect(codeOf(() => db.get(null as unknown as ServiceRef<number>))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => registry.scope({ name: 'Bad' }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => registry.scope({ name: 'ok', dependencies: ['../x'] }))).toBe('ARGUMENT_INVALID');
+    const hostile = { get id(): string { throw new Error('getter'); } } as ServiceRef<number>;
+    expect(codeOf(() => db.get(hostile))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => db.provide(hostile, 1))).toBe('ARGUMENT_INVALID');
   });
 });
