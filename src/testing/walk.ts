@@ -308,6 +308,12 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   const succeed = async (call: Call, step: string) => {
     const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : settings.hookLimitMs);
     if (outcome.kind === 'done') return call.resolve();
+    if (outcome.kind === 'pending') {
+      // Given up on as the engine gives up on a hook: its time runs out and ctx.signal is aborted,
+      // so that it stops what it is doing rather than open something after the path has ended.
+      asPlugin(() => clock.increment(HOOK_TIMEOUT_MS));
+      await outcomeWithin(begin(call), settings.abortGraceMs);
+    }
     call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
     if (lenient) return;
     if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);

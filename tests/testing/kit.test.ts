@@ -306,6 +306,39 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
+  it('a hook given up on after hookLimitMs has its signal aborted, so what it would open late does not fail the next path', async () => {
+    let server = null as Server | null;
+    const port = await freePort();
+    const slow = {
+      init() {},
+      async start(ctx: PluginContext) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 150);
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(ctx.signal.reason);
+          }, { once: true });
+        });
+        const s = createServer();
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen(port, '127.0.0.1', () => resolve());
+        });
+        server = s;
+      },
+      async stop() {
+        const s = server;
+        server = null;
+        if (s) await new Promise((resolve) => s.close(resolve));
+      },
+    };
+    const path = 'VALID → INIT → INIT_OK → START → START_OK';
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow }, { hookLimitMs: 100 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // when the abandoned start would have listened
+    expect(server).toBeNull();
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow }), path).run())).toBeUndefined();
+  });
+
   it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
     let server = null as Server | null;
     const port = await freePort();
