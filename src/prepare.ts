@@ -13,6 +13,7 @@ import { reservedConfigFields, validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, satisfiesDependency } from './manifest.ts';
+import { HOST_SOURCE } from './platform/events.ts';
 
 /** This engine's version, checked against each manifest's `engine` range. */
 export const ENGINE_VERSION = '0.1.0';
@@ -106,7 +107,10 @@ function readDefinition(definition: unknown, index: number, defaults: HostDefaul
   const parsed = Manifest.safeParse(def.manifest);
   // zod's record skips an own `__proto__` key unseen, so these are looked for in what was written.
   const reserved = reservedConfigFields(def.manifest);
-  if (!parsed.success || reserved.length > 0) {
+  // The host's own events (a plugin's state changes) carry 'host' as their source: a plugin so
+  // named could publish events that pass for the host's.
+  const hostName = parsed.success && parsed.data.name === HOST_SOURCE;
+  if (!parsed.success || reserved.length > 0 || hostName) {
     const invalid = (what: string, path: string) =>
       prepared.errors.push(new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': manifest ${what}; fix it in ${source}`, { plugin: name, path }));
     for (const issue of parsed.error?.issues ?? []) {
@@ -120,6 +124,7 @@ function readDefinition(definition: unknown, index: number, defaults: HostDefaul
       } else invalid(`field '${field || '(root)'}' ${message}`, field);
     }
     for (const key of reserved) invalid(`field 'config.${key}' is a name JavaScript objects reserve: pick another`, `config.${key}`);
+    if (hostName) invalid(`field 'name' is '${HOST_SOURCE}', which is reserved for the host's own events: pick another`, 'name');
     return prepared;
   }
   const manifest = parsed.data;

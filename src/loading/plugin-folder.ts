@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { reservedConfigFields } from '../config.ts';
+import { HOST_SOURCE } from '../platform/events.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
@@ -184,7 +185,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   const definition: PluginDefinition = { ...base, manifest: raw as PluginDefinition['manifest'] };
   const parsed = Manifest.safeParse(raw);
   // A bad manifest is reported by the engine's own check; its module is never imported.
-  if (!parsed.success || reservedConfigFields(raw).length > 0) return definition;
+  if (!parsed.success || reservedConfigFields(raw).length > 0 || parsed.data.name === HOST_SOURCE) return definition;
   const pluginName = parsed.data.name;
   // A manifest the engine will reject anyway (engine range) never gets its module imported.
   if (parsed.data.engine !== undefined && !semver.satisfies(ENGINE_VERSION, parsed.data.engine)) return definition;

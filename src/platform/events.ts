@@ -26,6 +26,9 @@ export const MICROTASK_BATCHES = 1000;
 import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
 import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
+/** The source of the events the host itself publishes (a plugin's state changes); no plugin may take the name. */
+export const HOST_SOURCE = 'host';
+
 /** What a handler receives. */
 export interface BusEvent<Payload = unknown> {
   readonly type: string;
@@ -296,7 +299,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         true,
       );
     },
-    hostScope(name = 'host') {
+    hostScope(name = HOST_SOURCE) {
       return makeScope(name, () => true, () => true, false);
     },
     counts(plugin) {

@@ -1311,6 +1311,11 @@ describe('invalid definitions', () => {
     for (const text of [snapshot.name, ...snapshot.errors.flatMap((e) => [e.message, e.path ?? ''])]) expect(text).not.toMatch(/[\u0000-\u001f\u202e]/);
   });
 
+  it("the name 'host', which the host's own events carry as their source → MANIFEST_INVALID", async () => {
+    const snapshot = await expectInvalid({ manifest: { name: 'host', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
+    expect(snapshot.error?.path).toBe('name');
+  });
+
   it('a bad name → MANIFEST_INVALID', async () => {
     await expectInvalid({ manifest: { name: 'Bad_Name', version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
   });
