@@ -306,19 +306,13 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
-  it('a hook given up on after hookLimitMs has its signal aborted, so what it would open late does not fail the next path', async () => {
+  /** A plugin whose start waits `wait(signal)`, then listens on `port`; stop closes it. */
+  function listening(port: number, wait: (signal: AbortSignal) => Promise<unknown>) {
     let server = null as Server | null;
-    const port = await freePort();
-    const slow = {
+    const module = {
       init() {},
       async start(ctx: PluginContext) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, 150);
-          ctx.signal.addEventListener('abort', () => {
-            clearTimeout(timer);
-            reject(ctx.signal.reason);
-          }, { once: true });
-        });
+        await wait(ctx.signal);
         const s = createServer();
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
@@ -332,38 +326,34 @@ describe('plugin bugs the kit catches', () => {
         if (s) await new Promise((resolve) => s.close(resolve));
       },
     };
+    return { module, server: () => server };
+  }
+
+  it('a hook given up on after hookLimitMs has its signal aborted, so what it would open late does not fail the next path', async () => {
+    const slow = listening(await freePort(), (signal) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 150);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        }, { once: true });
+      }),
+    );
     const path = 'VALID → INIT → INIT_OK → START → START_OK';
-    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow }, { hookLimitMs: 100 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow.module }, { hookLimitMs: 100 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
     await new Promise((resolve) => setTimeout(resolve, 200)); // when the abandoned start would have listened
-    expect(server).toBeNull();
-    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow }), path).run())).toBeUndefined();
+    expect(slow.server()).toBeNull();
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slow.module }), path).run())).toBeUndefined();
   });
 
   it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
-    let server = null as Server | null;
-    const port = await freePort();
-    const deaf = {
-      init() {},
-      async start() {
-        await new Promise((resolve) => setTimeout(resolve, 5)); // ignores its signal
-        const s = createServer();
-        await new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
-          s.listen(port, '127.0.0.1', () => resolve());
-        });
-        server = s;
-      },
-      async stop() {
-        const s = server;
-        server = null;
-        if (s) await new Promise((resolve) => s.close(resolve));
-      },
-    };
-    const paths = lifecyclePaths({ manifest, module: deaf });
+    // Its wait ignores the signal.
+    const deaf = listening(await freePort(), () => new Promise((resolve) => setTimeout(resolve, 5)));
+    const paths = lifecyclePaths({ manifest, module: deaf.module });
     const code = await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_TIMEOUT → BACKOFF_ELAPSED → START_OK').run());
     // The second listen on the same port fails (EADDRINUSE).
     expect(code).toBe('LIFECYCLE_PATH_DIVERGED');
-    server?.close();
+    deaf.server()?.close();
   });
 });
 
