@@ -598,7 +598,6 @@ function holdsOpen(timer: object): boolean {
   return typeof t.hasRef !== 'function' || t.hasRef() || t._repeat != null;
 }
 
-/** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 /**
  * `error` with its message, and its cause's, scrubbed by `redactor`; the cause becomes a plain
  * error carrying the scrubbed text (and its code), so no secret is reachable through it either.
@@ -616,6 +615,7 @@ function scrubbed(error: unknown, redactor: Redactor): unknown {
   return new PluginFactoryError(error.code, redactor.text(error.message), options);
 }
 
+/** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 const pluginCode = new AsyncLocalStorage<object>();
 
 /** The handles the plugin's code opened and has not closed, by async id. */
