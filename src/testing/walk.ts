@@ -173,8 +173,15 @@ interface Settings {
   onStep: ((step: PathStep) => void | Promise<void>) | undefined;
 }
 
+/** The options lifecyclePaths takes: any other key is a typo (`hookLimitMS`) that must not go unseen. */
+const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHooks', 'cover', 'hookLimitMs', 'abortGraceMs', 'checkHandles', 'onStep']);
+
 function readOptions(options: LifecyclePathsOptions): Settings {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
+  if (unknown.length > 0) throw invalid(`unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => `'${key}'`).join(', ')}; it takes ${[...OPTION_KEYS].join(', ')}`);
+  // null is no value: as a typo it must not pass for "the default".
+  for (const [key, value] of Object.entries(options)) if (value === null) throw invalid(`${key} is null; leave it out for the default`);
   const limit = (key: 'hookLimitMs' | 'abortGraceMs', fallback: number) => {
     const value = options[key];
     if (value === undefined) return fallback;
@@ -355,12 +362,13 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   const drive = async (event: ModelEventType, step: string) => {
     switch (event) {
       case 'VALID': {
-        await until(() => (state() === 'validating' ? undefined : true), settings.hookLimitMs);
+        // A factory gets the engine's limit (the plugin's hook timeout), as with a real host.
+        await until(() => (state() === 'validating' ? undefined : true), plugin.hookTimeoutMs + settings.hookLimitMs);
         const snapshot = actor.getSnapshot();
         if (state() !== 'created') {
           const error = snapshot.context.error;
           if (error) throw new PluginFactoryError(error.code, `path ${name}: ${error.message}`, { plugin: plugin.name, cause: error.cause });
-          throw diverged(`validation did not settle within ${settings.hookLimitMs} ms`);
+          throw diverged(`validation did not settle within ${plugin.hookTimeoutMs + settings.hookLimitMs} ms`);
         }
         // The kit holds every hook call; the real ones run when the path says.
         real = plugin.hooks;

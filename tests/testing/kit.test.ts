@@ -474,6 +474,11 @@ describe('what the kit charges to the plugin, and what not', () => {
       return { init() {}, start() {}, stop() {} };
     };
     expect(await codeOf(named(lifecyclePaths({ manifest, module: slowFactory }), 'VALID → INIT').run())).toBeUndefined();
+    // Longer than the kit waits for a hook: the factory is bounded as the engine bounds it.
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slowFactory }, { hookLimitMs: 500 }), 'VALID → INIT').run())).toBeUndefined();
+    // One that never settles is the plugin's own failure, as in a host.
+    const hanging = () => new Promise<never>(() => undefined);
+    expect(await codeOf(named(lifecyclePaths({ manifest: { ...manifest, hookTimeoutMs: 300 }, module: hanging }), 'VALID → INIT').run())).toBe('MODULE_LOAD_FAILED');
   });
 
   it('an async onStep that rejects fails the path with its error', async () => {
@@ -536,6 +541,9 @@ describe('bad input', () => {
     ['services of a plugin it does not depend on', { services: [standIn('db', defineService<number>('db.n'), 1)] }],
     ['services provided twice', { services: [standIn('db', defineService<number>('db.n'), 1), standIn('cache', defineService<number>('db.n'), 2)] }],
     ['a service id that is not one', { services: [{ provider: 'db', ref: { id: 'Not An Id' }, impl: {} } as never] }],
+    ['option (a typo)', { hookLimitMS: 100 } as never],
+    ['cover null', { cover: null as never }],
+    ['services null', { services: null as never }],
   ])('malformed %s: OPTIONS_INVALID', (_name, options) => {
     const dependent = { manifest: { ...manifest, dependencies: { db: '*', cache: '*' } }, module: webPlugin() };
     expect(() => lifecyclePaths(_name.startsWith('services p') || _name.startsWith('a service') ? dependent : { manifest, module: webPlugin() }, options)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
