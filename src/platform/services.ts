@@ -14,6 +14,7 @@
  */
 import { PluginFactoryError } from '../errors.ts';
 import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote, readArgument } from './_utils.ts';
+import { methodProxy } from './method-proxy.ts';
 
 declare const SERVICE_TYPE: unique symbol;
 
@@ -106,60 +107,6 @@ function idOf(ref: unknown, plugin: string): string {
 }
 
 /**
- * A proxy forwarding to `impl` while `check` passes; a method read from it checks again on every
- * call. An object's proxy stands on an empty target of its own, so that even a frozen method
- * can be wrapped (a proxy must return a frozen property of its target as it is) and cannot be
- * kept and called once the handle is disposed.
- */
-function revocableHandle(impl: object, check: () => void): unknown {
-  const methods = new WeakMap<(...args: unknown[]) => unknown, unknown>();
-  const callable = typeof impl === 'function';
-  const wrap = (value: unknown): unknown => {
-    if (typeof value !== 'function') return value;
-    const method = value as (...args: unknown[]) => unknown;
-    let wrapped = methods.get(method);
-    if (!wrapped) {
-      wrapped = function (this: unknown, ...args: unknown[]) {
-        check();
-        return Reflect.apply(method, this === handle ? impl : this, args);
-      };
-      methods.set(method, wrapped);
-    }
-    return wrapped;
-  };
-  const handle: object = new Proxy(callable ? impl : {}, {
-    get(target, key) {
-      check();
-      const value: unknown = Reflect.get(impl, key, impl);
-      // A function's own frozen property must be returned as it is (a proxy invariant).
-      const own = callable ? Reflect.getOwnPropertyDescriptor(target, key) : undefined;
-      if (own && !own.configurable && !own.writable) return value;
-      return wrap(value);
-    },
-    set: (_target, key, value) => (check(), Reflect.set(impl, key, value, impl)),
-    has: (_target, key) => (check(), Reflect.has(impl, key)),
-    ownKeys: (_target) => (check(), Reflect.ownKeys(impl)),
-    getOwnPropertyDescriptor(target, key) {
-      check();
-      const descriptor = Reflect.getOwnPropertyDescriptor(impl, key);
-      if (!descriptor || callable) return descriptor;
-      // Reported configurable: the empty target holds none of it, and its methods come wrapped.
-      return 'value' in descriptor ? { ...descriptor, value: wrap(descriptor.value), configurable: true } : { ...descriptor, configurable: true };
-    },
-    defineProperty: (_target, key, descriptor) => (check(), Reflect.defineProperty(impl, key, descriptor)),
-    deleteProperty: (_target, key) => (check(), Reflect.deleteProperty(impl, key)),
-    getPrototypeOf: (_target) => (check(), Reflect.getPrototypeOf(impl)),
-    setPrototypeOf: (_target, proto) => (check(), Reflect.setPrototypeOf(impl, proto)),
-    // The empty target must stay extensible for the traps above to report what `impl` holds.
-    preventExtensions: (target) => (check(), callable ? Reflect.preventExtensions(target) : false),
-    apply: (target, self, args) => (check(), Reflect.apply(target as (...a: unknown[]) => unknown, self, args)),
-    construct: (target, args, newTarget) =>
-      (check(), Reflect.construct(target as new (...a: unknown[]) => object, args, (newTarget === handle ? target : newTarget) as new (...a: unknown[]) => object)),
-  });
-  return handle;
-}
-
-/**
  * Creates a service registry. The runtime makes one per manager and a scope per plugin state.
  */
 export function createServiceRegistry(): ServiceRegistry {
@@ -210,7 +157,9 @@ export function createServiceRegistry(): ServiceRegistry {
             if (!state.alive) throw disposedError(name, `service '${id}' was used`);
             if (!provision.alive) throw notFound(name, id, provision);
           };
-          handles.set(provision, revocableHandle(impl, check));
+          // A proxy forwarding to the implementation while `check` passes; a method read from it
+          // checks again on every call, so one kept after the handle ended is refused too.
+          handles.set(provision, methodProxy(impl, { guard: check, self: 'caller' }));
         }
         return handles.get(provision);
       };

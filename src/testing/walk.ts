@@ -18,6 +18,7 @@ import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
+import { methodProxy } from '../platform/method-proxy.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -524,38 +525,7 @@ function sameState(actual: string, expected: string): boolean {
 /** A stand-in whose methods run as the test's code, not the plugin's: what they open is the test's. */
 function asTest<T>(impl: T): T {
   if ((typeof impl !== 'object' && typeof impl !== 'function') || impl === null) return impl;
-  const source = impl as object;
-  const callable = typeof impl === 'function';
-  const wrapped = new WeakMap<Function, Function>();
-  const wrap = (value: unknown): unknown => {
-    if (typeof value !== 'function') return value;
-    let fn = wrapped.get(value);
-    if (!fn) {
-      fn = (...args: unknown[]) => pluginCode.exit(() => Reflect.apply(value, source, args));
-      wrapped.set(value, fn);
-    }
-    return fn;
-  };
-  // An object's proxy stands on an empty target of its own: a frozen stand-in's methods can then
-  // be wrapped too (a proxy must return a frozen property of its target as it is).
-  return new Proxy(callable ? source : {}, {
-    apply: (target, self, args) => pluginCode.exit(() => Reflect.apply(target as Function, self, args)),
-    get(target, key) {
-      const value: unknown = Reflect.get(source, key, source);
-      const own = callable ? Reflect.getOwnPropertyDescriptor(target, key) : undefined;
-      return own && !own.configurable && !own.writable ? value : wrap(value);
-    },
-    has: (_target, key) => Reflect.has(source, key),
-    ownKeys: () => Reflect.ownKeys(source),
-    getOwnPropertyDescriptor(_target, key) {
-      const descriptor = Reflect.getOwnPropertyDescriptor(source, key);
-      if (!descriptor || callable) return descriptor;
-      return 'value' in descriptor ? { ...descriptor, value: wrap(descriptor.value), configurable: true } : { ...descriptor, configurable: true };
-    },
-    getPrototypeOf: () => Reflect.getPrototypeOf(source),
-    set: (_target, key, value) => Reflect.set(source, key, value, source),
-    preventExtensions: (target) => (callable ? Reflect.preventExtensions(target) : false),
-  }) as T;
+  return methodProxy(impl as T & object, { invoke: (call) => pluginCode.exit(call), self: 'impl' });
 }
 
 function injected(hook: HookName): Error {
