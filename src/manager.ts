@@ -390,8 +390,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       );
     }
     next.key = `${name}@${generation}`;
-    const others = [...current.values()].filter((p) => p.name !== name);
-    checkGraph([next], others);
+    const checkAgainstCurrent = () => checkGraph([next], [...current.values()].filter((p) => p.name !== name));
+    checkAgainstCurrent();
     // Everything is checked before the running version is touched: a bad reload leaves it up.
     let problems = next.errors;
     if (problems.length === 0) {
@@ -409,6 +409,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // failed, or the host stopping); it must still take a reload.
     const record = recordOf(name);
     if (!allowed(record, 'reload', true)) throw refuse(record, 'reload');
+    // Another reload may have changed the graph meanwhile (a cycle or a version range through
+    // both): checked again against what is registered now, with no await until it is installed.
+    checkAgainstCurrent();
+    if (next.errors.length > 0) throw next.errors[0]!;
     generations.set(name, generation);
     const previous = current.get(name);
     runtimes.register(next);

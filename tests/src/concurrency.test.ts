@@ -172,6 +172,33 @@ describe('overlapping commands', () => {
     expect(log.filter((l) => l.endsWith('.stop'))).toEqual(['a.stop', 'a@1.0.1.stop']);
   });
 
+  it('two reloads that each add half of a cycle: the second is refused with DEPENDENCY_CYCLE and both plugins keep running', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } }), plugin(log, 'c')]);
+    await manager.start();
+    const [toA, toC] = await Promise.all([
+      settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '1.0.1', deps: { c: '*' } }))),
+      settles(manager.reloadPlugin('c', plugin(log, 'c', { version: '1.0.1', deps: { a: '*' } }))),
+    ]);
+    expect([toA, toC]).toEqual([{ ok: true, value: expect.objectContaining({ state: 'running' }) }, { ok: false, code: 'DEPENDENCY_CYCLE' }]);
+    expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
+    expect(log).not.toContain('c.stop'); // the running version of c was never touched
+  });
+
+  it('a reload that breaks the range a concurrently reloaded dependent now needs is refused', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } })]);
+    await manager.start();
+    const slow: PluginDefinition = {
+      manifest: { name: 'a', version: '2.0.0' },
+      module: async () => (await sleep(20), plugin(log, 'a', { version: '2.0.0' }).module),
+    };
+    const toA = settles(manager.reloadPlugin('a', slow));
+    expect(await settles(manager.reloadPlugin('b', plugin(log, 'b', { version: '1.0.1', deps: { a: '^1.0.0' } })))).toMatchObject({ ok: true });
+    expect(await toA).toEqual({ ok: false, code: 'DEPENDENCY_VERSION_MISMATCH' });
+    expect(manager.getSnapshot().plugins.map((p) => `${p.name}@${p.version}:${p.state}`)).toEqual(['a@1.0.0:running', 'b@1.0.1:running']);
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
