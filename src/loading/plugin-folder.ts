@@ -4,6 +4,7 @@
  * out is refused), then the module imported (`.mjs`, `.js`, or `.ts` through tsx).
  */
 import { access, realpath, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseDocument } from 'yaml';
@@ -197,7 +198,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   try {
     // Bounded like a hook: a top-level await that never settles must not hold the loader.
     const timeoutMs = parsed.data.hookTimeoutMs ?? options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    const namespace = (await withinMs(importEntry(entry, options.fresh === true), timeoutMs, () =>
+    const namespace = (await withinMs(importEntry(entry, options.fresh === true ? await realpath(folder) : null), timeoutMs, () =>
       new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
     )) as { default?: unknown };
     if (!namespace || !('default' in namespace) || namespace.default === undefined) {
@@ -274,15 +275,22 @@ async function resolveEntry(
   );
 }
 
+const commonJsCache = createRequire(import.meta.url).cache;
+
 /**
  * Imports an entry. ESM modules cannot be unloaded: a fresh import (hot reload) loads the module
  * and everything it imports again, in a namespace of its own (tsx), so each reload keeps the
- * previous copy in memory until the process ends.
+ * previous copy in memory until the process ends. CommonJS files (a `.cjs` entry or helper, `.js`
+ * in a CommonJS package) are cached by file name whatever URL reaches them: a fresh import first
+ * forgets those inside the plugin's folder (`fresh`: its real path).
  */
-async function importEntry(path: string, fresh: boolean): Promise<unknown> {
+async function importEntry(path: string, fresh: string | null): Promise<unknown> {
   const url = pathToFileURL(path);
-  if (fresh) url.search = `?reload=${++generation}`;
-  if (fresh || extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
+  if (fresh !== null) {
+    url.search = `?reload=${++generation}`;
+    for (const file of Object.keys(commonJsCache)) if (file.startsWith(fresh + sep)) delete commonJsCache[file];
+  }
+  if (fresh !== null || extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
     const { tsImport } = await import('tsx/esm/api');
     return tsImport(url.href, import.meta.url);
   }

@@ -941,6 +941,22 @@ describe('modules and files as they come from editors and compilers', () => {
     expect([(first.module as { version: string }).version, (second.module as { version: string }).version]).toEqual(['v1', 'v2']);
   });
 
+  it.each([
+    ['a CommonJS package requiring a helper', { 'package.json': '{ "type": "commonjs" }\n', 'index.js': "const { version } = require('./lib.js');\nmodule.exports = { version, init() {}, start() {}, stop() {} };\n" }, 'lib.js'],
+    ['a .cjs entry', { 'index.cjs': "module.exports = { version: require('./lib.cjs').version, init() {}, start() {}, stop() {} };\n" }, 'lib.cjs'],
+    ['an ES module importing a .cjs helper', { 'index.mjs': "import lib from './lib.cjs';\nexport default { version: lib.version, init() {}, start() {}, stop() {} };\n" }, 'lib.cjs'],
+  ] as const)('a fresh load reloads CommonJS files too: %s', async (_, files, helper) => {
+    const dir = await tempDir();
+    const main = Object.keys(files).find((file) => file.startsWith('index'))!;
+    const version = (v: string) => `module.exports = { version: '${v}' };\n`;
+    await writeTree(dir, { 'plugin.json': JSON.stringify({ name: 'common', version: '1.0.0', main }), ...files, [helper]: version('v1') });
+    const first = await loadPluginFolder(dir, { fresh: true });
+    await writeFile(join(dir, helper), version('v2'));
+    const second = await loadPluginFolder(dir, { fresh: true });
+    expect([first.problems, second.problems]).toEqual([undefined, undefined]);
+    expect([(first.module as { version: string }).version, (second.module as { version: string }).version]).toEqual(['v1', 'v2']);
+  });
+
   it('a module whose top-level await never settles is MODULE_LOAD_FAILED after its hook timeout', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
