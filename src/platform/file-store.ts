@@ -12,6 +12,7 @@
  * - One store per data dir: two stores (or processes) writing the same files would overwrite
  *   each other's changes.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
@@ -62,7 +63,6 @@ export function createFileStore(options: FileStoreOptions): Store {
   const dataDir = resolve(options.dataDir);
   const fs = options.fs ?? nodeFs;
   const files = new Map<string, PluginFile>();
-  let tmpCounter = 0;
 
   const ioError = (plugin: string, path: string, doing: string, cause: unknown) =>
     new PluginFactoryError('STORE_IO_FAILED', `plugin '${plugin}': ${doing} ${path} failed: ${describeThrown(cause)}; check the data dir and its permissions`, { plugin, cause });
@@ -101,7 +101,9 @@ export function createFileStore(options: FileStoreOptions): Store {
   };
 
   const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
-    const tmp = `${file.path}.${process.pid}.${++tmpCounter}.tmp`;
+    // A name no other write picks: not another store on this folder, nor one left by a crash of a
+    // process that had the same pid (pid 1 in a container).
+    const tmp = `${file.path}.${randomUUID()}.tmp`;
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;

@@ -227,6 +227,22 @@ describe('file store on disk', () => {
     expect(await createFileStore({ dataDir: dir }).scope('db').get('a')).toBe(3);
   });
 
+  it('a temporary file left by a crashed process with the same pid does not fail a write', async () => {
+    await mkdir(dir, { recursive: true });
+    for (let n = 1; n <= 3; n++) await writeFile(join(dir, `db.json.${process.pid}.${n}.tmp`), 'left by a crash');
+    const db = createFileStore({ dataDir: dir }).scope('db');
+    await db.set('a', 1);
+    await db.set('a', 2);
+    expect(await createFileStore({ dataDir: dir }).scope('db').get('a')).toBe(2);
+  });
+
+  it('two stores writing one plugin in one folder at once: both writes succeed, one of them is the file', async () => {
+    const [one, two] = [createFileStore({ dataDir: dir }).scope('db'), createFileStore({ dataDir: dir }).scope('db')];
+    await Promise.all([one.set('from', 'one'), two.set('from', 'two')]);
+    expect(['one', 'two']).toContain(await createFileStore({ dataDir: dir }).scope('db').get('from'));
+    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('refuses a missing data dir with OPTIONS_INVALID', () => {
     expect(codeOf(() => createFileStore({ dataDir: '' }))).toBe('OPTIONS_INVALID');
     expect(codeOf(() => createFileStore({} as { dataDir: string }))).toBe('OPTIONS_INVALID');
