@@ -99,11 +99,11 @@ export class LiveFeed {
     res.on('close', () => this.clients.delete(res));
   }
 
-  /** Ends every stream and stops listening to the manager and the hub. */
+  /** Sends what still waits (the last changes of a host that stopped), then ends every stream and stops listening to the manager and the hub. */
   close(): void {
     for (const stop of this.unsubscribe.splice(0)) stop();
     if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.flush();
     for (const res of this.clients) res.end();
     this.clients.clear();
   }

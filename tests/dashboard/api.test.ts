@@ -387,6 +387,25 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
   });
 
+  it('a dashboard closed as soon as its host stopped sends the last changes before it ends the streams', async () => {
+    const host = await start();
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    await host.manager.stop();
+    await host.dashboard.close();
+    await stream.done;
+    const last = new Map<string, string>();
+    let hostState = '';
+    for (const { event, data } of stream.events) {
+      if (event !== 'plugins') continue;
+      const message = data as LiveMessage & { type: 'plugins' };
+      hostState = message.state;
+      for (const plugin of message.plugins) last.set(plugin.name, top(plugin.state));
+    }
+    expect(hostState).toBe('stopped');
+    expect(Object.fromEntries(last)).toEqual({ cache: 'stopped', config: 'stopped', db: 'stopped', leaky: 'failed' });
+  });
+
   it('without an inspection hub the timeline falls back to the manager\'s change notifications', async () => {
     const host = await start({ noHub: true });
     const stream = openEvents(host.base);

@@ -20,6 +20,7 @@ import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { SKIP_BROWSER, SKIP_REASON, artifact, launch } from './browser.ts';
 import { manyPlugins } from './many.ts';
 import { top } from './plugins.ts';
+import { sleep } from '../helpers/time.ts';
 
 const HOST_FILE = fileURLToPath(new URL('../../plugins/host.yaml', import.meta.url));
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -104,6 +105,75 @@ describe('the dashboard in Chromium', () => {
     await page.screenshot({ path: artifact('dashboard.png'), fullPage: true });
     const html = await page.content();
     for (const secret of secrets) expect(html).not.toContain(secret);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('the page follows the host and is usable from the keyboard', () => {
+  const allNodes = (page: Page, state: string) =>
+    page.waitForFunction((s) => [...document.querySelectorAll('#graph g.node')].every((node) => node.classList.contains(`st-${s}`)), state, { timeout: 5000 });
+
+  it(`the graph follows every state change, host state changes included, and the filter count follows the rows${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const chain = Array.from({ length: 6 }, (_, i) => ({
+      manifest: { name: `p${i}`, version: '1.0.0', dependencies: i > 0 ? { [`p${i - 1}`]: '*' } : {} },
+      module: { init() {}, start: () => sleep(3), stop: () => sleep(3) },
+    }));
+    const manager = createPluginManager({ plugins: chain, logger: silentLogger });
+    const dashboard = await serveDashboard(manager);
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    // Opened before the boot, as `run --dashboard` does: the host's own state changes come too.
+    const { page, problems } = await open(browser, dashboard.url);
+    await page.waitForFunction(() => document.querySelectorAll('#graph g.node').length === 6);
+    await manager.start();
+    await allNodes(page, 'running');
+
+    await page.fill('#filter', 'running');
+    expect(await page.textContent('#shown')).toBe('');
+    await manager.stopPlugin('p4');
+    await page.waitForFunction(() => document.querySelector('#shown')?.textContent === '4 shown');
+
+    await manager.stop();
+    await allNodes(page, 'stopped');
+    expect(problems).toEqual([]);
+  });
+
+  it(`a plugin is selected from the keyboard in the table and the graph; a command in flight disables only its own plugin's panel buttons${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [
+        { manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => sleep(800) } },
+        { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() { throw new Error('no'); }, stop() {} } },
+      ],
+    });
+    const dashboard = await serveDashboard(manager);
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const { page, problems } = await open(browser, dashboard.controlUrl);
+    await page.waitForSelector('#graph g.node[data-name="bad"]');
+    const enabled = (command: string) => page.$eval(`#detail-actions button[data-command="${command}"]`, (button) => !(button as HTMLButtonElement).disabled);
+    const selected = () => page.textContent('#detail-fields dd');
+
+    await page.focus('tr[data-name="bad"] button.select');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#detail-fields dd')?.textContent?.startsWith('bad'));
+    expect(await enabled('retry')).toBe(true);
+
+    await page.focus('#graph g.node[data-name="slow"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#detail-fields dd')?.textContent?.startsWith('slow'));
+    await page.click('#detail-actions button[data-command="stop"]');
+    expect(await enabled('stop')).toBe(false); // its own command is in flight
+    await page.focus('tr[data-name="bad"] button.select');
+    await page.keyboard.press(' ');
+    expect(await selected()).toMatch(/^bad/);
+    await page.waitForFunction(() => /stop slow: stopped/.test(document.querySelector('#detail-note')?.textContent ?? ''));
+    expect(await enabled('retry')).toBe(true);
+    await page.click('tr[data-name="slow"] td.name');
+    await page.waitForFunction(() => !(document.querySelector('#detail-actions button[data-command="start"]') as HTMLButtonElement).disabled);
     expect(problems).toEqual([]);
   });
 });

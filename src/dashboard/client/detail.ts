@@ -12,7 +12,8 @@ export class DetailPanel {
   private plugin: DashboardPlugin | null = null;
   private readonly buttons = new Map<DashboardCommand, HTMLButtonElement>();
   private controls = false;
-  private busy = false;
+  /** Plugins with a command in flight: the panel may show another one meanwhile. */
+  private readonly busy = new Set<string>();
 
   constructor(
     private readonly fields: HTMLElement,
@@ -64,8 +65,9 @@ export class DetailPanel {
     this.refresh();
   }
 
-  setBusy(busy: boolean): void {
-    this.busy = busy;
+  setBusy(name: string, busy: boolean): void {
+    if (busy) this.busy.add(name);
+    else this.busy.delete(name);
     this.refresh();
   }
 
@@ -76,7 +78,7 @@ export class DetailPanel {
 
   private refresh(): void {
     for (const [command, button] of this.buttons) {
-      button.disabled = !(this.controls && !this.busy && this.plugin?.can[command]);
+      button.disabled = !(this.controls && this.plugin && !this.busy.has(this.plugin.name) && this.plugin.can[command]);
     }
   }
 }

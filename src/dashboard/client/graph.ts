@@ -20,18 +20,28 @@ export class GraphView {
     private readonly container: HTMLElement,
     private readonly select: (name: string) => void,
   ) {
-    container.addEventListener('click', (event) => {
-      const node = (event.target as Element).closest('[data-name]');
+    const pick = (target: EventTarget | null) => {
+      const node = (target as Element).closest('[data-name]');
       const name = node?.getAttribute('data-name');
       if (name && !node!.classList.contains('missing')) select(name);
+    };
+    container.addEventListener('click', (event) => pick(event.target));
+    // Nodes take focus (Tab) and are selected with Enter or Space, as a button is.
+    container.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' && event.key !== ' ') return;
+      event.preventDefault();
+      pick(event.target);
     });
   }
 
-  /** Redraws when plugins or dependencies changed since the last drawing; else nothing. */
+  /** Redraws when plugins or dependencies changed since the last drawing; else updates every node's state. */
   render(plugins: Iterable<DashboardPlugin>): void {
     const list = [...plugins];
     const shape = list.map((p) => `${p.name}:${p.dependencies.join(',')}`).join(';');
-    if (shape === this.shape) return;
+    if (shape === this.shape) {
+      for (const plugin of list) this.update(plugin);
+      return;
+    }
     this.shape = shape;
     const layout = layoutGraph(list);
     const root = svg('svg', { class: 'graph', width: layout.width, height: layout.height, viewBox: `0 0 ${layout.width} ${layout.height}` });
@@ -44,7 +54,8 @@ export class GraphView {
     });
     this.nodes = new Map();
     for (const node of layout.nodes) {
-      const g = svg('g', { 'data-name': node.name, class: node.missing ? 'node missing' : 'node', transform: `translate(${node.x},${node.y})` });
+      const attributes = { 'data-name': node.name, class: node.missing ? 'node missing' : 'node', transform: `translate(${node.x},${node.y})` };
+      const g = svg('g', node.missing ? attributes : { ...attributes, tabindex: 0, role: 'button', 'aria-label': `select ${node.name}` });
       const title = svg('title');
       title.textContent = node.missing ? `${node.name} (not registered)` : node.name;
       const text = svg('text', { x: 6, y: NODE_H / 2 + 4 });

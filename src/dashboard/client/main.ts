@@ -60,11 +60,11 @@ function showSelected(): void {
 
 async function command(name: string, what: DashboardCommand): Promise<void> {
   table.setBusy(name, true);
-  if (name === detail.name) detail.setBusy(true);
+  detail.setBusy(name, true);
   detail.message(`${what} ${name}…`);
   const result = await controls.send(name, what);
   table.setBusy(name, false);
-  if (name === detail.name) detail.setBusy(false);
+  detail.setBusy(name, false);
   if (result.ok) detail.message(`${what} ${name}: ${result.plugin.state}`);
   else detail.message(`${what} ${name} refused: ${result.code}: ${result.message}`, 'error');
   refreshControls();
@@ -105,6 +105,7 @@ function render(): void {
   setText(byId('host-state'), hostState);
   byId('host-state').className = `badge ${stateClass(hostState)}`;
   renderCounts();
+  renderShown();
   const report = latency.report();
   if (report.count > 0) setText(byId('lag'), `page delay p50 ${report.p50} ms · p95 ${report.p95} ms · max ${report.max} ms (${report.count} changes)`);
   changed.clear();
@@ -210,9 +211,14 @@ async function loadChart(): Promise<void> {
   showSelected();
 }
 
+function renderShown(): void {
+  const shown = table.shown();
+  setText(byId('shown'), shown === null || shown === table.size ? '' : `${shown} shown`);
+}
+
 byId<HTMLInputElement>('filter').addEventListener('input', (event) => {
-  const shown = table.filter((event.target as HTMLInputElement).value);
-  setText(byId('shown'), shown === table.size ? '' : `${shown} shown`);
+  table.filter((event.target as HTMLInputElement).value);
+  renderShown();
 });
 const timelineFilter = () =>
   timeline.setFilter(byId<HTMLSelectElement>('timeline-filter').value, byId<HTMLInputElement>('microsteps').checked);

@@ -104,18 +104,22 @@ export class PluginTable {
     if (name) this.rows.get(name)?.tr.classList.add('selected');
   }
 
-  filter(query: string): number {
+  filter(query: string): void {
     this.query = query.trim().toLowerCase();
+    for (const row of this.rows.values()) this.applyFilter(row);
+  }
+
+  /** How many rows the filter shows now (rows change state under it), or null without a filter. */
+  shown(): number | null {
+    if (this.query === '') return null;
     let shown = 0;
-    for (const row of this.rows.values()) shown += this.applyFilter(row) ? 1 : 0;
+    for (const row of this.rows.values()) if (!row.tr.hidden) shown++;
     return shown;
   }
 
-  private applyFilter(row: Row): boolean {
+  private applyFilter(row: Row): void {
     const p = row.plugin;
-    const visible = this.query === '' || p.name.toLowerCase().includes(this.query) || p.state.includes(this.query) || (p.error?.code.toLowerCase().includes(this.query) ?? false);
-    row.tr.hidden = !visible;
-    return visible;
+    row.tr.hidden = !(this.query === '' || p.name.toLowerCase().includes(this.query) || p.state.includes(this.query) || (p.error?.code.toLowerCase().includes(this.query) ?? false));
   }
 
   private refreshButtons(row: Row): void {
@@ -149,7 +153,8 @@ export class PluginTable {
       plugin,
     };
     row.tr.append(
-      el('td', { class: 'name' }, plugin.name),
+      // A button, so a plugin can be selected from the keyboard too; its title shows a cut name in full.
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'select', title: plugin.name }, plugin.name)),
       row.version,
       el('td', { class: 'state-cell' }, row.state),
       row.attempts,
