@@ -89,6 +89,24 @@ const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['typ
 };
 
 /**
+ * The defaults and the plugin list, read once. Read here, outside `createPluginManager`: a
+ * closure there that refers to `options` would keep it, and with it every original definition
+ * and module, for the manager's life (an unloaded or reloaded plugin's module never freed).
+ */
+function readOptions(options: PluginManagerOptions) {
+  // Options that throw when read (a getter, a Proxy trap) are malformed options, not a crash.
+  const readable = <T>(what: string, read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      if (isPluginFactoryError(error)) throw error;
+      throw new PluginFactoryError('OPTIONS_INVALID', `${what} cannot be read: ${describeThrown(error)}`, { cause: error });
+    }
+  };
+  return { defaults: readable('the options', () => readDefaults(options)), definitions: readable('plugins', () => [...(options.plugins ?? [])]) };
+}
+
+/**
  * Creates a plugin host from in-memory definitions. Every plugin gets a lifecycle actor at once
  * (it validates straight away); nothing runs until `start()`.
  *
@@ -103,17 +121,7 @@ const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['typ
  * ```
  */
 export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
-  // Options that throw when read (a getter, a Proxy trap) are malformed options, not a crash.
-  const readable = <T>(what: string, read: () => T): T => {
-    try {
-      return read();
-    } catch (error) {
-      if (isPluginFactoryError(error)) throw error;
-      throw new PluginFactoryError('OPTIONS_INVALID', `${what} cannot be read: ${describeThrown(error)}`, { cause: error });
-    }
-  };
-  const defaults = readable('the options', () => readDefaults(options));
-  const definitions = readable('plugins', () => [...(options.plugins ?? [])]);
+  const { defaults, definitions } = readOptions(options);
   // A throwing logger or inspector must not take the host down: both are guarded.
   const logger = guardLogger(options.logger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) }));
   const platform = new PluginPlatform({ logger, dataDir: options.dataDir });

@@ -3,6 +3,8 @@
  * through `src/index.ts`. Assertions are on error codes and states, never on message wording.
  */
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
@@ -724,6 +726,26 @@ describe('runtime commands', () => {
     const end = await stopWithin(manager);
     expect(end.state).toBe('stopped');
     expect(stateOf(manager, 'other')).toBe('stopped');
+  });
+
+  it("the manager lets go of an unloaded plugin's module and of a reloaded plugin's old one", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const held: Array<WeakRef<object>> = [];
+    const definition = (name: string): PluginDefinition => {
+      const module = { init() {}, start() {}, stop() {} };
+      held.push(new WeakRef(module));
+      return { manifest: { name, version: '1.0.0' }, module };
+    };
+    const manager = host([definition('gone'), definition('stay')]);
+    await manager.start();
+    await manager.unloadPlugin('gone');
+    await manager.reloadPlugin('stay', definition('stay'));
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(10);
+    }
+    expect(held.map((ref) => ref.deref() !== undefined)).toEqual([false, false, true]);
   });
 
   it('a dependent blocked on a dead plugin says MISSING_DEPENDENCY once that plugin is unloaded', async () => {
