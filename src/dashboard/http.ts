@@ -152,7 +152,8 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   // `[v6]` or `[v6]:port` only: nothing may follow the bracket but a port.
   const name = host.startsWith('[') ? (/^(\[[^\]]*\])(?::\d+)?$/.exec(host)?.[1] ?? host) : host.replace(/:\d+$/, '');
   if (isLoopback(name)) return;
-  throw new PluginFactoryError('PERMISSION_DENIED', `dashboard: requests must address 127.0.0.1 or localhost (Host was '${host}')`);
+  // The Host is not echoed: a redacted echo would tell anyone whether a guessed string is a secret.
+  throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: requests must address 127.0.0.1 or localhost in their Host header');
 }
 
 /**

@@ -47,7 +47,8 @@ function compile(pattern: string): Matcher {
         try {
           params[part.slice(1)] = decodeURIComponent(segment);
         } catch {
-          throw requestError(`the path segment '${segment}' is not valid percent-encoding`);
+          // Not echoed: a redacted echo would tell anyone whether a guessed string is a secret.
+          throw requestError('a path segment is not valid percent-encoding');
         }
       } else if (part !== segment) {
         return null;

@@ -100,12 +100,14 @@ describe('dashboard API: reads', () => {
     expect((await call(`${host.base}/api/snapshot`)).status).toBe(200);
   });
 
-  it('a refusal never echoes the path: whether a guessed string is a secret cannot be read off it', async () => {
+  it('a refusal never echoes the path or the Host header: whether a guessed string is a secret cannot be read off it', async () => {
     const host = await start();
     const guess = async (text: string) => {
       const reply = await call(`${host.base}/${encodeURIComponent(text)}`);
       const wrongMethod = await call(`${host.base}/api/plugins/${encodeURIComponent(text)}/restart`);
-      return [reply.status, reply.text, wrongMethod.status, wrongMethod.text];
+      const badEscape = await call(`${host.base}/api/plugins/${encodeURIComponent(text)}%zz/restart`, { method: 'POST' });
+      const wrongHost = await call(`${host.base}/api/snapshot`, { headers: { host: text } });
+      return [reply, wrongMethod, badEscape, wrongHost].flatMap(({ status, text }) => [status, text]);
     };
     expect(await guess(SECRET)).toEqual(await guess(`${SECRET.slice(0, -1)}X`));
   });
