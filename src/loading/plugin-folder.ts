@@ -290,12 +290,19 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
     url.search = `?reload=${++generation}`;
     for (const file of Object.keys(commonJsCache)) if (file.startsWith(fresh + sep)) delete commonJsCache[file];
   }
+  // The entry itself is the parent: under tsx, `index.js` imported from a TypeScript file (this
+  // one) is replaced by a sibling `index.ts` when there is one, and a `.js` entry runs as written.
   if (fresh !== null || extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
     const { tsImport } = await import('tsx/esm/api');
-    return tsImport(url.href, import.meta.url);
+    return tsImport(url.href, url.href);
   }
-  return import(url.href);
+  javascriptImport ??= ((await import(JAVASCRIPT_IMPORTER)) as { default: (url: string) => Promise<unknown> }).default;
+  return javascriptImport(url.href);
 }
+
+/** `import()` from a JavaScript module, for the same reason. */
+const JAVASCRIPT_IMPORTER = 'data:text/javascript,export default (url) => import(url)';
+let javascriptImport: ((url: string) => Promise<unknown>) | undefined;
 
 /**
  * The default export as written. A module compiled to CommonJS (a `.ts` file outside an ESM

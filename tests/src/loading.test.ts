@@ -942,6 +942,21 @@ describe('modules and files as they come from editors and compilers', () => {
   });
 
   it.each([
+    ['the default entry', undefined],
+    ["main 'index.js'", 'index.js'],
+  ])('%s runs the .js file as written, not a sibling .ts of the same name', async (_, main) => {
+    const dir = await tempDir();
+    const which = (file: string) => `export default { file: '${file}', init() {}, start() {}, stop() {} };\n`;
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'built', version: '1.0.0', ...(main ? { main } : {}) }),
+      'package.json': '{ "type": "module" }\n',
+      'index.js': which('index.js'),
+      'index.ts': which('index.ts'),
+    });
+    for (const fresh of [false, true]) expect(((await loadPluginFolder(dir, { fresh })).module as { file: string }).file).toBe('index.js');
+  });
+
+  it.each([
     ['a CommonJS package requiring a helper', { 'package.json': '{ "type": "commonjs" }\n', 'index.js': "const { version } = require('./lib.js');\nmodule.exports = { version, init() {}, start() {}, stop() {} };\n" }, 'lib.js'],
     ['a .cjs entry', { 'index.cjs': "module.exports = { version: require('./lib.cjs').version, init() {}, start() {}, stop() {} };\n" }, 'lib.cjs'],
     ['an ES module importing a .cjs helper', { 'index.mjs': "import lib from './lib.cjs';\nexport default { version: lib.version, init() {}, start() {}, stop() {} };\n" }, 'lib.cjs'],
