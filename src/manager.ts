@@ -181,11 +181,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   });
   actor.on('command.settled', (event) => {
     const waiter = pending.get(event.op);
-    pending.delete(event.op);
-    // A command that ends as the abort policy takes the host down fails with the cause.
     const cause = registry().abortCause;
-    if (waiter && cause) waiter.reject(abortError(cause));
-    else waiter?.resolve();
+    // A command that ends as the abort policy takes the host down fails with the cause, once
+    // nothing runs any more (below).
+    if (!waiter || (cause && managerState !== 'stopped')) return;
+    pending.delete(event.op);
+    if (cause) waiter.reject(abortError(cause));
+    else waiter.resolve();
   });
   actor.subscribe({
     next: (snapshot) => {
@@ -201,10 +203,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         waiter.resolve(state);
       }
       notify({ type: 'manager.changed', state, previous });
-      if (state !== 'running' && pending.size > 0) {
-        // The host is shutting down (stop(), or the abort policy): commands in flight end here,
-        // with the failure that caused it when there was one.
-        const cause = snapshot.context.registry.abortCause;
+      const cause = snapshot.context.registry.abortCause;
+      // The host is shutting down: commands in flight end here, at once for a stop(), and with
+      // the failure under the abort policy once nothing runs any more, as start() rejects then.
+      if (state !== 'running' && pending.size > 0 && (!cause || state === 'stopped')) {
         const error = cause
           ? abortError(cause)
           : new PluginFactoryError('INVALID_TRANSITION', `the host left 'running' (now '${state}') before the command finished`);

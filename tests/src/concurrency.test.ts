@@ -608,6 +608,28 @@ describe("the 'abort' policy and the manager's own lifecycle", () => {
     expect(manager.getSnapshot().state).toBe('stopped');
   });
 
+  it('commands in flight when the abort policy takes the host down reject with the cause once nothing runs any more', async () => {
+    let failA = false;
+    const log: string[] = [];
+    const manager = abortHost([
+      plugin(log, 'a', { startMs: 20, failStart: () => failA }),
+      plugin(log, 'b', { deps: { a: '*' } }),
+      plugin(log, 'x', { stopMs: 60 }),
+    ]);
+    await manager.start();
+    failA = true;
+    const when = (promise: Promise<unknown>) =>
+      promise.then(
+        () => ({ code: 'resolved', host: manager.getSnapshot().state, x: stateOf(manager, 'x') }),
+        (error: { code?: string }) => ({ code: error.code, host: manager.getSnapshot().state, x: stateOf(manager, 'x') }),
+      );
+    const restart = when(manager.restartPlugin('a'));
+    await sleep(5);
+    const stop = when(manager.stopPlugin('x')); // its stop hook outlasts the failure of a
+    const outcome = { code: 'HOOK_FAILED', host: 'stopped', x: 'stopped' };
+    expect(await Promise.all([restart, stop])).toEqual([outcome, outcome]);
+  });
+
   it('start() after stop() rejects, and so does a start() that stop() cut short', async () => {
     const manager = host([plugin([], 'a')]);
     await manager.start();
