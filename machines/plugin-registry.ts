@@ -432,11 +432,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const dead = DEAD.has(state);
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
-    // running and wanted so, dead, or down and wanted down (not while on its way down).
+    // running and wanted so, dead, or down and wanted down (not while on its way down). One being
+    // reloaded is wanted back up however it rests meanwhile (stopped, then disposed).
     const optionalOk =
-      (running && record.want === 'running') ||
-      dead ||
-      (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state));
+      !record.restartPending &&
+      ((running && record.want === 'running') || dead || (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state)));
     const active = ACTIVE.has(state) || (record.awaiting && record.want === 'running');
     const wanted = record.want === 'running';
     if (
@@ -461,14 +461,18 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       record.dead = dead;
       record.optionalOk = optionalOk;
       if (wanted && !record.wanted) {
-        // Wanted up again: so are the dependents that went down with it.
+        // Wanted up again: so are the dependents that went down with it, and the commands it is
+        // part of wait for them.
+        const back: PluginRecord<R>[] = [];
         for (const edge of record.dependents) {
           const dependent = this.records.get(edge.name);
           if (dependent?.heldBy !== record.name || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
           dependent.want = 'running';
           dependent.heldBy = null;
           this.enqueue(dependent);
+          back.push(dependent);
         }
+        if (back.length > 0) this.joinOps(record, back);
       }
       record.wanted = wanted;
     }
@@ -601,15 +605,19 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
   }
 
-  /** Marks every running-wanted transitive dependent as held down by `name`. */
+  /**
+   * Marks every running-wanted transitive dependent as held down by `name`. All of them are the
+   * command's: one already going down for another command (its own restart) is back, or at rest,
+   * before this one ends.
+   */
   private holdDependents(name: string): PluginRecord<R>[] {
     const touched: PluginRecord<R>[] = [];
     for (const dependentName of this.dependentsOf(name)) {
       const dependent = this.records.get(dependentName)!;
+      touched.push(dependent);
       if (dependent.want !== 'running') continue;
       dependent.want = 'stopped';
       dependent.heldBy = name;
-      touched.push(dependent);
     }
     return touched;
   }
@@ -769,6 +777,10 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         // (Staying up would keep it from ever stopping: it waits for its active dependents.)
         record.want = 'stopped';
         record.heldBy = record.entry.requires.find((dep) => this.records.get(dep)?.wanted === false) ?? null;
+        // A command of this plugin (its restart, a start) now ends only once that requirement
+        // settled too: when it comes back, so does this plugin, within the command.
+        const holder = record.heldBy === null ? undefined : this.records.get(record.heldBy);
+        if (holder) this.joinOps(record, [holder]);
         this.refresh(record);
         this.enqueue(record);
         return;

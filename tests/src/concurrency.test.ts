@@ -172,6 +172,35 @@ describe('overlapping commands', () => {
     expect(log.filter((l) => l.endsWith('.stop'))).toEqual(['a.stop', 'a@1.0.1.stop']);
   });
 
+  it.each([
+    ['a, then b', ['a', 'b']],
+    ['b, then a', ['b', 'a']],
+  ])('restarting a plugin and its requirement at once (%s): each resolves once it and every dependent are back', async (_, order) => {
+    const log: string[] = [];
+    const slow = { startMs: 20, stopMs: 20 };
+    const manager = host([plugin(log, 'a', slow), plugin(log, 'b', { ...slow, deps: { a: '*' } }), plugin(log, 'c', { ...slow, deps: { b: '*' } })]);
+    await manager.start();
+    const all = () => ['a', 'b', 'c'].map((name) => stateOf(manager, name)).join(' ');
+    const outcomes = await Promise.all(
+      order.map((name) => manager.restartPlugin(name).then((snapshot) => `${name}: ${snapshot.state}, all: ${all()}`, (error: { code?: string }) => `${name}: ${error.code}`)),
+    );
+    expect(outcomes).toEqual(order.map((name) => `${name}: running, all: running running running`));
+  });
+
+  it.each([
+    ['restarted', (m: PluginManager) => m.restartPlugin('o')],
+    ['started', (m: PluginManager) => m.stopPlugin('o').then(() => sleep(5)).then(() => m.startPlugin('o'))],
+  ])('a plugin %s while its optional dependency is reloaded starts after the new version runs', async (_, command) => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'b', { stopMs: 30, startMs: 10 }), plugin(log, 'o', { optional: { b: '*' }, stopMs: 30 })]);
+    await manager.start();
+    log.length = 0;
+    const reload = manager.reloadPlugin('b', plugin(log, 'b', { version: '1.0.1', startMs: 10 }));
+    expect((await command(manager)).state).toBe('running');
+    expect((await reload).state).toBe('running');
+    expect(log.filter((entry) => entry.endsWith('.start'))).toEqual(['b@1.0.1.start', 'o.start']);
+  });
+
   it('two reloads that each add half of a cycle: the second is refused with DEPENDENCY_CYCLE and both plugins keep running', async () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } }), plugin(log, 'c')]);
