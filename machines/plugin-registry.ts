@@ -463,16 +463,16 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       if (wanted && !record.wanted) {
         // Wanted up again: so are the dependents that went down with it, and the commands it is
         // part of wait for them.
-        const back: PluginRecord<R>[] = [];
+        let back: PluginRecord<R>[] | null = null; // made only when needed: every plugin passes here at boot
         for (const edge of record.dependents) {
           const dependent = this.records.get(edge.name);
           if (dependent?.heldBy !== record.name || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
           dependent.want = 'running';
           dependent.heldBy = null;
           this.enqueue(dependent);
-          back.push(dependent);
+          (back ??= []).push(dependent);
         }
-        if (back.length > 0) this.joinOps(record, back);
+        if (back) this.joinOps(record, back);
       }
       record.wanted = wanted;
     }
