@@ -139,6 +139,51 @@ describe('the page follows the host and is usable from the keyboard', () => {
     expect(problems).toEqual([]);
   });
 
+  it(`records that come after a reconnect's snapshot stay on the timeline, whichever panel is drawn first${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const hub = createInspectionHub();
+    const manager = createPluginManager({ plugins: manyPlugins(3), logger: silentLogger, inspect: hub.inspect });
+    const dashboard = await serveDashboard(manager, { hub });
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    // Animation frames run when the test says so; the page's stream is kept to send messages on.
+    await page.addInitScript(() => {
+      const w = window as unknown as Record<string, unknown>;
+      const frames: FrameRequestCallback[] = [];
+      w['requestAnimationFrame'] = (callback: FrameRequestCallback) => frames.push(callback);
+      w['queuedFrames'] = () => frames.length;
+      w['runFrames'] = () => frames.splice(0).forEach((callback) => callback(performance.now()));
+      const Native = window.EventSource;
+      w['EventSource'] = class extends Native {
+        constructor(url: string | URL) {
+          super(url);
+          w['stream'] = this;
+          this.addEventListener('snapshot', (event) => (w['snapshot'] ??= (event as MessageEvent<string>).data));
+        }
+      };
+    });
+    await page.goto(dashboard.url);
+    const send = (type: string, data: unknown) =>
+      page.evaluate(([t, d]) => (window as unknown as { stream: EventSource }).stream.dispatchEvent(new MessageEvent(t!, { data: d! })), [type, typeof data === 'string' ? data : JSON.stringify(data)]);
+    const record = (actor: string) => ({ seq: 1e9, at: Date.now(), kind: 'snapshot', actor, plugin: actor, event: 'late', state: 'running', source: null });
+    // Playwright polls on animation frames unless told otherwise.
+    await page.waitForFunction(() => (window as unknown as { snapshot?: string }).snapshot !== undefined, undefined, { polling: 20 });
+    await page.evaluate(() => (window as unknown as { runFrames(): void }).runFrames());
+    await sleep(300);
+    await page.evaluate(() => (window as unknown as { runFrames(): void }).runFrames()); // idle: nothing queued
+
+    // The timeline's frame is asked for first, then a reconnect's snapshot asks for the table's,
+    // and a record comes after the snapshot: all drawn in one frame.
+    await send('inspection', { type: 'inspection', records: [record('before')] });
+    await page.waitForFunction(() => (window as unknown as { queuedFrames(): number }).queuedFrames() === 1, undefined, { polling: 20 });
+    await send('snapshot', await page.evaluate(() => (window as unknown as { snapshot: string }).snapshot));
+    await send('inspection', { type: 'inspection', records: [record('after')] });
+    await page.evaluate(() => (window as unknown as { runFrames(): void }).runFrames());
+    expect(await page.$$eval('#timeline li[data-actor="after"]', (items) => items.length)).toBe(1);
+  });
+
   it(`a plugin is selected from the keyboard in the table and the graph; a command in flight disables only its own plugin's panel buttons${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     const manager = createPluginManager({
       logger: silentLogger,

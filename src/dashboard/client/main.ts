@@ -25,6 +25,7 @@ const records: InspectionRecord[] = [];
 const graphRows = new Map<string, DashboardPlugin>();
 let graphShape = false;
 let full = false;
+/** A new connection's recent records, for the timeline to start again from. */
 let fresh: InspectionRecord[] | null = null;
 let hostState = '';
 let selected: string | null = null;
@@ -100,7 +101,6 @@ function render(): void {
   for (const row of rows) graphRows.set(row.name, row);
   if (full || (selected !== null && (changed.has(selected) || removed.has(selected)))) showSelected();
   if (reshaped) refreshFilterOptions();
-  if (fresh) timeline.reset(fresh);
   schedulePanels();
   setText(byId('host-state'), hostState);
   byId('host-state').className = `badge ${stateClass(hostState)}`;
@@ -111,7 +111,6 @@ function render(): void {
   changed.clear();
   removed.clear();
   full = false;
-  fresh = null;
 }
 
 function renderPanels(): void {
@@ -119,6 +118,10 @@ function renderPanels(): void {
   else for (const row of graphRows.values()) graph.update(row);
   graphShape = false;
   graphRows.clear();
+  // A new connection's recent records first, then what came after them: the panels may be drawn
+  // before the table's frame that took the snapshot in.
+  if (fresh) timeline.reset(fresh);
+  fresh = null;
   if (records.length > 0) timeline.add(records.splice(0));
 }
 
