@@ -2,7 +2,7 @@
  * The built package (`npm run build`): what package.json's `exports` names exists after a build,
  * and it runs under plain Node with no TypeScript loader, dashboard page included.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, exitOf, killAll, startProcess } from '../helpers/process.ts';
@@ -48,6 +48,31 @@ describe('the built package', () => {
       expect(existsSync(join(ROOT, OUT, target.slice('./dist/'.length))), target).toBe(true);
     }
     expect(readFileSync(join(ROOT, OUT, 'src', 'index.d.ts'), 'utf8')).toMatch(/createPluginManager/);
+
+    // What the built files import from packages is what an installed package brings: its
+    // dependencies, with their types (a TypeScript consumer checks our .d.ts files against them),
+    // and no dependency that nothing imports.
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const imported = (ext: string) => {
+      const names = new Set<string>();
+      for (const file of readdirSync(join(ROOT, OUT), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith(ext))) {
+        const code = readFileSync(join(ROOT, OUT, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, ''); // examples in comments import the package itself
+        for (const [, spec] of code.matchAll(/(?:from |import\()'(@?[a-z0-9][a-z0-9._/-]*)'/g)) {
+          if (!spec!.startsWith('node:')) names.add(spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!);
+        }
+      }
+      return names;
+    };
+    const typed = (name: string) => {
+      const own = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as Record<string, unknown>;
+      return own['types'] !== undefined || own['typings'] !== undefined || JSON.stringify(own['exports'] ?? {}).includes('"types"') || existsSync(join(ROOT, 'node_modules', name, 'index.d.ts')) ? name : `@types/${name}`;
+    };
+    const declared = imported('.d.ts');
+    const running = imported('.js');
+    for (const name of running) expect(manifest.dependencies, name).toHaveProperty([name]);
+    for (const name of declared) expect(manifest.dependencies, typed(name)).toHaveProperty([typed(name)]);
+    const used = new Set([...running, ...[...declared].map(typed)]);
+    for (const name of Object.keys(manifest.dependencies)) expect(used.has(name), `dependency ${name} is imported nowhere`).toBe(true);
 
     const entry = join(ROOT, OUT, 'src', 'index.js');
     const smoke = startProcess(process.execPath, ['--input-type=module', '-e', SMOKE, entry], { NODE_OPTIONS: '' });
