@@ -19,11 +19,13 @@ export interface CheckedHost {
  */
 export async function checkHost(target: string): Promise<CheckedHost> {
   const host = await loadHost(target);
-  if (host.definitions.length === 0 && host.problems.length === 0) {
-    host.problems.push(new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin found in '${target}'; point at a folder of plugin folders, one plugin folder, or a host file that lists plugins`));
-  }
+  if (host.definitions.length === 0 && host.problems.length === 0) host.problems.push(noPluginFound(target));
   return { host, snapshot: await validateOnly(host, host.definitions) };
 }
+
+/** A target with no plugin at all, which every command refuses. */
+export const noPluginFound = (target: string): PluginFactoryError =>
+  new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin found in '${target}'; point at a folder of plugin folders, one plugin folder, or a host file that lists plugins`);
 
 /** Registers `definitions` with the settings of `host`, lets them validate, stops. No hook runs. */
 export async function validateOnly(host: LoadedHost, definitions: readonly PluginDefinition[]): Promise<ManagerSnapshot> {

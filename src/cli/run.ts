@@ -8,7 +8,8 @@ import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts'
 import type { ManagerSnapshot, PluginDefinition } from '../index.ts';
 import { startObservers } from '../dashboard/observers.ts';
 import type { Observers } from '../dashboard/observers.ts';
-import { formatError, print, red } from './output.ts';
+import { claimStdout, formatError, print, red } from './output.ts';
+import { noPluginFound } from './check-host.ts';
 import type { Stream } from './output.ts';
 import { showProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
@@ -47,7 +48,9 @@ export async function runCommand(args: string[]): Promise<number> {
   if (values.once && values.watch) throw new UsageError('--once and --watch cannot be combined', RUN_USAGE);
   const watchers = observerFlags(values.dashboard, values.inspect, RUN_USAGE);
   const { json, verbose } = values;
-  // With --json stdout carries only the final snapshot; everything else goes to stderr.
+  // With --json stdout carries only the final snapshot; everything else goes to stderr, what
+  // plugin code writes to stdout (at import, in a hook, from a timer) included.
+  const out: Stream | null = json ? claimStdout() : null;
   const notes: Stream = json ? process.stderr : process.stdout;
   const errors: Stream = process.stderr;
   let progress: Progress | null = null;
@@ -72,8 +75,8 @@ export async function runCommand(args: string[]): Promise<number> {
     }
   });
   if (host.definitions.length === 0) {
-    log(`plugin-factory: no plugin found in '${target}'`, errors);
-    if (values.json) process.stdout.write(`${JSON.stringify({ state: 'stopped', plugins: [] })}\n`);
+    if (host.problems.length === 0) log(`${red('✗', errors)} ${formatError(noPluginFound(target), verbose)}`, errors);
+    if (out) print(JSON.stringify({ state: 'stopped', plugins: [] }), out);
     return 1;
   }
   const onRelay = (line: string, problem: boolean) => log(line, problem ? errors : notes);
@@ -105,9 +108,14 @@ export async function runCommand(args: string[]): Promise<number> {
   };
   stopForStray = () => void requestStop();
   if (fatal) stopForStray();
+  // A signal during boot stops it: the run then ends as an interrupted command does (130 for
+  // SIGINT, 143 for SIGTERM), the plugins it kept from running being no failure of theirs.
+  let booting = true;
+  let bootSignal: NodeJS.Signals | null = null;
   const signals = onShutdownSignal(
     (signal) => {
       log(`shutting down (${signal})`, notes);
+      if (booting) bootSignal = signal;
       void requestStop();
     },
     (line) => log(line, errors),
@@ -126,6 +134,7 @@ export async function runCommand(args: string[]): Promise<number> {
     boot = manager.getSnapshot();
     void requestStop();
   }
+  booting = false;
   if (!stopping) {
     const running = boot.plugins.filter((plugin) => plugin.state === 'running').length;
     log(`booted: ${running} of ${boot.plugins.length} plugins running`, notes);
@@ -156,26 +165,37 @@ export async function runCommand(args: string[]): Promise<number> {
   progress.close();
   signals.dispose();
 
-  const reasons = exitReasons(boot, final, host.problems.length);
+  const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length);
   if (strays > 0) reasons.push(`${strays} error${strays === 1 ? '' : 's'} outside any hook (UNCAUGHT_ERROR)`);
   if (!notes.isTTY) print(table(final), notes);
   for (const reason of reasons) print(`${red('✗', errors)} ${reason}`, errors);
-  if (json) print(JSON.stringify(final));
+  if (out) print(JSON.stringify(final), out);
   setTimeout(() => {
     print(`plugin-factory: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}`, errors);
     exitProcess(1);
   }, LEAK_REPORT_MS).unref();
-  return reasons.length > 0 ? 1 : 0;
+  if (reasons.length > 0) return 1;
+  return bootSignal === null ? 0 : bootSignal === 'SIGINT' ? 130 : 143;
 }
 
-/** Why the run counts as failed: host problems, invalid plugins, a valid plugin that did not run or ended failed. */
-export function exitReasons(boot: ManagerSnapshot, final: ManagerSnapshot, hostProblems: number): string[] {
+/** Plugins named in one reason at most: a host of thousands must not print them all on one line. */
+const LISTED = 10;
+
+/**
+ * Why the run counts as failed: host problems, invalid plugins, a valid plugin that did not run
+ * (`boot`: null when a signal stopped the boot) or ended failed.
+ */
+export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot, hostProblems: number): string[] {
   const reasons: string[] = [];
-  const list = (plugins: ManagerSnapshot['plugins']) => plugins.map((p) => `${p.name} (${p.state})`).join(', ');
+  const list = (plugins: ManagerSnapshot['plugins'], state = true) =>
+    plugins
+      .slice(0, LISTED)
+      .map((p) => (state ? `${p.name} (${p.state})` : p.name))
+      .join(', ') + (plugins.length > LISTED ? ` … and ${plugins.length - LISTED} more` : '');
   if (hostProblems > 0) reasons.push(`${hostProblems} host problem${hostProblems === 1 ? '' : 's'}`);
   const invalid = final.plugins.filter((plugin) => plugin.state === 'invalid');
-  if (invalid.length > 0) reasons.push(`invalid: ${invalid.map((p) => p.name).join(', ')}`);
-  const notRunning = boot.plugins.filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running');
+  if (invalid.length > 0) reasons.push(`invalid: ${list(invalid, false)}`);
+  const notRunning = (boot?.plugins ?? []).filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running');
   if (notRunning.length > 0) reasons.push(`did not reach running: ${list(notRunning)}`);
   const failed = final.plugins.filter((plugin) => plugin.state.startsWith('failed'));
   if (failed.length > 0) reasons.push(`ended failed: ${list(failed)}`);

@@ -96,7 +96,6 @@ export async function testCommand(args: string[]): Promise<number> {
   // What a failure prints is scrubbed as the engine scrubs a host's output: of every plugin's
   // secrets, and of the walked plugin's short ones (a PIN) too.
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
-  const progress = values.json ? null : process.stderr;
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
   // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
   // the plugin whose file threw, or the one being walked, on the path being walked.
@@ -145,7 +144,8 @@ export async function testCommand(args: string[]): Promise<number> {
     const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
     const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
     entry.paths = paths.length;
-    const line = progressLine(progress, plugin.name, paths.length);
+    // On stderr, --json or not: stdout is the report.
+    const line = progressLine(process.stderr, plugin.name, paths.length);
     for (const [index, path] of paths.entries()) {
       if (maxFailures > 0 && entry.failed.length >= maxFailures) {
         entry.notWalked = paths.length - index;
@@ -193,8 +193,8 @@ function failedPath(path: string, error: unknown, redactor: Redactor): FailedPat
 }
 
 /** On a terminal, a line redrawn in place: `testing http: 57/210 paths`. Elsewhere nothing. */
-function progressLine(stream: Stream | null, name: string, total: number): { update(done: number): void; close(): void } {
-  if (!stream?.isTTY) return { update: () => undefined, close: () => undefined };
+function progressLine(stream: Stream, name: string, total: number): { update(done: number): void; close(): void } {
+  if (!stream.isTTY) return { update: () => undefined, close: () => undefined };
   let last = 0;
   let drawn = false;
   return {

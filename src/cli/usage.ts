@@ -53,7 +53,8 @@ Options:
   -h, --help    Show this help.
 
 Exit codes: 0 every valid plugin ran and stopped cleanly, 1 a plugin is invalid, did not reach
-running or ended failed, or the host has problems, 2 usage.
+running or ended failed, or the host has problems, 2 usage, 130 (SIGINT) or 143 (SIGTERM) a
+signal stopped the boot.
 `;
 
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]

@@ -4,6 +4,8 @@
  */
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ManagerSnapshot } from '../../src/index.ts';
+import { exitReasons } from '../../src/cli/run.ts';
 import { FIXTURES, cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
 
 interface Snapshot {
@@ -133,7 +135,7 @@ describe('plugin-factory run', () => {
     expect(run.err()).not.toContain('again');
   });
 
-  it('SIGINT during boot stops the host without reporting a boot failure', async () => {
+  it('SIGINT during boot stops the host without reporting a boot failure, and exits 130 as an interrupted command', async () => {
     const run = startCli(['run', `${FIXTURES}/slow-boot`]);
     await waitFor(run, /^plugin late: \S+ -> starting\.hook$/m);
     run.child.kill('SIGINT');
@@ -141,7 +143,8 @@ describe('plugin-factory run', () => {
     expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
     expect(run.err()).not.toContain('boot failed');
     expect(run.err()).not.toContain('INVALID_TRANSITION');
-    expect(code).toBe(1); // late never reached running
+    expect(run.err()).not.toContain('did not reach running'); // the signal kept late from it
+    expect(code).toBe(130);
   });
 
   it('a second SIGINT during a slow shutdown exits at once with 130', async () => {
@@ -165,6 +168,29 @@ describe('plugin-factory run', () => {
     expect(boom?.error?.code).toBe('HOOK_FAILED');
     expect(final.plugins.find((p) => p.name === 'fine')?.state).toBe('stopped');
     expect(stderr).toMatch(/did not reach running: boom/);
+  });
+
+  it('--json: stdout is the final snapshot alone, whatever plugin code prints (at import, in hooks, from a timer after its stop)', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/noisy`, '--once', '--json']);
+    expect(code, stderr).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect((JSON.parse(lines[0]!) as Snapshot).plugins.map((p) => `${p.name}: ${p.state}`)).toEqual(['loud: stopped']);
+    expect(stderr).toContain('loud: imported');
+    expect(stderr).toContain('loud: stop');
+  });
+
+  it('a target with no plugin is PLUGIN_NOT_FOUND, as for every command', async () => {
+    const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/empty-host/host.json`, '--once', '--json']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/PLUGIN_NOT_FOUND: /);
+    expect(JSON.parse(stdout.trim())).toEqual({ state: 'stopped', plugins: [] });
+  });
+
+  it('a reason names ten plugins at most, then how many more', () => {
+    const plugins = Array.from({ length: 15 }, (_, i) => ({ name: `p${i}`, state: 'failed.halted' }));
+    const final = { state: 'stopped', plugins } as unknown as ManagerSnapshot;
+    expect(exitReasons(null, final, 0)).toEqual([`ended failed: ${plugins.slice(0, 10).map((p) => `${p.name} (failed.halted)`).join(', ')} … and 5 more`]);
   });
 
   it('exits 1 when nothing can be loaded', async () => {
