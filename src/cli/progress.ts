@@ -40,24 +40,43 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
   return yellow('…', stream);
 }
 
-/** The frame's lines, each cut to the terminal width so that none wraps (wrapping breaks the redraw). */
-export function frame(snapshot: ManagerSnapshot, stream: Stream): string[] {
-  // 0 or undefined: the terminal did not say (a pty without a size); assume 80 columns.
+const atRest = (state: string) => state === 'running' || state === 'stopped' || state === 'created' || state === 'initialized' || state === 'disposed';
+const outOfService = (state: string) => state === 'invalid' || state.startsWith('failed');
+
+/**
+ * The frame's lines, each cut to the terminal width so that none wraps, and no more of them than
+ * the terminal has rows (either breaks the redraw in place). A host too large for the terminal
+ * gets a count per state, then the plugins worth a look: out of service first, then those on
+ * their way, as many as fit.
+ */
+export function frame(snapshot: ManagerSnapshot, stream: Stream & { rows?: number }): string[] {
+  // 0 or undefined: the terminal did not say (a pty without a size); assume 80 × 24.
   const width = Math.max(20, (stream.columns || 80) - 1);
+  const height = Math.max(4, (stream.rows || 24) - 1);
   const cut = (text: string, max = width) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
   const nameWidth = Math.max(6, ...snapshot.plugins.map((p) => p.name.length));
   const stateWidth = Math.max(5, ...snapshot.plugins.map((p) => p.state.length));
-  const lines = [cut(`host: ${snapshot.state}`)];
-  for (const plugin of snapshot.plugins) {
+  const line = (plugin: PluginSnapshot) => {
     const error = plugin.error ?? plugin.errors[0];
     const text = cut(
       `${plugin.name.padEnd(nameWidth)}  ${plugin.state.padEnd(stateWidth)}  ${error ? `${error.code}: ${error.message}` : ''}`.trimEnd(),
       width - 2,
     );
     // The mark (one column and a space) is coloured after cutting: escape codes take no columns.
-    lines.push(`${mark(plugin, stream)} ${text}`);
+    return `${mark(plugin, stream)} ${text}`;
+  };
+  const host = cut(`host: ${snapshot.state}`);
+  if (snapshot.plugins.length < height) return [host, ...snapshot.plugins.map(line)];
+  const counts = new Map<string, number>();
+  for (const plugin of snapshot.plugins) {
+    const top = plugin.state.split('.')[0]!;
+    counts.set(top, (counts.get(top) ?? 0) + 1);
   }
-  return lines;
+  const summary = cut(`${snapshot.plugins.length} plugins: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`);
+  const notable = [...snapshot.plugins.filter((p) => outOfService(p.state)), ...snapshot.plugins.filter((p) => !atRest(p.state) && !outOfService(p.state))];
+  const room = height - 2;
+  if (notable.length <= room) return [host, summary, ...notable.map(line)];
+  return [host, summary, ...notable.slice(0, room - 1).map(line), cut(`… and ${notable.length - room + 1} more`)];
 }
 
 function liveProgress(manager: PluginManager, stream: Stream): Progress {

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ManagerChange, ManagerSnapshot, PluginManager } from '../../src/index.ts';
-import { showProgress } from '../../src/cli/progress.ts';
+import { frame, showProgress } from '../../src/cli/progress.ts';
 
 /** Just what the progress view uses of a manager: getSnapshot and subscribe. */
 function fakeManager(names: string[]) {
@@ -55,6 +55,21 @@ afterEach(() => {
 });
 
 describe('live progress (terminal)', () => {
+  it('never draws more lines than the terminal has rows: a large host gets counts and the plugins worth a look', () => {
+    const { manager, set } = fakeManager(Array.from({ length: 100 }, (_, i) => `p${i}`));
+    for (let i = 0; i < 60; i++) set(`p${i}`, 'running');
+    for (let i = 60; i < 70; i++) set(`p${i}`, 'starting.hook');
+    set('p99', 'failed.halted');
+    const stream = { isTTY: true, columns: 80, rows: 12 } as unknown as NodeJS.WriteStream;
+    const lines = frame(manager.getSnapshot(), stream);
+    expect(lines).toHaveLength(11);
+    expect(lines.slice(0, 3)).toEqual(['host: booting', '100 plugins: 60 running, 10 starting, 29 created, 1 failed', '✗ p99     failed.halted']);
+    expect(lines.slice(3, 10).every((line) => /starting\.hook$/.test(line))).toBe(true);
+    expect(lines[10]).toBe('… and 3 more');
+    // A host that fits is shown whole.
+    expect(frame(manager.getSnapshot(), { ...stream, rows: 200 } as unknown as NodeJS.WriteStream)).toHaveLength(101);
+  });
+
   it('draws at once, then at most one frame per 100 ms, and nothing while nothing changes', () => {
     const { manager, set } = fakeManager(['db', 'http']);
     const { writes, stream } = fakeStream(true);
