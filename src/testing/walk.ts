@@ -612,17 +612,25 @@ class HandleWatch {
     }).enable();
   }
 
-  /** What is still open, waiting up to `ms` for closes under way. */
+  /**
+   * What is still open, waiting up to `ms` for closes under way. Only what counts is waited for:
+   * an unref'd one-shot timer (the one behind `AbortSignal.timeout`) would hold every path for
+   * the whole wait.
+   */
   async leaked(ms: number): Promise<string[]> {
     const end = Date.now() + ms;
-    while (this.open.size > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    while (this.counted().length > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     this.hook.disable();
     const counts = new Map<string, number>();
-    for (const { kind, resource } of this.open.values()) {
-      if (kind === 'Timeout' && !holdsOpen(resource)) continue;
-      counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    }
+    for (const kind of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
     return [...counts].map(([kind, count]) => `${kind} ×${count}`);
+  }
+
+  /** The kinds of the handles still open that count as held. */
+  private counted(): string[] {
+    const kinds: string[] = [];
+    for (const { kind, resource } of this.open.values()) if (kind !== 'Timeout' || holdsOpen(resource)) kinds.push(kind);
+    return kinds;
   }
 
   stop(): void {
