@@ -48,7 +48,9 @@ const label = (node: GraphNode): string =>
 /** Mermaid `flowchart`; node ids are generated, since plugin names may hold `--`. */
 export function graphToMermaid(graph: HostGraph): string {
   const ids = new Map(graph.nodes.map((node, index) => [node.name, `n${index}`] as const));
-  const text = (value: string) => value.replace(/"/g, '#quot;');
+  // Mermaid's entity codes: `#` first, or a name holding `#quot;` would show as a quote; `<` and
+  // `>` too, or a name holding `<br>` would break the label.
+  const text = (value: string) => value.replace(/#/g, '#35;').replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
   const lines = ['flowchart LR'];
   for (const node of graph.nodes) {
     const cls = node.missing ? ':::missing' : node.valid ? '' : ':::invalid';

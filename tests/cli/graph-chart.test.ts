@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+import { graphToMermaid } from '../../src/cli/graph.ts';
 
 interface GraphJson {
   nodes: Array<{ name: string; version: string | null; valid: boolean; missing?: boolean }>;
@@ -92,6 +93,11 @@ describe('plugin-factory graph', () => {
 });
 
 describe('plugin-factory chart', () => {
+  it("mermaid: a label shows an invalid plugin's name as written, entity codes and markup included", () => {
+    const mermaid = graphToMermaid({ nodes: [{ name: '#quot;<br>"x"', version: null, valid: false }], edges: [] });
+    expect(mermaid).toContain('n0["#35;quot;#lt;br#gt;#quot;x#quot; (invalid)"]:::invalid');
+  });
+
   it('mermaid (the default): the lifecycle chart', async () => {
     const { code, stdout } = await cli(['chart']);
     expect(code).toBe(0);
