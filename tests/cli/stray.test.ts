@@ -105,7 +105,7 @@ describe('errors outside any hook', () => {
     const { code } = await exitOf(run);
     expect(code, run.err()).toBe(1);
     expect(run.err()).toMatch(/UNCAUGHT_ERROR: plugin 'thrower': an exception nobody caught, outside any hook: from a timer; shutting down/);
-    expect(run.out()).toContain('witness stopped');
+    expect(run.err()).toContain('witness stopped'); // --json: plugin output on stderr
     const final = lastJsonLine<Snapshot>(run.out());
     expect(final.plugins.map((p) => p.state)).toEqual(['stopped', 'stopped']);
     expect(run.err()).not.toMatch(STACK_LINE);
@@ -147,7 +147,7 @@ describe('errors outside any hook', () => {
     const exiter = final.plugins.find((p) => p.name === 'exiter');
     expect(exiter?.state).toBe('failed.halted');
     expect(exiter?.error?.code).toBe('HOOK_FAILED');
-    expect(stdout).toContain('witness stopped');
+    expect(stderr).toContain('witness stopped'); // --json: plugin output on stderr
   });
 
   it('validate: a rejection at import makes the plugin invalid with UNCAUGHT_ERROR', async () => {

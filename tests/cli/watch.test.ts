@@ -67,7 +67,7 @@ describe('plugin-factory run --watch', () => {
     await waitFor(run, /reload of base failed: CONTRACT_INVALID: /, { stream: 'err' });
     await writeFile(join(dir, 'base', 'index.mjs'), baseModule('v3'));
     await waitFor(run, /^reloaded base: running$/m, { stream: 'err' });
-    expect(run.out()).toContain('base v3 started');
+    expect(run.err()).toContain('base v3 started'); // with --json, plugin output goes to stderr
 
     run.child.kill('SIGINT');
     const { code } = await exitOf(run);
