@@ -33,15 +33,16 @@ function plainProgress(manager: PluginManager, stream: Stream): Progress {
   };
 }
 
+const atRest = (state: string) => state === 'running' || state === 'stopped' || state === 'created' || state === 'initialized' || state === 'disposed';
+const outOfService = (state: string) => state === 'invalid' || state === 'crashed' || state.startsWith('failed');
+
 function mark(plugin: PluginSnapshot, stream: Stream): string {
   if (plugin.state === 'running') return green('✓', stream);
-  if (plugin.state === 'invalid' || plugin.state.startsWith('failed')) return red('✗', stream);
+  if (outOfService(plugin.state)) return red('✗', stream);
   if (plugin.state === 'stopped' || plugin.state === 'created' || plugin.state === 'disposed') return dim('·', stream);
   return yellow('…', stream);
 }
 
-const atRest = (state: string) => state === 'running' || state === 'stopped' || state === 'created' || state === 'initialized' || state === 'disposed';
-const outOfService = (state: string) => state === 'invalid' || state.startsWith('failed');
 
 /**
  * The frame's lines, each cut to the terminal width so that none wraps, and no more of them than

@@ -288,7 +288,11 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
   const url = pathToFileURL(path);
   if (fresh !== null) {
     url.search = `?reload=${++generation}`;
-    for (const file of Object.keys(commonJsCache)) if (file.startsWith(fresh + sep)) delete commonJsCache[file];
+    // The plugin's own files only: not its node_modules (a package, or a native addon that cannot
+    // be loaded twice, is kept as it is).
+    for (const file of Object.keys(commonJsCache)) {
+      if (file.startsWith(fresh + sep) && !file.includes(`${sep}node_modules${sep}`) && !file.endsWith('.node')) delete commonJsCache[file];
+    }
   }
   // The entry itself is the parent: under tsx, `index.js` imported from a TypeScript file (this
   // one) is replaced by a sibling `index.ts` when there is one, and a `.js` entry runs as written.

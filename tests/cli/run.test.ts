@@ -178,6 +178,7 @@ describe('plugin-factory run', () => {
     expect((JSON.parse(lines[0]!) as Snapshot).plugins.map((p) => `${p.name}: ${p.state}`)).toEqual(['loud: stopped']);
     expect(stderr).toContain('loud: imported');
     expect(stderr).toContain('loud: stop');
+    expect(stderr).toContain('loud: a timer after stop');
   });
 
   it('a target with no plugin is PLUGIN_NOT_FOUND, as for every command', async () => {

@@ -956,6 +956,19 @@ describe('modules and files as they come from editors and compilers', () => {
     for (const fresh of [false, true]) expect(((await loadPluginFolder(dir, { fresh })).module as { file: string }).file).toBe('index.js');
   });
 
+  it("a fresh load keeps a package from the plugin's own node_modules as it is (one instance, as a native addon needs)", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'vendored', version: '1.0.0', main: 'index.cjs' }),
+      'node_modules/dep/index.js': 'module.exports = { made: Symbol() };\n',
+      'index.cjs': "module.exports = { dep: require('dep'), init() {}, start() {}, stop() {} };\n",
+    });
+    const first = await loadPluginFolder(dir, { fresh: true });
+    const second = await loadPluginFolder(dir, { fresh: true });
+    expect((second.module as { dep: object }).dep).toBe((first.module as { dep: object }).dep);
+    expect(second.module).not.toBe(first.module);
+  });
+
   it.each([
     ['a CommonJS package requiring a helper', { 'package.json': '{ "type": "commonjs" }\n', 'index.js': "const { version } = require('./lib.js');\nmodule.exports = { version, init() {}, start() {}, stop() {} };\n" }, 'lib.js'],
     ['a .cjs entry', { 'index.cjs': "module.exports = { version: require('./lib.cjs').version, init() {}, start() {}, stop() {} };\n" }, 'lib.cjs'],
