@@ -43,7 +43,6 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
   return yellow('…', stream);
 }
 
-
 /**
  * The frame's lines, each cut to the terminal width so that none wraps, and no more of them than
  * the terminal has rows (either breaks the redraw in place). A host too large for the terminal
