@@ -464,7 +464,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     // what it holds (module state, handles) does not fail the next path too.
     lenient = true;
     await teardown().catch(() => undefined);
-    watch?.stop(); // unread: the error says what failed first
+    watch?.stop(); // what it left open is closed, unread: the error says what failed first
     // What the plugin threw may quote its config: scrubbed of its secrets, as the engine's are.
     throw scrubbed(error, runtimes.redactorFor(plugin.name));
   } finally {
@@ -615,26 +615,56 @@ class HandleWatch {
   /**
    * What is still open, waiting up to `ms` for closes under way. Only what counts is waited for:
    * an unref'd one-shot timer (the one behind `AbortSignal.timeout`) would hold every path for
-   * the whole wait.
+   * the whole wait. What is found is then closed (see `stop`).
    */
   async leaked(ms: number): Promise<string[]> {
     const end = Date.now() + ms;
     while (this.counted().length > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
-    this.hook.disable();
     const counts = new Map<string, number>();
-    for (const kind of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    for (const { kind } of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    this.stop();
     return [...counts].map(([kind, count]) => `${kind} ×${count}`);
   }
 
-  /** The kinds of the handles still open that count as held. */
-  private counted(): string[] {
-    const kinds: string[] = [];
-    for (const { kind, resource } of this.open.values()) if (kind !== 'Timeout' || holdsOpen(resource)) kinds.push(kind);
-    return kinds;
+  /** The handles still open that count as held. */
+  private counted(): Array<{ kind: string; resource: object }> {
+    return [...this.open.values()].filter(({ kind, resource }) => kind !== 'Timeout' || holdsOpen(resource));
   }
 
+  /**
+   * Ends the watch and closes what the plugin left open, so that a leak fails its own path only:
+   * an interval left running would throw into later tests, a server left listening would make
+   * the next path's listen fail with `EADDRINUSE`.
+   */
   stop(): void {
     this.hook.disable();
+    for (const { kind, resource } of this.counted()) release(kind, resource);
+    this.open.clear();
+  }
+}
+
+/** What closes a handle, tried in this order on its owner: a socket is destroyed, a worker stopped … */
+const CLOSERS = ['destroy', 'terminate', 'kill', 'stopThread', 'close', 'stop'] as const;
+
+/**
+ * Closes a handle through the object that owns it (the `net.Server` of a `TCPSERVERWRAP`, the
+ * `ChildProcess` of a `PROCESSWRAP` …), or itself (a timer, a message port): closing the bare
+ * handle under an owner would leave the owner believing it is open. A signal listener or a TTY
+ * is left as it is (closing it would let the signal kill the process); it was reported all the same.
+ */
+function release(kind: string, resource: object): void {
+  if (kind === 'SIGNALWRAP' || kind === 'TTYWRAP') return;
+  const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
+  const owner = (ownerKey === undefined ? resource : (resource as Record<symbol, unknown>)[ownerKey]) ?? resource;
+  if (typeof owner !== 'object') return;
+  const methods = owner as Record<string, unknown>;
+  const closer = CLOSERS.find((name) => typeof methods[name] === 'function');
+  if (closer === undefined) return;
+  try {
+    const result = (methods[closer] as () => unknown).call(owner);
+    if (result instanceof Promise) result.catch(() => undefined);
+  } catch {
+    // Closed already, or half-closed by the plugin: nothing left to release.
   }
 }
 

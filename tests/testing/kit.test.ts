@@ -216,6 +216,56 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
+  it('what a leaky plugin left open is closed after its path: the next path fails with its own leak, not EADDRINUSE', async () => {
+    const port = await freePort();
+    const ticks = { count: 0 };
+    const servers: Server[] = [];
+    const leaky = {
+      init() {},
+      async start() {
+        setInterval(() => void ticks.count++, 5); // never cleared
+        const server = createServer();
+        servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, '127.0.0.1', () => resolve());
+        });
+      },
+      stop() {}, // forgets both
+    };
+    try {
+      const paths = lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 20 });
+      const started = 'VALID → INIT → INIT_OK → START → START_OK';
+      expect(await codeOf(named(paths, started).run())).toBe('HANDLE_LEAKED');
+      // Same port again: the first path's server was closed, so this start listens and leaks in turn.
+      expect(await codeOf(named(paths, started).run())).toBe('HANDLE_LEAKED');
+      expect(servers.map((server) => server.listening)).toEqual([false, false]);
+      // The intervals were cleared too: no tick after the walk.
+      const seen = ticks.count;
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(ticks.count).toBe(seen);
+    } finally {
+      for (const server of servers) server.close();
+    }
+  });
+
+  it('a path that fails for another reason closes what the plugin left open as well', async () => {
+    const ticks = { count: 0 };
+    const broken = {
+      init() {
+        setInterval(() => void ticks.count++, 5);
+        throw new Error('no config');
+      },
+      start() {},
+      stop() {},
+    };
+    const paths = lifecyclePaths({ manifest, module: broken }, { abortGraceMs: 20 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    const seen = ticks.count;
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(ticks.count).toBe(seen);
+  });
+
   it('a resource closed in stop and not reopened in start: a restart diverges', async () => {
     let pool: { open: boolean } | null = null;
     const closesInStop = {
