@@ -37,9 +37,14 @@ export async function graphCommand(args: string[]): Promise<number> {
   const graph = hostGraph(host, snapshot);
   if (format === 'json') print(JSON.stringify(graph, null, 2), out);
   else out.write(format === 'dot' ? graphToDot(graph) : graphToMermaid(graph));
-  // The graph is drawn from what loaded; what did not is said on stderr, and the exit code says it.
+  // The graph is drawn from what loaded; what did not, or is invalid, is said on stderr, and the
+  // exit code says it, as `validate`'s does.
   for (const problem of host.problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
-  return host.problems.length > 0 ? 1 : 0;
+  const invalid = snapshot.plugins.filter((plugin) => plugin.state === 'invalid');
+  for (const plugin of invalid) {
+    for (const error of plugin.errors) process.stderr.write(`${plugin.name}: ${error.code}: ${error.message}\n`);
+  }
+  return host.problems.length > 0 || invalid.length > 0 ? 1 : 0;
 }
 
 const label = (node: GraphNode): string =>

@@ -18,15 +18,18 @@ import type { HotReload } from './reload.ts';
 import { exitProcess, handleStrayErrors } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { onShutdownSignal } from './signals.ts';
-import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, targetOf } from './usage.ts';
+import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, separatedValue, targetOf } from './usage.ts';
 
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
 
+/** The options whose value is optional, so given after '=' only. */
+const OPTIONAL_VALUES = ['--dashboard', '--inspect'];
+
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseOrUsage(RUN_USAGE, () =>
     parseArgs({
-      args: optionalValues(args, ['--dashboard', '--inspect']),
+      args: optionalValues(args, OPTIONAL_VALUES),
       options: {
         once: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
@@ -44,7 +47,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
-  const target = targetOf(positionals, RUN_USAGE);
+  const target = targetOf(positionals, RUN_USAGE, separatedValue(args, OPTIONAL_VALUES));
   if (values.once && values.watch) throw new UsageError('--once and --watch cannot be combined', RUN_USAGE);
   const watchers = observerFlags(values.dashboard, values.inspect, RUN_USAGE);
   const { json, verbose } = values;

@@ -92,6 +92,9 @@ Options:
   --format      mermaid (default), dot or json ({"nodes":[…],"edges":[…]}).
   --verbose     Print stack traces of unexpected errors.
   -h, --help    Show this help.
+
+The graph is printed in any case; why a plugin is invalid, and host problems, go to stderr.
+Exit codes: 0 every plugin is valid, 1 a plugin is invalid or the host has problems, 2 usage.
 `;
 
 export const CHART_USAGE = `Usage: plugin-factory chart [--format mermaid|json|scxml] [--machine lifecycle|manager]
@@ -125,9 +128,12 @@ export function parseOrUsage<T>(usage: string, parse: () => T): T {
 }
 
 /** The one `<dir|config>` positional of a command. */
-export function targetOf(positionals: readonly string[], usage: string): string {
+export function targetOf(positionals: readonly string[], usage: string, hint?: string | null): string {
   if (positionals.length === 0) throw new UsageError('missing <dir|config>', usage);
-  if (positionals.length > 1) throw new UsageError(`expected one <dir|config>, got ${positionals.length}: ${positionals.join(' ')}`, usage);
+  if (positionals.length > 1) {
+    const more = hint ? ` (an option's value is given after '=': ${hint})` : '';
+    throw new UsageError(`expected one <dir|config>, got ${positionals.length}: ${positionals.join(' ')}${more}`, usage);
+  }
   // An empty argument (an unset shell variable, say) would otherwise mean the working directory.
   if (positionals[0]!.trim() === '') throw new UsageError('<dir|config> is empty; give a folder or a host file (. for the working directory)', usage);
   return positionals[0]!;
@@ -146,6 +152,19 @@ export function oneOf<const T extends string>(value: string, allowed: readonly T
 export function optionalValues(args: readonly string[], flags: readonly string[]): string[] {
   const end = args.indexOf('--');
   return args.map((arg, i) => ((end === -1 || i < end) && flags.includes(arg) ? `${arg}=` : arg));
+}
+
+/**
+ * `--dashboard=4400` for `--dashboard 4400`: a flag of `optionalValues` followed by a separate
+ * word, which parses as a second <dir|config>. Null when there is none.
+ */
+export function separatedValue(args: readonly string[], flags: readonly string[]): string | null {
+  const end = args.indexOf('--');
+  for (let i = 0; i + 1 < args.length && (end === -1 || i + 1 < end); i++) {
+    const next = args[i + 1]!;
+    if (flags.includes(args[i]!) && !next.startsWith('-')) return `${args[i]}=${next}`;
+  }
+  return null;
 }
 
 /** `--dashboard[=PORT]` and `--inspect[=WS-URL]`, checked; null when neither was given. */

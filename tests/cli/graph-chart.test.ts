@@ -2,6 +2,9 @@
  * `plugin-factory graph` (mermaid, dot, json) over the loaded plugins, and `plugin-factory
  * chart` (mermaid, json, scxml) over the statecharts.
  */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
 import { graphToMermaid } from '../../src/cli/graph.ts';
@@ -78,6 +81,27 @@ describe('plugin-factory graph', () => {
     const good = await cli(['graph', `${FIXTURES}/good`, '--format', 'mermaid']);
     const goodId = (label: string) => new RegExp(`^ {2}(n\\d+)\\["${label}`, 'm').exec(good.stdout)?.[1];
     expect(good.stdout).toContain(`${goodId('api')} -.-> ${goodId('audit')}`);
+  });
+
+  it('an invalid plugin alone (no host problem) still fails the command, as validate does, and says why on stderr', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-graph-'));
+    try {
+      await mkdir(join(dir, 'ok'));
+      await writeFile(join(dir, 'ok', 'plugin.json'), JSON.stringify({ name: 'ok', version: '1.0.0' }));
+      await writeFile(join(dir, 'ok', 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+      await mkdir(join(dir, 'hookless'));
+      await writeFile(join(dir, 'hookless', 'plugin.json'), JSON.stringify({ name: 'hookless', version: '1.0.0' }));
+      await writeFile(join(dir, 'hookless', 'index.mjs'), 'export default { init() {} };\n');
+      const graphed = await cli(['graph', dir, '--format', 'json']);
+      expect(graphed.code).toBe(1);
+      const graph = JSON.parse(graphed.stdout) as GraphJson;
+      expect(graph.nodes.map((node) => [node.name, node.valid])).toEqual(expect.arrayContaining([['ok', true], ['hookless', false]]));
+      expect(graphed.stderr).toMatch(/^hookless: CONTRACT_INVALID: /m);
+      await rm(join(dir, 'hookless'), { recursive: true });
+      expect((await cli(['graph', dir])).code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('dot: a digraph, optional edges dashed, invalid plugins red', async () => {

@@ -30,6 +30,9 @@ describe('plugin-factory usage', () => {
       [['chart', '--format', 'svg'], /--format must be mermaid, json, scxml/],
       [['chart', '--machine', 'toaster'], /--machine must be lifecycle, manager/],
       [['chart', 'extra'], /chart takes no arguments/],
+      // A port or URL given as a separate word: the hint shows it after '='.
+      [['run', '--dashboard', '4400', FIXTURES], /--dashboard=4400\b/],
+      [['run', FIXTURES, '--inspect', 'ws://127.0.0.1:1'], /--inspect=ws:\/\/127\.0\.0\.1:1\b/],
     ];
     await inBatches(cases, async ([args, message]) => {
       const { code, stdout, stderr } = await cli(args);
