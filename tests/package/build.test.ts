@@ -48,6 +48,8 @@ describe('the built package', () => {
       expect(existsSync(join(ROOT, OUT, target.slice('./dist/'.length))), target).toBe(true);
     }
     expect(readFileSync(join(ROOT, OUT, 'src', 'index.d.ts'), 'utf8')).toMatch(/createPluginManager/);
+    // The project's own scripts (the demo host, the README and schema generators) are not the package's.
+    for (const script of ['demo', 'docs', 'schema']) expect(existsSync(join(ROOT, OUT, 'src', `${script}.js`)), script).toBe(false);
 
     // What the built files import from packages is what an installed package brings: its
     // dependencies, with their types (a TypeScript consumer checks our .d.ts files against them),
