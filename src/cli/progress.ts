@@ -17,9 +17,13 @@ export interface Progress {
   close(): void;
 }
 
-/** Shows the manager's progress on `stream`: live when it is a terminal, plain lines otherwise. */
-export function showProgress(manager: PluginManager, stream: Stream): Progress {
-  return stream.isTTY ? liveProgress(manager, stream) : plainProgress(manager, stream);
+/**
+ * Shows the manager's progress on `stream`: live when it is a terminal, plain lines otherwise.
+ * While the live view is up, what else writes to `others` (plugin code printing to stdout or
+ * stderr) is written above it, as `log` lines are, rather than into it.
+ */
+export function showProgress(manager: PluginManager, stream: Stream, others: readonly Stream[] = [process.stdout, process.stderr]): Progress {
+  return stream.isTTY ? liveProgress(manager, stream, others) : plainProgress(manager, stream);
 }
 
 function plainProgress(manager: PluginManager, stream: Stream): Progress {
@@ -52,7 +56,7 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
 export function frame(snapshot: ManagerSnapshot, stream: Stream & { rows?: number }): string[] {
   // 0 or undefined: the terminal did not say (a pty without a size); assume 80 × 24.
   const width = Math.max(20, (stream.columns || 80) - 1);
-  const height = Math.max(4, (stream.rows || 24) - 1);
+  const height = Math.max(1, (stream.rows || 24) - 1);
   const cut = (text: string, max = width) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
   const nameWidth = Math.max(6, ...snapshot.plugins.map((p) => p.name.length));
   const stateWidth = Math.max(5, ...snapshot.plugins.map((p) => p.state.length));
@@ -75,19 +79,32 @@ export function frame(snapshot: ManagerSnapshot, stream: Stream & { rows?: numbe
   const summary = cut(`${snapshot.plugins.length} plugins: ${[...counts].map(([state, n]) => `${n} ${state}`).join(', ')}`);
   const notable = [...snapshot.plugins.filter((p) => outOfService(p.state)), ...snapshot.plugins.filter((p) => !atRest(p.state) && !outOfService(p.state))];
   const room = height - 2;
+  if (room < 1) return [host, summary].slice(0, height); // a terminal of a few rows: the counts at most
   if (notable.length <= room) return [host, summary, ...notable.map(line)];
   return [host, summary, ...notable.slice(0, room - 1).map(line), cut(`… and ${notable.length - room + 1} more`)];
 }
 
-function liveProgress(manager: PluginManager, stream: Stream): Progress {
+function liveProgress(manager: PluginManager, stream: Stream, others: readonly Stream[]): Progress {
   let drawn = 0;
   let lastFrame = '';
   let lastDrawAt = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let closed = false;
+  /** Set while the view writes: its own writes pass the interception below untouched. */
+  let own = false;
+  /** A foreign write left the cursor mid-line: the next frame starts on a line of its own. */
+  let midLine = false;
 
+  const write = (text: string, target: Stream = stream) => {
+    own = true;
+    try {
+      target.write(text);
+    } finally {
+      own = false;
+    }
+  };
   const erase = () => {
-    if (drawn > 0) stream.write(`\x1b[${drawn}A\r\x1b[J`);
+    if (drawn > 0) write(`\x1b[${drawn}A\r\x1b[J`);
     drawn = 0;
     lastFrame = '';
   };
@@ -96,10 +113,11 @@ function liveProgress(manager: PluginManager, stream: Stream): Progress {
     const text = lines.join('\n');
     lastDrawAt = Date.now();
     if (text === lastFrame && drawn > 0) return;
-    const up = drawn > 0 ? `\x1b[${drawn}A\r\x1b[J` : '';
-    stream.write(`${up}${text}\n`);
+    const up = drawn > 0 ? `\x1b[${drawn}A\r\x1b[J` : midLine ? '\n' : '';
+    write(`${up}${text}\n`);
     drawn = lines.length;
     lastFrame = text;
+    midLine = false;
   };
   const request = () => {
     if (closed || timer) return;
@@ -111,13 +129,21 @@ function liveProgress(manager: PluginManager, stream: Stream): Progress {
       Math.max(0, lastDrawAt + FRAME_MS - Date.now()),
     );
   };
+  const release = intercept(others, (chunk) => {
+    if (own || closed) return;
+    erase();
+    return () => {
+      if (chunk.length > 0) midLine = !chunk.endsWith('\n');
+      request();
+    };
+  });
   const subscription = manager.subscribe(request);
   draw();
   return {
     log(line, target = stream) {
       if (closed) return print(line, target);
       erase();
-      print(line, target);
+      write(`${line}\n`, target);
       request();
     },
     close() {
@@ -127,6 +153,33 @@ function liveProgress(manager: PluginManager, stream: Stream): Progress {
       if (timer) clearTimeout(timer);
       timer = null;
       draw();
+      release();
     },
+  };
+}
+
+/**
+ * Calls `before` ahead of every write to `streams` (with its text), and what it returns after
+ * the write. Answers the function that puts the streams' own `write` back.
+ */
+function intercept(streams: readonly Stream[], before: (chunk: string) => (() => void) | undefined): () => void {
+  const restores = [...new Set(streams)].map((target) => {
+    const original = target.write;
+    const patched = function (this: unknown, ...args: unknown[]): boolean {
+      const chunk = args[0];
+      const after = before(typeof chunk === 'string' ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk).toString('utf8') : '');
+      try {
+        return (original as (...a: unknown[]) => boolean).apply(target, args);
+      } finally {
+        after?.();
+      }
+    } as Stream['write'];
+    target.write = patched;
+    return () => {
+      if (target.write === patched) target.write = original;
+    };
+  });
+  return () => {
+    for (const restore of restores) restore();
   };
 }

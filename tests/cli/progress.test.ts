@@ -68,12 +68,14 @@ describe('live progress (terminal)', () => {
     expect(lines[10]).toBe('… and 3 more');
     // A host that fits is shown whole.
     expect(frame(manager.getSnapshot(), { ...stream, rows: 200 } as unknown as NodeJS.WriteStream)).toHaveLength(101);
+    // A terminal of a few rows gets what fits, down to the host line alone.
+    for (const rows of [2, 3, 4, 5]) expect(frame(manager.getSnapshot(), { ...stream, rows } as unknown as NodeJS.WriteStream), `${rows} rows`).toHaveLength(rows - 1);
   });
 
   it('draws at once, then at most one frame per 100 ms, and nothing while nothing changes', () => {
     const { manager, set } = fakeManager(['db', 'http']);
     const { writes, stream } = fakeStream(true);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     expect(writes).toHaveLength(1);
     expect(writes[0]).toBe('host: booting\n· db      created\n· http    created\n');
 
@@ -93,7 +95,7 @@ describe('live progress (terminal)', () => {
   it('does not redraw a frame that would look the same', () => {
     const { manager, set } = fakeManager(['db']);
     const { writes, stream } = fakeStream(true);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     set('db', 'initializing');
     set('db', 'created');
     vi.advanceTimersByTime(200);
@@ -104,7 +106,7 @@ describe('live progress (terminal)', () => {
   it('log() erases the view, writes the line above it, and redraws it', () => {
     const { manager } = fakeManager(['db']);
     const { writes, stream } = fakeStream(true);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     progress.log('a log line', stream);
     expect(writes.slice(1)).toEqual(['\x1b[2A\r\x1b[J', 'a log line\n']);
     vi.advanceTimersByTime(100);
@@ -112,10 +114,36 @@ describe('live progress (terminal)', () => {
     progress.close();
   });
 
+  it('what plugin code writes to stdout or stderr goes above the view, not into it', () => {
+    const { manager, set } = fakeManager(['db']);
+    const { writes, stream } = fakeStream(true);
+    const plugin = fakeStream(false);
+    const original = plugin.stream.write;
+    const progress = showProgress(manager, stream, [stream, plugin.stream]);
+    // On the view's own stream: the view is erased first, then the text goes where the view was.
+    stream.write('hello from a hook\n');
+    expect(writes.slice(1)).toEqual(['\x1b[2A\r\x1b[J', 'hello from a hook\n']);
+    vi.advanceTimersByTime(100);
+    expect(writes.at(-1)).toBe('host: booting\n· db      created\n');
+    // On another stream of the same terminal; a write that ends mid-line: the next frame starts on a line of its own.
+    set('db', 'running');
+    plugin.stream.write('no newline');
+    expect(writes.at(-1)).toBe('\x1b[2A\r\x1b[J');
+    expect(plugin.writes).toEqual(['no newline']);
+    vi.advanceTimersByTime(100);
+    expect(writes.at(-1)).toBe('\nhost: booting\n✓ db      running\n');
+    progress.close();
+    // The streams are given back their own write.
+    expect(plugin.stream.write).toBe(original);
+    const count = writes.length;
+    plugin.stream.write('after close\n');
+    expect(writes).toHaveLength(count);
+  });
+
   it('close() draws the last frame and stops listening', () => {
     const { manager, set, listeners } = fakeManager(['db']);
     const { writes, stream } = fakeStream(true);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     set('db', 'running');
     progress.close();
     expect(writes.at(-1)).toContain('✓ db      running');
@@ -129,7 +157,7 @@ describe('live progress (terminal)', () => {
   it('cuts lines to the terminal width, so that none wraps', () => {
     const { manager, set } = fakeManager(['a-plugin-with-a-long-name']);
     const { writes, stream } = fakeStream(true, 30);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     set('a-plugin-with-a-long-name', 'starting.waitingForDependencies');
     progress.close();
     for (const line of writes.at(-1)!.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n')) {
@@ -142,7 +170,7 @@ describe('plain progress (pipe, file, CI)', () => {
   it('writes one line per state change and no escape codes', () => {
     const { manager, set } = fakeManager(['db']);
     const { writes, stream } = fakeStream(false);
-    const progress = showProgress(manager, stream);
+    const progress = showProgress(manager, stream, []);
     set('db', 'initializing');
     set('db', 'initialized');
     progress.close();
