@@ -43,7 +43,7 @@ const outOfService = (state: string) => state === 'invalid' || state === 'crashe
 function mark(plugin: PluginSnapshot, stream: Stream): string {
   if (plugin.state === 'running') return green('✓', stream);
   if (outOfService(plugin.state)) return red('✗', stream);
-  if (plugin.state === 'stopped' || plugin.state === 'created' || plugin.state === 'disposed') return dim('·', stream);
+  if (atRest(plugin.state)) return dim('·', stream);
   return yellow('…', stream);
 }
 
