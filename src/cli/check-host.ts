@@ -5,6 +5,7 @@
  */
 import { PluginFactoryError, createPluginManager, loadHost, silentLogger } from '../index.ts';
 import type { LoadedHost, ManagerSnapshot, PluginDefinition, PluginManager } from '../index.ts';
+import { loadingLine } from './progress.ts';
 
 export interface CheckedHost {
   host: LoadedHost;
@@ -18,7 +19,9 @@ export interface CheckedHost {
  * refuses it: a check pointed at the wrong folder must not pass.
  */
 export async function checkHost(target: string): Promise<CheckedHost> {
-  const host = await loadHost(target);
+  // On a terminal, a large host's loading shows its progress on stderr (stdout may be a document).
+  const loading = loadingLine(process.stderr);
+  const host = await loadHost(target, { onLoaded: loading.update }).finally(loading.done);
   if (host.definitions.length === 0 && host.problems.length === 0) host.problems.push(noPluginFound(target));
   return { host, snapshot: await validateOnly(host, host.definitions) };
 }

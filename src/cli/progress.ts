@@ -158,6 +158,64 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
   };
 }
 
+/** How long loading runs before its progress line shows: a small host loads without one. */
+const LOADING_QUIET_MS = 200;
+
+export interface LoadingLine {
+  /** `loadHost`'s `onLoaded`. */
+  update(loaded: number, total: number): void;
+  /** Clears the line and gives the streams their own write back. */
+  done(): void;
+}
+
+/**
+ * On a terminal, `loading plugins n/total` on one line rewritten in place (about 10 times a
+ * second at most) once loading has taken a moment; what plugin modules print while imported
+ * goes on lines of its own. Elsewhere, nothing.
+ */
+export function loadingLine(stream: Stream, others: readonly Stream[] = [process.stdout, process.stderr]): LoadingLine {
+  if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
+  const started = Date.now();
+  let lastAt = 0;
+  let shown = false;
+  let own = false;
+  let midLine = false;
+  const write = (text: string) => {
+    own = true;
+    try {
+      stream.write(text);
+    } finally {
+      own = false;
+    }
+  };
+  const clear = () => {
+    if (shown) write('\r\x1b[K');
+    shown = false;
+  };
+  const release = intercept(others, (chunk) => {
+    if (own) return;
+    clear();
+    return () => {
+      if (chunk.length > 0) midLine = !chunk.endsWith('\n');
+    };
+  });
+  return {
+    update(loaded, total) {
+      const now = Date.now();
+      if (now - started < LOADING_QUIET_MS || (shown && now - lastAt < FRAME_MS && loaded < total)) return;
+      lastAt = now;
+      const width = Math.max(20, (stream.columns || 80) - 1);
+      write(`${midLine ? '\n' : '\r\x1b[K'}${`loading plugins ${loaded}/${total}…`.slice(0, width)}`);
+      midLine = false;
+      shown = true;
+    },
+    done() {
+      clear();
+      release();
+    },
+  };
+}
+
 /**
  * Calls `before` ahead of every write to `streams` (with its text), and what it returns after
  * the write. Answers the function that puts the streams' own `write` back.

@@ -11,7 +11,7 @@ import type { Observers } from '../dashboard/observers.ts';
 import { claimStdout, formatError, print, red } from './output.ts';
 import { noPluginFound } from './check-host.ts';
 import type { Stream } from './output.ts';
-import { showProgress } from './progress.ts';
+import { loadingLine, showProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { watchAndReload } from './reload.ts';
 import type { HotReload } from './reload.ts';
@@ -59,7 +59,8 @@ export async function runCommand(args: string[]): Promise<number> {
   let progress: Progress | null = null;
   const log = (line: string, stream: Stream) => (progress ? progress.log(line, stream) : print(line, stream));
 
-  const host = await loadHost(target);
+  const loading = loadingLine(notes);
+  const host = await loadHost(target, { onLoaded: loading.update }).finally(loading.done);
   for (const problem of host.problems) log(`${red('✗', errors)} ${formatError(problem, verbose)}`, errors);
   // Errors plugin code throws or rejects outside any hook: each is reported and fails the run;
   // a thrown one (the process state is unknown after it) also stops the host, in order.

@@ -86,7 +86,8 @@ function printReport(report: ValidateReport): void {
   }
   const invalid = report.plugins.filter((plugin) => !plugin.valid).length;
   print('');
-  if (report.order.length > 0) print(`boot order: ${report.order.join(' -> ')}`);
+  // On a terminal, a long order is wrapped at its width (a line per arrow-joined run of names).
+  if (report.order.length > 0) for (const line of wrapOrder(report.order, out.isTTY ? out.columns || 80 : Infinity)) print(line);
   const problems = report.problems.length;
   const summary = [
     `${report.plugins.length} plugin${report.plugins.length === 1 ? '' : 's'}`,
@@ -94,4 +95,19 @@ function printReport(report: ValidateReport): void {
     ...(problems > 0 ? [`${problems} host problem${problems === 1 ? '' : 's'}`] : []),
   ];
   print(summary.join(', '));
+}
+
+/** `boot order: a -> b -> …`, cut into lines of at most `width` columns, each after the first indented. */
+export function wrapOrder(order: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = 'boot order:';
+  for (const [index, name] of order.entries()) {
+    const word = index === 0 ? ` ${name}` : ` -> ${name}`;
+    if (index > 0 && line.length + word.length > width) {
+      lines.push(line);
+      line = `  ${word.trimStart()}`;
+    } else line += word;
+  }
+  lines.push(line);
+  return lines;
 }

@@ -42,6 +42,8 @@ export interface LoadOptions {
   importModules?: boolean;
   /** Base of the paths shown in messages (default: the working directory). */
   displayRoot?: string;
+  /** Called as each plugin folder is loaded: how many of how many (progress for a large host). */
+  onLoaded?: (loaded: number, total: number) => void;
 }
 
 const HOST_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);
@@ -88,11 +90,14 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
       );
       return result;
     }
-    for (const folder of folders) await addFolder(result, folder, folderOptions);
+    for (const [index, folder] of folders.entries()) {
+      await addFolder(result, folder, folderOptions);
+      options.onLoaded?.(index + 1, folders.length);
+    }
   } else if ((MANIFEST_FILES as readonly string[]).includes(basename(path))) {
     await addFolder(result, dirname(path), folderOptions);
   } else if (HOST_EXTENSIONS.has(extname(path))) {
-    await loadHostFile(result, path, folderOptions);
+    await loadHostFile(result, path, folderOptions, options.onLoaded);
   } else {
     result.problems.push(hostError(`'${target}' is neither a folder nor a .json/.yaml host file`));
   }
@@ -121,7 +126,7 @@ async function addFolder(result: LoadedHost, folder: string, options: FolderOpti
   result.folders.push(folder);
 }
 
-async function loadHostFile(result: LoadedHost, file: string, options: FolderOptions): Promise<void> {
+async function loadHostFile(result: LoadedHost, file: string, options: FolderOptions, onLoaded?: LoadOptions['onLoaded']): Promise<void> {
   result.hostFile = file;
   let text: string;
   try {
@@ -155,9 +160,11 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   const base = dirname(file);
   for (const [index, entry] of host.plugins.entries()) {
     const folder = await entryFolder(result, entry, base, file, index);
-    if (folder === null) continue;
-    const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
-    await addFolder(result, folder, { ...options, config, configSource: file, hookTimeoutMs: host.hookTimeoutMs });
+    if (folder !== null) {
+      const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
+      await addFolder(result, folder, { ...options, config, configSource: file, hookTimeoutMs: host.hookTimeoutMs });
+    }
+    onLoaded?.(index + 1, host.plugins.length);
   }
 }
 

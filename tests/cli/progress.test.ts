@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ManagerChange, ManagerSnapshot, PluginManager } from '../../src/index.ts';
-import { frame, showProgress } from '../../src/cli/progress.ts';
+import { frame, loadingLine, showProgress } from '../../src/cli/progress.ts';
 
 /** Just what the progress view uses of a manager: getSnapshot and subscribe. */
 function fakeManager(names: string[]) {
@@ -176,5 +176,39 @@ describe('plain progress (pipe, file, CI)', () => {
     progress.close();
     set('db', 'running');
     expect(writes).toEqual(['plugin db: created -> initializing\n', 'plugin db: initializing -> initialized\n']);
+  });
+});
+
+describe('loading line', () => {
+  it('on a terminal, once loading takes a moment: n/total rewritten in place, throttled; plugin output on lines of its own', () => {
+    const { writes, stream } = fakeStream(true);
+    const plugin = fakeStream(false);
+    const original = plugin.stream.write;
+    const line = loadingLine(stream, [plugin.stream]);
+    line.update(1, 10);
+    expect(writes).toEqual([]); // a small host loads without one
+    vi.advanceTimersByTime(250);
+    line.update(3, 10);
+    line.update(4, 10); // within 100 ms of the last
+    expect(writes).toEqual(['\r\x1b[Kloading plugins 3/10…']);
+    plugin.stream.write('imported, no newline');
+    expect(writes.at(-1)).toBe('\r\x1b[K'); // cleared before the plugin's text
+    vi.advanceTimersByTime(100);
+    line.update(5, 10);
+    expect(writes.at(-1)).toBe('\nloading plugins 5/10…');
+    line.update(10, 10); // the last is always shown
+    expect(writes.at(-1)).toBe('\r\x1b[Kloading plugins 10/10…');
+    line.done();
+    expect(writes.at(-1)).toBe('\r\x1b[K');
+    expect(plugin.stream.write).toBe(original);
+  });
+
+  it('elsewhere, nothing', () => {
+    const { writes, stream } = fakeStream(false);
+    const line = loadingLine(stream, []);
+    vi.advanceTimersByTime(1000);
+    line.update(5, 10);
+    line.done();
+    expect(writes).toEqual([]);
   });
 });

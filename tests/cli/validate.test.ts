@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+import { wrapOrder } from '../../src/cli/validate.ts';
 
 interface ValidateJson {
   plugins: Array<{ name: string; version: string | null; valid: boolean; errors: Array<{ code: string; message: string }> }>;
@@ -151,5 +152,17 @@ describe('plugin-factory validate', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the boot order line', () => {
+  it('is one line off a terminal, and wrapped at the width on one, no line wider than it, no name lost', () => {
+    const order = Array.from({ length: 50 }, (_, i) => `plugin-${i}`);
+    expect(wrapOrder(order, Infinity)).toEqual([`boot order: ${order.join(' -> ')}`]);
+    const lines = wrapOrder(order, 60);
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(60);
+    expect(lines.slice(1).every((line) => line.startsWith('  -> '))).toBe(true);
+    expect(lines.join(' ').replace(/^boot order: /, '').split(/\s+->\s+/)).toEqual(order);
   });
 });

@@ -348,6 +348,19 @@ describe('host files', () => {
     expect(JSON.stringify(snapshot)).not.toContain('json-token-5678');
   });
 
+  it('onLoaded counts every entry of a host file, and every folder of a folder of plugins, as it goes', async () => {
+    const calls: Array<[number, number]> = [];
+    const fromFile = await loadHost(fixture('hosts', 'host.yaml'), { onLoaded: (loaded, total) => calls.push([loaded, total]) });
+    // The disabled entry counts as done too; the last call says all of them.
+    expect(calls).toEqual([[1, 4], [2, 4], [3, 4], [4, 4]]);
+    expect(fromFile.definitions).toHaveLength(3);
+    calls.length = 0;
+    // Not imported: the host-file tests count on the disabled plugin's module never being imported.
+    const fromFolder = await loadHost(fixture('healthy'), { importModules: false, onLoaded: (loaded, total) => calls.push([loaded, total]) });
+    expect(calls).toEqual([[1, 4], [2, 4], [3, 4], [4, 4]]);
+    expect(fromFolder.definitions).toHaveLength(4);
+  });
+
   it('a host file given by a path relative to the working directory resolves its entries against itself', async () => {
     const shown = relative(process.cwd(), fixture('hosts', 'host.yaml'));
     const host = await loadHost(shown);
