@@ -124,7 +124,11 @@ export class PluginPlatform {
         logger.error({ plugin: error.plugin, code: error.code, event: event.type }, this.redact(error.message, error.plugin));
       },
     });
-    this.lifecycle = createLifecycleHooks({ logger });
+    // A failed after-listener is logged scrubbed too: what it threw may quote the hook's outcome.
+    this.lifecycle = createLifecycleHooks({
+      logger,
+      onError: (error) => logger.error({ plugin: error.plugin, code: error.code }, this.redact(error.message, error.plugin)),
+    });
     this.metrics = createMetrics({ eventCounts: (name) => this.bus.counts(name) });
     this.store = options.dataDir === undefined ? createMemoryStore() : createFileStore({ dataDir: options.dataDir });
     this.hostEvents = this.bus.hostScope();

@@ -54,6 +54,10 @@ interface HookRun extends CallScope {
   succeeded: boolean;
   /** Not called yet: waiting for the plugin's previous, abandoned call to settle. */
   waiting: boolean;
+  /** The limit (ms) that ran out, once `hook.timeout` was answered. */
+  timedOutAfter: number | null;
+  /** Tells the lifecycle listeners that the engine gave up on the call; set only when there are some. */
+  giveUp: ((reason: unknown) => void) | null;
 }
 
 interface Running {
@@ -376,6 +380,8 @@ export class PluginRuntimes {
       succeeded: false,
       scopes: null,
       waiting: false,
+      timedOutAfter: null,
+      giveUp: null,
     };
     if (running.run) this.abandon(running);
     running.run = run;
@@ -414,6 +420,7 @@ export class PluginRuntimes {
       // A timed-out call counts as a failed call that took the whole limit.
       metrics.hook(run.hook, ms, false);
       metrics.error('HOOK_TIMEOUT');
+      run.timedOutAfter = ms;
       answer(self, run.waiting ? { type: 'hook.timeout', waitingForPrevious: true } : { type: 'hook.timeout' });
     }, ms);
   }
@@ -429,6 +436,7 @@ export class PluginRuntimes {
     else if (!run.succeeded && run.scopes) this.platform.endService(running.plugin.key, run.scopes);
     if (run.settled) return;
     run.abandoned = true;
+    run.giveUp?.(this.givenUp(running.plugin, run));
     run.controller?.abort();
     if (run.result) this.awaitBeforeNext(running.plugin.name, run.result.then(noop, noop));
   }
@@ -455,10 +463,14 @@ export class PluginRuntimes {
     const started = performance.now();
     let result: Promise<unknown>;
     try {
-      result =
-        lifecycle.listenerCount() > 0
-          ? lifecycle.runAround(plugin.name, run.hook, () => (run.over ? undefined : fn.call(hooks, ctx)))
-          : Promise.resolve(fn.call(hooks, ctx));
+      if (lifecycle.listenerCount() > 0) {
+        // The listeners hear of a call the engine gave up on then, not when (if ever) it settles.
+        const ended = new Promise<unknown>((resolve) => (run.giveUp = resolve));
+        const failure = (error: unknown) => this.hookError(plugin, run.hook, error);
+        result = lifecycle.runAround(plugin.name, run.hook, () => (run.over ? undefined : fn.call(hooks, ctx)), { ended, failure });
+      } else {
+        result = Promise.resolve(fn.call(hooks, ctx));
+      }
     } catch (error) {
       result = Promise.reject(error);
     }
@@ -549,6 +561,15 @@ export class PluginRuntimes {
       getState: () => (running.self ? lifecyclePath(running.self.getSnapshot().value) : 'validating'),
       secrets: this.loggerRedactor(plugin.name),
     }));
+  }
+
+  /** Why the engine gave up on a call before it settled: its time ran out, or it was cancelled. */
+  private givenUp(plugin: PreparedPlugin, run: HookRun): unknown {
+    if (run.timedOutAfter === null) return new DOMException(`plugin '${plugin.name}': the ${run.hook} hook was cancelled (the plugin or the host was stopped)`, 'AbortError');
+    return new PluginFactoryError('HOOK_TIMEOUT', `plugin '${plugin.name}': ${run.hook} hook did not finish within ${run.timedOutAfter} ms`, {
+      plugin: plugin.name,
+      hook: run.hook,
+    });
   }
 
   private hookError(plugin: PreparedPlugin, hook: HookParams['hook'], error: unknown): PluginFactoryError {

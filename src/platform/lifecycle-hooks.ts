@@ -28,11 +28,26 @@ export interface AroundInfo {
 
 /** What an after-listener is told: the outcome too. */
 export interface AfterInfo extends AroundInfo {
-  /** Whether the hook resolved. */
+  /** Whether the hook resolved in time. */
   ok: boolean;
-  /** What it threw (or the veto), when it did not. */
+  /**
+   * Why not: what it threw (the engine's `HOOK_FAILED`, scrubbed of secrets, as the snapshot
+   * shows it), the veto, `HOOK_TIMEOUT` for a hook the engine stopped waiting for, or an
+   * `AbortError` for one cancelled (its plugin was stopped, or the host).
+   */
   error?: unknown;
   durationMs: number;
+}
+
+/** How the runtime tells `runAround` more than the hook's own promise says. */
+export interface AroundOptions {
+  /**
+   * Settles with the reason when the engine stops waiting for the call (it timed out, or was
+   * cancelled) before it settled: the after-listeners are told then, and not again.
+   */
+  ended?: Promise<unknown>;
+  /** What after-listeners are told of a hook that threw (default: what it threw). */
+  failure?: (error: unknown) => unknown;
 }
 
 export type BeforeListener = (info: AroundInfo) => unknown;
@@ -55,7 +70,7 @@ export interface LifecycleHooks {
   /** Runs `fn` after `hook` (or every hook, `'*'`) settled; returns its remover. */
   onAfter(hook: LifecycleHookName | '*', fn: AfterListener): () => void;
   /** Runs `run` between the listeners; settles as `run` does, or rejects with a veto. */
-  runAround<T>(plugin: string, hook: LifecycleHookName, run: () => T | PromiseLike<T>): Promise<T>;
+  runAround<T>(plugin: string, hook: LifecycleHookName, run: () => T | PromiseLike<T>, options?: AroundOptions): Promise<T>;
   /** Listeners registered now. */
   listenerCount(): number;
   /** Resolves once every after-listener called so far has settled. */
@@ -124,11 +139,21 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
   return {
     onBefore: (hook, fn) => add(before, hook, fn, 'onBefore'),
     onAfter: (hook, fn) => add(after, hook, fn, 'onAfter'),
-    async runAround(plugin, hook, run) {
+    async runAround(plugin, hook, run, options = {}) {
       assertPluginName(plugin, 'runAround');
       if (!LIFECYCLE_HOOKS.includes(hook)) throw argumentError(`runAround: ${quote(hook)} is not a lifecycle hook`);
       const info: AroundInfo = { plugin, hook };
       const afterListeners = matching(after, hook);
+      // One outcome per call: the first of the hook settling and the engine giving up on it.
+      let told = false;
+      let hookStarted: number | null = null;
+      const tell = (ok: boolean, error?: unknown) => {
+        if (told) return;
+        told = true;
+        const durationMs = hookStarted === null ? 0 : now() - hookStarted;
+        queueAfter(ok ? { ...info, ok, durationMs } : { ...info, ok, error, durationMs }, afterListeners);
+      };
+      void options.ended?.then((reason) => tell(false, reason));
       for (const fn of matching(before, hook)) {
         try {
           await fn({ ...info });
@@ -138,17 +163,17 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
             `plugin '${plugin}': a host listener before its ${hook} hook failed, so the hook did not run: ${describeThrown(cause)}`,
             { plugin, hook, cause },
           );
-          queueAfter({ ...info, ok: false, error: veto, durationMs: 0 }, afterListeners);
+          tell(false, veto);
           throw veto;
         }
       }
-      const hookStarted = now();
+      hookStarted = now();
       try {
         const result = await run();
-        queueAfter({ ...info, ok: true, durationMs: now() - hookStarted }, afterListeners);
+        tell(true);
         return result;
       } catch (error) {
-        queueAfter({ ...info, ok: false, error, durationMs: now() - hookStarted }, afterListeners);
+        tell(false, options.failure ? options.failure(error) : error);
         throw error;
       }
     },

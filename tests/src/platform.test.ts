@@ -467,6 +467,71 @@ describe('lifetimes at the edges', () => {
     expect(pluginOf(manager, 'quick').state).toBe('stopped');
   });
 
+  it("after-listeners hear of a hook the engine gave up on when it gives up, once: HOOK_TIMEOUT, or an AbortError when cancelled", async () => {
+    const outcomes: Array<{ plugin: string; ok: boolean; code: unknown; name: unknown }> = [];
+    const listen = (manager: PluginManager) =>
+      manager.onAfterHook('start', ({ plugin: name, ok, error }) => {
+        const coded = error as { code?: unknown; name?: unknown } | undefined;
+        outcomes.push({ plugin: name, ok, code: typeof coded?.code === 'string' ? coded.code : undefined, name: coded?.name });
+      });
+    let vettedStarts = 0;
+    const timing = host(
+      [
+        // Its before-listener outlasts the timeout: start is never called.
+        plugin('vetted', { start: () => void vettedStarts++ }),
+        // Resolves long after its timeout.
+        plugin('late', { start: () => sleep(300) }),
+      ],
+      { hookTimeoutMs: 100, retry: { retries: 0 } },
+    );
+    timing.onBeforeHook('start', ({ plugin: name }) => (name === 'vetted' ? sleep(250) : undefined));
+    listen(timing);
+    // Hangs until its signal aborts: the host is stopped while it starts.
+    const cancelled = host([plugin('hung', { start: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)) })], { hookTimeoutMs: 5000 });
+    listen(cancelled);
+    const booting = cancelled.start();
+    await until(() => pluginOf(cancelled, 'hung').state === 'starting.hook');
+    await stopWithin(cancelled, 2000);
+    await booting.catch(() => undefined); // stopped before boot finished
+    await timing.start();
+    await sleep(400); // past every late settle: nothing more is told
+    expect(pluginOf(timing, 'vetted').state).toBe('failed.halted');
+    expect(vettedStarts).toBe(0);
+    expect(pluginOf(timing, 'late').state).toBe('failed.halted');
+    const of = (name: string) => outcomes.filter((outcome) => outcome.plugin === name);
+    expect(of('vetted')).toEqual([{ plugin: 'vetted', ok: false, code: 'HOOK_TIMEOUT', name: 'PluginFactoryError' }]);
+    expect(of('late')).toEqual([{ plugin: 'late', ok: false, code: 'HOOK_TIMEOUT', name: 'PluginFactoryError' }]);
+    expect(of('hung')).toEqual([{ plugin: 'hung', ok: false, code: undefined, name: 'AbortError' }]);
+  });
+
+  it("an after-listener gets a failed hook's error as the snapshot has it, secrets scrubbed; one that fails is logged scrubbed", async () => {
+    const secret = 'postgres://admin:hunter2-very-secret@db';
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'warn', write: (line) => lines.push(line) });
+    const told: unknown[] = [];
+    const manager = host(
+      [
+        {
+          manifest: { name: 'db', version: '1.0.0', config: { url: { type: 'string', required: true, secret: true } } },
+          module: { init() {}, start: (ctx: PluginContext) => { throw new Error(`cannot connect to ${String(ctx.config['url'])}`); }, stop() {} },
+          config: { url: secret },
+        },
+      ],
+      { logger, retry: { retries: 0 } },
+    );
+    manager.onAfterHook('start', ({ error }) => {
+      told.push(error);
+      throw new Error(`audit sink rejected: ${(error as Error).message}`);
+    });
+    await manager.start();
+    await until(() => lines.some((line) => line.includes('HOST_HOOK_FAILED')));
+    expect(told).toHaveLength(1);
+    expect((told[0] as { code?: unknown }).code).toBe('HOOK_FAILED');
+    expect((told[0] as Error).message).toBe(pluginOf(manager, 'db').error?.message);
+    expect(String((told[0] as Error).message)).not.toContain('hunter2');
+    expect(lines.filter((line) => line.includes('hunter2'))).toEqual([]);
+  });
+
   it('an async event handler that never settles does not hold stop(): it waits one hook timeout, then says what was busy', async () => {
     const lines: string[] = [];
     const logger = createConsoleLogger({ level: 'warn', write: (line) => lines.push(line) });
