@@ -149,8 +149,18 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
 
   const list = (value: unknown, field: string, plugin: string): string[] => {
     if (value === undefined) return [];
-    if (!Array.isArray(value) || !value.every(isPluginName)) throw argumentError(`plugin '${plugin}': ${field} must be a list of plugin names`, { plugin });
-    return [...value];
+    const refused = () => argumentError(`plugin '${plugin}': ${field} must be a list of plugin names`, { plugin });
+    let names: unknown[];
+    try {
+      // Copied once: a revoked Proxy or a throwing element getter is a bad argument, and a list
+      // that changes while it is read is checked as it was read.
+      if (!Array.isArray(value)) throw refused();
+      names = [...(value as unknown[])];
+    } catch {
+      throw refused();
+    }
+    if (!names.every(isPluginName)) throw refused();
+    return names as string[];
   };
 
   return {

@@ -164,6 +164,13 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.define('x', { mode: 'parallel' } as unknown as { mode: 'first' }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', 'fn' as unknown as () => 1))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { before: ['Not A Plugin'] }))).toBe('ARGUMENT_INVALID');
+    // A before/after list that cannot even be read: a revoked Proxy, an element getter that throws.
+    const revoked = Proxy.revocable([], {});
+    revoked.revoke();
+    const throwing: string[] = [];
+    Object.defineProperty(throwing, 0, { get: () => { throw new Error('getter'); }, enumerable: true });
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { before: revoked.proxy as string[] }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { after: throwing }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, null as unknown as {}))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, 'after' as unknown as {}))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('../a'))).toBe('ARGUMENT_INVALID');
