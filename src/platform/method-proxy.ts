@@ -1,11 +1,13 @@
 /**
  * A proxy over an implementation whose methods come wrapped: the service handles a consumer
  * gets (revoked with their scope) and the test kit's stand-ins (run as the test's code) are both
- * one. An object's proxy stands on an empty target of its own, so that even a frozen method can
+ * one. It stands on an empty target of its own (an empty object, or for a function a bound
+ * function, callable and constructible, with no own `prototype`), so that even a frozen method can
  * be wrapped (a proxy must return a frozen property of its target as it is) and cannot be kept
  * and called around the wrapper.
  * @internal
  */
+import { PluginFactoryError } from '../errors.ts';
 
 export interface MethodProxyOptions {
   /** Runs before every use of the proxy, and before every call of a method read from it. */
@@ -38,13 +40,11 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
     }
     return wrapped;
   };
-  const proxy: T = new Proxy(callable ? impl : ({} as T), {
-    get(target, key) {
+  const target = (callable ? function () {}.bind(null) : {}) as T;
+  const proxy: T = new Proxy(target, {
+    get(_target, key) {
       guard();
-      const value: unknown = Reflect.get(impl, key, impl);
-      // A function's own frozen property must be returned as it is (a proxy invariant).
-      const own = callable ? Reflect.getOwnPropertyDescriptor(target, key) : undefined;
-      return own && !own.configurable && !own.writable ? value : wrap(value);
+      return wrap(Reflect.get(impl, key, impl));
     },
     set: (_target, key, value) => (guard(), Reflect.set(impl, key, value, impl)),
     has: (_target, key) => (guard(), Reflect.has(impl, key)),
@@ -52,7 +52,7 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
     getOwnPropertyDescriptor(_target, key) {
       guard();
       const descriptor = Reflect.getOwnPropertyDescriptor(impl, key);
-      if (!descriptor || callable) return descriptor;
+      if (!descriptor) return descriptor;
       // Reported configurable: the empty target holds none of it, and its methods come wrapped.
       return 'value' in descriptor ? { ...descriptor, value: wrap(descriptor.value), configurable: true } : { ...descriptor, configurable: true };
     },
@@ -61,10 +61,13 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
     getPrototypeOf: () => (guard(), Reflect.getPrototypeOf(impl)),
     setPrototypeOf: (_target, proto) => (guard(), Reflect.setPrototypeOf(impl, proto)),
     // The empty target must stay extensible for the traps above to report what `impl` holds.
-    preventExtensions: (target) => (guard(), callable ? Reflect.preventExtensions(target) : false),
-    apply: (target, self, args) => (guard(), invoke(() => Reflect.apply(target as Function, self, args))),
-    construct: (target, args, newTarget) =>
-      (guard(), Reflect.construct(target as new (...a: unknown[]) => object, args, (newTarget === proxy ? target : newTarget) as new (...a: unknown[]) => object)),
+    preventExtensions() {
+      guard();
+      throw new PluginFactoryError('ARGUMENT_INVALID', 'a service handle cannot be frozen, sealed or made non-extensible; freeze the implementation instead');
+    },
+    apply: (_target, self, args) => (guard(), invoke(() => Reflect.apply(impl as Function, self, args))),
+    construct: (_target, args, newTarget) =>
+      (guard(), Reflect.construct(impl as new (...a: unknown[]) => object, args, (newTarget === proxy ? impl : newTarget) as new (...a: unknown[]) => object)),
   });
   return proxy;
 }

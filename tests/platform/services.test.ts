@@ -162,6 +162,32 @@ describe('service registry', () => {
     expect(codeOf(() => described())).toBe('SERVICE_NOT_FOUND');
   });
 
+  it('a frozen function service: callable, constructible if it is, its methods revoked with the handle too', () => {
+    const { db, api } = setup();
+    const Fn = defineService<(() => string) & { ping(): string }>('db.fn');
+    db.provide(Fn, Object.freeze(Object.assign(() => 'called', { ping: () => 'pong' })));
+    const handle = api.get(Fn);
+    expect([handle(), handle.ping()]).toEqual(['called', 'pong']);
+    const ping = handle.ping;
+    const described = Object.getOwnPropertyDescriptor(handle, 'ping')?.value as () => string;
+    const Made = defineService<typeof Counter>('db.class');
+    db.provide(Made, Object.freeze(Counter));
+    const made = new (api.get(Made))();
+    expect([made instanceof Counter, made.increment()]).toEqual([true, 1]);
+    db.dispose();
+    for (const kept of [() => handle(), () => ping(), () => described()]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
+  });
+
+  it('a handle cannot be frozen (ARGUMENT_INVALID): the implementation can', () => {
+    const { db, api } = setup();
+    const Obj = defineService<{ hello(): string }>('db.obj');
+    db.provide(Obj, { hello: () => 'hi' });
+    const handle = api.get(Obj);
+    expect(codeOf(() => Object.freeze(handle))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => Object.preventExtensions(handle))).toBe('ARGUMENT_INVALID');
+    expect(handle.hello()).toBe('hi');
+  });
+
   it('refuses malformed ids, refs, implementations and owners with ARGUMENT_INVALID', () => {
     const { registry, db } = setup();
     expect(codeOf(() => defineService('Not An Id'))).toBe('ARGUMENT_INVALID');
