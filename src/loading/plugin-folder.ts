@@ -7,7 +7,7 @@ import { access, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseDocument } from 'yaml';
+import { parseDocument, visit } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { reservedConfigFields } from '../config.ts';
 import { HOST_SOURCE } from '../platform/events.ts';
@@ -80,38 +80,89 @@ export function parseManifestText(text: string, file: string, shown: string, nam
   }
 }
 
+/** A YAML syntax problem, said by its kind and place only: the parser's own message quotes the text. */
+class YamlSyntaxError extends Error {}
+
+/** What each of the yaml package's error codes means, in words that quote nothing. */
+const YAML_PROBLEMS: Partial<Record<string, string>> = {
+  ALIAS_PROPS: 'an alias (*name) with an anchor or tag',
+  BAD_ALIAS: 'an alias (*name) that names no anchor (&name) before it',
+  BAD_DIRECTIVE: 'a bad directive (a line starting with %)',
+  BAD_DQ_ESCAPE: 'a bad escape in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'an anchor or tag in the wrong place',
+  BAD_SCALAR_START: 'a value starting with a reserved character (` or @); quote it',
+  BLOCK_AS_IMPLICIT_KEY: 'a block used as a key',
+  BLOCK_IN_FLOW: 'a block inside a flow collection ({…} or […])',
+  DUPLICATE_KEY: 'a key given twice',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MISSING_CHAR: 'a missing character (a closing quote or bracket)',
+  MULTILINE_IMPLICIT_KEY: 'a key spanning lines',
+  MULTIPLE_ANCHORS: 'two anchors on one value',
+  MULTIPLE_DOCS: 'more than one document (a second ---)',
+  MULTIPLE_TAGS: 'two tags on one value',
+  NON_STRING_KEY: 'a key that is not a string',
+  RESOURCE_EXHAUSTION: 'too many aliases',
+  TAB_AS_INDENT: 'a tab used for indentation',
+  TAG_RESOLVE_FAILED: 'an unknown tag (!name); quote a value that starts with !',
+  UNEXPECTED_TOKEN: 'an unexpected character (quote a value that starts with * & ! | > [ { or holds ": ")',
+  BAD_COLLECTION_TYPE: 'a collection of the wrong kind for its tag',
+};
+
+/** Line and column of `offset` in `text`. */
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, Math.max(0, offset)).split('\n');
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+}
+
 /**
  * Parses YAML text without printing anything: the yaml package writes its warnings to the
  * process (through `process.emitWarning`) with an excerpt of the line, which may hold a secret;
  * at log level 'error' it prints none and still reports a second document (`---`), which
  * 'silent' would drop unseen. A warning (an unknown tag such as `!secret`, which would otherwise
- * leave the value a plain string) is an error here, as any typo in a manifest is.
+ * leave the value a plain string) is an error here, as any typo in a manifest is. What it throws
+ * says the kind of problem and where, never the parser's message (which quotes the text, and a
+ * secret written unquoted with it: `password: *hunter2` is an alias to the parser).
  */
 export function parseYaml(text: string): unknown {
   // resolveKnownTags off: a tag beyond JSON's data (`!!binary`, `!!timestamp`, `!!set`) is an
   // unknown tag too, not a Buffer, Date or Set that no field takes.
   const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false });
   const problem = doc.errors[0] ?? doc.warnings[0];
-  if (problem?.code === 'MULTIPLE_DOCS') throw new Error('it holds more than one document (a second ---)');
-  if (problem) throw problem;
-  return doc.toJS({ maxAliasCount: 100 });
+  if (problem) {
+    const what = YAML_PROBLEMS[problem.code] ?? problem.code.toLowerCase().replace(/_/g, ' ');
+    throw new YamlSyntaxError(`${lineAndColumn(text, problem.pos[0])}: ${what}`);
+  }
+  // An alias to no anchor passes the parse and fails the conversion, quoting the alias's name.
+  let unresolved: number | null = null;
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return undefined;
+      unresolved = node.range?.[0] ?? 0;
+      return visit.BREAK;
+    },
+  });
+  if (unresolved !== null) throw new YamlSyntaxError(`${lineAndColumn(text, unresolved)}: ${YAML_PROBLEMS['BAD_ALIAS']}`);
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch {
+    throw new YamlSyntaxError(YAML_PROBLEMS['RESOURCE_EXHAUSTION']!);
+  }
 }
 
 /**
  * What went wrong in a JSON or YAML text, without quoting the text: parsers put an excerpt of
  * the source in their messages, and that excerpt may hold a secret config value. JSON errors
- * say where instead (line and column, when `text` is given); YAML's name line and column
- * themselves, and anything they quote is blanked.
+ * say where instead (line and column, when `text` is given); YAML's come from `parseYaml`
+ * already saying what and where, and quoting nothing.
  */
 export function syntaxErrorSummary(error: unknown, text?: string): string {
+  if (error instanceof YamlSyntaxError) return error.message;
   const message = describeThrown(error);
   const first = message.split('\n')[0] ?? '';
-  const where = (position: number) => {
-    if (text === undefined) return `position ${position}`;
-    const before = text.slice(0, position).split('\n');
-    return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
-  };
-  const atPosition = /^(.*) in JSON at position (\d+)/.exec(first);
+  const where = (position: number) => (text === undefined ? `position ${position}` : lineAndColumn(text, position));
+  // "… in JSON at position N", "… after JSON at position N" (some versions add "(line L column C)").
+  const atPosition = /^(.*?) at position (\d+)/.exec(first);
   if (atPosition) return `${atPosition[1]} at ${where(Number(atPosition[2]))}`;
   // V8: Unexpected token 'x', ..."<10 characters each side>"... is not valid JSON
   // (the excerpt may span lines).

@@ -390,6 +390,33 @@ describe('host files', () => {
     expectCoded(host.problems);
   });
 
+  it('a secret written unquoted that YAML reads as syntax (*alias, !tag, |block …) is never quoted back: line and column only', async () => {
+    const dir = await tempDir();
+    const values = ['*Hunter2Secret', '!Hunter2Secret', '|Hunter2Secret', '`Hunter2Secret', '- Hunter2Secret', '"Hunter2Secret'];
+    for (const value of values) {
+      await writeFile(join(dir, 'host.yaml'), `plugins:\n  - path: ./db\n    config:\n      password: ${value}\n`);
+      const host = await loadHost(join(dir, 'host.yaml'));
+      expect(host.problems.map((problem) => problem.code), value).toEqual(['OPTIONS_INVALID']);
+      const said = host.problems.map((problem) => `${problem.message} ${String(problem.cause ?? '')}`).join(' ');
+      expect(said, value).not.toContain('Hunter2');
+      expect(said, value).toMatch(/line [45], column \d+/);
+    }
+    // A plugin.yaml whose secret default is written so: MANIFEST_INVALID, quoting nothing either.
+    await mkdir(join(dir, 'x'));
+    await writeFile(join(dir, 'x', 'plugin.yaml'), 'name: x\nversion: 1.0.0\nconfig:\n  token: { type: string, secret: true, default: *Hunter2Secret }\n');
+    const definition = await loadPluginFolder(join(dir, 'x'));
+    expect(definition.problems?.map((problem) => problem.code)).toEqual(['MANIFEST_INVALID']);
+    expect(JSON.stringify(definition.problems?.map((problem) => [problem.message, problem.cause]))).not.toContain('Hunter2');
+  });
+
+  it('a JSON host file with text after the document says where (line and column), as other JSON errors do', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'host.json'), '{ "plugins": [] }\n  trailing');
+    const host = await loadHost(join(dir, 'host.json'));
+    expect(host.problems.map((problem) => problem.code)).toEqual(['OPTIONS_INVALID']);
+    expect(host.problems[0]!.message).toMatch(/line 2, column 3/);
+  });
+
   it('a host file with unknown keys and bad values reports every field, loading nothing', async () => {
     const host = await loadHost(fixture('hosts', 'bad-shape.json'));
     expect(host.definitions).toEqual([]);
