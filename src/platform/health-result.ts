@@ -67,25 +67,36 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
 
   let components: Record<string, ComponentHealth> | undefined;
   let worst: HealthStatus | undefined;
+  let left = 0;
   if (given.components !== undefined) {
     if (typeof given.components !== 'object' || given.components === null || Array.isArray(given.components)) return null;
-    const entries = Object.entries(given.components);
-    if (entries.length > MAX_COMPONENTS) return null;
-    components = {};
-    for (const [name, raw] of entries) {
+    const entries: Array<[string, ComponentHealth]> = [];
+    for (const [name, raw] of Object.entries(given.components)) {
       const health = component(raw, redact);
       if (health === null) return null;
-      Object.defineProperty(components, name, { value: health, enumerable: true, writable: true, configurable: true });
+      // A component's name is the plugin's text as much as its message is: scrubbed too.
+      entries.push([redact(name), health]);
       worst = worst === undefined ? health.status : worstStatus(worst, health.status);
     }
+    // The status counts every component; the report keeps the worst MAX_COMPONENTS of them.
+    const kept = entries.length <= MAX_COMPONENTS ? entries : [...entries].sort(([, a], [, b]) => severity(b.status) - severity(a.status)).slice(0, MAX_COMPONENTS);
+    left = entries.length - kept.length;
+    components = {};
+    for (const [name, health] of kept) Object.defineProperty(components, name, { value: health, enumerable: true, writable: true, configurable: true });
   }
   const status = given.status ?? worst;
   if (status === undefined) return null;
   const result: HealthResult = { status };
   if (components !== undefined) result.components = components;
-  if (given.message !== undefined) result.message = redact(given.message).slice(0, MAX_MESSAGE);
+  const more = left > 0 ? `${left} more component${left === 1 ? '' : 's'} not shown (the worst ${MAX_COMPONENTS} are)` : '';
+  if (given.message !== undefined || more) {
+    const own = given.message === undefined ? '' : redact(given.message).slice(0, MAX_MESSAGE);
+    result.message = own && more ? `${own}; ${more}` : own || more;
+  }
   return result;
 }
+
+const severity = (status: HealthStatus) => HEALTH_STATUSES.indexOf(status);
 
 /** Same status and same component statuses (messages may change without it being news). */
 export function sameHealth(a: HealthResult | undefined, b: HealthResult | undefined): boolean {

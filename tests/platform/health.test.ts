@@ -32,6 +32,23 @@ describe('health results', () => {
     expect(result?.status).toBe('unhealthy');
     expect(Object.keys(result?.components ?? {})).toEqual(['__proto__']);
   });
+
+  it('more than 100 components: a health result still, the worst 100 kept, the rest counted in the message', () => {
+    const components: Record<string, string> = {};
+    for (let i = 0; i < 150; i++) components[`c${i}`] = i === 140 ? 'unhealthy' : i % 50 === 0 ? 'degraded' : 'healthy';
+    const result = normalizeHealth({ components, message: 'shards' });
+    expect(result?.status).toBe('unhealthy');
+    const kept = Object.keys(result?.components ?? {});
+    expect(kept).toHaveLength(100);
+    expect(kept.slice(0, 4)).toEqual(['c140', 'c0', 'c50', 'c100']);
+    expect(result?.message).toMatch(/^shards; 50 more components/);
+  });
+
+  it('scrubs component names as it scrubs messages', () => {
+    const redact = (text: string) => text.replaceAll('hunter2', '[redacted]');
+    const result = normalizeHealth({ components: { 'postgres://u:hunter2@db': { status: 'degraded', message: 'hunter2 lags' } } }, redact);
+    expect(result?.components).toEqual({ 'postgres://u:[redacted]@db': { status: 'degraded', message: '[redacted] lags' } });
+  });
 });
 
 function poller(check: HealthPollerOptions['check'], extra: Partial<HealthPollerOptions> = {}) {
