@@ -3,6 +3,7 @@
  * enum, unknown keys refused. Messages never quote a value, so secrets cannot leak through them.
  */
 import { PluginFactoryError } from './errors.ts';
+import { copyJson } from './json-data.ts';
 import type { ConfigFieldSpec } from './manifest.ts';
 
 export type ConfigSpecs = Record<string, ConfigFieldSpec>;
@@ -22,6 +23,9 @@ export function reservedConfigFields(manifest: unknown): string[] {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) return [];
   return Object.keys(config).filter((key) => POISONED_KEYS.has(key));
 }
+
+/** What `copyJson` found wrong with a config value: its path inside the value, and what. */
+class NotPlainData extends Error {}
 
 export interface ConfigResult {
   value: Record<string, unknown>;
@@ -47,8 +51,12 @@ export function matchesType(value: unknown, type: ConfigFieldSpec['type']): bool
       return typeof value === 'boolean';
     case 'array':
       return Array.isArray(value);
-    case 'object':
-      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'object': {
+      // A plain object: a Map, a Date or a class instance is not one.
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+      const proto: unknown = Object.getPrototypeOf(value);
+      return proto === Object.prototype || proto === null;
+    }
   }
 }
 
@@ -64,8 +72,10 @@ function define(target: Record<string, unknown>, key: string, value: unknown): v
 }
 
 /**
- * Validates `values` against `specs` and applies defaults. The result is a fresh plain object;
- * nothing from `values` is assigned through a prototype setter.
+ * Validates `values` against `specs` and applies defaults. The result is a fresh plain object of
+ * frozen copies (JSON data only: a `Map` or class instance is refused, and neither the caller's
+ * later changes nor the plugin's reach the other); nothing from `values` is assigned through a
+ * prototype setter. A config whose reading throws (a getter, a Proxy trap) is CONFIG_INVALID.
  */
 export function validateConfig(
   plugin: string,
@@ -95,7 +105,15 @@ export function validateConfig(
     return { value, errors };
   }
   const fields = specs ?? {};
-  for (const key of Object.keys(given)) {
+  let keys: string[];
+  try {
+    keys = Object.keys(given);
+  } catch {
+    // A Proxy trap threw while the config was read.
+    errors.push(new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config cannot be read; give plain data in ${source}`, { plugin, path: 'config' }));
+    return { value, errors };
+  }
+  for (const key of keys) {
     if (!Object.hasOwn(fields, key) || POISONED_KEYS.has(key)) {
       fail(key, 'is not a declared config field (declare it under "config" in the manifest or remove it)');
     }
@@ -103,14 +121,20 @@ export function validateConfig(
   for (const key of Object.keys(fields)) {
     if (POISONED_KEYS.has(key)) continue;
     const spec = fields[key]!;
-    let field = Object.hasOwn(given, key) ? given[key] : undefined;
-    if (field === undefined && spec.default !== undefined) {
-      try {
-        field = structuredClone(spec.default);
-      } catch {
-        fail(key, 'has a default that cannot be copied (too deep or not plain data)');
-        continue;
-      }
+    const root = `config.${key}`;
+    let field: unknown;
+    let defaulted = false;
+    try {
+      // Copied (and frozen): what the plugin gets is its own, and JSON data only.
+      const own = Object.hasOwn(given, key) ? given[key] : undefined;
+      defaulted = own === undefined;
+      const raw = defaulted ? spec.default : own;
+      field = raw === undefined ? undefined : copyJson(raw, (path, what) => new NotPlainData(path === root ? what : `${path.slice(root.length)}: ${what}`), { root, freeze: true });
+    } catch (error) {
+      // The copy's own words, or a getter of the config that threw (its message is not quoted).
+      const why = error instanceof NotPlainData ? error.message : 'reading it threw (a getter or a Proxy trap)';
+      fail(key, `${defaulted ? 'has a default that is not plain data' : 'is not plain data'} (${why})`);
+      continue;
     }
     if (field === undefined) {
       if (spec.required) fail(key, 'is required');
@@ -130,7 +154,6 @@ export function validateConfig(
   }
   return { value, errors };
 }
-
 
 /**
  * Secret values of a config, to scrub from any text before it leaves the engine. An object or

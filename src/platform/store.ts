@@ -7,11 +7,13 @@
  *
  * This file holds the shared contract and the in-memory store; file-store.ts keeps it on disk.
  */
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError } from '../errors.ts';
+import { copyJson } from '../json-data.ts';
+import type { JsonValue } from '../json-data.ts';
 import { argumentError, assertPluginName, quote } from './_utils.ts';
 
 /** What a store holds. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type { JsonValue };
 
 /** One plugin's store: `ctx.store`. */
 export interface PluginStore {
@@ -35,7 +37,6 @@ export interface Store {
 }
 
 const MAX_KEY_LENGTH = 1024;
-const MAX_DEPTH = 100;
 
 /** Throws `ARGUMENT_INVALID` unless `key` is a string of 1 to 1024 characters. */
 export function assertStoreKey(plugin: string, key: unknown): asserts key is string {
@@ -44,60 +45,19 @@ export function assertStoreKey(plugin: string, key: unknown): asserts key is str
   }
 }
 
-function define(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 /**
  * A JSON-only deep copy of `value`; throws `STORE_VALUE_INVALID` naming where the first
  * offending part is (never quoting a value: it may be secret).
  */
 export function toJsonValue(plugin: string, key: string, value: unknown): JsonValue {
-  const ancestors = new Set<object>();
   const fail = (path: string, what: string) =>
     new PluginFactoryError(
       'STORE_VALUE_INVALID',
       `plugin '${plugin}': cannot store ${path} under key ${quote(key)}: ${what}; store JSON data (null, booleans, finite numbers, strings, arrays, plain objects)`,
       { plugin, path },
     );
-  const copy = (item: unknown, path: string, depth: number): JsonValue => {
-    if (item === null || typeof item === 'boolean' || typeof item === 'string') return item;
-    if (typeof item === 'number') {
-      if (!Number.isFinite(item)) throw fail(path, `${item} is not a finite number`);
-      return item;
-    }
-    if (typeof item !== 'object') throw fail(path, `${typeof item} is not JSON`);
-    if (depth > MAX_DEPTH) throw fail(path, `nesting is deeper than ${MAX_DEPTH}`);
-    if (ancestors.has(item)) throw fail(path, 'it contains itself (a cycle)');
-    ancestors.add(item);
-    try {
-      if (Array.isArray(item)) {
-        const out: JsonValue[] = [];
-        for (let i = 0; i < item.length; i++) {
-          if (!(i in item)) throw fail(`${path}[${i}]`, 'an array hole is not JSON');
-          out.push(copy(item[i], `${path}[${i}]`, depth + 1));
-        }
-        return out;
-      }
-      const proto: unknown = Object.getPrototypeOf(item);
-      if (proto !== Object.prototype && proto !== null) throw fail(path, `${(item as object).constructor?.name ?? 'this object'} is not a plain object`);
-      if (Object.getOwnPropertySymbols(item).length > 0) throw fail(path, 'symbol keys are not JSON');
-      const out: Record<string, JsonValue> = {};
-      for (const name of Object.keys(item)) {
-        define(out, name, copy((item as Record<string, unknown>)[name], `${path}.${name}`, depth + 1));
-      }
-      return out;
-    } finally {
-      ancestors.delete(item);
-    }
-  };
-  try {
-    return copy(value, 'value', 0);
-  } catch (error) {
-    if (error instanceof PluginFactoryError) throw error;
-    // A getter or Proxy trap of the value threw while it was read.
-    throw fail('value', `reading it threw (${describeThrown(error)})`);
-  }
+  return copyJson(value, fail, { root: 'value' });
 }
 
 /** A copy of a stored value (already JSON). */

@@ -1476,6 +1476,7 @@ describe('invalid definitions', () => {
         ratio: { type: 'number' },
         tags: { type: 'array', max: 2 },
         debug: { type: 'boolean', default: false },
+        opts: { type: 'object' },
       },
     });
     const bad: Array<[string, unknown]> = [
@@ -1491,6 +1492,12 @@ describe('invalid definitions', () => {
       ['unknown key', { url: 'x', pol: 5 }],
       ['NaN for a number', { url: 'x', ratio: Number.NaN }],
       ['not an object', ['url']],
+      // Not plain data: a field of type object is a plain object, and values are JSON data.
+      ['a Map for an object', { url: 'x', opts: new Map() }],
+      ['a Date for an object', { url: 'x', opts: new Date() }],
+      ['a function inside an array', { url: 'x', tags: [() => 1] }],
+      ['a getter that throws', Object.defineProperty({ url: 'x' }, 'opts', { enumerable: true, get: () => { throw new Error('unreadable'); } })],
+      ['a Proxy whose ownKeys throws', new Proxy({}, { ownKeys: () => { throw new Error('unreadable'); } })],
     ];
     for (const [title, config] of bad) {
       it(`${title} → CONFIG_INVALID`, async () => {
@@ -1522,6 +1529,38 @@ describe('invalid definitions', () => {
       expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
       expect(Object.prototype).not.toHaveProperty('polluted');
       expect(seen).toEqual({ url: 'y' });
+    });
+
+    it("ctx.config is the plugin's own deep copy, frozen all the way down: neither side's change reaches the other", async () => {
+      const given = { url: 'x', tags: ['a'], opts: { nested: { n: 1 } } };
+      const seen: Array<Readonly<Record<string, unknown>>> = [];
+      let pushed: unknown = null;
+      const manager = await boot([
+        {
+          manifest: manifest(),
+          module: {
+            init() {},
+            start(ctx: PluginContext) {
+              seen.push(ctx.config);
+              try {
+                (ctx.config['tags'] as string[]).push('evil');
+              } catch (error) {
+                pushed = error;
+              }
+            },
+            stop() {},
+          },
+          config: given,
+        },
+      ]);
+      expect(pushed).toBeInstanceOf(TypeError);
+      given.tags.push('later');
+      given.opts.nested.n = 2;
+      await manager.restartPlugin('configured');
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).toMatchObject({ tags: ['a'], opts: { nested: { n: 1 } } });
+      expect(Object.isFrozen((seen[1]!['opts'] as { nested: object }).nested)).toBe(true);
+      expect(given.tags).toEqual(['a', 'later']);
     });
 
     it('a __proto__ field in the manifest spec does not pollute Object.prototype', async () => {

@@ -1,0 +1,71 @@
+/**
+ * Plain JSON data, copied: what a store keeps and what a plugin's config holds. A copy is the
+ * caller's no longer, so neither a later change by the caller nor one by the plugin reaches the
+ * other; a config's is frozen too.
+ */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface JsonCopyOptions {
+  /** How the value is named in a path (`value`, `config.hosts` …). */
+  root: string;
+  /** Freeze every object and array of the copy. */
+  freeze?: boolean;
+}
+
+const MAX_DEPTH = 100;
+
+function define(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * A deep copy of `value` holding only null, booleans, finite numbers, strings, arrays and plain
+ * objects; anything else throws what `fail(path, what)` makes for the first offending part (its
+ * path, and what is wrong with it, never the value: it may be secret). A getter or Proxy trap
+ * that throws while the value is read fails at the root.
+ */
+export function copyJson(value: unknown, fail: (path: string, what: string) => Error, options: JsonCopyOptions): JsonValue {
+  const ancestors = new Set<object>();
+  const failures = new WeakSet<Error>();
+  const refuse = (path: string, what: string) => {
+    const error = fail(path, what);
+    failures.add(error);
+    return error;
+  };
+  const done = <T extends object>(item: T): T => (options.freeze ? Object.freeze(item) : item);
+  const copy = (item: unknown, path: string, depth: number): JsonValue => {
+    if (item === null || typeof item === 'boolean' || typeof item === 'string') return item;
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) throw refuse(path, `${item} is not a finite number`);
+      return item;
+    }
+    if (typeof item !== 'object') throw refuse(path, `${typeof item} is not JSON`);
+    if (depth > MAX_DEPTH) throw refuse(path, `nesting is deeper than ${MAX_DEPTH}`);
+    if (ancestors.has(item)) throw refuse(path, 'it contains itself (a cycle)');
+    ancestors.add(item);
+    try {
+      if (Array.isArray(item)) {
+        const out: JsonValue[] = [];
+        for (let i = 0; i < item.length; i++) {
+          if (!(i in item)) throw refuse(`${path}[${i}]`, 'an array hole is not JSON');
+          out.push(copy(item[i], `${path}[${i}]`, depth + 1));
+        }
+        return done(out);
+      }
+      const proto: unknown = Object.getPrototypeOf(item);
+      if (proto !== Object.prototype && proto !== null) throw refuse(path, `${(item as object).constructor?.name ?? 'this object'} is not a plain object`);
+      if (Object.getOwnPropertySymbols(item).length > 0) throw refuse(path, 'symbol keys are not JSON');
+      const out: Record<string, JsonValue> = {};
+      for (const name of Object.keys(item)) define(out, name, copy((item as Record<string, unknown>)[name], `${path}.${name}`, depth + 1));
+      return done(out);
+    } finally {
+      ancestors.delete(item);
+    }
+  };
+  try {
+    return copy(value, options.root, 0);
+  } catch (error) {
+    if (error instanceof Error && failures.has(error)) throw error;
+    throw refuse(options.root, 'reading it threw (a getter or a Proxy trap)');
+  }
+}
