@@ -437,7 +437,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const optionalOk =
       !record.restartPending &&
       ((running && record.want === 'running') || dead || (record.want !== 'running' && !record.awaiting && QUIESCENT.has(state)));
-    const active = ACTIVE.has(state) || (record.awaiting && record.want === 'running');
+    // One with an event in flight counts whatever it is wanted to do: a start sent this step
+    // runs its hook before its report says so, so its dependencies must not stop under it.
+    const active = ACTIVE.has(state) || record.awaiting;
     const wanted = record.want === 'running';
     if (
       running !== record.running ||

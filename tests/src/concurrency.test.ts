@@ -3,8 +3,8 @@
  * shutdown, or let a dependent run on a dependency being taken down.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createPluginManager, silentLogger } from '../../src/index.ts';
-import type { PluginDefinition, PluginManager } from '../../src/index.ts';
+import { createPluginManager, defineService, silentLogger } from '../../src/index.ts';
+import type { PluginContext, PluginDefinition, PluginManager } from '../../src/index.ts';
 import { sleep, until } from '../helpers/time.ts';
 
 const managers: PluginManager[] = [];
@@ -227,6 +227,44 @@ describe('overlapping commands', () => {
     expect(await toA).toEqual({ ok: false, code: 'DEPENDENCY_VERSION_MISMATCH' });
     expect(manager.getSnapshot().plugins.map((p) => `${p.name}@${p.version}:${p.state}`)).toEqual(['a@1.0.0:running', 'b@1.0.1:running']);
   });
+
+  it.each(['stopPlugin', 'unloadPlugin', 'stop'] as const)(
+    'a dependent started in the same tick as %s of its requirement starts with the requirement running; then it goes down first',
+    async (command) => {
+      const Pool = defineService<{ query(): string }>('a.pool');
+      const seen: string[] = [];
+      const manager = host([
+        { manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: (ctx: PluginContext) => ctx.services.provide(Pool, { query: () => 'ok' }), stop() {} } },
+        {
+          manifest: { name: 'b', version: '1.0.0', dependencies: { a: '^1.0.0' } },
+          module: {
+            init() {},
+            start(ctx: PluginContext) {
+              const state = stateOf(manager, 'a');
+              let pool: string;
+              try {
+                pool = ctx.services.get(Pool).query();
+              } catch (error) {
+                pool = (error as { code?: string }).code ?? 'uncoded';
+              }
+              seen.push(`b.start: a ${state}, pool ${pool}`);
+            },
+            stop: () => void seen.push(`b.stop: a ${stateOf(manager, 'a')}`),
+          },
+        },
+      ]);
+      await manager.start();
+      await manager.stopPlugin('b');
+      seen.length = 0;
+      const starting = settles(manager.startPlugin('b'));
+      const down = settles<unknown>(command === 'stop' ? manager.stop() : manager[command]('a'));
+      await starting;
+      await down;
+      // The start ran against a running requirement (its service there), or did not run at all.
+      expect(seen.filter((line) => line.startsWith('b.start')).every((line) => line === 'b.start: a running, pool ok')).toBe(true);
+      expect(seen.filter((line) => line.startsWith('b.stop')).every((line) => line === 'b.stop: a running')).toBe(true);
+    },
+  );
 
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
