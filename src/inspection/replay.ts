@@ -1,9 +1,12 @@
 /**
- * What the inspector relay keeps for viewers that connect late: each live actor's registration
- * and latest snapshot, plus the last events. Bounded by count and by size (UTF-8 bytes): a frame
- * larger than `frameBytes` is relayed live but not kept (a snapshot that large also drops the
- * older one it replaces, which would be stale), and when the kept frames pass `totalBytes` the
- * oldest events go first, then the oldest actors.
+ * What the inspector relay keeps for viewers that connect late: each actor's registration and
+ * latest snapshot, plus the last events. An actor that was stopped is forgotten; one that ended
+ * on its own (a final state, such as an invalid or disposed plugin, or an error) stays with its
+ * last snapshot, as a viewer connected all along sees it, but only the `ended` most recent such.
+ * Bounded by count and by size (UTF-8 bytes): a frame larger than `frameBytes` is relayed live
+ * but not kept (a snapshot that large also drops the older one it replaces, which would be
+ * stale), and when the kept frames pass `totalBytes` the oldest events go first, then the oldest
+ * ended actors, then the oldest actors.
  *
  * Every plugin actor's registration carries the same chart definition (about 7 KB); it is kept
  * once and counted once, so that a registration costs a few hundred bytes and a host of 20,000
@@ -11,6 +14,8 @@
  */
 export interface ReplayLimits {
   actors: number;
+  /** Actors that ended on their own (done or error) kept among `actors`, the most recent. */
+  ended: number;
   events: number;
   /** Largest frame kept, in bytes. */
   frameBytes: number;
@@ -20,6 +25,7 @@ export interface ReplayLimits {
 
 export const REPLAY_LIMITS: ReplayLimits = {
   actors: 20_000,
+  ended: 1000,
   events: 500,
   frameBytes: 256 * 1024,
   totalBytes: 32 * 1024 * 1024,
@@ -81,6 +87,8 @@ const own = (text: string) => (text.length === 0 ? '' : Buffer.from(text, 'utf8'
 
 export class Replay {
   private readonly actors = new Map<string, Entry>();
+  /** Kept actors that ended on their own, oldest first. */
+  private readonly ended = new Set<string>();
   private readonly events: Frame[] = [];
   private readonly definitions = new Map<string, SharedDefinition>();
   private bytes = 0;
@@ -119,12 +127,16 @@ export class Replay {
     } else if (type === '@xstate.snapshot' && session) {
       const entry = this.actors.get(session);
       if (!entry) return;
-      if (info.status !== 'active') {
+      if (info.status === 'stopped') {
         this.forget(session);
         return;
       }
       this.bytes += (frame?.bytes ?? 0) - (entry.snapshot?.bytes ?? 0);
       entry.snapshot = frame;
+      if (info.status !== 'active' && !this.ended.has(session)) {
+        this.ended.add(session);
+        if (this.ended.size > this.limits.ended) this.forget(this.ended.values().next().value!);
+      }
     } else {
       if (!frame) return;
       this.events.push(frame);
@@ -133,7 +145,7 @@ export class Replay {
     }
     while (this.bytes > this.limits.totalBytes) {
       if (this.events.length > 0) this.bytes -= this.events.shift()!.bytes;
-      else this.forget(this.actors.keys().next().value!);
+      else this.forget((this.ended.size > 0 ? this.ended : this.actors).keys().next().value!);
     }
   }
 
@@ -199,5 +211,6 @@ export class Replay {
       this.bytes -= shared.bytes;
     }
     this.actors.delete(session);
+    this.ended.delete(session);
   }
 }

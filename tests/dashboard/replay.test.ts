@@ -8,7 +8,7 @@ import { Replay } from '../../src/inspection/replay.ts';
 const actor = (id: string, pad = '') => JSON.stringify({ type: '@xstate.actor', sessionId: id, pad });
 const snapshot = (id: string, status = 'active', pad = '') => JSON.stringify({ type: '@xstate.snapshot', sessionId: id, snapshot: { status }, pad });
 const event = (n: number, pad = '') => JSON.stringify({ type: '@xstate.event', sessionId: 'x', n, pad });
-const limits = { actors: 3, events: 2, frameBytes: 200, totalBytes: 600 };
+const limits = { actors: 3, ended: 2, events: 2, frameBytes: 200, totalBytes: 600 };
 const sessions = (replay: Replay) =>
   replay.frames().map((frame) => {
     const parsed = JSON.parse(frame) as { type: string; sessionId: string; n?: number };
@@ -23,9 +23,33 @@ describe('relay replay', () => {
     replay.remember(actor('b'));
     for (const n of [1, 2, 3]) replay.remember(event(n));
     replay.remember(snapshot('b'));
-    replay.remember(snapshot('b', 'done')); // b ends: forgotten
+    replay.remember(snapshot('b', 'stopped')); // b is stopped: forgotten
     for (const junk of ['not json', 'null', '42', '"text"', '[]', '{"type":"@xstate.snapshot","sessionId":"zz","snapshot":null}']) replay.remember(junk);
     expect(sessions(replay)).toEqual(['actor a', 'event 2', 'event 3', 'snapshot a']);
+  });
+
+  it('keeps an actor that ended on its own with its last snapshot, as a live viewer saw it; only the most recent ones', () => {
+    const replay = new Replay({ ...limits, actors: 10, events: 0 });
+    replay.remember(actor('manager'));
+    for (const id of ['invalid', 'failed', 'disposed']) replay.remember(actor(id));
+    replay.remember(snapshot('invalid', 'done'));
+    replay.remember(snapshot('failed', 'error'));
+    expect(sessions(replay)).toEqual(['actor manager', 'actor invalid', 'actor failed', 'actor disposed', 'snapshot invalid', 'snapshot failed']);
+    replay.remember(snapshot('disposed', 'done')); // a third ended actor: the oldest ended one goes
+    expect(sessions(replay)).toEqual(['actor manager', 'actor failed', 'actor disposed', 'snapshot failed', 'snapshot disposed']);
+    replay.remember(snapshot('failed', 'stopped'));
+    expect(sessions(replay)).toEqual(['actor manager', 'actor disposed', 'snapshot disposed']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
+  });
+
+  it('under the size limit, ended actors go before live ones, however old the live ones are', () => {
+    const replay = new Replay({ ...limits, actors: 10, ended: 10 });
+    for (const id of ['manager', 'a', 'b']) replay.remember(actor(id, 'x'.repeat(100)));
+    replay.remember(snapshot('a', 'done'));
+    replay.remember(actor('c', 'x'.repeat(100))); // past the size limit: a goes, not the older manager
+    expect(sessions(replay)).toEqual(['actor manager', 'actor b', 'actor c']);
+    expect(replay.size).toBeLessThanOrEqual(limits.totalBytes);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 
   it('does not keep a frame larger than the frame limit, and drops the stale snapshot it replaces', () => {
@@ -57,7 +81,7 @@ describe('relay replay', () => {
   });
 
   it('keeps a definition that many registrations carry once: 5,000 plugin actors fit where 4,600 copies would not', () => {
-    const big = { actors: 20_000, events: 500, frameBytes: 256 * 1024, totalBytes: 32 * 1024 * 1024 };
+    const big = { actors: 20_000, ended: 1000, events: 500, frameBytes: 256 * 1024, totalBytes: 32 * 1024 * 1024 };
     const definition = JSON.stringify({ id: 'plugin', states: { a: { description: 'é'.repeat(3500) } } }); // ~7 KB, multi-byte
     const registration = (id: string) => JSON.stringify({ type: '@xstate.actor', sessionId: id, name: id, definition, snapshot: { status: 'active' } });
     const replay = new Replay(big);
@@ -68,8 +92,8 @@ describe('relay replay', () => {
     expect(frames[0]).toContain('"manager"');
     expect(frames[1]).toBe(registration('p0')); // replayed exactly as sent
     expect(replay.size).toBeLessThan(2 * 1024 * 1024);
-    // Each actor that ends gives back its bytes; the last one gives back the definition's.
-    for (let i = 0; i < 5000; i++) replay.remember(JSON.stringify({ type: '@xstate.snapshot', sessionId: `p${i}`, snapshot: { status: 'done' } }));
+    // Each actor stopped gives back its bytes; the last one gives back the definition's.
+    for (let i = 0; i < 5000; i++) replay.remember(JSON.stringify({ type: '@xstate.snapshot', sessionId: `p${i}`, snapshot: { status: 'stopped' } }));
     expect(replay.frames()).toHaveLength(1);
     expect(replay.size).toBe(Buffer.byteLength(replay.frames()[0]!));
   });

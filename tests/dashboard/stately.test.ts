@@ -163,6 +163,29 @@ describe('connectStatelyInspector', () => {
     await stopWithin(manager);
   });
 
+  it('a late viewer sees a plugin that was invalid from the start, in its final state', async () => {
+    const stately = await connectStatelyInspector();
+    cleanups.push(() => stately.close());
+    const plugins = [
+      { manifest: { name: 'ok', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } },
+      { manifest: { name: 'bad', version: 'not-a-version' }, module: { init() {}, start() {}, stop() {} } },
+    ];
+    const manager = createPluginManager({ plugins, logger: silentLogger, inspect: stately.inspect });
+    await manager.start();
+    expect(manager.getSnapshot().plugins.find((p) => p.name === 'bad')?.state).toBe('invalid');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const viewer = new WebSocket(stately.url);
+    const frames: Frame[] = [];
+    viewer.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame));
+    cleanups.push(() => viewer.terminate());
+    await until(() => frames.filter((f) => f.type === '@xstate.actor').length >= 3);
+    const session = frames.find((f) => f.type === '@xstate.actor' && f.name === 'bad')?.sessionId;
+    expect(session).toBeDefined();
+    await until(() => frames.some((f) => f.sessionId === session && f.type === '@xstate.snapshot'));
+    expect(frames.filter((f) => f.sessionId === session && f.snapshot).at(-1)!.snapshot!.value).toBe('invalid');
+    await stopWithin(manager);
+  });
+
   it("speaks @statelyai/inspect's format: the package's own WebSocket receiver reads the relay", async () => {
     const stately = await connectStatelyInspector();
     cleanups.push(() => stately.close());
