@@ -7,9 +7,10 @@
  *
  * Frames that wait for a slow receiver go out as soon as it catches up (checked on a short
  * timer), not only when the next frame comes, and `close()` sends them before it closes. With
- * `replayOnReconnect`, a relay that comes back after a drop (restarted, so it forgot everything)
- * is sent what it needs to show the live actors again: their registrations and latest snapshots
- * and the recent events, as the relay keeps them for late viewers.
+ * `replayOnReconnect`, a relay that comes back after a drop (restarted, so it forgot everything),
+ * or is first reached after more frames waited for it than are kept, is sent what it needs to show
+ * the live actors: their registrations and latest snapshots and the recent events, as the relay
+ * keeps them for late viewers.
  */
 import { WebSocket } from 'ws';
 import { Replay } from './replay.ts';
@@ -29,6 +30,8 @@ const MAX_WAITING_BYTES = 64 * 1024 * 1024;
 class Backlog {
   private readonly frames: RingBuffer<string>;
   private bytes = 0;
+  /** Whether frames were dropped since the last `clear()`. */
+  dropped = false;
 
   constructor(capacity: number) {
     this.frames = new RingBuffer(capacity);
@@ -39,10 +42,16 @@ class Backlog {
   }
 
   push(frame: string): void {
-    if (this.frames.size === this.frames.capacity) this.shift();
+    if (this.frames.size === this.frames.capacity) this.drop();
     this.frames.push(frame);
     this.bytes += Buffer.byteLength(frame);
-    while (this.bytes > MAX_WAITING_BYTES && this.frames.size > 1) this.shift();
+    while (this.bytes > MAX_WAITING_BYTES && this.frames.size > 1) this.drop();
+  }
+
+  /** Drops the oldest frame. */
+  private drop(): void {
+    this.shift();
+    this.dropped = true;
   }
 
   shift(): string | undefined {
@@ -54,6 +63,7 @@ class Backlog {
   clear(): void {
     this.frames.clear();
     this.bytes = 0;
+    this.dropped = false;
   }
 }
 
@@ -185,10 +195,12 @@ export class InspectorSocket {
     let failure: string | undefined;
     socket.on('open', () => {
       this.tell(true);
-      if (this.opened && this.replay) {
-        // Back after a drop: the relay may have restarted and forgotten every actor. What waited
-        // is in the replay too, in the form a late viewer gets; it goes out first, made one frame
-        // at a time as the relay takes them, and frames sent meanwhile wait behind it.
+      if (this.replay && (this.opened || this.pending.dropped)) {
+        // Back after a drop: the relay may have restarted and forgotten every actor. Or reached
+        // for the first time after frames that waited for it were dropped, the registrations
+        // among them. What waited is in the replay too, in the form a late viewer gets; it goes
+        // out first, made one frame at a time as the relay takes them, and frames sent meanwhile
+        // wait behind it.
         this.pending.clear();
         this.replaying = this.replay.cursor();
       }

@@ -512,6 +512,23 @@ describe('InspectorSocket', () => {
     expect(told[1]).toEqual([true, undefined]);
   });
 
+  it('with replayOnReconnect, a relay first reached after the waiting frames overflowed is told the live actors, not the newest frames only', async () => {
+    const probe = await receiver();
+    const port = Number(new URL(probe.url).port);
+    await probe.close(); // nothing listens there yet
+    const socket = new InspectorSocket({ url: `ws://127.0.0.1:${port}`, replayOnReconnect: true, buffer: 5, retryMs: 50 });
+    cleanups.push(() => socket.close());
+    for (const id of ['manager', 'a', 'b']) socket.send(JSON.stringify({ type: '@xstate.actor', sessionId: id, name: id }));
+    for (let n = 0; n < 20; n++) socket.send(JSON.stringify({ type: '@xstate.event', sessionId: 'a', n }));
+    const late = await receiver(port);
+    await until(() => late.frames.some((text) => (JSON.parse(text) as { n?: number }).n === 19));
+    const kinds = late.frames.map((text) => {
+      const parsed = JSON.parse(text) as { type: string; sessionId: string };
+      return `${parsed.type} ${parsed.sessionId}`;
+    });
+    expect(kinds.slice(0, 3)).toEqual(['@xstate.actor manager', '@xstate.actor a', '@xstate.actor b']);
+  });
+
   it('with replayOnReconnect, a relay that restarted is told the live actors again', async () => {
     const first = await receiver();
     const port = Number(new URL(first.url).port);
@@ -521,7 +538,7 @@ describe('InspectorSocket', () => {
     const snapshot = (id: string, status = 'active') => JSON.stringify({ type: '@xstate.snapshot', sessionId: id, snapshot: { status, value: 'running' } });
     for (const id of ['manager', 'a', 'b']) socket.send(actor(id));
     socket.send(snapshot('a'));
-    socket.send(snapshot('b', 'done')); // b ended: not replayed
+    socket.send(snapshot('b', 'stopped')); // b was stopped: not replayed
     await until(() => first.frames.length === 5);
     await first.close();
     const second = await receiver(port);
