@@ -3,6 +3,7 @@
  * stderr, exit 2".
  */
 import { describeThrown } from '../errors.ts';
+import { webSocketUrl } from '../inspection/stately.ts';
 
 export const USAGE = `Usage: plugin-factory <command> [options]
 
@@ -179,7 +180,7 @@ export function observerFlags(
     port = dashboard === '' ? 0 : /^\d{1,5}$/.test(dashboard) ? Number(dashboard) : NaN;
     if (!(port >= 0 && port <= 65535)) throw new UsageError(`--dashboard takes a port from 0 to 65535 (got '${dashboard}')`, usage);
   }
-  if (inspect !== undefined && inspect !== '' && !/^wss?:\/\/[^\s/]+/.test(inspect)) {
+  if (inspect !== undefined && inspect !== '' && webSocketUrl(inspect) === null) {
     throw new UsageError(`--inspect takes a WebSocket URL such as ws://127.0.0.1:8080 (got '${inspect}')`, usage);
   }
   return { dashboard: port, inspect: inspect ?? null };

@@ -73,6 +73,8 @@ export interface InspectorSocketOptions {
   buffer?: number;
   /** Wait before reconnecting after the socket closed or failed. @default 1000 */
   retryMs?: number;
+  /** How long the relay may take to answer the opening handshake before the attempt counts as failed (then retried). @default 5000 */
+  handshakeMs?: number;
   /** After a reconnect, send the live actors' registrations and snapshots again. @default false */
   replayOnReconnect?: boolean;
   /**
@@ -190,7 +192,9 @@ export class InspectorSocket {
   private connect(): void {
     this.retry = null;
     if (this.closed) return;
-    const socket = new WebSocket(this.options.url);
+    // A relay that accepts the connection and never answers would otherwise hold it forever,
+    // neither reported unreachable nor tried again.
+    const socket = new WebSocket(this.options.url, { handshakeTimeout: this.options.handshakeMs ?? 5000 });
     this.socket = socket;
     let failure: string | undefined;
     socket.on('open', () => {

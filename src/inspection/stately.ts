@@ -35,20 +35,30 @@ export interface StatelyInspector {
   close(): Promise<void>;
 }
 
-function checkUrl(url: unknown): string {
-  let parsed: URL | null = null;
+/**
+ * The URL as the socket will use it, when it is one a WebSocket can connect to: `ws:` or `wss:`,
+ * a valid port, no `#fragment` (which the WebSocket client refuses); null otherwise.
+ */
+export function webSocketUrl(url: unknown): string | null {
+  let parsed: URL;
   try {
-    parsed = typeof url === 'string' ? new URL(url) : null;
+    if (typeof url !== 'string') return null;
+    parsed = new URL(url);
   } catch {
-    parsed = null;
+    return null;
   }
-  if (!parsed || (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')) {
+  return (parsed.protocol === 'ws:' || parsed.protocol === 'wss:') && parsed.hash === '' ? parsed.href : null;
+}
+
+function checkUrl(url: unknown): string {
+  const href = webSocketUrl(url);
+  if (href === null) {
     throw new PluginFactoryError(
       'OPTIONS_INVALID',
-      `Stately inspector: url must be a WebSocket URL such as ws://127.0.0.1:8080 (got ${JSON.stringify(url)})`,
+      `Stately inspector: url must be a WebSocket URL such as ws://127.0.0.1:8080, without a #fragment (got ${JSON.stringify(url)})`,
     );
   }
-  return parsed.href;
+  return href;
 }
 
 /**

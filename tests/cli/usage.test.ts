@@ -33,6 +33,8 @@ describe('plugin-factory usage', () => {
       // A port or URL given as a separate word: the hint shows it after '='.
       [['run', '--dashboard', '4400', FIXTURES], /--dashboard=4400\b/],
       [['run', FIXTURES, '--inspect', 'ws://127.0.0.1:1'], /--inspect=ws:\/\/127\.0\.0\.1:1\b/],
+      [['run', FIXTURES, '--inspect=ws://127.0.0.1:99999'], /--inspect takes a WebSocket URL/],
+      [['run', FIXTURES, '--inspect=ws://127.0.0.1:9/#frag'], /--inspect takes a WebSocket URL/],
     ];
     await inBatches(cases, async ([args, message]) => {
       const { code, stdout, stderr } = await cli(args);

@@ -4,8 +4,8 @@
  * local relay replays live actors to a late viewer, refuses foreign web pages, and nothing keeps
  * reconnecting after close().
  */
-import { connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWebSocketReceiver } from '@statelyai/inspect';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -283,7 +283,7 @@ describe('connectStatelyInspector', () => {
     await expect(fetch(stately.viewerUrl!)).rejects.toThrow();
   });
 
-  it.each(['http://127.0.0.1:8080', 'not a url', 42])('refuses url %s with OPTIONS_INVALID', async (url) => {
+  it.each(['http://127.0.0.1:8080', 'not a url', 42, 'ws://127.0.0.1:9/#frag', 'ws://127.0.0.1:99999'])('refuses url %s with OPTIONS_INVALID', async (url) => {
     await expect(connectStatelyInspector({ url: url as string })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' } satisfies Partial<PluginFactoryError>);
   });
 
@@ -495,6 +495,28 @@ describe('InspectorSocket', () => {
     const received = late.frames.map((text) => (JSON.parse(text) as { n: number }).n);
     expect(received.length).toBeLessThanOrEqual(64);
     expect(received).toEqual(Array.from({ length: received.length }, (_, i) => 70 - received.length + i)); // the newest, in order
+  });
+
+  it('reports a relay that accepts the connection but never answers the handshake as unreachable, and tries again', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((connection) => void held.push(connection));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => {
+      for (const connection of held) connection.destroy();
+      silent.close(() => resolve());
+    }));
+    const told: Array<[boolean, string | undefined]> = [];
+    const socket = new InspectorSocket({
+      url: `ws://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      handshakeMs: 200,
+      retryMs: 50,
+      onReachable: (reachable, reason) => void told.push([reachable, reason]),
+    });
+    cleanups.push(() => socket.close());
+    await until(() => held.length >= 2);
+    expect(told).toHaveLength(1);
+    expect(told[0]![0]).toBe(false);
+    expect(typeof told[0]![1]).toBe('string');
   });
 
   it('says once that the relay is unreachable, however often it retries, and again once it is reached', async () => {
