@@ -12,9 +12,12 @@ export const NAME_SEGMENT = /^[a-z0-9][a-z0-9_-]*$/;
 /** Lower-case letters, digits and dashes, starting with a letter. */
 export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 
+/** What a bad plugin name is told. */
+export const PLUGIN_NAME_RULE = 'must be lower-case letters, digits and dashes, starting with a letter';
+
 const pluginName = z
   .string()
-  .regex(PLUGIN_NAME_PATTERN, 'must be lower-case letters, digits and dashes, starting with a letter')
+  .regex(PLUGIN_NAME_PATTERN, PLUGIN_NAME_RULE)
   .max(214, 'must be at most 214 characters (as an npm package name)');
 
 const semverVersion = z

@@ -12,7 +12,7 @@ import type { PluginEntry } from '../machines/plugin-registry.ts';
 import { reservedConfigFields, validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
-import { Manifest, satisfiesDependency } from './manifest.ts';
+import { Manifest, PLUGIN_NAME_RULE, satisfiesDependency } from './manifest.ts';
 import { HOST_SOURCE } from './platform/events.ts';
 
 /** This engine's version, checked against each manifest's `engine` range. */
@@ -105,12 +105,8 @@ function readDefinition(definition: unknown, index: number, defaults: HostDefaul
   // Loading problems that left no manifest to read (none, or not parseable) say it all.
   if (def.manifest === undefined && problems.length > 0) return prepared;
   const parsed = Manifest.safeParse(def.manifest);
-  // zod's record skips an own `__proto__` key unseen, so these are looked for in what was written.
-  const reserved = reservedConfigFields(def.manifest);
-  // The host's own events (a plugin's state changes) carry 'host' as their source: a plugin so
-  // named could publish events that pass for the host's.
-  const hostName = parsed.success && parsed.data.name === HOST_SOURCE;
-  if (!parsed.success || reserved.length > 0 || hostName) {
+  const refused = refusedBeyondSchema(def.manifest, parsed.data?.name);
+  if (!parsed.success || refused.length > 0) {
     const invalid = (what: string, path: string) =>
       prepared.errors.push(new PluginFactoryError('MANIFEST_INVALID', `plugin '${name}': manifest ${what}; fix it in ${source}`, { plugin: name, path }));
     for (const issue of parsed.error?.issues ?? []) {
@@ -123,8 +119,7 @@ function readDefinition(definition: unknown, index: number, defaults: HostDefaul
         invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields} (check the spelling)`, [field, printable(keys[0]!)].filter(Boolean).join('.'));
       } else invalid(`field '${field || '(root)'}' ${message}`, field);
     }
-    for (const key of reserved) invalid(`field 'config.${key}' is a name JavaScript objects reserve: pick another`, `config.${key}`);
-    if (hostName) invalid(`field 'name' is '${HOST_SOURCE}', which is reserved for the host's own events: pick another`, 'name');
+    for (const { path, what } of refused) invalid(`field '${path}' ${what}`, path);
     return prepared;
   }
   const manifest = parsed.data;
@@ -231,6 +226,25 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
       );
     }
   }
+}
+
+/**
+ * What the engine refuses in a manifest the zod schema accepts (`name`: the name it parsed), as
+ * the field and what is wrong with it. zod's record skips an own `__proto__` key unseen, so config
+ * fields and dependencies are looked for in what was written.
+ */
+export function refusedBeyondSchema(manifest: unknown, name: string | undefined): Array<{ path: string; what: string }> {
+  const refused = reservedConfigFields(manifest).map((key) => ({ path: `config.${key}`, what: 'is a name JavaScript objects reserve: pick another' }));
+  if (typeof manifest === 'object' && manifest !== null) {
+    for (const field of ['dependencies', 'optionalDependencies']) {
+      const record = (manifest as Record<string, unknown>)[field];
+      if (typeof record === 'object' && record !== null && Object.hasOwn(record, '__proto__')) refused.push({ path: `${field}.__proto__`, what: PLUGIN_NAME_RULE });
+    }
+  }
+  // The host's own events (a plugin's state changes) carry 'host' as their source: a plugin so
+  // named could publish events that pass for the host's.
+  if (name === HOST_SOURCE) refused.push({ path: 'name', what: `is '${HOST_SOURCE}', which is reserved for the host's own events: pick another` });
+  return refused;
 }
 
 /** `record[key]` only when it is the record's own (a plugin may be named `constructor`). */

@@ -12,7 +12,9 @@
 import { writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { POISONED_KEYS } from './config.ts';
 import { Manifest } from './manifest.ts';
+import { HOST_SOURCE } from './platform/events.ts';
 
 /** A JSON Schema document, as plain JSON. */
 export type JsonSchema = { [key: string]: unknown };
@@ -26,8 +28,9 @@ const DESCRIPTION =
   'The manifest of a Plugin Factory plugin (plugin.json or plugin.yaml). Generated from the zod schema ' +
   '`Manifest` in src/manifest.ts by `npm run schema`; do not edit by hand. Unknown top-level keys are ' +
   'errors. Not expressible here, and checked by the engine only: `version` must be a semver version, ' +
-  '`engine` and the values of `dependencies` and `optionalDependencies` must be semver ranges, and `main` ' +
-  'must resolve inside the plugin folder (also after following symlinks).';
+  '`engine` and the values of `dependencies` and `optionalDependencies` must be semver ranges, `main` ' +
+  'must resolve inside the plugin folder (also after following symlinks), and in a config field `min` may ' +
+  'not be above `max` and each `enum` value must be of the field\'s `type`.';
 
 /** Descriptions of the top-level properties (zod's own `.describe()` metadata is not used there). */
 const PROPERTY_DESCRIPTIONS: Record<string, string> = {
@@ -58,6 +61,11 @@ export function manifestJsonSchema(): JsonSchema {
   }) as JsonSchema;
   const { $schema, ...rest } = generated;
   const properties = rest['properties'] as Record<string, JsonSchema>;
+  // Rules the engine adds to the zod schema's, which JSON Schema can say: the host's own name is
+  // not a plugin's, and a config field is not named after what JavaScript objects reserve.
+  properties['name'] = { ...properties['name'], not: { const: HOST_SOURCE } };
+  const config = properties['config']!;
+  config['propertyNames'] = { ...(config['propertyNames'] as JsonSchema), not: { enum: [...POISONED_KEYS] } };
   const described = Object.fromEntries(
     Object.entries(properties).map(([key, schema]) => {
       const description = PROPERTY_DESCRIPTIONS[key];

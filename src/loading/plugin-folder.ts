@@ -9,13 +9,11 @@ import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { pathToFileURL } from 'node:url';
 import { parseDocument, visit } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
-import { reservedConfigFields } from '../config.ts';
-import { HOST_SOURCE } from '../platform/events.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION } from '../prepare.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
 import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
@@ -237,7 +235,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   const definition: PluginDefinition = { ...base, manifest: raw as PluginDefinition['manifest'] };
   const parsed = Manifest.safeParse(raw);
   // A bad manifest is reported by the engine's own check; its module is never imported.
-  if (!parsed.success || reservedConfigFields(raw).length > 0 || parsed.data.name === HOST_SOURCE) return definition;
+  if (!parsed.success || refusedBeyondSchema(raw, parsed.data.name).length > 0) return definition;
   const pluginName = parsed.data.name;
   // A manifest the engine will reject anyway (engine range) never gets its module imported.
   if (parsed.data.engine !== undefined && !semver.satisfies(ENGINE_VERSION, parsed.data.engine)) return definition;

@@ -308,10 +308,15 @@ function acceptedBeforeImport(file: string, text: string, check = { engine: true
   }
   const parsed = Manifest.safeParse(raw);
   // A manifest whose engine range excludes this engine is rejected before its module is imported,
-  // and so is one declaring a config field named __proto__, constructor or prototype.
+  // and so is one declaring a config field named __proto__, constructor or prototype, or a
+  // dependency named __proto__ (which zod's record would skip).
   const config = (raw as { config?: unknown } | null)?.config;
   const reserved = typeof config === 'object' && config !== null && Object.keys(config).some((key) => ['__proto__', 'constructor', 'prototype'].includes(key));
-  if (!parsed.success || reserved) return false;
+  const protoDependency = ['dependencies', 'optionalDependencies'].some((field) => {
+    const record = (raw as Record<string, unknown> | null)?.[field];
+    return typeof record === 'object' && record !== null && Object.hasOwn(record, '__proto__');
+  });
+  if (!parsed.success || reserved || protoDependency) return false;
   return !check.engine || parsed.data.engine === undefined || semver.satisfies(ENGINE_VERSION, parsed.data.engine);
 }
 

@@ -1365,6 +1365,12 @@ describe('invalid definitions', () => {
     expect(snapshot.error?.path).toBe(`config.${field}`);
   });
 
+  it.each(['dependencies', 'optionalDependencies'])('%s naming __proto__ (dropped unseen before) → MANIFEST_INVALID at that key', async (field) => {
+    const manifest = JSON.parse(`{ "name": "deps", "version": "1.0.0", "${field}": { "__proto__": "*" } }`) as ManifestInput;
+    const snapshot = await expectInvalid({ manifest, module: hooks() }, 'MANIFEST_INVALID');
+    expect(snapshot.error?.path).toBe(`${field}.__proto__`);
+  });
+
   it('a dependency with a bad name → MANIFEST_INVALID at that key, saying what a name may hold', async () => {
     const snapshot = await expectInvalid({ manifest: { name: 'deps', version: '1.0.0', dependencies: { 'Bad Name': '*' } }, module: hooks() }, 'MANIFEST_INVALID');
     expect(snapshot.error?.path).toBe('dependencies.Bad Name');

@@ -41,6 +41,8 @@ const KEYWORDS = new Set([
   'maximum',
   'exclusiveMinimum',
   'minItems',
+  'const',
+  'not',
 ]);
 
 function typeMatches(value: unknown, type: unknown): boolean {
@@ -68,6 +70,8 @@ function check(value: unknown, node: JsonSchema, path = '(root)'): string[] {
   for (const key of Object.keys(node)) if (!KEYWORDS.has(key)) throw new Error(`tiny check: unsupported keyword ${key} at ${path}`);
   if (node['type'] !== undefined && !typeMatches(value, node['type'])) return [`${path}: not ${String(node['type'])}`];
   if (Array.isArray(node['enum']) && !node['enum'].includes(value)) out.push(`${path}: not in enum`);
+  if (node['const'] !== undefined && value !== node['const']) out.push(`${path}: not the const`);
+  if (node['not'] !== undefined && check(value, node['not'] as JsonSchema, path).length === 0) out.push(`${path}: matches what is excluded`);
   if (typeof value === 'string') {
     if (typeof node['pattern'] === 'string' && !new RegExp(node['pattern'], 'u').test(value)) out.push(`${path}: pattern`);
     if (typeof node['minLength'] === 'number' && [...value].length < node['minLength']) out.push(`${path}: too short`);
@@ -120,9 +124,9 @@ describe('schema/plugin.schema.json', () => {
     expect(Object.keys(schema['properties'] as object)).toEqual(Object.keys(Manifest.shape));
   });
 
-  it('says in its description what it cannot express (semver, main inside the folder)', () => {
+  it('says in its description what it cannot express (semver, main inside the folder, a config field\'s min ≤ max and enum of its type)', () => {
     const description = String(schema['description']);
-    for (const word of ['semver', 'version', 'engine', 'dependencies', 'main']) expect(description).toContain(word);
+    for (const word of ['semver', 'version', 'engine', 'dependencies', 'main', '`min`', '`enum`']) expect(description).toContain(word);
   });
 
   it('describes every top-level property', () => {
@@ -137,7 +141,7 @@ describe('schema/plugin.schema.json', () => {
       for (const key of Object.keys(node)) expect(KEYWORDS, key).toContain(key);
       const children = [
         ...Object.values((node['properties'] ?? {}) as Record<string, JsonSchema>),
-        ...['additionalProperties', 'propertyNames', 'items'].map((key) => node[key]),
+        ...['additionalProperties', 'propertyNames', 'items', 'not'].map((key) => node[key]),
       ];
       for (const child of children) if (typeof child === 'object' && child !== null) walk(child as JsonSchema);
     };
@@ -210,6 +214,13 @@ describe('manifests against the schema', () => {
     expect(check({ name: 'a', version: '1.0.0', hookTimeoutMs: 0 }, schema)).toEqual(['(root).hookTimeoutMs: not above exclusiveMinimum']);
     expect(check({ name: 'a', version: '1.0.0', config: { x: { type: 'int' } } }, schema)).toEqual(['(root).config.x.type: not in enum']);
     expect(check({ name: 'a', version: '1.0.0', retry: { retries: 1.5 } }, schema)).toEqual(['(root).retry.retries: not integer']);
+    // What the engine refuses beyond the zod schema, where JSON Schema can say it.
+    expect(check({ name: 'host', version: '1.0.0' }, schema)).toEqual(['(root).name: matches what is excluded']);
+    for (const field of ['__proto__', 'constructor', 'prototype']) {
+      const manifest = JSON.parse(`{"name":"a","version":"1.0.0","config":{"${field}":{"type":"string"}}}`) as unknown;
+      expect(check(manifest, schema)).toEqual([`(root).config.${field} (name): matches what is excluded`]);
+    }
+    expect(check(JSON.parse('{"name":"a","version":"1.0.0","dependencies":{"__proto__":"^1.0.0"}}'), schema)).toEqual(['(root).dependencies.__proto__ (name): pattern']);
   });
 
   it('agrees with zod on random valid manifests and on single mutations of them (semver aside)', () => {
