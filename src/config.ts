@@ -3,7 +3,7 @@
  * enum, unknown keys refused. Messages never quote a value, so secrets cannot leak through them.
  */
 import { PluginFactoryError } from './errors.ts';
-import { copyJson } from './json-data.ts';
+import { copyJson, setOwn } from './json-data.ts';
 import type { ConfigFieldSpec } from './manifest.ts';
 
 export type ConfigSpecs = Record<string, ConfigFieldSpec>;
@@ -65,10 +65,6 @@ function measure(value: unknown): number | null {
   if (typeof value === 'number') return value;
   if (typeof value === 'string' || Array.isArray(value)) return value.length;
   return null;
-}
-
-function define(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /**
@@ -150,7 +146,7 @@ export function validateConfig(
     if (spec.enum && !spec.enum.some((allowed) => Object.is(allowed, field))) {
       fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${JSON.stringify(spec.enum)}`);
     }
-    define(value, key, field);
+    setOwn(value, key, field);
   }
   return { value, errors };
 }

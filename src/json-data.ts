@@ -14,9 +14,14 @@ export interface JsonCopyOptions {
 
 const MAX_DEPTH = 100;
 
-function define(target: Record<string, JsonValue>, key: string, value: JsonValue): void {
+/**
+ * Sets `target[key]` as an own data property, whatever the key: a plain assignment of `__proto__`
+ * would change the object's prototype instead of adding a field.
+ */
+export function setOwn(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
+
 
 /**
  * A deep copy of `value` holding only null, booleans, finite numbers, strings, arrays and plain
@@ -56,7 +61,7 @@ export function copyJson(value: unknown, fail: (path: string, what: string) => E
       if (proto !== Object.prototype && proto !== null) throw refuse(path, `${(item as object).constructor?.name ?? 'this object'} is not a plain object`);
       if (Object.getOwnPropertySymbols(item).length > 0) throw refuse(path, 'symbol keys are not JSON');
       const out: Record<string, JsonValue> = {};
-      for (const name of Object.keys(item)) define(out, name, copy((item as Record<string, unknown>)[name], `${path}.${name}`, depth + 1));
+      for (const name of Object.keys(item)) setOwn(out, name, copy((item as Record<string, unknown>)[name], `${path}.${name}`, depth + 1));
       return done(out);
     } finally {
       ancestors.delete(item);

@@ -10,6 +10,7 @@ import type { HostHookRef, HostHooks } from './platform/host-hooks.ts';
 import type { LifecycleHooks } from './platform/lifecycle-hooks.ts';
 import { toPrometheus } from './platform/prometheus.ts';
 import type { HealthRecord } from '../machines/plugin-lifecycle.ts';
+import { setOwn } from './json-data.ts';
 import { PLUGIN_NAME_PATTERN } from './manifest.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
@@ -67,10 +68,11 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
       const down: HostHealth['down'] = {};
       for (const plugin of getSnapshot().plugins) {
         if (plugin.state === 'running') {
-          plugins[plugin.name] = plugin.health;
+          setOwn(plugins, plugin.name, plugin.health);
           if (plugin.health) status = worstStatus(status, plugin.health.status);
         } else if (isOutOfService(plugin.state)) {
-          down[plugin.name] = { state: plugin.state, code: plugin.error?.code ?? null };
+          // An invalid plugin keeps the name its manifest gave, `__proto__` included.
+          setOwn(down, plugin.name, { state: plugin.state, code: plugin.error?.code ?? null });
           status = worstStatus(status, 'degraded');
         }
       }

@@ -8,6 +8,7 @@
  * serialising the manager's registry on every manager step.
  */
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
+import { setOwn } from '../json-data.ts';
 import { ownName } from './record.ts';
 import type { ActorFields } from './record.ts';
 import type { Redact } from './redact.ts';
@@ -75,7 +76,7 @@ export function safeEvent(event: unknown, redact: Redact): { type: string; [key:
   const primitive = (item: unknown) => typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean';
   for (const [key, value] of Object.entries(source)) {
     if (key === 'type') continue;
-    if (primitive(value) || (Array.isArray(value) && value.every(primitive))) out[key] = plainData(value, redact);
+    if (primitive(value) || (Array.isArray(value) && value.every(primitive))) setOwn(out, key, plainData(value, redact));
   }
   return out;
 }

@@ -8,6 +8,7 @@
  * Anything else is not a health result.
  */
 import type { ErrorInfo } from '../errors.ts';
+import { setOwn } from '../json-data.ts';
 
 /** Health statuses, best first. */
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
@@ -82,7 +83,7 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
     const kept = entries.length <= MAX_COMPONENTS ? entries : [...entries].sort(([, a], [, b]) => severity(b.status) - severity(a.status)).slice(0, MAX_COMPONENTS);
     left = entries.length - kept.length;
     components = {};
-    for (const [name, health] of kept) Object.defineProperty(components, name, { value: health, enumerable: true, writable: true, configurable: true });
+    for (const [name, health] of kept) setOwn(components, name, health);
   }
   const status = given.status ?? worst;
   if (status === undefined) return null;

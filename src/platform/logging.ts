@@ -10,6 +10,7 @@
  * values at any depth, in errors' messages and stacks, and in child bindings.
  */
 import pino from 'pino';
+import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { argumentError, assertPluginName } from './_utils.ts';
 import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
@@ -102,7 +103,7 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
 function copyFields(from: object, to: object, secrets: Redactor, depth: number): void {
   for (const [key, item] of Object.entries(from)) {
     if (typeof item === 'function') continue;
-    Object.defineProperty(to, secrets.text(key), { value: redactIn(item, secrets, depth + 1), enumerable: true, writable: true, configurable: true });
+    setOwn(to, secrets.text(key), redactIn(item, secrets, depth + 1));
   }
 }
 

@@ -13,6 +13,7 @@ import { connectStatelyInspector, createInspectionHub, createPluginManager, sile
 import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
 import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { InspectorSocket } from '../../src/inspection/socket.ts';
+import { safeEvent } from '../../src/inspection/stately-events.ts';
 import { stopWithin } from '../helpers/host.ts';
 import { SECRET, definitions } from './plugins.ts';
 
@@ -184,6 +185,13 @@ describe('connectStatelyInspector', () => {
     await until(() => frames.some((f) => f.sessionId === session && f.type === '@xstate.snapshot'));
     expect(frames.filter((f) => f.sessionId === session && f.snapshot).at(-1)!.snapshot!.value).toBe('invalid');
     await stopWithin(manager);
+  });
+
+  it('keeps an event field named __proto__ as a field of the frame, not as its prototype', () => {
+    const event = JSON.parse('{ "type": "x", "__proto__": ["a", "b"], "n": 1 }') as unknown;
+    const safe = safeEvent(event, (text) => text);
+    expect(JSON.parse(JSON.stringify(safe))).toEqual(JSON.parse('{ "type": "x", "__proto__": ["a", "b"], "n": 1 }'));
+    expect(Object.getPrototypeOf(safe)).toBe(Object.prototype);
   });
 
   it("speaks @statelyai/inspect's format: the package's own WebSocket receiver reads the relay", async () => {

@@ -212,6 +212,16 @@ describe('ctx.store', () => {
 });
 
 describe('health', () => {
+  it('manager.health() lists an invalid plugin under the name its manifest gave, __proto__ included', async () => {
+    const manifest = JSON.parse('{ "name": "__proto__", "version": "1.0.0" }') as PluginDefinition['manifest'];
+    const manager = host([{ manifest, module: { init() {}, start() {}, stop() {} } }, plugin('ok')]);
+    await manager.start();
+    const health = manager.health();
+    expect(Object.keys(health.down)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(health.down)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(health.down, '__proto__')?.value).toEqual({ state: 'invalid', code: 'MANIFEST_INVALID' });
+  });
+
   it('is a substate of running, shown in the snapshot and in manager.health(); it stops with the plugin', async () => {
     let status = 'degraded';
     let checks = 0;
