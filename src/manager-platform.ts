@@ -4,6 +4,7 @@
  */
 import type { EventScope } from './platform/events.ts';
 import { lifecycleEventType } from './platform/event-patterns.ts';
+import { isPluginName } from './platform/_utils.ts';
 import { worstStatus } from './platform/health-result.ts';
 import type { HealthStatus } from './platform/health-result.ts';
 import type { HostHookRef, HostHooks } from './platform/host-hooks.ts';
@@ -11,7 +12,6 @@ import type { LifecycleHooks } from './platform/lifecycle-hooks.ts';
 import { toPrometheus } from './platform/prometheus.ts';
 import type { HealthRecord } from '../machines/plugin-lifecycle.ts';
 import { setOwn } from './json-data.ts';
-import { PLUGIN_NAME_PATTERN } from './manifest.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
 
@@ -88,7 +88,7 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
  * metrics and no lifecycle events.
  */
 export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string): void {
-  if (!PLUGIN_NAME_PATTERN.test(name)) return;
+  if (!isPluginName(name)) return;
   platform.metrics.plugin(name).state(state);
   const top = state.split('.')[0]!;
   // Nobody listening (the common case while 10,000 plugins boot): nothing to build.

@@ -16,6 +16,7 @@ import {
   silentLogger,
 } from '../../src/index.ts';
 import type {
+  Logger,
   ManagerChange,
   ManifestInput,
   PluginContext,
@@ -1345,6 +1346,21 @@ describe('invalid definitions', () => {
   it('a name longer than 214 characters (it could never run) → MANIFEST_INVALID', async () => {
     const snapshot = await expectInvalid({ manifest: { name: `a${'b'.repeat(214)}`, version: '1.0.0' }, module: hooks() }, 'MANIFEST_INVALID');
     expect(snapshot.error?.path).toBe('name');
+  });
+
+  it('a plugin invalid for a name over 214 characters is reported once, with no engine error for each of its changes', async () => {
+    const errors: Array<Record<string, unknown>> = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (fields) => void errors.push(fields as Record<string, unknown>),
+      child: () => logger,
+    };
+    const manager = host([{ manifest: { name: 'a'.repeat(215), version: '1.0.0' }, module: hooks() }], { logger });
+    await manager.start();
+    await manager.stop();
+    expect(errors.map((fields) => fields['code'])).toEqual(['MANIFEST_INVALID']);
   });
 
   it.each([
