@@ -102,15 +102,19 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
 
 /**
  * A CONNECT request (no handler answers it, and Node would drop the connection without a word):
- * a coded 405, then the connection closes.
+ * a coded 405, then the connection closes. Node hands such a socket over without its own error
+ * listener and stops tracking it, so it gets one here (a client reset would otherwise be an
+ * uncaught error that takes the host down) and is destroyed once the answer is written (a client
+ * keeping its side open would otherwise hold the server's close forever).
  */
 export function answerConnect(_req: IncomingMessage, socket: Duplex): void {
-  if (socket.writable) answerRaw(socket, 405, 'CONNECT is not allowed here');
+  socket.on('error', () => socket.destroy());
+  if (socket.writable) answerRaw(socket, 405, 'CONNECT is not allowed here', () => socket.destroy());
   else socket.destroy();
 }
 
 /** Writes a coded JSON refusal straight to `socket`, with the security headers, and ends it. */
-function answerRaw(socket: Duplex, status: number, message: string): void {
+function answerRaw(socket: Duplex, status: number, message: string, written?: () => void): void {
   const body = `${JSON.stringify({ error: { code: 'OPTIONS_INVALID', message: `dashboard: ${message}` } })}\n`;
   const headers: Record<string, string | number> = {
     ...SECURITY_HEADERS,
@@ -120,7 +124,7 @@ function answerRaw(socket: Duplex, status: number, message: string): void {
     connection: 'close',
   };
   const head = Object.entries(headers).map(([key, value]) => `${key}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${body}`, written);
 }
 
 export function requestError(message: string): PluginFactoryError {

@@ -3,6 +3,7 @@
  * refusals carrying their error code, and no secret in any response or in the live stream.
  */
 import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
@@ -138,6 +139,26 @@ describe('dashboard API: reads', () => {
     // With the right Host and token, it is told to go on, and the command runs.
     const told = await raw(`POST /api/plugins/cache/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nExpect: 100-continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     expect([...told.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([100, 200]);
+  });
+
+  it('a CONNECT client that resets after the refusal neither crashes the host nor stops the dashboard; one that keeps its side open does not hold close()', async () => {
+    const host = await start();
+    const open = (allowHalfOpen: boolean) =>
+      new Promise<Socket>((resolve) => {
+        const socket = connect({ port: host.dashboard.port, host: '127.0.0.1', allowHalfOpen }, () => {
+          socket.write('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+          socket.once('data', () => resolve(socket));
+        });
+        socket.on('error', () => undefined);
+      });
+    (await open(false)).resetAndDestroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await call(`${host.base}/api/snapshot`)).status).toBe(200);
+    const holding = await open(true);
+    await host.manager.stop();
+    const closed = await Promise.race([host.dashboard.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('pending'), 2000))]);
+    holding.destroy();
+    expect(closed).toBe('closed');
   });
 
   it('refuses requests addressed to another host name (DNS rebinding) with PERMISSION_DENIED', async () => {
