@@ -38,6 +38,7 @@ export class LiveFeed {
   private records: InspectionRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private lastFlush = 0;
+  private closed = false;
   private readonly unsubscribe: Array<() => void> = [];
   private readonly source: RecordSource;
 
@@ -73,6 +74,17 @@ export class LiveFeed {
 
   /** Turns a request into an event stream, starting with the whole picture. */
   attach(req: IncomingMessage, res: ServerResponse): void {
+    if (this.closed) {
+      res.end();
+      return;
+    }
+    // A request pipelined behind another answer has no socket yet (behind another stream it
+    // never will): it becomes a client only once its answer can be sent, so that a pile of them
+    // on one connection costs nothing, and goes with the connection.
+    if (!res.socket) {
+      res.once('socket', () => this.attach(req, res));
+      return;
+    }
     req.socket.setNoDelay(true);
     res.writeHead(200, {
       ...SECURITY_HEADERS,
@@ -101,6 +113,7 @@ export class LiveFeed {
 
   /** Sends what still waits (the last changes of a host that stopped), then ends every stream and stops listening to the manager and the hub. */
   close(): void {
+    this.closed = true;
     for (const stop of this.unsubscribe.splice(0)) stop();
     if (this.timer) clearTimeout(this.timer);
     this.flush();

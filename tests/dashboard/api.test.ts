@@ -4,10 +4,12 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LiveFeed } from '../../src/dashboard/live.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
+import { until } from '../helpers/time.ts';
 import { call, openEvents, post, rawRequest, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
 import { SECRET, definitions, top } from './plugins.ts';
@@ -362,6 +364,24 @@ describe('dashboard API: commands', () => {
 });
 
 describe('dashboard API: live stream and secrets', () => {
+  it('a stream request pipelined behind another answer becomes a client only when its turn comes; a pile of them on one connection is one client, gone with it', async () => {
+    const host = await start();
+    const spy = vi.spyOn(LiveFeed.prototype, 'attach'); // to see the feed's clients
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+    const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    socket.write(request('/api/snapshot') + request('/api/events').repeat(50));
+    await until(() => received.includes('"type":"snapshot"'));
+    const feed = spy.mock.contexts[0] as LiveFeed;
+    expect([...received.matchAll(/^HTTP\/1\.1 200/gm)]).toHaveLength(2); // the snapshot, then one stream
+    expect(feed.size).toBe(1);
+    socket.destroy();
+    await until(() => feed.size === 0);
+    spy.mockRestore();
+  });
+
   it('a client that connects while records wait gets each timeline record once', async () => {
     const plugins = Array.from({ length: 20 }, (_, i): PluginDefinition => ({ manifest: { name: `p${i}`, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));
     const host = await start({}, plugins);
