@@ -77,7 +77,22 @@ export interface PluginManager extends ManagerPlatform {
   readonly actor: Actor<PluginManagerLogic>;
 }
 
-type Pending = { resolve: () => void; reject: (error: unknown) => void };
+type Pending = { resolve: () => void; reject: (error: unknown) => void; name: string; command: PluginCommand };
+
+/**
+ * Listeners told when a restart or reload of a plugin has settled, its dependents back too: the
+ * commands it takes change then with no state change of its own (the dashboard re-sends its row).
+ * Kept out of `subscribe`, whose changes each carry a state.
+ */
+const settledListeners = new WeakMap<PluginManager, Set<(name: string) => void>>();
+
+/** Calls `listener(name)` whenever a restart or reload of a plugin of `manager` settles; returns the unsubscribe. */
+export function onCommandSettled(manager: PluginManager, listener: (name: string) => void): () => void {
+  const set = settledListeners.get(manager);
+  if (!set) return () => undefined;
+  set.add(listener);
+  return () => void set.delete(listener);
+}
 
 const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['type']> = {
   start: 'command.start',
@@ -156,6 +171,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
 
   const listeners = new Set<(change: ManagerChange) => void>();
+  const settled = new Set<(name: string) => void>();
   const pending = new Map<number, Pending>();
   let nextOp = 1;
   let managerState = 'idle';
@@ -188,6 +204,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     pending.delete(event.op);
     if (cause) waiter.reject(abortError(cause));
     else waiter.resolve();
+    if (!cause && (waiter.command === 'restart' || waiter.command === 'reload') && registry().get(waiter.name)) {
+      for (const listener of Array.from(settled)) callGuarded(listener, waiter.name, listenerFailed);
+    }
   });
   actor.subscribe({
     next: (snapshot) => {
@@ -340,6 +359,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
           resolve(record ? pluginSnapshot(record, runtimes, registered) : null);
         },
         reject,
+        name,
+        command,
       });
       actor.send(send(op));
     });
@@ -508,6 +529,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return allowed(record, command);
     },
   };
+  settledListeners.set(manager, settled);
   // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks.
   runtimes.onUnhealthy = (name) => {
     if (!manager.can(name, 'restart')) return;

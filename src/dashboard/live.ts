@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InspectionHub } from '../inspection/hub.ts';
 import type { InspectionRecord } from '../inspection/record.ts';
+import { onCommandSettled } from '../manager.ts';
 import type { PluginManager } from '../manager.ts';
 import { changeRecords } from './changes.ts';
 import type { RecordSource } from './changes.ts';
@@ -55,6 +56,13 @@ export class LiveFeed {
       this.schedule();
     });
     this.unsubscribe.push(() => changes.unsubscribe());
+    // A restart or reload that settled changes the plugin's allowed commands, not its state.
+    this.unsubscribe.push(
+      onCommandSettled(manager, (name) => {
+        this.dirty.add(name);
+        this.schedule();
+      }),
+    );
     // Without a hub the timeline shows the manager's own change notifications.
     const fallback = hub ? null : changeRecords(manager);
     if (fallback) this.unsubscribe.push(() => fallback.close());

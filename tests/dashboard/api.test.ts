@@ -430,6 +430,23 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
   });
 
+  it("a restart that settles after the plugin's own last change (its dependents came back later) re-sends its row with the commands it takes again", async () => {
+    const plugins: PluginDefinition[] = [
+      { manifest: { name: 'alpha', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } },
+      { manifest: { name: 'beta', version: '1.0.0', dependencies: { alpha: '^1.0.0' } }, module: { init() {}, start: () => new Promise<void>((resolve) => setTimeout(resolve, 150)), stop() {} } },
+    ];
+    const host = await start({}, plugins);
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    expect((await post(host, '/api/plugins/alpha/restart')).status).toBe(200);
+    expect(host.manager.can('alpha', 'restart')).toBe(true);
+    const lastAlpha = (events: typeof stream.events) =>
+      events.flatMap((e) => (e.event === 'plugins' ? (e.data as { plugins: DashboardPlugin[] }).plugins : [])).filter((p) => p.name === 'alpha').at(-1);
+    await stream.until((events) => lastAlpha(events)?.can.restart === true);
+    expect(lastAlpha(stream.events)).toMatchObject({ state: 'running', can: { stop: true, restart: true } });
+    stream.close();
+  });
+
   it('a dashboard closed as soon as its host stopped sends the last changes before it ends the streams', async () => {
     const host = await start();
     const stream = openEvents(host.base);
