@@ -79,19 +79,37 @@ export interface PluginManager extends ManagerPlatform {
 
 type Pending = { resolve: () => void; reject: (error: unknown) => void; name: string; command: PluginCommand };
 
-/**
- * Listeners told when a restart or reload of a plugin has settled, its dependents back too: the
- * commands it takes change then with no state change of its own (the dashboard re-sends its row).
- * Kept out of `subscribe`, whose changes each carry a state.
- */
-const settledListeners = new WeakMap<PluginManager, Set<(name: string) => void>>();
+/** What the dashboard needs of a manager beyond its public API. */
+interface ManagerInternals {
+  /**
+   * Listeners told when a restart or reload of a plugin has settled, its dependents back too: the
+   * commands it takes change then with no state change of its own. Kept out of `subscribe`,
+   * whose changes each carry a state.
+   */
+  settled: Set<(name: string) => void>;
+  /** `reloadPlugin` with the new definition still to be loaded, inside the reload. */
+  reloadFrom(name: string, load: () => unknown, options?: ReloadOptions): Promise<PluginSnapshot>;
+}
+
+const internals = new WeakMap<PluginManager, ManagerInternals>();
 
 /** Calls `listener(name)` whenever a restart or reload of a plugin of `manager` settles; returns the unsubscribe. */
 export function onCommandSettled(manager: PluginManager, listener: (name: string) => void): () => void {
-  const set = settledListeners.get(manager);
+  const set = internals.get(manager)?.settled;
   if (!set) return () => undefined;
   set.add(listener);
   return () => void set.delete(listener);
+}
+
+/**
+ * Reloads `name` with the definition `load` gives, loaded as part of the reload: a command accepted
+ * while it loads comes later and wins, as for the module a reload imports (a stop: the new version
+ * is installed at rest). `load` runs only once the reload is accepted.
+ */
+export async function reloadFrom(manager: PluginManager, name: string, load: () => unknown, options?: ReloadOptions): Promise<PluginSnapshot> {
+  const inner = internals.get(manager);
+  if (inner) return inner.reloadFrom(name, load, options);
+  return manager.reloadPlugin(name, (await load()) as PluginDefinition, options);
 }
 
 const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['type']> = {
@@ -289,12 +307,17 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const inTransition = (record: PluginRecord<PluginRef>, command: PluginCommand) =>
     registry().transitionOf(record) !== null || (command === 'reload' && reloading.has(record.name));
 
-  /** `ownReload`: the check a reload repeats after loading its module (its own reload aside). */
+  /**
+   * `ownReload`: the check a reload repeats after loading its module. Any state passes then (a
+   * stop still running, a start under way): the registry brings the plugin to rest before the
+   * swap, and a command accepted meanwhile wins (see reloadNow).
+   */
   const allowed = (record: PluginRecord<PluginRef>, command: PluginCommand, ownReload = false): boolean => {
     if (managerState !== 'running' || record.crash) return false;
     if (ownReload ? registry().transitionOf(record) !== null : inTransition(record, command)) return false;
     const snapshot = lifecycleSnapshot(record);
     if (!snapshot) return false;
+    if (ownReload) return true;
     const accepts = (type: LifecycleEvent['type']) =>
       snapshot.status === 'active' && snapshot.can({ type } as LifecycleEvent);
     switch (command) {
@@ -392,26 +415,37 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const isRunning = (state: string) => state === 'running';
   const isAtRest = (state: string) => state === 'stopped' || state === 'initialized' || state === 'created';
 
-  const reloadPlugin = async (name: string, definition: PluginDefinition, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
+  const checkDefinition = (name: string, definition: unknown): PluginDefinition => {
+    if (typeof definition !== 'object' || definition === null) {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: plugin '${name}': the new definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}`, { plugin: name });
+    }
+    return definition as PluginDefinition;
+  };
+
+  /**
+   * The new definition is `given`, or else what `load` gives, loaded as part of the reload
+   * (reloadFrom): a command accepted meanwhile comes later.
+   */
+  const reloadWith = async (name: string, given: { definition: unknown } | { load: () => unknown }, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
     if (typeof options !== 'object' || options === null) {
       throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${options === null ? 'null' : `a ${typeof options}`}`);
     }
     const record = recordOf(name);
-    if (typeof definition !== 'object' || definition === null) {
-      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: plugin '${name}': the new definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}`, { plugin: name });
-    }
+    if ('definition' in given) checkDefinition(name, given.definition);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
     reloading.add(name);
     try {
-      return await reloadNow(name, definition, options.keepStopped === true);
+      const begun = commandCount;
+      const definition = checkDefinition(name, 'definition' in given ? given.definition : await given.load());
+      return await reloadNow(name, definition, options.keepStopped === true, begun);
     } finally {
       reloading.delete(name);
     }
   };
 
-  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean): Promise<PluginSnapshot> => {
+  /** `begun`: the command count when the reload was accepted; a command since then wins. */
+  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
-    const begun = commandCount;
     const next = prepareDefinition(definition, 0, defaults);
     if (next.name !== name) {
       throw new PluginFactoryError(
@@ -437,7 +471,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
     if (problems.length > 0) throw problems[0]!;
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
-    // failed, or the host stopping); it must still take a reload.
+    // failed, unloaded, or the host stopping); it must still take a reload. Its own reload no
+    // longer stands in the way, nor a state a command accepted meanwhile left it in.
+    reloading.delete(name);
     const record = recordOf(name);
     if (!allowed(record, 'reload', true)) throw refuse(record, 'reload');
     // Another reload may have changed the graph meanwhile (a cycle or a version range through
@@ -522,14 +558,14 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       orderHostHooks();
       platform.metrics.remove(name);
     },
-    reloadPlugin,
+    reloadPlugin: (name, definition, options) => reloadWith(name, { definition }, options),
     can(name, command) {
       const record = typeof name === 'string' ? registry().get(name) : undefined;
       if (record === undefined || !(PLUGIN_COMMANDS as readonly string[]).includes(command)) return false;
       return allowed(record, command);
     },
   };
-  settledListeners.set(manager, settled);
+  internals.set(manager, { settled, reloadFrom: (name, load, options) => reloadWith(name, { load }, options) });
   // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks.
   runtimes.onUnhealthy = (name) => {
     if (!manager.can(name, 'restart')) return;

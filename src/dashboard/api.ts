@@ -4,6 +4,7 @@
  * command answers with the manager's error code: `INVALID_TRANSITION` (409) when the chart does
  * not allow it, `PLUGIN_NOT_FOUND` (404), or the code of the failure when it ran and failed.
  */
+import { reloadFrom } from '../manager.ts';
 import type { PluginManager } from '../manager.ts';
 import type { PluginDefinition } from '../definition.ts';
 import type { PluginSnapshot } from '../snapshot.ts';
@@ -71,7 +72,8 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
     case 'reload': {
       const current = manager.getSnapshot().plugins.find((plugin) => plugin.name === name);
       if (!current) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${name}' is registered; check the name`, { plugin: name });
-      if (!options.reload) throw requestError('this dashboard has no source of new plugin code (serveDashboard option `reload`)');
+      const source = options.reload;
+      if (!source) throw requestError('this dashboard has no source of new plugin code (serveDashboard option `reload`)');
       // Checked before the module is imported again: a refused reload touches nothing.
       if (reloading.has(name)) {
         throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': a reload of it is already in progress; try again once it ended`, { plugin: name });
@@ -86,22 +88,22 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
       }
       reloading.add(name);
       try {
-        let definition;
-        try {
-          definition = await options.reload(name);
-        } catch (error) {
-          throw reloadSourceError(name, error);
-        }
-        try {
-          options.learn(definition);
-        } catch {
-          // A definition too broken to read secrets from is refused by reloadPlugin with its code.
-        }
-        // A stop accepted while the new code loaded came later than this reload: it wins, as it
-        // does while the manager loads a module itself, so the new version is not started.
-        const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
-        const stoppedMeanwhile = current.state !== 'stopped' && now === 'stopped';
-        return await manager.reloadPlugin(name, definition, stoppedMeanwhile ? { keepStopped: true } : {});
+        // The new code loads as part of the reload: a stop accepted meanwhile comes later and
+        // wins (the new version is installed at rest), as while the manager imports a module.
+        return await reloadFrom(manager, name, async () => {
+          let definition;
+          try {
+            definition = await source(name);
+          } catch (error) {
+            throw reloadSourceError(name, error);
+          }
+          try {
+            options.learn(definition);
+          } catch {
+            // A definition too broken to read secrets from is refused by the reload with its code.
+          }
+          return definition;
+        });
       } finally {
         reloading.delete(name);
       }

@@ -344,6 +344,24 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('created');
   });
 
+  it('a stop accepted while a reload loads its new code wins also when it is still stopping as the code arrives', async () => {
+    const plugins: PluginDefinition[] = [
+      { manifest: { name: 'svc', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => new Promise<void>((resolve) => setTimeout(resolve, 200)) } },
+    ];
+    let release: () => void = () => undefined;
+    const loaded = new Promise<void>((resolve) => (release = resolve));
+    const next: PluginDefinition = { manifest: { name: 'svc', version: '2.0.0' }, module: { init() {}, start() {}, stop() {} } };
+    const host = await start({ reload: async () => (await loaded, next) }, plugins);
+    const reload = post(host, '/api/plugins/svc/reload');
+    await until(() => host.manager.can('svc', 'reload') === false);
+    const stop = post(host, '/api/plugins/svc/stop');
+    await until(() => pluginOf(host.manager, 'svc').state === 'stopping');
+    release();
+    const [reloaded, stopped] = await Promise.all([reload, stop]);
+    expect([reloaded.status, stopped.status]).toEqual([200, 200]);
+    expect(pluginOf(host.manager, 'svc')).toMatchObject({ state: 'created', version: '2.0.0' });
+  });
+
   it.each<[string, () => never | Promise<never>, string]>([
     ['a plain error carrying one of our codes', () => { throw Object.assign(new Error('bad manifest'), { code: 'MANIFEST_INVALID' }); }, 'MANIFEST_INVALID'],
     ['an error without a code', () => { throw new Error('disk gone'); }, 'MODULE_LOAD_FAILED'],

@@ -156,6 +156,34 @@ describe('overlapping commands', () => {
     expect(stateOf(manager, 'b')).toBe('running');
   });
 
+  it('a stop accepted while a reload loads its module wins even when the stop is still running as the module ends loading', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a', { stopMs: 80 })]);
+    await manager.start();
+    const slow: PluginDefinition = { manifest: { name: 'a', version: '1.0.1' }, module: async () => (await sleep(20), plugin(log, 'a', { version: '1.0.1' }).module) };
+    const reload = settles(manager.reloadPlugin('a', slow));
+    const stop = settles(manager.stopPlugin('a'));
+    expect(await reload).toMatchObject({ ok: true, value: { state: 'created', version: '1.0.1' } });
+    expect(await stop).toMatchObject({ ok: true });
+    expect(log.filter((entry) => entry.startsWith('a@1.0.1'))).toEqual([]);
+  });
+
+  it('a reload whose plugin is still going down with a stopped requirement when its module loads is installed, and comes back with the requirement', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' }, stopMs: 80 })]);
+    await manager.start();
+    const slow: PluginDefinition = {
+      manifest: { name: 'b', version: '1.0.1', dependencies: { a: '*' } },
+      module: async () => (await sleep(20), plugin(log, 'b', { version: '1.0.1', deps: { a: '*' } }).module),
+    };
+    const reload = settles(manager.reloadPlugin('b', slow));
+    expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: true });
+    expect(await reload).toMatchObject({ ok: true, value: { state: 'created', version: '1.0.1' } });
+    expect(stateOf(manager, 'a')).toBe('stopped');
+    expect(await settles(manager.startPlugin('a'))).toMatchObject({ ok: true });
+    expect(manager.getSnapshot().plugins.find((p) => p.name === 'b')).toMatchObject({ state: 'running', version: '1.0.1' });
+  });
+
   it('a second reload of the same plugin while one is in progress is refused', async () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a')]);
