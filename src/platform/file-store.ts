@@ -102,8 +102,10 @@ export function createFileStore(options: FileStoreOptions): Store {
 
   const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
     // A name no other write picks: not another store on this folder, nor one left by a crash of a
-    // process that had the same pid (pid 1 in a container).
-    const tmp = `${file.path}.${randomUUID()}.tmp`;
+    // process that had the same pid (pid 1 in a container). Not built from the plugin's name,
+    // which may take 214 of the 255 characters a file name can have; in the same folder, so the
+    // rename stays atomic.
+    const tmp = join(dataDir, `.${randomUUID()}.tmp`);
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;

@@ -42,12 +42,15 @@ export function transitionPaths(types?: readonly ModelEventType[]): ModelPath[] 
   return paths;
 }
 
-/** Simple paths over the state graph (context folded away: it would make the count explode). */
+/**
+ * Simple paths over the state graph (context folded away: it would make the count explode),
+ * without the one of no step to the initial state, which drives nothing.
+ */
 export function simplePaths(types?: readonly ModelEventType[]): ModelPath[] {
   return getSimplePaths(lifecycleModel, {
     events: eventsOf(types),
     serializeState: (snapshot) => stateToPath(snapshot.value),
-  });
+  }).filter((path) => pathEvents(path).length > 0);
 }
 
 /** The model states reachable with these events. */

@@ -127,6 +127,14 @@ describe('file store on disk', () => {
     expect(await second.scope('api').keys()).toEqual(['token-count']);
   });
 
+  it('works for the longest plugin name (214 characters): its temporary file is not named after it', async () => {
+    const name = `a${'b'.repeat(213)}`;
+    const first = createFileStore({ dataDir: dir });
+    await first.scope(name).set('k', 1);
+    expect(await createFileStore({ dataDir: dir }).scope(name).get('k')).toBe(1);
+    expect(await readdir(dir)).toEqual([`${name}.json`]);
+  });
+
   it('keeps the order keys were first set across a restart, integer-like keys included', async () => {
     const first = createFileStore({ dataDir: dir }).scope('db');
     for (const key of ['b', '10', 'a', '2']) await first.set(key, key);

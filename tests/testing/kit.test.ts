@@ -130,6 +130,7 @@ describe('a well-behaved plugin', () => {
   it('walks more paths with cover: simple than a plugin needs, all of them passing', async () => {
     const paths = lifecyclePaths({ manifest, module: webPlugin() }, { cover: 'simple' });
     expect(paths.length).toBeGreaterThan(30);
+    expect(paths.filter((path) => path.events.length === 0)).toEqual([]); // none that drives nothing
     expect([...(await failures(paths))]).toEqual([]);
   });
 });
