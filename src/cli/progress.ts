@@ -47,6 +47,29 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
   return yellow('…', stream);
 }
 
+/** Characters a terminal shows two columns wide (East Asian wide and fullwidth forms, most emoji). */
+const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
+
+/**
+ * `text` on one line of at most `max` columns: line breaks, tabs, escape codes and other control
+ * or text-reordering characters become spaces (a message of several lines would otherwise take
+ * rows the redraw does not erase), and what does not fit is cut with an ellipsis.
+ */
+export function fitColumns(text: string, max: number): string {
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ');
+  let columns = 0;
+  let end = 0;
+  let fitted = -1; // where the text is cut when it does not fit: room left for the ellipsis
+  for (const char of flat) {
+    const width = WIDE.test(char) ? 2 : 1;
+    if (fitted < 0 && columns + width > max - 1) fitted = end;
+    columns += width;
+    if (columns > max) return `${flat.slice(0, fitted)}…`;
+    end += char.length;
+  }
+  return flat;
+}
+
 /**
  * The frame's lines, each cut to the terminal width so that none wraps, and no more of them than
  * the terminal has rows (either breaks the redraw in place). A host too large for the terminal
@@ -57,7 +80,7 @@ export function frame(snapshot: ManagerSnapshot, stream: Stream & { rows?: numbe
   // 0 or undefined: the terminal did not say (a pty without a size); assume 80 × 24.
   const width = Math.max(20, (stream.columns || 80) - 1);
   const height = Math.max(1, (stream.rows || 24) - 1);
-  const cut = (text: string, max = width) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  const cut = (text: string, max = width) => fitColumns(text, max);
   const nameWidth = Math.max(6, ...snapshot.plugins.map((p) => p.name.length));
   const stateWidth = Math.max(5, ...snapshot.plugins.map((p) => p.state.length));
   const line = (plugin: PluginSnapshot) => {

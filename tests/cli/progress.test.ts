@@ -166,6 +166,25 @@ describe('live progress (terminal)', () => {
   });
 });
 
+describe('the frame', () => {
+  it('keeps an error message of several lines, escape codes or wide characters on one row of the width (a redraw erases rows it counted)', () => {
+    const { manager } = fakeManager(['api', 'db']);
+    const snapshot = manager.getSnapshot();
+    snapshot.plugins[0]!.state = 'failed.halted';
+    snapshot.plugins[0]!.error = { code: 'MODULE_LOAD_FAILED', message: 'Transform failed with 1 error:\nindex.ts:3:1: ERROR: Unexpected "}"\r\n\x1b[2J\u202eevil' } as never;
+    snapshot.plugins[1]!.state = 'failed.halted';
+    snapshot.plugins[1]!.error = { code: 'HOOK_FAILED', message: '接続できません：データベースが応答しません。'.repeat(4) } as never;
+    const columns = 120;
+    const lines = frame(snapshot, { isTTY: true, columns, rows: 24 } as unknown as NodeJS.WriteStream);
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
+      const width = [...line].reduce((sum, char) => sum + (/[\u3000-\u9fff\uff00-\uff60]/u.test(char) ? 2 : 1), 0);
+      expect(width, line).toBeLessThanOrEqual(columns - 1);
+    }
+  });
+});
+
 describe('plain progress (pipe, file, CI)', () => {
   it('writes one line per state change and no escape codes', () => {
     const { manager, set } = fakeManager(['db']);
