@@ -37,12 +37,21 @@ export function guardProcess(): void {
   // Ctrl-C ends a command at once, as it would without the guard, unless the command handles
   // signals itself (`run` stops its plugins first). Listening also keeps a loader's own signal
   // handler (tsx exits when nobody else listens) from calling the guarded exit.
+  // The same signal again within REPEAT_WINDOW_MS is one Ctrl-C relayed by a parent (npm, tsx),
+  // also when it comes just after the command let go of the signals.
+  let last: { signal: NodeJS.Signals; at: number } | null = null;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
-      if (signalsClaimed === 0) exitProcess(signal === 'SIGINT' ? 130 : 143);
+      const now = Date.now();
+      const repeat = last !== null && last.signal === signal && now - last.at < REPEAT_WINDOW_MS;
+      if (!repeat) last = { signal, at: now };
+      if (signalsClaimed === 0 && !repeat) exitProcess(signal === 'SIGINT' ? 130 : 143);
     });
   }
 }
+
+/** A repeat of the same signal within this window is one signal relayed by a parent process. */
+export const REPEAT_WINDOW_MS = 300;
 
 let signalsClaimed = 0;
 

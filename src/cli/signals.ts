@@ -4,10 +4,7 @@
  * Ctrl-C relayed by a parent process (npm, tsx), not a second one.
  */
 
-import { claimSignals, exitProcess } from './process-guard.ts';
-
-/** A repeat of the same signal within this window is ignored. */
-export const REPEAT_WINDOW_MS = 300;
+import { REPEAT_WINDOW_MS, claimSignals, exitProcess } from './process-guard.ts';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 

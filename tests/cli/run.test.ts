@@ -135,6 +135,19 @@ describe('plugin-factory run', () => {
     expect(run.err()).not.toContain('again');
   });
 
+  it('a relayed repeat of the signal, even once the host has stopped, is still one signal: the open-handle report and exit 1 follow, not 130', async () => {
+    const run = startCli(['run', `${FIXTURES}/leaky`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.kill('SIGINT');
+    // A parent's relay of the same Ctrl-C: the host stops quickly, so it may come after the
+    // command let go of the signals.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 10_000);
+    expect(code, run.err()).toBe(1);
+    expect(run.err()).toContain('open handles');
+  });
+
   it('SIGINT during boot stops the host without reporting a boot failure, and exits 130 as an interrupted command', async () => {
     const run = startCli(['run', `${FIXTURES}/slow-boot`]);
     await waitFor(run, /^plugin late: \S+ -> starting\.hook$/m);
