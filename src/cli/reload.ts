@@ -23,6 +23,11 @@ export interface HotReloadOptions {
   stopping(): boolean;
   /** Called with each new definition before the manager gets it (the live views redact its secrets). */
   learn?(definition: PluginDefinition): void;
+  /**
+   * Settles once the host has booted: changes seen before (watching starts before the boot, so
+   * that an edit made meanwhile is not lost) are reloaded then.
+   */
+  ready?: Promise<unknown>;
 }
 
 export interface HotReload {
@@ -49,7 +54,7 @@ function shown(folder: string): string {
 }
 
 export function watchAndReload(options: HotReloadOptions): HotReload {
-  const { host, manager, verbose, note, warn, stopping, learn } = options;
+  const { host, manager, verbose, note, warn, stopping, learn, ready } = options;
   const names = host.definitions.map(definitionName);
 
   /**
@@ -93,6 +98,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   const reload = async (index: number, tries = 1): Promise<void> => {
     const folder = host.folders[index]!;
     const name = names[index]!;
+    await ready;
     if (stopping()) return;
     // Another reload in progress: its module is being imported, or it is being installed. Wait
     // for it rather than import this one alongside it and be refused.
@@ -101,7 +107,13 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       await untilReloadable(name);
     }
     if (stopping()) return;
-    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config, hookTimeoutMs: host.settings.hookTimeoutMs });
+    const next = await loadPluginFolder(folder, {
+      fresh: true,
+      config: host.definitions[index]!.config,
+      hookTimeoutMs: host.settings.hookTimeoutMs,
+      // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
+      signal: closing.signal,
+    });
     if (stopping()) return;
     const unchanged = () => {
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
@@ -134,6 +146,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     }
   };
 
+  const closing = new AbortController();
   const queue = serialize((index) => reload(index));
   const watch = watchFolders(
     host.folders,
@@ -143,6 +156,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   return {
     async close() {
       watch.close();
+      closing.abort();
       await queue.idle();
     },
   };

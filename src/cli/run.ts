@@ -125,6 +125,22 @@ export async function runCommand(args: string[]): Promise<number> {
     (line) => log(line, errors),
   );
 
+  // Watching starts before the boot, so that an edit made while the plugins start is not lost:
+  // it is reloaded once the boot is over.
+  let booted: () => void = () => undefined;
+  if (values.watch && !values.once) {
+    hotReload = watchAndReload({
+      host,
+      manager,
+      verbose,
+      note: (line) => log(line, notes),
+      warn: (line) => log(line, errors),
+      stopping: () => stopping !== null,
+      learn: (definition: PluginDefinition) => (observers ? observers.learn(definition) : stray.learn(definition)),
+      ready: new Promise<void>((resolve) => (booted = resolve)),
+    });
+  }
+
   // Signal handlers do not keep the event loop alive (a host of plugins that hold no handle
   // would end with "unsettled top-level await"); this timer does until shutdown is asked.
   const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -139,22 +155,14 @@ export async function runCommand(args: string[]): Promise<number> {
     void requestStop();
   }
   booting = false;
+  booted();
   if (!stopping) {
     const running = boot.plugins.filter((plugin) => plugin.state === 'running').length;
     log(`booted: ${running} of ${boot.plugins.length} plugins running`, notes);
     if (values.once) {
       void requestStop();
     } else {
-      if (values.watch) {
-        hotReload = watchAndReload({
-          host,
-          manager,
-          verbose,
-          note: (line) => log(line, notes),
-          warn: (line) => log(line, errors),
-          stopping: () => stopping !== null,
-          learn: (definition: PluginDefinition) => (observers ? observers.learn(definition) : stray.learn(definition)),
-        });
+      if (hotReload) {
         log(`watching ${host.folders.length} plugin folder${host.folders.length === 1 ? '' : 's'} for changes`, notes);
       }
       log(`press Ctrl-C to stop (or: kill -INT ${process.pid})`, notes);

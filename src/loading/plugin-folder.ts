@@ -34,6 +34,8 @@ export interface FolderOptions {
   fresh?: boolean | undefined;
   /** The host's hook time limit, for a manifest that sets none (bounds the import). */
   hookTimeoutMs?: number | undefined;
+  /** Aborted: stop waiting for the import (the result is MODULE_LOAD_FAILED), say at shutdown. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Finds the manifest file of a folder, if any. */
@@ -247,8 +249,11 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   try {
     // Bounded like a hook: a top-level await that never settles must not hold the loader.
     const timeoutMs = parsed.data.hookTimeoutMs ?? options.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
-    const namespace = (await withinMs(importEntry(entry, options.fresh === true ? await realpath(folder) : null), timeoutMs, () =>
-      new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
+    const namespace = (await withinMs(
+      importEntry(entry, options.fresh === true ? await realpath(folder) : null),
+      timeoutMs,
+      () => new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
+      options.signal,
     )) as { default?: unknown };
     if (!namespace || !('default' in namespace) || namespace.default === undefined) {
       return {
@@ -367,12 +372,25 @@ function compiledDefault(value: unknown): unknown {
   return wrapped.__esModule === true && Object.hasOwn(wrapped, 'default') && wrapped.default !== undefined ? wrapped.default : value;
 }
 
-/** `promise`, or a rejection with `error()` after `ms`; the timer keeps the process alive meanwhile. */
-async function withinMs<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+/**
+ * `promise`, or a rejection with `error()` after `ms` (the timer keeps the process alive
+ * meanwhile), or as soon as `signal` aborts.
+ */
+async function withinMs<T>(promise: Promise<T>, ms: number, error: () => Error, signal?: AbortSignal): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error()), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(error()), ms);
+        onAbort = () => reject(new Error('loading was given up (its signal aborted)'));
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -59,6 +59,39 @@ describe('plugin-factory run --watch', () => {
     expect(after).toMatch(/^host: stopping -> stopped$/m);
   });
 
+  it('an edit made while the host boots is not lost: it is reloaded once the boot is over', async () => {
+    await writeFile(
+      join(dir, 'base', 'index.mjs'),
+      `export default {
+  init() {},
+  start() { process.stdout.write('base v1 starting\\n'); return new Promise((resolve) => setTimeout(resolve, 1500)); },
+  stop() {},
+};
+`,
+    );
+    const run = startCli(['run', dir, '--watch']);
+    await waitFor(run, /^base v1 starting$/m);
+    await writeFile(join(dir, 'base', 'index.mjs'), baseModule('v2'));
+    await waitFor(run, /press Ctrl-C to stop/);
+    await waitFor(run, /^reloaded base: running$/m);
+    expect(run.out()).toContain('base v2 started');
+    run.child.kill('SIGINT');
+    expect((await exitOf(run)).code, run.err()).toBe(0);
+  });
+
+  it('shutdown does not wait for an edited module whose import hangs: the reload is given up', async () => {
+    await writeFile(join(dir, 'base', 'plugin.json'), JSON.stringify({ name: 'base', version: '1.0.0', hookTimeoutMs: 30_000 }));
+    const run = startCli(['run', dir, '--watch']);
+    await waitFor(run, /press Ctrl-C to stop/);
+    await writeFile(join(dir, 'base', 'index.mjs'), `process.stdout.write('importing the new base\\n');\nawait new Promise(() => {});\n${baseModule('v2')}`);
+    await waitFor(run, /^importing the new base$/m);
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 10_000);
+    expect(code, run.err()).toBe(0);
+    expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
+    expect(run.err()).not.toContain('open handles');
+  });
+
   it('a reload that fails validation names the code, and a fixed edit reloads again', async () => {
     const run = startCli(['run', dir, '--watch', '--json']);
     await waitFor(run, /press Ctrl-C to stop/, { stream: 'err' });

@@ -1035,6 +1035,24 @@ describe('modules and files as they come from editors and compilers', () => {
     expect(definition.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
   });
 
+  it('with a signal, the wait for an import that never settles ends when it aborts (MODULE_LOAD_FAILED), not after the hook timeout', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'stuck', version: '1.0.0', hookTimeoutMs: 60_000 }),
+      'index.mjs': `await new Promise(() => {});\n${hooks}`,
+    });
+    const controller = new AbortController();
+    const loading = loadPluginFolder(dir, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    let guard: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([loading, new Promise<string>((resolve) => (guard = setTimeout(() => resolve('still waiting'), 5000)))]);
+    clearTimeout(guard);
+    expect(typeof outcome === 'string' ? outcome : outcome.problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
+    const already = new AbortController();
+    already.abort();
+    expect((await loadPluginFolder(dir, { signal: already.signal, fresh: true })).problems?.map((p) => p.code)).toEqual(['MODULE_LOAD_FAILED']);
+  });
+
   it('a module that throws a value which cannot be described is MODULE_LOAD_FAILED; its sibling still loads', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
