@@ -68,11 +68,13 @@ export async function runCommand(args: string[]): Promise<number> {
   let strays = 0;
   let fatal = false;
   let stopForStray = () => undefined;
+  /** Once shutdown has begun, a stray error neither stops the host nor leaves it going on. */
+  let shuttingDown = false;
   handleStrayErrors((error) => {
     strays += 1;
     process.exitCode = 1; // also for one that comes once the run has answered, while the process winds down
     const line = `${red('✗', errors)} ${formatError(stray.coded(error), verbose)}`;
-    log(error.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
+    log(shuttingDown ? `${line}; while the host shuts down` : error.thrown ? `${line}; shutting down` : `${line}; the host goes on`, errors);
     if (error.thrown && !fatal) {
       fatal = true;
       stopForStray();
@@ -106,6 +108,7 @@ export async function runCommand(args: string[]): Promise<number> {
   let wake: () => void = () => undefined;
   const shutdownRequested = new Promise<void>((resolve) => (wake = resolve));
   const requestStop = () => {
+    shuttingDown = true;
     stopping ??= manager.stop();
     wake();
     return stopping;
@@ -176,6 +179,9 @@ export async function runCommand(args: string[]): Promise<number> {
   await observers?.close();
   progress.close();
   signals.dispose();
+  // A rejection nobody handled is told a moment after it happens: one from the last hooks (a
+  // short `--once` is over within a tick or two) counts in this run's verdict.
+  await new Promise((resolve) => setImmediate(resolve));
 
   const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length);
   if (strays > 0) reasons.push(`${strays} error${strays === 1 ? '' : 's'} outside any hook (UNCAUGHT_ERROR)`);

@@ -127,6 +127,17 @@ describe('errors outside any hook', () => {
     expect(run.out()).toContain('witness stopped');
   });
 
+  it('run --once: a rejection from the last hooks counts in the verdict, printed before the run ends', async () => {
+    await plugins({ rejecter: `export default { init() {}, start() { Promise.reject(new Error('rejected late')); }, stop() {} };\n` });
+    const { code, stderr } = await cli(['run', dir, '--once']);
+    expect(code, stderr).toBe(1);
+    const report = stderr.indexOf("UNCAUGHT_ERROR: plugin 'rejecter'");
+    const reason = stderr.indexOf('(UNCAUGHT_ERROR)');
+    expect(report).toBeGreaterThanOrEqual(0);
+    expect(reason).toBeGreaterThan(report);
+    expect(stderr).not.toContain('the host goes on');
+  });
+
   it('run: a plugin reached through a symlink is still named, and its short secret scrubbed from the report', async () => {
     await mkdir(join(dir, 'real', 'pinned'), { recursive: true });
     const manifest = { name: 'pinned', version: '1.0.0', config: { pin: { type: 'string', secret: true, default: '432' } } };
