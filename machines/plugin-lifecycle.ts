@@ -100,7 +100,8 @@ export interface HookParams {
 export type HookAnswer =
   | { type: 'hook.done'; ms: number }
   | { type: 'hook.failed'; error: unknown }
-  | { type: 'hook.timeout'; waitingForPrevious?: boolean }
+  /** `waitingForPrevious`: the hook was never called, waiting for an abandoned call (of that hook) to settle. */
+  | { type: 'hook.timeout'; waitingForPrevious?: HookName }
   | { type: 'validate.done' }
   | { type: 'validate.failed'; error: unknown }
   | { type: 'health.healthy' | 'health.degraded' | 'health.unhealthy'; report: HealthRecord };
@@ -135,18 +136,21 @@ const HOOK_STATES: Record<HookName, string> = {
   health: 'running',
 };
 
-function timeoutError(context: LifecycleContext, state: string, waitingForPrevious = false): ErrorInfo {
+function timeoutError(context: LifecycleContext, state: string, waitingForPrevious?: HookName): ErrorInfo {
   const hook = context.hook ?? 'init';
   const where = context.source ?? `the manifest of '${context.name}'`;
   if (waitingForPrevious) {
-    // Two calls of one plugin never overlap: this one waited for an abandoned call that never settled.
+    // Two calls of one plugin never overlap: this one waited for an abandoned call that never
+    // settled, maybe of an earlier version of the plugin (a reload does not end it).
+    const previous = waitingForPrevious;
     return {
       code: 'HOOK_TIMEOUT',
       hook,
       message:
         `plugin '${context.name}': ${hook} hook was not called within ${context.hookTimeoutMs} ms (state ${state}): ` +
-        `its previous call was abandoned and has not settled; make ${hook} settle when ctx.signal aborts`,
-      cause: 'the previous call of the plugin has not settled',
+        `an abandoned ${previous} call of the plugin (this version or an earlier one) has not settled, and no hook of it runs until it does; ` +
+        `make ${previous} settle when ctx.signal aborts`,
+      cause: `an abandoned ${previous} call has not settled`,
     };
   }
   return {
@@ -251,7 +255,7 @@ export const pluginLifecycle = setup({
       error: toErrorInfo(event.type === 'hook.failed' ? event.error : undefined, 'HOOK_FAILED', context.hook ?? undefined),
     })),
     hookTimedOut: assign(({ context, event }) => ({
-      error: timeoutError(context, HOOK_STATES[context.hook ?? 'init'], event.type === 'hook.timeout' && event.waitingForPrevious === true),
+      error: timeoutError(context, HOOK_STATES[context.hook ?? 'init'], event.type === 'hook.timeout' ? event.waitingForPrevious : undefined),
     })),
     dependencyReady: assign(({ context, event }) => ({
       waitingFor:

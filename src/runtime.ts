@@ -115,6 +115,8 @@ export class PluginRuntimes {
    * one's abandoned hook still runs): settles when the last abandoned hook settles.
    */
   private readonly pending = new Map<string, Promise<void>>();
+  /** Per plugin name, the hook of the last abandoned call still pending (for the timeout's message). */
+  private readonly pendingHook = new Map<string, HookParams['hook']>();
   /**
    * Per plugin name: a health check left in flight. Kept apart from `pending` because a check is
    * bounded by its own timeout, and the next hook's timeout starts only once that wait is over.
@@ -251,13 +253,16 @@ export class PluginRuntimes {
     }
   }
 
-  /** The plugin's next hook waits (at most one hook timeout) until `settled`. */
-  private awaitBeforeNext(name: string, settled: Promise<void>): void {
+  /** The plugin's next hook is not called until `settled` (the call of `hook` it abandoned). */
+  private awaitBeforeNext(name: string, hook: HookParams['hook'], settled: Promise<void>): void {
     const previous = this.pending.get(name);
     const both = previous ? Promise.all([previous, settled]).then(noop) : settled;
     this.pending.set(name, both);
+    this.pendingHook.set(name, hook);
     void both.then(() => {
-      if (this.pending.get(name) === both) this.pending.delete(name);
+      if (this.pending.get(name) !== both) return;
+      this.pending.delete(name);
+      this.pendingHook.delete(name);
     });
   }
 
@@ -421,7 +426,8 @@ export class PluginRuntimes {
       metrics.hook(run.hook, ms, false);
       metrics.error('HOOK_TIMEOUT');
       run.timedOutAfter = ms;
-      answer(self, run.waiting ? { type: 'hook.timeout', waitingForPrevious: true } : { type: 'hook.timeout' });
+      const previous = run.waiting ? this.pendingHook.get(running.plugin.name) : undefined;
+      answer(self, previous ? { type: 'hook.timeout', waitingForPrevious: previous } : { type: 'hook.timeout' });
     }, ms);
   }
 
@@ -438,7 +444,7 @@ export class PluginRuntimes {
     run.abandoned = true;
     run.giveUp?.(this.givenUp(running.plugin, run));
     run.controller?.abort();
-    if (run.result) this.awaitBeforeNext(running.plugin.name, run.result.then(noop, noop));
+    if (run.result) this.awaitBeforeNext(running.plugin.name, run.hook, run.result.then(noop, noop));
   }
 
   private async call(

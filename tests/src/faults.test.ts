@@ -749,6 +749,26 @@ describe('hooks of one plugin never overlap', () => {
     await stopAndCheckTimers(manager, timers);
   });
 
+  it('a stop that hangs for good keeps a reloaded version from running any hook; the timeout names the stop it waits for', async () => {
+    const p = probe();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const manager = host([plugin(p, 'stuck', { hooks: { stop: () => gate } })], { retry: { retries: 0 } });
+    await manager.start();
+    let newInits = 0;
+    const next: PluginDefinition = { manifest: { name: 'stuck', version: '2.0.0' }, module: { init: () => void newInits++, start() {}, stop() {} } };
+    await expect(manager.reloadPlugin('stuck', next)).rejects.toMatchObject({ code: 'HOOK_TIMEOUT' });
+    const stuck = pluginOf(manager, 'stuck');
+    expect(stuck).toMatchObject({ version: '2.0.0', state: 'failed.halted', error: { code: 'HOOK_TIMEOUT', hook: 'init' } });
+    expect(newInits).toBe(0);
+    expect(stuck.error?.cause).toContain('stop');
+    release();
+    await sleep(5);
+    // Once the old call has settled, the new version runs.
+    await expect(manager.retryPlugin('stuck')).resolves.toMatchObject({ state: 'running', version: '2.0.0' });
+    expect(newInits).toBe(1);
+  });
+
   it('a start cancelled by stopPlugin is waited for before the next start runs', async () => {
     const timers = markTimers();
     const p = probe();
