@@ -446,7 +446,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   /** `begun`: the command count when the reload was accepted; a command since then wins. */
   const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
-    const next = prepareDefinition(definition, 0, defaults);
+    // One that names no plugin (no manifest, or one that cannot be read) is told its own problem.
+    const next = prepareDefinition(definition, 0, defaults, name);
     if (next.name !== name) {
       throw new PluginFactoryError(
         'MANIFEST_INVALID',

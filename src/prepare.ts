@@ -58,13 +58,16 @@ function printable(name: string): string {
   return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-/** Reads one definition's manifest; never throws. */
-export function prepareDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
+/**
+ * Reads one definition's manifest; never throws. `fallback`: how a plugin whose definition names
+ * none is called (its place in the list, or the name a reload keeps).
+ */
+export function prepareDefinition(definition: unknown, index: number, defaults: HostDefaults, fallback = `#${index + 1}`): PreparedPlugin {
   try {
-    return readDefinition(definition, index, defaults);
+    return readDefinition(definition, fallback, defaults);
   } catch (error) {
     // A definition that throws when read (a getter, a Proxy trap): invalid, with nothing of it kept.
-    const prepared = emptyPrepared(`#${index + 1}`, {} as PluginDefinition, 'its definition', defaults);
+    const prepared = emptyPrepared(fallback, {} as PluginDefinition, 'its definition', defaults);
     prepared.errors.push(
       new PluginFactoryError('CONTRACT_INVALID', `plugin '${prepared.name}': the definition cannot be read: ${describeThrown(error)}; pass a plain { manifest, module }`, {
         plugin: prepared.name,
@@ -92,12 +95,12 @@ function emptyPrepared(name: string, definition: PluginDefinition, source: strin
   };
 }
 
-function readDefinition(definition: unknown, index: number, defaults: HostDefaults): PreparedPlugin {
+function readDefinition(definition: unknown, fallback: string, defaults: HostDefaults): PreparedPlugin {
   const def = (typeof definition === 'object' && definition !== null ? definition : {}) as Partial<PluginDefinition>;
   const rawManifest = def.manifest as { name?: unknown } | undefined;
   const rawName = rawManifest && typeof rawManifest.name === 'string' && rawManifest.name ? printable(rawManifest.name) : null;
   const hint = typeof def.name === 'string' && def.name ? def.name : null;
-  const name = rawName ?? hint ?? `#${index + 1}`;
+  const name = rawName ?? hint ?? fallback;
   const source = typeof def.source === 'string' ? def.source : `the manifest of '${name}'`;
   const prepared = emptyPrepared(name, def as PluginDefinition, source, defaults);
   const problems = Array.isArray(def.problems) ? def.problems.filter((p) => p instanceof PluginFactoryError) : [];

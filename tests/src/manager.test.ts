@@ -651,6 +651,17 @@ describe('runtime commands', () => {
         next: (log) => plugin(log, 'other-db', { tag: '#2' }),
       },
       {
+        title: 'a definition that cannot be read (its own problem, not a name it lacks)',
+        code: 'CONTRACT_INVALID',
+        next: () =>
+          ({
+            get manifest() {
+              throw new Error('trap');
+            },
+            module: {},
+          }) as unknown as PluginDefinition,
+      },
+      {
         title: 'a factory that throws',
         code: 'MODULE_LOAD_FAILED',
         next: () => ({
