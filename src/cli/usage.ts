@@ -17,7 +17,8 @@ Commands:
 <dir> is a folder of plugin folders or a single plugin folder; <config> is a host file
 (.json/.yaml). Run 'plugin-factory <command> --help' for a command's options.
 
-Exit codes: 0 success, 1 the plugins have problems, 2 usage error.
+Exit codes: 0 success, 1 the plugins have problems, 2 usage error, 130 or 143 interrupted
+by SIGINT or SIGTERM (see 'run --help').
 `;
 
 export const VALIDATE_USAGE = `Usage: plugin-factory validate <dir|config> [--json] [--verbose]
