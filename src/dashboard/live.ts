@@ -47,7 +47,9 @@ export class LiveFeed {
     const { manager, hub } = options;
     const changes = manager.subscribe((change) => {
       if (change.type === 'plugin.changed') {
-        this.clock.changed(change.name);
+        // An unloaded plugin's last change: nothing to time any more (with or without a viewer).
+        if (change.state === 'removed') this.clock.removed(change.name);
+        else this.clock.changed(change.name);
         this.dirty.add(change.name);
       } else {
         // Every plugin's allowed commands depend on the host's state.

@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LiveFeed } from '../../src/dashboard/live.ts';
+import { StateClock } from '../../src/dashboard/view.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
@@ -382,6 +383,14 @@ describe('dashboard API: commands', () => {
 });
 
 describe('dashboard API: live stream and secrets', () => {
+  it('forgets the state time of an unloaded plugin, whether or not a page is watching', async () => {
+    const host = await start();
+    const removed = vi.spyOn(StateClock.prototype, 'removed');
+    await host.manager.unloadPlugin('cache');
+    expect(removed.mock.calls.map(([name]) => name)).toContain('cache');
+    removed.mockRestore();
+  });
+
   it('a stream request pipelined behind another answer becomes a client only when its turn comes; a pile of them on one connection is one client, gone with it', async () => {
     const host = await start();
     const spy = vi.spyOn(LiveFeed.prototype, 'attach'); // to see the feed's clients
