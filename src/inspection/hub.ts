@@ -44,6 +44,9 @@ const MAX_HUB_CAPACITY = 1_000_000;
  * ```
  */
 export function createInspectionHub(options: InspectionHubOptions = {}): InspectionHub {
+  if (typeof options !== 'object' || options === null) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: options must be an object such as { capacity: 1000 }, not ${options === null ? 'null' : `a ${typeof options}`}`);
+  }
   const capacity = options.capacity ?? DEFAULT_HUB_CAPACITY;
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_HUB_CAPACITY) {
     throw new PluginFactoryError(
@@ -52,8 +55,13 @@ export function createInspectionHub(options: InspectionHubOptions = {}): Inspect
     );
   }
   const buffer = new RingBuffer<InspectionRecord>(capacity);
+  // Delivered from copies made when they change: one added during a delivery hears from the next
+  // event on (a listener that subscribes again as it is told would otherwise loop for ever), and
+  // one removed during it is not told any more.
   const listeners = new Set<(record: InspectionRecord) => void>();
   const forwards = new Set<(event: InspectionEvent) => void>();
+  let listenerList: Array<(record: InspectionRecord) => void> = [];
+  let forwardList: Array<(event: InspectionEvent) => void> = [];
   let seq = 0;
   let warned = false;
 
@@ -66,24 +74,41 @@ export function createInspectionHub(options: InspectionHubOptions = {}): Inspect
   const deliver = <T>(fn: (value: T) => void, value: T) => callGuarded(fn, value, failed);
 
   const inspect = (event: InspectionEvent) => {
-    for (const forward of forwards) deliver(forward, event);
+    for (const forward of forwardList) if (forwards.has(forward)) deliver(forward, event);
     const record = toRecord(event, seq + 1, Date.now());
     if (!record) return;
     seq = record.seq;
     buffer.push(record);
-    for (const listener of listeners) deliver(listener, record);
+    for (const listener of listenerList) if (listeners.has(listener)) deliver(listener, record);
   };
 
   return {
     inspect,
     subscribe(listener) {
+      if (typeof listener !== 'function') {
+        throw new PluginFactoryError('ARGUMENT_INVALID', `hub.subscribe: the listener must be a function, not ${listener === null ? 'null' : `a ${typeof listener}`}`);
+      }
       listeners.add(listener);
-      return { unsubscribe: () => void listeners.delete(listener) };
+      listenerList = [...listeners];
+      return {
+        unsubscribe: () => {
+          if (listeners.delete(listener)) listenerList = [...listeners];
+        },
+      };
     },
     forward(observer) {
-      const next = typeof observer === 'function' ? observer : (event: InspectionEvent) => observer.next?.(event);
+      const object = typeof observer === 'object' && observer !== null ? observer : null;
+      if (typeof observer !== 'function' && (object === null || typeof object.next !== 'function')) {
+        throw new PluginFactoryError('ARGUMENT_INVALID', 'hub.forward: give a function or an observer with a next() method');
+      }
+      const next = typeof observer === 'function' ? observer : (event: InspectionEvent) => object!.next!(event);
       forwards.add(next);
-      return { unsubscribe: () => void forwards.delete(next) };
+      forwardList = [...forwards];
+      return {
+        unsubscribe: () => {
+          if (forwards.delete(next)) forwardList = [...forwards];
+        },
+      };
     },
     recent: () => buffer.toArray(),
   };

@@ -68,6 +68,40 @@ describe('createInspectionHub', () => {
     expect(recent[0]!.seq).toBe(total - 24);
   });
 
+  it('a listener that subscribes again as it is told hears each record once, from the next one on; one removed meanwhile hears no more', async () => {
+    const hub = createInspectionHub();
+    const heard: number[] = [];
+    const once = () => {
+      const subscription = hub.subscribe((record) => {
+        subscription.unsubscribe();
+        heard.push(record.seq);
+        once();
+      });
+    };
+    once();
+    let late = 0;
+    const doomed = hub.subscribe(() => void late++);
+    hub.subscribe(() => doomed.unsubscribe()); // removes the other during a delivery
+    const manager = createPluginManager({ plugins: definitions(), logger: silentLogger, inspect: hub.inspect });
+    await manager.start();
+    await stopWithin(manager);
+    expect(heard.length).toBeGreaterThan(5);
+    expect(new Set(heard).size).toBe(heard.length);
+    expect(heard).toEqual(hub.recent().map((record) => record.seq).slice(-heard.length));
+    expect(late).toBe(1);
+  });
+
+  it('refuses options, listeners and observers it cannot use, with a code', () => {
+    for (const options of [null, 5, 'x']) {
+      expect(() => createInspectionHub(options as never)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    }
+    const hub = createInspectionHub();
+    for (const bad of [null, 5, 'x', {}]) {
+      expect(() => hub.subscribe(bad as never)).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+      expect(() => hub.forward(bad as never)).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+    }
+  });
+
   it('names a reloaded plugin actor db@2 and still files it under db', async () => {
     const hub = createInspectionHub({ capacity: 10_000 });
     const plugins = definitions();
