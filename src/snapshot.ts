@@ -36,6 +36,9 @@ export interface ManagerSnapshot {
   plugins: PluginSnapshot[];
 }
 
+/** A copy the caller may change without changing the plugin's own (what later snapshots show). */
+const copyError = (error: ErrorInfo): ErrorInfo => (error.plugins ? { ...error, plugins: [...error.plugins] } : { ...error });
+
 export function pluginSnapshot(
   record: PluginRecord<PluginRef>,
   runtimes: PluginRuntimes,
@@ -46,15 +49,18 @@ export function pluginSnapshot(
   const context = snapshot?.context;
   const key = record.entry.input.key ?? record.name;
   const state = record.crash ? 'failed' : snapshot ? lifecyclePath(snapshot.value) : record.state;
+  const error = record.crash ?? context?.error ?? null;
   return {
     name: record.name,
     version: runtimes.get(key)?.manifest?.version ?? null,
     state,
     attempts: context?.attempts ?? 0,
     dependencies: [...record.entry.requires, ...record.entry.optional.filter(isRegistered)],
-    error: record.crash ?? context?.error ?? null,
-    errors: context?.errors ?? [],
+    // Copies: these are the actor's own records, which later snapshots, the dashboard and
+    // `run --json` read too.
+    error: error ? copyError(error) : null,
+    errors: context?.errors.map(copyError) ?? [],
     timings: { ...(context?.timings ?? {}) },
-    health: state === 'running' ? (context?.health ?? null) : null,
+    health: state === 'running' && context?.health ? structuredClone(context.health) : null,
   };
 }

@@ -356,6 +356,29 @@ describe('getSnapshot()', () => {
     expect(stateOf(manager, 'solo')).toBe('running');
     expect(pluginOf(manager, 'solo').dependencies).toEqual([]);
   });
+
+  it('its errors and health records are copies too: changing them changes no later snapshot', async () => {
+    const manager = host(
+      [
+        plugin([], 'broken', { hooks: { start: () => Promise.reject(new Error('nope')) } }),
+        { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() {} } as never },
+        { manifest: { name: 'checked', version: '1.0.0' }, module: { init() {}, start() {}, stop() {}, health: () => ({ status: 'degraded', message: 'slow' }) } },
+      ],
+      { health: { intervalMs: 5, timeoutMs: 100 } },
+    );
+    await manager.start();
+    await until(() => pluginOf(manager, 'checked').health !== null);
+    const snapshot = manager.getSnapshot();
+    const [broken, bad, checked] = snapshot.plugins;
+    broken!.error!.message = 'changed';
+    broken!.error!.code = 'INTERNAL_ERROR';
+    bad!.errors.length = 0;
+    checked!.health!.status = 'healthy';
+    expect(pluginOf(manager, 'broken').error).toMatchObject({ code: 'HOOK_FAILED' });
+    expect(pluginOf(manager, 'broken').error?.message).not.toBe('changed');
+    expect(pluginOf(manager, 'bad').errors.map((e) => e.code)).toEqual(['CONTRACT_INVALID']);
+    expect(pluginOf(manager, 'checked').health?.status).toBe('degraded');
+  });
 });
 
 // ── subscribe ──────────────────────────────────────────────────────────────
