@@ -190,6 +190,17 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   const listeners = new Set<(change: ManagerChange) => void>();
   const settled = new Set<(name: string) => void>();
+  /** Plugins whose unhealthy streak asked for a restart they could not take yet. */
+  const unhealthyWaiting = new Set<string>();
+  /** Restarts the waiting plugins (`only`: that one) that can take it now and are still unhealthy. */
+  const restartWhenPossible = (only?: string) => {
+    for (const name of only === undefined ? [...unhealthyWaiting] : unhealthyWaiting.has(only) ? [only] : []) {
+      const record = registry().get(name);
+      const plugin = record ? pluginSnapshot(record, runtimes, registered) : null;
+      if (plugin?.state !== 'running' || plugin.health?.status !== 'unhealthy') unhealthyWaiting.delete(name);
+      else if (manager.can(name, 'restart')) runtimes.onUnhealthy(name);
+    }
+  };
   const pending = new Map<number, Pending>();
   let nextOp = 1;
   let managerState = 'idle';
@@ -240,6 +251,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         waiter.resolve(state);
       }
       notify({ type: 'manager.changed', state, previous });
+      if (state === 'running') restartWhenPossible();
       const cause = snapshot.context.registry.abortCause;
       // The host is shutting down: commands in flight end here, at once for a stop(), and with
       // the failure under the abort policy once nothing runs any more, as start() rejects then.
@@ -567,12 +579,19 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     },
   };
   internals.set(manager, { settled, reloadFrom: (name, load, options) => reloadWith(name, { load }, options) });
-  // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks.
+  // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks. One that
+  // cannot take a restart then (the host still booting, a restart or reload of it not settled)
+  // is restarted once it can, if it is still running unhealthy: the streak is told only once.
   runtimes.onUnhealthy = (name) => {
-    if (!manager.can(name, 'restart')) return;
+    if (!manager.can(name, 'restart')) {
+      unhealthyWaiting.add(name);
+      return;
+    }
+    unhealthyWaiting.delete(name);
     logger.warn({ plugin: name }, 'unhealthy too many checks in a row: restarting it');
     manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: describeThrown(error) }, 'restart after unhealthy checks failed'));
   };
+  settled.add((name) => restartWhenPossible(name));
   return manager;
 }
 

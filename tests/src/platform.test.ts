@@ -292,6 +292,25 @@ describe('health', () => {
     expect(manager.metrics()).toMatch(/flaky/);
   });
 
+  it('a streak that asks for a restart the plugin cannot take yet is not lost: the restart comes once it can', async () => {
+    // While the host still boots (a slow plugin elsewhere).
+    let starts = 0;
+    const booting = host([
+      plugin('sick', { start: () => void starts++, health: () => 'unhealthy' }, { health: { intervalMs: 5, unhealthyThreshold: 2, restart: true } }),
+      plugin('slow', { start: () => sleep(200) }),
+    ]);
+    await booting.start();
+    await until(() => starts >= 2);
+    // While a restart of it is still settling (a dependent coming back slowly).
+    let aStarts = 0;
+    const settling = host([
+      plugin('a', { start: () => void aStarts++, health: () => 'unhealthy' }, { health: { intervalMs: 5, unhealthyThreshold: 2, restart: true } }),
+      plugin('b', { start: () => sleep(150) }, { dependencies: { a: '*' } }),
+    ]);
+    await settling.start();
+    await until(() => aStarts >= 3, 5000);
+  });
+
   it('a throwing health check counts as unhealthy with HOOK_FAILED', async () => {
     const manager = host([plugin('db', { health: () => { throw new Error('down'); } })], { health: { intervalMs: 10 } });
     await manager.start();
