@@ -72,6 +72,8 @@ interface Running {
   poller: HealthPoller | null;
   /** Settles when the health check in flight settles. */
   checking: Promise<void> | null;
+  /** When that check began (the clock's time): a next hook waits for it only what it has left. */
+  checkStartedAt: number;
   /** The health check in flight: its scopes end when it settles or the plugin leaves `running`. */
   checkCall: CallScope | null;
   /** The time limit of one health check (how long a next hook waits for one still in flight). */
@@ -179,7 +181,7 @@ export class PluginRuntimes {
   }
 
   register(plugin: PreparedPlugin): void {
-    const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
+    const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkStartedAt: 0, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
     this.byKey.set(plugin.key, running);
     this.readSecrets(running, this.secretsOf(plugin));
   }
@@ -205,9 +207,18 @@ export class PluginRuntimes {
     return { clock: this.clock, signal: this.closing.signal };
   }
 
-  /** The host is stopping: a factory still running is given up, so no plugin waits on it. */
+  /** The clock's time (a test clock's, or Date.now()). */
+  private now(): number {
+    return (this.clock as { now?: () => number }).now?.() ?? Date.now();
+  }
+
+  /**
+   * The host is stopping: a factory still running is given up, and so is a health check still
+   * in flight, so that no plugin's `stop` waits on either.
+   */
   closeLoads(): void {
     this.closing.abort();
+    for (const wait of this.healthWaits.values()) wait.controller.abort();
   }
 
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
@@ -235,15 +246,17 @@ export class PluginRuntimes {
       call.over = true;
       call.scopes?.dispose();
     }
-    // The plugin's next hook waits for it, but no longer than a check may take: one that ignores
-    // its aborted signal must not keep `stop` from being called. The check is handed over once.
+    // The plugin's next hook waits for it, but no longer than the check has left of its time
+    // limit (none once it timed out, or once the host is stopping): one that ignores its aborted
+    // signal must not keep `stop` from being called. The check is handed over once.
     const checking = running.checking;
     running.checking = null;
-    if (checking) {
+    const left = running.checkStartedAt + running.healthTimeoutMs - this.now();
+    if (checking && left > 0 && !this.closing.signal.aborted) {
       const name = running.plugin.name;
       const controller = new AbortController();
       const previous = this.healthWaits.get(name);
-      const bounded = settleWithin(checking, running.healthTimeoutMs, controller.signal, this.clock);
+      const bounded = settleWithin(checking, left, controller.signal, this.clock);
       const wait: HealthWait = { done: previous ? Promise.all([previous.done, bounded]).then(noop) : bounded, controller };
       if (previous) controller.signal.addEventListener('abort', () => previous.controller.abort(), { once: true });
       this.healthWaits.set(name, wait);
@@ -294,7 +307,7 @@ export class PluginRuntimes {
       timers: {
         setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
         clearTimeout: (id) => clock.clearTimeout(id),
-        now: () => (clock as { now?: () => number }).now?.() ?? Date.now(),
+        now: () => this.now(),
       },
       redact: (text) => this.redactorFor(plugin.name).text(text),
       check: (signal) => this.check(running, hooks, health, signal),
@@ -316,6 +329,7 @@ export class PluginRuntimes {
     const result = Promise.resolve().then(() => health.call(hooks, this.context(running, 'health', 1, signal, call)));
     const settled = result.then(noop, noop);
     running.checking = settled;
+    running.checkStartedAt = this.now();
     void settled.then(() => {
       call.over = true;
       call.scopes?.dispose();

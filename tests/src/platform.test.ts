@@ -11,6 +11,7 @@ import { createConsoleLogger, createPluginManager, defineService, silentLogger }
 import type { Logger, PluginContext, PluginDefinition, PluginManager, PluginManagerOptions } from '../../src/index.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
 import { sleep, until } from '../helpers/time.ts';
+import { SimulatedClock } from 'xstate';
 
 type Hooks = Partial<Record<'init' | 'start' | 'stop' | 'dispose' | 'health', (ctx: PluginContext) => unknown>>;
 
@@ -625,6 +626,35 @@ describe('lifetimes at the edges', () => {
     await until(() => checking);
     const snapshot = await manager.stopPlugin('probe');
     expect([snapshot.state, stopped]).toEqual(['stopped', true]);
+  });
+
+  it('a hung check waits for nothing once it has timed out, nor once the host is stopping: stop is called at once', async () => {
+    const boot = async () => {
+      const clock = new SimulatedClock();
+      let checks = 0;
+      let stopped = false;
+      const manager = host(
+        [plugin('probe', { stop: () => void (stopped = true), health: () => (checks++, new Promise(() => undefined)) })],
+        { clock, health: { intervalMs: 10, timeoutMs: 100, unhealthyThreshold: 1000 } },
+      );
+      await manager.start();
+      for (let i = 0; i < 50 && checks === 0; i++) {
+        clock.increment(10);
+        await sleep(1);
+      }
+      expect(checks).toBe(1);
+      return { clock, manager, stopped: () => stopped };
+    };
+    // The check timed out on the host's clock: stopPlugin does not wait for it again.
+    const first = await boot();
+    first.clock.increment(100);
+    await until(() => pluginOf(first.manager, 'probe').health?.error?.code === 'HOOK_TIMEOUT');
+    void first.manager.stopPlugin('probe');
+    await until(first.stopped, 2000);
+    // Still within its time limit, but the host is stopping: stop() does not wait for it.
+    const second = await boot();
+    void second.manager.stop();
+    await until(second.stopped, 2000);
   });
 
   it('no timer of a hung health check outlives manager.stop()', async () => {
