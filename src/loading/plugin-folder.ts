@@ -350,9 +350,16 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
   }
   // The entry itself is the parent: under tsx, `index.js` imported from a TypeScript file (this
   // one) is replaced by a sibling `index.ts` when there is one, and a `.js` entry runs as written.
-  if (fresh !== null || extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
+  if (fresh !== null) {
+    // A namespace of its own for each reload (`tsImport`): the module and what it imports load anew.
     const { tsImport } = await import('tsx/esm/api');
     return tsImport(url.href, url.href);
+  }
+  if (extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
+    // One namespace for every first load: each `tsImport` registers loader hooks of its own, which
+    // pile up, so a host of hundreds of TypeScript plugins loaded ever more slowly.
+    typescriptImport ??= import('tsx/esm/api').then(({ register }) => register({ namespace: 'plugin-factory' }).import);
+    return (await typescriptImport)(url.href, url.href);
   }
   javascriptImport ??= ((await import(JAVASCRIPT_IMPORTER)) as { default: (url: string) => Promise<unknown> }).default;
   return javascriptImport(url.href);
@@ -361,6 +368,7 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
 /** `import()` from a JavaScript module, for the same reason. */
 const JAVASCRIPT_IMPORTER = 'data:text/javascript,export default (url) => import(url)';
 let javascriptImport: ((url: string) => Promise<unknown>) | undefined;
+let typescriptImport: Promise<(specifier: string, parent: string) => Promise<unknown>> | undefined;
 
 /**
  * The default export as written. A module compiled to CommonJS (a `.ts` file outside an ESM
