@@ -70,6 +70,8 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   process.exitCode = code;
   if (argv[0] === 'run') return;
   handleStrayErrors(late);
+  // One that happened just before the command answered is told now, not lost in the exit.
+  await new Promise((resolve) => setImmediate(resolve));
   // Written output is flushed first: exit() does not wait for a pipe.
   await new Promise<void>((resolve) => writeStdout('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));

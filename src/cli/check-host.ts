@@ -22,6 +22,9 @@ export async function checkHost(target: string): Promise<CheckedHost> {
   // On a terminal, a large host's loading shows its progress on stderr (stdout may be a document).
   const loading = loadingLine(process.stderr);
   const host = await loadHost(target, { onLoaded: loading.update }).finally(loading.done);
+  // A rejection nobody handled at import is told a moment after it happens: the last module's
+  // too must reach the command before it reports.
+  await new Promise((resolve) => setImmediate(resolve));
   if (host.definitions.length === 0 && host.problems.length === 0) host.problems.push(noPluginFound(target));
   return { host, snapshot: await validateOnly(host, host.definitions) };
 }

@@ -39,13 +39,29 @@ export async function validateCommand(args: string[]): Promise<number> {
   const strays: StrayError[] = [];
   handleStrayErrors((stray) => strays.push(stray));
   const out = values.json ? claimStdout() : process.stdout;
-  const { host, snapshot } = await checkHost(target);
+  const checked = await checkHost(target);
+  const { host } = checked;
+  // Stray errors first: a plugin they make invalid blocks its dependents and leaves the order,
+  // as any invalid plugin does.
+  const { coded } = strayErrors(host);
+  const strayProblems: ValidateReport['problems'] = [];
+  const strayErrorsOf = new Map<string, Array<{ code: string; message: string }>>();
+  for (const stray of strays) {
+    const error = coded(stray);
+    const plugin = error.plugin === undefined ? undefined : checked.snapshot.plugins.find((candidate) => candidate.name === error.plugin);
+    if (plugin) strayErrorsOf.set(plugin.name, [...(strayErrorsOf.get(plugin.name) ?? []), { code: error.code, message: error.message }]);
+    else strayProblems.push(problemJson(error));
+  }
+  const snapshot = {
+    ...checked.snapshot,
+    plugins: checked.snapshot.plugins.map((plugin) => (strayErrorsOf.has(plugin.name) ? { ...plugin, state: 'invalid' } : plugin)),
+  };
   // A plugin whose required dependency is invalid would be blocked at run time: say so now.
   const blocked = blockedPlugins(host, snapshot);
   const report: ValidateReport = {
     plugins: snapshot.plugins.map((plugin) => {
       const culprit = blocked.get(plugin.name);
-      const errors = plugin.errors.map(errorJson);
+      const errors = [...plugin.errors.map(errorJson), ...(strayErrorsOf.get(plugin.name) ?? [])];
       if (culprit !== undefined) {
         errors.push({
           code: 'DEPENDENCY_FAILED',
@@ -55,17 +71,8 @@ export async function validateCommand(args: string[]): Promise<number> {
       return { name: plugin.name, version: plugin.version, valid: plugin.state !== 'invalid' && culprit === undefined, errors };
     }),
     order: validBootOrder(host, snapshot),
-    problems: host.problems.map(problemJson),
+    problems: [...host.problems.map(problemJson), ...strayProblems],
   };
-  const { coded } = strayErrors(host);
-  for (const stray of strays) {
-    const error = coded(stray);
-    const plugin = report.plugins.find((candidate) => candidate.name === error.plugin);
-    if (plugin) {
-      plugin.errors.push({ code: error.code, message: error.message });
-      plugin.valid = false;
-    } else report.problems.push(problemJson(error));
-  }
   if (values.json) print(JSON.stringify(report), out);
   else printReport(report);
   const ok = report.plugins.every((plugin) => plugin.valid) && report.problems.length === 0;

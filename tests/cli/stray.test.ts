@@ -174,6 +174,23 @@ describe('errors outside any hook', () => {
     expect(byName['ok']?.valid).toBe(true);
   });
 
+  it('validate and graph: a rejection at import from the last plugin loaded counts too, and blocks its dependents and leaves the order', async () => {
+    await mkdir(join(dir, 'app'));
+    await writeFile(join(dir, 'app', 'plugin.json'), JSON.stringify({ name: 'app', version: '1.0.0', dependencies: { zeta: '*' } }));
+    await writeFile(join(dir, 'app', 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+    await plugins({ zeta: `Promise.reject(new Error('rejected at import'));\nexport default { init() {}, start() {}, stop() {} };\n` });
+    const { code, stdout } = await cli(['validate', dir, '--json']);
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as { plugins: Array<{ name: string; valid: boolean; errors: Array<{ code: string }> }>; order: string[] };
+    const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
+    expect(byName['zeta']).toMatchObject({ valid: false, errors: [{ code: 'UNCAUGHT_ERROR' }] });
+    expect(byName['app']).toMatchObject({ valid: false, errors: [{ code: 'DEPENDENCY_FAILED' }] });
+    expect(report.order).toEqual([]);
+    const graph = await cli(['graph', dir]);
+    expect(graph.code).toBe(1);
+    expect(graph.stderr).toContain('UNCAUGHT_ERROR');
+  });
+
   it('test: an exception from a plugin timer fails that plugin in the report instead of ending the run', async () => {
     await plugins({
       thrower: `let once = false;\nexport default { init() {}, start() { if (!once) { once = true; setTimeout(() => { throw new Error('from a timer'); }, 0); } }, stop() {} };\n`,
