@@ -190,7 +190,8 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   const base: PluginDefinition = { manifest: undefined as never, module: undefined };
   if (fallbackName) base.name = fallbackName;
   if (options.config !== undefined) base.config = options.config;
-  if (options.config !== undefined && options.configSource !== undefined) base.configSource = display(options.configSource, options.displayRoot);
+  // Listed in a host file: config is given there, so that is where a missing or bad value is fixed.
+  if (options.configSource !== undefined) base.configSource = display(options.configSource, options.displayRoot);
   const fail = (error: PluginFactoryError, extra: Partial<PluginDefinition> = {}): PluginDefinition => ({
     ...base,
     ...extra,

@@ -442,6 +442,24 @@ describe('host files', () => {
     expect(db.errors[0]!.message).not.toContain('plugin.json');
   });
 
+  it.each([
+    ['an entry without config', '  - path: ./db\n'],
+    ['a plain path', '  - ./db\n'],
+  ])('a required config value missing for %s in a host file: the hint names the host file, where config is given', async (_, entry) => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0', config: { url: { type: 'string', required: true } } }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.yaml': `plugins:\n${entry}`,
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems).toEqual([]);
+    expect(host.definitions[0]!.configSource).toMatch(/host\.yaml$/);
+    const db = (await manage({ plugins: host.definitions }).start()).plugins[0]!;
+    expect([db.state, db.errors.map((e) => [e.code, e.path])]).toEqual(['invalid', [['CONFIG_INVALID', 'config.url']]]);
+    expect(db.errors[0]!.message).toContain('host.yaml');
+  });
+
   it('a malformed plugin entry names its field (config, enabled), not just the entry', async () => {
     const dir = await tempDir();
     const entries = [
