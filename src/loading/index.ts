@@ -4,9 +4,9 @@
  * as a coded `PluginFactoryError`, either on the plugin concerned (it will be `invalid`) or on
  * the host.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
@@ -234,7 +234,24 @@ async function entryFolder(
       );
       return null;
     }
-    return folderOf(resolve(dirname(pkgJson), pkg.pluginFactory));
+    // The package is the boundary, as a plugin folder is for `main`: it may not name another
+    // folder's plugin (symlinks followed).
+    const root = dirname(pkgJson);
+    const folder = folderOf(resolve(root, pkg.pluginFactory));
+    const inside = (child: string, parent: string) => child === parent || child.startsWith(parent + sep);
+    const realFolder = await realpath(folder).catch(() => null);
+    // One that does not exist is reported as missing, once loaded; only its path is checked here.
+    if (realFolder === null ? !inside(folder, root) : !inside(realFolder, await realpath(root))) {
+      result.problems.push(
+        new PluginFactoryError(
+          'ENTRY_OUTSIDE_PLUGIN',
+          `package '${name}': "pluginFactory" points outside the package (${JSON.stringify(pkg.pluginFactory)}); name a manifest or folder inside it`,
+          { path: `plugins.${index}` },
+        ),
+      );
+      return null;
+    }
+    return folder;
   } catch (error) {
     // Installed, but its package.json cannot be read: no reinstall advice for a broken file.
     result.problems.push(

@@ -605,6 +605,23 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(callsOf('scoped-plugin')[0]?.config).toEqual({ level: 1 });
   });
 
+  it('refuses a package whose "pluginFactory" names a folder outside the package (ENTRY_OUTSIDE_PLUGIN); nothing of it is loaded', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'host.yaml': 'plugins:\n  - package: escaping-pkg\n  - package: absolute-pkg\n',
+      'node_modules/escaping-pkg/package.json': JSON.stringify({ name: 'escaping-pkg', version: '1.0.0', pluginFactory: '../../victim' }),
+      ...inFolder('victim', pluginFiles('victim')),
+      ...inFolder('node_modules/absolute-pkg', pluginFiles('decoy')),
+    });
+    await writeFile(join(dir, 'node_modules/absolute-pkg/package.json'), JSON.stringify({ name: 'absolute-pkg', version: '1.0.0', pluginFactory: join(dir, 'victim') }));
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems.map((p) => [p.code, p.path])).toEqual([
+      ['ENTRY_OUTSIDE_PLUGIN', 'plugins.0'],
+      ['ENTRY_OUTSIDE_PLUGIN', 'plugins.1'],
+    ]);
+    expect(host.definitions).toEqual([]);
+  });
+
   // Node refuses require.resolve(`${name}/package.json`) (ERR_PACKAGE_PATH_NOT_EXPORTED) for a
   // package whose "exports" map does not list "./package.json" — most modern packages.
   it('loads a package that has an "exports" map (package.json not exported)', async () => {
