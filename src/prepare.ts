@@ -54,7 +54,7 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
  * line break) and the characters that reorder text are written as `\u001b` and the like. Such a
  * name is invalid anyway; this keeps a manifest from clearing a terminal or breaking a diagram.
  */
-function printable(name: string): string {
+export function printable(name: string): string {
   return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

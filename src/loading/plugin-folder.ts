@@ -13,7 +13,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, printable, refusedBeyondSchema } from '../prepare.ts';
 import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
@@ -61,9 +61,10 @@ async function findManifests(dir: string): Promise<string[]> {
   return found;
 }
 
+/** A path as messages show it: relative when inside `root`, and with control characters escaped. */
 function display(path: string, root: string | undefined): string {
   const shown = relative(root ?? process.cwd(), path);
-  return (shown && !shown.startsWith('..') ? shown : path).split(sep).join('/');
+  return printable((shown && !shown.startsWith('..') ? shown : path).split(sep).join('/'));
 }
 
 /** Parses manifest text; rejects with MANIFEST_INVALID naming the file when it is not json/yaml. */
@@ -184,6 +185,10 @@ let generation = 0;
 
 /** Loads one plugin folder. Never throws: every problem is in `problems`. */
 export async function loadPluginFolder(dir: string, options: FolderOptions = {}): Promise<PluginDefinition> {
+  if (typeof dir !== 'string' || dir.trim() === '') {
+    const what = typeof dir === 'string' ? 'an empty string' : dir === null ? 'null' : `a ${typeof dir}`;
+    return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: give the path of a plugin folder, not ${what}`)] };
+  }
   const folder = resolve(dir);
   const folderName = basename(folder);
   const fallbackName = PLUGIN_NAME_PATTERN.test(folderName) ? folderName : undefined;
@@ -200,7 +205,8 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
 
   const manifests = await findManifests(folder);
   const manifestPath = manifests[0] ?? null;
-  const name = fallbackName ?? folderName;
+  // A folder name may hold anything, a terminal escape included: shown escaped.
+  const name = fallbackName ?? printable(folderName);
   if (!manifestPath) {
     const shown = display(folder, options.displayRoot);
     return fail(

@@ -605,6 +605,22 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(callsOf('scoped-plugin')[0]?.config).toEqual({ level: 1 });
   });
 
+  it.each([undefined, 123, '', '  '])('loadPluginFolder(%o) answers ARGUMENT_INVALID as a problem, and does not throw', async (dir) => {
+    const definition = await loadPluginFolder(dir as string);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
+  });
+
+  it('a folder whose name holds a terminal escape or a line break is named escaped in its problem', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'evil\u001b[2Jred'));
+    await mkdir(join(dir, 'two\nlines'));
+    const host = await loadHost(dir);
+    const messages = host.definitions.flatMap((definition) => definition.problems ?? []).map((problem) => problem.message);
+    expect(messages).toHaveLength(2);
+    for (const message of messages) expect(message).not.toMatch(/[\u0000-\u001f]/);
+    expect(messages.join('\n')).toContain('evil\\u001b[2Jred');
+  });
+
   it('refuses a package whose "pluginFactory" names a folder outside the package (ENTRY_OUTSIDE_PLUGIN); nothing of it is loaded', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
