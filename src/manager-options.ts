@@ -101,8 +101,8 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
     throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
   }
-  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
-    throw optionsError('dataDir must be a non-empty path');
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '' || options.dataDir.includes('\0'))) {
+    throw optionsError('dataDir must be a non-empty path (without NUL characters)');
   }
   const blocked = options.dataDir === undefined ? null : fileInTheWay(resolve(options.dataDir));
   if (blocked !== null) throw optionsError(`dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`);

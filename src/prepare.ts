@@ -295,7 +295,20 @@ export function loadModule(plugin: PreparedPlugin, limits: LoadLimits): Promise<
 async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
   if (plugin.errors.length > 0 || !plugin.manifest) throw new ValidationFailure(plugin.errors);
   const { name, source } = plugin;
-  let exported: unknown = plugin.definition.module;
+  // Read once, and in a try: a getter or Proxy of the definition that throws makes the plugin
+  // invalid, named, rather than failing without its name (or as an engine fault on a reload).
+  let exported: unknown;
+  let given: { config: unknown; configSource: unknown };
+  try {
+    exported = plugin.definition.module;
+    given = { config: plugin.definition.config, configSource: plugin.definition.configSource };
+  } catch (error) {
+    throw new ValidationFailure([
+      new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': the definition cannot be read: ${describeThrown(error)}; pass a plain { manifest, module }`, {
+        plugin: name,
+      }),
+    ]);
+  }
   if (typeof exported === 'function') {
     try {
       exported = await withTimeout(Promise.resolve().then(exported as () => unknown), plugin.hookTimeoutMs, limits);
@@ -360,8 +373,8 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
       }
     }
   }
-  const configSource = plugin.definition.configSource;
-  const config = validateConfig(name, plugin.manifest.config, plugin.definition.config, typeof configSource === 'string' ? configSource : source);
+  const { configSource } = given;
+  const config = validateConfig(name, plugin.manifest.config, given.config as PluginDefinition['config'], typeof configSource === 'string' ? configSource : source);
   errors.push(...config.errors);
   if (errors.length > 0) throw new ValidationFailure(errors);
   plugin.hooks = exported as PluginHooks;

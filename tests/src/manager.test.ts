@@ -685,6 +685,17 @@ describe('runtime commands', () => {
           }) as unknown as PluginDefinition,
       },
       {
+        title: 'a module that throws when read',
+        code: 'CONTRACT_INVALID',
+        next: () =>
+          ({
+            manifest: { name: 'db', version: '1.1.0' },
+            get module() {
+              throw new Error('trap');
+            },
+          }) as unknown as PluginDefinition,
+      },
+      {
         title: 'a factory that throws',
         code: 'MODULE_LOAD_FAILED',
         next: () => ({

@@ -199,6 +199,8 @@ describe('ctx.store', () => {
 
   it('refuses a bad dataDir with OPTIONS_INVALID', () => {
     expect(() => createPluginManager({ dataDir: '' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    // A path no file system call accepts: refused here, not at every store call later.
+    expect(() => createPluginManager({ dataDir: 'data\0dir' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
   it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }])('refuses health option %o with OPTIONS_INVALID', (health) => {
