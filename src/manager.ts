@@ -349,7 +349,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
   };
 
-  const refuse = (record: PluginRecord<PluginRef>, command: PluginCommand): PluginFactoryError => {
+  /** `ownReload`: the refusal of a reload that has loaded its module (its own mark aside). */
+  const refuse = (record: PluginRecord<PluginRef>, command: PluginCommand, ownReload = false): PluginFactoryError => {
     if (managerState !== 'running') {
       return new PluginFactoryError(
         'INVALID_TRANSITION',
@@ -357,7 +358,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         { plugin: record.name },
       );
     }
-    if (inTransition(record, command)) {
+    if (ownReload ? registry().transitionOf(record) !== null : inTransition(record, command)) {
       const kind = registry().transitionOf(record) ?? 'reload'; // or only loading its new module
       const what = kind === 'unload' ? 'an unload' : kind === 'reload' ? 'a reload' : 'a restart';
       return new PluginFactoryError(
@@ -484,11 +485,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
     if (problems.length > 0) throw problems[0]!;
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
-    // failed, unloaded, or the host stopping); it must still take a reload. Its own reload no
-    // longer stands in the way, nor a state a command accepted meanwhile left it in.
-    reloading.delete(name);
+    // failed, unloaded, or the host stopping); it must still take a reload. Its own reload does
+    // not stand in the way (it stays marked until it settled: no other reload of it meanwhile),
+    // nor a state a command accepted meanwhile left it in.
     const record = recordOf(name);
-    if (!allowed(record, 'reload', true)) throw refuse(record, 'reload');
+    if (!allowed(record, 'reload', true)) throw refuse(record, 'reload', true);
     // Another reload may have changed the graph meanwhile (a cycle or a version range through
     // both): checked again against what is registered now, with no await until it is installed.
     checkAgainstCurrent();

@@ -184,6 +184,37 @@ describe('overlapping commands', () => {
     expect(manager.getSnapshot().plugins.find((p) => p.name === 'b')).toMatchObject({ state: 'running', version: '1.0.1' });
   });
 
+  it('a reload asked for as the previous one brings its plugin back is one at a time: each version that started is stopped, once', async () => {
+    const log: string[] = [];
+    const version = (tag: string, ms = 0): PluginDefinition => ({
+      manifest: { name: 'svc', version: '1.0.0' },
+      module: async () => {
+        if (ms > 0) await sleep(ms);
+        return { init: () => void log.push(`${tag}.init`), start: () => void log.push(`${tag}.start`), stop: () => void log.push(`${tag}.stop`), dispose() {} };
+      },
+    });
+    const manager = host([version('v1')]);
+    await manager.start();
+    let asking = true;
+    let second: Promise<unknown> = Promise.resolve();
+    manager.subscribe((change) => {
+      if (asking && change.type === 'plugin.changed' && change.name === 'svc' && change.state === 'running') {
+        asking = false;
+        queueMicrotask(() => void (second = settles(manager.reloadPlugin('svc', version('vB', 50)))));
+      }
+    });
+    await manager.reloadPlugin('svc', version('vA'));
+    await sleep(0);
+    const third = settles(manager.reloadPlugin('svc', version('vC', 80)));
+    await Promise.all([second, third]);
+    await manager.stop();
+    for (const tag of ['v1', 'vA', 'vB', 'vC']) {
+      const starts = log.filter((entry) => entry === `${tag}.start`).length;
+      expect([tag, log.filter((entry) => entry === `${tag}.stop`).length]).toEqual([tag, starts]);
+    }
+    expect(log.at(-1)).toMatch(/\.stop$/);
+  });
+
   it('a second reload of the same plugin while one is in progress is refused', async () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a')]);
