@@ -84,6 +84,19 @@ interface Running {
 
 const NO_SECRETS: readonly string[] = [];
 
+/**
+ * A health record as the chart keeps it: frozen, nested parts included, so that snapshots can hand
+ * it out as it is (a copy per plugin per snapshot would cost a large host's every snapshot).
+ */
+function frozenHealth(report: HealthRecord): HealthRecord {
+  if (report.components) {
+    for (const component of Object.values(report.components)) Object.freeze(component);
+    Object.freeze(report.components);
+  }
+  if (report.error) Object.freeze(report.error);
+  return Object.freeze(report);
+}
+
 /** A health check still in flight when its plugin left `running`: the next hook waits for it, bounded. */
 interface HealthWait {
   done: Promise<void>;
@@ -313,7 +326,7 @@ export class PluginRuntimes {
       check: (signal) => this.check(running, hooks, health, signal),
       onChange: (report) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
-        answer(self, { type: `health.${report.status}`, report: report as HealthRecord });
+        answer(self, { type: `health.${report.status}`, report: frozenHealth(report as HealthRecord) });
       },
       onUnhealthy: () => {
         if (spec?.restart) this.onUnhealthy(plugin.name);

@@ -56,11 +56,11 @@ export function pluginSnapshot(
     state,
     attempts: context?.attempts ?? 0,
     dependencies: [...record.entry.requires, ...record.entry.optional.filter(isRegistered)],
-    // Copies: these are the actor's own records, which later snapshots, the dashboard and
-    // `run --json` read too.
+    // Copies (or frozen): these are the actor's own records, which later snapshots, the
+    // dashboard and `run --json` read too.
     error: error ? copyError(error) : null,
     errors: context?.errors.map(copyError) ?? [],
     timings: { ...(context?.timings ?? {}) },
-    health: state === 'running' && context?.health ? structuredClone(context.health) : null,
+    health: state === 'running' ? (context?.health ?? null) : null, // frozen where it is recorded
   };
 }
