@@ -2,7 +2,9 @@
  * What the inspector relay keeps for viewers that connect late: each actor's registration and
  * latest snapshot, plus the last events. An actor that was stopped is forgotten; one that ended
  * on its own (a final state, such as an invalid or disposed plugin, or an error) stays with its
- * last snapshot, as a viewer connected all along sees it, but only the `ended` most recent such.
+ * last snapshot, as a viewer connected all along sees it, until an actor of the same name
+ * registers (a reloaded plugin's new version: `db` is followed by `db@2`), and only the `ended`
+ * most recent such.
  * Bounded by count and by size (UTF-8 bytes): a frame larger than `frameBytes` is relayed live
  * but not kept (a snapshot that large also drops the older one it replaces, which would be
  * stale), and when the kept frames pass `totalBytes` the oldest events go first, then the oldest
@@ -59,6 +61,8 @@ interface ActorFrame {
 interface Entry {
   actor: ActorFrame;
   snapshot: Frame | null;
+  /** The registration's `name` without a version's `@N`, when it has one. */
+  name: string | null;
 }
 
 /** What a frame is, for a sender that built it and need not parse it again. */
@@ -69,6 +73,8 @@ export interface FrameInfo {
   status?: unknown;
   /** A registration frame's `definition` (a JSON text). */
   definition?: unknown;
+  /** A registration frame's `name`. */
+  name?: unknown;
 }
 
 /** Frames to send, made one at a time (a large host's replay is tens of MB as text). */
@@ -89,6 +95,8 @@ export class Replay {
   private readonly actors = new Map<string, Entry>();
   /** Kept actors that ended on their own, oldest first. */
   private readonly ended = new Set<string>();
+  /** The same, by name. */
+  private readonly endedByName = new Map<string, Set<string>>();
   private readonly events: Frame[] = [];
   private readonly definitions = new Map<string, SharedDefinition>();
   private bytes = 0;
@@ -109,8 +117,8 @@ export class Replay {
       return;
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
-    const { type, sessionId, snapshot, definition } = parsed as { type?: unknown; sessionId?: unknown; snapshot?: unknown; definition?: unknown };
-    this.keep(text, { type, sessionId, status: (snapshot as { status?: unknown } | null | undefined)?.status, definition });
+    const { type, sessionId, snapshot, definition, name } = parsed as { type?: unknown; sessionId?: unknown; snapshot?: unknown; definition?: unknown; name?: unknown };
+    this.keep(text, { type, sessionId, status: (snapshot as { status?: unknown } | null | undefined)?.status, definition, name });
   }
 
   /** Remembers a frame whose kind the caller knows (it built it), without parsing it. */
@@ -121,8 +129,12 @@ export class Replay {
     const frame: Frame | null = bytes <= this.limits.frameBytes ? { text, bytes } : null;
     if (type === '@xstate.actor' && session) {
       this.forget(session);
+      // A plugin's versions are named db, db@2, db@3 …: one name for them all here.
+      const name = typeof info.name === 'string' ? info.name.replace(/@\d+$/, '') : null;
+      // A new version of an actor that ended (a reloaded plugin's): the old one is of the past.
+      for (const old of (name === null ? undefined : this.endedByName.get(name)) ?? []) this.forget(old);
       if (!frame) return;
-      this.actors.set(session, { actor: this.share(text, info.definition), snapshot: null });
+      this.actors.set(session, { actor: this.share(text, info.definition), snapshot: null, name });
       if (this.actors.size > this.limits.actors) this.forget(this.actors.keys().next().value!);
     } else if (type === '@xstate.snapshot' && session) {
       const entry = this.actors.get(session);
@@ -135,6 +147,10 @@ export class Replay {
       entry.snapshot = frame;
       if (info.status !== 'active' && !this.ended.has(session)) {
         this.ended.add(session);
+        if (entry.name !== null) {
+          const sessions = this.endedByName.get(entry.name) ?? new Set<string>();
+          this.endedByName.set(entry.name, sessions.add(session));
+        }
         if (this.ended.size > this.limits.ended) this.forget(this.ended.values().next().value!);
       }
     } else {
@@ -211,6 +227,10 @@ export class Replay {
       this.bytes -= shared.bytes;
     }
     this.actors.delete(session);
-    this.ended.delete(session);
+    if (this.ended.delete(session) && entry.name !== null) {
+      const sessions = this.endedByName.get(entry.name);
+      sessions?.delete(session);
+      if (sessions?.size === 0) this.endedByName.delete(entry.name);
+    }
   }
 }

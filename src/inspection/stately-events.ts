@@ -110,6 +110,7 @@ export function statelyFrameInfo(event: InspectionEvent): FrameInfo {
     sessionId: String(actor.sessionId),
     status: event.type === '@xstate.snapshot' ? statusOf(event.snapshot) : undefined,
     definition: event.type === '@xstate.actor' ? definitionOf(actor.logic) : undefined,
+    name: event.type === '@xstate.actor' ? ownName(actor) : undefined,
   };
 }
 

@@ -42,6 +42,20 @@ describe('relay replay', () => {
     expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 
+  it("an ended actor goes when a new version of it registers (a reloaded plugin: db, then db@2); another's stays", () => {
+    const named = (id: string, name: string) => JSON.stringify({ type: '@xstate.actor', sessionId: id, name });
+    const replay = new Replay({ ...limits, actors: 10, events: 0 });
+    replay.remember(named('a', 'db'));
+    replay.remember(named('b', 'bad'));
+    replay.remember(snapshot('a', 'done'));
+    replay.remember(snapshot('b', 'done'));
+    replay.remember(named('c', 'db@2'));
+    replay.remember(snapshot('c', 'done'));
+    replay.remember(named('d', 'db@3'));
+    expect(sessions(replay)).toEqual(['actor b', 'actor d', 'snapshot b']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
+  });
+
   it('under the size limit, ended actors go before live ones, however old the live ones are', () => {
     const replay = new Replay({ ...limits, actors: 10, ended: 10 });
     for (const id of ['manager', 'a', 'b']) replay.remember(actor(id, 'x'.repeat(100)));
