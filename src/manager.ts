@@ -569,6 +569,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       if (key !== undefined) runtimes.delete(key);
       current.delete(name);
       lastWant.delete(name);
+      unhealthyWaiting.delete(name);
       orderHostHooks();
       platform.metrics.remove(name);
     },

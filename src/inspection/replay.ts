@@ -135,7 +135,8 @@ export class Replay {
       for (const old of (name === null ? undefined : this.endedByName.get(name)) ?? []) this.forget(old);
       if (!frame) return;
       this.actors.set(session, { actor: this.share(text, info.definition), snapshot: null, name });
-      if (this.actors.size > this.limits.actors) this.forget(this.actors.keys().next().value!);
+      // Past the count limit, as past the size limit: an ended actor goes before a live one.
+      if (this.actors.size > this.limits.actors) this.forget((this.ended.size > 0 ? this.ended : this.actors).keys().next().value!);
     } else if (type === '@xstate.snapshot' && session) {
       const entry = this.actors.get(session);
       if (!entry) return;

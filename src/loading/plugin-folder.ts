@@ -365,7 +365,10 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
   if (extname(path) === '.ts' || extname(path) === '.mts' || extname(path) === '.cts') {
     // One namespace for every first load: each `tsImport` registers loader hooks of its own, which
     // pile up, so a host of hundreds of TypeScript plugins loaded ever more slowly.
-    typescriptImport ??= import('tsx/esm/api').then(({ register }) => register({ namespace: 'plugin-factory' }).import);
+    if (!typescriptImport) {
+      typescriptImport = import('tsx/esm/api').then(({ register }) => register({ namespace: 'plugin-factory' }).import);
+      typescriptImport.catch(() => (typescriptImport = undefined)); // tried again by the next import
+    }
     return (await typescriptImport)(url.href, url.href);
   }
   javascriptImport ??= ((await import(JAVASCRIPT_IMPORTER)) as { default: (url: string) => Promise<unknown> }).default;

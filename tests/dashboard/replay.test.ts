@@ -87,6 +87,14 @@ describe('relay replay', () => {
     expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
   });
 
+  it('past the actor limit, an ended actor goes before the oldest live one', () => {
+    const replay = new Replay(limits);
+    for (const id of ['a', 'b', 'c']) replay.remember(actor(id));
+    replay.remember(snapshot('b', 'done'));
+    replay.remember(actor('d'));
+    expect(sessions(replay)).toEqual(['actor a', 'actor c', 'actor d']);
+  });
+
   it('keeps at most the actor limit, forgetting the oldest', () => {
     const replay = new Replay(limits);
     for (const id of ['a', 'b', 'c', 'd']) replay.remember(actor(id));
