@@ -366,7 +366,12 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
     // One namespace for every first load: each `tsImport` registers loader hooks of its own, which
     // pile up, so a host of hundreds of TypeScript plugins loaded ever more slowly.
     if (!typescriptImport) {
-      typescriptImport = import('tsx/esm/api').then(({ register }) => register({ namespace: 'plugin-factory' }).import);
+      // Both of tsx's hooks, in one namespace, as `tsImport` sets them up: a TypeScript file
+      // compiled to CommonJS (`.cts`, `.ts` outside an ESM package) requires its siblings.
+      typescriptImport = Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+        cjs.register({ namespace: 'plugin-factory' });
+        return esm.register({ namespace: 'plugin-factory' }).import;
+      });
       typescriptImport.catch(() => (typescriptImport = undefined)); // tried again by the next import
     }
     return (await typescriptImport)(url.href, url.href);

@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+import { FIXTURES, cli, exitOf, killAll } from '../fixtures/cli/run-cli.ts';
+import { startProcess } from '../helpers/process.ts';
 import { wrapOrder } from '../../src/cli/validate.ts';
 
 interface ValidateJson {
@@ -164,5 +165,32 @@ describe('the boot order line', () => {
     for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(60);
     expect(lines.slice(1).every((line) => line.startsWith('  -> '))).toBe(true);
     expect(lines.join(' ').replace(/^boot order: /, '').split(/\s+->\s+/)).toEqual(order);
+  });
+});
+
+describe('TypeScript plugins compiled to CommonJS, through the package bin (plain node)', () => {
+  it('load with the sibling files they require: a .ts entry outside an ESM package, and a .cts entry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cjs-ts-'));
+    try {
+      await mkdir(join(dir, 'cjs-ts'));
+      await writeFile(join(dir, 'cjs-ts', 'package.json'), '{}\n');
+      await writeFile(join(dir, 'cjs-ts', 'plugin.json'), JSON.stringify({ name: 'cjs-ts', version: '1.0.0', main: 'index.ts' }));
+      await writeFile(join(dir, 'cjs-ts', 'helper.ts'), 'export const n: number = 41;\n');
+      await writeFile(join(dir, 'cjs-ts', 'index.ts'), "import { n } from './helper';\nconst x: number = n + 1;\nexport default { init() {}, start() {}, stop() {}, x };\n");
+      await mkdir(join(dir, 'cts'));
+      await writeFile(join(dir, 'cts', 'plugin.json'), JSON.stringify({ name: 'cts', version: '1.0.0', main: 'index.cts' }));
+      await writeFile(join(dir, 'cts', 'helper.cts'), 'exports.n = 41 as number;\n');
+      await writeFile(join(dir, 'cts', 'index.cts'), "const { n } = require('./helper.cts');\nconst x: number = n + 1;\nmodule.exports = { init() {}, start() {}, stop() {}, x };\n");
+      const run = startProcess(process.execPath, ['bin/plugin-factory.mjs', 'validate', dir, '--json']);
+      const { code } = await exitOf(run, 30_000);
+      expect(code, run.err()).toBe(0);
+      const report = JSON.parse(run.out()) as { plugins: Array<{ name: string; valid: boolean }> };
+      expect(report.plugins.map((p) => [p.name, p.valid])).toEqual([
+        ['cjs-ts', true],
+        ['cts', true],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
