@@ -225,13 +225,9 @@ export class PluginRuntimes {
     return (this.clock as { now?: () => number }).now?.() ?? Date.now();
   }
 
-  /**
-   * The host is stopping: a factory still running is given up, and so is a health check still
-   * in flight, so that no plugin's `stop` waits on either.
-   */
+  /** The host is stopping: a factory still running is given up, so no plugin waits on it. */
   closeLoads(): void {
     this.closing.abort();
-    for (const wait of this.healthWaits.values()) wait.controller.abort();
   }
 
   /** Abandons every running hook and health check (the host is gone): no timer stays behind. */
@@ -259,13 +255,14 @@ export class PluginRuntimes {
       call.over = true;
       call.scopes?.dispose();
     }
-    // The plugin's next hook waits for it, but no longer than the check has left of its time
-    // limit (none once it timed out, or once the host is stopping): one that ignores its aborted
-    // signal must not keep `stop` from being called. The check is handed over once.
+    // The plugin's next hook waits for it (so that `stop` does not tear down what a check still
+    // uses), but no longer than the check has left of its time limit, nothing once it timed out:
+    // one that ignores its aborted signal must not keep `stop` from being called, and at shutdown
+    // the waits of a chain of plugins overlap rather than add up. The check is handed over once.
     const checking = running.checking;
     running.checking = null;
     const left = running.checkStartedAt + running.healthTimeoutMs - this.now();
-    if (checking && left > 0 && !this.closing.signal.aborted) {
+    if (checking && left > 0) {
       const name = running.plugin.name;
       const controller = new AbortController();
       const previous = this.healthWaits.get(name);
