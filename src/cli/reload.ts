@@ -7,7 +7,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
-import { definitionName } from '../dashboard/host-reload.ts';
+import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
 import { formatError } from './output.ts';
 import { serialize, watchFolders } from './watch.ts';
 
@@ -107,13 +107,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       await untilReloadable(name);
     }
     if (stopping()) return;
-    const next = await loadPluginFolder(folder, {
-      fresh: true,
-      config: host.definitions[index]!.config,
-      hookTimeoutMs: host.settings.hookTimeoutMs,
-      // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
-      signal: closing.signal,
-    });
+    // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
+    const next = await loadPluginFolder(folder, { ...folderReloadOptions(host, index), signal: closing.signal });
     if (stopping()) return;
     const unchanged = () => {
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';

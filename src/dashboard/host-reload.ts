@@ -6,6 +6,7 @@
  */
 import { loadPluginFolder } from '../loading/index.ts';
 import type { LoadedHost } from '../loading/index.ts';
+import type { FolderOptions } from '../loading/plugin-folder.ts';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError } from '../errors.ts';
 
@@ -28,6 +29,17 @@ export function definitionName(definition: PluginDefinition, index: number): str
  * await serveDashboard(manager, { reload: reloadFromHost(host) });
  * ```
  */
+/**
+ * How a plugin folder of `host` is read again for a reload: afresh, with the config the host
+ * gave it, where that config comes from (a problem with it points at the host file) and the
+ * host's time limit.
+ */
+export function folderReloadOptions(host: LoadedHost, index: number): FolderOptions {
+  const options: FolderOptions = { fresh: true, config: host.definitions[index]?.config, hookTimeoutMs: host.settings.hookTimeoutMs };
+  if (host.hostFile !== null) options.configSource = host.hostFile;
+  return options;
+}
+
 export function reloadFromHost(host: LoadedHost): ReloadSource {
   const names = host.definitions.map(definitionName);
   return async (name) => {
@@ -38,7 +50,7 @@ export function reloadFromHost(host: LoadedHost): ReloadSource {
         plugin: name,
       });
     }
-    const next = await loadPluginFolder(folder, { fresh: true, config: host.definitions[index]!.config, hookTimeoutMs: host.settings.hookTimeoutMs });
+    const next = await loadPluginFolder(folder, folderReloadOptions(host, index));
     const problem = next.problems?.[0];
     if (problem) throw problem;
     if (definitionName(next, index) !== name) {

@@ -24,6 +24,7 @@ import {
   createPluginManager,
   loadHost,
   loadPluginFolder,
+  reloadFromHost,
   silentLogger,
 } from '../../src/index.ts';
 import type {
@@ -455,6 +456,8 @@ describe('host files', () => {
     const host = await loadHost(join(dir, 'host.yaml'));
     expect(host.problems).toEqual([]);
     expect(host.definitions[0]!.configSource).toMatch(/host\.yaml$/);
+    // Read again for a reload (the dashboard's, run --watch's), it still points there.
+    expect((await reloadFromHost(host)('db')).configSource).toMatch(/host\.yaml$/);
     const db = (await manage({ plugins: host.definitions }).start()).plugins[0]!;
     expect([db.state, db.errors.map((e) => [e.code, e.path])]).toEqual(['invalid', [['CONFIG_INVALID', 'config.url']]]);
     expect(db.errors[0]!.message).toContain('host.yaml');
