@@ -38,7 +38,11 @@ export function isPluginName(value: unknown): value is string {
 export function quote(value: unknown): string {
   if (typeof value === 'string') return value.length > 214 ? `a string of ${value.length} characters` : `'${value}'`;
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
+  try {
+    if (Array.isArray(value)) return 'an array';
+  } catch {
+    return 'a revoked proxy'; // Array.isArray throws on one
+  }
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 

@@ -106,6 +106,8 @@ interface Subscription {
   counted: boolean;
   /** Subscription order: delivery follows it. */
   seq: number;
+  /** What its async handler calls have not settled yet; let go of when it ends. */
+  inFlight: Set<Promise<unknown>> | null;
 }
 
 /**
@@ -186,20 +188,31 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   const deliver = (sub: Subscription, event: BusEvent) => {
     if (!sub.active) return;
     if (sub.counted) countsOf(sub.owner).received++;
-    let result: unknown;
+    let settled: Promise<unknown>;
     try {
-      result = sub.handler(event);
+      // Called without a `this`: the subscription record is the bus's, not the handler's to change.
+      const result: unknown = Reflect.apply(sub.handler, undefined, [event]);
+      // What it returned is read here too: a Proxy whose trap throws fails this handler only.
+      if (typeof result !== 'object' || result === null || !('then' in result)) return;
+      settled = Promise.resolve(result).then(undefined, (thrown: unknown) => report(sub, event, thrown));
     } catch (thrown) {
       report(sub, event, thrown);
       return;
     }
-    if (typeof result === 'object' && result !== null && 'then' in result) {
-      const settled: Promise<unknown> = Promise.resolve(result).then(undefined, (thrown: unknown) =>
-        report(sub, event, thrown),
-      );
-      inFlight.add(settled);
-      void settled.finally(() => inFlight.delete(settled));
-    }
+    inFlight.add(settled);
+    (sub.inFlight ??= new Set()).add(settled);
+    void settled.finally(() => {
+      inFlight.delete(settled);
+      sub.inFlight?.delete(settled);
+    });
+  };
+
+  /** A subscription ends: no more deliveries, and its calls that never settle are not held. */
+  const end = (sub: Subscription) => {
+    sub.active = false;
+    remove(sub);
+    for (const call of sub.inFlight ?? []) inFlight.delete(call);
+    sub.inFlight = null;
   };
 
   const drain = () => {
@@ -255,21 +268,17 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         }
         if (typeof handler !== 'function') throw argumentError(`plugin '${name}': the handler for '${pattern}' must be a function`, { plugin: name });
         if (!allowSubscribe(segments)) throw deny(`subscribing to '${pattern}'`, 'subscribes');
-        const sub: Subscription = { owner: name, pattern: segments, text: pattern, handler: handler as EventHandler, active: true, counted, seq: nextSeq++ };
+        const sub: Subscription = { owner: name, pattern: segments, text: pattern, handler: handler as EventHandler, active: true, counted, seq: nextSeq++, inFlight: null };
         add(sub);
         own.add(sub);
         return () => {
-          sub.active = false;
-          remove(sub);
+          end(sub);
           own.delete(sub);
         };
       },
       dispose() {
         disposed = true;
-        for (const sub of own) {
-          sub.active = false;
-          remove(sub);
-        }
+        for (const sub of own) end(sub);
         own.clear();
       },
     };

@@ -107,6 +107,10 @@ describe('event bus', () => {
     expect(codeOf(() => bus.scope({ name: 'p', publishes: ['Bad Name'] }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => bus.scope({ name: 'p', subscribes: 'db.*' as unknown as string[] }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => bus.scope({ name: '../etc' }))).toBe('ARGUMENT_INVALID');
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(codeOf(() => scope.publish(revoked as unknown as string))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => scope.subscribe(revoked as unknown as string, () => {}))).toBe('ARGUMENT_INVALID');
   });
 
   it('reports a throwing or rejecting handler and still delivers to the others', async () => {
@@ -265,6 +269,51 @@ describe('event bus', () => {
     host.publish('n', 0);
     await bus.settled();
     expect(seen).toEqual(Array.from({ length: 2501 }, (_, i) => i));
+  });
+
+  it('calls a handler without a `this`: it cannot reach its subscription and widen what it receives', async () => {
+    const bus = quietBus();
+    const received: string[] = [];
+    let self: unknown = 'not called';
+    bus.scope({ name: 'nosy', subscribes: ['*.ready'] }).subscribe('*.ready', function (this: unknown, event) {
+      self = this;
+      received.push(event.type);
+      if (this && typeof this === 'object') (this as { pattern?: string[] }).pattern = ['**'];
+    });
+    const db = bus.scope({ name: 'db', publishes: ['db.**'] });
+    db.publish('db.ready');
+    await bus.settled();
+    db.publish('db.credentials.rotated');
+    await bus.settled();
+    expect(self).toBeUndefined();
+    expect(received).toEqual(['db.ready']);
+  });
+
+  it('a handler returning something that throws when read (a revoked Proxy) fails that handler only', async () => {
+    const failures: string[] = [];
+    const bus = createEventBus({ onHandlerError: (error) => failures.push(error.code) });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const got: number[] = [];
+    bus.scope({ name: 'bad', subscribes: ['t'] }).subscribe('t', () => proxy);
+    bus.scope({ name: 'good', subscribes: ['t'] }).subscribe('t', (event) => void got.push(event.payload as number));
+    const pub = bus.scope({ name: 'pub', publishes: ['t'] });
+    pub.publish('t', 1);
+    pub.publish('t', 2);
+    await bus.settled();
+    expect(got).toEqual([1, 2]);
+    expect(failures).toEqual(['EVENT_HANDLER_FAILED', 'EVENT_HANDLER_FAILED']);
+  });
+
+  it('an async handler that never settles is let go of when its subscription ends: settled() no longer waits for it', async () => {
+    const bus = quietBus();
+    const scope = bus.scope({ name: 'stuck', subscribes: ['t'] });
+    scope.subscribe('t', () => new Promise(() => undefined));
+    bus.hostScope().publish('t');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    scope.dispose();
+    const outcome = await Promise.race([bus.settled().then(() => 'settled'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))]);
+    expect(outcome).toBe('settled');
   });
 
   it('settled waits for async handlers', async () => {
