@@ -207,12 +207,22 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     });
   };
 
-  /** A subscription ends: no more deliveries, and its calls that never settle are not held. */
+  /**
+   * A subscription ends: no more deliveries, and its calls still running are neither held (one
+   * that never settles would be kept for ever) nor waited for by `settled()`; said once.
+   */
   const end = (sub: Subscription) => {
     sub.active = false;
     remove(sub);
+    const running = sub.inFlight?.size ?? 0;
     for (const call of sub.inFlight ?? []) inFlight.delete(call);
     sub.inFlight = null;
+    if (running === 0) return;
+    try {
+      logger.warn({ plugin: sub.owner, calls: running }, `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`);
+    } catch {
+      // A failing logger must not break an unsubscribe.
+    }
   };
 
   const drain = () => {
