@@ -21,6 +21,9 @@ export interface MethodProxyOptions {
   self: 'impl' | 'caller';
 }
 
+/** Methods that call or bind the function they are called on. */
+const FUNCTION_METHODS: ReadonlySet<unknown> = new Set([Function.prototype.bind, Function.prototype.call, Function.prototype.apply]);
+
 export function methodProxy<T extends object>(impl: T, options: MethodProxyOptions): T {
   const guard = options.guard ?? (() => undefined);
   const invoke = options.invoke ?? ((call: () => unknown) => call());
@@ -33,7 +36,10 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
       const method = value;
       wrapped = function (this: unknown, ...args: unknown[]) {
         guard();
-        const self = options.self === 'impl' || this === proxy ? impl : this;
+        // `bind`, `call` or `apply` of a function service act on the proxy, not the implementation:
+        // a bound copy must stay behind the guard, revoked with the handle.
+        const onImpl = options.self === 'impl' || this === proxy;
+        const self = onImpl ? (callable && FUNCTION_METHODS.has(method) ? proxy : impl) : this;
         return invoke(() => Reflect.apply(method, self, args));
       };
       methods.set(method, wrapped);

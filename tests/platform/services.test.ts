@@ -178,6 +178,18 @@ describe('service registry', () => {
     for (const kept of [() => handle(), () => ping(), () => described()]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
   });
 
+  it("a function service's bind, call and apply stay behind the handle: a bound copy is revoked with it", () => {
+    const { db, api } = setup();
+    const Fn = defineService<(n: number) => string>('db.fn');
+    db.provide(Fn, (n: number) => `db says ${n}`);
+    const handle = api.get(Fn);
+    const bound = handle.bind(null, 1);
+    const call = handle.call;
+    expect([bound(), handle.call(null, 2), handle.apply(null, [3]), call.call(handle, null, 4)]).toEqual(['db says 1', 'db says 2', 'db says 3', 'db says 4']);
+    db.dispose();
+    for (const kept of [() => bound(), () => call.call(handle, null, 5), () => handle.apply(null, [6])]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
+  });
+
   it('a handle cannot be frozen (ARGUMENT_INVALID): the implementation can', () => {
     const { db, api } = setup();
     const Obj = defineService<{ hello(): string }>('db.obj');
