@@ -203,13 +203,15 @@ export class PluginRuntimes {
     return this.byKey.get(key)?.plugin;
   }
 
-  /** Drops a generation that is no longer used (after a reload or unload). */
+  /**
+   * Drops a generation that is no longer used (after a reload or unload). Its secrets stay
+   * scrubbed for the rest of the process: its code may still run (a call abandoned, a timer, a
+   * handler) and log them, and another plugin may quote them, and an old password is no less a
+   * secret for being replaced.
+   */
   delete(key: string): void {
     const running = this.byKey.get(key);
-    if (running) {
-      this.release(running);
-      this.readSecrets(running, NO_SECRETS);
-    }
+    if (running) this.release(running);
     this.byKey.delete(key);
   }
 

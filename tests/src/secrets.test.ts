@@ -214,7 +214,22 @@ describe('secrets', () => {
     expect(shopLine?.fields['count']).toBe(42);
   });
 
-  it('a secret two plugins share stays scrubbed when one of them is unloaded; a reload brings its new secret', async () => {
+  it("an unloaded version's code that still runs logs its secret scrubbed", async () => {
+    let late: ((text: string) => void) | null = null;
+    const { manager, records } = recordingHost([
+      {
+        manifest: { name: 'db', version: '1.0.0', config: { url: { type: 'string', secret: true } } },
+        config: { url: 'postgres://admin:S3cretPw@db' },
+        module: { ...noop, start: (ctx: PluginContext) => void (late = (text) => ctx.logger.info(text)) },
+      },
+    ]);
+    await manager.start();
+    await manager.unloadPlugin('db');
+    late!('pool for postgres://admin:S3cretPw@db closed late');
+    expect(records.filter((line) => line.msg?.startsWith('pool')).map((line) => line.msg)).toEqual(['pool for [redacted] closed late']);
+  });
+
+  it('a secret stays scrubbed when a plugin holding it is unloaded or reloaded with another; a reload brings its new secret', async () => {
     const holder = (name: string, token: string): PluginDefinition => ({
       manifest: { name, version: '1.0.0', config: { token: { type: 'string', secret: true } } },
       config: { token },
@@ -237,6 +252,6 @@ describe('secrets', () => {
     await manager.reloadPlugin('b', holder('b', 'FRESH-TOKEN-22'));
     say!('saw FRESH-TOKEN-22 and SHARED-TOKEN-1');
     const said = records.filter((line) => line.msg?.startsWith('saw')).map((line) => line.msg);
-    expect(said).toEqual(['saw [redacted]', 'saw [redacted] and SHARED-TOKEN-1']);
+    expect(said).toEqual(['saw [redacted]', 'saw [redacted] and [redacted]']);
   });
 });
