@@ -186,7 +186,13 @@ function failedPath(path: string, error: unknown, redactor: Redactor): FailedPat
   const failed: FailedPath = { path, code: error.code, message: redactor.text(error.message) };
   const cause = error.cause;
   if (cause !== undefined && cause !== null) {
-    const code = typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+    // What a plugin threw: reading it may throw too (a getter, a Proxy trap).
+    let code: string | undefined;
+    try {
+      code = typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
+    } catch {
+      code = undefined;
+    }
     failed.cause = { ...(code === undefined ? {} : { code }), message: redactor.text(describeThrown(cause)) };
   }
   return failed;

@@ -73,7 +73,7 @@ Secret config values are scrubbed from what is printed.
 
 Options:
   --plugin NAME       Walk only this plugin (repeatable).
-  --cover             transitions (default): one path per transition, 200 to 370 a plugin;
+  --cover             transitions (default): one path per transition, 171 to 365 a plugin;
                       simple: every path that visits no state twice, fewer and shorter.
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
   --no-handles        Do not check for handles left open.

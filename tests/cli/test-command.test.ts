@@ -35,6 +35,12 @@ const BUGGY: Record<string, { manifest: object; source: string }> = {
     manifest: { name: 'server', version: '1.0.0' },
     source: "export default { init() {}, start(ctx) { ctx.services.provide({ id: 'server.api' }, {}); }, stop() {} };\n",
   },
+  // Throws an error whose code cannot be read: a failed path like any other, not a crash of the command.
+  'odd-thrower': {
+    manifest: { name: 'odd-thrower', version: '1.0.0' },
+    source:
+      "export default { init() { const error = new Error('db down'); Object.defineProperty(error, 'code', { get() { throw new Error('getter bomb'); } }); throw error; }, start() {}, stop() {} };\n",
+  },
   // Not valid: no stop hook.
   incomplete: {
     manifest: { name: 'incomplete', version: '1.0.0' },
@@ -101,6 +107,11 @@ describe('plugin-factory test', () => {
     const client = byName(report, 'client');
     expect(client.failed.length).toBeGreaterThan(0);
     expect(client.failed[0]).toMatchObject({ code: 'LIFECYCLE_PATH_DIVERGED', cause: { code: 'SERVICE_NOT_FOUND' } });
+
+    // What it threw cannot be read whole: the path fails with the kit's code, the report goes on.
+    const odd = byName(report, 'odd-thrower');
+    expect(odd.failed.length).toBe(5);
+    expect(odd.failed.every((failed) => failed.code === 'LIFECYCLE_PATH_DIVERGED' && failed.cause?.code === undefined)).toBe(true);
 
     expect(byName(report, 'server').failed).toEqual([]);
     const incomplete = byName(report, 'incomplete');
