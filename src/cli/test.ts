@@ -101,7 +101,7 @@ export async function testCommand(args: string[]): Promise<number> {
   // the plugin whose file threw, or the one being walked, on the path being walked.
   const { coded } = strayErrors(host);
   const printed = new Set<string>();
-  let walking: { name: string; path: string } | null = null;
+  let walking: { name: string; path: string; strayed: boolean } | null = null;
   handleStrayErrors((stray) => {
     const error = coded(stray, walking?.name);
     const entry = report.plugins.find((plugin) => plugin.name === error.plugin);
@@ -109,7 +109,11 @@ export async function testCommand(args: string[]): Promise<number> {
       report.problems.push(problemJson(error));
       return;
     }
-    entry.failed.push({ path: walking?.name === entry.name ? walking.path : '(outside any path)', code: error.code, message: error.message });
+    const onPath = walking?.name === entry.name;
+    // The path walked fails with it, once: it is not counted again as passed, or failed twice.
+    if (onPath && walking!.strayed) return;
+    if (onPath) walking!.strayed = true;
+    entry.failed.push({ path: onPath ? walking!.path : '(outside any path)', code: error.code, message: error.message });
     if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}: ${red(error.code, process.stdout)}: ${error.message}`);
   });
   for (const plugin of snapshot.plugins) {
@@ -152,13 +156,15 @@ export async function testCommand(args: string[]): Promise<number> {
         break;
       }
       line.update(index);
-      walking = { name: plugin.name, path: path.name };
+      const current = { name: plugin.name, path: path.name, strayed: false };
+      walking = current;
       try {
         const result = await path.run();
+        if (current.strayed) continue;
         if (result.skipped === undefined) entry.passed += 1;
         else entry.skipped += 1;
       } catch (error) {
-        entry.failed.push(failedPath(path.name, error, redactor));
+        if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
       }
     }
     line.close();

@@ -198,10 +198,14 @@ describe('errors outside any hook', () => {
     });
     const { code, stdout, stderr } = await cli(['test', dir, '--json'], { timeoutMs: 60_000 });
     expect(code, stderr).toBe(1);
-    const report = JSON.parse(stdout) as { plugins: Array<{ name: string; failed: Array<{ code: string }> }> };
+    const report = JSON.parse(stdout) as {
+      plugins: Array<{ name: string; paths: number; passed: number; skipped: number; notWalked: number; failed: Array<{ code: string }> }>;
+    };
     const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
     expect(byName['thrower']?.failed.map((f) => f.code)).toContain('UNCAUGHT_ERROR');
     expect(byName['ok']?.failed).toEqual([]);
+    // The path it happened on counts once, as failed: the counts add up to the paths.
+    for (const plugin of report.plugins) expect(plugin.passed + plugin.skipped + plugin.failed.length + plugin.notWalked).toBe(plugin.paths);
     expect(stderr).not.toMatch(STACK_LINE);
   });
 });
