@@ -43,7 +43,10 @@ export interface ManagerPlatform {
   defineHook: HostHooks['define'];
   /** Calls every implementation: `collect` → results, `first` → the first defined result, `series` → the piped value. */
   callHook: HostHooks['call'];
-  /** The host's unrestricted scope of the event bus; `plugin.<name>.<state>` lifecycle events are published on it. */
+  /**
+   * The host's unrestricted scope of the event bus. `plugin.<name>.<state>` lifecycle events come
+   * from a scope of the engine's own: `events.dispose()` ends the host's subscriptions only.
+   */
   readonly events: EventScope;
   /** Runs `fn` before a lifecycle hook of every plugin (`'*'`: every hook); a throw vetoes the hook. Returns its remover. */
   onBeforeHook: LifecycleHooks['onBefore'];
@@ -59,7 +62,8 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
   return {
     defineHook: platform.hooks.define.bind(platform.hooks) as HostHooks['define'],
     callHook: platform.hooks.call.bind(platform.hooks) as HostHooks['call'],
-    events: platform.hostEvents,
+    // A scope of its own: the host disposing it must not silence the engine's lifecycle events.
+    events: platform.bus.hostScope(),
     onBeforeHook: (hook, fn) => platform.lifecycle.onBefore(hook, fn),
     onAfterHook: (hook, fn) => platform.lifecycle.onAfter(hook, fn),
     health() {

@@ -91,6 +91,23 @@ describe('ctx.events', () => {
     expect(seen.indexOf('plugin.db.running')).toBeGreaterThan(seen.indexOf('plugin.db.starting'));
     expect(seen.indexOf('plugin.db.stopping')).toBeGreaterThan(seen.indexOf('plugin.db.running'));
   });
+
+  it("the host disposing its scope ends its own subscriptions only: plugins still hear lifecycle events", async () => {
+    const heard: string[] = [];
+    const hostHeard: string[] = [];
+    const manager = host([
+      plugin('watcher', { start: (ctx) => void ctx.events.subscribe('plugin.**', (event) => void heard.push(event.type)) }, { events: { subscribes: ['plugin.**'] } }),
+      plugin('other'),
+    ]);
+    manager.events.subscribe('plugin.**', (event) => void hostHeard.push(event.type));
+    await manager.start();
+    manager.events.dispose();
+    heard.length = 0;
+    hostHeard.length = 0;
+    await manager.restartPlugin('other');
+    await until(() => heard.includes('plugin.other.running'));
+    expect(hostHeard).toEqual([]);
+  });
 });
 
 describe('ctx.services', () => {
