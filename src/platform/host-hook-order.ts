@@ -29,13 +29,22 @@ export function orderImplementations(
   const edge = (from: Implementation, to: Implementation) => {
     if (from !== to) edges.get(from)!.add(to);
   };
+  // Edges from the constraints only, found by plugin name, and a plugin's own implementations
+  // chained in registration order (each to the next: the order is the same as with every pair,
+  // and a plugin implementing a hook per route costs linear time, not cubic).
+  const byPlugin = new Map<string, Implementation[]>();
+  for (const impl of impls) {
+    const list = byPlugin.get(impl.plugin);
+    if (list) list.push(impl);
+    else byPlugin.set(impl.plugin, [impl]);
+  }
+  for (const list of byPlugin.values()) {
+    list.sort((x, y) => x.seq - y.seq);
+    for (let i = 1; i < list.length; i++) edge(list[i - 1]!, list[i]!);
+  }
   for (const a of impls) {
-    for (const b of impls) {
-      if (a === b) continue;
-      if (a.plugin === b.plugin && a.seq < b.seq) edge(a, b);
-      if (a.before.includes(b.plugin) && a.plugin !== b.plugin) edge(a, b);
-      if (a.after.includes(b.plugin) && a.plugin !== b.plugin) edge(b, a);
-    }
+    for (const name of a.before) if (name !== a.plugin) for (const b of byPlugin.get(name) ?? []) edge(a, b);
+    for (const name of a.after) if (name !== a.plugin) for (const b of byPlugin.get(name) ?? []) edge(b, a);
   }
   const indegree = new Map<Implementation, number>(impls.map((i) => [i, 0]));
   for (const targets of edges.values()) for (const t of targets) indegree.set(t, indegree.get(t)! + 1);
@@ -46,21 +55,37 @@ export function orderImplementations(
   const own = (i: Implementation): Key => [rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
   const less = (a: Key, b: Key) => (a[0] !== b[0] ? a[0] < b[0] : a[1] < b[1]);
   const effective = new Map<Implementation, Key>();
-  const visit = (i: Implementation, seen: Set<Implementation>): Key => {
-    const known = effective.get(i);
-    if (known) return known;
-    let best = own(i);
-    seen.add(i);
-    for (const t of edges.get(i)!) {
-      if (seen.has(t)) continue; // a cycle: reported below
-      const k = visit(t, seen);
-      if (less(k, best)) best = k;
+  // Depth first, without recursion (a chain of thousands of implementations of one plugin); a
+  // node met again while on the stack is a cycle, reported below.
+  const onStack = new Set<Implementation>();
+  for (const root of impls) {
+    if (effective.has(root)) continue;
+    const stack: Array<{ node: Implementation; targets: Iterator<Implementation>; best: Key }> = [
+      { node: root, targets: edges.get(root)![Symbol.iterator](), best: own(root) },
+    ];
+    onStack.add(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const next = top.targets.next();
+      if (!next.done) {
+        const t = next.value;
+        if (onStack.has(t)) continue;
+        const known = effective.get(t);
+        if (known) {
+          if (less(known, top.best)) top.best = known;
+          continue;
+        }
+        stack.push({ node: t, targets: edges.get(t)![Symbol.iterator](), best: own(t) });
+        onStack.add(t);
+        continue;
+      }
+      stack.pop();
+      onStack.delete(top.node);
+      effective.set(top.node, top.best);
+      const parent = stack[stack.length - 1];
+      if (parent && less(top.best, parent.best)) parent.best = top.best;
     }
-    seen.delete(i);
-    effective.set(i, best);
-    return best;
-  };
-  for (const i of impls) visit(i, new Set());
+  }
   const earlier = (a: Implementation, b: Implementation) => {
     const ea = effective.get(a)!;
     const eb = effective.get(b)!;

@@ -215,7 +215,12 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
             active: true,
           };
           const candidate = [...state.implementations, impl];
-          const { order, cycle } = orderImplementations(candidate, rank);
+          // A cycle needs a constraint through the new implementation: one with no before/after,
+          // of a plugin nobody names, cannot make one, and is ordered when the hook is next called
+          // (a boot of many plugins implementing a hook once each stays linear).
+          const constrained =
+            impl.before.length > 0 || impl.after.length > 0 || state.implementations.some((other) => other.before.includes(plugin) || other.after.includes(plugin));
+          const { order, cycle } = constrained ? orderImplementations(candidate, rank) : { order: null, cycle: null };
           if (cycle) {
             throw new PluginFactoryError(
               'DEPENDENCY_CYCLE',

@@ -66,6 +66,23 @@ describe('host hooks', () => {
     expect(hooks.implementers('h')).toEqual(['early', 'b', 'c', 'a', 'late', 'x']);
   });
 
+  it('a plugin implementing a hook thousands of times (a route each) keeps registration order, among constraints of others', async () => {
+    const hooks = createHostHooks();
+    hooks.define('routes', { mode: 'collect' });
+    hooks.setOrder(['auth', 'api']);
+    const api = hooks.scope('api');
+    for (let i = 0; i < 3000; i++) api.implement('routes', () => `api ${i}`);
+    hooks.scope('auth').implement('routes', () => 'auth', { after: ['api'] });
+    for (let i = 0; i < 1000; i++) hooks.scope(`p${i}`).implement('routes', () => `p${i}`);
+    const results = (await hooks.call('routes', undefined)) as string[];
+    expect(results.slice(0, 3)).toEqual(['api 0', 'api 1', 'api 2']);
+    expect(results[2999]).toBe('api 2999');
+    expect(results[3000]).toBe('auth');
+    expect(results).toHaveLength(4001);
+    // A cycle through the many is still refused.
+    expect(codeOf(() => api.implement('routes', () => 'late', { after: ['auth'] }))).toBe('DEPENDENCY_CYCLE');
+  });
+
   it('refuses an implementation whose before/after make a cycle, and keeps the others', () => {
     const hooks = createHostHooks();
     hooks.define('h', { mode: 'collect' });
