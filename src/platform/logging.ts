@@ -119,13 +119,20 @@ function wrap(logger: Logger, getState: () => string, secretsNow: () => Redactor
     ((first: unknown, second?: unknown) => {
       const secrets = secretsNow();
       if (typeof first === 'string') return logger[name]({ state: state() }, secrets.text(first));
-      if (first instanceof Error) {
-        // As pino does with an error alone: under `err`, its message as the message.
-        const message = typeof second === 'string' ? second : first.message;
-        return logger[name]({ err: redactValue(first, secrets), state: state() }, secrets.text(message));
+      // What a plugin logs may throw when read (a getter, a revoked Proxy): the line says so
+      // rather than throwing at the plugin (a log line must not throw).
+      let fields: LogFields;
+      try {
+        if (first instanceof Error) {
+          // As pino does with an error alone: under `err`, its message as the message.
+          const message = typeof second === 'string' ? second : first.message;
+          return logger[name]({ err: redactValue(first, secrets), state: state() }, secrets.text(message));
+        }
+        const given = first === undefined || first === null ? {} : redactValue(first, secrets);
+        fields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : { value: given };
+      } catch {
+        fields = { fields: '[unreadable]' };
       }
-      const given = first === undefined || first === null ? {} : redactValue(first, secrets);
-      const fields: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : { value: given };
       // The line's plugin and state are the engine's: a field cannot claim another plugin's name.
       delete fields['plugin'];
       fields['state'] = state();
@@ -137,8 +144,13 @@ function wrap(logger: Logger, getState: () => string, secretsNow: () => Redactor
     warn: method('warn'),
     error: method('error'),
     child: (bindings) => {
-      const given = redactValue(bindings ?? {}, secretsNow());
-      const own: LogFields = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : {};
+      let own: LogFields;
+      try {
+        const given = redactValue(bindings ?? {}, secretsNow());
+        own = typeof given === 'object' && given !== null && !Array.isArray(given) ? { ...(given as LogFields) } : {};
+      } catch {
+        own = {}; // bindings that cannot be read bind nothing
+      }
       delete own['plugin'];
       delete own['state'];
       return wrap(logger.child(own), getState, secretsNow);

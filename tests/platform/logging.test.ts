@@ -120,6 +120,26 @@ describe('plugin logger', () => {
     expect(written[0]).not.toContain('hunter2');
   });
 
+  it('a line whose fields or bindings throw when read (a getter, a revoked Proxy) is still written, and never throws', () => {
+    const { logger, lines } = capturedPino();
+    const log = pluginLogger(logger, { name: 'db', getState: () => 'running', secrets });
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const trap = {
+      get broken() {
+        throw new Error('getter bomb');
+      },
+    };
+    expect(() => log.info(trap, 'with a getter')).not.toThrow();
+    expect(() => log.warn(revoked as Record<string, unknown>, 'with a revoked proxy')).not.toThrow();
+    expect(() => log.child(revoked as Record<string, unknown>).info('from a child')).not.toThrow();
+    expect(lines.map((line) => [line['plugin'], line['msg']])).toEqual([
+      ['db', 'with a getter'],
+      ['db', 'with a revoked proxy'],
+      ['db', 'from a child'],
+    ]);
+  });
+
   it('says unknown when getState throws', () => {
     const { logger, lines } = capturedPino();
     const log = pluginLogger(logger, {
