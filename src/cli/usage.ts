@@ -76,7 +76,8 @@ Options:
   --cover             transitions (default): one path per transition, 171 to 365 a plugin;
                       simple: every path that visits no state twice, fewer and shorter.
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
-  --no-handles        Do not check for handles left open.
+  --no-handles        Do not check for handles left open, nor close them (child processes
+                      a plugin leaves running are left running).
   --json              Print one JSON document: {"plugins":[…],"problems":[…]}.
   --verbose           Print stack traces of unexpected errors.
   -h, --help          Show this help.
