@@ -12,6 +12,7 @@ import type { PathCover } from '../testing/index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
 import { handleStrayErrors } from './process-guard.ts';
+import { onShutdownSignal } from './signals.ts';
 import { strayErrors } from './stray-errors.ts';
 import { claimStdout, dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
@@ -116,65 +117,82 @@ export async function testCommand(args: string[]): Promise<number> {
     entry.failed.push({ path: onPath ? walking!.path : '(outside any path)', code: error.code, message: error.message });
     if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}: ${red(error.code, process.stdout)}: ${error.message}`);
   });
-  for (const plugin of snapshot.plugins) {
-    if (wanted.length > 0 && !wanted.includes(plugin.name)) continue;
-    const definition = host.definitions.find((candidate) => candidate.manifest?.name === plugin.name);
-    const valid = plugin.state !== 'invalid' && definition !== undefined;
-    const entry = {
-      name: plugin.name,
-      version: plugin.version,
-      valid,
-      errors: plugin.errors.map(errorJson),
-      walked: definition !== undefined && (valid || (plugin.errors.length > 0 && plugin.errors.every((error) => GRAPH_CODES.has(error.code)))),
-      paths: 0,
-      passed: 0,
-      skipped: 0,
-      failed: [] as FailedPath[],
-      notWalked: 0,
-    };
-    report.plugins.push(entry);
-    if (entry.walked && !valid && definition) {
-      // The host checks no module or config of a plugin whose graph fails: check them alone now,
-      // so a plugin broken in itself too is listed with those errors rather than walked.
-      const own = await errorsAlone(host, definition);
-      entry.errors.push(...own);
-      entry.walked = own.length === 0;
-    }
-    if (!entry.walked || !definition) {
+  // A signal stops the walk after the path under way, whose teardown closes what the plugin
+  // opened (a child process it spawned included); a second one exits at once.
+  let interrupted: NodeJS.Signals | null = null;
+  const signals = onShutdownSignal(
+    (signal) => {
+      interrupted = signal;
+      process.stderr.write(`plugin-factory: ${signal}: stopping after the path under way\n`);
+    },
+    (line) => process.stderr.write(`${line}\n`),
+  );
+  try {
+    for (const plugin of snapshot.plugins) {
+      if (interrupted) break;
+      if (wanted.length > 0 && !wanted.includes(plugin.name)) continue;
+      const definition = host.definitions.find((candidate) => candidate.manifest?.name === plugin.name);
+      const valid = plugin.state !== 'invalid' && definition !== undefined;
+      const entry = {
+        name: plugin.name,
+        version: plugin.version,
+        valid,
+        errors: plugin.errors.map(errorJson),
+        walked: definition !== undefined && (valid || (plugin.errors.length > 0 && plugin.errors.every((error) => GRAPH_CODES.has(error.code)))),
+        paths: 0,
+        passed: 0,
+        skipped: 0,
+        failed: [] as FailedPath[],
+        notWalked: 0,
+      };
+      report.plugins.push(entry);
+      if (entry.walked && !valid && definition) {
+        // The host checks no module or config of a plugin whose graph fails: check them alone now,
+        // so a plugin broken in itself too is listed with those errors rather than walked.
+        const own = await errorsAlone(host, definition);
+        entry.errors.push(...own);
+        entry.walked = own.length === 0;
+      }
+      if (!entry.walked || !definition) {
+        if (!values.json) printPlugin(entry);
+        printed.add(entry.name);
+        continue;
+      }
+      const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
+      const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
+      entry.paths = paths.length;
+      // On stderr, --json or not: stdout is the report.
+      const line = progressLine(process.stderr, plugin.name, paths.length);
+      for (const [index, path] of paths.entries()) {
+        if ((maxFailures > 0 && entry.failed.length >= maxFailures) || interrupted) {
+          entry.notWalked = paths.length - index;
+          break;
+        }
+        line.update(index);
+        const current = { name: plugin.name, path: path.name, strayed: false };
+        walking = current;
+        try {
+          const result = await path.run();
+          if (current.strayed) continue;
+          if (result.skipped === undefined) entry.passed += 1;
+          else entry.skipped += 1;
+        } catch (error) {
+          if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
+        }
+      }
+      line.close();
       if (!values.json) printPlugin(entry);
       printed.add(entry.name);
-      continue;
     }
-    const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
-    const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
-    entry.paths = paths.length;
-    // On stderr, --json or not: stdout is the report.
-    const line = progressLine(process.stderr, plugin.name, paths.length);
-    for (const [index, path] of paths.entries()) {
-      if (maxFailures > 0 && entry.failed.length >= maxFailures) {
-        entry.notWalked = paths.length - index;
-        break;
-      }
-      line.update(index);
-      const current = { name: plugin.name, path: path.name, strayed: false };
-      walking = current;
-      try {
-        const result = await path.run();
-        if (current.strayed) continue;
-        if (result.skipped === undefined) entry.passed += 1;
-        else entry.skipped += 1;
-      } catch (error) {
-        if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
-      }
-    }
-    line.close();
-    if (!values.json) printPlugin(entry);
-    printed.add(entry.name);
+  } finally {
+    signals.dispose();
   }
   walking = null;
 
   if (values.json) print(JSON.stringify(report), out);
   else printSummary(report);
+  const stopped = interrupted as NodeJS.Signals | null;
+  if (stopped) return stopped === 'SIGINT' ? 130 : 143;
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);
   return ok ? 0 : 1;

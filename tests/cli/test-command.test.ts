@@ -2,11 +2,13 @@
  * `plugin-factory test`: every valid plugin walked through the lifecycle paths of the test kit,
  * from the command line: exit codes, the --json report, the options.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
+import { FIXTURES, cli, exitOf, killAll, startCli } from '../fixtures/cli/run-cli.ts';
+import { until } from '../helpers/time.ts';
 import type { TestReport } from '../../src/cli/test.ts';
 
 afterEach(killAll);
@@ -225,5 +227,39 @@ describe('plugin-factory test', () => {
     expect(code).toBe(1);
     expect(report.plugins).toEqual([]);
     expect(report.problems.map((problem) => problem.code)).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+
+  it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-signal-'));
+    try {
+      await mkdir(join(home, 'spawner'));
+      await writeFile(join(home, 'spawner', 'plugin.json'), JSON.stringify({ name: 'spawner', version: '1.0.0' }));
+      const pids = join(home, 'pids.txt');
+      await writeFile(
+        join(home, 'spawner', 'index.mjs'),
+        `import { spawn } from 'node:child_process';\nimport { appendFileSync } from 'node:fs';\nlet child;\nexport default { init() {}, start() { child = spawn('sleep', ['300'], { stdio: 'ignore' }); appendFileSync(${JSON.stringify(pids)}, child.pid + '\\n'); }, stop() { child?.kill(); } };\n`,
+      );
+      const run = startCli(['test', home]);
+      await until(() => existsSync(pids), 20_000);
+      run.child.kill('SIGINT');
+      const { code } = await exitOf(run, 30_000);
+      expect(code, run.err()).toBe(130);
+      const alive = (await readFile(pids, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .filter((pid) => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        });
+      for (const pid of alive) process.kill(pid, 'SIGKILL');
+      expect(alive).toEqual([]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
