@@ -134,8 +134,12 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
   const orderOf = (state: HookState) => (state.ordered ??= orderImplementations(state.implementations, rank).order);
 
   const invoke = async (state: HookState, impl: Implementation, arg: unknown): Promise<unknown> => {
+    // One removed while it runs (its plugin left `running`) is not waited for: the call goes on
+    // without it, as it skips one removed before its turn (a hung one would hold it for ever).
+    impl.removed ??= new Promise<void>((resolve) => (impl.release = resolve));
     try {
-      return await impl.fn(arg);
+      const outcome = await Promise.race([Promise.resolve(impl.fn(arg)).then((value) => ({ value })), impl.removed]);
+      return outcome === undefined ? undefined : outcome.value;
     } catch (error) {
       // The cause is the scrubbed text, not the thrown value: its message may quote a secret.
       const reason = redact(describeThrown(error), impl.plugin);
@@ -190,6 +194,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
       const remove = (entry: [HookState, Implementation]) => {
         const [state, impl] = entry;
         impl.active = false;
+        impl.release?.();
         state.implementations = state.implementations.filter((i) => i !== impl);
         state.ordered = null;
         own.delete(entry);

@@ -158,6 +158,22 @@ describe('host hooks', () => {
     expect(await hooks.call(routes, undefined)).toEqual([]);
   });
 
+  it('an implementation that hangs is let go of when it is removed (its plugin stopped): the call goes on without it', async () => {
+    const hooks = createHostHooks();
+    const routes = hooks.define<void, string>('r', { mode: 'collect' });
+    hooks.setOrder(['a', 'b']);
+    const a = hooks.scope('a');
+    a.implement(routes, () => new Promise<string>(() => undefined));
+    hooks.scope('b').implement(routes, () => 'b');
+    const call = hooks.call(routes, undefined);
+    let outcome: unknown = 'pending';
+    void call.then((value) => (outcome = value));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(outcome).toBe('pending');
+    a.dispose();
+    expect(await call).toEqual(['b']);
+  });
+
   it('an implementation removed while a call is under way is skipped', async () => {
     const hooks = createHostHooks();
     hooks.define('h', { mode: 'collect' });
