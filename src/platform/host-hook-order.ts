@@ -13,10 +13,8 @@ export interface Implementation {
   seq: number;
   /** False once removed; a call already under way skips it. */
   active: boolean;
-  /** Settles when it is removed: a call waiting on it then goes on without it. Made on first call. */
-  removed?: Promise<void>;
-  /** Settles `removed`. */
-  release?: () => void;
+  /** Calls waiting on it now, told when it is removed (they go on without it). */
+  waiting?: Set<() => void>;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Host hooks (extension points): the embedding application defines a hook, plugins implement it,
- * the application calls it. Implementations run one after another (each awaited) in dependency
- * order: the boot order handed to `setOrder`, refined by the `before` / `after` plugin names an
+ * the application calls it. Implementations run one after another (each awaited, unless it is
+ * removed while it runs: its plugin stopped) in dependency order: the boot order handed to `setOrder`, refined by the `before` / `after` plugin names an
  * implementation asks for. Plugins missing from the boot order come last, in the order they
  * implemented.
  *
@@ -136,9 +136,15 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
   const invoke = async (state: HookState, impl: Implementation, arg: unknown): Promise<unknown> => {
     // One removed while it runs (its plugin left `running`) is not waited for: the call goes on
     // without it, as it skips one removed before its turn (a hung one would hold it for ever).
-    impl.removed ??= new Promise<void>((resolve) => (impl.release = resolve));
+    // The waiter lives as long as this call only: nothing of a settled call stays behind.
+    let done: (() => void) | null = null;
     try {
-      const outcome = await Promise.race([Promise.resolve(impl.fn(arg)).then((value) => ({ value })), impl.removed]);
+      const result: unknown = impl.fn(arg);
+      const thenable = (typeof result === 'object' || typeof result === 'function') && result !== null && typeof (result as { then?: unknown }).then === 'function';
+      if (!thenable) return result; // settled already: nothing to wait for
+      const removed = new Promise<undefined>((resolve) => (done = () => resolve(undefined)));
+      (impl.waiting ??= new Set()).add(done!);
+      const outcome = await Promise.race([Promise.resolve(result).then((value) => ({ value })), removed]);
       return outcome === undefined ? undefined : outcome.value;
     } catch (error) {
       // The cause is the scrubbed text, not the thrown value: its message may quote a secret.
@@ -148,6 +154,8 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
         `plugin '${impl.plugin}': its implementation of host hook '${state.ref.name}' failed: ${reason}; fix the implementation (the hooks after it did not run)`,
         { plugin: impl.plugin, cause: reason },
       );
+    } finally {
+      if (done) impl.waiting?.delete(done);
     }
   };
 
@@ -194,7 +202,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
       const remove = (entry: [HookState, Implementation]) => {
         const [state, impl] = entry;
         impl.active = false;
-        impl.release?.();
+        for (const done of impl.waiting ?? []) done();
         state.implementations = state.implementations.filter((i) => i !== impl);
         state.ordered = null;
         own.delete(entry);
