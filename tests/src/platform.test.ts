@@ -679,6 +679,24 @@ describe('lifetimes at the edges', () => {
     await until(second.stopped, 2000);
   });
 
+  it('once the host is stopping no health check starts: the plugins still running while others stop start none', async () => {
+    let stopping = false;
+    let startedWhileStopping = 0;
+    const check = () => {
+      if (stopping) startedWhileStopping++;
+      return new Promise<string>((resolve) => setTimeout(() => resolve('healthy'), 15));
+    };
+    const chain = Array.from({ length: 4 }, (_, i) =>
+      plugin(`p${i}`, { health: check, stop: () => sleep(20) }, { ...(i > 0 ? { dependencies: { [`p${i - 1}`]: '*' } } : {}) }),
+    );
+    const manager = host(chain, { health: { intervalMs: 5, timeoutMs: 200, unhealthyThreshold: 1000 } });
+    await manager.start();
+    await sleep(30);
+    stopping = true;
+    await manager.stop();
+    expect(startedWhileStopping).toBe(0);
+  });
+
   it('no timer of a hung health check outlives manager.stop()', async () => {
     const live = new Set<ReturnType<typeof setTimeout>>();
     const clock = {
