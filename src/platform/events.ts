@@ -92,7 +92,10 @@ export interface EventBus {
   counts(plugin: string): EventCounts;
   /** Live subscriptions, of one plugin or of everyone. */
   subscriptionCount(plugin?: string): number;
-  /** Resolves once every queued event was delivered and every async handler settled. */
+  /**
+   * Resolves once every queued event was delivered and every async handler call settled, but for
+   * those let go of when their subscription ended.
+   */
   settled(): Promise<void>;
 }
 
@@ -200,11 +203,23 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       return;
     }
     inFlight.add(settled);
-    (sub.inFlight ??= new Set()).add(settled);
+    // One whose subscription ended meanwhile (a handler that unsubscribes itself) is waited for
+    // as before, until it settles.
+    if (sub.active) (sub.inFlight ??= new Set()).add(settled);
     void settled.finally(() => {
       inFlight.delete(settled);
       sub.inFlight?.delete(settled);
     });
+  };
+  /** Settles when a subscription with calls in flight ends: a settled() waiting looks again. One for all waiters. */
+  let ended: { promise: Promise<void>; resolve: () => void } | null = null;
+  const nextEnd = (): Promise<void> => {
+    if (!ended) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((done) => (resolve = done));
+      ended = { promise, resolve };
+    }
+    return ended.promise;
   };
 
   /**
@@ -218,6 +233,9 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     for (const call of sub.inFlight ?? []) inFlight.delete(call);
     sub.inFlight = null;
     if (running === 0) return;
+    // A settled() already waiting on them looks again.
+    ended?.resolve();
+    ended = null;
     try {
       logger.warn({ plugin: sub.owner, calls: running }, `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`);
     } catch {
@@ -334,7 +352,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     async settled() {
       while (scheduled || queue.length > 0 || inFlight.size > 0) {
         if (scheduled) await new Promise<void>((resolve) => drainWaiters.push(resolve));
-        else if (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        else if (inFlight.size > 0) await Promise.race([Promise.allSettled([...inFlight]), nextEnd()]);
         else await new Promise<void>((resolve) => queueMicrotask(resolve));
       }
     },

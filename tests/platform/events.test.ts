@@ -314,6 +314,15 @@ describe('event bus', () => {
     scope.dispose();
     const outcome = await Promise.race([bus.settled().then(() => 'settled'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))]);
     expect(outcome).toBe('settled');
+    // A settled() already waiting when the subscription ends stops waiting too.
+    const again = bus.scope({ name: 'stuck', subscribes: ['t'] });
+    again.subscribe('t', () => new Promise(() => undefined));
+    bus.hostScope().publish('t');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const waiting = bus.settled().then(() => 'settled');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    again.dispose();
+    expect(await Promise.race([waiting, new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))])).toBe('settled');
   });
 
   it('settled waits for async handlers', async () => {
