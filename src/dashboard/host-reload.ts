@@ -21,15 +21,6 @@ export function definitionName(definition: PluginDefinition, index: number): str
 }
 
 /**
- * A reload source reading plugins from the folders of a loaded host.
- *
- * @example
- * ```ts
- * const host = await loadHost('plugins/host.yaml');
- * await serveDashboard(manager, { reload: reloadFromHost(host) });
- * ```
- */
-/**
  * How a plugin folder of `host` is read again for a reload: afresh, with the config the host
  * gave it, where that config comes from (a problem with it points at the host file) and the
  * host's time limit.
@@ -40,6 +31,15 @@ export function folderReloadOptions(host: LoadedHost, index: number): FolderOpti
   return options;
 }
 
+/**
+ * A reload source reading plugins from the folders of a loaded host.
+ *
+ * @example
+ * ```ts
+ * const host = await loadHost('plugins/host.yaml');
+ * await serveDashboard(manager, { reload: reloadFromHost(host) });
+ * ```
+ */
 export function reloadFromHost(host: LoadedHost): ReloadSource {
   const names = host.definitions.map(definitionName);
   return async (name) => {
