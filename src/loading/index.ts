@@ -6,7 +6,7 @@
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
@@ -14,7 +14,7 @@ import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { MANIFEST_FILES, findManifest, loadPluginFolder, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
+import { MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 import { readTextFile } from './read-text.ts';
 
@@ -238,10 +238,9 @@ async function entryFolder(
     // folder's plugin (symlinks followed).
     const root = dirname(pkgJson);
     const folder = folderOf(resolve(root, pkg.pluginFactory));
-    const inside = (child: string, parent: string) => child === parent || child.startsWith(parent + sep);
     const realFolder = await realpath(folder).catch(() => null);
     // One that does not exist is reported as missing, once loaded; only its path is checked here.
-    if (realFolder === null ? !inside(folder, root) : !inside(realFolder, await realpath(root))) {
+    if (realFolder === null ? !isInside(folder, root) : !isInside(realFolder, await realpath(root))) {
       result.problems.push(
         new PluginFactoryError(
           'ENTRY_OUTSIDE_PLUGIN',

@@ -289,6 +289,12 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   }
 }
 
+/** Whether `path` is `root` or inside it (both absolute). */
+export function isInside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
 /** `main` must exist and stay inside the plugin folder, also after resolving symlinks. */
 async function resolveEntry(
   folder: string,
@@ -304,18 +310,14 @@ async function resolveEntry(
       { plugin: name, path: 'main' },
     );
   const realFolder = await realpath(folder);
-  const inside = (path: string, root: string) => {
-    const rel = relative(root, path);
-    // The folder itself ('.') is inside: it is no module, which is said below.
-    return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
-  };
   for (const candidate of candidates) {
     if (isAbsolute(candidate)) return outside();
     const path = resolve(folder, candidate);
-    if (!inside(path, folder)) return outside();
+    // The folder itself ('.') is inside: it is no module, which is said below.
+    if (!isInside(path, folder)) return outside();
     const real = await realpath(path).catch(() => null);
     if (real === null) continue; // not there
-    if (!inside(real, realFolder)) return outside();
+    if (!isInside(real, realFolder)) return outside();
     // Importing a FIFO or a device would block the loader for good: only a regular file is an
     // entry (a default entry that is not one counts as absent).
     if ((await stat(real).catch(() => null))?.isFile() !== true) {
