@@ -55,8 +55,11 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
  * name is invalid anyway; this keeps a manifest from clearing a terminal or breaking a diagram.
  */
 export function printable(name: string): string {
-  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return name.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
+
+/** Control characters (a terminal escape, a line break) and the characters that reorder text. */
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Reads one definition's manifest; never throws. `fallback`: how a plugin whose definition names

@@ -6,6 +6,7 @@
 import type { ManagerSnapshot, PluginManager, PluginSnapshot } from '../index.ts';
 import { dim, green, print, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
+import { UNPRINTABLE } from '../prepare.ts';
 
 /** Minimum time between two frames of the live view. */
 const FRAME_MS = 100;
@@ -47,6 +48,9 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
   return yellow('…', stream);
 }
 
+/** Runs of the characters no line may show as they are (see `printable`). */
+const UNPRINTABLE_RUNS = new RegExp(`${UNPRINTABLE.source}+`, 'g');
+
 /** Characters a terminal shows two columns wide (East Asian wide and fullwidth forms, most emoji). */
 const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
 
@@ -56,7 +60,7 @@ const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF
  * rows the redraw does not erase), and what does not fit is cut with an ellipsis.
  */
 export function fitColumns(text: string, max: number): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]+/g, ' ');
+  const flat = text.replace(UNPRINTABLE_RUNS, ' ');
   let columns = 0;
   let end = 0;
   let fitted = -1; // where the text is cut when it does not fit: room left for the ellipsis
