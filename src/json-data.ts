@@ -22,7 +22,6 @@ export function setOwn(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-
 /**
  * A deep copy of `value` holding only null, booleans, finite numbers, strings, arrays and plain
  * objects; anything else throws what `fail(path, what)` makes for the first offending part (its

@@ -45,7 +45,6 @@ export function assertStoreKey(plugin: string, key: unknown): asserts key is str
   }
 }
 
-
 /**
  * A JSON-only deep copy of `value`; throws `STORE_VALUE_INVALID` naming where the first
  * offending part is (never quoting a value: it may be secret).
