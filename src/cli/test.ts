@@ -48,6 +48,8 @@ export interface TestReport {
     notWalked: number;
   }>;
   problems: Array<{ code: string; message: string; plugins: string[] }>;
+  /** The signal that stopped the walk early (plugins after the one under way are not listed), or null. */
+  interrupted: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** Errors of the host's dependency graph: the plugin itself is sound, and walked alone. */
@@ -97,7 +99,7 @@ export async function testCommand(args: string[]): Promise<number> {
   // What a failure prints is scrubbed as the engine scrubs a host's output: of every plugin's
   // secrets, and of the walked plugin's short ones (a PIN) too.
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
-  const report: TestReport = { plugins: [], problems: host.problems.map(problemJson) };
+  const report: TestReport = { plugins: [], problems: host.problems.map(problemJson), interrupted: null };
   // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
   // the plugin whose file threw, or the one being walked, on the path being walked.
   const { coded } = strayErrors(host);
@@ -188,10 +190,11 @@ export async function testCommand(args: string[]): Promise<number> {
     signals.dispose();
   }
   walking = null;
+  const stopped = interrupted as NodeJS.Signals | null;
+  if (stopped === 'SIGINT' || stopped === 'SIGTERM') report.interrupted = stopped;
 
   if (values.json) print(JSON.stringify(report), out);
   else printSummary(report);
-  const stopped = interrupted as NodeJS.Signals | null;
   if (stopped) return stopped === 'SIGINT' ? 130 : 143;
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);
@@ -285,6 +288,7 @@ function printSummary(report: TestReport): void {
       `${walked.reduce((sum, plugin) => sum + plugin.failed.length, 0)} failed`,
       ...(failing > 0 ? [`${failing} plugin${failing === 1 ? '' : 's'} failing`] : []),
       ...(invalid > 0 ? [`${invalid} invalid`] : []),
+      ...(report.interrupted ? [`interrupted by ${report.interrupted}`] : []),
     ].join(', '),
   );
 }

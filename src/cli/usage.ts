@@ -78,7 +78,7 @@ Options:
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
   --no-handles        Do not check for handles left open, nor close them (child processes
                       a plugin leaves running are left running).
-  --json              Print one JSON document: {"plugins":[…],"problems":[…]}.
+  --json              Print one JSON document: {"plugins":[…],"problems":[…],"interrupted":null}.
   --verbose           Print stack traces of unexpected errors.
   -h, --help          Show this help.
 

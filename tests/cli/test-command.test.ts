@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, cli, exitOf, killAll, startCli } from '../fixtures/cli/run-cli.ts';
+import { FIXTURES, cli, exitOf, killAll, lastJsonLine, startCli } from '../fixtures/cli/run-cli.ts';
 import { until } from '../helpers/time.ts';
 import type { TestReport } from '../../src/cli/test.ts';
 
@@ -85,6 +85,7 @@ describe('plugin-factory test', () => {
     // store's start awaits a timer, so its start timeouts and cancels really happen.
     expect(byName(report, 'store').passed).toBeGreaterThan(byName(report, 'base').passed);
     expect(report.problems).toEqual([]);
+    expect(report.interrupted).toBeNull();
   });
 
   it('reports the failed paths with their codes and exits 1', async () => {
@@ -239,11 +240,15 @@ describe('plugin-factory test', () => {
         join(home, 'spawner', 'index.mjs'),
         `import { spawn } from 'node:child_process';\nimport { appendFileSync } from 'node:fs';\nlet child;\nexport default { init() {}, start() { child = spawn('sleep', ['300'], { stdio: 'ignore' }); appendFileSync(${JSON.stringify(pids)}, child.pid + '\\n'); }, stop() { child?.kill(); } };\n`,
       );
-      const run = startCli(['test', home]);
+      const run = startCli(['test', home, '--json']);
       await until(() => existsSync(pids), 20_000);
       run.child.kill('SIGINT');
       const { code } = await exitOf(run, 30_000);
       expect(code, run.err()).toBe(130);
+      // The report says the walk was cut short: it lists the plugin under way, its rest unwalked.
+      const report = lastJsonLine<TestReport>(run.out());
+      expect(report.interrupted).toBe('SIGINT');
+      expect(report.plugins.map((plugin) => [plugin.name, plugin.notWalked > 0])).toEqual([['spawner', true]]);
       const alive = (await readFile(pids, 'utf8'))
         .split('\n')
         .filter(Boolean)
