@@ -34,6 +34,8 @@ export function statusOf(code: string): number {
       return 400;
     case 'INTERNAL_ERROR':
       return 500;
+    case 'LIMIT_REACHED':
+      return 503;
     default:
       // The command ran and the plugin failed (a hook, a dependency, a bad reload).
       return 422;

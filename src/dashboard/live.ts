@@ -12,7 +12,8 @@ import { onCommandSettled } from '../manager.ts';
 import type { PluginManager } from '../manager.ts';
 import { changeRecords } from './changes.ts';
 import type { RecordSource } from './changes.ts';
-import { SECURITY_HEADERS } from './http.ts';
+import { PluginFactoryError } from '../errors.ts';
+import { SECURITY_HEADERS, sendError } from './http.ts';
 import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
 import type { ViewOptions } from './view.ts';
 import type { DashboardPlugin, LiveMessage } from './wire.ts';
@@ -24,7 +25,11 @@ export interface LiveFeedOptions {
   view: ViewOptions;
   /** Least time between two messages to a page. @default 25 */
   intervalMs?: number;
+  /** Live streams open at once; one more is refused with LIMIT_REACHED (503). @default 64 */
+  maxStreams?: number;
 }
+
+export const DEFAULT_MAX_STREAMS = 64;
 
 /** Records held between two messages; past this the oldest are dropped (the page only shows the newest). */
 const MAX_PENDING_RECORDS = 5000;
@@ -93,6 +98,18 @@ export class LiveFeed {
     // on one connection costs nothing, and goes with the connection.
     if (!res.socket) {
       res.once('socket', () => this.attach(req, res));
+      return;
+    }
+    const limit = this.options.maxStreams ?? DEFAULT_MAX_STREAMS;
+    if (this.clients.size >= limit) {
+      // Each stream holds a snapshot of the host in its buffer until read: streams without
+      // a bound would let clients that never read use up the host's memory.
+      res.setHeader('retry-after', '5');
+      sendError(
+        res,
+        new PluginFactoryError('LIMIT_REACHED', `dashboard: ${limit} live streams are open, the most it serves; close a page or try again later`),
+        this.options.view.redact,
+      );
       return;
     }
     req.socket.setNoDelay(true);

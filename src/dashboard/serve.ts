@@ -15,7 +15,7 @@ import { assetRoutes, loadAssets } from './assets.ts';
 import { dashboardChart } from './chart-svg.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin } from './listen.ts';
-import { LiveFeed } from './live.ts';
+import { DEFAULT_MAX_STREAMS, LiveFeed } from './live.ts';
 import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
 
@@ -36,6 +36,8 @@ export interface DashboardOptions {
    * another way, call `addSecrets(secretsOf([definition]))`.
    */
   redact?: readonly string[];
+  /** Live streams (`/api/events`, one per open page) served at once; one more is refused with LIMIT_REACHED (503). @default 64 */
+  maxStreams?: number;
 }
 
 export interface Dashboard {
@@ -72,6 +74,10 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   }
   if (options.reload !== undefined && typeof options.reload !== 'function') throw optionsError('reload must be a function (name) => definition');
   if (options.redact !== undefined && !isStringArray(options.redact)) throw optionsError('redact must be an array of strings');
+  const { maxStreams } = options;
+  if (maxStreams !== undefined && !(Number.isSafeInteger(maxStreams) && maxStreams >= 1)) {
+    throw optionsError(`maxStreams must be a whole number of at least 1 (got ${String(maxStreams)})`);
+  }
 }
 
 /**
@@ -99,7 +105,7 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
 
   const assets = await loadAssets();
-  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view });
+  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS });
   const routes = [
     ...assetRoutes(assets),
     ...apiRoutes({

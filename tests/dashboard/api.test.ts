@@ -10,7 +10,7 @@ import { StateClock } from '../../src/dashboard/view.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
-import { until } from '../helpers/time.ts';
+import { sleep, until } from '../helpers/time.ts';
 import { call, openEvents, post, rawRequest, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
 import { SECRET, definitions, top } from './plugins.ts';
@@ -455,6 +455,34 @@ describe('dashboard API: live stream and secrets', () => {
       events.some((e) => e.event === 'inspection' && (e.data as { records: Array<{ plugin: string; state: string }> }).records.some((r) => r.plugin === 'cache' && r.state === 'stopping')),
     );
     stream.close();
+  });
+
+  it('GET /api/events past maxStreams: LIMIT_REACHED (503, retry-after) until a stream closes; the streams served go on', async () => {
+    const host = await start({ maxStreams: 2 });
+    const first = openEvents(host.base);
+    const second = openEvents(host.base);
+    const snapshotOf = (stream: ReturnType<typeof openEvents>) => stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    await Promise.all([snapshotOf(first), snapshotOf(second)]);
+    const refused = await call(`${host.base}/api/events`);
+    expect([refused.status, refused.json.error?.code, refused.headers['retry-after']]).toEqual([503, 'LIMIT_REACHED', '5']);
+    // The streams served still get the changes.
+    await post(host, '/api/plugins/cache/stop');
+    const stopped = (events: typeof first.events) =>
+      events.some((e) => e.event === 'plugins' && (e.data as { plugins: DashboardPlugin[] }).plugins.some((p) => p.name === 'cache' && p.state === 'stopped'));
+    await Promise.all([first.until(stopped), second.until(stopped)]);
+    first.close();
+    await first.done;
+    // The closed one's place is free again (once the server has seen it close).
+    let third = openEvents(host.base);
+    for (let tries = 0; tries < 50; tries++) {
+      await until(() => third.ended() || third.events.length > 0, 5000);
+      if (third.events.length > 0) break;
+      await sleep(20);
+      third = openEvents(host.base);
+    }
+    expect(third.events[0]?.event).toBe('snapshot');
+    second.close();
+    third.close();
   });
 
   it("a restart that settles after the plugin's own last change (its dependents came back later) re-sends its row with the commands it takes again", async () => {

@@ -139,6 +139,26 @@ describe('the page follows the host and is usable from the keyboard', () => {
     expect(problems).toEqual([]);
   });
 
+  it(`a page refused a stream (the dashboard's maxStreams reached) connects again once one is free${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const manager = createPluginManager({ plugins: manyPlugins(3), logger: silentLogger });
+    const dashboard = await serveDashboard(manager, { maxStreams: 1 });
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    // The one stream served is held here.
+    const holder = new AbortController();
+    const held = await fetch(`${dashboard.url}api/events`, { signal: holder.signal });
+    expect(held.status).toBe(200);
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(dashboard.url);
+    await page.waitForFunction(() => document.getElementById('connection')?.className === 'down');
+    expect(await page.$$eval('#plugin-rows tr', (rows) => rows.length)).toBe(0);
+    holder.abort();
+    await page.waitForFunction(() => document.getElementById('connection')?.className === 'live', undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 3);
+  });
+
   it(`records that come after a reconnect's snapshot stay on the timeline, whichever panel is drawn first${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     const hub = createInspectionHub();
     const manager = createPluginManager({ plugins: manyPlugins(3), logger: silentLogger, inspect: hub.inspect });

@@ -16,6 +16,8 @@ import { Timeline } from './timeline.ts';
 
 /** Timeline records kept while the page cannot draw (the timeline itself keeps 5,000). */
 const MAX_PENDING_RECORDS = 5000;
+/** Wait before connecting again once the server refused the stream (the `retry-after` it sends). */
+const RETRY_CLOSED_MS = 5000;
 
 const plugins = new Map<string, DashboardPlugin>();
 const changed = new Map<string, DashboardPlugin>();
@@ -201,6 +203,9 @@ function connect(): void {
   source.onerror = () => {
     setText(status, 'reconnecting…');
     status.className = 'down';
+    // EventSource gives up for good on an answer that is not a stream (the server's limit of
+    // live streams, a proxy's error page): connect again later, as it would after a lost connection.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_CLOSED_MS);
   };
   for (const type of ['snapshot', 'plugins', 'inspection'] as const) {
     source.addEventListener(type, (event) => receive(JSON.parse((event as MessageEvent<string>).data) as LiveMessage));
