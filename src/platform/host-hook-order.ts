@@ -18,110 +18,200 @@ export interface Implementation {
 }
 
 /**
- * A topological order of `impls` under their before/after constraints that stays as close to
- * `rank` (boot position; unranked plugins last, by registration) as the constraints allow. Two implementations of
- * one plugin keep their registration order. When the constraints have a cycle, `cycle` names it
- * (`['a', 'b', 'a']`) and `order` is empty.
+ * The implementations of one hook and the before/after graph between them, kept up to date as
+ * implementations come and go. a runs before b when b's plugin is in a's `before`, a's plugin is
+ * in b's `after`, or a and b belong to one plugin and a was registered first. Only the edges that
+ * order is made of are kept: a plugin's implementations are chained in registration order, so
+ * `before: ['b']` needs an edge to b's first implementation only, and `after: ['a']` one from a's
+ * last. Adding an implementation looks for a cycle only where it can reach, so a host whose
+ * plugins each implement a hook with a constraint boots in linear time, not quadratic or worse.
  */
-export function orderImplementations(
-  impls: readonly Implementation[],
-  rank: ReadonlyMap<string, number>,
-): { order: Implementation[]; cycle: string[] | null } {
-  const edges = new Map<Implementation, Set<Implementation>>(impls.map((i) => [i, new Set()]));
-  const edge = (from: Implementation, to: Implementation) => {
-    if (from !== to) edges.get(from)!.add(to);
-  };
-  // Edges from the constraints only, found by plugin name, and a plugin's own implementations
-  // chained in registration order (each to the next: the order is the same as with every pair,
-  // and a plugin implementing a hook per route costs linear time, not cubic).
-  const byPlugin = new Map<string, Implementation[]>();
-  for (const impl of impls) {
-    const list = byPlugin.get(impl.plugin);
-    if (list) list.push(impl);
-    else byPlugin.set(impl.plugin, [impl]);
-  }
-  for (const list of byPlugin.values()) {
-    list.sort((x, y) => x.seq - y.seq);
-    for (let i = 1; i < list.length; i++) edge(list[i - 1]!, list[i]!);
-  }
-  for (const a of impls) {
-    for (const name of a.before) if (name !== a.plugin) for (const b of byPlugin.get(name) ?? []) edge(a, b);
-    for (const name of a.after) if (name !== a.plugin) for (const b of byPlugin.get(name) ?? []) edge(b, a);
-  }
-  const indegree = new Map<Implementation, number>(impls.map((i) => [i, 0]));
-  for (const targets of edges.values()) for (const t of targets) indegree.set(t, indegree.get(t)! + 1);
+export class ImplementationGraph {
+  /** In registration order. */
+  private readonly all = new Set<Implementation>();
+  /** Each plugin's implementations as a chain in registration order. */
+  private readonly firstOf = new Map<string, Implementation>();
+  private readonly lastOf = new Map<string, Implementation>();
+  private readonly nextOf = new Map<Implementation, Implementation>();
+  private readonly previousOf = new Map<Implementation, Implementation>();
+  /** Per plugin name, the implementations (of other plugins) whose `after` names it. */
+  private readonly namedAfter = new Map<string, Set<Implementation>>();
 
-  // An implementation runs as early as the earliest one it must precede: `before: ['b']` pulls it
-  // forward to just ahead of b rather than holding b back until its own (later) turn.
-  type Key = [number, number];
-  const own = (i: Implementation): Key => [rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
-  const less = (a: Key, b: Key) => (a[0] !== b[0] ? a[0] < b[0] : a[1] < b[1]);
-  const effective = new Map<Implementation, Key>();
-  // Depth first, without recursion (a chain of thousands of implementations of one plugin); a
-  // node met again while on the stack is a cycle, reported below.
-  const onStack = new Set<Implementation>();
-  for (const root of impls) {
-    if (effective.has(root)) continue;
-    const stack: Array<{ node: Implementation; targets: Iterator<Implementation>; best: Key }> = [
-      { node: root, targets: edges.get(root)![Symbol.iterator](), best: own(root) },
-    ];
-    onStack.add(root);
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1]!;
-      const next = top.targets.next();
-      if (!next.done) {
-        const t = next.value;
-        if (onStack.has(t)) continue;
-        const known = effective.get(t);
-        if (known) {
-          if (less(known, top.best)) top.best = known;
+  /** Adds `impl`, unless it closes a cycle: then it is left out and the cycle returned as plugin names (`['a', 'b', 'a']`). */
+  add(impl: Implementation): string[] | null {
+    this.all.add(impl);
+    const last = this.lastOf.get(impl.plugin);
+    if (last) {
+      this.nextOf.set(last, impl);
+      this.previousOf.set(impl, last);
+    } else {
+      this.firstOf.set(impl.plugin, impl);
+    }
+    this.lastOf.set(impl.plugin, impl);
+    for (const name of impl.after) {
+      if (name === impl.plugin) continue;
+      const naming = this.namedAfter.get(name);
+      if (naming) naming.add(impl);
+      else this.namedAfter.set(name, new Set([impl]));
+    }
+    // The graph had no cycle: a new one goes through the new implementation.
+    const cycle = this.cycleThrough(impl);
+    if (cycle) this.remove(impl);
+    return cycle;
+  }
+
+  remove(impl: Implementation): void {
+    if (!this.all.delete(impl)) return;
+    const { plugin } = impl;
+    const previous = this.previousOf.get(impl);
+    const next = this.nextOf.get(impl);
+    this.previousOf.delete(impl);
+    this.nextOf.delete(impl);
+    if (previous && next) this.nextOf.set(previous, next);
+    else if (previous) this.nextOf.delete(previous);
+    else if (next) this.firstOf.set(plugin, next);
+    else this.firstOf.delete(plugin);
+    if (next && previous) this.previousOf.set(next, previous);
+    else if (next) this.previousOf.delete(next);
+    else if (previous) this.lastOf.set(plugin, previous);
+    else this.lastOf.delete(plugin);
+    for (const name of impl.after) {
+      const naming = this.namedAfter.get(name);
+      if (!naming) continue;
+      naming.delete(impl);
+      if (naming.size === 0) this.namedAfter.delete(name);
+    }
+  }
+
+  /**
+   * A topological order of the implementations under their before/after constraints that stays
+   * as close to `rank` (boot position; unranked plugins last, by registration) as the
+   * constraints allow. Two implementations of one plugin keep their registration order.
+   */
+  order(rank: ReadonlyMap<string, number>): Implementation[] {
+    const indegree = new Map<Implementation, number>();
+    for (const impl of this.all) indegree.set(impl, 0);
+    for (const impl of this.all) for (const next of this.successors(impl)) indegree.set(next, indegree.get(next)! + 1);
+
+    // An implementation runs as early as the earliest one it must precede: `before: ['b']` pulls it
+    // forward to just ahead of b rather than holding b back until its own (later) turn.
+    const own = (i: Implementation): Key => [rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
+    const effective = new Map<Implementation, Key>();
+    // Depth first, without recursion (a chain of thousands of implementations of one plugin).
+    for (const root of this.all) {
+      if (effective.has(root)) continue;
+      const stack: Array<{ node: Implementation; targets: Iterator<Implementation>; best: Key }> = [
+        { node: root, targets: this.successors(root), best: own(root) },
+      ];
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        const next = top.targets.next();
+        if (!next.done) {
+          const known = effective.get(next.value);
+          if (known) {
+            if (less(known, top.best)) top.best = known;
+          } else {
+            stack.push({ node: next.value, targets: this.successors(next.value), best: own(next.value) });
+          }
           continue;
         }
-        stack.push({ node: t, targets: edges.get(t)![Symbol.iterator](), best: own(t) });
-        onStack.add(t);
+        stack.pop();
+        effective.set(top.node, top.best);
+        const parent = stack[stack.length - 1];
+        if (parent && less(top.best, parent.best)) parent.best = top.best;
+      }
+    }
+    const earlier = (a: Implementation, b: Implementation) => {
+      const ea = effective.get(a)!;
+      const eb = effective.get(b)!;
+      return less(ea, eb) || (!less(eb, ea) && less(own(a), own(b)));
+    };
+    const ready = new Heap<Implementation>(earlier);
+    for (const impl of this.all) if (indegree.get(impl) === 0) ready.push(impl);
+    const order: Implementation[] = [];
+    for (let next = ready.pop(); next !== undefined; next = ready.pop()) {
+      order.push(next);
+      for (const t of this.successors(next)) {
+        const left = indegree.get(t)! - 1;
+        indegree.set(t, left);
+        if (left === 0) ready.push(t);
+      }
+    }
+    return order;
+  }
+
+  /** What `impl` runs right before (one may come twice, when two constraints say so). */
+  private *successors(impl: Implementation): Generator<Implementation> {
+    const next = this.nextOf.get(impl);
+    if (next) yield next;
+    for (const name of impl.before) {
+      const first = name === impl.plugin ? undefined : this.firstOf.get(name);
+      if (first) yield first;
+    }
+    if (this.lastOf.get(impl.plugin) === impl) {
+      const naming = this.namedAfter.get(impl.plugin);
+      if (naming) yield* naming;
+    }
+  }
+
+  /** A path from `impl` back to itself, as plugin names, or null. Depth first, without recursion. */
+  private cycleThrough(impl: Implementation): string[] | null {
+    const seen = new Set<Implementation>([impl]);
+    const stack: Array<{ node: Implementation; targets: Iterator<Implementation> }> = [{ node: impl, targets: this.successors(impl) }];
+    while (stack.length > 0) {
+      const next = stack[stack.length - 1]!.targets.next();
+      if (next.done) {
+        stack.pop();
         continue;
       }
-      stack.pop();
-      onStack.delete(top.node);
-      effective.set(top.node, top.best);
-      const parent = stack[stack.length - 1];
-      if (parent && less(top.best, parent.best)) parent.best = top.best;
+      if (next.value === impl) {
+        // Two implementations of one plugin in a row are one step of the cycle: named once.
+        const names = [...stack.map((entry) => entry.node.plugin), impl.plugin];
+        return names.filter((name, i) => i === 0 || name !== names[i - 1]);
+      }
+      if (seen.has(next.value)) continue;
+      seen.add(next.value);
+      stack.push({ node: next.value, targets: this.successors(next.value) });
     }
+    return null;
   }
-  const earlier = (a: Implementation, b: Implementation) => {
-    const ea = effective.get(a)!;
-    const eb = effective.get(b)!;
-    return less(ea, eb) || (!less(eb, ea) && less(own(a), own(b)));
-  };
-  const ready = impls.filter((i) => indegree.get(i) === 0);
-  const order: Implementation[] = [];
-  while (ready.length > 0) {
-    let best = 0;
-    for (let i = 1; i < ready.length; i++) if (earlier(ready[i]!, ready[best]!)) best = i;
-    const next = ready.splice(best, 1)[0]!;
-    order.push(next);
-    for (const t of edges.get(next)!) {
-      const left = indegree.get(t)! - 1;
-      indegree.set(t, left);
-      if (left === 0) ready.push(t);
-    }
-  }
-  if (order.length === impls.length) return { order, cycle: null };
-  return { order: [], cycle: findCycle(impls.filter((i) => !order.includes(i)), edges) };
 }
 
-/** A cycle among `left`, the implementations Kahn's algorithm could not place, as plugin names. */
-function findCycle(left: Implementation[], edges: Map<Implementation, Set<Implementation>>): string[] {
-  const remaining = new Set(left);
-  // Each of them still has a predecessor among them (its indegree never reached zero): walking
-  // backwards from any of them must come round to a node seen before.
-  const predecessor = (node: Implementation) => left.find((from) => edges.get(from)!.has(node) && remaining.has(from))!;
-  const path: Implementation[] = [];
-  let node = left[0]!;
-  while (!path.includes(node)) {
-    path.push(node);
-    node = predecessor(node);
+type Key = [number, number];
+const less = (a: Key, b: Key) => (a[0] !== b[0] ? a[0] < b[0] : a[1] < b[1]);
+
+/** A binary min-heap under `before`. */
+class Heap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+
+  push(item: T): void {
+    const items = this.items;
+    let at = items.push(item) - 1;
+    while (at > 0) {
+      const parent = (at - 1) >> 1;
+      if (!this.before(items[at]!, items[parent]!)) break;
+      [items[at], items[parent]] = [items[parent]!, items[at]!];
+      at = parent;
+    }
   }
-  const cycle = path.slice(path.indexOf(node)).reverse().map((i) => i.plugin);
-  return [...cycle, cycle[0]!];
+
+  pop(): T | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return top;
+    items[0] = last;
+    let at = 0;
+    for (;;) {
+      const left = 2 * at + 1;
+      const right = left + 1;
+      let first = at;
+      if (left < items.length && this.before(items[left]!, items[first]!)) first = left;
+      if (right < items.length && this.before(items[right]!, items[first]!)) first = right;
+      if (first === at) return top;
+      [items[at], items[first]] = [items[first]!, items[at]!];
+      at = first;
+    }
+  }
 }

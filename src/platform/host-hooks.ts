@@ -17,7 +17,7 @@
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote, readArgument } from './_utils.ts';
-import { orderImplementations } from './host-hook-order.ts';
+import { ImplementationGraph } from './host-hook-order.ts';
 import type { Implementation } from './host-hook-order.ts';
 
 /** How `call` combines the implementations' results (see the file comment). */
@@ -99,7 +99,8 @@ export interface HostHooks {
 
 interface HookState {
   ref: HostHookRef;
-  implementations: Implementation[];
+  implementations: ImplementationGraph;
+  /** The call order, made when the hook is called after a change. */
   ordered: Implementation[] | null;
 }
 
@@ -131,7 +132,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
     }
     return state;
   };
-  const orderOf = (state: HookState) => (state.ordered ??= orderImplementations(state.implementations, rank).order);
+  const orderOf = (state: HookState) => (state.ordered ??= state.implementations.order(rank));
 
   const invoke = async (state: HookState, impl: Implementation, arg: unknown): Promise<unknown> => {
     // One removed while it runs (its plugin left `running`) is not waited for: the call goes on
@@ -186,7 +187,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
         return existing.ref as never;
       }
       const ref: HostHookRef = Object.freeze({ name, mode });
-      hooks.set(name, { ref, implementations: [], ordered: null });
+      hooks.set(name, { ref, implementations: new ImplementationGraph(), ordered: null });
       return ref as never;
     },
     has: (name) => hooks.has(name),
@@ -203,7 +204,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
         const [state, impl] = entry;
         impl.active = false;
         for (const done of impl.waiting ?? []) done();
-        state.implementations = state.implementations.filter((i) => i !== impl);
+        state.implementations.remove(impl);
         state.ordered = null;
         own.delete(entry);
       };
@@ -227,13 +228,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
             seq: seq++,
             active: true,
           };
-          const candidate = [...state.implementations, impl];
-          // A cycle needs a constraint through the new implementation: one with no before/after,
-          // of a plugin nobody names, cannot make one, and is ordered when the hook is next called
-          // (a boot of many plugins implementing a hook once each stays linear).
-          const constrained =
-            impl.before.length > 0 || impl.after.length > 0 || state.implementations.some((other) => other.before.includes(plugin) || other.after.includes(plugin));
-          const { order, cycle } = constrained ? orderImplementations(candidate, rank) : { order: null, cycle: null };
+          const cycle = state.implementations.add(impl);
           if (cycle) {
             throw new PluginFactoryError(
               'DEPENDENCY_CYCLE',
@@ -241,8 +236,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
               { plugin, plugins: cycle },
             );
           }
-          state.implementations = candidate;
-          state.ordered = order;
+          state.ordered = null;
           const entry: [HookState, Implementation] = [state, impl];
           own.add(entry);
           return () => {

@@ -1,4 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import fc from 'fast-check';
 import { createHostHooks } from '../../src/platform/index.ts';
 import { PluginFactoryError } from '../../src/errors.ts';
 import { codeOf, rejectionCode } from './helpers.ts';
@@ -216,5 +217,95 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.scope('a').implement(new Proxy({}, { get: boom }) as unknown as string, () => 1))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { get before(): string[] { return boom(); } }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.define('y', { get mode(): 'first' { return boom(); } }))).toBe('ARGUMENT_INVALID');
+  });
+});
+
+/**
+ * The call order and the cycle check against a plain reference, on random hosts: every pair of
+ * implementations compared, every path followed. Implementations come and go in any order.
+ */
+describe('host hook order, against a reference', () => {
+  interface Step {
+    plugin: string;
+    before: string[];
+    after: string[];
+    /** Removes the implementation added at this index of the accepted ones, instead of adding. */
+    remove: number | null;
+  }
+  interface Impl {
+    plugin: string;
+    before: string[];
+    after: string[];
+    seq: number;
+  }
+  const runsBefore = (a: Impl, b: Impl) =>
+    a !== b && (a.plugin === b.plugin ? a.seq < b.seq : a.before.includes(b.plugin) || b.after.includes(a.plugin));
+  const reaches = (impls: Impl[], from: Impl, to: Impl): boolean => {
+    const seen = new Set<Impl>();
+    const walk = (node: Impl): boolean =>
+      impls.some((next) => runsBefore(node, next) && (next === to || (!seen.has(next) && (seen.add(next), walk(next)))));
+    return walk(from);
+  };
+  /** Closest to the boot order the constraints allow: each goes as early as the earliest one it must precede. */
+  const referenceOrder = (impls: Impl[], rank: Map<string, number>): string[] => {
+    type Key = [number, number];
+    const own = (i: Impl): Key => [rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
+    const less = (a: Key, b: Key) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+    const effective = new Map(
+      impls.map((i) => [i, impls.filter((j) => j === i || reaches(impls, i, j)).map(own).reduce((best, key) => (less(key, best) ? key : best))]),
+    );
+    const left = [...impls];
+    const order: string[] = [];
+    while (left.length > 0) {
+      const ready = left.filter((i) => !left.some((j) => runsBefore(j, i)));
+      const next = ready.reduce((best, i) => {
+        const [ei, eb] = [effective.get(i)!, effective.get(best)!];
+        return less(ei, eb) || (!less(eb, ei) && less(own(i), own(best))) ? i : best;
+      });
+      left.splice(left.indexOf(next), 1);
+      order.push(next.plugin);
+    }
+    return order;
+  };
+
+  it('is the reference order, and refuses exactly the implementations that close a cycle', () => {
+    const name = fc.constantFrom('a', 'b', 'c', 'd');
+    const step = fc.record({
+      plugin: name,
+      before: fc.array(name, { maxLength: 2 }),
+      after: fc.array(name, { maxLength: 2 }),
+      remove: fc.option(fc.nat(12), { freq: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 20 }), fc.shuffledSubarray(['a', 'b', 'c', 'd']), (steps: Step[], boot) => {
+        const hooks = createHostHooks();
+        hooks.define('h', { mode: 'collect' });
+        hooks.setOrder(boot);
+        const rank = new Map(boot.map((plugin, index) => [plugin, index]));
+        const accepted: Array<{ impl: Impl; unimplement: () => void }> = [];
+        let seq = 0;
+        for (const { plugin, before, after, remove } of steps) {
+          if (remove !== null) {
+            const gone = accepted.splice(remove % Math.max(accepted.length, 1), 1)[0];
+            gone?.unimplement();
+            continue;
+          }
+          const impl: Impl = { plugin, before, after, seq: seq++ };
+          const impls = [...accepted.map((a) => a.impl), impl];
+          const cycle = reaches(impls, impl, impl);
+          let code: string | null = null;
+          let unimplement: () => void = () => undefined;
+          try {
+            unimplement = hooks.scope(plugin).implement('h', () => plugin, { before, after });
+          } catch (error) {
+            code = (error as PluginFactoryError).code;
+          }
+          expect(code).toBe(cycle ? 'DEPENDENCY_CYCLE' : null);
+          if (!cycle) accepted.push({ impl, unimplement });
+        }
+        expect(hooks.implementers('h')).toEqual(referenceOrder(accepted.map((a) => a.impl).sort((x, y) => x.seq - y.seq), rank));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
