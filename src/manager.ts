@@ -188,7 +188,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const actor = createActor(machine, actorOptions);
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
 
-  const listeners = new Set<(change: ManagerChange) => void>();
+  /** One entry per subscribe() call: one function subscribed twice is two subscriptions, ended apart. */
+  const listeners = new Set<{ listener: (change: ManagerChange) => void }>();
   const settled = new Set<(name: string) => void>();
   /** Plugins whose unhealthy streak asked for a restart they could not take yet. */
   const unhealthyWaiting = new Set<string>();
@@ -212,7 +213,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   // waits for the next change, or a notification could never end; one removed is not called.
   const notify = (change: ManagerChange) => {
     if (listeners.size === 0) return; // most hosts: no copy made on every change of every plugin
-    for (const listener of Array.from(listeners)) if (listeners.has(listener)) callGuarded(listener, change, listenerFailed);
+    for (const entry of Array.from(listeners)) if (listeners.has(entry)) callGuarded(entry.listener, change, listenerFailed);
   };
 
   actor.on('plugin.changed', (event) => {
@@ -542,8 +543,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     getSnapshot,
     subscribe(listener) {
       if (typeof listener !== 'function') throw new PluginFactoryError('ARGUMENT_INVALID', 'subscribe: the listener must be a function');
-      listeners.add(listener);
-      return { unsubscribe: () => void listeners.delete(listener) };
+      const entry = { listener };
+      listeners.add(entry);
+      return { unsubscribe: () => void listeners.delete(entry) };
     },
     async startPlugin(name) {
       return expectState(await simple(name, 'start'), name, isRunning);

@@ -406,6 +406,19 @@ describe('subscribe()', () => {
     expect(changes.length).toBe(seen);
   });
 
+  it('one function subscribed twice is two subscriptions: each hears every change, and ending one leaves the other', async () => {
+    const manager = host([plugin([], 'solo')]);
+    const heard: string[] = [];
+    const shared = (change: ManagerChange) => void (change.type === 'manager.changed' && heard.push(change.state));
+    const first = manager.subscribe(shared);
+    manager.subscribe(shared);
+    await manager.start();
+    expect(heard).toEqual(['booting', 'booting', 'running', 'running']);
+    first.unsubscribe();
+    await stopWithin(manager);
+    expect(heard.slice(4)).toEqual(['stopping', 'stopped']);
+  });
+
   it('a listener that stops the host as it reaches running does not make start() reject: boot did finish', async () => {
     const manager = host([plugin([], 'solo'), plugin([], 'user', { deps: { solo: '*' } })]);
     let stopping: Promise<unknown> | null = null;
