@@ -404,6 +404,12 @@ export class PluginRuntimes {
       return;
     }
     const hooks = running?.plugin.hooks;
+    if (running && hooks && typeof fn !== 'function' && hook !== 'dispose') {
+      // Checked at validation, gone since (the module's object was changed): never "done" unrun.
+      const error = new Error(`it is ${fn === undefined ? 'no longer there' : `a ${typeof fn} now`}, not a function as when the plugin was validated`);
+      self.send({ type: 'hook.failed', error: internalFault(this.redactorFor(context.name), context.name, hook, error) });
+      return;
+    }
     if (!running || !hooks || typeof fn !== 'function') {
       self.send({ type: 'hook.done', ms: 0 });
       return;

@@ -413,6 +413,19 @@ describe('lifetimes at the edges', () => {
     expect(pluginOf(manager, 'odd').error?.code).toBe('HOOK_FAILED');
   });
 
+  it('a required hook that stopped being a function after validation fails (HOOK_FAILED), it is never taken as done', async () => {
+    const module: Record<string, unknown> = { init: () => undefined, start: () => undefined, stop: () => undefined };
+    const manager = host([{ manifest: { name: 'patched', version: '1.0.0' }, module }]);
+    module['start'] = 'not a function';
+    await manager.start();
+    expect(pluginOf(manager, 'patched')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED', hook: 'start' } });
+    module['start'] = () => undefined;
+    await manager.retryPlugin('patched');
+    delete module['stop'];
+    await manager.stop();
+    expect(pluginOf(manager, 'patched').error).toMatchObject({ code: 'HOOK_FAILED', hook: 'stop' });
+  });
+
   it('a ctx kept from an earlier start makes nothing after a restart, and the live subscription stays', async () => {
     const contexts: PluginContext[] = [];
     const got: number[] = [];
