@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { quote } from '../platform/_utils.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { z } from 'zod';
@@ -52,13 +53,49 @@ function hostError(message: string, cause?: unknown): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', message, cause === undefined ? {} : { cause });
 }
 
+/** The options as read once, or what is wrong with them; `onLoaded` guarded (see progressOf). */
+function readLoadOptions(options: unknown, result: LoadedHost): { folderOptions: FolderOptions; onLoaded: LoadOptions['onLoaded'] } | null {
+  if (options === undefined) return { folderOptions: {}, onLoaded: undefined };
+  let read: { [K in keyof LoadOptions]: LoadOptions[K] | undefined };
+  try {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new Error(`got ${quote(options)}`);
+    const { importModules, displayRoot, onLoaded } = options as LoadOptions;
+    if (importModules !== undefined && typeof importModules !== 'boolean') throw new Error(`importModules must be true or false, got ${quote(importModules)}`);
+    if (displayRoot !== undefined && typeof displayRoot !== 'string') throw new Error(`displayRoot must be a path, got ${quote(displayRoot)}`);
+    if (onLoaded !== undefined && typeof onLoaded !== 'function') throw new Error(`onLoaded must be a function, got ${quote(onLoaded)}`);
+    read = { importModules, displayRoot, onLoaded };
+  } catch (error) {
+    result.problems.push(hostError(`loadHost: the options must be an object such as { importModules: false }: ${describeThrown(error)}`));
+    return null;
+  }
+  return { folderOptions: { displayRoot: read.displayRoot, importModule: read.importModules }, onLoaded: read.onLoaded && progressOf(read.onLoaded, result) };
+}
+
+/** The caller's progress callback; one that throws is reported once as a host problem and not called again. */
+function progressOf(onLoaded: NonNullable<LoadOptions['onLoaded']>, result: LoadedHost): NonNullable<LoadOptions['onLoaded']> {
+  let broken = false;
+  return (loaded, total) => {
+    if (broken) return;
+    try {
+      onLoaded(loaded, total);
+    } catch (error) {
+      broken = true;
+      result.problems.push(hostError(`loadHost: the onLoaded callback threw: ${describeThrown(error)}; it is not called again (the loading went on)`, error));
+    }
+  };
+}
+
 /** Loads everything `target` (folder or host file) names. */
 export async function loadHost(target: string, options: LoadOptions = {}): Promise<LoadedHost> {
   const result: LoadedHost = { definitions: [], problems: [], settings: {}, hostFile: null, folders: [] };
   if (typeof target !== 'string' || target.trim() === '') {
-    result.problems.push(hostError(`loadHost needs a folder or host file path, got ${JSON.stringify(target)} (use '.' for the working directory)`));
+    const got = typeof target === 'string' ? 'an empty path' : quote(target);
+    result.problems.push(hostError(`loadHost needs a folder or host file path, got ${got} (use '.' for the working directory)`));
     return result;
   }
+  const read = readLoadOptions(options, result);
+  if (!read) return result;
+  const { folderOptions, onLoaded } = read;
   const path = resolve(target);
   const found = await stat(path).then(
     (info) => ({ info, code: undefined }),
@@ -76,7 +113,6 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     );
     return result;
   }
-  const folderOptions = { displayRoot: options.displayRoot, importModule: options.importModules };
   if (info.isDirectory()) {
     let folders: string[];
     try {
@@ -92,12 +128,12 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     }
     for (const [index, folder] of folders.entries()) {
       await addFolder(result, folder, folderOptions);
-      options.onLoaded?.(index + 1, folders.length);
+      onLoaded?.(index + 1, folders.length);
     }
   } else if ((MANIFEST_FILES as readonly string[]).includes(basename(path))) {
     await addFolder(result, dirname(path), folderOptions);
   } else if (HOST_EXTENSIONS.has(extname(path))) {
-    await loadHostFile(result, path, folderOptions, options.onLoaded);
+    await loadHostFile(result, path, folderOptions, onLoaded);
   } else {
     result.problems.push(hostError(`'${target}' is neither a folder nor a .json/.yaml host file`));
   }

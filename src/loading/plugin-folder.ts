@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parseDocument, visit } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { quote } from '../platform/_utils.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
@@ -186,8 +187,11 @@ let generation = 0;
 /** Loads one plugin folder. Never throws: every problem is in `problems`. */
 export async function loadPluginFolder(dir: string, options: FolderOptions = {}): Promise<PluginDefinition> {
   if (typeof dir !== 'string' || dir.trim() === '') {
-    const what = typeof dir === 'string' ? 'an empty string' : dir === null ? 'null' : `a ${typeof dir}`;
+    const what = typeof dir === 'string' ? 'an empty path' : quote(dir);
     return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: give the path of a plugin folder, not ${what}`)] };
+  }
+  if (typeof options !== 'object' || options === null) {
+    return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: the options must be an object, not ${quote(options)}`)] };
   }
   const folder = resolve(dir);
   const folderName = basename(folder);

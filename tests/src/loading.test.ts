@@ -30,6 +30,7 @@ import {
 import type {
   ErrorCode,
   ErrorInfo,
+  LoadOptions,
   LoadedHost,
   ManagerSnapshot,
   PluginDefinition,
@@ -362,6 +363,31 @@ describe('host files', () => {
     expect(fromFolder.definitions).toHaveLength(4);
   });
 
+  it('an onLoaded that throws is one host problem, called no more; the loading goes on', async () => {
+    let calls = 0;
+    const host = await loadHost(fixture('healthy'), {
+      importModules: false,
+      onLoaded: () => {
+        calls++;
+        throw new Error('progress bar broke');
+      },
+    });
+    expect([calls, host.definitions.length, host.problems.map((p) => p.code)]).toEqual([1, 4, ['OPTIONS_INVALID']]);
+  });
+
+  it.each<[string, unknown, unknown]>([
+    ['a bigint target', 10n, undefined],
+    ['an object target', { toJSON: () => { throw new Error('no'); } }, undefined],
+    ['null options', '.', null],
+    ['options that are not an object', '.', 'fast'],
+    ['an onLoaded that is not a function', '.', { onLoaded: 5 }],
+    ['an importModules that is not a boolean', '.', { importModules: 'no' }],
+    ['options whose field cannot be read', '.', { get displayRoot() { throw new Error('no'); } }],
+  ])('loadHost with %s resolves with OPTIONS_INVALID and loads nothing', async (_, target, options) => {
+    const host = await loadHost(target as string, options as LoadOptions);
+    expect([host.definitions.length, host.problems.map((p) => p.code)]).toEqual([0, ['OPTIONS_INVALID']]);
+  });
+
   it('a host file given by a path relative to the working directory resolves its entries against itself', async () => {
     const shown = relative(process.cwd(), fixture('hosts', 'host.yaml'));
     const host = await loadHost(shown);
@@ -610,6 +636,11 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
 
   it.each([undefined, 123, '', '  '])('loadPluginFolder(%o) answers ARGUMENT_INVALID as a problem, and does not throw', async (dir) => {
     const definition = await loadPluginFolder(dir as string);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
+  });
+
+  it('loadPluginFolder with options that are not an object answers ARGUMENT_INVALID as a problem', async () => {
+    const definition = await loadPluginFolder(fixture('healthy', 'alpha'), null as never);
     expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
   });
 
