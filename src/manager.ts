@@ -23,6 +23,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
+import { quote, readArgument } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
@@ -298,7 +299,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   const recordOf = (name: string): PluginRecord<PluginRef> => {
     if (typeof name !== 'string') {
-      throw new PluginFactoryError('ARGUMENT_INVALID', `a plugin name is a string, not ${Array.isArray(name) ? 'an array' : name === null ? 'null' : `a ${typeof name}`}`);
+      throw new PluginFactoryError('ARGUMENT_INVALID', `a plugin name is a string, not ${quote(name)}`);
     }
     const record = registry().get(name);
     if (!record) {
@@ -442,8 +443,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
    */
   const reloadWith = async (name: string, given: { definition: unknown } | { load: () => unknown }, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
     if (typeof options !== 'object' || options === null) {
-      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${options === null ? 'null' : `a ${typeof options}`}`);
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${quote(options)}`);
     }
+    // Read once, before anything changes: a getter that throws is a bad argument, not a fault.
+    const keepStopped = readArgument(options, 'keepStopped', 'reloadPlugin: the options') === true;
     const record = recordOf(name);
     if ('definition' in given) checkDefinition(name, given.definition);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
@@ -451,7 +454,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     try {
       const begun = commandCount;
       const definition = checkDefinition(name, 'definition' in given ? given.definition : await given.load());
-      return await reloadNow(name, definition, options.keepStopped === true, begun);
+      return await reloadNow(name, definition, keepStopped, begun);
     } finally {
       reloading.delete(name);
     }

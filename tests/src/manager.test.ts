@@ -988,6 +988,16 @@ describe('refused commands', () => {
     await rejection(manager.startPlugin(null as never), 'ARGUMENT_INVALID');
     await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), null as never), 'ARGUMENT_INVALID');
     thrown(() => manager.subscribe(null as never), 'ARGUMENT_INVALID');
+    // Arguments that throw when looked at are bad arguments too, not faults.
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    await rejection(manager.restartPlugin(proxy as never), 'ARGUMENT_INVALID');
+    const options = {
+      get keepStopped(): boolean {
+        throw new Error('no');
+      },
+    };
+    await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), options), 'ARGUMENT_INVALID');
     expect(stateOf(manager, 'solo')).toBe('running');
   });
 
