@@ -61,9 +61,27 @@ function fileInTheWay(path: string): string | null {
   }
 }
 
-export function readDefaults(options: PluginManagerOptions): HostDefaults & { policy: FailurePolicy; health: HealthDefaults } {
-  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
-  const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate' } = options;
+const OPTION_KEYS: ReadonlySet<string> = new Set(['plugins', 'hookTimeoutMs', 'retry', 'failurePolicy', 'logger', 'inspect', 'clock', 'dataDir', 'health']);
+
+/** The options as checked: each read once, so a getter cannot hand over something else later. */
+export interface ReadOptions extends HostDefaults {
+  policy: FailurePolicy;
+  health: HealthDefaults;
+  plugins: PluginDefinition[];
+  logger: Logger | undefined;
+  inspect: PluginManagerOptions['inspect'];
+  clock: Clock | undefined;
+  dataDir: string | undefined;
+}
+
+export function readDefaults(options: PluginManagerOptions): ReadOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw optionsError('options must be an object');
+  // A typo (`hookTimeout`) would otherwise leave the default in place without a word.
+  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
+  if (unknown.length > 0) {
+    throw optionsError(`unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}; the options are ${[...OPTION_KEYS].join(', ')}`);
+  }
+  const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate', plugins, logger, inspect, clock, dataDir, health: healthOption } = options;
   if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
     throw optionsError('hookTimeoutMs must be a positive integer');
   }
@@ -86,12 +104,11 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   }
   const given = Object.fromEntries(Object.entries(checked.data).filter(([, value]) => value !== undefined));
   const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };
-  if (options.plugins !== undefined && !Array.isArray(options.plugins)) throw optionsError('plugins must be an array');
+  if (plugins !== undefined && !Array.isArray(plugins)) throw optionsError('plugins must be an array');
   if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
     throw optionsError(`hookTimeoutMs, backoffMs and maxBackoffMs must be at most ${MAX_TIMER_MS} ms`);
   }
   const fn = (value: unknown, key: string) => typeof (value as Record<string, unknown>)[key] === 'function';
-  const { logger, inspect, clock } = options;
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || !['debug', 'info', 'warn', 'error', 'child'].every((k) => fn(logger, k)))) {
     throw optionsError('logger must be pino-compatible: debug, info, warn, error and child functions');
   }
@@ -101,12 +118,12 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
     throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
   }
-  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '' || options.dataDir.includes('\0'))) {
+  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir === '' || dataDir.includes('\0'))) {
     throw optionsError('dataDir must be a non-empty path (without NUL characters)');
   }
-  const blocked = options.dataDir === undefined ? null : fileInTheWay(resolve(options.dataDir));
+  const blocked = dataDir === undefined ? null : fileInTheWay(resolve(dataDir));
   if (blocked !== null) throw optionsError(`dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`);
-  const givenHealth: unknown = options.health ?? {};
+  const givenHealth: unknown = healthOption ?? {};
   if (typeof givenHealth !== 'object' || givenHealth === null || Array.isArray(givenHealth)) {
     throw optionsError('health must be an object: { intervalMs, timeoutMs, unhealthyThreshold }');
   }
@@ -118,7 +135,7 @@ export function readDefaults(options: PluginManagerOptions): HostDefaults & { po
   for (const [key, value] of Object.entries(health)) {
     if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
   }
-  return { hookTimeoutMs, retry: merged, policy: failurePolicy, health };
+  return { hookTimeoutMs, retry: merged, policy: failurePolicy, health, plugins: [...(plugins ?? [])], logger, inspect, clock, dataDir };
 }
 
 /** A logger whose failures are swallowed: logging never breaks the host. */

@@ -137,7 +137,7 @@ function readOptions(options: PluginManagerOptions) {
       throw new PluginFactoryError('OPTIONS_INVALID', `${what} cannot be read: ${describeThrown(error)}`, { cause: error });
     }
   };
-  return { defaults: readable('the options', () => readDefaults(options)), definitions: readable('plugins', () => [...(options.plugins ?? [])]) };
+  return readable('the options', () => readDefaults(options));
 }
 
 /**
@@ -155,11 +155,12 @@ function readOptions(options: PluginManagerOptions) {
  * ```
  */
 export function createPluginManager(options: PluginManagerOptions = {}): PluginManager {
-  const { defaults, definitions } = readOptions(options);
+  // The definitions are not kept with the defaults: an unloaded plugin's module must be let go of.
+  const { plugins: definitions, logger: givenLogger, inspect, clock, dataDir, ...defaults } = readOptions(options);
   // A throwing logger or inspector must not take the host down: both are guarded.
-  const logger = guardLogger(options.logger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) }));
-  const platform = new PluginPlatform({ logger, dataDir: options.dataDir });
-  const runtimes = new PluginRuntimes(logger, options.clock, platform, defaults.health);
+  const logger = guardLogger(givenLogger ?? createPinoLogger({ destination: pino.destination({ fd: 2, sync: true }) }));
+  const platform = new PluginPlatform({ logger, dataDir });
+  const runtimes = new PluginRuntimes(logger, clock, platform, defaults.health);
   const prepared = definitions.map((definition, index) => prepareDefinition(definition, index, defaults));
   const seen = new Set<string>();
   for (const plugin of prepared) {
@@ -184,8 +185,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
   const input: ManagerInput = { plugins: prepared.map(toEntry), failurePolicy: defaults.policy };
   const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = { input };
-  if (options.inspect) actorOptions.inspect = input.inspect = guardInspector(options.inspect, logger);
-  if (options.clock) actorOptions.clock = input.clock = options.clock;
+  if (inspect) actorOptions.inspect = input.inspect = guardInspector(inspect, logger);
+  if (clock) actorOptions.clock = input.clock = clock;
   const actor = createActor(machine, actorOptions);
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
 

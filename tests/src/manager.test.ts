@@ -1321,6 +1321,8 @@ describe('createPluginManager refuses bad options', () => {
     ['retry null', { retry: null }],
     ['plugins not an array', { plugins: { name: 'x' } }],
     ['options null', null],
+    ['options an array', []],
+    ['an unknown option (a typo of hookTimeoutMs)', { hookTimeout: 100 }],
     ['an unknown health key (a typo)', { health: { timeoutMS: 100 } }],
     ['health a number', { health: 5 }],
     ['health an array', { health: [] }],
@@ -1338,6 +1340,33 @@ describe('createPluginManager refuses bad options', () => {
       'DUPLICATE_PLUGIN',
     );
     expect(error.plugin).toBe('twin');
+  });
+
+  it('reads each option once: what was checked is what is used', async () => {
+    const reads = new Map<string, number>();
+    const given: Record<string, unknown> = { plugins: [plugin([], 'solo')], logger: silentLogger, inspect: () => undefined, clock: new SimulatedClock(), hookTimeoutMs: 1000 };
+    const options = Object.defineProperties(
+      {},
+      Object.fromEntries(
+        Object.keys(given).map((key) => [
+          key,
+          {
+            enumerable: true,
+            get: () => {
+              reads.set(key, (reads.get(key) ?? 0) + 1);
+              // Only the first read is sound.
+              return reads.get(key) === 1 ? given[key] : {};
+            },
+          },
+        ]),
+      ),
+    ) as PluginManagerOptions;
+    const manager = createPluginManager(options);
+    managers.push(manager);
+    await manager.start();
+    expect(stateOf(manager, 'solo')).toBe('running');
+    await manager.stop();
+    expect(Object.fromEntries(reads)).toEqual(Object.fromEntries(Object.keys(given).map((key) => [key, 1])));
   });
 
   it('accepts no options at all', async () => {
