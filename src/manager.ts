@@ -3,8 +3,8 @@
  */
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
-import { stateToPath } from '../machines/plugin-lifecycle.ts';
-import type { LifecycleEvent, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
+import { lifecyclePath, stateToPath } from '../machines/plugin-lifecycle.ts';
+import type { LifecycleEvent, PluginLifecycleLogic, PluginLifecycleSnapshot } from '../machines/plugin-lifecycle.ts';
 import { pluginManager } from '../machines/plugin-manager.ts';
 import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../machines/plugin-manager.ts';
 
@@ -112,6 +112,9 @@ export async function reloadFrom(manager: PluginManager, name: string, load: () 
   if (inner) return inner.reloadFrom(name, load, options);
   return manager.reloadPlugin(name, (await load()) as PluginDefinition, options);
 }
+
+/** The lifecycle states in which a hook runs: a plugin leaves them by itself (the hook's timeout holds). */
+const HOOK_STATES: ReadonlySet<string> = new Set(['initializing', 'starting.hook', 'stopping', 'disposing']);
 
 const COMMAND_EVENTS: Record<Exclude<PluginCommand, 'reload'>, ManagerEvent['type']> = {
   start: 'command.start',
@@ -268,25 +271,67 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         }
       }
     },
-    error: (error) => {
-      fault = error;
-      logger.error({ error: describeThrown(error) }, 'the manager actor failed; the host is stopped');
-      const wrapped = new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(error)}`, {
-        cause: error,
-      });
-      for (const waiter of stateWaiters.splice(0)) waiter.reject(wrapped);
-      for (const [op, waiter] of pending) {
-        pending.delete(op);
-        waiter.reject(wrapped);
-      }
+    error: (error) => failed(error),
+    // Stopped before its final state: from outside, through `manager.actor`.
+    complete: () => {
+      if (actor.getSnapshot().status !== 'done') failed(new Error('the manager actor was stopped from outside the manager (manager.actor.stop())'));
     },
   });
+  /**
+   * The manager actor failed (an engine fault) or was stopped from outside: nothing drives the
+   * plugins any more. The host is `crashed`: every waiter and command gets INTERNAL_ERROR, none is
+   * accepted any more, and stop() brings the plugins down itself (see stopAfterFault).
+   */
+  const failed = (error: unknown) => {
+    if (fault) return;
+    fault = error;
+    logger.error({ error: describeThrown(error) }, 'the manager actor failed; the host takes no command any more (stop() stops the plugins)');
+    const wrapped = faultError();
+    for (const waiter of stateWaiters.splice(0)) waiter.reject(wrapped);
+    for (const [op, waiter] of pending) {
+      pending.delete(op);
+      waiter.reject(wrapped);
+    }
+    const previous = managerState;
+    managerState = 'crashed';
+    notify({ type: 'manager.changed', state: managerState, previous });
+  };
+  const faultError = () =>
+    new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(fault)}; the host takes no command any more`, { cause: fault });
+  /**
+   * stop() once the manager has failed: each plugin taking a stop gets one, dependents first (the
+   * boot order reversed), each awaited until it left its hook (its timeout still holds); then
+   * every plugin actor is stopped, so that nothing is left behind.
+   */
+  let faultStop: Promise<void> | null = null;
+  const stopAfterFault = () =>
+    (faultStop ??= (async () => {
+      runtimes.closeLoads();
+      const order = bootOrder([...current.values()].map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))).reverse();
+      for (const name of order) {
+        const ref = registry().get(name)?.ref as Actor<PluginLifecycleLogic> | null | undefined;
+        if (!ref || ref.getSnapshot().status !== 'active' || !ref.getSnapshot().can({ type: 'plugin.stop' })) continue;
+        await new Promise<void>((resolve) => {
+          const resting = () => ref.getSnapshot().status !== 'active' || !HOOK_STATES.has(lifecyclePath(ref.getSnapshot().value));
+          const watch = ref.subscribe({ next: () => resting() && done(), error: () => done(), complete: () => done() });
+          const done = () => {
+            watch.unsubscribe();
+            resolve();
+          };
+          ref.send({ type: 'plugin.stop' });
+          if (resting()) done();
+        });
+      }
+      for (const record of registry().records.values()) (record.ref as Actor<PluginLifecycleLogic> | null)?.stop();
+      runtimes.cancelAll();
+      await platform.settle(defaults.hookTimeoutMs);
+    })());
   actor.start();
 
   /** Resolves with the first state `until` accepts. */
   const waitForState = (until: (state: string) => boolean) =>
     new Promise<string>((resolve, reject) => {
-      if (fault) return reject(new PluginFactoryError('INTERNAL_ERROR', 'the plugin manager has failed'));
+      if (fault) return reject(faultError());
       if (until(managerState)) return resolve(managerState);
       stateWaiters.push({ until, resolve, reject });
     });
@@ -354,6 +399,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   /** `ownReload`: the refusal of a reload that has loaded its module (its own mark aside). */
   const refuse = (record: PluginRecord<PluginRef>, command: PluginCommand, ownReload = false): PluginFactoryError => {
+    if (fault) return faultError();
     if (managerState !== 'running') {
       return new PluginFactoryError(
         'INVALID_TRANSITION',
@@ -382,6 +428,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   /** Sends a command and resolves when every plugin it touched has settled. */
   const runCommand = (name: string, command: PluginCommand, send: (op: number) => ManagerEvent) =>
     new Promise<PluginSnapshot | null>((resolve, reject) => {
+      if (fault) {
+        reject(faultError());
+        return;
+      }
       if (managerState !== 'running') {
         // The host left 'running' while the command was being prepared (a reload's module load).
         reject(
@@ -537,6 +587,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return getSnapshot();
     },
     async stop() {
+      if (fault) {
+        await stopAfterFault();
+        throw faultError();
+      }
       if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
       runtimes.closeLoads(); // a factory still running (a plugin validating, a reload) is given up now
       await waitForState((state) => state === 'stopped');

@@ -981,6 +981,33 @@ describe('refused commands', () => {
     expect(manager.can('solo', 'bogus' as never)).toBe(false);
   });
 
+  it.each<[string, (manager: PluginManager) => void]>([
+    ['stopped from outside (manager.actor.stop())', (manager) => manager.actor.stop()],
+    ['fed an event it cannot read (an engine fault)', (manager) => (manager.actor as unknown as { send(event: unknown): void }).send({ type: 'command.reload', entry: null, op: 1 })],
+  ])('a manager actor %s: the host is crashed, commands reject with INTERNAL_ERROR, and stop() still stops the plugins dependents first', async (_, breakIt) => {
+    const log: string[] = [];
+    let interval: ReturnType<typeof setInterval> | undefined;
+    const manager = host([
+      plugin(log, 'base', { hooks: { start: () => void (interval = setInterval(() => undefined, 1000)), stop: () => clearInterval(interval) } }),
+      plugin(log, 'top', { deps: { base: '*' } }),
+    ]);
+    await manager.start();
+    const changes: string[] = [];
+    manager.subscribe((change) => void (change.type === 'manager.changed' && changes.push(change.state)));
+    breakIt(manager);
+    expect([manager.getSnapshot().state, changes]).toEqual(['crashed', ['crashed']]);
+    expect(manager.can('top', 'stop')).toBe(false);
+    await rejection(manager.stopPlugin('top'), 'INTERNAL_ERROR');
+    await rejection(manager.start(), 'INTERNAL_ERROR');
+    log.length = 0;
+    await rejection(manager.stop(), 'INTERNAL_ERROR');
+    expect(log).toEqual(['top.stop', 'top.stop:done', 'base.stop', 'base.stop:done']);
+    expect(manager.getSnapshot().plugins.map((p) => p.state)).toEqual(['stopped', 'stopped']);
+    // A second stop() does not run them again.
+    await rejection(manager.stop(), 'INTERNAL_ERROR');
+    expect(log).toHaveLength(4);
+  });
+
   it('a name that is not a string, bad reload options and a listener that is not a function: ARGUMENT_INVALID', async () => {
     const manager = host([plugin([], 'solo')]);
     await manager.start();
