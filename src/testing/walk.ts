@@ -329,15 +329,17 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   };
   /**
    * A timeout or a cancel (`act`) reaches a hook only while it is under way. One that settles
-   * before the next turn of the event loop (a sync hook, or one that awaits nothing slow) is done
-   * before any timer or command could come: for this plugin the path cannot happen, and it ends
-   * here, skipped.
+   * without waiting for the event loop (a sync hook, or one that awaits only what is already
+   * there) is done before any timer or command could come: for this plugin the path cannot
+   * happen, and it ends here, skipped. One that waits for the event loop (a timer, I/O) is
+   * interrupted while it waits, before any timer or I/O callback has run: the same verdict on
+   * every run, however fast the I/O.
    */
   const interrupt = async (call: Call, step: string, act: () => void) => {
     let settled = false;
     const result = begin(call);
     void result.then(() => (settled = true), () => (settled = true));
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await untilLoopTurn();
     if (settled) {
       skipped = `at ${step}, ${call.hook} had already settled: a ${step.includes('TIMEOUT') ? 'timeout' : 'cancel'} cannot reach it`;
       return result.then(call.resolve, call.reject);
@@ -595,6 +597,21 @@ function scrubbed(error: unknown, redactor: Redactor): unknown {
 
 /** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 const pluginCode = new AsyncLocalStorage<object>();
+
+/**
+ * Rounds of process.nextTick `untilLoopTurn` waits: each runs every promise job queued meanwhile,
+ * so only work that hops through nextTick again and again (some streams do) needs more than one.
+ */
+const QUEUE_ROUNDS = 64;
+
+/**
+ * Resolves once the promise jobs and nextTick callbacks queued now, and those they queue, have
+ * run (up to QUEUE_ROUNDS hops between the two), and before any timer, I/O or setImmediate
+ * callback can: Node runs neither until both queues are empty.
+ */
+async function untilLoopTurn(): Promise<void> {
+  for (let round = 0; round < QUEUE_ROUNDS; round++) await new Promise<void>((resolve) => process.nextTick(resolve));
+}
 
 /** The handles the plugin's code opened and has not closed, by async id. */
 class HandleWatch {

@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { defineService, loadPluginFolder } from '../../src/index.ts';
 import type { PluginContext, PluginDefinition } from '../../src/index.ts';
@@ -158,6 +159,23 @@ describe('paths that cannot happen to a plugin', () => {
     expect(timedOut.calls).toEqual({ init: 1, start: 1, stop: 1, dispose: 0 });
     expect((await named(paths, 'VALID → INIT → STOP').run()).skipped).toMatch(/STOP/);
     expect((await named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run()).skipped).toBeUndefined();
+  });
+
+  it('a hook that waits for I/O, however fast, is interrupted while it waits: its timeouts and cancels are walked on every run, none skipped', async () => {
+    // Its start leaks an interval when its signal was aborted: a bug on those paths only.
+    const leaky = {
+      init() {},
+      async start(ctx: PluginContext) {
+        await stat('.');
+        if (ctx.signal.aborted) setInterval(() => undefined, 1000);
+      },
+      stop() {},
+    };
+    const paths = lifecyclePaths({ manifest, module: leaky }, { cover: 'simple' }).filter((path) => /START → (START_TIMEOUT|STOP)/.test(path.name));
+    expect(paths.length).toBeGreaterThan(3);
+    const codes: Array<string | undefined> = [];
+    for (const path of paths) codes.push(await codeOf(path.run()));
+    expect(codes).toEqual(paths.map(() => 'HANDLE_LEAKED'));
   });
 
   it('so a plugin with sync hooks passes every path (its start cannot time out and leak a timer)', async () => {
