@@ -565,7 +565,7 @@ async function outcomeWithin(result: Promise<unknown>, ms: number): Promise<Outc
  * end by themselves; lazily made singletons (the DNS channel) are the runtime's, not the plugin's.
  */
 const HANDLE_KINDS = new Set([
-  'Timeout', 'TCPSERVERWRAP', 'TCPWRAP', 'PIPESERVERWRAP', 'PIPEWRAP', 'UDPWRAP', 'PROCESSWRAP',
+  'Timeout', 'Immediate', 'TCPSERVERWRAP', 'TCPWRAP', 'PIPESERVERWRAP', 'PIPEWRAP', 'UDPWRAP', 'PROCESSWRAP',
   'FSEVENTWRAP', 'STATWATCHER', 'SIGNALWRAP', 'TTYWRAP', 'FILEHANDLE', 'WORKER', 'MESSAGEPORT',
 ]);
 
@@ -645,7 +645,9 @@ class HandleWatch {
 
   /** The handles still open that count as held. */
   private counted(): Array<{ kind: string; resource: object }> {
-    return [...this.open.values()].filter(({ kind, resource }) => kind !== 'Timeout' || holdsOpen(resource));
+    return [...this.open.values()].filter(({ kind, resource }) =>
+      kind === 'Timeout' ? holdsOpen(resource) : kind === 'Immediate' ? !(resource as { _destroyed?: boolean })._destroyed : true,
+    );
   }
 
   /**
@@ -671,6 +673,8 @@ const CLOSERS = ['destroy', 'terminate', 'kill', 'stopThread', 'close', 'stop'] 
  */
 function release(kind: string, resource: object): void {
   if (kind === 'SIGNALWRAP' || kind === 'TTYWRAP') return;
+  // A setImmediate that schedules itself again: the one pending ends the loop.
+  if (kind === 'Immediate') return clearImmediate(resource as NodeJS.Immediate);
   const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
   const owner = (ownerKey === undefined ? resource : (resource as Record<symbol, unknown>)[ownerKey]) ?? resource;
   if (typeof owner !== 'object') return;

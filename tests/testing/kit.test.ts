@@ -207,6 +207,34 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
+  it('a setImmediate loop never stopped: HANDLE_LEAKED, and the kit ends it; a one-shot setImmediate in a hook is no leak', async () => {
+    let ticks = 0;
+    const looping = {
+      init() {},
+      start() {
+        const tick = () => {
+          ticks++;
+          setImmediate(tick);
+        };
+        setImmediate(tick);
+      },
+      stop() {},
+    };
+    const paths = lifecyclePaths({ manifest, module: looping }, { abortGraceMs: 50 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBe('HANDLE_LEAKED');
+    const after = ticks;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(ticks).toBe(after);
+    const once = {
+      init() {},
+      start: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      stop() {
+        setImmediate(() => undefined);
+      },
+    };
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: once }), 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+  });
+
   it('a server never closed: HANDLE_LEAKED; a handle opened by other code meanwhile is not counted', async () => {
     const servers: Server[] = [];
     const unclosed = {
