@@ -70,6 +70,16 @@ export function isPluginFactoryError(value: unknown): value is PluginFactoryErro
   return value instanceof PluginFactoryError;
 }
 
+/** The string `code` of anything thrown, or undefined; never throws (a getter, a Proxy trap). */
+export function thrownCode(value: unknown): string | undefined {
+  try {
+    const code = typeof value === 'object' && value !== null ? (value as { code?: unknown }).code : undefined;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A short, single-line description of anything thrown. It never throws itself: a plugin may
  * throw a value whose `message` getter throws, a Proxy, or a cyclic object without a prototype.

@@ -3,7 +3,7 @@
  * `plugin-factory/testing`, with its real hooks, one plugin and one path at a time.
  */
 import { parseArgs } from 'node:util';
-import { describeThrown, isPluginFactoryError } from '../errors.ts';
+import { describeThrown, isPluginFactoryError, thrownCode } from '../errors.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -213,14 +213,9 @@ function failedPath(path: string, error: unknown, redactor: Redactor): FailedPat
   const failed: FailedPath = { path, code: error.code, message: redactor.text(error.message) };
   const cause = error.cause;
   if (cause !== undefined && cause !== null) {
-    // What a plugin threw: reading it may throw too (a getter, a Proxy trap).
-    let code: string | undefined;
-    try {
-      code = typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? cause.code : undefined;
-    } catch {
-      code = undefined;
-    }
-    failed.cause = { ...(code === undefined ? {} : { code }), message: redactor.text(describeThrown(cause)) };
+    // What a plugin threw, its code included, may quote a secret.
+    const code = thrownCode(cause);
+    failed.cause = { ...(code === undefined ? {} : { code: redactor.text(code) }), message: redactor.text(describeThrown(cause)) };
   }
   return failed;
 }

@@ -12,7 +12,7 @@ import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { ErrorInfo, HookName, PluginFactoryErrorOptions } from '../errors.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';
@@ -589,8 +589,8 @@ function scrubbed(error: unknown, redactor: Redactor): unknown {
   if (error.hook !== undefined) options.hook = error.hook;
   if (error.path !== undefined) options.path = error.path;
   if (error.cause !== undefined) {
-    const code = typeof error.cause === 'object' && error.cause !== null && 'code' in error.cause ? (error.cause as { code?: unknown }).code : undefined;
-    options.cause = Object.assign(new Error(redactor.text(describeThrown(error.cause))), typeof code === 'string' ? { code } : {});
+    const code = thrownCode(error.cause);
+    options.cause = Object.assign(new Error(redactor.text(describeThrown(error.cause))), code === undefined ? {} : { code: redactor.text(code) });
   }
   return new PluginFactoryError(error.code, redactor.text(error.message), options);
 }

@@ -403,6 +403,29 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
+  it("what a secretive plugin throws is scrubbed in its code too, and a code that cannot be read leaves the kit's own error", async () => {
+    const secretManifest = { name: 'secretive', version: '1.0.0', config: { token: { type: 'string', required: true, secret: true } } } as const;
+    const throwing = (code: () => unknown) => ({
+      init() {},
+      start() {
+        throw Object.defineProperty(new Error('bad start'), 'code', { get: code });
+      },
+      stop() {},
+    });
+    const run = (module: object) =>
+      named(lifecyclePaths({ manifest: secretManifest, module, config: { token: 'tok-hunter2' } }, { checkHandles: false }), 'VALID → INIT → INIT_OK → START → START_OK')
+        .run()
+        .catch((e: unknown) => e) as Promise<{ code: string; cause?: { code?: string } }>;
+    const quoted = await run(throwing(() => 'LOGIN_tok-hunter2'));
+    expect([quoted.code, quoted.cause?.code]).toEqual(['LIFECYCLE_PATH_DIVERGED', 'LOGIN_[redacted]']);
+    const unreadable = await run(
+      throwing(() => {
+        throw new Error('code getter exploded');
+      }),
+    );
+    expect([unreadable.code, unreadable.cause?.code]).toEqual(['LIFECYCLE_PATH_DIVERGED', undefined]);
+  });
+
   /** A plugin whose start waits `wait(signal)`, then listens on `port`; stop closes it. */
   function listening(port: number, wait: (signal: AbortSignal) => Promise<unknown>) {
     let server = null as Server | null;
