@@ -39,8 +39,11 @@ function forms(folder: string): string[] {
 }
 
 export interface StrayErrors {
-  /** The UNCAUGHT_ERROR of a stray error; `fallback` names the plugin when the stack names none. */
-  coded(stray: StrayError, fallback?: string): PluginFactoryError;
+  /**
+   * The UNCAUGHT_ERROR of a stray error: `known` names its plugin when that is known otherwise
+   * (the test kit's async context); else the stack's frames do, or `fallback`.
+   */
+  coded(stray: StrayError, fallback?: string, known?: string): PluginFactoryError;
   /** Scrubs the secrets of a new version of a plugin too from now on. */
   learn(definition: PluginDefinition): void;
 }
@@ -51,18 +54,23 @@ export function strayErrors(host: LoadedHost): StrayErrors {
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
   // Per plugin, every secret its versions brought (a short one is scrubbed from its own text only).
   const own = host.definitions.map((definition) => new SecretSet(secretsOf([definition])));
+  /** The index of the plugin whose folder the error's stack names first (where it was thrown), or -1. */
+  const thrownFrom = (error: unknown): number => {
+    const frames = framesOf(error);
+    let index = -1;
+    let at = Infinity;
+    folders.forEach((candidates, i) => {
+      for (const form of candidates) {
+        const found = frames.indexOf(form);
+        if (found >= 0 && found < at) [index, at] = [i, found];
+      }
+    });
+    return index;
+  };
   return {
-    coded(stray, fallback) {
-      const frames = framesOf(stray.error);
-      let index = -1;
-      let at = Infinity;
-      folders.forEach((candidates, i) => {
-        for (const form of candidates) {
-          const found = frames.indexOf(form);
-          if (found >= 0 && found < at) [index, at] = [i, found];
-        }
-      });
-      if (index < 0 && fallback !== undefined) index = names.indexOf(fallback);
+    coded(stray, fallback, known) {
+      let index = known === undefined ? thrownFrom(stray.error) : names.indexOf(known);
+      if (index < 0 && fallback !== undefined && known === undefined) index = names.indexOf(fallback);
       const redactor = index < 0 ? hostWide : unionOf([hostWide, own[index]!]);
       return strayError(stray, index >= 0 ? names[index] : undefined, (text) => redactor.text(text));
     },

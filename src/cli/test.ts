@@ -8,6 +8,7 @@ import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import type { Redactor } from '../platform/secrets.ts';
 import { lifecyclePaths } from '../testing/index.ts';
+import { walkRunningNow } from '../testing/walk.ts';
 import type { PathCover } from '../testing/index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
@@ -101,23 +102,43 @@ export async function testCommand(args: string[]): Promise<number> {
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson), interrupted: null };
   // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
-  // the plugin whose file threw, or the one being walked, on the path being walked.
+  // the path whose code it came from, however late: the kit's async context says which, a
+  // stackless throw included. Else it fails the plugin whose file threw, on the path walked now.
   const { coded } = strayErrors(host);
   const printed = new Set<string>();
   let walking: { name: string; path: string; strayed: boolean } | null = null;
+  /** Per plugin, how each path walked so far ended: one failing late is moved to failed. */
+  const verdicts = new Map<string, Map<string, 'passed' | 'skipped' | 'failed'>>();
   handleStrayErrors((stray) => {
-    const error = coded(stray, walking?.name);
+    const owner = walkRunningNow();
+    const error = coded(stray, walking?.name, owner?.plugin);
     const entry = report.plugins.find((plugin) => plugin.name === error.plugin);
     if (!entry) {
       report.problems.push(problemJson(error));
       return;
     }
-    const onPath = walking?.name === entry.name;
-    // The path walked fails with it, once: it is not counted again as passed, or failed twice.
-    if (onPath && walking!.strayed) return;
-    if (onPath) walking!.strayed = true;
-    entry.failed.push({ path: onPath ? walking!.path : '(outside any path)', code: error.code, message: error.message });
-    if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}: ${red(error.code, process.stdout)}: ${error.message}`);
+    const path = owner?.plugin === entry.name ? owner.path : walking?.name === entry.name ? walking.path : null;
+    const late = () => {
+      if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}${path === null ? '' : ` (${path})`}: ${red(error.code, process.stdout)}: ${error.message}`);
+    };
+    if (path === null) {
+      entry.failed.push({ path: '(outside any path)', code: error.code, message: error.message });
+      late();
+      return;
+    }
+    // A path fails once: the one walked now when it ends, one already counted moves to failed.
+    if (walking?.name === entry.name && walking.path === path) {
+      if (walking.strayed) return;
+      walking.strayed = true;
+    } else {
+      const verdict = verdicts.get(entry.name)?.get(path);
+      if (verdict === 'failed') return;
+      if (verdict === 'passed') entry.passed -= 1;
+      if (verdict === 'skipped') entry.skipped -= 1;
+      verdicts.get(entry.name)?.set(path, 'failed');
+    }
+    entry.failed.push({ path, code: error.code, message: error.message });
+    late();
   });
   // A signal stops the walk after the path under way, whose teardown closes what the plugin
   // opened (a child process it spawned included); a second one exits at once.
@@ -163,6 +184,8 @@ export async function testCommand(args: string[]): Promise<number> {
       const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
       const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
       entry.paths = paths.length;
+      const ended = new Map<string, 'passed' | 'skipped' | 'failed'>();
+      verdicts.set(entry.name, ended);
       // On stderr, --json or not: stdout is the report.
       const line = progressLine(process.stderr, plugin.name, paths.length);
       for (const [index, path] of paths.entries()) {
@@ -173,14 +196,17 @@ export async function testCommand(args: string[]): Promise<number> {
         line.update(index);
         const current = { name: plugin.name, path: path.name, strayed: false };
         walking = current;
+        let verdict: 'passed' | 'skipped' | 'failed' = 'failed';
         try {
           const result = await path.run();
-          if (current.strayed) continue;
-          if (result.skipped === undefined) entry.passed += 1;
-          else entry.skipped += 1;
+          if (!current.strayed) verdict = result.skipped === undefined ? 'passed' : 'skipped';
         } catch (error) {
           if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
         }
+        walking = null;
+        ended.set(path.name, verdict);
+        if (verdict === 'passed') entry.passed += 1;
+        if (verdict === 'skipped') entry.skipped += 1;
       }
       line.close();
       if (!values.json) printPlugin(entry);
@@ -189,7 +215,6 @@ export async function testCommand(args: string[]): Promise<number> {
   } finally {
     signals.dispose();
   }
-  walking = null;
   const stopped = interrupted as NodeJS.Signals | null;
   if (stopped === 'SIGINT' || stopped === 'SIGTERM') report.interrupted = stopped;
 

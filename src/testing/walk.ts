@@ -251,15 +251,15 @@ interface Call {
 type Outcome = { kind: 'done' } | { kind: 'failed'; error: unknown } | { kind: 'pending' };
 
 async function walk(definition: PluginDefinition, settings: Settings, name: string, events: readonly ModelEventType[]): Promise<PathReport> {
-  const token = {};
-  /** Runs `fn` as the plugin's code. */
-  const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
   const report: PathReport = { name, calls: { init: 0, start: 0, stop: 0, dispose: 0 }, logs: [] };
   const logger = recordingLogger(report.logs, {});
   const clock = new SimulatedClock();
   const platform = new PluginPlatform({ logger });
   const runtimes = new PluginRuntimes(logger, clock, platform);
   const plugin = prepare(definition, settings);
+  const token: WalkToken = { plugin: plugin.name, path: name };
+  /** Runs `fn` as the plugin's code. */
+  const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
   const label = `plugin '${plugin.name}', path ${name}`;
   for (const service of settings.services) {
     platform.services.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, asTest(service.impl));
@@ -596,7 +596,22 @@ function scrubbed(error: unknown, redactor: Redactor): unknown {
 }
 
 /** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
-const pluginCode = new AsyncLocalStorage<object>();
+/** Whose code runs: the plugin, and the path that ran it (a timer it set keeps it, however late it fires). */
+interface WalkToken {
+  readonly plugin: string;
+  readonly path: string;
+}
+
+const pluginCode = new AsyncLocalStorage<WalkToken>();
+
+/**
+ * The plugin and path whose code is running now, if any: what an exception nobody caught, or a
+ * rejection nobody handled, came from (Node reports both in the async context they arose in).
+ * @internal for the `test` command
+ */
+export function walkRunningNow(): WalkToken | undefined {
+  return pluginCode.getStore();
+}
 
 /**
  * Rounds of process.nextTick `untilLoopTurn` waits: each runs every promise job queued meanwhile,

@@ -208,4 +208,24 @@ describe('errors outside any hook', () => {
     for (const plugin of report.plugins) expect(plugin.passed + plugin.skipped + plugin.failed.length + plugin.notWalked).toBe(plugin.paths);
     expect(stderr).not.toMatch(STACK_LINE);
   });
+
+  it('test: a late, stackless error fails the path whose code it came from, counted once, not the plugin or path walked when it arrives', async () => {
+    await plugins({
+      // Its first start leaves a promise whose reaction throws a bare string once the next plugin starts.
+      'a-source': `let armed = false;\nexport default { init() {}, start() { if (armed) return; armed = true; new Promise((resolve) => (globalThis.releaseStray = resolve)).then(() => { throw 'no stack'; }); }, stop() {} };\n`,
+      'b-trigger': `export default { init() {}, start() { globalThis.releaseStray?.(); }, stop() {} };\n`,
+    });
+    const { code, stdout, stderr } = await cli(['test', dir, '--json'], { timeoutMs: 60_000 });
+    expect(code, stderr).toBe(1);
+    const report = JSON.parse(stdout) as {
+      plugins: Array<{ name: string; paths: number; passed: number; skipped: number; notWalked: number; failed: Array<{ path: string; code: string }> }>;
+    };
+    const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
+    expect(byName['b-trigger']?.failed).toEqual([]);
+    const failed = byName['a-source']?.failed ?? [];
+    expect(failed.map((f) => f.code)).toEqual(['UNCAUGHT_ERROR']);
+    // The first path that starts it: it ends with that start.
+    expect(failed[0]?.path).toMatch(/→ START$/);
+    for (const plugin of report.plugins) expect(plugin.passed + plugin.skipped + plugin.failed.length + plugin.notWalked).toBe(plugin.paths);
+  });
 });
