@@ -287,6 +287,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     const fn = real?.[call.hook];
     if (typeof fn === 'function') report.calls[call.hook] += 1;
     try {
+      // As the engine: a required hook that is no longer a function fails; a missing dispose is done.
+      if (typeof fn !== 'function' && call.hook !== 'dispose') throw new Error(`the ${call.hook} hook is no longer a function (it was when the plugin was validated)`);
       call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => fn.call(real, call.ctx)) : undefined);
     } catch (error) {
       call.result = Promise.reject(error);
@@ -375,6 +377,10 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         }
         // The kit holds every hook call; the real ones run when the path says.
         real = plugin.hooks;
+        // A factory's hooks are known only now: without a dispose, no dispose can fail or time out.
+        if (typeof real?.dispose !== 'function' && events.some((e) => DISPOSE_FAULTS.includes(e))) {
+          skipped = `the module has no dispose hook (its factory returned none): a dispose cannot fail or time out`;
+        }
         const held: Record<string, unknown> = {};
         for (const hook of STEP_HOOKS) held[hook] = gate(hook);
         const health = real?.health;

@@ -128,6 +128,32 @@ describe('a well-behaved plugin', () => {
     expect(made).toBeGreaterThanOrEqual(2);
   });
 
+  it("a factory module's dispose fault paths are skipped once its factory shows no dispose hook, not passed", async () => {
+    const plain = { init() {}, start() {}, stop() {} };
+    const paths = lifecyclePaths({ manifest, module: () => plain }, { cover: 'simple' });
+    const faults = paths.filter((path) => path.events.some((event) => event === 'DISPOSE_FAIL' || event === 'DISPOSE_TIMEOUT'));
+    expect(faults.length).toBeGreaterThan(0);
+    for (const path of faults) {
+      const report = await path.run();
+      expect([report.skipped, report.calls.dispose]).toEqual([expect.stringMatching(/no dispose hook/), 0]);
+    }
+    // The others are walked as for the object itself.
+    const others = paths.filter((path) => !faults.includes(path));
+    expect(others.map((path) => path.name)).toEqual(lifecyclePaths({ manifest, module: plain }, { cover: 'simple' }).map((path) => path.name));
+  });
+
+  it('a required hook gone from the module after validation fails the path, as the engine fails it', async () => {
+    const module: Record<string, unknown> = {
+      init() {},
+      start() {
+        delete module['stop'];
+      },
+      stop() {},
+    };
+    const path = named(lifecyclePaths({ manifest, module }), 'VALID → INIT → INIT_OK → START → START_OK → STOP → STOP_OK');
+    expect(await codeOf(path.run())).toBe('LIFECYCLE_PATH_DIVERGED');
+  });
+
   it('walks more paths with cover: simple than a plugin needs, all of them passing', async () => {
     const paths = lifecyclePaths({ manifest, module: webPlugin() }, { cover: 'simple' });
     expect(paths.length).toBeGreaterThan(30);
