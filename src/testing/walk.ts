@@ -144,8 +144,7 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
       );
     }
   }
-  const module = probe.definition.module;
-  const hasDispose = typeof module === 'object' && module !== null ? typeof (module as { dispose?: unknown }).dispose === 'function' : true;
+  const hasDispose = mayDispose(probe.definition);
   // The engine blocks a plugin only for a required dependency.
   const dependent = probe.requires.length > 0;
   const types = MODEL_EVENTS.map((event) => event.type).filter(
@@ -161,6 +160,19 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
     const name = events.join(' → ');
     return { name, events, run: () => walk(definition, settings, name, events) };
   });
+}
+
+/**
+ * Whether the module may have a dispose hook: a factory's is known only once it has run, and one
+ * that cannot be read is counted as there (each path's validation reports CONTRACT_INVALID).
+ */
+function mayDispose(definition: PluginDefinition): boolean {
+  try {
+    const module = definition.module;
+    return typeof module === 'object' && module !== null ? typeof (module as { dispose?: unknown }).dispose === 'function' : true;
+  } catch {
+    return true;
+  }
 }
 
 interface Settings {

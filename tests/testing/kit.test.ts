@@ -142,6 +142,19 @@ describe('a well-behaved plugin', () => {
     expect(others.map((path) => path.name)).toEqual(lifecyclePaths({ manifest, module: plain }, { cover: 'simple' }).map((path) => path.name));
   });
 
+  it('a module or dispose that throws when read gives paths that fail with CONTRACT_INVALID, not a throw of lifecyclePaths', async () => {
+    const throwing = (): never => {
+      throw new Error('getter exploded');
+    };
+    const withDispose = Object.defineProperty({ init() {}, start() {}, stop() {} }, 'dispose', { get: throwing, enumerable: true });
+    const unreadable = Object.defineProperty({ manifest }, 'module', { get: throwing, enumerable: true }) as unknown as PluginDefinition;
+    for (const definition of [{ manifest, module: withDispose }, unreadable]) {
+      const paths = lifecyclePaths(definition);
+      expect(paths.length).toBeGreaterThan(0);
+      expect(await codeOf(paths[0]!.run())).toBe('CONTRACT_INVALID');
+    }
+  });
+
   it('a required hook gone from the module after validation fails the path, as the engine fails it', async () => {
     const module: Record<string, unknown> = {
       init() {},
