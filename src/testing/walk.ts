@@ -8,6 +8,7 @@
  */
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import type { AsyncHook } from 'node:async_hooks';
+import type { ChildProcess } from 'node:child_process';
 import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
@@ -720,6 +721,19 @@ function release(kind: string, resource: object): void {
   } catch {
     // Closed already, or half-closed by the plugin: nothing left to release.
   }
+  if (kind === 'PROCESSWRAP' && closer === 'kill') killForGood(owner as ChildProcess);
+}
+
+/** Ms a child process has to end once sent SIGTERM before it gets SIGKILL. */
+const KILL_GRACE_MS = 1000;
+
+/** A child process that ignores SIGTERM (a shell trapping it) is killed with SIGKILL once the grace is over. */
+function killForGood(child: ChildProcess): void {
+  if (typeof child.once !== 'function') return;
+  const timer = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, KILL_GRACE_MS);
+  child.once('exit', () => clearTimeout(timer));
 }
 
 function recordingLogger(logs: PathReport['logs'], bindings: LogFields): Logger {

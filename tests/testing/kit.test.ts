@@ -4,6 +4,8 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
@@ -272,6 +274,23 @@ describe('plugin bugs the kit catches', () => {
       },
     };
     expect(await codeOf(named(lifecyclePaths({ manifest, module: once }), 'VALID → INIT → INIT_OK → START → START_OK').run())).toBeUndefined();
+  });
+
+  it('a child process left running is HANDLE_LEAKED and killed, with SIGKILL when it ignores SIGTERM', { timeout: 15_000 }, async () => {
+    let child: ChildProcess | undefined;
+    const spawner = {
+      init() {},
+      start() {
+        child = spawn('sh', ['-c', 'trap "" TERM; echo ready; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        return new Promise<void>((resolve) => child!.stdout!.once('data', () => resolve()));
+      },
+      stop() {}, // forgets it
+    };
+    const paths = lifecyclePaths({ manifest, module: spawner }, { abortGraceMs: 50 });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBe('HANDLE_LEAKED');
+    const exited = child!.exitCode !== null || child!.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child!.once('exit', resolve));
+    await exited;
+    expect(child!.signalCode).toBe('SIGKILL');
   });
 
   it('a server never closed: HANDLE_LEAKED; a handle opened by other code meanwhile is not counted', async () => {
