@@ -182,7 +182,9 @@ export async function testCommand(args: string[]): Promise<number> {
         continue;
       }
       const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
-      const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'] });
+      // The host's hook timeout bounds a factory, as in the host (a manifest's own wins).
+      const hookTimeoutMs = host.settings.hookTimeoutMs;
+      const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
       entry.paths = paths.length;
       const ended = new Map<string, 'passed' | 'skipped' | 'failed'>();
       verdicts.set(entry.name, ended);

@@ -23,7 +23,8 @@ import { methodProxy } from '../platform/method-proxy.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import type { Redactor } from '../platform/secrets.ts';
-import { loadModule, prepareDefinition } from '../prepare.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, loadModule, prepareDefinition } from '../prepare.ts';
+import { MAX_TIMER_MS } from '../manifest.ts';
 import type { PreparedPlugin } from '../prepare.ts';
 import { PluginRuntimes, provideLifecycle } from '../runtime.ts';
 import { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
@@ -39,8 +40,6 @@ const REAL_CLOCK = {
   clearTimeout: (id: unknown) => clearTimeout(id as ReturnType<typeof setTimeout>),
 };
 
-/** The engine's default `hookTimeoutMs`: what a module's factory gets, in real ms. */
-const DEFAULT_HOOK_TIMEOUT_MS = 5000;
 const RETRY: RetryPolicy = { retries: MODEL_RETRIES, backoffMs: 100, factor: 2, maxBackoffMs: 400 };
 /** Real ms each wait of the clean-up after a failed path takes at most: it must not multiply a hang. */
 const LENIENT_MS = 100;
@@ -72,6 +71,8 @@ export interface LifecyclePathsOptions {
   cover?: PathCover;
   /** Real ms the kit waits for a hook the path expects to succeed. @default 2000 */
   hookLimitMs?: number;
+  /** The host's hook timeout, for a plugin whose manifest sets none: it bounds the module's factory, in real ms, as the engine does. @default 5000 */
+  hookTimeoutMs?: number;
   /** Real ms a hook has to settle once its `ctx.signal` is aborted (timeout, cancel). @default 500 */
   abortGraceMs?: number;
   /** Check that every handle (timer, socket, server, file …) the plugin's code opened is closed after the path. @default true */
@@ -182,13 +183,14 @@ interface Settings {
   hostHooks: ReadonlyArray<{ name: string; mode: HostHookMode }>;
   cover: PathCover;
   hookLimitMs: number;
+  hookTimeoutMs: number;
   abortGraceMs: number;
   checkHandles: boolean;
   onStep: ((step: PathStep) => void | Promise<void>) | undefined;
 }
 
 /** The options lifecyclePaths takes: any other key is a typo (`hookLimitMS`) that must not go unseen. */
-const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHooks', 'cover', 'hookLimitMs', 'abortGraceMs', 'checkHandles', 'onStep']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHooks', 'cover', 'hookLimitMs', 'hookTimeoutMs', 'abortGraceMs', 'checkHandles', 'onStep']);
 
 function readOptions(options: LifecyclePathsOptions): Settings {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
@@ -196,10 +198,10 @@ function readOptions(options: LifecyclePathsOptions): Settings {
   if (unknown.length > 0) throw invalid(`unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => `'${key}'`).join(', ')}; it takes ${[...OPTION_KEYS].join(', ')}`);
   // null is no value: as a typo it must not pass for "the default".
   for (const [key, value] of Object.entries(options)) if (value === null) throw invalid(`${key} is null; leave it out for the default`);
-  const limit = (key: 'hookLimitMs' | 'abortGraceMs', fallback: number) => {
+  const limit = (key: 'hookLimitMs' | 'hookTimeoutMs' | 'abortGraceMs', fallback: number) => {
     const value = options[key];
     if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw invalid(`${key} must be a positive integer of ms`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw invalid(`${key} must be a positive integer of ms (at most ${MAX_TIMER_MS})`);
     return value;
   };
   const cover = options.cover ?? 'transitions';
@@ -235,6 +237,7 @@ function readOptions(options: LifecyclePathsOptions): Settings {
     hostHooks,
     cover,
     hookLimitMs: limit('hookLimitMs', 2000),
+    hookTimeoutMs: limit('hookTimeoutMs', DEFAULT_HOOK_TIMEOUT_MS),
     abortGraceMs: limit('abortGraceMs', 500),
     checkHandles: options.checkHandles ?? true,
     onStep: options.onStep,
@@ -247,8 +250,8 @@ function invalid(message: string): PluginFactoryError {
 
 function prepare(definition: PluginDefinition, settings: Settings): PreparedPlugin {
   const given = settings.config === undefined ? definition : { ...definition, config: settings.config };
-  // Real ms for the factory (the engine's default); the hooks' limits run on the simulated clock.
-  return prepareDefinition(given, 0, { hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS, retry: RETRY });
+  // Real ms for the factory (the host's limit); the hooks' limits run on the simulated clock.
+  return prepareDefinition(given, 0, { hookTimeoutMs: settings.hookTimeoutMs, retry: RETRY });
 }
 
 /** One call of a hook, held by the kit until the path says how it ends. */

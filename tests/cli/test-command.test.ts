@@ -185,6 +185,20 @@ describe('plugin-factory test', () => {
     }
   });
 
+  it("bounds a plugin's factory by the host file's hookTimeoutMs, as the host does", async () => {
+    const hostDir = join(dir, 'host-timeout');
+    await mkdir(join(hostDir, 'slow'), { recursive: true });
+    await writeFile(join(hostDir, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
+    // Quick when the host checks it, slow on the paths: within the default limit, beyond the host's.
+    await writeFile(
+      join(hostDir, 'slow', 'index.mjs'),
+      'let calls = 0;\nexport default async () => { if (calls++ > 0) await new Promise((r) => setTimeout(r, 600)); return { init() {}, start() {}, stop() {} }; };\n',
+    );
+    await writeFile(join(hostDir, 'host.yaml'), ['hookTimeoutMs: 200', 'plugins:', '  - slow', ''].join('\n'));
+    const { report } = await testJson([join(hostDir, 'host.yaml'), '--max-failures', '1']);
+    expect(byName(report, 'slow').failed.map((failed) => failed.code)).toEqual(['MODULE_LOAD_FAILED']);
+  });
+
   it('walks alone a plugin invalid only by the host graph, and --plugin finds a plugin by the name the host gives it', async () => {
     const graphDir = join(dir, 'graph');
     const write = async (folder: string, manifest: object) => {

@@ -658,6 +658,8 @@ describe('what the kit charges to the plugin, and what not', () => {
     // One that never settles is the plugin's own failure, as in a host.
     const hanging = () => new Promise<never>(() => undefined);
     expect(await codeOf(named(lifecyclePaths({ manifest: { ...manifest, hookTimeoutMs: 300 }, module: hanging }), 'VALID → INIT').run())).toBe('MODULE_LOAD_FAILED');
+    // The host's hookTimeoutMs bounds it when the manifest sets none.
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slowFactory }, { hookTimeoutMs: 300 }), 'VALID → INIT').run())).toBe('MODULE_LOAD_FAILED');
   });
 
   it('an async onStep that rejects fails the path with its error', async () => {
@@ -711,6 +713,7 @@ describe('bad input', () => {
     ['cover', { cover: 'all' as never }],
     ['hookLimitMs', { hookLimitMs: -1 }],
     ['abortGraceMs', { abortGraceMs: 1.5 }],
+    ['hookTimeoutMs', { hookTimeoutMs: 0 }],
     ['services', { services: [{ provider: 'db' } as never] }],
     ['config', { config: [] as never }],
     ['onStep', { onStep: 'log' as never }],
