@@ -11,6 +11,8 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export interface SignalHandling {
   /** Removes the handlers: the signals get their default behaviour back. */
   dispose(): void;
+  /** The shutdown is over: from now on a signal (a relayed repeat aside) calls `late` instead. */
+  over(late: () => void): void;
 }
 
 export function onShutdownSignal(
@@ -18,13 +20,15 @@ export function onShutdownSignal(
   warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
 ): SignalHandling {
   let first: { signal: NodeJS.Signals; at: number } | null = null;
+  let late: (() => void) | null = null;
   const handler = (signal: NodeJS.Signals) => {
+    if (first && signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
+    if (late) return late();
     if (!first) {
       first = { signal, at: Date.now() };
       shutdown(signal);
       return;
     }
-    if (signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
     warn(`plugin-factory: ${signal} again, exiting without waiting for the plugins`);
     // Forcing the exit is the point of a second Ctrl-C: plugins may be hanging in stop.
     exitProcess(signal === 'SIGINT' ? 130 : 143);
@@ -35,6 +39,9 @@ export function onShutdownSignal(
     dispose: () => {
       for (const signal of SIGNALS) process.off(signal, handler);
       release();
+    },
+    over: (then) => {
+      late = then;
     },
   };
 }

@@ -55,8 +55,9 @@ Options:
   -h, --help    Show this help.
 
 Exit codes: 0 every valid plugin ran and stopped cleanly, 1 a plugin is invalid, did not reach
-running or ended failed, or the host has problems, 2 usage, 130 (SIGINT) or 143 (SIGTERM) a
-signal stopped the boot (1 wins when there is a reason for it too).
+running or ended failed, the host has problems, or the process was still alive 5 s after the
+shutdown (a handle a plugin left open; reported, and at once on a signal), 2 usage, 130 (SIGINT)
+or 143 (SIGTERM) a signal stopped the boot (1 wins when there is a reason for it too).
 `;
 
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]

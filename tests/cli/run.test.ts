@@ -148,6 +148,22 @@ describe('plugin-factory run', () => {
     expect(run.err()).toContain('open handles');
   });
 
+  it('a Ctrl-C once the host has stopped, while a handle a plugin left keeps the process alive, reports the handles and exits 1 at once', async () => {
+    const run = startCli(['run', `${FIXTURES}/leaky`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.kill('SIGINT');
+    await waitFor(run, /^host: stopping -> stopped$/m);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // past a relayed repeat's window
+    const sent = Date.now();
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 10_000);
+    expect(code, run.err()).toBe(1);
+    expect(run.err()).toContain('open handles');
+    expect(run.err()).not.toContain('again');
+    // Not the report's own wait (5 s): the signal ended it.
+    expect(Date.now() - sent).toBeLessThan(4000);
+  });
+
   it('SIGINT during boot stops the host without reporting a boot failure, and exits 130 as an interrupted command', async () => {
     const run = startCli(['run', `${FIXTURES}/slow-boot`]);
     await waitFor(run, /^plugin late: \S+ -> starting\.hook$/m);
