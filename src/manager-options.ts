@@ -14,7 +14,7 @@ import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MAX_TIMER_MS, RetrySpec } from './manifest.ts';
-import { quote } from './platform/_utils.ts';
+import { quote, unknownOptions } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -76,11 +76,8 @@ export interface ReadOptions extends HostDefaults {
 
 export function readDefaults(options: PluginManagerOptions): ReadOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw optionsError('options must be an object');
-  // A typo (`hookTimeout`) would otherwise leave the default in place without a word.
-  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
-  if (unknown.length > 0) {
-    throw optionsError(`unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}; the options are ${[...OPTION_KEYS].join(', ')}`);
-  }
+  const unknown = unknownOptions(options, OPTION_KEYS);
+  if (unknown) throw optionsError(unknown);
   const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate', plugins, logger, inspect, clock, dataDir, health: healthOption } = options;
   if (!Number.isInteger(hookTimeoutMs) || hookTimeoutMs <= 0) {
     throw optionsError('hookTimeoutMs must be a positive integer');

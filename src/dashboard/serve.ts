@@ -18,6 +18,7 @@ import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin
 import { DEFAULT_MAX_STREAMS, LiveFeed } from './live.ts';
 import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
+import { unknownOptions } from '../platform/_utils.ts';
 
 export interface DashboardOptions {
   /** @default 0 (any free port; read it from `url`) */
@@ -54,6 +55,8 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
+const DASHBOARD_OPTIONS: ReadonlySet<string> = new Set(['port', 'host', 'token', 'hub', 'reload', 'redact', 'maxStreams']);
+
 const TOKEN_PATTERN = /^[A-Za-z0-9\-_.~]{16,256}$/;
 
 function optionsError(message: string): PluginFactoryError {
@@ -66,6 +69,8 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
     throw optionsError('the first argument must be a plugin manager (createPluginManager)');
   }
   if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
+  const unknown = unknownOptions(options, DASHBOARD_OPTIONS);
+  if (unknown) throw optionsError(unknown);
   if (options.token !== undefined && (typeof options.token !== 'string' || !TOKEN_PATTERN.test(options.token))) {
     throw optionsError('token must be 16 to 256 characters: letters, digits, -, _, . or ~');
   }

@@ -6,6 +6,7 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { PluginFactoryError } from '../errors.ts';
 import { createRedactor, isStringArray } from './redact.ts';
+import { quote, unknownOptions } from '../platform/_utils.ts';
 import type { InspectorRelay } from './relay.ts';
 
 export interface StatelyInspectorOptions {
@@ -73,7 +74,12 @@ function checkUrl(url: unknown): string {
  * await stately.close();
  * ```
  */
+const STATELY_OPTIONS: ReadonlySet<string> = new Set(['url', 'port', 'redact', 'onReachable']);
+
 export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
+  if (typeof options !== 'object' || options === null) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: the options must be an object, not ${quote(options)}`);
+  const unknown = unknownOptions(options, STATELY_OPTIONS);
+  if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: ${unknown}`);
   const url = options.url === undefined ? null : checkUrl(options.url);
   // Every option is checked before anything listens or connects: a refused call leaves nothing open.
   if (options.redact !== undefined && !isStringArray(options.redact)) {

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { quote } from '../platform/_utils.ts';
+import { quote, unknownOptions } from '../platform/_utils.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { z } from 'zod';
@@ -53,12 +53,16 @@ function hostError(message: string, cause?: unknown): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', message, cause === undefined ? {} : { cause });
 }
 
+const LOAD_OPTIONS: ReadonlySet<string> = new Set(['importModules', 'displayRoot', 'onLoaded']);
+
 /** The options as read once, or what is wrong with them; `onLoaded` guarded (see progressOf). */
 function readLoadOptions(options: unknown, result: LoadedHost): { folderOptions: FolderOptions; onLoaded: LoadOptions['onLoaded'] } | null {
   if (options === undefined) return { folderOptions: {}, onLoaded: undefined };
   let read: { [K in keyof LoadOptions]: LoadOptions[K] | undefined };
   try {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new Error(`got ${quote(options)}`);
+    const unknown = unknownOptions(options, LOAD_OPTIONS);
+    if (unknown) throw new Error(unknown);
     const { importModules, displayRoot, onLoaded } = options as LoadOptions;
     if (importModules !== undefined && typeof importModules !== 'boolean') throw new Error(`importModules must be true or false, got ${quote(importModules)}`);
     if (displayRoot !== undefined && typeof displayRoot !== 'string') throw new Error(`displayRoot must be a path, got ${quote(displayRoot)}`);

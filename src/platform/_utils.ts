@@ -54,6 +54,16 @@ export function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', message);
 }
 
+/**
+ * What is wrong with an options object that has keys outside `known` (a typo such as `prot` would
+ * otherwise leave the default in place without a word), or null. `options` must be an object.
+ */
+export function unknownOptions(options: object, known: ReadonlySet<string>): string | null {
+  const unknown = Object.keys(options).filter((key) => !known.has(key));
+  if (unknown.length === 0) return null;
+  return `unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}; the options are ${[...known].join(', ')}`;
+}
+
 /** Throws `ARGUMENT_INVALID` unless `name` is a plugin name: the services key everything by it. */
 export function assertPluginName(name: unknown, where: string): asserts name is string {
   if (!isPluginName(name)) {

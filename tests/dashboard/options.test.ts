@@ -24,6 +24,7 @@ describe('serveDashboard options', () => {
     ['a reload that is not a function', { reload: 'disk' as never }],
     ['redact that is not a list of strings', { redact: [1] as never }],
     ['no live streams at all', { maxStreams: 0 }],
+    ['an unknown option (a typo of port)', { prot: 4400 } as never],
     ['a fractional number of live streams', { maxStreams: 1.5 }],
   ])('refuses %s with OPTIONS_INVALID', async (_, options) => {
     await expect(serveDashboard(manager(), options)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });

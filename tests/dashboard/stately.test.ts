@@ -305,6 +305,11 @@ describe('connectStatelyInspector', () => {
   it('refuses a relay port out of range with OPTIONS_INVALID', async () => {
     await expect(connectStatelyInspector({ port: 70_000 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
   });
+
+  it('refuses an unknown option (a typo of url) and options that are not an object with OPTIONS_INVALID, before starting a relay', async () => {
+    await expect(connectStatelyInspector({ utl: 'ws://127.0.0.1:9' } as never)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+    await expect(connectStatelyInspector(null as never)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
 });
 
 describe('the inspector relay', () => {

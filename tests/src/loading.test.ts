@@ -382,6 +382,7 @@ describe('host files', () => {
     ['options that are not an object', '.', 'fast'],
     ['an onLoaded that is not a function', '.', { onLoaded: 5 }],
     ['an importModules that is not a boolean', '.', { importModules: 'no' }],
+    ['an unknown option (a typo of onLoaded)', '.', { onLoadd: () => undefined }],
     ['options whose field cannot be read', '.', { get displayRoot() { throw new Error('no'); } }],
   ])('loadHost with %s resolves with OPTIONS_INVALID and loads nothing', async (_, target, options) => {
     const host = await loadHost(target as string, options as LoadOptions);
