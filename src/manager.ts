@@ -298,10 +298,22 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   };
   const faultError = () =>
     new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(fault)}; the host takes no command any more`, { cause: fault });
+  /** Resolves once the plugin actor is out of its hook states (or over): its hook's timeout still holds. */
+  const outOfHook = (ref: Actor<PluginLifecycleLogic>) =>
+    new Promise<void>((resolve) => {
+      const resting = () => ref.getSnapshot().status !== 'active' || !HOOK_STATES.has(lifecyclePath(ref.getSnapshot().value));
+      if (resting()) return resolve();
+      const watch = ref.subscribe({ next: () => resting() && done(), error: () => done(), complete: () => done() });
+      const done = () => {
+        watch.unsubscribe();
+        resolve();
+      };
+    });
   /**
-   * stop() once the manager has failed: each plugin taking a stop gets one, dependents first (the
-   * boot order reversed), each awaited until it left its hook (its timeout still holds); then
-   * every plugin actor is stopped, so that nothing is left behind.
+   * stop() once the manager has failed: dependents first (the boot order reversed), each plugin
+   * is let finish a hook under way (a stop or unload it was in, say), then stopped if it takes a
+   * stop, and awaited until that hook is over too; then every plugin actor is stopped, so that
+   * nothing is left behind.
    */
   let faultStop: Promise<void> | null = null;
   const stopAfterFault = () =>
@@ -310,17 +322,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       const order = bootOrder([...current.values()].map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))).reverse();
       for (const name of order) {
         const ref = registry().get(name)?.ref as Actor<PluginLifecycleLogic> | null | undefined;
-        if (!ref || ref.getSnapshot().status !== 'active' || !ref.getSnapshot().can({ type: 'plugin.stop' })) continue;
-        await new Promise<void>((resolve) => {
-          const resting = () => ref.getSnapshot().status !== 'active' || !HOOK_STATES.has(lifecyclePath(ref.getSnapshot().value));
-          const watch = ref.subscribe({ next: () => resting() && done(), error: () => done(), complete: () => done() });
-          const done = () => {
-            watch.unsubscribe();
-            resolve();
-          };
-          ref.send({ type: 'plugin.stop' });
-          if (resting()) done();
-        });
+        if (!ref) continue;
+        await outOfHook(ref);
+        if (ref.getSnapshot().status !== 'active' || !ref.getSnapshot().can({ type: 'plugin.stop' })) continue;
+        ref.send({ type: 'plugin.stop' });
+        await outOfHook(ref);
       }
       for (const record of registry().records.values()) (record.ref as Actor<PluginLifecycleLogic> | null)?.stop();
       runtimes.cancelAll();
@@ -587,13 +593,20 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return getSnapshot();
     },
     async stop() {
+      if (!fault) {
+        if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
+        runtimes.closeLoads(); // a factory still running (a plugin validating, a reload) is given up now
+        try {
+          await waitForState((state) => state === 'stopped');
+        } catch (error) {
+          if (!fault) throw error;
+        }
+      }
+      // The manager failed before or during this stop: the plugins are stopped without it.
       if (fault) {
         await stopAfterFault();
         throw faultError();
       }
-      if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
-      runtimes.closeLoads(); // a factory still running (a plugin validating, a reload) is given up now
-      await waitForState((state) => state === 'stopped');
       runtimes.cancelAll();
       await platform.settle(defaults.hookTimeoutMs);
       return getSnapshot();

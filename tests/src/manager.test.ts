@@ -1008,6 +1008,22 @@ describe('refused commands', () => {
     expect(log).toHaveLength(4);
   });
 
+  it('a manager actor failing while stop() runs, a plugin in its stop hook: that stop() still lets it finish, stops the rest after it, and only then rejects', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'base'), plugin(log, 'top', { deps: { base: '*' }, hooks: { stop: () => sleep(60) } })], { hookTimeoutMs: 1000 });
+    await manager.start();
+    log.length = 0;
+    const stopping = manager.stop();
+    await waitForPlugin(manager, 'top', 'stopping');
+    manager.actor.stop();
+    await rejection(stopping, 'INTERNAL_ERROR');
+    expect(log).toEqual(['top.stop', 'top.stop:done', 'base.stop', 'base.stop:done']);
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.state])).toEqual([
+      ['base', 'stopped'],
+      ['top', 'stopped'],
+    ]);
+  });
+
   it('a name that is not a string, bad reload options and a listener that is not a function: ARGUMENT_INVALID', async () => {
     const manager = host([plugin([], 'solo')]);
     await manager.start();
