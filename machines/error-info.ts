@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   PERMISSION_DENIED: 'the plugin did not declare what it tried to use',
   OPTIONS_INVALID: 'the options given to the engine are malformed',
   PLUGIN_NOT_FOUND: 'no plugin of that name is registered',
-  INTERNAL_ERROR: 'an engine fault (please report it); the host keeps running',
+  INTERNAL_ERROR: "an engine fault (please report it); the host keeps running, or, when the manager actor itself failed, is 'crashed' and takes no command (stop() still stops the plugins)",
   LIMIT_REACHED: "a bounded resource of the host is full (the dashboard's live streams); try again once one is freed",
   UNCAUGHT_ERROR: "plugin code threw or rejected outside any hook (a timer, a promise nobody awaits) with nothing to catch it: the command line reports it; a thrown one stops the host in order",
   ARGUMENT_INVALID: 'a platform call (events, services, store, host hooks) or a manager method got a malformed argument',

@@ -31,7 +31,7 @@ export interface PluginSnapshot {
 }
 
 export interface ManagerSnapshot {
-  /** `idle`, `booting`, `running`, `stopping` or `stopped`. */
+  /** `idle`, `booting`, `running`, `stopping` or `stopped`; `crashed` once the manager actor itself failed (see docs/lifecycle.md). */
   state: string;
   plugins: PluginSnapshot[];
 }

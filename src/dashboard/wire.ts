@@ -41,7 +41,7 @@ export interface DashboardPlugin {
 }
 
 export interface DashboardSnapshot {
-  /** The host's state: idle, booting, running, stopping, stopped. */
+  /** The host's state: idle, booting, running, stopping, stopped (or crashed: the manager actor itself failed). */
   state: string;
   plugins: DashboardPlugin[];
   /** Whether reload has a source of new definitions (`reload` option). */

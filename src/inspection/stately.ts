@@ -62,6 +62,8 @@ function checkUrl(url: unknown): string {
   return href;
 }
 
+const STATELY_OPTIONS: ReadonlySet<string> = new Set(['url', 'port', 'redact', 'onReachable']);
+
 /**
  * Connects the Stately inspector.
  *
@@ -74,8 +76,6 @@ function checkUrl(url: unknown): string {
  * await stately.close();
  * ```
  */
-const STATELY_OPTIONS: ReadonlySet<string> = new Set(['url', 'port', 'redact', 'onReachable']);
-
 export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
   if (typeof options !== 'object' || options === null) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: the options must be an object, not ${quote(options)}`);
   const unknown = unknownOptions(options, STATELY_OPTIONS);
