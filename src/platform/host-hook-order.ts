@@ -36,6 +36,8 @@ export class ImplementationGraph {
   private readonly previousOf = new Map<Implementation, Implementation>();
   /** Per plugin name, the implementations (of other plugins) whose `after` names it. */
   private readonly namedAfter = new Map<string, Set<Implementation>>();
+  /** Per plugin name, the implementations (of other plugins) whose `before` names it. */
+  private readonly namedBefore = new Map<string, Set<Implementation>>();
 
   /** Adds `impl`, unless it closes a cycle: then it is left out and the cycle returned as plugin names (`['a', 'b', 'a']`). */
   add(impl: Implementation): string[] | null {
@@ -48,14 +50,11 @@ export class ImplementationGraph {
       this.firstOf.set(impl.plugin, impl);
     }
     this.lastOf.set(impl.plugin, impl);
-    for (const name of impl.after) {
-      if (name === impl.plugin) continue;
-      const naming = this.namedAfter.get(name);
-      if (naming) naming.add(impl);
-      else this.namedAfter.set(name, new Set([impl]));
-    }
-    // The graph had no cycle: a new one goes through the new implementation.
-    const cycle = this.cycleThrough(impl);
+    index(this.namedAfter, impl, impl.after);
+    index(this.namedBefore, impl, impl.before);
+    // The graph had no cycle: a new one goes through the new implementation, so it needs both an
+    // edge into it and one out of it (most have one side only: a plugin that nobody names yet).
+    const cycle = this.hasPredecessor(impl) && this.hasSuccessor(impl) ? this.cycleThrough(impl) : null;
     if (cycle) this.remove(impl);
     return cycle;
   }
@@ -75,12 +74,16 @@ export class ImplementationGraph {
     else if (next) this.previousOf.delete(next);
     else if (previous) this.lastOf.set(plugin, previous);
     else this.lastOf.delete(plugin);
-    for (const name of impl.after) {
-      const naming = this.namedAfter.get(name);
-      if (!naming) continue;
-      naming.delete(impl);
-      if (naming.size === 0) this.namedAfter.delete(name);
-    }
+    unindex(this.namedAfter, impl, impl.after);
+    unindex(this.namedBefore, impl, impl.before);
+  }
+
+  private hasPredecessor(impl: Implementation): boolean {
+    return this.previousOf.has(impl) || this.namedBefore.has(impl.plugin) || impl.after.some((name) => name !== impl.plugin && this.lastOf.has(name));
+  }
+
+  private hasSuccessor(impl: Implementation): boolean {
+    return this.nextOf.has(impl) || this.namedAfter.has(impl.plugin) || impl.before.some((name) => name !== impl.plugin && this.firstOf.has(name));
   }
 
   /**
@@ -174,6 +177,25 @@ export class ImplementationGraph {
       stack.push({ node: next.value, targets: this.successors(next.value) });
     }
     return null;
+  }
+}
+
+/** Files `impl` under each plugin it names (its own name aside). */
+function index(byName: Map<string, Set<Implementation>>, impl: Implementation, names: readonly string[]): void {
+  for (const name of names) {
+    if (name === impl.plugin) continue;
+    const naming = byName.get(name);
+    if (naming) naming.add(impl);
+    else byName.set(name, new Set([impl]));
+  }
+}
+
+function unindex(byName: Map<string, Set<Implementation>>, impl: Implementation, names: readonly string[]): void {
+  for (const name of names) {
+    const naming = byName.get(name);
+    if (!naming) continue;
+    naming.delete(impl);
+    if (naming.size === 0) byName.delete(name);
   }
 }
 
