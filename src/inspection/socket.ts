@@ -6,11 +6,11 @@
  * ends everything and no timer ever holds the process open.
  *
  * Frames that wait for a slow receiver go out as soon as it catches up (checked on a short
- * timer), not only when the next frame comes, and `close()` sends them before it closes. With
- * `replayOnReconnect`, a relay that comes back after a drop (restarted, so it forgot everything),
- * or is first reached after more frames waited for it than are kept, is sent what it needs to show
- * the live actors: their registrations and latest snapshots and the recent events, as the relay
- * keeps them for late viewers.
+ * timer), not only when the next frame comes, and `close()` sends them before it closes. A relay
+ * that more frames waited for than are kept (not reached yet, or behind while thousands of
+ * plugins boot), and with `replayOnReconnect` one that comes back after a drop (restarted, so it
+ * forgot everything), is sent what it needs to show the live actors instead: their registrations
+ * and latest snapshots and the recent events, as the relay keeps them for late viewers.
  */
 import { WebSocket } from 'ws';
 import { Replay } from './replay.ts';
@@ -75,7 +75,10 @@ export interface InspectorSocketOptions {
   retryMs?: number;
   /** How long the relay may take to answer the opening handshake before the attempt counts as failed (then retried). @default 5000 */
   handshakeMs?: number;
-  /** After a reconnect, send the live actors' registrations and snapshots again. @default false */
+  /**
+   * After a reconnect, send the live actors' registrations and snapshots again. (Whenever frames
+   * that waited were dropped, they are: a connected receiver that fell behind too.) @default false
+   */
   replayOnReconnect?: boolean;
   /**
    * Told when the receiver turns out unreachable (`reason`: what the connection failed with), and
@@ -94,7 +97,7 @@ export class InspectorSocket {
   private closed = false;
   private opened = false;
   private readonly pending: Backlog;
-  private readonly replay: Replay | null;
+  private readonly replay = new Replay();
   /** After a reconnect: the replay still being sent, before anything that waited. */
   private replaying: ReplayCursor | null = null;
   /** What `onReachable` was last told. */
@@ -102,17 +105,14 @@ export class InspectorSocket {
 
   constructor(private readonly options: InspectorSocketOptions) {
     this.pending = new Backlog(options.buffer ?? 100_000);
-    this.replay = options.replayOnReconnect ? new Replay() : null;
     this.connect();
   }
 
   /** Sends a frame; `info` says what it is (a sender that built it saves the replay a parse). */
   send(frame: string, info?: FrameInfo): void {
     if (this.closed) return;
-    if (this.replay) {
-      if (info) this.replay.keep(frame, info);
-      else this.replay.remember(frame);
-    }
+    if (info) this.replay.keep(frame, info);
+    else this.replay.remember(frame);
     const socket = this.socket;
     // While the receiver keeps up, frames go straight out, after any that waited (in order);
     // when it falls behind, or is not connected, they wait in the bounded ring buffer, oldest
@@ -165,6 +165,9 @@ export class InspectorSocket {
   private flush(): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    // The receiver fell so far behind that waiting frames were dropped, registrations among them
+    // (a host of thousands booting): what it needs to show every live actor goes out instead.
+    if (this.pending.dropped && !this.replaying) this.startReplay();
     while (this.replaying && socket.bufferedAmount < MAX_BUFFERED_BYTES) {
       const frame = this.replaying.next();
       if (frame === undefined) this.replaying = null;
@@ -177,6 +180,16 @@ export class InspectorSocket {
         this.flush();
       }, DRAIN_CHECK_MS).unref();
     }
+  }
+
+  /**
+   * Sends the live actors' registrations and latest snapshots and the recent events, as a late
+   * viewer gets them, instead of what waited (it is in the replay too): made one frame at a time
+   * as the relay takes them; frames sent meanwhile wait behind it.
+   */
+  private startReplay(): void {
+    this.pending.clear();
+    this.replaying = this.replay.cursor();
   }
 
   private tell(reachable: boolean, reason?: string): void {
@@ -199,15 +212,8 @@ export class InspectorSocket {
     let failure: string | undefined;
     socket.on('open', () => {
       this.tell(true);
-      if (this.replay && (this.opened || this.pending.dropped)) {
-        // Back after a drop: the relay may have restarted and forgotten every actor. Or reached
-        // for the first time after frames that waited for it were dropped, the registrations
-        // among them. What waited is in the replay too, in the form a late viewer gets; it goes
-        // out first, made one frame at a time as the relay takes them, and frames sent meanwhile
-        // wait behind it.
-        this.pending.clear();
-        this.replaying = this.replay.cursor();
-      }
+      // Back after a drop: the relay may have restarted and forgotten every actor.
+      if (this.options.replayOnReconnect && this.opened) this.startReplay();
       this.opened = true;
       this.flush();
     });
