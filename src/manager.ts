@@ -90,6 +90,10 @@ interface ManagerInternals {
   settled: Set<(name: string) => void>;
   /** `reloadPlugin` with the new definition still to be loaded, inside the reload. */
   reloadFrom(name: string, load: () => unknown, options?: ReloadOptions): Promise<PluginSnapshot>;
+  /** One plugin's snapshot (null when none is registered under that name), without the whole host's. */
+  pluginSnapshot(name: string): PluginSnapshot | null;
+  /** The host's state, as `getSnapshot().state`. */
+  hostState(): string;
 }
 
 const internals = new WeakMap<PluginManager, ManagerInternals>();
@@ -100,6 +104,24 @@ export function onCommandSettled(manager: PluginManager, listener: (name: string
   if (!set) return () => undefined;
   set.add(listener);
   return () => void set.delete(listener);
+}
+
+/**
+ * The host's state and the snapshots of the plugins named, each null when none is registered
+ * under that name: for a view that follows a few changes of a large host, at the cost of those
+ * plugins only, not of `getSnapshot()`.
+ */
+export function snapshotsOf(manager: PluginManager, names: Iterable<string>): { state: string; plugins: Map<string, PluginSnapshot | null> } {
+  const inner = internals.get(manager);
+  const plugins = new Map<string, PluginSnapshot | null>();
+  if (!inner) {
+    const snapshot = manager.getSnapshot();
+    const byName = new Map(snapshot.plugins.map((plugin) => [plugin.name, plugin]));
+    for (const name of names) plugins.set(name, byName.get(name) ?? null);
+    return { state: snapshot.state, plugins };
+  }
+  for (const name of names) plugins.set(name, inner.pluginSnapshot(name));
+  return { state: inner.hostState(), plugins };
 }
 
 /**
@@ -653,7 +675,15 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return allowed(record, command);
     },
   };
-  internals.set(manager, { settled, reloadFrom: (name, load, options) => reloadWith(name, { load }, options) });
+  internals.set(manager, {
+    settled,
+    reloadFrom: (name, load, options) => reloadWith(name, { load }, options),
+    pluginSnapshot: (name) => {
+      const record = registry().get(name);
+      return record ? pluginSnapshot(record, runtimes, registered) : null;
+    },
+    hostState: () => managerState,
+  });
   // A plugin whose manifest asks for it is restarted after a streak of unhealthy checks. One that
   // cannot take a restart then (the host still booting, a restart or reload of it not settled)
   // is restarted once it can, if it is still running unhealthy: the streak is told only once.

@@ -25,6 +25,7 @@ import type {
   PluginManagerOptions,
 } from '../../src/index.ts';
 import { settleWithin, sleep, until } from '../helpers/time.ts';
+import { snapshotsOf } from '../../src/manager.ts';
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -404,6 +405,18 @@ describe('subscribe()', () => {
     await stopWithin(manager);
     expect(stateOf(manager, 'solo')).toBe('stopped');
     expect(changes.length).toBe(seen);
+  });
+
+  it('snapshotsOf gives the host state and the named plugins as getSnapshot has them, null for a name not registered', async () => {
+    const manager = host([plugin([], 'solo'), plugin([], 'user', { deps: { solo: '*' } })]);
+    await manager.start();
+    const full = manager.getSnapshot();
+    const some = snapshotsOf(manager, ['user', 'ghost']);
+    expect(some.state).toBe(full.state);
+    expect([...some.plugins]).toEqual([
+      ['user', full.plugins.find((p) => p.name === 'user')],
+      ['ghost', null],
+    ]);
   });
 
   it('one function subscribed twice is two subscriptions: each hears every change, and ending one leaves the other', async () => {
