@@ -99,6 +99,81 @@ export interface EventBus {
   settled(): Promise<void>;
 }
 
+/** One segment position of the patterns in a PatternIndex. */
+interface PatternNode {
+  /** By the next segment's name. */
+  named: Map<string, PatternNode>;
+  /** The next segment is `*`. */
+  any: PatternNode | null;
+  /** Patterns that end here. */
+  ending: Set<Subscription>;
+  /** Patterns that end here with a trailing `**` (one or more segments more). */
+  rest: Set<Subscription>;
+}
+
+const patternNode = (): PatternNode => ({ named: new Map(), any: null, ending: new Set(), rest: new Set() });
+
+/**
+ * The subscriptions by pattern, a tree of segments: a name's matches are found by walking its
+ * segments (its own and `*` at each), whatever else is subscribed; then put in subscription order.
+ */
+class PatternIndex {
+  private readonly root = patternNode();
+
+  add(sub: Subscription): void {
+    const last = sub.pattern.length - 1;
+    const trailing = sub.pattern[last] === '**';
+    let node = this.root;
+    for (const segment of trailing ? sub.pattern.slice(0, last) : sub.pattern) {
+      if (segment === '*') node = node.any ??= patternNode();
+      else {
+        let next = node.named.get(segment);
+        if (!next) node.named.set(segment, (next = patternNode()));
+        node = next;
+      }
+    }
+    (trailing ? node.rest : node.ending).add(sub);
+  }
+
+  remove(sub: Subscription): void {
+    const last = sub.pattern.length - 1;
+    const trailing = sub.pattern[last] === '**';
+    // The path down, to prune what the removal leaves empty.
+    const path: Array<{ node: PatternNode; segment: string }> = [];
+    let node: PatternNode | null | undefined = this.root;
+    for (const segment of trailing ? sub.pattern.slice(0, last) : sub.pattern) {
+      path.push({ node, segment });
+      node = segment === '*' ? node.any : node.named.get(segment);
+      if (!node) return;
+    }
+    (trailing ? node.rest : node.ending).delete(sub);
+    for (let i = path.length - 1; i >= 0; i--) {
+      const child: PatternNode = i === path.length - 1 ? node : (path[i + 1]!.node);
+      if (child.ending.size > 0 || child.rest.size > 0 || child.named.size > 0 || child.any) return;
+      const { node: parent, segment } = path[i]!;
+      if (segment === '*') parent.any = null;
+      else parent.named.delete(segment);
+    }
+  }
+
+  /** The subscriptions whose pattern matches `name` (its segments), in subscription order. */
+  matching(name: readonly string[]): Subscription[] {
+    const out: Subscription[] = [];
+    const walk = (node: PatternNode, at: number) => {
+      if (at < name.length) for (const sub of node.rest) out.push(sub);
+      if (at === name.length) {
+        for (const sub of node.ending) out.push(sub);
+        return;
+      }
+      const named = node.named.get(name[at]!);
+      if (named) walk(named, at + 1);
+      if (node.any) walk(node.any, at + 1);
+    };
+    walk(this.root, 0);
+    return out.length > 1 ? out.sort((a, b) => a.seq - b.seq) : out;
+  }
+}
+
 interface Subscription {
   owner: string;
   pattern: string[];
@@ -128,35 +203,18 @@ interface Subscription {
  */
 export function createEventBus(options: EventBusOptions = {}): EventBus {
   const subscriptions = new Set<Subscription>();
-  // Indexed by the pattern's first segment ('*' and '**' included), so a publish looks only at
-  // subscriptions that could match: 10,000 plugins subscribing must not make every event O(N).
-  const byFirst = new Map<string, Set<Subscription>>();
+  // Indexed by their patterns, segment by segment, so a publish looks only at the subscriptions
+  // that match it: 10,000 plugins each subscribing to `plugin.<name>.*` must not make every
+  // lifecycle event O(N).
+  const index = new PatternIndex();
   let nextSeq = 0;
   const add = (sub: Subscription) => {
     subscriptions.add(sub);
-    const key = sub.pattern[0]!;
-    let bucket = byFirst.get(key);
-    if (!bucket) byFirst.set(key, (bucket = new Set()));
-    bucket.add(sub);
+    index.add(sub);
   };
   const remove = (sub: Subscription) => {
     subscriptions.delete(sub);
-    const key = sub.pattern[0]!;
-    const bucket = byFirst.get(key);
-    bucket?.delete(sub);
-    if (bucket?.size === 0) byFirst.delete(key);
-  };
-  const candidates = (first: string): Subscription[] => {
-    const out: Subscription[] = [];
-    let buckets = 0;
-    const keys = first === '*' || first === '**' ? [first] : [first, '*', '**'];
-    for (const key of keys) {
-      const bucket = byFirst.get(key);
-      if (!bucket) continue;
-      buckets++;
-      for (const sub of bucket) out.push(sub);
-    }
-    return buckets > 1 ? out.sort((a, b) => a.seq - b.seq) : out;
+    index.remove(sub);
   };
   const queue: Array<[Subscription, BusEvent]> = [];
   const inFlight = new Set<Promise<unknown>>();
@@ -285,7 +343,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         if (!allowPublish(segments)) throw deny(`publishing '${type}'`, 'publishes');
         if (counted) countsOf(name).published++;
         const event: BusEvent = Object.freeze({ type, payload, source: name });
-        for (const sub of candidates(segments[0]!)) if (matches(sub.pattern, segments)) queue.push([sub, event]);
+        for (const sub of index.matching(segments)) queue.push([sub, event]);
         if (!scheduled && queue.length > 0) schedule();
       },
       subscribe(pattern, handler) {

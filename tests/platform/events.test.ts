@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import fc from 'fast-check';
 import {
   createEventBus,
   isEventPattern,
@@ -335,5 +336,46 @@ describe('event bus', () => {
     bus.hostScope().publish('a');
     await bus.settled();
     expect(done).toBe(true);
+  });
+});
+
+describe('delivery, against a reference', () => {
+  it('each event reaches exactly the live subscriptions whose pattern matches it, in subscription order, whatever comes and goes', async () => {
+    const segment = fc.constantFrom('a', 'b', 'c');
+    const name = fc.array(segment, { minLength: 1, maxLength: 3 });
+    const pattern = fc
+      .tuple(fc.array(fc.constantFrom('a', 'b', '*'), { minLength: 0, maxLength: 3 }), fc.boolean())
+      .filter(([segments, trailing]) => segments.length > 0 || trailing)
+      .map(([segments, trailing]) => [...segments, ...(trailing ? ['**'] : [])].join('.'));
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('subscribe' as const), pattern }),
+      fc.record({ kind: fc.constant('unsubscribe' as const), index: fc.nat(20) }),
+      fc.record({ kind: fc.constant('publish' as const), name: name.map((segments) => segments.join('.')) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 30 }), async (steps) => {
+        const bus = quietBus();
+        const listener = bus.scope({ name: 'listener', subscribes: ['**'] });
+        const source = bus.scope({ name: 'source', publishes: ['**'] });
+        const live: Array<{ id: number; pattern: string; off: () => void }> = [];
+        const got: Array<[string, number]> = [];
+        const expected: Array<[string, number]> = [];
+        let next = 0;
+        for (const s of steps) {
+          if (s.kind === 'subscribe') {
+            const id = next++;
+            live.push({ id, pattern: s.pattern, off: listener.subscribe(s.pattern, (event) => void got.push([event.type, id])) });
+          } else if (s.kind === 'unsubscribe') {
+            live.splice(s.index % Math.max(live.length, 1), 1)[0]?.off();
+          } else {
+            for (const sub of live) if (matchesEventPattern(sub.pattern, s.name)) expected.push([s.name, sub.id]);
+            source.publish(s.name);
+            await bus.settled();
+          }
+        }
+        expect(got).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
