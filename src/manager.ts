@@ -201,7 +201,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   checkGraph(prepared);
   for (const plugin of prepared) runtimes.register(plugin);
   const current = new Map<string, PreparedPlugin>(prepared.map((p) => [p.name, p]));
-  // Host hooks are called in dependency order: again after a reload or unload changes the graph.
+  // Host hooks are called in dependency order: again after a reload changes the graph. (An unload
+  // leaves the others' order valid: it stays, rather than cost the whole graph per unload.)
   const orderHostHooks = () =>
     platform.hooks.setOrder(bootOrder([...current.values()].map((p) => ({ name: p.name, requires: p.requires, optional: p.optional }))));
   orderHostHooks();
@@ -581,7 +582,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     const previous = current.get(name);
     runtimes.register(next);
     current.set(name, next);
-    orderHostHooks();
+    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
+    if (!previous || !same(previous.requires, next.requires) || !same(previous.optional, next.optional)) orderHostHooks();
     // A stop accepted while the module loaded (and not followed by a start) came after this
     // reload, and wins: the new version is installed without starting.
     const last = lastWant.get(name);
@@ -665,7 +667,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       current.delete(name);
       lastWant.delete(name);
       unhealthyWaiting.delete(name);
-      orderHostHooks();
       platform.metrics.remove(name);
     },
     reloadPlugin: (name, definition, options) => reloadWith(name, { definition }, options),
