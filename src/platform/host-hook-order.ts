@@ -56,11 +56,21 @@ export class ImplementationGraph {
     // edge into it and one out of it (most have one side only: a plugin that nobody names yet).
     const cycle = this.hasPredecessor(impl) && this.hasSuccessor(impl) ? this.cycleThrough(impl) : null;
     if (cycle) this.remove(impl);
+    else this.placed(impl);
     return cycle;
   }
 
   remove(impl: Implementation): void {
-    if (!this.all.delete(impl)) return;
+    if (!this.all.has(impl)) return;
+    // One with no edge changed nobody's place: the cached order holds without it.
+    const cache = this.cache;
+    if (cache && this.isFree(impl)) {
+      cache.order = cache.order.filter((other) => other !== impl);
+      cache.effective.delete(impl);
+    } else {
+      this.cache = null;
+    }
+    this.all.delete(impl);
     const { plugin } = impl;
     const previous = this.previousOf.get(impl);
     const next = this.nextOf.get(impl);
@@ -87,11 +97,29 @@ export class ImplementationGraph {
   }
 
   /**
+   * The last order made, for `rank`, kept up to date while only implementations with no edge come
+   * and go (a plugin that implements a hook without before/after, restarting): such a one goes
+   * before the first it sorts ahead of, as the full computation would put it, or simply out.
+   */
+  private cache: { rank: ReadonlyMap<string, number>; order: Implementation[]; effective: Map<Implementation, Key> } | null = null;
+
+  /** No edge in or out: its place depends on its own rank and sequence only. */
+  private isFree(impl: Implementation): boolean {
+    return !this.hasPredecessor(impl) && !this.hasSuccessor(impl);
+  }
+
+  /**
    * A topological order of the implementations under their before/after constraints that stays
    * as close to `rank` (boot position; unranked plugins last, by registration) as the
-   * constraints allow. Two implementations of one plugin keep their registration order.
+   * constraints allow. Two implementations of one plugin keep their registration order. Made
+   * again only when the rank or an implementation with constraints changed.
    */
   order(rank: ReadonlyMap<string, number>): Implementation[] {
+    if (this.cache?.rank !== rank) this.cache = this.sort(rank);
+    return this.cache.order;
+  }
+
+  private sort(rank: ReadonlyMap<string, number>): NonNullable<ImplementationGraph['cache']> {
     const indegree = new Map<Implementation, number>();
     for (const impl of this.all) indegree.set(impl, 0);
     for (const impl of this.all) for (const next of this.successors(impl)) indegree.set(next, indegree.get(next)! + 1);
@@ -140,7 +168,26 @@ export class ImplementationGraph {
         if (left === 0) ready.push(t);
       }
     }
-    return order;
+    return { rank, order, effective };
+  }
+
+  /** Puts a new implementation with no edge into the cached order (see `cache`), or drops the cache. */
+  private placed(impl: Implementation): void {
+    const cache = this.cache;
+    if (!cache) return;
+    if (!this.isFree(impl)) {
+      this.cache = null;
+      return;
+    }
+    const key: Key = [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq];
+    cache.effective.set(impl, key);
+    // The full computation picks it as soon as it sorts ahead of what would have come next.
+    let at = cache.order.findIndex((other) => {
+      const theirs = cache.effective.get(other)!;
+      return less(key, theirs) || (!less(theirs, key) && less(key, [cache.rank.get(other.plugin) ?? Number.MAX_SAFE_INTEGER, other.seq]));
+    });
+    if (at < 0) at = cache.order.length;
+    cache.order = [...cache.order.slice(0, at), impl, ...cache.order.slice(at)];
   }
 
   /** What `impl` runs right before (one may come twice, when two constraints say so). */

@@ -99,9 +99,8 @@ export interface HostHooks {
 
 interface HookState {
   ref: HostHookRef;
+  /** The implementations and their call order (made when the hook is called after a change). */
   implementations: ImplementationGraph;
-  /** The call order, made when the hook is called after a change. */
-  ordered: Implementation[] | null;
 }
 
 /** Creates the host hook registry; the runtime makes one per manager and a scope per plugin state. */
@@ -132,7 +131,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
     }
     return state;
   };
-  const orderOf = (state: HookState) => (state.ordered ??= state.implementations.order(rank));
+  const orderOf = (state: HookState) => state.implementations.order(rank);
 
   const invoke = async (state: HookState, impl: Implementation, arg: unknown): Promise<unknown> => {
     // One removed while it runs (its plugin left `running`) is not waited for: the call goes on
@@ -187,14 +186,13 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
         return existing.ref as never;
       }
       const ref: HostHookRef = Object.freeze({ name, mode });
-      hooks.set(name, { ref, implementations: new ImplementationGraph(), ordered: null });
+      hooks.set(name, { ref, implementations: new ImplementationGraph() });
       return ref as never;
     },
     has: (name) => hooks.has(name),
     setOrder(order) {
       if (!Array.isArray(order) || !order.every((n) => typeof n === 'string')) throw argumentError('hooks.setOrder needs a list of plugin names');
-      rank = new Map(order.map((name, index) => [name, index]));
-      for (const state of hooks.values()) state.ordered = null;
+      rank = new Map(order.map((name, index) => [name, index])); // a new rank: every order is made again
     },
     scope(plugin) {
       assertPluginName(plugin, 'hooks.scope');
@@ -205,7 +203,6 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
         impl.active = false;
         for (const done of impl.waiting ?? []) done();
         state.implementations.remove(impl);
-        state.ordered = null;
         own.delete(entry);
       };
       return {
@@ -236,7 +233,6 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
               { plugin, plugins: cycle },
             );
           }
-          state.ordered = null;
           const entry: [HookState, Implementation] = [state, impl];
           own.add(entry);
           return () => {

@@ -284,7 +284,10 @@ describe('host hook order, against a reference', () => {
         const rank = new Map(boot.map((plugin, index) => [plugin, index]));
         const accepted: Array<{ impl: Impl; unimplement: () => void }> = [];
         let seq = 0;
+        const inOrder = () => referenceOrder(accepted.map((a) => a.impl).sort((x, y) => x.seq - y.seq), rank);
         for (const { plugin, before, after, remove } of steps) {
+          // Asked after every step: the order kept between changes must stay the one made afresh.
+          expect(hooks.implementers('h')).toEqual(inOrder());
           if (remove !== null) {
             const gone = accepted.splice(remove % Math.max(accepted.length, 1), 1)[0];
             gone?.unimplement();
@@ -303,7 +306,7 @@ describe('host hook order, against a reference', () => {
           expect(code).toBe(cycle ? 'DEPENDENCY_CYCLE' : null);
           if (!cycle) accepted.push({ impl, unimplement });
         }
-        expect(hooks.implementers('h')).toEqual(referenceOrder(accepted.map((a) => a.impl).sort((x, y) => x.seq - y.seq), rank));
+        expect(hooks.implementers('h')).toEqual(inOrder());
       }),
       { numRuns: 1000 },
     );
