@@ -219,7 +219,7 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
   const checked = new Set(plugins);
   const all = [...others.filter((o) => !plugins.some((p) => p.name === o.name)), ...plugins].filter((p) => p.manifest);
   const byName = new Map(all.map((p) => [p.name, p] as const));
-  for (const cycle of findCycles(all.map((p) => ({ name: p.name, requires: p.requires, optional: p.optional })))) {
+  for (const cycle of findCycles((others.length === 0 ? all : reachedFrom(plugins, byName)).map((p) => ({ name: p.name, requires: p.requires, optional: p.optional })))) {
     for (const member of new Set(cycle)) {
       const plugin = byName.get(member);
       if (!plugin || !checked.has(plugin)) continue;
@@ -232,6 +232,23 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
       );
     }
   }
+}
+
+/**
+ * The plugins `from` reaches through their dependencies, themselves included: a cycle through one
+ * of them lies among these (a reload of one plugin in a host of thousands looks at what it
+ * depends on, not at the whole graph).
+ */
+function reachedFrom(from: readonly PreparedPlugin[], byName: ReadonlyMap<string, PreparedPlugin>): PreparedPlugin[] {
+  const reached = new Map<string, PreparedPlugin>();
+  const stack = from.map((plugin) => plugin.name);
+  for (let name = stack.pop(); name !== undefined; name = stack.pop()) {
+    const plugin = byName.get(name);
+    if (!plugin || reached.has(name)) continue;
+    reached.set(name, plugin);
+    stack.push(...plugin.requires, ...plugin.optional);
+  }
+  return [...reached.values()];
 }
 
 /**

@@ -1037,6 +1037,14 @@ describe('refused commands', () => {
     ]);
   });
 
+  it('a reload that closes a cycle through several plugins is refused with DEPENDENCY_CYCLE naming all of them; the running version stays', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { deps: { b: '*' } }), plugin([], 'aside')]);
+    await manager.start();
+    const error = await rejection(manager.reloadPlugin('a', plugin([], 'a', { deps: { c: '*' } })), 'DEPENDENCY_CYCLE');
+    expect(new Set(error.plugins)).toEqual(new Set(['a', 'b', 'c']));
+    expect(manager.getSnapshot().plugins.map((p) => p.state)).toEqual(['running', 'running', 'running', 'running']);
+  });
+
   it('a name that is not a string, bad reload options and a listener that is not a function: ARGUMENT_INVALID', async () => {
     const manager = host([plugin([], 'solo')]);
     await manager.start();
