@@ -20,6 +20,7 @@ import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
 import { methodProxy } from '../platform/method-proxy.ts';
+import { unknownOptions } from '../platform/_utils.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -194,8 +195,8 @@ const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHoo
 
 function readOptions(options: LifecyclePathsOptions): Settings {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
-  if (unknown.length > 0) throw invalid(`unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => `'${key}'`).join(', ')}; it takes ${[...OPTION_KEYS].join(', ')}`);
+  const unknown = unknownOptions(options, OPTION_KEYS);
+  if (unknown) throw invalid(unknown);
   // null is no value: as a typo it must not pass for "the default".
   for (const [key, value] of Object.entries(options)) if (value === null) throw invalid(`${key} is null; leave it out for the default`);
   const limit = (key: 'hookLimitMs' | 'hookTimeoutMs' | 'abortGraceMs', fallback: number) => {
@@ -617,13 +618,13 @@ function scrubbed(error: unknown, redactor: Redactor): unknown {
   return new PluginFactoryError(error.code, redactor.text(error.message), options);
 }
 
-/** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 /** Whose code runs: the plugin, and the path that ran it (a timer it set keeps it, however late it fires). */
 interface WalkToken {
   readonly plugin: string;
   readonly path: string;
 }
 
+/** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 const pluginCode = new AsyncLocalStorage<WalkToken>();
 
 /**
