@@ -53,6 +53,9 @@ export interface TestReport {
   interrupted: 'SIGINT' | 'SIGTERM' | null;
 }
 
+/** How a path walked ended. */
+type Verdict = 'passed' | 'skipped' | 'failed';
+
 /** Errors of the host's dependency graph: the plugin itself is sound, and walked alone. */
 const GRAPH_CODES: ReadonlySet<string> = new Set(['MISSING_DEPENDENCY', 'DEPENDENCY_VERSION_MISMATCH', 'DEPENDENCY_CYCLE']);
 
@@ -108,7 +111,7 @@ export async function testCommand(args: string[]): Promise<number> {
   const printed = new Set<string>();
   let walking: { name: string; path: string; strayed: boolean } | null = null;
   /** Per plugin, how each path walked so far ended: one failing late is moved to failed. */
-  const verdicts = new Map<string, Map<string, 'passed' | 'skipped' | 'failed'>>();
+  const verdicts = new Map<string, Map<string, Verdict>>();
   handleStrayErrors((stray) => {
     const owner = walkRunningNow();
     const error = coded(stray, walking?.name, owner?.plugin);
@@ -186,7 +189,7 @@ export async function testCommand(args: string[]): Promise<number> {
       const hookTimeoutMs = host.settings.hookTimeoutMs;
       const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
       entry.paths = paths.length;
-      const ended = new Map<string, 'passed' | 'skipped' | 'failed'>();
+      const ended = new Map<string, Verdict>();
       verdicts.set(entry.name, ended);
       // On stderr, --json or not: stdout is the report.
       const line = progressLine(process.stderr, plugin.name, paths.length);
@@ -198,7 +201,7 @@ export async function testCommand(args: string[]): Promise<number> {
         line.update(index);
         const current = { name: plugin.name, path: path.name, strayed: false };
         walking = current;
-        let verdict: 'passed' | 'skipped' | 'failed' = 'failed';
+        let verdict: Verdict = 'failed';
         try {
           const result = await path.run();
           if (!current.strayed) verdict = result.skipped === undefined ? 'passed' : 'skipped';
