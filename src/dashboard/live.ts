@@ -30,7 +30,7 @@ export interface LiveFeedOptions {
   maxStreams?: number;
 }
 
-export const DEFAULT_MAX_STREAMS = 64;
+const DEFAULT_MAX_STREAMS = 64;
 
 /** Records held between two messages; past this the oldest are dropped (the page only shows the newest). */
 const MAX_PENDING_RECORDS = 5000;

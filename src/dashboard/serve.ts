@@ -15,7 +15,7 @@ import { assetRoutes, loadAssets } from './assets.ts';
 import { dashboardChart } from './chart-svg.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin } from './listen.ts';
-import { DEFAULT_MAX_STREAMS, LiveFeed } from './live.ts';
+import { LiveFeed } from './live.ts';
 import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
 import { unknownOptions } from '../platform/_utils.ts';
@@ -110,7 +110,7 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
 
   const assets = await loadAssets();
-  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS });
+  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
   const routes = [
     ...assetRoutes(assets),
     ...apiRoutes({
