@@ -47,6 +47,15 @@ async function receiver(port = 0) {
   return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, frames, connections: () => connections, close };
 }
 
+/** A viewer of the relay at `url`: every frame it is sent, parsed. */
+function viewer(url: string): Frame[] {
+  const socket = new WebSocket(url);
+  const frames: Frame[] = [];
+  socket.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame));
+  cleanups.push(() => socket.terminate());
+  return frames;
+}
+
 async function until(test: () => boolean, ms = 5000) {
   const deadline = Date.now() + ms;
   while (!test()) {
@@ -125,10 +134,7 @@ describe('connectStatelyInspector', () => {
     await manager.start();
     // A viewer that connects after boot still gets every actor's registration.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const viewer = new WebSocket(stately.url);
-    const seen: Frame[] = [];
-    viewer.on('message', (data) => seen.push(JSON.parse(data.toString()) as Frame));
-    cleanups.push(() => viewer.terminate());
+    const seen = viewer(stately.url);
     await until(() => seen.filter((f) => f.type === '@xstate.actor').length >= 5);
     expect(seen.filter((f) => f.type === '@xstate.actor').map((f) => f.name).sort()).toEqual(['cache', 'config', 'db', 'leaky', 'manager']);
     await stopWithin(manager);
@@ -175,10 +181,7 @@ describe('connectStatelyInspector', () => {
     await manager.start();
     expect(manager.getSnapshot().plugins.find((p) => p.name === 'bad')?.state).toBe('invalid');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const viewer = new WebSocket(stately.url);
-    const frames: Frame[] = [];
-    viewer.on('message', (data) => frames.push(JSON.parse(data.toString()) as Frame));
-    cleanups.push(() => viewer.terminate());
+    const frames = viewer(stately.url);
     await until(() => frames.filter((f) => f.type === '@xstate.actor').length >= 3);
     const session = frames.find((f) => f.type === '@xstate.actor' && f.name === 'bad')?.sessionId;
     expect(session).toBeDefined();
