@@ -79,6 +79,13 @@ interface Entry {
   health: HealthStatus | null;
 }
 
+/** A copy of a plugin's hook totals (a spread per hook: `structuredClone` costs ten times as much). */
+function copyHooks(hooks: Entry['hooks']): Entry['hooks'] {
+  const copy: Entry['hooks'] = {};
+  for (const hook in hooks) copy[hook as HookName] = { ...hooks[hook as HookName]! };
+  return copy;
+}
+
 const isRunning = (state: string) => state === 'running' || state.startsWith('running.');
 
 function duration(ms: unknown): number {
@@ -176,7 +183,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           uptimeMs: entry.runningSince === null ? 0 : Math.max(0, at - entry.runningSince),
           starts: entry.starts,
           restarts: Math.max(0, entry.starts - 1),
-          hooks: structuredClone(entry.hooks),
+          hooks: copyHooks(entry.hooks),
           events: options.eventCounts ? { ...options.eventCounts(name) } : { published: 0, received: 0 },
           lastError: entry.lastError ? { ...entry.lastError } : null,
           health: entry.health,

@@ -18,16 +18,19 @@ export interface MetricsSnapshotLike {
 /** The `Content-Type` to serve `toPrometheus` output with. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-type Labels = Record<string, string>;
 interface Family {
   name: string;
   type: 'gauge' | 'counter' | 'summary';
   help: string;
-  samples: Array<{ suffix?: string; labels: Labels; value: number }>;
+  /** Sample lines, each already rendered: a host of 10,000 plugins has over 100,000 of them. */
+  lines: string[];
 }
+
+const NEEDS_ESCAPE = /[\\"\n]/;
 
 /** Escapes a label value: backslash, double quote and line feed. */
 export function escapeLabelValue(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -36,11 +39,6 @@ function formatValue(value: number): string {
   if (value === Infinity) return '+Inf';
   if (value === -Infinity) return '-Inf';
   return String(value);
-}
-
-function formatLabels(labels: Labels): string {
-  const parts = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabelValue(value)}"`);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
 const num = (value: unknown): number => (typeof value === 'number' ? value : 0);
@@ -55,7 +53,7 @@ export function toPrometheus(snapshot: MetricsSnapshotLike, options: { prefix?: 
     throw argumentError(`toPrometheus: ${quote(prefix)} is not a metric name prefix (letters, digits, '_' and ':')`);
   }
   if (!Array.isArray((snapshot as { plugins?: unknown } | null)?.plugins)) throw argumentError('toPrometheus: expected a snapshot with a plugins list');
-  const family = (name: string, type: Family['type'], help: string): Family => ({ name: `${prefix}${name}`, type, help, samples: [] });
+  const family = (name: string, type: Family['type'], help: string): Family => ({ name: `${prefix}${name}`, type, help, lines: [] });
   const up = family('plugin_up', 'gauge', 'Whether the plugin is running (1) or not (0).');
   const state = family('plugin_state', 'gauge', 'The state the plugin is in (1 for its current state).');
   const uptime = family('plugin_uptime_seconds', 'gauge', 'Seconds since the plugin last entered running; 0 when not running.');
@@ -67,32 +65,35 @@ export function toPrometheus(snapshot: MetricsSnapshotLike, options: { prefix?: 
   const received = family('events_received_total', 'counter', 'Handler calls for events the plugin subscribed to.');
   const lastError = family('plugin_last_error_info', 'gauge', 'The code of the last error the plugin had (1).');
   const health = family('plugin_health', 'gauge', 'The plugin health status from its last check (1 for the current status).');
+  // A sample line: the family's name (and suffix), the labels, the value.
+  const sample = (f: Family, labels: string, value: number, suffix = '') => f.lines.push(`${f.name}${suffix}{${labels}} ${formatValue(value)}`);
 
   for (const plugin of snapshot.plugins) {
-    const labels = { plugin: String(plugin.name) };
+    // The plugin label, escaped once; every sample of the plugin starts with it.
+    const labels = `plugin="${escapeLabelValue(String(plugin.name))}"`;
     const isUp = plugin.up ?? (plugin.state === 'running' || String(plugin.state).startsWith('running.'));
-    up.samples.push({ labels, value: isUp ? 1 : 0 });
-    if (typeof plugin.state === 'string') state.samples.push({ labels: { ...labels, state: plugin.state }, value: 1 });
-    uptime.samples.push({ labels, value: num(plugin.uptimeMs) / 1000 });
-    starts.samples.push({ labels, value: num(plugin.starts) });
-    restarts.samples.push({ labels, value: num(plugin.restarts) });
+    sample(up, labels, isUp ? 1 : 0);
+    if (typeof plugin.state === 'string') sample(state, `${labels},state="${escapeLabelValue(plugin.state)}"`, 1);
+    sample(uptime, labels, num(plugin.uptimeMs) / 1000);
+    sample(starts, labels, num(plugin.starts));
+    sample(restarts, labels, num(plugin.restarts));
     for (const [hook, timing] of Object.entries(plugin.hooks ?? {})) {
       if (!timing) continue;
-      const hookLabels = { ...labels, hook };
-      hookDuration.samples.push({ suffix: '_sum', labels: hookLabels, value: num(timing.totalMs) / 1000 });
-      hookDuration.samples.push({ suffix: '_count', labels: hookLabels, value: num(timing.count) });
-      hookFailures.samples.push({ labels: hookLabels, value: num(timing.failures) });
+      const hookLabels = `${labels},hook="${escapeLabelValue(hook)}"`;
+      sample(hookDuration, hookLabels, num(timing.totalMs) / 1000, '_sum');
+      sample(hookDuration, hookLabels, num(timing.count), '_count');
+      sample(hookFailures, hookLabels, num(timing.failures));
     }
-    published.samples.push({ labels, value: num(plugin.events?.published) });
-    received.samples.push({ labels, value: num(plugin.events?.received) });
-    if (plugin.lastError) lastError.samples.push({ labels: { ...labels, code: String(plugin.lastError.code) }, value: 1 });
-    if (plugin.health) health.samples.push({ labels: { ...labels, status: plugin.health }, value: 1 });
+    sample(published, labels, num(plugin.events?.published));
+    sample(received, labels, num(plugin.events?.received));
+    if (plugin.lastError) sample(lastError, `${labels},code="${escapeLabelValue(String(plugin.lastError.code))}"`, 1);
+    if (plugin.health) sample(health, `${labels},status="${escapeLabelValue(String(plugin.health))}"`, 1);
   }
 
   const lines: string[] = [];
   for (const f of [up, state, uptime, starts, restarts, hookDuration, hookFailures, published, received, lastError, health]) {
     lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) lines.push(`${f.name}${s.suffix ?? ''}${formatLabels(s.labels)} ${formatValue(s.value)}`);
+    for (const line of f.lines) lines.push(line);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -107,6 +107,22 @@ describe('metrics', () => {
     expect(metrics.snapshot().plugins).toEqual([]);
   });
 
+  it('gives a snapshot its own copies: changing one changes neither the totals nor later snapshots', () => {
+    const metrics = createMetrics({ now: () => 0 });
+    const db = metrics.plugin('db');
+    db.hook('start', 5, true);
+    db.error('HOOK_FAILED');
+    const first = metrics.snapshot().plugins[0]!;
+    first.hooks.start!.count = 99;
+    first.hooks.init = { count: 1, failures: 0, totalMs: 1, lastMs: 1, maxMs: 1 };
+    first.lastError!.code = 'INTERNAL_ERROR';
+    db.hook('start', 7, false);
+    const second = metrics.snapshot().plugins[0]!;
+    expect(second.hooks).toEqual({ start: { count: 2, failures: 1, totalMs: 12, lastMs: 7, maxMs: 7 } });
+    expect(second.lastError?.code).toBe('HOOK_FAILED');
+    expect(first.hooks.start!.count).toBe(99);
+  });
+
   it('refuses bad names, states and durations with ARGUMENT_INVALID', () => {
     const metrics = createMetrics();
     expect(codeOf(() => metrics.plugin('Bad Name'))).toBe('ARGUMENT_INVALID');
