@@ -151,8 +151,11 @@ async function childFolders(dir: string): Promise<string[]> {
   for (const entry of entries) {
     if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
     const path = join(dir, entry.name);
-    // A symlinked plugin folder counts as a folder (its entry is still checked on the real path).
-    const isFolder = entry.isDirectory() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isDirectory());
+    // A symlinked plugin folder counts as a folder (its entry is still checked on the real path),
+    // and so does a link that cannot be followed (its target gone, a loop): a plugin whose link
+    // broke is reported, not silently left out.
+    const target = entry.isSymbolicLink() ? await stat(path).catch(() => null) : null;
+    const isFolder = entry.isDirectory() || (entry.isSymbolicLink() && (target === null || target.isDirectory()));
     if (isFolder) folders.push(path);
   }
   return folders.sort();

@@ -3,7 +3,7 @@
  * before anything is imported, `main` resolved inside the folder (on the real path, so a symlink
  * out is refused), then the module imported (`.mjs`, `.js`, or `.ts` through tsx).
  */
-import { access, realpath, stat } from 'node:fs/promises';
+import { access, lstat, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -60,6 +60,19 @@ async function findManifests(dir: string): Promise<string[]> {
     }
   }
   return found;
+}
+
+/** Why `folder` is no folder to look in (a symbolic link leading nowhere, a file …), or null when it is one. */
+async function unreachableFolder(folder: string): Promise<string | null> {
+  try {
+    return (await stat(folder)).isDirectory() ? null : 'is not a folder';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'cannot be reached (a loop of symbolic links)';
+    const link = await lstat(folder).then((info) => info.isSymbolicLink(), () => false);
+    if (link) return 'is a symbolic link whose target does not exist';
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'does not exist' : `cannot be reached (${code ?? describeThrown(error)})`;
+  }
 }
 
 /** A path as messages show it: relative when inside `root`, and with control characters escaped. */
@@ -207,10 +220,15 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
     problems: [error],
   });
 
-  const manifests = await findManifests(folder);
-  const manifestPath = manifests[0] ?? null;
   // A folder name may hold anything, a terminal escape included: shown escaped.
   const name = fallbackName ?? printable(folderName);
+  const unreachable = await unreachableFolder(folder);
+  if (unreachable) {
+    const shown = display(folder, options.displayRoot);
+    return fail(new PluginFactoryError('MANIFEST_NOT_FOUND', `plugin '${name}': ${shown} ${unreachable}; fix or remove it`, { plugin: name, path: shown }));
+  }
+  const manifests = await findManifests(folder);
+  const manifestPath = manifests[0] ?? null;
   if (!manifestPath) {
     const shown = display(folder, options.displayRoot);
     return fail(
@@ -313,7 +331,14 @@ async function resolveEntry(
       `plugin '${name}': ${main === undefined ? 'its default entry' : `main '${main}'`} resolves outside the plugin folder; keep the entry inside it (${source})`,
       { plugin: name, path: 'main' },
     );
-  const realFolder = await realpath(folder);
+  // The folder moved or was deleted after its manifest was read (a deploy swapping folders).
+  const realFolder = await realpath(folder).catch(() => null);
+  if (realFolder === null) {
+    return new PluginFactoryError('ENTRY_NOT_FOUND', `plugin '${name}': its folder cannot be reached any more (moved or deleted while loading); load it again (${source})`, {
+      plugin: name,
+      path: 'main',
+    });
+  }
   for (const candidate of candidates) {
     if (isAbsolute(candidate)) return outside();
     const path = resolve(folder, candidate);

@@ -11,6 +11,7 @@
  * what a message names (a field, a folder, a cycle), never on its wording.
  */
 import { execFileSync } from 'node:child_process';
+import { renameSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -754,6 +755,43 @@ describe('symlinks (created in a temp dir at test time)', () => {
     const host = await loadHost(join(dir, 'plugins'));
     const seen = [...host.definitions.map(definitionName), ...host.problems.map((p) => p.plugin)];
     expect(seen).toContain('alpha');
+  });
+
+  it('a link in a folder of plugin folders that cannot be followed (target gone, a loop) is MANIFEST_NOT_FOUND, not left out', async ({ skip }) => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugins/good/plugin.json': JSON.stringify({ name: 'good', version: '1.0.0' }),
+      'plugins/good/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    const made = [
+      await trySymlink(join(dir, 'nowhere'), join(dir, 'plugins', 'dangling'), 'dir'),
+      await trySymlink(join(dir, 'plugins', 'loop-b'), join(dir, 'plugins', 'loop-a'), 'dir'),
+      await trySymlink(join(dir, 'plugins', 'loop-a'), join(dir, 'plugins', 'loop-b'), 'dir'),
+    ];
+    if (made.includes(false)) return skip('symlinks are not available here');
+    const host = await loadHost(join(dir, 'plugins'));
+    expect(host.definitions.map((d) => [definitionName(d), d.problems?.map((p) => p.code) ?? []])).toEqual([
+      ['dangling', ['MANIFEST_NOT_FOUND']],
+      ['good', []],
+      ['loop-a', ['MANIFEST_NOT_FOUND']],
+      ['loop-b', ['MANIFEST_NOT_FOUND']],
+    ]);
+  });
+
+  it('a plugin folder that vanishes after its manifest was read is a coded problem, not a throw', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    // importIf is asked between reading the manifest and resolving the entry: the folder goes then.
+    const definition = await loadPluginFolder(join(dir, 'db'), {
+      importIf: () => {
+        renameSync(join(dir, 'db'), join(dir, 'gone'));
+        return true;
+      },
+    });
+    expect(definition.problems?.map((p) => [p.code, p.plugin])).toEqual([['ENTRY_NOT_FOUND', 'db']]);
   });
 });
 
