@@ -142,7 +142,12 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   };
 
   const closing = new AbortController();
-  const queue = serialize((index) => reload(index));
+  // Nothing a reload meets may end it unheard: an error no step above caught is still said.
+  const queue = serialize((index) =>
+    reload(index).catch((error: unknown) => {
+      if (!stopping()) warn(`reload of ${names[index]} failed: ${formatError(error, verbose)}`);
+    }),
+  );
   const watch = watchFolders(
     host.folders,
     (index) => queue.request(index),

@@ -47,6 +47,28 @@ function refusingManager(state: string) {
 }
 
 describe('run --watch reloader', () => {
+  it('an error no step of the reload catches is warned about, not dropped', async () => {
+    const host = await onePluginHost();
+    const manager = {
+      getSnapshot: () => ({ plugins: [{ name: 'base', state: 'running' }] }),
+      can: () => true,
+      subscribe: () => ({ unsubscribe() {} }),
+      reloadPlugin: async () => ({ name: 'base', state: 'running' }),
+    } as unknown as PluginManager;
+    let failed!: (line: string) => void;
+    const warned = new Promise<string>((resolve) => (failed = resolve));
+    const learn = () => {
+      throw new PluginFactoryError('INTERNAL_ERROR', 'learn broke');
+    };
+    const watch = watchAndReload({ host, manager, verbose: false, note: () => {}, warn: (line) => failed(line), stopping: () => false, learn });
+    try {
+      await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 3; } };\n');
+      expect(await warned).toMatch(/^reload of base failed: INTERNAL_ERROR/);
+    } finally {
+      await watch.close();
+    }
+  });
+
   it('a change to a crashed plugin is refused at once, not held for a reload in progress', async () => {
     const host = await onePluginHost();
     const { manager, reloads, subscribers } = refusingManager('crashed');
