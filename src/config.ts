@@ -78,31 +78,35 @@ export function validateConfig(
   specs: ConfigSpecs | undefined,
   values: unknown,
   source = `the config of '${plugin}'`,
+  manifestSource = source,
 ): ConfigResult {
   const errors: PluginFactoryError[] = [];
   const value: Record<string, unknown> = {};
-  const fail = (key: string, problem: string) =>
+  // A default that does not fit its own field is fixed in the manifest, whoever gives the config.
+  const fail = (key: string, problem: string, inDefault = false) =>
     errors.push(
-      new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config.${key} ${problem}; fix it in ${source}`, {
-        plugin,
-        path: `config.${key}`,
-      }),
+      new PluginFactoryError(
+        'CONFIG_INVALID',
+        `plugin '${plugin}': config.${key} ${problem}; ${inDefault ? `fix its default in ${manifestSource}` : `fix it in ${source}`}`,
+        { plugin, path: `config.${key}` },
+      ),
     );
 
   const given: Record<string, unknown> =
     values === undefined || values === null ? {} : (values as Record<string, unknown>);
-  if (typeof given !== 'object' || Array.isArray(given)) {
-    errors.push(
-      new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config must be an object; fix it in ${source}`, {
-        plugin,
-        path: 'config',
-      }),
-    );
-    return { value, errors };
-  }
   const fields = specs ?? {};
   let keys: string[];
   try {
+    // Plain data only, as every value in it: a Map or a Date has no own fields to read.
+    if (!matchesType(given, 'object')) {
+      errors.push(
+        new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config must be a plain object; fix it in ${source}`, {
+          plugin,
+          path: 'config',
+        }),
+      );
+      return { value, errors };
+    }
     keys = Object.keys(given);
   } catch {
     // A Proxy trap threw while the config was read.
@@ -129,7 +133,7 @@ export function validateConfig(
     } catch (error) {
       // The copy's own words, or a getter of the config that threw (its message is not quoted).
       const why = error instanceof NotPlainData ? error.message : 'reading it threw (a getter or a Proxy trap)';
-      fail(key, `${defaulted ? 'has a default that is not plain data' : 'is not plain data'} (${why})`);
+      fail(key, `${defaulted ? 'has a default that is not plain data' : 'is not plain data'} (${why})`, defaulted);
       continue;
     }
     if (field === undefined) {
@@ -137,14 +141,14 @@ export function validateConfig(
       continue;
     }
     if (!matchesType(field, spec.type)) {
-      fail(key, `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`);
+      fail(key, `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`, defaulted);
       continue;
     }
     const size = measure(field);
-    if (size !== null && spec.min !== undefined && size < spec.min) fail(key, `must be at least ${spec.min}`);
-    if (size !== null && spec.max !== undefined && size > spec.max) fail(key, `must be at most ${spec.max}`);
+    if (size !== null && spec.min !== undefined && size < spec.min) fail(key, `must be at least ${spec.min}`, defaulted);
+    if (size !== null && spec.max !== undefined && size > spec.max) fail(key, `must be at most ${spec.max}`, defaulted);
     if (spec.enum && !spec.enum.some((allowed) => Object.is(allowed, field))) {
-      fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${JSON.stringify(spec.enum)}`);
+      fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${JSON.stringify(spec.enum)}`, defaulted);
     }
     setOwn(value, key, field);
   }

@@ -394,7 +394,14 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
     }
   }
   const { configSource } = given;
-  const config = validateConfig(name, plugin.manifest.config, given.config as PluginDefinition['config'], typeof configSource === 'string' ? configSource : source);
+  const config = validateConfig(
+    name,
+    plugin.manifest.config,
+    given.config as PluginDefinition['config'],
+    // Where a bad value is fixed: the host file it came from, the config given in code, or the manifest.
+    typeof configSource === 'string' ? configSource : given.config !== undefined ? `the config given with '${name}'` : source,
+    source,
+  );
   errors.push(...config.errors);
   if (errors.length > 0) throw new ValidationFailure(errors);
   plugin.hooks = exported as PluginHooks;

@@ -471,6 +471,39 @@ describe('host files', () => {
     expect(db.errors[0]!.message).not.toContain('plugin.json');
   });
 
+  it('a default in the manifest that does not fit its own field: the hint names the manifest, not the host file', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0', config: { pool: { type: 'integer', default: 'ten' }, size: { type: 'integer', default: 50, max: 10 } } }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.yaml': 'plugins:\n  - path: ./db\n    config: {}\n',
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    const db = (await manage({ plugins: host.definitions }).start()).plugins[0]!;
+    expect(db.errors.map((e) => [e.code, e.path])).toEqual([
+      ['CONFIG_INVALID', 'config.pool'],
+      ['CONFIG_INVALID', 'config.size'],
+    ]);
+    for (const error of db.errors) {
+      expect(error.message).toContain('plugin.json');
+      expect(error.message).not.toContain('host.yaml');
+    }
+  });
+
+  it.each([
+    ['a Map', new Map([['url', 'postgres://prod']])],
+    ['a Date', new Date(0)],
+    ['a class instance', new (class Settings {})()],
+  ])('a config given in code as %s is CONFIG_INVALID, not read as no config', async (_, config) => {
+    const plugin: PluginDefinition = {
+      manifest: { name: 'db', version: '1.0.0', config: { url: { type: 'string', default: 'sqlite://default' } } },
+      module: { init() {}, start() {}, stop() {} },
+      config: config as unknown as Record<string, unknown>,
+    };
+    const db = (await manage({ plugins: [plugin] }).start()).plugins[0]!;
+    expect([db.state, db.errors.map((e) => [e.code, e.path])]).toEqual(['invalid', [['CONFIG_INVALID', 'config']]]);
+  });
+
   it.each([
     ['an entry without config', '  - path: ./db\n'],
     ['a plain path', '  - ./db\n'],
