@@ -15,7 +15,7 @@ import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
+import { MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseJson, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 import { readTextFile } from './read-text.ts';
 
@@ -180,7 +180,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   }
   let raw: unknown;
   try {
-    raw = extname(file) === '.json' ? JSON.parse(text) : parseYaml(text);
+    raw = extname(file) === '.json' ? parseJson(text) : parseYaml(text);
   } catch (error) {
     result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error, text)}; fix its syntax`));
     return;

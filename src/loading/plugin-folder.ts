@@ -84,7 +84,7 @@ function display(path: string, root: string | undefined): string {
 /** Parses manifest text; rejects with MANIFEST_INVALID naming the file when it is not json/yaml. */
 export function parseManifestText(text: string, file: string, shown: string, name: string): unknown {
   try {
-    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return file.endsWith('.json') ? parseJson(text) : parseYaml(text);
   } catch (error) {
     const reason = syntaxErrorSummary(error, text);
     throw new PluginFactoryError(
@@ -95,7 +95,7 @@ export function parseManifestText(text: string, file: string, shown: string, nam
   }
 }
 
-/** A YAML syntax problem, said by its kind and place only: the parser's own message quotes the text. */
+/** A YAML (or JSON) syntax problem, said by its kind and place only: a parser's own message quotes the text. */
 class YamlSyntaxError extends Error {}
 
 /** What each of the yaml package's error codes means, in words that quote nothing. */
@@ -128,6 +128,53 @@ const YAML_PROBLEMS: Partial<Record<string, string>> = {
 function lineAndColumn(text: string, offset: number): string {
   const before = text.slice(0, Math.max(0, offset)).split('\n');
   return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+}
+
+/**
+ * Parses JSON text, refusing a key given twice in one object as YAML does: `JSON.parse` keeps the
+ * last one silently, so `"dependencies"` written twice would drop the first unseen.
+ */
+export function parseJson(text: string): unknown {
+  const value: unknown = JSON.parse(text);
+  const twice = duplicateKeyAt(text);
+  if (twice !== null) throw new YamlSyntaxError(`${lineAndColumn(text, twice)}: ${YAML_PROBLEMS['DUPLICATE_KEY']}`);
+  return value;
+}
+
+/**
+ * Where the first key given twice in one object starts in `text` (valid JSON), or null. One pass:
+ * a stack of the keys seen in each open object (null for an array).
+ */
+function duplicateKeyAt(text: string): number | null {
+  const open: Array<Set<string> | null> = [];
+  // Whether the next string in the innermost object is a key (after '{' or ',').
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      const keys = open.at(-1);
+      if (expectKey && keys) {
+        const key = JSON.parse(text.slice(start, i + 1)) as string;
+        if (keys.has(key)) return start;
+        keys.add(key);
+      }
+      expectKey = false;
+    } else if (c === '{') {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === '[') {
+      open.push(null);
+      expectKey = false;
+    } else if (c === '}' || c === ']') {
+      open.pop();
+      expectKey = false;
+    } else if (c === ',') {
+      expectKey = open.at(-1) != null;
+    }
+  }
+  return null;
 }
 
 /**

@@ -438,6 +438,20 @@ describe('host files', () => {
     expect(JSON.stringify(definition.problems?.map((problem) => [problem.message, problem.cause]))).not.toContain('Hunter2');
   });
 
+  it('a key given twice in a JSON manifest or host file is refused, as in YAML, not silently the last one', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': '{ "name": "db", "version": "1.0.0",\n  "dependencies": { "cache": "^1.0.0" },\n  "dependencies": {} }\n',
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.json': '{ "plugins": ["./db"], "plugins": [] }\n',
+    });
+    const definition = await loadPluginFolder(join(dir, 'db'));
+    expect(definition.problems?.map((p) => p.code)).toEqual(['MANIFEST_INVALID']);
+    expect(definition.problems?.[0]?.message).toContain('line 3');
+    const host = await loadHost(join(dir, 'host.json'));
+    expect([host.definitions.length, host.problems.map((p) => p.code)]).toEqual([0, ['OPTIONS_INVALID']]);
+  });
+
   it('a JSON host file with text after the document says where (line and column), as other JSON errors do', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'host.json'), '{ "plugins": [] }\n  trailing');
