@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parseDocument, visit } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { quote } from '../platform/_utils.ts';
+import { quote, unknownOptions } from '../platform/_utils.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
@@ -38,6 +38,8 @@ export interface FolderOptions {
   /** Aborted: stop waiting for the import (the result is MODULE_LOAD_FAILED), say at shutdown. */
   signal?: AbortSignal | undefined;
 }
+
+const FOLDER_OPTIONS: ReadonlySet<string> = new Set<keyof FolderOptions>(['importIf', 'config', 'configSource', 'displayRoot', 'importModule', 'fresh', 'hookTimeoutMs', 'signal']);
 
 /** Finds the manifest file of a folder, if any. */
 export async function findManifest(dir: string): Promise<string | null> {
@@ -253,6 +255,9 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
   if (typeof options !== 'object' || options === null) {
     return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: the options must be an object, not ${quote(options)}`)] };
   }
+  // A misspelt option (`importModules`, loadHost's spelling) would otherwise be ignored unseen.
+  const unknown = unknownOptions(options, FOLDER_OPTIONS);
+  if (unknown) return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: ${unknown}`)] };
   const folder = resolve(dir);
   const folderName = basename(folder);
   const fallbackName = PLUGIN_NAME_PATTERN.test(folderName) ? folderName : undefined;

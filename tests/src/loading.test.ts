@@ -693,6 +693,12 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
   });
 
+  it("loadPluginFolder with an unknown option (loadHost's spelling importModules) answers ARGUMENT_INVALID and imports nothing", async () => {
+    const definition = await loadPluginFolder(fixture('healthy', 'alpha'), { importModules: false } as never);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
+    expect(definition.module).toBeUndefined();
+  });
+
   it('a folder whose name holds a terminal escape or a line break is named escaped in its problem', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'evil\u001b[2Jred'));
