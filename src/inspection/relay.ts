@@ -33,6 +33,13 @@ const CATCH_UP_CHECK_MS = 20;
 /** How long a viewer with frames waiting may take none before it counts as not reading and is dropped. */
 const STALL_MS = 30_000;
 
+/**
+ * How many clients may be connected at once (the host's inspector among them). Each one that
+ * stops reading holds up to MAX_BUFFERED_BYTES + MAX_QUEUED_BYTES until it is dropped: without a
+ * cap, a few hundred of them exhaust the host's memory before the first is found stalled.
+ */
+const MAX_VIEWERS = 16;
+
 export interface InspectorRelayOptions {
   /** @default 0 (any free port) */
   port?: number;
@@ -42,6 +49,8 @@ export interface InspectorRelayOptions {
   inspectorUrl?: string;
   /** How long a viewer with frames waiting may read nothing before it is dropped. @default 30000 */
   stallMs?: number;
+  /** Clients connected at once; one more is refused (503, retry after 5 s). @default 16 */
+  maxViewers?: number;
 }
 
 export interface InspectorRelay {
@@ -61,6 +70,7 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   const host = checkHost(options.host ?? LOOPBACK, owner);
   const inspectorUrl = options.inspectorUrl ?? 'https://stately.ai/inspect';
   const stallMs = options.stallMs ?? STALL_MS;
+  const maxViewers = options.maxViewers ?? MAX_VIEWERS;
   let page = '';
   const server = createServer((req, res) => {
     // Compared as text: a request line no URL parser accepts must not throw in the host.
@@ -77,8 +87,13 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
 
   // Tools connect without an Origin; a browser only from our own viewer page, so no other web
   // page open in that browser can read the host's events.
-  const verifyClient = ({ req }: { req: IncomingMessage }) => req.headers.origin === undefined || own.includes(req.headers.origin);
-  const wss = new WebSocketServer({ server, verifyClient, maxPayload: MAX_FRAME_BYTES });
+  // Past `maxViewers` a client is refused before the upgrade; the viewer page tries again later.
+  const verifyClient = ({ req }: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => {
+    if (req.headers.origin !== undefined && !own.includes(req.headers.origin)) accept(false, 403);
+    else if (wss.clients.size >= maxViewers) accept(false, 503, 'Service Unavailable', { 'retry-after': '5' });
+    else accept(true);
+  };
+  const wss: WebSocketServer = new WebSocketServer({ server, verifyClient, maxPayload: MAX_FRAME_BYTES });
   const replay = new Replay();
   // A failure to accept a connection (EMFILE …) must not take the host down.
   server.on('error', () => undefined);

@@ -231,6 +231,34 @@ describe('connectStatelyInspector', () => {
     expect(ok).toBe('open');
   });
 
+  it('the relay takes at most maxViewers clients at once: one more is refused with 503 and retry-after, and gets in once one leaves', async () => {
+    const relay = await startInspectorRelay({ maxViewers: 2 });
+    cleanups.push(() => relay.close());
+    const attempt = () => {
+      const socket = new WebSocket(relay.url);
+      cleanups.push(() => socket.terminate());
+      return new Promise<{ socket: WebSocket; status: number; retryAfter?: string | undefined }>((resolve) => {
+        socket.on('open', () => resolve({ socket, status: 101 }));
+        socket.on('unexpected-response', (_, response) => resolve({ socket, status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] }));
+        socket.on('error', () => undefined);
+      });
+    };
+    const first = await attempt();
+    const second = await attempt();
+    const third = await attempt();
+    expect([first.status, second.status, third.status, third.retryAfter]).toEqual([101, 101, 503, '5']);
+    const gone = new Promise((resolve) => first.socket.once('close', resolve));
+    first.socket.close();
+    await gone;
+    let fourth = await attempt();
+    // The relay sees the close a moment after the client does.
+    for (let tries = 0; fourth.status !== 101 && tries < 50; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      fourth = await attempt();
+    }
+    expect(fourth.status).toBe(101);
+  });
+
   it('stops reconnecting once closed, even when the relay was unreachable', async () => {
     const placeholder = await receiver();
     const port = Number(new URL(placeholder.url).port);
