@@ -153,7 +153,11 @@ export function checkToken(req: IncomingMessage, token: string): void {
  * that points its own host name at 127.0.0.1 (DNS rebinding) is refused.
  */
 export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): void {
-  if (!loopbackOnly) return;
+  if (!loopbackOnly) {
+    // Node's own refusal of this (an empty 400) is turned off so that it is answered coded here.
+    if (req.headers.host === undefined && req.httpVersion === '1.1') throw requestError('HTTP/1.1 requests need a Host header');
+    return;
+  }
   const host = (req.headers.host ?? '').toLowerCase();
   // `[v6]` or `[v6]:port` only: nothing may follow the bracket but a port.
   const name = host.startsWith('[') ? (/^(\[[^\]]*\])(?::\d+)?$/.exec(host)?.[1] ?? host) : host.replace(/:\d+$/, '');

@@ -124,7 +124,9 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
     }),
   ];
   const handle = createRouter(routes, { token, loopbackOnly: isLoopback(host), redact });
-  const server = createServer((req, res) => void handle(req, res));
+  // A request without Host is refused by the router, coded and with the security headers, not
+  // by Node's bare 400.
+  const server = createServer({ requireHostHeader: false }, (req, res) => void handle(req, res));
   server.on('clientError', answerClientError);
   server.on('connect', answerConnect);
   // `Expect: 100-continue` goes through the checks first (the body is asked for once they

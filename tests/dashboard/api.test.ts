@@ -5,11 +5,14 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { checkHostHeader } from '../../src/dashboard/http.ts';
 import { LiveFeed } from '../../src/dashboard/live.ts';
 import { StateClock } from '../../src/dashboard/view.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
 import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
+import { codeOf } from '../platform/helpers.ts';
 import { sleep, until } from '../helpers/time.ts';
 import { call, openEvents, post, rawRequest, startHost } from './http.ts';
 import type { TestHost } from './http.ts';
@@ -178,6 +181,21 @@ describe('dashboard API: reads', () => {
       const reply = await call(`${host.base}/api/snapshot`, { headers: { host: `${literal}:${host.dashboard.port}` } });
       expect([literal, reply.status]).toEqual([literal, 200]);
     }
+  });
+
+  it('a request with no Host header at all is refused coded (PERMISSION_DENIED) with the security headers, not with an empty 400', async () => {
+    const host = await start();
+    const reply = await rawRequest(host.dashboard.port, 'GET /api/snapshot HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect([reply.status, (JSON.parse(reply.body) as { error?: { code?: string } }).error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    expect(reply.head.toLowerCase()).toContain('x-content-type-options: nosniff');
+  });
+
+  it('served on a name that is not loopback, an HTTP/1.1 request without Host is a coded 400; HTTP/1.0 may leave it out', () => {
+    const request = (httpVersion: string, host?: string) => ({ httpVersion, headers: host === undefined ? {} : { host } }) as unknown as IncomingMessage;
+    expect(codeOf(() => checkHostHeader(request('1.1'), false))).toBe('OPTIONS_INVALID');
+    expect(() => checkHostHeader(request('1.0'), false)).not.toThrow();
+    expect(() => checkHostHeader(request('1.1', 'example.org'), false)).not.toThrow();
+    expect(codeOf(() => checkHostHeader(request('1.0'), true))).toBe('PERMISSION_DENIED');
   });
 });
 
