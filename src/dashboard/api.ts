@@ -37,8 +37,9 @@ const isCommand = (value: string): value is DashboardCommand => (DASHBOARD_COMMA
  * (and its status), anything else is MODULE_LOAD_FAILED (422). The running version stays up.
  */
 function reloadSourceError(name: string, error: unknown): PluginFactoryError {
-  if (error instanceof PluginFactoryError) return error;
   try {
+    // Inside the try: `instanceof` asks a Proxy's getPrototypeOf trap, which may throw.
+    if (error instanceof PluginFactoryError) return error;
     const info = toErrorInfo(error, 'MODULE_LOAD_FAILED');
     if (info.code === 'MODULE_LOAD_FAILED' && (error as { code?: unknown } | null)?.code !== 'MODULE_LOAD_FAILED') {
       info.message = `plugin '${name}': the reload source failed: ${describeThrown(error)}; the running version stays up`;

@@ -392,6 +392,13 @@ describe('dashboard API: commands', () => {
       },
       'MODULE_LOAD_FAILED',
     ],
+    [
+      'a Proxy whose every trap throws (instanceof included)',
+      () => {
+        throw new Proxy({}, { getPrototypeOf: () => { throw new Error('trap'); }, get: () => { throw new Error('trap'); } });
+      },
+      'MODULE_LOAD_FAILED',
+    ],
   ])('a reload source throwing %s answers 422 with a code and keeps the running version', async (_, reload, code) => {
     const host = await start({ reload });
     const reply = await post(host, '/api/plugins/cache/reload');
