@@ -12,7 +12,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { toErrorInfo } from '../../machines/error-info.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
-import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
+import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson, untilTurn } from './http.ts';
 import type { LiveFeed } from './live.ts';
 import type { Route } from './router.ts';
 import { allowed, dashboardSnapshot, pluginRow } from './view.ts';
@@ -144,6 +144,9 @@ export function apiRoutes(options: ApiOptions): Route[] {
           throw requestError(`unknown command '${command}'; the dashboard sends ${DASHBOARD_COMMANDS.join(', ')}`);
         }
         await drainBody(req, res);
+        // Pipelined behind another answer, it runs when its own answer can follow (behind a
+        // live stream, never): a command nobody can be told the outcome of does not run.
+        if (!(await untilTurn(req, res))) return;
         try {
           const result = await run(options, name, command, reloading);
           const row = pluginRow(result, allowed(manager, name, view.reload), feed.clock.of(name), view.redact);

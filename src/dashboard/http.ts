@@ -167,6 +167,28 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
 }
 
 /**
+ * Resolves true once `res` can be sent: at once, or for a request pipelined behind another
+ * answer on its connection, when that answer is done. False when the connection goes first
+ * (behind a live stream it always does): a command must not run when nobody can be told.
+ */
+export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  if (res.socket) return Promise.resolve(true);
+  const connection = req.socket;
+  if (connection.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (turn: boolean) => {
+      res.off('socket', onSocket);
+      connection.off('close', onClose);
+      resolve(turn);
+    };
+    const onSocket = () => settle(true);
+    const onClose = () => settle(false);
+    res.once('socket', onSocket);
+    connection.once('close', onClose);
+  });
+}
+
+/**
  * Reads and discards a request body, refusing one larger than `limit` bytes: the refusal closes
  * the connection (`res` says so), so the rest is never waited for.
  */

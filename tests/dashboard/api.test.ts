@@ -295,6 +295,26 @@ describe('dashboard API: commands', () => {
     expect([...refused.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([400]);
   });
 
+  it('a command pipelined behind a live stream never runs (nobody could be told); behind an ordinary answer it runs and is answered', async () => {
+    const host = await start();
+    const command = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
+    const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    socket.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${command}`);
+    await until(() => received.includes('"type":"snapshot"'));
+    await sleep(100);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.destroy();
+    await closed;
+    await sleep(50);
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+    const reply = await rawRequest(host.dashboard.port, `GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${command.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`);
+    expect([...reply.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([200, 200]);
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('stopped');
+  });
+
   it('a command whose plugin fails answers with the failure code', async () => {
     let fail = false;
     const flaky = definePlugin({
