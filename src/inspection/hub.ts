@@ -9,6 +9,7 @@ import { PluginFactoryError, callGuarded, describeThrown } from '../errors.ts';
 import { toRecord } from './record.ts';
 import type { InspectionRecord } from './record.ts';
 import { RingBuffer } from './ring-buffer.ts';
+import { quote, unknownOptions } from '../platform/_utils.ts';
 
 export interface InspectionHubOptions {
   /** How many records `recent()` keeps (the oldest are dropped). @default 1000 */
@@ -43,10 +44,14 @@ const MAX_HUB_CAPACITY = 1_000_000;
  * const dashboard = await serveDashboard(manager, { hub });
  * ```
  */
+const HUB_OPTIONS: ReadonlySet<string> = new Set(['capacity']);
+
 export function createInspectionHub(options: InspectionHubOptions = {}): InspectionHub {
-  if (typeof options !== 'object' || options === null) {
-    throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: options must be an object such as { capacity: 1000 }, not ${options === null ? 'null' : `a ${typeof options}`}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: options must be an object such as { capacity: 1000 }, not ${quote(options)}`);
   }
+  const unknown = unknownOptions(options, HUB_OPTIONS);
+  if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: ${unknown}`);
   const capacity = options.capacity ?? DEFAULT_HUB_CAPACITY;
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_HUB_CAPACITY) {
     throw new PluginFactoryError(

@@ -81,6 +81,10 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
   const unknown = unknownOptions(options, STATELY_OPTIONS);
   if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: ${unknown}`);
   const url = options.url === undefined ? null : checkUrl(options.url);
+  // `port` is the local relay's; with a relay of your own it would be ignored unseen.
+  if (url !== null && options.port !== undefined) {
+    throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: give url (a relay of your own) or port (of the local relay), not both');
+  }
   // Every option is checked before anything listens or connects: a refused call leaves nothing open.
   if (options.redact !== undefined && !isStringArray(options.redact)) {
     throw new PluginFactoryError('OPTIONS_INVALID', 'Stately inspector: redact must be an array of strings');

@@ -188,4 +188,11 @@ describe('createInspectionHub', () => {
       expect.objectContaining({ code: 'OPTIONS_INVALID' }) as PluginFactoryError,
     );
   });
+
+  it.each<[string, unknown]>([
+    ['a misspelt option', { capcity: 5 }],
+    ['an array', []],
+  ])('refuses %s as its options with OPTIONS_INVALID', (_, options) => {
+    expect(() => createInspectionHub(options as never)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }) as PluginFactoryError);
+  });
 });

@@ -341,6 +341,12 @@ describe('connectStatelyInspector', () => {
     await expect(connectStatelyInspector({ utl: 'ws://127.0.0.1:9' } as never)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
     await expect(connectStatelyInspector(null as never)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
   });
+
+  it('refuses url and port together (port is the local relay\'s, which a url replaces) with OPTIONS_INVALID', async () => {
+    const relay = await startInspectorRelay();
+    cleanups.push(() => relay.close());
+    await expect(connectStatelyInspector({ url: relay.url, port: 4400 })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
 });
 
 describe('the inspector relay', () => {
