@@ -64,11 +64,14 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       checkHostHeader(req, options.loopbackOnly);
+      const target = req.url ?? '/';
+      // An absolute-form target (`GET http://elsewhere/…`) is for proxies, and its host would
+      // outrank the Host header just checked.
+      if (!target.startsWith('/')) throw requestError('the request target must be a path (this is no proxy)');
       let url: URL;
       try {
         // Appended, not resolved: `//evil.com/api/snapshot` is a path here, not a host name.
-        const target = req.url ?? '/';
-        url = target.startsWith('/') ? new URL(`http://dashboard${target}`) : new URL(target, 'http://dashboard');
+        url = new URL(`http://dashboard${target}`);
       } catch {
         throw requestError('the request path is not a valid URL path');
       }

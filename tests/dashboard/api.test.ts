@@ -190,6 +190,14 @@ describe('dashboard API: reads', () => {
     expect(reply.head.toLowerCase()).toContain('x-content-type-options: nosniff');
   });
 
+  it('an absolute-form request target (a proxy request, whose host would outrank Host) is a coded 400', async () => {
+    const host = await start();
+    for (const target of ['http://evil.example/api/snapshot', `http://127.0.0.1:${host.dashboard.port}/api/snapshot`]) {
+      const reply = await rawRequest(host.dashboard.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+      expect([target, reply.status, (JSON.parse(reply.body) as { error?: { code?: string } }).error?.code]).toEqual([target, 400, 'OPTIONS_INVALID']);
+    }
+  });
+
   it('served on a name that is not loopback, an HTTP/1.1 request without Host is a coded 400; HTTP/1.0 may leave it out', () => {
     const request = (httpVersion: string, host?: string) => ({ httpVersion, headers: host === undefined ? {} : { host } }) as unknown as IncomingMessage;
     expect(codeOf(() => checkHostHeader(request('1.1'), false))).toBe('OPTIONS_INVALID');
