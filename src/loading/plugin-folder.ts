@@ -119,7 +119,7 @@ const YAML_PROBLEMS: Partial<Record<string, string>> = {
   MULTIPLE_DOCS: 'more than one document (a second ---)',
   MULTIPLE_TAGS: 'two tags on one value',
   NON_STRING_KEY: 'a key that is not a string',
-  RESOURCE_EXHAUSTION: 'too many aliases',
+  RESOURCE_EXHAUSTION: 'too many aliases, or nesting too deep',
   TAB_AS_INDENT: 'a tab used for indentation',
   TAG_RESOLVE_FAILED: 'an unknown tag (!name); quote a value that starts with !',
   UNEXPECTED_TOKEN: 'an unexpected character (quote a value that starts with * & ! | > [ { or holds ": ")',
