@@ -111,6 +111,8 @@ export class PluginPlatform {
    * set by the runtime, which knows the configs.
    */
   redact: (text: string, plugin?: string) => string = (text) => text;
+  /** The logger of the plugin `name` (its child of the host logger), set by the runtime; null: none registered. */
+  loggerOf: (name: string) => Logger | null = () => null;
 
   private readonly logger: Logger;
 
@@ -119,9 +121,13 @@ export class PluginPlatform {
     this.logger = logger;
     this.bus = createEventBus({
       logger,
-      // A failed handler is logged with the secrets redacted (its error may quote any plugin's).
+      // A failed handler is logged through its plugin's logger (which binds the plugin and its
+      // state), with the secrets redacted (its error may quote any plugin's).
       onHandlerError: (error, event) => {
-        logger.error({ plugin: error.plugin, code: error.code, event: event.type }, this.redact(error.message, error.plugin));
+        const own = error.plugin === undefined ? null : this.loggerOf(error.plugin);
+        const message = this.redact(error.message, error.plugin);
+        if (own) own.error({ code: error.code, event: event.type }, message);
+        else logger.error({ plugin: error.plugin, code: error.code, event: event.type }, message);
       },
     });
     // A failed after-listener is logged scrubbed too: what it threw may quote the hook's outcome.

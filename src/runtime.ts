@@ -150,7 +150,14 @@ export class PluginRuntimes {
   ) {
     this.platform = platform ?? new PluginPlatform({ logger });
     this.platform.redact = (text, plugin) => this.redactorFor(plugin).text(text);
+    this.platform.loggerOf = (name) => {
+      const running = this.newest.get(name);
+      return running ? this.loggerOf(running) : null;
+    };
   }
+
+  /** Per plugin name, its newest generation: what it reports outside a hook goes to that one's logger. */
+  private readonly newest = new Map<string, Running>();
 
   /**
    * Every registered plugin's host-wide secrets (`isHostWide`: 4 characters or more): errors,
@@ -196,6 +203,7 @@ export class PluginRuntimes {
   register(plugin: PreparedPlugin): void {
     const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkStartedAt: 0, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
     this.byKey.set(plugin.key, running);
+    this.newest.set(plugin.name, running);
     this.readSecrets(running, this.secretsOf(plugin));
   }
 
@@ -213,6 +221,7 @@ export class PluginRuntimes {
     const running = this.byKey.get(key);
     if (running) this.release(running);
     this.byKey.delete(key);
+    if (running && this.newest.get(running.plugin.name) === running) this.newest.delete(running.plugin.name);
   }
 
   /** Factories still running when the host stops are given up (MODULE_LOAD_FAILED) at once. */

@@ -361,6 +361,38 @@ describe('ctx.logger', () => {
     expect(line).toMatchObject({ plugin: 'db', state: 'starting.hook' });
     expect(JSON.stringify(lines)).not.toContain('hunter2');
   });
+
+  it("a failed event handler is reported through its plugin's logger (its bindings and state), secrets scrubbed", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = (bindings: Record<string, unknown>, via: string): Logger => {
+      const log = (fields: unknown, message?: unknown) => void lines.push({ via, ...bindings, ...(fields as object), msg: message });
+      return { debug: log, info: log, warn: log, error: log, child: (more) => capture({ ...bindings, ...more }, 'child') } as Logger;
+    };
+    const manager = createPluginManager({
+      logger: capture({}, 'root'),
+      plugins: [{
+        manifest: { name: 'db', version: '1.0.0', events: { publishes: ['db.*'], subscribes: ['db.*'] }, config: { url: { type: 'string', secret: true } } },
+        config: { url: 'postgres://user:hunter2@db' },
+        module: {
+          init: () => undefined,
+          start: (ctx: PluginContext) => {
+            ctx.events.subscribe('db.ping', () => {
+              throw new Error(`cannot reach ${String(ctx.config['url'])}`);
+            });
+            ctx.events.publish('db.ping');
+          },
+          stop: () => undefined,
+        },
+      }],
+    });
+    hosts.push(manager);
+    await manager.start();
+    await until(() => lines.some((l) => l['code'] === 'EVENT_HANDLER_FAILED'));
+    const line = lines.find((l) => l['code'] === 'EVENT_HANDLER_FAILED');
+    expect(line).toMatchObject({ via: 'child', plugin: 'db', event: 'db.ping' });
+    expect(typeof line?.['state']).toBe('string');
+    expect(JSON.stringify(lines)).not.toContain('hunter2');
+  });
 });
 
 describe('metrics', () => {
