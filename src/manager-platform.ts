@@ -14,6 +14,7 @@ import type { HealthRecord } from '../machines/plugin-lifecycle.ts';
 import { setOwn } from './json-data.ts';
 import type { PluginPlatform } from './plugin-platform.ts';
 import type { ManagerSnapshot } from './snapshot.ts';
+import type { ErrorCode } from './errors.ts';
 
 /**
  * `manager.health()`: the worst status of the running plugins, and each one's check that set its
@@ -91,9 +92,12 @@ export function managerPlatform(platform: PluginPlatform, getSnapshot: () => Man
  * An invalid plugin may carry a name no plugin could have (its manifest was wrong): it has no
  * metrics and no lifecycle events.
  */
-export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string): void {
+export function publishChange(platform: PluginPlatform, name: string, state: string, previous: string, errorCode?: ErrorCode): void {
   if (!isPluginName(name)) return;
-  platform.metrics.plugin(name).state(state);
+  const metrics = platform.metrics.plugin(name);
+  metrics.state(state);
+  // Out of service (invalid, failed, blocked, crashed): its code is the plugin's last error.
+  if (errorCode !== undefined) metrics.error(errorCode);
   const top = state.split('.')[0]!;
   // Nobody listening (the common case while 10,000 plugins boot): nothing to build.
   if (top === previous.split('.')[0] || platform.bus.subscriptionCount() === 0) return;

@@ -12,6 +12,7 @@ export type { Clock, PluginManagerOptions };
 import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError } from './errors.ts';
+import type { ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
 import type { PluginManagerOptions } from './manager-options.ts';
@@ -245,9 +246,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   };
 
   actor.on('plugin.changed', (event) => {
-    logTransition(logger, event.name, event.state, () => registry().get(event.name));
+    const code = logTransition(logger, event.name, event.state, () => registry().get(event.name));
     try {
-      publishChange(platform, event.name, event.state, event.previous);
+      publishChange(platform, event.name, event.state, event.previous, code);
     } catch (error) {
       logger.error({ plugin: event.name, error: describeThrown(error) }, 'recording a plugin change failed; the host goes on');
     }
@@ -714,14 +715,16 @@ function internalError(error: unknown): PluginFactoryError {
   return new PluginFactoryError('INTERNAL_ERROR', `unexpected failure: ${describeThrown(error)}`, { cause: error });
 }
 
-function logTransition(logger: Logger, name: string, state: string, record: () => PluginRecord<PluginRef> | undefined) {
+/** Logs a plugin's change of state; for a state out of service, returns the code of the error that put it there. */
+function logTransition(logger: Logger, name: string, state: string, record: () => PluginRecord<PluginRef> | undefined): ErrorCode | undefined {
   if (state === 'invalid' || state.startsWith('failed') || state === 'crashed') {
     const found = record();
     const snapshot = (found?.ref as unknown as { getSnapshot?: () => PluginLifecycleSnapshot } | null)?.getSnapshot?.();
     const error = found?.crash ?? snapshot?.context.error;
     const level = state === 'failed.retrying' ? 'warn' : 'error';
     logger[level]({ plugin: name, state, code: error?.code }, error?.message ?? `entered ${state}`);
-    return;
+    return error?.code;
   }
   logger.debug({ plugin: name }, state);
+  return undefined;
 }

@@ -415,6 +415,23 @@ describe('metrics', () => {
     expect(text).toContain('plugin_factory_hook_duration_seconds_count{plugin="slow",hook="start"} 2');
     expect(text).toContain('plugin_factory_hook_failures_total{plugin="slow",hook="start"} 2');
   });
+
+  it('the last error of a plugin out of service is its code, however it got there (invalid, blocked, failed)', async () => {
+    const manager = host([
+      plugin('broken', { start: () => Promise.reject(new Error('down')) }),
+      plugin('blocked', {}, { dependencies: { broken: '*' } }),
+      plugin('misconfigured', {}, { config: { url: { type: 'string', required: true } } }),
+      plugin('fine'),
+    ]);
+    await manager.start();
+    const text = manager.metrics();
+    const lastErrors = text.split('\n').filter((line) => line.startsWith('plugin_factory_plugin_last_error_info{'));
+    expect(lastErrors.sort()).toEqual([
+      'plugin_factory_plugin_last_error_info{plugin="blocked",code="DEPENDENCY_FAILED"} 1',
+      'plugin_factory_plugin_last_error_info{plugin="broken",code="HOOK_FAILED"} 1',
+      'plugin_factory_plugin_last_error_info{plugin="misconfigured",code="CONFIG_INVALID"} 1',
+    ]);
+  });
 });
 
 describe('lifetimes at the edges', () => {
