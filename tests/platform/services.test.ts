@@ -178,6 +178,42 @@ describe('service registry', () => {
     for (const kept of [() => handle(), () => ping(), () => described()]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
   });
 
+  it('classes, old-style constructors and functions with properties inside a service work through the handle, and are revoked with it', () => {
+    const { db, api } = setup();
+    class Client {
+      static made = 0;
+      static create(url: string) {
+        this.made++;
+        return new this(url);
+      }
+      constructor(readonly url: string) {}
+      ping() {
+        return `pong ${this.url}`;
+      }
+    }
+    function Legacy(this: { x: number }, x: number) {
+      this.x = x;
+    }
+    Legacy.prototype.get = function (this: { x: number }) {
+      return this.x;
+    };
+    const debug = Object.assign((message: string) => `debug: ${message}`, { enabled: true });
+    const impl = { Client, Legacy: Legacy as unknown as new (x: number) => { get(): number }, debug, make: (url: string) => new Client(url) };
+    const Api = defineService<typeof impl>('db.api');
+    db.provide(Api, impl);
+    const handle = api.get(Api);
+    const client = new handle.Client('x');
+    expect([client instanceof Client, client.ping()]).toEqual([true, 'pong x']);
+    expect(handle.make('y') instanceof handle.Client).toBe(true);
+    expect(handle.Client.create('z').ping()).toBe('pong z');
+    expect([Client.made, handle.Client.made, handle.Client.name]).toEqual([1, 1, 'Client']);
+    expect(new handle.Legacy(3).get()).toBe(3);
+    expect([handle.debug.enabled, handle.debug('hi')]).toEqual([true, 'debug: hi']);
+    const { Client: Kept, debug: keptDebug } = handle;
+    db.dispose();
+    for (const kept of [() => new Kept('x'), () => Kept.create('x'), () => keptDebug('x'), () => keptDebug.enabled]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
+  });
+
   it("a function service's bind, call and apply stay behind the handle: a bound copy is revoked with it", () => {
     const { db, api } = setup();
     const Fn = defineService<(n: number) => string>('db.fn');
