@@ -101,7 +101,7 @@ export type HookAnswer =
   | { type: 'hook.done'; ms: number }
   | { type: 'hook.failed'; error: unknown }
   /** `waitingForPrevious`: the hook was never called, waiting for an abandoned call (of that hook) to settle. */
-  | { type: 'hook.timeout'; waitingForPrevious?: HookName }
+  | { type: 'hook.timeout'; waitingForPrevious?: HookName; inBeforeListeners?: boolean }
   | { type: 'validate.done' }
   | { type: 'validate.failed'; error: unknown }
   | { type: 'health.healthy' | 'health.degraded' | 'health.unhealthy'; report: HealthRecord };
@@ -136,8 +136,19 @@ const HOOK_STATES: Record<HookName, string> = {
   health: 'running',
 };
 
-function timeoutError(context: LifecycleContext, state: string, waitingForPrevious?: HookName): ErrorInfo {
+function timeoutError(context: LifecycleContext, state: string, waitingForPrevious?: HookName, inBeforeListeners = false): ErrorInfo {
   const hook = context.hook ?? 'init';
+  if (inBeforeListeners) {
+    // The host's own listeners took the time: the plugin's hook was never called.
+    return {
+      code: 'HOOK_TIMEOUT',
+      hook,
+      message:
+        `plugin '${context.name}': ${hook} hook was not called within ${context.hookTimeoutMs} ms (state ${state}): ` +
+        `the host's before-listeners (onBeforeHook) had not finished, and they count against the hook's time; make them finish sooner`,
+      cause: `the before-listeners of ${hook} had not finished`,
+    };
+  }
   const where = context.source ?? `the manifest of '${context.name}'`;
   if (waitingForPrevious) {
     // Two calls of one plugin never overlap: this one waited for an abandoned call that never
@@ -255,7 +266,10 @@ export const pluginLifecycle = setup({
       error: toErrorInfo(event.type === 'hook.failed' ? event.error : undefined, 'HOOK_FAILED', context.hook ?? undefined),
     })),
     hookTimedOut: assign(({ context, event }) => ({
-      error: timeoutError(context, HOOK_STATES[context.hook ?? 'init'], event.type === 'hook.timeout' ? event.waitingForPrevious : undefined),
+      error:
+        event.type === 'hook.timeout'
+          ? timeoutError(context, HOOK_STATES[context.hook ?? 'init'], event.waitingForPrevious, event.inBeforeListeners === true)
+          : timeoutError(context, HOOK_STATES[context.hook ?? 'init']),
     })),
     dependencyReady: assign(({ context, event }) => ({
       waitingFor:

@@ -54,6 +54,8 @@ interface HookRun extends CallScope {
   succeeded: boolean;
   /** Not called yet: waiting for the plugin's previous, abandoned call to settle. */
   waiting: boolean;
+  /** The plugin's hook function was called (the host's before-listeners, if any, are done). */
+  called: boolean;
   /** The limit (ms) that ran out, once `hook.timeout` was answered. */
   timedOutAfter: number | null;
   /** Tells the lifecycle listeners that the engine gave up on the call; set only when there are some. */
@@ -434,6 +436,7 @@ export class PluginRuntimes {
       succeeded: false,
       scopes: null,
       waiting: false,
+      called: false,
       timedOutAfter: null,
       giveUp: null,
     };
@@ -476,7 +479,9 @@ export class PluginRuntimes {
       metrics.error('HOOK_TIMEOUT');
       run.timedOutAfter = ms;
       const previous = run.waiting ? this.pendingHook.get(running.plugin.name) : undefined;
-      answer(self, previous ? { type: 'hook.timeout', waitingForPrevious: previous } : { type: 'hook.timeout' });
+      // Neither waiting nor called: the host's before-listeners are still running.
+      const inBeforeListeners = !run.waiting && !run.called && run.result !== null;
+      answer(self, previous ? { type: 'hook.timeout', waitingForPrevious: previous } : inBeforeListeners ? { type: 'hook.timeout', inBeforeListeners } : { type: 'hook.timeout' });
     }, ms);
   }
 
@@ -522,8 +527,14 @@ export class PluginRuntimes {
         // The listeners hear of a call the engine gave up on then, not when (if ever) it settles.
         const ended = new Promise<unknown>((resolve) => (run.giveUp = resolve));
         const failure = (error: unknown) => this.hookError(plugin, run.hook, error);
-        result = lifecycle.runAround(plugin.name, run.hook, () => (run.over ? undefined : fn.call(hooks, ctx)), { ended, failure });
+        const callHook = () => {
+          if (run.over) return undefined;
+          run.called = true;
+          return fn.call(hooks, ctx);
+        };
+        result = lifecycle.runAround(plugin.name, run.hook, callHook, { ended, failure });
       } else {
+        run.called = true;
         result = Promise.resolve(fn.call(hooks, ctx));
       }
     } catch (error) {

@@ -185,6 +185,26 @@ describe('host hooks', () => {
     expect(pluginOf(manager, 'db').state).toBe('failed.halted');
     expect(pluginOf(manager, 'db').error?.code).toBe('HOOK_FAILED');
   });
+
+  it("before-listeners count against the hook's time: too slow, the hook times out never called, and the error says the listeners took it", async () => {
+    let started = false;
+    const manager = host([plugin('db', { start: () => void (started = true) })], { hookTimeoutMs: 50 });
+    manager.onBeforeHook('start', () => sleep(300));
+    await manager.start();
+    expect(started).toBe(false);
+    const db = pluginOf(manager, 'db');
+    expect([db.state, db.error?.code]).toEqual(['failed.halted', 'HOOK_TIMEOUT']);
+    expect(db.error?.message).toContain('onBeforeHook');
+  });
+
+  it('a hook that is called and then runs out of time is not blamed on the before-listeners', async () => {
+    const manager = host([plugin('db', { start: () => sleep(300) })], { hookTimeoutMs: 50 });
+    manager.onBeforeHook('start', () => undefined);
+    await manager.start();
+    const db = pluginOf(manager, 'db');
+    expect([db.state, db.error?.code]).toEqual(['failed.halted', 'HOOK_TIMEOUT']);
+    expect(db.error?.message).not.toContain('onBeforeHook');
+  });
 });
 
 describe('ctx.store', () => {
