@@ -3,7 +3,9 @@
  * `{ "format": 1, "values": { … } }`.
  *
  * - Writes are atomic: the whole file is written to a temporary file beside it (flushed to disk)
- *   and renamed over the old one, so a crash leaves either the old or the new file, never half.
+ *   and renamed over the old one, and the folder is flushed after the rename, so a crash or a
+ *   power loss leaves either the old or the new file, never half. Temporary files a crash left
+ *   are removed before the store's first write.
  * - Operations of one plugin run one at a time, in call order; a value is in the file when `set`
  *   resolves. A failed write changes nothing, in the file or in memory.
  * - A file that is not valid JSON, or not a store, is `STORE_CORRUPT`: every operation of that
@@ -13,8 +15,8 @@
  *   each other's changes.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { assertPluginName, optionsError } from './_utils.ts';
 import { assertStoreKey, cloneJson, toJsonValue } from './store.ts';
@@ -27,6 +29,11 @@ export interface StoreFileSystem {
   rename(from: string, to: string): Promise<void>;
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   rm(path: string, options: { force: true }): Promise<void>;
+  /** Flushes a folder's entries to disk (a rename, a new file); a platform that cannot may do nothing. */
+  syncDir?(path: string): Promise<void>;
+  /** Names in a folder, and when a file was last changed (ms): to sweep temporary files a crash left. */
+  readdir?(path: string): Promise<string[]>;
+  mtimeMs?(path: string): Promise<number>;
 }
 
 /** Options of `createFileStore`. */
@@ -38,7 +45,39 @@ export interface FileStoreOptions {
 }
 
 const FORMAT = 1;
-const nodeFs: StoreFileSystem = { readFile, writeFile, rename, mkdir, rm };
+
+/** fsync of a folder: what makes a rename into it, or its own creation, survive a power loss. */
+async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Windows cannot fsync a folder (EPERM, EISDIR, EINVAL): its renames are flushed as they are.
+    if (!['EPERM', 'EISDIR', 'EINVAL', 'EBADF'].includes((error as { code?: string }).code ?? '')) throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+const nodeFs: StoreFileSystem = {
+  readFile,
+  writeFile,
+  rename,
+  mkdir,
+  rm,
+  syncDir,
+  readdir: (path) => readdir(path),
+  mtimeMs: async (path) => (await stat(path)).mtimeMs,
+};
+
+/** The temporary files the store writes (`.<uuid>.tmp`). */
+const TEMP_FILE = /^\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * How old a temporary file must be to count as left by a crash: a younger one may be another
+ * process's write under way (a host shutting down while its successor starts).
+ */
+const STALE_TEMP_MS = 60_000;
 
 interface PluginFile {
   path: string;
@@ -100,20 +139,47 @@ export function createFileStore(options: FileStoreOptions): Store {
     return (file.data = new Map(ordered.map((key) => [key, record[key]!] as const)));
   };
 
+  /**
+   * Temporary files a crash left between writing and renaming (each as large as a store file):
+   * removed once, before this store's first write, so a host that keeps crashing cannot fill the
+   * disk with them. Best effort: what cannot be looked at or removed stays.
+   */
+  let swept: Promise<void> | null = null;
+  const sweep = async (): Promise<void> => {
+    const { readdir: list, mtimeMs } = fs;
+    if (!list || !mtimeMs) return;
+    const names = await list(dataDir).catch(() => [] as string[]);
+    const now = Date.now();
+    for (const name of names.filter((n) => TEMP_FILE.test(n))) {
+      const path = join(dataDir, name);
+      const changed = await mtimeMs(path).catch(() => now);
+      if (now - changed >= STALE_TEMP_MS) await fs.rm(path, { force: true }).catch(() => {});
+    }
+  };
+
   const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
+    await (swept ??= sweep());
     // A name no other write picks: not another store on this folder, nor one left by a crash of a
     // process that had the same pid (pid 1 in a container). Not built from the plugin's name,
     // which may take 214 of the 255 characters a file name can have; in the same folder, so the
     // rename stays atomic.
     const tmp = join(dataDir, `.${randomUUID()}.tmp`);
+    let renamed = false;
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
-      await fs.mkdir(dataDir, { recursive: true });
+      // The first folder it had to create, if any: its parent's entry for it goes to disk too.
+      const created = await fs.mkdir(dataDir, { recursive: true });
+      if (typeof created === 'string') await fs.syncDir?.(dirname(created));
       await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       await fs.rename(tmp, file.path);
+      renamed = true;
+      // The rename is on disk only once the folder is: until then a power loss may undo it.
+      await fs.syncDir?.(dataDir);
     } catch (error) {
-      await fs.rm(tmp, { force: true }).catch(() => {});
+      // Renamed but not flushed: the file may hold either version, so it is read again.
+      if (renamed) file.data = null;
+      else await fs.rm(tmp, { force: true }).catch(() => {});
       throw ioError(plugin, file.path, 'writing', error);
     }
     file.data = data;

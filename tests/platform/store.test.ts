@@ -1,6 +1,6 @@
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileStore, createMemoryStore } from '../../src/platform/index.ts';
 import type { Store, StoreFileSystem } from '../../src/platform/index.ts';
@@ -233,6 +233,60 @@ describe('file store on disk', () => {
     failRename = false;
     await db.set('a', 3);
     expect(await createFileStore({ dataDir: dir }).scope('db').get('a')).toBe(3);
+  });
+
+  it('flushes the folder after each rename, and its parent when it had to create it', async () => {
+    const calls: string[] = [];
+    const fs: StoreFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      writeFile: (path, data, options) => writeFile(path, data, options),
+      rename: async (from, to) => {
+        calls.push(`rename ${basename(to)}`);
+        await rename(from, to);
+      },
+      mkdir: (path, options) => mkdir(path, options),
+      rm: (path, options) => rm(path, options),
+      syncDir: async (path) => void calls.push(`sync ${path}`),
+    };
+    const dataDir = join(dir, 'nested', 'data');
+    const db = createFileStore({ dataDir, fs }).scope('db');
+    await db.set('a', 1);
+    await db.set('a', 2);
+    expect(calls).toEqual([`sync ${dir}`, 'rename db.json', `sync ${dataDir}`, 'rename db.json', `sync ${dataDir}`]);
+  });
+
+  it('a folder that cannot be flushed after the rename: STORE_IO_FAILED, and the values are read again from the file', async () => {
+    let failSync = false;
+    const fs: StoreFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      writeFile: (path, data, options) => writeFile(path, data, options),
+      rename: (from, to) => rename(from, to),
+      mkdir: (path, options) => mkdir(path, options),
+      rm: (path, options) => rm(path, options),
+      syncDir: async () => {
+        if (failSync) throw Object.assign(new Error('I/O error'), { code: 'EIO' });
+      },
+    };
+    const db = createFileStore({ dataDir: dir, fs }).scope('db');
+    await db.set('a', 1);
+    failSync = true;
+    expect(await rejectionCode(db.set('a', 2))).toBe('STORE_IO_FAILED');
+    failSync = false;
+    // What the file holds, not what memory assumed.
+    expect(await db.get('a')).toBe(JSON.parse(await readFile(join(dir, 'db.json'), 'utf8')).values.a);
+  });
+
+  it("removes temporary files a crash left before its first write, not a younger one (another process's write under way) nor other files", async () => {
+    await mkdir(dir, { recursive: true });
+    const stale = join(dir, '.0b6f2a3c-1d2e-4f50-8a9b-0c1d2e3f4a5b.tmp');
+    const young = join(dir, '.1b6f2a3c-1d2e-4f50-8a9b-0c1d2e3f4a5b.tmp');
+    await writeFile(stale, 'left by a crash');
+    await writeFile(young, 'being written');
+    await writeFile(join(dir, 'notes.tmp'), 'not ours');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(stale, hourAgo, hourAgo);
+    await createFileStore({ dataDir: dir }).scope('db').set('a', 1);
+    expect((await readdir(dir)).sort()).toEqual(['.1b6f2a3c-1d2e-4f50-8a9b-0c1d2e3f4a5b.tmp', 'db.json', 'notes.tmp']);
   });
 
   it('a temporary file left by a crashed process with the same pid does not fail a write', async () => {
