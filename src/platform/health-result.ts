@@ -4,7 +4,8 @@
  * Accepted: nothing (`undefined`) or `true` (healthy), `false` (unhealthy), a status string
  * (`'healthy' | 'degraded' | 'unhealthy'`), or an object
  * `{ status?, components?: { [name]: status | { status, message? } }, message? }` where `status`
- * may be left out when there are components (the worst of them is taken). Other keys are ignored.
+ * may be left out when there are components (the worst of them is taken; healthy when the list is
+ * empty). Other keys are ignored.
  * Anything else is not a health result.
  */
 import type { ErrorInfo } from '../errors.ts';
@@ -85,7 +86,9 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
     components = {};
     for (const [name, health] of kept) setOwn(components, name, health);
   }
-  const status = given.status ?? worst;
+  // No component listed (a pool with no connections right now): none is unwell. An object with
+  // neither status nor components is no result (a misspelt `status`).
+  const status = given.status ?? worst ?? (components !== undefined ? 'healthy' : undefined);
   if (status === undefined) return null;
   const result: HealthResult = { status };
   if (components !== undefined) result.components = components;

@@ -16,11 +16,14 @@ describe('health results', () => {
       { status: 'degraded', components: { db: { status: 'healthy' }, cache: { status: 'degraded', message: 'slow' } } },
     ],
     [{ status: 'healthy', components: { db: 'unhealthy' } }, { status: 'healthy', components: { db: { status: 'unhealthy' } } }],
+    // No component listed right now (a pool without connections): none is unwell.
+    [{ components: {} }, { status: 'healthy', components: {} }],
+    [{ components: {}, message: 'no connections' }, { status: 'healthy', components: {}, message: 'no connections' }],
   ])('reads %j', (given, expected) => {
     expect(normalizeHealth(given)).toEqual(expected);
   });
 
-  it.each([42, 'ok', null, [], {}, { status: 'fine' }, { status: 'healthy', message: 3 }, { components: { a: 'meh' } }, { components: [] }, { components: { a: { message: 'x' } } }])(
+  it.each([42, 'ok', null, [], {}, { stauts: 'healthy' }, { message: 'fine' }, { status: 'fine' }, { status: 'healthy', message: 3 }, { components: { a: 'meh' } }, { components: [] }, { components: { a: { message: 'x' } } }])(
     'refuses %j',
     (given) => {
       expect(normalizeHealth(given)).toBeNull();
