@@ -166,25 +166,48 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: requests must address 127.0.0.1 or localhost in their Host header');
 }
 
+/** Requests one connection may have waiting for their turn; one more closes the connection. */
+export const MAX_WAITING_PER_CONNECTION = 64;
+
+/** Per connection, the requests waiting for their turn: one `close` listener each, whatever their number. */
+const waitingOn = new WeakMap<Duplex, Set<(turn: boolean) => void>>();
+
 /**
  * Resolves true once `res` can be sent: at once, or for a request pipelined behind another
  * answer on its connection, when that answer is done. False when the connection goes first
- * (behind a live stream it always does): a command must not run when nobody can be told.
+ * (behind a live stream it always does). A client that piles more than
+ * MAX_WAITING_PER_CONNECTION requests behind an answer that never ends has its connection
+ * closed: waiting writes nothing, so nothing would slow its parsing down, and each waiting
+ * request holds memory.
  */
 export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   if (res.socket) return Promise.resolve(true);
   const connection = req.socket;
   if (connection.destroyed) return Promise.resolve(false);
+  let waiting = waitingOn.get(connection);
+  if (!waiting) {
+    const all = new Set<(turn: boolean) => void>();
+    waitingOn.set(connection, all);
+    connection.once('close', () => {
+      waitingOn.delete(connection);
+      for (const settle of [...all]) settle(false);
+    });
+    waiting = all;
+  }
+  if (waiting.size >= MAX_WAITING_PER_CONNECTION) {
+    connection.destroy();
+    return Promise.resolve(false);
+  }
+  const queue = waiting;
   return new Promise((resolve) => {
     const settle = (turn: boolean) => {
+      queue.delete(settle);
       res.off('socket', onSocket);
-      connection.off('close', onClose);
       resolve(turn);
     };
     const onSocket = () => settle(true);
-    const onClose = () => settle(false);
+    queue.add(settle);
     res.once('socket', onSocket);
-    connection.once('close', onClose);
   });
 }
 

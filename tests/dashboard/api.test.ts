@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingMessage } from 'node:http';
-import { checkHostHeader } from '../../src/dashboard/http.ts';
+import { MAX_WAITING_PER_CONNECTION, checkHostHeader } from '../../src/dashboard/http.ts';
 import { LiveFeed } from '../../src/dashboard/live.ts';
 import { StateClock } from '../../src/dashboard/view.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
@@ -321,6 +321,21 @@ describe('dashboard API: commands', () => {
     const reply = await rawRequest(host.dashboard.port, `GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${command.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`);
     expect([...reply.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([200, 200]);
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('stopped');
+  });
+
+  it('a client piling more requests behind a live stream than a connection may have waiting is disconnected; none of them runs', async () => {
+    const host = await start();
+    const command = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
+    const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    await until(() => received.includes('"type":"snapshot"'));
+    socket.write(command.repeat(MAX_WAITING_PER_CONNECTION + 1));
+    await closed;
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 
   it('a command whose plugin fails answers with the failure code', async () => {
