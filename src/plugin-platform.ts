@@ -121,6 +121,7 @@ export class PluginPlatform {
     this.logger = logger;
     this.bus = createEventBus({
       logger,
+      loggerOf: (name) => this.loggerOf(name),
       // A failed handler is logged through its plugin's logger (which binds the plugin and its
       // state), with the secrets redacted (its error may quote any plugin's).
       onHandlerError: (error, event) => {

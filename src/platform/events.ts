@@ -80,6 +80,8 @@ export interface EventBusOptions {
   onHandlerError?: (error: PluginFactoryError, event: BusEvent) => void;
   /** Where failed handlers are logged when there is no `onHandlerError`. @default stderr */
   logger?: Logger;
+  /** A plugin's own logger, for what the bus says about that plugin's handlers (default: `logger`). */
+  loggerOf?: (plugin: string) => Logger | null;
 }
 
 /** One bus per manager; plugins reach it through their scope (`ctx.events`). */
@@ -295,7 +297,10 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     ended?.resolve();
     ended = null;
     try {
-      logger.warn({ plugin: sub.owner, calls: running }, `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`);
+      const message = `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`;
+      const own = options.loggerOf?.(sub.owner) ?? null;
+      if (own) own.warn({ calls: running }, message);
+      else logger.warn({ plugin: sub.owner, calls: running }, message);
     } catch {
       // A failing logger must not break an unsubscribe.
     }
