@@ -38,10 +38,11 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
   const originals = new WeakMap<object, object>();
 
   /**
-   * The proxy over `original`. `holder`: the object a function was read from, its `this` when
-   * called on nothing else in 'impl' mode (none for the implementation itself).
+   * The proxy over `original`. `holder`: the object a function was read from and its proxy; in
+   * 'impl' mode the function's `this` when called on nothing else (none for the implementation
+   * itself).
    */
-  const proxyOf = <V extends object>(original: V, holder: object | null): V => {
+  const proxyOf = <V extends object>(original: V, holder: { original: object; proxy: object } | null): V => {
     const callable = typeof original === 'function';
     // Functions read from this proxy, each wrapped once (the same one every time it is read).
     const members = new WeakMap<Function, Function>();
@@ -49,7 +50,7 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
       if (typeof value !== 'function') return value;
       let wrapped = members.get(value);
       if (!wrapped) {
-        wrapped = proxyOf(value, original);
+        wrapped = proxyOf(value, { original, proxy });
         members.set(value, wrapped);
       }
       return wrapped;
@@ -64,7 +65,10 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
           return typeof standsFor === 'function' && FUNCTION_METHODS.has(original) ? self : standsFor;
         }
       }
-      return options.self === 'impl' && holder !== null ? holder : self;
+      if (options.self !== 'impl' || holder === null) return self;
+      // A `bind`, `call` or `apply` called on nothing acts on the function it was read from, behind
+      // its proxy as above.
+      return typeof holder.original === 'function' && FUNCTION_METHODS.has(original) ? holder.proxy : holder.original;
     };
     const target = (callable ? function () {}.bind(null) : {}) as V;
     const proxy: V = new Proxy(target, {
