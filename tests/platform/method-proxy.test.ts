@@ -22,8 +22,9 @@ describe("method proxy, 'impl' mode", () => {
     expect(runs(() => proxy.twice(2))).toBe(1);
     const bound = proxy.bind(null, 3);
     expect(runs(() => bound())).toBe(1);
-    const { bind, call, apply } = proxy;
-    const detached = bind(null, 4);
+    // Read off and called on nothing (as a destructuring caller would).
+    const { bind, call, apply } = proxy as unknown as Record<'bind' | 'call' | 'apply', (...args: unknown[]) => unknown>;
+    const detached = bind(null, 4) as () => unknown;
     // The detached bind runs through invoke itself, and so does the copy it made.
     expect(runs(() => detached())).toBe(1);
     expect([runs(() => call(null, 5)), runs(() => apply(null, [6]))]).toEqual([2, 2]);
