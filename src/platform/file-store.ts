@@ -7,7 +7,8 @@
  *   power loss leaves either the old or the new file, never half. Temporary files a crash left
  *   are removed before the store's first write.
  * - Operations of one plugin run one at a time, in call order; a value is in the file when `set`
- *   resolves. A failed write changes nothing, in the file or in memory.
+ *   resolves. A failed write changes nothing, in the file or in memory, unless only the folder
+ *   flush after the rename failed: the file may then hold either version, and is read again.
  * - A file that is not valid JSON, or not a store, is `STORE_CORRUPT`: every operation of that
  *   plugin rejects (reads included) and the file is never wiped or overwritten. It is read again
  *   on the next operation, so repairing or removing it is enough.
@@ -168,9 +169,17 @@ export function createFileStore(options: FileStoreOptions): Store {
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
-      // The first folder it had to create, if any: its parent's entry for it goes to disk too.
+      // The folders it had to create (from the first, `created`, down to dataDir): the entry of
+      // each in its parent goes to disk too, or a power loss could lose the folder with the file.
       const created = await fs.mkdir(dataDir, { recursive: true });
-      if (typeof created === 'string') await fs.syncDir?.(dirname(created));
+      if (typeof created === 'string' && fs.syncDir) {
+        const parents: string[] = [];
+        for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+          parents.push(dir);
+          if (dir === dirname(created) || dir === dirname(dir)) break;
+        }
+        for (const dir of parents.reverse()) await fs.syncDir(dir);
+      }
       await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       await fs.rename(tmp, file.path);
       renamed = true;

@@ -235,7 +235,7 @@ describe('file store on disk', () => {
     expect(await createFileStore({ dataDir: dir }).scope('db').get('a')).toBe(3);
   });
 
-  it('flushes the folder after each rename, and its parent when it had to create it', async () => {
+  it('flushes the folder after each rename, and the parent of every folder it had to create', async () => {
     const calls: string[] = [];
     const fs: StoreFileSystem = {
       readFile: (path, encoding) => readFile(path, encoding),
@@ -252,7 +252,7 @@ describe('file store on disk', () => {
     const db = createFileStore({ dataDir, fs }).scope('db');
     await db.set('a', 1);
     await db.set('a', 2);
-    expect(calls).toEqual([`sync ${dir}`, 'rename db.json', `sync ${dataDir}`, 'rename db.json', `sync ${dataDir}`]);
+    expect(calls).toEqual([`sync ${dir}`, `sync ${join(dir, 'nested')}`, 'rename db.json', `sync ${dataDir}`, 'rename db.json', `sync ${dataDir}`]);
   });
 
   it('a folder that cannot be flushed after the rename: STORE_IO_FAILED, and the values are read again from the file', async () => {
