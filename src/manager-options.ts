@@ -14,7 +14,7 @@ import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MAX_TIMER_MS, RetrySpec } from './manifest.ts';
-import { quote, unknownOptions } from './platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -75,7 +75,7 @@ export interface ReadOptions extends HostDefaults {
 }
 
 export function readDefaults(options: PluginManagerOptions): ReadOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw optionsError('options must be an object');
+  if (!isOptionsObject(options)) throw optionsError('options must be an object');
   const unknown = unknownOptions(options, OPTION_KEYS);
   if (unknown) throw optionsError(unknown);
   const { hookTimeoutMs = DEFAULT_HOOK_TIMEOUT_MS, retry = {}, failurePolicy = 'isolate', plugins, logger, inspect, clock, dataDir, health: healthOption } = options;

@@ -24,7 +24,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
-import { quote, readArgument } from './platform/_utils.ts';
+import { isOptionsObject, quote, readArgument } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
@@ -523,7 +523,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
    * (reloadFrom): a command accepted meanwhile comes later.
    */
   const reloadWith = async (name: string, given: { definition: unknown } | { load: () => unknown }, options: ReloadOptions = {}): Promise<PluginSnapshot> => {
-    if (typeof options !== 'object' || options === null) {
+    if (!isOptionsObject(options)) {
       throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${quote(options)}`);
     }
     // Read once, before anything changes: a getter that throws is a bad argument, not a fault.

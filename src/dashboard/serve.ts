@@ -18,7 +18,7 @@ import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin
 import { LiveFeed } from './live.ts';
 import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
-import { unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
 
 export interface DashboardOptions {
   /** @default 0 (any free port; read it from `url`) */
@@ -68,7 +68,7 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   if (!['getSnapshot', 'subscribe', 'can', 'startPlugin', 'stopPlugin', 'restartPlugin', 'reloadPlugin'].every((key) => fn(manager, key))) {
     throw optionsError('the first argument must be a plugin manager (createPluginManager)');
   }
-  if (typeof options !== 'object' || options === null) throw optionsError('options must be an object');
+  if (!isOptionsObject(options)) throw optionsError('options must be an object');
   const unknown = unknownOptions(options, DASHBOARD_OPTIONS);
   if (unknown) throw optionsError(unknown);
   if (options.token !== undefined && (typeof options.token !== 'string' || !TOKEN_PATTERN.test(options.token))) {

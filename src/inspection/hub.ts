@@ -9,7 +9,7 @@ import { PluginFactoryError, callGuarded, describeThrown } from '../errors.ts';
 import { toRecord } from './record.ts';
 import type { InspectionRecord } from './record.ts';
 import { RingBuffer } from './ring-buffer.ts';
-import { quote, unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 
 export interface InspectionHubOptions {
   /** How many records `recent()` keeps (the oldest are dropped). @default 1000 */
@@ -47,7 +47,7 @@ const MAX_HUB_CAPACITY = 1_000_000;
 const HUB_OPTIONS: ReadonlySet<string> = new Set(['capacity']);
 
 export function createInspectionHub(options: InspectionHubOptions = {}): InspectionHub {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  if (!isOptionsObject(options)) {
     throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: options must be an object such as { capacity: 1000 }, not ${quote(options)}`);
   }
   const unknown = unknownOptions(options, HUB_OPTIONS);

@@ -6,7 +6,7 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { PluginFactoryError } from '../errors.ts';
 import { createRedactor, isStringArray } from './redact.ts';
-import { quote, unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import type { InspectorRelay } from './relay.ts';
 
 export interface StatelyInspectorOptions {
@@ -77,7 +77,7 @@ const STATELY_OPTIONS: ReadonlySet<string> = new Set(['url', 'port', 'redact', '
  * ```
  */
 export async function connectStatelyInspector(options: StatelyInspectorOptions = {}): Promise<StatelyInspector> {
-  if (typeof options !== 'object' || options === null) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: the options must be an object, not ${quote(options)}`);
+  if (!isOptionsObject(options)) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: the options must be an object, not ${quote(options)}`);
   const unknown = unknownOptions(options, STATELY_OPTIONS);
   if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `Stately inspector: ${unknown}`);
   const url = options.url === undefined ? null : checkUrl(options.url);

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { quote, unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { z } from 'zod';
@@ -60,7 +60,7 @@ function readLoadOptions(options: unknown, result: LoadedHost): { folderOptions:
   if (options === undefined) return { folderOptions: {}, onLoaded: undefined };
   let read: { [K in keyof LoadOptions]: LoadOptions[K] | undefined };
   try {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new Error(`got ${quote(options)}`);
+    if (!isOptionsObject(options)) throw new Error(`got ${quote(options)}`);
     const unknown = unknownOptions(options, LOAD_OPTIONS);
     if (unknown) throw new Error(unknown);
     const { importModules, displayRoot, onLoaded } = options as LoadOptions;

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { parseDocument, visit } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { quote, unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
@@ -252,7 +252,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
     const what = typeof dir === 'string' ? 'an empty path' : quote(dir);
     return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: give the path of a plugin folder, not ${what}`)] };
   }
-  if (typeof options !== 'object' || options === null) {
+  if (!isOptionsObject(options)) {
     return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: the options must be an object, not ${quote(options)}`)] };
   }
   // A misspelt option (`importModules`, loadHost's spelling) would otherwise be ignored unseen.

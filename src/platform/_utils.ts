@@ -54,6 +54,11 @@ export function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', message);
 }
 
+/** Options must be a plain record of settings: not null, not an array (whose keys are indexes). */
+export function isOptionsObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /**
  * What is wrong with an options object that has keys outside `known` (a typo such as `prot` would
  * otherwise leave the default in place without a word), or null. `options` must be an object.

@@ -16,7 +16,7 @@
  * the plugin; the ones after it do not run.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { argumentError, assertPluginName, disposedError, isDottedName, isPluginName, quote, readArgument } from './_utils.ts';
+import { argumentError, assertPluginName, disposedError, isDottedName, isOptionsObject, isPluginName, quote, readArgument } from './_utils.ts';
 import { ImplementationGraph } from './host-hook-order.ts';
 import type { Implementation } from './host-hook-order.ts';
 
@@ -214,7 +214,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
           if (disposed) throw disposedError(plugin, 'ctx.hooks.implement was called');
           const state = stateOf(hook, plugin);
           if (typeof fn !== 'function') throw argumentError(`plugin '${plugin}': the implementation of '${state.ref.name}' must be a function`, { plugin });
-          if (options === null || typeof options !== 'object') {
+          if (!isOptionsObject(options)) {
             throw argumentError(`plugin '${plugin}': the options of '${state.ref.name}' must be an object such as { before: ['x'] }`, { plugin });
           }
           const impl: Implementation = {

@@ -20,7 +20,7 @@ import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
 import { methodProxy } from '../platform/method-proxy.ts';
-import { unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -194,7 +194,7 @@ interface Settings {
 const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHooks', 'cover', 'hookLimitMs', 'hookTimeoutMs', 'abortGraceMs', 'checkHandles', 'onStep']);
 
 function readOptions(options: LifecyclePathsOptions): Settings {
-  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  if (!isOptionsObject(options)) throw invalid('options must be an object');
   const unknown = unknownOptions(options, OPTION_KEYS);
   if (unknown) throw invalid(unknown);
   // null is no value: as a typo it must not pass for "the default".
