@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatError } from './cli/output.ts';
+import { formatError, stdoutClaimed } from './cli/output.ts';
 import { exitProcess, guardProcess, handleStrayErrors, strayError, unhandledStrays } from './cli/process-guard.ts';
 import type { StrayError } from './cli/process-guard.ts';
 import { USAGE, UsageError } from './cli/usage.ts';
@@ -54,6 +54,8 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   // A reader that goes away (`| head -1`, `| grep -m1 booted`, a log shipper restarting) or a
   // full disk must not take the host down: what would have gone there is dropped, the plugins
   // keep running and still stop in order.
+  direct.set(process.stdout, process.stdout.write.bind(process.stdout));
+  direct.set(process.stderr, process.stderr.write.bind(process.stderr));
   for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedReader);
   // The real stdout, for the flush below: a command may send what else writes there to stderr.
   const writeStdout = process.stdout.write.bind(process.stdout) as (chunk: string, done: () => void) => boolean;
@@ -78,16 +80,26 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   exitProcess(code);
 }
 
+/** Each stream's own write, as it was before a command sent what else writes to stdout elsewhere. */
+const direct = new Map<NodeJS.WriteStream, (text: string) => boolean>();
+/** Streams whose failure was said (or that failed themselves): said once, never said on one of them. */
+const failed = new Set<NodeJS.WriteStream>();
+
 /**
  * Output that cannot be written (a reader gone, a full disk under a redirected log) is dropped:
  * the plugins keep running and still stop in order. A failure other than a closed reader is
- * said once on the other stream, if that one still works.
+ * said once on the other stream, if that one still works, and never on a stdout that holds one
+ * JSON document (`--json`).
  */
 function ignoreClosedReader(this: NodeJS.WriteStream, error: NodeJS.ErrnoException): void {
+  if (failed.has(this)) return;
+  failed.add(this);
   if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
   const other = this === process.stdout ? process.stderr : process.stdout;
   const name = this === process.stdout ? 'stdout' : 'stderr';
-  if (!other.destroyed) other.write(`plugin-factory: cannot write to ${name} (${error.code ?? error.message}); what goes there is dropped\n`);
+  if (other.destroyed || failed.has(other) || (other === process.stdout && stdoutClaimed())) return;
+  // Written with the stream's own write: a claimed stdout's write goes to stderr, the one that failed.
+  (direct.get(other) ?? other.write.bind(other))(`plugin-factory: cannot write to ${name} (${error.code ?? error.message}); what goes there is dropped\n`);
 }
 
 /** True when this file is the program being run (not imported, e.g. by bin/plugin-factory.mjs). */

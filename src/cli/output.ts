@@ -11,12 +11,18 @@ export const print = (line: string, stream: Stream = process.stdout): void => {
   stream.write(`${line}\n`);
 };
 
+let claimed = false;
+
+/** Whether stdout holds one JSON document (`claimStdout` was called): nothing else may go there. */
+export const stdoutClaimed = (): boolean => claimed;
+
 /**
  * For `--json`, whose stdout is one JSON document: from now on whatever else writes to stdout
  * (plugin code: `console.log` in a hook, a write at import) goes to stderr; the stream returned
  * writes to the real stdout.
  */
 export function claimStdout(): Stream {
+  claimed = true;
   const stdout = process.stdout;
   const write = stdout.write.bind(stdout);
   const toStderr = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;

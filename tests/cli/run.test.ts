@@ -124,6 +124,32 @@ describe('plugin-factory run', () => {
     }
   });
 
+  it.skipIf(!existsSync('/dev/full'))('stderr on a full disk under --json: the run ends as usual, stdout holds only the snapshot', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = startCli(['run', `${FIXTURES}/good`, '--once', '--json'], { stderr: full });
+      const { code } = await exitOf(run);
+      expect(code).toBe(0);
+      expect(lastJsonLine<Snapshot>(run.out()).state).toBe('stopped');
+      expect(run.out()).not.toContain('cannot write');
+    } finally {
+      closeSync(full);
+    }
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('stderr on a full disk without --json: said once on stdout, and the run ends with its own code', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      // A failing plugin: its error goes to stderr, more than once.
+      const run = startCli(['run', `${FIXTURES}/failing`, '--once'], { stderr: full });
+      const { code } = await exitOf(run);
+      expect(code).toBe(1);
+      expect(run.out().match(/cannot write to stderr \(ENOSPC\)/g)).toHaveLength(1);
+    } finally {
+      closeSync(full);
+    }
+  });
+
   it('shuts down cleanly on SIGTERM, and ignores a relayed repeat of the signal', async () => {
     const run = startCli(['run', `${FIXTURES}/good`]);
     await waitFor(run, /press Ctrl-C to stop/);

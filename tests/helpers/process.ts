@@ -22,11 +22,11 @@ export interface Run {
 const runs: Run[] = [];
 
 /** Starts `command args` from the project root, in a process group of its own. */
-export function startProcess(command: string, args: string[], env: Record<string, string> = {}, stdoutTo: 'pipe' | number = 'pipe'): Run {
+export function startProcess(command: string, args: string[], env: Record<string, string> = {}, stdoutTo: 'pipe' | number = 'pipe', stderrTo: 'pipe' | number = 'pipe'): Run {
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', stdoutTo, 'pipe'],
+    stdio: ['ignore', stdoutTo, stderrTo],
     detached: true,
   });
   let stdout = '';
