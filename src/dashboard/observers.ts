@@ -41,6 +41,8 @@ export interface Observers {
 /** Connects the inspector (when chosen) and prepares the hub for the plugins of `host`; nothing is served yet. */
 export async function startObservers(choice: ObserverChoice, host: LoadedHost): Promise<Observers> {
   const redact = secretsOf(host.definitions);
+  // Set once the run ends: a relay found unreachable then is tried no more.
+  let closing = false;
   const stately: StatelyInspector | null =
     choice.inspect === null
       ? null
@@ -54,7 +56,9 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
                   choice.onRelay?.(
                     reachable
                       ? `inspector: connected to ${choice.inspect}`
-                      : `inspector: cannot reach ${choice.inspect} (${reason}); events wait for it (64 MiB at most) and it is tried again every second`,
+                      : closing
+                        ? `inspector: cannot reach ${choice.inspect} (${reason}); the run's events were not delivered`
+                        : `inspector: cannot reach ${choice.inspect} (${reason}); events wait for it (64 MiB at most) and it is tried again every second`,
                     !reachable,
                   ),
               },
@@ -100,6 +104,7 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
     },
     learn,
     async close() {
+      closing = true;
       await dashboard?.close();
       await stately?.close();
     },

@@ -141,11 +141,21 @@ export class InspectorSocket {
       this.pending.clear();
       return Promise.resolve();
     }
+    // Still connecting: a relay that turns out unreachable now is said to be, as it would be in a
+    // longer run (a short `run --once` used to end without a word, its frames dropped).
+    let unreached = socket.readyState === WebSocket.CONNECTING;
+    let reason: string | undefined;
+    socket.once('open', () => void (unreached = false));
+    socket.once('error', (error: NodeJS.ErrnoException) => void (reason ??= error.code ?? error.message));
     return new Promise((resolve) => {
-      const force = setTimeout(() => socket.terminate(), CLOSE_WAIT_MS);
+      const force = setTimeout(() => {
+        reason ??= `no answer within ${CLOSE_WAIT_MS} ms`;
+        socket.terminate();
+      }, CLOSE_WAIT_MS);
       socket.once('close', () => {
         clearTimeout(force);
         this.pending.clear();
+        if (unreached) this.tell(false, reason ?? 'the connection closed');
         resolve();
       });
       // The close frame goes out after everything queued before it.

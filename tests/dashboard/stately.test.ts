@@ -587,6 +587,17 @@ describe('InspectorSocket', () => {
     expect(told[1]).toEqual([true, undefined]);
   });
 
+  it('closed while still connecting to a relay that turns out unreachable, it still says so (a short run must not end without a word)', async () => {
+    const probe = await receiver();
+    const port = Number(new URL(probe.url).port);
+    await probe.close(); // nothing listens there now
+    const told: Array<[boolean, string | undefined]> = [];
+    const socket = new InspectorSocket({ url: `ws://127.0.0.1:${port}`, onReachable: (reachable, reason) => void told.push([reachable, reason]) });
+    socket.send(JSON.stringify({ type: '@xstate.actor', sessionId: 'manager', name: 'manager' }));
+    await socket.close(); // at once: the connection attempt has not failed yet
+    expect(told).toEqual([[false, 'ECONNREFUSED']]);
+  });
+
   it.each([true, false])('replayOnReconnect %s: a relay reached after the waiting frames overflowed is told the live actors, not the newest frames only', async (replayOnReconnect) => {
     const probe = await receiver();
     const port = Number(new URL(probe.url).port);
