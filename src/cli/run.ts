@@ -119,10 +119,16 @@ export async function runCommand(args: string[]): Promise<number> {
   // SIGINT, 143 for SIGTERM), the plugins it kept from running being no failure of theirs.
   let booting = true;
   let bootSignal: NodeJS.Signals | null = null;
+  const retryCut = new Set<string>();
   const signals = onShutdownSignal(
     (signal) => {
       log(`shutting down (${signal})`, notes);
-      if (booting) bootSignal = signal;
+      if (booting) {
+        bootSignal = signal;
+        // Plugins waiting to retry a failed hook: the stop ends them failed, but it is the
+        // signal that kept them from another try.
+        for (const plugin of manager.getSnapshot().plugins) if (plugin.state === 'failed.retrying') retryCut.add(plugin.name);
+      }
       void requestStop();
     },
     (line) => log(line, errors),
@@ -190,7 +196,7 @@ export async function runCommand(args: string[]): Promise<number> {
   // short `--once` is over within a tick or two) counts in this run's verdict.
   await new Promise((resolve) => setImmediate(resolve));
 
-  const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length);
+  const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length, retryCut);
   if (strays > 0) reasons.push(`${strays} error${strays === 1 ? '' : 's'} outside any hook (UNCAUGHT_ERROR)`);
   if (!notes.isTTY) print(table(final), notes);
   for (const reason of reasons) print(`${red('✗', errors)} ${reason}`, errors);
@@ -205,9 +211,11 @@ const LISTED = 10;
 
 /**
  * Why the run counts as failed: host problems, invalid plugins, a valid plugin that did not run
- * (`boot`: null when a signal stopped the boot) or ended failed.
+ * (`boot`: null when a signal stopped the boot) or ended failed. `retryCut`: plugins a signal
+ * during boot found waiting to retry a failed hook; ending in `failed.halted` is then the
+ * signal's doing, no failure of the run.
  */
-export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot, hostProblems: number): string[] {
+export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot, hostProblems: number, retryCut: ReadonlySet<string> = new Set()): string[] {
   const reasons: string[] = [];
   const list = (plugins: ManagerSnapshot['plugins'], state = true) =>
     plugins
@@ -219,7 +227,7 @@ export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot
   if (invalid.length > 0) reasons.push(`invalid: ${list(invalid, false)}`);
   const notRunning = (boot?.plugins ?? []).filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running');
   if (notRunning.length > 0) reasons.push(`did not reach running: ${list(notRunning)}`);
-  const failed = final.plugins.filter((plugin) => plugin.state.startsWith('failed'));
+  const failed = final.plugins.filter((plugin) => plugin.state.startsWith('failed') && !(plugin.state === 'failed.halted' && retryCut.has(plugin.name)));
   if (failed.length > 0) reasons.push(`ended failed: ${list(failed)}`);
   return reasons;
 }

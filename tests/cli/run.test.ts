@@ -150,6 +150,16 @@ describe('plugin-factory run', () => {
     }
   });
 
+  it('a Ctrl-C while a plugin waits to retry its failed start ends the run as an interrupted boot (130), not as a failure', async () => {
+    const run = startCli(['run', `${FIXTURES}/retrying`, '--json']);
+    await waitFor(run, /flaky: starting\.hook -> failed\.retrying/, { stream: 'err' });
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run);
+    expect(code, run.err()).toBe(130);
+    expect(lastJsonLine<Snapshot>(run.out()).plugins.map((p) => [p.name, p.state])).toEqual([['flaky', 'failed.halted']]);
+    expect(run.err()).not.toContain('ended failed');
+  });
+
   it('shuts down cleanly on SIGTERM, and ignores a relayed repeat of the signal', async () => {
     const run = startCli(['run', `${FIXTURES}/good`]);
     await waitFor(run, /press Ctrl-C to stop/);
