@@ -94,14 +94,19 @@ export async function runCommand(args: string[]): Promise<number> {
     logger: createConsoleLogger({ level: verbose ? 'info' : 'warn', write: (line) => log(line, errors) }),
     ...(observers?.inspect ? { inspect: observers.inspect } : {}),
   });
+  // Listening before anything is awaited: the manager reports its first changes (each plugin
+  // validated) a tick after it was made, and a line per change means every one.
+  progress = showProgress(manager, notes);
   try {
     for (const line of (await observers?.attach(manager)) ?? []) log(line, notes);
   } catch (error) {
-    await manager.stop();
+    const final = await manager.stop();
     await observers?.close();
+    progress.close();
+    // The last stdout line is the final snapshot, whatever ended the run.
+    if (out) print(JSON.stringify(final), out);
     throw error;
   }
-  progress = showProgress(manager, notes);
 
   let stopping: Promise<ManagerSnapshot> | null = null;
   let hotReload: HotReload | null = null;

@@ -34,8 +34,9 @@ describe('plugin-factory run', () => {
       ['base', 'stopped'],
       ['store', 'stopped'],
     ]);
-    // stdout holds only the snapshot; progress went to stderr.
+    // stdout holds only the snapshot; progress went to stderr, a line for every change.
     expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(reached(stderr, 'created')).toEqual(['api', 'audit', 'base', 'store']);
     expect(reached(stderr, 'running')).toEqual(['api', 'audit', 'base', 'store']);
     expect(stderr).toMatch(/^host: stopping -> stopped$/m);
   });

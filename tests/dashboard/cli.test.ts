@@ -52,6 +52,12 @@ describe('plugin-factory run --dashboard', () => {
       expect(code).toBe(1);
       expect(stderr).toMatch(/OPTIONS_INVALID/);
       expect(stdout).not.toMatch(/-> running/);
+      // With --json the last stdout line is the final snapshot, this way of ending too.
+      const json = await cli(['run', HOST, `--dashboard=${(blocker.address() as AddressInfo).port}`, '--json']);
+      expect(json.code).toBe(1);
+      const final = JSON.parse(json.stdout.trim().split('\n').at(-1) ?? '') as { state: string; plugins: Array<{ state: string }> };
+      expect(final.state).toBe('stopped');
+      expect(final.plugins.some((plugin) => plugin.state === 'running')).toBe(false);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
