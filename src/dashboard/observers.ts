@@ -38,11 +38,25 @@ export interface Observers {
   close(): Promise<void>;
 }
 
+/** A URL as the run prints it: credentials in it (`ws://user:pw@…`) are not shown. */
+export function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
 /** Connects the inspector (when chosen) and prepares the hub for the plugins of `host`; nothing is served yet. */
 export async function startObservers(choice: ObserverChoice, host: LoadedHost): Promise<Observers> {
   const redact = secretsOf(host.definitions);
   // Set once the run ends: a relay found unreachable then is tried no more.
   let closing = false;
+  const target = choice.inspect === null ? '' : shownUrl(choice.inspect);
   const stately: StatelyInspector | null =
     choice.inspect === null
       ? null
@@ -55,10 +69,10 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
                 onReachable: (reachable, reason) =>
                   choice.onRelay?.(
                     reachable
-                      ? `inspector: connected to ${choice.inspect}`
+                      ? `inspector: connected to ${target}`
                       : closing
-                        ? `inspector: cannot reach ${choice.inspect} (${reason}); the run's events were not delivered`
-                        : `inspector: cannot reach ${choice.inspect} (${reason}); events wait for it (64 MiB at most) and it is tried again every second`,
+                        ? `inspector: cannot reach ${target} (${reason}); the run's events were not delivered`
+                        : `inspector: cannot reach ${target} (${reason}); events wait for it (64 MiB at most) and it is tried again every second`,
                     !reachable,
                   ),
               },
@@ -79,7 +93,7 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
     async attach(manager) {
       const lines: string[] = [];
       if (stately?.viewerUrl) lines.push(`inspector: open ${stately.viewerUrl} (it embeds Stately's inspector from stately.ai: that browser needs the internet)`);
-      else if (stately) lines.push(`inspector: sending to ${stately.url}`);
+      else if (stately) lines.push(`inspector: sending to ${shownUrl(stately.url)}`);
       if (hub && choice.dashboard !== null) {
         const fromHost = reloadFromHost(host);
         dashboard = await serveDashboard(manager, {

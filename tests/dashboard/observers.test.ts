@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPluginManager, loadHost, silentLogger } from '../../src/index.ts';
-import { startObservers } from '../../src/dashboard/observers.ts';
+import { shownUrl, startObservers } from '../../src/dashboard/observers.ts';
 import { stopWithin } from '../helpers/host.ts';
 import { call } from './http.ts';
 
@@ -64,5 +64,13 @@ describe('run --dashboard --inspect', () => {
     await new Promise((resolve) => setTimeout(resolve, 200)); // frames reach the viewer through the relay
     expect(frames.some((text) => text.includes('upstream refused key'))).toBe(true);
     expect(frames.filter((text) => text.includes(SECRET))).toEqual([]);
+  });
+});
+
+describe('inspector URLs as run prints them', () => {
+  it('leave credentials out, and everything else as given', () => {
+    expect(shownUrl('ws://user:hunter2@127.0.0.1:9/path')).toBe('ws://***@127.0.0.1:9/path');
+    expect(shownUrl('ws://token@127.0.0.1:9')).toBe('ws://***@127.0.0.1:9/');
+    expect(shownUrl('ws://127.0.0.1:9')).toBe('ws://127.0.0.1:9');
   });
 });
