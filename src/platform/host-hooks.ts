@@ -225,7 +225,11 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
             seq: seq++,
             active: true,
           };
-          const cycle = state.implementations.add(impl);
+          // Another plugin named both before and after is a cycle in itself, whatever that plugin
+          // ever implements; any other closes in the graph. (Its own name is no constraint: a
+          // plugin's implementations run in the order they were made.)
+          const both = impl.before.find((name) => name !== plugin && impl.after.includes(name));
+          const cycle = both === undefined ? state.implementations.add(impl) : [plugin, both, plugin];
           if (cycle) {
             throw new PluginFactoryError(
               'DEPENDENCY_CYCLE',

@@ -101,6 +101,25 @@ describe('host hooks', () => {
     expect(hooks.implementers('h')).toEqual(['a', 'b']);
   });
 
+  it('refuses at once one that names another plugin both before and after, before that plugin implements anything', () => {
+    const hooks = createHostHooks();
+    hooks.define('h', { mode: 'collect' });
+    const refused = (options: { before?: string[]; after?: string[] }) => {
+      try {
+        hooks.scope('a').implement('h', () => 1, options);
+      } catch (thrown) {
+        return [(thrown as PluginFactoryError).code, (thrown as PluginFactoryError).plugins];
+      }
+      return null;
+    };
+    expect(refused({ before: ['b'], after: ['b'] })).toEqual(['DEPENDENCY_CYCLE', ['a', 'b', 'a']]);
+    expect(refused({ before: ['c', 'b'], after: ['b'] })).toEqual(['DEPENDENCY_CYCLE', ['a', 'b', 'a']]);
+    expect(hooks.implementers('h')).toEqual([]);
+    // b implementing later is not blamed for a's contradiction.
+    hooks.scope('b').implement('h', () => 2);
+    expect(hooks.implementers('h')).toEqual(['b']);
+  });
+
   it('names just the cycle, not the implementations merely behind it', () => {
     const hooks = createHostHooks();
     hooks.define('h', { mode: 'collect' });
@@ -295,7 +314,8 @@ describe('host hook order, against a reference', () => {
           }
           const impl: Impl = { plugin, before, after, seq: seq++ };
           const impls = [...accepted.map((a) => a.impl), impl];
-          const cycle = reaches(impls, impl, impl);
+          // Another plugin named both before and after is a cycle even before it implements.
+          const cycle = reaches(impls, impl, impl) || before.some((other) => other !== plugin && after.includes(other));
           let code: string | null = null;
           let unimplement: () => void = () => undefined;
           try {
