@@ -24,7 +24,8 @@ export interface FailedPath {
   path: string;
   code: string;
   message: string;
-  cause?: { code?: string; message: string };
+  /** What the plugin threw, when the failure has it; null otherwise (the key is always there). */
+  cause: { code?: string; message: string } | null;
 }
 
 export interface TestReport {
@@ -125,7 +126,7 @@ export async function testCommand(args: string[]): Promise<number> {
       if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}${path === null ? '' : ` (${path})`}: ${red(error.code, process.stdout)}: ${error.message}`);
     };
     if (path === null) {
-      entry.failed.push({ path: '(outside any path)', code: error.code, message: error.message });
+      entry.failed.push({ path: '(outside any path)', code: error.code, message: error.message, cause: null });
       late();
       return;
     }
@@ -140,7 +141,7 @@ export async function testCommand(args: string[]): Promise<number> {
       if (verdict === 'skipped') entry.skipped -= 1;
       verdicts.get(entry.name)?.set(path, 'failed');
     }
-    entry.failed.push({ path, code: error.code, message: error.message });
+    entry.failed.push({ path, code: error.code, message: error.message, cause: null });
     late();
   });
   // A signal stops the walk after the path under way, whose teardown closes what the plugin
@@ -239,8 +240,8 @@ async function errorsAlone(host: LoadedHost, definition: PluginDefinition): Prom
 }
 
 function failedPath(path: string, error: unknown, redactor: Redactor): FailedPath {
-  if (!isPluginFactoryError(error)) return { path, code: 'INTERNAL_ERROR', message: redactor.text(describeThrown(error)) };
-  const failed: FailedPath = { path, code: error.code, message: redactor.text(error.message) };
+  if (!isPluginFactoryError(error)) return { path, code: 'INTERNAL_ERROR', message: redactor.text(describeThrown(error)), cause: null };
+  const failed: FailedPath = { path, code: error.code, message: redactor.text(error.message), cause: null };
   const cause = error.cause;
   if (cause !== undefined && cause !== null) {
     // What a plugin threw, its code included, may quote a secret.

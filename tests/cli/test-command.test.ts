@@ -94,6 +94,8 @@ describe('plugin-factory test', () => {
     expect(code).toBe(1);
     const leaky = byName(report, 'leaky');
     expect(leaky.failed.map((failed) => failed.code)).toEqual(Array(5).fill('HANDLE_LEAKED'));
+    // Every failed path has the cause key, null when there is none to tell.
+    for (const failed of report.plugins.flatMap((plugin) => plugin.failed)) expect(Object.hasOwn(failed, 'cause')).toBe(true);
     expect(leaky.notWalked).toBeGreaterThan(0);
     expect(leaky.passed + leaky.skipped + leaky.failed.length + leaky.notWalked).toBe(leaky.paths);
 
