@@ -28,6 +28,22 @@ const start = async (...args: Parameters<typeof startHost>) => {
   return host;
 };
 
+/** A raw `stop` command for the plugin cache, with the host's token. */
+const stopCommand = (host: TestHost) =>
+  `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
+
+/** A raw connection to the dashboard whose first request is a live stream, open once its first snapshot came. */
+async function streamingConnection(host: TestHost, behind = '') {
+  const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${behind}`);
+  await until(() => received.includes('"type":"snapshot"'));
+  return { socket, closed };
+}
+
 describe('dashboard API: reads', () => {
   it('GET /api/snapshot: every plugin with state, version, attempts, error code and allowed commands', async () => {
     const host = await start();
@@ -305,15 +321,9 @@ describe('dashboard API: commands', () => {
 
   it('a command pipelined behind a live stream never runs (nobody could be told); behind an ordinary answer it runs and is answered', async () => {
     const host = await start();
-    const command = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
-    const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
-    let received = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => undefined);
-    socket.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${command}`);
-    await until(() => received.includes('"type":"snapshot"'));
+    const command = stopCommand(host);
+    const { socket, closed } = await streamingConnection(host, command);
     await sleep(100);
-    const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.destroy();
     await closed;
     await sleep(50);
@@ -325,15 +335,8 @@ describe('dashboard API: commands', () => {
 
   it('a client piling more requests behind a live stream than a connection may have waiting is disconnected; none of them runs', async () => {
     const host = await start();
-    const command = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
-    const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
-    let received = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => undefined);
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-    await until(() => received.includes('"type":"snapshot"'));
-    socket.write(command.repeat(MAX_WAITING_PER_CONNECTION + 1));
+    const { socket, closed } = await streamingConnection(host);
+    socket.write(stopCommand(host).repeat(MAX_WAITING_PER_CONNECTION + 1));
     await closed;
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
