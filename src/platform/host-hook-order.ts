@@ -60,6 +60,18 @@ export class ImplementationGraph {
     return cycle;
   }
 
+  /**
+   * Another plugin that `impl` must run before while `impl`'s plugin must also run after it: named
+   * in `impl.before` and in the `after` of `impl` or of an implementation its plugin made earlier
+   * (which runs first). That is a cycle whatever the named plugin ever implements; null if none.
+   */
+  contradiction(impl: Implementation): string | null {
+    if (impl.before.length === 0) return null;
+    const after = new Set(impl.after);
+    for (let earlier = this.firstOf.get(impl.plugin); earlier; earlier = this.nextOf.get(earlier)) for (const name of earlier.after) after.add(name);
+    return impl.before.find((name) => name !== impl.plugin && after.has(name)) ?? null;
+  }
+
   remove(impl: Implementation): void {
     if (!this.all.has(impl)) return;
     // One with no edge changed nobody's place: the cached order holds without it.

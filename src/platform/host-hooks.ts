@@ -225,11 +225,10 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
             seq: seq++,
             active: true,
           };
-          // Another plugin named both before and after is a cycle in itself, whatever that plugin
-          // ever implements; any other closes in the graph. (Its own name is no constraint: a
-          // plugin's implementations run in the order they were made.)
-          const both = impl.before.find((name) => name !== plugin && impl.after.includes(name));
-          const cycle = both === undefined ? state.implementations.add(impl) : [plugin, both, plugin];
+          // Another plugin this one must run both before and after is a cycle in itself, whatever
+          // that plugin ever implements; any other closes in the graph.
+          const both = state.implementations.contradiction(impl);
+          const cycle = both === null ? state.implementations.add(impl) : [plugin, both, plugin];
           if (cycle) {
             throw new PluginFactoryError(
               'DEPENDENCY_CYCLE',

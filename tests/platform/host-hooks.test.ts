@@ -115,9 +115,16 @@ describe('host hooks', () => {
     expect(refused({ before: ['b'], after: ['b'] })).toEqual(['DEPENDENCY_CYCLE', ['a', 'b', 'a']]);
     expect(refused({ before: ['c', 'b'], after: ['b'] })).toEqual(['DEPENDENCY_CYCLE', ['a', 'b', 'a']]);
     expect(hooks.implementers('h')).toEqual([]);
+    // Across two of its implementations: the first runs after b, the second (after the first)
+    // before b.
+    expect(refused({ after: ['b'] })).toBeNull();
+    expect(refused({ before: ['b'] })).toEqual(['DEPENDENCY_CYCLE', ['a', 'b', 'a']]);
+    // The other way round is no contradiction: before b, then after b.
+    expect(refused({ before: ['c'] })).toBeNull();
+    expect(hooks.implementers('h')).toEqual(['a', 'a']);
     // b implementing later is not blamed for a's contradiction.
     hooks.scope('b').implement('h', () => 2);
-    expect(hooks.implementers('h')).toEqual(['b']);
+    expect(hooks.implementers('h')).toEqual(['b', 'a', 'a']);
   });
 
   it('names just the cycle, not the implementations merely behind it', () => {
@@ -314,8 +321,10 @@ describe('host hook order, against a reference', () => {
           }
           const impl: Impl = { plugin, before, after, seq: seq++ };
           const impls = [...accepted.map((a) => a.impl), impl];
-          // Another plugin named both before and after is a cycle even before it implements.
-          const cycle = reaches(impls, impl, impl) || before.some((other) => other !== plugin && after.includes(other));
+          // Another plugin this one must run both before and after (after: in this implementation
+          // or an earlier one of its plugin) is a cycle even before that plugin implements.
+          const ownAfter = new Set([...after, ...accepted.filter((a) => a.impl.plugin === plugin).flatMap((a) => a.impl.after)]);
+          const cycle = reaches(impls, impl, impl) || before.some((other) => other !== plugin && ownAfter.has(other));
           let code: string | null = null;
           let unimplement: () => void = () => undefined;
           try {
