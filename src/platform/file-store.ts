@@ -158,6 +158,34 @@ export function createFileStore(options: FileStoreOptions): Store {
     }
   };
 
+  /** Folders made for dataDir whose entries in their parents are not known to be on disk yet, top first. */
+  let unflushed: string[] = [];
+  /**
+   * dataDir made, and the folders it took flushed into their parents (or a power loss could lose
+   * the folder with the file): one promise every plugin's write waits for, so none resolves
+   * before them; after a failure the next write tries again, what is still unflushed included.
+   */
+  let folderReady: Promise<void> | null = null;
+  const ensureFolder = (): Promise<void> =>
+    (folderReady ??= (async () => {
+      const created = await fs.mkdir(dataDir, { recursive: true });
+      if (typeof created === 'string') {
+        const parents: string[] = [];
+        for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+          parents.unshift(dir);
+          if (dir === dirname(created) || dir === dirname(dir)) break;
+        }
+        unflushed = [...new Set([...unflushed, ...parents])];
+      }
+      while (fs.syncDir && unflushed.length > 0) {
+        await fs.syncDir(unflushed[0]!);
+        unflushed.shift();
+      }
+    })().catch((error: unknown) => {
+      folderReady = null;
+      throw error;
+    }));
+
   const save = async (plugin: string, file: PluginFile, data: Map<string, JsonValue>): Promise<void> => {
     await (swept ??= sweep());
     // A name no other write picks: not another store on this folder, nor one left by a crash of a
@@ -169,18 +197,16 @@ export function createFileStore(options: FileStoreOptions): Store {
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
-      // The folders it had to create (from the first, `created`, down to dataDir): the entry of
-      // each in its parent goes to disk too, or a power loss could lose the folder with the file.
-      const created = await fs.mkdir(dataDir, { recursive: true });
-      if (typeof created === 'string' && fs.syncDir) {
-        const parents: string[] = [];
-        for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
-          parents.push(dir);
-          if (dir === dirname(created) || dir === dirname(dir)) break;
-        }
-        for (const dir of parents.reverse()) await fs.syncDir(dir);
+      await ensureFolder();
+      try {
+        await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
+      } catch (error) {
+        // The folder was removed while the store ran: made again, once.
+        if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+        folderReady = null;
+        await ensureFolder();
+        await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       }
-      await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       await fs.rename(tmp, file.path);
       renamed = true;
       // The rename is on disk only once the folder is: until then a power loss may undo it.

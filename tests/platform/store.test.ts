@@ -255,6 +255,43 @@ describe('file store on disk', () => {
     expect(calls).toEqual([`sync ${dir}`, `sync ${join(dir, 'nested')}`, 'rename db.json', `sync ${dataDir}`, 'rename db.json', `sync ${dataDir}`]);
   });
 
+  it('new folders whose flush failed are flushed by the next write; two plugins writing first at once both wait for them', async () => {
+    const calls: string[] = [];
+    let failNextSync = true;
+    const fs: StoreFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      writeFile: (path, data, options) => writeFile(path, data, options),
+      rename: (from, to) => rename(from, to),
+      mkdir: (path, options) => mkdir(path, options),
+      rm: (path, options) => rm(path, options),
+      syncDir: async (path) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (failNextSync) {
+          failNextSync = false;
+          throw Object.assign(new Error('I/O error'), { code: 'EIO' });
+        }
+        calls.push(`sync ${path}`);
+      },
+    };
+    const dataDir = join(dir, 'nested', 'data');
+    const store = createFileStore({ dataDir, fs });
+    expect(await rejectionCode(store.scope('a').set('k', 1))).toBe('STORE_IO_FAILED');
+    const resolved: string[] = [];
+    await Promise.all(['a', 'b'].map((plugin) => store.scope(plugin).set('k', 2).then(() => void resolved.push(`${plugin} resolved after ${calls.length} flushes`))));
+    // Both parents (the failed one again) before either write resolves.
+    expect(calls.slice(0, 2)).toEqual([`sync ${dir}`, `sync ${join(dir, 'nested')}`]);
+    expect(resolved.every((line) => !line.endsWith(' 0 flushes') && !line.endsWith(' 1 flushes'))).toBe(true);
+  });
+
+  it('a data dir removed while the store runs is made again by the next write', async () => {
+    const dataDir = join(dir, 'data');
+    const db = createFileStore({ dataDir }).scope('db');
+    await db.set('a', 1);
+    await rm(dataDir, { recursive: true, force: true });
+    await db.set('a', 2);
+    expect(await createFileStore({ dataDir }).scope('db').get('a')).toBe(2);
+  });
+
   it('a folder that cannot be flushed after the rename: STORE_IO_FAILED, and the values are read again from the file', async () => {
     let failSync = false;
     const fs: StoreFileSystem = {
