@@ -8,7 +8,7 @@
  *   never awaits), is handed to the command (which makes it an UNCAUGHT_ERROR, see
  *   stray-errors.ts) instead of ending the process with a stack trace and no plugin stopped.
  */
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 
 /** Node's own `process.exit`, for the command line's deliberate exits. */
 export const exitProcess: (code?: number) => never = process.exit.bind(process);
@@ -80,6 +80,18 @@ export function unhandledStrays(): StrayError[] {
 /** The UNCAUGHT_ERROR of a stray error, `plugin` and `scrub` given when they are known. */
 export function strayError(stray: StrayError, plugin?: string, scrub: (text: string) => string = (text) => text): PluginFactoryError {
   const what = stray.thrown ? 'an exception nobody caught' : 'a promise rejection nobody handled';
-  const message = `${plugin === undefined ? '' : `plugin '${plugin}': `}${what}, outside any hook: ${scrub(describeThrown(stray.error))}`;
-  return new PluginFactoryError('UNCAUGHT_ERROR', message, plugin === undefined ? {} : { plugin });
+  const thrown = scrub(describeThrown(stray.error));
+  const message = `${plugin === undefined ? '' : `plugin '${plugin}': `}${what}, outside any hook: ${thrown}`;
+  // Its cause is what was thrown as it may be shown: its text and code, scrubbed, not the value
+  // itself (which may hold a secret anywhere).
+  const code = thrownCode(stray.error);
+  const cause = Object.assign(new Error(thrown), code === undefined ? {} : { code: scrub(code) });
+  // Its stack, for --verbose, is the one of what was thrown (where the plugin threw it), scrubbed.
+  try {
+    const stack: unknown = stray.error instanceof Error ? stray.error.stack : undefined;
+    cause.stack = typeof stack === 'string' ? scrub(stack) : `Error: ${thrown}`;
+  } catch {
+    cause.stack = `Error: ${thrown}`;
+  }
+  return new PluginFactoryError('UNCAUGHT_ERROR', message, plugin === undefined ? { cause } : { plugin, cause });
 }

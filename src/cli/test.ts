@@ -126,7 +126,7 @@ export async function testCommand(args: string[]): Promise<number> {
       if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}${path === null ? '' : ` (${path})`}: ${red(error.code, process.stdout)}: ${error.message}`);
     };
     if (path === null) {
-      entry.failed.push({ path: '(outside any path)', code: error.code, message: error.message, cause: null });
+      entry.failed.push(failedPath('(outside any path)', error, hostWide));
       late();
       return;
     }
@@ -141,7 +141,7 @@ export async function testCommand(args: string[]): Promise<number> {
       if (verdict === 'skipped') entry.skipped -= 1;
       verdicts.get(entry.name)?.set(path, 'failed');
     }
-    entry.failed.push({ path, code: error.code, message: error.message, cause: null });
+    entry.failed.push(failedPath(path, error, hostWide));
     late();
   });
   // A signal stops the walk after the path under way, whose teardown closes what the plugin

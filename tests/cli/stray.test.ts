@@ -193,16 +193,17 @@ describe('errors outside any hook', () => {
 
   it('test: an exception from a plugin timer fails that plugin in the report instead of ending the run', async () => {
     await plugins({
-      thrower: `let once = false;\nexport default { init() {}, start() { if (!once) { once = true; setTimeout(() => { throw new Error('from a timer'); }, 0); } }, stop() {} };\n`,
+      thrower: `let once = false;\nexport default { init() {}, start() { if (!once) { once = true; setTimeout(() => { throw Object.assign(new Error('from a timer'), { code: 'ECONNRESET' }); }, 0); } }, stop() {} };\n`,
       ok: `export default { init() {}, start() {}, stop() {} };\n`,
     });
     const { code, stdout, stderr } = await cli(['test', dir, '--json'], { timeoutMs: 60_000 });
     expect(code, stderr).toBe(1);
     const report = JSON.parse(stdout) as {
-      plugins: Array<{ name: string; paths: number; passed: number; skipped: number; notWalked: number; failed: Array<{ code: string }> }>;
+      plugins: Array<{ name: string; paths: number; passed: number; skipped: number; notWalked: number; failed: Array<{ code: string; cause: { code?: string } | null }> }>;
     };
     const byName = Object.fromEntries(report.plugins.map((p) => [p.name, p]));
-    expect(byName['thrower']?.failed.map((f) => f.code)).toContain('UNCAUGHT_ERROR');
+    // Its cause is what the plugin threw, with its code.
+    expect(byName['thrower']?.failed.filter((f) => f.code === 'UNCAUGHT_ERROR').map((f) => f.cause?.code)).toEqual(['ECONNRESET']);
     expect(byName['ok']?.failed).toEqual([]);
     // The path it happened on counts once, as failed: the counts add up to the paths.
     for (const plugin of report.plugins) expect(plugin.passed + plugin.skipped + plugin.failed.length + plugin.notWalked).toBe(plugin.paths);
