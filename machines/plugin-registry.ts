@@ -63,6 +63,8 @@ export interface PluginRecord<R extends PluginRef = PluginRef> {
   transition: { op: number; kind: 'restart' | 'reload' | 'unload' } | null;
   /** A command was sent and its resulting snapshot has not arrived yet. */
   awaiting: boolean;
+  /** That command is `plugin.stop`: though its state still reads running, it is on its way down. */
+  stopSent: boolean;
   dependents: Array<{ name: string; required: boolean }>;
   // Cached flags and the counters derived from them (see refresh()).
   running: boolean;
@@ -213,6 +215,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const record = this.byActorId.get(actorId);
     if (!record) return;
     record.awaiting = false;
+    record.stopSent = false;
     const previous = record.state;
     if (previous !== state) {
       record.state = state;
@@ -351,6 +354,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       replacement: null,
       transition: null,
       awaiting: false,
+      stopSent: false,
       dependents: [],
       running: false,
       dead: false,
@@ -428,7 +432,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    */
   private refresh(record: PluginRecord<R>, fromStop = false): void {
     const state = record.state;
-    const running = state === 'running';
+    // A stop sent this step is as good as begun: a dependent started now waits for it to come
+    // back, rather than run its start while this one's stop hook runs.
+    const running = state === 'running' && !record.stopSent;
     const dead = DEAD.has(state);
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
@@ -551,6 +557,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.ref = null;
     record.want = backUp ? 'running' : 'stopped';
     record.awaiting = false;
+    record.stopSent = false;
     const previous = record.state;
     record.state = 'validating';
     this.effects.push({ kind: 'changed', name: record.name, state: 'validating', previous });
@@ -753,6 +760,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   private send(record: PluginRecord<R>, event: LifecycleEvent): void {
     if (!record.ref) return;
     record.awaiting = true;
+    record.stopSent = event.type === 'plugin.stop';
     this.effects.push({ kind: 'send', ref: record.ref, event });
     this.refresh(record);
   }

@@ -325,6 +325,37 @@ describe('overlapping commands', () => {
     },
   );
 
+  it('a dependent started in the same tick right after a stop of its requirement waits for the requirement to come back: its start never runs while that stops', async () => {
+    const seen: string[] = [];
+    const manager = host([
+      {
+        manifest: { name: 'a', version: '1.0.0' },
+        module: {
+          init() {},
+          start: () => void seen.push('a.start'),
+          stop: async () => {
+            seen.push('a.stop');
+            await sleep(20);
+            seen.push('a.stopped');
+          },
+        },
+      },
+      {
+        manifest: { name: 'b', version: '1.0.0', dependencies: { a: '^1.0.0' } },
+        module: { init() {}, start: () => void seen.push(`b.start: a ${stateOf(manager, 'a')}`), stop() {} },
+      },
+    ]);
+    await manager.start();
+    await manager.stopPlugin('b');
+    seen.length = 0;
+    const stopping = settles(manager.stopPlugin('a'));
+    const starting = settles(manager.startPlugin('b'));
+    // The later start wins: a comes back for b, and the stop ends with a running.
+    expect(await starting).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    expect(await stopping).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(seen).toEqual(['a.stop', 'a.stopped', 'a.start', 'b.start: a running']);
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
