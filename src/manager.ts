@@ -414,7 +414,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       case 'start':
         return accepts('plugin.start') || accepts('plugin.init');
       case 'stop':
-        return accepts('plugin.stop') && !snapshot.matches({ failed: 'retrying' });
+        return accepts('plugin.stop');
       case 'restart':
         return snapshot.matches('running') && accepts('plugin.stop');
       case 'retry':
@@ -647,7 +647,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return expectState(await simple(name, 'start'), name, isRunning);
     },
     async stopPlugin(name) {
-      return expectState(await simple(name, 'stop'), name, isAtRest);
+      // A plugin waiting to retry a failed hook stops retrying: it rests failed (halted), which is
+      // what the stop asked for, not a failure of the stop.
+      const retrying = lifecycleSnapshot(recordOf(name))?.matches({ failed: 'retrying' }) === true;
+      return expectState(await simple(name, 'stop'), name, (state) => isAtRest(state) || (retrying && state === 'failed.halted'));
     },
     async restartPlugin(name) {
       return expectState(await simple(name, 'restart'), name, isRunning);

@@ -1361,6 +1361,22 @@ describe('retries', () => {
     expect(calls).toBe(2);
     expect(stateOf(manager, 'flaky')).toBe('running');
   });
+
+  it('stopPlugin stops a plugin waiting to retry: it rests failed.halted, the stop resolves, the command it was retrying for rejects with the failure', async () => {
+    let starts = 0;
+    const manager = host(
+      [plugin([], 'flaky', { hooks: { start: () => { if (++starts > 1) throw new Error('down'); } } })],
+      { retry: { retries: 5, backoffMs: 60_000 } },
+    );
+    await manager.start();
+    await manager.stopPlugin('flaky');
+    const starting = manager.startPlugin('flaky');
+    await waitForPlugin(manager, 'flaky', 'failed.retrying');
+    expect(manager.can('flaky', 'stop')).toBe(true);
+    expect((await manager.stopPlugin('flaky')).state).toBe('failed.halted');
+    expect((await rejection(starting, 'HOOK_FAILED')).plugin).toBe('flaky');
+    expect(starts).toBe(2);
+  });
 });
 
 // ── createPluginManager: options and definitions ────────────────────────────
