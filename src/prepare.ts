@@ -204,6 +204,9 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
     check(manifest.dependencies, true);
     check(manifest.optionalDependencies, false);
     for (const other of others) {
+      // One already invalid (its range on this plugin unmet before, say) runs with no version of
+      // it: it is checked again when it is itself reloaded, and does not stand in this one's way.
+      if (other.errors.length > 0) continue;
       const range = ownValue(other.manifest?.dependencies, plugin.name) ?? ownValue(other.manifest?.optionalDependencies, plugin.name);
       if (range !== undefined && !satisfiesDependency(manifest.version, range)) {
         plugin.errors.push(

@@ -273,6 +273,19 @@ describe('overlapping commands', () => {
     expect(log).not.toContain('c.stop'); // the running version of c was never touched
   });
 
+  it('a dependent already invalid for its range does not refuse a reload of its dependency, which changes nothing for it', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '^2.0.0' } })]);
+    await manager.start();
+    expect(stateOf(manager, 'b')).toBe('invalid');
+    expect(await settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '1.0.1' })))).toMatchObject({ ok: true, value: { state: 'running', version: '1.0.1' } });
+    expect(stateOf(manager, 'b')).toBe('invalid');
+    // A valid dependent's range still holds a reload back.
+    const other = host([plugin(log, 'c'), plugin(log, 'd', { deps: { c: '^1.0.0' } })]);
+    await other.start();
+    expect(await settles(other.reloadPlugin('c', plugin(log, 'c', { version: '2.0.0' })))).toEqual({ ok: false, code: 'DEPENDENCY_VERSION_MISMATCH' });
+  });
+
   it('a reload that breaks the range a concurrently reloaded dependent now needs is refused', async () => {
     const log: string[] = [];
     const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } })]);
