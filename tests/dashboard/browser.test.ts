@@ -159,6 +159,31 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 3);
   });
 
+  it(`after the dashboard is served again, only plugins whose state changed meanwhile count in the page's delay${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    // Three plugins with no dependencies: stopping one changes no other.
+    const plugins = ['a', 'b', 'c'].map((name) => ({ manifest: { name, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));
+    const manager = createPluginManager({ plugins, logger: silentLogger });
+    let dashboard = await serveDashboard(manager);
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(dashboard.url);
+    await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr[data-state="running"]').length === 3);
+    type Probe = { pluginFactoryDashboard: { resetLatency(): void; latency(): { count: number } } };
+    await page.evaluate(() => (window as unknown as Probe).pluginFactoryDashboard.resetLatency());
+    const { port } = dashboard;
+    await dashboard.close();
+    await manager.stopPlugin('a');
+    // Served again: it dates the plugins it never saw change from its own start.
+    dashboard = await serveDashboard(manager, { port });
+    await page.waitForFunction(() => document.getElementById('connection')?.className === 'live', undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelector('#plugin-rows tr[data-name="a"]')?.getAttribute('data-state') === 'stopped');
+    await sleep(200);
+    expect(await page.evaluate(() => (window as unknown as Probe).pluginFactoryDashboard.latency().count)).toBe(1);
+  });
+
   it(`records that come after a reconnect's snapshot stay on the timeline, whichever panel is drawn first${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     const hub = createInspectionHub();
     const manager = createPluginManager({ plugins: manyPlugins(3), logger: silentLogger, inspect: hub.inspect });

@@ -36,6 +36,10 @@ const controls = new Controls();
 const latency = new LatencyStats();
 /** When the last frame was drawn (0 before the first). */
 let lastFrame = 0;
+/** Per plugin, the state its row shows: a new connection's rows count only where it changes. */
+const shown = new Map<string, string>();
+/** The frame to draw takes in a new connection's first snapshot. */
+let connected = false;
 const chart = new ChartView(byId('chart'));
 const timeline = new Timeline(byId<HTMLOListElement>('timeline'));
 const table = new PluginTable(byId<HTMLTableSectionElement>('plugin-rows'), { select, command });
@@ -87,14 +91,24 @@ function render(): void {
   if (full) table.keepOnly(new Set(plugins.keys()));
   for (const name of removed) table.remove(name);
   const rows = full ? [...plugins.values()] : [...changed.values()];
+  // Rows whose state changed since the last frame, whether they came one by one or in a full
+  // refresh (a host state change sends every row). After a new connection, only those whose
+  // state differs from the one shown: a dashboard started again dates the plugins it never saw
+  // change from its own start. The first frame has nothing to compare with.
+  const moved = full
+    ? lastFrame > 0
+      ? rows.filter((row) => row.since > lastFrame && (!connected || shown.get(row.name) !== row.state))
+      : []
+    : [...changed.values()];
+  connected = false;
+  if (full) shown.clear();
   for (const row of rows) {
     const before = table.size;
     table.update(row);
+    shown.set(row.name, row.state);
     if (table.size !== before) reshaped = true;
   }
-  // Rows whose state changed since the last frame, whether they came one by one or in a full
-  // refresh (a host state change sends every row); the first frame has nothing to compare with.
-  const moved = full ? (lastFrame > 0 ? rows.filter((row) => row.since > lastFrame) : []) : changed.values();
+  for (const name of removed) shown.delete(name);
   for (const row of moved) if (row.since > 0 && row.since <= now) latency.add(now - row.since);
   lastFrame = now;
   if (full) shapes.clear();
@@ -165,6 +179,7 @@ function receive(message: LiveMessage): void {
     for (const plugin of message.snapshot.plugins) plugins.set(plugin.name, plugin);
     hostState = message.snapshot.state;
     full = true;
+    connected = true;
     fresh = message.recent;
     records.length = 0;
     byId('timeline-section').classList.toggle('no-inspection', !message.snapshot.inspection);
