@@ -266,6 +266,38 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.waitForFunction(() => !(document.querySelector('#detail-actions button[data-command="start"]') as HTMLButtonElement).disabled);
     expect(problems).toEqual([]);
   });
+
+  it(`a command run from the keyboard gives the focus back to its button, or to the next one that can run when it cannot${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [{ manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start: () => sleep(200), stop: () => sleep(200) } }],
+    });
+    const dashboard = await serveDashboard(manager);
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const { page, problems } = await open(browser, dashboard.controlUrl);
+    await page.waitForSelector('tr[data-name="slow"][data-state="running"]');
+    const focused = () => page.evaluate(() => {
+      const element = document.activeElement as HTMLElement | null;
+      return `${element?.closest('tr')?.dataset['name'] ?? element?.parentElement?.id ?? ''} ${element?.dataset['command'] ?? element?.tagName.toLowerCase()}`;
+    });
+    await page.focus('tr[data-name="slow"] button[data-command="restart"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /restart slow: running/.test(document.querySelector('#detail-note')?.textContent ?? ''));
+    await page.waitForFunction(() => document.activeElement !== document.body, undefined, { timeout: 5000 });
+    expect(await focused()).toBe('slow restart');
+    // From the panel: once stopped, stop cannot run again; the focus goes to start beside it.
+    await page.focus('tr[data-name="slow"] button.select');
+    await page.keyboard.press('Enter');
+    await page.focus('#detail-actions button[data-command="stop"]');
+    await page.keyboard.press(' ');
+    await page.waitForFunction(() => /stop slow: stopped/.test(document.querySelector('#detail-note')?.textContent ?? ''));
+    await page.waitForFunction(() => document.activeElement !== document.body, undefined, { timeout: 5000 });
+    expect(await focused()).toBe('detail-actions start');
+    expect(problems).toEqual([]);
+  });
 });
 
 describe('the dashboard with 1,000 plugins', () => {

@@ -66,6 +66,9 @@ function showSelected(): void {
 }
 
 async function command(name: string, what: DashboardCommand): Promise<void> {
+  // The button pressed is disabled while its command runs, which takes the keyboard focus away
+  // from it: it gets the focus back once the command is over, if nothing else took it meanwhile.
+  const pressed = document.activeElement instanceof HTMLButtonElement ? document.activeElement : null;
   table.setBusy(name, true);
   detail.setBusy(name, true);
   detail.message(`${what} ${name}…`);
@@ -75,6 +78,33 @@ async function command(name: string, what: DashboardCommand): Promise<void> {
   if (result.ok) detail.message(`${what} ${name}: ${result.plugin.state}`);
   else detail.message(`${what} ${name} refused: ${result.code}: ${result.message}`, 'error');
   refreshControls();
+  refocus = pressed;
+  giveFocusBack();
+  // The next frame decides for good (its rows have what the command changed).
+  if (refocus) schedule();
+}
+
+/** The button whose command took the keyboard focus away, until it can have it back. */
+let refocus: HTMLButtonElement | null = null;
+
+/**
+ * Gives the focus back to `refocus` once it is enabled again (its plugin's row may say it can
+ * run only a frame later), unless the focus went somewhere else meanwhile. Still disabled at the
+ * frame after the command (`last`: a stop's button once the plugin stopped), the focus goes to
+ * the first enabled button beside it.
+ */
+function giveFocusBack(last = false): void {
+  if (!refocus) return;
+  const focused = document.activeElement;
+  const button = refocus;
+  if ((focused !== null && focused !== document.body) || !button.isConnected) refocus = null;
+  else if (!button.disabled) {
+    button.focus();
+    refocus = null;
+  } else if (last) {
+    [...(button.parentElement?.querySelectorAll('button') ?? [])].find((other) => !other.disabled)?.focus();
+    refocus = null;
+  }
 }
 
 function refreshControls(): void {
@@ -92,12 +122,12 @@ function render(): void {
   for (const name of removed) table.remove(name);
   const rows = full ? [...plugins.values()] : [...changed.values()];
   // Rows whose state changed since the last frame, whether they came one by one or in a full
-  // refresh (a host state change sends every row). After a new connection, only those whose
-  // state differs from the one shown: a dashboard started again dates the plugins it never saw
-  // change from its own start. The first frame has nothing to compare with.
+  // refresh (a host state change sends every row). After a new connection, those whose state
+  // differs from the one shown, whenever it changed: a dashboard started again dates the plugins
+  // it never saw change from its own start. The first frame has nothing to compare with.
   const moved = full
     ? lastFrame > 0
-      ? rows.filter((row) => row.since > lastFrame && (!connected || shown.get(row.name) !== row.state))
+      ? rows.filter((row) => (connected ? shown.get(row.name) !== row.state : row.since > lastFrame))
       : []
     : [...changed.values()];
   connected = false;
@@ -127,6 +157,7 @@ function render(): void {
   changed.clear();
   removed.clear();
   full = false;
+  giveFocusBack(true);
 }
 
 function renderPanels(): void {
