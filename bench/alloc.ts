@@ -8,21 +8,14 @@
 import { Session } from 'node:inspector/promises';
 import type { HeapProfiler } from 'node:inspector';
 import { createPluginManager, silentLogger } from '../src/index.ts';
+import { randomDag } from './dag.ts';
 
 const n = Number(process.env['ALLOC_N'] ?? 1000);
 const rounds = Number(process.env['ALLOC_ROUNDS'] ?? 5);
 const noop = async () => undefined;
 
 /** The same seeded DAG shape as the main bench: plugin i depends on up to two before it. */
-const dag = (() => {
-  let state = 7;
-  const random = () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-  return Array.from({ length: n }, (_, i) => {
-    const deps = new Set<string>();
-    for (let k = 0; k < 2 && i > 0; k++) deps.add(`p${Math.floor(random() * i)}`);
-    return [...deps];
-  });
-})();
+const dag = randomDag(n, 7);
 
 /** Fresh definitions for each boot, as a host would pass them. */
 const plugins = () =>
