@@ -215,6 +215,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     const record = this.byActorId.get(actorId);
     if (!record) return;
     record.awaiting = false;
+    const stopSent = record.stopSent;
     record.stopSent = false;
     const previous = record.state;
     if (previous !== state) {
@@ -223,10 +224,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
     // A pending retry is over once the plugin runs (started by another way, or reset).
     if (state === 'running') record.retryPending = false;
+    // Halted by a stop while it waited to retry: no new failure. Wanted up again meanwhile (a
+    // dependent started in the same tick), it tries again, once its requirements run.
+    const retryStopped = stopSent && previous === 'failed.retrying';
+    if (retryStopped && record.want === 'running') record.retryPending = true;
     // A plugin whose stop failed is out of service because of that stop, never "failed while
     // wanted running", even if a command wants it up again meanwhile (a restart's second half,
     // a dependent started): the host goes on from a failed stop under `abort` too.
-    const fromStop = previous === 'stopping';
+    const fromStop = previous === 'stopping' || retryStopped;
     this.advanceIntent(record);
     this.refresh(record, fromStop);
     this.enqueue(record);

@@ -369,6 +369,33 @@ describe('overlapping commands', () => {
     expect(seen).toEqual(['a.stop', 'a.stopped', 'a.start', 'b.start: a running']);
   });
 
+  it.each(['isolate', 'abort'] as const)(
+    'a plugin waiting to retry, stopped in the tick its dependent is started (%s): no new failure, it tries again for the dependent, and the later command wins',
+    async (failurePolicy) => {
+      let failures = 0;
+      const definition = (name: string, deps: string[], start: () => void = () => undefined): PluginDefinition => ({
+        manifest: { name, version: '1.0.0', dependencies: Object.fromEntries(deps.map((d) => [d, '*'])) },
+        module: { init() {}, start, stop() {} },
+      });
+      const manager = createPluginManager({
+        plugins: [definition('a', []), definition('b', ['a'], () => { if (failures-- > 0) throw new Error('not yet'); }), definition('c', ['b'])],
+        logger: silentLogger,
+        failurePolicy,
+        retry: { retries: 3, backoffMs: 100 },
+      });
+      managers.push(manager);
+      await manager.start();
+      await manager.stopPlugin('b'); // c goes down with it
+      failures = 1;
+      const first = settles(manager.startPlugin('b'));
+      await until(() => stateOf(manager, 'b') === 'failed.retrying');
+      const [stop, start] = await Promise.all([settles(manager.stopPlugin('b')), settles(manager.startPlugin('c'))]);
+      expect([stop, start]).toEqual([{ ok: false, code: 'INVALID_TRANSITION' }, { ok: true, value: expect.objectContaining({ state: 'running' }) }]);
+      expect(await first).toMatchObject({ ok: true });
+      expect([manager.getSnapshot().state, ...['a', 'b', 'c'].map((name) => stateOf(manager, name))]).toEqual(['running', 'running', 'running', 'running']);
+    },
+  );
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
