@@ -554,7 +554,11 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       );
     }
     next.key = `${name}@${generation}`;
-    const checkAgainstCurrent = () => checkGraph([next], [...current.values()].filter((p) => p.name !== name));
+    const checkAgainstCurrent = () => {
+      const others = [...current.values()].filter((p) => p.name !== name);
+      const invalid = new Set(others.filter((p) => registry().get(p.name)?.state === 'invalid').map((p) => p.name));
+      checkGraph([next], others, invalid);
+    };
     checkAgainstCurrent();
     // Everything is checked before the running version is touched: a bad reload leaves it up.
     let problems = next.errors;

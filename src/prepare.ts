@@ -160,10 +160,11 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 /**
  * Dependency problems of `plugins`: a missing required dependency, a version out of range, a
  * cycle (`a -> b -> c -> a`). `others` are plugins already registered (a reload checks against
- * them): they count as dependencies, and their own ranges on `plugins` must still hold.
+ * them): they count as dependencies, and their own ranges on `plugins` must still hold, unless
+ * they are invalid (`invalid`: the names of registered plugins found invalid).
  * Errors are added to the plugins in `plugins` only.
  */
-export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly PreparedPlugin[] = []): void {
+export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly PreparedPlugin[] = [], invalid: ReadonlySet<string> = new Set()): void {
   const versions = new Map<string, string>();
   const registered = new Set<string>();
   for (const plugin of [...others, ...plugins]) {
@@ -204,9 +205,10 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
     check(manifest.dependencies, true);
     check(manifest.optionalDependencies, false);
     for (const other of others) {
-      // One already invalid (its range on this plugin unmet before, say) runs with no version of
-      // it: it is checked again when it is itself reloaded, and does not stand in this one's way.
-      if (other.errors.length > 0) continue;
+      // One already invalid (its range on this plugin unmet before, a bad config …: `invalid` has
+      // those found past the manifest) runs with no version of it: it is checked again when it
+      // is itself reloaded, and does not stand in this one's way.
+      if (other.errors.length > 0 || invalid.has(other.name)) continue;
       const range = ownValue(other.manifest?.dependencies, plugin.name) ?? ownValue(other.manifest?.optionalDependencies, plugin.name);
       if (range !== undefined && !satisfiesDependency(manifest.version, range)) {
         plugin.errors.push(

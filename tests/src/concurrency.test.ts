@@ -280,6 +280,14 @@ describe('overlapping commands', () => {
     expect(stateOf(manager, 'b')).toBe('invalid');
     expect(await settles(manager.reloadPlugin('a', plugin(log, 'a', { version: '1.0.1' })))).toMatchObject({ ok: true, value: { state: 'running', version: '1.0.1' } });
     expect(stateOf(manager, 'b')).toBe('invalid');
+    // Invalid for something found past its manifest (a required config value missing) too.
+    const configured = host([
+      plugin(log, 'e'),
+      { ...plugin(log, 'f', { deps: { e: '^1.0.0' } }), manifest: { name: 'f', version: '1.0.0', dependencies: { e: '^1.0.0' }, config: { url: { type: 'string', required: true } } } },
+    ]);
+    await configured.start();
+    expect(stateOf(configured, 'f')).toBe('invalid');
+    expect(await settles(configured.reloadPlugin('e', plugin(log, 'e', { version: '2.0.0' })))).toMatchObject({ ok: true, value: { version: '2.0.0' } });
     // A valid dependent's range still holds a reload back.
     const other = host([plugin(log, 'c'), plugin(log, 'd', { deps: { c: '^1.0.0' } })]);
     await other.start();
