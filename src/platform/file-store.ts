@@ -177,9 +177,11 @@ export function createFileStore(options: FileStoreOptions): Store {
         }
         unflushed = [...new Set([...unflushed, ...parents])];
       }
-      while (fs.syncDir && unflushed.length > 0) {
-        await fs.syncDir(unflushed[0]!);
-        unflushed.shift();
+      // Removed by value once flushed: a folder made again meanwhile may have put more in.
+      for (const dir of [...unflushed]) {
+        if (!fs.syncDir) break;
+        await fs.syncDir(dir);
+        unflushed = unflushed.filter((other) => other !== dir);
       }
     })().catch((error: unknown) => {
       folderReady = null;
@@ -197,13 +199,15 @@ export function createFileStore(options: FileStoreOptions): Store {
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
       const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
-      await ensureFolder();
+      const ready = ensureFolder();
+      await ready;
       try {
         await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       } catch (error) {
-        // The folder was removed while the store ran: made again, once.
+        // The folder was removed while the store ran: made again, once, by whichever write saw it
+        // first (the others wait for the same promise).
         if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
-        folderReady = null;
+        if (folderReady === ready) folderReady = null;
         await ensureFolder();
         await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
       }

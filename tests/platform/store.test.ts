@@ -283,6 +283,38 @@ describe('file store on disk', () => {
     expect(resolved.every((line) => !line.endsWith(' 0 flushes') && !line.endsWith(' 1 flushes'))).toBe(true);
   });
 
+  it('a data dir removed while the store runs, then written by three plugins at once: made again once, every new folder flushed before any write resolves', async () => {
+    const dataDir = join(dir, 'x', 'y', 'data');
+    const log: string[] = [];
+    let watching = false;
+    const fs: StoreFileSystem = {
+      readFile: (path, encoding) => readFile(path, encoding),
+      writeFile: (path, data, options) => writeFile(path, data, options),
+      rename: (from, to) => rename(from, to),
+      mkdir: async (path, options) => {
+        const made = await mkdir(path, options);
+        if (watching && made !== undefined) log.push('mkdir');
+        return made;
+      },
+      rm: (path, options) => rm(path, options),
+      syncDir: async (path) => {
+        await new Promise((resolve) => setTimeout(resolve, path.endsWith('data') ? 1 : 15));
+        if (watching) log.push(`sync ${path}`);
+      },
+    };
+    const store = createFileStore({ dataDir, fs });
+    for (const plugin of ['a', 'b', 'c']) await store.scope(plugin).set('k', 1);
+    await rm(join(dir, 'x'), { recursive: true, force: true });
+    watching = true;
+    await Promise.all(['a', 'b', 'c'].map((plugin) => store.scope(plugin).set('k', 2).then(() => void log.push(`${plugin} resolved`))));
+    const firstResolved = log.findIndex((line) => line.endsWith('resolved'));
+    expect(log.filter((line) => line === 'mkdir')).toHaveLength(1);
+    for (const folder of [dir, join(dir, 'x'), join(dir, 'x', 'y')]) {
+      const at = log.indexOf(`sync ${folder}`);
+      expect([folder, at >= 0 && at < firstResolved]).toEqual([folder, true]);
+    }
+  });
+
   it('a data dir removed while the store runs is made again by the next write', async () => {
     const dataDir = join(dir, 'data');
     const db = createFileStore({ dataDir }).scope('db');
