@@ -69,6 +69,9 @@ async function command(name: string, what: DashboardCommand): Promise<void> {
   // The button pressed is disabled while its command runs, which takes the keyboard focus away
   // from it: it gets the focus back once the command is over, if nothing else took it meanwhile.
   const pressed = document.activeElement instanceof HTMLButtonElement ? document.activeElement : null;
+  // A new command ends the watch of the one before.
+  refocus = null;
+  const watch = ++refocusWatch;
   table.setBusy(name, true);
   detail.setBusy(name, true);
   detail.message(`${what} ${name}…`);
@@ -78,33 +81,42 @@ async function command(name: string, what: DashboardCommand): Promise<void> {
   if (result.ok) detail.message(`${what} ${name}: ${result.plugin.state}`);
   else detail.message(`${what} ${name} refused: ${result.code}: ${result.message}`, 'error');
   refreshControls();
+  if (watch !== refocusWatch) return; // another command began meanwhile: its button is watched
   refocus = pressed;
+  refocusBy = Date.now() + REFOCUS_MS;
   giveFocusBack();
-  // The next frame decides for good (its rows have what the command changed).
-  if (refocus) schedule();
+  // Decided for good by then, rows or not.
+  if (refocus) setTimeout(() => watch === refocusWatch && giveFocusBack(true), REFOCUS_MS);
 }
 
+/** How long the button of a finished command waits for its row to say it can run again. */
+const REFOCUS_MS = 1000;
 /** The button whose command took the keyboard focus away, until it can have it back. */
 let refocus: HTMLButtonElement | null = null;
+let refocusBy = 0;
+/** Counts the commands sent: a watch belongs to the last one. */
+let refocusWatch = 0;
 
 /**
- * Gives the focus back to `refocus` once it is enabled again (its plugin's row may say it can
- * run only a frame later), unless the focus went somewhere else meanwhile. Still disabled at the
- * frame after the command (`last`: a stop's button once the plugin stopped), the focus goes to
- * the first enabled button beside it.
+ * Gives the focus back to `refocus` whenever it is enabled and the focus fell to the page body,
+ * until REFOCUS_MS after the command: its row says it can run when the stream's next batch
+ * comes, and a batch sent before the command's answer may still disable it once more. The focus
+ * taken anywhere else ends the watch. Still disabled at the end (`last`: a stop's button once the
+ * plugin stopped), the focus goes to the first enabled button beside it.
  */
-function giveFocusBack(last = false): void {
+function giveFocusBack(last = Date.now() >= refocusBy): void {
   if (!refocus) return;
   const focused = document.activeElement;
   const button = refocus;
-  if ((focused !== null && focused !== document.body) || !button.isConnected) refocus = null;
-  else if (!button.disabled) {
-    button.focus();
+  const onBody = focused === null || focused === document.body;
+  if ((!onBody && focused !== button) || !button.isConnected) {
     refocus = null;
-  } else if (last) {
-    [...(button.parentElement?.querySelectorAll('button') ?? [])].find((other) => !other.disabled)?.focus();
-    refocus = null;
+    return;
   }
+  if (onBody && !button.disabled) button.focus();
+  if (!last) return;
+  if (document.activeElement !== button) [...(button.parentElement?.querySelectorAll('button') ?? [])].find((other) => !other.disabled)?.focus();
+  refocus = null;
 }
 
 function refreshControls(): void {
@@ -157,7 +169,7 @@ function render(): void {
   changed.clear();
   removed.clear();
   full = false;
-  giveFocusBack(true);
+  giveFocusBack();
 }
 
 function renderPanels(): void {
