@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import { createInspectionHub, createPluginManager, loadHost, reloadFromHost, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
-import type { Dashboard, PluginManager } from '../../src/index.ts';
+import type { Dashboard, PluginDefinition, PluginManager } from '../../src/index.ts';
 import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { SKIP_BROWSER, SKIP_REASON, artifact, launch } from './browser.ts';
 import { manyPlugins } from './many.ts';
@@ -50,6 +50,17 @@ async function open(browser: Browser, url: string): Promise<{ page: Page; proble
   });
   await page.goto(url);
   return { page, problems };
+}
+
+/** A booted host of `plugins` and its dashboard, open in Chromium with the control token. */
+async function controlledPage(plugins: PluginDefinition[]) {
+  const manager = createPluginManager({ logger: silentLogger, plugins });
+  const dashboard = await serveDashboard(manager);
+  cleanups.push(() => dashboard.close(), () => manager.stop());
+  await manager.start();
+  const browser = await launch();
+  cleanups.push(() => browser.close());
+  return { manager, ...(await open(browser, dashboard.controlUrl)) };
 }
 
 /** The states a plugin's snapshot records in the timeline went through, oldest first. */
@@ -230,19 +241,10 @@ describe('the page follows the host and is usable from the keyboard', () => {
   });
 
   it(`a plugin is selected from the keyboard in the table and the graph; a command in flight disables only its own plugin's panel buttons${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
-    const manager = createPluginManager({
-      logger: silentLogger,
-      plugins: [
-        { manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => sleep(800) } },
-        { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() { throw new Error('no'); }, stop() {} } },
-      ],
-    });
-    const dashboard = await serveDashboard(manager);
-    cleanups.push(() => dashboard.close(), () => manager.stop());
-    await manager.start();
-    const browser = await launch();
-    cleanups.push(() => browser.close());
-    const { page, problems } = await open(browser, dashboard.controlUrl);
+    const { page, problems } = await controlledPage([
+      { manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => sleep(800) } },
+      { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() { throw new Error('no'); }, stop() {} } },
+    ]);
     await page.waitForSelector('#graph g.node[data-name="bad"]');
     const enabled = (command: string) => page.$eval(`#detail-actions button[data-command="${command}"]`, (button) => !(button as HTMLButtonElement).disabled);
     const selected = () => page.textContent('#detail-fields dd');
@@ -268,17 +270,8 @@ describe('the page follows the host and is usable from the keyboard', () => {
   });
 
   it(`a command run from the keyboard gives the focus back to its button, or to the next one that can run when it cannot${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
-    const manager = createPluginManager({
-      logger: silentLogger,
-      // Hooks that take no time: the command's answer comes before the stream's batch of its changes.
-      plugins: [{ manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }],
-    });
-    const dashboard = await serveDashboard(manager);
-    cleanups.push(() => dashboard.close(), () => manager.stop());
-    await manager.start();
-    const browser = await launch();
-    cleanups.push(() => browser.close());
-    const { page, problems } = await open(browser, dashboard.controlUrl);
+    // Hooks that take no time: the command's answer comes before the stream's batch of its changes.
+    const { page, problems } = await controlledPage([{ manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }]);
     await page.waitForSelector('tr[data-name="slow"][data-state="running"]');
     const focused = () => page.evaluate(() => {
       const element = document.activeElement as HTMLElement | null;

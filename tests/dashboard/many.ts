@@ -4,19 +4,9 @@
  * hooks that take a few milliseconds, so that a boot is a few seconds of steady change.
  */
 import type { PluginDefinition } from '../../src/index.ts';
+import { seeded as random } from '../../bench/dag.ts';
 import { sleep } from '../helpers/time.ts';
 
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 
 export function manyPlugins(count: number, maxHookMs = 8, seed = 1): PluginDefinition[] {

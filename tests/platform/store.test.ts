@@ -7,6 +7,15 @@ import type { Store, StoreFileSystem } from '../../src/platform/index.ts';
 import { PluginFactoryError } from '../../src/errors.ts';
 import { codeOf, rejectionCode } from './helpers.ts';
 
+/** The store's file operations on the real file system; a test overrides the ones it watches or fails. */
+const realFs: StoreFileSystem = {
+  readFile: (path, encoding) => readFile(path, encoding),
+  writeFile: (path, data, options) => writeFile(path, data, options),
+  rename: (from, to) => rename(from, to),
+  mkdir: (path, options) => mkdir(path, options),
+  rm: (path, options) => rm(path, options),
+};
+
 let dir = '';
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pf-store-'));
@@ -212,14 +221,11 @@ describe('file store on disk', () => {
   it('a failed write leaves the old file and the old values, and no temporary file', async () => {
     let failRename = false;
     const fs: StoreFileSystem = {
-      readFile: (path, encoding) => readFile(path, encoding),
-      writeFile: (path, data, options) => writeFile(path, data, options),
+      ...realFs,
       rename: async (from, to) => {
         if (failRename) throw Object.assign(new Error('disk full'), { code: 'ENOSPC' });
         await rename(from, to);
       },
-      mkdir: (path, options) => mkdir(path, options),
-      rm: (path, options) => rm(path, options),
     };
     const db = createFileStore({ dataDir: dir, fs }).scope('db');
     await db.set('a', 1);
@@ -238,14 +244,11 @@ describe('file store on disk', () => {
   it('flushes the folder after each rename, and the parent of every folder it had to create', async () => {
     const calls: string[] = [];
     const fs: StoreFileSystem = {
-      readFile: (path, encoding) => readFile(path, encoding),
-      writeFile: (path, data, options) => writeFile(path, data, options),
+      ...realFs,
       rename: async (from, to) => {
         calls.push(`rename ${basename(to)}`);
         await rename(from, to);
       },
-      mkdir: (path, options) => mkdir(path, options),
-      rm: (path, options) => rm(path, options),
       syncDir: async (path) => void calls.push(`sync ${path}`),
     };
     const dataDir = join(dir, 'nested', 'data');
@@ -259,11 +262,7 @@ describe('file store on disk', () => {
     const calls: string[] = [];
     let failNextSync = true;
     const fs: StoreFileSystem = {
-      readFile: (path, encoding) => readFile(path, encoding),
-      writeFile: (path, data, options) => writeFile(path, data, options),
-      rename: (from, to) => rename(from, to),
-      mkdir: (path, options) => mkdir(path, options),
-      rm: (path, options) => rm(path, options),
+      ...realFs,
       syncDir: async (path) => {
         await new Promise((resolve) => setTimeout(resolve, 5));
         if (failNextSync) {
@@ -288,15 +287,12 @@ describe('file store on disk', () => {
     const log: string[] = [];
     let watching = false;
     const fs: StoreFileSystem = {
-      readFile: (path, encoding) => readFile(path, encoding),
-      writeFile: (path, data, options) => writeFile(path, data, options),
-      rename: (from, to) => rename(from, to),
+      ...realFs,
       mkdir: async (path, options) => {
         const made = await mkdir(path, options);
         if (watching && made !== undefined) log.push('mkdir');
         return made;
       },
-      rm: (path, options) => rm(path, options),
       syncDir: async (path) => {
         await new Promise((resolve) => setTimeout(resolve, path.endsWith('data') ? 1 : 15));
         if (watching) log.push(`sync ${path}`);
@@ -327,11 +323,7 @@ describe('file store on disk', () => {
   it('a folder that cannot be flushed after the rename: STORE_IO_FAILED, and the values are read again from the file', async () => {
     let failSync = false;
     const fs: StoreFileSystem = {
-      readFile: (path, encoding) => readFile(path, encoding),
-      writeFile: (path, data, options) => writeFile(path, data, options),
-      rename: (from, to) => rename(from, to),
-      mkdir: (path, options) => mkdir(path, options),
-      rm: (path, options) => rm(path, options),
+      ...realFs,
       syncDir: async () => {
         if (failSync) throw Object.assign(new Error('I/O error'), { code: 'EIO' });
       },
