@@ -42,7 +42,6 @@ interface Hooks {
   stop(): Promise<void>;
 }
 
-
 const noop = async () => undefined;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const noopHooks = (n: number): Hooks[] => Array.from({ length: n }, () => ({ init: noop, start: noop, stop: noop }));
@@ -54,8 +53,18 @@ function definitions(dag: string[][], hooks: Hooks[]): PluginDefinition[] {
   }));
 }
 
-const heapUsed = () => {
+/**
+ * Before a timed run or a weighing: a few turns of the event loop, then a full collection. A
+ * host stopped just before stays reachable until its last callbacks ran, and the next contender
+ * (avvio after the engine, say) would otherwise pay for collecting it.
+ */
+const settle = async () => {
+  await new Promise((resolve) => setTimeout(resolve, 20));
   quiesce();
+};
+
+const heapUsed = async () => {
+  await settle();
   return process.memoryUsage().heapUsed;
 };
 
@@ -74,7 +83,7 @@ async function bootedHost(dag: string[][], hooks: Hooks[]) {
  */
 async function engineRun(dag: string[][], hooks: Hooks[], options: { inspect?: () => void } = {}) {
   const plugins = definitions(dag, hooks);
-  quiesce();
+  await settle();
   const started = performance.now();
   const manager = createPluginManager({ plugins, logger: silentLogger, ...options });
   const booted = await manager.start();
@@ -92,22 +101,18 @@ async function engineRun(dag: string[][], hooks: Hooks[], options: { inspect?: (
  */
 async function engineHeapPerPluginKiB(dag: string[][], hooks: Hooks[]): Promise<number> {
   const plugins = definitions(dag, hooks);
-  // A host stopped just before (the timed run) stays reachable until its last callbacks ran: a
-  // few turns of the event loop first, or it would still be in the heap weighed as "before".
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  const before = heapUsed();
+  // The host the timed run stopped just before is gone from the heap weighed as "before" (settle).
+  const before = await heapUsed();
   const manager = createPluginManager({ plugins, logger: silentLogger });
   await manager.start();
-  // A turn of the event loop: what the boot's last steps let go of is garbage by then.
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  const kib = (heapUsed() - before) / 1024 / dag.length;
+  const kib = ((await heapUsed()) - before) / 1024 / dag.length;
   await manager.stop();
   return kib;
 }
 
 /** avvio: each plugin a `use` that awaits init and start and registers stop with onClose. */
 async function avvioRun(hooks: Hooks[]): Promise<{ ms: number; bootMs: number }> {
-  quiesce();
+  await settle();
   const started = performance.now();
   const app = avvio();
   for (const h of hooks) {
@@ -130,7 +135,7 @@ async function avvioRun(hooks: Hooks[]): Promise<{ ms: number; bootMs: number }>
  * then its init and start. No lifecycle, no checks; what the machine's timers allow.
  */
 async function plainDagBoot(dag: string[][], hooks: Hooks[]): Promise<number> {
-  quiesce();
+  await settle();
   const started = performance.now();
   const done: Array<Promise<void>> = [];
   dag.forEach((deps, i) => {
@@ -146,7 +151,7 @@ async function plainDagBoot(dag: string[][], hooks: Hooks[]): Promise<number> {
 
 /** The floor: a loop awaiting init/start in topological order and stop in reverse. */
 async function plainRun(hooks: Hooks[]): Promise<number> {
-  quiesce();
+  await settle();
   const started = performance.now();
   for (const h of hooks) {
     await h.init();
