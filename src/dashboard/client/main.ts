@@ -96,6 +96,9 @@ let refocus: HTMLButtonElement | null = null;
 let refocusBy = 0;
 /** Counts the commands sent: a watch belongs to the last one. */
 let refocusWatch = 0;
+// A click or tap anywhere is the user's own choice of where to be: the watch ends, even when
+// what was clicked takes no focus (the page body then has it).
+document.addEventListener('pointerdown', () => void (refocus = null), { capture: true });
 
 /**
  * Gives the focus back to `refocus` whenever it is enabled and the focus fell to the page body,
