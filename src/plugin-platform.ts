@@ -121,15 +121,10 @@ export class PluginPlatform {
     this.logger = logger;
     this.bus = createEventBus({
       logger,
+      // A failed handler is logged through its plugin's logger, with the secrets redacted (its
+      // error may quote any plugin's).
       loggerOf: (name) => this.loggerOf(name),
-      // A failed handler is logged through its plugin's logger (which binds the plugin and its
-      // state), with the secrets redacted (its error may quote any plugin's).
-      onHandlerError: (error, event) => {
-        const own = error.plugin === undefined ? null : this.loggerOf(error.plugin);
-        const message = this.redact(error.message, error.plugin);
-        if (own) own.error({ code: error.code, event: event.type }, message);
-        else logger.error({ plugin: error.plugin, code: error.code, event: event.type }, message);
-      },
+      redact: (text, plugin) => this.redact(text, plugin),
     });
     // A failed after-listener is logged scrubbed too: what it threw may quote the hook's outcome.
     this.lifecycle = createLifecycleHooks({

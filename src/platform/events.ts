@@ -82,6 +82,8 @@ export interface EventBusOptions {
   logger?: Logger;
   /** A plugin's own logger, for what the bus says about that plugin's handlers (default: `logger`). */
   loggerOf?: (plugin: string) => Logger | null;
+  /** Scrubs what the bus says about a plugin's handlers (what a handler threw may quote a secret). */
+  redact?: (text: string, plugin: string) => string;
 }
 
 /** One bus per manager; plugins reach it through their scope (`ctx.events`). */
@@ -234,6 +236,17 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     return counts;
   };
 
+  /**
+   * What the bus says about `owner`'s handlers: through the plugin's own logger when it has one
+   * (which binds the plugin and its state), else the bus's, naming the plugin; scrubbed either way.
+   */
+  const sayAbout = (owner: string, level: 'warn' | 'error', fields: Record<string, unknown>, message: string) => {
+    const text = options.redact ? options.redact(message, owner) : message;
+    const own = options.loggerOf?.(owner) ?? null;
+    if (own) own[level](fields, text);
+    else logger[level]({ plugin: owner, ...fields }, text);
+  };
+
   const report = (sub: Subscription, event: BusEvent, thrown: unknown) => {
     const error = new PluginFactoryError(
       'EVENT_HANDLER_FAILED',
@@ -242,7 +255,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     );
     try {
       if (options.onHandlerError) options.onHandlerError(error, event);
-      else logger.error({ plugin: sub.owner, code: error.code, event: event.type }, error.message);
+      else sayAbout(sub.owner, 'error', { code: error.code, event: event.type }, error.message);
     } catch {
       // A failing reporter must not break delivery either.
     }
@@ -298,9 +311,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     ended = null;
     try {
       const message = `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`;
-      const own = options.loggerOf?.(sub.owner) ?? null;
-      if (own) own.warn({ calls: running }, message);
-      else logger.warn({ plugin: sub.owner, calls: running }, message);
+      sayAbout(sub.owner, 'warn', { calls: running }, message);
     } catch {
       // A failing logger must not break an unsubscribe.
     }
