@@ -5,6 +5,7 @@
  * carries the script already bundled.
  */
 import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServerResponse } from 'node:http';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
@@ -33,15 +34,29 @@ let loading: Promise<Assets> | null = null;
 /** A build takes tens of milliseconds; one that takes this long will not finish. */
 const BUILD_TIMEOUT_MS = 30_000;
 
-/** The page's script bundled from the client sources (the package build writes it out once). */
-export async function bundleClientScript(): Promise<string> {
+/**
+ * esbuild's TypeScript settings for the page, given here: by default it would read the nearest
+ * tsconfig.json above the sources, which, in an installed package, is the project's that installed
+ * it (one that does not parse would break every dashboard).
+ */
+const CLIENT_TSCONFIG = { compilerOptions: { target: 'ES2022', verbatimModuleSyntax: true } } as const;
+
+/**
+ * The page's script bundled from the client sources (the package build writes it out once);
+ * `folder`: where they are (tests).
+ */
+export async function bundleClientScript(folder = client('')): Promise<string> {
   const { build } = await import('esbuild');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`esbuild did not finish within ${BUILD_TIMEOUT_MS} ms`)), BUILD_TIMEOUT_MS);
   });
   const building = build({
-    entryPoints: [client('main.ts')],
+    entryPoints: [join(folder, 'main.ts')],
+    tsconfigRaw: CLIENT_TSCONFIG,
+    // The paths esbuild writes in the script's comments start from the package, not from wherever
+    // the host was started (the layout of the machine is nobody's business on the page).
+    absWorkingDir: resolve(folder, '..', '..', '..'),
     bundle: true,
     write: false,
     format: 'esm',

@@ -2,10 +2,15 @@
  * The dashboard's JSON API over 127.0.0.1: reads without a token, commands only with it,
  * refusals carrying their error code, and no secret in any response or in the live stream.
  */
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IncomingMessage } from 'node:http';
+import { bundleClientScript } from '../../src/dashboard/assets.ts';
 import { MAX_WAITING_PER_CONNECTION, checkHostHeader } from '../../src/dashboard/http.ts';
 import { LiveFeed } from '../../src/dashboard/live.ts';
 import { StateClock } from '../../src/dashboard/view.ts';
@@ -102,6 +107,20 @@ describe('dashboard API: reads', () => {
     expect((await call(`${host.base}/assets/dashboard.css`)).status).toBe(200);
     const headers = await fetch(`${host.base}/`).then((r) => r.headers);
     expect(headers.get('content-security-policy')).toContain("script-src 'self'");
+  });
+
+  it("bundles the page's script whatever tsconfig.json lies above the sources (an installed package's is its user's)", async () => {
+    // The sources as an installed package has them: under a project whose tsconfig.json does not parse.
+    const project = await mkdtemp(join(tmpdir(), 'pf-client-'));
+    try {
+      await writeFile(join(project, 'tsconfig.json'), '{ not json');
+      const folder = join(project, 'node_modules', 'plugin-factory', 'src', 'dashboard', 'client');
+      await cp(fileURLToPath(new URL('../../src/dashboard/client/', import.meta.url)), folder, { recursive: true });
+      await cp(fileURLToPath(new URL('../../src/dashboard/wire.ts', import.meta.url)), join(folder, '..', 'wire.ts'));
+      expect(await bundleClientScript(folder)).toBe(await bundleClientScript());
+    } finally {
+      await rm(project, { recursive: true, force: true });
+    }
   });
 
   it('unknown paths and wrong methods answer with OPTIONS_INVALID', async () => {
