@@ -39,9 +39,17 @@ describe('the built package', () => {
     const built = await exitOf(build, 120_000);
     expect(built.code, build.err()).toBe(0);
 
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
-    expect(Object.keys(pkg.exports)).toEqual(['.', './testing']);
-    const targets = Object.values(pkg.exports).flatMap((entry) => Object.values(entry));
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      exports: Record<string, Record<string, string> | string>;
+      main: string;
+      types: string;
+    };
+    expect(Object.keys(pkg.exports)).toEqual(['.', './testing', './package.json']);
+    expect(pkg.exports['./package.json']).toBe('./package.json');
+    const entries = [pkg.exports['.'], pkg.exports['./testing']] as Array<Record<string, string>>;
+    // Resolvers that do not read `exports` (TypeScript's old `node` resolution) find the same entry.
+    expect([pkg.main, pkg.types]).toEqual([entries[0]!['default'], entries[0]!['types']]);
+    const targets = entries.flatMap((entry) => Object.values(entry));
     expect(targets.length).toBe(4);
     for (const target of targets) {
       expect(target.startsWith('./dist/'), target).toBe(true);
