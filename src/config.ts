@@ -164,17 +164,13 @@ export function secretValues(specs: ConfigSpecs | undefined, values: Record<stri
   const out = new Set<string>();
   const collect = (value: unknown, depth: number) => {
     if (typeof value === 'string') {
-      if (value.length >= (depth === 0 ? 1 : 3)) {
-        out.add(value);
-        // As it reads inside JSON text (quotes, backslashes and newlines escaped).
-        out.add(JSON.stringify(value).slice(1, -1));
-      }
+      if (value.length >= (depth === 0 ? 1 : 3)) for (const form of escaped(value)) out.add(form);
     } else if (typeof value === 'number' || typeof value === 'bigint') {
       const text = String(value);
       if (depth === 0 || text.length >= 4) out.add(text);
     } else if (value !== null && typeof value === 'object' && depth < 8) {
       const json = safeJson(value);
-      if (json) out.add(json);
+      if (json) for (const form of escaped(json)) out.add(form);
       for (const member of Object.values(value)) collect(member, depth + 1);
     }
   };
@@ -183,6 +179,16 @@ export function secretValues(specs: ConfigSpecs | undefined, values: Record<stri
   }
   // Longest first, so a secret containing another is replaced whole.
   return [...out].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A text as it is, as it reads inside JSON text (quotes, backslashes and newlines escaped), and
+ * inside JSON text quoted in JSON text again (an error object holding a JSON body, described as
+ * JSON): the forms differ only when the text has a character JSON escapes.
+ */
+function escaped(text: string): string[] {
+  const once = JSON.stringify(text).slice(1, -1);
+  return once === text ? [text] : [text, once, JSON.stringify(once).slice(1, -1)];
 }
 
 function safeJson(value: unknown): string | null {

@@ -161,12 +161,15 @@ export function guardLogger(logger: Logger): Logger {
   };
 }
 
-/** An inspection observer whose failures are reported once and otherwise ignored. */
-export function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger) {
+/**
+ * An inspection observer whose failures are reported once (their text through `scrub`: it may
+ * quote what the events carry) and otherwise ignored.
+ */
+export function guardInspector(inspect: NonNullable<PluginManagerOptions['inspect']>, logger: Logger, scrub: (text: string) => string = (text) => text) {
   let reported = false;
   const next = typeof inspect === 'function' ? inspect : (event: InspectionEvent) => inspect.next?.(event);
   const failed = (error: unknown) => {
-    if (!reported) logger.error({ error: describeThrown(error) }, 'the inspect observer threw; its further errors are ignored');
+    if (!reported) logger.error({ error: scrub(describeThrown(error)) }, 'the inspect observer threw; its further errors are ignored');
     reported = true;
   };
   return (event: InspectionEvent) => callGuarded(next, event, failed);

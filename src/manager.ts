@@ -11,14 +11,14 @@ import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../m
 export type { Clock, PluginManagerOptions };
 import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
-import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError } from './errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError, scrubError } from './errors.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
 import type { PluginManagerOptions } from './manager-options.ts';
 import { ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
 import type { PreparedPlugin } from './prepare.ts';
-import { PluginRuntimes, provideLifecycle } from './runtime.ts';
+import { PluginRuntimes, provideLifecycle, scrubProblems } from './runtime.ts';
 import { managerPlatform, publishChange } from './manager-platform.ts';
 import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
@@ -212,7 +212,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const machine = pluginManager.provide({ actors: { plugin: provideLifecycle(runtimes) } });
   const input: ManagerInput = { plugins: prepared.map(toEntry), failurePolicy: defaults.policy };
   const actorOptions: Parameters<typeof createActor<PluginManagerLogic>>[1] = { input };
-  if (inspect) actorOptions.inspect = input.inspect = guardInspector(inspect, logger);
+  /** Text of the host's own code (a listener, an observer) that failed, scrubbed of every plugin's secrets. */
+  const scrub = (text: string) => runtimes.redactorFor().text(text);
+  if (inspect) actorOptions.inspect = input.inspect = guardInspector(inspect, logger, scrub);
   if (clock) actorOptions.clock = input.clock = clock;
   const actor = createActor(machine, actorOptions);
   const registry = (): PluginRegistry<PluginRef> => actor.getSnapshot().context.registry;
@@ -237,7 +239,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   let fault: unknown = null;
   const stateWaiters: Array<{ until: (state: string) => boolean; resolve: (state: string) => void; reject: (e: unknown) => void }> = [];
 
-  const listenerFailed = (error: unknown) => logger.error({ error: describeThrown(error) }, 'a subscribe() listener threw; the host goes on');
+  const listenerFailed = (error: unknown) => logger.error({ error: scrub(describeThrown(error)) }, 'a subscribe() listener threw; the host goes on');
   // The listeners as the change began: one added meanwhile (a listener subscribing itself again)
   // waits for the next change, or a notification could never end; one removed is not called.
   const notify = (change: ManagerChange) => {
@@ -250,7 +252,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     try {
       publishChange(platform, event.name, event.state, event.previous, code);
     } catch (error) {
-      logger.error({ plugin: event.name, error: describeThrown(error) }, 'recording a plugin change failed; the host goes on');
+      logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'recording a plugin change failed; the host goes on');
     }
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });
@@ -309,7 +311,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const failed = (error: unknown) => {
     if (fault) return;
     fault = error;
-    logger.error({ error: describeThrown(error) }, 'the manager actor failed; the host takes no command any more (stop() stops the plugins)');
+    logger.error({ error: scrub(describeThrown(error)) }, 'the manager actor failed; the host takes no command any more (stop() stops the plugins)');
     const wrapped = faultError();
     for (const waiter of stateWaiters.splice(0)) waiter.reject(wrapped);
     for (const [op, waiter] of pending) {
@@ -321,7 +323,10 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     notify({ type: 'manager.changed', state: managerState, previous });
   };
   const faultError = () =>
-    new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(fault)}; the host takes no command any more`, { cause: fault });
+    scrubError(
+      new PluginFactoryError('INTERNAL_ERROR', `plugin manager failed: ${describeThrown(fault)}; the host takes no command any more`, { cause: fault }),
+      runtimes.redactorFor(),
+    ) as PluginFactoryError;
   /** Resolves once the plugin actor is out of its hook states (or over): its hook's timeout still holds. */
   const outOfHook = (ref: Actor<PluginLifecycleLogic>) =>
     new Promise<void>((resolve) => {
@@ -572,7 +577,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // A factory given up because the host is stopping: the reload is refused for that, as when
     // the host stops after the module loaded.
     if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
-    if (problems.length > 0) throw problems[0]!;
+    // What its factory or import threw may quote a secret: the new config's as well as the host's.
+    if (problems.length > 0) throw scrubProblems(problems[0]!, runtimes.redactorWith(name, next));
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
     // failed, unloaded, or the host stopping); it must still take a reload. Its own reload does
     // not stand in the way (it stays marked until it settled: no other reload of it meanwhile),
@@ -582,7 +588,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // Another reload may have changed the graph meanwhile (a cycle or a version range through
     // both): checked again against what is registered now, with no await until it is installed.
     checkAgainstCurrent();
-    if (next.errors.length > 0) throw next.errors[0]!;
+    if (next.errors.length > 0) throw scrubProblems(next.errors[0]!, runtimes.redactorWith(name, next));
     generations.set(name, generation);
     const previous = current.get(name);
     runtimes.register(next);
@@ -703,7 +709,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
     unhealthyWaiting.delete(name);
     logger.warn({ plugin: name }, 'unhealthy too many checks in a row: restarting it');
-    manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: describeThrown(error) }, 'restart after unhealthy checks failed'));
+    manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: scrub(describeThrown(error)) }, 'restart after unhealthy checks failed'));
   };
   settled.add((name) => restartWhenPossible(name));
   return manager;

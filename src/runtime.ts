@@ -11,7 +11,7 @@ import type { HealthRecord, HookAnswer, HookParams, LifecycleContext } from '../
 import type { Clock } from '../machines/plugin-manager.ts';
 import { secretValues } from './config.ts';
 import type { PluginContext, PluginHooks } from './definition.ts';
-import { PluginFactoryError, describeThrown } from './errors.ts';
+import { PluginFactoryError, describeThrown, scrubError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
@@ -20,7 +20,7 @@ import { SecretSet, isHostWide, unionOf } from './platform/secrets.ts';
 import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
-import { loadModule } from './prepare.ts';
+import { ValidationFailure, loadModule } from './prepare.ts';
 import type { LoadLimits, PreparedPlugin } from './prepare.ts';
 
 /** Health polling of plugins that have a `health` hook, unless their manifest says otherwise. */
@@ -198,15 +198,31 @@ export class PluginRuntimes {
     running.secrets = values.length === 0 ? NO_SECRETS : values;
   }
 
+  /** Its secrets as validated (defaults applied), and as given: one left out by a coercion still counts. */
   private secretsOf(plugin: PreparedPlugin): readonly string[] {
-    return secretValues(plugin.manifest?.config, plugin.config);
+    return [...new Set([...givenSecrets(plugin), ...secretValues(plugin.manifest?.config, plugin.config)])];
   }
 
+  /**
+   * Registers a generation. Its secrets are scrubbed from the start, as given, before its module
+   * loads and its config is validated (and for good if it never validates): other plugins, and
+   * what its own factory throws, may quote them meanwhile.
+   */
   register(plugin: PreparedPlugin): void {
     const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkStartedAt: 0, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
     this.byKey.set(plugin.key, running);
     this.newest.set(plugin.name, running);
-    this.readSecrets(running, this.secretsOf(plugin));
+    this.readSecrets(running, givenSecrets(plugin));
+  }
+
+  /**
+   * What scrubs the problems of a definition not registered (a reload being checked): its own
+   * secrets as given, with the host's and the plugin's short ones.
+   */
+  redactorWith(name: string, plugin: PreparedPlugin): Redactor {
+    const own = new SecretSet(givenSecrets(plugin));
+    const short = this.shortSecrets.get(name)?.set;
+    return unionOf(short ? [this.hostWide, short, own] : [this.hostWide, own]);
   }
 
   get(key: string): PreparedPlugin | undefined {
@@ -396,9 +412,10 @@ export class PluginRuntimes {
         answer(self, { type: 'validate.done' });
       },
       (error: unknown) => {
-        // An invalid plugin's module reference is dropped; only its reasons stay.
+        // An invalid plugin's module reference is dropped; only its reasons stay, scrubbed: a
+        // factory, an import or a getter that threw may quote a secret.
         running.plugin.hooks = null;
-        answer(self, { type: 'validate.failed', error });
+        answer(self, { type: 'validate.failed', error: scrubProblems(error, this.redactorFor(running.plugin.name)) });
       },
     );
   }
@@ -650,6 +667,26 @@ export class PluginRuntimes {
       cause: reason,
     });
   }
+}
+
+/** The secret values of a plugin's config as its definition gives it (none when it cannot be read). */
+function givenSecrets(plugin: PreparedPlugin): readonly string[] {
+  const specs = plugin.manifest?.config;
+  if (!specs) return NO_SECRETS;
+  try {
+    const given: unknown = plugin.definition.config;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) return NO_SECRETS;
+    return secretValues(specs, given as Record<string, unknown>);
+  } catch {
+    return NO_SECRETS; // a getter that throws: it is refused as CONTRACT_INVALID when the module loads
+  }
+}
+
+/** A validation failure (or any error) with every problem's message and cause scrubbed. */
+export function scrubProblems(error: unknown, redactor: Redactor): unknown {
+  if (redactor.empty) return error;
+  if (error instanceof ValidationFailure) return new ValidationFailure(error.errors.map((problem) => scrubError(problem, redactor) as PluginFactoryError));
+  return scrubError(error, redactor);
 }
 
 /** A hook that could not even be called (its hooks object or context threw when read). */

@@ -69,12 +69,20 @@ export function redactValue(value: unknown, secrets: readonly string[] | Redacto
 function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
   if (typeof value === 'string') return secrets.text(value);
   if (typeof value === 'number' || typeof value === 'bigint') return secrets.has(String(value)) ? REDACTED : value;
-  if (typeof value !== 'object' || value === null || value instanceof Date) return value;
+  if (typeof value === 'symbol') {
+    // A logger that prints it writes its description.
+    const description = value.description;
+    return description === undefined || secrets.text(description) === description ? value : Symbol(secrets.text(description));
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  // A date is kept as it is, unless its JSON is not a date's (an own or a subclass's `toJSON`).
+  if (value instanceof Date && (value as { toJSON?: unknown }).toJSON === Date.prototype.toJSON) return value;
   if (depth >= MAX_DEPTH) return '[…]';
   if (value instanceof Error) {
     // Still an Error, so pino's err serializer keeps treating it as one.
     const copy = new Error(secrets.text(value.message));
-    copy.name = value.name;
+    // Its class's name may come from a getter or the prototype, and quote anything.
+    copy.name = secrets.text(String(value.name));
     if (value.stack === undefined) delete copy.stack;
     else copy.stack = secrets.text(value.stack);
     if (value.cause !== undefined) copy.cause = redactIn(value.cause, secrets, depth + 1);

@@ -13,8 +13,8 @@ import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
-import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
-import type { ErrorInfo, HookName, PluginFactoryErrorOptions } from '../errors.ts';
+import { PluginFactoryError, describeThrown, scrubError } from '../errors.ts';
+import type { ErrorInfo, HookName } from '../errors.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
@@ -23,7 +23,6 @@ import { methodProxy } from '../platform/method-proxy.ts';
 import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
-import type { Redactor } from '../platform/secrets.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, loadModule, prepareDefinition } from '../prepare.ts';
 import { MAX_TIMER_MS } from '../manifest.ts';
 import type { PreparedPlugin } from '../prepare.ts';
@@ -491,7 +490,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     await teardown().catch(() => undefined);
     watch?.stop(); // what it left open is closed, unread: the error says what failed first
     // What the plugin threw may quote its config: scrubbed of its secrets, as the engine's are.
-    throw scrubbed(error, runtimes.redactorFor(plugin.name));
+    throw scrubError(error, runtimes.redactorFor(plugin.name));
   } finally {
     actor.stop();
     runtimes.cancelAll();
@@ -599,23 +598,6 @@ const HANDLE_KINDS = new Set([
 function holdsOpen(timer: object): boolean {
   const t = timer as { hasRef?: () => boolean; _repeat?: unknown };
   return typeof t.hasRef !== 'function' || t.hasRef() || t._repeat != null;
-}
-
-/**
- * `error` with its message, and its cause's, scrubbed by `redactor`; the cause becomes a plain
- * error carrying the scrubbed text (and its code), so no secret is reachable through it either.
- */
-function scrubbed(error: unknown, redactor: Redactor): unknown {
-  if (!(error instanceof PluginFactoryError) || redactor.empty) return error;
-  const options: PluginFactoryErrorOptions = {};
-  if (error.plugin !== undefined) options.plugin = error.plugin;
-  if (error.hook !== undefined) options.hook = error.hook;
-  if (error.path !== undefined) options.path = error.path;
-  if (error.cause !== undefined) {
-    const code = thrownCode(error.cause);
-    options.cause = Object.assign(new Error(redactor.text(describeThrown(error.cause))), code === undefined ? {} : { code: redactor.text(code) });
-  }
-  return new PluginFactoryError(error.code, redactor.text(error.message), options);
 }
 
 /** Whose code runs: the plugin, and the path that ran it (a timer it set keeps it, however late it fires). */

@@ -28,6 +28,20 @@ beforeAll(async () => {
       `console.error(${JSON.stringify(marker)});\nexport default { init() {}, start() {}, stop() {} };\n`,
     );
   }
+  // A module that fails to import, and a factory that fails, both quoting the secret the host file gives.
+  const secretManifest = (name: string) => ({ name, version: '1.0.0', config: { token: { type: 'string', secret: true } } });
+  for (const [name, source] of [
+    ['top', 'throw new Error("cannot reach the vault with IMPORT-SECRET-8080");\n'],
+    ['factory', 'export default () => { throw new Error("factory refused IMPORT-SECRET-8080"); };\n'],
+  ] as const) {
+    await mkdir(join(dir, 'leaks', name), { recursive: true });
+    await writeFile(join(dir, 'leaks', name, 'plugin.json'), JSON.stringify(secretManifest(name)));
+    await writeFile(join(dir, 'leaks', name, 'index.mjs'), source);
+  }
+  await writeFile(
+    join(dir, 'leaks', 'host.yaml'),
+    'plugins:\n  - path: ./top\n    config: { token: IMPORT-SECRET-8080 }\n  - path: ./factory\n    config: { token: IMPORT-SECRET-8080 }\n',
+  );
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -53,6 +67,22 @@ describe('hosts that do not load', () => {
     const report = JSON.parse(result.out) as { problems: Array<{ code: string }> };
     expect(report.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
     expect(result.out + result.err).not.toContain('HUNTER2');
+  });
+
+  it('a module whose import or factory throws quoting its secret is reported coded, the secret scrubbed, by validate, run and test', async () => {
+    const host = join(dir, 'leaks', 'host.yaml');
+    const report = await cli(['validate', host, '--json']);
+    expect(report.code).toBe(1);
+    const plugins = (JSON.parse(report.out) as { plugins: Array<{ name: string; errors: Array<{ code: string }> }> }).plugins;
+    expect(plugins.map((p) => [p.name, p.errors.map((e) => e.code)])).toEqual([
+      ['top', ['MODULE_LOAD_FAILED']],
+      ['factory', ['MODULE_LOAD_FAILED']],
+    ]);
+    for (const args of [['validate', host, '--json'], ['validate', host], ['run', host, '--once'], ['test', host, '--json']]) {
+      const result = await cli(args);
+      expect([args.join(' '), result.out + result.err]).not.toEqual([args.join(' '), expect.stringContaining('IMPORT-SECRET-8080')]);
+      expect([args.join(' '), result.out + result.err]).toEqual([args.join(' '), expect.stringContaining('[redacted]')]);
+    }
   });
 
   it('modules of plugins rejected before import (engine range, duplicate name) are never imported', async () => {

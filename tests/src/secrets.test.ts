@@ -254,4 +254,150 @@ describe('secrets', () => {
     const said = records.filter((line) => line.msg?.startsWith('saw')).map((line) => line.msg);
     expect(said).toEqual(['saw [redacted]', 'saw [redacted] and [redacted]']);
   });
+
+  it("a module's factory or hooks getter that throws quoting a secret: MODULE_LOAD_FAILED / CONTRACT_INVALID, scrubbed in snapshot, cause and logs", async () => {
+    const { manager, lines } = host([
+      db,
+      {
+        manifest: { name: 'factory', version: '1.0.0', config: { key: { type: 'string', secret: true } } },
+        config: { key: 'OWN-FACTORY-KEY-42' },
+        module: async () => {
+          throw new Error(`login to ${URL} with OWN-FACTORY-KEY-42 refused`);
+        },
+      },
+      {
+        manifest: { name: 'getter', version: '1.0.0' },
+        module: {
+          start() {},
+          stop() {},
+          get init(): () => void {
+            throw new Error(`getter saw ${URL}`);
+          },
+        },
+      },
+    ]);
+    await manager.start();
+    const plugins = manager.getSnapshot().plugins;
+    expect(plugins.find((p) => p.name === 'factory')).toMatchObject({ state: 'invalid', error: { code: 'MODULE_LOAD_FAILED' } });
+    expect(plugins.find((p) => p.name === 'getter')).toMatchObject({ state: 'invalid', error: { code: 'CONTRACT_INVALID' } });
+    const all = everything(manager, lines);
+    expect(all).toContain('[redacted]');
+    expect(all).not.toContain(PASSWORD);
+    expect(all).not.toContain('OWN-FACTORY-KEY-42');
+  });
+
+  it("a plugin's secret is scrubbed from the start: while its factory still runs, and when it never validates", async () => {
+    let release: () => void = () => undefined;
+    const slow: PluginDefinition = {
+      ...db,
+      module: () => new Promise((resolve) => (release = () => resolve(noop))),
+    };
+    // Invalid for another field: its module never counts, its secret still does.
+    const broken: PluginDefinition = {
+      manifest: { name: 'broken', version: '1.0.0', config: { token: { type: 'string', secret: true }, port: { type: 'integer' } } },
+      config: { token: 'BROKEN-PLUGIN-TOKEN-77', port: 'eighty' },
+      module: noop,
+    };
+    const quoting: PluginDefinition = {
+      manifest: { name: 'quoting', version: '1.0.0' },
+      module: {
+        ...noop,
+        init(ctx: PluginContext) {
+          ctx.logger.info(`saw ${URL} and BROKEN-PLUGIN-TOKEN-77`);
+          release();
+        },
+        start() {
+          throw new Error(`upstream rejected BROKEN-PLUGIN-TOKEN-77 at ${URL}`);
+        },
+      },
+    };
+    const { manager, lines } = host([slow, broken, quoting]);
+    await manager.start();
+    const plugins = manager.getSnapshot().plugins;
+    expect(plugins.find((p) => p.name === 'broken')).toMatchObject({ state: 'invalid', error: { code: 'CONFIG_INVALID' } });
+    expect(plugins.find((p) => p.name === 'quoting')).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED' } });
+    expect(lines.some((line) => line.includes('saw [redacted] and [redacted]'))).toBe(true);
+    const all = everything(manager, lines);
+    expect(all).not.toContain(PASSWORD);
+    expect(all).not.toContain('BROKEN-PLUGIN-TOKEN-77');
+  });
+
+  it("a reload whose new factory throws quoting the new config's secret rejects scrubbed; the old version keeps running", async () => {
+    const { manager } = host([db]);
+    await manager.start();
+    const failure = (await manager
+      .reloadPlugin('db', {
+        ...db,
+        config: { url: 'postgres://admin:NEW-RELOAD-SECRET-55@db' },
+        module: () => {
+          throw new Error('cannot open postgres://admin:NEW-RELOAD-SECRET-55@db');
+        },
+      })
+      .catch((error: unknown) => error)) as Error & { code: string };
+    expect(failure.code).toBe('MODULE_LOAD_FAILED');
+    expect(`${failure.message} ${String((failure.cause as Error | undefined)?.message)}`).not.toContain('NEW-RELOAD-SECRET-55');
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ name: 'db', state: 'running', version: '1.0.0' });
+  });
+
+  it("ctx.logger scrubs an error's class name, a date whose JSON is not a date's, and a symbol's description", async () => {
+    class Upstream extends Error {
+      override get name() {
+        return `Upstream(${URL})`;
+      }
+    }
+    const when = Object.assign(new Date(0), { toJSON: () => `date ${URL}` });
+    const { manager, lines } = host([
+      {
+        ...db,
+        module: {
+          ...noop,
+          init(ctx: PluginContext) {
+            ctx.logger.error({ err: new Upstream('down'), when, tag: Symbol(URL) }, 'fields');
+            ctx.logger.warn({ nested: { err: new Upstream('deeper') } }, 'nested');
+          },
+        },
+      },
+    ]);
+    await manager.start();
+    expect(lines.filter((line) => line.includes('[redacted]')).length).toBeGreaterThanOrEqual(2);
+    expect(lines.join('\n')).not.toContain(PASSWORD);
+  });
+
+  it('a secret with quotes and backslashes is scrubbed also where it is escaped twice (JSON text inside a thrown object)', async () => {
+    const password = 'Pa55\\word-"quoted"-9981';
+    const { manager, lines } = host([
+      {
+        manifest: { name: 'api', version: '1.0.0', config: { password: { type: 'string', secret: true } } },
+        config: { password },
+        module: {
+          ...noop,
+          start(ctx: PluginContext) {
+            throw { status: 401, body: JSON.stringify({ error: 'bad password', password: ctx.config['password'] }) };
+          },
+        },
+      },
+    ]);
+    await manager.start();
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ state: 'failed.halted', error: { code: 'HOOK_FAILED' } });
+    expect(everything(manager, lines)).not.toContain('quoted');
+  });
+
+  it("the host's own listener or observer that throws quoting a secret is logged scrubbed", async () => {
+    const lines: string[] = [];
+    const manager = createPluginManager({
+      plugins: [db],
+      logger: createConsoleLogger({ level: 'debug', write: (line) => lines.push(line) }),
+      inspect: () => {
+        throw new Error(`observer saw ${URL}`);
+      },
+    });
+    managers.push(manager);
+    manager.subscribe(() => {
+      throw new Error(`listener saw ${URL}`);
+    });
+    await manager.start();
+    expect(lines.some((line) => line.includes('observer saw [redacted]'))).toBe(true);
+    expect(lines.some((line) => line.includes('listener saw [redacted]'))).toBe(true);
+    expect(lines.join('\n')).not.toContain(PASSWORD);
+  });
 });
