@@ -26,6 +26,8 @@ export interface ApiOptions {
   chart: DashboardChart;
   view: ViewOptions;
   reload: ReloadSource | null;
+  /** Handed to the reload source: aborts when the dashboard closes or the host starts stopping. */
+  signal: AbortSignal;
   /** Called with each definition a reload brings, before the manager gets it (its secrets join the redaction). */
   learn(definition: PluginDefinition): void;
 }
@@ -94,7 +96,7 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
         return await reloadFrom(manager, name, async () => {
           let definition;
           try {
-            definition = await source(name);
+            definition = await source(name, { signal: options.signal });
           } catch (error) {
             throw reloadSourceError(name, error);
           }

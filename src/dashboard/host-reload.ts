@@ -10,8 +10,12 @@ import type { FolderOptions } from '../loading/plugin-folder.ts';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError } from '../errors.ts';
 
-/** Gives the definition a plugin is reloaded with; may throw (or reject with) a coded error. */
-export type ReloadSource = (name: string) => PluginDefinition | Promise<PluginDefinition>;
+/**
+ * Gives the definition a plugin is reloaded with; may throw (or reject with) a coded error.
+ * `signal` aborts when the dashboard closes or its host starts stopping: loading that is still
+ * under way then can be given up, since its result would be refused.
+ */
+export type ReloadSource = (name: string, context?: { signal: AbortSignal }) => PluginDefinition | Promise<PluginDefinition>;
 
 /** The name a definition registers under, as the manager names it. */
 export function definitionName(definition: PluginDefinition, index: number): string {
@@ -42,7 +46,7 @@ export function folderReloadOptions(host: LoadedHost, index: number): FolderOpti
  */
 export function reloadFromHost(host: LoadedHost): ReloadSource {
   const names = host.definitions.map(definitionName);
-  return async (name) => {
+  return async (name, context) => {
     const index = names.indexOf(name);
     const folder = index === -1 ? undefined : host.folders[index];
     if (folder === undefined) {
@@ -50,7 +54,10 @@ export function reloadFromHost(host: LoadedHost): ReloadSource {
         plugin: name,
       });
     }
-    const next = await loadPluginFolder(folder, folderReloadOptions(host, index));
+    // An import that hangs is given up once the dashboard closes or the host stops, its timer with it.
+    const options = folderReloadOptions(host, index);
+    if (context?.signal) options.signal = context.signal;
+    const next = await loadPluginFolder(folder, options);
     const problem = next.problems?.[0];
     if (problem) throw problem;
     if (definitionName(next, index) !== name) {

@@ -101,8 +101,8 @@ export async function startObservers(choice: ObserverChoice, host: LoadedHost): 
           hub,
           // The inspector, fed from the same hub, must learn a reload's secrets too before the
           // new version can log one.
-          reload: async (name) => {
-            const definition = await fromHost(name);
+          reload: async (name, context) => {
+            const definition = await fromHost(name, context);
             try {
               learn(definition);
             } catch {

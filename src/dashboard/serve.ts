@@ -85,6 +85,9 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   }
 }
 
+/** Host states in which no reload can be taken any more. */
+const ENDING: ReadonlySet<string> = new Set(['stopping', 'stopped', 'crashed']);
+
 /**
  * Serves the dashboard of `manager`; resolves once it listens.
  *
@@ -110,6 +113,12 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
 
   const assets = await loadAssets();
+  // Reloads still loading their code are given up when the dashboard closes or the host stops.
+  const ending = new AbortController();
+  const watching = manager.subscribe((change) => {
+    if (change.type === 'manager.changed' && ENDING.has(change.state)) ending.abort();
+  });
+  if (ENDING.has(manager.getSnapshot().state)) ending.abort();
   const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
   const routes = [
     ...assetRoutes(assets),
@@ -119,6 +128,7 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
       view,
       chart: dashboardChart(pluginLifecycle),
       reload: options.reload ?? null,
+      signal: ending.signal,
       // A reloaded plugin may bring a secret the host did not have at startup.
       learn: (definition) => redact.add(secretsOf([definition])),
     }),
@@ -141,6 +151,7 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
     address = await listen(server, port, host, owner);
   } catch (error) {
     feed.close();
+    watching.unsubscribe();
     throw error;
   }
   const url = `${origin(host, address.port)}/`;
@@ -157,6 +168,8 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
     },
     close() {
       closing ??= (async () => {
+        watching.unsubscribe();
+        ending.abort();
         feed.close();
         await closeServer(server);
       })();

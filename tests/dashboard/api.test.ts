@@ -428,6 +428,28 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('created');
   });
 
+  it('a reload source still loading is told to give up (its signal aborts) when the host stops, and when the dashboard closes', async () => {
+    const signals: AbortSignal[] = [];
+    const source = (_name: string, context?: { signal: AbortSignal }) =>
+      new Promise<never>((_, reject) => {
+        signals.push(context!.signal);
+        context!.signal.addEventListener('abort', () => reject(new Error('given up')), { once: true });
+      });
+    const stopped = await start({ reload: source });
+    const answer = post(stopped, '/api/plugins/cache/reload');
+    await until(() => signals.length === 1);
+    expect(signals[0]!.aborted).toBe(false);
+    await stopped.manager.stop();
+    expect(signals[0]!.aborted).toBe(true);
+    expect((await answer).status).toBe(422);
+
+    const closed = await start({ reload: source });
+    void post(closed, '/api/plugins/cache/reload').catch(() => undefined);
+    await until(() => signals.length === 2);
+    await closed.dashboard.close();
+    expect(signals[1]!.aborted).toBe(true);
+  });
+
   it('a stop accepted while a reload loads its new code wins also when it is still stopping as the code arrives', async () => {
     const plugins: PluginDefinition[] = [
       { manifest: { name: 'svc', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => new Promise<void>((resolve) => setTimeout(resolve, 200)) } },

@@ -538,6 +538,22 @@ describe('host files', () => {
     expect(db.errors[0]!.message).toContain('host.yaml');
   });
 
+  it("reloadFromHost gives up an import that hangs once its signal aborts, whatever the host's time limit: coded, no timer left waiting", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.yaml': 'hookTimeoutMs: 600000\nplugins:\n  - ./db\n',
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    await writeFile(join(dir, 'db', 'index.mjs'), 'await new Promise(() => {});\nexport default {};\n');
+    const controller = new AbortController();
+    const reloading = Promise.resolve(reloadFromHost(host)('db', { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 50);
+    const failure = (await reloading.catch((error: unknown) => error)) as { code?: string };
+    expect(failure.code).toBe('MODULE_LOAD_FAILED');
+  });
+
   it('a malformed plugin entry names its field (config, enabled), not just the entry', async () => {
     const dir = await tempDir();
     const entries = [
