@@ -626,12 +626,17 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    */
   private holdDependents(name: string): PluginRecord<R>[] {
     const touched: PluginRecord<R>[] = [];
+    const holder = this.records.get(name);
     for (const dependentName of this.dependentsOf(name)) {
       const dependent = this.records.get(dependentName)!;
       touched.push(dependent);
       if (dependent.want !== 'running') continue;
       dependent.want = 'stopped';
       dependent.heldBy = name;
+      // A command still under way on it (its start) now ends only once the holder settled too,
+      // as when reconciliation holds it: a restart or reload brings it back within that command,
+      // rather than the command ending while it rests down for a moment.
+      if (holder && dependent.ops) this.joinOps(dependent, [holder]);
     }
     return touched;
   }
@@ -685,7 +690,10 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         if (this.inTransition(target) || (holder !== undefined && this.inTransition(holder))) {
           // It comes back by itself when the restart or reload ends (or blocks when its
           // requirement is unloaded); wanting it up now would keep that restart from ever ending.
+          // The command waits for that: the holder is its member too (it may hold this one
+          // through an optional edge, which the walk over requirements does not reach).
           touched.push(target);
+          if (holder !== undefined) touched.push(holder);
         } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
