@@ -669,16 +669,25 @@ export class PluginRuntimes {
   }
 }
 
-/** The secret values of a plugin's config as its definition gives it (none when it cannot be read). */
+/**
+ * The secret values of a plugin's config before it is validated: the manifest's defaults, and
+ * what its definition gives (what cannot be read is left out: the plugin is refused for it).
+ */
 function givenSecrets(plugin: PreparedPlugin): readonly string[] {
   const specs = plugin.manifest?.config;
   if (!specs) return NO_SECRETS;
+  const values: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs)) if (spec.secret && spec.default !== undefined) values[key] = spec.default;
   try {
     const given: unknown = plugin.definition.config;
-    if (typeof given !== 'object' || given === null || Array.isArray(given)) return NO_SECRETS;
-    return secretValues(specs, given as Record<string, unknown>);
+    if (typeof given === 'object' && given !== null && !Array.isArray(given)) Object.assign(values, given);
   } catch {
-    return NO_SECRETS; // a getter that throws: it is refused as CONTRACT_INVALID when the module loads
+    // A getter that throws: refused as CONTRACT_INVALID when the module loads.
+  }
+  try {
+    return secretValues(specs, values);
+  } catch {
+    return NO_SECRETS;
   }
 }
 

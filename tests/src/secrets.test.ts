@@ -322,6 +322,36 @@ describe('secrets', () => {
     expect(all).not.toContain('BROKEN-PLUGIN-TOKEN-77');
   });
 
+  it("a secret given by the manifest's default counts from the start too, for a factory that fails and a plugin that never validates", async () => {
+    const key = { type: 'string', secret: true, default: 'DEFAULTED-SECRET-5150' } as const;
+    const { manager, lines } = host([
+      {
+        manifest: { name: 'factory', version: '1.0.0', config: { key } },
+        module: () => {
+          throw new Error('vault refused DEFAULTED-SECRET-5150');
+        },
+      },
+      { manifest: { name: 'broken', version: '1.0.0', config: { key, port: { type: 'integer' } } }, config: { port: 'eighty' }, module: noop },
+      {
+        manifest: { name: 'quoting', version: '1.0.0' },
+        module: {
+          ...noop,
+          init(ctx: PluginContext) {
+            ctx.logger.warn('upstream said DEFAULTED-SECRET-5150');
+          },
+        },
+      },
+    ]);
+    await manager.start();
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.error?.code ?? null])).toEqual([
+      ['factory', 'MODULE_LOAD_FAILED'],
+      ['broken', 'CONFIG_INVALID'],
+      ['quoting', null],
+    ]);
+    expect(lines.some((line) => line.includes('upstream said [redacted]'))).toBe(true);
+    expect(everything(manager, lines)).not.toContain('DEFAULTED-SECRET-5150');
+  });
+
   it("a reload whose new factory throws quoting the new config's secret rejects scrubbed; the old version keeps running", async () => {
     const { manager } = host([db]);
     await manager.start();
