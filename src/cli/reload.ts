@@ -8,6 +8,9 @@ import { isAbsolute, relative } from 'node:path';
 import { loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
 import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
+import { scrubError } from '../errors.ts';
+import { secretsOf } from '../inspection/redact.ts';
+import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import { formatError } from './output.ts';
 import { serialize, watchFolders } from './watch.ts';
 
@@ -55,6 +58,18 @@ function shown(folder: string): string {
 
 export function watchAndReload(options: HotReloadOptions): HotReload {
   const { host, manager, verbose, note, warn, stopping, learn, ready } = options;
+  /** Secrets the host's plugins brought (and every version read since): for problems the loader reports. */
+  const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
+  const own = new Map<string, SecretSet>();
+  host.definitions.forEach((definition, index) => own.set(definitionName(definition, index), new SecretSet(secretsOf([definition]))));
+  const redactorWith = (name: string, definition: PluginDefinition) => {
+    const secrets = secretsOf([definition]);
+    hostWide.add(secrets.filter(isHostWide));
+    let set = own.get(name);
+    if (!set) own.set(name, (set = new SecretSet()));
+    set.add(secrets);
+    return unionOf([hostWide, set]);
+  };
   const names = host.definitions.map(definitionName);
 
   /**
@@ -116,8 +131,9 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     };
     if (next.problems?.length || definitionName(next, index) !== name) {
       // Mid-edit or broken files: say what is wrong with them, not that the name changed.
+      // Read before the manager has it: scrubbed here of the secrets it and the host bring.
       const problem = next.problems?.[0];
-      const reason = problem ? formatError(problem, verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
+      const reason = problem ? formatError(scrubError(problem, redactorWith(name, next)), verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
       warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
       return;
     }

@@ -194,4 +194,19 @@ describe('plugin-factory run --watch', () => {
     run.child.kill('SIGINT');
     expect((await exitOf(run)).code, run.err()).toBe(1); // a plugin failed
   });
+
+  it("an edit whose import fails quoting the plugin's secret is reported coded, the secret scrubbed", async () => {
+    const secret = 'watch-secret-4f2a91';
+    await writeFile(
+      join(dir, 'base', 'plugin.json'),
+      JSON.stringify({ name: 'base', version: '1.0.0', config: { key: { type: 'string', secret: true, default: secret } } }),
+    );
+    const run = startCli(['run', dir, '--watch', '--verbose']);
+    await waitFor(run, /press Ctrl-C to stop/);
+    await writeFile(join(dir, 'base', 'index.mjs'), `throw new Error('vault refused ${secret}');\n`);
+    await waitFor(run, /reload of base failed: MODULE_LOAD_FAILED: .*vault refused \[redacted\]/, { stream: 'err' });
+    run.child.kill('SIGINT');
+    expect((await exitOf(run)).code, run.err()).toBe(0);
+    expect(run.out() + run.err()).not.toContain(secret);
+  });
 });
