@@ -98,6 +98,11 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
           try {
             definition = await source(name, { signal: options.signal });
           } catch (error) {
+            // Given up because the host is stopping (or the dashboard closing): refused for that,
+            // as the manager refuses a reload once its host stops.
+            if (options.signal.aborted) {
+              throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': the reload was given up: the host is stopping or the dashboard closed`, { plugin: name });
+            }
             throw reloadSourceError(name, error);
           }
           try {
