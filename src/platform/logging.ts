@@ -75,8 +75,9 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
     return description === undefined || secrets.text(description) === description ? value : Symbol(secrets.text(description));
   }
   if (typeof value !== 'object' || value === null) return value;
-  // A date is kept as it is, unless its JSON is not a date's (an own or a subclass's `toJSON`).
-  if (value instanceof Date && (value as { toJSON?: unknown }).toJSON === Date.prototype.toJSON) return value;
+  // A plain date is kept as it is; one of a subclass, or with properties of its own (a `toJSON`,
+  // a `toISOString` that its JSON calls), goes the way of any object with a `toJSON`, below.
+  if (value instanceof Date && Object.getPrototypeOf(value) === Date.prototype && Reflect.ownKeys(value).length === 0) return value;
   if (depth >= MAX_DEPTH) return '[…]';
   if (value instanceof Error) {
     // Still an Error, so pino's err serializer keeps treating it as one.

@@ -376,13 +376,19 @@ describe('secrets', () => {
       }
     }
     const when = Object.assign(new Date(0), { toJSON: () => `date ${URL}` });
+    class Stamp extends Date {
+      override toISOString() {
+        return `stamp ${URL}`;
+      }
+    }
+    const stamped = Object.assign(new Date(0), { toISOString: () => `own ${URL}` });
     const { manager, lines } = host([
       {
         ...db,
         module: {
           ...noop,
           init(ctx: PluginContext) {
-            ctx.logger.error({ err: new Upstream('down'), when, tag: Symbol(URL) }, 'fields');
+            ctx.logger.error({ err: new Upstream('down'), when, since: new Stamp(0), stamped, plain: new Date(0), tag: Symbol(URL) }, 'fields');
             ctx.logger.warn({ nested: { err: new Upstream('deeper') } }, 'nested');
           },
         },
@@ -391,6 +397,8 @@ describe('secrets', () => {
     await manager.start();
     expect(lines.filter((line) => line.includes('[redacted]')).length).toBeGreaterThanOrEqual(2);
     expect(lines.join('\n')).not.toContain(PASSWORD);
+    // A plain date is written as a date.
+    expect(lines.join('\n')).toContain('1970-01-01T00:00:00.000Z');
   });
 
   it('a secret with quotes and backslashes is scrubbed also where it is escaped twice (JSON text inside a thrown object)', async () => {
