@@ -3,7 +3,6 @@
  */
 import { ERROR_CODES } from '../machines/error-info.ts';
 import type { ErrorCode, ErrorInfo, HookName } from '../machines/error-info.ts';
-import type { Redactor } from './platform/secrets.ts';
 
 export { ERROR_CODES };
 export type { ErrorCode, ErrorInfo, HookName };
@@ -65,25 +64,6 @@ export class PluginFactoryError extends Error {
     if (info.plugins !== undefined) options.plugins = info.plugins;
     return new PluginFactoryError(info.code, info.message, options);
   }
-}
-
-/**
- * `error` with its message, and its cause's, scrubbed by `redactor`; the cause becomes a plain
- * error carrying the scrubbed text (and its code), so no secret is reachable through it either.
- * Anything but a PluginFactoryError is returned as it is.
- */
-export function scrubError(error: unknown, redactor: Redactor): unknown {
-  if (!(error instanceof PluginFactoryError) || redactor.empty) return error;
-  const options: PluginFactoryErrorOptions = {};
-  if (error.plugin !== undefined) options.plugin = error.plugin;
-  if (error.hook !== undefined) options.hook = error.hook;
-  if (error.path !== undefined) options.path = error.path;
-  if (error.plugins !== undefined) options.plugins = [...error.plugins];
-  if (error.cause !== undefined) {
-    const code = thrownCode(error.cause);
-    options.cause = Object.assign(new Error(redactor.text(describeThrown(error.cause))), code === undefined ? {} : { code: redactor.text(code) });
-  }
-  return new PluginFactoryError(error.code, redactor.text(error.message), options);
 }
 
 export function isPluginFactoryError(value: unknown): value is PluginFactoryError {

@@ -11,7 +11,8 @@ import type { Clock, ManagerEvent, ManagerInput, PluginManagerLogic } from '../m
 export type { Clock, PluginManagerOptions };
 import type { PluginRecord, PluginRef, PluginRegistry } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
-import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError, scrubError } from './errors.ts';
+import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError } from './errors.ts';
+import { scrubError } from './platform/logging.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';

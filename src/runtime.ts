@@ -11,11 +11,11 @@ import type { HealthRecord, HookAnswer, HookParams, LifecycleContext } from '../
 import type { Clock } from '../machines/plugin-manager.ts';
 import { secretValues } from './config.ts';
 import type { PluginContext, PluginHooks } from './definition.ts';
-import { PluginFactoryError, describeThrown, scrubError } from './errors.ts';
+import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
-import { pluginLogger } from './platform/logging.ts';
+import { pluginLogger, scrubError } from './platform/logging.ts';
 import { SecretSet, isHostWide, unionOf } from './platform/secrets.ts';
 import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';

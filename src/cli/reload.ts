@@ -8,7 +8,7 @@ import { isAbsolute, relative } from 'node:path';
 import { loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
 import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
-import { scrubError } from '../errors.ts';
+import { scrubError } from '../platform/logging.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import { formatError } from './output.ts';

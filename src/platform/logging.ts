@@ -10,6 +10,8 @@
  * values at any depth, in errors' messages and stacks, and in child bindings.
  */
 import pino from 'pino';
+import { PluginFactoryError, thrownCode } from '../errors.ts';
+import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { argumentError, assertPluginName } from './_utils.ts';
@@ -64,6 +66,53 @@ export function redactText(text: string, secrets: readonly string[] | Redactor):
 export function redactValue(value: unknown, secrets: readonly string[] | Redactor, depth = 0): unknown {
   const redactor = toRedactor(secrets);
   return redactor.empty ? value : redactIn(value, redactor, depth);
+}
+
+/**
+ * A PluginFactoryError with its message, stack and cause scrubbed by `redactor` (the cause a
+ * scrubbed copy, still an Error with its name, code and fields), or the error itself when there
+ * was nothing to scrub. Anything but a PluginFactoryError is returned as it is.
+ */
+export function scrubError(error: unknown, redactor: Redactor): unknown {
+  if (!(error instanceof PluginFactoryError) || redactor.empty) return error;
+  const message = redactor.text(error.message);
+  const stack = error.stack === undefined ? undefined : redactor.text(error.stack);
+  const cause = error.cause === undefined ? undefined : redactIn(error.cause, redactor, 0);
+  // Its code (an error's may be a getter, or not enumerable) is kept, scrubbed.
+  const code = thrownCode(error.cause);
+  const scrubbedCode = code === undefined ? undefined : redactor.text(code);
+  if (cause instanceof Error && scrubbedCode !== undefined) setOwn(cause, 'code', scrubbedCode);
+  if (message === error.message && stack === error.stack && scrubbedCode === code && (cause === undefined || unchanged(error.cause, cause))) return error;
+  const options: PluginFactoryErrorOptions = {};
+  if (error.plugin !== undefined) options.plugin = error.plugin;
+  if (error.hook !== undefined) options.hook = error.hook;
+  if (error.path !== undefined) options.path = error.path;
+  if (error.plugins !== undefined) options.plugins = [...error.plugins];
+  if (cause !== undefined) options.cause = cause;
+  const copy = new PluginFactoryError(error.code, message, options);
+  if (stack === undefined) delete copy.stack;
+  else copy.stack = stack;
+  return copy;
+}
+
+/**
+ * Whether a scrubbed copy says what the original said (compared as JSON text, stacks and
+ * messages included); never for an error with a getter of its own.
+ */
+function unchanged(original: unknown, copy: unknown): boolean {
+  const text = (value: unknown): string | null => {
+    try {
+      if (!(value instanceof Error)) return JSON.stringify(value);
+      // A getter (a `code` that throws when read, say) is not handed on: the copy it is.
+      if (Object.values(Object.getOwnPropertyDescriptors(value)).some((descriptor) => descriptor.get !== undefined)) return null;
+      const fields: Record<string, unknown> = { ...value, name: value.name, code: thrownCode(value), message: value.message, stack: value.stack, cause: text(value.cause) };
+      return JSON.stringify(Object.keys(fields).sort().map((key) => [key, fields[key]]));
+    } catch {
+      return null;
+    }
+  };
+  const before = text(original);
+  return before !== null && before === text(copy);
 }
 
 function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {

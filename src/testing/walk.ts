@@ -13,7 +13,8 @@ import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
-import { PluginFactoryError, describeThrown, scrubError } from '../errors.ts';
+import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { scrubError } from '../platform/logging.ts';
 import type { ErrorInfo, HookName } from '../errors.ts';
 import type { LogFields, Logger } from '../logger.ts';
 import { PluginPlatform } from '../plugin-platform.ts';

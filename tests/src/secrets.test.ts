@@ -369,6 +369,20 @@ describe('secrets', () => {
     expect(manager.getSnapshot().plugins[0]).toMatchObject({ name: 'db', state: 'running', version: '1.0.0' });
   });
 
+  it("a scrubbed problem keeps its cause an error with its fields and stack, scrubbed; one with nothing to scrub is the plugin's own", async () => {
+    const { manager } = host([db]);
+    await manager.start();
+    const reloadThrowing = (thrown: Error) =>
+      manager.reloadPlugin('db', { ...db, module: () => { throw thrown; } }).catch((error: unknown) => error) as Promise<Error & { code: string }>;
+    const quoting = Object.assign(new Error(`no route to ${URL}`), { errno: -113, detail: { url: URL } });
+    const scrubbed = await reloadThrowing(quoting);
+    const cause = scrubbed.cause as Error & { errno?: number; detail?: { url: string } };
+    expect([scrubbed.code, cause instanceof Error, cause.errno, cause.detail?.url]).toEqual(['MODULE_LOAD_FAILED', true, -113, '[redacted]']);
+    expect(`${scrubbed.message} ${scrubbed.stack} ${cause.message} ${cause.stack}`).not.toContain(PASSWORD);
+    const plain = Object.assign(new Error('no route to host'), { errno: -113 });
+    expect((await reloadThrowing(plain)).cause).toBe(plain);
+  });
+
   it("ctx.logger scrubs an error's class name, a date whose JSON is not a date's, and a symbol's description", async () => {
     class Upstream extends Error {
       override get name() {
