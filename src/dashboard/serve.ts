@@ -113,13 +113,13 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
 
   const assets = await loadAssets();
+  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
   // Reloads still loading their code are given up when the dashboard closes or the host stops.
   const ending = new AbortController();
   const watching = manager.subscribe((change) => {
     if (change.type === 'manager.changed' && ENDING.has(change.state)) ending.abort();
   });
   if (ENDING.has(manager.getSnapshot().state)) ending.abort();
-  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
   const routes = [
     ...assetRoutes(assets),
     ...apiRoutes({

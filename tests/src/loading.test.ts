@@ -538,7 +538,7 @@ describe('host files', () => {
     expect(db.errors[0]!.message).toContain('host.yaml');
   });
 
-  it("reloadFromHost gives up an import that hangs once its signal aborts, whatever the host's time limit: coded, no timer left waiting", async () => {
+  it("reloadFromHost gives up an import that hangs once its signal aborts, coded, rather than wait out the host's time limit (10 minutes here)", async () => {
     const dir = await tempDir();
     await writeTree(dir, {
       'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
