@@ -15,7 +15,7 @@ import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
-import { pluginLogger, scrubError } from './platform/logging.ts';
+import { pluginLogger, scrubError, scrubbedCopy } from './platform/logging.ts';
 import { SecretSet, isHostWide, unionOf } from './platform/secrets.ts';
 import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
@@ -694,8 +694,13 @@ function givenSecrets(plugin: PreparedPlugin): readonly string[] {
 /** A validation failure (or any error) with every problem's message and cause scrubbed. */
 export function scrubProblems(error: unknown, redactor: Redactor): unknown {
   if (redactor.empty) return error;
-  if (error instanceof ValidationFailure) return new ValidationFailure(error.errors.map((problem) => scrubError(problem, redactor) as PluginFactoryError));
-  return scrubError(error, redactor);
+  try {
+    if (error instanceof ValidationFailure) return new ValidationFailure(error.errors.map((problem) => scrubError(problem, redactor) as PluginFactoryError));
+    if (error instanceof PluginFactoryError) return scrubError(error, redactor);
+  } catch {
+    // A Proxy whose traps throw, even for instanceof: described, scrubbed, below.
+  }
+  return scrubbedCopy(error, redactor);
 }
 
 /** A hook that could not even be called (its hooks object or context threw when read). */

@@ -10,7 +10,7 @@
  * values at any depth, in errors' messages and stacks, and in child bindings.
  */
 import pino from 'pino';
-import { PluginFactoryError, thrownCode } from '../errors.ts';
+import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
@@ -77,7 +77,7 @@ export function scrubError(error: unknown, redactor: Redactor): unknown {
   if (!(error instanceof PluginFactoryError) || redactor.empty) return error;
   const message = redactor.text(error.message);
   const stack = error.stack === undefined ? undefined : redactor.text(error.stack);
-  const cause = error.cause === undefined ? undefined : redactIn(error.cause, redactor, 0);
+  const cause = error.cause === undefined ? undefined : scrubbedCopy(error.cause, redactor);
   // Its code (an error's may be a getter, or not enumerable) is kept, scrubbed.
   const code = thrownCode(error.cause);
   const scrubbedCode = code === undefined ? undefined : redactor.text(code);
@@ -93,6 +93,18 @@ export function scrubError(error: unknown, redactor: Redactor): unknown {
   if (stack === undefined) delete copy.stack;
   else copy.stack = stack;
   return copy;
+}
+
+/**
+ * A scrubbed copy of anything thrown; what cannot be read (a Proxy whose traps throw, a getter
+ * that throws) becomes a plain error with the scrubbed description of it.
+ */
+export function scrubbedCopy(value: unknown, redactor: Redactor): unknown {
+  try {
+    return redactIn(value, redactor, 0);
+  } catch {
+    return new Error(redactor.text(describeThrown(value)));
+  }
 }
 
 /**

@@ -322,6 +322,24 @@ describe('secrets', () => {
     expect(all).not.toContain('BROKEN-PLUGIN-TOKEN-77');
   });
 
+  it('a factory throwing a Proxy whose every trap throws quoting the secret: the plugin is invalid, coded, the text scrubbed', async () => {
+    const trap = () => {
+      throw new Error(`trap saw ${URL}`);
+    };
+    const hostile = new Proxy({}, { get: trap, getPrototypeOf: trap, ownKeys: trap, has: trap, getOwnPropertyDescriptor: trap });
+    const { manager, lines } = host([
+      {
+        ...db,
+        module: () => {
+          throw hostile;
+        },
+      },
+    ]);
+    await manager.start();
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ state: 'invalid', error: { code: 'CONTRACT_INVALID' } });
+    expect(everything(manager, lines)).not.toContain(PASSWORD);
+  });
+
   it("a secret given by the manifest's default counts from the start too, for a factory that fails and a plugin that never validates", async () => {
     const key = { type: 'string', secret: true, default: 'DEFAULTED-SECRET-5150' } as const;
     const { manager, lines } = host([
