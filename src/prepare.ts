@@ -297,6 +297,15 @@ export function toEntry(plugin: PreparedPlugin): PluginEntry {
 }
 
 /** Thrown by `loadModule`: every reason at once. */
+/** Whether a factory was given up because the host stopped (false for anything that cannot be asked: a hostile Proxy). */
+function givenUp(error: unknown): error is HostStopped {
+  try {
+    return error instanceof HostStopped;
+  } catch {
+    return false;
+  }
+}
+
 export class ValidationFailure {
   constructor(readonly errors: PluginFactoryError[]) {}
 }
@@ -340,7 +349,7 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
     } catch (error) {
       // Given up because the host stopped: nothing is wrong with the module.
       const message =
-        error instanceof HostStopped
+        givenUp(error)
           ? `plugin '${name}': its factory was given up: ${error.message}`
           : `plugin '${name}': its factory failed: ${describeThrown(error)}; fix the module's default export (${source})`;
       throw new ValidationFailure([new PluginFactoryError('MODULE_LOAD_FAILED', message, { plugin: name, cause: error })]);
