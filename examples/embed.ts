@@ -110,8 +110,8 @@ const plugins: PluginDefinition[] = [
 
 const manager = createPluginManager({ plugins, logger: createConsoleLogger({ level: 'info' }) });
 manager.subscribe((change) => {
-  const who = change.type === 'plugin.changed' ? `plugin ${change.name}` : 'host';
-  console.log(`${who}: ${change.previous} -> ${change.state}`);
+  if (change.type === 'plugin.health') console.log(`plugin ${change.name}: health ${change.previousHealth} -> ${change.health}`);
+  else console.log(`${change.type === 'plugin.changed' ? `plugin ${change.name}` : 'host'}: ${change.previous} -> ${change.state}`);
 });
 
 let stopping: Promise<void> | null = null;

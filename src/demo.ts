@@ -54,6 +54,7 @@ try {
 
 manager.subscribe((change) => {
   if (change.type === 'plugin.changed') print(`plugin ${change.name}: ${change.previous} -> ${change.state}`);
+  else if (change.type === 'plugin.health') print(`plugin ${change.name}: health ${change.previousHealth} -> ${change.health}`);
   else print(`host: ${change.previous} -> ${change.state}`);
 });
 

@@ -15,6 +15,7 @@ import { PluginFactoryError, callGuarded, describeThrown, isPluginFactoryError }
 import { scrubError } from './platform/logging.ts';
 import type { ErrorCode } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { HealthStatus } from './platform/health-result.ts';
 import { guardInspector, guardLogger, readDefaults } from './manager-options.ts';
 import type { PluginManagerOptions } from './manager-options.ts';
 import { ValidationFailure, checkGraph, loadModule, prepareDefinition, toEntry } from './prepare.ts';
@@ -37,6 +38,11 @@ export type PluginCommand = (typeof PLUGIN_COMMANDS)[number];
 /** What `subscribe` listeners receive. */
 export type ManagerChange =
   | { type: 'plugin.changed'; name: string; state: string; previous: string }
+  /**
+   * A running plugin's health changed (its status, or a component's). Its state stays `running`
+   * (`state` and `previous` say so, as every change has them); `health` is the new status.
+   */
+  | { type: 'plugin.health'; name: string; state: 'running'; previous: 'running'; health: HealthStatus; previousHealth: HealthStatus }
   | { type: 'manager.changed'; state: string; previous: string };
 
 export interface Subscription {
@@ -712,6 +718,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     logger.warn({ plugin: name }, 'unhealthy too many checks in a row: restarting it');
     manager.restartPlugin(name).catch((error: unknown) => logger.error({ plugin: name, error: scrub(describeThrown(error)) }, 'restart after unhealthy checks failed'));
   };
+  runtimes.onHealth = (name, health, previousHealth) => notify({ type: 'plugin.health', name, state: 'running', previous: 'running', health, previousHealth });
   settled.add((name) => restartWhenPossible(name));
   return manager;
 }

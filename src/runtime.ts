@@ -15,6 +15,7 @@ import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createHealthPoller } from './platform/health.ts';
 import type { HealthPoller } from './platform/health.ts';
+import type { HealthStatus } from './platform/health-result.ts';
 import { pluginLogger, scrubError, scrubbedCopy } from './platform/logging.ts';
 import { SecretSet, isHostWide, unionOf } from './platform/secrets.ts';
 import type { Redactor } from './platform/secrets.ts';
@@ -72,8 +73,10 @@ interface Running {
   self: AnyActorRef | null;
   /** Polls `health` while the plugin is `running`. */
   poller: HealthPoller | null;
-  /** Settles when the health check in flight settles. */
+  /** Settles when the health check in flight settles (handed to the next hook when the plugin leaves `running`). */
   checking: Promise<void> | null;
+  /** The last health check called, until it settles, whatever the plugin did since: none overlaps it. */
+  unsettledCheck: Promise<void> | null;
   /** When that check began (the clock's time): a next hook waits for it only what it has left. */
   checkStartedAt: number;
   /** The health check in flight: its scopes end when it settles or the plugin leaves `running`. */
@@ -143,6 +146,8 @@ export class PluginRuntimes {
   readonly platform: PluginPlatform;
   /** Called when a plugin whose manifest asks for it stayed unhealthy `unhealthyThreshold` checks in a row. */
   onUnhealthy: (name: string) => void = () => undefined;
+  /** A plugin's health changed (its status, or a component's): the manager tells its subscribers. */
+  onHealth: (name: string, status: HealthStatus, previous: HealthStatus) => void = () => undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -209,7 +214,7 @@ export class PluginRuntimes {
    * what its own factory throws, may quote them meanwhile.
    */
   register(plugin: PreparedPlugin): void {
-    const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, checkStartedAt: 0, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
+    const running: Running = { plugin, logger: null, run: null, self: null, poller: null, checking: null, unsettledCheck: null, checkStartedAt: 0, checkCall: null, healthTimeoutMs: 0, secrets: NO_SECRETS };
     this.byKey.set(plugin.key, running);
     this.newest.set(plugin.name, running);
     this.readSecrets(running, givenSecrets(plugin));
@@ -358,9 +363,13 @@ export class PluginRuntimes {
       },
       redact: (text) => this.redactorFor(plugin.name).text(text),
       check: (signal) => this.check(running, hooks, health, signal),
-      onChange: (report) => {
+      // A check of the previous run still hanging (the plugin restarted meanwhile): none overlaps it.
+      inFlight: running.unsettledCheck,
+      onChange: (report, previous) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
         answer(self, { type: `health.${report.status}`, report: frozenHealth(report as HealthRecord) });
+        // A plugin enters `running` healthy: that is what the first report changes.
+        this.onHealth(plugin.name, report.status, previous?.status ?? 'healthy');
       },
       onUnhealthy: () => {
         if (spec?.restart) this.onUnhealthy(plugin.name);
@@ -376,11 +385,13 @@ export class PluginRuntimes {
     const result = Promise.resolve().then(() => health.call(hooks, this.context(running, 'health', 1, signal, call)));
     const settled = result.then(noop, noop);
     running.checking = settled;
+    running.unsettledCheck = settled;
     running.checkStartedAt = this.now();
     void settled.then(() => {
       call.over = true;
       call.scopes?.dispose();
       if (running.checking === settled) running.checking = null;
+      if (running.unsettledCheck === settled) running.unsettledCheck = null;
       if (running.checkCall === call) running.checkCall = null;
     });
     return result;

@@ -30,6 +30,7 @@ export function showProgress(manager: PluginManager, stream: Stream, others: rea
 function plainProgress(manager: PluginManager, stream: Stream): Progress {
   const subscription = manager.subscribe((change) => {
     if (change.type === 'plugin.changed') print(`plugin ${change.name}: ${change.previous} -> ${change.state}`, stream);
+    else if (change.type === 'plugin.health') print(`plugin ${change.name}: health ${change.previousHealth} -> ${change.health}`, stream);
     else print(`host: ${change.previous} -> ${change.state}`, stream);
   });
   return {

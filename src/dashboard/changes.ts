@@ -20,7 +20,7 @@ export function changeRecords(manager: PluginManager): RecordSource & { close():
   const listeners = new Set<(record: InspectionRecord) => void>();
   let seq = 0;
   const subscription = manager.subscribe((change) => {
-    const plugin = change.type === 'plugin.changed' ? change.name : null;
+    const plugin = change.type === 'manager.changed' ? null : change.name;
     const record: InspectionRecord = {
       seq: ++seq,
       at: Date.now(),
@@ -28,7 +28,8 @@ export function changeRecords(manager: PluginManager): RecordSource & { close():
       actor: plugin ?? 'manager',
       plugin,
       event: null,
-      state: change.state,
+      // A health change is one between the substates of `running`, as the chart has them.
+      state: change.type === 'plugin.health' ? `running.${change.health}` : change.state,
       source: null,
     };
     buffer.push(record);

@@ -57,6 +57,9 @@ export class LiveFeed {
         if (change.state === 'removed') this.clock.removed(change.name);
         else this.clock.changed(change.name);
         this.dirty.add(change.name);
+      } else if (change.type === 'plugin.health') {
+        // Its row's health cell; its state (and how long it has held) is unchanged.
+        this.dirty.add(change.name);
       } else {
         // Every plugin's allowed commands depend on the host's state.
         this.everything = true;

@@ -37,7 +37,8 @@ export interface HealthReport extends HealthResult {
   durationMs: number;
 }
 
-const MAX_MESSAGE = 1000;
+/** Health messages are cut at this many characters. */
+export const MAX_MESSAGE = 1000;
 const MAX_COMPONENTS = 100;
 
 function isStatus(value: unknown): value is HealthStatus {

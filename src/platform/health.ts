@@ -13,7 +13,7 @@ import type { ErrorCode } from '../errors.ts';
 import { MAX_TIMER_MS } from '../manifest.ts';
 import { isPluginName, optionsError, quote, realTimers } from './_utils.ts';
 import type { Timers } from './_utils.ts';
-import { normalizeHealth, sameHealth } from './health-result.ts';
+import { MAX_MESSAGE, normalizeHealth, sameHealth } from './health-result.ts';
 import type { HealthReport } from './health-result.ts';
 
 /** Options of `createHealthPoller`: one poller per plugin with a `health` hook. */
@@ -35,6 +35,12 @@ export interface HealthPollerOptions {
   redact?: (text: string) => string;
   /** @default the real timers and Date.now */
   timers?: Timers;
+  /**
+   * A check of the plugin still in flight from before (an earlier poller's, the plugin having
+   * been restarted since): until it settles, checks that fall due are not called and count as
+   * timeouts, as when this poller's own check hangs. Checks of a plugin never overlap.
+   */
+  inFlight?: Promise<unknown> | null;
 }
 
 /** Polls one plugin; started on entering `running`, stopped on leaving it. */
@@ -84,7 +90,17 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
   let timer: unknown;
   let hasTimer = false;
   let controller: AbortController | null = null;
-  let inFlight: Promise<Outcome> | null = null;
+  let inFlight: Promise<unknown> | null = null;
+  if (options.inFlight) {
+    const earlier = options.inFlight.then(
+      () => undefined,
+      () => undefined,
+    );
+    inFlight = earlier;
+    void earlier.then(() => {
+      if (inFlight === earlier) inFlight = null;
+    });
+  }
   let last: HealthReport | undefined;
   let consecutive = 0;
 
@@ -117,7 +133,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
   };
 
   const failure = (code: ErrorCode, message: string, started: number): HealthReport => {
-    const text = redact(`plugin '${plugin}': ${message}`);
+    const text = redact(`plugin '${plugin}': ${message}`).slice(0, MAX_MESSAGE);
     return { status: 'unhealthy', message: text, error: { code, message: text, hook: 'health' }, checkedAt: timers.now(), durationMs: timers.now() - started };
   };
   const timedOut = (started: number) =>

@@ -570,6 +570,22 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
   });
 
+  it('GET /api/events: a change of health alone (the state staying running) pushes the row, with no inspection hub too', async () => {
+    let status = 'healthy';
+    const checked: PluginDefinition = {
+      manifest: { name: 'checked', version: '1.0.0', health: { intervalMs: 10, timeoutMs: 100 } },
+      module: { init() {}, start() {}, stop() {}, health: () => status },
+    };
+    const host = await start({ noHub: true }, [checked]);
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.some((e) => e.event === 'snapshot'));
+    status = 'unhealthy';
+    await stream.until((events) =>
+      events.some((e) => e.event === 'plugins' && (e.data as { plugins: DashboardPlugin[] }).plugins.some((p) => p.name === 'checked' && p.health?.status === 'unhealthy')),
+    );
+    stream.close();
+  });
+
   it('GET /api/events past maxStreams: LIMIT_REACHED (503, retry-after) until a stream closes; the streams served go on', async () => {
     const host = await start({ maxStreams: 2 });
     const first = openEvents(host.base);

@@ -284,6 +284,42 @@ describe('health', () => {
     expect(checks).toBe(after);
   });
 
+  it('each change of health reaches subscribe() as plugin.health, its state staying running', async () => {
+    let status = 'degraded';
+    const manager = host([plugin('db', { health: () => status })], { health: { intervalMs: 10, timeoutMs: 100 } });
+    const seen: unknown[] = [];
+    manager.subscribe((change) => {
+      if (change.type === 'plugin.health') seen.push([change.name, change.state, change.previous, change.previousHealth, change.health]);
+    });
+    await manager.start();
+    await until(() => seen.length === 1);
+    status = 'healthy';
+    await until(() => seen.length === 2);
+    expect(seen).toEqual([
+      ['db', 'running', 'running', 'healthy', 'degraded'],
+      ['db', 'running', 'running', 'degraded', 'healthy'],
+    ]);
+  });
+
+  it('a failed check says why in at most 1,000 characters', async () => {
+    const manager = host([plugin('db', { health: () => { throw new Error('x'.repeat(100_000)); } })], { health: { intervalMs: 10, timeoutMs: 100 } });
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').health?.status === 'unhealthy');
+    const health = pluginOf(manager, 'db').health!;
+    expect([health.error?.code, health.message!.length <= 1000, health.error!.message.length <= 1000]).toEqual(['HOOK_FAILED', true, true]);
+  });
+
+  it('a check that never settles is not called again after a restart: checks of a plugin never overlap', async () => {
+    let calls = 0;
+    const manager = host([plugin('db', { health: () => (calls++, new Promise(() => undefined)) })], { health: { intervalMs: 10, timeoutMs: 20 } });
+    await manager.start();
+    await until(() => calls === 1);
+    for (let i = 0; i < 3; i++) await manager.restartPlugin('db');
+    await until(() => pluginOf(manager, 'db').health?.error?.code === 'HOOK_TIMEOUT');
+    await sleep(60);
+    expect(calls).toBe(1);
+  });
+
   it('counts a plugin out of service as degraded and names it with its code; a stop by hand does not count', async () => {
     let broken = true;
     let sick = false;
