@@ -95,7 +95,9 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
   if (components !== undefined) result.components = components;
   const more = left > 0 ? `${left} more component${left === 1 ? '' : 's'} not shown (the worst ${MAX_COMPONENTS} are)` : '';
   if (given.message !== undefined || more) {
-    const own = given.message === undefined ? '' : redact(given.message).slice(0, MAX_MESSAGE);
+    // The note about components left out fits in the limit too.
+    const room = more ? MAX_MESSAGE - more.length - 2 : MAX_MESSAGE;
+    const own = given.message === undefined ? '' : redact(given.message).slice(0, room);
     result.message = own && more ? `${own}; ${more}` : own || more;
   }
   return result;

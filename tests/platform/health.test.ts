@@ -45,6 +45,9 @@ describe('health results', () => {
     expect(kept).toHaveLength(100);
     expect(kept.slice(0, 4)).toEqual(['c140', 'c0', 'c50', 'c100']);
     expect(result?.message).toMatch(/^shards; 50 more components/);
+    // A long message leaves room for that note within the 1,000 characters.
+    const long = normalizeHealth({ components, message: 'x'.repeat(5000) });
+    expect([long?.message?.length, long?.message?.endsWith('(the worst 100 are)')]).toEqual([1000, true]);
   });
 
   it('scrubs component names as it scrubs messages', () => {
