@@ -636,9 +636,21 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       // A command still under way on it (its start) now ends only once the holder settled too,
       // as when reconciliation holds it: a restart or reload brings it back within that command,
       // rather than the command ending while it rests down for a moment.
-      if (holder && dependent.ops) this.joinOps(dependent, [holder]);
+      if (holder && dependent.ops) this.joinOps(dependent, this.holdersFrom(holder));
     }
     return touched;
+  }
+
+  /** `record`, the plugin holding it down, the one holding that one, and so on up. */
+  private holdersFrom(record: PluginRecord<R>): PluginRecord<R>[] {
+    const chain = [record];
+    for (let next = record.heldBy; next !== null; ) {
+      const holder = this.records.get(next);
+      if (!holder || chain.includes(holder)) break;
+      chain.push(holder);
+      next = holder.heldBy;
+    }
+    return chain;
   }
 
   /**
@@ -693,7 +705,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           // The command waits for that: the holder is its member too (it may hold this one
           // through an optional edge, which the walk over requirements does not reach).
           touched.push(target);
-          if (holder !== undefined) touched.push(holder);
+          if (holder !== undefined) touched.push(...this.holdersFrom(holder));
         } else if (target.want === 'stopped') {
           target.want = 'running';
           target.heldBy = null;
@@ -802,8 +814,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         record.heldBy = record.entry.requires.find((dep) => this.records.get(dep)?.wanted === false) ?? null;
         // A command of this plugin (its restart, a start) now ends only once that requirement
         // settled too: when it comes back, so does this plugin, within the command.
+        // Up the chain: that requirement may itself rest held by a plugin being restarted.
         const holder = record.heldBy === null ? undefined : this.records.get(record.heldBy);
-        if (holder) this.joinOps(record, [holder]);
+        if (holder) this.joinOps(record, this.holdersFrom(holder));
         this.refresh(record);
         this.enqueue(record);
         return;

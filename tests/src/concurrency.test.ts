@@ -73,6 +73,20 @@ describe('overlapping commands', () => {
     },
   );
 
+  it.each(['restart', 'reload'] as const)(
+    'a restart of a plugin, then a %s of its requirement\'s requirement in the same tick: the restart waits for it and ends running',
+    async (how) => {
+      const log: string[] = [];
+      const manager = host([plugin(log, 'a', { stopMs: 4 }), plugin(log, 'b', { deps: { a: '*' }, stopMs: 4 }), plugin(log, 'c', { deps: { b: '*' }, stopMs: 4 })]);
+      await manager.start();
+      const restart = settles(manager.restartPlugin('c'));
+      const other = settles(how === 'restart' ? manager.restartPlugin('a') : manager.reloadPlugin('a', plugin(log, 'a', { version: '2.0.0' })));
+      expect(await restart).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(await other).toMatchObject({ ok: true, value: { state: 'running' } });
+      expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
+    },
+  );
+
   it.each(['restart', 'reload', 'unload'] as const)(
     'starting a dependent held through an optional dependency by a %s further down waits for it, and ends running',
     async (how) => {
