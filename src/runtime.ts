@@ -205,7 +205,8 @@ export class PluginRuntimes {
 
   /** Its secrets as validated (defaults applied), and as given: one left out by a coercion still counts. */
   private secretsOf(plugin: PreparedPlugin): readonly string[] {
-    return [...new Set([...givenSecrets(plugin), ...secretValues(plugin.manifest?.config, plugin.config)])];
+    if (!plugin.manifest?.config) return NO_SECRETS; // no config, no secret (most plugins: nothing to allocate)
+    return [...new Set([...givenSecrets(plugin), ...secretValues(plugin.manifest.config, plugin.config)])];
   }
 
   /**
