@@ -141,6 +141,22 @@ describe('ctx.services', () => {
     expect(results.filter((r) => r === 'rows of users')).toHaveLength(2);
   });
 
+  it('a start that fails after providing a service takes the service with it: an optional dependent finds none', async () => {
+    const codes: unknown[] = [];
+    const manager = host([
+      plugin('db', {
+        start: (ctx) => {
+          ctx.services.provide(PoolService, { query: () => 'stale rows' });
+          throw new Error('the pool never came up');
+        },
+      }, { retry: { retries: 0 } }),
+      plugin('api', { start: (ctx) => void codes.push(codeOf(() => ctx.services.get(PoolService).query('users'))) }, { optionalDependencies: { db: '*' } }),
+    ]);
+    await manager.start();
+    expect([pluginOf(manager, 'db').state, pluginOf(manager, 'api').state]).toEqual(['failed.halted', 'running']);
+    expect(codes).toEqual(['SERVICE_NOT_FOUND']);
+  });
+
   it('providing outside start is refused', async () => {
     const codes: unknown[] = [];
     const manager = host([plugin('db', { init: (ctx) => void codes.push(codeOf(() => ctx.services.provide(PoolService, { query: () => '' }))) })]);
