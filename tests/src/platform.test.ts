@@ -300,6 +300,16 @@ describe('health', () => {
     expect(checks).toBe(after);
   });
 
+  it("a restarted plugin does not show its previous run's health before a check of the new run says anything", async () => {
+    let answer: () => unknown = () => 'degraded';
+    const manager = host([plugin('db', { health: () => answer() })], { health: { intervalMs: 10, timeoutMs: 5000 } });
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').health?.status === 'degraded');
+    answer = () => new Promise(() => undefined); // the new run's checks say nothing for now
+    await manager.restartPlugin('db');
+    expect([pluginOf(manager, 'db').state, pluginOf(manager, 'db').health]).toEqual(['running', null]);
+  });
+
   it('each change of health reaches subscribe() as plugin.health, its state staying running', async () => {
     let status = 'degraded';
     const manager = host([plugin('db', { health: () => status })], { health: { intervalMs: 10, timeoutMs: 100 } });
