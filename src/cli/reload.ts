@@ -9,8 +9,7 @@ import { loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
 import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
 import { scrubError } from '../platform/logging.ts';
-import { secretsOf } from '../inspection/redact.ts';
-import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
+import type { Redactor } from '../platform/secrets.ts';
 import { formatError } from './output.ts';
 import { serialize, watchFolders } from './watch.ts';
 
@@ -26,6 +25,11 @@ export interface HotReloadOptions {
   stopping(): boolean;
   /** Called with each new definition before the manager gets it (the live views redact its secrets). */
   learn?(definition: PluginDefinition): void;
+  /**
+   * What scrubs a problem of `name` the loader reports before the manager has it (its secrets
+   * learnt first); without it such problems are printed as they are.
+   */
+  redactor?(name: string): Redactor;
   /**
    * Settles once the host has booted: changes seen before (watching starts before the boot, so
    * that an edit made meanwhile is not lost) are reloaded then.
@@ -57,19 +61,7 @@ function shown(folder: string): string {
 }
 
 export function watchAndReload(options: HotReloadOptions): HotReload {
-  const { host, manager, verbose, note, warn, stopping, learn, ready } = options;
-  /** Secrets the host's plugins brought (and every version read since): for problems the loader reports. */
-  const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
-  const own = new Map<string, SecretSet>();
-  host.definitions.forEach((definition, index) => own.set(definitionName(definition, index), new SecretSet(secretsOf([definition]))));
-  const redactorWith = (name: string, definition: PluginDefinition) => {
-    const secrets = secretsOf([definition]);
-    hostWide.add(secrets.filter(isHostWide));
-    let set = own.get(name);
-    if (!set) own.set(name, (set = new SecretSet()));
-    set.add(secrets);
-    return unionOf([hostWide, set]);
-  };
+  const { host, manager, verbose, note, warn, stopping, learn, redactor, ready } = options;
   const names = host.definitions.map(definitionName);
 
   /**
@@ -133,7 +125,9 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       // Mid-edit or broken files: say what is wrong with them, not that the name changed.
       // Read before the manager has it: scrubbed here of the secrets it and the host bring.
       const problem = next.problems?.[0];
-      const reason = problem ? formatError(scrubError(problem, redactorWith(name, next)), verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
+      if (problem) learn?.(next);
+      const shownProblem = problem && redactor ? scrubError(problem, redactor(name)) : problem;
+      const reason = shownProblem ? formatError(shownProblem, verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
       warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
       return;
     }

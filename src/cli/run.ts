@@ -151,6 +151,7 @@ export async function runCommand(args: string[]): Promise<number> {
       warn: (line) => log(line, errors),
       stopping: () => stopping !== null,
       learn: (definition: PluginDefinition) => (observers ? observers.learn(definition) : stray.learn(definition)),
+      redactor: (name: string) => stray.redactor(name),
       ready: new Promise<void>((resolve) => (booted = resolve)),
     });
   }

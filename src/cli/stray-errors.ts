@@ -12,6 +12,7 @@ import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { definitionName } from '../dashboard/host-reload.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
+import type { Redactor } from '../platform/secrets.ts';
 import { strayError } from './process-guard.ts';
 import type { StrayError } from './process-guard.ts';
 
@@ -46,6 +47,8 @@ export interface StrayErrors {
   coded(stray: StrayError, fallback?: string, known?: string): PluginFactoryError;
   /** Scrubs the secrets of a new version of a plugin too from now on. */
   learn(definition: PluginDefinition): void;
+  /** What scrubs a text about `name` (every plugin's longer secrets, and its own short ones). */
+  redactor(name?: string): Redactor;
 }
 
 export function strayErrors(host: LoadedHost): StrayErrors {
@@ -67,13 +70,15 @@ export function strayErrors(host: LoadedHost): StrayErrors {
     });
     return index;
   };
+  const redactorAt = (index: number): Redactor => (index < 0 ? hostWide : unionOf([hostWide, own[index]!]));
   return {
     coded(stray, fallback, known) {
       let index = known === undefined ? thrownFrom(stray.error) : names.indexOf(known);
       if (index < 0 && fallback !== undefined && known === undefined) index = names.indexOf(fallback);
-      const redactor = index < 0 ? hostWide : unionOf([hostWide, own[index]!]);
+      const redactor = redactorAt(index);
       return strayError(stray, index >= 0 ? names[index] : undefined, (text) => redactor.text(text));
     },
+    redactor: (name) => redactorAt(name === undefined ? -1 : names.indexOf(name)),
     learn(definition) {
       const secrets = secretsOf([definition]);
       hostWide.add(secrets.filter(isHostWide));
