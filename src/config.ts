@@ -182,6 +182,19 @@ export function secretValues(specs: ConfigSpecs | undefined, values: Record<stri
 }
 
 /**
+ * Secret values of a config before it is validated: the specs' defaults, and what is given over
+ * them. Reads `given` (a getter of it may throw).
+ */
+export function givenSecretValues(specs: ConfigSpecs, given: unknown): string[] {
+  const values: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(specs as Record<string, { default?: unknown }>)) {
+    if (spec && typeof spec === 'object' && spec.default !== undefined) values[key] = spec.default;
+  }
+  if (given && typeof given === 'object') Object.assign(values, given);
+  return secretValues(specs, values);
+}
+
+/**
  * A text as it is, as it reads inside JSON text (quotes, backslashes and newlines escaped), and
  * inside JSON text quoted in JSON text again (an error object holding a JSON body, described as
  * JSON): the forms differ only when the text has a character JSON escapes.

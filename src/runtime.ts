@@ -9,7 +9,7 @@ import type { AnyActorRef } from 'xstate';
 import { lifecyclePath, pluginLifecycle } from '../machines/plugin-lifecycle.ts';
 import type { HealthRecord, HookAnswer, HookParams, LifecycleContext } from '../machines/plugin-lifecycle.ts';
 import type { Clock } from '../machines/plugin-manager.ts';
-import { secretValues } from './config.ts';
+import { givenSecretValues, secretValues } from './config.ts';
 import type { PluginContext, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -688,16 +688,14 @@ export class PluginRuntimes {
 function givenSecrets(plugin: PreparedPlugin): readonly string[] {
   const specs = plugin.manifest?.config;
   if (!specs) return NO_SECRETS;
-  const values: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(specs)) if (spec.secret && spec.default !== undefined) values[key] = spec.default;
+  let given: unknown;
   try {
-    const given: unknown = plugin.definition.config;
-    if (typeof given === 'object' && given !== null && !Array.isArray(given)) Object.assign(values, given);
+    given = plugin.definition.config;
   } catch {
-    // A getter that throws: refused as CONTRACT_INVALID when the module loads.
+    // A getter that throws: refused as CONTRACT_INVALID when the module loads; its defaults still count.
   }
   try {
-    return secretValues(specs, values);
+    return givenSecretValues(specs, given);
   } catch {
     return NO_SECRETS;
   }

@@ -3,7 +3,7 @@
  * found in a string becomes `[redacted]`. The engine already keeps config out of snapshots and
  * scrubs hook errors; this is the second line, for text a plugin produced itself.
  */
-import { secretValues } from '../config.ts';
+import { givenSecretValues } from '../config.ts';
 import type { ConfigSpecs } from '../config.ts';
 import type { PluginDefinition } from '../definition.ts';
 import { REDACTED, SecretSet, isHostWide } from '../platform/secrets.ts';
@@ -51,13 +51,7 @@ export function secretsOf(definitions: readonly PluginDefinition[]): string[] {
   for (const definition of definitions) {
     const specs = (definition.manifest as { config?: unknown } | undefined)?.config;
     if (specs === null || typeof specs !== 'object') continue;
-    const values: Record<string, unknown> = {};
-    for (const [key, spec] of Object.entries(specs as Record<string, { default?: unknown }>)) {
-      if (spec && typeof spec === 'object' && spec.default !== undefined) values[key] = spec.default;
-    }
-    const given = definition.config;
-    if (given && typeof given === 'object') Object.assign(values, given);
-    for (const secret of secretValues(specs as ConfigSpecs, values)) out.add(secret);
+    for (const secret of givenSecretValues(specs as ConfigSpecs, definition.config)) out.add(secret);
   }
   return [...out];
 }
