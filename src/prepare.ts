@@ -296,7 +296,6 @@ export function toEntry(plugin: PreparedPlugin): PluginEntry {
   };
 }
 
-/** Thrown by `loadModule`: every reason at once. */
 /** Whether a factory was given up because the host stopped (false for anything that cannot be asked: a hostile Proxy). */
 function givenUp(error: unknown): error is HostStopped {
   try {
@@ -306,6 +305,7 @@ function givenUp(error: unknown): error is HostStopped {
   }
 }
 
+/** Thrown by `loadModule`: every reason at once. */
 export class ValidationFailure {
   constructor(readonly errors: PluginFactoryError[]) {}
 }
