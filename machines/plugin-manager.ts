@@ -55,7 +55,8 @@ export type ManagerEvent =
 
 /** What a plugin actor reports to the manager: what XState would relay from a child. */
 export type ChildReport =
-  | { kind: 'snapshot'; id: string; value: unknown }
+  /** `seq`: this snapshot's number among the actor's, to tell it from one made before a send. */
+  | { kind: 'snapshot'; id: string; value: unknown; seq: number; from: ChildReporter }
   | { kind: 'done'; id: string }
   | { kind: 'error'; id: string; error: unknown };
 
@@ -79,6 +80,11 @@ function lifecycleOf(self: AnyActorRef): PluginLifecycleLogic {
  * 1.7 KiB per plugin when the source runs through a loader that keeps function names).
  */
 class ChildReporter {
+  /** Snapshots relayed so far. */
+  private made = 0;
+  /** How many of them the last event the manager sent found already made. */
+  private sentAfter = 0;
+
   constructor(
     private readonly context: ManagerContext,
     private readonly manager: AnyActorRef,
@@ -86,7 +92,21 @@ class ChildReporter {
   ) {}
 
   next(snapshot: { status: string; value: unknown }): void {
-    if (snapshot.status === 'active') this.deliver({ kind: 'snapshot', id: this.ref.id, value: snapshot.value });
+    if (snapshot.status === 'active') this.deliver({ kind: 'snapshot', id: this.ref.id, value: snapshot.value, seq: ++this.made, from: this });
+  }
+
+  /**
+   * Sends an event to the actor. A snapshot it made before, still on its way to the manager (the
+   * reports travel once per tick), is not the event's answer: see `answers`.
+   */
+  send(event: LifecycleEvent): void {
+    this.sentAfter = this.made;
+    this.ref.send(event);
+  }
+
+  /** Whether a snapshot was made after the last event sent (and so reflects it). */
+  answers(seq: number): boolean {
+    return seq > this.sentAfter;
   }
 
   error(error: unknown): void {
@@ -107,6 +127,9 @@ class ChildReporter {
   }
 }
 
+/** Each plugin actor's reporter, through which the manager also sends to it. */
+const reporters = new WeakMap<AnyActorRef, ChildReporter>();
+
 /** The part of enqueueActions' `enqueue` that applyEffects uses. */
 interface EffectSink {
   (action: () => void): void;
@@ -124,7 +147,8 @@ function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyAct
         // A plain send, in order with the other effects. XState's sendTo would add its own
         // resolution and a deferred relay per event: about 15% of a 10,000-plugin boot.
         const { ref, event } = effect;
-        enqueue(() => ref.send(event));
+        const reporter = reporters.get(ref);
+        enqueue(() => (reporter ? reporter.send(event) : ref.send(event)));
         break;
       }
       case 'spawn': {
@@ -137,7 +161,9 @@ function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyAct
         if (context.inspect) options.inspect = context.inspect;
         if (context.clock) options.clock = context.clock;
         const ref = createActor(lifecycleOf(self), options);
-        ref.subscribe(new ChildReporter(context, self, ref));
+        const reporter = new ChildReporter(context, self, ref);
+        reporters.set(ref, reporter);
+        ref.subscribe(reporter);
         context.registry.attach(record, ref);
         enqueue(() => ref.start());
         break;
@@ -190,7 +216,7 @@ export const pluginManager = setup({
       if (event.type !== 'child.reports') return;
       const registry = context.registry;
       for (const report of event.reports) {
-        if (report.kind === 'snapshot') registry.report(report.id, lifecyclePath(report.value));
+        if (report.kind === 'snapshot') registry.report(report.id, lifecyclePath(report.value), report.from.answers(report.seq));
         else if (report.kind === 'error') registry.crash(report.id, report.error);
         else {
           const ref = registry.byActor(report.id)?.ref;

@@ -210,13 +210,20 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
   }
 
-  /** A plugin actor reported a new snapshot. */
-  report(actorId: string, state: string): void {
+  /**
+   * A plugin actor reported a new snapshot. `answers`: it was made after the last event sent to
+   * the actor. One made before (the reports of a tick arrive together, after the commands of that
+   * tick) changes the state, but the event is still awaited: a command must not settle on the
+   * state its plugin was leaving (a failed stop, then a reset sent before that report arrived).
+   */
+  report(actorId: string, state: string, answers = true): void {
     const record = this.byActorId.get(actorId);
     if (!record) return;
-    record.awaiting = false;
-    const stopSent = record.stopSent;
-    record.stopSent = false;
+    const stopSent = answers && record.stopSent;
+    if (answers) {
+      record.awaiting = false;
+      record.stopSent = false;
+    }
     const previous = record.state;
     if (previous !== state) {
       record.state = state;

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPluginManager, defineService, silentLogger } from '../../src/index.ts';
 import type { PluginContext, PluginDefinition, PluginManager } from '../../src/index.ts';
+import type { InspectionEvent } from 'xstate';
 import { sleep, until } from '../helpers/time.ts';
 
 const managers: PluginManager[] = [];
@@ -453,6 +454,41 @@ describe('overlapping commands', () => {
       expect([manager.getSnapshot().state, ...['a', 'b', 'c'].map((name) => stateOf(manager, name))]).toEqual(['running', 'running', 'running', 'running']);
     },
   );
+
+  /**
+   * Runs `command` once, in the microtask after plugin actor `id` is sent `event`, seen through
+   * the inspector: after the actor took the step, before the manager hears of it (the reports of
+   * a tick travel together, in a later microtask).
+   */
+  function onStep(at: { id: string; event: string }, command: () => void) {
+    let done = false;
+    return (event: InspectionEvent) => {
+      if (done || (event.actorRef as { id?: string }).id !== at.id) return;
+      if (event.type !== '@xstate.event' || event.event.type !== at.event) return;
+      done = true;
+      queueMicrotask(command);
+    };
+  }
+
+  it('a reset sent before the manager heard that a stop failed waits for the plugin: it ends running, and the stop, overtaken, rejects', async () => {
+    let reset: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
+    let manager: PluginManager | undefined;
+    manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start() {}, stop() { throw new Error('stop failed'); } } }],
+      // Sent as the stop hook's failure reaches a: a then rests failed.halted, which allows a reset.
+      inspect: onStep({ id: 'a', event: 'hook.failed' }, () => (reset = settles(manager!.resetPlugin('a')))),
+    });
+    managers.push(manager);
+    await manager.start();
+    const stop = await settles(manager.stopPlugin('a'));
+    await until(() => reset !== undefined);
+    // Before, both settled on the stop's failed.halted, already left: "ended in state initializing".
+    expect(await reset).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    // The later command wins, as for any two commands in one tick.
+    expect(stop).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(stateOf(manager, 'a')).toBe('running');
+  });
 
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
