@@ -702,11 +702,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         if (seen.has(dep)) continue;
         seen.add(dep);
         const target = this.records.get(dep);
-        // A dead requirement stays as it is: the plugin blocks on it (DEPENDENCY_FAILED), as it
-        // would at boot, and the failure policy is not triggered again by an old failure.
-        if (!target || target.dead) continue;
+        if (!target) continue;
         const holder = target.heldBy === null ? undefined : this.records.get(target.heldBy);
-        if (this.inTransition(target) || (holder !== undefined && this.inTransition(holder))) {
+        const comesBack = this.inTransition(target) || (holder !== undefined && this.inTransition(holder));
+        // A dead requirement stays as it is: the plugin blocks on it (DEPENDENCY_FAILED), as it
+        // would at boot, and the failure policy is not triggered again by an old failure. Unless
+        // it is being reloaded (or unloaded): then the command waits for that, as below.
+        if (target.dead && !comesBack) continue;
+        if (comesBack) {
           // It comes back by itself when the restart or reload ends (or blocks when its
           // requirement is unloaded); wanting it up now would keep that restart from ever ending.
           // The command waits for that: the holder is its member too (it may hold this one

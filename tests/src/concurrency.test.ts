@@ -490,6 +490,34 @@ describe('overlapping commands', () => {
     expect(stateOf(manager, 'a')).toBe('running');
   });
 
+  it('a dependent started while its failed requirement is being reloaded waits for the reload, and ends running', async () => {
+    let start: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
+    let manager: PluginManager | undefined;
+    let failStop = false;
+    const a = (version: string): PluginDefinition => ({
+      manifest: { name: 'a', version },
+      module: { init() {}, start() {}, stop() { if (failStop) throw new Error('stop failed'); } },
+    });
+    manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [a('1.0.0'), plugin([], 'b', { deps: { a: '*' } })],
+      // Sent as the reload disposes the old a, which still reads failed.halted.
+      inspect: onStep({ id: 'a', event: 'plugin.dispose' }, () => (start = settles(manager!.startPlugin('b')))),
+    });
+    managers.push(manager);
+    await manager.start();
+    failStop = true;
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['failed.halted', 'stopped']);
+    failStop = false;
+    const reload = settles(manager.reloadPlugin('a', a('1.0.1')));
+    await until(() => start !== undefined);
+    // Before, the start settled on b blocked by the old a, and read b already back to stopped.
+    expect(await start).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    expect(await reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'running', version: '1.0.1' }) });
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['running', 'running']);
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
