@@ -1,11 +1,11 @@
 /**
  * `npm start`: boots the demo host `plugins/host.yaml`, serves its live dashboard on 127.0.0.1
- * (printing the URL and the control token), prints every state change, serves until SIGINT or
- * SIGTERM, then shuts down in reverse dependency order.
+ * (printing the URL and the control token), prints every state change, serves until SIGINT,
+ * SIGTERM or SIGHUP, then shuts down in reverse dependency order.
  *
  * `PLUGIN_FACTORY_DEMO_ONCE=1` shuts down right after boot; `PLUGIN_FACTORY_DASHBOARD_PORT`
  * fixes the dashboard's port (default: any free one). Exit code 0, or 1 when a plugin ended
- * failed or invalid. A second SIGINT/SIGTERM during shutdown forces the exit (130 / 143).
+ * failed or invalid. A second signal during shutdown forces the exit (130 / 143 / 129).
  */
 import { fileURLToPath } from 'node:url';
 import { onShutdownSignal } from './cli/signals.ts';
@@ -78,7 +78,7 @@ function shutDown(reason: string): Promise<void> {
   return shutdown;
 }
 
-// The first SIGINT/SIGTERM shuts down cleanly; a second one exits at once (same rules as `run`).
+// The first SIGINT/SIGTERM/SIGHUP shuts down cleanly; a second one exits at once (same rules as `run`).
 const signals = onShutdownSignal((signal) => void shutDown(signal));
 
 print(`plugin-factory demo: ${names.length} plugins (${names.join(', ')})`);

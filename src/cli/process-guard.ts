@@ -8,7 +8,20 @@
  *   never awaits), is handed to the command (which makes it an UNCAUGHT_ERROR, see
  *   stray-errors.ts) instead of ending the process with a stack trace and no plugin stopped.
  */
+import { constants } from 'node:os';
 import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
+
+/**
+ * The signals that end a command: Ctrl-C, a service manager's stop, and the terminal going away
+ * (a closed terminal or SSH session), which would otherwise kill the host with no plugin stopped.
+ */
+export const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
+
+/** The exit code of a command a signal ended: 128 + its number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? constants.signals.SIGTERM);
+}
 
 /** Node's own `process.exit`, for the command line's deliberate exits. */
 export const exitProcess: (code?: number) => never = process.exit.bind(process);
@@ -40,12 +53,12 @@ export function guardProcess(): void {
   // The same signal again within REPEAT_WINDOW_MS is one Ctrl-C relayed by a parent (npm, tsx),
   // also when it comes just after the command let go of the signals.
   let last: { signal: NodeJS.Signals; at: number } | null = null;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of SHUTDOWN_SIGNALS) {
     process.on(signal, () => {
       const now = Date.now();
       const repeat = last !== null && last.signal === signal && now - last.at < REPEAT_WINDOW_MS;
       if (!repeat) last = { signal, at: now };
-      if (signalsClaimed === 0 && !repeat) exitProcess(signal === 'SIGINT' ? 130 : 143);
+      if (signalsClaimed === 0 && !repeat) exitProcess(signalExitCode(signal));
     });
   }
 }
@@ -55,7 +68,7 @@ export const REPEAT_WINDOW_MS = 300;
 
 let signalsClaimed = 0;
 
-/** The command handles SIGINT/SIGTERM itself until the returned function is called. */
+/** The command handles the shutdown signals itself until the returned function is called. */
 export function claimSignals(): () => void {
   signalsClaimed += 1;
   let released = false;

@@ -1,7 +1,8 @@
 /**
  * `plugin-factory run <dir|config> [--once] [--json] [--watch] [--dashboard[=port]]
  * [--inspect[=ws-url]] [--verbose]`: boots the plugins, shows progress, serves until
- * SIGINT/SIGTERM (or right after boot with --once), then shuts down in reverse dependency order.
+ * SIGINT/SIGTERM/SIGHUP (or right after boot with --once), then shuts down in reverse dependency
+ * order.
  */
 import { parseArgs } from 'node:util';
 import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts';
@@ -15,7 +16,7 @@ import { loadingLine, showProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { watchAndReload } from './reload.ts';
 import type { HotReload } from './reload.ts';
-import { exitProcess, handleStrayErrors } from './process-guard.ts';
+import { exitProcess, handleStrayErrors, signalExitCode } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { onShutdownSignal } from './signals.ts';
 import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, separatedValue, targetOf } from './usage.ts';
@@ -121,7 +122,8 @@ export async function runCommand(args: string[]): Promise<number> {
   stopForStray = () => void requestStop();
   if (fatal) stopForStray();
   // A signal during boot stops it: the run then ends as an interrupted command does (130 for
-  // SIGINT, 143 for SIGTERM), the plugins it kept from running being no failure of theirs.
+  // SIGINT, 143 for SIGTERM, 129 for SIGHUP), the plugins it kept from running being no failure
+  // of theirs.
   let booting = true;
   let bootSignal: NodeJS.Signals | null = null;
   const retryCut = new Set<string>();
@@ -209,7 +211,7 @@ export async function runCommand(args: string[]): Promise<number> {
   if (out) print(JSON.stringify(final), out);
   setTimeout(lingering, LEAK_REPORT_MS).unref();
   if (reasons.length > 0) return 1;
-  return bootSignal === null ? 0 : bootSignal === 'SIGINT' ? 130 : 143;
+  return bootSignal === null ? 0 : signalExitCode(bootSignal);
 }
 
 /** Plugins named in one reason at most: a host of thousands must not print them all on one line. */

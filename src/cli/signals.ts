@@ -1,12 +1,10 @@
 /**
- * SIGINT/SIGTERM for `run`: the first one asks for a clean shutdown, a second one exits at once
- * (130 for SIGINT, 143 for SIGTERM). The same signal repeated within a short window is one
- * Ctrl-C relayed by a parent process (npm, tsx), not a second one.
+ * SIGINT/SIGTERM/SIGHUP for `run` and `test`: the first one asks for a clean shutdown, a second
+ * one exits at once (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). The same signal repeated
+ * within a short window is one Ctrl-C relayed by a parent process (npm, tsx), not a second one.
  */
 
-import { REPEAT_WINDOW_MS, claimSignals, exitProcess } from './process-guard.ts';
-
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+import { REPEAT_WINDOW_MS, SHUTDOWN_SIGNALS, claimSignals, exitProcess, signalExitCode } from './process-guard.ts';
 
 export interface SignalHandling {
   /** Removes the handlers: the signals get their default behaviour back. */
@@ -31,13 +29,13 @@ export function onShutdownSignal(
     }
     warn(`plugin-factory: ${signal} again, exiting without waiting for the plugins`);
     // Forcing the exit is the point of a second Ctrl-C: plugins may be hanging in stop.
-    exitProcess(signal === 'SIGINT' ? 130 : 143);
+    exitProcess(signalExitCode(signal));
   };
-  for (const signal of SIGNALS) process.on(signal, handler);
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, handler);
   const release = claimSignals();
   return {
     dispose: () => {
-      for (const signal of SIGNALS) process.off(signal, handler);
+      for (const signal of SHUTDOWN_SIGNALS) process.off(signal, handler);
       release();
     },
     over: (then) => {

@@ -12,7 +12,8 @@ import { walkRunningNow } from '../testing/walk.ts';
 import type { PathCover } from '../testing/index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
-import { handleStrayErrors } from './process-guard.ts';
+import { SHUTDOWN_SIGNALS, handleStrayErrors, signalExitCode } from './process-guard.ts';
+import type { ShutdownSignal } from './process-guard.ts';
 import { onShutdownSignal } from './signals.ts';
 import { strayErrors } from './stray-errors.ts';
 import { claimStdout, dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
@@ -51,7 +52,7 @@ export interface TestReport {
   }>;
   problems: Array<{ code: string; message: string; plugins: string[] }>;
   /** The signal that stopped the walk early (plugins after the one under way are not listed), or null. */
-  interrupted: 'SIGINT' | 'SIGTERM' | null;
+  interrupted: ShutdownSignal | null;
 }
 
 /** How a path walked ended. */
@@ -222,11 +223,11 @@ export async function testCommand(args: string[]): Promise<number> {
     signals.dispose();
   }
   const stopped = interrupted as NodeJS.Signals | null;
-  if (stopped === 'SIGINT' || stopped === 'SIGTERM') report.interrupted = stopped;
+  if (stopped !== null && (SHUTDOWN_SIGNALS as readonly string[]).includes(stopped)) report.interrupted = stopped as ShutdownSignal;
 
   if (values.json) print(JSON.stringify(report), out);
   else printSummary(report);
-  if (stopped) return stopped === 'SIGINT' ? 130 : 143;
+  if (stopped) return signalExitCode(stopped);
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);
   return ok ? 0 : 1;

@@ -9,7 +9,7 @@ export const USAGE = `Usage: plugin-factory <command> [options]
 
 Commands:
   validate <dir|config>   Check every plugin without running a hook.
-  run <dir|config>        Boot the plugins and serve until SIGINT/SIGTERM.
+  run <dir|config>        Boot the plugins and serve until SIGINT/SIGTERM/SIGHUP.
   test <dir|config>       Walk every plugin through the lifecycle paths with its real hooks.
   graph <dir|config>      Print the dependency graph of the plugins.
   chart                   Print the lifecycle (or manager) statechart.
@@ -17,8 +17,8 @@ Commands:
 <dir> is a folder of plugin folders or a single plugin folder; <config> is a host file
 (.json/.yaml). Run 'plugin-factory <command> --help' for a command's options.
 
-Exit codes: 0 success, 1 the plugins have problems, 2 usage error, 130 or 143 interrupted
-by SIGINT or SIGTERM (see 'run --help').
+Exit codes: 0 success, 1 the plugins have problems, 2 usage error, 130, 143 or 129
+interrupted by SIGINT, SIGTERM or SIGHUP (see 'run --help').
 `;
 
 export const VALIDATE_USAGE = `Usage: plugin-factory validate <dir|config> [--json] [--verbose]
@@ -37,8 +37,8 @@ Exit codes: 0 every plugin is valid, 1 a plugin is invalid or the host has probl
 export const RUN_USAGE = `Usage: plugin-factory run <dir|config> [--once] [--json] [--watch]
                            [--dashboard[=PORT]] [--inspect[=WS-URL]] [--verbose]
 
-Boots every plugin in dependency order and stays up until SIGINT or SIGTERM, then shuts down
-in reverse order. A second Ctrl-C exits at once (130).
+Boots every plugin in dependency order and stays up until SIGINT, SIGTERM or SIGHUP (its
+terminal closed), then shuts down in reverse order. A second Ctrl-C exits at once (130).
 
 Options:
   --once        Shut down right after boot.
@@ -56,8 +56,9 @@ Options:
 
 Exit codes: 0 every valid plugin ran and stopped cleanly, 1 a plugin is invalid, did not reach
 running or ended failed, the host has problems, or the process was still alive 5 s after the
-shutdown (a handle a plugin left open; reported, and at once on a signal), 2 usage, 130 (SIGINT)
-or 143 (SIGTERM) a signal stopped the boot (1 wins when there is a reason for it too).
+shutdown (a handle a plugin left open; reported, and at once on a signal), 2 usage, 130 (SIGINT),
+143 (SIGTERM) or 129 (SIGHUP) a signal stopped the boot (1 wins when there is a reason for it
+too).
 `;
 
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]

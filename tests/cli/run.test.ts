@@ -1,8 +1,12 @@
 /**
  * `plugin-factory run`: boot and shutdown with --once, the final snapshot with --json, progress
- * lines, signals (clean shutdown, a relayed repeat ignored, a second Ctrl-C forcing the exit).
+ * lines, signals (clean shutdown, a relayed repeat ignored, a second Ctrl-C forcing the exit, a
+ * hangup with the terminal gone).
  */
 import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ManagerSnapshot } from '../../src/index.ts';
 import { exitReasons } from '../../src/cli/run.ts';
@@ -201,16 +205,43 @@ describe('plugin-factory run', () => {
     expect(Date.now() - sent).toBeLessThan(4000);
   });
 
-  it('SIGINT during boot stops the host without reporting a boot failure, and exits 130 as an interrupted command', async () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGHUP', 129],
+  ] as const)('%s during boot stops the host without reporting a boot failure, and exits %i as an interrupted command', async (signal, exitCode) => {
     const run = startCli(['run', `${FIXTURES}/slow-boot`]);
     await waitFor(run, /^plugin late: \S+ -> starting\.hook$/m);
-    run.child.kill('SIGINT');
+    run.child.kill(signal);
     const { code } = await exitOf(run, 5000);
     expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
     expect(run.err()).not.toContain('boot failed');
     expect(run.err()).not.toContain('INVALID_TRANSITION');
     expect(run.err()).not.toContain('did not reach running'); // the signal kept late from it
-    expect(code).toBe(130);
+    expect(code).toBe(exitCode);
+  });
+
+  it('SIGHUP with its reader gone (a closed terminal) stops every plugin and exits 0: what the host writes meanwhile is dropped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-hangup-'));
+    try {
+      const mark = join(dir, 'stopped.txt');
+      await mkdir(join(dir, 'writer'));
+      await writeFile(join(dir, 'writer', 'plugin.json'), JSON.stringify({ name: 'writer', version: '1.0.0' }));
+      await writeFile(
+        join(dir, 'writer', 'index.mjs'),
+        `import { writeFileSync } from 'node:fs';\nexport default { init() {}, start() {}, stop() { console.log('stopping'); writeFileSync(${JSON.stringify(mark)}, 'stopped'); } };\n`,
+      );
+      const run = startCli(['run', dir]);
+      await waitFor(run, /press Ctrl-C to stop/);
+      // The terminal goes away: every later write of the host fails (EPIPE), then the hangup.
+      run.child.stdout?.destroy();
+      run.child.stderr?.destroy();
+      run.child.kill('SIGHUP');
+      const { code, signal } = await exitOf(run, 10_000);
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(await readFile(mark, 'utf8')).toBe('stopped');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a second SIGINT during a slow shutdown exits at once with 130', async () => {
