@@ -707,7 +707,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         const comesBack = this.inTransition(target) || (holder !== undefined && this.inTransition(holder));
         // A dead requirement stays as it is: the plugin blocks on it (DEPENDENCY_FAILED), as it
         // would at boot, and the failure policy is not triggered again by an old failure. Unless
-        // it is being reloaded (or unloaded): then the command waits for that, as below.
+        // it is on its way somewhere (reloaded, unloaded, or held by a plugin being restarted or
+        // reloaded): then the command waits for that, as below.
         if (target.dead && !comesBack) continue;
         if (comesBack) {
           // It comes back by itself when the restart or reload ends (or blocks when its
@@ -722,7 +723,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           touched.push(target);
           up.push(dep);
         }
-        stack.push(dep);
+        // The requirements of one being unloaded are nobody's concern here: the plugin ends
+        // blocked on it (MISSING_DEPENDENCY), and starting them would be for nothing.
+        if (target.want !== 'gone') stack.push(dep);
       }
     }
     // Every dependent their stops took down comes back with them, within this command (one walk
@@ -888,6 +891,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
         } else if (state === 'failed.blocked' && record.requiredDead > 0) {
           // Held down while blocked: its reason still follows an unloaded dependency.
           this.refreshBlockReason(record);
+        } else if (state === 'failed.blocked') {
+          // Held down while blocked, and no requirement is dead any more (one came back as a new
+          // version that rests stopped): nothing blocks it, it rests with them, and comes back
+          // with them when they start.
+          this.send(record, { type: 'plugin.dependencies.restored' });
         }
       }
     }

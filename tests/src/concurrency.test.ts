@@ -518,6 +518,63 @@ describe('overlapping commands', () => {
     expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['running', 'running']);
   });
 
+  it('a dependent started while its failed requirement is reloaded with keepStopped rests with the new version, not blocked, and comes back with it', async () => {
+    let start: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
+    let manager: PluginManager | undefined;
+    let failStop = false;
+    const a = (version: string): PluginDefinition => ({
+      manifest: { name: 'a', version },
+      module: { init() {}, start() {}, stop() { if (failStop) throw new Error('stop failed'); } },
+    });
+    manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [a('1.0.0'), plugin([], 'b', { deps: { a: '*' } })],
+      inspect: onStep({ id: 'a', event: 'plugin.dispose' }, () => (start = settles(manager!.startPlugin('b')))),
+    });
+    managers.push(manager);
+    await manager.start();
+    failStop = true;
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    failStop = false;
+    const reload = settles(manager.reloadPlugin('a', a('1.0.1'), { keepStopped: true }));
+    await until(() => start !== undefined);
+    expect(await reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'created', version: '1.0.1' }) });
+    // As with a requirement stopped by hand: b rests with it. Before, b stayed failed.blocked on
+    // the old version, for good, though nothing was dead any more.
+    expect(await start).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['created', 'stopped']);
+    expect(await settles(manager.startPlugin('a'))).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    expect(stateOf(manager, 'b')).toBe('running');
+  });
+
+  it("a dependent started while its failed requirement is unloaded ends blocked, and the requirement's own stopped requirement is not started for it", async () => {
+    let start: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
+    let manager: PluginManager | undefined;
+    let failStop = false;
+    const log: string[] = [];
+    manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [
+        plugin(log, 'c'),
+        { manifest: { name: 'a', version: '1.0.0', dependencies: { c: '*' } }, module: { init() {}, start() {}, stop() { if (failStop) throw new Error('stop failed'); } } },
+        plugin(log, 'b', { deps: { a: '*' } }),
+      ],
+      inspect: onStep({ id: 'a', event: 'plugin.dispose' }, () => (start = settles(manager!.startPlugin('b')))),
+    });
+    managers.push(manager);
+    await manager.start();
+    await manager.stopPlugin('b');
+    failStop = true;
+    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
+    await manager.stopPlugin('c');
+    log.length = 0;
+    expect(await settles(manager.unloadPlugin('a'))).toMatchObject({ ok: true });
+    await until(() => start !== undefined);
+    expect(await start).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    expect([stateOf(manager, 'a'), stateOf(manager, 'b'), stateOf(manager, 'c')]).toEqual([undefined, 'failed.blocked', 'stopped']);
+    expect(log).toEqual([]); // c's start never ran
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
