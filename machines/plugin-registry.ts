@@ -667,15 +667,19 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
    * is reconciled. One being restarted or reloaded itself comes back when that ends.
    */
   private releaseHeld(names: readonly string[], heldBy?: string): PluginRecord<R>[] {
-    const released: PluginRecord<R>[] = [];
+    // Every plugin held down below, as found before any comes back: one wanted up again makes
+    // the ones it held wanted up too (see refresh), and those come back within the command too.
+    const held: PluginRecord<R>[] = [];
     for (const dependentName of this.below(names)) {
       const dependent = this.records.get(dependentName)!;
-      if (dependent.heldBy === null || (heldBy !== undefined && dependent.heldBy !== heldBy)) continue;
-      if (dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
-      this.wantBackUp(dependent);
-      released.push(dependent);
+      if (dependent.heldBy === null || dependent.want !== 'stopped' || this.inTransition(dependent)) continue;
+      held.push(dependent);
     }
-    return released;
+    for (const dependent of held) {
+      if (dependent.want !== 'stopped' || (heldBy !== undefined && dependent.heldBy !== heldBy)) continue;
+      this.wantBackUp(dependent);
+    }
+    return held.filter((dependent) => dependent.want === 'running');
   }
 
   /** A plugin held down is no longer held: wanted running, and reconciled. */

@@ -575,6 +575,20 @@ describe('overlapping commands', () => {
     expect(log).toEqual([]); // c's start never ran
   });
 
+  it('a start brings back, within the command, a plugin held down by one that its own stop held down', async () => {
+    const log: string[] = [];
+    // b uses a optionally; c needs b, and its start takes a while.
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { optional: { a: '*' } }), plugin(log, 'c', { deps: { b: '*' }, startMs: 20 })]);
+    await manager.start();
+    // c's restart comes back while b is down with a: c rests held by b, b held by a.
+    const [restart, stop] = await Promise.all([settles(manager.restartPlugin('c')), settles(manager.stopPlugin('a'))]);
+    expect([restart, stop]).toEqual([{ ok: false, code: 'INVALID_TRANSITION' }, { ok: true, value: expect.objectContaining({ state: 'stopped' }) }]);
+    expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(await settles(manager.startPlugin('a'))).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    // Before, the start ended with c still starting.
+    expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
