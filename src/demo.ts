@@ -5,7 +5,7 @@
  *
  * `PLUGIN_FACTORY_DEMO_ONCE=1` shuts down right after boot; `PLUGIN_FACTORY_DASHBOARD_PORT`
  * fixes the dashboard's port (default: any free one). Exit code 0, or 1 when a plugin ended
- * failed or invalid. A second signal during shutdown forces the exit (130 / 143 / 129).
+ * failed or invalid. A second SIGINT/SIGTERM during shutdown forces the exit (130 / 143).
  */
 import { fileURLToPath } from 'node:url';
 import { onShutdownSignal } from './cli/signals.ts';
@@ -31,6 +31,9 @@ function table(snapshot: ManagerSnapshot): string {
 }
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+// A terminal that hung up (EIO) or a reader gone (EPIPE): what the demo prints is dropped, and
+// the plugins still stop in order.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 const host = await loadHost(fileURLToPath(HOST_FILE));
 for (const problem of host.problems) process.stderr.write(`demo: ${problem.code}: ${problem.message}\n`);
@@ -78,7 +81,7 @@ function shutDown(reason: string): Promise<void> {
   return shutdown;
 }
 
-// The first SIGINT/SIGTERM/SIGHUP shuts down cleanly; a second one exits at once (same rules as `run`).
+// The first SIGINT/SIGTERM/SIGHUP shuts down cleanly; a second SIGINT/SIGTERM exits at once (same rules as `run`).
 const signals = onShutdownSignal((signal) => void shutDown(signal));
 
 print(`plugin-factory demo: ${names.length} plugins (${names.join(', ')})`);

@@ -1,11 +1,11 @@
 /**
- * Runs the example HTTP service until SIGINT/SIGTERM:
+ * Runs the example HTTP service until SIGINT, SIGTERM or SIGHUP:
  *
  *   npm run example:http            # or: npx tsx examples/http-service/main.ts
  *
  * PORT (default 3000; 0 picks a free one), DATA_DIR (default examples/http-service/.data; `:memory:`
  * keeps nothing), LOG_LEVEL (a pino level, default info). Prints the URL once it listens. The first signal shuts
- * down cleanly (HTTP first, then the plugins in reverse dependency order); a second one forces the
+ * down cleanly (HTTP first, then the plugins in reverse dependency order); a second SIGINT/SIGTERM forces the
  * exit.
  */
 import { fileURLToPath } from 'node:url';

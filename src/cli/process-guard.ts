@@ -8,7 +8,9 @@
  *   never awaits), is handed to the command (which makes it an UNCAUGHT_ERROR, see
  *   stray-errors.ts) instead of ending the process with a stack trace and no plugin stopped.
  */
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 
 /**
@@ -22,6 +24,30 @@ export type ShutdownSignal = (typeof SHUTDOWN_SIGNALS)[number];
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? constants.signals.SIGTERM);
 }
+
+/**
+ * Lets the process exit normally once its terminal hung up. As it exits, Node restores the
+ * terminal settings of each standard stream that was a terminal when it started; on one that hung
+ * up, Node 20 fails an assertion and aborts (nodejs/node#51519), after the shutdown went well.
+ * A standard stream that was a terminal and is no longer one is closed just before, so that the
+ * exit skips it. Once per process.
+ */
+export function survivesHangup(): void {
+  if (terminals !== null) return;
+  terminals = [0, 1, 2].filter((fd) => isatty(fd));
+  if (terminals.length === 0) return;
+  process.on('exit', () => {
+    for (const fd of terminals ?? []) {
+      if (isatty(fd)) continue;
+      try {
+        closeSync(fd);
+      } catch {
+        // Closed already: nothing for the exit to restore.
+      }
+    }
+  });
+}
+let terminals: number[] | null = null;
 
 /** Node's own `process.exit`, for the command line's deliberate exits. */
 export const exitProcess: (code?: number) => never = process.exit.bind(process);
@@ -41,6 +67,7 @@ const pending: StrayError[] = [];
  * are `unhandledStrays()`.
  */
 export function guardProcess(): void {
+  survivesHangup();
   process.exit = ((code?: number | string | null) => {
     throw new Error(`process.exit(${code ?? ''}) was called: plugin code may not end the host's process (fail the hook instead)`);
   }) as typeof process.exit;

@@ -1,10 +1,12 @@
 /**
  * SIGINT/SIGTERM/SIGHUP for `run` and `test`: the first one asks for a clean shutdown, a second
- * one exits at once (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). The same signal repeated
- * within a short window is one Ctrl-C relayed by a parent process (npm, tsx), not a second one.
+ * one exits at once (130 for SIGINT, 143 for SIGTERM). The same signal repeated within a short
+ * window is one Ctrl-C relayed by a parent process (npm, tsx), not a second one. A SIGHUP is the
+ * terminal going away, never a request to hurry: once a shutdown is under way it is ignored (a
+ * Ctrl-C, then the terminal closed, still runs every stop hook).
  */
 
-import { REPEAT_WINDOW_MS, SHUTDOWN_SIGNALS, claimSignals, exitProcess, signalExitCode } from './process-guard.ts';
+import { REPEAT_WINDOW_MS, SHUTDOWN_SIGNALS, claimSignals, exitProcess, signalExitCode, survivesHangup } from './process-guard.ts';
 
 export interface SignalHandling {
   /** Removes the handlers: the signals get their default behaviour back. */
@@ -21,6 +23,7 @@ export function onShutdownSignal(
   let late: (() => void) | null = null;
   const handler = (signal: NodeJS.Signals) => {
     if (first && signal === first.signal && Date.now() - first.at < REPEAT_WINDOW_MS) return;
+    if (first && signal === 'SIGHUP') return;
     if (late) return late();
     if (!first) {
       first = { signal, at: Date.now() };
@@ -32,6 +35,8 @@ export function onShutdownSignal(
     exitProcess(signalExitCode(signal));
   };
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, handler);
+  // Shut down by a hangup, the process must still be able to exit without aborting.
+  survivesHangup();
   const release = claimSignals();
   return {
     dispose: () => {

@@ -146,7 +146,7 @@ export async function testCommand(args: string[]): Promise<number> {
     late();
   });
   // A signal stops the walk after the path under way, whose teardown closes what the plugin
-  // opened (a child process it spawned included); a second one exits at once.
+  // opened (a child process it spawned included); a second SIGINT/SIGTERM exits at once.
   let interrupted: NodeJS.Signals | null = null;
   const signals = onShutdownSignal(
     (signal) => {

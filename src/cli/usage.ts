@@ -38,7 +38,8 @@ export const RUN_USAGE = `Usage: plugin-factory run <dir|config> [--once] [--jso
                            [--dashboard[=PORT]] [--inspect[=WS-URL]] [--verbose]
 
 Boots every plugin in dependency order and stays up until SIGINT, SIGTERM or SIGHUP (its
-terminal closed), then shuts down in reverse order. A second Ctrl-C exits at once (130).
+terminal closed), then shuts down in reverse order. A second Ctrl-C or SIGTERM exits at once
+(130 or 143); a SIGHUP during the shutdown changes nothing.
 
 Options:
   --once        Shut down right after boot.
@@ -85,7 +86,8 @@ Options:
   -h, --help          Show this help.
 
 Exit codes: 0 every plugin is valid and passed every path, 1 a plugin is invalid or failed a
-path, or the host has problems, 2 usage.
+path, or the host has problems, 2 usage, 130, 143 or 129 a SIGINT, SIGTERM or SIGHUP stopped
+the walk after the path under way ("interrupted" names it).
 `;
 
 export const GRAPH_USAGE = `Usage: plugin-factory graph <dir|config> [--format mermaid|dot|json] [--verbose]

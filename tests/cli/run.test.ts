@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ManagerSnapshot } from '../../src/index.ts';
 import { exitReasons } from '../../src/cli/run.ts';
 import { FIXTURES, cli, exitOf, killAll, lastJsonLine, startCli, waitFor } from '../fixtures/cli/run-cli.ts';
+import { HAS_SCRIPT, exitAfterHangup } from '../helpers/process.ts';
 
 interface Snapshot {
   state: string;
@@ -220,6 +221,22 @@ describe('plugin-factory run', () => {
     expect(code).toBe(exitCode);
   });
 
+  it.skipIf(!HAS_SCRIPT)('on a terminal that hung up, stops every plugin and exits 0, not aborting in Node as it restores the terminal', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-pty-'));
+    try {
+      const mark = join(dir, 'stopped.txt');
+      await mkdir(join(dir, 'writer'));
+      await writeFile(join(dir, 'writer', 'plugin.json'), JSON.stringify({ name: 'writer', version: '1.0.0' }));
+      await writeFile(join(dir, 'writer', 'index.mjs'), `import { writeFileSync } from 'node:fs';\nexport default { init() {}, start() {}, stop() { writeFileSync(${JSON.stringify(mark)}, 'stopped'); } };\n`);
+      const { status, output } = await exitAfterHangup([process.execPath, '--import', 'tsx', 'src/cli.ts', 'run', dir]);
+      // 134 (SIGABRT) before: the shutdown went well, then Node aborted as it exited.
+      expect(status, output).toBe('0');
+      expect(await readFile(mark, 'utf8')).toBe('stopped');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('SIGHUP with its reader gone (a closed terminal) stops every plugin and exits 0: what the host writes meanwhile is dropped', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-hangup-'));
     try {
@@ -254,6 +271,20 @@ describe('plugin-factory run', () => {
     const { code } = await exitOf(run, 5000);
     expect(code).toBe(130);
     expect(run.err()).toContain('SIGINT again, exiting without waiting for the plugins');
+  });
+
+  it('a SIGHUP during a shutdown (Ctrl-C, then the terminal closed) does not cut the stop hooks short; a second Ctrl-C still does', async () => {
+    const run = startCli(['run', `${FIXTURES}/slow-stop`]);
+    await waitFor(run, /press Ctrl-C to stop/);
+    run.child.kill('SIGINT');
+    await waitFor(run, /^plugin hang: running -> stopping$/m);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    run.child.kill('SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(run.child.exitCode, run.err()).toBeNull(); // still stopping
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(code).toBe(130);
   });
 
   it('exits 1 when a valid plugin fails to start, while the others run', async () => {

@@ -4,7 +4,7 @@
  */
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exitOf as exitWithin, killAll, startProcess, waitFor as waitForOutput } from '../helpers/process.ts';
+import { HAS_SCRIPT, exitAfterHangup, exitOf as exitWithin, killAll, startProcess, waitFor as waitForOutput } from '../helpers/process.ts';
 import type { Run } from '../helpers/process.ts';
 
 const DEMO_PLUGINS = ['config', 'db', 'cache', 'http', 'metrics'];
@@ -77,6 +77,16 @@ describe('npm start demo (src/demo.ts)', () => {
       expect(demo.out()).toContain('shutting down (SIGINT)');
       expectRanThenStopped(demo.out(), DEMO_PLUGINS);
       expect(demo.err()).not.toContain('open handles');
+    },
+    TEST_MS,
+  );
+
+  it.skipIf(!HAS_SCRIPT)(
+    'on a terminal that hung up, stops every plugin and exits 0: the lines it can no longer print are dropped',
+    async () => {
+      const { status, output } = await exitAfterHangup([process.execPath, '--import', 'tsx', 'src/demo.ts'], BOOT_MS);
+      // Before: the first line after the hangup failed (EIO) and ended the demo, no plugin stopped.
+      expect(status, output).toBe('0');
     },
     TEST_MS,
   );

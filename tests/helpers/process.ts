@@ -5,6 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The project root, where every program is started. */
@@ -81,5 +85,46 @@ export function killAll(): void {
     } catch {
       // Already gone.
     }
+  }
+}
+
+/** Whether `script` (util-linux) is there to give a program a pseudo-terminal. */
+export const HAS_SCRIPT = existsSync('/usr/bin/script');
+
+/**
+ * Runs `command` (from the project root) on a pseudo-terminal until it prints
+ * `kill -INT <pid>` (it serves), then hangs the terminal up: its master end closed, then the
+ * SIGHUP a shell passes on to its jobs. Resolves with the program's exit status as a shell
+ * reports it (`134` for SIGABRT), kept by a shell that ignores the hangup.
+ */
+export async function exitAfterHangup(command: string[], ms = 20_000): Promise<{ status: string; output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-pty-'));
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const status = join(dir, 'status');
+  await writeFile(join(dir, 'run.sh'), `trap '' HUP\n${command.map(quote).join(' ')}\necho $? > ${quote(status)}\n`);
+  const script = spawn('script', ['-qfc', `sh ${quote(join(dir, 'run.sh'))}`, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'ignore'] });
+  let output = '';
+  script.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  try {
+    const deadline = Date.now() + ms;
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 25));
+    let pid: number | undefined;
+    while (pid === undefined) {
+      const found = /kill -INT (\d+)/.exec(output);
+      if (found) pid = Number(found[1]);
+      else if (Date.now() > deadline) throw new Error(`no pid in the output:\n${output}`);
+      else await pause();
+    }
+    script.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.kill(pid, 'SIGHUP');
+    while (!existsSync(status)) {
+      if (Date.now() > deadline) throw new Error(`no exit after the hangup:\n${output}`);
+      await pause();
+    }
+    return { status: (await readFile(status, 'utf8')).trim(), output };
+  } finally {
+    script.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
   }
 }
