@@ -3,7 +3,7 @@
  * examples): each in its own process group, so that `killAll()` in afterEach leaves nothing
  * behind, with its output collected.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -88,8 +88,8 @@ export function killAll(): void {
   }
 }
 
-/** Whether `script` (util-linux) is there to give a program a pseudo-terminal. */
-export const HAS_SCRIPT = existsSync('/usr/bin/script');
+/** Whether `script` (util-linux) is there and can give a program a pseudo-terminal here. */
+export const HAS_SCRIPT = existsSync('/usr/bin/script') && spawnSync('script', ['-qfc', 'true', '/dev/null'], { stdio: 'ignore', timeout: 5000 }).status === 0;
 
 /**
  * Runs `command` (from the project root) on a pseudo-terminal until it prints
