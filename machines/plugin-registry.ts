@@ -114,7 +114,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   /** Set under the `abort` policy when a plugin fails for good. */
   abortCause: { name: string; error: ErrorInfo | null } | null = null;
   private readonly effects: Effect<R>[] = [];
-  private readonly ops = new Map<number, { pending: number; members: PluginRecord<R>[] }>();
+  /** Commands under way: their plugins, how many of them are not at rest, and (`forming`) whether the count is being made. */
+  private readonly ops = new Map<number, { pending: number; members: PluginRecord<R>[]; forming: boolean }>();
   private readonly queue: PluginRecord<R>[] = [];
   private readonly queued = new Set<PluginRecord<R>>();
 
@@ -740,18 +741,19 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   private track(op: number, touched: Array<PluginRecord<R> | undefined>): void {
     const members = [...new Set(touched.filter((r): r is PluginRecord<R> => r !== undefined))];
+    // The command exists before its plugins are reconciled, so that one reconciliation holds
+    // down now brings the plugins holding it into the command (joinOps), as it does later on.
+    const entry = { pending: 0, members, forming: true };
+    this.ops.set(op, entry);
+    for (const record of members) (record.ops ??= new Set()).add(op);
     for (const record of members) {
       this.refresh(record);
       this.enqueue(record);
     }
     this.flushQueue();
-    let pending = 0;
-    for (const record of members) {
-      (record.ops ??= new Set()).add(op);
-      if (!record.settled) pending++;
-    }
-    this.ops.set(op, { pending, members });
-    if (pending === 0) this.countOp(op, 0);
+    entry.forming = false;
+    entry.pending = entry.members.filter((member) => !member.settled).length;
+    if (entry.pending === 0) this.countOp(op, 0);
   }
 
   /** `records` join every command `record` is part of: it ends only once they rest too. */
@@ -770,7 +772,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
 
   private countOp(op: number, delta: number): void {
     const entry = this.ops.get(op);
-    if (!entry) return;
+    if (!entry || entry.forming) return;
     entry.pending += delta;
     if (entry.pending > 0) return;
     this.ops.delete(op);
@@ -896,9 +898,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           // Held down while blocked: its reason still follows an unloaded dependency.
           this.refreshBlockReason(record);
         } else if (state === 'failed.blocked') {
-          // Held down while blocked, and no requirement is dead any more (one came back as a new
-          // version that rests stopped): nothing blocks it, it rests with them, and comes back
-          // with them when they start.
+          // Wanted down while blocked (held by a requirement, or the host stopping), and no
+          // requirement is dead any more (one came back as a new version that rests stopped):
+          // nothing blocks it; it rests, and comes back with them when they start.
           this.send(record, { type: 'plugin.dependencies.restored' });
         }
       }

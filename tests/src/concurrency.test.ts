@@ -589,6 +589,25 @@ describe('overlapping commands', () => {
     expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
   });
 
+  it('a start waits for a plugin it brings back that another requirement, being restarted, keeps down meanwhile', async () => {
+    const log: string[] = [];
+    let slow = false;
+    const d: PluginDefinition = {
+      manifest: { name: 'd', version: '1.0.0' },
+      module: { init() {}, start() {}, stop: () => (slow ? sleep(60) : undefined) },
+    };
+    const manager = host([plugin(log, 'a'), plugin(log, 'b', { deps: { a: '*' } }), d, plugin(log, 'x', { deps: { b: '*', d: '*' } })]);
+    await manager.start();
+    await manager.stopPlugin('a'); // b and x go down with it
+    slow = true;
+    const restart = settles(manager.restartPlugin('d'));
+    await until(() => stateOf(manager, 'd') === 'stopping');
+    // x comes back with a, but rests until d's restart is over: the start waits for that.
+    expect(await settles(manager.startPlugin('a'))).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    expect(['a', 'b', 'd', 'x'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running', 'running']);
+    expect(await restart).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+  });
+
   it('resetPlugin rejects when the plugin fails again', async () => {
     const manager = host([plugin([], 'a', { failStart: () => true })]);
     await manager.start();
