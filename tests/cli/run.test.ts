@@ -261,19 +261,7 @@ describe('plugin-factory run', () => {
     }
   });
 
-  it('a second SIGINT during a slow shutdown exits at once with 130', async () => {
-    const run = startCli(['run', `${FIXTURES}/slow-stop`]);
-    await waitFor(run, /press Ctrl-C to stop/);
-    run.child.kill('SIGINT');
-    await waitFor(run, /^plugin hang: running -> stopping$/m);
-    await new Promise((resolve) => setTimeout(resolve, 350));
-    run.child.kill('SIGINT');
-    const { code } = await exitOf(run, 5000);
-    expect(code).toBe(130);
-    expect(run.err()).toContain('SIGINT again, exiting without waiting for the plugins');
-  });
-
-  it('a SIGHUP during a shutdown (Ctrl-C, then the terminal closed) does not cut the stop hooks short; a second Ctrl-C still does', async () => {
+  it('a second SIGINT during a slow shutdown exits at once with 130; a SIGHUP before it (the terminal closed) does not cut the stop hooks short', async () => {
     const run = startCli(['run', `${FIXTURES}/slow-stop`]);
     await waitFor(run, /press Ctrl-C to stop/);
     run.child.kill('SIGINT');
@@ -285,6 +273,7 @@ describe('plugin-factory run', () => {
     run.child.kill('SIGINT');
     const { code } = await exitOf(run, 5000);
     expect(code).toBe(130);
+    expect(run.err()).toContain('SIGINT again, exiting without waiting for the plugins');
   });
 
   it('exits 1 when a valid plugin fails to start, while the others run', async () => {

@@ -490,7 +490,11 @@ describe('overlapping commands', () => {
     expect(stateOf(manager, 'a')).toBe('running');
   });
 
-  it('a dependent started while its failed requirement is being reloaded waits for the reload, and ends running', async () => {
+  /**
+   * a (its stop failed: failed.halted) reloaded, b (requires a) started as the reload disposes
+   * the old a, which still reads failed.halted.
+   */
+  async function startWhileFailedRequirementReloads(keepStopped: boolean) {
     let start: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
     let manager: PluginManager | undefined;
     let failStop = false;
@@ -501,7 +505,6 @@ describe('overlapping commands', () => {
     manager = createPluginManager({
       logger: silentLogger,
       plugins: [a('1.0.0'), plugin([], 'b', { deps: { a: '*' } })],
-      // Sent as the reload disposes the old a, which still reads failed.halted.
       inspect: onStep({ id: 'a', event: 'plugin.dispose' }, () => (start = settles(manager!.startPlugin('b')))),
     });
     managers.push(manager);
@@ -510,38 +513,25 @@ describe('overlapping commands', () => {
     expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
     expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['failed.halted', 'stopped']);
     failStop = false;
-    const reload = settles(manager.reloadPlugin('a', a('1.0.1')));
+    const reload = await settles(manager.reloadPlugin('a', a('1.0.1'), { keepStopped }));
     await until(() => start !== undefined);
+    return { manager, reload, start: await start! };
+  }
+
+  it('a dependent started while its failed requirement is being reloaded waits for the reload, and ends running', async () => {
+    const { manager, reload, start } = await startWhileFailedRequirementReloads(false);
     // Before, the start settled on b blocked by the old a, and read b already back to stopped.
-    expect(await start).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
-    expect(await reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'running', version: '1.0.1' }) });
+    expect(start).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
+    expect(reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'running', version: '1.0.1' }) });
     expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['running', 'running']);
   });
 
   it('a dependent started while its failed requirement is reloaded with keepStopped rests with the new version, not blocked, and comes back with it', async () => {
-    let start: Promise<Awaited<ReturnType<typeof settles>>> | undefined;
-    let manager: PluginManager | undefined;
-    let failStop = false;
-    const a = (version: string): PluginDefinition => ({
-      manifest: { name: 'a', version },
-      module: { init() {}, start() {}, stop() { if (failStop) throw new Error('stop failed'); } },
-    });
-    manager = createPluginManager({
-      logger: silentLogger,
-      plugins: [a('1.0.0'), plugin([], 'b', { deps: { a: '*' } })],
-      inspect: onStep({ id: 'a', event: 'plugin.dispose' }, () => (start = settles(manager!.startPlugin('b')))),
-    });
-    managers.push(manager);
-    await manager.start();
-    failStop = true;
-    expect(await settles(manager.stopPlugin('a'))).toEqual({ ok: false, code: 'HOOK_FAILED' });
-    failStop = false;
-    const reload = settles(manager.reloadPlugin('a', a('1.0.1'), { keepStopped: true }));
-    await until(() => start !== undefined);
-    expect(await reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'created', version: '1.0.1' }) });
+    const { manager, reload, start } = await startWhileFailedRequirementReloads(true);
+    expect(reload).toEqual({ ok: true, value: expect.objectContaining({ state: 'created', version: '1.0.1' }) });
     // As with a requirement stopped by hand: b rests with it. Before, b stayed failed.blocked on
     // the old version, for good, though nothing was dead any more.
-    expect(await start).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(start).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
     expect([stateOf(manager, 'a'), stateOf(manager, 'b')]).toEqual(['created', 'stopped']);
     expect(await settles(manager.startPlugin('a'))).toEqual({ ok: true, value: expect.objectContaining({ state: 'running' }) });
     expect(stateOf(manager, 'b')).toBe('running');
