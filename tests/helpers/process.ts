@@ -93,16 +93,23 @@ export const HAS_SCRIPT = existsSync('/usr/bin/script') && spawnSync('script', [
 
 /**
  * Runs `command` (from the project root) on a pseudo-terminal until it prints
- * `kill -INT <pid>` (it serves), then hangs the terminal up: its master end closed, then the
- * SIGHUP a shell passes on to its jobs. Resolves with the program's exit status as a shell
- * reports it (`134` for SIGABRT), kept by a shell that ignores the hangup.
+ * `kill -INT <pid>` (it serves), then hangs the terminal up: its master end closed, which
+ * ends the session's shell and sends the program SIGHUP. Resolves with the program's exit
+ * status as a shell reports it (`134` for SIGABRT), kept by a shell that ignores the hangup.
  */
 export async function exitAfterHangup(command: string[], ms = 20_000): Promise<{ status: string; output: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-pty-'));
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const status = join(dir, 'status');
   await writeFile(join(dir, 'run.sh'), `trap '' HUP\n${command.map(quote).join(' ')}\necho $? > ${quote(status)}\n`);
-  const script = spawn('script', ['-qfc', `sh ${quote(join(dir, 'run.sh'))}`, '/dev/null'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'ignore'] });
+  // With SHELL=/bin/sh, `script` runs `sh -c 'sh run.sh'` (dash does not exec the one command),
+  // so the outer sh leads the terminal's session: it dies of the hangup and the kernel then
+  // sends SIGHUP to the program, as a closed terminal window does.
+  const script = spawn('script', ['-qfc', `sh ${quote(join(dir, 'run.sh'))}`, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, SHELL: '/bin/sh' },
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
   let output = '';
   script.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   try {
@@ -117,7 +124,12 @@ export async function exitAfterHangup(command: string[], ms = 20_000): Promise<{
     }
     script.kill('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    process.kill(pid, 'SIGHUP');
+    try {
+      // In case the session was led by a shell that execs (bash) and only ignored the hangup.
+      process.kill(pid, 'SIGHUP');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // already gone, by the kernel's SIGHUP
+    }
     while (!existsSync(status)) {
       if (Date.now() > deadline) throw new Error(`no exit after the hangup:\n${output}`);
       await pause();
