@@ -584,6 +584,12 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   }
 
   private remove(record: PluginRecord<R>): void {
+    // The commands it is part of (its unload) wait for what its removal brings back: they stay
+    // open until the whole removal is done, the plugins cut off below included.
+    this.holdingOps(record, () => this.removeNow(record));
+  }
+
+  private removeNow(record: PluginRecord<R>): void {
     if (record.ref) this.effects.push({ kind: 'release', ref: record.ref });
     const previous = record.state;
     record.state = 'removed';
@@ -751,6 +757,21 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       this.enqueue(record);
     }
     this.flushQueue();
+    this.formed(op);
+  }
+
+  /** Runs `change` with every command of `record` kept from ending until it is done. */
+  private holdingOps(record: PluginRecord<R>, change: () => void): void {
+    const ops = [...(record.ops ?? [])].filter((op) => this.ops.get(op)?.forming === false);
+    for (const op of ops) this.ops.get(op)!.forming = true;
+    change();
+    for (const op of ops) this.formed(op);
+  }
+
+  /** A command done forming counts what it waits for afresh, and ends if that is nothing. */
+  private formed(op: number): void {
+    const entry = this.ops.get(op);
+    if (!entry) return;
     entry.forming = false;
     entry.pending = entry.members.filter((member) => !member.settled).length;
     if (entry.pending === 0) this.countOp(op, 0);
