@@ -261,8 +261,21 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     } catch (error) {
       logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'recording a plugin change failed; the host goes on');
     }
+    if (event.state === 'removed') forget(event.name);
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });
+  /**
+   * What the host kept of an unloaded plugin goes as it leaves the registry: its unload may
+   * still wait for what it brings back, and may yet reject (the host stopping meanwhile).
+   */
+  const forget = (name: string) => {
+    const key = current.get(name)?.key;
+    if (key !== undefined) runtimes.delete(key);
+    current.delete(name);
+    lastWant.delete(name);
+    unhealthyWaiting.delete(name);
+    platform.metrics.remove(name);
+  };
   actor.on('command.settled', (event) => {
     const waiter = pending.get(event.op);
     const cause = registry().abortCause;
@@ -567,7 +580,12 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
     next.key = `${name}@${generation}`;
     const checkAgainstCurrent = () => {
-      const others = [...current.values()].filter((p) => p.name !== name);
+      // A plugin being unloaded (or removed, its unload still waiting for what it brings back)
+      // is missing already: a version needing it would only block on it.
+      const others = [...current.values()].filter((p) => {
+        const record = registry().get(p.name);
+        return p.name !== name && record !== undefined && record.want !== 'gone';
+      });
       const invalid = new Set(others.filter((p) => registry().get(p.name)?.state === 'invalid').map((p) => p.name));
       checkGraph([next], others, invalid);
     };
@@ -683,12 +701,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       if (registered(name)) {
         throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': the unload ended with the plugin still registered`, { plugin: name });
       }
-      const key = current.get(name)?.key;
-      if (key !== undefined) runtimes.delete(key);
-      current.delete(name);
-      lastWant.delete(name);
-      unhealthyWaiting.delete(name);
-      platform.metrics.remove(name);
     },
     reloadPlugin: (name, definition, options) => reloadWith(name, { definition }, options),
     can(name, command) {

@@ -900,6 +900,42 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(names(manager)).toEqual(['a:stopped', 'c:running']);
   });
 
+  it('a reload whose new version needs a plugin being unloaded is refused before it touches the running version', async () => {
+    const needsB = (version: string) => plugin([], 'd', { deps: { b: '*' }, version });
+    const versions = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`);
+    // b still stopping.
+    const first = host([plugin([], 'b', { stopMs: 40 }), plugin([], 'd')]);
+    await first.start();
+    const unloadFirst = settles(first.unloadPlugin('b'));
+    await until(() => stateOf(first, 'b') === 'stopping');
+    expect(await settles(first.reloadPlugin('d', needsB('2.0.0')))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    expect(await unloadFirst).toEqual({ ok: true, value: undefined });
+    expect(versions(first)).toEqual(['d:running@1.0.0']);
+    // b removed already, its unload waiting for c, which it brings back.
+    const second = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startMs: 60 }), plugin([], 'd')]);
+    await second.start();
+    await second.stopPlugin('a');
+    const unloadSecond = settles(second.unloadPlugin('b'));
+    await until(() => stateOf(second, 'b') === undefined);
+    expect(stateOf(second, 'c')).toBe('starting.hook');
+    expect(await settles(second.reloadPlugin('d', needsB('2.0.0')))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    expect(await unloadSecond).toEqual({ ok: true, value: undefined });
+    expect(versions(second)).toEqual(['a:stopped@1.0.0', 'c:running@1.0.0', 'd:running@1.0.0']);
+  });
+
+  it('an unload cut short by stop() while what it brings back starts has forgotten the plugin all the same', async () => {
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startMs: 60 })]);
+    await manager.start();
+    await manager.stopPlugin('a');
+    expect(manager.metrics()).toContain('plugin="b"');
+    const unload = settles(manager.unloadPlugin('b'));
+    await until(() => stateOf(manager, 'b') === undefined);
+    await manager.stop();
+    expect(await unload).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(manager.metrics()).not.toContain('plugin="b"');
+    expect(manager.metrics()).toContain('plugin="c"');
+  });
+
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
     const log: string[] = [];
     const manager = await fanOut(log);
