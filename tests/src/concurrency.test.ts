@@ -13,7 +13,7 @@ afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.stop().catch(() => undefined)));
 });
 
-function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
+function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; startGate?: () => Promise<void> | undefined; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
   const tag = `${name}${options.version ? `@${options.version}` : ''}`;
   return {
     manifest: { name, version: options.version ?? '1.0.0', dependencies: options.deps ?? {}, optionalDependencies: options.optional ?? {} },
@@ -22,6 +22,7 @@ function plugin(log: string[], name: string, options: { deps?: Record<string, st
       start: async () => {
         log.push(`${tag}.start`);
         if (options.startMs) await sleep(options.startMs);
+        await options.startGate?.();
         if (options.failStart?.()) throw new Error('start failed');
       },
       stop: async () => {
@@ -912,25 +913,34 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(await unloadFirst).toEqual({ ok: true, value: undefined });
     expect(versions(first)).toEqual(['d:running@1.0.0']);
     // b removed already, its unload waiting for c, which it brings back.
-    const second = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startMs: 60 }), plugin([], 'd')]);
+    let open: () => void = () => undefined;
+    let gate: Promise<void> | undefined;
+    const second = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: () => gate }), plugin([], 'd')]);
     await second.start();
     await second.stopPlugin('a');
+    gate = new Promise((resolve) => (open = resolve));
     const unloadSecond = settles(second.unloadPlugin('b'));
     await until(() => stateOf(second, 'b') === undefined);
     expect(stateOf(second, 'c')).toBe('starting.hook');
     expect(await settles(second.reloadPlugin('d', needsB('2.0.0')))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    open();
     expect(await unloadSecond).toEqual({ ok: true, value: undefined });
     expect(versions(second)).toEqual(['a:stopped@1.0.0', 'c:running@1.0.0', 'd:running@1.0.0']);
   });
 
   it('an unload cut short by stop() while what it brings back starts has forgotten the plugin all the same', async () => {
-    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startMs: 60 })]);
+    let open: () => void = () => undefined;
+    let gate: Promise<void> | undefined;
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: () => gate })]);
     await manager.start();
     await manager.stopPlugin('a');
     expect(manager.metrics()).toContain('plugin="b"');
+    gate = new Promise((resolve) => (open = resolve));
     const unload = settles(manager.unloadPlugin('b'));
     await until(() => stateOf(manager, 'b') === undefined);
-    await manager.stop();
+    const stopped = manager.stop();
+    open();
+    await stopped;
     expect(await unload).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
     expect(manager.metrics()).not.toContain('plugin="b"');
     expect(manager.metrics()).toContain('plugin="c"');
