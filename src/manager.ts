@@ -261,7 +261,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     } catch (error) {
       logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'recording a plugin change failed; the host goes on');
     }
-    if (event.state === 'removed') forget(event.name);
+    if (event.state === 'removed') {
+      try {
+        forget(event.name);
+      } catch (error) {
+        logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'releasing an unloaded plugin failed; the host goes on');
+      }
+    }
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });
   /**
@@ -582,12 +588,16 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     const checkAgainstCurrent = () => {
       // A plugin being unloaded (or removed, its unload still waiting for what it brings back)
       // is missing already: a version needing it would only block on it.
-      const others = [...current.values()].filter((p) => {
+      const others: PreparedPlugin[] = [];
+      const leaving = new Set<string>();
+      for (const p of current.values()) {
+        if (p.name === name) continue;
         const record = registry().get(p.name);
-        return p.name !== name && record !== undefined && record.want !== 'gone';
-      });
+        if (record !== undefined && record.want !== 'gone') others.push(p);
+        else leaving.add(p.name);
+      }
       const invalid = new Set(others.filter((p) => registry().get(p.name)?.state === 'invalid').map((p) => p.name));
-      checkGraph([next], others, invalid);
+      checkGraph([next], others, invalid, leaving);
     };
     checkAgainstCurrent();
     // Everything is checked before the running version is touched: a bad reload leaves it up.

@@ -161,10 +161,17 @@ function definedOnly<T extends object>(value: T): Partial<T> {
  * Dependency problems of `plugins`: a missing required dependency, a version out of range, a
  * cycle (`a -> b -> c -> a`). `others` are plugins already registered (a reload checks against
  * them): they count as dependencies, and their own ranges on `plugins` must still hold, unless
- * they are invalid (`invalid`: the names of registered plugins found invalid).
+ * they are invalid (`invalid`: the names of registered plugins found invalid). `leaving`: plugins
+ * still registered but being unloaded, left out of `others`; a required one is missing all the
+ * same, and the error says why.
  * Errors are added to the plugins in `plugins` only.
  */
-export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly PreparedPlugin[] = [], invalid: ReadonlySet<string> = new Set()): void {
+export function checkGraph(
+  plugins: readonly PreparedPlugin[],
+  others: readonly PreparedPlugin[] = [],
+  invalid: ReadonlySet<string> = new Set(),
+  leaving: ReadonlySet<string> = new Set(),
+): void {
   const versions = new Map<string, string>();
   const registered = new Set<string>();
   for (const plugin of [...others, ...plugins]) {
@@ -192,7 +199,9 @@ export function checkGraph(plugins: readonly PreparedPlugin[], others: readonly 
             plugin.errors.push(
               new PluginFactoryError(
                 'MISSING_DEPENDENCY',
-                `plugin '${plugin.name}': requires '${dep}' (${range}) but no such plugin is registered; add '${dep}' or remove it from ${field} in ${plugin.source}`,
+                leaving.has(dep)
+                  ? `plugin '${plugin.name}': requires '${dep}' (${range}) but '${dep}' is being unloaded; remove it from ${field} in ${plugin.source}`
+                  : `plugin '${plugin.name}': requires '${dep}' (${range}) but no such plugin is registered; add '${dep}' or remove it from ${field} in ${plugin.source}`,
                 { plugin: plugin.name, path: field, plugins: [dep] },
               ),
             );

@@ -13,7 +13,7 @@ afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.stop().catch(() => undefined)));
 });
 
-function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; startGate?: () => Promise<void> | undefined; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
+function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; startGate?: () => Promise<void> | undefined; stopGate?: () => Promise<void> | undefined; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
   const tag = `${name}${options.version ? `@${options.version}` : ''}`;
   return {
     manifest: { name, version: options.version ?? '1.0.0', dependencies: options.deps ?? {}, optionalDependencies: options.optional ?? {} },
@@ -28,6 +28,7 @@ function plugin(log: string[], name: string, options: { deps?: Record<string, st
       stop: async () => {
         log.push(`${tag}.stop`);
         if (options.stopMs) await sleep(options.stopMs);
+        await options.stopGate?.();
       },
       dispose: () => void log.push(`${tag}.dispose`),
     },
@@ -54,6 +55,17 @@ async function settles<T>(promise: Promise<T>, ms = 1500): Promise<{ ok: true; v
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A hook held until the test opens it: `wait` is what the hook awaits (nothing until `close()`). */
+function gate() {
+  let held: Promise<void> | undefined;
+  let release: () => void = () => undefined;
+  return {
+    wait: () => held,
+    close: () => void (held = new Promise((resolve) => (release = resolve))),
+    open: () => release(),
+  };
 }
 
 const stateOf = (m: PluginManager, name: string) => m.getSnapshot().plugins.find((p) => p.name === name)?.state;
@@ -905,45 +917,95 @@ describe('commands while a restart, reload or unload is in progress', () => {
     const needsB = (version: string) => plugin([], 'd', { deps: { b: '*' }, version });
     const versions = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`);
     // b still stopping.
-    const first = host([plugin([], 'b', { stopMs: 40 }), plugin([], 'd')]);
+    const bStop = gate();
+    const first = host([plugin([], 'b', { stopGate: bStop.wait }), plugin([], 'd')]);
     await first.start();
+    bStop.close();
     const unloadFirst = settles(first.unloadPlugin('b'));
     await until(() => stateOf(first, 'b') === 'stopping');
-    expect(await settles(first.reloadPlugin('d', needsB('2.0.0')))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    await expect(first.reloadPlugin('d', needsB('2.0.0'))).rejects.toMatchObject({ code: 'MISSING_DEPENDENCY', plugin: 'd', plugins: ['b'], path: 'dependencies.b' });
+    bStop.open();
     expect(await unloadFirst).toEqual({ ok: true, value: undefined });
     expect(versions(first)).toEqual(['d:running@1.0.0']);
     // b removed already, its unload waiting for c, which it brings back.
-    let open: () => void = () => undefined;
-    let gate: Promise<void> | undefined;
-    const second = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: () => gate }), plugin([], 'd')]);
+    const cStart = gate();
+    const second = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: cStart.wait }), plugin([], 'd')]);
     await second.start();
     await second.stopPlugin('a');
-    gate = new Promise((resolve) => (open = resolve));
+    cStart.close();
     const unloadSecond = settles(second.unloadPlugin('b'));
     await until(() => stateOf(second, 'b') === undefined);
     expect(stateOf(second, 'c')).toBe('starting.hook');
     expect(await settles(second.reloadPlugin('d', needsB('2.0.0')))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
-    open();
+    cStart.open();
     expect(await unloadSecond).toEqual({ ok: true, value: undefined });
     expect(versions(second)).toEqual(['a:stopped@1.0.0', 'c:running@1.0.0', 'd:running@1.0.0']);
   });
 
+  it('a plugin being unloaded no longer holds a reload to its version range', async () => {
+    const bStop = gate();
+    const manager = host([plugin([], 'd'), plugin([], 'b', { deps: { d: '^1.0.0' }, stopGate: bStop.wait })]);
+    await manager.start();
+    await expect(manager.reloadPlugin('d', plugin([], 'd', { version: '2.0.0' }))).rejects.toMatchObject({ code: 'DEPENDENCY_VERSION_MISMATCH' });
+    bStop.close();
+    const unload = settles(manager.unloadPlugin('b'));
+    await until(() => stateOf(manager, 'b') === 'stopping');
+    const reload = settles(manager.reloadPlugin('d', plugin([], 'd', { version: '2.0.0' })));
+    bStop.open();
+    expect(await unload).toEqual({ ok: true, value: undefined });
+    expect(await reload).toMatchObject({ ok: true });
+    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:running@2.0.0']);
+  });
+
+  it('an unload accepted while a reload needing the plugin is under way wins: the new version is left blocked on it', async () => {
+    const dStop = gate();
+    const manager = host([plugin([], 'b'), plugin([], 'd', { stopGate: dStop.wait })]);
+    await manager.start();
+    dStop.close();
+    const reload = settles(manager.reloadPlugin('d', plugin([], 'd', { deps: { b: '*' }, version: '2.0.0' })));
+    await until(() => stateOf(manager, 'd') === 'stopping');
+    expect(manager.can('b', 'unload')).toBe(true);
+    const unload = settles(manager.unloadPlugin('b'));
+    dStop.open();
+    expect(await unload).toEqual({ ok: true, value: undefined });
+    expect(await reload).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.state, p.version, p.error?.code])).toEqual([
+      ['d', 'failed.blocked', '2.0.0', 'MISSING_DEPENDENCY'],
+    ]);
+  });
+
   it('an unload cut short by stop() while what it brings back starts has forgotten the plugin all the same', async () => {
-    let open: () => void = () => undefined;
-    let gate: Promise<void> | undefined;
-    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: () => gate })]);
+    const cStart = gate();
+    const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { optional: { b: '*' }, startGate: cStart.wait })]);
     await manager.start();
     await manager.stopPlugin('a');
     expect(manager.metrics()).toContain('plugin="b"');
-    gate = new Promise((resolve) => (open = resolve));
+    cStart.close();
     const unload = settles(manager.unloadPlugin('b'));
     await until(() => stateOf(manager, 'b') === undefined);
+    // Forgotten as it left the snapshot, not at the end of the unload or of the host.
+    expect(manager.metrics()).not.toContain('plugin="b"');
     const stopped = manager.stop();
-    open();
+    cStart.open();
     await stopped;
     expect(await unload).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
     expect(manager.metrics()).not.toContain('plugin="b"');
     expect(manager.metrics()).toContain('plugin="c"');
+  });
+
+  it('an unload that stop() overtakes while the plugin still stops ends with the plugin gone and forgotten', async () => {
+    const bStop = gate();
+    const manager = host([plugin([], 'a'), plugin([], 'b', { stopGate: bStop.wait })]);
+    await manager.start();
+    bStop.close();
+    const unload = settles(manager.unloadPlugin('b'));
+    await until(() => stateOf(manager, 'b') === 'stopping');
+    const stopped = manager.stop();
+    bStop.open();
+    await stopped;
+    expect(await unload).toEqual({ ok: false, code: 'INVALID_TRANSITION' });
+    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`)).toEqual(['a:stopped']);
+    expect(manager.metrics()).not.toContain('plugin="b"');
   });
 
   it('starting a dependent of a plugin being unloaded lets the unload finish; the start rejects on the missing requirement', async () => {
