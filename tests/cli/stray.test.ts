@@ -74,7 +74,9 @@ describe('Ctrl-C under tsx', () => {
     const sent = Date.now();
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(Date.now() - sent).toBeLessThan(5000);
+    // Well before the 15 s its plugin's start would take, though the walker may first wait out
+    // a hook it began (hookLimitMs) on a loaded machine.
+    expect(Date.now() - sent).toBeLessThan(10_000);
     expect(output).not.toContain('UNCAUGHT_ERROR');
   });
 });

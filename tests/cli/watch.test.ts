@@ -118,14 +118,15 @@ describe('plugin-factory run --watch', () => {
     const command = (name: string, verb: string) =>
       call(`${url}api/plugins/${name}/${verb}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect((await command('base', 'stop')).status).toBe(200);
-    expect(run.out()).toContain('base v1 stopped');
+    // The answer and the plugin's line come on two channels: the line may be read after it.
+    await waitFor(run, /^base v1 stopped$/m);
 
     await writeFile(join(dir, 'base', 'index.mjs'), baseModule('v2'));
     await waitFor(run, /^reloaded base: created$/m);
     expect(run.out()).not.toContain('base v2 started');
     // The operator's start brings up the new version, and the dependents it held down with it.
     expect((await command('base', 'start')).status).toBe(200);
-    expect(run.out()).toContain('base v2 started');
+    await waitFor(run, /^base v2 started$/m);
     const { json } = await call(`${url}api/snapshot`);
     const states = Object.fromEntries((json['plugins'] as Array<{ name: string; state: string }>).map((p) => [p.name, p.state]));
     expect(states).toMatchObject({ base: 'running', store: 'running', api: 'running' });

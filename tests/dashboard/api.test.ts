@@ -540,6 +540,7 @@ describe('dashboard API: live stream and secrets', () => {
     })();
     await new Promise((resolve) => setTimeout(resolve, 200));
     const late = openEvents(host.base); // mid-churn: records are waiting for the first client
+    await late.until((events) => events.some((e) => e.event === 'snapshot'));
     await new Promise((resolve) => setTimeout(resolve, 300));
     churning = false;
     await churn;

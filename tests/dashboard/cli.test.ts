@@ -22,7 +22,7 @@ afterEach(killAll);
 /** The dashboard's URL and token, as printed. */
 async function printed(run: Run) {
   const [, url] = await waitFor(run, /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m, { ms: BOOT_MS });
-  const [, token] = await waitFor(run, /^dashboard control token: (\S+)/m, { ms: BOOT_MS });
+  const [, token] = await waitFor(run, /^dashboard control token: (\S+) /m, { ms: BOOT_MS });
   return { base: url!.replace(/\/$/, ''), token: token! };
 }
 

@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { createPluginManager, loadHost, silentLogger } from '../../src/index.ts';
 import { shownUrl, startObservers } from '../../src/dashboard/observers.ts';
 import { stopWithin } from '../helpers/host.ts';
+import { until } from '../helpers/time.ts';
 import { call } from './http.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -61,8 +62,8 @@ describe('run --dashboard --inspect', () => {
     await manager.restartPlugin('a').catch(() => undefined);
     const snapshot = await call(`${dashboard}api/snapshot`);
     expect(snapshot.text).toContain('upstream refused key [redacted]');
-    await new Promise((resolve) => setTimeout(resolve, 200)); // frames reach the viewer through the relay
-    expect(frames.some((text) => text.includes('upstream refused key'))).toBe(true);
+    // The frames reach the viewer through the relay.
+    await until(() => frames.some((text) => text.includes('upstream refused key')), 10_000);
     expect(frames.filter((text) => text.includes(SECRET))).toEqual([]);
   });
 });

@@ -203,11 +203,11 @@ describe('connectStatelyInspector', () => {
     const received: Array<{ type: string; name?: string }> = [];
     const subscription = createWebSocketReceiver({ server: stately.url }).subscribe((event) => received.push(event as { type: string }));
     cleanups.push(async () => subscription.unsubscribe());
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the receiver connects
     const manager = createPluginManager({ plugins: definitions().slice(0, 2), logger: silentLogger, inspect: stately.inspect });
     await manager.start();
+    // However late the receiver connects, the relay replays the running host to it.
+    await until(() => received.filter((e) => e.type === '@xstate.actor').length >= 3, 10_000);
     await stopWithin(manager);
-    await until(() => received.filter((e) => e.type === '@xstate.actor').length >= 3);
     expect(received.filter((e) => e.type === '@xstate.actor').map((e) => e.name).sort()).toEqual(['config', 'db', 'manager']);
     expect(received.some((e) => e.type === '@xstate.snapshot')).toBe(true);
   });
@@ -447,14 +447,17 @@ describe('a relay viewer that stops reading', () => {
   it('is kept while it reads slowly, and gets every frame', { timeout: 30_000 }, async () => {
     const viewer = await stalledViewer({ stallMs: 1500 });
     const count = 30;
-    await viewer.send(count, 'z'.repeat(1024 * 1024));
-    // It reads in short bursts with pauses longer than a pump's look but well under stallMs.
+    // It reads from the start, while the frames are still being sent: in short bursts of at least
+    // a frame, with pauses longer than a pump's look but well under stallMs.
+    const sending = viewer.send(count, 'z'.repeat(1024 * 1024));
     while (!viewer.closed() && viewer.received() < count) {
       await new Promise((resolve) => setTimeout(resolve, 400));
+      const before = viewer.received();
       viewer.resume();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await until(() => viewer.closed() || viewer.received() > before, 10_000);
       viewer.pause();
     }
+    await sending;
     expect(viewer.closed()).toBe(false);
     expect(viewer.received()).toBe(count);
   });

@@ -117,7 +117,7 @@ export async function exitAfterHangup(command: string[], ms = 20_000): Promise<{
     const pause = () => new Promise((resolve) => setTimeout(resolve, 25));
     let pid: number | undefined;
     while (pid === undefined) {
-      const found = /kill -INT (\d+)/.exec(output);
+      const found = /kill -INT (\d+)\)/.exec(output); // the whole pid, never a prefix of it
       if (found) pid = Number(found[1]);
       else if (Date.now() > deadline) throw new Error(`no pid in the output:\n${output}`);
       else await pause();
