@@ -586,8 +586,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
     next.key = `${name}@${generation}`;
     const checkAgainstCurrent = () => {
-      // A plugin being unloaded (or removed, its unload still waiting for what it brings back)
-      // is missing already: a version needing it would only block on it.
+      // A plugin being unloaded is missing already: a version needing it would only block on it,
+      // and its own ranges and edges are about to go. (One removed is forgotten at once.)
       const others: PreparedPlugin[] = [];
       const leaving = new Set<string>();
       for (const p of current.values()) {
