@@ -39,6 +39,8 @@ export interface HealthReport extends HealthResult {
 
 /** Health messages are cut at this many characters. */
 export const MAX_MESSAGE = 1000;
+/** Component names are cut at this many characters (a name is a label, not a report). */
+const MAX_NAME = 200;
 const MAX_COMPONENTS = 100;
 
 function isStatus(value: unknown): value is HealthStatus {
@@ -77,15 +79,20 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
     for (const [name, raw] of Object.entries(given.components)) {
       const health = component(raw, redact);
       if (health === null) return null;
-      // A component's name is the plugin's text as much as its message is: scrubbed too.
-      entries.push([redact(name), health]);
+      // A component's name is the plugin's text as much as its message is: scrubbed too, before
+      // it is cut (a secret cut in half would no longer be found).
+      entries.push([redact(name).slice(0, MAX_NAME), health]);
       worst = worst === undefined ? health.status : worstStatus(worst, health.status);
     }
     // The status counts every component; the report keeps the worst MAX_COMPONENTS of them.
     const kept = entries.length <= MAX_COMPONENTS ? entries : [...entries].sort(([, a], [, b]) => severity(b.status) - severity(a.status)).slice(0, MAX_COMPONENTS);
     left = entries.length - kept.length;
     components = {};
-    for (const [name, health] of kept) setOwn(components, name, health);
+    // Names that scrubbing or cutting made one: the worst of them is what the name shows.
+    for (const [name, health] of kept) {
+      const shown = Object.hasOwn(components, name) ? components[name] : undefined;
+      if (shown === undefined || severity(health.status) > severity(shown.status)) setOwn(components, name, health);
+    }
   }
   // No component listed (a pool with no connections right now): none is unwell. An object with
   // neither status nor components is no result (a misspelt `status`).

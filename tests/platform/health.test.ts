@@ -50,6 +50,17 @@ describe('health results', () => {
     expect([long?.message?.length, long?.message?.endsWith('(the worst 100 are)')]).toEqual([1000, true]);
   });
 
+  it('cuts a component name at 200 characters; names that become one show the worst of them', () => {
+    const long = 'n'.repeat(5000);
+    const result = normalizeHealth({ components: { [`${long}a`]: 'unhealthy', [`${long}b`]: 'healthy', short: 'degraded' } });
+    expect(result?.status).toBe('unhealthy');
+    expect(result?.components).toEqual({ ['n'.repeat(200)]: { status: 'unhealthy' }, short: { status: 'degraded' } });
+    // Made one by scrubbing: the worse status is kept whichever came first.
+    const redact = (text: string) => text.replace(/hunter\d/, '[redacted]');
+    const scrubbed = normalizeHealth({ components: { 'db hunter1': 'degraded', 'db hunter2': 'healthy' } }, redact);
+    expect(scrubbed?.components).toEqual({ 'db [redacted]': { status: 'degraded' } });
+  });
+
   it('scrubs component names as it scrubs messages', () => {
     const redact = (text: string) => text.replaceAll('hunter2', '[redacted]');
     const result = normalizeHealth({ components: { 'postgres://u:hunter2@db': { status: 'degraded', message: 'hunter2 lags' } } }, redact);
