@@ -75,24 +75,24 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
   let left = 0;
   if (given.components !== undefined) {
     if (typeof given.components !== 'object' || given.components === null || Array.isArray(given.components)) return null;
-    const entries: Array<[string, ComponentHealth]> = [];
+    // A component's name is the plugin's text as much as its message is: scrubbed too, before it
+    // is cut (a secret cut in half would no longer be found). Names that scrubbing or cutting
+    // made one are one component, showing the worst of them.
+    const byName = new Map<string, ComponentHealth>();
     for (const [name, raw] of Object.entries(given.components)) {
       const health = component(raw, redact);
       if (health === null) return null;
-      // A component's name is the plugin's text as much as its message is: scrubbed too, before
-      // it is cut (a secret cut in half would no longer be found).
-      entries.push([redact(name).slice(0, MAX_NAME), health]);
+      const shown = redact(name).slice(0, MAX_NAME);
+      const before = byName.get(shown);
+      if (before === undefined || severity(health.status) > severity(before.status)) byName.set(shown, health);
       worst = worst === undefined ? health.status : worstStatus(worst, health.status);
     }
     // The status counts every component; the report keeps the worst MAX_COMPONENTS of them.
+    const entries = [...byName];
     const kept = entries.length <= MAX_COMPONENTS ? entries : [...entries].sort(([, a], [, b]) => severity(b.status) - severity(a.status)).slice(0, MAX_COMPONENTS);
     left = entries.length - kept.length;
     components = {};
-    // Names that scrubbing or cutting made one: the worst of them is what the name shows.
-    for (const [name, health] of kept) {
-      const shown = Object.hasOwn(components, name) ? components[name] : undefined;
-      if (shown === undefined || severity(health.status) > severity(shown.status)) setOwn(components, name, health);
-    }
+    for (const [name, health] of kept) setOwn(components, name, health);
   }
   // No component listed (a pool with no connections right now): none is unwell. An object with
   // neither status nor components is no result (a misspelt `status`).

@@ -50,15 +50,31 @@ describe('health results', () => {
     expect([long?.message?.length, long?.message?.endsWith('(the worst 100 are)')]).toEqual([1000, true]);
   });
 
-  it('cuts a component name at 200 characters; names that become one show the worst of them', () => {
+  it('cuts a component name at 200 characters, after scrubbing it; names that become one show the worst of them', () => {
     const long = 'n'.repeat(5000);
-    const result = normalizeHealth({ components: { [`${long}a`]: 'unhealthy', [`${long}b`]: 'healthy', short: 'degraded' } });
+    const result = normalizeHealth({ components: { [`${long}a`]: 'healthy', [`${long}b`]: 'unhealthy', short: 'degraded', ['e'.repeat(200)]: 'healthy' } });
     expect(result?.status).toBe('unhealthy');
-    expect(result?.components).toEqual({ ['n'.repeat(200)]: { status: 'unhealthy' }, short: { status: 'degraded' } });
-    // Made one by scrubbing: the worse status is kept whichever came first.
-    const redact = (text: string) => text.replace(/hunter\d/, '[redacted]');
-    const scrubbed = normalizeHealth({ components: { 'db hunter1': 'degraded', 'db hunter2': 'healthy' } }, redact);
-    expect(scrubbed?.components).toEqual({ 'db [redacted]': { status: 'degraded' } });
+    expect(result?.components).toEqual({ ['n'.repeat(200)]: { status: 'unhealthy' }, short: { status: 'degraded' }, ['e'.repeat(200)]: { status: 'healthy' } });
+    // A secret across the cut is scrubbed whole first: none of it shows.
+    const redact = (text: string) => text.replace(/hunter\d/g, '[redacted]');
+    const across = normalizeHealth({ components: { [`${'z'.repeat(196)}hunter2`]: 'healthy' } }, redact);
+    expect(Object.keys(across?.components ?? {})).toEqual([`${'z'.repeat(196)}[red`]);
+    // Made one by scrubbing: the worse status is kept, listed first or last.
+    for (const [first, second] of [['healthy', 'degraded'], ['degraded', 'healthy']]) {
+      const scrubbed = normalizeHealth({ components: { 'db hunter1': first, 'db hunter2': second } }, redact);
+      expect(scrubbed?.components).toEqual({ 'db [redacted]': { status: 'degraded' } });
+    }
+  });
+
+  it('names made one count once towards the 100 kept and the ones not shown', () => {
+    const components: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) components[`${'s'.repeat(200)}${i}`] = 'unhealthy';
+    for (let i = 0; i < 150; i++) components[`d${i}`] = 'degraded';
+    const result = normalizeHealth({ components });
+    const kept = Object.keys(result?.components ?? {});
+    expect(kept).toHaveLength(100);
+    expect(kept[0]).toBe('s'.repeat(200));
+    expect(result?.message).toMatch(/^51 more components/);
   });
 
   it('scrubs component names as it scrubs messages', () => {
