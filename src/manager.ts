@@ -276,11 +276,12 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
    */
   const forget = (name: string) => {
     const key = current.get(name)?.key;
-    if (key !== undefined) runtimes.delete(key);
     current.delete(name);
     lastWant.delete(name);
     unhealthyWaiting.delete(name);
+    generations.delete(name);
     platform.metrics.remove(name);
+    if (key !== undefined) runtimes.delete(key); // last: the only step that runs plugin-facing teardown
   };
   actor.on('command.settled', (event) => {
     const waiter = pending.get(event.op);

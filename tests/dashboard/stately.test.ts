@@ -450,6 +450,7 @@ describe('a relay viewer that stops reading', () => {
     // It reads from the start, while the frames are still being sent: in short bursts of at least
     // a frame, with pauses longer than a pump's look but well under stallMs.
     const sending = viewer.send(count, 'z'.repeat(1024 * 1024));
+    sending.catch(() => undefined); // awaited below: a failure is the test's, not an unhandled one
     while (!viewer.closed() && viewer.received() < count) {
       await new Promise((resolve) => setTimeout(resolve, 400));
       const before = viewer.received();

@@ -93,7 +93,7 @@ export const HAS_SCRIPT = existsSync('/usr/bin/script') && spawnSync('script', [
 
 /**
  * Runs `command` (from the project root) on a pseudo-terminal until it prints
- * `kill -INT <pid>` (it serves), then hangs the terminal up: its master end closed, which
+ * `kill -INT <pid>` and what follows it (it serves), then hangs the terminal up: its master end closed, which
  * ends the session's shell and sends the program SIGHUP. Resolves with the program's exit
  * status as a shell reports it (`134` for SIGABRT), kept by a shell that ignores the hangup.
  */
@@ -117,7 +117,7 @@ export async function exitAfterHangup(command: string[], ms = 20_000): Promise<{
     const pause = () => new Promise((resolve) => setTimeout(resolve, 25));
     let pid: number | undefined;
     while (pid === undefined) {
-      const found = /kill -INT (\d+)\)/.exec(output); // the whole pid, never a prefix of it
+      const found = /kill -INT (\d+)(?=\D)/.exec(output); // the whole pid: what follows it is read too
       if (found) pid = Number(found[1]);
       else if (Date.now() > deadline) throw new Error(`no pid in the output:\n${output}`);
       else await pause();

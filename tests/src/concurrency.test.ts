@@ -13,7 +13,7 @@ afterEach(async () => {
   await Promise.all(managers.splice(0).map((m) => m.stop().catch(() => undefined)));
 });
 
-function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; startGate?: () => Promise<void> | undefined; stopGate?: () => Promise<void> | undefined; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
+function plugin(log: string[], name: string, options: { deps?: Record<string, string>; optional?: Record<string, string>; stopMs?: number; startMs?: number; startGate?: () => Promise<void> | undefined; stopGate?: () => Promise<void> | undefined; disposeGate?: () => Promise<void> | undefined; failStart?: () => boolean; version?: string } = {}): PluginDefinition {
   const tag = `${name}${options.version ? `@${options.version}` : ''}`;
   return {
     manifest: { name, version: options.version ?? '1.0.0', dependencies: options.deps ?? {}, optionalDependencies: options.optional ?? {} },
@@ -30,7 +30,10 @@ function plugin(log: string[], name: string, options: { deps?: Record<string, st
         if (options.stopMs) await sleep(options.stopMs);
         await options.stopGate?.();
       },
-      dispose: () => void log.push(`${tag}.dispose`),
+      dispose: async () => {
+        log.push(`${tag}.dispose`);
+        await options.disposeGate?.();
+      },
     },
   };
 }
@@ -972,6 +975,35 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(manager.getSnapshot().plugins.map((p) => [p.name, p.state, p.version, p.error?.code])).toEqual([
       ['d', 'failed.blocked', '2.0.0', 'MISSING_DEPENDENCY'],
     ]);
+  });
+
+  it('an unload accepted while a reload needing the plugin loads its module: the reload is refused once loaded, the old version untouched', async () => {
+    const loading = gate();
+    const manager = host([plugin([], 'b'), plugin([], 'd')]);
+    await manager.start();
+    loading.close();
+    const next = plugin([], 'd', { deps: { b: '*' }, version: '2.0.0' });
+    const reload = settles(manager.reloadPlugin('d', { manifest: next.manifest, module: async () => (await loading.wait(), next.module) }));
+    expect(await settles(manager.unloadPlugin('b'))).toEqual({ ok: true, value: undefined });
+    loading.open();
+    expect(await reload).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
+    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:running@1.0.0']);
+  });
+
+  it('an unload accepted while a reload needing the plugin installs a version kept stopped: it rests created, and a start of it is refused', async () => {
+    const dDispose = gate();
+    const manager = host([plugin([], 'b'), plugin([], 'd', { disposeGate: dDispose.wait })]);
+    await manager.start();
+    await manager.stopPlugin('d');
+    dDispose.close();
+    const reload = settles(manager.reloadPlugin('d', plugin([], 'd', { deps: { b: '*' }, version: '2.0.0' }), { keepStopped: true }));
+    await until(() => stateOf(manager, 'd') === 'disposing');
+    const unload = settles(manager.unloadPlugin('b'));
+    dDispose.open();
+    expect(await unload).toEqual({ ok: true, value: undefined });
+    expect(await reload).toMatchObject({ ok: true });
+    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:created@2.0.0']);
+    expect(await settles(manager.startPlugin('d'))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
   });
 
   it('an unload cut short by stop() while what it brings back starts has forgotten the plugin all the same', async () => {
