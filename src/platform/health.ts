@@ -27,6 +27,8 @@ export interface HealthPollerOptions {
   unhealthyThreshold: number;
   /** Delay before the first check after `start()`. @default 0 */
   initialDelayMs?: number;
+  /** Every report, one per check (a check not called because one still hangs included). */
+  onReport?: (report: HealthReport) => void;
   /** Each report whose status or component statuses differ from the previous one (the first one too). */
   onChange?: (report: HealthReport, previous: HealthReport | undefined) => void;
   /** Once per streak, when the `unhealthyThreshold`-th unhealthy check in a row comes in. */
@@ -128,6 +130,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
     const previous = last;
     last = report;
     consecutive = report.status === 'unhealthy' ? consecutive + 1 : 0;
+    if (options.onReport) safely(() => options.onReport!(report));
     if (!sameHealth(previous, report) && options.onChange) safely(() => options.onChange!(report, previous));
     if (consecutive === unhealthyThreshold && options.onUnhealthy) safely(() => options.onUnhealthy!(report, consecutive));
   };

@@ -124,6 +124,26 @@ describe('health poller', () => {
     expect(timers.pending).toBe(0);
   });
 
+  it('tells onReport of every check, unchanged ones and one skipped because the last still hangs', async () => {
+    let calls = 0;
+    const reports: Array<[string, string | undefined]> = [];
+    const { timers, health } = poller(() => (++calls === 3 ? new Promise(() => undefined) : 'healthy'), {
+      unhealthyThreshold: 10,
+      onReport: (report) => reports.push([report.status, report.error?.code]),
+    });
+    health.start();
+    await timers.advance(0);
+    for (let i = 0; i < 4; i++) await timers.advance(100);
+    expect(calls).toBe(3); // the fourth falls due while the third hangs: not called
+    expect(reports).toEqual([
+      ['healthy', undefined],
+      ['healthy', undefined],
+      ['unhealthy', 'HOOK_TIMEOUT'],
+      ['unhealthy', 'HOOK_TIMEOUT'],
+    ]);
+    health.stop();
+  });
+
   it('reads a throw, a rejection and a malformed result as unhealthy with a code', async () => {
     const selfThrowing = unreadableError();
     const cyclic = cyclicObject();

@@ -489,6 +489,25 @@ describe('metrics', () => {
     expect(text).toMatch(/plugin="api"/);
   });
 
+  it('every health check counts as a call of hook "health"; one that threw or answered nothing usable as a failure', async () => {
+    let checks = 0;
+    const health = () => {
+      checks++;
+      if (checks === 2) throw new Error('probe failed');
+      if (checks === 3) return 'fine'; // not a health result
+      return checks === 4 ? 'unhealthy' : 'healthy'; // an unhealthy answer is a check that worked
+    };
+    const manager = host([plugin('db', { health })], { health: { intervalMs: 5, timeoutMs: 1000 } });
+    await manager.start();
+    const figure = (text: string, metric: string) => Number(new RegExp(`^${metric}\\{plugin="db",hook="health"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    let text = '';
+    await until(() => figure((text = manager.metrics()), 'plugin_factory_hook_duration_seconds_count') >= 5);
+    expect(figure(text, 'plugin_factory_hook_failures_total')).toBe(2);
+    expect(figure(text, 'plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0);
+    // A failed check is the plugin's health, not an error of its lifecycle.
+    expect(text).not.toMatch(/plugin_factory_plugin_last_error_info\{plugin="db"/);
+  });
+
   it('a timed-out hook counts as a failed call of that hook', async () => {
     const manager = host([plugin('slow', { start: () => sleep(200) })], { hookTimeoutMs: 30, retry: { retries: 1, backoffMs: 1 } });
     await manager.start();
