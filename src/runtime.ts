@@ -366,9 +366,12 @@ export class PluginRuntimes {
       check: (signal) => this.check(running, hooks, health, signal),
       // A check of the previous run still hanging (the plugin restarted meanwhile): none overlaps it.
       inFlight: running.unsettledCheck,
-      // Every check counts in the hook figures: a failure is one that threw, timed out or
-      // returned no health result (an unhealthy answer is a check that worked).
-      onReport: (report) => this.platform.metrics.plugin(plugin.name).hook('health', report.durationMs, report.error === undefined),
+      // Every call of the hook counts in its figures, once: a failure is one that threw, timed out
+      // or returned no health result (an unhealthy answer is a check that worked). A round that
+      // found the last call still hanging called nothing. The poller's clock may step back.
+      onReport: (report, called) => {
+        if (called) this.platform.metrics.plugin(plugin.name).hook('health', Math.max(0, report.durationMs), report.error === undefined);
+      },
       onChange: (report, previous) => {
         this.platform.metrics.plugin(plugin.name).health(report.status);
         answer(self, { type: `health.${report.status}`, report: frozenHealth(report as HealthRecord) });

@@ -27,8 +27,11 @@ export interface HealthPollerOptions {
   unhealthyThreshold: number;
   /** Delay before the first check after `start()`. @default 0 */
   initialDelayMs?: number;
-  /** Every report, one per check (a check not called because one still hangs included). */
-  onReport?: (report: HealthReport) => void;
+  /**
+   * Every report, one per round: `called` is false for a round that did not call the hook because
+   * an earlier check still hangs (reported as a timeout).
+   */
+  onReport?: (report: HealthReport, called: boolean) => void;
   /** Each report whose status or component statuses differ from the previous one (the first one too). */
   onChange?: (report: HealthReport, previous: HealthReport | undefined) => void;
   /** Once per streak, when the `unhealthyThreshold`-th unhealthy check in a row comes in. */
@@ -126,11 +129,11 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
     }
   };
 
-  const record = (report: HealthReport) => {
+  const record = (report: HealthReport, called = true) => {
     const previous = last;
     last = report;
     consecutive = report.status === 'unhealthy' ? consecutive + 1 : 0;
-    if (options.onReport) safely(() => options.onReport!(report));
+    if (options.onReport) safely(() => options.onReport!(report, called));
     if (!sameHealth(previous, report) && options.onChange) safely(() => options.onChange!(report, previous));
     if (consecutive === unhealthyThreshold && options.onUnhealthy) safely(() => options.onUnhealthy!(report, consecutive));
   };
@@ -161,7 +164,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
     const gen = generation;
     const started = timers.now();
     if (inFlight) {
-      record(timedOut(started));
+      record(timedOut(started), false);
       next(gen);
       return;
     }

@@ -10,7 +10,7 @@ import type { HealthStatus } from './health-result.ts';
 
 /** Totals of one hook of one plugin. */
 export interface HookTiming {
-  /** Settled calls (resolved, failed or timed out). */
+  /** Settled calls (resolved, failed or timed out): of a lifecycle hook, or of `health` (its checks). */
   count: number;
   failures: number;
   totalMs: number;

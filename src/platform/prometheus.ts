@@ -59,8 +59,8 @@ export function toPrometheus(snapshot: MetricsSnapshotLike, options: { prefix?: 
   const uptime = family('plugin_uptime_seconds', 'gauge', 'Seconds since the plugin last entered running; 0 when not running.');
   const starts = family('plugin_starts_total', 'counter', 'Times the plugin entered running.');
   const restarts = family('plugin_restarts_total', 'counter', 'Times the plugin entered running again after having run before.');
-  const hookDuration = family('hook_duration_seconds', 'summary', 'Duration of settled lifecycle hook calls.');
-  const hookFailures = family('hook_failures_total', 'counter', 'Lifecycle hook calls that threw, rejected or timed out.');
+  const hookDuration = family('hook_duration_seconds', 'summary', 'Duration of settled hook calls: lifecycle hooks and health checks.');
+  const hookFailures = family('hook_failures_total', 'counter', 'Hook calls that threw, rejected or timed out (a health check also: returned no health result).');
   const published = family('events_published_total', 'counter', 'Events the plugin published.');
   const received = family('events_received_total', 'counter', 'Handler calls for events the plugin subscribed to.');
   const lastError = family('plugin_last_error_info', 'gauge', 'The code of the last error the plugin had (1).');

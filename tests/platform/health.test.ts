@@ -126,20 +126,20 @@ describe('health poller', () => {
 
   it('tells onReport of every check, unchanged ones and one skipped because the last still hangs', async () => {
     let calls = 0;
-    const reports: Array<[string, string | undefined]> = [];
+    const reports: Array<[string, string | undefined, boolean]> = [];
     const { timers, health } = poller(() => (++calls === 3 ? new Promise(() => undefined) : 'healthy'), {
       unhealthyThreshold: 10,
-      onReport: (report) => reports.push([report.status, report.error?.code]),
+      onReport: (report, called) => reports.push([report.status, report.error?.code, called]),
     });
     health.start();
     await timers.advance(0);
     for (let i = 0; i < 4; i++) await timers.advance(100);
     expect(calls).toBe(3); // the fourth falls due while the third hangs: not called
     expect(reports).toEqual([
-      ['healthy', undefined],
-      ['healthy', undefined],
-      ['unhealthy', 'HOOK_TIMEOUT'],
-      ['unhealthy', 'HOOK_TIMEOUT'],
+      ['healthy', undefined, true],
+      ['healthy', undefined, true],
+      ['unhealthy', 'HOOK_TIMEOUT', true],
+      ['unhealthy', 'HOOK_TIMEOUT', false],
     ]);
     health.stop();
   });

@@ -491,11 +491,13 @@ describe('metrics', () => {
 
   it('every health check counts as a call of hook "health"; one that threw or answered nothing usable as a failure', async () => {
     let checks = 0;
-    const health = () => {
+    const health = async () => {
       checks++;
       if (checks === 2) throw new Error('probe failed');
       if (checks === 3) return 'fine'; // not a health result
-      return checks === 4 ? 'unhealthy' : 'healthy'; // an unhealthy answer is a check that worked
+      if (checks === 4) return 'unhealthy'; // an unhealthy answer is a check that worked
+      await sleep(20);
+      return 'healthy';
     };
     const manager = host([plugin('db', { health })], { health: { intervalMs: 5, timeoutMs: 1000 } });
     await manager.start();
@@ -503,9 +505,22 @@ describe('metrics', () => {
     let text = '';
     await until(() => figure((text = manager.metrics()), 'plugin_factory_hook_duration_seconds_count') >= 5);
     expect(figure(text, 'plugin_factory_hook_failures_total')).toBe(2);
-    expect(figure(text, 'plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0);
+    // The first and the fifth took 20 ms each at least (whole milliseconds, hence 19).
+    expect(figure(text, 'plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0.038);
     // A failed check is the plugin's health, not an error of its lifecycle.
     expect(text).not.toMatch(/plugin_factory_plugin_last_error_info\{plugin="db"/);
+  });
+
+  it('a health check that hangs counts once, timed out at its limit, however many rounds find it still hanging', async () => {
+    let checks = 0;
+    const manager = host([plugin('db', { health: () => (checks++, new Promise(() => undefined)) })], { health: { intervalMs: 5, timeoutMs: 20 } });
+    await manager.start();
+    const figure = (metric: string) => Number(new RegExp(`^${metric}\\{plugin="db",hook="health"\\} (\\S+)$`, 'm').exec(manager.metrics())?.[1] ?? NaN);
+    await until(() => figure('plugin_factory_hook_duration_seconds_count') === 1);
+    await sleep(150); // rounds every 5 ms find the first call still hanging
+    expect(checks).toBe(1);
+    expect([figure('plugin_factory_hook_duration_seconds_count'), figure('plugin_factory_hook_failures_total')]).toEqual([1, 1]);
+    expect(figure('plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0.019);
   });
 
   it('a timed-out hook counts as a failed call of that hook', async () => {
