@@ -262,11 +262,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'recording a plugin change failed; the host goes on');
     }
     if (event.state === 'removed') {
-      try {
-        forget(event.name);
-      } catch (error) {
-        logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'releasing an unloaded plugin failed; the host goes on');
-      }
+      callGuarded(forget, event.name, (error) =>
+        logger.error({ plugin: event.name, error: scrub(describeThrown(error)) }, 'releasing an unloaded plugin failed; the host goes on'),
+      );
     }
     notify({ type: 'plugin.changed', name: event.name, state: event.state, previous: event.previous });
   });

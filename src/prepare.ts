@@ -199,9 +199,7 @@ export function checkGraph(
             plugin.errors.push(
               new PluginFactoryError(
                 'MISSING_DEPENDENCY',
-                leaving.has(dep)
-                  ? `plugin '${plugin.name}': requires '${dep}' (${range}) but '${dep}' is being unloaded; remove it from ${field} in ${plugin.source}`
-                  : `plugin '${plugin.name}': requires '${dep}' (${range}) but no such plugin is registered; add '${dep}' or remove it from ${field} in ${plugin.source}`,
+                `plugin '${plugin.name}': requires '${dep}' (${range}) but ${leaving.has(dep) ? `'${dep}' is being unloaded;` : `no such plugin is registered; add '${dep}' or`} remove it from ${field} in ${plugin.source}`,
                 { plugin: plugin.name, path: field, plugins: [dep] },
               ),
             );

@@ -72,6 +72,7 @@ function gate() {
 }
 
 const stateOf = (m: PluginManager, name: string) => m.getSnapshot().plugins.find((p) => p.name === name)?.state;
+const versions = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`);
 
 describe('overlapping commands', () => {
   it.each(['restart', 'reload'] as const)(
@@ -918,7 +919,6 @@ describe('commands while a restart, reload or unload is in progress', () => {
 
   it('a reload whose new version needs a plugin being unloaded is refused before it touches the running version', async () => {
     const needsB = (version: string) => plugin([], 'd', { deps: { b: '*' }, version });
-    const versions = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`);
     // b still stopping.
     const bStop = gate();
     const first = host([plugin([], 'b', { stopGate: bStop.wait }), plugin([], 'd')]);
@@ -957,7 +957,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
     bStop.open();
     expect(await unload).toEqual({ ok: true, value: undefined });
     expect(await reload).toMatchObject({ ok: true });
-    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:running@2.0.0']);
+    expect(versions(manager)).toEqual(['d:running@2.0.0']);
   });
 
   it('an unload accepted while a reload needing the plugin is under way wins: the new version is left blocked on it', async () => {
@@ -987,7 +987,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
     expect(await settles(manager.unloadPlugin('b'))).toEqual({ ok: true, value: undefined });
     loading.open();
     expect(await reload).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
-    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:running@1.0.0']);
+    expect(versions(manager)).toEqual(['d:running@1.0.0']);
   });
 
   it('an unload accepted while a reload needing the plugin installs a version kept stopped: it rests created, and a start of it is refused', async () => {
@@ -1002,7 +1002,7 @@ describe('commands while a restart, reload or unload is in progress', () => {
     dDispose.open();
     expect(await unload).toEqual({ ok: true, value: undefined });
     expect(await reload).toMatchObject({ ok: true });
-    expect(manager.getSnapshot().plugins.map((p) => `${p.name}:${p.state}@${p.version}`)).toEqual(['d:created@2.0.0']);
+    expect(versions(manager)).toEqual(['d:created@2.0.0']);
     expect(await settles(manager.startPlugin('d'))).toEqual({ ok: false, code: 'MISSING_DEPENDENCY' });
   });
 

@@ -478,6 +478,8 @@ describe('ctx.logger', () => {
 });
 
 describe('metrics', () => {
+  /** A sample of db's health-hook figures in Prometheus text (NaN when absent). */
+  const figure = (text: string, metric: string) => Number(new RegExp(`^${metric}\\{plugin="db",hook="health"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   it('renders Prometheus text with a sample per plugin', async () => {
     const manager = host([plugin('db'), plugin('api', {}, { dependencies: { db: '*' } })]);
     await manager.start();
@@ -501,7 +503,6 @@ describe('metrics', () => {
     };
     const manager = host([plugin('db', { health })], { health: { intervalMs: 5, timeoutMs: 1000 } });
     await manager.start();
-    const figure = (text: string, metric: string) => Number(new RegExp(`^${metric}\\{plugin="db",hook="health"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
     let text = '';
     await until(() => figure((text = manager.metrics()), 'plugin_factory_hook_duration_seconds_count') >= 5);
     expect(figure(text, 'plugin_factory_hook_failures_total')).toBe(2);
@@ -515,12 +516,12 @@ describe('metrics', () => {
     let checks = 0;
     const manager = host([plugin('db', { health: () => (checks++, new Promise(() => undefined)) })], { health: { intervalMs: 5, timeoutMs: 20 } });
     await manager.start();
-    const figure = (metric: string) => Number(new RegExp(`^${metric}\\{plugin="db",hook="health"\\} (\\S+)$`, 'm').exec(manager.metrics())?.[1] ?? NaN);
-    await until(() => figure('plugin_factory_hook_duration_seconds_count') === 1);
+    await until(() => figure(manager.metrics(), 'plugin_factory_hook_duration_seconds_count') === 1);
     await sleep(150); // rounds every 5 ms find the first call still hanging
     expect(checks).toBe(1);
-    expect([figure('plugin_factory_hook_duration_seconds_count'), figure('plugin_factory_hook_failures_total')]).toEqual([1, 1]);
-    expect(figure('plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0.019);
+    const text = manager.metrics();
+    expect([figure(text, 'plugin_factory_hook_duration_seconds_count'), figure(text, 'plugin_factory_hook_failures_total')]).toEqual([1, 1]);
+    expect(figure(text, 'plugin_factory_hook_duration_seconds_sum')).toBeGreaterThanOrEqual(0.019);
   });
 
   it('a timed-out hook counts as a failed call of that hook', async () => {
