@@ -124,7 +124,8 @@ export class LiveFeed {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
-      connection: 'keep-alive',
+      // No `connection` header: Node keeps a streaming answer open by itself, and closes it
+      // when the client asked for that (HEAD with `Connection: close`, HTTP/1.0).
       'x-accel-buffering': 'no',
     });
     if (req.method === 'HEAD') {

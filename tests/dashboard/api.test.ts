@@ -325,6 +325,39 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 
+  it('a request whose body nobody reads (no token, no route, a read) is answered and its connection closed, however long the body goes on', async () => {
+    const host = await start();
+    const cases: Array<[string, number]> = [
+      ['POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n', 401],
+      ['POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10000000000\r\n\r\n', 401],
+      ['POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n', 404],
+      ['PUT /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n', 405],
+      ['POST /api/plugins/cache/stop HTTP/1.1\r\nHost: elsewhere.example\r\nTransfer-Encoding: chunked\r\n\r\n', 401],
+      ['GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n', 200],
+    ];
+    for (const [head, status] of cases) {
+      const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(head));
+      // A client that goes on sending its body: left open, the connection would read it forever.
+      const chunk = head.includes('chunked') ? `400\r\n${'x'.repeat(1024)}\r\n` : 'x'.repeat(1024);
+      const trickle = setInterval(() => socket.writable && socket.write(chunk), 20);
+      let text = '';
+      socket.setEncoding('utf8').on('data', (part: string) => (text += part));
+      socket.on('error', () => undefined);
+      const closed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 3000);
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      clearInterval(trickle);
+      socket.destroy();
+      expect({ head, closed }).toEqual({ head, closed: true });
+      expect([...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([status]);
+    }
+    expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
+  });
+
   it('a malformed request pipelined behind a command gets its 400 after the command is answered, not instead', async () => {
     const host = await start();
     const command = `POST /api/plugins/cache/restart HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
@@ -520,6 +553,21 @@ describe('dashboard API: live stream and secrets', () => {
     socket.destroy();
     await until(() => feed.size === 0);
     spy.mockRestore();
+  });
+
+  it('a stream request that asks for Connection: close (HEAD, HTTP/1.0) has its connection closed once answered, not kept alive', async () => {
+    const host = await start();
+    const within = <T,>(promise: Promise<T>) => Promise.race([promise, sleep(2000).then(() => 'still open' as const)]);
+    const head = await within(rawRequest(host.dashboard.port, 'HEAD /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    expect(head === 'still open' ? head : [head.status, /^connection: close$/m.test(head.head)]).toEqual([200, true]);
+    // HTTP/1.0 knows no chunks: the stream ends when the connection does, and says so.
+    const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write('GET /api/events HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'));
+    let text = '';
+    socket.setEncoding('utf8').on('data', (part: string) => (text += part));
+    socket.on('error', () => undefined);
+    await until(() => text.includes('"type":"snapshot"'));
+    socket.destroy();
+    expect(text.split('\r\n\r\n')[0]!.toLowerCase()).toMatch(/^connection: close$/m);
   });
 
   it('a client that connects while records wait gets each timeline record once', async () => {
