@@ -662,6 +662,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return getSnapshot();
     },
     async stop() {
+      platform.letGoOfCaller();
       if (!fault) {
         if (managerState !== 'stopped' && managerState !== 'stopping') actor.send({ type: 'manager.stop' });
         runtimes.closeLoads(); // a factory still running (a plugin validating, a reload) is given up now

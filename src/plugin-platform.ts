@@ -173,6 +173,15 @@ export class PluginPlatform {
    * handler awaiting forever, a write stuck in the file system) must not keep the host from
    * stopping: what is still busy then is logged and left.
    */
+  /**
+   * The event handler or after-listener whose synchronous part calls `manager.stop()` now is not
+   * waited for by `settle()`: it awaits the very stop that would wait for it.
+   */
+  letGoOfCaller(): void {
+    this.bus.letGoOfCaller();
+    this.lifecycle.letGoOfCaller();
+  }
+
   async settle(waitMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));

@@ -101,6 +101,11 @@ export interface EventBus {
    * those let go of when their subscription ended.
    */
   settled(): Promise<void>;
+  /**
+   * The handler call whose synchronous part is running now (one that calls `manager.stop()`) is
+   * not waited for by `settled()`: it would wait for the very stop that waits for it.
+   */
+  letGoOfCaller(): void;
 }
 
 /** One segment position of the patterns in a PatternIndex. */
@@ -192,6 +197,11 @@ interface Subscription {
   inFlight: Set<Promise<unknown>> | null;
 }
 
+/** One call of a handler; `letGo`: it called `manager.stop()`, so `settled()` does not wait for it. */
+interface HandlerCall {
+  letGo: boolean;
+}
+
 /**
  * Creates an event bus. The runtime makes one per manager, a scope per plugin state, and a host
  * scope for lifecycle events.
@@ -261,10 +271,16 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     }
   };
 
+  /** The handler call whose synchronous part runs now, if any. */
+  let calling: HandlerCall | null = null;
+
   const deliver = (sub: Subscription, event: BusEvent) => {
     if (!sub.active) return;
     if (sub.counted) countsOf(sub.owner).received++;
     let settled: Promise<unknown>;
+    const call: HandlerCall = { letGo: false };
+    const outer = calling;
+    calling = call;
     try {
       // Called without a `this`: the subscription record is the bus's, not the handler's to change.
       const result: unknown = Reflect.apply(sub.handler, undefined, [event]);
@@ -274,7 +290,11 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     } catch (thrown) {
       report(sub, event, thrown);
       return;
+    } finally {
+      calling = outer;
     }
+    // It called manager.stop(): it awaits the stop that would wait for it (a rejection is still reported).
+    if (call.letGo) return;
     inFlight.add(settled);
     // One whose subscription ended meanwhile (a handler that unsubscribes itself) is waited for
     // as before, until it settles.
@@ -422,6 +442,9 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
       let n = 0;
       for (const sub of subscriptions) if (plugin === undefined || sub.owner === plugin) n++;
       return n;
+    },
+    letGoOfCaller() {
+      if (calling) calling.letGo = true;
     },
     async settled() {
       while (scheduled || queue.length > 0 || inFlight.size > 0) {

@@ -75,6 +75,18 @@ export interface LifecycleHooks {
   listenerCount(): number;
   /** Resolves once every after-listener called so far has settled. */
   settled(): Promise<void>;
+  /**
+   * The after-listeners whose one is running its synchronous part now (one that calls
+   * `manager.stop()`) are not waited for by `settled()`: they would wait for the very stop that
+   * waits for them.
+   */
+  letGoOfCaller(): void;
+}
+
+/** The after-listeners told of one hook's outcome, run one after the other. */
+interface AfterChain {
+  letGo: boolean;
+  done: Promise<void> | null;
 }
 
 interface Listener<F> {
@@ -114,16 +126,29 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
 
   // After-listeners run off the hooks' own path; what still runs is kept for settled().
   const inFlight = new Set<Promise<void>>();
+  /** The chain whose listener runs its synchronous part now, if any. */
+  let calling: AfterChain | null = null;
   const queueAfter = (info: AfterInfo, listeners: AfterListener[]) => {
     if (listeners.length === 0) return;
-    const done = runAfter(info, listeners);
+    const chain: AfterChain = { letGo: false, done: null };
+    const done = runAfter(info, listeners, chain);
+    chain.done = done;
+    if (chain.letGo) return;
     inFlight.add(done);
     void done.then(() => inFlight.delete(done));
   };
-  const runAfter = async (info: AfterInfo, listeners: AfterListener[]) => {
+  const runAfter = async (info: AfterInfo, listeners: AfterListener[], chain: AfterChain) => {
     for (const fn of listeners) {
       try {
-        await fn(info);
+        const outer = calling;
+        calling = chain;
+        let pending: unknown;
+        try {
+          pending = fn(info);
+        } finally {
+          calling = outer;
+        }
+        await pending;
       } catch (error) {
         report(
           new PluginFactoryError('HOST_HOOK_FAILED', `plugin '${info.plugin}': a listener after its ${info.hook} hook failed: ${describeThrown(error)}; the hook's outcome stands`, {
@@ -179,5 +204,10 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
     },
     listenerCount: () => before.length + after.length,
     settled: () => Promise.all(inFlight).then(() => undefined),
+    letGoOfCaller() {
+      if (!calling) return;
+      calling.letGo = true;
+      if (calling.done) inFlight.delete(calling.done);
+    },
   };
 }

@@ -785,6 +785,29 @@ describe('lifetimes at the edges', () => {
     expect(said).toContain('"state":');
   });
 
+  it('a handler or after-listener that shuts the host down with manager.stop() is not waited for by that stop (it awaits it)', async () => {
+    for (const how of ['host handler', 'after-listener', 'plugin handler'] as const) {
+      const lines: string[] = [];
+      const logger = createConsoleLogger({ level: 'warn', write: (line) => lines.push(line) });
+      let stopping: Promise<unknown> | undefined;
+      const shutdown = () => (stopping ??= manager.stop());
+      const admin = plugin(
+        'admin',
+        { start: (ctx) => void (how === 'plugin handler' && ctx.events.subscribe('plugin.*.failed', () => shutdown())) },
+        { events: { subscribes: ['plugin.*.failed'] } },
+      );
+      const api = plugin('api', { start: () => sleep(5).then(() => Promise.reject(new Error('port in use'))) });
+      const manager = host([admin, api], { logger });
+      if (how === 'host handler') manager.events.subscribe('plugin.*.failed', () => shutdown());
+      if (how === 'after-listener') manager.onAfterHook('start', ({ ok }) => (ok ? undefined : shutdown()));
+      await manager.start().catch(() => undefined);
+      await until(() => stopping !== undefined);
+      expect(((await stopping) as { state: string }).state).toBe('stopped');
+      // Waited for, the call would hold the stop its whole hookTimeoutMs and say it was still busy.
+      expect({ how, waited: lines.filter((line) => line.includes('"waitedMs"')) }).toEqual({ how, waited: [] });
+    }
+  });
+
   it('a health check that ignores its signal and never settles holds stop no longer than its own timeout; its scopes end with running', async () => {
     let stopped = false;
     let checkCtx: PluginContext | undefined;
