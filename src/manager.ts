@@ -26,7 +26,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
-import { isOptionsObject, quote, readArgument } from './platform/_utils.ts';
+import { isOptionsObject, quote, readArgument, unknownOptions } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
@@ -48,6 +48,9 @@ export type ManagerChange =
 export interface Subscription {
   unsubscribe(): void;
 }
+
+/** What `ReloadOptions` may hold: a key not in it (a typo) is refused. */
+const RELOAD_OPTION_KEYS: ReadonlySet<string> = new Set(['keepStopped']);
 
 export interface ReloadOptions {
   /**
@@ -557,7 +560,17 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${quote(options)}`);
     }
     // Read once, before anything changes: a getter that throws is a bad argument, not a fault.
-    const keepStopped = readArgument(options, 'keepStopped', 'reloadPlugin: the options') === true;
+    let unknown: string | null;
+    try {
+      unknown = unknownOptions(options, RELOAD_OPTION_KEYS);
+    } catch (error) {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: the options cannot be read: ${describeThrown(error)}`);
+    }
+    if (unknown) throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: ${unknown}`);
+    const keepStopped = readArgument(options, 'keepStopped', 'reloadPlugin: the options');
+    if (keepStopped !== undefined && typeof keepStopped !== 'boolean') {
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: keepStopped must be true or false, not ${quote(keepStopped)}`);
+    }
     const record = recordOf(name);
     if ('definition' in given) checkDefinition(name, given.definition);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
@@ -565,7 +578,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     try {
       const begun = commandCount;
       const definition = checkDefinition(name, 'definition' in given ? given.definition : await given.load());
-      return await reloadNow(name, definition, keepStopped, begun);
+      return await reloadNow(name, definition, keepStopped === true, begun);
     } finally {
       reloading.delete(name);
     }

@@ -56,7 +56,12 @@ export function optionsError(message: string): PluginFactoryError {
 
 /** Options must be a plain record of settings: not null, not an array (whose keys are indexes). */
 export function isOptionsObject(value: unknown): value is object {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return !Array.isArray(value);
+  } catch {
+    return false; // a revoked proxy: Array.isArray throws on one
+  }
 }
 
 /**

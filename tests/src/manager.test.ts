@@ -1063,6 +1063,17 @@ describe('refused commands', () => {
     };
     await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), options), 'ARGUMENT_INVALID');
     expect(stateOf(manager, 'solo')).toBe('running');
+    // A misspelt or mistyped keepStopped would start a plugin stopped by hand: refused, nothing reloaded.
+    await manager.stopPlugin('solo');
+    for (const bad of [{ keepstopped: true }, { keepStopped: 'true' }, { keepStopped: 1 }, { keepStopped: true, force: true }]) {
+      await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), bad as never), 'ARGUMENT_INVALID');
+    }
+    const { proxy: keys, revoke: revokeKeys } = Proxy.revocable({}, {});
+    revokeKeys();
+    await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), keys as never), 'ARGUMENT_INVALID');
+    expect(stateOf(manager, 'solo')).toBe('stopped');
+    await manager.reloadPlugin('solo', plugin([], 'solo'), { keepStopped: undefined });
+    expect(stateOf(manager, 'solo')).toBe('running');
   });
 
   it('can(name, command) agrees with what each command then does', async () => {
