@@ -6,7 +6,7 @@
  */
 
 /** Every code the engine raises or reports, with what it means. */
-export const ERROR_CODES = {
+export const ERROR_CODES = Object.freeze({
   MANIFEST_NOT_FOUND: 'no plugin.json or plugin.yaml in the plugin folder',
   MANIFEST_INVALID: 'the manifest does not match the schema',
   ENTRY_NOT_FOUND: 'the module named by `main` does not exist',
@@ -43,7 +43,7 @@ export const ERROR_CODES = {
   LIFECYCLE_PATH_DIVERGED: 'test kit: on a lifecycle path, a hook failed or hung where the path expects it to succeed, so the chart left the path',
   HOOK_IGNORED_ABORT: "test kit: a hook whose ctx.signal was aborted (timeout or cancel) did not settle within the grace period",
   HANDLE_LEAKED: 'test kit: a handle (timer, socket, server, file) was still open after the plugin was stopped and disposed',
-} as const;
+} as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 

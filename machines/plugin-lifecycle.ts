@@ -48,7 +48,7 @@ export interface RetryPolicy {
   maxBackoffMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 };
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 });
 
 export interface LifecycleInput {
   name: string;
@@ -494,7 +494,7 @@ export type PluginLifecycleLogic = typeof pluginLifecycle;
 export type PluginLifecycleSnapshot = SnapshotFrom<typeof pluginLifecycle>;
 
 /** Top-level state names, as they appear in snapshots. */
-export const LIFECYCLE_STATES = [
+export const LIFECYCLE_STATES = Object.freeze([
   'validating',
   'invalid',
   'created',
@@ -507,7 +507,7 @@ export const LIFECYCLE_STATES = [
   'failed',
   'disposing',
   'disposed',
-] as const;
+] as const);
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];
 
 /**

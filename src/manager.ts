@@ -32,7 +32,7 @@ import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
 
 /** Runtime commands for one plugin. */
-export const PLUGIN_COMMANDS = ['start', 'stop', 'restart', 'reload', 'unload', 'retry', 'reset'] as const;
+export const PLUGIN_COMMANDS = Object.freeze(['start', 'stop', 'restart', 'reload', 'unload', 'retry', 'reset'] as const);
 export type PluginCommand = (typeof PLUGIN_COMMANDS)[number];
 
 /** What `subscribe` listeners receive. */
@@ -58,7 +58,7 @@ export interface ReloadOptions {
    * stays stopped: the new version is installed and waits for a start. For reloads nobody asked
    * to start, such as a file watcher's.
    */
-  keepStopped?: boolean;
+  keepStopped?: boolean | undefined;
 }
 
 export interface PluginManager extends ManagerPlatform {

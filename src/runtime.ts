@@ -31,7 +31,7 @@ export interface HealthDefaults {
   unhealthyThreshold: number;
 }
 
-export const DEFAULT_HEALTH: HealthDefaults = { intervalMs: 10_000, timeoutMs: 5_000, unhealthyThreshold: 3 };
+export const DEFAULT_HEALTH: Readonly<HealthDefaults> = Object.freeze({ intervalMs: 10_000, timeoutMs: 5_000, unhealthyThreshold: 3 });
 
 /** What a call's `ctx.events` / `ctx.services` / `ctx.hooks` belong to; none are made once it is over. */
 interface CallScope {

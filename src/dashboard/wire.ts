@@ -7,7 +7,7 @@ import type { InspectionRecord } from '../inspection/record.ts';
 export type { InspectionRecord };
 
 /** Commands the dashboard can send for one plugin. */
-export const DASHBOARD_COMMANDS = ['start', 'stop', 'restart', 'reload', 'retry', 'reset'] as const;
+export const DASHBOARD_COMMANDS = Object.freeze(['start', 'stop', 'restart', 'reload', 'retry', 'reset'] as const);
 export type DashboardCommand = (typeof DASHBOARD_COMMANDS)[number];
 
 export interface DashboardError {

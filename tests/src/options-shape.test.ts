@@ -5,6 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  DASHBOARD_COMMANDS,
+  DEFAULT_RETRY,
+  ERROR_CODES,
+  LIFECYCLE_STATES,
+  PLUGIN_COMMANDS,
   connectStatelyInspector,
   createInspectionHub,
   createPluginManager,
@@ -67,5 +72,21 @@ describe('options given as an array', () => {
     } finally {
       await stopWithin(manager);
     }
+  });
+});
+
+describe('exported constants', () => {
+  it('cannot be changed by a caller: a later manager keeps the documented defaults and commands', async () => {
+    const constants = { DEFAULT_RETRY, PLUGIN_COMMANDS, LIFECYCLE_STATES, ERROR_CODES, DASHBOARD_COMMANDS };
+    for (const [name, value] of Object.entries(constants)) {
+      expect({ name, frozen: Object.isFrozen(value) }).toEqual({ name, frozen: true });
+    }
+    // Modules are strict: a write to a frozen object throws instead of changing every later manager.
+    expect(() => ((DEFAULT_RETRY as { retries: number }).retries = Infinity)).toThrow(TypeError);
+    expect(() => ((PLUGIN_COMMANDS as unknown as string[]).length = 0)).toThrow(TypeError);
+    const manager = createPluginManager({ plugins: [definition], logger: silentLogger });
+    await manager.start();
+    expect(manager.can('db', 'restart')).toBe(true);
+    await stopWithin(manager, 2000);
   });
 });
