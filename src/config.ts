@@ -148,11 +148,27 @@ export function validateConfig(
     if (size !== null && spec.min !== undefined && size < spec.min) fail(key, `must be at least ${spec.min}`, defaulted);
     if (size !== null && spec.max !== undefined && size > spec.max) fail(key, `must be at most ${spec.max}`, defaulted);
     if (spec.enum && !spec.enum.some((allowed) => Object.is(allowed, field))) {
-      fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${JSON.stringify(spec.enum)}`, defaulted);
+      fail(key, spec.secret ? 'is not one of the allowed values' : `must be one of ${listAllowed(spec.enum)}`, defaulted);
     }
     setOwn(value, key, field);
   }
   return { value, errors };
+}
+
+/** How much of a field's allowed values a message lists. */
+const ALLOWED_LIST_CHARS = 200;
+
+/** The allowed values as JSON, cut after ALLOWED_LIST_CHARS: a manifest may list thousands. */
+function listAllowed(values: readonly unknown[]): string {
+  let text = '';
+  for (const [index, value] of values.entries()) {
+    const next = `${index === 0 ? '' : ','}${JSON.stringify(value) ?? String(value)}`;
+    if (text.length + next.length > ALLOWED_LIST_CHARS) {
+      return `[${text === '' ? `${next.slice(0, ALLOWED_LIST_CHARS)}…` : `${text},…`} (${values.length} values)]`;
+    }
+    text += next;
+  }
+  return `[${text}]`;
 }
 
 /**

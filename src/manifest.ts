@@ -73,6 +73,12 @@ export const ConfigFieldSpec = z.strictObject({
     if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
       ctx.addIssue({ code: 'custom', path: ['min'], message: `is above max; no value could pass` });
     }
+    // Values are compared with Object.is: an object or an array could never be matched.
+    const composite = spec.enum?.findIndex((value) => typeof value === 'object' && value !== null) ?? -1;
+    if (composite >= 0) {
+      ctx.addIssue({ code: 'custom', path: ['enum', composite], message: 'must be a string, a number, a boolean or null (an object or array value could never match)' });
+      return;
+    }
     const wrong = spec.enum?.findIndex((value) => !matchesType(value, spec.type)) ?? -1;
     if (wrong >= 0) ctx.addIssue({ code: 'custom', path: ['enum', wrong], message: `is not of type ${spec.type}` });
   });

@@ -30,7 +30,7 @@ const DESCRIPTION =
   'errors. Not expressible here, and checked by the engine only: `version` must be a semver version, ' +
   '`engine` and the values of `dependencies` and `optionalDependencies` must be semver ranges, `main` ' +
   'must resolve inside the plugin folder (also after following symlinks), and in a config field `min` may ' +
-  'not be above `max` and each `enum` value must be of the field\'s `type`.';
+  'not be above `max` and each `enum` value must be a string, number, boolean or null of the field\'s `type`.';
 
 /** Descriptions of the top-level properties (zod's own `.describe()` metadata is not used there). */
 const PROPERTY_DESCRIPTIONS: Record<string, string> = {

@@ -7,7 +7,8 @@ import { access, lstat, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseDocument, visit } from 'yaml';
+import { isAlias, isCollection, isPair, isScalar, parseDocument, visit } from 'yaml';
+import type { Document } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
@@ -119,7 +120,7 @@ const YAML_PROBLEMS: Partial<Record<string, string>> = {
   MULTIPLE_DOCS: 'more than one document (a second ---)',
   MULTIPLE_TAGS: 'two tags on one value',
   NON_STRING_KEY: 'a key that is not a string',
-  RESOURCE_EXHAUSTION: 'too many aliases, or nesting too deep',
+  RESOURCE_EXHAUSTION: 'too many aliases, aliases that expand too far, or nesting too deep',
   TAB_AS_INDENT: 'a tab used for indentation',
   TAG_RESOLVE_FAILED: 'an unknown tag (!name); quote a value that starts with !',
   UNEXPECTED_TOKEN: 'an unexpected character (quote a value that starts with * & ! | > [ { or holds ": ")',
@@ -191,27 +192,73 @@ function duplicateKeyAt(text: string): number | null {
 export function parseYaml(text: string): unknown {
   // resolveKnownTags off: a tag beyond JSON's data (`!!binary`, `!!timestamp`, `!!set`) is an
   // unknown tag too, not a Buffer, Date or Set that no field takes.
-  const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false });
+  // The YAML 1.2 core schema whatever a `%YAML 1.1` directive asks: 1.1's merge keys (`<<`) would
+  // hide a key given twice, and its `yes`/`no` would be booleans.
+  const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false, schema: 'core', merge: false });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const what = YAML_PROBLEMS[problem.code] ?? problem.code.toLowerCase().replace(/_/g, ' ');
     throw new YamlSyntaxError(`${lineAndColumn(text, problem.pos[0])}: ${what}`);
   }
   // An alias to no anchor passes the parse and fails the conversion, quoting the alias's name.
+  // Each alias is matched to the last anchor of its name before it, in one pass (the yaml
+  // package's own lookup walks the document again for every alias).
+  const anchors = new Map<string, unknown>();
+  const targets = new Map<unknown, unknown>();
   let unresolved: number | null = null;
-  visit(doc, {
-    Alias(_key, node) {
-      if (node.resolve(doc) !== undefined) return undefined;
-      unresolved = node.range?.[0] ?? 0;
-      return visit.BREAK;
-    },
+  visit(doc, (_key, node) => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target === undefined) {
+        unresolved = node.range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      targets.set(node, target);
+    } else if ((isScalar(node) || isCollection(node)) && node.anchor) {
+      anchors.set(node.anchor, node);
+    }
+    return undefined;
   });
   if (unresolved !== null) throw new YamlSyntaxError(`${lineAndColumn(text, unresolved)}: ${YAML_PROBLEMS['BAD_ALIAS']}`);
   try {
+    if (targets.size > 0 && aliasGrowth(doc, targets) > MAX_ALIAS_GROWTH) throw new Error('aliases expand too far');
     return doc.toJS({ maxAliasCount: 100 });
   } catch {
     throw new YamlSyntaxError(YAML_PROBLEMS['RESOURCE_EXHAUSTION']!);
   }
+}
+
+/**
+ * How many values aliases may add to a document, all in all. The file's size is capped, but each
+ * alias copies what it names: 100 aliases to a list of 100,000 values in a 1 MiB file would be
+ * ten million values to build and check.
+ */
+const MAX_ALIAS_GROWTH = 100_000;
+
+/**
+ * How many values the document's aliases add once expanded (each alias counted as what it names,
+ * `targets`). Throws on an alias inside what it names.
+ */
+function aliasGrowth(doc: Document, targets: ReadonlyMap<unknown, unknown>): number {
+  const expanded = new Map<unknown, number>();
+  const size = (node: unknown, resolve: boolean): number => {
+    if (node === null || node === undefined) return 0;
+    if (isScalar(node)) return 1;
+    if (isAlias(node)) return resolve ? size(targets.get(node), true) : 1;
+    if (isPair(node)) return size(node.key, resolve) + size(node.value, resolve);
+    if (!isCollection(node)) return 1;
+    const known = resolve ? expanded.get(node) : undefined;
+    if (known !== undefined) {
+      if (known < 0) throw new Error('an alias inside what it names');
+      return known;
+    }
+    if (resolve) expanded.set(node, -1);
+    let total = 1;
+    for (const item of node.items) total += size(item, resolve);
+    if (resolve) expanded.set(node, total);
+    return total;
+  };
+  return size(doc.contents, true) - size(doc.contents, false);
 }
 
 /**

@@ -1391,3 +1391,56 @@ describe('modules and files as they come from editors and compilers', () => {
     expect([host.problems, host.definitions.map((d) => [d.manifest?.name, d.problems ?? []])]).toEqual([[], [['db', []]]]);
   });
 });
+
+describe('manifests that would cost the host much more than their size', () => {
+  const hooks = 'export default { init() {}, start() {}, stop() {} };\n';
+  const load = async (manifest: string, file = 'plugin.yaml') => {
+    const dir = await tempDir();
+    await writeTree(dir, { [file]: manifest, 'index.mjs': hooks });
+    return loadPluginFolder(dir);
+  };
+  /** The error codes of the one plugin in a folder holding `manifest`, once a manager validated it. */
+  const validated = async (manifest: string, file = 'plugin.yaml') => {
+    const dir = await tempDir();
+    await writeTree(dir, { [file]: manifest, 'index.mjs': hooks });
+    const { snapshot } = await boot(dir);
+    return snapshot.plugins.map((plugin) => plugin.errors.map((error) => error.code));
+  };
+
+  it('YAML aliases that would expand to more than 100,000 values are refused with MANIFEST_INVALID; a few shared blocks load', async () => {
+    const list = `[${Array.from({ length: 2_000 }, () => '1').join(',')}]`;
+    const aliases = Array.from({ length: 60 }, () => '      - *a').join('\n');
+    const manifest = (extra: string) => `name: amp\nversion: 1.0.0\nconfig:\n  x:\n    type: array\n    default:\n      - &a ${list}\n${extra}\n`;
+    // 60 copies of 2,000 values: 120,000 values from a file of 4 KB.
+    expect(problemCodes(await load(manifest(aliases)))).toEqual(['MANIFEST_INVALID']);
+    const shared = await load(manifest(Array.from({ length: 5 }, () => '      - *a').join('\n')));
+    expect(problemCodes(shared)).toEqual([]);
+    // An alias inside the very value it names is no finite value at all.
+    expect(problemCodes(await load('name: loop\nversion: 1.0.0\nconfig:\n  x:\n    type: array\n    default: &a [1, *a]\n'))).toEqual(['MANIFEST_INVALID']);
+  });
+
+  it('a %YAML 1.1 directive does not turn on merge keys (which would hide a key given twice) nor yes/no booleans', async () => {
+    const merged = await validated('%YAML 1.1\n---\nname: merged\nversion: 1.0.0\n<<: { name: other, description: merged }\n');
+    expect(merged).toEqual([['MANIFEST_INVALID']]);
+    const yes = await validated('%YAML 1.1\n---\nname: yes-string\nversion: 1.0.0\nconfig:\n  mode:\n    type: string\n    default: yes\n');
+    expect(yes).toEqual([[]]);
+  });
+
+  it('an enum value that is an object or an array (never matched) is refused with MANIFEST_INVALID, however deep', async () => {
+    const manifest = (values: unknown[]) => JSON.stringify({ name: 'enum', version: '1.0.0', config: { x: { type: 'array', default: [], enum: values } } });
+    expect(await validated(manifest([[1], [2]]), 'plugin.json')).toEqual([['MANIFEST_INVALID']]);
+    // Built as text: JSON.stringify itself would overflow the stack on it.
+    const deepText = manifest(['DEEP']).replace('"DEEP"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    expect(await validated(deepText, 'plugin.json')).toEqual([['MANIFEST_INVALID']]);
+  });
+
+  it("a value outside a long enum is CONFIG_INVALID with a message of bounded length", async () => {
+    const values = Array.from({ length: 5_000 }, (_, i) => `mode-${i}`);
+    const manifest = JSON.stringify({ name: 'modes', version: '1.0.0', config: { mode: { type: 'string', default: 'none', enum: values } } });
+    const dir = await tempDir();
+    await writeTree(dir, { 'plugin.json': manifest, 'index.mjs': hooks });
+    const { snapshot } = await boot(dir);
+    expect(snapshot.plugins[0]!.errors.map((error) => error.code)).toEqual(['CONFIG_INVALID']);
+    expect(snapshot.plugins[0]!.errors[0]!.message.length).toBeLessThan(1_000);
+  });
+});
