@@ -2,6 +2,7 @@
  * The logging interface the engine and plugins write to: any pino-compatible logger fits
  * (`debug/info/warn/error(obj?, msg)` plus `child(bindings)`).
  */
+import { printable } from './printable.ts';
 
 export type LogFields = Record<string, unknown>;
 
@@ -22,7 +23,8 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * A small logger writing one line per entry to stderr: `level [plugin] message {fields}`.
+ * A small logger writing one line per entry to stderr: `level [plugin] message {fields}`, control
+ * characters of the message written as `\u001b` and the like.
  * @default level 'info'
  */
 export function createConsoleLogger(
@@ -38,10 +40,12 @@ export function createConsoleLogger(
       const fields = typeof first === 'string' ? {} : first;
       const message = typeof first === 'string' ? first : (second ?? '');
       const merged = { ...bindings, ...fields };
-      const plugin = typeof merged['plugin'] === 'string' ? `[${merged['plugin']}] ` : '';
+      const plugin = typeof merged['plugin'] === 'string' ? `[${printable(merged['plugin'])}] ` : '';
       delete merged['plugin'];
       const extra = Object.keys(merged).length > 0 ? ` ${safeJson(merged)}` : '';
-      write(`${level.padEnd(5)} ${plugin}${message}${extra}`);
+      // One entry, one line: a message quoting a plugin's error text may hold line breaks and
+      // terminal escapes.
+      write(`${level.padEnd(5)} ${plugin}${printable(String(message))}${extra}`);
     };
   return {
     debug: make('debug'),

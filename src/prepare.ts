@@ -13,6 +13,9 @@ import { reservedConfigFields, validateConfig } from './config.ts';
 import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, PLUGIN_NAME_RULE, satisfiesDependency } from './manifest.ts';
+import { printable } from './printable.ts';
+
+export { UNPRINTABLE, printable } from './printable.ts';
 import { HOST_SOURCE } from './platform/events.ts';
 
 /** This engine's version, checked against each manifest's `engine` range. */
@@ -49,17 +52,6 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((part) => printable(String(part))).join('.');
 }
 
-/**
- * A name or key from a manifest as it may be shown: control characters (a terminal escape, a
- * line break) and the characters that reorder text are written as `\u001b` and the like. Such a
- * name is invalid anyway; this keeps a manifest from clearing a terminal or breaking a diagram.
- */
-export function printable(name: string): string {
-  return name.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** Control characters (a terminal escape, a line break) and the characters that reorder text. */
-export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Reads one definition's manifest; never throws. `fallback`: how a plugin whose definition names

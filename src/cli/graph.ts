@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
 import { hostGraph } from './host-graph.ts';
 import type { GraphNode, HostGraph } from './host-graph.ts';
-import { claimStdout, formatError, print } from './output.ts';
+import { claimStdout, formatError, print, shown } from './output.ts';
 import { GRAPH_USAGE, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
 const FORMATS = ['mermaid', 'dot', 'json'] as const;
@@ -42,7 +42,7 @@ export async function graphCommand(args: string[]): Promise<number> {
   for (const problem of host.problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
   const invalid = snapshot.plugins.filter((plugin) => plugin.state === 'invalid');
   for (const plugin of invalid) {
-    for (const error of plugin.errors) process.stderr.write(`${plugin.name}: ${error.code}: ${error.message}\n`);
+    for (const error of plugin.errors) process.stderr.write(`${plugin.name}: ${error.code}: ${shown(error.message)}\n`);
   }
   return host.problems.length > 0 || invalid.length > 0 ? 1 : 0;
 }

@@ -4,6 +4,13 @@
  */
 import { describeThrown, isPluginFactoryError } from '../errors.ts';
 import type { ErrorInfo, PluginFactoryError } from '../errors.ts';
+import { printable } from '../prepare.ts';
+
+/**
+ * Text from plugins or files (an error message) as one line a terminal shows as it is: control
+ * characters (escapes, line breaks) written as `\u001b` and the like.
+ */
+export const shown = (text: string): string => printable(text);
 
 export type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
@@ -32,7 +39,7 @@ export function claimStdout(): Stream {
 
 /** `CODE: message` for a PluginFactoryError, the message otherwise; the stack only if verbose. */
 export function formatError(error: unknown, verbose: boolean): string {
-  const head = isPluginFactoryError(error) ? `${error.code}: ${error.message}` : `plugin-factory: ${describeThrown(error)}`;
+  const head = isPluginFactoryError(error) ? `${error.code}: ${shown(error.message)}` : `plugin-factory: ${shown(describeThrown(error))}`;
   if (!verbose || !(error instanceof Error) || !error.stack) return head;
   const stack = error.stack.split('\n').slice(1).join('\n');
   const cause = error.cause instanceof Error ? `\ncaused by: ${formatError(error.cause, true)}` : '';

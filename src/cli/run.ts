@@ -9,7 +9,7 @@ import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts'
 import type { ManagerSnapshot, PluginDefinition } from '../index.ts';
 import { startObservers } from '../dashboard/observers.ts';
 import type { Observers } from '../dashboard/observers.ts';
-import { claimStdout, formatError, print, red } from './output.ts';
+import { claimStdout, formatError, print, red, shown } from './output.ts';
 import { noPluginFound } from './check-host.ts';
 import type { Stream } from './output.ts';
 import { loadingLine, showProgress } from './progress.ts';
@@ -247,7 +247,7 @@ function table(snapshot: ManagerSnapshot): string {
   const lines = ['final states:', ...rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd())];
   for (const plugin of snapshot.plugins) {
     const error = plugin.error ?? plugin.errors[0];
-    if (error) lines.push(`  ${plugin.name}: ${error.code}: ${error.message}`);
+    if (error) lines.push(`  ${plugin.name}: ${error.code}: ${shown(error.message)}`);
   }
   return lines.join('\n');
 }

@@ -16,7 +16,7 @@ import { SHUTDOWN_SIGNALS, handleStrayErrors, signalExitCode } from './process-g
 import type { ShutdownSignal } from './process-guard.ts';
 import { onShutdownSignal } from './signals.ts';
 import { strayErrors } from './stray-errors.ts';
-import { claimStdout, dim, errorJson, green, print, problemJson, red, yellow } from './output.ts';
+import { claimStdout, dim, errorJson, green, print, problemJson, red, shown, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
@@ -124,7 +124,7 @@ export async function testCommand(args: string[]): Promise<number> {
     }
     const path = owner?.plugin === entry.name ? owner.path : walking?.name === entry.name ? walking.path : null;
     const late = () => {
-      if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}${path === null ? '' : ` (${path})`}: ${red(error.code, process.stdout)}: ${error.message}`);
+      if (printed.has(entry.name) && !values.json) print(`${red('✗', process.stdout)} ${entry.name}${path === null ? '' : ` (${path})`}: ${red(error.code, process.stdout)}: ${shown(error.message)}`);
     };
     if (path === null) {
       entry.failed.push(failedPath('(outside any path)', error, hostWide));
@@ -276,7 +276,7 @@ function printPlugin(plugin: TestReport['plugins'][number]): void {
   const version = plugin.version ? ` ${dim(plugin.version, out)}` : '';
   if (!plugin.walked) {
     print(`${red('✗', out)} ${plugin.name}${version} (invalid, not walked)`);
-    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
+    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${shown(error.message)}`);
     return;
   }
   const counts = [
@@ -287,10 +287,10 @@ function printPlugin(plugin: TestReport['plugins'][number]): void {
   ];
   const mark = plugin.valid && plugin.failed.length === 0 ? green('✓', out) : red('✗', out);
   print(`${mark} ${plugin.name}${version}: ${plugin.paths} paths, ${counts.join(', ')}${plugin.valid ? '' : ' (walked alone; invalid in this host)'}`);
-  for (const error of plugin.valid ? [] : plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
+  for (const error of plugin.valid ? [] : plugin.errors) print(`    ${red(error.code, out)}: ${shown(error.message)}`);
   for (const failed of plugin.failed) {
-    print(`    ${red(failed.code, out)}: ${failed.message}`);
-    if (failed.cause) print(`      ${dim('cause:', out)} ${failed.cause.code ? `${failed.cause.code}: ` : ''}${failed.cause.message}`);
+    print(`    ${red(failed.code, out)}: ${shown(failed.message)}`);
+    if (failed.cause) print(`      ${dim('cause:', out)} ${failed.cause.code ? `${failed.cause.code}: ` : ''}${shown(failed.cause.message)}`);
   }
   if (plugin.failed.some((failed) => failed.cause?.code === 'SERVICE_NOT_FOUND' || failed.cause?.code === 'HOST_HOOK_NOT_FOUND')) {
     print(`    ${yellow('note:', out)} walked alone, '${plugin.name}' gets no service of its dependencies and no host hook; test it with plugin-factory/testing and stand-ins (docs/testing.md)`);
@@ -301,7 +301,7 @@ function printSummary(report: TestReport): void {
   if (report.problems.length > 0) {
     print('');
     print('host problems:');
-    for (const problem of report.problems) print(`  ${red('✗', process.stdout)} ${red(problem.code, process.stdout)}: ${problem.message}`);
+    for (const problem of report.problems) print(`  ${red('✗', process.stdout)} ${red(problem.code, process.stdout)}: ${shown(problem.message)}`);
   }
   const walked = report.plugins.filter((plugin) => plugin.walked);
   const failing = walked.filter((plugin) => plugin.failed.length > 0).length;

@@ -7,7 +7,7 @@ import { handleStrayErrors } from './process-guard.ts';
 import type { StrayError } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { blockedPlugins, validBootOrder } from './host-graph.ts';
-import { claimStdout, dim, errorJson, green, print, problemJson, red } from './output.ts';
+import { claimStdout, dim, errorJson, green, print, problemJson, red, shown } from './output.ts';
 import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
 
 export interface ValidateReport {
@@ -84,12 +84,12 @@ function printReport(report: ValidateReport): void {
   for (const plugin of report.plugins) {
     const mark = plugin.valid ? green('✓', out) : red('✗', out);
     print(`${mark} ${plugin.name}${plugin.version ? ` ${dim(plugin.version, out)}` : ''}${plugin.valid ? '' : ' (invalid)'}`);
-    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${error.message}`);
+    for (const error of plugin.errors) print(`    ${red(error.code, out)}: ${shown(error.message)}`);
   }
   if (report.problems.length > 0) {
     print('');
     print('host problems:');
-    for (const problem of report.problems) print(`  ${red('✗', out)} ${red(problem.code, out)}: ${problem.message}`);
+    for (const problem of report.problems) print(`  ${red('✗', out)} ${red(problem.code, out)}: ${shown(problem.message)}`);
   }
   const invalid = report.plugins.filter((plugin) => !plugin.valid).length;
   print('');

@@ -138,6 +138,26 @@ describe('plugin-factory validate', () => {
     expect(report.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
   });
 
+  it("a plugin's error text with line breaks and terminal escapes stays one line, escapes written out, in validate, graph and run", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
+    try {
+      await mkdir(join(dir, 'loud'));
+      await writeFile(join(dir, 'loud', 'plugin.json'), JSON.stringify({ name: 'loud', version: '1.0.0' }));
+      await writeFile(join(dir, 'loud', 'index.mjs'), "throw new Error('first\\n\\u001b[2J\\u001b]0;title\\u0007forged line');\n");
+      const outputs = [await cli(['validate', dir]), await cli(['graph', dir]), await cli(['run', dir, '--once'])];
+      for (const { stdout, stderr } of outputs) {
+        const text = stdout + stderr;
+        expect(text).toContain('MODULE_LOAD_FAILED');
+        expect(text).not.toMatch(/[\u0007\u001b]/);
+        expect(text.split('\n').filter((line) => line.includes('forged line'))).toEqual(
+          text.split('\n').filter((line) => line.includes('first') && line.includes('forged line')),
+        );
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('validate and graph end although a plugin module holds a handle from its import', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
     try {

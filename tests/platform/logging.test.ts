@@ -120,6 +120,15 @@ describe('plugin logger', () => {
     expect(written[0]).not.toContain('hunter2');
   });
 
+  it('the console logger writes one line per entry: line breaks and terminal escapes of the message and plugin are written out', () => {
+    const written: string[] = [];
+    const host = createConsoleLogger({ write: (line) => written.push(line) });
+    host.child({ plugin: 'db\u001b[2J' }).error({ detail: 'a\nb' }, 'failed: first\n\u001b[31msecond');
+    expect(written).toHaveLength(1);
+    expect(written[0]).not.toMatch(/[\n\u001b]/);
+    expect(written[0]).toContain('first\\u000a\\u001b[31msecond');
+  });
+
   it('a line whose fields or bindings throw when read (a getter, a revoked Proxy) is still written, and never throws', () => {
     const { logger, lines } = capturedPino();
     const log = pluginLogger(logger, { name: 'db', getState: () => 'running', secrets });

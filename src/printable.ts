@@ -1,0 +1,16 @@
+/**
+ * Text as a terminal or a log line may show it: control characters (a terminal escape, a line
+ * break) and the characters that reorder text are written as `\u001b` and the like.
+ */
+
+/** Control characters (a terminal escape, a line break) and the characters that reorder text. */
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A name, a key or a message as it may be shown on one line. A manifest's name holding such
+ * characters is invalid anyway; this keeps it, or a plugin's error message, from clearing a
+ * terminal, forging a line or breaking a diagram.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
