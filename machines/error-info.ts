@@ -7,7 +7,7 @@
 
 /** Every code the engine raises or reports, with what it means. */
 export const ERROR_CODES = Object.freeze({
-  MANIFEST_NOT_FOUND: 'no plugin.json or plugin.yaml in the plugin folder',
+  MANIFEST_NOT_FOUND: 'no plugin.json, plugin.yaml or plugin.yml in the plugin folder, or the path or npm package given for a plugin cannot be found',
   MANIFEST_INVALID: 'the manifest does not match the schema',
   ENTRY_NOT_FOUND: 'the module named by `main` does not exist',
   ENTRY_OUTSIDE_PLUGIN: '`main` resolves outside the plugin folder',
@@ -35,14 +35,14 @@ export const ERROR_CODES = Object.freeze({
   SERVICE_NOT_FOUND: 'no running plugin provides that service (never provided, or its provider left running)',
   SERVICE_CONFLICT: 'another plugin already provides a service with that id',
   HOST_HOOK_NOT_FOUND: 'no host hook (extension point) of that name is defined',
-  HOST_HOOK_FAILED: 'a host hook implementation, or a listener around a lifecycle hook, threw or rejected',
+  HOST_HOOK_FAILED: "a host hook implementation threw or rejected, or a listener after a lifecycle hook did (logged; the hook's outcome stands); a before-listener's veto fails the hook itself with `HOOK_FAILED`",
   HEALTH_INVALID: 'a health hook returned something that is not a health result',
   STORE_VALUE_INVALID: 'a value given to the store is not JSON-serialisable',
   STORE_CORRUPT: "a plugin's store file cannot be read as a store; it is left untouched",
   STORE_IO_FAILED: "reading or writing a plugin's store file failed",
   LIFECYCLE_PATH_DIVERGED: 'test kit: on a lifecycle path, a hook failed or hung where the path expects it to succeed, so the chart left the path',
   HOOK_IGNORED_ABORT: "test kit: a hook whose ctx.signal was aborted (timeout or cancel) did not settle within the grace period",
-  HANDLE_LEAKED: 'test kit: a handle (timer, socket, server, file) was still open after the plugin was stopped and disposed',
+  HANDLE_LEAKED: "test kit: a handle the plugin's code opened (a timer, a socket, a server, a child process, a worker, a file watcher …) was still open after the plugin was stopped and disposed; files opened with fs.open or fs/promises are not seen",
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 /**
  * `npm run docs`: rewrites the generated blocks of README.md and docs/lifecycle.md (the charts,
- * drawn from their definitions, and the error-code table). tests/docs.test.ts fails when they
+ * drawn from their definitions, and the error-code table). tests/docs/docs.test.ts fails when they
  * are out of date.
  */
 import { readFile, writeFile } from 'node:fs/promises';

@@ -25,7 +25,7 @@ export const SCHEMA_PATH = 'schema/plugin.schema.json';
 const TITLE = 'Plugin Factory plugin manifest';
 
 const DESCRIPTION =
-  'The manifest of a Plugin Factory plugin (plugin.json or plugin.yaml). Generated from the zod schema ' +
+  'The manifest of a Plugin Factory plugin (plugin.json, plugin.yaml or plugin.yml). Generated from the zod schema ' +
   '`Manifest` in src/manifest.ts by `npm run schema`; do not edit by hand. Unknown top-level keys are ' +
   'errors. Not expressible here, and checked by the engine only: `version` must be a semver version, ' +
   '`engine` and the values of `dependencies` and `optionalDependencies` must be semver ranges, `main` ' +

@@ -333,7 +333,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
     return fail(
       new PluginFactoryError(
         'MANIFEST_NOT_FOUND',
-        `plugin '${name}': no plugin.json or plugin.yaml in ${shown}; add a manifest or remove the folder`,
+        `plugin '${name}': no plugin.json, plugin.yaml or plugin.yml in ${shown}; add a manifest or remove the folder`,
         { plugin: name, path: shown },
       ),
     );

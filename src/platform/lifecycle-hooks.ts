@@ -3,13 +3,14 @@
  * dispose). The runtime wraps each hook call in `runAround`.
  *
  * - Before-listeners run in registration order, each awaited, before the hook. One that throws
- *   or rejects vetoes the hook: it does not run and `runAround` rejects with `HOST_HOOK_FAILED`
- *   (the runtime treats that as the hook failing).
+ *   or rejects vetoes the hook: it does not run and `runAround` rejects with a `HOST_HOOK_FAILED`
+ *   veto, which the runtime treats as the hook failing: the plugin is left with the hook's
+ *   `HOOK_FAILED`, the veto as its cause.
  * - After-listeners run after the hook settled (or was vetoed), with the outcome: in registration
  *   order, each awaited, and called in the order the hooks settled. `runAround` does not wait
  *   for them: it settles as the hook did, so a slow listener never makes a hook late (nor times
- *   it out). One that throws is reported through `onError` and changes nothing. `settled()`
- *   waits for those still running.
+ *   it out). One that throws is reported through `onError` as `HOST_HOOK_FAILED` and changes
+ *   nothing. `settled()` waits for those still running.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';

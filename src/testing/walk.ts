@@ -76,7 +76,7 @@ export interface LifecyclePathsOptions {
   hookTimeoutMs?: number;
   /** Real ms a hook has to settle once its `ctx.signal` is aborted (timeout, cancel). @default 500 */
   abortGraceMs?: number;
-  /** Check that every handle (timer, socket, server, file …) the plugin's code opened is closed after the path. @default true */
+  /** Check that every handle (timer, socket, server, child process, worker, file watcher …; not files opened with fs.open or fs/promises) the plugin's code opened is closed after the path. @default true */
   checkHandles?: boolean;
   /** Called after every step with where the chart is: for assertions of your own. */
   onStep?: (step: PathStep) => void | Promise<void>;
