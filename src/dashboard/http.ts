@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
 import type { Redact } from '../inspection/redact.ts';
-import { isLoopback } from './listen.ts';
+import { hostIsLoopback } from './listen.ts';
 import type { ErrorBody } from './wire.ts';
 
 /** Headers every response carries: no sniffing, no framing, only our own scripts and styles. */
@@ -158,10 +158,7 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
     if (req.headers.host === undefined && req.httpVersion === '1.1') throw requestError('HTTP/1.1 requests need a Host header');
     return;
   }
-  const host = (req.headers.host ?? '').toLowerCase();
-  // `[v6]` or `[v6]:port` only: nothing may follow the bracket but a port.
-  const name = host.startsWith('[') ? (/^(\[[^\]]*\])(?::\d+)?$/.exec(host)?.[1] ?? host) : host.replace(/:\d+$/, '');
-  if (isLoopback(name)) return;
+  if (hostIsLoopback(req.headers.host)) return;
   // The Host is not echoed: a redacted echo would tell anyone whether a guessed string is a secret.
   throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: requests must address 127.0.0.1 or localhost in their Host header');
 }

@@ -46,6 +46,17 @@ export function isLoopback(host: string): boolean {
   }
 }
 
+/**
+ * Whether a request's Host header names this machine: a loopback name, with nothing but a port
+ * after it (`[::1]attacker.example` is not); false for none at all.
+ */
+export function hostIsLoopback(header: string | undefined): boolean {
+  const host = (header ?? '').toLowerCase();
+  // `[v6]` or `[v6]:port` only: nothing may follow the bracket but a port.
+  const name = host.startsWith('[') ? (/^(\[[^\]]*\])(?::\d+)?$/.exec(host)?.[1] ?? host) : host.replace(/:\d+$/, '');
+  return isLoopback(name);
+}
+
 /** `http://host:port` with IPv6 hosts bracketed. */
 export function origin(host: string, port: number, scheme = 'http'): string {
   return `${scheme}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;

@@ -13,7 +13,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
-import { LOOPBACK, checkHost, checkPort, closeServer, listen, origin } from '../dashboard/listen.ts';
+import { LOOPBACK, checkHost, checkPort, closeServer, hostIsLoopback, isLoopback, listen, origin } from '../dashboard/listen.ts';
 import { bridgePage } from './relay-page.ts';
 import { Replay } from './replay.ts';
 import type { ReplayCursor } from './replay.ts';
@@ -63,6 +63,14 @@ export interface InspectorRelay {
 
 const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
+/** The relay's answers: never framed by another page, never sniffed, no referrer sent on. */
+const PAGE_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "frame-ancestors 'none'",
+} as const;
+
 /** Starts the relay; resolves once it listens. */
 export async function startInspectorRelay(options: InspectorRelayOptions = {}): Promise<InspectorRelay> {
   const owner = 'inspector relay';
@@ -72,14 +80,22 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
   const stallMs = options.stallMs ?? STALL_MS;
   const maxViewers = options.maxViewers ?? MAX_VIEWERS;
   let page = '';
+  const loopbackOnly = isLoopback(host);
   const server = createServer((req, res) => {
     // Compared as text: a request line no URL parser accepts must not throw in the host.
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' || path !== '/') {
-      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+    // No other site may frame the page: framed, it would be the relay's own origin, pass the
+    // socket's Origin check and take viewer places; nor reach it by a DNS name of its own.
+    const headers = { ...PAGE_HEADERS, connection: 'close' };
+    if (loopbackOnly && !hostIsLoopback(req.headers.host)) {
+      res.writeHead(403, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end('requests must address 127.0.0.1 or localhost\n');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
+    if (req.method !== 'GET' || path !== '/') {
+      res.writeHead(404, { ...headers, 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, { ...PAGE_HEADERS, 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page);
   });
   const address = await listen(server, port, host, owner);
   const own = [origin(host, address.port), origin('localhost', address.port), origin(LOOPBACK, address.port)];

@@ -231,6 +231,30 @@ describe('connectStatelyInspector', () => {
     expect(ok).toBe('open');
   });
 
+  it("the relay's page may not be framed by another site, and answers only requests addressed to a loopback name", async () => {
+    const relay = await startInspectorRelay();
+    cleanups.push(() => relay.close());
+    const port = Number(new URL(relay.viewerUrl).port);
+    const get = (host: string | null) =>
+      new Promise<{ status: number; head: string }>((resolve, reject) => {
+        const request = host === null ? 'GET / HTTP/1.0\r\n\r\n' : `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+        const socket = connect(port, '127.0.0.1', () => socket.write(request));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('end', () => resolve({ status: Number(text.split(' ')[1]), head: text.split('\r\n\r\n')[0]!.toLowerCase() }));
+        socket.on('error', reject);
+      });
+    for (const host of ['127.0.0.1', `127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      const page = await get(host);
+      expect({ host, status: page.status }).toEqual({ host, status: 200 });
+      expect(page.head).toMatch(/^x-frame-options: deny$/m);
+      expect(page.head).toMatch(/^content-security-policy: frame-ancestors 'none'$/m);
+      expect(page.head).toMatch(/^x-content-type-options: nosniff$/m);
+    }
+    // A DNS name pointed at 127.0.0.1 (rebinding), or no Host at all.
+    for (const host of ['attacker.example', `attacker.example:${port}`, null]) expect({ host, status: (await get(host)).status }).toEqual({ host, status: 403 });
+  });
+
   it('the relay takes at most maxViewers clients at once: one more is refused with 503 and retry-after, and gets in once one leaves', async () => {
     const relay = await startInspectorRelay({ maxViewers: 2 });
     cleanups.push(() => relay.close());
