@@ -96,7 +96,12 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
         return await reloadFrom(manager, name, async () => {
           let definition;
           try {
-            definition = await source(name, { signal: options.signal });
+            // A source that ignores its signal is let go of as the host stops: the request is
+            // answered then, not when (if ever) the source settles.
+            definition = await untilAborted(
+              Promise.resolve().then(() => source(name, { signal: options.signal })),
+              options.signal,
+            );
           } catch (error) {
             // Given up because the host is stopping (or the dashboard closing): refused for that,
             // as the manager refuses a reload once its host stops.
@@ -117,6 +122,28 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
       }
     }
   }
+}
+
+/** Settles as `promise` does, or rejects as soon as `signal` aborts, whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    void promise.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 export function apiRoutes(options: ApiOptions): Route[] {

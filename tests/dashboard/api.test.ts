@@ -484,6 +484,16 @@ describe('dashboard API: commands', () => {
     expect(signals[1]!.aborted).toBe(true);
   });
 
+  it('a reload source that ignores its signal is let go of when the host stops: the request is answered 409 at once', async () => {
+    let calls = 0;
+    const host = await start({ reload: () => (calls++, new Promise<never>(() => undefined)) });
+    const answer = post(host, '/api/plugins/cache/reload');
+    await until(() => calls === 1);
+    await host.manager.stop();
+    const refused = await Promise.race([answer, sleep(3000).then(() => 'no answer' as const)]);
+    expect(refused === 'no answer' ? refused : [refused.status, refused.json.error?.code]).toEqual([409, 'INVALID_TRANSITION']);
+  });
+
   it('a stop accepted while a reload loads its new code wins also when it is still stopping as the code arrives', async () => {
     const plugins: PluginDefinition[] = [
       { manifest: { name: 'svc', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => new Promise<void>((resolve) => setTimeout(resolve, 200)) } },
