@@ -4,6 +4,7 @@
  * command answers with the manager's error code: `INVALID_TRANSITION` (409) when the chart does
  * not allow it, `PLUGIN_NOT_FOUND` (404), or the code of the failure when it ran and failed.
  */
+import type { IncomingMessage } from 'node:http';
 import { reloadFrom } from '../manager.ts';
 import type { PluginManager } from '../manager.ts';
 import type { PluginDefinition } from '../definition.ts';
@@ -124,6 +125,26 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
   }
 }
 
+/**
+ * Refuses a request a page of another origin sent (its browser says so in `Origin` or
+ * `Sec-Fetch-Site`): it could not read the answer, but a live stream would still take one of the
+ * places the operator's page needs. Tools send neither header.
+ */
+function checkOwnPage(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  let foreign = site === 'cross-site' || site === 'same-site';
+  const origin = req.headers.origin;
+  // Browsers without Sec-Fetch-Site: an Origin naming another host (one of ours sends none).
+  if (site === undefined && origin !== undefined) {
+    try {
+      foreign = new URL(origin).host !== (req.headers.host ?? '').toLowerCase();
+    } catch {
+      foreign = true; // `null` (a sandboxed frame, a file) or garbage
+    }
+  }
+  if (foreign) throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: the live stream is served to the dashboard\'s own page only');
+}
+
 /** Settles as `promise` does, or rejects as soon as `signal` aborts, whichever comes first. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
@@ -166,7 +187,14 @@ export function apiRoutes(options: ApiOptions): Route[] {
         res.end(body);
       },
     },
-    { method: 'GET', path: '/api/events', handle: ({ req, res }) => feed.attach(req, res) },
+    {
+      method: 'GET',
+      path: '/api/events',
+      handle: ({ req, res }) => {
+        checkOwnPage(req);
+        feed.attach(req, res);
+      },
+    },
     {
       method: 'POST',
       path: '/api/plugins/:name/:command',

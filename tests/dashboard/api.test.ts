@@ -580,6 +580,26 @@ describe('dashboard API: live stream and secrets', () => {
     expect(text.split('\r\n\r\n')[0]!.toLowerCase()).toMatch(/^connection: close$/m);
   });
 
+  it("a live stream asked for by another site's page is refused (PERMISSION_DENIED) before it takes a place; the own page and tools are served", async () => {
+    const host = await start({ maxStreams: 2 });
+    const head = (headers: Record<string, string>) => call(`${host.base}/api/events`, { method: 'HEAD', headers });
+    for (const headers of [
+      { 'sec-fetch-site': 'cross-site', origin: 'https://elsewhere.example' },
+      { 'sec-fetch-site': 'same-site', origin: 'http://localhost:3000' },
+      { origin: 'https://elsewhere.example' },
+      { origin: 'null' },
+    ]) {
+      const reply = await head(headers);
+      expect({ headers, status: reply.status }).toEqual({ headers, status: 401 });
+    }
+    const port = host.dashboard.port;
+    for (const headers of [{}, { 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, { origin: `http://127.0.0.1:${port}` }]) {
+      expect({ headers, status: (await head(headers)).status }).toEqual({ headers, status: 200 });
+    }
+    const refused = await fetch(`${host.base}/api/events`, { headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('PERMISSION_DENIED');
+  });
+
   it('a client that connects while records wait gets each timeline record once', async () => {
     const plugins = Array.from({ length: 20 }, (_, i): PluginDefinition => ({ manifest: { name: `p${i}`, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));
     const host = await start({}, plugins);
