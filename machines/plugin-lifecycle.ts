@@ -280,12 +280,16 @@ export const pluginLifecycle = setup({
     blockOnDependency: assign(({ context, event }) => {
       const dependency = event.type === 'plugin.dependency.failed' ? event.dependency : '?';
       const code = event.type === 'plugin.dependency.failed' ? (event.code ?? 'DEPENDENCY_FAILED') : 'DEPENDENCY_FAILED';
-      const what = code === 'MISSING_DEPENDENCY' ? 'is not registered' : 'is invalid or failed';
+      // An unloaded dependency cannot come back into this host: the fix is on this plugin's side.
+      const message =
+        code === 'MISSING_DEPENDENCY'
+          ? `plugin '${context.name}': required dependency '${dependency}' is not registered; ` +
+            `reload '${context.name}' with a version that does not need it, or unload '${context.name}'`
+          : `plugin '${context.name}': required dependency '${dependency}' is invalid or failed; ` +
+            `fix or retry '${dependency}' and '${context.name}' comes back by itself`;
       const error: ErrorInfo = {
         code,
-        message:
-          `plugin '${context.name}': required dependency '${dependency}' ${what}; ` +
-          `fix or retry '${dependency}' and '${context.name}' comes back by itself`,
+        message,
         plugins: [dependency],
       };
       return { error, hook: null, waitingFor: [] };
