@@ -84,13 +84,21 @@ async function command(name: string, what: DashboardCommand): Promise<void> {
   if (watch !== refocusWatch) return; // another command began meanwhile: its button is watched
   refocus = pressed;
   refocusBy = Date.now() + REFOCUS_MS;
+  refocusAfter = result.ok ? { name, state: result.plugin.state, since: result.plugin.since } : null;
   giveFocusBack();
-  // Decided for good by then, rows or not.
-  if (refocus) setTimeout(() => watch === refocusWatch && giveFocusBack(true), REFOCUS_MS);
+  if (refocus) {
+    setTimeout(() => watch === refocusWatch && giveFocusBack(), REFOCUS_MS);
+    // Decided for good by then, rows or not.
+    setTimeout(() => watch === refocusWatch && giveFocusBack(true, true), REFOCUS_MS + CATCH_UP_MS);
+  }
 }
 
 /** How long the button of a finished command waits for its row to say it can run again. */
 const REFOCUS_MS = 1000;
+/** How much longer the choice of another button waits for rows that lag behind the command's answer. */
+const CATCH_UP_MS = 4000;
+/** The plugin and state the last command ended in: the buttons are judged once its row shows it. */
+let refocusAfter: { name: string; state: string; since: number } | null = null;
 /** The button whose command took the keyboard focus away, until it can have it back. */
 let refocus: HTMLButtonElement | null = null;
 let refocusBy = 0;
@@ -103,11 +111,12 @@ document.addEventListener('pointerdown', () => void (refocus = null), { capture:
 /**
  * Gives the focus back to `refocus` whenever it is enabled and the focus fell to the page body,
  * until REFOCUS_MS after the command: its row says it can run when the stream's next batch
- * comes, and a batch sent before the command's answer may still disable it once more. The focus
- * taken anywhere else ends the watch. Still disabled at the end (`last`: a stop's button once the
- * plugin stopped), the focus goes to the first enabled button beside it.
+ * comes, and a batch sent before the command's answer may still disable it once more, so only
+ * rows that show the command's outcome count. The focus taken anywhere else ends the watch.
+ * Still disabled at the end (`last`: a stop's button once the plugin stopped), the focus goes to
+ * the first enabled button beside it.
  */
-function giveFocusBack(last = Date.now() >= refocusBy): void {
+function giveFocusBack(last = Date.now() >= refocusBy, force = false): void {
   if (!refocus) return;
   const focused = document.activeElement;
   const button = refocus;
@@ -116,10 +125,21 @@ function giveFocusBack(last = Date.now() >= refocusBy): void {
     refocus = null;
     return;
   }
+  // Rows that have not caught up with the command's answer yet (a busy page or host) may show a
+  // button enabled that the next batch disables: the focus would fall to the page body again.
+  // The watch goes on until they have, or for CATCH_UP_MS past REFOCUS_MS.
+  if (!force && !caughtUp()) return;
   if (onBody && !button.disabled) button.focus();
   if (!last) return;
   if (document.activeElement !== button) [...(button.parentElement?.querySelectorAll('button') ?? [])].find((other) => !other.disabled)?.focus();
   refocus = null;
+}
+
+/** Whether the row of the last command's plugin shows the state the command's answer ended in, or a later one. */
+function caughtUp(): boolean {
+  if (!refocusAfter) return true;
+  const row = plugins.get(refocusAfter.name);
+  return row !== undefined && row.state === refocusAfter.state && row.since >= refocusAfter.since;
 }
 
 function refreshControls(): void {
