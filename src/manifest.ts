@@ -20,9 +20,13 @@ const pluginName = z
   .regex(PLUGIN_NAME_PATTERN, PLUGIN_NAME_RULE)
   .max(214, 'must be at most 214 characters (as an npm package name)');
 
+/**
+ * A semver version written as one: node-semver also takes `v1.2.0`, `=1.2.0` and spaces around,
+ * which would then be shown and compared as written.
+ */
 const semverVersion = z
   .string()
-  .refine((value) => semver.valid(value) !== null, 'must be a semver version such as 1.2.0');
+  .refine((value) => semver.valid(value) !== null && /^\d/.test(value) && value === value.trim(), 'must be a semver version such as 1.2.0 (no leading v, no spaces)');
 
 const ranges = new Map<string, semver.Range | null>();
 

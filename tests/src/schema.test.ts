@@ -189,6 +189,12 @@ describe('manifests against the schema', () => {
     }
   });
 
+  it('a version is semver as written: v1.0.0, =1.0.0 and spaces around are refused, prereleases and build metadata taken', () => {
+    const versionOk = (version: string) => Manifest.safeParse({ name: 'a', version }).success;
+    for (const version of ['v1.0.0', 'V1.0.0', '=1.0.0', ' 1.0.0', '1.0.0 ', '1.0', '01.0.0']) expect({ version, ok: versionOk(version) }).toEqual({ version, ok: false });
+    for (const version of ['1.0.0', '0.0.1', '2.0.0-beta.1', '1.0.0+build.7', '1.0.0-rc.1+sha.5114f85']) expect({ version, ok: versionOk(version) }).toEqual({ version, ok: true });
+  });
+
   it('manifests may carry "$schema"; where fixtures set one, it points at the schema file', () => {
     const withSchema = { $schema: '../../schema/plugin.schema.json', name: 'a', version: '1.0.0' };
     expect(check(withSchema, schema)).toEqual([]);
