@@ -655,8 +655,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));
   };
 
+  const hostSide = managerPlatform(platform, () => getSnapshot());
   const manager: PluginManager = {
-    ...managerPlatform(platform, () => getSnapshot()),
+    ...hostSide,
     actor,
     async start() {
       if (managerState === 'stopping' || managerState === 'stopped') {
@@ -688,10 +689,14 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       // The manager failed before or during this stop: the plugins are stopped without it.
       if (fault) {
         await stopAfterFault();
+        hostSide.events.dispose();
         throw faultError();
       }
       runtimes.cancelAll();
       await platform.settle(defaults.hookTimeoutMs);
+      // The host's own subscriptions end with it: a handler that keeps publishing to itself
+      // would otherwise go on after stop(), and keep the process alive.
+      hostSide.events.dispose();
       return getSnapshot();
     },
     getSnapshot,

@@ -92,6 +92,26 @@ describe('ctx.events', () => {
     expect(seen.indexOf('plugin.db.stopping')).toBeGreaterThan(seen.indexOf('plugin.db.running'));
   });
 
+  it("the host's subscriptions end with stop(): it hears the last plugin's stop, and a handler republishing to itself stops too", async () => {
+    const heard: string[] = [];
+    let pings = 0;
+    const manager = host([plugin('db')]);
+    manager.events.subscribe('plugin.db.*', (event) => void heard.push(event.type));
+    manager.events.subscribe('ping.pong', () => {
+      pings++;
+      manager.events.publish('ping.pong', pings);
+    });
+    await manager.start();
+    manager.events.publish('ping.pong', 0);
+    await until(() => pings > 10);
+    await manager.stop();
+    expect(heard).toContain('plugin.db.stopped');
+    const atStop = pings;
+    await sleep(50);
+    expect(pings).toBe(atStop);
+    expect(codeOf(() => manager.events.subscribe('plugin.**', () => undefined))).toBe('SCOPE_DISPOSED');
+  });
+
   it("the host disposing its scope ends its own subscriptions only: plugins still hear lifecycle events", async () => {
     const heard: string[] = [];
     const hostHeard: string[] = [];
