@@ -53,6 +53,15 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
 }
 
 
+/** Whether `fn` is a class (calling it without `new` throws). */
+function isClass(fn: Function): boolean {
+  try {
+    return /^class[\s{]/.test(Function.prototype.toString.call(fn));
+  } catch {
+    return false; // a callable Proxy's text cannot be read: taken as a function
+  }
+}
+
 /**
  * Reads one definition's manifest; never throws. `fallback`: how a plugin whose definition names
  * none is called (its place in the list, or the name a reload keeps).
@@ -340,6 +349,15 @@ async function load(plugin: PreparedPlugin, limits: LoadLimits): Promise<void> {
       new PluginFactoryError('CONTRACT_INVALID', `plugin '${name}': the definition cannot be read: ${describeThrown(error)}; pass a plain { manifest, module }`, {
         plugin: name,
       }),
+    ]);
+  }
+  if (typeof exported === 'function' && isClass(exported)) {
+    throw new ValidationFailure([
+      new PluginFactoryError(
+        'CONTRACT_INVALID',
+        `plugin '${name}': the module exports a class, which cannot be called as a factory; default-export an instance (\`new ${exported.name || 'Plugin'}()\`) or a factory returning one (${source})`,
+        { plugin: name },
+      ),
     ]);
   }
   if (typeof exported === 'function') {

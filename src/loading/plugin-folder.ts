@@ -380,10 +380,24 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
     const namespace = (await withinMs(
       importEntry(entry, options.fresh === true ? await realpath(folder) : null),
       timeoutMs,
-      () => new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles?)`),
+      () => new Error(`it did not finish loading within ${timeoutMs} ms (a top-level await that never settles, or an export named \`then\`?)`),
       options.signal,
     )) as { default?: unknown };
-    if (!namespace || !('default' in namespace) || namespace.default === undefined) {
+    // A module exporting `then` is a thenable to import(): what comes back is what that function
+    // gave, not the module.
+    if (typeof namespace !== 'object' || namespace === null) {
+      return {
+        ...definition,
+        problems: [
+          new PluginFactoryError(
+            'CONTRACT_INVALID',
+            `plugin '${pluginName}': importing ${display(entry, options.displayRoot)} gave ${namespace === null ? 'null' : `a ${typeof namespace}`}, not the module: an export named \`then\` makes a module a promise to import(); rename that export`,
+            { plugin: pluginName },
+          ),
+        ],
+      };
+    }
+    if (!('default' in namespace) || namespace.default === undefined) {
       return {
         ...definition,
         problems: [

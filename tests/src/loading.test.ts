@@ -635,6 +635,31 @@ describe('module shapes', () => {
     expect(hooksOf('contract-no-stop')).toEqual([]);
   });
 
+  it('a class as default export is CONTRACT_INVALID (it cannot be called as a factory), never called; an instance of it runs', async () => {
+    const dir = await tempDir();
+    const body = 'init() {} start() {} stop() {}';
+    await writeTree(dir, {
+      'klass/plugin.json': JSON.stringify({ name: 'klass', version: '1.0.0' }),
+      'klass/index.mjs': `export default class Pool { ${body} }\n`,
+      'instance/plugin.json': JSON.stringify({ name: 'instance', version: '1.0.0' }),
+      'instance/index.mjs': `class Pool { ${body} }\nexport default new Pool();\n`,
+    });
+    const { snapshot } = await boot(dir);
+    expect(snapshot.plugins.map((p) => [p.name, p.state, p.error?.code ?? null]).sort()).toEqual([
+      ['instance', 'running', null],
+      ['klass', 'invalid', 'CONTRACT_INVALID'],
+    ]);
+  });
+
+  it('a module exporting `then` (import() takes it for a promise) is CONTRACT_INVALID, not a raw TypeError', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'plugin.json': JSON.stringify({ name: 'thenable', version: '1.0.0' }),
+      'index.mjs': 'export function then(resolve) { resolve(42); }\nexport default { init() {}, start() {}, stop() {} };\n',
+    });
+    expect(problemCodes(await loadPluginFolder(dir))).toEqual(['CONTRACT_INVALID']);
+  });
+
   it('importModules: false checks manifests and entries without importing anything', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
