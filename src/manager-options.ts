@@ -49,7 +49,7 @@ export function optionsError(message: string): PluginFactoryError {
  * The nearest existing part of `path` when it is not a folder (a file where a folder must be),
  * or null: the path is a folder, or can be made one.
  */
-function fileInTheWay(path: string): string | null {
+export function fileInTheWay(path: string): string | null {
   for (let current = path; ; current = dirname(current)) {
     try {
       return statSync(current).isDirectory() ? null : current;

@@ -12,6 +12,8 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
+import type { HealthDefaults } from '../runtime.ts';
+import { fileInTheWay } from '../manager-options.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
@@ -23,6 +25,9 @@ export interface HostSettings {
   hookTimeoutMs?: number;
   failurePolicy?: FailurePolicy;
   retry?: Partial<RetryPolicy>;
+  /** The host file's `dataDir`, resolved against the host file's folder. */
+  dataDir?: string;
+  health?: Partial<HealthDefaults>;
 }
 
 export interface LoadedHost {
@@ -201,6 +206,16 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
     result.settings.retry = Object.fromEntries(Object.entries(host.retry).filter(([, v]) => v !== undefined));
   }
   const base = dirname(file);
+  if (host.dataDir !== undefined) {
+    const dataDir = resolve(base, host.dataDir);
+    // Said here, as a problem of the host file, rather than thrown later by createPluginManager.
+    const blocked = fileInTheWay(dataDir);
+    if (blocked === null) result.settings.dataDir = dataDir;
+    else result.problems.push(hostError(`host file ${file}: dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`));
+  }
+  if (host.health !== undefined) {
+    result.settings.health = Object.fromEntries(Object.entries(host.health).filter(([, v]) => v !== undefined));
+  }
   for (const [index, entry] of host.plugins.entries()) {
     const folder = await entryFolder(result, entry, base, file, index);
     if (folder !== null) {

@@ -312,6 +312,40 @@ describe('a folder with one fixture per error code', () => {
 // ── host files ─────────────────────────────────────────────────────────────
 
 describe('host files', () => {
+  it('dataDir (relative to the host file) keeps ctx.store across runs, and health sets the check defaults', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'hosts/host.yaml': 'dataDir: ../state\nhealth: { intervalMs: 60000, unhealthyThreshold: 2 }\nplugins:\n  - ../counter\n',
+      'counter/plugin.json': JSON.stringify({ name: 'counter', version: '1.0.0' }),
+      'counter/index.mjs':
+        "export default { init() {}, async start(ctx) { await ctx.store.set('boots', ((await ctx.store.get('boots')) ?? 0) + 1); }, stop() {}, health() { return 'healthy'; } };\n",
+    });
+    const file = join(dir, 'hosts', 'host.yaml');
+    const loaded = await loadHost(file);
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.settings).toEqual({ dataDir: join(dir, 'state'), health: { intervalMs: 60000, unhealthyThreshold: 2 } });
+    for (let run = 0; run < 2; run++) {
+      const { manager } = await boot(file);
+      await manager.stop();
+    }
+    expect(JSON.parse(await readFile(join(dir, 'state', 'counter.json'), 'utf8')).values).toEqual({ boots: 2 });
+  });
+
+  it('a dataDir that is a file, or a health default out of range, is a host problem (OPTIONS_INVALID); the plugins still load', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'taken': 'a file, not a folder\n',
+      'one.yaml': 'dataDir: ./taken/state\nplugins:\n  - ./alpha\n',
+      'two.yaml': 'health: { intervalMs: 0 }\nplugins:\n  - ./alpha\n',
+      'alpha/plugin.json': JSON.stringify({ name: 'alpha', version: '1.0.0' }),
+      'alpha/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    const one = await loadHost(join(dir, 'one.yaml'));
+    expect([one.problems.map((p) => p.code), one.settings.dataDir, one.definitions.length]).toEqual([['OPTIONS_INVALID'], undefined, 1]);
+    const two = await loadHost(join(dir, 'two.yaml'));
+    expect(two.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+  });
+
   it('a YAML host file: settings, per-plugin config, enabled: false, paths relative to the file', async () => {
     const file = fixture('hosts', 'host.yaml');
     const { host, snapshot } = await boot(file);
