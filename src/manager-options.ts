@@ -115,12 +115,13 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || !fn(clock, 'setTimeout') || !fn(clock, 'clearTimeout'))) {
     throw optionsError('clock must have setTimeout and clearTimeout (e.g. XState\'s SimulatedClock)');
   }
-  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir === '' || dataDir.includes('\0'))) {
+  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir.trim() === '' || dataDir.includes('\0'))) {
     throw optionsError('dataDir must be a non-empty path (without NUL characters)');
   }
   const blocked = dataDir === undefined ? null : fileInTheWay(resolve(dataDir));
   if (blocked !== null) throw optionsError(`dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`);
-  const givenHealth: unknown = healthOption ?? {};
+  // Left out: the defaults. null is refused, as for every other option.
+  const givenHealth: unknown = healthOption === undefined ? {} : healthOption;
   if (typeof givenHealth !== 'object' || givenHealth === null || Array.isArray(givenHealth)) {
     throw optionsError('health must be an object: { intervalMs, timeoutMs, unhealthyThreshold }');
   }

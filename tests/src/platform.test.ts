@@ -274,10 +274,11 @@ describe('ctx.store', () => {
     expect(() => createPluginManager({ dataDir: '' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
     // A path no file system call accepts: refused here, not at every store call later.
     expect(() => createPluginManager({ dataDir: 'data\0dir' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+    expect(() => createPluginManager({ dataDir: '   ' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
-  it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }])('refuses health option %o with OPTIONS_INVALID', (health) => {
-    expect(() => createPluginManager({ health })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
+  it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }, null])('refuses health option %o with OPTIONS_INVALID', (health) => {
+    expect(() => createPluginManager({ health: health as never })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
   it.each([{ intervalMs: 0 }, { unhealthyThreshold: 0 }, { restart: 'yes' }, { every: 5 }])('a manifest health block %o is MANIFEST_INVALID', async (health) => {
