@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { basename, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isAlias, isCollection, isPair, isScalar, parseDocument, visit } from 'yaml';
-import type { Document } from 'yaml';
+import type { Document, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
@@ -194,7 +194,9 @@ export function parseYaml(text: string): unknown {
   // unknown tag too, not a Buffer, Date or Set that no field takes.
   // The YAML 1.2 core schema whatever a `%YAML 1.1` directive asks: 1.1's merge keys (`<<`) would
   // hide a key given twice, and its `yes`/`no` would be booleans.
-  const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false, schema: 'core', merge: false });
+  // uniqueKeys off: the package compares each key with every other of its map (a flat map of
+  // 20,000 keys took seconds); keys given twice are found below, with a Set.
+  const doc = parseDocument(text, { logLevel: 'error', resolveKnownTags: false, schema: 'core', merge: false, uniqueKeys: false });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const what = YAML_PROBLEMS[problem.code] ?? problem.code.toLowerCase().replace(/_/g, ' ');
@@ -221,11 +223,61 @@ export function parseYaml(text: string): unknown {
   });
   if (unresolved !== null) throw new YamlSyntaxError(`${lineAndColumn(text, unresolved)}: ${YAML_PROBLEMS['BAD_ALIAS']}`);
   try {
-    if (targets.size > 0 && aliasGrowth(doc, targets) > MAX_ALIAS_GROWTH) throw new Error('aliases expand too far');
-    return doc.toJS({ maxAliasCount: 100 });
+    if (targets.size > 0) {
+      if (aliasGrowth(doc, targets) > MAX_ALIAS_GROWTH) throw new Error('aliases expand too far');
+      expandAliases(doc, targets);
+    }
   } catch {
     throw new YamlSyntaxError(YAML_PROBLEMS['RESOURCE_EXHAUSTION']!);
   }
+  const twice = keyGivenTwice(doc);
+  if (twice !== null) throw new YamlSyntaxError(`${lineAndColumn(text, twice)}: ${YAML_PROBLEMS['DUPLICATE_KEY']}`);
+  try {
+    return doc.toJS();
+  } catch {
+    throw new YamlSyntaxError(YAML_PROBLEMS['RESOURCE_EXHAUSTION']!);
+  }
+}
+
+/**
+ * Where the first key given twice in one map starts, or null. Keys are compared as the object
+ * built from the map will hold them (`1` and `'1'` are one key there), aliases already copied in.
+ */
+function keyGivenTwice(doc: Document): number | null {
+  let twice: number | null = null;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        const text = key.value === null ? '' : String(key.value);
+        if (seen.has(text)) {
+          twice = key.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        seen.add(text);
+      }
+      return undefined;
+    },
+  });
+  return twice;
+}
+
+/**
+ * Replaces each alias by a copy of what it names, in document order: what it names comes before
+ * it, so its own aliases are copies already. The yaml package's own conversion looks each alias
+ * up again through every anchor and alias before it (quadratic: 20,000 anchors in a 660 KiB file
+ * took most of a minute); the copies are bounded by MAX_ALIAS_GROWTH.
+ */
+function expandAliases(doc: Document, targets: ReadonlyMap<unknown, unknown>): void {
+  visit(doc, {
+    Alias(_key, node) {
+      const copy = (targets.get(node) as Scalar | YAMLMap | YAMLSeq).clone() as Scalar | YAMLMap | YAMLSeq;
+      delete copy.anchor;
+      return copy;
+    },
+  });
 }
 
 /**

@@ -1478,6 +1478,17 @@ describe('manifests that would cost the host much more than their size', () => {
     expect(problemCodes(await load('name: loop\nversion: 1.0.0\nconfig:\n  x:\n    type: array\n    default: &a [1, *a]\n'))).toEqual(['MANIFEST_INVALID']);
   });
 
+  it('many anchors and aliases within the budget load (each alias a copy of what it names); keys one object would merge are a key given twice', async () => {
+    const fields = Array.from({ length: 300 }, (_, i) => `  f${i}:\n    type: string\n    default: &d${i} value-${i}\n  g${i}:\n    type: string\n    default: *d${i}`).join('\n');
+    const many = await validated(`name: many\nversion: 1.0.0\nconfig:\n${fields}\n`);
+    expect(many).toEqual([[]]);
+    // 1 and '1' are one key of the object the map becomes: the second would silently win.
+    const merged = await load("name: twice\nversion: 1.0.0\nconfig:\n  1: { type: string }\n  '1': { type: integer }\n");
+    expect(problemCodes(merged)).toEqual(['MANIFEST_INVALID']);
+    const plain = await load('name: twice\nversion: 1.0.0\ndescription: a\ndescription: b\n');
+    expect(problemCodes(plain)).toEqual(['MANIFEST_INVALID']);
+  });
+
   it('a %YAML 1.1 directive does not turn on merge keys (which would hide a key given twice) nor yes/no booleans', async () => {
     const merged = await validated('%YAML 1.1\n---\nname: merged\nversion: 1.0.0\n<<: { name: other, description: merged }\n');
     expect(merged).toEqual([['MANIFEST_INVALID']]);
