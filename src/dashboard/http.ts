@@ -212,9 +212,37 @@ export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<bo
  * Reads and discards a request body, refusing one larger than `limit` bytes: the refusal closes
  * the connection (`res` says so), so the rest is never waited for.
  */
+/** How long a body nobody reads is still taken in (and thrown away) once the answer is sent. */
+export const LINGER_MS = 1000;
+
+/**
+ * For a request whose body nobody will read (a refusal, a read, a body over the limit): once the
+ * answer is sent, what the client still sends is read and thrown away for LINGER_MS at most, then
+ * the connection is closed. Closed at once, the bytes still unread would reset the connection,
+ * and a client still sending could lose the answer; read for as long as the client sends, anyone
+ * without a token could keep the host reading gigabytes. A body that ends in time leaves the
+ * connection as it was.
+ */
+const lingering = new WeakSet<IncomingMessage>();
+
+export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!hasBody || req.complete || lingering.has(req)) return;
+  lingering.add(req);
+  res.once('finish', () => {
+    if (req.complete) return;
+    const socket = req.socket;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    const done = () => clearTimeout(timer);
+    req.once('end', done);
+    socket.once('close', done);
+    req.resume();
+  });
+}
+
 export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
   const tooLarge = () => {
-    res.setHeader('connection', 'close');
+    lingerOnUnreadBody(req, res);
     return requestError(`the request body is larger than ${limit} bytes; commands take no body`);
   };
   if (Number(req.headers['content-length'] ?? 0) > limit) {

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redact } from '../inspection/redact.ts';
-import { checkHostHeader, checkToken, requestError, sendError } from './http.ts';
+import { checkHostHeader, checkToken, lingerOnUnreadBody, requestError, sendError } from './http.ts';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -33,15 +33,6 @@ export interface RouterOptions {
 
 type Matcher = (path: string) => Record<string, string> | null;
 
-/**
- * A request whose body nobody will read (a refusal, a read route) has its connection closed
- * after the answer: left open, Node would go on reading and discarding whatever the client
- * sends, for as long as it sends, to anyone without a token.
- */
-function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody && !req.complete && !res.headersSent) res.setHeader('connection', 'close');
-}
 
 function compile(pattern: string): Matcher {
   const parts = pattern.split('/');
@@ -93,7 +84,7 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
       if (found.length === 0) {
         // The path is not echoed: a redacted echo would tell anyone, without a token, whether a
         // string they guessed is one of the host's secrets.
-        closeIfBodyUnread(req, res);
+        lingerOnUnreadBody(req, res);
         sendError(res, requestError('no route for this path; see docs/dashboard.md'), options.redact, 404);
         return;
       }
@@ -102,15 +93,15 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
         const allowed = new Set<string>(found.map(({ route }) => route.method));
         if (allowed.has('GET')) allowed.add('HEAD');
         res.setHeader('allow', [...allowed].join(', '));
-        closeIfBodyUnread(req, res);
+        lingerOnUnreadBody(req, res);
         sendError(res, requestError(`${req.method} is not allowed on this path (allowed: ${[...allowed].join(', ')})`), options.redact, 405);
         return;
       }
       if (hit.route.control) checkToken(req, options.token);
-      else closeIfBodyUnread(req, res);
+      else lingerOnUnreadBody(req, res);
       await hit.route.handle({ req, res, url, params: hit.params });
     } catch (error) {
-      closeIfBodyUnread(req, res);
+      lingerOnUnreadBody(req, res);
       sendError(res, error, options.redact);
     }
   };
