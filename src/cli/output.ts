@@ -4,13 +4,13 @@
  */
 import { describeThrown, isPluginFactoryError } from '../errors.ts';
 import type { ErrorInfo, PluginFactoryError } from '../errors.ts';
-import { printable } from '../prepare.ts';
+import { printable } from '../printable.ts';
 
 /**
  * Text from plugins or files (an error message) as one line a terminal shows as it is: control
  * characters (escapes, line breaks) written as `\u001b` and the like.
  */
-export const shown = (text: string): string => printable(text);
+export { printable as shown };
 
 export type Stream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
@@ -39,9 +39,14 @@ export function claimStdout(): Stream {
 
 /** `CODE: message` for a PluginFactoryError, the message otherwise; the stack only if verbose. */
 export function formatError(error: unknown, verbose: boolean): string {
-  const head = isPluginFactoryError(error) ? `${error.code}: ${shown(error.message)}` : `plugin-factory: ${shown(describeThrown(error))}`;
+  const head = isPluginFactoryError(error) ? `${error.code}: ${printable(error.message)}` : `plugin-factory: ${printable(describeThrown(error))}`;
   if (!verbose || !(error instanceof Error) || !error.stack) return head;
-  const stack = error.stack.split('\n').slice(1).join('\n');
+  // The frames only (V8 writes the message first, all its lines), each line escaped.
+  const stack = error.stack
+    .split('\n')
+    .slice(String(error.message).split('\n').length)
+    .map((line) => printable(line))
+    .join('\n');
   const cause = error.cause instanceof Error ? `\ncaused by: ${formatError(error.cause, true)}` : '';
   return `${head}\n${stack}${cause}`;
 }

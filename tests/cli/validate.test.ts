@@ -9,6 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, exitOf, killAll } from '../fixtures/cli/run-cli.ts';
 import { startProcess } from '../helpers/process.ts';
 import { wrapOrder } from '../../src/cli/validate.ts';
+import { formatError } from '../../src/cli/output.ts';
+import { PluginFactoryError } from '../../src/errors.ts';
 
 interface ValidateJson {
   plugins: Array<{ name: string; version: string | null; valid: boolean; errors: Array<{ code: string; message: string }> }>;
@@ -156,6 +158,16 @@ describe('plugin-factory validate', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('--verbose stacks are escaped too: a cause whose message spans lines with terminal escapes adds no raw line', () => {
+    const cause = new Error('first\n\u001b[2J\u001b]0;title\u0007forged line');
+    const error = new PluginFactoryError('MODULE_LOAD_FAILED', "plugin 'loud': importing failed", { cause });
+    const text = formatError(error, true);
+    expect(text).not.toMatch(/[\u0007\u001b]/);
+    expect(text.split('\n').filter((line) => line.includes('forged line'))).toEqual([expect.stringContaining('first')]);
+    // The frames are kept.
+    expect(text.split('\n').some((line) => /^\s+at /.test(line))).toBe(true);
   });
 
   it('validate and graph end although a plugin module holds a handle from its import', async () => {
