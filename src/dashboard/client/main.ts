@@ -139,7 +139,9 @@ function giveFocusBack(last = Date.now() >= refocusBy, force = false): void {
 function caughtUp(): boolean {
   if (!refocusAfter) return true;
   const row = plugins.get(refocusAfter.name);
-  return row !== undefined && row.state === refocusAfter.state && row.since >= refocusAfter.since;
+  // A later entry into any state is later news: the plugin may have moved on (failed right after
+  // a start, say) before a batch showed the state the answer had.
+  return row !== undefined && (row.since > refocusAfter.since || (row.state === refocusAfter.state && row.since >= refocusAfter.since));
 }
 
 function refreshControls(): void {
