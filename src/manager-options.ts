@@ -13,7 +13,7 @@ import type { FailurePolicy } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { MAX_TIMER_MS, RetrySpec } from './manifest.ts';
+import { MAX_TIMER_MS, MAX_UNHEALTHY_THRESHOLD, RetrySpec } from './manifest.ts';
 import { isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
@@ -131,7 +131,9 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   }
   const health = { ...DEFAULT_HEALTH, ...Object.fromEntries(Object.entries(givenHealth).filter(([, value]) => value !== undefined)) };
   for (const [key, value] of Object.entries(health)) {
-    if (!Number.isInteger(value) || value < 1 || value > MAX_TIMER_MS) throw optionsError(`health.${key} must be a positive integer`);
+    // As a manifest's or a host file's health block allows.
+    const most = key === 'unhealthyThreshold' ? MAX_UNHEALTHY_THRESHOLD : MAX_TIMER_MS;
+    if (!Number.isInteger(value) || value < 1 || value > most) throw optionsError(`health.${key} must be a positive integer, at most ${most}`);
   }
   return { hookTimeoutMs, retry: merged, policy: failurePolicy, health, plugins: [...(plugins ?? [])], logger, inspect, clock, dataDir };
 }

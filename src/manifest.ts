@@ -98,12 +98,15 @@ export const RetrySpec = z.strictObject({
   maxBackoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
 });
 
+/** The longest streak of unhealthy checks a host or a manifest may ask for. */
+export const MAX_UNHEALTHY_THRESHOLD = 1000;
+
 /** Health checks of a plugin with a `health` hook (host defaults apply to what is left out). */
 export const HealthSpec = z.strictObject({
   intervalMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   /** How many unhealthy checks in a row count as a streak. */
-  unhealthyThreshold: z.number().int().min(1).max(1000).optional(),
+  unhealthyThreshold: z.number().int().min(1).max(MAX_UNHEALTHY_THRESHOLD).optional(),
   /** Restart the plugin (and its dependents) after such a streak. @default false */
   restart: z.boolean().optional(),
 });

@@ -3,7 +3,7 @@
  * to the file.
  */
 import { z } from 'zod';
-import { MAX_TIMER_MS, RetrySpec } from '../manifest.ts';
+import { HealthSpec, MAX_TIMER_MS, RetrySpec } from '../manifest.ts';
 
 const PluginEntry = z.union([
   z.string().min(1),
@@ -16,12 +16,8 @@ const PluginEntry = z.union([
   }),
 ]);
 
-/** The host's health-check defaults (a manifest's `health` block overrides them per plugin). */
-const HostHealth = z.strictObject({
-  intervalMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
-  timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
-  unhealthyThreshold: z.number().int().min(1).max(1000).optional(),
-});
+/** The host's health-check defaults: a manifest's `health` block but `restart`, which is the plugin's own call. */
+const HostHealth = HealthSpec.omit({ restart: true });
 
 export const HostFile = z.strictObject({
   $schema: z.string().optional(),
@@ -31,8 +27,7 @@ export const HostFile = z.strictObject({
   /** Where `ctx.store` keeps each plugin's values, relative to the host file; in memory without it. */
   dataDir: z
     .string()
-    .min(1)
-    .refine((path) => !path.includes('\0'), 'must not hold a NUL character')
+    .refine((path) => path.trim() !== '' && !path.includes('\0'), 'must be a folder path (not blank, no NUL character)')
     .optional(),
   health: HostHealth.optional(),
   plugins: z.array(PluginEntry),

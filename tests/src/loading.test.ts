@@ -337,6 +337,7 @@ describe('host files', () => {
       'taken': 'a file, not a folder\n',
       'one.yaml': 'dataDir: ./taken/state\nplugins:\n  - ./alpha\n',
       'two.yaml': 'health: { intervalMs: 0 }\nplugins:\n  - ./alpha\n',
+      'three.yaml': "dataDir: '   '\nplugins:\n  - ./alpha\n",
       'alpha/plugin.json': JSON.stringify({ name: 'alpha', version: '1.0.0' }),
       'alpha/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
     });
@@ -344,6 +345,8 @@ describe('host files', () => {
     expect([one.problems.map((p) => p.code), one.settings.dataDir, one.definitions.length]).toEqual([['OPTIONS_INVALID'], undefined, 1]);
     const two = await loadHost(join(dir, 'two.yaml'));
     expect(two.problems.map((p) => p.code)).toEqual(['OPTIONS_INVALID']);
+    const three = await loadHost(join(dir, 'three.yaml'));
+    expect([three.problems.map((p) => p.code), three.settings.dataDir]).toEqual([['OPTIONS_INVALID'], undefined]);
   });
 
   it('a YAML host file: settings, per-plugin config, enabled: false, paths relative to the file', async () => {

@@ -277,7 +277,7 @@ describe('ctx.store', () => {
     expect(() => createPluginManager({ dataDir: '   ' })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
-  it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }, null])('refuses health option %o with OPTIONS_INVALID', (health) => {
+  it.each([{ intervalMs: 0 }, { timeoutMs: 1.5 }, { unhealthyThreshold: -1 }, { unhealthyThreshold: 1001 }, null])('refuses health option %o with OPTIONS_INVALID', (health) => {
     expect(() => createPluginManager({ health: health as never })).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
 
