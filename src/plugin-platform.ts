@@ -168,12 +168,6 @@ export class PluginPlatform {
   }
 
   /**
-   * Everything queued is delivered and written: after-listeners still running, async event
-   * handlers and store writes are waited for, up to `waitMs` in all. One that never settles (a
-   * handler awaiting forever, a write stuck in the file system) must not keep the host from
-   * stopping: what is still busy then is logged and left.
-   */
-  /**
    * The event handler or after-listener whose synchronous part calls `manager.stop()` now is not
    * waited for by `settle()`: it awaits the very stop that would wait for it.
    */
@@ -182,6 +176,12 @@ export class PluginPlatform {
     this.lifecycle.letGoOfCaller();
   }
 
+  /**
+   * Everything queued is delivered and written: after-listeners still running, async event
+   * handlers and store writes are waited for, up to `waitMs` in all. One that never settles (a
+   * handler awaiting forever, a write stuck in the file system) must not keep the host from
+   * stopping: what is still busy then is logged and left.
+   */
   async settle(waitMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));

@@ -4,6 +4,7 @@
  * given), which the host prints at startup.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import { pluginLifecycle } from '../../machines/plugin-lifecycle.ts';
 import { PluginFactoryError } from '../errors.ts';
@@ -116,6 +117,8 @@ export async function serveDashboard(manager: PluginManager, options: DashboardO
   const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
   // Reloads still loading their code are given up when the dashboard closes or the host stops.
   const ending = new AbortController();
+  // One listener per reload still loading, removed as it ends: any number of them is no leak.
+  setMaxListeners(0, ending.signal);
   const watching = manager.subscribe((change) => {
     if (change.type === 'manager.changed' && ENDING.has(change.state)) ending.abort();
   });

@@ -514,6 +514,27 @@ describe('dashboard API: commands', () => {
     expect(signals[1]!.aborted).toBe(true);
   });
 
+  it('many reloads loading at once (one listener each on the dashboard\'s signal) raise no listener-leak warning', async () => {
+    const plugins: PluginDefinition[] = Array.from({ length: 14 }, (_, i) => ({ manifest: { name: `p${i}`, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));
+    let release: () => void = () => undefined;
+    const loaded = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const host = await start({ reload: async (name) => (calls++, await loaded, plugins.find((p) => p.manifest.name === name)!) }, plugins);
+      const answers = plugins.map((plugin) => post(host, `/api/plugins/${plugin.manifest.name}/reload`));
+      await until(() => calls === plugins.length);
+      release();
+      expect((await Promise.all(answers)).map((answer) => answer.status)).toEqual(plugins.map(() => 200));
+      await sleep(20); // warnings are emitted on the next tick
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a reload source that ignores its signal is let go of when the host stops: the request is answered 409 at once', async () => {
     let calls = 0;
     const host = await start({ reload: () => (calls++, new Promise<never>(() => undefined)) });
