@@ -38,6 +38,28 @@ const start = async (...args: Parameters<typeof startHost>) => {
 const stopCommand = (host: TestHost) =>
   `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 0\r\n\r\n`;
 
+/**
+ * Sends `head`, then `chunk` every `everyMs` for as long as the connection stays open (3 s at
+ * most): whether the server closed it, and the statuses it answered.
+ */
+async function sendUntilClosed(port: number, head: string, chunk: string, everyMs: number): Promise<{ closed: boolean; statuses: number[] }> {
+  const socket = connect(port, '127.0.0.1', () => socket.write(head));
+  const trickle = setInterval(() => socket.writable && socket.write(chunk), everyMs);
+  let text = '';
+  socket.setEncoding('utf8').on('data', (part: string) => (text += part));
+  socket.on('error', () => undefined);
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 3000);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  clearInterval(trickle);
+  socket.destroy();
+  return { closed, statuses: [...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1])) };
+}
+
 /** A raw connection to the dashboard whose first request is a live stream, open once its first snapshot came. */
 async function streamingConnection(host: TestHost, behind = '') {
   const socket = connect({ port: host.dashboard.port, host: '127.0.0.1' });
@@ -307,22 +329,9 @@ describe('dashboard API: commands', () => {
     const host = await start();
     const head = `POST /api/plugins/cache/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${host.dashboard.token}\r\nContent-Length: 100000000\r\n\r\n`;
     // A client that goes on sending its body, slowly: the server must not stay to read it.
-    const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(head));
-    const trickle = setInterval(() => socket.writable && socket.write('x'.repeat(10)), 50);
-    let text = '';
-    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-    socket.on('error', () => undefined);
-    const closed = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 3000);
-      socket.on('close', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-    clearInterval(trickle);
-    socket.destroy();
+    const { closed, statuses } = await sendUntilClosed(host.dashboard.port, head, 'x'.repeat(10), 50);
     expect(closed).toBe(true);
-    expect([...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([400]);
+    expect(statuses).toEqual([400]);
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 
@@ -337,24 +346,10 @@ describe('dashboard API: commands', () => {
       ['GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n', 200],
     ];
     for (const [head, status] of cases) {
-      const socket = connect(host.dashboard.port, '127.0.0.1', () => socket.write(head));
       // A client that goes on sending its body: left open, the connection would read it forever.
       const chunk = head.includes('chunked') ? `400\r\n${'x'.repeat(1024)}\r\n` : 'x'.repeat(1024);
-      const trickle = setInterval(() => socket.writable && socket.write(chunk), 20);
-      let text = '';
-      socket.setEncoding('utf8').on('data', (part: string) => (text += part));
-      socket.on('error', () => undefined);
-      const closed = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(false), 3000);
-        socket.on('close', () => {
-          clearTimeout(timer);
-          resolve(true);
-        });
-      });
-      clearInterval(trickle);
-      socket.destroy();
-      expect({ head, closed }).toEqual({ head, closed: true });
-      expect([...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]))).toEqual([status]);
+      const { closed, statuses } = await sendUntilClosed(host.dashboard.port, head, chunk, 20);
+      expect({ head, closed, statuses }).toEqual({ head, closed: true, statuses: [status] });
     }
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
