@@ -4,8 +4,9 @@
  * validation is reported and never replaces the running one: reloadPlugin rejects before it
  * touches the old version.
  */
+import { setMaxListeners } from 'node:events';
 import { isAbsolute, relative } from 'node:path';
-import { loadPluginFolder } from '../index.ts';
+import { PluginFactoryError, loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
 import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
 import { scrubError } from '../platform/logging.ts';
@@ -51,8 +52,6 @@ const BUSY_WAIT_MS = 30_000;
 /** How often that wait looks again, besides on every state change. */
 const BUSY_POLL_MS = 100;
 
-/** How many times one change is tried again after a refusal because another reload was in progress. */
-const MAX_TRIES = 3;
 
 /** A folder relative to the working directory when it is inside it, absolute otherwise. */
 function shown(folder: string): string {
@@ -73,8 +72,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     return state !== undefined && state !== 'crashed' && !manager.can(name, 'reload') && !stopping();
   };
 
-  /** Resolves true once `name` takes a reload; false when the host stops, the plugin crashes or goes, or the wait is over. */
-  const untilReloadable = (name: string) =>
+  /** Resolves true once `name` takes a reload; false when the host stops, the plugin crashes or goes, or `deadline` passes. */
+  const untilReloadable = (name: string, deadline: number) =>
     new Promise<boolean>((resolve) => {
       let subscription: { unsubscribe(): void } | null = null;
       let timer: NodeJS.Timeout | undefined;
@@ -93,7 +92,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
         else if (manager.can(name, 'reload')) finish(true);
         else if (!busy(name)) finish(false);
       };
-      timer = setTimeout(() => finish(false), BUSY_WAIT_MS);
+      timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
       timer.unref();
       // Also looked at now and then: a reload in progress ends after the last state change it makes.
       poll = setInterval(check, BUSY_POLL_MS);
@@ -102,16 +101,18 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       check();
     });
 
-  const reload = async (index: number, tries = 1): Promise<void> => {
+  /** `deadline`: until when this change waits for the plugin to take it (BUSY_WAIT_MS from when it was seen). */
+  const reload = async (index: number, deadline?: number): Promise<void> => {
     const folder = host.folders[index]!;
     const name = names[index]!;
     await ready;
     if (stopping()) return;
+    const until = deadline ?? Date.now() + BUSY_WAIT_MS;
     // Another reload in progress: its module is being imported, or it is being installed. Wait
     // for it rather than import this one alongside it and be refused.
     if (busy(name)) {
-      note(`reload of ${name} waits: it cannot take one now (another reload, or a restart, in progress)`);
-      await untilReloadable(name);
+      if (deadline === undefined) note(`reload of ${name} waits: it cannot take one now (another reload, or a restart, in progress)`);
+      await untilReloadable(name, until);
     }
     if (stopping()) return;
     // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
@@ -127,7 +128,12 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       const problem = next.problems?.[0];
       if (problem) learn?.(next);
       const shownProblem = problem && redactor ? scrubError(problem, redactor(name)) : problem;
-      const reason = shownProblem ? formatError(shownProblem, verbose) : `the manifest in ${shown(folder)} does not declare the name '${name}'`;
+      const renamed = new PluginFactoryError(
+        'MANIFEST_INVALID',
+        `the manifest in ${shown(folder)} does not declare the name '${name}' (a plugin keeps its name while the host runs; restart the host to rename it)`,
+        { plugin: name },
+      );
+      const reason = formatError(shownProblem ?? renamed, verbose);
       warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
       return;
     }
@@ -139,11 +145,13 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       note(`reloaded ${name}: ${snapshot.state}`);
     } catch (error) {
       if (stopping()) return;
-      // Refused because a reload from elsewhere began while this one was importing: this change
-      // came later, so it goes in once that one is over (imported afresh), not dropped.
-      if ((error as { code?: unknown } | null)?.code === 'INVALID_TRANSITION' && tries < MAX_TRIES && busy(name)) {
-        note(`reload of ${name} waits for the one in progress`);
-        if (await untilReloadable(name)) return reload(index, tries + 1);
+      // Refused because the plugin was busy when this one was ready (a reload from elsewhere, or
+      // a requirement's reload taking it down and back, as when a whole chain changes at once):
+      // this change came later, so it goes in once the plugin takes it (imported afresh), not
+      // dropped, however many times that takes within the wait.
+      // (By the time the refusal is heard the plugin may take a reload again already.)
+      if ((error as { code?: unknown } | null)?.code === 'INVALID_TRANSITION' && Date.now() < until && (busy(name) || manager.can(name, 'reload'))) {
+        if (await untilReloadable(name, until)) return reload(index, until);
       }
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
       const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;
@@ -152,6 +160,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   };
 
   const closing = new AbortController();
+  // One listener per import under way, removed as it ends: many plugins changing at once is no leak.
+  setMaxListeners(0, closing.signal);
   // Nothing a reload meets may end it unheard: an error no step above caught is still said.
   const queue = serialize((index) =>
     reload(index).catch((error: unknown) => {

@@ -59,6 +59,38 @@ describe('plugin-factory run --watch', () => {
     expect(after).toMatch(/^host: stopping -> stopped$/m);
   });
 
+  it('a whole chain of plugins changed at once (a checkout, a project-wide replace) ends with every plugin on the new version', async () => {
+    const chain = await mkdtemp(join(tmpdir(), 'plugin-factory-chain-'));
+    try {
+      const names = ['c1', 'c2', 'c3', 'c4', 'c5'];
+      // Each requires the one before; a start that takes a moment keeps dependents busy while
+      // their requirements reload, so most of their reloads are refused at first.
+      const module = (name: string, version: string) =>
+        `export default { init() {}, async start() { await new Promise((r) => setTimeout(r, 20)); process.stdout.write('${name} ${version} started\\n'); }, stop() {} };\n`;
+      for (const [index, name] of names.entries()) {
+        await mkdir(join(chain, name));
+        const dependencies = index === 0 ? {} : { [names[index - 1]!]: '*' };
+        await writeFile(join(chain, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0', dependencies }));
+        await writeFile(join(chain, name, 'index.mjs'), module(name, 'v1'));
+      }
+      const run = startCli(['run', chain, '--watch']);
+      await waitFor(run, /press Ctrl-C to stop/);
+      await Promise.all(names.map((name) => writeFile(join(chain, name, 'index.mjs'), module(name, 'v2'))));
+      for (const name of names) await waitFor(run, new RegExp(`^reloaded ${name}: running$`, 'm'), { ms: 30_000 });
+      run.child.kill('SIGINT');
+      const { code } = await exitOf(run);
+      expect(code, run.err()).toBe(0);
+      expect(run.err()).not.toMatch(/reload of c\d failed/);
+      // The last version each one started is the new one.
+      for (const name of names) {
+        const started = [...run.out().matchAll(new RegExp(`^${name} (v\\d) started$`, 'gm'))].map((match) => match[1]);
+        expect({ name, last: started.at(-1) }).toEqual({ name, last: 'v2' });
+      }
+    } finally {
+      await rm(chain, { recursive: true, force: true });
+    }
+  });
+
   it('an edit made while the host boots is not lost: it is reloaded once the boot is over', async () => {
     await writeFile(
       join(dir, 'base', 'index.mjs'),
