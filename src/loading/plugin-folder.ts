@@ -119,7 +119,7 @@ const YAML_PROBLEMS: Partial<Record<string, string>> = {
   MULTIPLE_ANCHORS: 'two anchors on one value',
   MULTIPLE_DOCS: 'more than one document (a second ---)',
   MULTIPLE_TAGS: 'two tags on one value',
-  NON_STRING_KEY: 'a key that is not a string',
+  NON_STRING_KEY: 'a key that is not a plain value (a map or a list used as a key)',
   RESOURCE_EXHAUSTION: 'too many aliases, aliases that expand too far, or nesting too deep',
   TAB_AS_INDENT: 'a tab used for indentation',
   TAG_RESOLVE_FAILED: 'an unknown tag (!name); quote a value that starts with !',
@@ -230,8 +230,8 @@ export function parseYaml(text: string): unknown {
   } catch {
     throw new YamlSyntaxError(YAML_PROBLEMS['RESOURCE_EXHAUSTION']!);
   }
-  const twice = keyGivenTwice(doc);
-  if (twice !== null) throw new YamlSyntaxError(`${lineAndColumn(text, twice)}: ${YAML_PROBLEMS['DUPLICATE_KEY']}`);
+  const bad = badKey(doc);
+  if (bad !== null) throw new YamlSyntaxError(`${lineAndColumn(text, bad.at)}: ${YAML_PROBLEMS[bad.problem]}`);
   try {
     return doc.toJS();
   } catch {
@@ -240,20 +240,25 @@ export function parseYaml(text: string): unknown {
 }
 
 /**
- * Where the first key given twice in one map starts, or null. Keys are compared as the object
- * built from the map will hold them (`1` and `'1'` are one key there), aliases already copied in.
+ * The first key of a map that no object could hold as written, or null: one given twice (keys are
+ * compared as the object built from the map holds them, `1` and `'1'` being one key there;
+ * aliases already copied in), or a map or list used as a key (which would become its YAML text).
  */
-function keyGivenTwice(doc: Document): number | null {
-  let twice: number | null = null;
+function badKey(doc: Document): { at: number; problem: 'DUPLICATE_KEY' | 'NON_STRING_KEY' } | null {
+  let found: { at: number; problem: 'DUPLICATE_KEY' | 'NON_STRING_KEY' } | null = null;
   visit(doc, {
     Map(_key, map) {
       const seen = new Set<string>();
       for (const pair of map.items) {
         const key = pair.key;
-        if (!isScalar(key)) continue;
+        if (key === null || key === undefined) continue;
+        if (!isScalar(key)) {
+          found = { at: (key as { range?: [number, number, number] }).range?.[0] ?? 0, problem: 'NON_STRING_KEY' };
+          return visit.BREAK;
+        }
         const text = key.value === null ? '' : String(key.value);
         if (seen.has(text)) {
-          twice = key.range?.[0] ?? 0;
+          found = { at: key.range?.[0] ?? 0, problem: 'DUPLICATE_KEY' };
           return visit.BREAK;
         }
         seen.add(text);
@@ -261,7 +266,7 @@ function keyGivenTwice(doc: Document): number | null {
       return undefined;
     },
   });
-  return twice;
+  return found;
 }
 
 /**
@@ -275,6 +280,8 @@ function expandAliases(doc: Document, targets: ReadonlyMap<unknown, unknown>): v
     Alias(_key, node) {
       const copy = (targets.get(node) as Scalar | YAMLMap | YAMLSeq).clone() as Scalar | YAMLMap | YAMLSeq;
       delete copy.anchor;
+      // Where the alias stands: a key given twice through it is reported there.
+      if (node.range) copy.range = node.range;
       return copy;
     },
   });

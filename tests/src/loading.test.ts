@@ -1490,6 +1490,12 @@ describe('manifests that would cost the host much more than their size', () => {
     expect(problemCodes(merged)).toEqual(['MANIFEST_INVALID']);
     const plain = await load('name: twice\nversion: 1.0.0\ndescription: a\ndescription: b\n');
     expect(problemCodes(plain)).toEqual(['MANIFEST_INVALID']);
+    // A key given twice through an alias is reported where the alias stands (line 6), not where its anchor is.
+    const aliased = await load('name: aliased\nversion: 1.0.0\ndescription: &k name\nconfig:\n  name: { type: string }\n  *k : { type: string }\n');
+    expect([problemCodes(aliased), /line 6\b/.test(aliased.problems?.[0]?.message ?? '')]).toEqual([['MANIFEST_INVALID'], true]);
+    // A list as a key would become its YAML text, and two of them one key.
+    const listKey = await load('name: lists\nversion: 1.0.0\nconfig:\n  ? [a]\n  : { type: string }\n');
+    expect(problemCodes(listKey)).toEqual(['MANIFEST_INVALID']);
   });
 
   it('a %YAML 1.1 directive does not turn on merge keys (which would hide a key given twice) nor yes/no booleans', async () => {
