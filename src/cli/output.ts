@@ -37,17 +37,24 @@ export function claimStdout(): Stream {
   return Object.assign(Object.create(stdout) as Stream, { write });
 }
 
+/** How many causes a verbose error shows, one under the other. */
+const MAX_CAUSES = 10;
+
 /** `CODE: message` for a PluginFactoryError, the message otherwise; the stack only if verbose. */
-export function formatError(error: unknown, verbose: boolean): string {
+export function formatError(error: unknown, verbose: boolean, shownAlready: ReadonlySet<unknown> = new Set()): string {
   const head = isPluginFactoryError(error) ? `${error.code}: ${printable(error.message)}` : `plugin-factory: ${printable(describeThrown(error))}`;
-  if (!verbose || !(error instanceof Error) || !error.stack) return head;
-  // The frames only (V8 writes the message first, all its lines), each line escaped.
-  const stack = error.stack
-    .split('\n')
-    .slice(String(error.message).split('\n').length)
+  if (!verbose || !(error instanceof Error) || typeof error.stack !== 'string') return head;
+  // The frames only: V8 writes the message first, all its lines (as it was when the stack was
+  // first read), then a line per frame. Each line escaped.
+  const lines = error.stack.split('\n');
+  const firstFrame = lines.findIndex((line) => /^\s+at /.test(line));
+  const stack = lines
+    .slice(firstFrame >= 0 ? firstFrame : String(error.message).split('\n').length)
     .map((line) => printable(line))
     .join('\n');
-  const cause = error.cause instanceof Error ? `\ncaused by: ${formatError(error.cause, true)}` : '';
+  // A cause that is the error itself, or one shown above, ends the chain.
+  const seen = new Set(shownAlready).add(error);
+  const cause = error.cause instanceof Error && !seen.has(error.cause) && seen.size <= MAX_CAUSES ? `\ncaused by: ${formatError(error.cause, true, seen)}` : '';
   return `${head}\n${stack}${cause}`;
 }
 

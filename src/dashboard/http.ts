@@ -208,12 +208,10 @@ export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<bo
   });
 }
 
-/**
- * Reads and discards a request body, refusing one larger than `limit` bytes: the refusal closes
- * the connection (`res` says so), so the rest is never waited for.
- */
 /** How long a body nobody reads is still taken in (and thrown away) once the answer is sent. */
 export const LINGER_MS = 1000;
+
+const lingering = new WeakSet<IncomingMessage>();
 
 /**
  * For a request whose body nobody will read (a refusal, a read, a body over the limit): once the
@@ -223,8 +221,6 @@ export const LINGER_MS = 1000;
  * without a token could keep the host reading gigabytes. A body that ends in time leaves the
  * connection as it was.
  */
-const lingering = new WeakSet<IncomingMessage>();
-
 export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   if (!hasBody || req.complete || lingering.has(req)) return;
@@ -240,6 +236,10 @@ export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): v
   });
 }
 
+/**
+ * Reads and discards a request body, refusing one larger than `limit` bytes: the rest of it is
+ * then only lingered on (lingerOnUnreadBody), never waited for.
+ */
 export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
   const tooLarge = () => {
     lingerOnUnreadBody(req, res);

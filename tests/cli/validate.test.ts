@@ -168,6 +168,14 @@ describe('plugin-factory validate', () => {
     expect(text.split('\n').filter((line) => line.includes('forged line'))).toEqual([expect.stringContaining('first')]);
     // The frames are kept.
     expect(text.split('\n').some((line) => /^\s+at /.test(line))).toBe(true);
+    // A message changed after the stack was read cuts no frame; an error that is its own cause ends the chain.
+    const changed = new Error('one line');
+    const frames = changed.stack!.split('\n').filter((line) => /^\s+at /.test(line)).length;
+    changed.message = 'now\nthree\nlines';
+    expect(formatError(changed, true).split('\n').filter((line) => /^\s+at /.test(line)).length).toBe(frames);
+    const looped = new Error('looped');
+    looped.cause = looped;
+    expect(formatError(looped, true).split('\n').filter((line) => line.startsWith('caused by')).length).toBe(0);
   });
 
   it('validate and graph end although a plugin module holds a handle from its import', async () => {
