@@ -137,6 +137,13 @@ const DISPOSE_FAULTS: readonly ModelEventType[] = ['DISPOSE_FAIL', 'DISPOSE_TIME
  * ```
  */
 export function lifecyclePaths(definition: PluginDefinition, options: LifecyclePathsOptions = {}): LifecyclePath[] {
+  // A folder's path is the likely mistake: said at once, not by every path rejecting as it runs.
+  if (typeof definition !== 'object' || definition === null) {
+    throw new PluginFactoryError(
+      'ARGUMENT_INVALID',
+      `lifecyclePaths: the definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}; for a plugin folder, pass await loadPluginFolder(dir)`,
+    );
+  }
   const settings = readOptions(options);
   const probe = prepare(definition, settings);
   const dependencies = [...probe.requires, ...probe.optional];

@@ -730,6 +730,10 @@ describe('bad input', () => {
     const dependent = { manifest: { ...manifest, dependencies: { db: '*', cache: '*' } }, module: webPlugin() };
     expect(() => lifecyclePaths(_name.startsWith('services p') || _name.startsWith('a service') ? dependent : { manifest, module: webPlugin() }, options)).toThrow(expect.objectContaining({ code: 'OPTIONS_INVALID' }));
   });
+
+  it.each([['a folder path', 'plugins/http'], ['null', null], ['a number', 42]])('a definition that is %s: ARGUMENT_INVALID at once, no path made', (_name, definition) => {
+    expect(() => lifecyclePaths(definition as never)).toThrow(expect.objectContaining({ code: 'ARGUMENT_INVALID' }));
+  });
 });
 
 describe('the plugins shipped with the project', () => {
