@@ -77,8 +77,10 @@ export class StateClock {
   private readonly since = new Map<string, number>();
   constructor(private readonly started = Date.now()) {}
 
+  /** Each entry later than the one before for the plugin, even within a millisecond or when the wall clock steps back: the page tells newer rows by it. */
   changed(name: string, at = Date.now()): void {
-    this.since.set(name, at);
+    const before = this.since.get(name);
+    this.since.set(name, before !== undefined && at <= before ? before + 1 : at);
   }
 
   removed(name: string): void {

@@ -36,7 +36,7 @@ export interface DashboardPlugin {
   health: DashboardHealth | null;
   /** Which commands `manager.can()` allows right now. */
   can: Record<DashboardCommand, boolean>;
-  /** When the dashboard saw the plugin enter its state (ms since the epoch). */
+  /** When the dashboard saw the plugin enter its state (ms since the epoch); later for each entry of the plugin. */
   since: number;
 }
 

@@ -593,6 +593,15 @@ describe('dashboard API: live stream and secrets', () => {
     removed.mockRestore();
   });
 
+  it("a plugin's state time grows with each change it sees, within one millisecond and with the wall clock stepped back too", () => {
+    const clock = new StateClock(0);
+    clock.changed('db', 1000);
+    clock.changed('db', 1000);
+    const same = clock.of('db');
+    clock.changed('db', 500);
+    expect([same > 1000, clock.of('db') > same, clock.of('other')]).toEqual([true, true, 0]);
+  });
+
   it('a stream request pipelined behind another answer becomes a client only when its turn comes; a pile of them on one connection is one client, gone with it', async () => {
     const host = await start();
     const spy = vi.spyOn(LiveFeed.prototype, 'attach'); // to see the feed's clients
