@@ -5,7 +5,8 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatError, stdoutClaimed } from './cli/output.ts';
+import { formatError, problemJson, stdoutClaimed, writeFailureDocument } from './cli/output.ts';
+import { PluginFactoryError, describeThrown, isPluginFactoryError } from './errors.ts';
 import { exitProcess, guardProcess, handleStrayErrors, strayError, unhandledStrays } from './cli/process-guard.ts';
 import type { StrayError } from './cli/process-guard.ts';
 import { USAGE, UsageError } from './cli/usage.ts';
@@ -40,7 +41,31 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     process.stderr.write(`${formatError(error, verbose)}\n`);
+    // Whoever reads a --json stdout still gets one document, saying what went wrong.
+    const document = failureDocument(command, rest, error);
+    if (document !== null) writeFailureDocument(document);
     return 1;
+  }
+}
+
+/**
+ * The document a command that claimed stdout would have written, empty but for the failure:
+ * the shape its `--json` (or `graph --format json`) promises. Null where stdout holds no JSON.
+ */
+function failureDocument(command: string | undefined, args: readonly string[], error: unknown): unknown {
+  const coded = isPluginFactoryError(error) ? error : new PluginFactoryError('INTERNAL_ERROR', `plugin-factory: ${describeThrown(error)}`);
+  const problem = problemJson(coded);
+  switch (command) {
+    case 'validate':
+      return { plugins: [], order: [], problems: [problem] };
+    case 'test':
+      return { plugins: [], problems: [problem], interrupted: null };
+    case 'run':
+      return { state: 'stopped', plugins: [] };
+    case 'graph':
+      return args.some((arg, index) => arg === '--format=json' || (arg === '--format' && args[index + 1] === 'json')) ? { nodes: [], edges: [] } : null;
+    default:
+      return null;
   }
 }
 

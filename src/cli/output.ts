@@ -31,10 +31,31 @@ export const stdoutClaimed = (): boolean => claimed;
 export function claimStdout(): Stream {
   claimed = true;
   const stdout = process.stdout;
-  const write = stdout.write.bind(stdout);
+  const realWrite = stdout.write.bind(stdout) as (...args: unknown[]) => boolean;
+  const write = ((...args: unknown[]) => {
+    documentWritten = true;
+    return realWrite(...args);
+  }) as typeof stdout.write;
+  claimedWrite = (text) => void realWrite(text);
   const toStderr = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
   stdout.write = ((...args: unknown[]) => toStderr(...args)) as typeof stdout.write;
   return Object.assign(Object.create(stdout) as Stream, { write });
+}
+
+/** Whether the command wrote anything to the stdout it claimed. */
+let documentWritten = false;
+let claimedWrite: ((text: string) => void) | null = null;
+
+/**
+ * For a command that claimed stdout and failed before writing its document (an engine fault):
+ * writes `document` there instead, so that stdout still holds one JSON document. False when
+ * stdout was not claimed, or the command's own document went out already.
+ */
+export function writeFailureDocument(document: unknown): boolean {
+  if (!claimed || documentWritten || claimedWrite === null) return false;
+  documentWritten = true;
+  claimedWrite(`${JSON.stringify(document)}\n`);
+  return true;
 }
 
 /** How many causes a verbose error shows, one under the other. */

@@ -160,6 +160,26 @@ describe('plugin-factory validate', () => {
     }
   });
 
+  it('--json stdout holds one document even when the command fails from the inside (a plugin polluting Object.prototype at import)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
+    try {
+      await mkdir(join(dir, 'polluter'));
+      await writeFile(join(dir, 'polluter', 'plugin.json'), JSON.stringify({ name: 'polluter', version: '1.0.0' }));
+      await writeFile(join(dir, 'polluter', 'index.mjs'), 'Object.prototype.init = () => {};\nexport default { init() {}, start() {}, stop() {} };\n');
+      const validate = await cli(['validate', dir, '--json']);
+      const test = await cli(['test', dir, '--json']);
+      const graph = await cli(['graph', dir, '--format', 'json']);
+      for (const [what, result] of [['validate', validate], ['test', test], ['graph', graph]] as const) {
+        expect({ what, code: result.code }).toEqual({ what, code: 1 });
+        expect(() => JSON.parse(result.stdout), what).not.toThrow();
+      }
+      expect((JSON.parse(validate.stdout) as ValidateJson).problems.map((problem) => typeof problem.code)).toEqual(['string']);
+      expect(JSON.parse(graph.stdout)).toHaveProperty('nodes');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--verbose stacks are escaped too: a cause whose message spans lines with terminal escapes adds no raw line', () => {
     const cause = new Error('first\n\u001b[2J\u001b]0;title\u0007forged line');
     const error = new PluginFactoryError('MODULE_LOAD_FAILED', "plugin 'loud': importing failed", { cause });
