@@ -9,6 +9,7 @@
 import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import type { AsyncHook } from 'node:async_hooks';
 import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
@@ -667,6 +668,13 @@ class HandleWatch {
     while (this.counted().length > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     const counts = new Map<string, number>();
     for (const { kind } of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    // A file watched again with fs.watchFile after an earlier path leaked it: Node hands out the
+    // watcher the kit stopped then, with no new handle, and only its listeners tell.
+    for (const watcher of stoppedStatWatchers) {
+      if (watcher.listenerCount('change') === 0) continue;
+      counts.set('STATWATCHER', (counts.get('STATWATCHER') ?? 0) + 1);
+      watcher.removeAllListeners('change');
+    }
     this.stop();
     return [...counts].map(([kind, count]) => `${kind} ×${count}`);
   }
@@ -701,6 +709,7 @@ const CLOSERS = ['destroy', 'terminate', 'kill', 'stopThread', 'close', 'stop'] 
  */
 function release(kind: string, resource: object): void {
   if (kind === 'SIGNALWRAP' || kind === 'TTYWRAP') return;
+  if (kind === 'STATWATCHER') releaseStatWatcher(resource);
   // A setImmediate that schedules itself again: the one pending ends the loop.
   if (kind === 'Immediate') return clearImmediate(resource as NodeJS.Immediate);
   const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
@@ -716,6 +725,22 @@ function release(kind: string, resource: object): void {
     // Closed already, or half-closed by the plugin: nothing left to release.
   }
   if (kind === 'PROCESSWRAP' && closer === 'kill') killForGood(owner as ChildProcess);
+}
+
+/**
+ * The fs.watchFile watchers the kit stopped. Node keeps one per file in a map of its own and
+ * hands it out again to the next fs.watchFile of that file, with no new handle: a later path
+ * that leaks it again is seen by the listeners it adds.
+ */
+const stoppedStatWatchers = new Set<EventEmitter>();
+
+/** Stops listening on a leaked fs.watchFile watcher (its owner is closed with the other handles). */
+function releaseStatWatcher(resource: object): void {
+  const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
+  const owner = ownerKey === undefined ? undefined : (resource as Record<symbol, unknown>)[ownerKey];
+  if (!(owner instanceof EventEmitter)) return;
+  owner.removeAllListeners('change');
+  stoppedStatWatchers.add(owner);
 }
 
 /** Ms a child process has to end once sent SIGTERM before it gets SIGKILL. */

@@ -6,7 +6,8 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, unwatchFile, watchFile } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { defineService, loadPluginFolder } from '../../src/index.ts';
@@ -351,6 +352,30 @@ describe('plugin bugs the kit catches', () => {
       expect(ticks.count).toBe(seen);
     } finally {
       for (const server of servers) server.close();
+    }
+  });
+
+  it('a file watched with fs.watchFile and never unwatched fails every path that leaks it, though Node hands out the same watcher again', async () => {
+    const file = fileURLToPath(import.meta.url);
+    const listeners: Array<() => void> = [];
+    const watcher = {
+      init() {},
+      start() {
+        const listener = () => undefined;
+        listeners.push(listener);
+        watchFile(file, { interval: 60_000 }, listener); // never unwatched
+      },
+      stop() {},
+    };
+    try {
+      const paths = lifecyclePaths({ manifest, module: watcher }, { abortGraceMs: 20 });
+      const started = 'VALID → INIT → INIT_OK → START → START_OK';
+      expect(await codeOf(named(paths, started).run())).toBe('HANDLE_LEAKED');
+      // The second path's watchFile gets the watcher the kit stopped: no new handle, a leak all the same.
+      expect(await codeOf(named(paths, started).run())).toBe('HANDLE_LEAKED');
+      expect(listeners).toHaveLength(2);
+    } finally {
+      unwatchFile(file);
     }
   });
 
