@@ -14,6 +14,9 @@ export interface JsonCopyOptions {
 
 const MAX_DEPTH = 100;
 
+/** An array index as a property key. */
+const INDEX = /^(?:0|[1-9]\d*)$/;
+
 /**
  * Sets `target[key]` as an own data property, whatever the key: a plain assignment of `__proto__`
  * would change the object's prototype instead of adding a field.
@@ -41,7 +44,7 @@ export function copyJson(value: unknown, fail: (path: string, what: string) => E
     if (item === null || typeof item === 'boolean' || typeof item === 'string') return item;
     if (typeof item === 'number') {
       if (!Number.isFinite(item)) throw refuse(path, `${item} is not a finite number`);
-      return item;
+      return item === 0 ? 0 : item; // -0 is 0 once written as JSON: the same in memory and on disk
     }
     if (typeof item !== 'object') throw refuse(path, `${typeof item} is not JSON`);
     if (depth > MAX_DEPTH) throw refuse(path, `nesting is deeper than ${MAX_DEPTH}`);
@@ -49,6 +52,11 @@ export function copyJson(value: unknown, fail: (path: string, what: string) => E
     ancestors.add(item);
     try {
       if (Array.isArray(item)) {
+        // What JSON would drop without a word: a subclass's kind, properties beside the items.
+        if (Object.getPrototypeOf(item) !== Array.prototype) throw refuse(path, `${(item as object).constructor?.name ?? 'this array'} is not a plain array`);
+        if (Object.keys(item).some((key) => !INDEX.test(key)) || Object.getOwnPropertySymbols(item).length > 0) {
+          throw refuse(path, 'an array with properties beside its items is not JSON');
+        }
         const out: JsonValue[] = [];
         for (let i = 0; i < item.length; i++) {
           if (!(i in item)) throw refuse(`${path}[${i}]`, 'an array hole is not JSON');

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
 import { assertPluginName, optionsError } from './_utils.ts';
 import { assertStoreKey, cloneJson, toJsonValue } from './store.ts';
 import type { JsonValue, Store } from './store.ts';
@@ -120,7 +120,8 @@ export function createFileStore(options: FileStoreOptions): Store {
       new PluginFactoryError('STORE_CORRUPT', `plugin '${plugin}': store file ${file.path} ${why}; it was left as it is: repair or remove it (the plugin's stored values are lost if removed)`, cause === undefined ? { plugin } : { plugin, cause });
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      // A file repaired in an editor that writes a byte-order mark is still the store's.
+      parsed = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
     } catch (error) {
       throw corrupt('is not valid JSON', error);
     }
@@ -198,7 +199,12 @@ export function createFileStore(options: FileStoreOptions): Store {
     let renamed = false;
     try {
       // Inside the try: a store too large to serialise is a coded write failure, nothing written.
-      const text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
+      let text: string;
+      try {
+        text = `${JSON.stringify({ format: FORMAT, values: Object.fromEntries(data), keys: [...data.keys()] }, null, 2)}\n`;
+      } catch (error) {
+        throw new PluginFactoryError('STORE_IO_FAILED', `plugin '${plugin}': its store is too large to write as one file (${describeThrown(error)}); store less under one plugin`, { plugin, cause: error });
+      }
       const ready = ensureFolder();
       await ready;
       try {
@@ -207,9 +213,17 @@ export function createFileStore(options: FileStoreOptions): Store {
         // The folder was removed while the store ran: made again, once, by whichever write saw it
         // first (the others wait for the same promise).
         if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
-        if (folderReady === ready) folderReady = null;
+        const first = folderReady === ready;
+        if (first) folderReady = null;
         await ensureFolder();
         await fs.writeFile(tmp, text, { flag: 'wx', flush: true });
+        // The other plugins' files went with the folder: written again from what is known of
+        // them, or their values would be lost at the next start unless they happened to write.
+        if (first) {
+          for (const [name, other] of files) {
+            if (other !== file && other.data) void enqueue(other, () => (other.data ? save(name, other, other.data) : Promise.resolve())).catch(() => undefined);
+          }
+        }
       }
       await fs.rename(tmp, file.path);
       renamed = true;
@@ -219,7 +233,7 @@ export function createFileStore(options: FileStoreOptions): Store {
       // Renamed but not flushed: the file may hold either version, so it is read again.
       if (renamed) file.data = null;
       else await fs.rm(tmp, { force: true }).catch(() => {});
-      throw ioError(plugin, file.path, 'writing', error);
+      throw isPluginFactoryError(error) ? error : ioError(plugin, file.path, 'writing', error);
     }
     file.data = data;
   };

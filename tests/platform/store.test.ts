@@ -320,6 +320,35 @@ describe('file store on disk', () => {
     expect(await createFileStore({ dataDir }).scope('db').get('a')).toBe(2);
   });
 
+  it("a data dir removed while the store runs: the next write also writes the other plugins' files again, so no value is lost at the next start", async () => {
+    const dataDir = join(dir, 'data');
+    const store = createFileStore({ dataDir });
+    const [db, cache] = [store.scope('db'), store.scope('cache')];
+    await db.set('a', 1);
+    await cache.set('x', 'kept');
+    await rm(dataDir, { recursive: true, force: true });
+    await db.set('a', 2);
+    await cache.keys(); // after the rewrite queued for it
+    const again = createFileStore({ dataDir });
+    expect([await again.scope('db').get('a'), await again.scope('cache').get('x')]).toEqual([2, 'kept']);
+  });
+
+  it('a store file repaired in an editor that writes a byte-order mark is read', async () => {
+    const dataDir = join(dir, 'data');
+    await mkdir(dataDir, { recursive: true });
+    await writeFile(join(dataDir, 'db.json'), `\uFEFF${JSON.stringify({ format: 1, values: { a: 1 } })}`);
+    expect(await createFileStore({ dataDir }).scope('db').get('a')).toBe(1);
+  });
+
+  it('values JSON would change without a word are refused: an array with properties beside its items, an array subclass; -0 is stored as 0', async () => {
+    const db = createMemoryStore().scope('db');
+    class Rows extends Array<number> {}
+    expect(await rejectionCode(db.set('a', Object.assign([1, 2], { meta: 'x' })))).toBe('STORE_VALUE_INVALID');
+    expect(await rejectionCode(db.set('b', Rows.from([1])))).toBe('STORE_VALUE_INVALID');
+    await db.set('c', -0);
+    expect(Object.is(await db.get('c'), 0)).toBe(true);
+  });
+
   it('a folder that cannot be flushed after the rename: STORE_IO_FAILED, and the values are read again from the file', async () => {
     let failSync = false;
     const fs: StoreFileSystem = {
