@@ -7,10 +7,7 @@
 import { argumentError, quote } from './_utils.ts';
 import type { PluginMetrics } from './metrics.ts';
 
-/**
- * Anything shaped like a metrics snapshot; every field but `name` may be missing (so a manager
- * snapshot's `{ name, state }` entries render too).
- */
+/** Anything shaped like a metrics snapshot; every field but `name` may be missing. */
 export interface MetricsSnapshotLike {
   plugins: ReadonlyArray<{ name: string } & Partial<Omit<PluginMetrics, 'name'>>>;
 }
