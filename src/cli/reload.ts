@@ -52,7 +52,6 @@ const BUSY_WAIT_MS = 30_000;
 /** How often that wait looks again, besides on every state change. */
 const BUSY_POLL_MS = 100;
 
-
 /** A folder relative to the working directory when it is inside it, absolute otherwise. */
 function shown(folder: string): string {
   const rel = relative(process.cwd(), folder);
@@ -128,12 +127,15 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       const problem = next.problems?.[0];
       if (problem) learn?.(next);
       const shownProblem = problem && redactor ? scrubError(problem, redactor(name)) : problem;
-      const renamed = new PluginFactoryError(
-        'MANIFEST_INVALID',
-        `the manifest in ${shown(folder)} does not declare the name '${name}' (a plugin keeps its name while the host runs; restart the host to rename it)`,
-        { plugin: name },
+      const reason = formatError(
+        shownProblem ??
+          new PluginFactoryError(
+            'MANIFEST_INVALID',
+            `the manifest in ${shown(folder)} does not declare the name '${name}' (a plugin keeps its name while the host runs; restart the host to rename it)`,
+            { plugin: name },
+          ),
+        verbose,
       );
-      const reason = formatError(shownProblem ?? renamed, verbose);
       warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
       return;
     }
