@@ -20,6 +20,19 @@ interface ValidateJson {
 
 afterEach(killAll);
 
+/** Runs `check` on a temporary folder holding one plugin, `name`, whose module is `source`. */
+async function withOnePlugin(name: string, source: string, check: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
+  try {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0' }));
+    await writeFile(join(dir, name, 'index.mjs'), source);
+    await check(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Every plugin of `order` comes after the plugins it depends on. */
 function expectBefore(order: string[], first: string, then: string) {
   expect(order.indexOf(first), `${first} in order`).toBeGreaterThanOrEqual(0);
@@ -140,12 +153,8 @@ describe('plugin-factory validate', () => {
     expect(report.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
   });
 
-  it("a plugin's error text with line breaks and terminal escapes stays one line, escapes written out, in validate, graph and run", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
-    try {
-      await mkdir(join(dir, 'loud'));
-      await writeFile(join(dir, 'loud', 'plugin.json'), JSON.stringify({ name: 'loud', version: '1.0.0' }));
-      await writeFile(join(dir, 'loud', 'index.mjs'), "throw new Error('first\\n\\u001b[2J\\u001b]0;title\\u0007forged line');\n");
+  it("a plugin's error text with line breaks and terminal escapes stays one line, escapes written out, in validate, graph and run", () =>
+    withOnePlugin('loud', "throw new Error('first\\n\\u001b[2J\\u001b]0;title\\u0007forged line');\n", async (dir) => {
       const outputs = [await cli(['validate', dir]), await cli(['graph', dir]), await cli(['run', dir, '--once'])];
       for (const { stdout, stderr } of outputs) {
         const text = stdout + stderr;
@@ -155,17 +164,10 @@ describe('plugin-factory validate', () => {
           text.split('\n').filter((line) => line.includes('first') && line.includes('forged line')),
         );
       }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('--json stdout holds one document even when the command fails from the inside (a plugin polluting Object.prototype at import)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
-    try {
-      await mkdir(join(dir, 'polluter'));
-      await writeFile(join(dir, 'polluter', 'plugin.json'), JSON.stringify({ name: 'polluter', version: '1.0.0' }));
-      await writeFile(join(dir, 'polluter', 'index.mjs'), 'Object.prototype.init = () => {};\nexport default { init() {}, start() {}, stop() {} };\n');
+  it('--json stdout holds one document even when the command fails from the inside (a plugin polluting Object.prototype at import)', () =>
+    withOnePlugin('polluter', 'Object.prototype.init = () => {};\nexport default { init() {}, start() {}, stop() {} };\n', async (dir) => {
       const validate = await cli(['validate', dir, '--json']);
       const test = await cli(['test', dir, '--json']);
       const graph = await cli(['graph', dir, '--format', 'json']);
@@ -175,10 +177,7 @@ describe('plugin-factory validate', () => {
       }
       expect((JSON.parse(validate.stdout) as ValidateJson).problems.map((problem) => typeof problem.code)).toEqual(['string']);
       expect(JSON.parse(graph.stdout)).toHaveProperty('nodes');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   it('--verbose stacks are escaped too: a cause whose message spans lines with terminal escapes adds no raw line', () => {
     const cause = new Error('first\n\u001b[2J\u001b]0;title\u0007forged line');
@@ -198,22 +197,15 @@ describe('plugin-factory validate', () => {
     expect(formatError(looped, true).split('\n').filter((line) => line.startsWith('caused by')).length).toBe(0);
   });
 
-  it('validate and graph end although a plugin module holds a handle from its import', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-cli-'));
-    try {
-      await mkdir(join(dir, 'pool'));
-      await writeFile(join(dir, 'pool', 'plugin.json'), JSON.stringify({ name: 'pool', version: '1.0.0' }));
-      // A pool made at import time: an interval that nothing clears.
-      await writeFile(join(dir, 'pool', 'index.mjs'), 'setInterval(() => {}, 1000);\nexport default { init() {}, start() {}, stop() {} };\n');
+  it('validate and graph end although a plugin module holds a handle from its import', () =>
+    // A pool made at import time: an interval that nothing clears.
+    withOnePlugin('pool', 'setInterval(() => {}, 1000);\nexport default { init() {}, start() {}, stop() {} };\n', async (dir) => {
       const validated = await cli(['validate', dir, '--json'], { timeoutMs: 15_000 });
       expect([validated.code, JSON.parse(validated.stdout).plugins[0].valid]).toEqual([0, true]);
       const graphed = await cli(['graph', dir], { timeoutMs: 15_000 });
       expect(graphed.code).toBe(0);
       expect(graphed.stdout).toContain('pool');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
 
 describe('the boot order line', () => {
