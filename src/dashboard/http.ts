@@ -211,8 +211,6 @@ export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<bo
 /** How long a body nobody reads is still taken in (and thrown away) once the answer is sent. */
 export const LINGER_MS = 1000;
 
-const lingering = new WeakSet<IncomingMessage>();
-
 /**
  * For a request whose body nobody will read (a refusal, a read, a body over the limit): once the
  * answer is sent, what the client still sends is read and thrown away for LINGER_MS at most, then
@@ -223,8 +221,7 @@ const lingering = new WeakSet<IncomingMessage>();
  */
 export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!hasBody || req.complete || lingering.has(req)) return;
-  lingering.add(req);
+  if (!hasBody || req.complete) return;
   res.once('finish', () => {
     if (req.complete) return;
     const socket = req.socket;
@@ -238,13 +235,10 @@ export function lingerOnUnreadBody(req: IncomingMessage, res: ServerResponse): v
 
 /**
  * Reads and discards a request body, refusing one larger than `limit` bytes: the rest of it is
- * then only lingered on (lingerOnUnreadBody), never waited for.
+ * then only lingered on (the router calls lingerOnUnreadBody for every request), never waited for.
  */
 export function drainBody(req: IncomingMessage, res: ServerResponse, limit = 4096): Promise<void> {
-  const tooLarge = () => {
-    lingerOnUnreadBody(req, res);
-    return requestError(`the request body is larger than ${limit} bytes; commands take no body`);
-  };
+  const tooLarge = () => requestError(`the request body is larger than ${limit} bytes; commands take no body`);
   if (Number(req.headers['content-length'] ?? 0) > limit) {
     req.resume();
     return Promise.reject(tooLarge());

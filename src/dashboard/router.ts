@@ -33,7 +33,6 @@ export interface RouterOptions {
 
 type Matcher = (path: string) => Record<string, string> | null;
 
-
 function compile(pattern: string): Matcher {
   const parts = pattern.split('/');
   return (path) => {
@@ -63,6 +62,9 @@ function compile(pattern: string): Matcher {
 export function createRouter(routes: readonly Route[], options: RouterOptions) {
   const table = routes.map((route) => ({ route, match: compile(route.path) }));
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Whatever comes of the request (a refusal, a read, a command that reads its body or finds it
+    // too large), what is left of the body when the answer is sent is lingered on, not read for ever.
+    lingerOnUnreadBody(req, res);
     try {
       checkHostHeader(req, options.loopbackOnly);
       const target = req.url ?? '/';
@@ -84,7 +86,6 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
       if (found.length === 0) {
         // The path is not echoed: a redacted echo would tell anyone, without a token, whether a
         // string they guessed is one of the host's secrets.
-        lingerOnUnreadBody(req, res);
         sendError(res, requestError('no route for this path; see docs/dashboard.md'), options.redact, 404);
         return;
       }
@@ -93,15 +94,12 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
         const allowed = new Set<string>(found.map(({ route }) => route.method));
         if (allowed.has('GET')) allowed.add('HEAD');
         res.setHeader('allow', [...allowed].join(', '));
-        lingerOnUnreadBody(req, res);
         sendError(res, requestError(`${req.method} is not allowed on this path (allowed: ${[...allowed].join(', ')})`), options.redact, 405);
         return;
       }
       if (hit.route.control) checkToken(req, options.token);
-      else lingerOnUnreadBody(req, res);
       await hit.route.handle({ req, res, url, params: hit.params });
     } catch (error) {
-      lingerOnUnreadBody(req, res);
       sendError(res, error, options.redact);
     }
   };
