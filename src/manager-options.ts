@@ -14,7 +14,7 @@ import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { MAX_TIMER_MS, MAX_UNHEALTHY_THRESHOLD, RetrySpec } from './manifest.ts';
-import { isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
+import { definedOnly, isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -99,7 +99,7 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
       `${problems.join('; ')}; retry takes retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`,
     );
   }
-  const given = Object.fromEntries(Object.entries(checked.data).filter(([, value]) => value !== undefined));
+  const given = definedOnly(checked.data);
   const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };
   if (plugins !== undefined && !Array.isArray(plugins)) throw optionsError('plugins must be an array');
   if (hookTimeoutMs > MAX_TIMER_MS || merged.backoffMs > MAX_TIMER_MS || merged.maxBackoffMs > MAX_TIMER_MS) {
@@ -129,7 +129,7 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   if (unknownHealth.length > 0) {
     throw optionsError(`health has unknown field${unknownHealth.length === 1 ? '' : 's'} ${unknownHealth.map((key) => quote(key)).join(', ')}; it takes intervalMs, timeoutMs and unhealthyThreshold`);
   }
-  const health = { ...DEFAULT_HEALTH, ...Object.fromEntries(Object.entries(givenHealth).filter(([, value]) => value !== undefined)) };
+  const health = { ...DEFAULT_HEALTH, ...definedOnly(givenHealth) };
   for (const [key, value] of Object.entries(health)) {
     // As a manifest's or a host file's health block allows.
     const most = key === 'unhealthyThreshold' ? MAX_UNHEALTHY_THRESHOLD : MAX_TIMER_MS;

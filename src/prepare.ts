@@ -14,6 +14,7 @@ import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, PLUGIN_NAME_RULE, satisfiesDependency } from './manifest.ts';
 import { printable } from './printable.ts';
+import { definedOnly } from './platform/_utils.ts';
 
 export { UNPRINTABLE, printable } from './printable.ts';
 import { HOST_SOURCE } from './platform/events.ts';
@@ -134,7 +135,7 @@ function readDefinition(definition: unknown, fallback: string, defaults: HostDef
   prepared.requires = Object.keys(manifest.dependencies ?? {});
   prepared.optional = Object.keys(manifest.optionalDependencies ?? {}).filter((dep) => !prepared.requires.includes(dep));
   prepared.hookTimeoutMs = manifest.hookTimeoutMs ?? defaults.hookTimeoutMs;
-  prepared.retry = { ...defaults.retry, ...(definedOnly(manifest.retry ?? {}) as Partial<RetryPolicy>) };
+  prepared.retry = { ...defaults.retry, ...definedOnly(manifest.retry ?? {}) };
   if (manifest.engine !== undefined && !semver.satisfies(ENGINE_VERSION, manifest.engine)) {
     prepared.errors.push(
       new PluginFactoryError(
@@ -152,10 +153,6 @@ function readDefinition(definition: unknown, fallback: string, defaults: HostDef
     );
   }
   return prepared;
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
+import { definedOnly, isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { HealthDefaults } from '../runtime.ts';
@@ -203,7 +203,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   if (host.hookTimeoutMs !== undefined) result.settings.hookTimeoutMs = host.hookTimeoutMs;
   if (host.failurePolicy !== undefined) result.settings.failurePolicy = host.failurePolicy;
   if (host.retry !== undefined) {
-    result.settings.retry = Object.fromEntries(Object.entries(host.retry).filter(([, v]) => v !== undefined));
+    result.settings.retry = definedOnly(host.retry);
   }
   const base = dirname(file);
   if (host.dataDir !== undefined) {
@@ -214,7 +214,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
     else result.problems.push(hostError(`host file ${file}: dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`));
   }
   if (host.health !== undefined) {
-    result.settings.health = Object.fromEntries(Object.entries(host.health).filter(([, v]) => v !== undefined));
+    result.settings.health = definedOnly(host.health);
   }
   for (const [index, entry] of host.plugins.entries()) {
     const folder = await entryFolder(result, entry, base, file, index);

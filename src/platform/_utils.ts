@@ -105,3 +105,8 @@ export const realTimers: Timers = {
   clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
   now: () => Date.now(),
 };
+
+/** `value` without the fields set to `undefined` (an option left out, read as `{ x: undefined }`). */
+export function definedOnly<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
