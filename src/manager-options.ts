@@ -3,6 +3,7 @@
  * `OPTIONS_INVALID` naming it) and their defaults; and the guards that keep a throwing logger or
  * inspection observer from taking the host down.
  */
+import type { z } from 'zod';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { InspectionEvent, Observer } from 'xstate';
@@ -13,7 +14,7 @@ import type { FailurePolicy } from '../machines/plugin-registry.ts';
 import type { PluginDefinition } from './definition.ts';
 import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
-import { MAX_TIMER_MS, MAX_UNHEALTHY_THRESHOLD, RetrySpec } from './manifest.ts';
+import { HealthDefaultsSpec, MAX_TIMER_MS, MAX_UNHEALTHY_THRESHOLD, RetrySpec } from './manifest.ts';
 import { definedOnly, isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
@@ -74,6 +75,17 @@ export interface ReadOptions extends HostDefaults {
   dataDir: string | undefined;
 }
 
+/** OPTIONS_INVALID for an options block (`retry`, `health`) its spec refused: the fields out of range, the keys it does not take, and what it takes. */
+function refusedBlock(block: string, error: z.ZodError, takes: string): PluginFactoryError {
+  const unknown = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
+  const fields = [...new Set(error.issues.filter((issue) => issue.code !== 'unrecognized_keys').map((issue) => issue.path.map(String).join('.')))];
+  const problems = [
+    ...(fields.length > 0 ? [`${fields.map((field) => (field === '' ? block : `${block}.${field}`)).join(', ')} invalid`] : []),
+    ...(unknown.length > 0 ? [`${block} has unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}`] : []),
+  ];
+  return optionsError(`${problems.join('; ')}; ${block} takes ${takes}`);
+}
+
 export function readDefaults(options: PluginManagerOptions): ReadOptions {
   if (!isOptionsObject(options)) throw optionsError('options must be an object');
   const unknown = unknownOptions(options, OPTION_KEYS);
@@ -89,15 +101,7 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   // Infinity would otherwise turn the back-off off or into nonsense without a word).
   const checked = RetrySpec.safeParse(retry);
   if (!checked.success) {
-    const unknown = checked.error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
-    const fields = [...new Set(checked.error.issues.filter((issue) => issue.code !== 'unrecognized_keys').map((issue) => issue.path.map(String).join('.') || 'retry'))];
-    const problems = [
-      ...(fields.length > 0 ? [`${fields.map((field) => (field === 'retry' ? 'retry' : `retry.${field}`)).join(', ')} invalid`] : []),
-      ...(unknown.length > 0 ? [`retry has unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}`] : []),
-    ];
-    throw optionsError(
-      `${problems.join('; ')}; retry takes retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`,
-    );
+    throw refusedBlock('retry', checked.error, `retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`);
   }
   const given = definedOnly(checked.data);
   const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };
@@ -120,21 +124,13 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   }
   const blocked = dataDir === undefined ? null : fileInTheWay(resolve(dataDir));
   if (blocked !== null) throw optionsError(`dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`);
-  // Left out: the defaults. null is refused, as for every other option.
-  const givenHealth: unknown = healthOption === undefined ? {} : healthOption;
-  if (typeof givenHealth !== 'object' || givenHealth === null || Array.isArray(givenHealth)) {
-    throw optionsError('health must be an object: { intervalMs, timeoutMs, unhealthyThreshold }');
+  // Checked as a host file's health block is. Left out: the defaults; null is refused, as for
+  // every other option.
+  const checkedHealth = HealthDefaultsSpec.safeParse(healthOption === undefined ? {} : healthOption);
+  if (!checkedHealth.success) {
+    throw refusedBlock('health', checkedHealth.error, `intervalMs and timeoutMs (integers 1–${MAX_TIMER_MS}, ms) and unhealthyThreshold (integer 1–${MAX_UNHEALTHY_THRESHOLD}), as an object`);
   }
-  const unknownHealth = Object.keys(givenHealth).filter((key) => !Object.hasOwn(DEFAULT_HEALTH, key));
-  if (unknownHealth.length > 0) {
-    throw optionsError(`health has unknown field${unknownHealth.length === 1 ? '' : 's'} ${unknownHealth.map((key) => quote(key)).join(', ')}; it takes intervalMs, timeoutMs and unhealthyThreshold`);
-  }
-  const health = { ...DEFAULT_HEALTH, ...definedOnly(givenHealth) };
-  for (const [key, value] of Object.entries(health)) {
-    // As a manifest's or a host file's health block allows.
-    const most = key === 'unhealthyThreshold' ? MAX_UNHEALTHY_THRESHOLD : MAX_TIMER_MS;
-    if (!Number.isInteger(value) || value < 1 || value > most) throw optionsError(`health.${key} must be a positive integer, at most ${most}`);
-  }
+  const health = { ...DEFAULT_HEALTH, ...definedOnly(checkedHealth.data) };
   return { hookTimeoutMs, retry: merged, policy: failurePolicy, health, plugins: [...(plugins ?? [])], logger, inspect, clock, dataDir };
 }
 

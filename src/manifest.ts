@@ -111,6 +111,9 @@ export const HealthSpec = z.strictObject({
   restart: z.boolean().optional(),
 });
 
+/** A host's health-check defaults (createPluginManager's `health`, a host file's): a manifest's block but `restart`, the plugin's own call. */
+export const HealthDefaultsSpec = HealthSpec.omit({ restart: true });
+
 const segment = NAME_SEGMENT.source.replace(/^\^|\$$/g, '');
 /** An event name or pattern, as `ctx.events` reads them (`db.ready`, `plugin.*.running`, `db.**`). */
 const eventPattern = z

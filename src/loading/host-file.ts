@@ -3,7 +3,7 @@
  * to the file.
  */
 import { z } from 'zod';
-import { HealthSpec, MAX_TIMER_MS, RetrySpec } from '../manifest.ts';
+import { HealthDefaultsSpec, MAX_TIMER_MS, RetrySpec } from '../manifest.ts';
 
 const PluginEntry = z.union([
   z.string().min(1),
@@ -16,9 +16,6 @@ const PluginEntry = z.union([
   }),
 ]);
 
-/** The host's health-check defaults: a manifest's `health` block but `restart`, which is the plugin's own call. */
-const HostHealth = HealthSpec.omit({ restart: true });
-
 export const HostFile = z.strictObject({
   $schema: z.string().optional(),
   hookTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
@@ -29,7 +26,7 @@ export const HostFile = z.strictObject({
     .string()
     .refine((path) => path.trim() !== '' && !path.includes('\0'), 'must be a folder path (not blank, no NUL character)')
     .optional(),
-  health: HostHealth.optional(),
+  health: HealthDefaultsSpec.optional(),
   plugins: z.array(PluginEntry),
 });
 export type HostFile = z.infer<typeof HostFile>;
