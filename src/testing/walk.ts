@@ -709,12 +709,12 @@ const CLOSERS = ['destroy', 'terminate', 'kill', 'stopThread', 'close', 'stop'] 
  */
 function release(kind: string, resource: object): void {
   if (kind === 'SIGNALWRAP' || kind === 'TTYWRAP') return;
-  if (kind === 'STATWATCHER') releaseStatWatcher(resource);
   // A setImmediate that schedules itself again: the one pending ends the loop.
   if (kind === 'Immediate') return clearImmediate(resource as NodeJS.Immediate);
   const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
   const owner = (ownerKey === undefined ? resource : (resource as Record<symbol, unknown>)[ownerKey]) ?? resource;
   if (typeof owner !== 'object') return;
+  if (kind === 'STATWATCHER') forgetListeners(owner);
   const methods = owner as Record<string, unknown>;
   const closer = CLOSERS.find((name) => typeof methods[name] === 'function');
   if (closer === undefined) return;
@@ -734,13 +734,11 @@ function release(kind: string, resource: object): void {
  */
 const stoppedStatWatchers = new Set<EventEmitter>();
 
-/** Stops listening on a leaked fs.watchFile watcher (its owner is closed with the other handles). */
-function releaseStatWatcher(resource: object): void {
-  const ownerKey = Object.getOwnPropertySymbols(resource).find((symbol) => symbol.description === 'owner_symbol');
-  const owner = ownerKey === undefined ? undefined : (resource as Record<symbol, unknown>)[ownerKey];
-  if (!(owner instanceof EventEmitter)) return;
-  owner.removeAllListeners('change');
-  stoppedStatWatchers.add(owner);
+/** The listeners of a leaked fs.watchFile watcher go (the watcher itself is stopped as other handles are). */
+function forgetListeners(watcher: object): void {
+  if (!(watcher instanceof EventEmitter)) return;
+  watcher.removeAllListeners('change');
+  stoppedStatWatchers.add(watcher);
 }
 
 /** Ms a child process has to end once sent SIGTERM before it gets SIGKILL. */
