@@ -4,6 +4,7 @@
  */
 import { PluginFactoryError } from './errors.ts';
 import { copyJson, setOwn } from './json-data.ts';
+import { cutText } from './printable.ts';
 import type { ConfigFieldSpec } from './manifest.ts';
 
 export type ConfigSpecs = Record<string, ConfigFieldSpec>;
@@ -164,7 +165,7 @@ function listAllowed(values: readonly unknown[]): string {
   for (const [index, value] of values.entries()) {
     const next = `${index === 0 ? '' : ','}${JSON.stringify(value) ?? String(value)}`;
     if (text.length + next.length > ALLOWED_LIST_CHARS) {
-      return `[${text === '' ? `${next.slice(0, ALLOWED_LIST_CHARS)}…` : `${text},…`} (${values.length} values)]`;
+      return `[${text === '' ? `${cutText(next, ALLOWED_LIST_CHARS)}…` : `${text},…`} (${values.length} values)]`;
     }
     text += next;
   }

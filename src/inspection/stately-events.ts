@@ -9,6 +9,7 @@
  */
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
 import { setOwn } from '../json-data.ts';
+import { cutText } from '../printable.ts';
 import { ownName } from './record.ts';
 import type { ActorFields } from './record.ts';
 import type { Redact } from './redact.ts';
@@ -30,7 +31,9 @@ const MAX_ITEMS = 100;
 /** Redacted first, then cut: cutting first could leave the start of a secret uncovered. */
 const shortText = (text: string, redact: Redact) => {
   const clean = redact(text);
-  return clean.length <= MAX_TEXT ? clean : `${clean.slice(0, MAX_TEXT)}… [${clean.length - MAX_TEXT} more characters]`;
+  if (clean.length <= MAX_TEXT) return clean;
+  const kept = cutText(clean, MAX_TEXT);
+  return `${kept}… [${clean.length - kept.length} more characters]`;
 };
 
 /**

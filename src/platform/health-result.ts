@@ -10,6 +10,7 @@
  */
 import type { ErrorInfo } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
+import { cutText } from '../printable.ts';
 
 /** Health statuses, best first. */
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
@@ -57,7 +58,7 @@ function component(value: unknown, redact: (text: string) => string): ComponentH
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const { status, message } = value as { status?: unknown; message?: unknown };
   if (!isStatus(status) || (message !== undefined && typeof message !== 'string')) return null;
-  return message === undefined ? { status } : { status, message: redact(message).slice(0, MAX_MESSAGE) };
+  return message === undefined ? { status } : { status, message: cutText(redact(message), MAX_MESSAGE) };
 }
 
 /** Reads what a health hook returned; `null` when it is not a health result. `redact` runs before messages are cut to length. */
@@ -82,7 +83,7 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
     for (const [name, raw] of Object.entries(given.components)) {
       const health = component(raw, redact);
       if (health === null) return null;
-      const shown = redact(name).slice(0, MAX_NAME);
+      const shown = cutText(redact(name), MAX_NAME);
       const before = byName.get(shown);
       if (before === undefined || severity(health.status) > severity(before.status)) byName.set(shown, health);
       worst = worst === undefined ? health.status : worstStatus(worst, health.status);
@@ -104,7 +105,7 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
   if (given.message !== undefined || more) {
     // The note about components left out fits in the limit too.
     const room = more ? MAX_MESSAGE - more.length - 2 : MAX_MESSAGE;
-    const own = given.message === undefined ? '' : redact(given.message).slice(0, room);
+    const own = given.message === undefined ? '' : cutText(redact(given.message), room);
     result.message = own && more ? `${own}; ${more}` : own || more;
   }
   return result;

@@ -11,6 +11,7 @@
 import { describeThrown } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { MAX_TIMER_MS } from '../manifest.ts';
+import { cutText } from '../printable.ts';
 import { isPluginName, optionsError, quote, realTimers } from './_utils.ts';
 import type { Timers } from './_utils.ts';
 import { MAX_MESSAGE, normalizeHealth, sameHealth } from './health-result.ts';
@@ -139,7 +140,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
   };
 
   const failure = (code: ErrorCode, message: string, started: number): HealthReport => {
-    const text = redact(`plugin '${plugin}': ${message}`).slice(0, MAX_MESSAGE);
+    const text = cutText(redact(`plugin '${plugin}': ${message}`), MAX_MESSAGE);
     return { status: 'unhealthy', message: text, error: { code, message: text, hook: 'health' }, checkedAt: timers.now(), durationMs: timers.now() - started };
   };
   const timedOut = (started: number) =>

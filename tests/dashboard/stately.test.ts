@@ -197,6 +197,11 @@ describe('connectStatelyInspector', () => {
     expect(Object.getPrototypeOf(safe)).toBe(Object.prototype);
   });
 
+  it('cuts a long text field before a character made of two UTF-16 units, not through it', () => {
+    const safe = safeEvent({ type: 'x', note: `${'n'.repeat(4095)}\u{1F600}${'n'.repeat(10)}` }, (text) => text);
+    expect(safe['note']).toMatch(/^n{4095}… \[12 more characters\]$/);
+  });
+
   it("speaks @statelyai/inspect's format: the package's own WebSocket receiver reads the relay", async () => {
     const stately = await connectStatelyInspector();
     cleanups.push(() => stately.close());

@@ -59,6 +59,10 @@ describe('health results', () => {
     const redact = (text: string) => text.replace(/hunter\d/g, '[redacted]');
     const across = normalizeHealth({ components: { [`${'z'.repeat(196)}hunter2`]: 'healthy' } }, redact);
     expect(Object.keys(across?.components ?? {})).toEqual([`${'z'.repeat(196)}[red`]);
+    // A cut that would fall inside a surrogate pair leaves the whole pair out.
+    const emoji = normalizeHealth({ components: { [`${'e'.repeat(199)}\u{1F600}`]: 'healthy' }, message: `${'m'.repeat(999)}\u{1F600}` });
+    expect(Object.keys(emoji?.components ?? {})).toEqual(['e'.repeat(199)]);
+    expect(emoji?.message).toBe('m'.repeat(999));
     // Made one by scrubbing: the worse status is kept, listed first or last.
     for (const [first, second] of [['healthy', 'degraded'], ['degraded', 'healthy']]) {
       const scrubbed = normalizeHealth({ components: { 'db hunter1': first, 'db hunter2': second } }, redact);

@@ -1522,4 +1522,15 @@ describe('manifests that would cost the host much more than their size', () => {
     expect(snapshot.plugins[0]!.errors.map((error) => error.code)).toEqual(['CONFIG_INVALID']);
     expect(snapshot.plugins[0]!.errors[0]!.message.length).toBeLessThan(1_000);
   });
+
+  it('a long allowed value is cut before a character made of two UTF-16 units, not through it', async () => {
+    const manifest = JSON.stringify({ name: 'wide', version: '1.0.0', config: { mode: { type: 'string', default: 'none', enum: [`${'a'.repeat(198)}\u{1F600}tail`] } } });
+    const dir = await tempDir();
+    await writeTree(dir, { 'plugin.json': manifest, 'index.mjs': hooks });
+    const { snapshot } = await boot(dir);
+    const [error] = snapshot.plugins[0]!.errors;
+    expect(error?.code).toBe('CONFIG_INVALID');
+    expect(error?.message).toContain(`"${'a'.repeat(198)}…`);
+    expect(error?.message).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
 });
