@@ -12,19 +12,20 @@
  * Delivery is asynchronous: `publish` queues the event and returns; handlers run in a later
  * microtask, in publish order and then subscription order, so a publisher never runs foreign
  * code inline. Events published by handlers go to the next batch; after MICROTASK_BATCHES
- * batches in a row the next one waits for the event loop (setImmediate), so handlers that keep
- * republishing to each other cannot starve timers and I/O. A handler that throws or rejects is reported as `EVENT_HANDLER_FAILED` and
+ * batches without a turn of the event loop the next one waits for it (setImmediate), so handlers
+ * that keep republishing to each other, at once or after an await, cannot starve timers and I/O.
+ * A handler that throws or rejects is reported as `EVENT_HANDLER_FAILED` and
  * changes nothing for the publisher or the other handlers. Async handlers are not awaited.
  * Payloads are passed by reference: handlers must treat them as read-only.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
+import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
+import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
 /** Batches delivered back to back on microtasks before one yields to the event loop. */
 export const MICROTASK_BATCHES = 1000;
-import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
-import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
 /** The source of the events the host itself publishes (a plugin's state changes); no plugin may take the name. */
 export const HOST_SOURCE = 'host';
@@ -234,8 +235,14 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   const inFlight = new Set<Promise<unknown>>();
   const totals = new Map<string, EventCounts>();
   let scheduled = false;
-  /** Batches delivered in a row, each published by the one before. */
+  /**
+   * Batches delivered since the event loop last had a turn. Whether a batch was published by the
+   * one before is not what counts: a handler that awaits before it publishes starts a new batch
+   * after its own microtask, and chained that way the batches would never yield.
+   */
   let burst = 0;
+  /** Set when a burst starts; runs at the loop's next turn, which ends the burst. */
+  let turnMarker: NodeJS.Immediate | null = null;
   /** settled() callers waiting for the next batch (it may come on a macrotask). */
   let drainWaiters: Array<() => void> = [];
   const logger = options.logger ?? createConsoleLogger();
@@ -341,19 +348,19 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     scheduled = false;
     // One batch per microtask; events published by handlers go to the next batch.
     for (const [sub, event] of queue.splice(0)) deliver(sub, event);
-    if (!scheduled) burst = 0;
     const waiters = drainWaiters;
     drainWaiters = [];
     for (const wake of waiters) wake();
   };
   const schedule = () => {
     scheduled = true;
-    if (++burst <= MICROTASK_BATCHES) {
-      queueMicrotask(drain);
-    } else {
+    turnMarker ??= setImmediate(() => {
+      turnMarker = null;
       burst = 0;
-      setImmediate(drain);
-    }
+    });
+    // Past the limit the batch waits for the loop's turn (after the marker, which ends the burst).
+    if (++burst <= MICROTASK_BATCHES) queueMicrotask(drain);
+    else setImmediate(drain);
   };
 
   const makeScope = (name: string, allowPublish: (t: string[]) => boolean, allowSubscribe: (p: string[]) => boolean, counted: boolean): EventScope => {

@@ -258,6 +258,32 @@ describe('event bus', () => {
     expect(timerFiredDuringExchange).toBe(true);
   });
 
+  it('handlers that republish to each other after an await do not starve timers either', async () => {
+    const bus = quietBus();
+    const ping = bus.scope({ name: 'ping', publishes: ['ping'], subscribes: ['pong'] });
+    const pong = bus.scope({ name: 'pong', publishes: ['pong'], subscribes: ['ping'] });
+    const most = 20_000; // an exchange that never yielded would end here, with the timer not yet run
+    let timerFired = false;
+    let rounds = 0;
+    setTimeout(() => void (timerFired = true), 0);
+    // Each publish comes after the handler's own microtask, so each batch ends with nothing queued.
+    ping.subscribe('pong', async () => {
+      await null;
+      if (!timerFired && ++rounds < most) ping.publish('ping');
+    });
+    pong.subscribe('ping', async () => {
+      await null;
+      pong.publish('pong');
+    });
+    ping.publish('ping');
+    await bus.settled();
+    expect(timerFired).toBe(true);
+    expect(rounds).toBeGreaterThan(0);
+    expect(rounds).toBeLessThan(most);
+    ping.dispose();
+    pong.dispose();
+  });
+
   it('events published by handlers keep their order across a yield to the event loop', async () => {
     const bus = quietBus();
     const host = bus.hostScope();
