@@ -23,7 +23,7 @@ export const ERROR_CODES = Object.freeze({
   HOOK_FAILED: 'a hook threw or rejected',
   HOOK_TIMEOUT: 'a hook did not settle within its timeout',
   INVALID_TRANSITION: 'the lifecycle chart does not allow that command in this state',
-  PERMISSION_DENIED: 'the plugin did not declare what it tried to use',
+  PERMISSION_DENIED: "the plugin did not declare what it tried to use, or tried to publish the host's own plugin.… events",
   OPTIONS_INVALID: 'the options given to the engine are malformed',
   PLUGIN_NOT_FOUND: 'no plugin of that name is registered',
   INTERNAL_ERROR: "an engine fault (please report it); the host keeps running, or, when the manager actor itself failed, is 'crashed' and takes no command (stop() still stops the plugins)",

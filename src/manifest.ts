@@ -115,13 +115,24 @@ export const HealthSpec = z.strictObject({
 export const HealthDefaultsSpec = HealthSpec.omit({ restart: true });
 
 const segment = NAME_SEGMENT.source.replace(/^\^|\$$/g, '');
+const EVENT_PATTERN = `(?:(?:${segment}|\\*)(?:\\.(?:${segment}|\\*))*(?:\\.\\*\\*)?|\\*\\*)`;
+const EVENT_PATTERN_RULE = 'must be a dotted lower-case event name; `*` matches one segment, a trailing `**` one or more';
 /** An event name or pattern, as `ctx.events` reads them (`db.ready`, `plugin.*.running`, `db.**`). */
-const eventPattern = z
+const eventPattern = z.string().max(256).regex(new RegExp(`^${EVENT_PATTERN}$`), EVENT_PATTERN_RULE);
+
+/** The first segment of the host's own events (a plugin's state changes); no plugin may publish under it. */
+export const HOST_NAMESPACE = 'plugin';
+
+/**
+ * What a plugin may declare it publishes: any event pattern but the host's own, which a plugin
+ * could otherwise forge. One pattern, so that the JSON schema says it in one keyword.
+ */
+const publishedPattern = z
   .string()
   .max(256)
   .regex(
-    new RegExp(`^(?:(?:${segment}|\\*)(?:\\.(?:${segment}|\\*))*(?:\\.\\*\\*)?|\\*\\*)$`),
-    'must be a dotted lower-case event name; `*` matches one segment, a trailing `**` one or more',
+    new RegExp(`^(?!${HOST_NAMESPACE}(?:\\.|$))${EVENT_PATTERN}$`),
+    `${EVENT_PATTERN_RULE}, and not one of the host's own '${HOST_NAMESPACE}.…' events (a plugin's state changes)`,
   );
 
 /** The manifest schema. `z.input<typeof Manifest>` is what a plugin author writes. */
@@ -141,7 +152,7 @@ export const Manifest = z.strictObject({
   config: z.record(z.string().min(1), ConfigFieldSpec).optional(),
   events: z
     .strictObject({
-      publishes: z.array(eventPattern).optional(),
+      publishes: z.array(publishedPattern).optional(),
       subscribes: z.array(eventPattern).optional(),
     })
     .optional(),

@@ -3,6 +3,7 @@
  * `*` segment matches exactly one segment and a trailing `**` segment matches one or more
  * (`db.**` matches `db.ready` and `db.pool.drained`, not `db`); `**` alone matches everything.
  */
+import { HOST_NAMESPACE } from '../manifest.ts';
 import { NAME_SEGMENT } from './_utils.ts';
 
 /** Segments of a valid pattern, or null. */
@@ -49,5 +50,5 @@ export function matchesEventPattern(pattern: string, type: string): boolean {
 
 /** The name the host publishes when a plugin enters a state: `plugin.<name>.<top-level state>`. */
 export function lifecycleEventType(plugin: string, state: string): string {
-  return `plugin.${plugin}.${state.split('.')[0] ?? state}`;
+  return `${HOST_NAMESPACE}.${plugin}.${state.split('.')[0] ?? state}`;
 }

@@ -22,6 +22,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { createConsoleLogger } from '../logger.ts';
 import type { Logger } from '../logger.ts';
 import { argumentError, assertPluginName, disposedError, quote } from './_utils.ts';
+import { HOST_NAMESPACE } from '../manifest.ts';
 import { covers, matches, parseEventPattern } from './event-patterns.ts';
 
 /** Batches delivered back to back on microtasks before one yields to the event loop. */
@@ -363,6 +364,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     else setImmediate(drain);
   };
 
+  /** `counted`: a plugin's scope, counted in `counts` and kept from the host's own events. */
   const makeScope = (name: string, allowPublish: (t: string[]) => boolean, allowSubscribe: (p: string[]) => boolean, counted: boolean): EventScope => {
     const own = new Set<Subscription>();
     let disposed = false;
@@ -382,6 +384,13 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         const segments = parseEventPattern(type);
         if (segments === null || segments.includes('*') || segments.includes('**')) {
           throw argumentError(`plugin '${name}': cannot publish ${quote(type)}: an event name is dotted lower-case segments without wildcards (e.g. 'db.ready')`, { plugin: name });
+        }
+        if (counted && segments[0] === HOST_NAMESPACE) {
+          throw new PluginFactoryError(
+            'PERMISSION_DENIED',
+            `plugin '${name}': cannot publish '${type}': '${HOST_NAMESPACE}.…' events are the host's own (a plugin's state changes)`,
+            { plugin: name, path: 'events.publishes' },
+          );
         }
         if (!allowPublish(segments)) throw deny(`publishing '${type}'`, 'publishes');
         if (counted) countsOf(name).published++;

@@ -81,6 +81,34 @@ describe('ctx.events', () => {
     expect(ran).toBe(false);
   });
 
+  it("no plugin can publish the host's plugin.… events: a manifest declaring one is invalid, and '**' does not reach them", async () => {
+    for (const declared of ['plugin.*.failed', 'plugin.**', 'plugin']) {
+      const manager = host([plugin('forger', {}, { events: { publishes: [declared] } })]);
+      await manager.start();
+      expect([declared, pluginOf(manager, 'forger').state, pluginOf(manager, 'forger').error?.code]).toEqual([declared, 'invalid', 'MANIFEST_INVALID']);
+      await manager.stop();
+    }
+    const seen: Array<[string, string]> = [];
+    const refused: unknown[] = [];
+    const manager = host([
+      plugin('db'),
+      plugin('wide', {
+        start: (ctx) => {
+          refused.push(codeOf(() => ctx.events.publish('plugin.db.failed')), codeOf(() => ctx.events.publish('plugin')));
+          ctx.events.publish('plugins.db.failed');
+        },
+      }, { events: { publishes: ['**'] } }),
+    ]);
+    manager.events.subscribe('plugin.**', (event) => void seen.push([event.type, event.source]));
+    manager.events.subscribe('plugins.**', (event) => void seen.push([event.type, event.source]));
+    await manager.start();
+    await until(() => seen.some(([type]) => type === 'plugins.db.failed'));
+    expect(refused).toEqual(['PERMISSION_DENIED', 'PERMISSION_DENIED']);
+    expect(seen.filter(([type]) => type === 'plugin.db.failed')).toEqual([]);
+    expect(seen.filter(([type]) => type.startsWith('plugin.')).every(([, source]) => source === 'host')).toBe(true);
+    await manager.stop();
+  });
+
   it('the host sees lifecycle events plugin.<name>.<state> on its own scope', async () => {
     const seen: string[] = [];
     const manager = host([plugin('db')]);
