@@ -61,6 +61,16 @@ function component(value: unknown, redact: (text: string) => string): ComponentH
   return message === undefined ? { status } : { status, message: cutText(redact(message), MAX_MESSAGE) };
 }
 
+/**
+ * A plain object: what `components` must be. Its own entries are the components, so a Map (whose
+ * entries are not) or another object with a prototype of its own would read as none, all healthy.
+ */
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 /** Reads what a health hook returned; `null` when it is not a health result. `redact` runs before messages are cut to length. */
 export function normalizeHealth(value: unknown, redact: (text: string) => string = (text) => text): HealthResult | null {
   if (value === undefined || value === true) return { status: 'healthy' };
@@ -75,7 +85,7 @@ export function normalizeHealth(value: unknown, redact: (text: string) => string
   let worst: HealthStatus | undefined;
   let left = 0;
   if (given.components !== undefined) {
-    if (typeof given.components !== 'object' || given.components === null || Array.isArray(given.components)) return null;
+    if (!isPlainRecord(given.components)) return null;
     // A component's name is the plugin's text as much as its message is: scrubbed too, before it
     // is cut (a secret cut in half would no longer be found). Names that scrubbing or cutting
     // made one are one component, showing the worst of them.

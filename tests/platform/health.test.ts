@@ -30,6 +30,13 @@ describe('health results', () => {
     },
   );
 
+  it('refuses components that are not a plain object (a Map would read as none, all healthy); one without a prototype is read', () => {
+    expect(normalizeHealth({ components: new Map([['primary', 'unhealthy']]) })).toBeNull();
+    expect(normalizeHealth({ components: new (class Components { primary = 'unhealthy'; })() })).toBeNull();
+    const bare = Object.assign(Object.create(null) as Record<string, string>, { primary: 'unhealthy' });
+    expect(normalizeHealth({ components: bare })?.status).toBe('unhealthy');
+  });
+
   it('keeps a component named __proto__ as data', () => {
     const result = normalizeHealth(JSON.parse('{"components":{"__proto__":"unhealthy"}}'));
     expect(result?.status).toBe('unhealthy');
