@@ -164,9 +164,22 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
     }
     return redactIn(json, secrets, depth + 1);
   }
+  // A boxed primitive (`new String(secret)`) is written as the primitive, as JSON writes it; its
+  // own entries would spell a string out one character at a time, each too short to be found.
+  const primitive = unboxed(value);
+  if (primitive !== value) return redactIn(primitive, secrets, depth + 1);
   const out: Record<string, unknown> = {};
   copyFields(value, out, secrets, depth);
   return out;
+}
+
+/** The primitive inside a String, Number, Boolean or BigInt object; anything else as it is. */
+function unboxed(value: object): unknown {
+  if (value instanceof String) return String.prototype.valueOf.call(value);
+  if (value instanceof Number) return Number.prototype.valueOf.call(value);
+  if (value instanceof Boolean) return Boolean.prototype.valueOf.call(value);
+  if (value instanceof BigInt) return BigInt.prototype.valueOf.call(value);
+  return value;
 }
 
 /** Copies `from`'s own enumerable fields, scrubbed, onto `to`; functions (an own `toJSON`) are data no log line holds. */

@@ -86,6 +86,18 @@ describe('plugin logger', () => {
     expect(lines).toHaveLength(4);
   });
 
+  it('writes a boxed String, Number or Boolean as its primitive, scrubbed like one', () => {
+    const { logger, lines } = capturedPino();
+    const log = pluginLogger(logger, { name: 'db', getState: () => 'running', secrets });
+    log.info({ url: new String(config.url), pin: new Number(config.pin), on: new Boolean(true), big: Object(12n) as object }, 'boxed');
+    log.info(new String(config.url) as unknown as LogFields);
+    const text = lines.map(({ time: _time, pid: _pid, ...logged }) => JSON.stringify(logged)).join('\n');
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain(String(config.pin));
+    expect(lines[0]).toMatchObject({ url: '[redacted]', pin: '[redacted]', on: true });
+    expect(lines).toHaveLength(2);
+  });
+
   it('a plugin cannot write lines in another plugin\'s name or state, through fields or child bindings', () => {
     const raw: string[] = [];
     const logger = createPinoLogger({ destination: { write: (line: string) => void raw.push(line) } });
