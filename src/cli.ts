@@ -102,6 +102,9 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   // Written output is flushed first: exit() does not wait for a pipe.
   await new Promise<void>((resolve) => writeStdout('', () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+  // What these commands answer is what they wrote to stdout: lost (a full disk under
+  // `validate --json > report.json`), the command failed. A reader that went away chose not to read.
+  if (lost.has(process.stdout) && code === 0) code = 1;
   exitProcess(code);
 }
 
@@ -109,6 +112,8 @@ export async function runCli(argv: readonly string[]): Promise<void> {
 const direct = new Map<NodeJS.WriteStream, (text: string) => boolean>();
 /** Streams whose failure was said (or that failed themselves): said once, never said on one of them. */
 const failed = new Set<NodeJS.WriteStream>();
+/** Streams that failed other than by their reader going away: what was written there is lost. */
+const lost = new Set<NodeJS.WriteStream>();
 
 /**
  * Output that cannot be written (a reader gone, a full disk under a redirected log) is dropped:
@@ -120,6 +125,7 @@ function ignoreClosedReader(this: NodeJS.WriteStream, error: NodeJS.ErrnoExcepti
   if (failed.has(this)) return;
   failed.add(this);
   if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+  lost.add(this);
   const other = this === process.stdout ? process.stderr : process.stdout;
   const name = this === process.stdout ? 'stdout' : 'stderr';
   if (other.destroyed || failed.has(other) || (other === process.stdout && stdoutClaimed())) return;

@@ -2,11 +2,12 @@
  * `plugin-factory validate`: exit codes and the --json document, on folders of good and broken
  * plugins and on a host file.
  */
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, cli, exitOf, killAll } from '../fixtures/cli/run-cli.ts';
+import { FIXTURES, cli, exitOf, killAll, startCli } from '../fixtures/cli/run-cli.ts';
 import { startProcess } from '../helpers/process.ts';
 import { wrapOrder } from '../../src/cli/validate.ts';
 import { formatError } from '../../src/cli/output.ts';
@@ -84,6 +85,19 @@ describe('plugin-factory validate', () => {
   it('prints exactly one JSON document with --json', async () => {
     const { stdout } = await cli(['validate', `${FIXTURES}/good`, '--json']);
     expect(stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('fails (exit 1) when its answer cannot be written to stdout, as on a full disk; chart and graph too', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      for (const args of [['validate', `${FIXTURES}/good`, '--json'], ['validate', `${FIXTURES}/good`], ['chart', '--format', 'json'], ['graph', `${FIXTURES}/good`]]) {
+        const run = startCli(args, { stdout: full });
+        const { code } = await exitOf(run);
+        expect([args.join(' '), code]).toEqual([args.join(' '), 1]);
+      }
+    } finally {
+      closeSync(full);
+    }
   });
 
   it('exits 1 on a mix of good and broken plugins and names every problem by its code', async () => {
