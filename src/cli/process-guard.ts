@@ -52,6 +52,30 @@ let terminals: number[] | null = null;
 /** Node's own `process.exit`, for the command line's deliberate exits. */
 export const exitProcess: (code?: number) => never = process.exit.bind(process);
 
+let lastWords: ((signal: NodeJS.Signals) => void) | null = null;
+
+/**
+ * What the command says when a signal ends it at once (a second Ctrl-C, or one before it handles
+ * signals itself, while its plugins load): a `--json` command's document, say. Until the returned
+ * function is called.
+ */
+export function onForcedExit(say: (signal: NodeJS.Signals) => void): () => void {
+  lastWords = say;
+  return () => {
+    if (lastWords === say) lastWords = null;
+  };
+}
+
+/** Ends the process as `signal` does, after the command's last words. */
+export function forcedExit(signal: NodeJS.Signals): never {
+  try {
+    lastWords?.(signal);
+  } catch {
+    // Exiting is the point: nothing said is no reason to stay.
+  }
+  return exitProcess(signalExitCode(signal));
+}
+
 export interface StrayError {
   /** A thrown exception (the process state is unknown after one), or an unhandled rejection. */
   thrown: boolean;
@@ -85,7 +109,7 @@ export function guardProcess(): void {
       const now = Date.now();
       const repeat = last !== null && last.signal === signal && now - last.at < REPEAT_WINDOW_MS;
       if (!repeat) last = { signal, at: now };
-      if (signalsClaimed === 0 && !repeat) exitProcess(signalExitCode(signal));
+      if (signalsClaimed === 0 && !repeat) forcedExit(signal);
     });
   }
 }

@@ -9,14 +9,14 @@ import { createConsoleLogger, createPluginManager, loadHost } from '../index.ts'
 import type { ManagerSnapshot, PluginDefinition } from '../index.ts';
 import { startObservers } from '../dashboard/observers.ts';
 import type { Observers } from '../dashboard/observers.ts';
-import { claimStdout, formatError, print, red, shown } from './output.ts';
+import { claimStdout, formatError, print, red, shown, writeFailureDocument } from './output.ts';
 import { noPluginFound } from './check-host.ts';
 import type { Stream } from './output.ts';
 import { loadingLine, showProgress } from './progress.ts';
 import type { Progress } from './progress.ts';
 import { watchAndReload } from './reload.ts';
 import type { HotReload } from './reload.ts';
-import { exitProcess, handleStrayErrors, signalExitCode } from './process-guard.ts';
+import { exitProcess, handleStrayErrors, onForcedExit, signalExitCode } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { onShutdownSignal } from './signals.ts';
 import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, separatedValue, targetOf } from './usage.ts';
@@ -57,6 +57,14 @@ export async function runCommand(args: string[]): Promise<number> {
   const out: Stream | null = json ? claimStdout() : null;
   const notes: Stream = json ? process.stderr : process.stdout;
   const errors: Stream = process.stderr;
+  // A signal that ends the run at once (one while plugins load, a second one while they stop)
+  // still leaves the snapshot as it stands as the last stdout line.
+  let snapshotNow: () => ManagerSnapshot | null = () => null;
+  onForcedExit((signal) => {
+    const snapshot = snapshotNow();
+    if (snapshot === null) print(`plugin-factory: ${signal} while loading plugins; nothing was started`, errors);
+    if (out) writeFailureDocument(snapshot ?? { state: 'stopped', plugins: [] });
+  });
   let progress: Progress | null = null;
   const log = (line: string, stream: Stream) => (progress ? progress.log(line, stream) : print(line, stream));
 
@@ -98,6 +106,12 @@ export async function runCommand(args: string[]): Promise<number> {
   // Listening before anything is awaited: the manager reports its first changes (each plugin
   // validated) a tick after it was made, and a line per change means every one.
   progress = showProgress(manager, notes);
+  snapshotNow = () => manager.getSnapshot();
+  // Plugins that got to running: one the abort policy stopped later did reach it.
+  const reached = new Set<string>();
+  const reachedWatch = manager.subscribe((change) => {
+    if (change.type === 'plugin.changed' && change.state === 'running') reached.add(change.name);
+  });
   try {
     for (const line of (await observers?.attach(manager)) ?? []) log(line, notes);
   } catch (error) {
@@ -204,7 +218,8 @@ export async function runCommand(args: string[]): Promise<number> {
   // short `--once` is over within a tick or two) counts in this run's verdict.
   await new Promise((resolve) => setImmediate(resolve));
 
-  const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length, retryCut);
+  reachedWatch.unsubscribe();
+  const reasons = exitReasons(bootSignal ? null : boot, final, host.problems.length, retryCut, reached);
   if (strays > 0) reasons.push(`${strays} error${strays === 1 ? '' : 's'} outside any hook (UNCAUGHT_ERROR)`);
   if (!notes.isTTY) print(table(final), notes);
   for (const reason of reasons) print(`${red('✗', errors)} ${reason}`, errors);
@@ -221,9 +236,16 @@ const LISTED = 10;
  * Why the run counts as failed: host problems, invalid plugins, a valid plugin that did not run
  * (`boot`: null when a signal stopped the boot) or ended failed. `retryCut`: plugins a signal
  * during boot found waiting to retry a failed hook; ending in `failed.halted` is then the
- * signal's doing, no failure of the run.
+ * signal's doing, no failure of the run. `reached`: plugins that were running at some point
+ * (the abort policy may have stopped them by the end of the boot).
  */
-export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot, hostProblems: number, retryCut: ReadonlySet<string> = new Set()): string[] {
+export function exitReasons(
+  boot: ManagerSnapshot | null,
+  final: ManagerSnapshot,
+  hostProblems: number,
+  retryCut: ReadonlySet<string> = new Set(),
+  reached: ReadonlySet<string> = new Set(),
+): string[] {
   const reasons: string[] = [];
   const list = (plugins: ManagerSnapshot['plugins'], state = true) =>
     plugins
@@ -233,7 +255,7 @@ export function exitReasons(boot: ManagerSnapshot | null, final: ManagerSnapshot
   if (hostProblems > 0) reasons.push(`${hostProblems} host problem${hostProblems === 1 ? '' : 's'}`);
   const invalid = final.plugins.filter((plugin) => plugin.state === 'invalid');
   if (invalid.length > 0) reasons.push(`invalid: ${list(invalid, false)}`);
-  const notRunning = (boot?.plugins ?? []).filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running');
+  const notRunning = (boot?.plugins ?? []).filter((plugin) => plugin.state !== 'invalid' && plugin.state !== 'running' && !reached.has(plugin.name));
   if (notRunning.length > 0) reasons.push(`did not reach running: ${list(notRunning)}`);
   const failed = final.plugins.filter((plugin) => plugin.state.startsWith('failed') && !(plugin.state === 'failed.halted' && retryCut.has(plugin.name)));
   if (failed.length > 0) reasons.push(`ended failed: ${list(failed)}`);

@@ -6,7 +6,7 @@
  * Ctrl-C, then the terminal closed, still runs every stop hook).
  */
 
-import { REPEAT_WINDOW_MS, SHUTDOWN_SIGNALS, claimSignals, exitProcess, signalExitCode, survivesHangup } from './process-guard.ts';
+import { REPEAT_WINDOW_MS, SHUTDOWN_SIGNALS, claimSignals, forcedExit, survivesHangup } from './process-guard.ts';
 
 export interface SignalHandling {
   /** Removes the handlers: the signals get their default behaviour back. */
@@ -32,7 +32,7 @@ export function onShutdownSignal(
     }
     warn(`plugin-factory: ${signal} again, exiting without waiting for the plugins`);
     // Forcing the exit is the point of a second Ctrl-C: plugins may be hanging in stop.
-    exitProcess(signalExitCode(signal));
+    forcedExit(signal);
   };
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, handler);
   // Shut down by a hangup, the process must still be able to exit without aborting.

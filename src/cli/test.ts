@@ -12,11 +12,11 @@ import { walkRunningNow } from '../testing/walk.ts';
 import type { PathCover } from '../testing/index.ts';
 import type { LoadedHost, PluginDefinition } from '../index.ts';
 import { checkHost, validateOnly } from './check-host.ts';
-import { SHUTDOWN_SIGNALS, handleStrayErrors, signalExitCode } from './process-guard.ts';
+import { SHUTDOWN_SIGNALS, handleStrayErrors, onForcedExit, signalExitCode } from './process-guard.ts';
 import type { ShutdownSignal } from './process-guard.ts';
 import { onShutdownSignal } from './signals.ts';
 import { strayErrors } from './stray-errors.ts';
-import { claimStdout, dim, errorJson, green, print, problemJson, red, shown, yellow } from './output.ts';
+import { claimStdout, dim, errorJson, green, print, problemJson, red, shown, writeFailureDocument, yellow } from './output.ts';
 import type { Stream } from './output.ts';
 import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
@@ -94,6 +94,12 @@ export async function testCommand(args: string[]): Promise<number> {
   }
 
   const out = values.json ? claimStdout() : process.stdout;
+  // A signal that ends the command at once (one while plugins load, a second one during a path)
+  // still leaves a report, as it stands, saying it was interrupted.
+  let reportNow: TestReport = { plugins: [], problems: [], interrupted: null };
+  const releaseLastWords = onForcedExit((signal) => {
+    if (values.json && (SHUTDOWN_SIGNALS as readonly string[]).includes(signal)) writeFailureDocument({ ...reportNow, interrupted: signal as ShutdownSignal });
+  });
   const { host, snapshot } = await checkHost(target);
   const wanted = values.plugin ?? [];
   const known = new Set(snapshot.plugins.map((plugin) => plugin.name));
@@ -106,6 +112,7 @@ export async function testCommand(args: string[]): Promise<number> {
   // secrets, and of the walked plugin's short ones (a PIN) too.
   const hostWide = new SecretSet(secretsOf(host.definitions).filter(isHostWide));
   const report: TestReport = { plugins: [], problems: host.problems.map(problemJson), interrupted: null };
+  reportNow = report;
   // What plugin code throws or rejects outside any hook (a timer, a promise nobody awaits) fails
   // the path whose code it came from, however late: the kit's async context says which, a
   // stackless throw included. Else it fails the plugin whose file threw, on the path walked now.
@@ -227,6 +234,7 @@ export async function testCommand(args: string[]): Promise<number> {
 
   if (values.json) print(JSON.stringify(report), out);
   else printSummary(report);
+  releaseLastWords();
   if (stopped) return signalExitCode(stopped);
   const ok =
     report.problems.length === 0 && report.plugins.every((plugin) => plugin.valid && plugin.failed.length === 0);

@@ -276,6 +276,53 @@ describe('plugin-factory run', () => {
     expect(run.err()).toContain('SIGINT again, exiting without waiting for the plugins');
   });
 
+  it('--json: a second SIGINT that forces the exit still leaves the snapshot as it stood as the last stdout line', async () => {
+    const run = startCli(['run', `${FIXTURES}/slow-stop`, '--json']);
+    await waitFor(run, /press Ctrl-C to stop/, { stream: 'err' });
+    run.child.kill('SIGINT');
+    await waitFor(run, /^plugin hang: running -> stopping$/m, { stream: 'err' });
+    await new Promise((resolve) => setTimeout(resolve, 350)); // past the window of a relayed repeat
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(code).toBe(130);
+    expect(lastJsonLine<Snapshot>(run.out()).plugins.map((p) => [p.name, p.state])).toEqual([['hang', 'stopping']]);
+  });
+
+  it('--json: a signal while plugin modules load ends the run (130) with an empty final snapshot on stdout and a word on stderr', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-run-loading-'));
+    try {
+      await mkdir(join(home, 'slow'));
+      await writeFile(join(home, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
+      await writeFile(join(home, 'slow', 'index.mjs'), "console.error('slow: importing');\nawait new Promise((resolve) => setTimeout(resolve, 30_000));\nexport default { init() {}, start() {}, stop() {} };\n");
+      const run = startCli(['run', home, '--json']);
+      await waitFor(run, /slow: importing/, { stream: 'err' });
+      run.child.kill('SIGINT');
+      const { code } = await exitOf(run, 5000);
+      expect(code).toBe(130);
+      expect(run.out().trim().split('\n')).toHaveLength(1);
+      expect(lastJsonLine<Snapshot>(run.out())).toEqual({ state: 'stopped', plugins: [] });
+      expect(run.err()).toMatch(/SIGINT/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it("under the abort policy, a plugin that was running before the abort stopped it is not said to have missed running", async () => {
+    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-run-abort-'));
+    try {
+      const fixtures = join(process.cwd(), FIXTURES, 'failing');
+      await writeFile(join(home, 'host.json'), JSON.stringify({ failurePolicy: 'abort', plugins: [join(fixtures, 'fine'), join(fixtures, 'boom')] }));
+      const { code, stdout, stderr } = await cli(['run', join(home, 'host.json'), '--once', '--json']);
+      expect(code).toBe(1);
+      expect(lastJsonLine<Snapshot>(stdout).plugins.map((p) => [p.name, p.state.split('.')[0]])).toEqual([['fine', 'stopped'], ['boom', 'failed']]);
+      const missed = stderr.split('\n').find((line) => line.includes('did not reach running')) ?? '';
+      expect(missed).toMatch(/\bboom\b/);
+      expect(missed).not.toMatch(/\bfine\b/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('exits 1 when a valid plugin fails to start, while the others run', async () => {
     const { code, stdout, stderr } = await cli(['run', `${FIXTURES}/failing`, '--once', '--json']);
     expect(code).toBe(1);
