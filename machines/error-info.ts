@@ -50,7 +50,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** The hooks a plugin module may export. */
 export type HookName = 'init' | 'start' | 'stop' | 'dispose' | 'health';
 
-/** A plain-JSON error as it appears in snapshots: `{ code, message, hook?, cause? }`. */
+/** A plain-JSON error as it appears in snapshots: `{ code, message, hook?, cause?, path?, plugins? }`. */
 export interface ErrorInfo {
   code: ErrorCode;
   message: string;

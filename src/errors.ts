@@ -44,7 +44,7 @@ export class PluginFactoryError extends Error {
     this.plugins = options.plugins;
   }
 
-  /** The plain-JSON form used in snapshots: `{ code, message, hook?, cause? }`. */
+  /** The plain-JSON form used in snapshots: `{ code, message, hook?, cause?, path?, plugins? }`. */
   toJSON(): ErrorInfo {
     const info: ErrorInfo = { code: this.code, message: this.message };
     if (this.hook !== undefined) info.hook = this.hook;
