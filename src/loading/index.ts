@@ -17,7 +17,7 @@ import { fileInTheWay } from '../manager-options.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseJson, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
+import { DEFAULT_ENTRIES, MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseJson, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 import { readTextFile } from './read-text.ts';
 
@@ -126,6 +126,9 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     let folders: string[];
     try {
       folders = (await findManifest(path)) ? [path] : await childFolders(path);
+      // No manifest and no folders, but a plugin's entry module: a plugin folder whose manifest
+      // is missing, which says so, rather than a folder with no plugin at all.
+      if (folders.length === 0 && (await hasDefaultEntry(path))) folders = [path];
     } catch (error) {
       result.problems.push(
         new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' cannot be read: ${describeThrown(error)}; check its permissions`, {
@@ -148,6 +151,13 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
   }
   dropDuplicates(result);
   return result;
+}
+
+async function hasDefaultEntry(dir: string): Promise<boolean> {
+  for (const entry of DEFAULT_ENTRIES) {
+    if (await stat(join(dir, entry)).then((info) => info.isFile(), () => false)) return true;
+  }
+  return false;
 }
 
 async function childFolders(dir: string): Promise<string[]> {

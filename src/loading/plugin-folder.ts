@@ -19,7 +19,7 @@ import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, printable, refusedBeyondSchema
 import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
-const DEFAULT_ENTRIES = ['index.mjs', 'index.js', 'index.ts'];
+export const DEFAULT_ENTRIES = ['index.mjs', 'index.js', 'index.ts'];
 
 export interface FolderOptions {
   /** Asked before importing: false leaves the module unimported (e.g. a duplicate name). */

@@ -620,6 +620,15 @@ describe('host files', () => {
     ]);
   });
 
+  it('a target folder holding an entry module but no manifest is a plugin folder missing its manifest; an empty one holds no plugin', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'lonely/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n', 'empty/notes.txt': 'nothing here' });
+    const lonely = await loadHost(join(dir, 'lonely'));
+    expect(lonely.definitions.map((d) => [definitionName(d), problemCodes(d)])).toEqual([['lonely', ['MANIFEST_NOT_FOUND']]]);
+    const empty = await loadHost(join(dir, 'empty'));
+    expect([empty.definitions.length, empty.problems.length]).toEqual([0, 0]);
+  });
+
   it('targets: a missing path, an unknown file type, a manifest file, a single plugin folder', async () => {
     const missing = await loadHost(fixture('nowhere'));
     expect(missing.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
