@@ -14,6 +14,8 @@ import type { RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { HealthDefaults } from '../runtime.ts';
 import { fileInTheWay } from '../manager-options.ts';
+import { printable } from '../printable.ts';
+import { didYouMean, knownKeysAt } from '../unknown-keys.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
@@ -204,8 +206,14 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   if (!parsed.success) {
     for (const issue of parsed.error.issues.flatMap((issue) => leafIssues(issue, raw))) {
       const field = issue.path.map(String).join('.') || '(root)';
-      const keys = issue.code === 'unrecognized_keys' ? ` (unknown: ${issue.keys.join(', ')})` : '';
-      result.problems.push(hostError(`host file ${file}: field '${field}' ${issue.message}${keys}; fix it`));
+      if (issue.code === 'unrecognized_keys') {
+        const known = knownKeysAt(HostFile, issue.path);
+        const keys = issue.keys.map((key) => `'${printable(key)}'${didYouMean(key, known)}`).join(', ');
+        const where = issue.path.length === 0 ? 'has' : `field '${field}' has`;
+        result.problems.push(hostError(`host file ${file}: ${where} unknown key${issue.keys.length === 1 ? '' : 's'} ${keys}; the keys there are ${known.join(', ')}`));
+        continue;
+      }
+      result.problems.push(hostError(`host file ${file}: field '${field}' ${issue.message}; fix it`));
     }
     return;
   }

@@ -6,6 +6,7 @@
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { NAME_SEGMENT, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import { didYouMean } from '../unknown-keys.ts';
 
 export { NAME_SEGMENT };
 
@@ -37,7 +38,7 @@ export function isPluginName(value: unknown): value is string {
  */
 export function quote(value: unknown): string {
   if (typeof value === 'string') return value.length > 214 ? `a string of ${value.length} characters` : `'${value}'`;
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   try {
     if (Array.isArray(value)) return 'an array';
   } catch {
@@ -71,7 +72,8 @@ export function isOptionsObject(value: unknown): value is object {
 export function unknownOptions(options: object, known: ReadonlySet<string>): string | null {
   const unknown = Object.keys(options).filter((key) => !known.has(key));
   if (unknown.length === 0) return null;
-  return `unknown option${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}; the options are ${[...known].join(', ')}`;
+  const named = unknown.map((key) => `${quote(key)}${didYouMean(key, [...known])}`);
+  return `unknown option${unknown.length === 1 ? '' : 's'} ${named.join(', ')}; the options are ${[...known].join(', ')}`;
 }
 
 /** Throws `ARGUMENT_INVALID` unless `name` is a plugin name: the services key everything by it. */
