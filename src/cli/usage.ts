@@ -130,8 +130,20 @@ export function parseOrUsage<T>(usage: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError(describeThrown(error), usage);
+    throw new UsageError(unknownOption(error, usage) ?? describeThrown(error), usage);
   }
+}
+
+/**
+ * An unknown option said in one short sentence (Node's adds advice about positionals that start
+ * with '-'), and for `--json` on a command that takes `--format`, which one to use instead.
+ */
+function unknownOption(error: unknown, usage: string): string | null {
+  if ((error as { code?: unknown } | null)?.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return null;
+  const option = /'([^']+)'/.exec(describeThrown(error))?.[1];
+  if (option === undefined) return null;
+  const instead = option === '--json' && usage.includes('--format') ? '; use --format json' : '';
+  return `unknown option '${option}'${instead}`;
 }
 
 /** The one `<dir|config>` positional of a command. */

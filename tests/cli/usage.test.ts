@@ -22,7 +22,10 @@ describe('plugin-factory usage', () => {
       [['validate', 'a', 'b'], /expected one <dir\|config>/],
       [['validate', ''], /<dir\|config> is empty/],
       [['run', ' '], /<dir\|config> is empty/],
-      [['validate', FIXTURES, '--nope'], /Unknown option '--nope'/],
+      [['validate', FIXTURES, '--nope'], /unknown option '--nope'/],
+      // graph and chart print JSON through --format: an unknown --json says so.
+      [['graph', FIXTURES, '--json'], /unknown option '--json'.*--format json/],
+      [['chart', '--json'], /unknown option '--json'.*--format json/],
       [['run', FIXTURES, '--once', '--watch'], /--once and --watch cannot be combined/],
       [['run', FIXTURES, '--once=yes'], /--once/],
       [['graph', FIXTURES, '--format', 'png'], /--format must be mermaid, dot, json/],
