@@ -65,7 +65,7 @@ export async function validateCommand(args: string[]): Promise<number> {
       if (culprit !== undefined) {
         errors.push({
           code: 'DEPENDENCY_FAILED',
-          message: `plugin '${plugin.name}': required dependency '${culprit}' is invalid or missing, so '${plugin.name}' cannot run; fix '${culprit}'`,
+          message: `plugin '${plugin.name}': required dependency '${culprit}' ${blocked.has(culprit) ? 'cannot run either' : 'is invalid'}, so '${plugin.name}' cannot run; fix '${culprit}'`,
         });
       }
       return { name: plugin.name, version: plugin.version, valid: plugin.state !== 'invalid' && culprit === undefined, errors };
