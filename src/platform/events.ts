@@ -28,6 +28,12 @@ import { covers, matches, parseEventPattern } from './event-patterns.ts';
 /** Batches delivered back to back on microtasks before one yields to the event loop. */
 export const MICROTASK_BATCHES = 1000;
 
+/**
+ * The event loop's own setImmediate, taken when this module loads: a test that fakes timers
+ * (`vi.useFakeTimers()`) would otherwise hold every batch past the limit, and every burst's end.
+ */
+const loopTurn = globalThis.setImmediate;
+
 /** The source of the events the host itself publishes (a plugin's state changes); no plugin may take the name. */
 export const HOST_SOURCE = 'host';
 
@@ -355,13 +361,13 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
   };
   const schedule = () => {
     scheduled = true;
-    turnMarker ??= setImmediate(() => {
+    turnMarker ??= loopTurn(() => {
       turnMarker = null;
       burst = 0;
     });
     // Past the limit the batch waits for the loop's turn (after the marker, which ends the burst).
     if (++burst <= MICROTASK_BATCHES) queueMicrotask(drain);
-    else setImmediate(drain);
+    else loopTurn(drain);
   };
 
   /** `counted`: a plugin's scope, counted in `counts` and kept from the host's own events. */

@@ -7,6 +7,7 @@ import {
   matchesEventPattern,
 } from '../../src/platform/index.ts';
 import type { BusEvent, EventBusOptions } from '../../src/platform/index.ts';
+import { MICROTASK_BATCHES } from '../../src/platform/events.ts';
 import { PluginFactoryError } from '../../src/errors.ts';
 import { cyclic as cyclicObject, selfThrowing as unreadableError } from '../helpers/hostile.ts';
 import { codeOf } from './helpers.ts';
@@ -283,6 +284,24 @@ describe('event bus', () => {
     ping.dispose();
     pong.dispose();
   });
+
+  it('keeps delivering under fake timers: the yield to the event loop uses the real one', async () => {
+    vi.useFakeTimers();
+    try {
+      const bus = quietBus();
+      const a = bus.scope({ name: 'a', publishes: ['x.y'], subscribes: ['x.y'] });
+      let n = 0;
+      a.subscribe('x.y', () => void n++);
+      // Past the limit of batches without a turn of the loop, which a faked setImmediate never gives.
+      for (let i = 0; i < MICROTASK_BATCHES + 500; i++) {
+        a.publish('x.y');
+        await bus.settled();
+      }
+      expect(n).toBe(MICROTASK_BATCHES + 500);
+    } finally {
+      vi.useRealTimers();
+    }
+  }, 10_000); // held batches would never be delivered: fail soon
 
   it('events published by handlers keep their order across a yield to the event loop', async () => {
     const bus = quietBus();
