@@ -16,6 +16,7 @@ import { PluginFactoryError, callGuarded, describeThrown } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { HealthDefaultsSpec, MAX_TIMER_MS, MAX_UNHEALTHY_THRESHOLD, RetrySpec } from './manifest.ts';
 import { definedOnly, isOptionsObject, quote, unknownOptions } from './platform/_utils.ts';
+import { knownKeysAt, unknownKeyList } from './unknown-keys.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './prepare.ts';
 import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
@@ -76,12 +77,12 @@ export interface ReadOptions extends HostDefaults {
 }
 
 /** OPTIONS_INVALID for an options block (`retry`, `health`) its spec refused: the fields out of range, the keys it does not take, and what it takes. */
-function refusedBlock(block: string, error: z.ZodError, takes: string): PluginFactoryError {
+function refusedBlock(block: string, error: z.ZodError, takes: string, spec: z.ZodType): PluginFactoryError {
   const unknown = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : []));
   const fields = [...new Set(error.issues.filter((issue) => issue.code !== 'unrecognized_keys').map((issue) => issue.path.map(String).join('.')))];
   const problems = [
     ...(fields.length > 0 ? [`${fields.map((field) => (field === '' ? block : `${block}.${field}`)).join(', ')} invalid`] : []),
-    ...(unknown.length > 0 ? [`${block} has unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => quote(key)).join(', ')}`] : []),
+    ...(unknown.length > 0 ? [`${block} has unknown field${unknown.length === 1 ? '' : 's'} ${unknownKeyList(unknown, knownKeysAt(spec, []), quote)}`] : []),
   ];
   return optionsError(`${problems.join('; ')}; ${block} takes ${takes}`);
 }
@@ -101,7 +102,7 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   // Infinity would otherwise turn the back-off off or into nonsense without a word).
   const checked = RetrySpec.safeParse(retry);
   if (!checked.success) {
-    throw refusedBlock('retry', checked.error, `retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`);
+    throw refusedBlock('retry', checked.error, `retries (integer 0–1000), backoffMs (0–${MAX_TIMER_MS}), factor (1–1000) and maxBackoffMs (0–${MAX_TIMER_MS}), as numbers`, RetrySpec);
   }
   const given = definedOnly(checked.data);
   const merged: RetryPolicy = { ...DEFAULT_RETRY, ...given };
@@ -128,7 +129,7 @@ export function readDefaults(options: PluginManagerOptions): ReadOptions {
   // every other option.
   const checkedHealth = HealthDefaultsSpec.safeParse(healthOption === undefined ? {} : healthOption);
   if (!checkedHealth.success) {
-    throw refusedBlock('health', checkedHealth.error, `intervalMs and timeoutMs (integers 1–${MAX_TIMER_MS}, ms) and unhealthyThreshold (integer 1–${MAX_UNHEALTHY_THRESHOLD}), as an object`);
+    throw refusedBlock('health', checkedHealth.error, `intervalMs and timeoutMs (integers 1–${MAX_TIMER_MS}, ms) and unhealthyThreshold (integer 1–${MAX_UNHEALTHY_THRESHOLD}), as an object`, HealthDefaultsSpec);
   }
   const health = { ...DEFAULT_HEALTH, ...definedOnly(checkedHealth.data) };
   return { hookTimeoutMs, retry: merged, policy: failurePolicy, health, plugins: [...(plugins ?? [])], logger, inspect, clock, dataDir };

@@ -14,7 +14,7 @@ import type { PluginDefinition, PluginHooks } from './definition.ts';
 import { PluginFactoryError, describeThrown } from './errors.ts';
 import { Manifest, PLUGIN_NAME_RULE, satisfiesDependency } from './manifest.ts';
 import { printable } from './printable.ts';
-import { didYouMean, knownKeysAt } from './unknown-keys.ts';
+import { knownKeysAt, unknownKeyList } from './unknown-keys.ts';
 import { definedOnly } from './platform/_utils.ts';
 
 export { UNPRINTABLE, printable } from './printable.ts';
@@ -124,11 +124,8 @@ function readDefinition(definition: unknown, fallback: string, defaults: HostDef
       // A bad record key (a dependency name) says what is wrong with it, not just that it is.
       const message = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
       if (keys.length > 0) {
-        const known = knownKeysAt(Manifest, issue.path);
-        const hints = keys.map((k) => didYouMean(k, known));
-        const fields = `${keys.map((k, i) => `'${printable(k)}'${hints[i]}`).join(', ')}${field ? ` in '${field}'` : ''}`;
-        const check = hints.some(Boolean) ? '' : ' (check the spelling)';
-        invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields}${check}`, [field, printable(keys[0]!)].filter(Boolean).join('.'));
+        const fields = `${unknownKeyList(keys, knownKeysAt(Manifest, issue.path), (k) => `'${printable(k)}'`)}${field ? ` in '${field}'` : ''}`;
+        invalid(`has unknown field${keys.length > 1 ? 's' : ''} ${fields} (check the spelling)`, [field, printable(keys[0]!)].filter(Boolean).join('.'));
       } else invalid(`field '${field || '(root)'}' ${message}`, field);
     }
     for (const { path, what } of refused) invalid(`field '${path}' ${what}`, path);

@@ -21,8 +21,8 @@ export function closestKey(key: string, known: readonly string[]): string | null
   const lower = key.toLowerCase();
   for (const name of known) {
     const other = name.toLowerCase();
-    // A known key that begins with the given one, or the reverse (`hookTimeout`, `hookTimeoutMs`).
-    const prefix = Math.min(key.length, name.length) >= 4 && (other.startsWith(lower) || lower.startsWith(other));
+    // A known key that begins with the given one, or the reverse, but for a short suffix (`Ms`).
+    const prefix = Math.min(key.length, name.length) >= 4 && Math.abs(key.length - name.length) <= 3 && (other.startsWith(lower) || lower.startsWith(other));
     const distance = other === lower ? 0 : prefix ? 1 : editDistance(lower, other);
     if (distance <= Math.max(1, Math.floor(Math.min(key.length, name.length) / 3)) && (best === null || distance < best.distance)) {
       best = { name, distance };
@@ -35,6 +35,18 @@ export function closestKey(key: string, known: readonly string[]): string | null
 export function didYouMean(key: string, known: readonly string[]): string {
   const close = closestKey(key, known);
   return close === null ? '' : ` (did you mean '${close}'?)`;
+}
+
+/** How many unknown keys a message names: a manifest may hold thousands. */
+const NAMED_KEYS = 10;
+
+/**
+ * The unknown keys as a message names them, each `shown` and with the known key most like it, the
+ * first NAMED_KEYS only (`… and 5 more`).
+ */
+export function unknownKeyList(keys: readonly string[], known: readonly string[], shown: (key: string) => string): string {
+  const named = keys.slice(0, NAMED_KEYS).map((key) => `${shown(key)}${didYouMean(key, known)}`);
+  return `${named.join(', ')}${keys.length > NAMED_KEYS ? ` … and ${keys.length - NAMED_KEYS} more` : ''}`;
 }
 
 function unwrap(node: z.ZodType | undefined): z.ZodType | undefined {
@@ -59,17 +71,22 @@ function child(node: z.ZodType, segment: PropertyKey): z.ZodType | undefined {
   return undefined;
 }
 
-/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+/** Levenshtein distance, with a swap of two neighbours counted as one edit; three rows kept. */
 function editDistance(a: string, b: string): number {
   if (Math.abs(a.length - b.length) > 3) return Infinity;
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  let before = new Array<number>(b.length + 1).fill(0); // row i - 2
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j); // row i - 1
   for (let i = 1; i <= a.length; i++) {
+    const row = new Array<number>(b.length + 1);
+    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, rows[i - 2]![j - 2]! + 1);
-      rows[i]![j] = value;
+      let value = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, before[j - 2]! + 1);
+      row[j] = value;
     }
+    before = previous;
+    previous = row;
   }
-  return rows[a.length]![b.length]!;
+  return previous[b.length]!;
 }

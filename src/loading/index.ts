@@ -15,7 +15,7 @@ import type { FailurePolicy } from '../../machines/plugin-registry.ts';
 import type { HealthDefaults } from '../runtime.ts';
 import { fileInTheWay } from '../manager-options.ts';
 import { printable } from '../printable.ts';
-import { didYouMean, knownKeysAt } from '../unknown-keys.ts';
+import { knownKeysAt, unknownKeyList } from '../unknown-keys.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
@@ -208,7 +208,7 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
       const field = issue.path.map(String).join('.') || '(root)';
       if (issue.code === 'unrecognized_keys') {
         const known = knownKeysAt(HostFile, issue.path);
-        const keys = issue.keys.map((key) => `'${printable(key)}'${didYouMean(key, known)}`).join(', ');
+        const keys = unknownKeyList(issue.keys, known, (key) => `'${printable(key)}'`);
         const where = issue.path.length === 0 ? 'has' : `field '${field}' has`;
         result.problems.push(hostError(`host file ${file}: ${where} unknown key${issue.keys.length === 1 ? '' : 's'} ${keys}; the keys there are ${known.join(', ')}`));
         continue;

@@ -6,7 +6,7 @@
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { NAME_SEGMENT, PLUGIN_NAME_PATTERN } from '../manifest.ts';
-import { didYouMean } from '../unknown-keys.ts';
+import { unknownKeyList } from '../unknown-keys.ts';
 
 export { NAME_SEGMENT };
 
@@ -72,8 +72,7 @@ export function isOptionsObject(value: unknown): value is object {
 export function unknownOptions(options: object, known: ReadonlySet<string>): string | null {
   const unknown = Object.keys(options).filter((key) => !known.has(key));
   if (unknown.length === 0) return null;
-  const named = unknown.map((key) => `${quote(key)}${didYouMean(key, [...known])}`);
-  return `unknown option${unknown.length === 1 ? '' : 's'} ${named.join(', ')}; the options are ${[...known].join(', ')}`;
+  return `unknown option${unknown.length === 1 ? '' : 's'} ${unknownKeyList(unknown, [...known], quote)}; the options are ${[...known].join(', ')}`;
 }
 
 /** Throws `ARGUMENT_INVALID` unless `name` is a plugin name: the services key everything by it. */
