@@ -127,10 +127,12 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
   if (info.isDirectory()) {
     let folders: string[];
     try {
-      folders = (await findManifest(path)) ? [path] : await childFolders(path);
-      // No manifest and no folders, but a plugin's entry module: a plugin folder whose manifest
-      // is missing, which says so, rather than a folder with no plugin at all.
-      if (folders.length === 0 && (await hasDefaultEntry(path))) folders = [path];
+      const manifestHere = await findManifest(path);
+      folders = manifestHere ? [path] : await childFolders(path);
+      // No manifest, but a plugin's entry module, and no subfolder with a manifest (none at all,
+      // or helper folders such as lib/): a plugin folder whose manifest is missing, which says
+      // so, rather than a folder of plugins without one each (or with no plugin at all).
+      if (!manifestHere && (await hasDefaultEntry(path)) && !(await anyHasManifest(folders))) folders = [path];
     } catch (error) {
       result.problems.push(
         new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' cannot be read: ${describeThrown(error)}; check its permissions`, {
@@ -153,6 +155,11 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
   }
   dropDuplicates(result);
   return result;
+}
+
+async function anyHasManifest(folders: readonly string[]): Promise<boolean> {
+  for (const folder of folders) if (await findManifest(folder).catch(() => null)) return true;
+  return false;
 }
 
 async function hasDefaultEntry(dir: string): Promise<boolean> {

@@ -622,9 +622,13 @@ describe('host files', () => {
 
   it('a target folder holding an entry module but no manifest is a plugin folder missing its manifest; an empty one holds no plugin', async () => {
     const dir = await tempDir();
-    await writeTree(dir, { 'lonely/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n', 'empty/notes.txt': 'nothing here' });
+    const module = 'export default { init() {}, start() {}, stop() {} };\n';
+    await writeTree(dir, { 'lonely/index.mjs': module, 'helped/index.mjs': module, 'helped/lib/util.mjs': module, 'empty/notes.txt': 'nothing here' });
     const lonely = await loadHost(join(dir, 'lonely'));
     expect(lonely.definitions.map((d) => [definitionName(d), problemCodes(d)])).toEqual([['lonely', ['MANIFEST_NOT_FOUND']]]);
+    // A helper folder beside the entry (no manifest in it either) is no plugin of its own.
+    const helped = await loadHost(join(dir, 'helped'));
+    expect(helped.definitions.map((d) => [definitionName(d), problemCodes(d)])).toEqual([['helped', ['MANIFEST_NOT_FOUND']]]);
     const empty = await loadHost(join(dir, 'empty'));
     expect([empty.definitions.length, empty.problems.length]).toEqual([0, 0]);
   });
