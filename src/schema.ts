@@ -45,7 +45,7 @@ const PROPERTY_DESCRIPTIONS: Record<string, string> = {
   hookTimeoutMs: 'Time limit of each hook in milliseconds. Default: the host hookTimeoutMs (5000).',
   retry: 'Retry policy of a failed init or start hook. Defaults: retries 0, backoffMs 100, factor 2, maxBackoffMs 5000.',
   config: 'Config field specs: field name → { type, required, default, min, max, enum, secret, description }. min/max bound a number\'s value or a string\'s or array\'s length.',
-  events: 'Event names (or patterns: `*` one segment, a trailing `**` one or more) the plugin may publish and subscribe to through ctx.events; anything else is refused with PERMISSION_DENIED.',
+  events: 'Event names (or patterns: `*` one segment, a trailing `**` one or more) the plugin may publish and subscribe to through ctx.events; anything else is refused with PERMISSION_DENIED. Names under `plugin` are the host\'s own (a plugin\'s state changes): no plugin may publish them.',
   health: 'Health checks of a plugin with a health hook: intervalMs, timeoutMs, unhealthyThreshold (checks in a row), restart (restart the plugin after such a streak). Defaults: the host\'s (10000, 5000, 3, false).',
   permissions: 'Capabilities the plugin declares it uses.',
 };

@@ -60,8 +60,9 @@ export interface EventScope {
   readonly name: string;
   /**
    * Queues `type` for every matching subscription; returns at once.
-   * @throws `PERMISSION_DENIED` when `type` is not declared, `ARGUMENT_INVALID` when it is not a
-   * dotted name, `SCOPE_DISPOSED` after `dispose()`.
+   * @throws `PERMISSION_DENIED` when `type` is not declared (or, from a plugin, is one of the
+   * host's own `plugin.…` events), `ARGUMENT_INVALID` when it is not a dotted name,
+   * `SCOPE_DISPOSED` after `dispose()`.
    */
   publish<Payload>(type: string, payload?: Payload): void;
   /**
@@ -395,7 +396,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
           throw new PluginFactoryError(
             'PERMISSION_DENIED',
             `plugin '${name}': cannot publish '${type}': '${HOST_NAMESPACE}.…' events are the host's own (a plugin's state changes)`,
-            { plugin: name, path: 'events.publishes' },
+            { plugin: name },
           );
         }
         if (!allowPublish(segments)) throw deny(`publishing '${type}'`, 'publishes');
