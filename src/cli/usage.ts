@@ -140,7 +140,7 @@ export function parseOrUsage<T>(usage: string, parse: () => T): T {
  */
 function unknownOption(error: unknown, usage: string): string | null {
   if ((error as { code?: unknown } | null)?.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return null;
-  const option = /'([^']+)'/.exec(describeThrown(error))?.[1];
+  const option = /^Unknown option '(.+?)'(?:\. |$)/.exec(describeThrown(error))?.[1];
   if (option === undefined) return null;
   const instead = option === '--json' && usage.includes('--format') ? '; use --format json' : '';
   return `unknown option '${option}'${instead}`;

@@ -175,10 +175,14 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
 
 /** The primitive inside a String, Number, Boolean or BigInt object; anything else as it is. */
 function unboxed(value: object): unknown {
-  if (value instanceof String) return String.prototype.valueOf.call(value);
-  if (value instanceof Number) return Number.prototype.valueOf.call(value);
-  if (value instanceof Boolean) return Boolean.prototype.valueOf.call(value);
-  if (value instanceof BigInt) return BigInt.prototype.valueOf.call(value);
+  try {
+    if (value instanceof String) return String.prototype.valueOf.call(value);
+    if (value instanceof Number) return Number.prototype.valueOf.call(value);
+    if (value instanceof Boolean) return Boolean.prototype.valueOf.call(value);
+    if (value instanceof BigInt) return BigInt.prototype.valueOf.call(value);
+  } catch {
+    // Only looks like one (a Proxy of a String, an object given its prototype): read as an object.
+  }
   return value;
 }
 

@@ -358,6 +358,15 @@ describe('plugin-factory run', () => {
     expect(exitReasons(null, final, 0)).toEqual([`ended failed: ${plugins.slice(0, 10).map((p) => `${p.name} (failed.halted)`).join(', ')} … and 5 more`]);
   });
 
+  it('a plugin that entered running during the boot is not among those that missed it, whatever its state at the end of the boot', () => {
+    const boot = { state: 'stopped', plugins: [{ name: 'fine', state: 'stopped' }, { name: 'boom', state: 'failed.halted' }] } as unknown as ManagerSnapshot;
+    const reasons = exitReasons(boot, boot, 0, new Set(), new Set(['fine']));
+    const missed = reasons.filter((reason) => reason.startsWith('did not reach running'));
+    expect(missed.map((reason) => [reason.includes('boom'), reason.includes('fine')])).toEqual([[true, false]]);
+    // Without knowing that it ran, it is counted.
+    expect(exitReasons(boot, boot, 0).filter((reason) => reason.startsWith('did not reach running') && reason.includes('fine'))).toHaveLength(1);
+  });
+
   it('exits 1 when nothing can be loaded', async () => {
     const { code, stderr } = await cli(['run', `${FIXTURES}/no-such-folder`, '--once']);
     expect(code).toBe(1);

@@ -96,6 +96,9 @@ describe('plugin logger', () => {
     expect(text).not.toContain(String(config.pin));
     expect(lines[0]).toMatchObject({ url: '[redacted]', pin: '[redacted]', on: true });
     expect(lines).toHaveLength(2);
+    // Something that only looks like a String (a Proxy of one) is read as an object: the line keeps its other fields.
+    log.info({ odd: new Proxy(new String('x'), {}), pool: 5 }, 'odd');
+    expect(lines[2]).toMatchObject({ pool: 5, msg: 'odd' });
   });
 
   it('a plugin cannot write lines in another plugin\'s name or state, through fields or child bindings', () => {
