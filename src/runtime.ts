@@ -5,6 +5,7 @@
  * plugin never overlap: a hook abandoned on timeout or cancellation is waited for (at most one
  * hook timeout) before the next one runs.
  */
+import { setMaxListeners } from 'node:events';
 import type { AnyActorRef } from 'xstate';
 import { lifecyclePath, pluginLifecycle } from '../machines/plugin-lifecycle.ts';
 import type { HealthRecord, HookAnswer, HookParams, LifecycleContext } from '../machines/plugin-lifecycle.ts';
@@ -248,8 +249,11 @@ export class PluginRuntimes {
     if (running && this.newest.get(running.plugin.name) === running) this.newest.delete(running.plugin.name);
   }
 
-  /** Factories still running when the host stops are given up (MODULE_LOAD_FAILED) at once. */
-  private readonly closing = new AbortController();
+  /**
+   * Factories still running when the host stops are given up (MODULE_LOAD_FAILED) at once. Every
+   * factory call listens to it while it runs, and all plugins validate at once: no listener limit.
+   */
+  private readonly closing = withoutListenerLimit(new AbortController());
   /** What bounds a factory call of this host (see `loadModule`). */
   get loadLimits(): LoadLimits {
     return { clock: this.clock, signal: this.closing.signal };
@@ -754,4 +758,10 @@ export function provideLifecycle(runtimes: PluginRuntimes) {
       leaveService: ({ context }) => runtimes.leaveService(context),
     },
   });
+}
+
+/** An AbortController whose signal may have any number of listeners without Node's leak warning. */
+function withoutListenerLimit(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -148,6 +148,24 @@ const count = (log: string[], entry: string) => log.filter((e) => e === entry).l
 // ── boot order ─────────────────────────────────────────────────────────────
 
 describe('boot order', () => {
+  it('a host of many factory plugins boots without a listener-leak warning (every factory runs at once)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const manager = host(
+        Array.from({ length: 20 }, (_, i) => ({ manifest: { name: `p${i}`, version: '1.0.0' }, module: () => ({ init() {}, start() {}, stop() {} }) })),
+      );
+      const snapshot = await manager.start();
+      expect(snapshot.plugins.every((p) => p.state === 'running')).toBe(true);
+      await manager.stop();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it("runs a plugin's init and start only after its required dependencies are running", async () => {
     const log: string[] = [];
     const manager = host([
