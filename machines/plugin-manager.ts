@@ -146,9 +146,14 @@ function applyEffects(context: ManagerContext, enqueue: EffectSink, self: AnyAct
       case 'send': {
         // A plain send, in order with the other effects. XState's sendTo would add its own
         // resolution and a deferred relay per event: about 15% of a 10,000-plugin boot.
-        const { ref, event } = effect;
+        const { ref, event, cancel } = effect;
         const reporter = reporters.get(ref);
-        enqueue(() => (reporter ? reporter.send(event) : ref.send(event)));
+        enqueue(() => {
+          // A cancel that comes too late: the start it meant is done, and the plugin runs.
+          if (cancel && ref.getSnapshot().matches('running')) return;
+          if (reporter) reporter.send(event);
+          else ref.send(event);
+        });
         break;
       }
       case 'spawn': {

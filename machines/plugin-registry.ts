@@ -86,7 +86,13 @@ export interface PluginRecord<R extends PluginRef = PluginRef> {
 
 /** Something for the chart to do, in order. */
 export type Effect<R extends PluginRef = PluginRef> =
-  | { kind: 'send'; ref: R; event: LifecycleEvent }
+  /**
+   * `cancel`: a plugin.stop meant to cancel an init or a start under way, decided on the state
+   * last reported. Reports travel once per tick, so the actor may have entered `running` since:
+   * the stop is then not sent (it would stop the plugin before its active dependents), and the
+   * report of `running` brings a real one, in dependency order.
+   */
+  | { kind: 'send'; ref: R; event: LifecycleEvent; cancel?: true }
   | { kind: 'spawn'; record: PluginRecord<R> }
   | { kind: 'release'; ref: R }
   | { kind: 'changed'; name: string; state: string; previous: string }
@@ -448,7 +454,10 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     // A stop sent this step is as good as begun: a dependent started now waits for it to come
     // back, rather than run its start while this one's stop hook runs.
     const running = state === 'running' && !record.stopSent;
-    const dead = DEAD.has(state);
+    // One sent a retry or a reset that wants it running is on its way back, whatever its last
+    // report said: its dependents neither block on it nor count it as settled meanwhile.
+    const reviving = record.awaiting && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
+    const dead = DEAD.has(state) && !reviving;
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
     // running and wanted so, dead, or down and wanted down (not while on its way down). One being
@@ -822,11 +831,11 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     this.queue.length = 0;
   }
 
-  private send(record: PluginRecord<R>, event: LifecycleEvent): void {
+  private send(record: PluginRecord<R>, event: LifecycleEvent, cancel = false): void {
     if (!record.ref) return;
     record.awaiting = true;
     record.stopSent = event.type === 'plugin.stop';
-    this.effects.push({ kind: 'send', ref: record.ref, event });
+    this.effects.push(cancel ? { kind: 'send', ref: record.ref, event, cancel } : { kind: 'send', ref: record.ref, event });
     this.refresh(record);
   }
 
@@ -909,7 +918,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       case 'initializing':
       case 'starting.waitingForDependencies':
       case 'starting.hook':
-        this.send(record, { type: 'plugin.stop' });
+        this.send(record, { type: 'plugin.stop' }, true);
         return;
       default: {
         const disposable = QUIESCENT.has(state) || state === 'failed.halted' || state === 'failed.blocked';
@@ -952,7 +961,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     } else if (state === 'failed.blocked') {
       this.refreshBlockReason(record);
     } else if (state === 'initializing' || state === 'starting.hook') {
-      this.send(record, { type: 'plugin.stop' });
+      this.send(record, { type: 'plugin.stop' }, true);
     } else if (state === 'running' && record.activeDependents === 0) {
       this.send(record, { type: 'plugin.stop' });
     }

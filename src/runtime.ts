@@ -560,6 +560,14 @@ export class PluginRuntimes {
     const lifecycle = this.platform.lifecycle;
     const metrics = this.platform.metrics.plugin(plugin.name);
     const started = performance.now();
+    const succeeded = () => {
+      run.settled = true;
+      if (run.over) return;
+      const ms = Math.round((performance.now() - started) * 100) / 100;
+      run.succeeded = true;
+      metrics.hook(run.hook, ms, true);
+      answer(self, { type: 'hook.done', ms });
+    };
     let result: Promise<unknown>;
     try {
       if (lifecycle.listenerCount() > 0) {
@@ -574,21 +582,22 @@ export class PluginRuntimes {
         result = lifecycle.runAround(plugin.name, run.hook, callHook, { ended, failure });
       } else {
         run.called = true;
-        result = Promise.resolve(fn.call(hooks, ctx));
+        const value = fn.call(hooks, ctx);
+        if (!isThenable(value)) {
+          // Done as it returned: answered now, so that no command sent meanwhile can cancel a
+          // hook that has in fact finished (a start whose stop would then never be called).
+          run.result = Promise.resolve(value);
+          succeeded();
+          return;
+        }
+        result = Promise.resolve(value);
       }
     } catch (error) {
       result = Promise.reject(error);
     }
     run.result = result;
     result.then(
-      () => {
-        run.settled = true;
-        if (run.over) return;
-        const ms = Math.round((performance.now() - started) * 100) / 100;
-        run.succeeded = true;
-        metrics.hook(run.hook, ms, true);
-        answer(self, { type: 'hook.done', ms });
-      },
+      succeeded,
       (error: unknown) => {
         run.settled = true;
         if (run.over) return;
@@ -764,4 +773,9 @@ export function provideLifecycle(runtimes: PluginRuntimes) {
 function withoutListenerLimit(controller: AbortController): AbortController {
   setMaxListeners(0, controller.signal);
   return controller;
+}
+
+/** Whether a hook's return value is a promise (or any thenable) to wait for; reading `then` may throw. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }

@@ -622,6 +622,104 @@ describe('overlapping commands', () => {
   });
 });
 
+describe('a stop in the same tick as a start (every interleaving of a few microtasks)', () => {
+  const turns = (k: number) => Array.from({ length: k }).reduce<Promise<unknown>>((chain) => chain.then(() => null), Promise.resolve());
+
+  it('a start that already returned is never thrown away: whatever it opened, its stop closes', async () => {
+    for (let k = 0; k <= 12; k++) {
+      let open = 0;
+      const manager = createPluginManager({
+        logger: silentLogger,
+        plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: () => void open++, stop: () => void open-- } }],
+      });
+      managers.push(manager);
+      await manager.start();
+      await manager.stopPlugin('a');
+      const start = settles(manager.startPlugin('a'));
+      await turns(k);
+      const stop = settles(manager.stopPlugin('a'));
+      await Promise.all([start, stop]);
+      await manager.stop();
+      expect([k, open]).toEqual([k, 0]);
+    }
+  });
+
+  it('a boot stopped a few microtasks in leaves nothing open', async () => {
+    for (let k = 0; k <= 12; k++) {
+      let open = 0;
+      const manager = createPluginManager({
+        logger: silentLogger,
+        plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: () => void open++, stop: () => void open-- } }],
+      });
+      managers.push(manager);
+      const boot = settles(manager.start());
+      await turns(k);
+      await manager.stop();
+      await boot;
+      expect([k, open]).toEqual([k, 0]);
+    }
+  });
+
+  it.each([
+    ['returns', () => undefined],
+    ['resolves', async () => undefined],
+    ['resolves a microtask later', async () => void (await null)],
+  ])("a stop that overtakes its own start's report still waits for the plugin's active dependents (a start that %s)", async (_, aStart) => {
+    for (let k = 0; k <= 8; k++) {
+      const log: string[] = [];
+      const manager: PluginManager = createPluginManager({
+        logger: silentLogger,
+        plugins: [
+          { manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: aStart, stop: () => void log.push(`a.stop, b ${stateOf(manager, 'b')}`) } },
+          {
+            manifest: { name: 'b', version: '1.0.0', optionalDependencies: { a: '*' } },
+            module: { init() {}, start() {}, stop: async () => void (await sleep(5)) },
+          },
+        ],
+      });
+      managers.push(manager);
+      await manager.start();
+      await manager.stopPlugin('a');
+      await manager.startPlugin('b'); // b runs without a
+      const start = settles(manager.startPlugin('a'));
+      await turns(k);
+      const stop = settles(manager.stopPlugin('a'));
+      await Promise.all([start, stop]);
+      await manager.stop();
+      // a's stop ran each time only once b had stopped (or was not running).
+      expect([k, log.filter((line) => / b (running|stopping)$/.test(line))]).toEqual([k, []]);
+    }
+  });
+
+  it('a plugin reset after its stop failed comes back before its optional dependents start again', async () => {
+    const log: string[] = [];
+    let stops = 0;
+    const manager: PluginManager = createPluginManager({
+      logger: silentLogger,
+      plugins: [
+        {
+          manifest: { name: 'a', version: '1.0.0' },
+          module: {
+            init() {},
+            start: async () => void (await sleep(5)),
+            stop: () => {
+              if (++stops === 1) throw new Error('a: stop fails once');
+            },
+          },
+        },
+        { manifest: { name: 'b', version: '1.0.0', optionalDependencies: { a: '*' } }, module: { init() {}, start: () => void log.push(`b.start, a ${stateOf(manager, 'a')}`), stop() {} } },
+      ],
+    });
+    managers.push(manager);
+    await manager.start();
+    log.length = 0;
+    expect(await settles(manager.stopPlugin('a'))).toMatchObject({ ok: false, code: 'HOOK_FAILED' });
+    await manager.resetPlugin('a');
+    expect(log).toEqual(['b.start, a running']);
+    await manager.stop();
+  });
+});
+
 describe('commands while a restart, reload or unload is in progress', () => {
   const names = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
   /** a ← b ← {c, d}; d stops slowly; c is stopped by hand: a command on a waits for d. */
