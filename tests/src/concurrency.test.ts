@@ -624,15 +624,20 @@ describe('overlapping commands', () => {
 
 describe('a stop in the same tick as a start (every interleaving of a few microtasks)', () => {
   const turns = (k: number) => Array.from({ length: k }).reduce<Promise<unknown>>((chain) => chain.then(() => null), Promise.resolve());
+  /** A host of one plugin whose start opens something its stop closes; `open()` counts what is open. */
+  const opener = () => {
+    let open = 0;
+    const manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: () => void open++, stop: () => void open-- } }],
+    });
+    managers.push(manager);
+    return { manager, open: () => open };
+  };
 
   it('a start that already returned is never thrown away: whatever it opened, its stop closes', async () => {
     for (let k = 0; k <= 12; k++) {
-      let open = 0;
-      const manager = createPluginManager({
-        logger: silentLogger,
-        plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: () => void open++, stop: () => void open-- } }],
-      });
-      managers.push(manager);
+      const { manager, open } = opener();
       await manager.start();
       await manager.stopPlugin('a');
       const start = settles(manager.startPlugin('a'));
@@ -640,23 +645,18 @@ describe('a stop in the same tick as a start (every interleaving of a few microt
       const stop = settles(manager.stopPlugin('a'));
       await Promise.all([start, stop]);
       await manager.stop();
-      expect([k, open]).toEqual([k, 0]);
+      expect([k, open()]).toEqual([k, 0]);
     }
   });
 
   it('a boot stopped a few microtasks in leaves nothing open', async () => {
     for (let k = 0; k <= 12; k++) {
-      let open = 0;
-      const manager = createPluginManager({
-        logger: silentLogger,
-        plugins: [{ manifest: { name: 'a', version: '1.0.0' }, module: { init() {}, start: () => void open++, stop: () => void open-- } }],
-      });
-      managers.push(manager);
+      const { manager, open } = opener();
       const boot = settles(manager.start());
       await turns(k);
       await manager.stop();
       await boot;
-      expect([k, open]).toEqual([k, 0]);
+      expect([k, open()]).toEqual([k, 0]);
     }
   });
 
