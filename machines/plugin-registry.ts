@@ -883,8 +883,14 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
           return;
         case 'starting.waitingForDependencies': {
           const notReady = this.notReady(record);
-          const dependency = this.waitingFor(record).find((name) => !notReady.includes(name));
-          if (dependency !== undefined) this.send(record, { type: 'plugin.dependency.ready', dependency });
+          const waiting = this.waitingFor(record);
+          const dependency = waiting.find((name) => !notReady.includes(name));
+          if (dependency === undefined) return;
+          // The plugin's list was made when its start was sent. An optional dependency wanted up
+          // since (being started or reloaded) is not on it: the last word waits for that one too,
+          // or the start hook would run before it settled.
+          if (waiting.length === 1 && notReady.length > 0) return;
+          this.send(record, { type: 'plugin.dependency.ready', dependency });
           return;
         }
         case 'failed.blocked':

@@ -720,6 +720,57 @@ describe('a stop in the same tick as a start (every interleaving of a few microt
   });
 });
 
+describe('optional dependencies wanted up while their dependent already waits to start', () => {
+  /** A plugin whose start takes a few ms and records the state of its optional dependencies then. */
+  const recorded = (log: string[], state: (name: string) => string | undefined) =>
+    (name: string, requires: string[], optional: string[] = [], version = '1.0.0'): PluginDefinition => ({
+      manifest: {
+        name,
+        version,
+        dependencies: Object.fromEntries(requires.map((dep) => [dep, '*'])),
+        optionalDependencies: Object.fromEntries(optional.map((dep) => [dep, '*'])),
+      },
+      module: {
+        init() {},
+        start: async () => {
+          log.push(`${name}.start${optional.map((dep) => `, ${dep} ${state(dep)}`).join('')}`);
+          await sleep(5);
+        },
+        stop() {},
+      },
+    });
+
+  it('a reload of their common requirement starts the optional dependency first', async () => {
+    const log: string[] = [];
+    let manager!: PluginManager;
+    const plugin = recorded(log, (name) => stateOf(manager, name));
+    // c is listed before b: it is reconciled first when a comes back.
+    manager = createPluginManager({ logger: silentLogger, plugins: [plugin('a', []), plugin('c', ['a'], ['b']), plugin('b', ['a'])] });
+    managers.push(manager);
+    await manager.start();
+    await manager.reloadPlugin('a', plugin('a', [], [], '1.1.0'));
+    expect(log.filter((line) => line.startsWith('c.start'))).toEqual(['c.start, b running', 'c.start, b running']);
+    expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
+  });
+
+  it('one wanted up after its dependent was sent its start is waited for too', async () => {
+    const log: string[] = [];
+    let manager!: PluginManager;
+    const plugin = recorded(log, (name) => stateOf(manager, name));
+    manager = createPluginManager({ logger: silentLogger, plugins: [plugin('x', []), plugin('b', ['x']), plugin('y', []), plugin('c', ['y'], ['b'])] });
+    managers.push(manager);
+    await manager.start();
+    await manager.stopPlugin('y'); // c goes down with it
+    await manager.stopPlugin('x'); // b goes down with it
+    log.length = 0;
+    const first = manager.startPlugin('y'); // c waits for y, and not for b, which rests stopped
+    await sleep(1);
+    await Promise.all([first, manager.startPlugin('x')]); // b wanted up while c waits
+    expect(log.filter((line) => line.startsWith('c.start'))).toEqual(['c.start, b running']);
+    expect(['x', 'b', 'y', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running', 'running']);
+  });
+});
+
 describe('commands while a restart, reload or unload is in progress', () => {
   const names = (m: PluginManager) => m.getSnapshot().plugins.map((p) => `${p.name}:${p.state}`);
   /** a ← b ← {c, d}; d stops slowly; c is stopped by hand: a command on a waits for d. */
