@@ -454,9 +454,10 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     // A stop sent this step is as good as begun: a dependent started now waits for it to come
     // back, rather than run its start while this one's stop hook runs.
     const running = state === 'running' && !record.stopSent;
-    // One sent a retry or a reset that wants it running is on its way back, whatever its last
-    // report said: its dependents neither block on it nor count it as settled meanwhile.
-    const reviving = record.awaiting && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
+    // One sent a retry or a reset that wants it running, or whose retry waits for a requirement to
+    // come back, is on its way back, whatever its last report said: its dependents neither block
+    // on it nor count it as settled meanwhile.
+    const reviving = (record.awaiting || record.retryPending) && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
     const dead = DEAD.has(state) && !reviving;
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:

@@ -753,6 +753,43 @@ describe('optional dependencies wanted up while their dependent already waits to
     expect(['a', 'b', 'c'].map((name) => stateOf(manager, name))).toEqual(['running', 'running', 'running']);
   });
 
+  it('one whose retry waits for its requirement to come back is waited for, not taken as failed for good', async () => {
+    const log: string[] = [];
+    let manager!: PluginManager;
+    const plugin = recorded(log, (name) => stateOf(manager, name));
+    let failing = false;
+    const b = (version: string): PluginDefinition => {
+      const definition = plugin('b', ['a'], [], version);
+      const start = (definition.module as { start: () => Promise<void> }).start;
+      return {
+        ...definition,
+        module: {
+          ...(definition.module as object),
+          start: async () => {
+            await start();
+            if (failing) {
+              failing = false;
+              throw new Error('fails once');
+            }
+          },
+        },
+      } as PluginDefinition;
+    };
+    manager = createPluginManager({ logger: silentLogger, plugins: [plugin('a', []), b('1.0.0'), plugin('c', [], ['b', 'a'])] });
+    managers.push(manager);
+    await manager.start();
+    failing = true;
+    // Reloaded, b fails to start (it rests failed.halted) and comes after c among a's dependents.
+    expect(await settles(manager.reloadPlugin('b', b('1.1.0')))).toMatchObject({ ok: false, code: 'HOOK_FAILED' });
+    log.length = 0;
+    const reload = settles(manager.reloadPlugin('a', plugin('a', [], [], '1.1.0')));
+    await sleep(1);
+    const retry = settles(manager.retryPlugin('b')); // waits for a, which is going down
+    expect([await reload, await retry]).toMatchObject([{ ok: true }, { ok: true }]);
+    await until(() => stateOf(manager, 'c') === 'running');
+    expect(log.filter((line) => line.startsWith('c.start'))).toEqual(['c.start, b running, a running']);
+  });
+
   it('one wanted up after its dependent was sent its start is waited for too', async () => {
     const log: string[] = [];
     let manager!: PluginManager;
