@@ -65,6 +65,8 @@ export interface PluginRecord<R extends PluginRef = PluginRef> {
   awaiting: boolean;
   /** That command is `plugin.stop`: though its state still reads running, it is on its way down. */
   stopSent: boolean;
+  /** That command brings a failed plugin back (a retry, a reset, its dependencies restored). */
+  reviveSent: boolean;
   dependents: Array<{ name: string; required: boolean }>;
   // Cached flags and the counters derived from them (see refresh()).
   running: boolean;
@@ -108,6 +110,8 @@ const ACTIVE = new Set([
   'failed.retrying',
 ]);
 const DEAD = new Set(['invalid', 'failed.halted', 'failed.blocked', 'disposing', 'disposed', 'crashed', 'removed']);
+/** The events that bring a failed plugin back towards running. */
+const REVIVING_EVENTS: ReadonlySet<string> = new Set(['plugin.retry', 'plugin.reset', 'plugin.dependencies.restored']);
 /** Final for the actor: nothing more can be sent to it. */
 const GONE = new Set(['invalid', 'disposed', 'crashed']);
 
@@ -230,6 +234,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (answers) {
       record.awaiting = false;
       record.stopSent = false;
+      record.reviveSent = false;
     }
     const previous = record.state;
     if (previous !== state) {
@@ -374,6 +379,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
       transition: null,
       awaiting: false,
       stopSent: false,
+      reviveSent: false,
       dependents: [],
       running: false,
       dead: false,
@@ -457,7 +463,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     // One sent a retry or a reset that wants it running, or whose retry waits for a requirement to
     // come back, is on its way back, whatever its last report said: its dependents neither block
     // on it nor count it as settled meanwhile.
-    const reviving = (record.awaiting || record.retryPending) && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
+    // (A plugin.dependency.failed sent to update why it is blocked brings nothing back.)
+    const reviving = (record.reviveSent || record.retryPending) && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
     const dead = DEAD.has(state) && !reviving;
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
@@ -581,6 +588,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     record.want = backUp ? 'running' : 'stopped';
     record.awaiting = false;
     record.stopSent = false;
+    record.reviveSent = false;
     const previous = record.state;
     record.state = 'validating';
     this.effects.push({ kind: 'changed', name: record.name, state: 'validating', previous });
@@ -836,6 +844,7 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     if (!record.ref) return;
     record.awaiting = true;
     record.stopSent = event.type === 'plugin.stop';
+    record.reviveSent = REVIVING_EVENTS.has(event.type);
     this.effects.push(cancel ? { kind: 'send', ref: record.ref, event, cancel } : { kind: 'send', ref: record.ref, event });
     this.refresh(record);
   }

@@ -790,6 +790,27 @@ describe('optional dependencies wanted up while their dependent already waits to
     expect(log.filter((line) => line.startsWith('c.start'))).toEqual(['c.start, b running, a running']);
   });
 
+  it('a blocked plugin told its new block reason is not taken as coming back: the plugins blocked on it stay blocked', async () => {
+    const plugin = (name: string, requires: string[], init: () => void = () => undefined): PluginDefinition => ({
+      manifest: { name, version: '1.0.0', dependencies: Object.fromEntries(requires.map((dep) => [dep, '*'])) },
+      module: { init, start() {}, stop() {} },
+    });
+    const manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [plugin('x', [], () => { throw new Error('x cannot init'); }), plugin('b', ['x']), plugin('r', ['b']), plugin('s', ['r'])],
+    });
+    managers.push(manager);
+    await manager.start();
+    const changes: string[] = [];
+    manager.subscribe((change) => {
+      if (change.type === 'plugin.changed' && change.name !== 'x') changes.push(`${change.name}: ${change.previous} -> ${change.state}`);
+    });
+    await manager.unloadPlugin('x'); // b's reason becomes MISSING_DEPENDENCY; r and s have nothing new
+    await sleep(10);
+    expect(changes).toEqual([]);
+    expect(['b', 'r', 's'].map((name) => stateOf(manager, name))).toEqual(['failed.blocked', 'failed.blocked', 'failed.blocked']);
+  });
+
   it('one wanted up after its dependent was sent its start is waited for too', async () => {
     const log: string[] = [];
     let manager!: PluginManager;
