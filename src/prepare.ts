@@ -16,8 +16,6 @@ import { Manifest, PLUGIN_NAME_RULE, satisfiesDependency } from './manifest.ts';
 import { printable } from './printable.ts';
 import { knownKeysAt, unknownKeyList } from './unknown-keys.ts';
 import { definedOnly } from './platform/_utils.ts';
-
-export { UNPRINTABLE, printable } from './printable.ts';
 import { HOST_SOURCE } from './platform/events.ts';
 
 /** This engine's version, checked against each manifest's `engine` range. */
@@ -53,7 +51,6 @@ export interface PreparedPlugin {
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((part) => printable(String(part))).join('.');
 }
-
 
 /** Whether `fn` is a class (calling it without `new` throws). */
 function isClass(fn: Function): boolean {

@@ -6,7 +6,7 @@
 import type { ManagerSnapshot, PluginManager, PluginSnapshot } from '../index.ts';
 import { dim, green, print, red, yellow } from './output.ts';
 import type { Stream } from './output.ts';
-import { UNPRINTABLE } from '../prepare.ts';
+import { UNPRINTABLE } from '../printable.ts';
 
 /** Minimum time between two frames of the live view. */
 const FRAME_MS = 100;

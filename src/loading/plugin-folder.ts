@@ -15,7 +15,8 @@ import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
-import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, printable, refusedBeyondSchema } from '../prepare.ts';
+import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
+import { printable } from '../printable.ts';
 import semver from 'semver';
 
 export const MANIFEST_FILES = ['plugin.json', 'plugin.yaml', 'plugin.yml'] as const;
