@@ -289,22 +289,14 @@ describe('plugin-factory run', () => {
   });
 
   it('--json: a signal while plugin modules load ends the run (130) with an empty final snapshot on stdout and a word on stderr', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-run-loading-'));
-    try {
-      await mkdir(join(home, 'slow'));
-      await writeFile(join(home, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
-      await writeFile(join(home, 'slow', 'index.mjs'), "console.error('slow: importing');\nawait new Promise((resolve) => setTimeout(resolve, 30_000));\nexport default { init() {}, start() {}, stop() {} };\n");
-      const run = startCli(['run', home, '--json']);
-      await waitFor(run, /slow: importing/, { stream: 'err' });
-      run.child.kill('SIGINT');
-      const { code } = await exitOf(run, 5000);
-      expect(code).toBe(130);
-      expect(run.out().trim().split('\n')).toHaveLength(1);
-      expect(lastJsonLine<Snapshot>(run.out())).toEqual({ state: 'stopped', plugins: [] });
-      expect(run.err()).toMatch(/SIGINT/);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    const run = startCli(['run', `${FIXTURES}/slow-import`, '--json']);
+    await waitFor(run, /slow: importing/, { stream: 'err' });
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(code).toBe(130);
+    expect(run.out().trim().split('\n')).toHaveLength(1);
+    expect(lastJsonLine<Snapshot>(run.out())).toEqual({ state: 'stopped', plugins: [] });
+    expect(run.err()).toMatch(/SIGINT/);
   });
 
   it("under the abort policy, a plugin that was running before the abort stopped it is not said to have missed running", async () => {

@@ -247,20 +247,12 @@ describe('plugin-factory test', () => {
   });
 
   it('--json: a signal while plugin modules load still leaves a report saying it was interrupted (exit 130)', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-loading-'));
-    try {
-      await mkdir(join(home, 'slow'));
-      await writeFile(join(home, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
-      await writeFile(join(home, 'slow', 'index.mjs'), "console.error('slow: importing');\nawait new Promise((resolve) => setTimeout(resolve, 30_000));\nexport default { init() {}, start() {}, stop() {} };\n");
-      const run = startCli(['test', home, '--json']);
-      await until(() => run.err().includes('slow: importing'), 20_000);
-      run.child.kill('SIGINT');
-      const { code } = await exitOf(run, 5000);
-      expect(code).toBe(130);
-      expect(lastJsonLine<TestReport>(run.out())).toEqual({ plugins: [], problems: [], interrupted: 'SIGINT' });
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    const run = startCli(['test', `${FIXTURES}/slow-import`, '--json']);
+    await until(() => run.err().includes('slow: importing'), 20_000);
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 5000);
+    expect(code).toBe(130);
+    expect(lastJsonLine<TestReport>(run.out())).toEqual({ plugins: [], problems: [], interrupted: 'SIGINT' });
   });
 
   it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', async () => {
