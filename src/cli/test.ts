@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeThrown, isPluginFactoryError, thrownCode } from '../errors.ts';
+import { MAX_TIMER_MS } from '../manifest.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -73,6 +74,7 @@ export async function testCommand(args: string[]): Promise<number> {
         plugin: { type: 'string', multiple: true },
         cover: { type: 'string', default: 'transitions' },
         'max-failures': { type: 'string', default: '10' },
+        'hook-limit': { type: 'string', default: '2000' },
         'no-handles': { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -91,6 +93,11 @@ export async function testCommand(args: string[]): Promise<number> {
   const maxFailures = /^\d{1,6}$/.test(maxText) ? Number(maxText) : NaN;
   if (!Number.isSafeInteger(maxFailures)) {
     throw new UsageError(`--max-failures takes a whole number, 0 for no limit (got '${maxText}')`, TEST_USAGE);
+  }
+  const limitText = values['hook-limit'];
+  const hookLimitMs = /^\d{1,10}$/.test(limitText) ? Number(limitText) : NaN;
+  if (!(hookLimitMs >= 1 && hookLimitMs <= MAX_TIMER_MS)) {
+    throw new UsageError(`--hook-limit takes a whole number of ms, 1 to ${MAX_TIMER_MS} (got '${limitText}')`, TEST_USAGE);
   }
 
   const out = values.json ? claimStdout() : process.stdout;
@@ -196,7 +203,7 @@ export async function testCommand(args: string[]): Promise<number> {
       const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
       // The host's hook timeout bounds a factory, as in the host (a manifest's own wins).
       const hookTimeoutMs = host.settings.hookTimeoutMs;
-      const paths = lifecyclePaths(definition, { cover, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
+      const paths = lifecyclePaths(definition, { cover, hookLimitMs, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
       entry.paths = paths.length;
       const ended = new Map<string, Verdict>();
       verdicts.set(entry.name, ended);

@@ -63,7 +63,8 @@ too).
 `;
 
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]
-                            [--max-failures N] [--no-handles] [--json] [--verbose]
+                            [--max-failures N] [--hook-limit MS] [--no-handles] [--json]
+                            [--verbose]
 
 Walks every plugin, one path at a time, through the lifecycle paths of
 plugin-factory/testing: its real hooks, with failures, timeouts and cancels injected where a
@@ -79,6 +80,8 @@ Options:
   --cover             transitions (default): one path per transition, 171 to 365 a plugin;
                       simple: every path that visits no state twice, fewer and shorter.
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
+  --hook-limit MS     How long a hook a path expects to succeed may take (default 2000), never
+                      more than the plugin's own hookTimeoutMs.
   --no-handles        Do not check for handles left open, nor close them (child processes
                       a plugin leaves running are left running).
   --json              Print one JSON document: {"plugins":[…],"problems":[…],"interrupted":null}.

@@ -68,10 +68,10 @@ export interface LifecyclePathsOptions {
   hostHooks?: ReadonlyArray<{ name: string; mode: HostHookMode }>;
   /**
    * `transitions` (default): one path per transition of the model. `simple`: every path that
-   * visits no state twice, fewer and shorter, with no restart or re-init.
+   * visits no state twice, fewer and shorter, with no restart, re-init or cancel mid-hook.
    */
   cover?: PathCover;
-  /** Real ms the kit waits for a hook the path expects to succeed. @default 2000 */
+  /** Real ms the kit waits for a hook the path expects to succeed; never more than the plugin's own `hookTimeoutMs`. @default 2000 */
   hookLimitMs?: number;
   /** The host's hook timeout, for a plugin whose manifest sets none: it bounds the module's factory, in real ms, as the engine does. @default 5000 */
   hookTimeoutMs?: number;
@@ -282,6 +282,10 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   const platform = new PluginPlatform({ logger });
   const runtimes = new PluginRuntimes(logger, clock, platform);
   const plugin = prepare(definition, settings);
+  // A hook slower than the plugin's own time limit times out in a host: the kit does not wait longer.
+  const hookLimitMs = Math.min(settings.hookLimitMs, plugin.hookTimeoutMs);
+  const overLimit = (hook: StepHook) =>
+    hookLimitMs < settings.hookLimitMs ? `${hook} did not settle within the plugin's hookTimeoutMs (${hookLimitMs} ms)` : `${hook} did not settle within ${hookLimitMs} ms (hookLimitMs)`;
   const token: WalkToken = { plugin: plugin.name, path: name };
   /** Runs `fn` as the plugin's code. */
   const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
@@ -341,7 +345,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   };
   /** The real hook runs; the path expects it to succeed. Once the path has failed (`lenient`), it may not. */
   const succeed = async (call: Call, step: string) => {
-    const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : settings.hookLimitMs);
+    const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : hookLimitMs);
     if (outcome.kind === 'done') return call.resolve();
     if (outcome.kind === 'pending') {
       // Given up on as the engine gives up on a hook: its time runs out and ctx.signal is aborted,
@@ -352,7 +356,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
     if (lenient) return;
     if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
-    throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+    throw diverged(`at ${step}, ${overLimit(call.hook)}`);
   };
   /**
    * A timeout or a cancel (`act`) reaches a hook only while it is under way. One that settles
@@ -444,10 +448,10 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       case 'DISPOSE_FAIL': {
         // As if it failed at its very end: the real one runs (and releases what it releases).
         const call = await callOf(event === 'STOP_FAIL' ? 'stop' : 'dispose', step);
-        const outcome = await outcomeWithin(begin(call), settings.hookLimitMs);
+        const outcome = await outcomeWithin(begin(call), hookLimitMs);
         if (outcome.kind === 'pending') {
           call.reject(injected(call.hook));
-          throw diverged(`at ${step}, ${call.hook} did not settle within ${settings.hookLimitMs} ms`);
+          throw diverged(`at ${step}, ${overLimit(call.hook)}`);
         }
         return call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
       }

@@ -232,11 +232,34 @@ describe('plugin-factory test', () => {
     ['an unknown --plugin', ['--plugin', 'ghost']],
     ['a bad --cover', ['--cover', 'all']],
     ['a bad --max-failures', ['--max-failures', 'many']],
+    ['a --hook-limit of 0', ['--hook-limit', '0']],
+    ['a --hook-limit that is not a number', ['--hook-limit', 'soon']],
     ['an unknown option', ['--fast']],
   ])('exits 2 on %s', async (_name, args) => {
     const { code, stdout } = await cli(['test', `${FIXTURES}/good`, ...args], TIMEOUT);
     expect(code).toBe(2);
     expect(stdout).toBe('');
+  });
+
+  it('--hook-limit sets how long a hook a path expects to succeed may take', async () => {
+    const patientDir = await mkdtemp(join(tmpdir(), 'plugin-factory-test-limit-'));
+    try {
+      await mkdir(join(patientDir, 'patient'));
+      await writeFile(join(patientDir, 'patient', 'plugin.json'), JSON.stringify({ name: 'patient', version: '1.0.0', hookTimeoutMs: 10_000 }));
+      await writeFile(
+        join(patientDir, 'patient', 'index.mjs'),
+        "export default { init() {}, start(ctx) { return new Promise((resolve, reject) => { const t = setTimeout(resolve, 300); ctx.signal.addEventListener('abort', () => { clearTimeout(t); reject(ctx.signal.reason); }); }); }, stop() {} };\n",
+      );
+      const args = [patientDir, '--cover', 'simple', '--max-failures', '1'];
+      const roomy = await testJson(args);
+      const tight = await testJson([...args, '--hook-limit', '100']);
+      expect(roomy.code).toBe(0);
+      expect(roomy.report.plugins[0]!.failed).toEqual([]);
+      expect(tight.code).toBe(1);
+      expect(tight.report.plugins[0]!.failed.map((path) => path.code)).toEqual(['LIFECYCLE_PATH_DIVERGED']);
+    } finally {
+      await rm(patientDir, { recursive: true, force: true });
+    }
   });
 
   it('exits 1 with the host problem when the target does not exist', async () => {

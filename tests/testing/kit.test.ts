@@ -549,6 +549,27 @@ describe('plugin bugs the kit catches', () => {
     expect(await codeOf(named(lifecyclePaths({ manifest, module: slow.module }), path).run())).toBeUndefined();
   });
 
+  it("a hook slower than the plugin's own hookTimeoutMs diverges, as it times out in a host, though hookLimitMs is longer", async () => {
+    const slowStart = (ms: number) => ({
+      init() {},
+      start: (ctx: PluginContext) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, ms);
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(ctx.signal.reason);
+          }, { once: true });
+        }),
+      stop() {},
+    });
+    const path = 'VALID → INIT → INIT_OK → START → START_OK';
+    const strict = { ...manifest, hookTimeoutMs: 100 };
+    expect(await codeOf(named(lifecyclePaths({ manifest: strict, module: slowStart(300) }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    // The host default (hookTimeoutMs option) caps it the same way for a manifest without one.
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: slowStart(300) }, { hookTimeoutMs: 100 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    expect(await codeOf(named(lifecyclePaths({ manifest: { ...manifest, hookTimeoutMs: 1000 }, module: slowStart(300) }), path).run())).toBeUndefined();
+  });
+
   it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
     // Its wait ignores the signal.
     const deaf = listening(await freePort(), () => new Promise((resolve) => setTimeout(resolve, 5)));
