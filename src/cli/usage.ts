@@ -3,7 +3,7 @@
  * stderr, exit 2".
  */
 import { describeThrown } from '../errors.ts';
-import { webSocketUrl } from '../inspection/stately.ts';
+import { shownUrl, webSocketUrl } from '../inspection/stately.ts';
 
 export const USAGE = `Usage: plugin-factory <command> [options]
 
@@ -202,7 +202,7 @@ export function observerFlags(
     if (!(port >= 0 && port <= 65535)) throw new UsageError(`--dashboard takes a port from 0 to 65535 (got '${dashboard}')`, usage);
   }
   if (inspect !== undefined && inspect !== '' && webSocketUrl(inspect) === null) {
-    throw new UsageError(`--inspect takes a WebSocket URL such as ws://127.0.0.1:8080 (got '${inspect}')`, usage);
+    throw new UsageError(`--inspect takes a WebSocket URL such as ws://127.0.0.1:8080 (got '${shownUrl(inspect)}')`, usage);
   }
   return { dashboard: port, inspect: inspect ?? null };
 }

@@ -10,7 +10,7 @@ import type { PluginManager } from '../manager.ts';
 import { createInspectionHub } from '../inspection/hub.ts';
 import type { InspectionHub } from '../inspection/hub.ts';
 import { secretsOf } from '../inspection/redact.ts';
-import { connectStatelyInspector } from '../inspection/stately.ts';
+import { connectStatelyInspector, shownUrl } from '../inspection/stately.ts';
 import type { StatelyInspector } from '../inspection/stately.ts';
 import { reloadFromHost } from './host-reload.ts';
 import { serveDashboard } from './serve.ts';
@@ -36,19 +36,6 @@ export interface Observers {
   learn(definition: PluginDefinition): void;
   /** Ends the live streams, the server and the inspector connection. */
   close(): Promise<void>;
-}
-
-/** A URL as the run prints it: credentials in it (`ws://user:pw@…`) are not shown. */
-export function shownUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === '' && parsed.password === '') return url;
-    parsed.username = '***';
-    parsed.password = '';
-    return parsed.href;
-  } catch {
-    return url;
-  }
 }
 
 /** Connects the inspector (when chosen) and prepares the hub for the plugins of `host`; nothing is served yet. */

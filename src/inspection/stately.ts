@@ -51,12 +51,28 @@ export function webSocketUrl(url: unknown): string | null {
   return (parsed.protocol === 'ws:' || parsed.protocol === 'wss:') && parsed.hash === '' ? parsed.href : null;
 }
 
+/**
+ * A URL as it is printed: credentials in it (`ws://user:pw@…`) are not shown, in one that does
+ * not parse either (a typo in its port).
+ */
+export function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+  }
+}
+
 function checkUrl(url: unknown): string {
   const href = webSocketUrl(url);
   if (href === null) {
     throw new PluginFactoryError(
       'OPTIONS_INVALID',
-      `Stately inspector: url must be a WebSocket URL such as ws://127.0.0.1:8080, without a #fragment (got ${JSON.stringify(url)})`,
+      `Stately inspector: url must be a WebSocket URL such as ws://127.0.0.1:8080, without a #fragment (got ${typeof url === 'string' ? JSON.stringify(shownUrl(url)) : JSON.stringify(url)})`,
     );
   }
   return href;

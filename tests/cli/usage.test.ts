@@ -38,6 +38,8 @@ describe('plugin-factory usage', () => {
       [['run', FIXTURES, '--inspect', 'ws://127.0.0.1:1'], /--inspect=ws:\/\/127\.0\.0\.1:1\b/],
       [['run', FIXTURES, '--inspect=ws://127.0.0.1:99999'], /--inspect takes a WebSocket URL/],
       [['run', FIXTURES, '--inspect=ws://127.0.0.1:9/#frag'], /--inspect takes a WebSocket URL/],
+      // Credentials in a URL that does not parse are not shown either.
+      [['run', FIXTURES, '--inspect=ws://admin:hunter2@127.0.0.1:99999'], /^(?![\s\S]*hunter2)[\s\S]*--inspect takes a WebSocket URL/],
     ];
     await inBatches(cases, async ([args, message]) => {
       const { code, stdout, stderr } = await cli(args);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createPluginManager, loadHost, silentLogger } from '../../src/index.ts';
-import { shownUrl, startObservers } from '../../src/dashboard/observers.ts';
+import { startObservers } from '../../src/dashboard/observers.ts';
+import { shownUrl } from '../../src/inspection/stately.ts';
 import { stopWithin } from '../helpers/host.ts';
 import { until } from '../helpers/time.ts';
 import { call } from './http.ts';
@@ -73,5 +74,8 @@ describe('inspector URLs as run prints them', () => {
     expect(shownUrl('ws://user:hunter2@127.0.0.1:9/path')).toBe('ws://***@127.0.0.1:9/path');
     expect(shownUrl('ws://token@127.0.0.1:9')).toBe('ws://***@127.0.0.1:9/');
     expect(shownUrl('ws://127.0.0.1:9')).toBe('ws://127.0.0.1:9');
+    // One that does not parse (a typo in its port) is still printed without them.
+    expect(shownUrl('ws://admin:hunter2@127.0.0.1:99999/x')).toBe('ws://***@127.0.0.1:99999/x');
+    expect(shownUrl('ws://127.0.0.1:99999/a@b')).toBe('ws://127.0.0.1:99999/a@b');
   });
 });

@@ -355,6 +355,12 @@ describe('connectStatelyInspector', () => {
     await expect(connectStatelyInspector({ url: url as string })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' } satisfies Partial<PluginFactoryError>);
   });
 
+  it('refuses a url that does not parse without quoting the credentials in it', async () => {
+    const refused = await connectStatelyInspector({ url: 'ws://admin:hunter2@127.0.0.1:99999' }).then(() => null, (error: PluginFactoryError) => error);
+    expect(refused?.code).toBe('OPTIONS_INVALID');
+    expect(refused?.message).not.toContain('hunter2');
+  });
+
   it.each(['hunter2', [1, 2], null])('refuses redact %o with OPTIONS_INVALID before it connects to anything', async (redact) => {
     const relay = await receiver();
     await expect(connectStatelyInspector({ url: relay.url, redact: redact as never })).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
