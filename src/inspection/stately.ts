@@ -127,6 +127,7 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
   // constructor has returned, and a burst of events costs one pass.
   let queue: Array<{ event: InspectionEvent; at: number }> = [];
   let closed = false;
+  let closing: Promise<void> | null = null;
   const flush = () => {
     const batch = queue;
     queue = [];
@@ -151,12 +152,15 @@ export async function connectStatelyInspector(options: StatelyInspectorOptions =
       }
       redact.add(values);
     },
-    async close() {
-      if (closed) return;
-      flush();
-      closed = true;
-      await socket.close();
-      await relay?.close();
+    close() {
+      // A second call waits for the first one's work rather than resolving before it is done.
+      closing ??= (async () => {
+        flush();
+        closed = true;
+        await socket.close();
+        await relay?.close();
+      })();
+      return closing;
     },
   };
 }

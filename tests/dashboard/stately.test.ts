@@ -236,6 +236,16 @@ describe('connectStatelyInspector', () => {
     expect(ok).toBe('open');
   });
 
+  it('a second close() resolves once the first has closed everything, not before', async () => {
+    const stately = await connectStatelyInspector();
+    cleanups.push(() => stately.close());
+    let firstDone = false;
+    const first = stately.close().then(() => (firstDone = true));
+    await stately.close();
+    expect(firstDone).toBe(true);
+    await first;
+  });
+
   it("the relay's page may not be framed by another site, and answers only requests addressed to a loopback name", async () => {
     const relay = await startInspectorRelay();
     cleanups.push(() => relay.close());
