@@ -202,7 +202,9 @@ export async function startInspectorRelay(options: InspectorRelayOptions = {}): 
       if (binary) return;
       const frame = data.toString();
       try {
-        replay.remember(frame);
+        // Not a JSON object: not relayed either, since a receiver that parses every frame (the
+        // @statelyai/inspect package's) would fail on it.
+        if (!replay.remember(frame)) return;
       } catch {
         // Whatever a client sends, the host goes on: the frame is still relayed, just not kept.
       }

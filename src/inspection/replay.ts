@@ -11,8 +11,9 @@
  * ended actors, then the oldest actors.
  *
  * Every plugin actor's registration carries the same chart definition (about 7 KB); it is kept
- * once and counted once, so that a registration costs a few hundred bytes and a host of 20,000
- * plugins fits without forgetting its first actors (the manager among them).
+ * once and counted once, so that a registration costs a few hundred bytes and 20,000 actors (a
+ * manager and 19,999 plugins) fit in the size bound; past the count, the oldest live actor is
+ * forgotten first, and that is the manager.
  */
 export interface ReplayLimits {
   actors: number;
@@ -36,6 +37,11 @@ export const REPLAY_LIMITS: ReplayLimits = {
 interface Frame {
   text: string;
   bytes: number;
+}
+
+/** An event kept, with the actor it was sent to. */
+interface EventFrame extends Frame {
+  session: string | null;
 }
 
 /** A definition many registrations carry, kept once. */
@@ -97,7 +103,9 @@ export class Replay {
   private readonly ended = new Set<string>();
   /** The same, by name. */
   private readonly endedByName = new Map<string, Set<string>>();
-  private readonly events: Frame[] = [];
+  private readonly events: EventFrame[] = [];
+  /** How many kept events each actor has, for those that have any. */
+  private readonly eventsOf = new Map<string, number>();
   private readonly definitions = new Map<string, SharedDefinition>();
   private bytes = 0;
 
@@ -108,17 +116,21 @@ export class Replay {
     return this.bytes;
   }
 
-  /** Remembers one frame a client sent; anything that is not a JSON object is not kept. */
-  remember(text: string): void {
+  /**
+   * Remembers one frame a client sent; anything that is not a JSON object is not kept, and false
+   * says so (a receiver would fail to parse it).
+   */
+  remember(text: string): boolean {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      return;
+      return false;
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
     const { type, sessionId, snapshot, definition, name } = parsed as { type?: unknown; sessionId?: unknown; snapshot?: unknown; definition?: unknown; name?: unknown };
     this.keep(text, { type, sessionId, status: (snapshot as { status?: unknown } | null | undefined)?.status, definition, name });
+    return true;
   }
 
   /** Remembers a frame whose kind the caller knows (it built it), without parsing it. */
@@ -156,12 +168,13 @@ export class Replay {
       }
     } else {
       if (!frame) return;
-      this.events.push(frame);
+      this.events.push({ ...frame, session });
       this.bytes += frame.bytes;
-      if (this.events.length > this.limits.events) this.bytes -= this.events.shift()!.bytes;
+      if (session !== null) this.eventsOf.set(session, (this.eventsOf.get(session) ?? 0) + 1);
+      if (this.events.length > this.limits.events) this.dropOldestEvent();
     }
     while (this.bytes > this.limits.totalBytes) {
-      if (this.events.length > 0) this.bytes -= this.events.shift()!.bytes;
+      if (this.events.length > 0) this.dropOldestEvent();
       else this.forget((this.ended.size > 0 ? this.ended : this.actors).keys().next().value!);
     }
   }
@@ -218,6 +231,15 @@ export class Replay {
     return { head: text, shared: null, tail: '', bytes };
   }
 
+  private dropOldestEvent(): void {
+    const event = this.events.shift()!;
+    this.bytes -= event.bytes;
+    if (event.session === null) return;
+    const left = this.eventsOf.get(event.session)! - 1;
+    if (left === 0) this.eventsOf.delete(event.session);
+    else this.eventsOf.set(event.session, left);
+  }
+
   private forget(session: string): void {
     const entry = this.actors.get(session);
     if (!entry) return;
@@ -228,6 +250,15 @@ export class Replay {
       this.bytes -= shared.bytes;
     }
     this.actors.delete(session);
+    // Its events go with it: a viewer told of no such actor would get events from nowhere.
+    if (this.eventsOf.delete(session)) {
+      let kept = 0;
+      for (const event of this.events) {
+        if (event.session === session) this.bytes -= event.bytes;
+        else this.events[kept++] = event;
+      }
+      this.events.length = kept;
+    }
     if (this.ended.delete(session) && entry.name !== null) {
       const sessions = this.endedByName.get(entry.name);
       sessions?.delete(session);

@@ -28,6 +28,23 @@ describe('relay replay', () => {
     expect(sessions(replay)).toEqual(['actor a', 'event 2', 'event 3', 'snapshot a']);
   });
 
+  it("forgets a stopped actor's events with it, so no replayed event is for an actor the viewer was not told about", () => {
+    const to = (id: string, n: number) => JSON.stringify({ type: '@xstate.event', sessionId: id, n });
+    const replay = new Replay({ ...limits, actors: 10, events: 10, totalBytes: 10_000 });
+    replay.remember(actor('a'));
+    replay.remember(actor('b'));
+    replay.remember(to('a', 1));
+    replay.remember(to('b', 2));
+    replay.remember(to('a', 3));
+    replay.remember(snapshot('a', 'stopped'));
+    expect(sessions(replay)).toEqual(['actor b', 'event 2']);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
+    // The count of events left is right too: the next ones push out the oldest as before.
+    for (const n of [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]) replay.remember(to('b', n));
+    expect(sessions(replay)).toEqual(['actor b', ...[4, 5, 6, 7, 8, 9, 10, 11, 12, 13].map((n) => `event ${n}`)]);
+    expect(replay.size).toBe(replay.frames().reduce((sum, frame) => sum + Buffer.byteLength(frame), 0));
+  });
+
   it('keeps an actor that ended on its own with its last snapshot, as a live viewer saw it; only the most recent ones', () => {
     const replay = new Replay({ ...limits, actors: 10, events: 0 });
     replay.remember(actor('manager'));

@@ -328,7 +328,7 @@ describe('connectStatelyInspector', () => {
     }
   });
 
-  it('a client sending frames that are not JSON objects neither crashes the host nor stops the relay', async () => {
+  it('a client sending frames that are not JSON objects neither crashes the host nor stops the relay, and they reach no other client', async () => {
     const stately = await connectStatelyInspector();
     try {
       const url = stately.url;
@@ -342,12 +342,13 @@ describe('connectStatelyInspector', () => {
       const viewer = await open(url);
       const got: string[] = [];
       viewer.on('message', (data) => got.push(data.toString()));
-      for (const junk of ['null', '42', '[]', '"text"', '{"type":"@xstate.snapshot","sessionId":null}']) sender.send(junk);
+      for (const junk of ['not json {', 'null', '42', '[]', '"text"', '{"type":"@xstate.snapshot","sessionId":null}']) sender.send(junk);
       sender.send('{"type":"@xstate.event","sessionId":"x:1"}');
       const deadline = Date.now() + 5000;
       while (!got.includes('{"type":"@xstate.event","sessionId":"x:1"}') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      // Every frame was relayed, and the process is still here to say so.
-      expect(got.slice(-6)).toEqual(['null', '42', '[]', '"text"', '{"type":"@xstate.snapshot","sessionId":null}', '{"type":"@xstate.event","sessionId":"x:1"}']);
+      // The JSON objects were relayed (a receiver parses every frame: the others would break it),
+      // and the process is still here to say so.
+      expect(got).toEqual(['{"type":"@xstate.snapshot","sessionId":null}', '{"type":"@xstate.event","sessionId":"x:1"}']);
       sender.close();
       viewer.close();
     } finally {
