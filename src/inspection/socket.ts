@@ -160,6 +160,8 @@ export class InspectorSocket {
       });
       // The close frame goes out after everything queued before it.
       const finish = () => {
+        // Frames were dropped while it connected: the live actors go out instead, as in flush().
+        if (this.pending.dropped && !this.replaying) this.startReplay();
         const replaying = this.replaying;
         this.replaying = null;
         for (let frame = replaying?.next(); frame !== undefined; frame = replaying!.next()) socket.send(frame);

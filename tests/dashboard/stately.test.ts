@@ -665,6 +665,20 @@ describe('InspectorSocket', () => {
     expect(kinds.slice(0, 3)).toEqual(['@xstate.actor manager', '@xstate.actor a', '@xstate.actor b']);
   });
 
+  it('close() while still connecting, after the waiting frames overflowed, sends the live actors rather than the newest frames only', async () => {
+    const late = await receiver();
+    const socket = new InspectorSocket({ url: late.url, buffer: 5 });
+    for (const id of ['manager', 'a', 'b']) socket.send(JSON.stringify({ type: '@xstate.actor', sessionId: id, name: id }));
+    for (let n = 0; n < 20; n++) socket.send(JSON.stringify({ type: '@xstate.event', sessionId: 'a', n }));
+    await socket.close();
+    await until(() => late.frames.some((text) => (JSON.parse(text) as { n?: number }).n === 19));
+    const kinds = late.frames.map((text) => {
+      const parsed = JSON.parse(text) as { type: string; sessionId: string };
+      return `${parsed.type} ${parsed.sessionId}`;
+    });
+    expect(kinds.slice(0, 3)).toEqual(['@xstate.actor manager', '@xstate.actor a', '@xstate.actor b']);
+  });
+
   it('with replayOnReconnect, a relay that restarted is told the live actors again', async () => {
     const first = await receiver();
     const port = Number(new URL(first.url).port);
