@@ -597,12 +597,26 @@ async function outcomeWithin(result: Promise<unknown>, ms: number): Promise<Outc
 
 /**
  * Kinds of async resource that hold the process open (or a file) until closed. Requests in flight
- * end by themselves; lazily made singletons (the DNS channel) are the runtime's, not the plugin's.
+ * end by themselves (below); lazily made singletons (the DNS channel) are the runtime's, not the plugin's.
  */
 const HANDLE_KINDS = new Set([
   'Timeout', 'Immediate', 'TCPSERVERWRAP', 'TCPWRAP', 'PIPESERVERWRAP', 'PIPEWRAP', 'UDPWRAP', 'PROCESSWRAP',
   'FSEVENTWRAP', 'STATWATCHER', 'SIGNALWRAP', 'TTYWRAP', 'FILEHANDLE', 'WORKER', 'MESSAGEPORT',
 ]);
+
+/**
+ * Requests in flight (file system, DNS, crypto, a socket's connect or write): each ends by itself,
+ * but what its callback or the code awaiting it opens next is the plugin's too, however late.
+ */
+const REQUEST_KINDS = new Set([
+  'FSREQCALLBACK', 'FSREQPROMISE', 'FILEHANDLECLOSEREQ', 'GETADDRINFOREQWRAP', 'GETNAMEINFOREQWRAP', 'QUERYWRAP',
+  'PBKDF2REQUEST', 'RANDOMBYTESREQUEST', 'SCRYPTREQUEST', 'KEYGENREQUEST', 'HKDFREQUEST', 'SIGNREQUEST',
+  'VERIFYREQUEST', 'HASHREQUEST', 'CIPHERREQUEST', 'DERIVEBITSREQUEST', 'CHECKPRIMEREQUEST', 'RANDOMPRIMEREQUEST',
+  'CONNECTWRAP', 'WRITEWRAP', 'SHUTDOWNWRAP',
+]);
+
+/** How long a stopped watch goes on closing what the plugin's requests still in flight open. */
+const DRAIN_LIMIT_MS = 60_000;
 
 /**
  * Whether a timer counts: an unref'd one-shot (such as the one behind `AbortSignal.timeout`) keeps
@@ -649,27 +663,38 @@ async function untilLoopTurn(): Promise<void> {
 /** The handles the plugin's code opened and has not closed, by async id. */
 class HandleWatch {
   private readonly open = new Map<number, { kind: string; resource: object }>();
+  /** The plugin's requests in flight, by async id. */
+  private readonly requests = new Set<number>();
   private readonly hook: AsyncHook;
+  /** Stopped while requests were in flight: what they lead to opening is closed as it opens. */
+  private draining: { limit: NodeJS.Timeout } | null = null;
 
   constructor(readonly token: object) {
     this.hook = createHook({
       init: (id, kind, _trigger, resource) => {
-        if (HANDLE_KINDS.has(kind) && pluginCode.getStore() === token) this.open.set(id, { kind, resource });
+        if (pluginCode.getStore() !== token) return;
+        if (REQUEST_KINDS.has(kind)) this.requests.add(id);
+        else if (!HANDLE_KINDS.has(kind)) return;
+        // Closed once the code that opens it has made it whole (its owner is set after this).
+        else if (this.draining) pluginCode.exit(() => setImmediate(() => release(kind, resource)));
+        else this.open.set(id, { kind, resource });
       },
       destroy: (id) => {
         this.open.delete(id);
+        if (this.requests.delete(id) && this.requests.size === 0 && this.draining) this.endDrain();
       },
     }).enable();
   }
 
   /**
-   * What is still open, waiting up to `ms` for closes under way. Only what counts is waited for:
-   * an unref'd one-shot timer (the one behind `AbortSignal.timeout`) would hold every path for
-   * the whole wait. What is found is then closed (see `stop`).
+   * What is still open, waiting up to `ms` for closes under way and for requests in flight (what
+   * they lead to opening counts too). Only what counts is waited for: an unref'd one-shot timer
+   * (the one behind `AbortSignal.timeout`) would hold every path for the whole wait. What is
+   * found is then closed (see `stop`).
    */
   async leaked(ms: number): Promise<string[]> {
     const end = Date.now() + ms;
-    while (this.counted().length > 0 && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    while ((this.counted().length > 0 || this.requests.size > 0) && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     const counts = new Map<string, number>();
     for (const { kind } of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
     // A file watched again with fs.watchFile after an earlier path leaked it: Node hands out the
@@ -696,9 +721,21 @@ class HandleWatch {
    * the next path's listen fail with `EADDRINUSE`.
    */
   stop(): void {
-    this.hook.disable();
     for (const { kind, resource } of this.counted()) release(kind, resource);
     this.open.clear();
+    if (this.draining) return;
+    // A hook given up on may still be awaiting a request, and open a server once it is done: the
+    // watch goes on closing what the plugin opens until its requests are over (or for a minute),
+    // so that it does not make the next path fail (EADDRINUSE).
+    if (this.requests.size > 0) this.draining = { limit: setTimeout(() => this.endDrain(), DRAIN_LIMIT_MS).unref() };
+    else this.hook.disable();
+  }
+
+  private endDrain(): void {
+    if (this.draining) clearTimeout(this.draining.limit);
+    this.draining = null;
+    this.requests.clear();
+    this.hook.disable();
   }
 }
 

@@ -10,6 +10,7 @@ import { readdirSync, unwatchFile, watchFile } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/time.ts';
 import { defineService, loadPluginFolder } from '../../src/index.ts';
 import type { PluginContext, PluginDefinition } from '../../src/index.ts';
 import { lifecyclePaths, standIn } from '../../src/testing/index.ts';
@@ -568,6 +569,55 @@ describe('plugin bugs the kit catches', () => {
     // The host default (hookTimeoutMs option) caps it the same way for a manifest without one.
     expect(await codeOf(named(lifecyclePaths({ manifest, module: slowStart(300) }, { hookTimeoutMs: 100 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
     expect(await codeOf(named(lifecyclePaths({ manifest: { ...manifest, hookTimeoutMs: 1000 }, module: slowStart(300) }), path).run())).toBeUndefined();
+  });
+
+  it('a hook given up on that ignores its signal and awaits file reads: the server it opens after them is closed, and the next path passes', async () => {
+    const here = fileURLToPath(import.meta.url);
+    let finished = false;
+    const deaf = listening(await freePort(), async () => {
+      // Requests, not handles: the kit sees no timer it could clear.
+      const begun = Date.now();
+      while (Date.now() - begun < 300) await stat(here);
+    });
+    const start = deaf.module.start;
+    deaf.module.start = async (ctx: PluginContext) => {
+      try {
+        await start(ctx);
+      } finally {
+        finished = true;
+      }
+    };
+    const path = 'VALID → INIT → INIT_OK → START → START_OK';
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: deaf.module }, { hookLimitMs: 50, abortGraceMs: 50 }), path).run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    await until(() => finished, 5000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await codeOf(named(lifecyclePaths({ manifest, module: deaf.module }), path).run())).toBeUndefined();
+  });
+
+  it('a handle opened once file reads begun in start (and not awaited) are done is a leak, though stop ran before it opened', async () => {
+    const here = fileURLToPath(import.meta.url);
+    let timer: NodeJS.Timeout | null = null;
+    let ticks = 0;
+    const module = {
+      init() {},
+      start() {
+        void (async () => {
+          const begun = Date.now();
+          while (Date.now() - begun < 150) await stat(here);
+          timer = setInterval(() => void ticks++, 20);
+        })();
+      },
+      stop() {
+        if (timer) clearInterval(timer);
+        timer = null;
+      },
+    };
+    const paths = lifecyclePaths({ manifest, module });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())).toBe('HANDLE_LEAKED');
+    // The kit closed it.
+    const before = ticks;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(ticks).toBe(before);
   });
 
   it('start that leaves its server open when abandoned: the retry diverges or leaks', async () => {
