@@ -23,6 +23,7 @@ import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
 import { ValidationFailure, loadModule } from './prepare.ts';
+import { onSettled } from './settled.ts';
 import type { LoadLimits, PreparedPlugin } from './prepare.ts';
 
 /** Health polling of plugins that have a `health` hook, unless their manifest says otherwise. */
@@ -742,17 +743,22 @@ function internalFault(secrets: Redactor, name: string, hook: string, error: unk
   });
 }
 
-/** Waits for `promise`, at most `ms`, or until `signal` aborts; leaves no timer behind. */
+/**
+ * Waits for `promise`, at most `ms`, or until `signal` aborts; leaves no timer behind, and nothing
+ * attached to a promise that never settles (a hung hook's, waited for again at every retry).
+ */
 function settleWithin(promise: Promise<void>, ms: number, signal: AbortSignal, clock: Clock): Promise<void> {
   return new Promise<void>((resolve) => {
+    let giveUp: () => void = noop;
     const done = () => {
       clock.clearTimeout(timer);
       signal.removeEventListener('abort', done);
+      giveUp();
       resolve();
     };
     const timer = clock.setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
-    void promise.then(done);
+    giveUp = onSettled(promise, done);
   });
 }
 

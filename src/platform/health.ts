@@ -14,6 +14,7 @@ import { MAX_TIMER_MS } from '../manifest.ts';
 import { cutText } from '../printable.ts';
 import { isPluginName, optionsError, quote, realTimers } from './_utils.ts';
 import type { Timers } from './_utils.ts';
+import { onSettled } from '../settled.ts';
 import { MAX_MESSAGE, normalizeHealth, sameHealth } from './health-result.ts';
 import type { HealthReport } from './health-result.ts';
 
@@ -97,16 +98,14 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
   let hasTimer = false;
   let controller: AbortController | null = null;
   let inFlight: Promise<unknown> | null = null;
-  if (options.inFlight) {
-    const earlier = options.inFlight.then(
-      () => undefined,
-      () => undefined,
-    );
-    inFlight = earlier;
-    void earlier.then(() => {
-      if (inFlight === earlier) inFlight = null;
-    });
-  }
+  // The earlier poller's check, waited for only while this poller runs: one that never settles
+  // must not keep every poller made after it (a plugin restarted for days) through a callback.
+  const earlier = options.inFlight ?? null;
+  let earlierSettled = earlier === null;
+  let giveUpEarlier: () => void = () => undefined;
+  const awaitEarlier = () => {
+    if (!earlierSettled) giveUpEarlier = onSettled(earlier!, () => void (earlierSettled = true));
+  };
   let last: HealthReport | undefined;
   let consecutive = 0;
 
@@ -164,7 +163,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
   const tick = () => {
     const gen = generation;
     const started = timers.now();
-    if (inFlight) {
+    if (inFlight || !earlierSettled) {
       record(timedOut(started), false);
       next(gen);
       return;
@@ -208,6 +207,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
       running = true;
       last = undefined;
       consecutive = 0;
+      awaitEarlier();
       setTimer(tick, options.initialDelayMs ?? 0);
     },
     stop() {
@@ -217,6 +217,7 @@ export function createHealthPoller(options: HealthPollerOptions): HealthPoller {
       clearTimer();
       controller?.abort();
       controller = null;
+      giveUpEarlier();
     },
     get running() {
       return running;

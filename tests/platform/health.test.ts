@@ -155,6 +155,33 @@ describe('health poller', () => {
     health.stop();
   });
 
+  it("waits for an earlier poller's check still in flight, and a check that never settles keeps no poller made after it", async () => {
+    // A check of the previous run that hangs for good: each poller made after it (one per restart
+    // of the plugin) waits for it, and must not stay attached to it once stopped.
+    let attached = 0;
+    let settle: () => void = () => undefined;
+    const hung: Promise<unknown> = new Promise<void>((resolve) => (settle = resolve));
+    const counted = { then: (onFulfilled: () => void, onRejected: () => void) => (attached++, hung.then(onFulfilled, onRejected)) } as unknown as Promise<unknown>;
+    for (let restart = 0; restart < 50; restart++) {
+      let calls = 0;
+      const { timers, health } = poller(() => (calls++, 'healthy'), { inFlight: counted });
+      health.start();
+      await timers.advance(0);
+      expect(calls).toBe(0); // not called alongside the check still in flight
+      health.stop();
+    }
+    expect(attached).toBe(1);
+    // Once it settles, a poller that waits for it checks again.
+    let calls = 0;
+    const { timers, health } = poller(() => (calls++, 'healthy'), { inFlight: counted });
+    health.start();
+    settle();
+    await timers.advance(0);
+    await timers.advance(100);
+    expect(calls).toBeGreaterThan(0);
+    health.stop();
+  });
+
   it('reads a throw, a rejection and a malformed result as unhealthy with a code', async () => {
     const selfThrowing = unreadableError();
     const cyclic = cyclicObject();
