@@ -23,11 +23,13 @@ export type ManagerModelEvent =
   | { type: 'STOP_DB' }
   | { type: 'START_DB' }
   | { type: 'RETRY_DB' }
+  | { type: 'RESET_DB' }
   | { type: 'RELOAD_DB' }
+  | { type: 'RELOAD_DB_KEEP_STOPPED' }
   | { type: 'UNLOAD_API' };
 
 export const MANAGER_MODEL_EVENTS: ManagerModelEvent[] = (
-  ['BOOT', 'BOOT_DB_FAILS', 'SETTLE', 'STOP', 'RESTART_CONFIG', 'RESTART_DB_FAILS', 'STOP_DB', 'START_DB', 'RETRY_DB', 'RELOAD_DB', 'UNLOAD_API'] as const
+  ['BOOT', 'BOOT_DB_FAILS', 'SETTLE', 'STOP', 'RESTART_CONFIG', 'RESTART_DB_FAILS', 'STOP_DB', 'START_DB', 'RETRY_DB', 'RESET_DB', 'RELOAD_DB', 'RELOAD_DB_KEEP_STOPPED', 'UNLOAD_API'] as const
 ).map((type) => ({ type }));
 
 /** Expected settled state of each plugin; `removed` once unloaded. */
@@ -59,6 +61,7 @@ export const managerModel = setup({
     isolates: ({ context }) => context.policy === 'isolate',
     running: ({ context }, params: { name: PluginName }) => context.plugins[params.name] === 'running',
     dbStopped: ({ context }) => context.plugins.db === 'stopped',
+    dbDown: ({ context }) => context.plugins.db === 'stopped' || context.plugins.db === 'created',
     dbHalted: ({ context }) => context.plugins.db === 'failed.halted',
     apiPresent: ({ context }) => context.plugins.api !== 'removed',
   },
@@ -126,16 +129,27 @@ export const managerModel = setup({
           actions: { type: 'expect', params: { db: 'stopped', api: 'stopped' } },
         },
         START_DB: {
-          guard: 'dbStopped',
+          guard: 'dbDown',
           actions: { type: 'expect', params: { db: 'running', api: 'running' } },
         },
         RETRY_DB: {
           guard: 'dbHalted',
           actions: [assign({ dbFails: false }), { type: 'expect', params: { db: 'running', api: 'running' } }],
         },
+        // Back to created, then boots like at start; what was blocked on it comes back.
+        RESET_DB: {
+          guard: 'dbHalted',
+          actions: [assign({ dbFails: false }), { type: 'expect', params: { db: 'running', api: 'running' } }],
+        },
         RELOAD_DB: {
           guard: { type: 'running', params: { name: 'db' } },
           actions: { type: 'expect', params: { db: 'running' } },
+        },
+        // Stopped by hand, it stays down through the reload (the new version is not started: it
+        // rests in created), and so does what its stop took down.
+        RELOAD_DB_KEEP_STOPPED: {
+          guard: 'dbStopped',
+          actions: { type: 'expect', params: { db: 'created', api: 'stopped' } },
         },
         UNLOAD_API: {
           guard: 'apiPresent',

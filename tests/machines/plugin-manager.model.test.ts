@@ -2,7 +2,8 @@
  * Model-based tests of the manager chart: paths through the manager model (both failure
  * policies) drive a real host built with createPluginManager; after every step the host's state,
  * each plugin's state and the order of hook calls must agree with the model. A last test checks
- * that the paths took every transition of the real manager chart.
+ * that the paths took every transition of the real manager chart; those are few (every runtime
+ * command enters one, `command.*`), so the model has an event for each command of its own.
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, getInitialSnapshot, getNextSnapshot } from 'xstate';
@@ -139,6 +140,16 @@ async function walk(policy: Policy, events: ManagerModelEvent[], taken: Set<stri
       case 'RETRY_DB':
         control.dbFailing = false;
         await manager.retryPlugin('db');
+        break;
+      case 'RESET_DB':
+        control.dbFailing = false;
+        await manager.resetPlugin('db');
+        break;
+      case 'RELOAD_DB_KEEP_STOPPED':
+        generation++;
+        await manager.reloadPlugin('db', host.definition('db', generation), { keepStopped: true });
+        expect(calls.slice(before)).toContain(`db.dispose#${generation - 1}`);
+        expect(calls.slice(before).filter((call) => call.endsWith('.start'))).toEqual([]);
         break;
       case 'RELOAD_DB':
         generation++;
