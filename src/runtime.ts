@@ -23,8 +23,8 @@ import type { Redactor } from './platform/secrets.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import type { PluginScopes } from './plugin-platform.ts';
 import { ValidationFailure, loadModule } from './prepare.ts';
-import { onSettled } from './settled.ts';
 import type { LoadLimits, PreparedPlugin } from './prepare.ts';
+import { onSettled } from './settled.ts';
 
 /** Health polling of plugins that have a `health` hook, unless their manifest says otherwise. */
 export interface HealthDefaults {

@@ -12,9 +12,9 @@ import { describeThrown } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 import { MAX_TIMER_MS } from '../manifest.ts';
 import { cutText } from '../printable.ts';
+import { onSettled } from '../settled.ts';
 import { isPluginName, optionsError, quote, realTimers } from './_utils.ts';
 import type { Timers } from './_utils.ts';
-import { onSettled } from '../settled.ts';
 import { MAX_MESSAGE, normalizeHealth, sameHealth } from './health-result.ts';
 import type { HealthReport } from './health-result.ts';
 
