@@ -520,7 +520,7 @@ export class PluginRuntimes {
       run.timedOutAfter = ms;
       const previous = run.waiting ? this.pendingHook.get(running.plugin.name) : undefined;
       // Neither waiting nor called: the host's before-listeners are still running.
-      const inBeforeListeners = !run.waiting && !run.called && run.result !== null;
+      const inBeforeListeners = !run.waiting && !run.called && run.giveUp !== null;
       answer(self, previous ? { type: 'hook.timeout', waitingForPrevious: previous } : inBeforeListeners ? { type: 'hook.timeout', inBeforeListeners } : { type: 'hook.timeout' });
     }, ms);
   }
@@ -561,13 +561,28 @@ export class PluginRuntimes {
     const lifecycle = this.platform.lifecycle;
     const metrics = this.platform.metrics.plugin(plugin.name);
     const started = performance.now();
+    // Answered once, by the first of: the hook's own result (before the host's after-listeners
+    // hear of it, so that a command one sends cannot cancel a hook that has finished), or the
+    // before-listeners' veto.
+    let answered = false;
     const succeeded = () => {
       run.settled = true;
+      if (answered) return;
+      answered = true;
       if (run.over) return;
       const ms = Math.round((performance.now() - started) * 100) / 100;
       run.succeeded = true;
       metrics.hook(run.hook, ms, true);
       answer(self, { type: 'hook.done', ms });
+    };
+    const failed = (error: unknown) => {
+      run.settled = true;
+      if (answered) return;
+      answered = true;
+      if (run.over) return;
+      metrics.hook(run.hook, Math.round((performance.now() - started) * 100) / 100, false);
+      metrics.error('HOOK_FAILED');
+      answer(self, { type: 'hook.failed', error: this.hookError(plugin, run.hook, error) });
     };
     let result: Promise<unknown>;
     try {
@@ -578,7 +593,17 @@ export class PluginRuntimes {
         const callHook = () => {
           if (run.over) return undefined;
           run.called = true;
-          return fn.call(hooks, ctx);
+          // The plugin's own call: what its next call waits for once abandoned (not the
+          // listeners, which the plugin cannot make settle), and what is answered first.
+          let own: Promise<unknown>;
+          try {
+            own = Promise.resolve(fn.call(hooks, ctx));
+          } catch (error) {
+            own = Promise.reject(error);
+          }
+          run.result = own;
+          own.then(succeeded, failed);
+          return own;
         };
         result = lifecycle.runAround(plugin.name, run.hook, callHook, { ended, failure });
       } else {
@@ -591,22 +616,13 @@ export class PluginRuntimes {
           succeeded();
           return;
         }
-        result = Promise.resolve(value);
+        result = run.result = Promise.resolve(value);
       }
     } catch (error) {
-      result = Promise.reject(error);
+      // Only the plugin's own call throws here (runAround reports through its promise).
+      result = run.result = Promise.reject(error);
     }
-    run.result = result;
-    result.then(
-      succeeded,
-      (error: unknown) => {
-        run.settled = true;
-        if (run.over) return;
-        metrics.hook(run.hook, Math.round((performance.now() - started) * 100) / 100, false);
-        metrics.error('HOOK_FAILED');
-        answer(self, { type: 'hook.failed', error: this.hookError(plugin, run.hook, error) });
-      },
-    );
+    result.then(succeeded, failed);
   }
 
   /**

@@ -93,6 +93,8 @@ interface AfterChain {
 interface Listener<F> {
   hook: LifecycleHookName | '*';
   fn: F;
+  /** Its remover ran: not called any more, also by a dispatch already under way. */
+  removed: boolean;
 }
 
 /** @example `lifecycle.onAfter('start', ({ plugin, durationMs }) => log.info({ plugin, durationMs }, 'started'))` */
@@ -115,21 +117,21 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
       throw argumentError(`${which}: ${quote(hook)} is not a lifecycle hook; use one of ${LIFECYCLE_HOOKS.join(', ')} or '*'`);
     }
     if (typeof fn !== 'function') throw argumentError(`${which}: the listener must be a function`);
-    const listener = { hook: hook as LifecycleHookName | '*', fn };
+    const listener: Listener<F> = { hook: hook as LifecycleHookName | '*', fn, removed: false };
     list.push(listener);
     return () => {
+      listener.removed = true;
       const index = list.indexOf(listener);
       if (index >= 0) list.splice(index, 1);
     };
   };
-  const matching = <F>(list: Array<Listener<F>>, hook: LifecycleHookName) =>
-    list.filter((l) => l.hook === '*' || l.hook === hook).map((l) => l.fn);
+  const matching = <F>(list: Array<Listener<F>>, hook: LifecycleHookName) => list.filter((l) => l.hook === '*' || l.hook === hook);
 
   // After-listeners run off the hooks' own path; what still runs is kept for settled().
   const inFlight = new Set<Promise<void>>();
   /** The chain whose listener runs its synchronous part now, if any. */
   let calling: AfterChain | null = null;
-  const queueAfter = (info: AfterInfo, listeners: AfterListener[]) => {
+  const queueAfter = (info: AfterInfo, listeners: Array<Listener<AfterListener>>) => {
     if (listeners.length === 0) return;
     const chain: AfterChain = { letGo: false, done: null };
     const done = runAfter(info, listeners, chain);
@@ -138,8 +140,9 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
     inFlight.add(done);
     void done.then(() => inFlight.delete(done));
   };
-  const runAfter = async (info: AfterInfo, listeners: AfterListener[], chain: AfterChain) => {
-    for (const fn of listeners) {
+  const runAfter = async (info: AfterInfo, listeners: Array<Listener<AfterListener>>, chain: AfterChain) => {
+    for (const { fn, removed } of listeners) {
+      if (removed) continue;
       try {
         const outer = calling;
         calling = chain;
@@ -180,9 +183,10 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
         queueAfter(ok ? { ...info, ok, durationMs } : { ...info, ok, error, durationMs }, afterListeners);
       };
       void options.ended?.then((reason) => tell(false, reason));
-      for (const fn of matching(before, hook)) {
+      for (const listener of matching(before, hook)) {
+        if (listener.removed) continue;
         try {
-          await fn({ ...info });
+          await listener.fn({ ...info });
         } catch (cause) {
           const veto = new PluginFactoryError(
             'HOST_HOOK_FAILED',

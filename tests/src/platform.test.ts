@@ -261,6 +261,56 @@ describe('host hooks', () => {
     expect(db.error?.message).toContain('onBeforeHook');
   });
 
+  it('a before-listener that hung once holds the plugin no longer: its retry calls the hook, and a reload after one hung on stop inits the new version', async () => {
+    let starts = 0;
+    const manager = host([plugin('db', { start: () => void starts++ }, { retry: { retries: 1, backoffMs: 0 } })], { hookTimeoutMs: 50 });
+    let calls = 0;
+    manager.onBeforeHook('start', () => (calls++ === 0 ? new Promise(() => undefined) : undefined));
+    await manager.start();
+    await until(() => pluginOf(manager, 'db').state === 'running');
+    expect(starts).toBe(1);
+    // Hung on a stop: the next init of a new version is still called.
+    const stopping = manager.onBeforeHook('stop', () => new Promise(() => undefined));
+    expect(await manager.stopPlugin('db').then(() => 'stopped', (error: { code?: string }) => error.code)).toBe('HOOK_TIMEOUT');
+    stopping();
+    let inits = 0;
+    await manager.reloadPlugin('db', plugin('db', { init: () => void inits++ }));
+    expect([pluginOf(manager, 'db').state, inits]).toEqual(['running', 1]);
+  });
+
+  it('an after-listener that stops a plugin it is told has started gets a real stop: the stop hook runs', async () => {
+    const calls: string[] = [];
+    const manager = host([plugin('db', { start: () => void calls.push('start'), stop: () => void calls.push('stop') })]);
+    await manager.start();
+    await manager.stopPlugin('db');
+    calls.length = 0;
+    const stopped: Array<Promise<unknown>> = [];
+    manager.onAfterHook('start', ({ ok }) => {
+      if (ok) stopped.push(manager.stopPlugin('db').catch(() => undefined));
+    });
+    await manager.startPlugin('db').catch(() => undefined);
+    await Promise.all(stopped);
+    expect(calls).toEqual(['start', 'stop']);
+    expect(pluginOf(manager, 'db').state).toBe('stopped');
+  });
+
+  it('a lifecycle listener removed meanwhile is not called, also by a dispatch already under way', async () => {
+    const told: string[] = [];
+    const manager = host([plugin('db', { start: () => sleep(20) })]);
+    let removeSecond = () => undefined as void;
+    manager.onBeforeHook('start', () => {
+      told.push('before 1');
+      removeSecond();
+    });
+    removeSecond = manager.onBeforeHook('start', () => void told.push('before 2'));
+    const removeAfter = manager.onAfterHook('start', () => void told.push('after'));
+    manager.onBeforeHook('start', () => {
+      removeAfter();
+    });
+    await manager.start();
+    expect(told).toEqual(['before 1']);
+  });
+
   it('a hook that is called and then runs out of time is not blamed on the before-listeners', async () => {
     const manager = host([plugin('db', { start: () => sleep(300) })], { hookTimeoutMs: 50 });
     manager.onBeforeHook('start', () => undefined);
