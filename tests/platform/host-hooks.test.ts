@@ -233,6 +233,11 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { after: throwing }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, null as unknown as {}))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, 'after' as unknown as {}))).toBe('ARGUMENT_INVALID');
+    // A misspelt option would drop the order it asks for, or the setting, without a word.
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { afer: ['b'] } as unknown as {}))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.define('y', { mode: 'first', tiemout: 5 } as unknown as { mode: 'first' }))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => hooks.scope('a').implement('h', () => 1, new Proxy({}, { ownKeys: () => { throw new Error('trap'); } })))).toBe('ARGUMENT_INVALID');
+    expect(hooks.has('y')).toBe(false);
     expect(codeOf(() => hooks.scope('../a'))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.setOrder('a' as unknown as string[]))).toBe('ARGUMENT_INVALID');
     // Not a name at all, and arguments whose getters or traps throw: coded, never the raw error.
