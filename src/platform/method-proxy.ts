@@ -86,7 +86,15 @@ export function methodProxy<T extends object>(impl: T, options: MethodProxyOptio
         // Reported configurable: the empty target holds none of it, and its methods come wrapped.
         return 'value' in descriptor ? { ...descriptor, value: wrap(descriptor.value), configurable: true } : { ...descriptor, configurable: true };
       },
-      defineProperty: (_target, key, descriptor) => (guard(), Reflect.defineProperty(original, key, descriptor)),
+      defineProperty(_target, key, descriptor) {
+        guard();
+        // The empty target cannot hold a non-configurable property, and a proxy may not report one
+        // it does not hold: refused before the implementation is touched.
+        if (descriptor.configurable === false) {
+          throw new PluginFactoryError('ARGUMENT_INVALID', 'a service handle cannot take a non-configurable property; define it on the implementation instead');
+        }
+        return Reflect.defineProperty(original, key, descriptor);
+      },
       deleteProperty: (_target, key) => (guard(), Reflect.deleteProperty(original, key)),
       getPrototypeOf: () => (guard(), Reflect.getPrototypeOf(original)),
       setPrototypeOf: (_target, proto) => (guard(), Reflect.setPrototypeOf(original, proto)),

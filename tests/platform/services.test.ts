@@ -226,13 +226,18 @@ describe('service registry', () => {
     for (const kept of [() => bound(), () => call.call(handle, null, 5), () => handle.apply(null, [6])]) expect(codeOf(kept)).toBe('SERVICE_NOT_FOUND');
   });
 
-  it('a handle cannot be frozen (ARGUMENT_INVALID): the implementation can', () => {
+  it('a handle cannot be frozen, nor take a non-configurable property (ARGUMENT_INVALID): the implementation can', () => {
     const { db, api } = setup();
     const Obj = defineService<{ hello(): string }>('db.obj');
-    db.provide(Obj, { hello: () => 'hi' });
+    const impl = { hello: () => 'hi' };
+    db.provide(Obj, impl);
     const handle = api.get(Obj);
     expect(codeOf(() => Object.freeze(handle))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => Object.preventExtensions(handle))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => Object.defineProperty(handle, 'tag', { value: 'api', configurable: false }))).toBe('ARGUMENT_INVALID');
+    expect(Object.getOwnPropertyDescriptor(impl, 'tag')).toBeUndefined(); // refused before it was touched
+    Object.defineProperty(handle, 'tag', { value: 'api', configurable: true });
+    expect((impl as { tag?: string }).tag).toBe('api');
     expect(handle.hello()).toBe('hi');
   });
 
