@@ -77,8 +77,8 @@ export class ImplementationGraph {
     // One with no edge changed nobody's place: the cached order holds without it.
     const cache = this.cache;
     if (cache && this.isFree(impl)) {
-      cache.order = cache.order.filter((other) => other !== impl);
-      cache.effective.delete(impl);
+      // Taken out at the next order(), with every other change since: one pass for them all.
+      if (!cache.adding.delete(impl)) cache.removing.add(impl);
     } else {
       this.cache = null;
     }
@@ -112,8 +112,17 @@ export class ImplementationGraph {
    * The last order made, for `rank`, kept up to date while only implementations with no edge come
    * and go (a plugin that implements a hook without before/after, restarting): such a one goes
    * before the first it sorts ahead of, as the full computation would put it, or simply out.
+   * Those changes wait in `adding` and `removing` until the order is asked for, and are then made
+   * in one pass: thousands of plugins implementing a hook as they boot cost linear time, not a
+   * pass over the order each.
    */
-  private cache: { rank: ReadonlyMap<string, number>; order: Implementation[]; effective: Map<Implementation, Key> } | null = null;
+  private cache: {
+    rank: ReadonlyMap<string, number>;
+    order: Implementation[];
+    effective: Map<Implementation, Key>;
+    adding: Set<Implementation>;
+    removing: Set<Implementation>;
+  } | null = null;
 
   /** No edge in or out: its place depends on its own rank and sequence only. */
   private isFree(impl: Implementation): boolean {
@@ -128,7 +137,37 @@ export class ImplementationGraph {
    */
   order(rank: ReadonlyMap<string, number>): Implementation[] {
     if (this.cache?.rank !== rank) this.cache = this.sort(rank);
+    else if (this.cache.adding.size > 0 || this.cache.removing.size > 0) this.merge(this.cache);
     return this.cache.order;
+  }
+
+  /**
+   * Makes the changes waiting in the cache: the ones removed go, and each one added goes before
+   * the first it sorts ahead of, as the full computation would pick it (it is ready from the
+   * start, and picked as soon as it sorts ahead of what would have come next). A new array: a
+   * call under way keeps walking the order it was given.
+   */
+  private merge(cache: NonNullable<ImplementationGraph['cache']>): void {
+    const own = (i: Implementation): Key => [cache.rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
+    const adding = [...cache.adding].sort((a, b) => (less(own(a), own(b)) ? -1 : 1));
+    const ahead = (key: Key, other: Implementation) => {
+      const theirs = cache.effective.get(other)!;
+      return less(key, theirs) || (!less(theirs, key) && less(key, own(other)));
+    };
+    const order: Implementation[] = [];
+    let next = 0;
+    for (const other of cache.order) {
+      if (cache.removing.has(other)) {
+        cache.effective.delete(other);
+        continue;
+      }
+      while (next < adding.length && ahead(own(adding[next]!), other)) order.push(adding[next++]!);
+      order.push(other);
+    }
+    while (next < adding.length) order.push(adding[next++]!);
+    cache.order = order;
+    cache.adding.clear();
+    cache.removing.clear();
   }
 
   private sort(rank: ReadonlyMap<string, number>): NonNullable<ImplementationGraph['cache']> {
@@ -180,7 +219,7 @@ export class ImplementationGraph {
         if (left === 0) ready.push(t);
       }
     }
-    return { rank, order, effective };
+    return { rank, order, effective, adding: new Set(), removing: new Set() };
   }
 
   /** Puts a new implementation with no edge into the cached order (see `cache`), or drops the cache. */
@@ -191,15 +230,8 @@ export class ImplementationGraph {
       this.cache = null;
       return;
     }
-    const key: Key = [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq];
-    cache.effective.set(impl, key);
-    // The full computation picks it as soon as it sorts ahead of what would have come next.
-    let at = cache.order.findIndex((other) => {
-      const theirs = cache.effective.get(other)!;
-      return less(key, theirs) || (!less(theirs, key) && less(key, [cache.rank.get(other.plugin) ?? Number.MAX_SAFE_INTEGER, other.seq]));
-    });
-    if (at < 0) at = cache.order.length;
-    cache.order = [...cache.order.slice(0, at), impl, ...cache.order.slice(at)];
+    cache.effective.set(impl, [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq]);
+    cache.adding.add(impl);
   }
 
   /** What `impl` runs right before (one may come twice, when two constraints say so). */
