@@ -210,7 +210,7 @@ export async function runCommand(args: string[]): Promise<number> {
   // at import, say). It is reported and the process ends with 1 after LEAK_REPORT_MS, or at once
   // on a signal: a Ctrl-C now is no interruption of the run.
   const lingering = () => {
-    print(`plugin-factory: still alive after shutdown; open handles: ${process.getActiveResourcesInfo().join(', ')}`, errors);
+    print(`plugin-factory: still alive after shutdown; open handles: ${openHandles().join(', ') || 'none listed'}`, errors);
     exitProcess(1);
   };
   signals.over(lingering);
@@ -272,4 +272,18 @@ function table(snapshot: ManagerSnapshot): string {
     if (error) lines.push(`  ${plugin.name}: ${error.code}: ${shown(error.message)}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * What keeps the process alive, less its own stdout and stderr: a pipe or a terminal is always
+ * listed (`PipeWrap`, `TTYWrap`) and is not what a plugin left open.
+ */
+function openHandles(): string[] {
+  const names = process.getActiveResourcesInfo();
+  for (const stream of [process.stdout, process.stderr]) {
+    const kind = (stream as { _handle?: { constructor?: { name?: unknown } } })._handle?.constructor?.name;
+    const at = typeof kind === 'string' ? names.indexOf(`${kind}Wrap`) : -1;
+    if (at >= 0) names.splice(at, 1);
+  }
+  return names;
 }
