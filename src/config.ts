@@ -84,14 +84,10 @@ export function validateConfig(
   const errors: PluginFactoryError[] = [];
   const value: Record<string, unknown> = {};
   // A default that does not fit its own field is fixed in the manifest, whoever gives the config.
-  const fail = (key: string, problem: string, inDefault = false) =>
-    errors.push(
-      new PluginFactoryError(
-        'CONFIG_INVALID',
-        `plugin '${plugin}': config.${key} ${problem}; ${inDefault ? `fix its default in ${manifestSource}` : `fix it in ${source}`}`,
-        { plugin, path: `config.${key}` },
-      ),
-    );
+  const fail = (key: string, problem: string, inDefault = false, fix = inDefault ? `fix its default in ${manifestSource}` : `fix it in ${source}`) =>
+    errors.push(new PluginFactoryError('CONFIG_INVALID', `plugin '${plugin}': config.${key} ${problem}; ${fix}`, { plugin, path: `config.${key}` }));
+  // No config given at all (a folder run, a definition without one): the value is the host's to give.
+  const noneGiven = (values === undefined || values === null) && source === manifestSource;
 
   const given: Record<string, unknown> =
     values === undefined || values === null ? {} : (values as Record<string, unknown>);
@@ -138,7 +134,7 @@ export function validateConfig(
       continue;
     }
     if (field === undefined) {
-      if (spec.required) fail(key, 'is required');
+      if (spec.required) fail(key, 'is required', false, noneGiven ? `give it a value (a host file's config: for '${plugin}', or config in its definition) or a default in ${manifestSource}` : undefined);
       continue;
     }
     if (!matchesType(field, spec.type)) {
