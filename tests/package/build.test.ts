@@ -101,4 +101,19 @@ describe('the built package', () => {
     expect(existsSync(join(ROOT, 'src', 'index.ts'))).toBe(true);
     expect(existsSync(join(ROOT, 'package.json'))).toBe(true);
   }, 90_000);
+
+  it("packs what the bin and the exports need, without the project's own scripts", async () => {
+    // What `npm publish` would send, without building (the build is the test above's).
+    const pack = startProcess('npm', ['pack', '--dry-run', '--json', '--ignore-scripts']);
+    const packed = await exitOf(pack, 60_000);
+    expect(packed.code, pack.err()).toBe(0);
+    const files = new Set((JSON.parse(pack.out()) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path));
+    for (const needed of ['bin/plugin-factory.mjs', 'src/cli.ts', 'src/index.ts', 'machines/plugin-lifecycle.ts', 'schema/plugin.schema.json', 'docs/testing.md', 'README.md', 'package.json']) {
+      expect(files.has(needed), needed).toBe(true);
+    }
+    // The demo host (it reads plugins/, which does not ship) and the generators of the README
+    // and the schema (run from an install, they would rewrite files inside node_modules).
+    for (const script of ['src/demo.ts', 'src/docs.ts', 'src/schema.ts']) expect(files.has(script), script).toBe(false);
+    expect([...files].filter((file) => /^(tests|scratch|test-artifacts|bench|plugins)\//.test(file))).toEqual([]);
+  });
 });
