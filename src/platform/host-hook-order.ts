@@ -120,7 +120,8 @@ export class ImplementationGraph {
     rank: ReadonlyMap<string, number>;
     order: Implementation[];
     effective: Map<Implementation, Key>;
-    adding: Set<Implementation>;
+    /** Added since, with their keys: one removed before the next order() leaves nothing behind. */
+    adding: Map<Implementation, Key>;
     removing: Set<Implementation>;
   } | null = null;
 
@@ -149,7 +150,8 @@ export class ImplementationGraph {
    */
   private merge(cache: NonNullable<ImplementationGraph['cache']>): void {
     const own = (i: Implementation): Key => [cache.rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
-    const adding = [...cache.adding].sort((a, b) => (less(own(a), own(b)) ? -1 : 1));
+    const adding = [...cache.adding.keys()].sort((a, b) => (less(own(a), own(b)) ? -1 : 1));
+    for (const [impl, key] of cache.adding) cache.effective.set(impl, key);
     const ahead = (key: Key, other: Implementation) => {
       const theirs = cache.effective.get(other)!;
       return less(key, theirs) || (!less(theirs, key) && less(key, own(other)));
@@ -219,7 +221,7 @@ export class ImplementationGraph {
         if (left === 0) ready.push(t);
       }
     }
-    return { rank, order, effective, adding: new Set(), removing: new Set() };
+    return { rank, order, effective, adding: new Map(), removing: new Set() };
   }
 
   /** Puts a new implementation with no edge into the cached order (see `cache`), or drops the cache. */
@@ -230,8 +232,7 @@ export class ImplementationGraph {
       this.cache = null;
       return;
     }
-    cache.effective.set(impl, [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq]);
-    cache.adding.add(impl);
+    cache.adding.set(impl, [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq]);
   }
 
   /** What `impl` runs right before (one may come twice, when two constraints say so). */

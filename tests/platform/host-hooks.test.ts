@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import fc from 'fast-check';
 import { createHostHooks } from '../../src/platform/index.ts';
@@ -248,6 +250,34 @@ describe('host hooks', () => {
     expect(codeOf(() => hooks.scope('a').implement(new Proxy({}, { get: boom }) as unknown as string, () => 1))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.scope('a').implement('h', () => 1, { get before(): string[] { return boom(); } }))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => hooks.define('y', { get mode(): 'first' { return boom(); } }))).toBe('ARGUMENT_INVALID');
+  });
+});
+
+describe('host hook order, kept between calls', () => {
+  it('lets go of an implementation added and removed between two calls (a plugin restarting while nobody calls the hook)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const hooks = createHostHooks();
+    const ref = hooks.define('h', { mode: 'collect' });
+    hooks.setOrder(['a', 'b']);
+    hooks.scope('a').implement(ref, () => 'a');
+    expect(await hooks.call(ref, undefined)).toEqual(['a']); // the order is now kept
+    const held: Array<WeakRef<object>> = [];
+    // In a function of its own: a suspended async frame may keep its last values alive.
+    const restart = () => {
+      const scope = hooks.scope('b');
+      const fn = () => 'b';
+      held.push(new WeakRef(fn));
+      scope.implement(ref, fn);
+      scope.dispose();
+    };
+    for (let n = 0; n < 3; n++) restart();
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(held.map((weak) => weak.deref() !== undefined)).toEqual([false, false, false]);
+    expect(await hooks.call(ref, undefined)).toEqual(['a']);
   });
 });
 
