@@ -63,7 +63,8 @@ export function shownUrl(url: string): string {
     parsed.password = '';
     return parsed.href;
   } catch {
-    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+    // Up to the last '@': a password may hold '/', '?' or '#' (which is why it did not parse).
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1***@');
   }
 }
 

@@ -76,6 +76,7 @@ describe('inspector URLs as run prints them', () => {
     expect(shownUrl('ws://127.0.0.1:9')).toBe('ws://127.0.0.1:9');
     // One that does not parse (a typo in its port) is still printed without them.
     expect(shownUrl('ws://admin:hunter2@127.0.0.1:99999/x')).toBe('ws://***@127.0.0.1:99999/x');
-    expect(shownUrl('ws://127.0.0.1:99999/a@b')).toBe('ws://127.0.0.1:99999/a@b');
+    expect(shownUrl('ws://admin:s3cr/et@127.0.0.1:99999')).toBe('ws://***@127.0.0.1:99999');
+    expect(shownUrl('ws://127.0.0.1:99999/x')).toBe('ws://127.0.0.1:99999/x');
   });
 });
