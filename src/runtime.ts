@@ -605,7 +605,7 @@ export class PluginRuntimes {
           own.then(succeeded, failed);
           return own;
         };
-        result = lifecycle.runAround(plugin.name, run.hook, callHook, { ended, failure });
+        result = lifecycle.runAround(plugin.name, run.hook, callHook, { ended, failure, vetoed: failed });
       } else {
         run.called = true;
         const value = fn.call(hooks, ctx);

@@ -49,6 +49,11 @@ export interface AroundOptions {
   ended?: Promise<unknown>;
   /** What after-listeners are told of a hook that threw (default: what it threw). */
   failure?: (error: unknown) => unknown;
+  /**
+   * Called with the veto, when a before-listener throws, before the after-listeners are told of
+   * it: the caller takes the outcome first, as it does a settled hook's.
+   */
+  vetoed?: (veto: PluginFactoryError) => void;
 }
 
 export type BeforeListener = (info: AroundInfo) => unknown;
@@ -193,6 +198,11 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
             `plugin '${plugin}': a host listener before its ${hook} hook failed, so the hook did not run: ${describeThrown(cause)}`,
             { plugin, hook, cause },
           );
+          try {
+            options.vetoed?.(veto);
+          } catch {
+            // The caller's bookkeeping changes nothing of the veto.
+          }
           tell(false, veto);
           throw veto;
         }

@@ -294,6 +294,28 @@ describe('host hooks', () => {
     expect(pluginOf(manager, 'db').state).toBe('stopped');
   });
 
+  it('after-listeners told of a veto find it taken: the plugin has failed, and a retry from the listener runs the hook', async () => {
+    let starts = 0;
+    const manager = host([plugin('db', { start: () => void starts++ })]);
+    await manager.start();
+    await manager.stopPlugin('db');
+    let vetoes = 0;
+    manager.onBeforeHook('start', () => {
+      if (vetoes++ === 0) throw new Error('not yet');
+    });
+    const seen: string[] = [];
+    const retried: Array<Promise<unknown>> = [];
+    manager.onAfterHook('start', ({ ok }) => {
+      if (ok) return;
+      seen.push(pluginOf(manager, 'db').state);
+      retried.push(manager.retryPlugin('db').then((snapshot) => snapshot.state, (error: { code?: string }) => error.code));
+    });
+    await manager.startPlugin('db').catch(() => undefined); // the retry may have brought it back first
+    expect(seen).toEqual(['failed.halted']);
+    expect(await Promise.all(retried)).toEqual(['running']);
+    expect(starts).toBe(2);
+  });
+
   it('a lifecycle listener removed meanwhile is not called, also by a dispatch already under way', async () => {
     const told: string[] = [];
     const manager = host([plugin('db', { start: () => sleep(20) })]);
