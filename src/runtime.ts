@@ -697,7 +697,9 @@ export class PluginRuntimes {
   /** Why the engine gave up on a call before it settled: its time ran out, or it was cancelled. */
   private givenUp(plugin: PreparedPlugin, run: HookRun): unknown {
     if (run.timedOutAfter === null) return new DOMException(`plugin '${plugin.name}': the ${run.hook} hook was cancelled (the plugin or the host was stopped)`, 'AbortError');
-    return new PluginFactoryError('HOOK_TIMEOUT', `plugin '${plugin.name}': ${run.hook} hook did not finish within ${run.timedOutAfter} ms`, {
+    // Neither waiting for an earlier call nor called: the host's before-listeners took the time.
+    const where = !run.called && !run.waiting ? `the before-listeners (onBeforeHook) of its ${run.hook} hook did not finish` : `${run.hook} hook did not finish`;
+    return new PluginFactoryError('HOOK_TIMEOUT', `plugin '${plugin.name}': ${where} within ${run.timedOutAfter} ms`, {
       plugin: plugin.name,
       hook: run.hook,
     });
