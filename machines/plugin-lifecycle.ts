@@ -295,6 +295,8 @@ export const pluginLifecycle = setup({
       return { error, hook: null, waitingFor: [] };
     }),
     clearFailure: assign(() => ({ error: null, hook: null, attempts: 0, waitingFor: [] })),
+    /** A cancel: the failure an automatic retry was running for is over (attempts stay counted). */
+    clearError: assign(() => ({ error: null })),
     recordInvalid: assign(({ event }) => {
       const errors = validationErrors(event.type === 'validate.failed' ? event.error : undefined);
       return { errors, error: errors[0] ?? null };
@@ -336,7 +338,8 @@ export const pluginLifecycle = setup({
         'hook.done': { target: 'initialized', actions: 'hookSucceeded' },
         'hook.failed': { target: 'failed', actions: 'hookFailed' },
         'hook.timeout': { target: 'failed', actions: 'hookTimedOut' },
-        'plugin.stop': { target: 'created' },
+        // A cancel: at rest again, with nothing failed (an automatic retry's last failure is over).
+        'plugin.stop': { target: 'created', actions: 'clearError' },
       },
     },
     initialized: {
@@ -358,8 +361,8 @@ export const pluginLifecycle = setup({
       initial: 'waitingForDependencies',
       on: {
         'plugin.stop': [
-          { guard: 'resumesStopped', target: 'stopped' },
-          { target: 'initialized' },
+          { guard: 'resumesStopped', target: 'stopped', actions: 'clearError' },
+          { target: 'initialized', actions: 'clearError' },
         ],
       },
       states: {

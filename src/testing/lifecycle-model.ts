@@ -78,6 +78,7 @@ export const lifecycleModel = setup({
     succeed: assign({ code: null }),
     block: assign({ code: 'DEPENDENCY_FAILED' as const, hook: null }),
     clear: assign({ code: null, hook: null, attempts: 0 }),
+    cancel: assign({ code: null }),
     fail: assign({ code: (_, params: { code: Code }) => params.code }),
   },
 }).createMachine({
@@ -100,7 +101,8 @@ export const lifecycleModel = setup({
         INIT_OK: { target: 'initialized', actions: 'succeed' },
         INIT_FAIL: { target: 'failed', actions: { type: 'fail', params: { code: 'HOOK_FAILED' } } },
         INIT_TIMEOUT: { target: 'failed', actions: { type: 'fail', params: { code: 'HOOK_TIMEOUT' } } },
-        STOP: 'created',
+        // A cancel: at rest, the failure a retry was running for over.
+        STOP: { target: 'created', actions: 'cancel' },
       },
     },
     initialized: {
@@ -116,7 +118,7 @@ export const lifecycleModel = setup({
     },
     starting: {
       initial: 'waitingForDependencies',
-      on: { STOP: [{ guard: 'resumeStopped', target: 'stopped' }, { target: 'initialized' }] },
+      on: { STOP: [{ guard: 'resumeStopped', target: 'stopped', actions: 'cancel' }, { target: 'initialized', actions: 'cancel' }] },
       states: {
         waitingForDependencies: {
           on: {
