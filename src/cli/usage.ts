@@ -77,7 +77,7 @@ Secret config values are scrubbed from what is printed.
 
 Options:
   --plugin NAME       Walk only this plugin (repeatable).
-  --cover             transitions (default): one path per transition, 171 to 365 a plugin;
+  --cover             transitions (default): one path per transition, 166 to 359 a plugin;
                       simple: every path that visits no state twice, fewer and shorter.
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
   --hook-limit MS     How long a hook a path expects to succeed may take (default 2000), never
