@@ -13,7 +13,9 @@ import { connectStatelyInspector, createInspectionHub, createPluginManager, sile
 import type { PluginFactoryError, StatelyInspector } from '../../src/index.ts';
 import { startInspectorRelay } from '../../src/inspection/relay.ts';
 import { InspectorSocket } from '../../src/inspection/socket.ts';
-import { safeEvent } from '../../src/inspection/stately-events.ts';
+import { safeEvent, toStatelyFrame } from '../../src/inspection/stately-events.ts';
+import { REPLAY_LIMITS } from '../../src/inspection/replay.ts';
+import type { InspectionEvent } from 'xstate';
 import { stopWithin } from '../helpers/host.ts';
 import { SECRET, definitions } from './plugins.ts';
 
@@ -195,6 +197,25 @@ describe('connectStatelyInspector', () => {
     const safe = safeEvent(event, (text) => text);
     expect(JSON.parse(JSON.stringify(safe))).toEqual(JSON.parse('{ "type": "x", "__proto__": ["a", "b"], "n": 1 }'));
     expect(Object.getPrototypeOf(safe)).toBe(Object.prototype);
+  });
+
+  it('a frame that its cuts leave too large for the relay to keep is made again, cut shorter, and keeps its state', () => {
+    const errors = Array.from({ length: 150 }, (_, n) => ({ code: 'CONFIG_INVALID', message: `${n} ${'x'.repeat(4000)}` }));
+    const event = {
+      type: '@xstate.snapshot',
+      rootId: 'x:0',
+      actorRef: { sessionId: 'x:1' },
+      event: { type: 'validate.failed' },
+      snapshot: { status: 'done', value: 'invalid', context: { name: 'bad', errors, error: errors[0] } },
+    } as unknown as InspectionEvent;
+    const frame = toStatelyFrame(event, (text) => text)!;
+    expect(Buffer.byteLength(frame)).toBeLessThanOrEqual(REPLAY_LIMITS.frameBytes);
+    const parsed = JSON.parse(frame) as { snapshot: { value: unknown; status: string; context: { errors: unknown[] } } };
+    expect([parsed.snapshot.value, parsed.snapshot.status]).toEqual(['invalid', 'done']);
+    expect(parsed.snapshot.context.errors.length).toBeGreaterThan(0);
+    // A frame within the bound keeps the usual cuts.
+    const small = { ...event, snapshot: { status: 'done', value: 'invalid', context: { errors: errors.slice(0, 2) } } } as unknown as InspectionEvent;
+    expect((JSON.parse(toStatelyFrame(small, (text) => text)!) as { snapshot: { context: { errors: Array<{ message: string }> } } }).snapshot.context.errors[0]!.message.length).toBeGreaterThan(4000);
   });
 
   it('cuts a long text field before a character made of two UTF-16 units, not through it', () => {
