@@ -43,12 +43,15 @@ describe('the built package', () => {
       exports: Record<string, Record<string, string> | string>;
       main: string;
       types: string;
+      typesVersions: Record<string, Record<string, string[]>>;
     };
     expect(Object.keys(pkg.exports)).toEqual(['.', './testing', './package.json']);
     expect(pkg.exports['./package.json']).toBe('./package.json');
     const entries = [pkg.exports['.'], pkg.exports['./testing']] as Array<Record<string, string>>;
     // Resolvers that do not read `exports` (TypeScript's old `node` resolution) find the same entry.
     expect([pkg.main, pkg.types]).toEqual([entries[0]!['default'], entries[0]!['types']]);
+    // … and the testing entry's types, through typesVersions.
+    expect(pkg.typesVersions['*']!['testing']).toEqual([entries[1]!['types']]);
     const targets = entries.flatMap((entry) => Object.values(entry));
     expect(targets.length).toBe(4);
     for (const target of targets) {
