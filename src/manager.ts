@@ -26,7 +26,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
-import { isOptionsObject, quote, readArgument, unknownOptions } from './platform/_utils.ts';
+import { isOptionsObject, quote, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
@@ -560,12 +560,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: options must be an object such as { keepStopped: true }, not ${quote(options)}`);
     }
     // Read once, before anything changes: a getter that throws is a bad argument, not a fault.
-    let unknown: string | null;
-    try {
-      unknown = unknownOptions(options, RELOAD_OPTION_KEYS);
-    } catch (error) {
-      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: the options cannot be read: ${describeThrown(error)}`);
-    }
+    const unknown = unknownArgumentOptions(options, RELOAD_OPTION_KEYS, 'reloadPlugin: the options');
     if (unknown) throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: ${unknown}`);
     const keepStopped = readArgument(options, 'keepStopped', 'reloadPlugin: the options');
     if (keepStopped !== undefined && typeof keepStopped !== 'boolean') {

@@ -75,6 +75,18 @@ export function unknownOptions(options: object, known: ReadonlySet<string>): str
   return `unknown option${unknown.length === 1 ? '' : 's'} ${unknownKeyList(unknown, [...known], quote)}; the options are ${[...known].join(', ')}`;
 }
 
+/**
+ * `unknownOptions` of an options object a caller gave: one whose keys cannot be listed (a Proxy
+ * trap that throws) is ARGUMENT_INVALID naming `what`, as `readArgument` does for a value.
+ */
+export function unknownArgumentOptions(options: object, known: ReadonlySet<string>, what: string, errorOptions: PluginFactoryErrorOptions = {}): string | null {
+  try {
+    return unknownOptions(options, known);
+  } catch (error) {
+    throw argumentError(`${what} cannot be read: ${describeThrown(error)}`, errorOptions);
+  }
+}
+
 /** Throws `ARGUMENT_INVALID` unless `name` is a plugin name: the services key everything by it. */
 export function assertPluginName(name: unknown, where: string): asserts name is string {
   if (!isPluginName(name)) {

@@ -16,21 +16,12 @@
  * the plugin; the ones after it do not run.
  */
 import { PluginFactoryError, describeThrown } from '../errors.ts';
-import { argumentError, assertPluginName, disposedError, isDottedName, isOptionsObject, isPluginName, quote, readArgument, unknownOptions } from './_utils.ts';
+import { argumentError, assertPluginName, disposedError, isDottedName, isOptionsObject, isPluginName, quote, readArgument, unknownArgumentOptions } from './_utils.ts';
 import { ImplementationGraph } from './host-hook-order.ts';
 import type { Implementation } from './host-hook-order.ts';
 
 const IMPLEMENT_OPTIONS: ReadonlySet<string> = new Set(['before', 'after']);
 const DEFINE_OPTIONS: ReadonlySet<string> = new Set(['mode']);
-
-/** The unknown keys of an options object; one whose keys cannot be listed (a Proxy) is ARGUMENT_INVALID. */
-function readKeys(read: () => string | null, what: string, plugin?: string): string | null {
-  try {
-    return read();
-  } catch (error) {
-    throw argumentError(`${what} cannot be read: ${describeThrown(error)}`, plugin ? { plugin } : {});
-  }
-}
 
 /** How `call` combines the implementations' results (see the file comment). */
 export type HostHookMode = 'collect' | 'first' | 'series';
@@ -191,7 +182,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
     define(name: string, options: { mode: HostHookMode }) {
       if (!isDottedName(name)) throw argumentError(`hooks.define: ${quote(name)} is not a hook name; use dotted lower case such as 'http.routes'`);
       const mode = (typeof options === 'object' && options !== null ? readArgument(options, 'mode', `hooks.define('${name}'): the options`) : undefined) as HostHookMode;
-      const unknown = typeof options === 'object' && options !== null ? readKeys(() => unknownOptions(options, DEFINE_OPTIONS), `hooks.define('${name}'): the options`) : null;
+      const unknown = typeof options === 'object' && options !== null ? unknownArgumentOptions(options, DEFINE_OPTIONS, `hooks.define('${name}'): the options`) : null;
       if (unknown) throw argumentError(`hooks.define('${name}'): ${unknown}`);
       if (!HOST_HOOK_MODES.includes(mode)) throw argumentError(`hooks.define('${name}'): mode must be one of ${HOST_HOOK_MODES.join(', ')}, got ${quote(mode)}`);
       const existing = hooks.get(name);
@@ -232,7 +223,7 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
             throw argumentError(`plugin '${plugin}': the options of '${state.ref.name}' must be an object such as { before: ['x'] }`, { plugin });
           }
           // A typo (`afer`) would drop the order it asks for without a word.
-          const unknown = readKeys(() => unknownOptions(options, IMPLEMENT_OPTIONS), `plugin '${plugin}': the options of '${state.ref.name}'`, plugin);
+          const unknown = unknownArgumentOptions(options, IMPLEMENT_OPTIONS, `plugin '${plugin}': the options of '${state.ref.name}'`, { plugin });
           if (unknown) throw argumentError(`plugin '${plugin}': the options of '${state.ref.name}': ${unknown}`, { plugin });
           const impl: Implementation = {
             plugin,
