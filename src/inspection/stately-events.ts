@@ -130,7 +130,9 @@ export function statelyFrameInfo(event: InspectionEvent): FrameInfo {
 export function toStatelyFrame(event: InspectionEvent, redact: Redact, createdAt = Date.now()): string | null {
   const frame = frameWith(event, redact, createdAt, CUTS);
   // Too large for the relay to keep (a late viewer would see a stale state): made again, cut short.
-  return frame !== null && Buffer.byteLength(frame) > FRAME_BUDGET ? frameWith(event, redact, createdAt, TIGHT_CUTS) : frame;
+  // A UTF-16 unit is at most 3 bytes of UTF-8: most frames need no count of their bytes.
+  const tooLarge = frame !== null && frame.length * 3 > FRAME_BUDGET && Buffer.byteLength(frame) > FRAME_BUDGET;
+  return tooLarge ? frameWith(event, redact, createdAt, TIGHT_CUTS) : frame;
 }
 
 function frameWith(event: InspectionEvent, redact: Redact, createdAt: number, cuts: Cuts): string | null {
