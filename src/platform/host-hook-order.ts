@@ -149,12 +149,11 @@ export class ImplementationGraph {
    * call under way keeps walking the order it was given.
    */
   private merge(cache: NonNullable<ImplementationGraph['cache']>): void {
-    const own = (i: Implementation): Key => [cache.rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
-    const adding = [...cache.adding.keys()].sort((a, b) => (less(own(a), own(b)) ? -1 : 1));
-    for (const [impl, key] of cache.adding) cache.effective.set(impl, key);
+    const adding = [...cache.adding].sort(([, a], [, b]) => (less(a, b) ? -1 : 1));
+    for (const [impl, key] of adding) cache.effective.set(impl, key);
     const ahead = (key: Key, other: Implementation) => {
       const theirs = cache.effective.get(other)!;
-      return less(key, theirs) || (!less(theirs, key) && less(key, own(other)));
+      return less(key, theirs) || (!less(theirs, key) && less(key, ownKey(cache.rank, other)));
     };
     const order: Implementation[] = [];
     let next = 0;
@@ -163,10 +162,10 @@ export class ImplementationGraph {
         cache.effective.delete(other);
         continue;
       }
-      while (next < adding.length && ahead(own(adding[next]!), other)) order.push(adding[next++]!);
+      while (next < adding.length && ahead(adding[next]![1], other)) order.push(adding[next++]![0]);
       order.push(other);
     }
-    while (next < adding.length) order.push(adding[next++]!);
+    while (next < adding.length) order.push(adding[next++]![0]);
     cache.order = order;
     cache.adding.clear();
     cache.removing.clear();
@@ -179,7 +178,7 @@ export class ImplementationGraph {
 
     // An implementation runs as early as the earliest one it must precede: `before: ['b']` pulls it
     // forward to just ahead of b rather than holding b back until its own (later) turn.
-    const own = (i: Implementation): Key => [rank.get(i.plugin) ?? Number.MAX_SAFE_INTEGER, i.seq];
+    const own = (i: Implementation): Key => ownKey(rank, i);
     const effective = new Map<Implementation, Key>();
     // Depth first, without recursion (a chain of thousands of implementations of one plugin).
     for (const root of this.all) {
@@ -232,7 +231,7 @@ export class ImplementationGraph {
       this.cache = null;
       return;
     }
-    cache.adding.set(impl, [cache.rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq]);
+    cache.adding.set(impl, ownKey(cache.rank, impl));
   }
 
   /** What `impl` runs right before (one may come twice, when two constraints say so). */
@@ -293,6 +292,8 @@ function unindex(byName: Map<string, Set<Implementation>>, impl: Implementation,
 
 type Key = [number, number];
 const less = (a: Key, b: Key) => (a[0] !== b[0] ? a[0] < b[0] : a[1] < b[1]);
+/** An implementation's own place: its plugin's boot position (unranked ones last), then its registration. */
+const ownKey = (rank: ReadonlyMap<string, number>, impl: Implementation): Key => [rank.get(impl.plugin) ?? Number.MAX_SAFE_INTEGER, impl.seq];
 
 /** A binary min-heap under `before`. */
 class Heap<T> {
