@@ -342,7 +342,7 @@ export class PluginRuntimes {
     try {
       this.startHealth(self, context);
     } catch (error) {
-      this.logger.error({ plugin: context.name, error: describeThrown(error) }, 'health checks could not start; the plugin runs without them');
+      this.logger.error({ plugin: context.name, error: this.redactorFor(context.name).text(describeThrown(error)) }, 'health checks could not start; the plugin runs without them');
     }
   }
 

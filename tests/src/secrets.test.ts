@@ -131,6 +131,28 @@ describe('secrets', () => {
     expect(everything(manager, lines)).not.toContain(PASSWORD);
   });
 
+  it('a health getter that throws quoting the secret when checks start: the plugin runs without them, the log line scrubbed', async () => {
+    let reads = 0;
+    const { manager, lines } = host([
+      {
+        ...db,
+        module: {
+          ...noop,
+          get health() {
+            // Validation reads it once; health checks starting read it again, and then it throws.
+            if (reads++ > 0) throw new Error(`health getter ${URL}`);
+            return () => 'healthy' as const;
+          },
+        },
+      },
+    ]);
+    await manager.start();
+    expect(reads).toBeGreaterThan(1);
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ state: 'running', health: null });
+    expect(lines.some((line) => line.includes('health getter'))).toBe(true);
+    expect(everything(manager, lines)).not.toContain(PASSWORD);
+  });
+
   it('a long secret where a name is expected, or as a health result, is not quoted in part', async () => {
     const { manager, lines } = host([
       {
