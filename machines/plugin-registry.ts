@@ -546,7 +546,8 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
   private abortWith(name: string): void {
     if (this.abortCause) return;
     const record = this.records.get(name);
-    const error = record?.ref ? readError(record.ref) : null;
+    // A crashed actor's error is the engine's record of it: the actor holds none.
+    const error = record?.crash ?? (record?.ref ? readError(record.ref) : null);
     this.abortCause = { name, error };
   }
 

@@ -261,6 +261,30 @@ describe('manager chart: child faults', () => {
     expect(actor.getSnapshot().status).toBe('done');
     expect(errors).toEqual([]);
   });
+  it('under failure policy abort, a plugin actor that crashes takes the host down with its own INTERNAL_ERROR', async () => {
+    const broken = pluginLifecycle.provide({
+      actions: {
+        beginStart: () => {
+          throw new Error('chart action failed');
+        },
+      },
+    });
+    const machine = pluginManager.provide({ actors: { plugin: broken } });
+    const input = (name: string) => ({
+      name,
+      requires: [],
+      optional: [],
+      input: { name, hookTimeoutMs: 1000, retry: { retries: 0, backoffMs: 0, factor: 1, maxBackoffMs: 0 } },
+    });
+    const actor = createActor(machine, { input: { plugins: [input('a')], failurePolicy: 'abort' }, inspect: (event) => recordTransitions(event, taken) });
+    actor.start();
+    actor.send({ type: 'manager.start' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const registry = actor.getSnapshot().context.registry;
+    expect(registry.get('a')?.state).toBe('crashed');
+    expect(registry.abortCause).toMatchObject({ name: 'a', error: { code: 'INTERNAL_ERROR' } });
+    expect(actor.getSnapshot().status).toBe('done');
+  });
 });
 
 describe('coverage of the real manager chart', () => {
