@@ -71,7 +71,7 @@ interface Running {
   logger: Logger | null;
   /** The hook running now, if any. */
   run: HookRun | null;
-  /** The plugin's actor, once a hook ran (its state goes into every log line). */
+  /** The plugin's actor, once it validates or a hook runs (its state goes into every log line). */
   self: AnyActorRef | null;
   /** Polls `health` while the plugin is `running`. */
   poller: HealthPoller | null;
@@ -429,6 +429,7 @@ export class PluginRuntimes {
       answer(self, { type: 'validate.failed', error });
       return;
     }
+    running.self = self;
     loadModule(running.plugin, this.loadLimits).then(
       () => {
         this.readSecrets(running, this.secretsOf(running.plugin)); // its config, defaults applied, is known now

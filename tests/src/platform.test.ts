@@ -596,6 +596,42 @@ describe('ctx.logger', () => {
     expect(typeof line?.['state']).toBe('string');
     expect(JSON.stringify(lines)).not.toContain('hunter2');
   });
+
+  it("an old version's handler failing after a reload that keeps the plugin stopped is logged with the state the plugin is in", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = (bindings: Record<string, unknown>): Logger => {
+      const log = (fields: unknown, message?: unknown) => void lines.push({ ...bindings, ...(fields as object), msg: message });
+      return { debug: log, info: log, warn: log, error: log, child: (more) => capture({ ...bindings, ...more }) } as Logger;
+    };
+    let release = () => undefined as void;
+    let handling = false;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const version = (v: string): PluginDefinition => ({
+      manifest: { name: 'a', version: v, events: { subscribes: ['tick'] } },
+      module: {
+        init: () => undefined,
+        start: (ctx: PluginContext) => {
+          ctx.events.subscribe('tick', async () => {
+            handling = true;
+            await held;
+            throw new Error(`late failure of ${v}`);
+          });
+        },
+        stop: () => undefined,
+      },
+    });
+    const manager = createPluginManager({ logger: capture({}), plugins: [version('1.0.0')] });
+    hosts.push(manager);
+    await manager.start();
+    manager.events.publish('tick');
+    await until(() => handling);
+    await manager.stopPlugin('a');
+    await manager.reloadPlugin('a', version('2.0.0'), { keepStopped: true });
+    expect(manager.getSnapshot().plugins[0]).toMatchObject({ state: 'created', version: '2.0.0' });
+    release();
+    await until(() => lines.some((l) => l['code'] === 'EVENT_HANDLER_FAILED'));
+    expect(lines.find((l) => l['code'] === 'EVENT_HANDLER_FAILED')).toMatchObject({ state: 'created' });
+  });
 });
 
 describe('metrics', () => {
