@@ -343,16 +343,20 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
       { plugin: plugin.name, hook },
     );
   };
+  /**
+   * A hook over the kit's limit is given up on as the engine gives up on a hook: its time runs out
+   * and ctx.signal is aborted, so that it stops what it is doing rather than open something after
+   * the path has ended.
+   */
+  const giveUp = async (call: Call) => {
+    asPlugin(() => clock.increment(HOOK_TIMEOUT_MS));
+    await outcomeWithin(begin(call), settings.abortGraceMs);
+  };
   /** The real hook runs; the path expects it to succeed. Once the path has failed (`lenient`), it may not. */
   const succeed = async (call: Call, step: string) => {
     const outcome = await outcomeWithin(begin(call), lenient ? LENIENT_MS : hookLimitMs);
     if (outcome.kind === 'done') return call.resolve();
-    if (outcome.kind === 'pending') {
-      // Given up on as the engine gives up on a hook: its time runs out and ctx.signal is aborted,
-      // so that it stops what it is doing rather than open something after the path has ended.
-      asPlugin(() => clock.increment(HOOK_TIMEOUT_MS));
-      await outcomeWithin(begin(call), settings.abortGraceMs);
-    }
+    if (outcome.kind === 'pending') await giveUp(call);
     call.reject(outcome.kind === 'failed' ? outcome.error : injected(call.hook));
     if (lenient) return;
     if (outcome.kind === 'failed') throw diverged(`at ${step}, ${call.hook} failed: ${describeThrown(outcome.error)}`, outcome.error);
@@ -450,6 +454,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const call = await callOf(event === 'STOP_FAIL' ? 'stop' : 'dispose', step);
         const outcome = await outcomeWithin(begin(call), hookLimitMs);
         if (outcome.kind === 'pending') {
+          await giveUp(call);
           call.reject(injected(call.hook));
           throw diverged(`at ${step}, ${overLimit(call.hook)}`);
         }

@@ -550,6 +550,24 @@ describe('plugin bugs the kit catches', () => {
     expect(await codeOf(named(lifecyclePaths({ manifest, module: slow.module }), path).run())).toBeUndefined();
   });
 
+  it.each(['STOP_FAIL', 'DISPOSE_FAIL'] as const)('a stop or dispose over hookLimitMs at a %s step has its signal aborted before the path diverges', async (last) => {
+    const aborted: string[] = [];
+    const slow = (hook: string) => (ctx: PluginContext) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        ctx.signal.addEventListener('abort', () => {
+          aborted.push(hook);
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    const module = { init() {}, start() {}, stop: slow('stop'), dispose: slow('dispose') };
+    const path = lifecyclePaths({ manifest, module }, { hookLimitMs: 100 }).find((p) => p.events.at(-1) === last);
+    expect(await codeOf(path!.run())).toBe('LIFECYCLE_PATH_DIVERGED');
+    // The kit's clean-up after the path may abort a later hook too (the dispose after a stop).
+    expect(aborted[0]).toBe(last === 'STOP_FAIL' ? 'stop' : 'dispose');
+  });
+
   it("a hook slower than the plugin's own hookTimeoutMs diverges, as it times out in a host, though hookLimitMs is longer", async () => {
     const slowStart = (ms: number) => ({
       init() {},
