@@ -451,7 +451,7 @@ export async function loadPluginFolder(dir: string, options: FolderOptions = {})
         problems: [
           new PluginFactoryError(
             'CONTRACT_INVALID',
-            `plugin '${pluginName}': importing ${display(entry, options.displayRoot)} gave ${namespace === null ? 'null' : `a ${typeof namespace}`}, not the module: an export named \`then\` makes a module a promise to import(); rename that export`,
+            `plugin '${pluginName}': importing ${display(entry, options.displayRoot)} gave ${namespace === null || namespace === undefined ? String(namespace) : `a ${typeof namespace}`}, not the module: an export named \`then\` makes a module a promise to import(); rename that export`,
             { plugin: pluginName },
           ),
         ],
@@ -581,7 +581,22 @@ async function importEntry(path: string, fresh: string | null): Promise<unknown>
     return (await typescriptImport)(url.href, url.href);
   }
   javascriptImport ??= ((await import(JAVASCRIPT_IMPORTER)) as { default: (url: string) => Promise<unknown> }).default;
-  return javascriptImport(url.href);
+  return javascriptImport(url.href).catch((error: unknown) => {
+    const nothing = nothingImported(error);
+    if (nothing) return nothing.value;
+    throw error;
+  });
+}
+
+/**
+ * Under tsx, the importer's `import()` is followed by an interop step reading `.default` of what it
+ * gave, which throws, in the importer, when a module's `then` export gave null or undefined: that
+ * value is what the import gave (as it is without tsx), not a failure of the plugin's code.
+ */
+function nothingImported(error: unknown): { value: null | undefined } | null {
+  if (!(error instanceof TypeError) || !String(error.stack).includes(`at ${JAVASCRIPT_IMPORTER}:`)) return null;
+  const read = /^Cannot read properties of (null|undefined) \(reading 'default'\)/.exec(error.message);
+  return read ? { value: read[1] === 'null' ? null : undefined } : null;
 }
 
 /** `import()` from a JavaScript module, for the same reason. */

@@ -193,6 +193,13 @@ describe('plugin-factory validate', () => {
       expect(JSON.parse(graph.stdout)).toHaveProperty('nodes');
     }));
 
+  it.each(['null', 'undefined'])('a module whose `then` export gives %s is CONTRACT_INVALID from the CLI too (tsx loads it)', (value) =>
+    withOnePlugin('thenable', `export function then(resolve) { resolve(${value}); }\n`, async (dir) => {
+      const { code, stdout } = await cli(['validate', dir, '--json']);
+      expect(code).toBe(1);
+      expect((JSON.parse(stdout) as ValidateJson).plugins.map((p) => [p.name, p.errors.map((e) => e.code)])).toEqual([['thenable', ['CONTRACT_INVALID']]]);
+    }));
+
   it('--verbose stacks are escaped too: a cause whose message spans lines with terminal escapes adds no raw line', () => {
     const cause = new Error('first\n\u001b[2J\u001b]0;title\u0007forged line');
     const error = new PluginFactoryError('MODULE_LOAD_FAILED', "plugin 'loud': importing failed", { cause });
