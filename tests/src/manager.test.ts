@@ -1055,6 +1055,49 @@ describe('refused commands', () => {
     ]);
   });
 
+  it('a manager actor stopped from outside while a restart is under way: the restart rejects with INTERNAL_ERROR at once, and stop() lets the hook under way finish first', async () => {
+    const log: string[] = [];
+    const manager = host([plugin(log, 'base'), plugin(log, 'top', { deps: { base: '*' }, hooks: { stop: () => sleep(60) } })], { hookTimeoutMs: 1000 });
+    await manager.start();
+    log.length = 0;
+    const restarting = manager.restartPlugin('base');
+    restarting.catch(() => undefined);
+    await waitForPlugin(manager, 'top', 'stopping');
+    manager.actor.stop();
+    // Rejected before the stop hook under way has finished.
+    await rejection(restarting, 'INTERNAL_ERROR');
+    expect(log).toEqual(['top.stop']);
+    await rejection(manager.stop(), 'INTERNAL_ERROR');
+    expect(log).toEqual(['top.stop', 'top.stop:done', 'base.stop', 'base.stop:done']);
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.state])).toEqual([
+      ['base', 'stopped'],
+      ['top', 'stopped'],
+    ]);
+  });
+
+  it.each(['restart', 'unload', 'stop()'] as const)('a reload whose new module is still loading when %s comes: the reload is refused with INVALID_TRANSITION once it has loaded, the new version never runs', async (command) => {
+    const log: string[] = [];
+    let loaded = () => undefined as void;
+    let stopped = () => undefined as void;
+    const loading = new Promise<void>((resolve) => (loaded = resolve));
+    const stopping = new Promise<void>((resolve) => (stopped = resolve));
+    const manager = host([plugin(log, 'a', { hooks: { stop: () => stopping } })], { hookTimeoutMs: 5000 });
+    await manager.start();
+    const next = plugin(log, 'a', { version: '2.0.0', tag: '@2' });
+    const hooks = next.module;
+    const reloading = manager.reloadPlugin('a', { ...next, module: async () => (await loading, hooks) } as PluginDefinition);
+    reloading.catch(() => undefined);
+    const other = command === 'restart' ? manager.restartPlugin('a') : command === 'unload' ? manager.unloadPlugin('a') : manager.stop();
+    await waitForPlugin(manager, 'a', 'stopping');
+    loaded();
+    await rejection(reloading, 'INVALID_TRANSITION');
+    stopped();
+    await other;
+    expect(log.some((entry) => entry.includes('@2'))).toBe(false);
+    const expected = { restart: [['1.0.0', 'running']], unload: [], 'stop()': [['1.0.0', 'stopped']] }[command];
+    expect(manager.getSnapshot().plugins.map((p) => [p.version, p.state])).toEqual(expected);
+  });
+
   it('a reload that closes a cycle through several plugins is refused with DEPENDENCY_CYCLE naming all of them; the running version stays', async () => {
     const manager = host([plugin([], 'a'), plugin([], 'b', { deps: { a: '*' } }), plugin([], 'c', { deps: { b: '*' } }), plugin([], 'aside')]);
     await manager.start();
@@ -1069,6 +1112,8 @@ describe('refused commands', () => {
     await rejection(manager.stopPlugin(['solo'] as never), 'ARGUMENT_INVALID');
     await rejection(manager.startPlugin(null as never), 'ARGUMENT_INVALID');
     await rejection(manager.reloadPlugin('solo', plugin([], 'solo'), null as never), 'ARGUMENT_INVALID');
+    await rejection(manager.reloadPlugin('solo', null as never), 'ARGUMENT_INVALID');
+    expect([manager.can(42 as never, 'start'), manager.can(undefined as never, 'stop')]).toEqual([false, false]);
     thrown(() => manager.subscribe(null as never), 'ARGUMENT_INVALID');
     // Arguments that throw when looked at are bad arguments too, not faults.
     const { proxy, revoke } = Proxy.revocable({}, {});

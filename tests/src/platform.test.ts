@@ -793,6 +793,34 @@ describe('lifetimes at the edges', () => {
     expect(got).toEqual([2]);
   });
 
+  it('a ctx kept from init or from a health check and first used after that call ended makes nothing: SCOPE_DISPOSED', async () => {
+    let initCtx: PluginContext | undefined;
+    let checkCtx: PluginContext | undefined;
+    let checkSignal: { during: boolean; signal: AbortSignal } | undefined;
+    const manager = host(
+      [plugin('kept', {
+        init: (ctx) => void (initCtx = ctx),
+        // Its scopes are never touched during the call: they are first made when used late.
+        health: (ctx) => {
+          checkCtx ??= ctx;
+          checkSignal ??= { during: ctx.signal.aborted, signal: ctx.signal };
+          return 'healthy';
+        },
+      }, { events: { publishes: ['kept.ping'] } })],
+      { health: { intervalMs: 5, timeoutMs: 100, unhealthyThreshold: 1000 } },
+    );
+    await manager.start();
+    await until(() => checkCtx !== undefined && manager.getSnapshot().plugins[0]?.health !== null);
+    expect(codeOf(() => initCtx!.events.publish('kept.ping'))).toBe('SCOPE_DISPOSED');
+    expect(codeOf(() => initCtx!.services.find(defineService('kept.none')))).toBe('SCOPE_DISPOSED');
+    expect(codeOf(() => initCtx!.hooks.implement('kept.hook', () => undefined))).toBe('SCOPE_DISPOSED');
+    expect(codeOf(() => checkCtx!.events.publish('kept.ping'))).toBe('SCOPE_DISPOSED');
+    // A health check gets a live signal of its own, aborted by the time the plugin has stopped.
+    expect(checkSignal?.during).toBe(false);
+    await manager.stopPlugin('kept');
+    expect(checkSignal?.signal.aborted).toBe(true);
+  });
+
   it('a ctx kept from start and first used later, while running, registers for the service period', async () => {
     let kept: PluginContext | undefined;
     const got: string[] = [];
