@@ -496,7 +496,8 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
         return;
       }
       if (managerState !== 'running') {
-        // The host left 'running' while the command was being prepared (a reload's module load).
+        // The host left 'running' while the command was being prepared (code a reload reads, such as a
+        // config getter of the new definition, called stop()).
         reject(
           new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot ${command} while the host is '${managerState}'`, {
             plugin: name,
