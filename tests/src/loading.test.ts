@@ -633,6 +633,30 @@ describe('host files', () => {
     expect([empty.definitions.length, empty.problems.length]).toEqual([0, 0]);
   });
 
+  it('a folder of plugins that has an entry module of its own still loads its plugin folders; .git and node_modules are not plugins', async () => {
+    const dir = await tempDir();
+    const module = 'export default { init() {}, start() {}, stop() {} };\n';
+    await writeTree(dir, {
+      'index.mjs': 'export default {};\n',
+      'alpha/plugin.json': JSON.stringify({ name: 'alpha', version: '1.0.0' }),
+      'alpha/index.mjs': module,
+      '.git/HEAD': 'ref: refs/heads/main\n',
+      'node_modules/dep/plugin.json': JSON.stringify({ name: 'dep', version: '1.0.0' }),
+      'node_modules/dep/index.mjs': module,
+    });
+    const host = await loadHost(dir);
+    expect([host.definitions.map((d) => [definitionName(d), problemCodes(d)]), host.problems]).toEqual([[['alpha', []]], []]);
+  });
+
+  it('a target that is a loop of symbolic links, or a plugin.json that is one, is MANIFEST_NOT_FOUND, not a throw', async () => {
+    const dir = await tempDir();
+    if (!(await trySymlink('loop', join(dir, 'loop'), 'dir'))) return;
+    expect((await loadHost(join(dir, 'loop'))).problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+    await writeTree(dir, { 'self/index.mjs': 'export default {};\n' });
+    await trySymlink('plugin.json', join(dir, 'self', 'plugin.json'), 'file');
+    expect(problemCodes(await loadPluginFolder(join(dir, 'self')))).toEqual(['MANIFEST_NOT_FOUND']);
+  });
+
   it('targets: a missing path, an unknown file type, a manifest file, a single plugin folder', async () => {
     const missing = await loadHost(fixture('nowhere'));
     expect(missing.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);

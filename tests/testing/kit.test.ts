@@ -785,6 +785,24 @@ describe('what the kit charges to the plugin, and what not', () => {
     expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('MINE');
   });
 
+  it.each([
+    ['throws', () => {
+      throw new Error('init broke');
+    }],
+    ['hangs', () => new Promise<void>(() => undefined)],
+  ])('an onStep that throws while init is under way fails the path with its error, and the plugin is still disposed when init %s', async (_how, init) => {
+    let disposed = 0;
+    const module = { init, start() {}, stop() {}, dispose: () => void disposed++ };
+    const paths = lifecyclePaths({ manifest, module }, {
+      abortGraceMs: 50,
+      onStep: (step) => {
+        if (step.event === 'INIT') throw Object.assign(new Error('my assertion'), { code: 'MINE' });
+      },
+    });
+    expect(await codeOf(named(paths, 'VALID → INIT → INIT_OK').run())).toBe('MINE');
+    expect(disposed).toBe(1);
+  });
+
   it('optional dependencies alone do not make dependency-failure paths', () => {
     const paths = lifecyclePaths({ manifest: { ...manifest, optionalDependencies: { metrics: '*' } }, module: webPlugin() });
     expect(paths.some((p) => p.events.includes('DEP_FAILED') || p.events.includes('START_WAITING'))).toBe(false);
