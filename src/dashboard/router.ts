@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redact } from '../inspection/redact.ts';
-import { checkHostHeader, checkToken, lingerOnUnreadBody, requestError, sendError } from './http.ts';
+import { checkHostHeader, checkToken, lingerOnUnreadBody, requestError, sendError, untilTurn } from './http.ts';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -65,6 +65,11 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
     // Whatever comes of the request (a refusal, a read, a command that reads its body or finds it
     // too large), what is left of the body when the answer is sent is lingered on, not read for ever.
     lingerOnUnreadBody(req, res);
+    // A request pipelined behind another answer is looked at only when its own answer can follow
+    // (behind a live stream, never): an answer built early would be held in memory until then, and
+    // one chunk of pipelined reads would make the host build and hold a snapshot for each. Past
+    // MAX_WAITING_PER_CONNECTION waiting, the connection is closed.
+    if (!(await untilTurn(req, res))) return;
     try {
       checkHostHeader(req, options.loopbackOnly);
       const target = req.url ?? '/';

@@ -418,6 +418,22 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'cache').state)).toBe('running');
   });
 
+  it('reads piled behind a live stream are not answered ahead of their turn: no snapshot is built for them, and past the limit the connection closes', async () => {
+    const host = await start();
+    const { socket, closed } = await streamingConnection(host);
+    const built = { count: 0 };
+    const getSnapshot = host.manager.getSnapshot;
+    host.manager.getSnapshot = () => (built.count++, getSnapshot());
+    try {
+      // One write: the whole pile reaches the parser at once.
+      socket.write('GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(MAX_WAITING_PER_CONNECTION * 4));
+      await closed;
+      expect(built.count).toBe(0);
+    } finally {
+      host.manager.getSnapshot = getSnapshot;
+    }
+  });
+
   it('a command whose plugin fails answers with the failure code', async () => {
     let fail = false;
     const flaky = definePlugin({
