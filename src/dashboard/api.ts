@@ -13,7 +13,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { toErrorInfo } from '../../machines/error-info.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
-import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson, untilTurn } from './http.ts';
+import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
 import type { LiveFeed } from './live.ts';
 import type { Route } from './router.ts';
 import { allowed, dashboardSnapshot, pluginRow } from './view.ts';
@@ -205,10 +205,9 @@ export function apiRoutes(options: ApiOptions): Route[] {
         if (!isCommand(command)) {
           throw requestError(`unknown command '${command}'; the dashboard sends ${DASHBOARD_COMMANDS.join(', ')}`);
         }
+        // A command pipelined behind another answer reaches here only when its own answer can
+        // follow (the router waits for its turn): behind a live stream, never.
         await drainBody(req, res);
-        // Pipelined behind another answer, it runs when its own answer can follow (behind a
-        // live stream, never): a command nobody can be told the outcome of does not run.
-        if (!(await untilTurn(req, res))) return;
         try {
           const result = await run(options, name, command, reloading);
           const row = pluginRow(result, allowed(manager, name, view.reload), feed.clock.of(name), view.redact);

@@ -14,7 +14,7 @@ import type { PluginSnapshot } from '../snapshot.ts';
 import { changeRecords } from './changes.ts';
 import type { RecordSource } from './changes.ts';
 import { PluginFactoryError } from '../errors.ts';
-import { SECURITY_HEADERS, sendError, untilTurn } from './http.ts';
+import { SECURITY_HEADERS, sendError } from './http.ts';
 import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
 import type { ViewOptions } from './view.ts';
 import type { DashboardPlugin, LiveMessage } from './wire.ts';
@@ -97,16 +97,8 @@ export class LiveFeed {
       res.end();
       return;
     }
-    // A request pipelined behind another answer has no socket yet (behind another stream it
-    // never will): it becomes a client only once its answer can be sent, so that a pile of them
-    // on one connection is no client at all, and goes with the connection (or closes it, past
-    // MAX_WAITING_PER_CONNECTION).
-    if (!res.socket) {
-      void untilTurn(req, res).then((turn) => {
-        if (turn) this.attach(req, res);
-      });
-      return;
-    }
+    // A request pipelined behind another answer comes here only once its answer can be sent (the
+    // router waits for its turn): a pile of them on one connection is no client at all.
     const limit = this.options.maxStreams ?? DEFAULT_MAX_STREAMS;
     if (this.clients.size >= limit) {
       // Each stream holds a snapshot of the host in its buffer until read: streams without
