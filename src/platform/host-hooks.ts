@@ -142,7 +142,10 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
     // The waiter lives as long as this call only: nothing of a settled call stays behind.
     let done: (() => void) | null = null;
     try {
-      const result: unknown = impl.fn(arg);
+      // Called as a plain function: as a method, it would get the engine's record as `this`, and
+      // could rename the plugin its failure is reported for, or take itself out of later calls.
+      const fn = impl.fn;
+      const result: unknown = fn(arg);
       const thenable = (typeof result === 'object' || typeof result === 'function') && result !== null && typeof (result as { then?: unknown }).then === 'function';
       if (!thenable) return result; // settled already: nothing to wait for
       const removed = new Promise<undefined>((resolve) => (done = () => resolve(undefined)));

@@ -191,7 +191,8 @@ export function createLifecycleHooks(options: LifecycleHooksOptions = {}): Lifec
       for (const listener of matching(before, hook)) {
         if (listener.removed) continue;
         try {
-          await listener.fn({ ...info });
+          const fn = listener.fn; // not as a method: the engine's record is no `this` for it
+          await fn({ ...info });
         } catch (cause) {
           const veto = new PluginFactoryError(
             'HOST_HOOK_FAILED',

@@ -162,6 +162,28 @@ describe('host hooks', () => {
     expect(cRan).toBe(false);
   });
 
+  it("an implementation is called without the engine's record as `this`: it cannot rename the plugin its failure names, nor take itself out of later calls", async () => {
+    const hooks = createHostHooks();
+    const routes = hooks.define<void, string>('h', { mode: 'collect' });
+    hooks.setOrder(['good', 'evil']);
+    const seen: unknown[] = [];
+    hooks.scope('good').implement(routes, () => 'good');
+    hooks.scope('evil').implement(routes, function (this: unknown) {
+      seen.push(this);
+      return 'evil';
+    });
+    expect(await hooks.call(routes)).toEqual(['good', 'evil']);
+    expect(seen).toEqual([undefined]);
+    const forged = hooks.define<void, string>('forged', { mode: 'collect' });
+    hooks.scope('good').implement(forged, () => 'good');
+    hooks.scope('evil').implement(forged, function (this: { plugin?: string } | undefined) {
+      if (this) this.plugin = 'good';
+      throw new Error('who did this?');
+    });
+    const error = await hooks.call(forged).then(() => null, (caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'HOST_HOOK_FAILED', plugin: 'evil' });
+  });
+
   it('unknown hooks are refused with HOST_HOOK_NOT_FOUND', async () => {
     const hooks = createHostHooks();
     expect(codeOf(() => hooks.scope('a').implement('nope', () => 1))).toBe('HOST_HOOK_NOT_FOUND');

@@ -41,6 +41,20 @@ describe('lifecycle hooks around plugin hooks', () => {
     ]);
   });
 
+  it("listeners are called without the engine's record as `this`", async () => {
+    const lifecycle = createLifecycleHooks();
+    const seen: unknown[] = [];
+    lifecycle.onBefore('*', function (this: unknown) {
+      seen.push(this);
+    });
+    lifecycle.onAfter('*', function (this: unknown) {
+      seen.push(this);
+    });
+    await lifecycle.runAround('db', 'start', () => undefined);
+    await lifecycle.settled();
+    expect(seen).toEqual([undefined, undefined]);
+  });
+
   it('a failing before-listener vetoes the hook with HOST_HOOK_FAILED', async () => {
     const lifecycle = createLifecycleHooks();
     let ran = false;
