@@ -172,7 +172,7 @@ describe('host hooks', () => {
       seen.push(this);
       return 'evil';
     });
-    expect(await hooks.call(routes)).toEqual(['good', 'evil']);
+    expect(await hooks.call(routes, undefined)).toEqual(['good', 'evil']);
     expect(seen).toEqual([undefined]);
     const forged = hooks.define<void, string>('forged', { mode: 'collect' });
     hooks.scope('good').implement(forged, () => 'good');
@@ -180,7 +180,7 @@ describe('host hooks', () => {
       if (this) this.plugin = 'good';
       throw new Error('who did this?');
     });
-    const error = await hooks.call(forged).then(() => null, (caught: unknown) => caught);
+    const error = await hooks.call(forged, undefined).then(() => null, (caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'HOST_HOOK_FAILED', plugin: 'evil' });
   });
 
