@@ -7,7 +7,7 @@
  * (read at the moment of logging, so a line logged from a timer while stopping says `stopping`);
  * `state` is reserved: a field of that name given by the plugin is replaced. Every secret value
  * (see `secretValues` in src/config.ts) is replaced by `[redacted]` in the message, in field
- * values at any depth, in errors' messages and stacks, and in child bindings.
+ * values (deeper than MAX_DEPTH: `[…]`), in errors' messages and stacks, and in child bindings.
  */
 import pino from 'pino';
 import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
@@ -136,9 +136,15 @@ function redactIn(value: unknown, secrets: Redactor, depth: number): unknown {
     return description === undefined || secrets.text(description) === description ? value : Symbol(secrets.text(description));
   }
   if (typeof value !== 'object' || value === null) return value;
-  // A plain date is kept as it is; one of a subclass, or with properties of its own (a `toJSON`,
-  // a `toISOString` that its JSON calls), goes the way of any object with a `toJSON`, below.
-  if (value instanceof Date && Object.getPrototypeOf(value) === Date.prototype && Reflect.ownKeys(value).length === 0) return value;
+  // A plain date is kept as it is, unless what JSON writes for it holds a secret (a year that is a
+  // PIN); one of a subclass, or with properties of its own (a `toJSON`, a `toISOString` that its
+  // JSON calls), goes the way of any object with a `toJSON`, below.
+  if (value instanceof Date && Object.getPrototypeOf(value) === Date.prototype && Reflect.ownKeys(value).length === 0) {
+    if (Number.isNaN(value.getTime())) return value;
+    const text = value.toISOString();
+    const scrubbed = secrets.text(text);
+    return scrubbed === text ? value : scrubbed;
+  }
   if (depth >= MAX_DEPTH) return '[…]';
   if (value instanceof Error) {
     // Still an Error, so pino's err serializer keeps treating it as one.

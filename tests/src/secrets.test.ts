@@ -236,6 +236,24 @@ describe('secrets', () => {
     expect(shopLine?.fields['count']).toBe(42);
   });
 
+  it('a plain date logged as a field is scrubbed where its JSON text holds a secret, and kept a date where it holds none', async () => {
+    const vault: PluginDefinition = {
+      manifest: { name: 'vault', version: '1.0.0', config: { pin: { type: 'string', secret: true } } },
+      config: { pin: '2031' },
+      module: {
+        ...noop,
+        init(ctx: PluginContext) {
+          ctx.logger.info({ expires: new Date(Date.UTC(2031, 0, 2)), created: new Date(Date.UTC(1999, 0, 2)) }, 'dates');
+        },
+      },
+    };
+    const { manager, records } = recordingHost([vault]);
+    await manager.start();
+    const line = records.find((record) => record.msg === 'dates');
+    expect(JSON.stringify(line?.fields['expires'])).not.toContain('2031');
+    expect(line?.fields['created']).toBeInstanceOf(Date);
+  });
+
   it("an unloaded version's code that still runs logs its secret scrubbed", async () => {
     let late: ((text: string) => void) | null = null;
     const { manager, records } = recordingHost([
