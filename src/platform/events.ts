@@ -272,10 +272,13 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     else logger[level]({ plugin: owner, ...fields }, text);
   };
 
+  /** Who a subscription's messages are about: a plugin, or the host (its scope counts nothing). */
+  const whose = (sub: Subscription) => (sub.counted ? `plugin '${sub.owner}':` : `the host (scope '${sub.owner}'):`);
+
   const report = (sub: Subscription, event: BusEvent, thrown: unknown) => {
     const error = new PluginFactoryError(
       'EVENT_HANDLER_FAILED',
-      `plugin '${sub.owner}': a handler of '${event.type}' (subscribed as '${sub.text}') failed: ${describeThrown(thrown)}; the event went on to the other handlers, fix the handler`,
+      `${whose(sub)} a handler of '${event.type}' (subscribed as '${sub.text}') failed: ${describeThrown(thrown)}; the event went on to the other handlers, fix the handler`,
       { plugin: sub.owner, cause: thrown },
     );
     try {
@@ -345,7 +348,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
     ended?.resolve();
     ended = null;
     try {
-      const message = `plugin '${sub.owner}': ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`;
+      const message = `${whose(sub)} ${running} call${running === 1 ? '' : 's'} of its handler of '${sub.text}' had not settled when the subscription ended; not waited for`;
       sayAbout(sub.owner, 'warn', { calls: running }, message);
     } catch {
       // A failing logger must not break an unsubscribe.
