@@ -984,12 +984,20 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     }
   }
 
-  /** Blocked on a dependency that failed and has since been unloaded: the reason becomes MISSING_DEPENDENCY. */
+  /**
+   * Blocked, its reason follows what blocks it now: a requirement it names that failed and has
+   * since been unloaded is missing (MISSING_DEPENDENCY), and one that runs again while another is
+   * still dead gives way to that other one.
+   */
   private refreshBlockReason(record: PluginRecord<R>): void {
     const error = record.ref ? readError(record.ref) : null;
-    const dependency = error?.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
-    if (dependency === undefined || this.records.has(dependency) || !record.entry.requires.includes(dependency)) return;
-    this.send(record, { type: 'plugin.dependency.failed', dependency, code: 'MISSING_DEPENDENCY' });
+    const named = error?.plugins?.[0];
+    const dead = (dependency: string) => this.records.get(dependency)?.dead ?? true;
+    const codeOf = (dependency: string) => (this.records.has(dependency) ? 'DEPENDENCY_FAILED' : 'MISSING_DEPENDENCY');
+    if (named !== undefined && record.entry.requires.includes(named) && dead(named) && error?.code === codeOf(named)) return;
+    const dependency = record.entry.requires.find(dead);
+    if (dependency === undefined) return;
+    this.send(record, { type: 'plugin.dependency.failed', dependency, code: codeOf(dependency) });
   }
 
   /**

@@ -870,6 +870,40 @@ describe('runtime commands', () => {
     expect([pluginOf(manager, 'x').state, pluginOf(manager, 'api').error?.code]).toEqual(['running', 'MISSING_DEPENDENCY']);
   });
 
+  it('a dependent blocked on two dead requirements names the one still dead when the other runs again, or is missing', async () => {
+    let failStop = true;
+    const failing = (name: string) => plugin([], name, { hooks: { stop: () => (failStop ? Promise.reject(new Error(`${name} stop`)) : undefined) } });
+    const manager = host([failing('f1'), failing('f2'), plugin([], 'd', { deps: { f1: '*', f2: '*' } })]);
+    await manager.start();
+    await rejection(manager.restartPlugin('f1'), 'HOOK_FAILED');
+    await rejection(manager.restartPlugin('f2'), 'HOOK_FAILED');
+    const reason = () => [pluginOf(manager, 'd').state, pluginOf(manager, 'd').error?.code, pluginOf(manager, 'd').error?.plugins];
+    expect(reason()).toEqual(['failed.blocked', 'DEPENDENCY_FAILED', ['f1']]);
+    failStop = false;
+    await manager.resetPlugin('f1');
+    expect(pluginOf(manager, 'f1').state).toBe('running');
+    expect(reason()).toEqual(['failed.blocked', 'DEPENDENCY_FAILED', ['f2']]);
+    await manager.unloadPlugin('f2');
+    expect(reason()).toEqual(['failed.blocked', 'MISSING_DEPENDENCY', ['f2']]);
+    expect(manager.health().down).toEqual({ d: { state: 'failed.blocked', code: 'MISSING_DEPENDENCY' } });
+  });
+
+  it('a dependent blocked on a failed requirement and missing another names the missing one once the failed one runs again', async () => {
+    let failStop = true;
+    const manager = host([
+      plugin([], 'f1', { hooks: { stop: () => (failStop ? Promise.reject(new Error('f1 stop')) : undefined) } }),
+      plugin([], 'f2'),
+      plugin([], 'd', { deps: { f1: '*', f2: '*' } }),
+    ]);
+    await manager.start();
+    await rejection(manager.restartPlugin('f1'), 'HOOK_FAILED');
+    await manager.unloadPlugin('f2');
+    failStop = false;
+    await manager.resetPlugin('f1');
+    const d = pluginOf(manager, 'd');
+    expect([d.state, d.error?.code, d.error?.plugins]).toEqual(['failed.blocked', 'MISSING_DEPENDENCY', ['f2']]);
+  });
+
   it('unloadPlugin of an invalid plugin removes it', async () => {
     const manager = host([{ manifest: { name: 'bad', version: '1.0.0' }, module: {} }, plugin([], 'good')]);
     await manager.start();
