@@ -632,12 +632,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // both): checked again against what is registered now, with no await until it is installed.
     checkAgainstCurrent();
     if (next.errors.length > 0) throw scrubProblems(next.errors[0]!, runtimes.redactorWith(name, next));
-    generations.set(name, generation);
-    const previous = current.get(name);
-    runtimes.register(next);
-    current.set(name, next);
-    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
-    if (!previous || !same(previous.requires, next.requires) || !same(previous.optional, next.optional)) orderHostHooks();
     // A stop accepted while the module loaded (and not followed by a start) came after this
     // reload, and wins: the new version is installed without starting.
     const last = lastWant.get(name);
@@ -645,6 +639,26 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     // Stopped by hand: wanted down by itself, not held down by a dependency it will come back with.
     const stoppedByHand = keepStopped && record.want === 'stopped' && record.heldBy === null;
     const start = !(stoppedSince || stoppedByHand);
+    // A requirement that is dead (invalid, failed for good, blocked) would block a new version
+    // that is to start: one in service would be taken down, its dependents with it. A version
+    // already out of service has nothing to lose: it is replaced, and blocks until that
+    // requirement runs; so has one that is to stay stopped.
+    if (start && !record.dead) {
+      const dead = next.requires.find((dep) => registry().get(dep)?.dead === true);
+      if (dead !== undefined) {
+        throw new PluginFactoryError(
+          'DEPENDENCY_FAILED',
+          `plugin '${name}': the new version requires '${dead}', which is invalid or failed; fix or retry '${dead}' first, or reload '${name}' without it`,
+          { plugin: name, plugins: [dead], path: `dependencies.${dead}` },
+        );
+      }
+    }
+    generations.set(name, generation);
+    const previous = current.get(name);
+    runtimes.register(next);
+    current.set(name, next);
+    const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
+    if (!previous || !same(previous.requires, next.requires) || !same(previous.optional, next.optional)) orderHostHooks();
     const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.

@@ -781,6 +781,29 @@ describe('runtime commands', () => {
     }
   });
 
+  it('a reload whose new version requires a dead plugin is refused with DEPENDENCY_FAILED; the running version and its dependents stay up', async () => {
+    const log: string[] = [];
+    const manager = host([
+      { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, stop() {} } as never },
+      plugin(log, 'db'),
+      plugin(log, 'api', { deps: { db: '^1.0.0' } }),
+    ]);
+    await manager.start();
+    log.length = 0;
+    const error = await rejection(manager.reloadPlugin('db', plugin(log, 'db', { version: '1.1.0', deps: { bad: '*' }, tag: '#2' })), 'DEPENDENCY_FAILED');
+    expect(error.plugins).toEqual(['bad']);
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.version, p.state])).toEqual([
+      ['bad', '1.0.0', 'invalid'],
+      ['db', '1.0.0', 'running'],
+      ['api', '1.0.0', 'running'],
+    ]);
+    expect(log).toEqual([]);
+    // Stopped by hand and kept stopped, it has nothing to lose: the new version is installed at rest.
+    await manager.stopPlugin('db');
+    const kept = await manager.reloadPlugin('db', plugin(log, 'db', { version: '1.1.0', deps: { bad: '*' }, tag: '#2' }), { keepStopped: true });
+    expect([kept.version, kept.state]).toEqual(['1.1.0', 'created']);
+  });
+
   it('unloadPlugin stops dependents first, then stops, disposes and removes the plugin', async () => {
     const log: string[] = [];
     const manager = chain(log);
