@@ -465,7 +465,9 @@ export class PluginRegistry<R extends PluginRef = PluginRef> {
     // on it nor count it as settled meanwhile.
     // (A plugin.dependency.failed sent to update why it is blocked brings nothing back.)
     const reviving = (record.reviveSent || record.retryPending) && record.want === 'running' && (state === 'failed.halted' || state === 'failed.blocked');
-    const dead = DEAD.has(state) && !reviving;
+    // One being reloaded passes through disposing (its old version) on its way to the new one:
+    // its dependents wait for that version rather than block on the old one.
+    const dead = DEAD.has(state) && !reviving && record.replacement === null;
     const enteredDead = dead && !record.dead;
     // For an optional dependent a dependency is fine once it is settled one way or the other:
     // running and wanted so, dead, or down and wanted down (not while on its way down). One being

@@ -804,6 +804,31 @@ describe('runtime commands', () => {
     expect([kept.version, kept.state]).toEqual(['1.1.0', 'created']);
   });
 
+  it('a reload of a dependent while its requirement is disposing for a reload of its own installs the new version, which comes back with it', async () => {
+    const log: string[] = [];
+    let disposed = () => undefined as void;
+    const disposing = new Promise<void>((resolve) => (disposed = resolve));
+    const manager = host([plugin(log, 'a', { hooks: { dispose: () => disposing } }), plugin(log, 'b', { deps: { a: '*' } })], { hookTimeoutMs: 5000 });
+    await manager.start();
+    const reloadingA = manager.reloadPlugin('a', plugin(log, 'a', { version: '1.1.0', tag: '#2' }));
+    await waitForPlugin(manager, 'a', 'disposing');
+    // What run --watch does when both files change at once.
+    const reloadingB = manager.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' }, tag: '#2' }), { keepStopped: true });
+    reloadingB.catch(() => undefined);
+    await settleWithin(reloadingB, 50);
+    disposed();
+    await reloadingA;
+    await until(() => pluginOf(manager, 'b').state === 'running');
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.version, p.state])).toEqual([
+      ['a', '1.1.0', 'running'],
+      ['b', '1.1.0', 'running'],
+    ]);
+    // It waited for the new version of its requirement, and was not told it had failed.
+    expect(log.indexOf('a#2.start:done')).toBeGreaterThan(-1);
+    expect(log.indexOf('a#2.start:done')).toBeLessThan(log.indexOf('b#2.start'));
+    expect(await reloadingB).toMatchObject({ version: '1.1.0' });
+  });
+
   it('unloadPlugin stops dependents first, then stops, disposes and removes the plugin', async () => {
     const log: string[] = [];
     const manager = chain(log);
