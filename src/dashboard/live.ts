@@ -14,7 +14,7 @@ import type { PluginSnapshot } from '../snapshot.ts';
 import { changeRecords } from './changes.ts';
 import type { RecordSource } from './changes.ts';
 import { PluginFactoryError } from '../errors.ts';
-import { SECURITY_HEADERS, sendError } from './http.ts';
+import { SECURITY_HEADERS, markEndless, sendError } from './http.ts';
 import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
 import type { ViewOptions } from './view.ts';
 import type { DashboardPlugin, LiveMessage } from './wire.ts';
@@ -112,6 +112,7 @@ export class LiveFeed {
       return;
     }
     req.socket.setNoDelay(true);
+    markEndless(res);
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',

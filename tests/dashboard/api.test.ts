@@ -434,6 +434,18 @@ describe('dashboard API: commands', () => {
     }
   });
 
+  it('many reads pipelined in one write behind answers that end are all answered, in order, on the one connection', async () => {
+    const host = await start();
+    const count = MAX_WAITING_PER_CONNECTION * 3;
+    const read = 'GET /api/chart HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    const last = 'GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n';
+    const reply = await rawRequest(host.dashboard.port, read.repeat(count - 1) + last);
+    const statuses = [...reply.text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((match) => Number(match[1]));
+    expect(statuses).toEqual(Array.from({ length: count }, () => 200));
+    // The last answer is the snapshot, after every chart.
+    expect(reply.text.lastIndexOf('"plugins"')).toBeGreaterThan(reply.text.lastIndexOf('"svg"'));
+  });
+
   it('a command whose plugin fails answers with the failure code', async () => {
     let fail = false;
     const flaky = definePlugin({
