@@ -190,6 +190,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
     {
       method: 'GET',
       path: '/api/events',
+      stream: true,
       handle: ({ req, res }) => {
         checkOwnPage(req);
         feed.attach(req, res);

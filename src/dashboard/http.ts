@@ -163,35 +163,39 @@ export function checkHostHeader(req: IncomingMessage, loopbackOnly: boolean): vo
   throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: requests must address 127.0.0.1 or localhost in their Host header');
 }
 
-/**
- * Requests one connection may have waiting for their turn. Behind a live stream one more closes
- * the connection; behind an answer that ends, the connection is read no further until fewer wait.
- */
+/** Requests one connection may have waiting behind a live stream; one more closes the connection. */
 export const MAX_WAITING_PER_CONNECTION = 64;
+
+/**
+ * Requests one connection may have waiting behind answers that end; one more closes the
+ * connection. Node parses a whole chunk at once, so a client pipelining hundreds of requests in
+ * one write has them all waiting before the first is answered.
+ */
+export const MAX_PILED_PER_CONNECTION = 512;
 
 /** Per connection, the requests waiting for their turn: one `close` listener each, whatever their number. */
 const waitingOn = new WeakMap<Duplex, Set<(turn: boolean) => void>>();
 
-/** Answers that never end by themselves (live streams): nothing behind them gets its turn. */
+/** Answers that do not end by themselves (live streams): nothing behind them gets its turn. */
 const endlessAnswers = new WeakSet<ServerResponse>();
 
-/** Connections paused here because too many of their requests wait. */
-const pausedHere = new WeakSet<Duplex>();
-
-/** Marks `res` as an answer that does not end by itself (a live stream). */
-export function markEndless(res: ServerResponse): void {
-  endlessAnswers.add(res);
+/**
+ * Marks `res` as an answer that does not end by itself (a live stream), or takes the mark off
+ * (`endless: false`, a stream request answered with a refusal). Marked when its request arrives,
+ * before the requests parsed behind it in the same chunk count against it.
+ */
+export function markEndless(res: ServerResponse, endless = true): void {
+  if (endless) endlessAnswers.add(res);
+  else endlessAnswers.delete(res);
 }
 
 /**
  * Resolves true once `res` can be sent: at once, or for a request pipelined behind another
  * answer on its connection, when that answer is done. False when the connection goes first
- * (behind a live stream it always does). Waiting writes nothing, so nothing else would slow a
- * client's pipelining down, and each waiting request holds memory: past
- * MAX_WAITING_PER_CONNECTION, a connection behind a live stream is closed, and one behind an
- * answer that ends is not read from until the answers ahead have gone out. (The requests of one
- * chunk reach the server all at once: a client pipelining a hundred reads in one write is
- * answered, not cut off.)
+ * (behind a live stream it always does). Waiting writes nothing, so nothing slows a client's
+ * pipelining down, and each waiting request holds memory: a connection with more than
+ * MAX_WAITING_PER_CONNECTION requests waiting behind a live stream, or more than
+ * MAX_PILED_PER_CONNECTION behind answers that end, is closed.
  */
 export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   if (res.socket) return Promise.resolve(true);
@@ -207,26 +211,17 @@ export function untilTurn(req: IncomingMessage, res: ServerResponse): Promise<bo
     });
     waiting = all;
   }
-  if (waiting.size >= MAX_WAITING_PER_CONNECTION) {
-    const owed = (connection as { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (!owed || endlessAnswers.has(owed)) {
-      connection.destroy();
-      return Promise.resolve(false);
-    }
-    if (!pausedHere.has(connection)) {
-      pausedHere.add(connection);
-      connection.pause();
-    }
+  const owed = (connection as { _httpMessage?: ServerResponse | null })._httpMessage;
+  const limit = !owed || endlessAnswers.has(owed) ? MAX_WAITING_PER_CONNECTION : MAX_PILED_PER_CONNECTION;
+  if (waiting.size >= limit) {
+    connection.destroy();
+    return Promise.resolve(false);
   }
   const queue = waiting;
   return new Promise((resolve) => {
     const settle = (turn: boolean) => {
       queue.delete(settle);
       res.off('socket', onSocket);
-      if (queue.size < MAX_WAITING_PER_CONNECTION && pausedHere.has(connection)) {
-        pausedHere.delete(connection);
-        if (!connection.destroyed) connection.resume();
-      }
       resolve(turn);
     };
     const onSocket = () => settle(true);

@@ -94,6 +94,7 @@ export class LiveFeed {
   /** Turns a request into an event stream, starting with the whole picture. */
   attach(req: IncomingMessage, res: ServerResponse): void {
     if (this.closed) {
+      markEndless(res, false);
       res.end();
       return;
     }
@@ -103,6 +104,7 @@ export class LiveFeed {
     if (this.clients.size >= limit) {
       // Each stream holds a snapshot of the host in its buffer until read: streams without
       // a bound would let clients that never read use up the host's memory.
+      markEndless(res, false);
       res.setHeader('retry-after', '5');
       sendError(
         res,
@@ -112,7 +114,6 @@ export class LiveFeed {
       return;
     }
     req.socket.setNoDelay(true);
-    markEndless(res);
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redact } from '../inspection/redact.ts';
-import { checkHostHeader, checkToken, lingerOnUnreadBody, requestError, sendError, untilTurn } from './http.ts';
+import { checkHostHeader, checkToken, lingerOnUnreadBody, markEndless, requestError, sendError, untilTurn } from './http.ts';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -21,6 +21,8 @@ export interface Route {
   path: string;
   /** Control routes need `Authorization: Bearer <token>`; reads need nothing. */
   control?: boolean;
+  /** A GET of it opens an answer that does not end by itself (a live stream). */
+  stream?: boolean;
   handle(context: RequestContext): void | Promise<void>;
 }
 
@@ -61,14 +63,28 @@ function compile(pattern: string): Matcher {
 /** The request handler over a route table. Every refusal is a coded JSON error. */
 export function createRouter(routes: readonly Route[], options: RouterOptions) {
   const table = routes.map((route) => ({ route, match: compile(route.path) }));
+  const streams = table.filter(({ route }) => route.stream === true);
+  const opensStream = (target: string | undefined) => {
+    const path = (target ?? '').split('?')[0]!;
+    return streams.some(({ match }) => {
+      try {
+        return match(path) !== null;
+      } catch {
+        return false;
+      }
+    });
+  };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Whatever comes of the request (a refusal, a read, a command that reads its body or finds it
     // too large), what is left of the body when the answer is sent is lingered on, not read for ever.
     lingerOnUnreadBody(req, res);
+    // A stream's answer never ends: marked as it arrives, before the requests parsed behind it in
+    // the same chunk count against it.
+    if (req.method === 'GET' && opensStream(req.url)) markEndless(res);
     // A request pipelined behind another answer is looked at only when its own answer can follow
     // (behind a live stream, never): an answer built early would be held in memory until then, and
     // one chunk of pipelined reads would make the host build and hold a snapshot for each. Past
-    // MAX_WAITING_PER_CONNECTION waiting, the connection is closed.
+    // the limits of http.ts's untilTurn, the connection is closed.
     if (!(await untilTurn(req, res))) return;
     try {
       checkHostHeader(req, options.loopbackOnly);
@@ -105,6 +121,7 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
       if (hit.route.control) checkToken(req, options.token);
       await hit.route.handle({ req, res, url, params: hit.params });
     } catch (error) {
+      markEndless(res, false); // a refused stream request is answered, and ends
       sendError(res, error, options.redact);
     }
   };
