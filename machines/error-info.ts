@@ -18,7 +18,7 @@ export const ERROR_CODES = Object.freeze({
   MISSING_DEPENDENCY: 'a required dependency is not registered',
   DEPENDENCY_VERSION_MISMATCH: "a dependency's version is outside the declared range",
   DEPENDENCY_CYCLE: 'the dependency graph has a cycle',
-  DEPENDENCY_FAILED: 'a required dependency is invalid or failed; from `reloadPlugin`, the new version of a running plugin requires one (the running version is kept)',
+  DEPENDENCY_FAILED: 'a required dependency is invalid or failed; from `reloadPlugin`, the new version requires one (the version installed is kept)',
   ENGINE_VERSION_MISMATCH: "the engine's version is outside the plugin's `engine` range",
   HOOK_FAILED: 'a hook threw or rejected',
   HOOK_TIMEOUT: 'a hook did not settle within its timeout',

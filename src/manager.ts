@@ -640,15 +640,12 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     const stoppedByHand = keepStopped && record.want === 'stopped' && record.heldBy === null;
     const start = !(stoppedSince || stoppedByHand);
     // A requirement that is dead (invalid, failed for good, blocked) would block a new version
-    // that is to start: a version in service would be taken down, its dependents with it. One
-    // not running has nothing to lose: it is replaced, and blocks until that requirement runs;
-    // so has one that is to stay stopped. A requirement in a restart or reload of its own (its
-    // old version disposing) is coming back, not dead.
-    if (start && record.running) {
-      const dead = next.requires.find((dep) => {
-        const target = registry().get(dep);
-        return target !== undefined && target.dead && registry().transitionOf(target) === null;
-      });
+    // that is to start: the version installed would be taken down for it, its dependents with it.
+    // One out of service itself has nothing to lose: it is replaced, and blocks until that
+    // requirement runs; so has one that is to stay stopped. (A requirement being reloaded is not
+    // dead: its dependents wait for its new version.)
+    if (start && !record.dead) {
+      const dead = next.requires.find((dep) => registry().get(dep)?.dead === true);
       if (dead !== undefined) {
         throw new PluginFactoryError(
           'DEPENDENCY_FAILED',

@@ -798,6 +798,27 @@ describe('runtime commands', () => {
       ['api', '1.0.0', 'running'],
     ]);
     expect(log).toEqual([]);
+    // Held down for a moment by a restart of its own requirement, it is refused all the same: it
+    // comes back with that restart on the version it has.
+    let stopped = () => undefined as void;
+    const stopping = new Promise<void>((resolve) => (stopped = resolve));
+    const slow = host([
+      { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, stop() {} } as never },
+      plugin(log, 'base', { hooks: { stop: () => stopping } }),
+      plugin(log, 'db', { deps: { base: '*' } }),
+    ], { hookTimeoutMs: 5000 });
+    await slow.start();
+    const restarting = slow.restartPlugin('base');
+    await waitForPlugin(slow, 'base', 'stopping');
+    expect(pluginOf(slow, 'db').state).toBe('stopped');
+    await rejection(slow.reloadPlugin('db', plugin(log, 'db', { version: '1.1.0', deps: { base: '*', bad: '*' }, tag: '#2' })), 'DEPENDENCY_FAILED');
+    stopped();
+    await restarting;
+    expect(slow.getSnapshot().plugins.map((p) => [p.name, p.version, p.state])).toEqual([
+      ['bad', '1.0.0', 'invalid'],
+      ['base', '1.0.0', 'running'],
+      ['db', '1.0.0', 'running'],
+    ]);
     // Stopped by hand and kept stopped, it has nothing to lose: the new version is installed at rest.
     await manager.stopPlugin('db');
     const kept = await manager.reloadPlugin('db', plugin(log, 'db', { version: '1.1.0', deps: { bad: '*' }, tag: '#2' }), { keepStopped: true });
