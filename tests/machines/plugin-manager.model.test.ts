@@ -227,7 +227,8 @@ describe.each(['isolate', 'abort'] as const)('manager chart, failure policy %s, 
 });
 
 describe('manager chart: child faults', () => {
-  it('a plugin actor that fails outside its hooks is recorded as crashed and the host goes on', async () => {
+  /** A manager whose plugin actors fail in a chart action as they begin to start (an engine fault). */
+  const crashingManager = (plugins: Array<[name: string, requires: string[]]>, failurePolicy: 'isolate' | 'abort') => {
     const broken = pluginLifecycle.provide({
       actions: {
         beginStart: () => {
@@ -236,16 +237,17 @@ describe('manager chart: child faults', () => {
       },
     });
     const machine = pluginManager.provide({ actors: { plugin: broken } });
-    const input = (name: string, requires: string[] = []) => ({
+    const input = ([name, requires]: [string, string[]]) => ({
       name,
       requires,
       optional: [],
       input: { name, hookTimeoutMs: 1000, retry: { retries: 0, backoffMs: 0, factor: 1, maxBackoffMs: 0 } },
     });
-    const actor = createActor(machine, {
-      input: { plugins: [input('a'), input('b', ['a'])] },
-      inspect: (event) => recordTransitions(event, taken),
-    });
+    return createActor(machine, { input: { plugins: plugins.map(input), failurePolicy }, inspect: (event) => recordTransitions(event, taken) });
+  };
+
+  it('a plugin actor that fails outside its hooks is recorded as crashed and the host goes on', async () => {
+    const actor = crashingManager([['a', []], ['b', ['a']]], 'isolate');
     const errors: unknown[] = [];
     actor.subscribe({ error: (error) => errors.push(error) });
     actor.start();
@@ -261,22 +263,9 @@ describe('manager chart: child faults', () => {
     expect(actor.getSnapshot().status).toBe('done');
     expect(errors).toEqual([]);
   });
+
   it('under failure policy abort, a plugin actor that crashes takes the host down with its own INTERNAL_ERROR', async () => {
-    const broken = pluginLifecycle.provide({
-      actions: {
-        beginStart: () => {
-          throw new Error('chart action failed');
-        },
-      },
-    });
-    const machine = pluginManager.provide({ actors: { plugin: broken } });
-    const input = (name: string) => ({
-      name,
-      requires: [],
-      optional: [],
-      input: { name, hookTimeoutMs: 1000, retry: { retries: 0, backoffMs: 0, factor: 1, maxBackoffMs: 0 } },
-    });
-    const actor = createActor(machine, { input: { plugins: [input('a')], failurePolicy: 'abort' }, inspect: (event) => recordTransitions(event, taken) });
+    const actor = crashingManager([['a', []]], 'abort');
     actor.start();
     actor.send({ type: 'manager.start' });
     await new Promise((resolve) => setTimeout(resolve, 20));
