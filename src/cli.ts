@@ -7,7 +7,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatError, problemJson, stdoutClaimed, writeFailureDocument } from './cli/output.ts';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from './errors.ts';
-import { exitProcess, guardProcess, handleStrayErrors, strayError, unhandledStrays } from './cli/process-guard.ts';
+import { exitProcess, guardProcess, handleStrayErrors, unhandledStrays } from './cli/process-guard.ts';
+import { lateStrayError } from './cli/stray-errors.ts';
 import type { StrayError } from './cli/process-guard.ts';
 import { USAGE, UsageError } from './cli/usage.ts';
 
@@ -89,7 +90,7 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   // Plugin code that threw outside any hook where the command did not look (`graph`), or once it
   // had answered: said, and the command fails.
   const late = (stray: StrayError) => {
-    process.stderr.write(`${formatError(strayError(stray), false)}\n`);
+    process.stderr.write(`${formatError(lateStrayError(stray), false)}\n`);
     code = code === 0 ? 1 : code;
     process.exitCode = code;
   };

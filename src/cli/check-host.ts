@@ -6,6 +6,7 @@
 import { PluginFactoryError, createPluginManager, loadHost, silentLogger } from '../index.ts';
 import type { LoadedHost, ManagerSnapshot, PluginDefinition, PluginManager } from '../index.ts';
 import { loadingLine } from './progress.ts';
+import { rememberHost } from './stray-errors.ts';
 
 export interface CheckedHost {
   host: LoadedHost;
@@ -22,6 +23,7 @@ export async function checkHost(target: string): Promise<CheckedHost> {
   // On a terminal, a large host's loading shows its progress on stderr (stdout may be a document).
   const loading = loadingLine(process.stderr);
   const host = await loadHost(target, { onLoaded: loading.update }).finally(loading.done);
+  rememberHost(host);
   // A rejection nobody handled at import is told a moment after it happens: the last module's
   // too must reach the command before it reports.
   await new Promise((resolve) => setImmediate(resolve));

@@ -87,3 +87,19 @@ export function strayErrors(host: LoadedHost): StrayErrors {
     },
   };
 }
+
+/** The host the command loaded, if any: what its plugins throw after the command looked is named and scrubbed by it. */
+let loadedHost: LoadedHost | null = null;
+
+/** Remembers the host a command loaded (`checkHost` does, for `validate`, `graph` and `test`). */
+export function rememberHost(host: LoadedHost): void {
+  loadedHost = host;
+}
+
+/**
+ * A stray error told where the command did not look (`graph`), or after it answered: named after
+ * the plugin its stack shows and scrubbed of secrets, as the commands do, once a host is loaded.
+ */
+export function lateStrayError(stray: StrayError): PluginFactoryError {
+  return loadedHost ? strayErrors(loadedHost).coded(stray) : strayError(stray);
+}

@@ -193,6 +193,17 @@ describe('errors outside any hook', () => {
     expect(graph.stderr).toContain('UNCAUGHT_ERROR');
   });
 
+  it('graph: a rejection at import is told naming its plugin, its secret scrubbed, as validate tells it', async () => {
+    await mkdir(join(dir, 'vault'));
+    const manifest = { name: 'vault', version: '1.0.0', config: { token: { type: 'string', secret: true, default: 'VAULT-TOKEN-7781' } } };
+    await writeFile(join(dir, 'vault', 'plugin.json'), JSON.stringify(manifest));
+    await writeFile(join(dir, 'vault', 'index.mjs'), `Promise.reject(new Error('token VAULT-TOKEN-7781 refused'));\nexport default { init() {}, start() {}, stop() {} };\n`);
+    const { code, stderr } = await cli(['graph', dir]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/UNCAUGHT_ERROR: plugin 'vault': /);
+    expect(stderr).not.toContain('VAULT-TOKEN-7781');
+  });
+
   it('test: an exception from a plugin timer fails that plugin in the report instead of ending the run', async () => {
     await plugins({
       thrower: `let once = false;\nexport default { init() {}, start() { if (!once) { once = true; setTimeout(() => { throw Object.assign(new Error('from a timer'), { code: 'ECONNRESET' }); }, 0); } }, stop() {} };\n`,
