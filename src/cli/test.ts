@@ -205,15 +205,14 @@ export async function testCommand(args: string[]): Promise<number> {
       const hookTimeoutMs = host.settings.hookTimeoutMs;
       const paths = lifecyclePaths(definition, { cover, hookLimitMs, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
       entry.paths = paths.length;
+      // Counted down as paths end: a report printed at once (a second signal) adds up too.
+      entry.notWalked = paths.length;
       const ended = new Map<string, Verdict>();
       verdicts.set(entry.name, ended);
       // On stderr, --json or not: stdout is the report.
       const line = progressLine(process.stderr, plugin.name, paths.length);
       for (const [index, path] of paths.entries()) {
-        if ((maxFailures > 0 && entry.failed.length >= maxFailures) || interrupted) {
-          entry.notWalked = paths.length - index;
-          break;
-        }
+        if ((maxFailures > 0 && entry.failed.length >= maxFailures) || interrupted) break;
         line.update(index);
         const current = { name: plugin.name, path: path.name, strayed: false };
         walking = current;
@@ -225,6 +224,7 @@ export async function testCommand(args: string[]): Promise<number> {
           if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
         }
         walking = null;
+        entry.notWalked -= 1;
         ended.set(path.name, verdict);
         if (verdict === 'passed') entry.passed += 1;
         if (verdict === 'skipped') entry.skipped += 1;

@@ -278,6 +278,31 @@ describe('plugin-factory test', () => {
     expect(lastJsonLine<TestReport>(run.out())).toEqual({ plugins: [], problems: [], interrupted: 'SIGINT' });
   });
 
+  it('--json: a second signal exits at once with the report as it stands, whose counts add up to the paths', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-forced-'));
+    try {
+      await mkdir(join(home, 'slow'));
+      await writeFile(join(home, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
+      const marker = join(home, 'init-called');
+      await writeFile(
+        join(home, 'slow', 'index.mjs'),
+        `import { writeFileSync } from 'node:fs';\nexport default { init() { writeFileSync(${JSON.stringify(marker)}, 'x'); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
+      );
+      const run = startCli(['test', home, '--json']);
+      await until(() => existsSync(marker), 20_000);
+      run.child.kill('SIGINT');
+      await until(() => run.err().includes('stopping after the path under way'), 10_000);
+      run.child.kill('SIGTERM');
+      await exitOf(run, 10_000);
+      const report = lastJsonLine<TestReport>(run.out());
+      const [slow] = report.plugins;
+      expect(slow!.notWalked).toBeGreaterThan(0);
+      expect(slow!.passed + slow!.skipped + slow!.failed.length + slow!.notWalked).toBe(slow!.paths);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', async () => {
     const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-signal-'));
     try {
