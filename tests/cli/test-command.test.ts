@@ -278,66 +278,68 @@ describe('plugin-factory test', () => {
     expect(lastJsonLine<TestReport>(run.out())).toEqual({ plugins: [], problems: [], interrupted: 'SIGINT' });
   });
 
-  it('--json: a second signal exits at once with the report as it stands, whose counts add up to the paths', async () => {
-    const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-forced-'));
-    try {
-      await mkdir(join(home, 'slow'));
-      await writeFile(join(home, 'slow', 'plugin.json'), JSON.stringify({ name: 'slow', version: '1.0.0' }));
-      const marker = join(home, 'init-called');
-      await writeFile(
-        join(home, 'slow', 'index.mjs'),
-        `import { writeFileSync } from 'node:fs';\nexport default { init() { writeFileSync(${JSON.stringify(marker)}, 'x'); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
-      );
-      const run = startCli(['test', home, '--json']);
-      await until(() => existsSync(marker), 20_000);
-      run.child.kill('SIGINT');
-      await until(() => run.err().includes('stopping after the path under way'), 10_000);
-      run.child.kill('SIGTERM');
-      await exitOf(run, 10_000);
-      const report = lastJsonLine<TestReport>(run.out());
-      const [slow] = report.plugins;
-      expect(slow!.notWalked).toBeGreaterThan(0);
-      expect(slow!.passed + slow!.skipped + slow!.failed.length + slow!.notWalked).toBe(slow!.paths);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
-  });
-
-  it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', async () => {
+  /** Runs `check` on a temporary folder holding one plugin, `name`, whose module is `source(home)`. */
+  async function inOnePluginFolder(name: string, source: (home: string) => string, check: (home: string) => Promise<void>): Promise<void> {
     const home = await mkdtemp(join(tmpdir(), 'plugin-factory-test-signal-'));
     try {
-      await mkdir(join(home, 'spawner'));
-      await writeFile(join(home, 'spawner', 'plugin.json'), JSON.stringify({ name: 'spawner', version: '1.0.0' }));
-      const pids = join(home, 'pids.txt');
-      await writeFile(
-        join(home, 'spawner', 'index.mjs'),
-        `import { spawn } from 'node:child_process';\nimport { appendFileSync } from 'node:fs';\nlet child;\nexport default { init() {}, start() { child = spawn('sleep', ['300'], { stdio: 'ignore' }); appendFileSync(${JSON.stringify(pids)}, child.pid + '\\n'); }, stop() { child?.kill(); } };\n`,
-      );
-      const run = startCli(['test', home, '--json']);
-      await until(() => existsSync(pids), 20_000);
-      run.child.kill('SIGINT');
-      const { code } = await exitOf(run, 30_000);
-      expect(code, run.err()).toBe(130);
-      // The report says the walk was cut short: it lists the plugin under way, its rest unwalked.
-      const report = lastJsonLine<TestReport>(run.out());
-      expect(report.interrupted).toBe('SIGINT');
-      expect(report.plugins.map((plugin) => [plugin.name, plugin.notWalked > 0])).toEqual([['spawner', true]]);
-      const alive = (await readFile(pids, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map(Number)
-        .filter((pid) => {
-          try {
-            process.kill(pid, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        });
-      for (const pid of alive) process.kill(pid, 'SIGKILL');
-      expect(alive).toEqual([]);
+      await mkdir(join(home, name));
+      await writeFile(join(home, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0' }));
+      await writeFile(join(home, name, 'index.mjs'), source(home));
+      await check(home);
     } finally {
       await rm(home, { recursive: true, force: true });
     }
-  });
+  }
+
+  it('--json: a second signal exits at once with the report as it stands, whose counts add up to the paths', () =>
+    inOnePluginFolder(
+      'slow',
+      (home) =>
+        `import { writeFileSync } from 'node:fs';\nexport default { init() { writeFileSync(${JSON.stringify(join(home, 'init-called'))}, 'x'); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
+      async (home) => {
+        const run = startCli(['test', home, '--json']);
+        await until(() => existsSync(join(home, 'init-called')), 20_000);
+        run.child.kill('SIGINT');
+        await until(() => run.err().includes('stopping after the path under way'), 10_000);
+        run.child.kill('SIGTERM');
+        await exitOf(run, 10_000);
+        const report = lastJsonLine<TestReport>(run.out());
+        const [slow] = report.plugins;
+        expect(slow!.notWalked).toBeGreaterThan(0);
+        expect(slow!.passed + slow!.skipped + slow!.failed.length + slow!.notWalked).toBe(slow!.paths);
+      },
+    ));
+
+  it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', () =>
+    inOnePluginFolder(
+      'spawner',
+      (home) =>
+        `import { spawn } from 'node:child_process';\nimport { appendFileSync } from 'node:fs';\nlet child;\nexport default { init() {}, start() { child = spawn('sleep', ['300'], { stdio: 'ignore' }); appendFileSync(${JSON.stringify(join(home, 'pids.txt'))}, child.pid + '\\n'); }, stop() { child?.kill(); } };\n`,
+      async (home) => {
+        const pids = join(home, 'pids.txt');
+        const run = startCli(['test', home, '--json']);
+        await until(() => existsSync(pids), 20_000);
+        run.child.kill('SIGINT');
+        const { code } = await exitOf(run, 30_000);
+        expect(code, run.err()).toBe(130);
+        // The report says the walk was cut short: it lists the plugin under way, its rest unwalked.
+        const report = lastJsonLine<TestReport>(run.out());
+        expect(report.interrupted).toBe('SIGINT');
+        expect(report.plugins.map((plugin) => [plugin.name, plugin.notWalked > 0])).toEqual([['spawner', true]]);
+        const alive = (await readFile(pids, 'utf8'))
+          .split('\n')
+          .filter(Boolean)
+          .map(Number)
+          .filter((pid) => {
+            try {
+              process.kill(pid, 0);
+              return true;
+            } catch {
+              return false;
+            }
+          });
+        for (const pid of alive) process.kill(pid, 'SIGKILL');
+        expect(alive).toEqual([]);
+      },
+    ));
 });
