@@ -184,8 +184,10 @@ export function createHostHooks(options: HostHooksOptions = {}): HostHooks {
   return {
     define(name: string, options: { mode: HostHookMode }) {
       if (!isDottedName(name)) throw argumentError(`hooks.define: ${quote(name)} is not a hook name; use dotted lower case such as 'http.routes'`);
-      const mode = (typeof options === 'object' && options !== null ? readArgument(options, 'mode', `hooks.define('${name}'): the options`) : undefined) as HostHookMode;
-      const unknown = typeof options === 'object' && options !== null ? unknownArgumentOptions(options, DEFINE_OPTIONS, `hooks.define('${name}'): the options`) : null;
+      const given = typeof options === 'object' && options !== null;
+      const what = `hooks.define('${name}'): the options`;
+      const mode = (given ? readArgument(options, 'mode', what) : undefined) as HostHookMode;
+      const unknown = given ? unknownArgumentOptions(options, DEFINE_OPTIONS, what) : null;
       if (unknown) throw argumentError(`hooks.define('${name}'): ${unknown}`);
       if (!HOST_HOOK_MODES.includes(mode)) throw argumentError(`hooks.define('${name}'): mode must be one of ${HOST_HOOK_MODES.join(', ')}, got ${quote(mode)}`);
       const existing = hooks.get(name);
