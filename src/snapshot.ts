@@ -1,6 +1,6 @@
 /**
  * The plain-JSON snapshot of a host: `{ state, plugins: [{ name, version, state, attempts,
- * dependencies, error, errors, timings, health }] }`. It round-trips through JSON.stringify and never holds a
+ * dependencies, optionalDependencies, error, errors, timings, health }] }`. It round-trips through JSON.stringify and never holds a
  * config value, so no secret can reach it.
  */
 import type { ErrorInfo } from '../machines/error-info.ts';
@@ -18,6 +18,8 @@ export interface PluginSnapshot {
   attempts: number;
   /** Required dependencies, then the optional ones that are registered. */
   dependencies: string[];
+  /** Which of `dependencies` are optional: the plugin is not taken down when one of them fails or goes. */
+  optionalDependencies: string[];
   error: ErrorInfo | null;
   /** Every validation reason, for an `invalid` plugin (empty otherwise). */
   errors: ErrorInfo[];
@@ -50,12 +52,14 @@ export function pluginSnapshot(
   const key = record.entry.input.key ?? record.name;
   const state = record.crash ? 'failed' : snapshot ? lifecyclePath(snapshot.value) : record.state;
   const error = record.crash ?? context?.error ?? null;
+  const optional = record.entry.optional.filter(isRegistered);
   return {
     name: record.name,
     version: runtimes.get(key)?.manifest?.version ?? null,
     state,
     attempts: context?.attempts ?? 0,
-    dependencies: [...record.entry.requires, ...record.entry.optional.filter(isRegistered)],
+    dependencies: [...record.entry.requires, ...optional],
+    optionalDependencies: [...optional],
     // Copies (or frozen): these are the actor's own records, which later snapshots, the
     // dashboard and `run --json` read too.
     error: error ? copyError(error) : null,

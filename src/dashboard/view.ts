@@ -63,6 +63,7 @@ export function pluginRow(
     state: plugin.state,
     attempts: typeof plugin.attempts === 'number' ? plugin.attempts : 0,
     dependencies: [...plugin.dependencies],
+    optionalDependencies: [...plugin.optionalDependencies],
     error: errorOf(plugin.error, redact),
     errors: (plugin.errors ?? []).map((error) => errorOf(error, redact)).filter((error) => error !== null),
     timings: timingsOf(plugin.timings),

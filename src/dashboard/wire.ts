@@ -30,6 +30,8 @@ export interface DashboardPlugin {
   state: string;
   attempts: number;
   dependencies: string[];
+  /** Which of `dependencies` are optional. */
+  optionalDependencies: string[];
   error: DashboardError | null;
   errors: DashboardError[];
   timings: Record<string, number>;

@@ -16,6 +16,7 @@ function fakeManager(names: string[]) {
       state: 'created',
       attempts: 0,
       dependencies: [],
+      optionalDependencies: [],
       error: null,
       errors: [],
       timings: {},

@@ -107,6 +107,12 @@ describe('the dashboard in Chromium', () => {
     for (const [name, state] of rows) expect(top(state), name).toBe(top(manager.getSnapshot().plugins.find((p) => p.name === name)!.state));
     expect(await page.textContent('#host-state')).toBe('running');
 
+    // The optional dependency http → metrics is drawn dashed, the required ones solid.
+    const edges = await page.$$eval('#graph path[data-from="http"]', (paths) => paths.map((p) => `${p.getAttribute('data-to')}:${p.classList.contains('optional')}`));
+    expect(edges.sort()).toEqual(['cache:false', 'config:false', 'metrics:true']);
+    await page.click('tr[data-name="http"] td.name');
+    await page.waitForFunction(() => /metrics \(optional\)/.test(document.querySelector('#detail')?.textContent ?? ''));
+
     // Selecting a plugin highlights its state in the chart drawn from the definition.
     await page.click('tr[data-name="cache"] td.name');
     await page.waitForSelector('#chart [data-state="running"].active');

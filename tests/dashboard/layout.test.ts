@@ -87,6 +87,15 @@ describe('layoutGraph', () => {
     expect(layout.edges.map((e) => `${e.from}>${e.to}`).sort()).toEqual(['cache>db', 'db>config', 'http>cache', 'http>config', 'orphan>ghost']);
   });
 
+  it('marks the edges of optional dependencies', () => {
+    const layout = layoutGraph([
+      { name: 'reporter', dependencies: ['config', 'metrics'], optionalDependencies: ['metrics'] },
+      { name: 'metrics', dependencies: [] },
+      { name: 'config', dependencies: [] },
+    ]);
+    expect(layout.edges.map((e) => `${e.from}>${e.to}:${e.optional}`).sort()).toEqual(['reporter>config:false', 'reporter>metrics:true']);
+  });
+
   it('survives a cycle between invalid plugins and a chain of 10,000', () => {
     const cycle = layoutGraph([
       { name: 'a', dependencies: ['b'] },

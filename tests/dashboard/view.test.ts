@@ -17,7 +17,8 @@ function snapshot(extra: Record<string, unknown>): PluginSnapshot {
     version: '1.2.0',
     state: 'running',
     attempts: 1,
-    dependencies: ['config'],
+    dependencies: ['config', 'metrics'],
+    optionalDependencies: ['metrics'],
     error: null,
     errors: [],
     timings: { initMs: 1.5 },
@@ -38,7 +39,8 @@ describe('pluginRow', () => {
       42,
       redact,
     );
-    expect(Object.keys(row).sort()).toEqual(['attempts', 'can', 'dependencies', 'error', 'errors', 'health', 'name', 'since', 'state', 'timings', 'version']);
+    expect(Object.keys(row).sort()).toEqual(['attempts', 'can', 'dependencies', 'error', 'errors', 'health', 'name', 'optionalDependencies', 'since', 'state', 'timings', 'version']);
+    expect(row.optionalDependencies).toEqual(['metrics']);
     expect(row.error).toEqual({ code: 'HOOK_FAILED', message: 'refused [redacted]', hook: 'start' });
     expect(JSON.stringify(row)).not.toContain(SECRET);
     expect(row.since).toBe(42);

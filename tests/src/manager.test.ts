@@ -215,6 +215,7 @@ describe('boot order', () => {
     await manager.start();
     before(log, 'metrics.start:done', 'reporter.init');
     expect(pluginOf(manager, 'reporter').dependencies).toEqual(['metrics']);
+    expect(pluginOf(manager, 'reporter').optionalDependencies).toEqual(['metrics']);
     expect(stateOf(manager, 'reporter')).toBe('running');
   });
 
@@ -232,6 +233,7 @@ describe('boot order', () => {
     const manager = host([plugin([], 'reporter', { optional: { metrics: '*' } }), plugin([], 'user', { deps: { reporter: '*' } })]);
     await manager.start();
     expect(pluginOf(manager, 'reporter').dependencies).toEqual([]);
+    expect(pluginOf(manager, 'reporter').optionalDependencies).toEqual([]);
   });
 
   it('still boots a plugin whose optional dependency failed', async () => {

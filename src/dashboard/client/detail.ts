@@ -6,7 +6,7 @@
  */
 import { DASHBOARD_COMMANDS } from '../wire.ts';
 import type { DashboardCommand, DashboardPlugin } from '../wire.ts';
-import { clockTime, el, formatTimings, stateClass } from './dom.ts';
+import { clockTime, dependencyList, el, formatTimings, stateClass } from './dom.ts';
 
 export class DetailPanel {
   private plugin: DashboardPlugin | null = null;
@@ -47,7 +47,7 @@ export class DetailPanel {
       ['state', el('span', { class: `state ${stateClass(plugin.state)}` }, plugin.state)],
       ['since', clockTime(plugin.since)],
       ['attempts', String(plugin.attempts)],
-      ['depends on', plugin.dependencies.join(', ') || '–'],
+      ['depends on', dependencyList(plugin) || '–'],
       ['needed by', dependents.join(', ') || '–'],
       ['timings', formatTimings(plugin.timings) || '–'],
     ];

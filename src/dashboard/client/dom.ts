@@ -34,6 +34,11 @@ export function setText(node: Node, text: string): void {
   if (node.textContent !== text) node.textContent = text;
 }
 
+/** A plugin's dependencies as the page lists them, the optional ones marked: `db, metrics (optional)`. */
+export function dependencyList(plugin: { dependencies: readonly string[]; optionalDependencies: readonly string[] }): string {
+  return plugin.dependencies.map((dep) => (plugin.optionalDependencies.includes(dep) ? `${dep} (optional)` : dep)).join(', ');
+}
+
 /** The CSS class of a state: `st-` plus its top-level name (`failed.retrying` → `st-failed`). */
 export function stateClass(state: string): string {
   return `st-${state.split('.')[0]}`;

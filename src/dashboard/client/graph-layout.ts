@@ -1,7 +1,8 @@
 /**
  * Lays out the dependency graph for the page (no DOM here, so it is tested in Node): each plugin
  * in the column after its deepest dependency (plugins with none in column 0), ordered in its
- * column by the mean row of its dependencies, edges from a plugin to what it depends on. A
+ * column by the mean row of its dependencies, edges from a plugin to what it depends on (marked
+ * when the dependency is optional). A
  * dependency that is not registered gets a `missing` box; a cycle (between invalid plugins) is
  * cut where it closes. Linear in plugins plus edges.
  */
@@ -9,6 +10,8 @@
 export interface GraphInput {
   name: string;
   dependencies: readonly string[];
+  /** Which of `dependencies` are optional (their edges are drawn dashed). */
+  optionalDependencies?: readonly string[];
 }
 
 export interface GraphNode {
@@ -22,6 +25,7 @@ export interface GraphNode {
 export interface GraphEdge {
   from: string;
   to: string;
+  optional: boolean;
   d: string;
 }
 
@@ -112,7 +116,8 @@ export function layoutGraph(plugins: readonly GraphInput[]): GraphLayout {
       const [x1, y1] = [from.x, from.y + NODE_H / 2];
       const [x2, y2] = [to.x + NODE_W, to.y + NODE_H / 2];
       const bend = Math.max(24, Math.abs(x1 - x2) / 2);
-      edges.push({ from: plugin.name, to: dep, d: `M${x1},${y1} C${x1 - bend},${y1} ${x2 + bend},${y2} ${x2},${y2}` });
+      const optional = plugin.optionalDependencies?.includes(dep) ?? false;
+      edges.push({ from: plugin.name, to: dep, optional, d: `M${x1},${y1} C${x1 - bend},${y1} ${x2 + bend},${y2} ${x2},${y2}` });
     }
   }
   const width = 2 * MARGIN + Math.max(1, columns.length) * (NODE_W + GAP_X) - GAP_X;

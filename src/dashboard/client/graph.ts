@@ -37,7 +37,7 @@ export class GraphView {
   /** Redraws when plugins or dependencies changed since the last drawing; else updates every node's state. */
   render(plugins: Iterable<DashboardPlugin>): void {
     const list = [...plugins];
-    const shape = list.map((p) => `${p.name}:${p.dependencies.join(',')}`).join(';');
+    const shape = list.map((p) => `${p.name}:${p.dependencies.join(',')}?${p.optionalDependencies.join(',')}`).join(';');
     if (shape === this.shape) {
       for (const plugin of list) this.update(plugin);
       return;
@@ -48,7 +48,7 @@ export class GraphView {
     const edgeLayer = svg('g', { class: 'edges' });
     const nodeLayer = svg('g', { class: 'nodes' });
     this.edges = layout.edges.map((edge) => {
-      const path = svg('path', { d: edge.d, 'data-from': edge.from, 'data-to': edge.to });
+      const path = svg('path', { d: edge.d, 'data-from': edge.from, 'data-to': edge.to, ...(edge.optional ? { class: 'optional' } : {}) });
       edgeLayer.append(path);
       return path;
     });

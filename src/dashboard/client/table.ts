@@ -5,7 +5,7 @@
  * allows the command (`can`) and a control token is known.
  */
 import type { DashboardCommand, DashboardPlugin } from '../wire.ts';
-import { el, formatTimings, setText, stateClass } from './dom.ts';
+import { dependencyList, el, formatTimings, setText, stateClass } from './dom.ts';
 
 /** The commands that get a button in each row (retry and reset are in the detail panel). */
 export const ROW_COMMANDS: readonly DashboardCommand[] = ['start', 'stop', 'restart', 'reload'];
@@ -70,8 +70,8 @@ export class PluginTable {
     setText(row.health, plugin.health ? plugin.health.status : '');
     row.health.className = `health ${plugin.health?.status ?? ''}`.trimEnd();
     row.health.title = plugin.health?.message ?? '';
-    setText(row.dependencies, plugin.dependencies.join(', '));
-    row.dependencies.title = plugin.dependencies.join(', ');
+    setText(row.dependencies, dependencyList(plugin));
+    row.dependencies.title = row.dependencies.textContent ?? '';
     this.refreshButtons(row);
     if (this.query !== '') this.applyFilter(row);
   }
