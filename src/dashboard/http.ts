@@ -190,6 +190,21 @@ export function markEndless(res: ServerResponse, endless = true): void {
 }
 
 /**
+ * Called as a live stream starts on `res`: marks it endless and, when more requests wait behind
+ * it than MAX_WAITING_PER_CONNECTION (they arrived while an answer that ends held the connection,
+ * and counted against the larger limit), closes the connection. False then: nothing is sent.
+ */
+export function beginEndless(req: IncomingMessage, res: ServerResponse): boolean {
+  markEndless(res);
+  const waiting = waitingOn.get(req.socket);
+  if (waiting && waiting.size > MAX_WAITING_PER_CONNECTION) {
+    req.socket.destroy();
+    return false;
+  }
+  return true;
+}
+
+/**
  * Resolves true once `res` can be sent: at once, or for a request pipelined behind another
  * answer on its connection, when that answer is done. False when the connection goes first
  * (behind a live stream it always does). Waiting writes nothing, so nothing slows a client's

@@ -14,7 +14,7 @@ import type { PluginSnapshot } from '../snapshot.ts';
 import { changeRecords } from './changes.ts';
 import type { RecordSource } from './changes.ts';
 import { PluginFactoryError } from '../errors.ts';
-import { SECURITY_HEADERS, markEndless, sendError } from './http.ts';
+import { SECURITY_HEADERS, beginEndless, markEndless, sendError } from './http.ts';
 import { StateClock, allowed, dashboardSnapshot, pluginRow } from './view.ts';
 import type { ViewOptions } from './view.ts';
 import type { DashboardPlugin, LiveMessage } from './wire.ts';
@@ -113,6 +113,9 @@ export class LiveFeed {
       );
       return;
     }
+    // Requests piled behind the stream while an earlier answer held the connection would wait
+    // for ever: past the limit behind a stream, the connection is closed instead.
+    if (req.method !== 'HEAD' && !beginEndless(req, res)) return;
     req.socket.setNoDelay(true);
     res.writeHead(200, {
       ...SECURITY_HEADERS,

@@ -60,12 +60,25 @@ function compile(pattern: string): Matcher {
   };
 }
 
+/** A request target as a URL, or null when it is none. Appended, not resolved: `//evil.com/api/snapshot` is a path here, not a host name. */
+function urlOf(target: string): URL | null {
+  try {
+    return new URL(`http://dashboard${target}`);
+  } catch {
+    return null;
+  }
+}
+
+/** The path a target is routed on (`/api/./events` and `/api\events` are `/api/events`), or null. */
+const pathOf = (target: string): string | null => (target.startsWith('/') ? (urlOf(target)?.pathname ?? null) : null);
+
 /** The request handler over a route table. Every refusal is a coded JSON error. */
 export function createRouter(routes: readonly Route[], options: RouterOptions) {
   const table = routes.map((route) => ({ route, match: compile(route.path) }));
   const streams = table.filter(({ route }) => route.stream === true);
   const opensStream = (target: string | undefined) => {
-    const path = (target ?? '').split('?')[0]!;
+    const path = pathOf(target ?? '/');
+    if (path === null) return false;
     return streams.some(({ match }) => {
       try {
         return match(path) !== null;
@@ -92,13 +105,8 @@ export function createRouter(routes: readonly Route[], options: RouterOptions) {
       // An absolute-form target (`GET http://elsewhere/…`) is for proxies, and its host would
       // outrank the Host header just checked.
       if (!target.startsWith('/')) throw requestError('the request target must be a path (this is no proxy)');
-      let url: URL;
-      try {
-        // Appended, not resolved: `//evil.com/api/snapshot` is a path here, not a host name.
-        url = new URL(`http://dashboard${target}`);
-      } catch {
-        throw requestError('the request path is not a valid URL path');
-      }
+      const url = urlOf(target);
+      if (url === null) throw requestError('the request path is not a valid URL path');
       const method = req.method === 'HEAD' ? 'GET' : req.method;
       const found = table.flatMap(({ route, match }) => {
         const params = match(url.pathname);

@@ -466,6 +466,23 @@ describe('dashboard API: commands', () => {
     }
   });
 
+  it('a stream pipelined behind an answer that ends, or asked for by another spelling of its path, does not let more requests wait behind it', async () => {
+    const host = await start();
+    const read = 'GET /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    const pile = read.repeat(MAX_WAITING_PER_CONNECTION * 2);
+    // The reads arrive while the chart's answer holds the connection; once the stream starts they
+    // would wait for ever behind it. rawRequest resolves only when the connection is closed.
+    const behindRead = await rawRequest(host.dashboard.port, `GET /api/chart HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${pile}`);
+    expect(behindRead.status).toBe(200); // the chart was answered
+    expect(behindRead.text).not.toContain('text/event-stream');
+    for (const path of ['/api/./events', '/api/%2e/events', '/x/../api/events', '/api\\events', '/api/events#f']) {
+      const reply = await rawRequest(host.dashboard.port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${pile}`);
+      // Closed, with no read behind the stream answered (the stream's own head may have gone out).
+      expect([...reply.text.matchAll(/^HTTP\/1\.1 /gm)].length, path).toBeLessThanOrEqual(1);
+      expect(reply.text, path).not.toContain('application/json');
+    }
+  });
+
   it('a command whose plugin fails answers with the failure code', async () => {
     let fail = false;
     const flaky = definePlugin({
