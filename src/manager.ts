@@ -423,6 +423,13 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   /** Plugins whose reload is loading its new module (the running version is untouched so far). */
   const reloading = new Set<string>();
   /**
+   * Reloads whose new version is not installed yet and that wait for nothing (their module
+   * loading): `landed` settles once it is installed or given up. A dependent's reload requiring
+   * one waits for it before it looks for dead requirements. A reload leaves this map before it
+   * waits itself, so two reloads never wait for each other.
+   */
+  const landing = new Map<string, { landed: Promise<void>; land: () => void }>();
+  /**
    * A restart, reload or unload of the plugin is under way: it takes no other command until that
    * ends. A reload still loading its module counts only against another reload (the first one
    * checks again once loaded, so an unload meanwhile wins).
@@ -571,17 +578,25 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     if ('definition' in given) checkDefinition(name, given.definition);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
     reloading.add(name);
+    let land = () => undefined as void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    landing.set(name, { landed, land });
     try {
       const begun = commandCount;
       const definition = checkDefinition(name, 'definition' in given ? given.definition : await given.load());
-      return await reloadNow(name, definition, keepStopped === true, begun);
+      return await reloadNow(name, definition, keepStopped === true, begun, land);
     } finally {
+      land();
+      landing.delete(name);
       reloading.delete(name);
     }
   };
 
-  /** `begun`: the command count when the reload was accepted; a command since then wins. */
-  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number): Promise<PluginSnapshot> => {
+  /**
+   * `begun`: the command count when the reload was accepted; a command since then wins. `land`:
+   * tells the reloads waiting for this one that its new version is installed.
+   */
+  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number, land: () => void): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
     // One that names no plugin (no manifest, or one that cannot be read) is told its own problem.
     const next = prepareDefinition(definition, 0, defaults, name);
@@ -622,6 +637,16 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
     // What its factory or import threw may quote a secret: the new config's as well as the host's.
     if (problems.length > 0) throw scrubProblems(problems[0]!, runtimes.redactorWith(name, next));
+    // A dead requirement whose own reload is under way is dead only until its new version lands
+    // (a failed plugin being fixed, both files edited at once under run --watch): waited for, and
+    // everything below is checked after that. (One that is not dead is not waited for: of two
+    // reloads, the one checked first still goes first.)
+    landing.delete(name);
+    for (;;) {
+      const pending = next.requires.flatMap((dep) => (registry().get(dep)?.dead === true ? (landing.get(dep)?.landed ?? []) : []));
+      if (pending.length === 0) break;
+      await Promise.all(pending);
+    }
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
     // failed, unloaded, or the host stopping); it must still take a reload. Its own reload does
     // not stand in the way (it stays marked until it settled: no other reload of it meanwhile),
@@ -660,7 +685,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     current.set(name, next);
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
     if (!previous || !same(previous.requires, next.requires) || !same(previous.optional, next.optional)) orderHostHooks();
-    const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
+    const command = runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
+    land(); // sent: the registry holds the new version as the record's replacement
+    const snapshot = await command;
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.
     return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));

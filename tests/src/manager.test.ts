@@ -25,7 +25,7 @@ import type {
   PluginManagerOptions,
 } from '../../src/index.ts';
 import { settleWithin, sleep, until } from '../helpers/time.ts';
-import { snapshotsOf } from '../../src/manager.ts';
+import { reloadFrom, snapshotsOf } from '../../src/manager.ts';
 
 // ── helpers ────────────────────────────────────────────────────────────────
 
@@ -850,6 +850,48 @@ describe('runtime commands', () => {
     expect(log.indexOf('a#2.start:done')).toBeGreaterThan(-1);
     expect(log.indexOf('a#2.start:done')).toBeLessThan(log.indexOf('b#2.start'));
     expect(await reloadingB).toMatchObject({ version: '1.1.0' });
+  });
+
+  it("a dependent's reload requiring a failed plugin whose fix still loads waits for that fix, and is refused only if the fix is", async () => {
+    const log: string[] = [];
+    const broken = plugin(log, 'a', { hooks: { start: () => Promise.reject(new Error('a is broken')) } });
+    const manager = host([broken, plugin(log, 'b')]);
+    await manager.start();
+    expect(stateOf(manager, 'a')).toBe('failed.halted');
+    let loaded = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (loaded = resolve));
+    // The fix of a is on its way (a reload whose definition is still loading, as the dashboard's).
+    const fixingA = reloadFrom(manager, 'a', async () => (await gate, plugin(log, 'a', { version: '1.1.0', tag: '#2' })));
+    const reloadingB = manager.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' }, tag: '#2' }));
+    let settled = false;
+    void reloadingB.then(() => (settled = true), () => (settled = true));
+    await settleWithin(reloadingB, 50);
+    expect(settled).toBe(false); // waiting for a's new version, not refused
+    loaded();
+    await fixingA;
+    expect(await reloadingB).toMatchObject({ version: '1.1.0', state: 'running' });
+    expect(manager.getSnapshot().plugins.map((p) => [p.name, p.version, p.state])).toEqual([
+      ['a', '1.1.0', 'running'],
+      ['b', '1.1.0', 'running'],
+    ]);
+    // A fix that is itself refused leaves the requirement dead: the dependent's reload is refused then.
+    const other = host([broken, plugin(log, 'b')]);
+    await other.start();
+    const badFix = reloadFrom(other, 'a', async () => {
+      await sleep(20);
+      throw new Error('the new file does not parse');
+    });
+    badFix.catch(() => undefined);
+    await rejection(other.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' }, tag: '#2' })), 'DEPENDENCY_FAILED');
+    expect(pluginOf(other, 'b')).toMatchObject({ version: '1.0.0', state: 'running' });
+    // Two reloads each requiring the other never wait for each other: the graph check refuses one.
+    const pair = host([plugin(log, 'x'), plugin(log, 'y')]);
+    await pair.start();
+    const results = await Promise.allSettled([
+      pair.reloadPlugin('x', plugin(log, 'x', { version: '1.1.0', deps: { y: '*' } })),
+      pair.reloadPlugin('y', plugin(log, 'y', { version: '1.1.0', deps: { x: '*' } })),
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.state : (r.reason as PluginFactoryError).code)).sort()).toEqual(['DEPENDENCY_CYCLE', 'running']);
   });
 
   it('unloadPlugin stops dependents first, then stops, disposes and removes the plugin', async () => {
