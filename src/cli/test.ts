@@ -149,6 +149,7 @@ export async function testCommand(args: string[]): Promise<number> {
     if (walking?.name === entry.name && walking.path === path) {
       if (walking.strayed) return;
       walking.strayed = true;
+      entry.notWalked -= 1; // failed now: a report printed before the path ends counts it once
     } else {
       const verdict = verdicts.get(entry.name)?.get(path);
       if (verdict === 'failed') return;
@@ -224,7 +225,7 @@ export async function testCommand(args: string[]): Promise<number> {
           if (!current.strayed) entry.failed.push(failedPath(path.name, error, redactor));
         }
         walking = null;
-        entry.notWalked -= 1;
+        if (!current.strayed) entry.notWalked -= 1;
         ended.set(path.name, verdict);
         if (verdict === 'passed') entry.passed += 1;
         if (verdict === 'skipped') entry.skipped += 1;

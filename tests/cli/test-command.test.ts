@@ -310,6 +310,25 @@ describe('plugin-factory test', () => {
       },
     ));
 
+  it('--json: a path under way that a stray error failed is counted once in the report a second signal prints', () =>
+    inOnePluginFolder(
+      'stray',
+      // Its first path fails at once (an error thrown from a timer) and goes on running.
+      (home) =>
+        `import { writeFileSync } from 'node:fs';\nexport default { init() { setTimeout(() => { throw new Error('from a timer'); }, 0); setTimeout(() => writeFileSync(${JSON.stringify(join(home, 'init-called'))}, 'x'), 200); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
+      async (home) => {
+        const run = startCli(['test', home, '--json']);
+        await until(() => existsSync(join(home, 'init-called')), 20_000);
+        run.child.kill('SIGINT');
+        await until(() => run.err().includes('stopping after the path under way'), 10_000);
+        run.child.kill('SIGTERM');
+        await exitOf(run, 10_000);
+        const [stray] = lastJsonLine<TestReport>(run.out()).plugins;
+        expect(stray!.failed).toHaveLength(1);
+        expect(stray!.passed + stray!.skipped + stray!.failed.length + stray!.notWalked).toBe(stray!.paths);
+      },
+    ));
+
   it('a signal to the command alone stops the walk after the path under way: exit 130, and no child process a plugin spawned is left running', () =>
     inOnePluginFolder(
       'spawner',
