@@ -267,6 +267,33 @@ describe('the page follows the host and is usable from the keyboard', () => {
     expect(await page.$$eval('#timeline li[data-actor="after"]', (items) => items.length)).toBe(1);
   });
 
+  it(`a long name, a message of kilobytes and a right-to-left override neither widen the page nor turn text around${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const long = `payments-${'x'.repeat(200)}-eu`;
+    const message = `\u202eevil ${'w'.repeat(20_000)}`;
+    const { page, problems } = await controlledPage([
+      { manifest: { name: long, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } },
+      { manifest: { name: 'loud', version: '1.0.0' }, module: { init() { throw new Error(message); }, start() {}, stop() {} } },
+    ]);
+    await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 2);
+    await page.click('tr[data-name="loud"] td.name');
+    await page.waitForFunction(() => /evil/.test(document.querySelector('#detail')?.textContent ?? ''));
+    const seen = await page.evaluate(() => ({
+      pageWidth: document.documentElement.scrollWidth,
+      viewport: window.innerWidth,
+      detail: document.querySelector('#detail')!.getBoundingClientRect().height,
+      text: document.body.innerText,
+      retryTop: document.querySelector('#detail-actions')!.getBoundingClientRect().top,
+      connection: document.querySelector('#connection')!.getAttribute('role'),
+    }));
+    expect(seen.pageWidth).toBeLessThanOrEqual(seen.viewport); // no sideways scrolling
+    expect(seen.detail).toBeLessThan(1000); // the message scrolls in its own box
+    expect(seen.retryTop).toBeLessThan(1000); // the panel's buttons stay in view
+    expect(seen.text).not.toContain('\u202e');
+    expect(seen.text).toContain('\\u202eevil');
+    expect(seen.connection).toBe('status');
+    expect(problems).toEqual([]);
+  });
+
   it(`a plugin is selected from the keyboard in the table and the graph; a command in flight disables only its own plugin's panel buttons${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     const { page, problems } = await controlledPage([
       { manifest: { name: 'slow', version: '1.0.0' }, module: { init() {}, start() {}, stop: () => sleep(800) } },

@@ -6,7 +6,7 @@
  */
 import { DASHBOARD_COMMANDS } from '../wire.ts';
 import type { DashboardCommand, DashboardPlugin } from '../wire.ts';
-import { clockTime, dependencyList, el, formatTimings, stateClass } from './dom.ts';
+import { clockTime, dependencyList, el, displayText, formatTimings, stateClass } from './dom.ts';
 
 export class DetailPanel {
   private plugin: DashboardPlugin | null = null;
@@ -72,7 +72,7 @@ export class DetailPanel {
   }
 
   message(text: string, kind: 'ok' | 'error' = 'ok'): void {
-    this.note.textContent = text;
+    this.note.textContent = displayText(text);
     this.note.className = text ? kind : '';
   }
 

@@ -4,6 +4,14 @@
  * table and the timeline share.
  */
 
+/** The characters that reorder text (a right-to-left override …), which a message could use to turn what follows it around. */
+const REORDERING = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text as the page shows it: the characters that reorder text written as `\u202e` and the like, as the command line does. */
+export function displayText(text: string): string {
+  return text.replace(REORDERING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   attributes: Record<string, string> = {},
@@ -11,7 +19,7 @@ export function el<K extends keyof HTMLElementTagNameMap>(
 ): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  node.append(...children);
+  node.append(...children.map((child) => (typeof child === 'string' ? displayText(child) : child)));
   return node;
 }
 
@@ -31,7 +39,8 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 
 /** Sets a node's text only when it changed (a write costs a style recalculation). */
 export function setText(node: Node, text: string): void {
-  if (node.textContent !== text) node.textContent = text;
+  const visible = displayText(text);
+  if (node.textContent !== visible) node.textContent = visible;
 }
 
 /** A plugin's dependencies as the page lists them, the optional ones marked: `db, metrics (optional)`. */

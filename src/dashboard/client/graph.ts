@@ -57,9 +57,9 @@ export class GraphView {
       const attributes = { 'data-name': node.name, class: node.missing ? 'node missing' : 'node', transform: `translate(${node.x},${node.y})` };
       const g = svg('g', node.missing ? attributes : { ...attributes, tabindex: 0, role: 'button', 'aria-label': `select ${node.name}` });
       const title = svg('title');
-      title.textContent = node.missing ? `${node.name} (not registered)` : node.name;
+      setText(title, node.missing ? `${node.name} (not registered)` : node.name);
       const text = svg('text', { x: 6, y: NODE_H / 2 + 4 });
-      text.textContent = node.name.length > MAX_LABEL ? `${node.name.slice(0, MAX_LABEL - 1)}…` : node.name;
+      setText(text, node.name.length > MAX_LABEL ? `${node.name.slice(0, MAX_LABEL - 1)}…` : node.name);
       g.append(title, svg('rect', { width: NODE_W, height: NODE_H, rx: 4 }), text);
       nodeLayer.append(g);
       this.nodes.set(node.name, g);
@@ -79,6 +79,8 @@ export class GraphView {
     if (node.getAttribute('class') !== className) node.setAttribute('class', className);
     const title = node.querySelector('title');
     if (title) setText(title, `${plugin.name}: ${plugin.state}`);
+    const label = `select ${plugin.name} (${plugin.state})`;
+    if (node.getAttribute('aria-label') !== label) node.setAttribute('aria-label', label);
   }
 
   highlight(name: string | null): void {

@@ -5,7 +5,7 @@
  * allows the command (`can`) and a control token is known.
  */
 import type { DashboardCommand, DashboardPlugin } from '../wire.ts';
-import { dependencyList, el, formatTimings, setText, stateClass } from './dom.ts';
+import { dependencyList, displayText, el, formatTimings, setText, stateClass } from './dom.ts';
 
 /** The commands that get a button in each row (retry and reset are in the detail panel). */
 export const ROW_COMMANDS: readonly DashboardCommand[] = ['start', 'stop', 'restart', 'reload'];
@@ -64,12 +64,12 @@ export class PluginTable {
     setText(row.version, plugin.version ?? '–');
     setText(row.attempts, String(plugin.attempts));
     setText(row.error, plugin.error ? `${plugin.error.code}: ${plugin.error.message}` : '');
-    row.error.title = plugin.error?.message ?? '';
+    row.error.title = displayText(plugin.error?.message ?? '');
     setText(row.timings, formatTimings(plugin.timings));
     row.timings.title = row.timings.textContent ?? '';
     setText(row.health, plugin.health ? plugin.health.status : '');
     row.health.className = `health ${plugin.health?.status ?? ''}`.trimEnd();
-    row.health.title = plugin.health?.message ?? '';
+    row.health.title = displayText(plugin.health?.message ?? '');
     setText(row.dependencies, dependencyList(plugin));
     row.dependencies.title = row.dependencies.textContent ?? '';
     this.refreshButtons(row);
