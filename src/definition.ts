@@ -85,16 +85,16 @@ export interface PluginDefinition {
   /** The hooks object or a factory returning it; checked against the contract before use. */
   module: unknown;
   /** Config values, checked against `manifest.config`. */
-  config?: Record<string, unknown>;
+  config?: Record<string, unknown> | undefined;
   /** Where the plugin came from (e.g. `plugins/db/plugin.json`), named in error hints. */
-  source?: string;
+  source?: string | undefined;
   /** Where its config values came from (e.g. `host.yaml`), named in config error hints; `source` when not given. */
-  configSource?: string;
+  configSource?: string | undefined;
   /** Shown when the manifest has no usable name (e.g. the plugin folder's name). */
-  name?: string;
+  name?: string | undefined;
   /**
    * Problems found while loading it from disk (no manifest, entry outside the folder, import
    * failed …): a definition with problems is registered as `invalid` with them as reasons.
    */
-  problems?: PluginFactoryError[];
+  problems?: PluginFactoryError[] | undefined;
 }

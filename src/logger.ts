@@ -28,7 +28,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * @default level 'info'
  */
 export function createConsoleLogger(
-  options: { level?: LogLevel; write?: (line: string) => void; bindings?: LogFields } = {},
+  options: { level?: LogLevel | undefined; write?: ((line: string) => void) | undefined; bindings?: LogFields | undefined } = {},
 ): Logger {
   const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));

@@ -22,25 +22,29 @@ import type { HostDefaults } from './prepare.ts';
 import { DEFAULT_HEALTH } from './runtime.ts';
 import type { HealthDefaults } from './runtime.ts';
 
+/** Every field optional, an explicit `undefined` taken as left out (a value from an unset environment variable, say). */
+export type OptionalFields<T> = { [K in keyof T]?: T[K] | undefined };
+
+/** What `createPluginManager` takes; a field given as `undefined` is left out. */
 export interface PluginManagerOptions {
   /** In-memory plugin definitions: `{ manifest, module, config? }`. */
-  plugins?: PluginDefinition[];
+  plugins?: PluginDefinition[] | undefined;
   /** Timeout of each hook unless a manifest sets its own. @default 5000 */
-  hookTimeoutMs?: number;
+  hookTimeoutMs?: number | undefined;
   /** Retry policy of failed init/start hooks unless a manifest sets its own. @default { retries: 0, backoffMs: 100, factor: 2, maxBackoffMs: 5000 } */
-  retry?: Partial<RetryPolicy>;
+  retry?: OptionalFields<RetryPolicy> | undefined;
   /** `isolate`: a failed plugin takes down only its dependents; `abort`: stop everything. @default 'isolate' */
-  failurePolicy?: FailurePolicy;
+  failurePolicy?: FailurePolicy | undefined;
   /** Any pino-compatible logger. @default pino at level 'info' on stderr */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** A clock for the actors' timers (tests use XState's `SimulatedClock`). */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Folder of `ctx.store` files (one JSON file per plugin). @default in memory, gone with the process */
-  dataDir?: string;
+  dataDir?: string | undefined;
   /** Health polling of plugins with a `health` hook, unless their manifest sets its own. @default { intervalMs: 10000, timeoutMs: 5000, unhealthyThreshold: 3 } */
-  health?: Partial<HealthDefaults>;
+  health?: OptionalFields<HealthDefaults> | undefined;
 }
 
 export function optionsError(message: string): PluginFactoryError {

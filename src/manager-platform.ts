@@ -26,7 +26,7 @@ export interface HostHealth {
   /** Every running plugin: the check that set its current status (null before one, or without a `health` hook). */
   plugins: Record<string, HealthRecord | null>;
   /** Every plugin out of service: its state (`failed.halted`, `failed.blocked`, `invalid` …) and its error's code. */
-  down: Record<string, { state: string; code: string | null }>;
+  down: Record<string, { state: string; code: ErrorCode | null }>;
 }
 
 /** A plugin the host cannot use until it is fixed, retried or reset (a stop by hand is not one). */

@@ -15,7 +15,7 @@ import { PluginFactoryError } from '../errors.ts';
  * `signal` aborts when the dashboard closes or its host starts stopping: loading that is still
  * under way then can be given up, since its result would be refused.
  */
-export type ReloadSource = (name: string, context?: { signal: AbortSignal }) => PluginDefinition | Promise<PluginDefinition>;
+export type ReloadSource = (name: string, context: { signal: AbortSignal }) => PluginDefinition | Promise<PluginDefinition>;
 
 /** The name a definition registers under, as the manager names it. */
 export function definitionName(definition: PluginDefinition, index: number): string {
@@ -44,7 +44,7 @@ export function folderReloadOptions(host: LoadedHost, index: number): FolderOpti
  * await serveDashboard(manager, { reload: reloadFromHost(host) });
  * ```
  */
-export function reloadFromHost(host: LoadedHost): ReloadSource {
+export function reloadFromHost(host: LoadedHost): (name: string, context?: { signal: AbortSignal }) => Promise<PluginDefinition> {
   const names = host.definitions.map(definitionName);
   return async (name, context) => {
     const index = names.indexOf(name);

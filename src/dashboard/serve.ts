@@ -23,23 +23,23 @@ import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
 
 export interface DashboardOptions {
   /** @default 0 (any free port; read it from `url`) */
-  port?: number;
+  port?: number | undefined;
   /** The address to listen on. Anything but a loopback address exposes the host to the network. @default '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
   /** The control token (16+ characters: letters, digits, `-`, `_`, `.`, `~`). @default 32 random bytes, base64url */
-  token?: string;
+  token?: string | undefined;
   /** An inspection hub passed as the manager's `inspect`: its events fill the timeline. */
-  hub?: InspectionHub;
+  hub?: InspectionHub | undefined;
   /** Where reload gets a plugin's new definition (`reloadFromHost(host)` for hosts on disk); without it reload is off. */
-  reload?: ReloadSource;
+  reload?: ReloadSource | undefined;
   /**
    * Values replaced by `[redacted]` in everything the dashboard sends (`secretsOf(definitions)`).
    * The secrets of definitions the dashboard reloads are added by itself; for plugins you reload
    * another way, call `addSecrets(secretsOf([definition]))`.
    */
-  redact?: readonly string[];
+  redact?: readonly string[] | undefined;
   /** Live streams (`/api/events`, one per open page) served at once; one more is refused with LIMIT_REACHED (503). @default 64 */
-  maxStreams?: number;
+  maxStreams?: number | undefined;
 }
 
 export interface Dashboard {

@@ -5,6 +5,7 @@
  */
 import type { PluginManager } from '../manager.ts';
 import type { ManagerSnapshot, PluginSnapshot } from '../snapshot.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Redact } from '../inspection/redact.ts';
 import { DASHBOARD_COMMANDS } from './wire.ts';
 import type { DashboardCommand, DashboardError, DashboardHealth, DashboardPlugin, DashboardSnapshot } from './wire.ts';
@@ -18,7 +19,8 @@ export interface ViewOptions {
 function errorOf(error: unknown, redact: Redact): DashboardError | null {
   if (error === null || typeof error !== 'object') return null;
   const { code, message, hook } = error as { code?: unknown; message?: unknown; hook?: unknown };
-  const out: DashboardError = { code: String(code ?? 'INTERNAL_ERROR'), message: redact(String(message ?? '')) };
+  // The snapshot's errors carry the engine's codes.
+  const out: DashboardError = { code: String(code ?? 'INTERNAL_ERROR') as ErrorCode, message: redact(String(message ?? '')) };
   if (typeof hook === 'string') out.hook = hook;
   return out;
 }

@@ -2,6 +2,7 @@
  * What the dashboard's server sends its page (the JSON API and the SSE stream). Shared by both
  * sides: the page is bundled from src/dashboard/client/, which imports these types.
  */
+import type { ErrorCode } from '../errors.ts';
 import type { InspectionRecord } from '../inspection/record.ts';
 
 export type { InspectionRecord };
@@ -11,7 +12,7 @@ export const DASHBOARD_COMMANDS = Object.freeze(['start', 'stop', 'restart', 're
 export type DashboardCommand = (typeof DASHBOARD_COMMANDS)[number];
 
 export interface DashboardError {
-  code: string;
+  code: ErrorCode;
   message: string;
   hook?: string;
 }

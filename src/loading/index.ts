@@ -47,11 +47,11 @@ export interface LoadedHost {
 
 export interface LoadOptions {
   /** Import the modules (default true); `false` checks manifests and entries only. */
-  importModules?: boolean;
+  importModules?: boolean | undefined;
   /** Base of the paths shown in messages (default: the working directory). */
-  displayRoot?: string;
+  displayRoot?: string | undefined;
   /** Called as each plugin folder is loaded: how many of how many (progress for a large host). */
-  onLoaded?: (loaded: number, total: number) => void;
+  onLoaded?: ((loaded: number, total: number) => void) | undefined;
 }
 
 const HOST_EXTENSIONS = new Set(['.json', '.yaml', '.yml']);

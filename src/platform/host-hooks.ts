@@ -50,9 +50,9 @@ export type HostHookFn<Arg, Result> = (arg: Arg) => Result | undefined | Promise
 /** Ordering requests, by plugin name; names without an implementation are ignored. */
 export interface ImplementOptions {
   /** Plugins whose implementations must run after this one. */
-  before?: readonly string[];
+  before?: readonly string[] | undefined;
   /** Plugins whose implementations must run before this one. */
-  after?: readonly string[];
+  after?: readonly string[] | undefined;
 }
 
 /** One plugin's view: `ctx.hooks`. */

@@ -14,7 +14,7 @@ import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
-import { argumentError, assertPluginName } from './_utils.ts';
+import { argumentError, assertPluginName, isOptionsObject } from './_utils.ts';
 import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
 import type { Redactor } from './secrets.ts';
 
@@ -34,9 +34,15 @@ export interface PinoLoggerOptions extends pino.LoggerOptions {
  * @example `createPluginManager({ logger: createPinoLogger({ level: 'debug' }) })`
  */
 export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
+  if (!isOptionsObject(options)) throw new PluginFactoryError('OPTIONS_INVALID', 'createPinoLogger: options must be an object such as { level: \'debug\' }');
   const { destination, ...pinoOptions } = options;
   const settings: pino.LoggerOptions = { level: 'info', ...pinoOptions };
-  return destination === undefined ? pino(settings) : pino(settings, destination);
+  try {
+    return destination === undefined ? pino(settings) : pino(settings, destination);
+  } catch (error) {
+    // pino refuses an unknown level (`'verbose'`) or clashing custom levels with a plain Error.
+    throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: ${describeThrown(error)}`, { cause: error });
+  }
 }
 
 /** Options of `pluginLogger`. */

@@ -4,6 +4,6 @@
  */
 export { lifecyclePaths, standIn } from './walk.ts';
 export type { LifecyclePath, LifecyclePathsOptions, PathReport, PathStep, StandInService } from './walk.ts';
-export type { PathCover } from './paths.ts';
+export type { ModelEventType, PathCover } from './paths.ts';
 export { MODEL_EVENTS, MODEL_RETRIES, lifecycleModel } from './lifecycle-model.ts';
 export type { ModelEvent } from './lifecycle-model.ts';

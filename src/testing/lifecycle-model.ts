@@ -39,14 +39,15 @@ export type ModelEvent =
   | { type: 'DEGRADED' }
   | { type: 'UNHEALTHY' };
 
-export const MODEL_EVENTS: ModelEvent[] = (
-  [
+/** Every event of the model, once each (frozen: the kit walks with it). */
+export const MODEL_EVENTS: readonly ModelEvent[] = Object.freeze(
+  ([
     'VALID', 'INVALID', 'INIT', 'INIT_OK', 'INIT_FAIL', 'INIT_TIMEOUT', 'START', 'START_WAITING', 'DEP_READY',
     'START_OK', 'START_FAIL', 'START_TIMEOUT', 'STOP', 'STOP_OK', 'STOP_FAIL', 'STOP_TIMEOUT', 'BACKOFF_ELAPSED',
     'RETRY', 'RESET', 'DEP_FAILED', 'DEPS_RESTORED', 'DISPOSE', 'DISPOSE_OK', 'DISPOSE_FAIL', 'DISPOSE_TIMEOUT',
     'HEALTHY', 'DEGRADED', 'UNHEALTHY',
-  ] as const
-).map((type) => ({ type }) as ModelEvent);
+  ] as const).map((type) => Object.freeze({ type }) as ModelEvent),
+);
 
 type Hook = 'init' | 'start' | 'stop' | 'dispose' | null;
 type Resting = 'created' | 'initialized' | 'stopped';

@@ -22,7 +22,7 @@ export function serializeModel(snapshot: ModelSnapshot): string {
 }
 
 function eventsOf(types: readonly ModelEventType[] | undefined): ModelEvent[] {
-  return types === undefined ? MODEL_EVENTS : MODEL_EVENTS.filter((event) => types.includes(event.type));
+  return types === undefined ? [...MODEL_EVENTS] : MODEL_EVENTS.filter((event) => types.includes(event.type));
 }
 
 /** Every (state, event) edge of the model, each reached by the shortest path to its source. */

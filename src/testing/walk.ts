@@ -61,26 +61,26 @@ export function standIn<T>(provider: string, ref: ServiceRef<T>, impl: T): Stand
 
 export interface LifecyclePathsOptions {
   /** Config values; they replace the definition's `config`. */
-  config?: Record<string, unknown>;
+  config?: Record<string, unknown> | undefined;
   /** Services of the plugin's dependencies, provided for it while it runs. */
-  services?: StandInService[];
+  services?: StandInService[] | undefined;
   /** Host hooks (extension points) the host defines, which the plugin implements: refs or `{ name, mode }`. */
-  hostHooks?: ReadonlyArray<{ name: string; mode: HostHookMode }>;
+  hostHooks?: ReadonlyArray<{ name: string; mode: HostHookMode }> | undefined;
   /**
    * `transitions` (default): one path per transition of the model. `simple`: every path that
    * visits no state twice, fewer and shorter, with no restart, re-init or cancel mid-hook.
    */
-  cover?: PathCover;
+  cover?: PathCover | undefined;
   /** Real ms the kit waits for a hook the path expects to succeed; never more than the plugin's own `hookTimeoutMs`. @default 2000 */
-  hookLimitMs?: number;
+  hookLimitMs?: number | undefined;
   /** The host's hook timeout, for a plugin whose manifest sets none: it bounds the module's factory, in real ms, as the engine does. @default 5000 */
-  hookTimeoutMs?: number;
+  hookTimeoutMs?: number | undefined;
   /** Real ms a hook has to settle once its `ctx.signal` is aborted (timeout, cancel). @default 500 */
-  abortGraceMs?: number;
+  abortGraceMs?: number | undefined;
   /** Check that every handle (timer, socket, server, child process, worker, file watcher …; not files opened with fs.open or fs/promises) the plugin's code opened is closed after the path. @default true */
-  checkHandles?: boolean;
+  checkHandles?: boolean | undefined;
   /** Called after every step with where the chart is: for assertions of your own. */
-  onStep?: (step: PathStep) => void | Promise<void>;
+  onStep?: ((step: PathStep) => void | Promise<void>) | undefined;
 }
 
 export interface PathStep {

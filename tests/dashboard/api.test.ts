@@ -16,7 +16,7 @@ import { MAX_PILED_PER_CONNECTION, MAX_WAITING_PER_CONNECTION, checkHostHeader }
 import { LiveFeed } from '../../src/dashboard/live.ts';
 import { StateClock } from '../../src/dashboard/view.ts';
 import { LIFECYCLE_STATES, definePlugin } from '../../src/index.ts';
-import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition } from '../../src/index.ts';
+import type { DashboardChart, DashboardPlugin, DashboardSnapshot, LiveMessage, PluginDefinition, ReloadSource } from '../../src/index.ts';
 import { pluginOf } from '../helpers/host.ts';
 import { codeOf } from '../platform/helpers.ts';
 import { sleep, until } from '../helpers/time.ts';
@@ -553,10 +553,11 @@ describe('dashboard API: commands', () => {
 
   it('a reload source still loading is told to give up (its signal aborts) when the host stops, and when the dashboard closes', async () => {
     const signals: AbortSignal[] = [];
-    const source = (_name: string, context?: { signal: AbortSignal }) =>
+    // Typed by ReloadSource: the context is always given, so it destructures as the docs show.
+    const source: ReloadSource = (_name, { signal }) =>
       new Promise<never>((_, reject) => {
-        signals.push(context!.signal);
-        context!.signal.addEventListener('abort', () => reject(new Error('given up')), { once: true });
+        signals.push(signal);
+        signal.addEventListener('abort', () => reject(new Error('given up')), { once: true });
       });
     const stopped = await start({ reload: source });
     const answer = post(stopped, '/api/plugins/cache/reload');

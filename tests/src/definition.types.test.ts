@@ -3,8 +3,9 @@
  * sure the values behave as their types say.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { PluginFactoryError, createPluginManager, definePlugin, silentLogger } from '../../src/index.ts';
-import type { ErrorCode, ManagerSnapshot, PluginContext, PluginHooks, PluginManager } from '../../src/index.ts';
+import { PluginFactoryError, createConsoleLogger, createPinoLogger, createPluginManager, definePlugin, silentLogger } from '../../src/index.ts';
+import type { ErrorCode, HostHealth, ManagerSnapshot, PluginContext, PluginDefinition, PluginHooks, PluginManager } from '../../src/index.ts';
+import { MODEL_EVENTS, lifecyclePaths } from '../../src/testing/index.ts';
 
 describe('types', () => {
   it('definePlugin types ctx.config from its type argument and returns its argument unchanged', () => {
@@ -46,5 +47,57 @@ describe('types', () => {
     await manager.stop();
     // @ts-expect-error not a command
     manager.can('x', 'explode');
+  });
+
+  it('options given as undefined (an unset environment variable) type-check under exactOptionalPropertyTypes and mean left out', async () => {
+    const unset = (): string | undefined => undefined;
+    const maybeNumber = (): number | undefined => undefined;
+    const config: Record<string, unknown> | undefined = undefined;
+    const plugin: PluginDefinition = { manifest: { name: 'db', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} }, config, source: unset() };
+    const manager = createPluginManager({
+      plugins: [plugin],
+      logger: silentLogger,
+      dataDir: unset(),
+      hookTimeoutMs: maybeNumber(),
+      retry: { retries: maybeNumber() },
+      health: { intervalMs: maybeNumber() },
+      failurePolicy: undefined,
+    });
+    await manager.start();
+    expect(manager.getSnapshot().plugins.map((p) => p.state)).toEqual(['running']);
+    await manager.stop();
+    expect(createConsoleLogger({ level: undefined, write: undefined }).info).toBeTypeOf('function');
+  });
+
+  it('a plugin out of service has its error code in health().down, typed as a code', async () => {
+    const manager = createPluginManager({
+      logger: silentLogger,
+      plugins: [{ manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() { throw new Error('no'); }, stop() {} } }],
+    });
+    await manager.start();
+    const health: HostHealth = await manager.health();
+    expectTypeOf(health.down['bad']!.code).toEqualTypeOf<ErrorCode | null>();
+    expect(health.down['bad']!.code).toBe('HOOK_FAILED');
+    await manager.stop();
+  });
+
+  it('MODEL_EVENTS cannot be changed: the kit walks every path with it', () => {
+    const count = lifecyclePaths({ manifest: { name: 'p', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }).length;
+    // @ts-expect-error read-only
+    expect(() => MODEL_EVENTS.splice(0)).toThrow(TypeError);
+    expect(() => Object.assign(MODEL_EVENTS[0]!, { type: 'INVALID' })).toThrow(TypeError);
+    expect(lifecyclePaths({ manifest: { name: 'p', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } })).toHaveLength(count);
+  });
+
+  it('createPinoLogger refuses options pino refuses with OPTIONS_INVALID', () => {
+    for (const options of [{ level: 'verbose' }, null]) {
+      let caught: unknown;
+      try {
+        createPinoLogger(options as never);
+      } catch (error) {
+        caught = error;
+      }
+      expect((caught as PluginFactoryError).code).toBe('OPTIONS_INVALID');
+    }
   });
 });
