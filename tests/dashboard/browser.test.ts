@@ -213,10 +213,13 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.evaluate(() => (window as unknown as Probe).pluginFactoryDashboard.resetLatency());
     const { port } = dashboard;
     await dashboard.close();
+    // Disconnected, the page marks what it shows as stale, until it is live again.
+    await page.waitForFunction(() => document.body.classList.contains('stale'));
     await manager.stopPlugin('a');
     // Served again: it dates the plugins it never saw change from its own start.
     dashboard = await serveDashboard(manager, { port });
     await page.waitForFunction(() => document.getElementById('connection')?.className === 'live', undefined, { timeout: 20_000 });
+    expect(await page.evaluate(() => document.body.classList.contains('stale'))).toBe(false);
     await page.waitForFunction(() => document.querySelector('#plugin-rows tr[data-name="a"]')?.getAttribute('data-state') === 'stopped');
     await sleep(200);
     expect(await page.evaluate(() => (window as unknown as Probe).pluginFactoryDashboard.latency().count)).toBe(1);

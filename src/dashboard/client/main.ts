@@ -282,10 +282,13 @@ function connect(): void {
   source.onopen = () => {
     setText(status, 'live');
     status.className = 'live';
+    document.body.classList.remove('stale');
   };
   source.onerror = () => {
     setText(status, 'reconnecting…');
     status.className = 'down';
+    // What the page shows is as of the moment the connection went: dimmed until it is back.
+    document.body.classList.add('stale');
     // EventSource gives up for good on an answer that is not a stream (the server's limit of
     // live streams, a proxy's error page): connect again later, as it would after a lost connection.
     if (source.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_CLOSED_MS);
