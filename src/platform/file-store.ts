@@ -16,11 +16,12 @@
  *   each other's changes.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
-import { assertPluginName, optionsError } from './_utils.ts';
-import { assertStoreKey, cloneJson, toJsonValue } from './store.ts';
+import { assertPluginName, optionsError, quote } from './_utils.ts';
+import { MAX_KEY_LENGTH, assertStoreKey, cloneJson, toJsonValue } from './store.ts';
+import { readTextFile } from '../loading/read-text.ts';
 import type { JsonValue, Store } from './store.ts';
 
 /** The file operations the store uses (tests may pass failing ones). */
@@ -61,7 +62,9 @@ async function syncDir(path: string): Promise<void> {
 }
 
 const nodeFs: StoreFileSystem = {
-  readFile,
+  // Opened non-blocking and refused unless a regular file: a FIFO in its place would block a
+  // thread of Node's pool for good, and the process could never exit.
+  readFile: (path) => readTextFile(path, Infinity),
   writeFile,
   rename,
   mkdir,
@@ -138,7 +141,18 @@ export function createFileStore(options: FileStoreOptions): Store {
       Array.isArray(order) && order.length === keys.length && new Set(order).size === keys.length && order.every((key) => typeof key === 'string' && Object.hasOwn(record, key))
         ? (order as string[])
         : keys;
-    return (file.data = new Map(ordered.map((key) => [key, record[key]!] as const)));
+    // What the store would refuse to take is refused here too (a key it cannot name, nesting past
+    // its limit): read, it would fail every later get, set and delete of the plugin instead.
+    const data = new Map<string, JsonValue>();
+    for (const key of ordered) {
+      if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw corrupt(`holds a key of ${key.length} characters (a key has 1 to ${MAX_KEY_LENGTH})`);
+      try {
+        data.set(key, toJsonValue(plugin, key, record[key]));
+      } catch (error) {
+        throw corrupt(`holds a value the store cannot take under key ${quote(key)} (${describeThrown(error)})`, error);
+      }
+    }
+    return (file.data = data);
   };
 
   /**

@@ -36,7 +36,7 @@ export interface Store {
   flush(): Promise<void>;
 }
 
-const MAX_KEY_LENGTH = 1024;
+export const MAX_KEY_LENGTH = 1024;
 
 /** Throws `ARGUMENT_INVALID` unless `key` is a string of 1 to 1024 characters. */
 export function assertStoreKey(plugin: string, key: unknown): asserts key is string {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -195,6 +196,9 @@ describe('file store on disk', () => {
     ['not JSON', '{"format":1,"values":{'],
     ['not a store', '{"values":[]}'],
     ['JSON null', 'null'],
+    ['a value nested deeper than the store takes', `{"format":1,"values":{"a":${'['.repeat(500)}${']'.repeat(500)}}}`],
+    ['an empty key', '{"format":1,"values":{"":1}}'],
+    ['a key longer than 1024 characters', `{"format":1,"values":{"${'k'.repeat(1025)}":1}}`],
   ])('reports a corrupt file (%s) with STORE_CORRUPT and never overwrites it', async (_what, content) => {
     const file = join(dir, 'db.json');
     await writeFile(file, content);
@@ -205,6 +209,16 @@ describe('file store on disk', () => {
     expect(await rejectionCode(db.keys())).toBe('STORE_CORRUPT');
     expect(await readFile(file, 'utf8')).toBe(content);
     await rm(file);
+    await db.set('a', 1);
+    expect(await db.get('a')).toBe(1);
+  });
+
+  it('refuses a store file that is not a regular file (a FIFO) with STORE_IO_FAILED, without waiting for a writer', async () => {
+    execFileSync('mkfifo', [join(dir, 'db.json')]);
+    const db = createFileStore({ dataDir: dir }).scope('db');
+    expect(await rejectionCode(db.get('a'))).toBe('STORE_IO_FAILED');
+    expect(await rejectionCode(db.keys())).toBe('STORE_IO_FAILED');
+    await rm(join(dir, 'db.json'));
     await db.set('a', 1);
     expect(await db.get('a')).toBe(1);
   });
