@@ -2,6 +2,7 @@
  * The logging interface the engine and plugins write to: any pino-compatible logger fits
  * (`debug/info/warn/error(obj?, msg)` plus `child(bindings)`).
  */
+import { PluginFactoryError } from './errors.ts';
 import { printable } from './printable.ts';
 
 export type LogFields = Record<string, unknown>;
@@ -30,9 +31,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export function createConsoleLogger(
   options: { level?: LogLevel | undefined; write?: ((line: string) => void) | undefined; bindings?: LogFields | undefined } = {},
 ): Logger {
-  const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const bindings = options.bindings ?? {};
+  if (typeof options !== 'object' || options === null) throw new PluginFactoryError('OPTIONS_INVALID', 'createConsoleLogger: options must be an object such as { level: \'debug\' }');
+  const { level = 'info', write: given, bindings = {} } = options;
+  // A level typo ('warning') would otherwise log everything, debug included.
+  if (!(LOG_LEVELS as readonly unknown[]).includes(level)) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `createConsoleLogger: level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (given !== undefined && typeof given !== 'function') throw new PluginFactoryError('OPTIONS_INVALID', 'createConsoleLogger: write must be a function taking a line');
+  if (typeof bindings !== 'object' || bindings === null) throw new PluginFactoryError('OPTIONS_INVALID', 'createConsoleLogger: bindings must be an object of fields');
+  const threshold = LOG_LEVELS.indexOf(level);
+  const write = given ?? ((line: string) => process.stderr.write(`${line}\n`));
   const make =
     (level: Exclude<LogLevel, 'silent'>): LogFn =>
     (first: string | LogFields, second?: string) => {

@@ -9,12 +9,14 @@
  * (see `secretValues` in src/config.ts) is replaced by `[redacted]` in the message, in field
  * values (deeper than MAX_DEPTH: `[…]`), in errors' messages and stacks, and in child bindings.
  */
+import type { EventEmitter } from 'node:events';
+import { openSync } from 'node:fs';
 import pino from 'pino';
 import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
-import { argumentError, assertPluginName, isOptionsObject } from './_utils.ts';
+import { argumentError, assertPluginName, isOptionsObject, quote } from './_utils.ts';
 import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
 import type { Redactor } from './secrets.ts';
 
@@ -25,8 +27,8 @@ export type PinoLogger = pino.Logger;
 
 /** pino options, plus where to write. */
 export interface PinoLoggerOptions extends pino.LoggerOptions {
-  /** Where lines go. @default stdout */
-  destination?: pino.DestinationStream;
+  /** Where lines go: a stream, or a file path (opened at once, appended to). @default stdout */
+  destination?: pino.DestinationStream | string | undefined;
 }
 
 /**
@@ -37,12 +39,43 @@ export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
   if (!isOptionsObject(options)) throw new PluginFactoryError('OPTIONS_INVALID', 'createPinoLogger: options must be an object such as { level: \'debug\' }');
   const { destination, ...pinoOptions } = options;
   const settings: pino.LoggerOptions = { level: 'info', ...pinoOptions };
+  const target = destinationOf(destination);
   try {
-    return destination === undefined ? pino(settings) : pino(settings, destination);
+    return target === undefined ? pino(settings) : pino(settings, target);
   } catch (error) {
     // pino refuses an unknown level (`'verbose'`) or clashing custom levels with a plain Error.
     throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: ${describeThrown(error)}`, { cause: error });
   }
+}
+
+/**
+ * A file path is opened now, so one that cannot be is refused here (pino would open it later and
+ * emit the failure as an 'error' event nobody listens to, which ends the process). A stream gets
+ * an 'error' listener that says what failed on stderr, once: a log file that cannot be opened or
+ * written must not take the host down. (pino's own listener on its destinations emits every
+ * error but a broken pipe again, so a listener count says nothing.)
+ */
+function destinationOf(destination: unknown): pino.DestinationStream | undefined {
+  if (destination === undefined) return undefined;
+  if (typeof destination === 'string') {
+    let fd: number;
+    try {
+      fd = openSync(destination, 'a');
+    } catch (error) {
+      throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: the destination ${quote(destination)} cannot be opened for writing (${describeThrown(error)})`, { cause: error });
+    }
+    return pino.destination({ fd });
+  }
+  const stream = destination as Partial<EventEmitter>;
+  if (typeof stream.on === 'function') {
+    let told = false;
+    stream.on('error', (error: unknown) => {
+      if (told) return;
+      told = true;
+      process.stderr.write(`plugin-factory: the log destination failed, log lines are lost: ${describeThrown(error)}\n`);
+    });
+  }
+  return destination as pino.DestinationStream;
 }
 
 /** Options of `pluginLogger`. */

@@ -1,3 +1,7 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createPinoLogger, pluginLogger } from '../../src/platform/index.ts';
 import { secretValues } from '../../src/config.ts';
@@ -17,6 +21,34 @@ const config = { url: 'postgres://admin:hunter2@db', pin: 48213, pool: 5 };
 const secrets = secretValues(SECRET_SPECS, config);
 
 describe('pino host logger', () => {
+  it('writes to a file path given as its destination, and refuses one that cannot be opened with OPTIONS_INVALID', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-log-'));
+    try {
+      const file = join(dir, 'host.log');
+      const logger = createPinoLogger({ destination: file });
+      logger.info({ n: 1 }, 'to the file');
+      await new Promise<void>((resolve, reject) => logger.flush((error) => (error ? reject(error) : resolve())));
+      expect(JSON.parse((await readFile(file, 'utf8')).trim())).toMatchObject({ n: 1, msg: 'to the file' });
+      expect(codeOf(() => createPinoLogger({ destination: join(dir, 'missing', 'host.log') }))).toBe('OPTIONS_INVALID');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a destination stream that fails to open is told on stderr once, and does not end the process', async () => {
+    const told: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (told.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      const stream = pino.destination({ dest: join(tmpdir(), 'plugin-factory-no-such-dir', 'x', 'host.log'), sync: false });
+      createPinoLogger({ destination: stream });
+      await new Promise<void>((resolve) => stream.once('error', () => setImmediate(resolve)));
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(told.filter((line) => line.includes('log destination failed'))).toHaveLength(1);
+  });
+
   it('is a pino logger that fits the engine Logger interface, info by default', () => {
     const { logger, lines } = capturedPino(undefined);
     const asHost: Logger = logger;
@@ -142,6 +174,15 @@ describe('plugin logger', () => {
     expect(written).toHaveLength(1);
     expect(written[0]).not.toMatch(/[\n\u001b]/);
     expect(written[0]).toContain('first\\u000a\\u001b[31msecond');
+  });
+
+  it('the console logger refuses a level it does not know (a typo would log everything), a write that is no function and options that are no object', () => {
+    for (const options of [{ level: 'warning' }, { write: 5 }, { bindings: 'db' }, null]) {
+      expect(codeOf(() => createConsoleLogger(options as never)), JSON.stringify(options)).toBe('OPTIONS_INVALID');
+    }
+    const written: string[] = [];
+    createConsoleLogger({ level: 'warn', write: (line) => written.push(line) }).info('not shown');
+    expect(written).toEqual([]);
   });
 
   it('a line whose fields or bindings throw when read (a getter, a revoked Proxy) is still written, and never throws', () => {
