@@ -12,7 +12,7 @@ import type { Document, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
-import { Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import { MAX_TIMER_MS, Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
@@ -353,18 +353,42 @@ export function syntaxErrorSummary(error: unknown, text?: string): string {
 
 let generation = 0;
 
+/**
+ * The options read once each (a getter is not read again later) and checked: what is wrong with
+ * them, or a copy to use.
+ */
+function readFolderOptions(given: unknown): FolderOptions | string {
+  if (!isOptionsObject(given)) return `the options must be an object, not ${quote(given)}`;
+  try {
+    // A misspelt option (`importModules`, loadHost's spelling) would otherwise be ignored unseen.
+    const unknown = unknownOptions(given, FOLDER_OPTIONS);
+    if (unknown) return unknown;
+    const options = { ...(given as FolderOptions) };
+    const { importIf, config, configSource, displayRoot, importModule, fresh, hookTimeoutMs, signal } = options;
+    if (importIf !== undefined && typeof importIf !== 'function') return 'importIf must be a function of the manifest';
+    if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) return 'config must be an object of config values';
+    if (configSource !== undefined && typeof configSource !== 'string') return 'configSource must be a path';
+    if (displayRoot !== undefined && typeof displayRoot !== 'string') return 'displayRoot must be a path';
+    if (importModule !== undefined && typeof importModule !== 'boolean') return 'importModule must be true or false';
+    if (fresh !== undefined && typeof fresh !== 'boolean') return 'fresh must be true or false';
+    if (hookTimeoutMs !== undefined && !(Number.isInteger(hookTimeoutMs) && hookTimeoutMs >= 1 && hookTimeoutMs <= MAX_TIMER_MS)) {
+      return `hookTimeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, not ${quote(hookTimeoutMs)}`;
+    }
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return 'signal must be an AbortSignal';
+    return options;
+  } catch (error) {
+    return `the options cannot be read (${describeThrown(error)})`;
+  }
+}
+
 /** Loads one plugin folder. Never throws: every problem is in `problems`. */
-export async function loadPluginFolder(dir: string, options: FolderOptions = {}): Promise<PluginDefinition> {
+export async function loadPluginFolder(dir: string, given: FolderOptions = {}): Promise<PluginDefinition> {
   if (typeof dir !== 'string' || dir.trim() === '') {
     const what = typeof dir === 'string' ? 'an empty path' : quote(dir);
     return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: give the path of a plugin folder, not ${what}`)] };
   }
-  if (!isOptionsObject(options)) {
-    return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: the options must be an object, not ${quote(options)}`)] };
-  }
-  // A misspelt option (`importModules`, loadHost's spelling) would otherwise be ignored unseen.
-  const unknown = unknownOptions(options, FOLDER_OPTIONS);
-  if (unknown) return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: ${unknown}`)] };
+  const options = readFolderOptions(given);
+  if (typeof options === 'string') return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: ${options}`)] };
   const folder = resolve(dir);
   const folderName = basename(folder);
   const fallbackName = PLUGIN_NAME_PATTERN.test(folderName) ? folderName : undefined;

@@ -814,6 +814,25 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(definition.module).toBeUndefined();
   });
 
+  it.each([
+    ['displayRoot', { displayRoot: 5 }],
+    ['configSource', { configSource: 5 }],
+    ['importIf', { importIf: 5 }],
+    ['config', { config: 'url=x' }],
+    ['fresh', { fresh: 'yes' }],
+    ['hookTimeoutMs Infinity', { hookTimeoutMs: Infinity }],
+    ['hookTimeoutMs 0', { hookTimeoutMs: 0 }],
+    ['hookTimeoutMs NaN', { hookTimeoutMs: Number.NaN }],
+    ['hookTimeoutMs past the timer limit', { hookTimeoutMs: 1e12 }],
+    ['signal', { signal: {} }],
+    ['a getter that throws', { get displayRoot(): string { throw new Error('no'); } }],
+    ['a Proxy whose keys throw', new Proxy({}, { ownKeys: () => { throw new Error('no'); } })],
+  ])('loadPluginFolder with a bad option (%s) answers ARGUMENT_INVALID as a problem, imports nothing and does not throw', async (_what, options) => {
+    const definition = await loadPluginFolder(fixture('healthy', 'alpha'), options as never);
+    expect(definition.problems?.map((p) => p.code)).toEqual(['ARGUMENT_INVALID']);
+    expect(definition.module).toBeUndefined();
+  });
+
   it('a folder whose name holds a terminal escape or a line break is named escaped in its problem', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'evil\u001b[2Jred'));
