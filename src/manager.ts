@@ -26,7 +26,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
-import { isOptionsObject, quote, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
+import { isOptionsObject, quote, quoteName, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
@@ -412,7 +412,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
     const record = registry().get(name);
     if (!record) {
-      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named '${name}' is registered; check the name`, { plugin: name });
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named ${quoteName(name)} is registered; check the name`, name.length > 214 ? {} : { plugin: name });
     }
     return record;
   };
@@ -554,7 +554,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
 
   const checkDefinition = (name: string, definition: unknown): PluginDefinition => {
     if (typeof definition !== 'object' || definition === null) {
-      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: plugin '${name}': the new definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}`, { plugin: name });
+      throw new PluginFactoryError('ARGUMENT_INVALID', `reloadPlugin: plugin '${name}': the new definition must be an object { manifest, module }, not ${quote(definition)}`, { plugin: name });
     }
     return definition as PluginDefinition;
   };

@@ -92,7 +92,7 @@ export type ConfigFieldSpec = z.infer<typeof ConfigFieldSpec>;
 export const MAX_TIMER_MS = 2_147_483_647;
 
 export const RetrySpec = z.strictObject({
-  retries: z.number().int().min(0).max(1000).optional(),
+  retries: z.number().min(0).max(1000).int().optional(),
   backoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
   factor: z.number().min(1).max(1000).optional(),
   maxBackoffMs: z.number().min(0).max(MAX_TIMER_MS).optional(),
@@ -103,10 +103,10 @@ export const MAX_UNHEALTHY_THRESHOLD = 1000;
 
 /** Health checks of a plugin with a `health` hook (host defaults apply to what is left out). */
 export const HealthSpec = z.strictObject({
-  intervalMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
-  timeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
+  intervalMs: z.number().positive().max(MAX_TIMER_MS).int().optional(),
+  timeoutMs: z.number().positive().max(MAX_TIMER_MS).int().optional(),
   /** How many unhealthy checks in a row count as a streak. */
-  unhealthyThreshold: z.number().int().min(1).max(MAX_UNHEALTHY_THRESHOLD).optional(),
+  unhealthyThreshold: z.number().min(1).max(MAX_UNHEALTHY_THRESHOLD).int().optional(),
   /** Restart the plugin (and its dependents) after such a streak. @default false */
   restart: z.boolean().optional(),
 });
@@ -147,7 +147,7 @@ export const Manifest = z.strictObject({
   optionalDependencies: z.record(pluginName, semverRange).optional(),
   /** Range of engine versions the plugin works with. */
   engine: semverRange.optional(),
-  hookTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
+  hookTimeoutMs: z.number().positive().max(MAX_TIMER_MS).int().optional(),
   retry: RetrySpec.optional(),
   config: z.record(z.string().min(1), ConfigFieldSpec).optional(),
   events: z

@@ -18,7 +18,7 @@ const PluginEntry = z.union([
 
 export const HostFile = z.strictObject({
   $schema: z.string().optional(),
-  hookTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS).optional(),
+  hookTimeoutMs: z.number().positive().max(MAX_TIMER_MS).int().optional(),
   failurePolicy: z.enum(['isolate', 'abort']).optional(),
   retry: RetrySpec.optional(),
   /** Where `ctx.store` keeps each plugin's values, relative to the host file; in memory without it. */

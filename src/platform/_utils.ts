@@ -7,6 +7,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { NAME_SEGMENT, PLUGIN_NAME_PATTERN } from '../manifest.ts';
 import { unknownKeyList } from '../unknown-keys.ts';
+import { printable } from '../printable.ts';
 
 export { NAME_SEGMENT };
 
@@ -94,12 +95,19 @@ export function assertPluginName(name: unknown, where: string): asserts name is 
   }
 }
 
-export function disposedError(plugin: string, what: string): PluginFactoryError {
+/** SCOPE_DISPOSED: a plugin's scope used after its state ended, or (`host`) the manager's own scope used after stop(). */
+export function disposedError(plugin: string, what: string, host = false): PluginFactoryError {
+  if (host) return new PluginFactoryError('SCOPE_DISPOSED', `the host: ${what} after the manager stopped; a stopped manager's platform takes no more calls`);
   return new PluginFactoryError(
     'SCOPE_DISPOSED',
     `plugin '${plugin}': ${what} after the state that gave it had ended; use the ctx of the current hook instead of one kept from an earlier hook`,
     { plugin },
   );
+}
+
+/** A name a caller gave, as a message may quote it: escaped, and not quoted whole past 214 characters. */
+export function quoteName(name: string): string {
+  return name.length > 214 ? `a name of ${name.length} characters` : `'${printable(name)}'`;
 }
 
 /**

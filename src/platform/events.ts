@@ -390,7 +390,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         return disposed;
       },
       publish(type, payload) {
-        if (disposed) throw disposedError(name, `events.publish(${quote(type)})`);
+        if (disposed) throw disposedError(name, `events.publish(${quote(type)})`, !counted);
         const segments = parseEventPattern(type);
         if (segments === null || segments.includes('*') || segments.includes('**')) {
           throw argumentError(`plugin '${name}': cannot publish ${quote(type)}: an event name is dotted lower-case segments without wildcards (e.g. 'db.ready')`, { plugin: name });
@@ -409,7 +409,7 @@ export function createEventBus(options: EventBusOptions = {}): EventBus {
         if (!scheduled && queue.length > 0) schedule();
       },
       subscribe(pattern, handler) {
-        if (disposed) throw disposedError(name, `events.subscribe(${quote(pattern)})`);
+        if (disposed) throw disposedError(name, `events.subscribe(${quote(pattern)})`, !counted);
         const segments = parseEventPattern(pattern);
         if (segments === null) {
           throw argumentError(`plugin '${name}': cannot subscribe to ${quote(pattern)}: use dotted lower-case segments, '*' for one segment, a trailing '**' for any depth`, { plugin: name });

@@ -1157,6 +1157,11 @@ describe('refused commands', () => {
     await rejection(manager.reloadPlugin('ghost', plugin([], 'ghost')), 'PLUGIN_NOT_FOUND');
     for (const command of PLUGIN_COMMANDS) expect(manager.can('ghost', command)).toBe(false);
     expect(manager.can('solo', 'bogus' as never)).toBe(false);
+    // A name of a megabyte, or one holding a terminal escape, is not echoed as it is.
+    const long = await rejection(manager.stopPlugin('g'.repeat(1_000_000)), 'PLUGIN_NOT_FOUND');
+    expect(long.message.length).toBeLessThan(300);
+    const escaped = await rejection(manager.stopPlugin('a\n\u001b[2J'), 'PLUGIN_NOT_FOUND');
+    expect(escaped.message).not.toMatch(/[\n\u001b]/);
   });
 
   it.each<[string, (manager: PluginManager) => void]>([

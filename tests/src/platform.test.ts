@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createConsoleLogger, createPluginManager, defineService, silentLogger } from '../../src/index.ts';
-import type { Logger, PluginContext, PluginDefinition, PluginManager, PluginManagerOptions } from '../../src/index.ts';
+import type { Logger, PluginContext, PluginDefinition, PluginFactoryError, PluginManager, PluginManagerOptions } from '../../src/index.ts';
 import { pluginOf, stopWithin } from '../helpers/host.ts';
 import { sleep, until } from '../helpers/time.ts';
 import { SimulatedClock } from 'xstate';
@@ -138,6 +138,15 @@ describe('ctx.events', () => {
     await sleep(50);
     expect(pings).toBe(atStop);
     expect(codeOf(() => manager.events.subscribe('plugin.**', () => undefined))).toBe('SCOPE_DISPOSED');
+    // The host's own scope is no plugin's: the error names none.
+    let thrown: unknown;
+    try {
+      manager.events.publish('ping.pong', 0);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'SCOPE_DISPOSED' });
+    expect((thrown as PluginFactoryError).plugin).toBeUndefined();
   });
 
   it("the host disposing its scope ends its own subscriptions only: plugins still hear lifecycle events", async () => {

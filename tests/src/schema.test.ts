@@ -213,6 +213,14 @@ describe('manifests against the schema', () => {
     }
   });
 
+  it('a timer field past the safe integers is refused for the timer limit first, the one its message names', () => {
+    const parsed = Manifest.safeParse({ name: 'a', version: '1.0.0', hookTimeoutMs: 2 ** 53 + 2, health: { intervalMs: 2 ** 53 + 2 } });
+    expect(parsed.success).toBe(false);
+    const first = (field: string) => parsed.error!.issues.find((issue) => issue.path.join('.') === field) as { maximum?: unknown } | undefined;
+    expect(first('hookTimeoutMs')?.maximum).toBe(2_147_483_647);
+    expect(first('health.intervalMs')?.maximum).toBe(2_147_483_647);
+  });
+
   it('rejects what a typo or a wrong type would be', () => {
     expect(check({ name: 'a' }, schema)).toEqual(["(root): missing required 'version'"]);
     expect(check({ name: 'a', version: '1.0.0', dependecies: {} }, schema)).toEqual(["(root): unknown key 'dependecies'"]);
