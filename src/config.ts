@@ -45,7 +45,8 @@ export function matchesType(value: unknown, type: ConfigFieldSpec['type']): bool
     case 'string':
       return typeof value === 'string';
     case 'integer':
-      return typeof value === 'number' && Number.isInteger(value);
+      // Past 2^53 a number read from JSON or YAML is already rounded (…993 reads as …992).
+      return typeof value === 'number' && Number.isSafeInteger(value);
     case 'number':
       return typeof value === 'number' && Number.isFinite(value);
     case 'boolean':
@@ -138,7 +139,8 @@ export function validateConfig(
       continue;
     }
     if (!matchesType(field, spec.type)) {
-      fail(key, `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`, defaulted);
+      const unsafe = spec.type === 'integer' && Number.isInteger(field);
+      fail(key, unsafe ? `must be an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER} (a larger one is rounded when read: give it as a string)` : `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`, defaulted);
       continue;
     }
     const size = measure(field);

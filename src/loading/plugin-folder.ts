@@ -13,7 +13,7 @@ import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import { MAX_TIMER_MS, Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
-import { readTextFile } from './read-text.ts';
+import { NotUtf8Error, readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
 import { printable } from '../printable.ts';
@@ -440,7 +440,7 @@ export async function loadPluginFolder(dir: string, given: FolderOptions = {}): 
     const coded =
       error instanceof PluginFactoryError
         ? error
-        : new PluginFactoryError('MANIFEST_NOT_FOUND', `plugin '${name}': cannot read ${source}: ${describeThrown(error)}`, {
+        : new PluginFactoryError(error instanceof NotUtf8Error ? 'MANIFEST_INVALID' : 'MANIFEST_NOT_FOUND', `plugin '${name}': cannot read ${source}: ${describeThrown(error)}`, {
             plugin: name,
             cause: error,
           });

@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { PluginFactoryError, describeThrown, isPluginFactoryError } from '../errors.ts';
 import { assertPluginName, optionsError, quote } from './_utils.ts';
 import { MAX_KEY_LENGTH, assertStoreKey, cloneJson, toJsonValue } from './store.ts';
-import { readTextFile } from '../loading/read-text.ts';
+import { NotUtf8Error, readTextFile } from '../loading/read-text.ts';
 import type { JsonValue, Store } from './store.ts';
 
 /** The file operations the store uses (tests may pass failing ones). */
@@ -112,15 +112,16 @@ export function createFileStore(options: FileStoreOptions): Store {
 
   const load = async (plugin: string, file: PluginFile): Promise<Map<string, JsonValue>> => {
     if (file.data) return file.data;
+    const corrupt = (why: string, cause?: unknown) =>
+      new PluginFactoryError('STORE_CORRUPT', `plugin '${plugin}': store file ${file.path} ${why}; it was left as it is: repair or remove it (the plugin's stored values are lost if removed)`, cause === undefined ? { plugin } : { plugin, cause });
     let text: string;
     try {
       text = await fs.readFile(file.path, 'utf8');
     } catch (error) {
       if ((error as { code?: unknown }).code === 'ENOENT') return (file.data = new Map());
+      if (error instanceof NotUtf8Error) throw corrupt('is not UTF-8 text', error);
       throw ioError(plugin, file.path, 'reading', error);
     }
-    const corrupt = (why: string, cause?: unknown) =>
-      new PluginFactoryError('STORE_CORRUPT', `plugin '${plugin}': store file ${file.path} ${why}; it was left as it is: repair or remove it (the plugin's stored values are lost if removed)`, cause === undefined ? { plugin } : { plugin, cause });
     let parsed: unknown;
     try {
       // A file repaired in an editor that writes a byte-order mark is still the store's.

@@ -833,6 +833,29 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(definition.module).toBeUndefined();
   });
 
+  it('values reading would change are refused: bytes that are not UTF-8 (MANIFEST_INVALID) and an integer past 2^53 (CONFIG_INVALID)', async () => {
+    const dir = await tempDir();
+    const hooks = 'export default { init() {}, start() {}, stop() {} };\n';
+    await writeTree(dir, {
+      'latin/index.mjs': hooks,
+      'big/plugin.json': JSON.stringify({ name: 'big', version: '1.0.0', config: { id: { type: 'integer', required: true } } }),
+      'big/index.mjs': hooks,
+      // JSON's number, past the safe integers: read as 9007199254740992.
+      'host.json': '{"plugins":[{"path":"latin"},{"path":"big","config":{"id":9007199254740993}}]}',
+    });
+    // A Latin-1 é: decoded, it would become U+FFFD.
+    await writeFile(join(dir, 'latin', 'plugin.json'), Buffer.concat([Buffer.from('{"name":"latin","version":"1.0.0","description":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    const host = await loadHost(join(dir, 'host.json'));
+    const manager = createPluginManager({ plugins: host.definitions, logger: silentLogger });
+    managers.push(manager);
+    await manager.start();
+    const seen = manager.getSnapshot().plugins.map((p) => [p.name, p.state, p.errors.map((e) => e.code)]);
+    expect(seen).toEqual([
+      ['latin', 'invalid', ['MANIFEST_INVALID']],
+      ['big', 'invalid', ['CONFIG_INVALID']],
+    ]);
+  });
+
   it('a folder whose name holds a terminal escape or a line break is named escaped in its problem', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'evil\u001b[2Jred'));
