@@ -45,7 +45,13 @@ export function folderReloadOptions(host: LoadedHost, index: number): FolderOpti
  * ```
  */
 export function reloadFromHost(host: LoadedHost): (name: string, context?: { signal: AbortSignal }) => Promise<PluginDefinition> {
-  const names = host.definitions.map(definitionName);
+  let names: string[];
+  try {
+    if (!Array.isArray(host.definitions) || !Array.isArray(host.folders)) throw new TypeError('not a loaded host');
+    names = host.definitions.map(definitionName);
+  } catch {
+    throw new PluginFactoryError('ARGUMENT_INVALID', 'reloadFromHost: give what loadHost() resolved with');
+  }
   return async (name, context) => {
     const index = names.indexOf(name);
     const folder = index === -1 ? undefined : host.folders[index];

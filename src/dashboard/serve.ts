@@ -104,8 +104,16 @@ const ENDING: ReadonlySet<string> = new Set(['stopping', 'stopped', 'crashed']);
  * await dashboard.close();
  * ```
  */
-export async function serveDashboard(manager: PluginManager, options: DashboardOptions = {}): Promise<Dashboard> {
-  checkOptions(manager, options);
+export async function serveDashboard(manager: PluginManager, given: DashboardOptions = {}): Promise<Dashboard> {
+  // Read once; what throws as it is read (a getter, a revoked Proxy) is a malformed argument.
+  let options: DashboardOptions;
+  try {
+    checkOptions(manager, given);
+    options = { ...given };
+  } catch (error) {
+    if (error instanceof PluginFactoryError) throw error;
+    throw optionsError('the manager or the options cannot be read (a getter or a Proxy trap threw)');
+  }
   const owner = 'serveDashboard';
   const port = checkPort(options.port ?? 0, owner);
   const host = checkHost(options.host ?? LOOPBACK, owner);

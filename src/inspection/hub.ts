@@ -50,9 +50,15 @@ export function createInspectionHub(options: InspectionHubOptions = {}): Inspect
   if (!isOptionsObject(options)) {
     throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: options must be an object such as { capacity: 1000 }, not ${quote(options)}`);
   }
-  const unknown = unknownOptions(options, HUB_OPTIONS);
-  if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: ${unknown}`);
-  const capacity = options.capacity ?? DEFAULT_HUB_CAPACITY;
+  let capacity: number;
+  try {
+    const unknown = unknownOptions(options, HUB_OPTIONS);
+    if (unknown) throw new PluginFactoryError('OPTIONS_INVALID', `createInspectionHub: ${unknown}`);
+    capacity = options.capacity ?? DEFAULT_HUB_CAPACITY;
+  } catch (error) {
+    if (error instanceof PluginFactoryError) throw error;
+    throw new PluginFactoryError('OPTIONS_INVALID', 'createInspectionHub: the options cannot be read (a getter or a Proxy trap threw)');
+  }
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_HUB_CAPACITY) {
     throw new PluginFactoryError(
       'OPTIONS_INVALID',

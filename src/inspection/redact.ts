@@ -4,6 +4,7 @@
  * scrubs hook errors; this is the second line, for text a plugin produced itself.
  */
 import { givenSecretValues } from '../config.ts';
+import { PluginFactoryError } from '../errors.ts';
 import type { ConfigSpecs } from '../config.ts';
 import type { PluginDefinition } from '../definition.ts';
 import { REDACTED, SecretSet, isHostWide } from '../platform/secrets.ts';
@@ -19,7 +20,13 @@ export interface Redactor extends Redact {
 }
 
 /** Whether `value` is a list of secrets as the `redact` options and `addSecrets` take them. */
-export const isStringArray = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+export const isStringArray = (value: unknown): value is string[] => {
+  try {
+    return Array.isArray(value) && value.every((v) => typeof v === 'string');
+  } catch {
+    return false; // a revoked Proxy, a getter that throws: no list of secrets
+  }
+};
 
 /**
  * A function replacing each of `secrets` in a text, in one pass however many there are (where two
@@ -48,10 +55,16 @@ export function createRedactor(secrets: readonly string[] = []): Redactor {
  */
 export function secretsOf(definitions: readonly PluginDefinition[]): string[] {
   const out = new Set<string>();
-  for (const definition of definitions) {
-    const specs = (definition.manifest as { config?: unknown } | undefined)?.config;
-    if (specs === null || typeof specs !== 'object') continue;
-    for (const secret of givenSecretValues(specs as ConfigSpecs, definition.config)) out.add(secret);
+  try {
+    if (!Array.isArray(definitions)) throw new TypeError('not an array');
+    for (const definition of definitions) {
+      const specs = (definition.manifest as { config?: unknown } | undefined)?.config;
+      if (specs === null || typeof specs !== 'object') continue;
+      for (const secret of givenSecretValues(specs as ConfigSpecs, definition.config)) out.add(secret);
+    }
+  } catch (error) {
+    if (error instanceof PluginFactoryError) throw error;
+    throw new PluginFactoryError('ARGUMENT_INVALID', 'secretsOf: give the list of plugin definitions (loadHost(…).definitions); it could not be read as one');
   }
   return [...out];
 }

@@ -22,7 +22,7 @@ import { PluginPlatform } from '../plugin-platform.ts';
 import { HOST_HOOK_MODES, createHostHooks } from '../platform/host-hooks.ts';
 import type { HostHookMode } from '../platform/host-hooks.ts';
 import { methodProxy } from '../platform/method-proxy.ts';
-import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
+import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
 import { createServiceRegistry } from '../platform/services.ts';
 import type { ServiceRef } from '../platform/services.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, loadModule, prepareDefinition } from '../prepare.ts';
@@ -142,11 +142,13 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
   if (typeof definition !== 'object' || definition === null) {
     throw new PluginFactoryError(
       'ARGUMENT_INVALID',
-      `lifecyclePaths: the definition must be an object { manifest, module }, not ${definition === null ? 'null' : `a ${typeof definition}`}; for a plugin folder, pass await loadPluginFolder(dir)`,
+      `lifecyclePaths: the definition must be an object { manifest, module }, not ${quote(definition)}; for a plugin folder, pass await loadPluginFolder(dir)`,
     );
   }
-  const settings = readOptions(options);
-  const probe = prepare(definition, settings);
+  // What throws while options or the definition are read (a getter, a revoked Proxy) is the
+  // caller's argument, coded, not a crash from inside the kit.
+  const settings = guarded(() => readOptions(options), 'OPTIONS_INVALID', 'the options');
+  const probe = guarded(() => prepare(definition, settings), 'ARGUMENT_INVALID', 'the definition');
   const dependencies = [...probe.requires, ...probe.optional];
   for (const service of settings.services) {
     if (!dependencies.includes(service.provider)) {
@@ -200,6 +202,15 @@ interface Settings {
 
 /** The options lifecyclePaths takes: any other key is a typo (`hookLimitMS`) that must not go unseen. */
 const OPTION_KEYS: ReadonlySet<string> = new Set(['config', 'services', 'hostHooks', 'cover', 'hookLimitMs', 'hookTimeoutMs', 'abortGraceMs', 'checkHandles', 'onStep']);
+
+function guarded<T>(read: () => T, code: 'OPTIONS_INVALID' | 'ARGUMENT_INVALID', what: string): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof PluginFactoryError) throw error;
+    throw new PluginFactoryError(code, `lifecyclePaths: ${what} cannot be read (a getter or a Proxy trap threw)`, { cause: error });
+  }
+}
 
 function readOptions(options: LifecyclePathsOptions): Settings {
   if (!isOptionsObject(options)) throw invalid('options must be an object');

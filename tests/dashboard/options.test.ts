@@ -5,7 +5,8 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createPluginManager, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
+import { createInspectionHub, createPluginManager, reloadFromHost, secretsOf, serveDashboard, silentLogger } from '../../src/index.ts';
+import { lifecyclePaths } from '../../src/testing/index.ts';
 import type { DashboardOptions, PluginManager } from '../../src/index.ts';
 import { isLoopback } from '../../src/dashboard/listen.ts';
 import { post, startHost } from './http.ts';
@@ -32,6 +33,39 @@ describe('serveDashboard options', () => {
 
   it('refuses something that is not a plugin manager with OPTIONS_INVALID', async () => {
     await expect(serveDashboard({} as PluginManager)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+  });
+
+  it('answers arguments that throw as they are read (a getter, a revoked Proxy) with a code, here and in the functions beside it', async () => {
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const throwing = {
+      get port(): number {
+        throw new Error('no');
+      },
+    };
+    await expect(serveDashboard(manager(), throwing)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+    await expect(serveDashboard(revoked as PluginManager)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
+    const codeOf = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as { code?: unknown }).code;
+      }
+      return 'no error';
+    };
+    expect(codeOf(() => createInspectionHub({ get capacity(): number { throw new Error('no'); } }))).toBe('OPTIONS_INVALID');
+    expect(codeOf(() => reloadFromHost(undefined as never))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => reloadFromHost({} as never))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => secretsOf(undefined as never))).toBe('ARGUMENT_INVALID');
+    expect(codeOf(() => secretsOf([revoked] as never))).toBe('ARGUMENT_INVALID');
+    const served = await serveDashboard(manager());
+    try {
+      expect(codeOf(() => served.addSecrets(revoked as never))).toBe('OPTIONS_INVALID');
+    } finally {
+      await served.close();
+    }
+    expect(codeOf(() => lifecyclePaths(definitions()[0]!, { get cover(): 'simple' { throw new Error('no'); } }))).toBe('OPTIONS_INVALID');
+    expect(codeOf(() => lifecyclePaths(revoked as never, { config: {} }))).toBe('ARGUMENT_INVALID');
   });
 
   it('refuses a busy port with OPTIONS_INVALID', async () => {
