@@ -270,6 +270,21 @@ describe('the page follows the host and is usable from the keyboard', () => {
     expect(await page.$$eval('#timeline li[data-actor="after"]', (items) => items.length)).toBe(1);
   });
 
+  it(`the chart shows a running plugin in the substate of its last health check${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const { page, problems } = await controlledPage([
+      { manifest: { name: 'sick', version: '1.0.0' }, module: { init() {}, start() {}, stop() {}, health: () => 'degraded' } },
+      { manifest: { name: 'plain', version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } },
+    ]);
+    await page.waitForFunction(() => document.querySelector('tr[data-name="sick"] td.health')?.textContent === 'degraded');
+    await page.click('tr[data-name="sick"] td.name');
+    await page.waitForFunction(() => document.querySelector('#chart')?.getAttribute('data-state') === 'running.degraded');
+    expect(await page.$eval('#chart [data-state="running.degraded"]', (node) => node.classList.contains('current'))).toBe(true);
+    // Without a health hook, a running plugin is where the chart starts it: running.healthy.
+    await page.click('tr[data-name="plain"] td.name');
+    await page.waitForFunction(() => document.querySelector('#chart')?.getAttribute('data-state') === 'running.healthy');
+    expect(problems).toEqual([]);
+  });
+
   it(`a long name, a message of kilobytes and a right-to-left override neither widen the page nor turn text around${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     const long = `payments-${'x'.repeat(200)}-eu`;
     const message = `\u202eevil ${'w'.repeat(20_000)}`;

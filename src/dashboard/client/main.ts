@@ -57,11 +57,21 @@ function select(name: string | null): void {
   showSelected();
 }
 
+/**
+ * Where a plugin is in the chart: a snapshot says `running` for all of `running`, whose substate
+ * is the status of the last health check (`running.healthy` before one, or without a health hook).
+ */
+function chartState(plugin: DashboardPlugin): string {
+  if (plugin.state !== 'running') return plugin.state;
+  const status = plugin.health?.status;
+  return status === 'degraded' || status === 'unhealthy' ? `running.${status}` : 'running.healthy';
+}
+
 function showSelected(): void {
   const plugin = selected ? (plugins.get(selected) ?? null) : null;
   const dependents = plugin ? [...plugins.values()].filter((p) => p.dependencies.includes(plugin.name)).map((p) => p.name) : [];
   detail.show(plugin, dependents);
-  chart.highlight(plugin?.state ?? null);
+  chart.highlight(plugin ? chartState(plugin) : null);
   setText(byId('chart-plugin'), plugin ? `${plugin.name}: ${plugin.state}` : 'select a plugin');
 }
 
