@@ -318,6 +318,11 @@ describe('the page follows the host and is usable from the keyboard', () => {
       { manifest: { name: 'bad', version: '1.0.0' }, module: { init() {}, start() { throw new Error('no'); }, stop() {} } },
     ]);
     await page.waitForSelector('#graph g.node[data-name="bad"]');
+    // The first Tab of the page reaches a skip link to the panel, past every row.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('href'))).toBe('#detail');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('detail');
     const enabled = (command: string) => page.$eval(`#detail-actions button[data-command="${command}"]`, (button) => !(button as HTMLButtonElement).disabled);
     const selected = () => page.textContent('#detail-fields dd');
 
