@@ -29,6 +29,7 @@ import { createPinoLogger } from './platform/logging.ts';
 import { isOptionsObject, quote, quoteName, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
+import { untilAborted } from './settled.ts';
 import type { ManagerSnapshot, PluginSnapshot } from './snapshot.ts';
 
 /** Runtime commands for one plugin. */
@@ -423,12 +424,26 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   /** Plugins whose reload is loading its new module (the running version is untouched so far). */
   const reloading = new Set<string>();
   /**
-   * Reloads whose new version is not installed yet and that wait for nothing (their module
-   * loading): `landed` settles once it is installed or given up. A dependent's reload requiring
-   * one waits for it before it looks for dead requirements. A reload leaves this map before it
-   * waits itself, so two reloads never wait for each other.
+   * Reloads under way, by plugin name: `landed` settles once the reload has settled (its new
+   * version running, or not, or the reload refused); `waitsOn`, the reloads it waits for now. A
+   * dependent's reload requiring one that is dead waits for it before it looks for dead
+   * requirements, unless that one waits for it, directly or through others: no two reloads
+   * ever wait for each other.
    */
-  const landing = new Map<string, { landed: Promise<void>; land: () => void }>();
+  const landing = new Map<string, { landed: Promise<void>; waitsOn: ReadonlySet<string> }>();
+  /** Whether the reload of `from` waits, directly or through others, for the reload of `to`. */
+  const waitsFor = (from: string, to: string): boolean => {
+    const seen = new Set<string>();
+    const stack = [from];
+    while (stack.length > 0) {
+      const at = stack.pop()!;
+      if (at === to) return true;
+      if (seen.has(at)) continue;
+      seen.add(at);
+      stack.push(...(landing.get(at)?.waitsOn ?? []));
+    }
+    return false;
+  };
   /**
    * A restart, reload or unload of the plugin is under way: it takes no other command until that
    * ends. A reload still loading its module counts only against another reload (the first one
@@ -580,23 +595,21 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     reloading.add(name);
     let land = () => undefined as void;
     const landed = new Promise<void>((resolve) => (land = resolve));
-    landing.set(name, { landed, land });
+    const entry = { landed, waitsOn: new Set<string>() as ReadonlySet<string> };
+    landing.set(name, entry);
     try {
       const begun = commandCount;
       const definition = checkDefinition(name, 'definition' in given ? given.definition : await given.load());
-      return await reloadNow(name, definition, keepStopped === true, begun, land);
+      return await reloadNow(name, definition, keepStopped === true, begun, entry);
     } finally {
-      land();
       landing.delete(name);
       reloading.delete(name);
+      land();
     }
   };
 
-  /**
-   * `begun`: the command count when the reload was accepted; a command since then wins. `land`:
-   * tells the reloads waiting for this one that its new version is installed.
-   */
-  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number, land: () => void): Promise<PluginSnapshot> => {
+  /** `begun`: the command count when the reload was accepted; a command since then wins. `entry`: this reload's in `landing`. */
+  const reloadNow = async (name: string, definition: PluginDefinition, keepStopped: boolean, begun: number, entry: { waitsOn: ReadonlySet<string> }): Promise<PluginSnapshot> => {
     const generation = (generations.get(name) ?? 1) + 1;
     // One that names no plugin (no manifest, or one that cannot be read) is told its own problem.
     const next = prepareDefinition(definition, 0, defaults, name);
@@ -637,15 +650,22 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     if (problems.length > 0 && runtimes.loadLimits.signal.aborted) throw refuse(recordOf(name), 'reload');
     // What its factory or import threw may quote a secret: the new config's as well as the host's.
     if (problems.length > 0) throw scrubProblems(problems[0]!, runtimes.redactorWith(name, next));
-    // A dead requirement whose own reload is under way is dead only until its new version lands
-    // (a failed plugin being fixed, both files edited at once under run --watch): waited for, and
-    // everything below is checked after that. (One that is not dead is not waited for: of two
-    // reloads, the one checked first still goes first.)
-    landing.delete(name);
-    for (;;) {
-      const pending = next.requires.flatMap((dep) => (registry().get(dep)?.dead === true ? (landing.get(dep)?.landed ?? []) : []));
-      if (pending.length === 0) break;
-      await Promise.all(pending);
+    // A dead requirement whose own reload is under way (a failed plugin being fixed, both files
+    // edited at once under run --watch) may run again once that reload settles: waited for, and
+    // everything below is checked after that, so a fix that does not run leaves this reload
+    // refused and the version installed up. (One that is not dead is not waited for: of two
+    // reloads, the one checked first still goes first.) A host stopping ends the wait.
+    try {
+      for (;;) {
+        const stopping = runtimes.loadLimits.signal;
+        if (stopping.aborted) throw refuse(recordOf(name), 'reload');
+        const deps = next.requires.filter((dep) => landing.has(dep) && registry().get(dep)?.dead === true && !waitsFor(dep, name));
+        if (deps.length === 0) break;
+        entry.waitsOn = new Set(deps);
+        await untilAborted(Promise.all(deps.map((dep) => landing.get(dep)!.landed)), stopping).catch(() => undefined); // aborted: refused above
+      }
+    } finally {
+      entry.waitsOn = new Set();
     }
     // The module load awaited: the plugin may have changed meanwhile (stopped with a requirement,
     // failed, unloaded, or the host stopping); it must still take a reload. Its own reload does
@@ -685,9 +705,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     current.set(name, next);
     const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((dep, i) => dep === b[i]);
     if (!previous || !same(previous.requires, next.requires) || !same(previous.optional, next.optional)) orderHostHooks();
-    const command = runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
-    land(); // sent: the registry holds the new version as the record's replacement
-    const snapshot = await command;
+    const snapshot = await runCommand(name, 'reload', (op) => ({ type: 'command.reload', entry: toEntry(next), op, start }));
     if (previous) runtimes.delete(previous.key);
     // Running, or at rest when a requirement is stopped (it starts with it); failed rejects.
     return expectState(snapshot, name, (state) => isRunning(state) || isAtRest(state));

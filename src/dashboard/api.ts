@@ -14,6 +14,7 @@ import { toErrorInfo } from '../../machines/error-info.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
 import { quoteName } from '../platform/_utils.ts';
+import { untilAborted } from '../settled.ts';
 import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
 import type { LiveFeed } from './live.ts';
 import type { Route } from './router.ts';
@@ -144,28 +145,6 @@ function checkOwnPage(req: IncomingMessage): void {
     }
   }
   if (foreign) throw new PluginFactoryError('PERMISSION_DENIED', 'dashboard: the live stream is served to the dashboard\'s own page only');
-}
-
-/** Settles as `promise` does, or rejects as soon as `signal` aborts, whichever comes first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    void promise.catch(() => undefined);
-    return Promise.reject(signal.reason as Error);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }
 
 export function apiRoutes(options: ApiOptions): Route[] {

@@ -894,6 +894,53 @@ describe('runtime commands', () => {
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value.state : (r.reason as PluginFactoryError).code)).sort()).toEqual(['DEPENDENCY_CYCLE', 'running']);
   });
 
+  it("a reload that waited for a requirement's fix is refused if the fix does not run, ends when the host stops, and waits through a chain", async () => {
+    const log: string[] = [];
+    const failing = () => plugin(log, 'a', { hooks: { start: () => Promise.reject(new Error('a is broken')) } });
+    const gate = () => {
+      let open = () => undefined as void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { open, opened };
+    };
+    // The fix installs but its start fails: the dependent's reload is refused, its running version kept.
+    const one = host([failing(), plugin(log, 'b')]);
+    await one.start();
+    const fix = gate();
+    const badFix = reloadFrom(one, 'a', async () => (await fix.opened, { ...failing(), manifest: { name: 'a', version: '1.1.0' } }));
+    badFix.catch(() => undefined);
+    const needingA = one.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' }, tag: '#2' }));
+    needingA.catch(() => undefined);
+    fix.open();
+    await rejection(needingA, 'DEPENDENCY_FAILED');
+    expect(pluginOf(one, 'b')).toMatchObject({ version: '1.0.0', state: 'running' });
+    // The host stops while the fix still loads: the waiting reload ends, refused.
+    const two = host([failing(), plugin(log, 'b')]);
+    await two.start();
+    const never = gate();
+    const hanging = reloadFrom(two, 'a', async () => (await never.opened, plugin(log, 'a', { version: '1.1.0' })));
+    hanging.catch(() => undefined);
+    const waiting = two.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' }, tag: '#2' }));
+    waiting.catch(() => undefined);
+    await sleep(20);
+    await two.stop();
+    await rejection(waiting, 'INVALID_TRANSITION');
+    never.open();
+    // A chain fixed at once (c needs b needs a), b's new code loaded before c's reload arrives.
+    const three = host([failing(), plugin(log, 'b', { deps: { a: '*' } }), plugin(log, 'c', { deps: { b: '*' } })]);
+    await three.start();
+    const aLoads = gate();
+    const fixes = [
+      reloadFrom(three, 'a', async () => (await aLoads.opened, plugin(log, 'a', { version: '1.1.0' }))),
+      three.reloadPlugin('b', plugin(log, 'b', { version: '1.1.0', deps: { a: '*' } })),
+    ];
+    await sleep(20);
+    fixes.push(three.reloadPlugin('c', plugin(log, 'c', { version: '1.1.0', deps: { b: '*' } })));
+    aLoads.open();
+    const settled = await Promise.allSettled(fixes);
+    expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    expect(three.getSnapshot().plugins.map((p) => `${p.name}@${p.version}:${p.state}`)).toEqual(['a@1.1.0:running', 'b@1.1.0:running', 'c@1.1.0:running']);
+  });
+
   it('unloadPlugin stops dependents first, then stops, disposes and removes the plugin', async () => {
     const log: string[] = [];
     const manager = chain(log);
