@@ -364,9 +364,9 @@ function readFolderOptions(given: unknown): FolderOptions | string {
     const unknown = unknownOptions(given, FOLDER_OPTIONS);
     if (unknown) return unknown;
     const options = { ...(given as FolderOptions) };
-    const { importIf, config, configSource, displayRoot, importModule, fresh, hookTimeoutMs, signal } = options;
+    // `config` is the definition's: checked against the manifest as any definition's is (CONFIG_INVALID).
+    const { importIf, configSource, displayRoot, importModule, fresh, hookTimeoutMs, signal } = options;
     if (importIf !== undefined && typeof importIf !== 'function') return 'importIf must be a function of the manifest';
-    if (config !== undefined && (typeof config !== 'object' || config === null || Array.isArray(config))) return 'config must be an object of config values';
     if (configSource !== undefined && typeof configSource !== 'string') return 'configSource must be a path';
     if (displayRoot !== undefined && typeof displayRoot !== 'string') return 'displayRoot must be a path';
     if (importModule !== undefined && typeof importModule !== 'boolean') return 'importModule must be true or false';
@@ -374,7 +374,10 @@ function readFolderOptions(given: unknown): FolderOptions | string {
     if (hookTimeoutMs !== undefined && !(Number.isInteger(hookTimeoutMs) && hookTimeoutMs >= 1 && hookTimeoutMs <= MAX_TIMER_MS)) {
       return `hookTimeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, not ${quote(hookTimeoutMs)}`;
     }
-    if (signal !== undefined && !(signal instanceof AbortSignal)) return 'signal must be an AbortSignal';
+    // Any signal-like object (a polyfill, one from another realm): only these are used.
+    if (signal !== undefined && !(typeof signal === 'object' && signal !== null && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function' && typeof signal.removeEventListener === 'function')) {
+      return 'signal must be an AbortSignal';
+    }
     return options;
   } catch (error) {
     return `the options cannot be read (${describeThrown(error)})`;

@@ -818,7 +818,6 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     ['displayRoot', { displayRoot: 5 }],
     ['configSource', { configSource: 5 }],
     ['importIf', { importIf: 5 }],
-    ['config', { config: 'url=x' }],
     ['fresh', { fresh: 'yes' }],
     ['hookTimeoutMs Infinity', { hookTimeoutMs: Infinity }],
     ['hookTimeoutMs 0', { hookTimeoutMs: 0 }],
