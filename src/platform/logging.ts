@@ -10,13 +10,13 @@
  * values (deeper than MAX_DEPTH: `[…]`), in errors' messages and stacks, and in child bindings.
  */
 import type { EventEmitter } from 'node:events';
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import pino from 'pino';
 import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
-import { argumentError, assertPluginName, isOptionsObject, quote } from './_utils.ts';
+import { argumentError, assertPluginName, definedOnly, isOptionsObject, quote } from './_utils.ts';
 import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
 import type { Redactor } from './secrets.ts';
 
@@ -26,7 +26,9 @@ export { REDACTED };
 export type PinoLogger = pino.Logger;
 
 /** pino options, plus where to write. */
-export interface PinoLoggerOptions extends pino.LoggerOptions {
+export interface PinoLoggerOptions extends Omit<pino.LoggerOptions, 'level'> {
+  /** pino's level; undefined (an unset environment variable) is the default. @default 'info' */
+  level?: pino.LevelWithSilentOrString | undefined;
   /** Where lines go: a stream, or a file path (opened at once, appended to). @default stdout */
   destination?: pino.DestinationStream | string | undefined;
 }
@@ -38,44 +40,54 @@ export interface PinoLoggerOptions extends pino.LoggerOptions {
 export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
   if (!isOptionsObject(options)) throw new PluginFactoryError('OPTIONS_INVALID', 'createPinoLogger: options must be an object such as { level: \'debug\' }');
   const { destination, ...pinoOptions } = options;
-  const settings: pino.LoggerOptions = { level: 'info', ...pinoOptions };
-  const target = destinationOf(destination);
+  // An option given as undefined (an unset environment variable) is left out: the default holds.
+  const settings: pino.LoggerOptions = { level: 'info', ...definedOnly(pinoOptions) };
+  const opened = typeof destination === 'string' ? openDestination(destination) : null;
+  const target = opened ?? (destination as pino.DestinationStream | undefined);
+  let logger: PinoLogger;
   try {
-    return target === undefined ? pino(settings) : pino(settings, target);
+    logger = target === undefined ? pino(settings) : pino(settings, target);
   } catch (error) {
+    if (opened) closeSync(opened.fd);
     // pino refuses an unknown level (`'verbose'`) or clashing custom levels with a plain Error.
     throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: ${describeThrown(error)}`, { cause: error });
   }
+  if (target !== undefined) tellFailures(target);
+  return logger;
 }
 
 /**
  * A file path is opened now, so one that cannot be is refused here (pino would open it later and
- * emit the failure as an 'error' event nobody listens to, which ends the process). A stream gets
- * an 'error' listener that says what failed on stderr, once: a log file that cannot be opened or
- * written must not take the host down. (pino's own listener on its destinations emits every
- * error but a broken pipe again, so a listener count says nothing.)
+ * emit the failure as an 'error' event nobody listens to, which ends the process).
  */
-function destinationOf(destination: unknown): pino.DestinationStream | undefined {
-  if (destination === undefined) return undefined;
-  if (typeof destination === 'string') {
-    let fd: number;
-    try {
-      fd = openSync(destination, 'a');
-    } catch (error) {
-      throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: the destination ${quote(destination)} cannot be opened for writing (${describeThrown(error)})`, { cause: error });
-    }
-    return pino.destination({ fd });
+function openDestination(path: string): pino.DestinationStream & { fd: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'a');
+  } catch (error) {
+    throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: the destination ${quote(path)} cannot be opened for writing (${describeThrown(error)})`, { cause: error });
   }
-  const stream = destination as Partial<EventEmitter>;
-  if (typeof stream.on === 'function') {
-    let told = false;
-    stream.on('error', (error: unknown) => {
-      if (told) return;
-      told = true;
-      process.stderr.write(`plugin-factory: the log destination failed, log lines are lost: ${describeThrown(error)}\n`);
-    });
-  }
-  return destination as pino.DestinationStream;
+  return Object.assign(pino.destination({ fd }), { fd });
+}
+
+/** Streams already given the listener below: loggers sharing one (process.stdout) add it once. */
+const told = new WeakSet<object>();
+
+/**
+ * A destination's failure (a folder missing, a full disk) is said on stderr, once: a log that
+ * cannot be written must not take the host down. (pino's own listener on its destinations emits
+ * every error but a broken pipe again, so their listener count says nothing.)
+ */
+function tellFailures(destination: unknown): void {
+  const stream = destination as Partial<EventEmitter> | null;
+  if (typeof stream !== 'object' || stream === null || typeof stream.on !== 'function' || told.has(stream)) return;
+  told.add(stream);
+  let said = false;
+  stream.on('error', (error: unknown) => {
+    if (said) return;
+    said = true;
+    process.stderr.write(`plugin-factory: the log destination failed, log lines are lost: ${describeThrown(error)}\n`);
+  });
 }
 
 /** Options of `pluginLogger`. */

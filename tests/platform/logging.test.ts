@@ -1,4 +1,6 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -47,6 +49,30 @@ describe('pino host logger', () => {
       process.stderr.write = write;
     }
     expect(told.filter((line) => line.includes('log destination failed'))).toHaveLength(1);
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('a file path whose writes fail later (a full disk) is told once on stderr; a refused call leaves no file open; loggers on one stream add one listener', async () => {
+    const told: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array) => (told.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      const logger = createPinoLogger({ destination: '/dev/full' });
+      for (let i = 0; i < 100; i++) logger.info({ i }, 'a line nobody can keep');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(told.filter((line) => line.includes('log destination failed'))).toHaveLength(1);
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 5; i++) expect(codeOf(() => createPinoLogger({ destination: '/dev/null', level: 'verbose' }))).toBe('OPTIONS_INVALID');
+    expect(open()).toBe(before);
+    const shared = new PassThrough();
+    for (let i = 0; i < 12; i++) createPinoLogger({ destination: shared });
+    expect(shared.listenerCount('error')).toBe(1);
+    // A level given as undefined (an unset environment variable) is the default.
+    expect(createPinoLogger({ level: undefined, destination: shared }).level).toBe('info');
   });
 
   it('is a pino logger that fits the engine Logger interface, info by default', () => {
