@@ -26,6 +26,29 @@ export function setOwn(target: object, key: string, value: unknown): void {
 }
 
 /**
+ * Whether a value JSON.parse gave nests objects or arrays deeper than copyJson takes (no copy
+ * made: what JSON.parse gives is JSON data in every other way). Iterative: any depth is safe.
+ */
+export function nestedTooDeep(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const items: object[] = [value];
+  const depths: number[] = [0];
+  while (items.length > 0) {
+    const item = items.pop()!;
+    const depth = depths.pop()!;
+    if (depth > MAX_DEPTH) return true;
+    // Only objects and arrays are pushed: a long list of numbers costs one pass, no allocation.
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (typeof child === 'object' && child !== null) {
+        items.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/**
  * A deep copy of `value` holding only null, booleans, finite numbers, strings, arrays and plain
  * objects; anything else throws what `fail(path, what)` makes for the first offending part (its
  * path, and what is wrong with it, never the value: it may be secret). A getter or Proxy trap
