@@ -108,8 +108,10 @@ export async function serveDashboard(manager: PluginManager, given: DashboardOpt
   // Read once; what throws as it is read (a getter, a revoked Proxy) is a malformed argument.
   let options: DashboardOptions;
   try {
-    checkOptions(manager, given);
+    if (!isOptionsObject(given)) throw optionsError('options must be an object');
+    // The copy is what is checked and used: a getter is not read a second time.
     options = { ...given };
+    checkOptions(manager, options);
   } catch (error) {
     if (error instanceof PluginFactoryError) throw error;
     throw optionsError('the manager or the options cannot be read (a getter or a Proxy trap threw)');

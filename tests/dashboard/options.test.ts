@@ -58,6 +58,20 @@ describe('serveDashboard options', () => {
     expect(codeOf(() => reloadFromHost({} as never))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => secretsOf(undefined as never))).toBe('ARGUMENT_INVALID');
     expect(codeOf(() => secretsOf([revoked] as never))).toBe('ARGUMENT_INVALID');
+    // Each option is read once: what is checked is what is used.
+    let reads = 0;
+    const shifty = {
+      get token(): string {
+        reads += 1;
+        return reads === 1 ? 'a-valid-token-of-some-length' : 'x';
+      },
+    };
+    const once = await serveDashboard(manager(), shifty);
+    try {
+      expect([reads, once.token]).toEqual([1, 'a-valid-token-of-some-length']);
+    } finally {
+      await once.close();
+    }
     const served = await serveDashboard(manager());
     try {
       expect(codeOf(() => served.addSecrets(revoked as never))).toBe('OPTIONS_INVALID');

@@ -261,6 +261,8 @@ function receive(message: LiveMessage): void {
     fresh = message.recent;
     records.length = 0;
     byId('timeline-section').classList.toggle('no-inspection', !message.snapshot.inspection);
+    // The fresh picture is here (drawn in the next frame): what the page shows is current again.
+    document.body.classList.remove('stale');
   } else if (message.type === 'plugins') {
     hostState = message.state;
     if (message.full) {
@@ -292,7 +294,6 @@ function connect(): void {
   source.onopen = () => {
     setText(status, 'live');
     status.className = 'live';
-    document.body.classList.remove('stale');
   };
   source.onerror = () => {
     setText(status, 'reconnecting…');

@@ -135,7 +135,7 @@ export class PluginTable {
     const buttons = new Map<DashboardCommand, HTMLButtonElement>();
     const actions = el('td', { class: 'actions' });
     for (const command of ROW_COMMANDS) {
-      const button = el('button', { type: 'button', 'data-command': command, title: `${command} ${plugin.name}` }, command);
+      const button = el('button', { type: 'button', 'data-command': command, title: displayText(`${command} ${plugin.name}`) }, command);
       button.disabled = true;
       buttons.set(command, button);
       actions.append(button);
@@ -154,7 +154,7 @@ export class PluginTable {
     };
     row.tr.append(
       // A button, so a plugin can be selected from the keyboard too; its title shows a cut name in full.
-      el('td', { class: 'name' }, el('button', { type: 'button', class: 'select', title: plugin.name }, plugin.name)),
+      el('td', { class: 'name' }, el('button', { type: 'button', class: 'select', title: displayText(plugin.name) }, plugin.name)),
       row.version,
       el('td', { class: 'state-cell' }, row.state),
       row.attempts,
