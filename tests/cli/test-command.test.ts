@@ -291,20 +291,24 @@ describe('plugin-factory test', () => {
     }
   }
 
+  /** `test --json` on `home`, sent SIGINT once `init-called` is there, then SIGTERM: the report it printed. */
+  async function reportAtSecondSignal(home: string): Promise<TestReport> {
+    const run = startCli(['test', home, '--json']);
+    await until(() => existsSync(join(home, 'init-called')), 20_000);
+    run.child.kill('SIGINT');
+    await until(() => run.err().includes('stopping after the path under way'), 10_000);
+    run.child.kill('SIGTERM');
+    await exitOf(run, 10_000);
+    return lastJsonLine<TestReport>(run.out());
+  }
+
   it('--json: a second signal exits at once with the report as it stands, whose counts add up to the paths', () =>
     inOnePluginFolder(
       'slow',
       (home) =>
         `import { writeFileSync } from 'node:fs';\nexport default { init() { writeFileSync(${JSON.stringify(join(home, 'init-called'))}, 'x'); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
       async (home) => {
-        const run = startCli(['test', home, '--json']);
-        await until(() => existsSync(join(home, 'init-called')), 20_000);
-        run.child.kill('SIGINT');
-        await until(() => run.err().includes('stopping after the path under way'), 10_000);
-        run.child.kill('SIGTERM');
-        await exitOf(run, 10_000);
-        const report = lastJsonLine<TestReport>(run.out());
-        const [slow] = report.plugins;
+        const [slow] = (await reportAtSecondSignal(home)).plugins;
         expect(slow!.notWalked).toBeGreaterThan(0);
         expect(slow!.passed + slow!.skipped + slow!.failed.length + slow!.notWalked).toBe(slow!.paths);
       },
@@ -317,13 +321,7 @@ describe('plugin-factory test', () => {
       (home) =>
         `import { writeFileSync } from 'node:fs';\nexport default { init() { setTimeout(() => { throw new Error('from a timer'); }, 0); setTimeout(() => writeFileSync(${JSON.stringify(join(home, 'init-called'))}, 'x'), 200); return new Promise((resolve) => setTimeout(resolve, 1500)); }, start() {}, stop() {} };\n`,
       async (home) => {
-        const run = startCli(['test', home, '--json']);
-        await until(() => existsSync(join(home, 'init-called')), 20_000);
-        run.child.kill('SIGINT');
-        await until(() => run.err().includes('stopping after the path under way'), 10_000);
-        run.child.kill('SIGTERM');
-        await exitOf(run, 10_000);
-        const [stray] = lastJsonLine<TestReport>(run.out()).plugins;
+        const [stray] = (await reportAtSecondSignal(home)).plugins;
         expect(stray!.failed).toHaveLength(1);
         expect(stray!.passed + stray!.skipped + stray!.failed.length + stray!.notWalked).toBe(stray!.paths);
       },
