@@ -73,6 +73,28 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
 
   /** Resolves true once `name` takes a reload; false when the host stops, the plugin crashes or goes, or `deadline` passes. */
   const untilReloadable = (name: string, deadline: number) =>
+    waitFor(() => (manager.can(name, 'reload') ? true : busy(name) ? undefined : false), deadline);
+
+  /**
+   * Resolves 'runs' once `dead` runs again (its own edit reloaded, a retry from the dashboard);
+   * 'newer' once another change of plugin `index` waits to be reloaded (it takes over); false
+   * when the host stops, `dead` is gone, or `deadline` passes.
+   */
+  const untilRunning = async (dead: string, index: number, deadline: number): Promise<'runs' | 'newer' | false> => {
+    let newer = false;
+    const runs = await waitFor(() => {
+      if (queue.pending(index)) return !(newer = true);
+      const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === dead)?.state;
+      return state === 'running' ? true : state === undefined || state === 'crashed' ? false : undefined;
+    }, deadline);
+    return newer ? 'newer' : runs && 'runs';
+  };
+
+  /**
+   * Resolves with what `test` says once it says true or false (undefined: not yet); false when
+   * the host stops or `deadline` passes. Looked at on every state change and now and then.
+   */
+  const waitFor = (test: () => boolean | undefined, deadline: number) =>
     new Promise<boolean>((resolve) => {
       let subscription: { unsubscribe(): void } | null = null;
       let timer: NodeJS.Timeout | undefined;
@@ -87,9 +109,9 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
         resolve(ok);
       };
       const check = () => {
-        if (stopping()) finish(false);
-        else if (manager.can(name, 'reload')) finish(true);
-        else if (!busy(name)) finish(false);
+        if (stopping()) return finish(false);
+        const answer = test();
+        if (answer !== undefined) finish(answer);
       };
       timer = setTimeout(() => finish(false), Math.max(0, deadline - Date.now()));
       timer.unref();
@@ -154,6 +176,15 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       // (By the time the refusal is heard the plugin may take a reload again already.)
       if ((error as { code?: unknown } | null)?.code === 'INVALID_TRANSITION' && Date.now() < until && (busy(name) || manager.can(name, 'reload'))) {
         if (await untilReloadable(name, until)) return reload(index, until);
+      }
+      // Refused for a requirement out of service, as when a failed plugin's fix and an edit that
+      // needs it are saved at once and this one came first: it goes in once that plugin runs.
+      const dead = error instanceof PluginFactoryError && error.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
+      if (dead !== undefined && Date.now() < until && names.includes(dead)) {
+        note(`reload of ${name} waits: it requires ${dead}, which is out of service; it goes in once ${dead} runs`);
+        const outcome = await untilRunning(dead, index, until);
+        if (outcome === 'runs') return reload(index, until);
+        if (outcome === 'newer') return; // the next change of this plugin is reloaded instead
       }
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
       const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;

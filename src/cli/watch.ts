@@ -202,6 +202,8 @@ export function watchFolders(
  */
 export function serialize(task: (index: number) => Promise<void>): {
   request(index: number): void;
+  /** Whether a run of `index` is asked for behind the one in flight. */
+  pending(index: number): boolean;
   /** Resolves when no run is in flight. */
   idle(): Promise<void>;
 } {
@@ -221,6 +223,7 @@ export function serialize(task: (index: number) => Promise<void>): {
       if (running.has(index)) again.add(index);
       else start(index);
     },
+    pending: (index) => again.has(index),
     async idle() {
       while (running.size > 0) await Promise.all(running.values());
     },

@@ -91,6 +91,33 @@ describe('plugin-factory run --watch', () => {
     }
   });
 
+  it("an edit that needs a failed plugin, saved before that plugin's fix, waits for the fix and goes in", async () => {
+    const host = await mkdtemp(join(tmpdir(), 'plugin-factory-fix-'));
+    try {
+      const hooks = (start: string) => `export default { init() {}, start() { ${start} }, stop() {} };\n`;
+      await mkdir(join(host, 'a'));
+      await writeFile(join(host, 'a', 'plugin.json'), JSON.stringify({ name: 'a', version: '1.0.0' }));
+      await writeFile(join(host, 'a', 'index.mjs'), hooks("throw new Error('a is broken');"));
+      await mkdir(join(host, 'c'));
+      await writeFile(join(host, 'c', 'plugin.json'), JSON.stringify({ name: 'c', version: '1.0.0' }));
+      await writeFile(join(host, 'c', 'index.mjs'), hooks(''));
+      const run = startCli(['run', host, '--watch']);
+      await waitFor(run, /press Ctrl-C to stop/);
+      // c's edit first: refused while a is failed, it waits rather than being dropped.
+      await writeFile(join(host, 'c', 'plugin.json'), JSON.stringify({ name: 'c', version: '1.1.0', dependencies: { a: '*' } }));
+      await waitFor(run, /reload of c waits: it requires a/);
+      await writeFile(join(host, 'a', 'index.mjs'), hooks(''));
+      await waitFor(run, /^reloaded a: running$/m, { ms: 30_000 });
+      await waitFor(run, /^reloaded c: running$/m, { ms: 30_000 });
+      expect(run.err()).not.toMatch(/reload of c failed/);
+      run.child.kill('SIGINT');
+      const { code } = await exitOf(run);
+      expect(code, run.err()).toBe(0);
+    } finally {
+      await rm(host, { recursive: true, force: true });
+    }
+  });
+
   it('an edit made while the host boots is not lost: it is reloaded once the boot is over', async () => {
     await writeFile(
       join(dir, 'base', 'index.mjs'),
