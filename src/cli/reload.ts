@@ -39,8 +39,10 @@ export interface HotReloadOptions {
 }
 
 export interface HotReload {
-  /** Stops watching; resolves once no reload is in flight. */
+  /** Stops watching; resolves once no reload is in flight (an import under way is given up, and said so). */
   close(): Promise<void>;
+  /** The folders whose new module was still importing when close() gave it up: its code may still run. */
+  abandoned(): string[];
 }
 
 /**
@@ -137,7 +139,13 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     }
     if (stopping()) return;
     // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
-    const next = await loadPluginFolder(folder, { ...folderReloadOptions(host, index), signal: closing.signal });
+    importing.set(index, name);
+    let next: PluginDefinition;
+    try {
+      next = await loadPluginFolder(folder, { ...folderReloadOptions(host, index), signal: closing.signal });
+    } finally {
+      importing.delete(index);
+    }
     if (stopping()) return;
     const unchanged = () => {
       const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
@@ -193,6 +201,9 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   };
 
   const closing = new AbortController();
+  /** Plugins whose new module is being imported, by folder index. */
+  const importing = new Map<number, string>();
+  const abandoned: string[] = [];
   // One listener per import under way, removed as it ends: many plugins changing at once is no leak.
   setMaxListeners(0, closing.signal);
   // Nothing a reload meets may end it unheard: an error no step above caught is still said.
@@ -209,8 +220,13 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   return {
     async close() {
       watch.close();
+      for (const [index, name] of importing) {
+        abandoned.push(shown(host.folders[index]!));
+        note(`reload of ${name} given up: the host is stopping while its new module is still importing`);
+      }
       closing.abort();
       await queue.idle();
     },
+    abandoned: () => [...abandoned],
   };
 }

@@ -211,6 +211,9 @@ export async function runCommand(args: string[]): Promise<number> {
   // on a signal: a Ctrl-C now is no interruption of the run.
   const lingering = () => {
     print(`plugin-factory: still alive after shutdown; open handles: ${openHandles().join(', ') || 'none listed'}`, errors);
+    // An import given up at shutdown cannot be stopped: its module's code may be what still runs.
+    const given = hotReload?.abandoned() ?? [];
+    if (given.length > 0) print(`plugin-factory: the import of a new module was given up at shutdown and may still run: ${given.join(', ')}`, errors);
     exitProcess(1);
   };
   signals.over(lingering);

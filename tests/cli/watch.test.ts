@@ -148,7 +148,20 @@ describe('plugin-factory run --watch', () => {
     const { code } = await exitOf(run, 10_000);
     expect(code, run.err()).toBe(0);
     expect(run.out()).toMatch(/^host: stopping -> stopped$/m);
+    expect(run.out()).toMatch(/^reload of base given up/m);
     expect(run.err()).not.toContain('open handles');
+  });
+
+  it('an import given up at shutdown whose code keeps a timer alive is named when the process outlives the shutdown', async () => {
+    await writeFile(join(dir, 'base', 'plugin.json'), JSON.stringify({ name: 'base', version: '1.0.0', hookTimeoutMs: 30_000 }));
+    const run = startCli(['run', dir, '--watch']);
+    await waitFor(run, /press Ctrl-C to stop/);
+    await writeFile(join(dir, 'base', 'index.mjs'), `process.stdout.write('importing the new base\\n');\nawait new Promise((resolve) => setTimeout(resolve, 20_000));\n${baseModule('v2')}`);
+    await waitFor(run, /^importing the new base$/m);
+    run.child.kill('SIGINT');
+    const { code } = await exitOf(run, 15_000);
+    expect(code).toBe(1);
+    expect(run.err()).toMatch(/given up at shutdown and may still run: .*base/);
   });
 
   it('a reload that fails validation names the code, and a fixed edit reloads again', async () => {
