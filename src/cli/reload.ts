@@ -169,7 +169,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       warn(`reload of ${name} failed: ${reason}; ${unchanged()}`);
       return;
     }
-    note(`reloading ${name} (${shown(folder)} changed)`);
+    // A retry (the plugin was busy, or a requirement out of service) says it is one: not a second change.
+    note(deadline === undefined ? `reloading ${name} (${shown(folder)} changed)` : `reloading ${name} again, now that it can take the change`);
     learn?.(next);
     try {
       // A file change is no command to start: a plugin the operator stopped stays stopped.

@@ -69,6 +69,40 @@ describe('run --watch reloader', () => {
     }
   });
 
+  it('a change refused because the plugin was busy is tried again once it is not, and said once as a change, then as a retry', async () => {
+    const host = await onePluginHost();
+    let calls = 0;
+    const manager = {
+      getSnapshot: () => ({ plugins: [{ name: 'base', state: 'running' }] }),
+      can: () => true,
+      subscribe: () => ({ unsubscribe() {} }),
+      reloadPlugin: async (name: string) => {
+        calls += 1;
+        if (calls === 1) throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot reload`, { plugin: name });
+        return { name, state: 'running' };
+      },
+    } as unknown as PluginManager;
+    const notes: string[] = [];
+    let reloaded!: () => void;
+    const done = new Promise<void>((resolve) => (reloaded = resolve));
+    const note = (line: string) => {
+      notes.push(line);
+      if (line.startsWith('reloaded base')) reloaded();
+    };
+    const watch = watchAndReload({ host, manager, verbose: false, note, warn: () => {}, stopping: () => false });
+    try {
+      await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 4; } };\n');
+      await done;
+      expect(calls).toBe(2);
+      const reloading = notes.filter((line) => line.startsWith('reloading base'));
+      expect(reloading).toHaveLength(2);
+      expect(reloading[0]).toMatch(/^reloading base \(.* changed\)$/);
+      expect(reloading[1]).toMatch(/^reloading base again/);
+    } finally {
+      await watch.close();
+    }
+  });
+
   it('a change to a crashed plugin is refused at once, not held for a reload in progress', async () => {
     const host = await onePluginHost();
     const { manager, reloads, subscribers } = refusingManager('crashed');
