@@ -16,7 +16,7 @@ import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import type { PluginFactoryErrorOptions } from '../errors.ts';
 import { setOwn } from '../json-data.ts';
 import type { LogFields, Logger } from '../logger.ts';
-import { argumentError, assertPluginName, definedOnly, isOptionsObject, quote } from './_utils.ts';
+import { argumentError, assertPluginName, isOptionsObject, quote } from './_utils.ts';
 import { REDACTED, isRedactor, redactorOf } from './secrets.ts';
 import type { Redactor } from './secrets.ts';
 
@@ -40,8 +40,9 @@ export interface PinoLoggerOptions extends Omit<pino.LoggerOptions, 'level'> {
 export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
   if (!isOptionsObject(options)) throw new PluginFactoryError('OPTIONS_INVALID', 'createPinoLogger: options must be an object such as { level: \'debug\' }');
   const { destination, ...pinoOptions } = options;
-  // An option given as undefined (an unset environment variable) is left out: the default holds.
-  const settings: pino.LoggerOptions = { level: 'info', ...definedOnly(pinoOptions) };
+  // A level given as undefined (an unset environment variable) is the default. pino's other
+  // options are passed as given: for some, undefined means something (`base: undefined`, no pid).
+  const settings: pino.LoggerOptions = { ...pinoOptions, level: pinoOptions.level ?? 'info' };
   const opened = typeof destination === 'string' ? openDestination(destination) : null;
   const target = opened ?? (destination as pino.DestinationStream | undefined);
   let logger: PinoLogger;
@@ -52,7 +53,7 @@ export function createPinoLogger(options: PinoLoggerOptions = {}): PinoLogger {
     // pino refuses an unknown level (`'verbose'`) or clashing custom levels with a plain Error.
     throw new PluginFactoryError('OPTIONS_INVALID', `createPinoLogger: ${describeThrown(error)}`, { cause: error });
   }
-  if (target !== undefined) tellFailures(target);
+  if (target !== undefined) tellFailures(target, opened !== null);
   return logger;
 }
 
@@ -76,14 +77,22 @@ const told = new WeakSet<object>();
 /**
  * A destination's failure (a folder missing, a full disk) is said on stderr, once: a log that
  * cannot be written must not take the host down. (pino's own listener on its destinations emits
- * every error but a broken pipe again, so their listener count says nothing.)
+ * every error but a broken pipe again, so their listener count says nothing.) A file this module
+ * opened (`own`) writes nothing more after a failure: its buffer would be written again and again
+ * at exit, and the process would never end.
  */
-function tellFailures(destination: unknown): void {
+function tellFailures(destination: unknown, own: boolean): void {
   const stream = destination as Partial<EventEmitter> | null;
   if (typeof stream !== 'object' || stream === null || typeof stream.on !== 'function' || told.has(stream)) return;
   told.add(stream);
   let said = false;
   stream.on('error', (error: unknown) => {
+    if (own) {
+      const sink = stream as { write(line: string): boolean; flushSync?(): void; flush?(cb?: (error?: Error) => void): void };
+      sink.write = () => true;
+      sink.flushSync = () => undefined;
+      sink.flush = (cb) => cb?.();
+    }
     if (said) return;
     said = true;
     process.stderr.write(`plugin-factory: the log destination failed, log lines are lost: ${describeThrown(error)}\n`);

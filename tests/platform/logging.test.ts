@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -73,6 +75,24 @@ describe('pino host logger', () => {
     expect(shared.listenerCount('error')).toBe(1);
     // A level given as undefined (an unset environment variable) is the default.
     expect(createPinoLogger({ level: undefined, destination: shared }).level).toBe('info');
+    // Where pino gives undefined a meaning, it keeps it: base undefined writes no pid or hostname.
+    const lines: string[] = [];
+    createPinoLogger({ base: undefined as never, destination: { write: (line: string) => void lines.push(line) } }).info('bare');
+    expect(JSON.parse(lines[0]!)).not.toHaveProperty('pid');
+  });
+
+  it.skipIf(!existsSync('/dev/full'))('a process whose log file failed still exits: nothing is written again at exit', async () => {
+    const entry = fileURLToPath(new URL('../../src/platform/logging.ts', import.meta.url));
+    const script = `import { createPinoLogger } from ${JSON.stringify(pathToFileURL(entry).href)};
+const logger = createPinoLogger({ destination: '/dev/full' });
+logger.info('a line');
+// Lines logged after the failure, then an exit: their buffer would be written again and again.
+setTimeout(() => { logger.info('another line'); logger.info('and more'); setTimeout(() => process.exit(0), 50); }, 50);`;
+    const exited = await new Promise<number | null>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 10_000, killSignal: 'SIGKILL' }, () => undefined);
+      child.on('exit', (code) => resolve(code));
+    });
+    expect(exited).toBe(0);
   });
 
   it('is a pino logger that fits the engine Logger interface, info by default', () => {
