@@ -133,9 +133,12 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     const until = deadline ?? Date.now() + BUSY_WAIT_MS;
     // Another reload in progress: its module is being imported, or it is being installed. Wait
     // for it rather than import this one alongside it and be refused.
+    // A change said to wait, then dropped by the shutdown, is said to be given up.
+    const givenUp = () => note(`reload of ${name} given up: the host is stopping`);
     if (busy(name)) {
       if (deadline === undefined) note(`reload of ${name} waits: it cannot take one now (another reload, or a restart, in progress)`);
       await untilReloadable(name, until);
+      if (stopping()) return givenUp();
     }
     if (stopping()) return;
     // At shutdown an import that hangs is not waited for: its result would be dropped anyway.
@@ -185,17 +188,26 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
       // (By the time the refusal is heard the plugin may take a reload again already.)
       if ((error as { code?: unknown } | null)?.code === 'INVALID_TRANSITION' && Date.now() < until && (busy(name) || manager.can(name, 'reload'))) {
         if (await untilReloadable(name, until)) return reload(index, until);
+        if (stopping()) return givenUp();
+      }
+      const stateNow = () => manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
+      const dead = error instanceof PluginFactoryError && error.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
+      // A plugin out of service itself takes its new version even so: installed, it is blocked on
+      // that requirement and comes back with it. Nothing to try again.
+      if (dead !== undefined && stateNow().startsWith('failed')) {
+        note(`reloaded ${name}: ${stateNow()} until ${dead} runs`);
+        return;
       }
       // Refused for a requirement out of service, as when a failed plugin's fix and an edit that
       // needs it are saved at once and this one came first: it goes in once that plugin runs.
-      const dead = error instanceof PluginFactoryError && error.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
       if (dead !== undefined && Date.now() < until && names.includes(dead)) {
         note(`reload of ${name} waits: it requires ${dead}, which is out of service; it goes in once ${dead} runs`);
         const outcome = await untilRunning(dead, index, until);
         if (outcome === 'runs') return reload(index, until);
         if (outcome === 'newer') return; // the next change of this plugin is reloaded instead
+        if (stopping()) return givenUp();
       }
-      const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
+      const now = stateNow();
       const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;
       warn(`reload of ${name} failed: ${formatError(error, verbose)}; ${outcome}`);
     }

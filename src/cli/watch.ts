@@ -16,10 +16,12 @@ export interface FolderWatch {
 }
 
 /** Editor leftovers and hidden files do not trigger a reload. */
-function ignored(file: string | null): boolean {
+export function ignored(file: string | null): boolean {
   if (file === null) return false;
   const name = basename(file);
-  return name.startsWith('.') || name.endsWith('~') || name.endsWith('.swp') || file.split(/[\\/]/).includes('node_modules');
+  // Every part of the path: where fs.watch is recursive (macOS, Windows) it reports `.git/HEAD`.
+  const parts = file.split(/[\\/]/);
+  return parts.some((part) => part.startsWith('.') && part !== '.' && part !== '..') || name.endsWith('~') || name.endsWith('.swp') || parts.includes('node_modules');
 }
 
 /** Platforms where fs.watch's `recursive` is native (on Linux, Node 20 emulates it and loses files replaced by rename). */

@@ -103,6 +103,57 @@ describe('run --watch reloader', () => {
     }
   });
 
+  it('a new version installed but blocked on a requirement is reported as reloaded, not failed, and not tried again', async () => {
+    const host = await onePluginHost();
+    let calls = 0;
+    const manager = {
+      getSnapshot: () => ({ plugins: [{ name: 'base', state: calls > 0 ? 'failed.blocked' : 'failed.halted' }] }),
+      can: () => true,
+      subscribe: () => ({ unsubscribe() {} }),
+      reloadPlugin: async (name: string) => {
+        calls += 1;
+        throw new PluginFactoryError('DEPENDENCY_FAILED', `plugin '${name}': blocked by 'db'`, { plugin: name, plugins: ['db'] });
+      },
+    } as unknown as PluginManager;
+    const notes: string[] = [];
+    const warnings: string[] = [];
+    let reported!: () => void;
+    const done = new Promise<void>((resolve) => (reported = resolve));
+    const watch = watchAndReload({ host, manager, verbose: false, note: (line) => (notes.push(line), line.startsWith('reloaded') && reported()), warn: (line) => (warnings.push(line), reported()), stopping: () => false });
+    try {
+      await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 5; } };\n');
+      await done;
+      expect(notes.at(-1)).toMatch(/^reloaded base: failed\.blocked/);
+      expect(warnings).toEqual([]);
+      expect(calls).toBe(1);
+    } finally {
+      await watch.close();
+    }
+  });
+
+  it('a change waiting for a busy plugin when the host starts stopping is said to be given up, not failed', async () => {
+    const host = await onePluginHost();
+    const { manager } = refusingManager('stopping');
+    let stopping = false;
+    const notes: string[] = [];
+    const warnings: string[] = [];
+    let gaveUp!: () => void;
+    const done = new Promise<void>((resolve) => (gaveUp = resolve));
+    const note = (line: string) => {
+      notes.push(line);
+      if (line.includes('waits')) setTimeout(() => (stopping = true), 20);
+      if (line.includes('given up')) gaveUp();
+    };
+    const watch = watchAndReload({ host, manager, verbose: false, note, warn: (line) => warnings.push(line), stopping: () => stopping });
+    try {
+      await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 6; } };\n');
+      await done;
+      expect(warnings).toEqual([]);
+    } finally {
+      await watch.close();
+    }
+  });
+
   it('a change to a crashed plugin is refused at once, not held for a reload in progress', async () => {
     const host = await onePluginHost();
     const { manager, reloads, subscribers } = refusingManager('crashed');

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { watchFolders } from '../../src/cli/watch.ts';
+import { ignored, watchFolders } from '../../src/cli/watch.ts';
 import type { FolderWatch } from '../../src/cli/watch.ts';
 import { sleep, until } from '../helpers/time.ts';
 
@@ -40,6 +40,13 @@ async function change(counter: { changes(): number }, step: () => Promise<unknow
   await until(() => counter.changes() > before, 5000);
   await sleep(100);
 }
+
+describe('which changes are ignored', () => {
+  it('dotfiles, files in hidden folders at any depth (as a recursive watch reports them), node_modules and editor files', () => {
+    for (const path of ['.settings.json', '.git/HEAD', 'lib/.cache/x.js', 'node_modules/pkg/index.js', 'index.mjs~', '.index.mjs.swp', 'notes.swp']) expect(ignored(path), path).toBe(true);
+    for (const path of ['index.mjs', 'lib/util.mjs', 'plugin.json', 'a.b/c.mjs']) expect(ignored(path), path).toBe(false);
+  });
+});
 
 describe('watchFolders', () => {
   it('a subdirectory deleted and created again is watched again', async () => {
