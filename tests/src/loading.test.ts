@@ -832,6 +832,13 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(definition.module).toBeUndefined();
   });
 
+  it('loadPluginFolder takes a signal-like object (a polyfill, another realm) as a signal', async () => {
+    const signal = { aborted: false, addEventListener() {}, removeEventListener() {} };
+    const definition = await loadPluginFolder(fixture('healthy', 'alpha'), { signal: signal as unknown as AbortSignal });
+    expect(definition.problems ?? []).toEqual([]);
+    expect(definition.module).toBeDefined();
+  });
+
   it('values reading would change are refused: bytes that are not UTF-8 (MANIFEST_INVALID) and an integer past 2^53 (CONFIG_INVALID)', async () => {
     const dir = await tempDir();
     const hooks = 'export default { init() {}, start() {}, stop() {} };\n';
