@@ -27,6 +27,18 @@ async function onePluginHost(): Promise<LoadedHost> {
   return { definitions: [definition], problems: [], settings: {}, hostFile: null, folders: [folder] };
 }
 
+/** A host whose one plugin takes reloads, in the state `state()` says, each answered by `reload(call)` (1 for the first call). */
+function answeringManager(state: () => string, reload: (name: string, call: number) => unknown) {
+  let calls = 0;
+  const manager = {
+    getSnapshot: () => ({ plugins: [{ name: 'base', state: state() }] }),
+    can: () => true,
+    subscribe: () => ({ unsubscribe() {} }),
+    reloadPlugin: async (name: string) => reload(name, ++calls),
+  };
+  return { manager: manager as unknown as PluginManager, calls: () => calls };
+}
+
 /** A host whose one plugin is in `state` and takes no reload. */
 function refusingManager(state: string) {
   const reloads: string[] = [];
@@ -71,17 +83,13 @@ describe('run --watch reloader', () => {
 
   it('a change refused because the plugin was busy is tried again once it is not, and said once as a change, then as a retry', async () => {
     const host = await onePluginHost();
-    let calls = 0;
-    const manager = {
-      getSnapshot: () => ({ plugins: [{ name: 'base', state: 'running' }] }),
-      can: () => true,
-      subscribe: () => ({ unsubscribe() {} }),
-      reloadPlugin: async (name: string) => {
-        calls += 1;
-        if (calls === 1) throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot reload`, { plugin: name });
+    const { manager, calls } = answeringManager(
+      () => 'running',
+      (name, call) => {
+        if (call === 1) throw new PluginFactoryError('INVALID_TRANSITION', `plugin '${name}': cannot reload`, { plugin: name });
         return { name, state: 'running' };
       },
-    } as unknown as PluginManager;
+    );
     const notes: string[] = [];
     let reloaded!: () => void;
     const done = new Promise<void>((resolve) => (reloaded = resolve));
@@ -93,7 +101,7 @@ describe('run --watch reloader', () => {
     try {
       await writeFile(join(host.folders[0]!, 'index.mjs'), 'export default { init() {}, start() {}, stop() { return 4; } };\n');
       await done;
-      expect(calls).toBe(2);
+      expect(calls()).toBe(2);
       const reloading = notes.filter((line) => line.startsWith('reloading base'));
       expect(reloading).toHaveLength(2);
       expect(reloading[0]).toMatch(/^reloading base \(.* changed\)$/);
@@ -105,16 +113,14 @@ describe('run --watch reloader', () => {
 
   it('a new version installed but blocked on a requirement is reported as reloaded, not failed, and not tried again', async () => {
     const host = await onePluginHost();
-    let calls = 0;
-    const manager = {
-      getSnapshot: () => ({ plugins: [{ name: 'base', state: calls > 0 ? 'failed.blocked' : 'failed.halted' }] }),
-      can: () => true,
-      subscribe: () => ({ unsubscribe() {} }),
-      reloadPlugin: async (name: string) => {
-        calls += 1;
+    let installed = false;
+    const { manager, calls } = answeringManager(
+      () => (installed ? 'failed.blocked' : 'failed.halted'),
+      (name) => {
+        installed = true;
         throw new PluginFactoryError('DEPENDENCY_FAILED', `plugin '${name}': blocked by 'db'`, { plugin: name, plugins: ['db'] });
       },
-    } as unknown as PluginManager;
+    );
     const notes: string[] = [];
     const warnings: string[] = [];
     let reported!: () => void;
@@ -125,7 +131,7 @@ describe('run --watch reloader', () => {
       await done;
       expect(notes.at(-1)).toMatch(/^reloaded base: failed\.blocked/);
       expect(warnings).toEqual([]);
-      expect(calls).toBe(1);
+      expect(calls()).toBe(1);
     } finally {
       await watch.close();
     }
