@@ -131,10 +131,10 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     await ready;
     if (stopping()) return;
     const until = deadline ?? Date.now() + BUSY_WAIT_MS;
-    // Another reload in progress: its module is being imported, or it is being installed. Wait
-    // for it rather than import this one alongside it and be refused.
     // A change said to wait, then dropped by the shutdown, is said to be given up.
     const givenUp = () => note(`reload of ${name} given up: the host is stopping`);
+    // Another reload in progress: its module is being imported, or it is being installed. Wait
+    // for it rather than import this one alongside it and be refused.
     if (busy(name)) {
       if (deadline === undefined) note(`reload of ${name} waits: it cannot take one now (another reload, or a restart, in progress)`);
       await untilReloadable(name, until);
