@@ -379,8 +379,9 @@ function readFolderOptions(given: unknown): FolderOptions | string {
       return 'signal must be an AbortSignal';
     }
     return options;
-  } catch (error) {
-    return `the options cannot be read (${describeThrown(error)})`;
+  } catch {
+    // What was thrown is not quoted: a getter's message may hold anything.
+    return 'the options cannot be read (a getter or a Proxy trap threw)';
   }
 }
 
