@@ -421,10 +421,9 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
   const lifecycleSnapshot = (record: PluginRecord<PluginRef>) =>
     (record.ref as unknown as { getSnapshot(): PluginLifecycleSnapshot } | null)?.getSnapshot() ?? null;
 
-  /** Plugins whose reload is loading its new module (the running version is untouched so far). */
-  const reloading = new Set<string>();
   /**
-   * Reloads under way, by plugin name: `landed` settles once the reload has settled (its new
+   * Reloads under way, by plugin name (from accepted until settled; the running version is
+   * untouched while the new module loads): `landed` settles once the reload has settled (its new
    * version running, or not, or the reload refused); `waitsOn`, the reloads it waits for now. A
    * dependent's reload requiring one that is dead waits for it before it looks for dead
    * requirements, unless that one waits for it, directly or through others: no two reloads
@@ -450,7 +449,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
    * checks again once loaded, so an unload meanwhile wins).
    */
   const inTransition = (record: PluginRecord<PluginRef>, command: PluginCommand) =>
-    registry().transitionOf(record) !== null || (command === 'reload' && reloading.has(record.name));
+    registry().transitionOf(record) !== null || (command === 'reload' && landing.has(record.name));
 
   /**
    * `ownReload`: the check a reload repeats after loading its module. Any state passes then (a
@@ -592,7 +591,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     const record = recordOf(name);
     if ('definition' in given) checkDefinition(name, given.definition);
     if (!allowed(record, 'reload')) throw refuse(record, 'reload');
-    reloading.add(name);
     let land = () => undefined as void;
     const landed = new Promise<void>((resolve) => (land = resolve));
     const entry = { landed, waitsOn: new Set<string>() as ReadonlySet<string> };
@@ -603,7 +601,6 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
       return await reloadNow(name, definition, keepStopped === true, begun, entry);
     } finally {
       landing.delete(name);
-      reloading.delete(name);
       land();
     }
   };
