@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { isAbsolute, relative } from 'node:path';
 import { PluginFactoryError, loadPluginFolder } from '../index.ts';
 import type { LoadedHost, PluginDefinition, PluginManager } from '../index.ts';
+import { snapshotsOf } from '../manager.ts';
 import { definitionName, folderReloadOptions } from '../dashboard/host-reload.ts';
 import { scrubError } from '../platform/logging.ts';
 import type { Redactor } from '../platform/secrets.ts';
@@ -64,13 +65,16 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
   const { host, manager, verbose, note, warn, stopping, learn, redactor, ready } = options;
   const names = host.definitions.map(definitionName);
 
+  /** A plugin's state (`gone` once it is not registered), at the cost of that plugin only: waits ask on every change of the host. */
+  const stateOf = (name: string): string => snapshotsOf(manager, [name]).plugins.get(name)?.state ?? 'gone';
+
   /**
    * A reload of `name` from elsewhere (the dashboard) or a restart is in progress: it cannot take
    * a reload now but will. A crashed plugin never will, and an unloaded one is gone.
    */
   const busy = (name: string) => {
-    const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state;
-    return state !== undefined && state !== 'crashed' && !manager.can(name, 'reload') && !stopping();
+    const state = stateOf(name);
+    return state !== 'gone' && state !== 'crashed' && !manager.can(name, 'reload') && !stopping();
   };
 
   /** Resolves true once `name` takes a reload; false when the host stops, the plugin crashes or goes, or `deadline` passes. */
@@ -86,8 +90,8 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     let newer = false;
     const runs = await waitFor(() => {
       if (queue.pending(index)) return !(newer = true);
-      const state = manager.getSnapshot().plugins.find((plugin) => plugin.name === dead)?.state;
-      return state === 'running' ? true : state === undefined || state === 'crashed' ? false : undefined;
+      const state = stateOf(dead);
+      return state === 'running' ? true : state === 'gone' || state === 'crashed' ? false : undefined;
     }, deadline);
     return newer ? 'newer' : runs && 'runs';
   };
@@ -151,7 +155,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
     }
     if (stopping()) return;
     const unchanged = () => {
-      const now = manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
+      const now = stateOf(name);
       return now === 'running' ? 'the previous version keeps running' : `${name} stays ${now}`;
     };
     if (next.problems?.length || definitionName(next, index) !== name) {
@@ -190,12 +194,12 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
         if (await untilReloadable(name, until)) return reload(index, until);
         if (stopping()) return givenUp();
       }
-      const stateNow = () => manager.getSnapshot().plugins.find((plugin) => plugin.name === name)?.state ?? 'gone';
       const dead = error instanceof PluginFactoryError && error.code === 'DEPENDENCY_FAILED' ? error.plugins?.[0] : undefined;
       // A plugin out of service itself takes its new version even so: installed, it is blocked on
       // that requirement and comes back with it. Nothing to try again.
-      if (dead !== undefined && stateNow().startsWith('failed')) {
-        note(`reloaded ${name}: ${stateNow()} until ${dead} runs`);
+      const after = stateOf(name);
+      if (dead !== undefined && after.startsWith('failed')) {
+        note(`reloaded ${name}: ${after} until ${dead} runs`);
         return;
       }
       // Refused for a requirement out of service, as when a failed plugin's fix and an edit that
@@ -207,7 +211,7 @@ export function watchAndReload(options: HotReloadOptions): HotReload {
         if (outcome === 'newer') return; // the next change of this plugin is reloaded instead
         if (stopping()) return givenUp();
       }
-      const now = stateNow();
+      const now = stateOf(name);
       const outcome = now === 'running' ? 'the previous version keeps running' : `${name} is now ${now}`;
       warn(`reload of ${name} failed: ${formatError(error, verbose)}; ${outcome}`);
     }
