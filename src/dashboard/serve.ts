@@ -69,7 +69,7 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   if (!['getSnapshot', 'subscribe', 'can', 'startPlugin', 'stopPlugin', 'restartPlugin', 'reloadPlugin'].every((key) => fn(manager, key))) {
     throw optionsError('the first argument must be a plugin manager (createPluginManager)');
   }
-  if (!isOptionsObject(options)) throw optionsError('options must be an object');
+  // `options` is serveDashboard's copy, made once the object was checked to be one.
   const unknown = unknownOptions(options, DASHBOARD_OPTIONS);
   if (unknown) throw optionsError(unknown);
   if (options.token !== undefined && (typeof options.token !== 'string' || !TOKEN_PATTERN.test(options.token))) {

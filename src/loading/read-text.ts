@@ -23,15 +23,14 @@ export async function readTextFile(path: string, limit = TEXT_FILE_LIMIT): Promi
     const info = await handle.stat();
     if (!info.isFile()) throw new Error('it is not a regular file');
     if (info.size > limit) throw new Error(`it is larger than ${limit} bytes`);
-    let text: string;
+    const bytes = await handle.readFile();
     try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await handle.readFile());
-    } catch (error) {
-      if (!(error instanceof TypeError)) throw error;
+      // A byte-order mark (some editors write one) is not part of the text, as Node's require and
+      // npm agree: the decoder drops it.
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
       throw new NotUtf8Error('it is not UTF-8 text (some bytes are not valid UTF-8); save it as UTF-8');
     }
-    // A byte-order mark (some editors write one) is not part of the text, as Node's require and npm agree.
-    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   } finally {
     await handle.close();
   }
