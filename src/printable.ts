@@ -3,8 +3,17 @@
  * break) and the characters that reorder text are written as `\u001b` and the like.
  */
 
+/** The characters that reorder text (a right-to-left override …): a message could turn what follows it around. */
+const REORDERING_CHARS = '\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+
 /** Control characters (a terminal escape, a line break) and the characters that reorder text. */
-export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+export const UNPRINTABLE = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f${REORDERING_CHARS}]`, 'g');
+
+/** The characters that reorder text alone (the dashboard page shows line breaks as they are). */
+export const REORDERING = new RegExp(`[${REORDERING_CHARS}]`, 'g');
+
+/** A character written as `\u001b` and the like. */
+export const escapedChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /**
  * A name, a key or a message as it may be shown on one line. A manifest's name holding such
@@ -12,7 +21,7 @@ export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e
  * terminal, forging a line or breaking a diagram.
  */
 export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(UNPRINTABLE, escapedChar);
 }
 
 /**

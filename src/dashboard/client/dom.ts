@@ -3,13 +3,11 @@
  * Small DOM helpers for the dashboard page: element creation, SVG elements, and the formats the
  * table and the timeline share.
  */
-
-/** The characters that reorder text (a right-to-left override …), which a message could use to turn what follows it around. */
-const REORDERING = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+import { REORDERING, escapedChar } from '../../printable.ts';
 
 /** Text as the page shows it: the characters that reorder text written as `\u202e` and the like, as the command line does. */
 export function displayText(text: string): string {
-  return text.replace(REORDERING, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(REORDERING, escapedChar);
 }
 
 export function el<K extends keyof HTMLElementTagNameMap>(
