@@ -140,6 +140,8 @@ describe('dashboard API: reads', () => {
       const folder = join(project, 'node_modules', 'plugin-factory', 'src', 'dashboard', 'client');
       await cp(fileURLToPath(new URL('../../src/dashboard/client/', import.meta.url)), folder, { recursive: true });
       await cp(fileURLToPath(new URL('../../src/dashboard/wire.ts', import.meta.url)), join(folder, '..', 'wire.ts'));
+      // The one module of the engine the page's script bundles (its text escaping).
+      await cp(fileURLToPath(new URL('../../src/printable.ts', import.meta.url)), join(folder, '..', '..', 'printable.ts'));
       expect(await bundleClientScript(folder)).toBe(await bundleClientScript());
     } finally {
       await rm(project, { recursive: true, force: true });
