@@ -26,7 +26,7 @@ import type { ManagerPlatform } from './manager-platform.ts';
 import { PluginPlatform } from './plugin-platform.ts';
 import pino from 'pino';
 import { createPinoLogger } from './platform/logging.ts';
-import { isOptionsObject, quote, quoteName, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
+import { isOptionsObject, quote, readArgument, unknownArgumentOptions } from './platform/_utils.ts';
 import { bootOrder } from '../machines/dependency-graph.ts';
 import { pluginSnapshot } from './snapshot.ts';
 import { untilAborted } from './settled.ts';
@@ -413,7 +413,7 @@ export function createPluginManager(options: PluginManagerOptions = {}): PluginM
     }
     const record = registry().get(name);
     if (!record) {
-      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named ${quoteName(name)} is registered; check the name`, name.length > 214 ? {} : { plugin: name });
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named ${quote(name)} is registered; check the name`, name.length > 214 ? {} : { plugin: name });
     }
     return record;
   };

@@ -13,7 +13,7 @@ import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { toErrorInfo } from '../../machines/error-info.ts';
 import type { ReloadSource } from './host-reload.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../platform/prometheus.ts';
-import { quoteName } from '../platform/_utils.ts';
+import { quote } from '../platform/_utils.ts';
 import { untilAborted } from '../settled.ts';
 import { SECURITY_HEADERS, drainBody, requestError, sendError, sendJson } from './http.ts';
 import type { LiveFeed } from './live.ts';
@@ -77,7 +77,7 @@ async function run(options: ApiOptions, name: string, command: DashboardCommand,
       return manager.resetPlugin(name);
     case 'reload': {
       const current = manager.getSnapshot().plugins.find((plugin) => plugin.name === name);
-      if (!current) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named ${quoteName(name)} is registered; check the name`, name.length > 214 ? {} : { plugin: name });
+      if (!current) throw new PluginFactoryError('PLUGIN_NOT_FOUND', `no plugin named ${quote(name)} is registered; check the name`, name.length > 214 ? {} : { plugin: name });
       const source = options.reload;
       if (!source) throw requestError('this dashboard has no source of new plugin code (serveDashboard option `reload`)');
       // Checked before the module is imported again: a refused reload touches nothing.

@@ -9,7 +9,7 @@ import type { LoadedHost } from '../loading/index.ts';
 import type { FolderOptions } from '../loading/plugin-folder.ts';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError } from '../errors.ts';
-import { quoteName } from '../platform/_utils.ts';
+import { quote } from '../platform/_utils.ts';
 
 /**
  * Gives the definition a plugin is reloaded with; may throw (or reject with) a coded error.
@@ -57,7 +57,7 @@ export function reloadFromHost(host: LoadedHost): (name: string, context?: { sig
     const index = names.indexOf(name);
     const folder = index === -1 ? undefined : host.folders[index];
     if (folder === undefined) {
-      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `plugin ${quoteName(String(name))} was not loaded from a folder of this host; it cannot be reloaded from disk`, {
+      throw new PluginFactoryError('PLUGIN_NOT_FOUND', `plugin ${quote(String(name))} was not loaded from a folder of this host; it cannot be reloaded from disk`, {
         plugin: name,
       });
     }

@@ -38,7 +38,8 @@ export function isPluginName(value: unknown): value is string {
  * replaces whole secret values only.
  */
 export function quote(value: unknown): string {
-  if (typeof value === 'string') return value.length > 214 ? `a string of ${value.length} characters` : `'${value}'`;
+  // Escaped: a line break or a terminal escape in what a caller gave must not reach a message as it is.
+  if (typeof value === 'string') return value.length > 214 ? `a string of ${value.length} characters` : `'${printable(value)}'`;
   if (value === null || value === undefined) return String(value);
   try {
     if (Array.isArray(value)) return 'an array';
@@ -105,10 +106,6 @@ export function disposedError(plugin: string, what: string, host = false): Plugi
   );
 }
 
-/** A name a caller gave, as a message may quote it: escaped, and not quoted whole past 214 characters. */
-export function quoteName(name: string): string {
-  return name.length > 214 ? `a name of ${name.length} characters` : `'${printable(name)}'`;
-}
 
 /**
  * Timer functions (the shape of the manager's `clock` option, plus `now`). Tests pass fakes to
