@@ -28,9 +28,12 @@ export interface LiveFeedOptions {
   intervalMs?: number;
   /** Live streams open at once; one more is refused with LIMIT_REACHED (503). @default 64 */
   maxStreams?: number;
+  /** Time between two heartbeats on every open stream. @default 15000 */
+  heartbeatMs?: number;
 }
 
 const DEFAULT_MAX_STREAMS = 64;
+export const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /** Records held between two messages; past this the oldest are dropped (the page only shows the newest). */
 const MAX_PENDING_RECORDS = 5000;
@@ -44,6 +47,7 @@ export class LiveFeed {
   private everything = false;
   private records: InspectionRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   private lastFlush = 0;
   private closed = false;
   private readonly unsubscribe: Array<() => void> = [];
@@ -89,6 +93,11 @@ export class LiveFeed {
 
   get size(): number {
     return this.clients.size;
+  }
+
+  /** Whether the heartbeat's timer runs (only while a stream is open). */
+  get beating(): boolean {
+    return this.heartbeat !== null;
   }
 
   /** Turns a request into an event stream, starting with the whole picture. */
@@ -138,9 +147,16 @@ export class LiveFeed {
     }
     const { manager, view } = this.options;
     const snapshot = dashboardSnapshot(manager, manager.getSnapshot(), this.clock, view);
-    this.write(res, { type: 'snapshot', snapshot, recent: this.source.recent() });
+    const heartbeatMs = this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.write(res, { type: 'snapshot', snapshot, recent: this.source.recent(), heartbeatMs });
     this.clients.add(res);
-    res.on('close', () => this.clients.delete(res));
+    // A quiet host sends nothing: the heartbeat keeps proxies from closing the stream as idle,
+    // and tells the page that a stream which stopped bringing anything has stalled.
+    this.heartbeat ??= setInterval(() => this.broadcast({ type: 'heartbeat' }), heartbeatMs).unref();
+    res.on('close', () => {
+      this.clients.delete(res);
+      if (this.clients.size === 0) this.stopHeartbeat();
+    });
   }
 
   /** Sends what still waits (the last changes of a host that stopped), then ends every stream and stops listening to the manager and the hub. */
@@ -148,9 +164,15 @@ export class LiveFeed {
     this.closed = true;
     for (const stop of this.unsubscribe.splice(0)) stop();
     if (this.timer) clearTimeout(this.timer);
+    this.stopHeartbeat();
     this.flush();
     for (const res of this.clients) res.end();
     this.clients.clear();
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
   }
 
   private schedule(): void {

@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import { pluginLifecycle } from '../../machines/plugin-lifecycle.ts';
 import { PluginFactoryError } from '../errors.ts';
+import { MAX_TIMER_MS } from '../manifest.ts';
 import type { InspectionHub } from '../inspection/hub.ts';
 import { createRedactor, isStringArray, secretsOf } from '../inspection/redact.ts';
 import type { PluginManager } from '../manager.ts';
@@ -40,6 +41,11 @@ export interface DashboardOptions {
   redact?: readonly string[] | undefined;
   /** Live streams (`/api/events`, one per open page) served at once; one more is refused with LIMIT_REACHED (503). @default 64 */
   maxStreams?: number | undefined;
+  /**
+   * Time between two heartbeats on every live stream. They keep proxies from closing a quiet
+   * stream as idle, and a page that hears nothing for twice as long connects again. @default 15000
+   */
+  heartbeatMs?: number | undefined;
 }
 
 export interface Dashboard {
@@ -56,7 +62,7 @@ export interface Dashboard {
   close(): Promise<void>;
 }
 
-const DASHBOARD_OPTIONS: ReadonlySet<string> = new Set(['port', 'host', 'token', 'hub', 'reload', 'redact', 'maxStreams']);
+const DASHBOARD_OPTIONS: ReadonlySet<string> = new Set(['port', 'host', 'token', 'hub', 'reload', 'redact', 'maxStreams', 'heartbeatMs']);
 
 const TOKEN_PATTERN = /^[A-Za-z0-9\-_.~]{16,256}$/;
 
@@ -83,6 +89,10 @@ function checkOptions(manager: unknown, options: DashboardOptions): void {
   const { maxStreams } = options;
   if (maxStreams !== undefined && !(Number.isSafeInteger(maxStreams) && maxStreams >= 1)) {
     throw optionsError(`maxStreams must be a whole number of at least 1 (got ${String(maxStreams)})`);
+  }
+  const { heartbeatMs } = options;
+  if (heartbeatMs !== undefined && !(Number.isSafeInteger(heartbeatMs) && heartbeatMs >= 1 && heartbeatMs <= MAX_TIMER_MS)) {
+    throw optionsError(`heartbeatMs must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS} (got ${String(heartbeatMs)})`);
   }
 }
 
@@ -124,7 +134,13 @@ export async function serveDashboard(manager: PluginManager, given: DashboardOpt
   const view = { redact, reload: options.reload !== undefined, inspection: options.hub !== undefined };
 
   const assets = await loadAssets();
-  const feed = new LiveFeed({ manager, hub: options.hub ?? null, view, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }) });
+  const feed = new LiveFeed({
+    manager,
+    hub: options.hub ?? null,
+    view,
+    ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }),
+    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+  });
   // Reloads still loading their code are given up when the dashboard closes or the host stops.
   const ending = new AbortController();
   // One listener per reload still loading, removed as it ends: any number of them is no leak.

@@ -55,12 +55,14 @@ export interface DashboardSnapshot {
 
 /** The SSE stream `/api/events`: one named event per message, JSON data. */
 export type LiveMessage =
-  /** First message on every connection: the whole picture and the recent timeline. */
-  | { type: 'snapshot'; snapshot: DashboardSnapshot; recent: InspectionRecord[] }
+  /** First message on every connection: the whole picture, the recent timeline, and the time between two heartbeats. */
+  | { type: 'snapshot'; snapshot: DashboardSnapshot; recent: InspectionRecord[]; heartbeatMs: number }
   /** Rows that changed since the last message and plugins that are gone; `full`: every plugin is listed. */
   | { type: 'plugins'; state: string; plugins: DashboardPlugin[]; removed: string[]; full: boolean }
   /** New timeline records, oldest first. */
-  | { type: 'inspection'; records: InspectionRecord[] };
+  | { type: 'inspection'; records: InspectionRecord[] }
+  /** Sent every `heartbeatMs` while the stream is open, whatever else was sent. */
+  | { type: 'heartbeat' };
 
 /** `/api/chart`: the lifecycle chart, from its definition, with a drawing of it. */
 export interface DashboardChart {

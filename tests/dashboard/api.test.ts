@@ -788,6 +788,27 @@ describe('dashboard API: live stream and secrets', () => {
     stream.close();
   });
 
+  it('GET /api/events on a quiet host: the snapshot names the time between heartbeats, which keep coming while the stream is open, and stop with the last stream', async () => {
+    const host = await start({ heartbeatMs: 40 });
+    const spy = vi.spyOn(LiveFeed.prototype, 'attach'); // to see the feed
+    const stream = openEvents(host.base);
+    await stream.until((events) => events.filter((e) => e.event === 'heartbeat').length >= 3);
+    const feed = spy.mock.contexts[0] as LiveFeed;
+    spy.mockRestore();
+    expect(stream.events[0]).toMatchObject({ event: 'snapshot', data: { type: 'snapshot', heartbeatMs: 40 } });
+    expect(stream.events.slice(1).every((e) => e.event === 'heartbeat')).toBe(true);
+    expect(feed.beating).toBe(true);
+    stream.close();
+    await until(() => feed.size === 0);
+    expect(feed.beating).toBe(false);
+    // The default: one every 15 s.
+    const other = await start();
+    const plain = openEvents(other.base);
+    await plain.until((events) => events.length > 0);
+    expect(plain.events[0]!.data).toMatchObject({ heartbeatMs: 15_000 });
+    plain.close();
+  });
+
   it('GET /api/events past maxStreams: LIMIT_REACHED (503, retry-after) until a stream closes; the streams served go on', async () => {
     const host = await start({ maxStreams: 2 });
     const first = openEvents(host.base);

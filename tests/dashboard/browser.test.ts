@@ -9,7 +9,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -195,6 +196,51 @@ describe('the page follows the host and is usable from the keyboard', () => {
     holder.abort();
     await page.waitForFunction(() => document.getElementById('connection')?.className === 'live', undefined, { timeout: 20_000 });
     await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 3);
+  });
+
+  it(`a stream that stalls (a proxy holding what the server sends) is given up once no heartbeat came for twice their interval, and a new one brings the changes${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const manager = createPluginManager({ plugins: manyPlugins(3), logger: silentLogger });
+    const dashboard = await serveDashboard(manager, { heartbeatMs: 200 });
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    // A proxy in front of the dashboard that can stop passing on what the server sends on the
+    // streams open so far, the connections staying open.
+    const streams: Socket[] = [];
+    const sockets = new Set<Socket>();
+    const proxy = createNetServer((client) => {
+      const upstream = netConnect(dashboard.port, '127.0.0.1');
+      sockets.add(client).add(upstream);
+      client.on('error', () => undefined);
+      upstream.on('error', () => undefined);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.on('data', (chunk: Buffer) => {
+        if (chunk.toString('latin1').startsWith('GET /api/events ')) streams.push(upstream);
+      });
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () => new Promise((resolve) => proxy.close(resolve)),
+      async () => sockets.forEach((socket) => socket.destroy()),
+    );
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr[data-state="running"]').length === 3);
+    const stalled = [...streams];
+    expect(stalled).toHaveLength(1);
+    for (const upstream of stalled) {
+      upstream.unpipe();
+      upstream.pause();
+    }
+    const [name] = manager.getSnapshot().plugins.map((plugin) => plugin.name);
+    await manager.stopPlugin(name!);
+    await page.waitForFunction((name) => document.querySelector(`#plugin-rows tr[data-name="${name}"]`)?.getAttribute('data-state') === 'stopped', name, { timeout: 10_000 });
+    expect(streams.length).toBeGreaterThan(1);
+    expect(await page.evaluate(() => [document.getElementById('connection')?.className, document.body.classList.contains('stale')])).toEqual(['live', false]);
   });
 
   it(`after the dashboard is served again, only plugins whose state changed meanwhile count in the page's delay${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {

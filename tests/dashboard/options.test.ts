@@ -27,6 +27,9 @@ describe('serveDashboard options', () => {
     ['no live streams at all', { maxStreams: 0 }],
     ['an unknown option (a typo of port)', { prot: 4400 } as never],
     ['a fractional number of live streams', { maxStreams: 1.5 }],
+    ['no time between heartbeats', { heartbeatMs: 0 }],
+    ['a time between heartbeats past what a timer takes', { heartbeatMs: 2 ** 31 }],
+    ['a time between heartbeats that is not a number', { heartbeatMs: '15s' as never }],
   ])('refuses %s with OPTIONS_INVALID', async (_, options) => {
     await expect(serveDashboard(manager(), options)).rejects.toMatchObject({ code: 'OPTIONS_INVALID' });
   });

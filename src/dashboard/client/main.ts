@@ -251,7 +251,7 @@ function refreshFilterOptions(): void {
   select.value = plugins.has(value) || value === 'manager' ? value : '';
 }
 
-function receive(message: LiveMessage): void {
+function receive(message: Exclude<LiveMessage, { type: 'heartbeat' }>): void {
   if (message.type === 'snapshot') {
     plugins.clear();
     for (const plugin of message.snapshot.plugins) plugins.set(plugin.name, plugin);
@@ -291,21 +291,47 @@ function receive(message: LiveMessage): void {
 function connect(): void {
   const source = new EventSource('/api/events');
   const status = byId('connection');
+  // Anything heard on the stream shows it is alive, a heartbeat at least. An open stream that
+  // brings nothing for twice the time between two heartbeats has stalled (a proxy or a network
+  // holding the socket): it is dropped for a new one.
+  let heard = Date.now();
+  let watchdog: number | undefined;
+  const down = () => {
+    setText(status, 'reconnecting…');
+    status.className = 'down';
+    // What the page shows is as of the moment the connection went: dimmed until it is back.
+    document.body.classList.add('stale');
+  };
   source.onopen = () => {
     setText(status, 'live');
     status.className = 'live';
   };
   source.onerror = () => {
-    setText(status, 'reconnecting…');
-    status.className = 'down';
-    // What the page shows is as of the moment the connection went: dimmed until it is back.
-    document.body.classList.add('stale');
+    down();
     // EventSource gives up for good on an answer that is not a stream (the server's limit of
     // live streams, a proxy's error page): connect again later, as it would after a lost connection.
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, RETRY_CLOSED_MS);
+    if (source.readyState === EventSource.CLOSED) {
+      clearInterval(watchdog);
+      setTimeout(connect, RETRY_CLOSED_MS);
+    }
   };
-  for (const type of ['snapshot', 'plugins', 'inspection'] as const) {
-    source.addEventListener(type, (event) => receive(JSON.parse((event as MessageEvent<string>).data) as LiveMessage));
+  for (const type of ['snapshot', 'plugins', 'inspection', 'heartbeat'] as const) {
+    source.addEventListener(type, (event) => {
+      heard = Date.now();
+      const message = JSON.parse((event as MessageEvent<string>).data) as LiveMessage;
+      if (message.type === 'heartbeat') return;
+      if (message.type === 'snapshot' && watchdog === undefined) {
+        const every = message.heartbeatMs;
+        watchdog = window.setInterval(() => {
+          if (source.readyState !== EventSource.OPEN || Date.now() - heard <= 2 * every) return;
+          clearInterval(watchdog);
+          source.close();
+          down();
+          connect();
+        }, every);
+      }
+      receive(message);
+    });
   }
 }
 
