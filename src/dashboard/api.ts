@@ -177,6 +177,16 @@ export function apiRoutes(options: ApiOptions): Route[] {
       },
     },
     {
+      // The page asks whether a token it was given opens the controls before it shows them open.
+      method: 'POST',
+      path: '/api/token',
+      control: true,
+      async handle({ req, res }) {
+        await drainBody(req, res);
+        sendJson(res, 200, { ok: true });
+      },
+    },
+    {
       method: 'POST',
       path: '/api/plugins/:name/:command',
       control: true,

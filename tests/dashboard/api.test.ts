@@ -277,6 +277,20 @@ describe('dashboard API: commands', () => {
     expect(top(pluginOf(host.manager, 'db').state)).toBe('running');
   });
 
+  it('POST /api/token says whether a token opens the controls (200), without running anything; a missing or wrong one is PERMISSION_DENIED', async () => {
+    const host = await start();
+    const before = host.manager.getSnapshot();
+    const accepted = await post(host, '/api/token');
+    expect([accepted.status, accepted.json]).toEqual([200, { ok: true }]);
+    for (const token of [null, `${host.dashboard.token}x`]) {
+      const refused = await post(host, '/api/token', token);
+      expect([refused.status, refused.json.error?.code]).toEqual([401, 'PERMISSION_DENIED']);
+    }
+    const read = await call(`${host.base}/api/token`);
+    expect([read.status, read.json.error?.code]).toEqual([405, 'OPTIONS_INVALID']);
+    expect(host.manager.getSnapshot()).toEqual(before);
+  });
+
   it('runs an allowed command and answers with the plugin row', async () => {
     const host = await start();
     const stopped = await post(host, '/api/plugins/cache/stop');

@@ -243,6 +243,33 @@ describe('the page follows the host and is usable from the keyboard', () => {
     expect(await page.evaluate(() => [document.getElementById('connection')?.className, document.body.classList.contains('stale')])).toEqual(['live', false]);
   });
 
+  it(`a token the host refuses, from the URL or typed in, leaves the controls locked and says so; the right one opens them${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
+    const manager = createPluginManager({ plugins: manyPlugins(2), logger: silentLogger });
+    const dashboard = await serveDashboard(manager);
+    cleanups.push(() => dashboard.close(), () => manager.stop());
+    await manager.start();
+    const browser = await launch();
+    cleanups.push(() => browser.close());
+    const { page, problems } = await open(browser, `${dashboard.url}#token=${'w'.repeat(43)}`);
+    const form = () => page.$eval('#token-form', (form) => [form.classList.contains('unlocked'), form.classList.contains('refused')]);
+    await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('refused'));
+    expect(await form()).toEqual([false, true]);
+    await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 2);
+    expect(await page.$$eval('#plugin-rows button[data-command]', (buttons) => buttons.every((button) => (button as HTMLButtonElement).disabled))).toBe(true);
+    await page.fill('#token', `${dashboard.token}x`);
+    await page.press('#token', 'Enter');
+    await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('refused'));
+    expect(await form()).toEqual([false, true]);
+    await page.fill('#token', dashboard.token);
+    await page.press('#token', 'Enter');
+    await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('unlocked'));
+    await sleep(300); // the host's answer to the check has come by now
+    expect(await form()).toEqual([true, false]);
+    expect(await page.$$eval('#plugin-rows button[data-command="restart"]', (buttons) => buttons.some((button) => !(button as HTMLButtonElement).disabled))).toBe(true);
+    // What the failed checks left in the console is the browser's note of the 401s, nothing else.
+    expect(problems.filter((problem) => !/401/.test(problem))).toEqual([]);
+  });
+
   it(`after the dashboard is served again, only plugins whose state changed meanwhile count in the page's delay${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
     // Three plugins with no dependencies: stopping one changes no other.
     const plugins = ['a', 'b', 'c'].map((name) => ({ manifest: { name, version: '1.0.0' }, module: { init() {}, start() {}, stop() {} } }));

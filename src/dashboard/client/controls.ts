@@ -38,6 +38,28 @@ export class Controls {
     else sessionStorage.removeItem(STORAGE_KEY);
   }
 
+  /**
+   * POST /api/token: whether the host takes the token held. One it refuses is forgotten;
+   * `unknown` when the host did not answer or another token was given meanwhile.
+   */
+  async check(): Promise<'accepted' | 'refused' | 'unknown' | 'none'> {
+    const token = this.value;
+    if (!token) return 'none';
+    let response: Response;
+    try {
+      response = await fetch('/api/token', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    } catch {
+      return 'unknown';
+    }
+    if (response.ok) return 'accepted';
+    const body = (await response.json().catch(() => null)) as Partial<ErrorBody> | null;
+    if (body?.error?.code !== 'PERMISSION_DENIED') return 'unknown';
+    // Another token may have been entered meanwhile: that one is not this answer's to judge.
+    if (this.value !== token) return 'unknown';
+    this.token = null;
+    return 'refused';
+  }
+
   /** POST /api/plugins/:name/:command; resolves with the plugin's row or the refusal's code. */
   async send(name: string, command: DashboardCommand): Promise<CommandResult> {
     const headers: Record<string, string> = this.value ? { authorization: `Bearer ${this.value}` } : {};

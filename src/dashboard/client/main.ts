@@ -90,6 +90,7 @@ async function command(name: string, what: DashboardCommand): Promise<void> {
   detail.setBusy(name, false);
   if (result.ok) detail.message(`${what} ${name}: ${result.plugin.state}`);
   else detail.message(`${what} ${name} refused: ${result.code}: ${result.message}`, 'error');
+  if (!result.ok && result.code === 'PERMISSION_DENIED' && controls.token === null) tokenRefused = true;
   refreshControls();
   if (watch !== refocusWatch) return; // another command began meanwhile: its button is watched
   refocus = pressed;
@@ -154,12 +155,27 @@ function caughtUp(): boolean {
   return row !== undefined && (row.since > refocusAfter.since || (row.state === refocusAfter.state && row.since >= refocusAfter.since));
 }
 
+/** Set when the host refused the token last given, until another is. */
+let tokenRefused = false;
+
 function refreshControls(): void {
   const enabled = controls.token !== null;
   table.setControls(enabled);
   detail.setControls(enabled);
-  setText(byId('token-state'), enabled ? 'controls unlocked' : 'read-only: enter the token printed by the host');
+  const locked = tokenRefused ? 'read-only: the host refused that token; enter the one it printed' : 'read-only: enter the token printed by the host';
+  setText(byId('token-state'), enabled ? 'controls unlocked' : locked);
   byId('token-form').classList.toggle('unlocked', enabled);
+  byId('token-form').classList.toggle('refused', !enabled && tokenRefused);
+}
+
+/** Asks the host whether the token held opens the controls; a refused one locks them again. */
+async function checkToken(): Promise<void> {
+  tokenRefused = false;
+  refreshControls();
+  if ((await controls.check()) === 'refused') {
+    tokenRefused = true;
+    refreshControls();
+  }
 }
 
 function render(): void {
@@ -360,17 +376,18 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (event) => {
   const input = byId<HTMLInputElement>('token');
   controls.token = input.value;
   input.value = '';
-  refreshControls();
+  void checkToken();
 });
 byId('token-forget').addEventListener('click', () => {
   controls.token = null;
+  tokenRefused = false;
   refreshControls();
 });
 
 /** For operators and tests: how far the page lags behind the host. */
 Object.assign(window, { pluginFactoryDashboard: { latency: () => latency.report(), resetLatency: () => latency.clear() } });
 
-refreshControls();
+void checkToken();
 showSelected();
 connect();
 void loadChart();
