@@ -515,11 +515,12 @@ export class PluginRuntimes {
     run.timer = this.clock.setTimeout(() => {
       if (running.run !== run) return;
       const metrics = this.platform.metrics.plugin(running.plugin.name);
-      // A timed-out call counts as a failed call that took the whole limit.
-      metrics.hook(run.hook, ms, false);
+      const previous = run.waiting ? this.pendingHook.get(running.plugin.name) : undefined;
+      // A timed-out call counts as a failed call that took the whole limit; a hook that timed
+      // out waiting for an abandoned call of the plugin was never called, and is no call.
+      if (!run.waiting) metrics.hook(run.hook, ms, false);
       metrics.error('HOOK_TIMEOUT');
       run.timedOutAfter = ms;
-      const previous = run.waiting ? this.pendingHook.get(running.plugin.name) : undefined;
       // Neither waiting nor called: the host's before-listeners are still running.
       const inBeforeListeners = !run.waiting && !run.called && run.giveUp !== null;
       answer(self, previous ? { type: 'hook.timeout', waitingForPrevious: previous } : inBeforeListeners ? { type: 'hook.timeout', inBeforeListeners } : { type: 'hook.timeout' });

@@ -691,12 +691,26 @@ describe('metrics', () => {
   });
 
   it('a timed-out hook counts as a failed call of that hook', async () => {
-    const manager = host([plugin('slow', { start: () => sleep(200) })], { hookTimeoutMs: 30, retry: { retries: 1, backoffMs: 1 } });
+    // Each call outlives the limit but ends before the retry's: the retry calls the hook too.
+    let calls = 0;
+    const manager = host([plugin('slow', { start: () => (calls++, sleep(45)) })], { hookTimeoutMs: 30, retry: { retries: 1, backoffMs: 1 } });
     await manager.start();
-    expect([pluginOf(manager, 'slow').state, pluginOf(manager, 'slow').error?.code]).toEqual(['failed.halted', 'HOOK_TIMEOUT']);
+    expect([pluginOf(manager, 'slow').state, pluginOf(manager, 'slow').error?.code, calls]).toEqual(['failed.halted', 'HOOK_TIMEOUT', 2]);
     const text = manager.metrics();
     expect(text).toContain('plugin_factory_hook_duration_seconds_count{plugin="slow",hook="start"} 2');
     expect(text).toContain('plugin_factory_hook_failures_total{plugin="slow",hook="start"} 2');
+  });
+
+  it('a retry that times out waiting for the abandoned call before it was never called, and counts as no call', async () => {
+    let calls = 0;
+    const manager = host([plugin('stuck', { start: () => (calls++, new Promise(() => undefined)) })], { hookTimeoutMs: 30, retry: { retries: 2, backoffMs: 1 } });
+    await manager.start();
+    const stuck = pluginOf(manager, 'stuck');
+    expect([stuck.state, stuck.error?.code, stuck.attempts, calls]).toEqual(['failed.halted', 'HOOK_TIMEOUT', 3, 1]);
+    const text = manager.metrics();
+    expect(text).toContain('plugin_factory_hook_duration_seconds_count{plugin="stuck",hook="start"} 1');
+    expect(text).toContain('plugin_factory_hook_failures_total{plugin="stuck",hook="start"} 1');
+    expect(text).toContain('plugin_factory_plugin_last_error_info{plugin="stuck",code="HOOK_TIMEOUT"} 1');
   });
 
   it('the last error of a plugin out of service is its code, however it got there (invalid, blocked, failed)', async () => {
