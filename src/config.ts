@@ -140,7 +140,7 @@ export function validateConfig(
     }
     if (!matchesType(field, spec.type)) {
       const unsafe = spec.type === 'integer' && Number.isInteger(field);
-      fail(key, unsafe ? `must be an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER} (a larger one is rounded when read: give it as a string)` : `must be ${spec.type === 'integer' ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`, defaulted);
+      fail(key, unsafe ? `must be an integer from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER} (a larger one is rounded when read: give it as a string)` : `must be ${/^[aeiou]/.test(spec.type) ? 'an' : 'a'} ${spec.type}, got ${typeOf(field)}`, defaulted);
       continue;
     }
     const size = measure(field);
