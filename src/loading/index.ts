@@ -19,7 +19,7 @@ import { knownKeysAt, unknownKeyList } from '../unknown-keys.ts';
 import type { z } from 'zod';
 import { HostFile } from './host-file.ts';
 import type { HostPluginEntry } from './host-file.ts';
-import { DEFAULT_ENTRIES, MANIFEST_FILES, findManifest, isInside, loadPluginFolder, parseJson, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
+import { DEFAULT_ENTRIES, MANIFEST_FILES, display, findManifest, isInside, loadPluginFolder, parseJson, parseYaml, syntaxErrorSummary } from './plugin-folder.ts';
 import type { FolderOptions } from './plugin-folder.ts';
 import { readTextFile } from './read-text.ts';
 
@@ -118,7 +118,7 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     const { code } = found;
     const why = code === 'ENOENT' || code === 'ENOTDIR' || code === undefined ? 'does not exist' : `cannot be reached (${code === 'ELOOP' ? 'a loop of symbolic links' : code})`;
     result.problems.push(
-      new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' ${why}; give a plugin folder, a folder of plugin folders or a host file`, {
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `'${printable(target)}' ${why}; give a plugin folder, a folder of plugin folders or a host file`, {
         path: target,
       }),
     );
@@ -135,7 +135,7 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
       if (!manifestHere && (await hasDefaultEntry(path)) && !(await anyHasManifest(folders))) folders = [path];
     } catch (error) {
       result.problems.push(
-        new PluginFactoryError('MANIFEST_NOT_FOUND', `'${target}' cannot be read: ${describeThrown(error)}; check its permissions`, {
+        new PluginFactoryError('MANIFEST_NOT_FOUND', `'${printable(target)}' cannot be read: ${describeThrown(error)}; check its permissions`, {
           path: target,
           cause: error,
         }),
@@ -148,10 +148,10 @@ export async function loadHost(target: string, options: LoadOptions = {}): Promi
     }
   } else if ((MANIFEST_FILES as readonly string[]).includes(basename(path))) {
     await addFolder(result, dirname(path), folderOptions);
-  } else if (HOST_EXTENSIONS.has(extname(path))) {
+  } else if (HOST_EXTENSIONS.has(extname(path).toLowerCase())) {
     await loadHostFile(result, path, folderOptions, onLoaded);
   } else {
-    result.problems.push(hostError(`'${target}' is neither a folder nor a .json/.yaml host file`));
+    result.problems.push(hostError(`'${printable(target)}' is neither a folder nor a .json/.yaml host file`));
   }
   dropDuplicates(result);
   return result;
@@ -195,18 +195,24 @@ async function addFolder(result: LoadedHost, folder: string, options: FolderOpti
 
 async function loadHostFile(result: LoadedHost, file: string, options: FolderOptions, onLoaded?: LoadOptions['onLoaded']): Promise<void> {
   result.hostFile = file;
+  const shown = display(file, options.displayRoot);
   let text: string;
   try {
     text = await readTextFile(file);
   } catch (error) {
-    result.problems.push(hostError(`host file ${file} cannot be read: ${describeThrown(error)}; give a regular .json or .yaml file`, error));
+    result.problems.push(hostError(`host file ${shown} cannot be read: ${describeThrown(error)}; give a regular .json or .yaml file`, error));
     return;
   }
   let raw: unknown;
   try {
-    raw = extname(file) === '.json' ? parseJson(text) : parseYaml(text);
+    raw = extname(file).toLowerCase() === '.json' ? parseJson(text) : parseYaml(text);
   } catch (error) {
-    result.problems.push(hostError(`host file ${file} cannot be read: ${syntaxErrorSummary(error, text)}; fix its syntax`));
+    result.problems.push(hostError(`host file ${shown} cannot be read: ${syntaxErrorSummary(error, text)}; fix its syntax`));
+    return;
+  }
+  // A file of nothing but comments (or nothing) reads as null.
+  if (raw === null || raw === undefined) {
+    result.problems.push(hostError(`host file ${shown} is empty; it needs at least a "plugins" list`));
     return;
   }
   const parsed = HostFile.safeParse(raw);
@@ -217,10 +223,10 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
         const known = knownKeysAt(HostFile, issue.path);
         const keys = unknownKeyList(issue.keys, known, (key) => `'${printable(key)}'`);
         const where = issue.path.length === 0 ? 'has' : `field '${field}' has`;
-        result.problems.push(hostError(`host file ${file}: ${where} unknown key${issue.keys.length === 1 ? '' : 's'} ${keys}; the keys there are ${known.join(', ')}`));
+        result.problems.push(hostError(`host file ${shown}: ${where} unknown key${issue.keys.length === 1 ? '' : 's'} ${keys}; the keys there are ${known.join(', ')}`));
         continue;
       }
-      result.problems.push(hostError(`host file ${file}: field '${field}' ${issue.message}; fix it`));
+      result.problems.push(hostError(`host file ${shown}: field '${field}' ${issue.message}; fix it`));
     }
     return;
   }
@@ -230,19 +236,21 @@ async function loadHostFile(result: LoadedHost, file: string, options: FolderOpt
   if (host.retry !== undefined) {
     result.settings.retry = definedOnly(host.retry);
   }
-  const base = dirname(file);
+  // Paths are the file's own, as `require` takes them: a host file reached through a symbolic
+  // link resolves them from the folder it really is in.
+  const base = dirname(await realpath(file).catch(() => file));
   if (host.dataDir !== undefined) {
     const dataDir = resolve(base, host.dataDir);
     // Said here, as a problem of the host file, rather than thrown later by createPluginManager.
     const blocked = fileInTheWay(dataDir);
     if (blocked === null) result.settings.dataDir = dataDir;
-    else result.problems.push(hostError(`host file ${file}: dataDir: ${blocked} is not a folder, so no store can be written under it; give a folder path`));
+    else result.problems.push(hostError(`host file ${shown}: dataDir: ${display(blocked, options.displayRoot)} is not a folder, so no store can be written under it; give a folder path`));
   }
   if (host.health !== undefined) {
     result.settings.health = definedOnly(host.health);
   }
   for (const [index, entry] of host.plugins.entries()) {
-    const folder = await entryFolder(result, entry, base, file, index);
+    const folder = await entryFolder(result, entry, base, shown, index, options.displayRoot);
     if (folder !== null) {
       const config = typeof entry === 'string' ? undefined : (rawConfig(raw, index) ?? entry.config);
       await addFolder(result, folder, { ...options, config, configSource: file, hookTimeoutMs: host.hookTimeoutMs });
@@ -284,20 +292,37 @@ async function entryFolder(
   base: string,
   file: string,
   index: number,
+  displayRoot: string | undefined,
 ): Promise<string | null> {
-  // A path may name the manifest file itself, as a CLI target may: its folder is the plugin.
-  const folderOf = (target: string) => ((MANIFEST_FILES as readonly string[]).includes(basename(target)) ? dirname(target) : target);
-  if (typeof entry === 'string') return folderOf(resolve(base, entry));
-  if (entry.enabled === false) return null;
+  // A path may name the manifest file itself, as a CLI target may: its folder is the plugin, and
+  // the file must be there (the folder's other manifest is not taken in its place).
+  const folderOf = async (target: string, named: string): Promise<string | null> => {
+    if (!(MANIFEST_FILES as readonly string[]).includes(basename(target))) return target;
+    if (await stat(target).then((info) => info.isFile(), () => false)) return dirname(target);
+    result.problems.push(
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `host file ${file}: plugins.${index} names the manifest ${quote(named)}, which is not a file there; fix the path`, {
+        path: `plugins.${index}`,
+      }),
+    );
+    return null;
+  };
+  if (typeof entry === 'string') return folderOf(resolve(base, entry), entry);
+  // Checked on a disabled entry too: turning it back on is no time to learn it was malformed.
   if ((entry.path === undefined) === (entry.package === undefined)) {
     result.problems.push(hostError(`host file ${file}: plugins.${index} needs exactly one of "path" or "package"`));
     return null;
   }
-  if (entry.path !== undefined) return folderOf(resolve(base, entry.path));
+  if (entry.enabled === false) return null;
+  if (entry.path !== undefined) return folderOf(resolve(base, entry.path), entry.path);
   const name = entry.package!;
+  const badName = packageNameProblem(name);
+  if (badName !== null) {
+    result.problems.push(hostError(`host file ${file}: plugins.${index}.package ${quote(name)} ${badName}`));
+    return null;
+  }
   let pkgJson: string;
   try {
-    pkgJson = await findPackageJson(name, base);
+    pkgJson = await findPackageJson(name, base, displayRoot);
   } catch (error) {
     result.problems.push(
       new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' cannot be found from ${file}: ${describeThrown(error)}; install it`, {
@@ -307,27 +332,32 @@ async function entryFolder(
     );
     return null;
   }
+  let text: string | undefined;
   try {
-    const pkg = JSON.parse(await readTextFile(pkgJson)) as { pluginFactory?: unknown } | null;
-    if (typeof pkg?.pluginFactory !== 'string') {
-      result.problems.push(
-        new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' has no "pluginFactory" field naming its manifest; add one to its package.json`, {
-          path: `plugins.${index}`,
-        }),
-      );
+    text = await readTextFile(pkgJson);
+    const pkg = parseJson(text) as { pluginFactory?: unknown } | null;
+    const field = typeof pkg === 'object' && pkg !== null ? pkg.pluginFactory : undefined;
+    if (typeof field !== 'string') {
+      const why =
+        field === undefined
+          ? 'has no "pluginFactory" field naming its manifest; add one to its package.json'
+          : `has a "pluginFactory" field that is not a path (${quote(field)}); make it the path of its manifest or plugin folder`;
+      result.problems.push(new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' ${why}`, { path: `plugins.${index}` }));
       return null;
     }
+    const pkgField = field;
     // The package is the boundary, as a plugin folder is for `main`: it may not name another
     // folder's plugin (symlinks followed).
     const root = dirname(pkgJson);
-    const folder = folderOf(resolve(root, pkg.pluginFactory));
+    const folder = await folderOf(resolve(root, pkgField), pkgField);
+    if (folder === null) return null;
     const realFolder = await realpath(folder).catch(() => null);
     // One that does not exist is reported as missing, once loaded; only its path is checked here.
     if (realFolder === null ? !isInside(folder, root) : !isInside(realFolder, await realpath(root))) {
       result.problems.push(
         new PluginFactoryError(
           'ENTRY_OUTSIDE_PLUGIN',
-          `package '${name}': "pluginFactory" points outside the package (${JSON.stringify(pkg.pluginFactory)}); name a manifest or folder inside it`,
+          `package '${name}': "pluginFactory" points outside the package (${JSON.stringify(pkgField)}); name a manifest or folder inside it`,
           { path: `plugins.${index}` },
         ),
       );
@@ -337,7 +367,7 @@ async function entryFolder(
   } catch (error) {
     // Installed, but its package.json cannot be read: no reinstall advice for a broken file.
     result.problems.push(
-      new PluginFactoryError('MANIFEST_INVALID', `package '${name}': its package.json cannot be read: ${syntaxErrorSummary(error)}; fix it`, {
+      new PluginFactoryError('MANIFEST_INVALID', `package '${name}': its package.json cannot be read: ${syntaxErrorSummary(error, text)}; fix it`, {
         path: `plugins.${index}`,
         cause: error,
       }),
@@ -347,16 +377,34 @@ async function entryFolder(
 }
 
 /**
+ * What makes `name` no package name `require` would look up in node_modules, or null: a path
+ * (`./x`, `/x`, `x/../y`), a version (`x@1`), characters npm never puts in a name. A scope and a
+ * folder inside the package (`@scope/name/sub`) are fine.
+ */
+function packageNameProblem(name: string): string | null {
+  if (name.startsWith('.') || name.startsWith('/') || name.startsWith('\\') || /^[A-Za-z]:/.test(name)) {
+    return 'is a path, not a package name; give it as "path"';
+  }
+  const parts = name.split('/');
+  const packagePart = name.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1);
+  if (name.startsWith('@') && parts.length < 2) return 'is a scope without a package name (@scope/name)';
+  if (parts.some((part) => part === '' || part === '.' || part === '..')) return 'has an empty, "." or ".." part; name an installed package';
+  if (packagePart.join('/').slice(1).includes('@')) return 'has a version; give the name alone and install the version you want';
+  if (!/^[a-z0-9@._~/-]+$/i.test(name)) return 'has characters no package name has';
+  return null;
+}
+
+/**
  * The package.json of an installed package, found the way Node looks for packages but without
  * resolving through its "exports" map (which need not export package.json).
  */
-async function findPackageJson(name: string, base: string): Promise<string> {
+async function findPackageJson(name: string, base: string, displayRoot: string | undefined): Promise<string> {
   const require = createRequire(join(base, 'host.js'));
   for (const dir of require.resolve.paths(name) ?? []) {
     const candidate = join(dir, name, 'package.json');
     if (await stat(candidate).then((s) => s.isFile(), () => false)) return candidate;
   }
-  throw new Error(`no node_modules/${name}/package.json above ${base}`);
+  throw new Error(`no node_modules/${name}/package.json above ${display(base, displayRoot)}`);
 }
 
 /** The name a plugin's manifest declares, if it declares one. */

@@ -80,7 +80,7 @@ async function unreachableFolder(folder: string): Promise<string | null> {
 }
 
 /** A path as messages show it: relative when inside `root`, and with control characters escaped. */
-function display(path: string, root: string | undefined): string {
+export function display(path: string, root: string | undefined): string {
   const shown = relative(root ?? process.cwd(), path);
   return printable((shown && !shown.startsWith('..') ? shown : path).split(sep).join('/'));
 }
@@ -334,7 +334,11 @@ export function syntaxErrorSummary(error: unknown, text?: string): string {
   const where = (position: number) => (text === undefined ? `position ${position}` : lineAndColumn(text, position));
   // "… in JSON at position N", "… after JSON at position N" (some versions add "(line L column C)").
   const atPosition = /^(.*?) at position (\d+)/.exec(first);
-  if (atPosition) return `${atPosition[1]} at ${where(Number(atPosition[2]))}`;
+  if (atPosition && text === undefined) return `${atPosition[1]} at ${where(Number(atPosition[2]))}`;
+  // Found by reading the text again: V8's messages give a position for some errors only, and
+  // quote the text around it for others (a secret, perhaps), which is not repeated.
+  const at = text === undefined ? -1 : jsonErrorAt(text);
+  if (at >= 0) return at === text!.length ? `Unexpected end of the text at ${where(at)}` : `Unexpected character at ${where(at)}`;
   // V8: Unexpected token 'x', ..."<10 characters each side>"... is not valid JSON
   // (the excerpt may span lines).
   const unexpected = /^Unexpected token .*?, (\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.exec(message);
@@ -349,6 +353,113 @@ export function syntaxErrorSummary(error: unknown, text?: string): string {
     .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
     .replace(/'(?:[^'\\]|\\.)*'/g, "'…'")
     .replace(/:\s*$/, '');
+}
+
+const JSON_SPACE = new Set([' ', '\t', '\n', '\r']);
+const JSON_NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const JSON_ESCAPES = new Set(['"', '\\', '/', 'b', 'f', 'n', 'r', 't']);
+
+/**
+ * Where the first character that makes `text` no JSON is (its length when the text ends too
+ * soon), or -1 when it is JSON. A loop with a stack of the open brackets, so any depth is read.
+ */
+export function jsonErrorAt(text: string): number {
+  const open: string[] = [];
+  let i = 0;
+  const skipSpace = () => {
+    while (i < text.length && JSON_SPACE.has(text[i]!)) i++;
+  };
+  /** Reads the string starting at i; false with i at the fault. */
+  const readString = (): boolean => {
+    for (i++; i < text.length; i++) {
+      const c = text[i]!;
+      if (c === '"') {
+        i++;
+        return true;
+      }
+      if (c < ' ') return false;
+      if (c !== '\\') continue;
+      const escaped = text[i + 1];
+      if (escaped === 'u') {
+        for (let k = 2; k < 6; k++) {
+          if (!/[0-9a-fA-F]/.test(text[i + k] ?? '')) {
+            i += k;
+            return false;
+          }
+        }
+        i += 5;
+      } else if (escaped !== undefined && JSON_ESCAPES.has(escaped)) {
+        i++;
+      } else {
+        i++;
+        return false;
+      }
+    }
+    return false;
+  };
+  /** Reads one value, or opens a container (its contents are read by the loop); false at a fault. */
+  const readValue = (): boolean => {
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      open.push(c);
+      i++;
+      return true;
+    }
+    if (c === '"') return readString();
+    for (const word of ['true', 'false', 'null']) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return true;
+      }
+    }
+    JSON_NUMBER.lastIndex = i;
+    const number = JSON_NUMBER.exec(text);
+    if (number === null) return false;
+    i += number[0].length;
+    return true;
+  };
+  // What comes next: a value, a key (in an object), or what follows a value.
+  let expect: 'value' | 'key' | 'after' = 'value';
+  // Right after an opening bracket, where its closing one may come at once.
+  let fresh = false;
+  for (;;) {
+    skipSpace();
+    if (expect !== 'after' && fresh && text[i] === (open.at(-1) === '{' ? '}' : ']')) {
+      open.pop();
+      i++;
+      fresh = false;
+      expect = 'after';
+      continue;
+    }
+    if (expect === 'key') {
+      if (text[i] !== '"' || !readString()) return i;
+      skipSpace();
+      if (text[i] !== ':') return i;
+      i++;
+      expect = 'value';
+      fresh = false;
+      continue;
+    }
+    if (expect === 'value') {
+      const depth = open.length;
+      if (!readValue()) return i;
+      fresh = open.length > depth;
+      expect = fresh ? (open.at(-1) === '{' ? 'key' : 'value') : 'after';
+      continue;
+    }
+    // After a value: the end of the text, a comma, or the closing bracket.
+    const inside = open.at(-1);
+    if (inside === undefined) return i < text.length ? i : -1;
+    if (text[i] === ',') {
+      i++;
+      expect = inside === '{' ? 'key' : 'value';
+    } else if (text[i] === (inside === '{' ? '}' : ']')) {
+      open.pop();
+      i++;
+    } else {
+      return i;
+    }
+  }
 }
 
 let generation = 0;

@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { renameSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -497,6 +497,66 @@ describe('host files', () => {
     expect(host.problems[0]!.message).toMatch(/line 2, column 3/);
   });
 
+  it('a JSON syntax error is placed where it is, whatever text before it looks like it, and in the first characters too', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      // The text around the fault (a trailing comma) is found earlier too, inside a string.
+      'echo.json': '{"$schema": "3,4,5,6,7,8,9,]}",\n "plugins": [],\n "health": [1,2,3,4,5,6,7,8,9,]}',
+      'comment.json': '// the host\n{ "plugins": [] }',
+      'cut.json': '{ "plugins": [\n',
+    });
+    const where = async (file: string) => {
+      const host = await loadHost(join(dir, file));
+      expect(host.problems.map((problem) => problem.code)).toEqual(['OPTIONS_INVALID']);
+      return /line (\d+), column (\d+)/.exec(host.problems[0]!.message)?.slice(1).map(Number);
+    };
+    expect(await where('echo.json')).toEqual([3, 31]);
+    expect(await where('comment.json')).toEqual([1, 1]);
+    expect(await where('cut.json')).toEqual([2, 1]);
+  });
+
+  it('entries are checked as they are written: a disabled one with both or neither of path and package, and a manifest file named that is not there', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'db/plugin.yaml': 'name: db\nversion: 1.0.0\n',
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'host.yaml': 'plugins:\n  - { path: db, package: db-pkg, enabled: false }\n  - { enabled: false }\n  - db/plugin.json\n  - path: db/plugin.yml\n  - db/plugin.yaml\n',
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems.map((p) => [p.code, p.path])).toEqual([
+      ['OPTIONS_INVALID', undefined],
+      ['OPTIONS_INVALID', undefined],
+      ['MANIFEST_NOT_FOUND', 'plugins.2'],
+      ['MANIFEST_NOT_FOUND', 'plugins.3'],
+    ]);
+    expect(host.definitions.map(definitionName)).toEqual(['db']);
+  });
+
+  it('a host file is known by its extension in any case (HOST.YAML), and a target that is not there is named escaped', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'HOST.YAML': 'plugins:\n  - ./db\n',
+      'db/plugin.json': JSON.stringify({ name: 'db', version: '1.0.0' }),
+      'db/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+    });
+    const host = await loadHost(join(dir, 'HOST.YAML'));
+    expect([host.problems, host.definitions.map(definitionName)]).toEqual([[], ['db']]);
+    const missing = await loadHost(join(dir, 'no\u001b[2Jwhere'));
+    expect(missing.problems.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+    expect(missing.problems[0]!.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
+  it('messages about the host file show its path from displayRoot, as messages about its plugins do', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'hosts/host.yaml': 'plugins:\n  - { enabled: true }\n  - package: not-installed-pkg\n' });
+    const host = await loadHost(join(dir, 'hosts', 'host.yaml'), { displayRoot: dir });
+    expect(host.problems).toHaveLength(2);
+    for (const problem of host.problems) {
+      expect(problem.message).toContain('hosts/host.yaml');
+      expect(problem.message).not.toContain(dir);
+    }
+  });
+
   it('a host file with unknown keys and bad values reports every field, loading nothing', async () => {
     const host = await loadHost(fixture('hosts', 'bad-shape.json'));
     expect(host.definitions).toEqual([]);
@@ -890,6 +950,40 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(host.definitions).toEqual([]);
   });
 
+  it('a "package" that is a path, a version or no package name is OPTIONS_INVALID, and nothing it reaches is loaded', async () => {
+    const dir = await tempDir();
+    const names = ['./node_modules/near-pkg', '../victim', 'near-pkg/../../victim', 'near-pkg@1', '@scope', '/abs/near-pkg', 'near\u0000pkg', 'near pkg'];
+    await writeTree(dir, {
+      'host.yaml': `plugins:\n${names.map((name) => `  - package: ${JSON.stringify(name)}\n`).join('')}  - package: near-pkg\n`,
+      'node_modules/near-pkg/package.json': JSON.stringify({ name: 'near-pkg', version: '1.0.0', pluginFactory: '.' }),
+      ...inFolder('node_modules/near-pkg', pluginFiles('near')),
+      ...inFolder('victim', pluginFiles('victim')),
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems.map((p) => p.code)).toEqual(names.map(() => 'OPTIONS_INVALID'));
+    for (const problem of host.problems) expect(problem.message).not.toMatch(/[\u0000-\u001f]/);
+    expect(host.definitions.map(definitionName)).toEqual(['near']);
+  });
+
+  it('a package.json read for "pluginFactory" is read as manifests are: a key twice, a syntax error with its line, a field that is no path', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'host.yaml': 'plugins:\n  - package: twice-pkg\n  - package: broken-pkg\n  - package: object-pkg\n',
+      'node_modules/twice-pkg/package.json': '{"name": "twice-pkg", "pluginFactory": "./nope", "pluginFactory": "."}',
+      ...inFolder('node_modules/twice-pkg', pluginFiles('twice')),
+      'node_modules/broken-pkg/package.json': '{\n  "name": "broken-pkg",\n  "pluginFactory": "."\n  "version": "1.0.0"\n}',
+      'node_modules/object-pkg/package.json': JSON.stringify({ name: 'object-pkg', pluginFactory: { path: '.' } }),
+    });
+    const host = await loadHost(join(dir, 'host.yaml'));
+    expect(host.problems.map((p) => [p.code, p.path])).toEqual([
+      ['MANIFEST_INVALID', 'plugins.0'],
+      ['MANIFEST_INVALID', 'plugins.1'],
+      ['MANIFEST_NOT_FOUND', 'plugins.2'],
+    ]);
+    expect(host.problems[1]!.message).toContain('line 4, column 3');
+    expect(host.definitions).toEqual([]);
+  });
+
   // Node refuses require.resolve(`${name}/package.json`) (ERR_PACKAGE_PATH_NOT_EXPORTED) for a
   // package whose "exports" map does not list "./package.json" — most modern packages.
   it('loads a package that has an "exports" map (package.json not exported)', async () => {
@@ -955,6 +1049,27 @@ describe('symlinks (created in a temp dir at test time)', () => {
       ['inner', 'running'],
       ['alpha', 'running'],
     ]);
+  });
+
+  it('a host file reached through a symbolic link takes its paths, dataDir and packages from the folder it really is in', async ({ skip }) => {
+    const dir = await tempDir();
+    await writeTree(dir, {
+      'real/host.yaml': 'dataDir: data\nplugins:\n  - ./alpha\n  - package: near-pkg\n',
+      'real/alpha/plugin.json': JSON.stringify({ name: 'alpha', version: '1.0.0' }),
+      'real/alpha/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'real/node_modules/near-pkg/package.json': JSON.stringify({ name: 'near-pkg', version: '1.0.0', pluginFactory: '.' }),
+      'real/node_modules/near-pkg/plugin.json': JSON.stringify({ name: 'near', version: '1.0.0' }),
+      'real/node_modules/near-pkg/index.mjs': 'export default { init() {}, start() {}, stop() {} };\n',
+      'elsewhere/deeper/.keep': '',
+    });
+    if (!(await trySymlink('../../real/host.yaml', join(dir, 'elsewhere', 'deeper', 'host.yaml'), 'file'))) return skip('symlinks are not available here');
+    const host = await loadHost(join(dir, 'elsewhere', 'deeper', 'host.yaml'));
+    expect(host.problems).toEqual([]);
+    expect(host.definitions.map((d) => [definitionName(d), d.problems ?? []])).toEqual([
+      ['alpha', []],
+      ['near', []],
+    ]);
+    expect(host.settings.dataDir).toBe(join(await realpath(dir), 'real', 'data'));
   });
 
   // Dirent.isDirectory() is false for a symlink to a folder; a linked plugin (the usual way to
