@@ -7,7 +7,7 @@ import { pluginLifecycle, pluginManager } from '../index.ts';
 import { chartToJson, chartToMermaid } from '../chart.ts';
 import { print } from './output.ts';
 import { chartToScxml } from './scxml.ts';
-import { CHART_USAGE, UsageError, oneOf, parseOrUsage } from './usage.ts';
+import { CHART_USAGE, UsageError, givenOnce, oneOf, parseOrUsage } from './usage.ts';
 
 const FORMATS = ['mermaid', 'json', 'scxml'] as const;
 const MACHINES = ['lifecycle', 'manager'] as const;
@@ -31,6 +31,7 @@ export function chartCommand(args: string[]): number {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`chart takes no arguments (got ${positionals.join(' ')})`, CHART_USAGE);
+  givenOnce(args, ['format', 'machine'], CHART_USAGE);
   const format = oneOf(values.format, FORMATS, 'format', CHART_USAGE);
   const which = oneOf(values.machine, MACHINES, 'machine', CHART_USAGE);
   const machine = which === 'manager' ? pluginManager : pluginLifecycle;

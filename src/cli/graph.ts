@@ -8,7 +8,10 @@ import { checkHost } from './check-host.ts';
 import { hostGraph } from './host-graph.ts';
 import type { GraphNode, HostGraph } from './host-graph.ts';
 import { claimStdout, formatError, print, shown } from './output.ts';
-import { GRAPH_USAGE, oneOf, parseOrUsage, targetOf } from './usage.ts';
+import { handleStrayErrors } from './process-guard.ts';
+import type { StrayError } from './process-guard.ts';
+import { strayVerdict } from './stray-errors.ts';
+import { GRAPH_USAGE, givenOnce, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
 const FORMATS = ['mermaid', 'dot', 'json'] as const;
 
@@ -29,22 +32,29 @@ export async function graphCommand(args: string[]): Promise<number> {
     process.stdout.write(GRAPH_USAGE);
     return 0;
   }
+  givenOnce(args, ['format'], GRAPH_USAGE);
   const format = oneOf(values.format, FORMATS, 'format', GRAPH_USAGE);
   const target = targetOf(positionals, GRAPH_USAGE);
+  // A plugin whose code threw outside any hook while imported is invalid, as `validate` says.
+  const strays: StrayError[] = [];
+  handleStrayErrors((stray) => strays.push(stray));
   // Every format is one document on stdout: what plugin modules write while imported goes to stderr.
   const out = claimStdout();
-  const { host, snapshot } = await checkHost(target);
+  const checked = await checkHost(target);
+  const { host } = checked;
+  const { snapshot, errorsOf, unowned } = strayVerdict(host, checked.snapshot, strays);
   const graph = hostGraph(host, snapshot);
   if (format === 'json') print(JSON.stringify(graph, null, 2), out);
   else out.write(format === 'dot' ? graphToDot(graph) : graphToMermaid(graph));
   // The graph is drawn from what loaded; what did not, or is invalid, is said on stderr, and the
   // exit code says it, as `validate`'s does.
-  for (const problem of host.problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
+  const problems = [...host.problems, ...unowned];
+  for (const problem of problems) process.stderr.write(`${formatError(problem, values.verbose === true)}\n`);
   const invalid = snapshot.plugins.filter((plugin) => plugin.state === 'invalid');
   for (const plugin of invalid) {
-    for (const error of plugin.errors) process.stderr.write(`${plugin.name}: ${error.code}: ${shown(error.message)}\n`);
+    for (const error of [...plugin.errors, ...(errorsOf.get(plugin.name) ?? [])]) process.stderr.write(`${plugin.name}: ${error.code}: ${shown(error.message)}\n`);
   }
-  return host.problems.length > 0 || invalid.length > 0 ? 1 : 0;
+  return problems.length > 0 || invalid.length > 0 ? 1 : 0;
 }
 
 const label = (node: GraphNode): string =>
@@ -54,8 +64,9 @@ const label = (node: GraphNode): string =>
 export function graphToMermaid(graph: HostGraph): string {
   const ids = new Map(graph.nodes.map((node, index) => [node.name, `n${index}`] as const));
   // Mermaid's entity codes: `#` first, or a name holding `#quot;` would show as a quote; `<` and
-  // `>` too, or a name holding `<br>` would break the label.
-  const text = (value: string) => value.replace(/#/g, '#35;').replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
+  // `>` too, or a name holding `<br>` would break the label; `` ` `` that would open a markdown
+  // string, `%` of a `%%{init}%%` directive (Mermaid takes it from anywhere), and `&` of an HTML entity.
+  const text = (value: string) => value.replace(/[#"<>`%&]/g, (c) => `#${c.charCodeAt(0)};`);
   const lines = ['flowchart LR'];
   for (const node of graph.nodes) {
     const cls = node.missing ? ':::missing' : node.valid ? '' : ':::invalid';
@@ -72,6 +83,8 @@ export function graphToMermaid(graph: HostGraph): string {
 /** Graphviz DOT. */
 export function graphToDot(graph: HostGraph): string {
   const quote = (value: string) => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  // Graphviz reads HTML entities in labels: `&amp;` in a name is shown as written.
+  const labelOf = (node: GraphNode) => quote(label(node).replace(/&/g, '&amp;'));
   const lines = ['digraph plugins {', '  rankdir=LR;', '  node [shape=box];'];
   for (const node of graph.nodes) {
     const style = node.missing
@@ -79,7 +92,7 @@ export function graphToDot(graph: HostGraph): string {
       : node.valid
         ? ''
         : ', style=filled, fillcolor="#ffdddd", color=red';
-    lines.push(`  ${quote(node.name)} [label=${quote(label(node))}${style}];`);
+    lines.push(`  ${quote(node.name)} [label=${labelOf(node)}${style}];`);
   }
   for (const edge of graph.edges) {
     lines.push(`  ${quote(edge.from)} -> ${quote(edge.to)}${edge.optional ? ' [style=dashed]' : ''};`);

@@ -19,7 +19,7 @@ import type { HotReload } from './reload.ts';
 import { exitProcess, handleStrayErrors, onForcedExit, signalExitCode } from './process-guard.ts';
 import { strayErrors } from './stray-errors.ts';
 import { onShutdownSignal } from './signals.ts';
-import { RUN_USAGE, UsageError, observerFlags, optionalValues, parseOrUsage, separatedValue, targetOf } from './usage.ts';
+import { RUN_USAGE, UsageError, givenOnce, observerFlags, optionalValues, parseOrUsage, separatedValue, targetOf } from './usage.ts';
 
 /** After shutdown the process should exit by itself; if a handle keeps it alive, say which. */
 const LEAK_REPORT_MS = 5000;
@@ -48,6 +48,7 @@ export async function runCommand(args: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
+  givenOnce(args, ['dashboard', 'inspect'], RUN_USAGE);
   const target = targetOf(positionals, RUN_USAGE, separatedValue(args, OPTIONAL_VALUES));
   if (values.once && values.watch) throw new UsageError('--once and --watch cannot be combined', RUN_USAGE);
   const watchers = observerFlags(values.dashboard, values.inspect, RUN_USAGE);

@@ -8,7 +8,7 @@ import { realpathSync } from 'node:fs';
 import { sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PluginFactoryError } from '../errors.ts';
-import type { LoadedHost, PluginDefinition } from '../index.ts';
+import type { LoadedHost, ManagerSnapshot, PluginDefinition } from '../index.ts';
 import { definitionName } from '../dashboard/host-reload.ts';
 import { secretsOf } from '../inspection/redact.ts';
 import { SecretSet, isHostWide, unionOf } from '../platform/secrets.ts';
@@ -86,6 +86,34 @@ export function strayErrors(host: LoadedHost): StrayErrors {
       if (index >= 0) own[index]!.add(secrets);
     },
   };
+}
+
+export interface StrayVerdict {
+  /** The snapshot with every plugin that threw outside a hook at import made invalid. */
+  snapshot: ManagerSnapshot;
+  /** The UNCAUGHT_ERRORs of each such plugin, by name. */
+  errorsOf: Map<string, PluginFactoryError[]>;
+  /** Those no plugin of the host threw. */
+  unowned: PluginFactoryError[];
+}
+
+/**
+ * What stray errors told while a host was checked mean for it: a plugin whose code threw or
+ * rejected outside any hook while imported is invalid (`run` would report it too), and what
+ * no plugin threw is a problem of the host. `validate` and `graph` say the same.
+ */
+export function strayVerdict(host: LoadedHost, snapshot: ManagerSnapshot, strays: readonly StrayError[]): StrayVerdict {
+  const { coded } = strayErrors(host);
+  const errorsOf = new Map<string, PluginFactoryError[]>();
+  const unowned: PluginFactoryError[] = [];
+  for (const stray of strays) {
+    const error = coded(stray);
+    const plugin = error.plugin === undefined ? undefined : snapshot.plugins.find((candidate) => candidate.name === error.plugin);
+    if (plugin) errorsOf.set(plugin.name, [...(errorsOf.get(plugin.name) ?? []), error]);
+    else unowned.push(error);
+  }
+  const plugins = snapshot.plugins.map((plugin) => (errorsOf.has(plugin.name) ? { ...plugin, state: 'invalid' } : plugin));
+  return { snapshot: { ...snapshot, plugins }, errorsOf, unowned };
 }
 
 /** The host the command loaded, if any: what its plugins throw after the command looked is named and scrubbed by it. */

@@ -19,7 +19,7 @@ import { onShutdownSignal } from './signals.ts';
 import { strayErrors } from './stray-errors.ts';
 import { claimStdout, dim, errorJson, green, print, problemJson, red, shown, writeFailureDocument, yellow } from './output.ts';
 import type { Stream } from './output.ts';
-import { TEST_USAGE, UsageError, oneOf, parseOrUsage, targetOf } from './usage.ts';
+import { TEST_USAGE, UsageError, givenOnce, oneOf, parseOrUsage, targetOf } from './usage.ts';
 
 /** What one failed path reports: the kit's error, and what the plugin threw when there is one. */
 export interface FailedPath {
@@ -87,6 +87,7 @@ export async function testCommand(args: string[]): Promise<number> {
     process.stdout.write(TEST_USAGE);
     return 0;
   }
+  givenOnce(args, ['cover', 'max-failures', 'hook-limit'], TEST_USAGE);
   const target = targetOf(positionals, TEST_USAGE);
   const cover: PathCover = oneOf(values.cover, ['transitions', 'simple'] as const, 'cover', TEST_USAGE);
   const maxText = values['max-failures'];

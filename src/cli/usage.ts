@@ -161,6 +161,20 @@ export function targetOf(positionals: readonly string[], usage: string, hint?: s
   return positionals[0]!;
 }
 
+/**
+ * A value option given more than once (`--format json --format dot`) is a usage error: the parser
+ * would keep the last without a word, and which was meant cannot be told.
+ */
+export function givenOnce(args: readonly string[], names: readonly string[], usage: string): void {
+  const end = args.indexOf('--');
+  const options = end === -1 ? args : args.slice(0, end);
+  for (const name of names) {
+    const flag = `--${name}`;
+    const count = options.filter((arg) => arg === flag || arg.startsWith(`${flag}=`)).length;
+    if (count > 1) throw new UsageError(`${flag} is given ${count} times; give it once`, usage);
+  }
+}
+
 /** Checks an option against its allowed values. */
 export function oneOf<const T extends string>(value: string, allowed: readonly T[], option: string, usage: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;

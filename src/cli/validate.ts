@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { checkHost } from './check-host.ts';
 import { handleStrayErrors } from './process-guard.ts';
 import type { StrayError } from './process-guard.ts';
-import { strayErrors } from './stray-errors.ts';
+import { strayVerdict } from './stray-errors.ts';
 import { blockedPlugins, validBootOrder } from './host-graph.ts';
 import { claimStdout, dim, errorJson, green, print, problemJson, red, shown } from './output.ts';
 import { VALIDATE_USAGE, parseOrUsage, targetOf } from './usage.ts';
@@ -43,25 +43,13 @@ export async function validateCommand(args: string[]): Promise<number> {
   const { host } = checked;
   // Stray errors first: a plugin they make invalid blocks its dependents and leaves the order,
   // as any invalid plugin does.
-  const { coded } = strayErrors(host);
-  const strayProblems: ValidateReport['problems'] = [];
-  const strayErrorsOf = new Map<string, Array<{ code: string; message: string }>>();
-  for (const stray of strays) {
-    const error = coded(stray);
-    const plugin = error.plugin === undefined ? undefined : checked.snapshot.plugins.find((candidate) => candidate.name === error.plugin);
-    if (plugin) strayErrorsOf.set(plugin.name, [...(strayErrorsOf.get(plugin.name) ?? []), { code: error.code, message: error.message }]);
-    else strayProblems.push(problemJson(error));
-  }
-  const snapshot = {
-    ...checked.snapshot,
-    plugins: checked.snapshot.plugins.map((plugin) => (strayErrorsOf.has(plugin.name) ? { ...plugin, state: 'invalid' } : plugin)),
-  };
+  const { snapshot, errorsOf, unowned } = strayVerdict(host, checked.snapshot, strays);
   // A plugin whose required dependency is invalid would be blocked at run time: say so now.
   const blocked = blockedPlugins(host, snapshot);
   const report: ValidateReport = {
     plugins: snapshot.plugins.map((plugin) => {
       const culprit = blocked.get(plugin.name);
-      const errors = [...plugin.errors.map(errorJson), ...(strayErrorsOf.get(plugin.name) ?? [])];
+      const errors = [...plugin.errors.map(errorJson), ...(errorsOf.get(plugin.name) ?? []).map(({ code, message }) => ({ code, message }))];
       if (culprit !== undefined) {
         errors.push({
           code: 'DEPENDENCY_FAILED',
@@ -71,7 +59,7 @@ export async function validateCommand(args: string[]): Promise<number> {
       return { name: plugin.name, version: plugin.version, valid: plugin.state !== 'invalid' && culprit === undefined, errors };
     }),
     order: validBootOrder(host, snapshot),
-    problems: [...host.problems.map(problemJson), ...strayProblems],
+    problems: [...host.problems.map(problemJson), ...unowned.map(problemJson)],
   };
   if (values.json) print(JSON.stringify(report), out);
   else printReport(report);

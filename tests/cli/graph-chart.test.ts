@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, cli, killAll } from '../fixtures/cli/run-cli.ts';
-import { graphToMermaid } from '../../src/cli/graph.ts';
+import { graphToDot, graphToMermaid } from '../../src/cli/graph.ts';
 
 interface GraphJson {
   nodes: Array<{ name: string; version: string | null; valid: boolean; missing?: boolean }>;
@@ -119,7 +119,37 @@ describe('plugin-factory graph', () => {
 describe('plugin-factory chart', () => {
   it("mermaid: a label shows an invalid plugin's name as written, entity codes and markup included", () => {
     const mermaid = graphToMermaid({ nodes: [{ name: '#quot;<br>"x"', version: null, valid: false }], edges: [] });
-    expect(mermaid).toContain('n0["#35;quot;#lt;br#gt;#quot;x#quot; (invalid)"]:::invalid');
+    expect(mermaid).toContain('n0["#35;quot;#60;br#62;#34;x#34; (invalid)"]:::invalid');
+  });
+
+  it('mermaid: a name can neither open a markdown string (a leading `), nor bring a directive (%%{init}%%), nor an HTML entity', () => {
+    const names = ['`md`', "%%{init: {'theme':'forest'}}%%", '&amp;'];
+    const mermaid = graphToMermaid({ nodes: names.map((name) => ({ name, version: null, valid: false })), edges: [] });
+    const labels = mermaid.split('\n').filter((line) => /^ {2}n\d/.test(line));
+    expect(labels).toEqual([
+      '  n0["#96;md#96; (invalid)"]:::invalid',
+      "  n1[\"#37;#37;{init: {'theme':'forest'}}#37;#37; (invalid)\"]:::invalid",
+      '  n2["#38;amp; (invalid)"]:::invalid',
+    ]);
+    expect(mermaid).not.toMatch(/[`%&]/);
+  });
+
+  it('dot: a name holding an HTML entity is shown as written', () => {
+    const dot = graphToDot({ nodes: [{ name: '&lt;x', version: null, valid: false }], edges: [] });
+    expect(dot).toContain('"&lt;x" [label="&amp;lt;x (invalid)"');
+  });
+
+  it('a value option given twice is a usage error (exit 2), in graph, chart, test and run alike', async () => {
+    const twice = [
+      ['graph', `${FIXTURES}/good`, '--format', 'json', '--format=dot'],
+      ['chart', '--machine', 'manager', '--machine', 'lifecycle'],
+      ['test', `${FIXTURES}/good`, '--cover=simple', '--cover', 'transitions'],
+      ['run', `${FIXTURES}/good`, '--dashboard', '--dashboard=0'],
+    ];
+    for (const args of twice) {
+      const { code, stdout } = await cli(args);
+      expect([args[0], code, stdout]).toEqual([args[0], 2, '']);
+    }
   });
 
   it('mermaid (the default): the lifecycle chart', async () => {

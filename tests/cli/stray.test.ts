@@ -188,9 +188,15 @@ describe('errors outside any hook', () => {
     expect(byName['zeta']).toMatchObject({ valid: false, errors: [{ code: 'UNCAUGHT_ERROR' }] });
     expect(byName['app']).toMatchObject({ valid: false, errors: [{ code: 'DEPENDENCY_FAILED' }] });
     expect(report.order).toEqual([]);
-    const graph = await cli(['graph', dir]);
+    const graph = await cli(['graph', dir, '--format=json']);
     expect(graph.code).toBe(1);
     expect(graph.stderr).toContain('UNCAUGHT_ERROR');
+    // The graph marks it invalid, as validate does.
+    const nodes = (JSON.parse(graph.stdout) as { nodes: Array<{ name: string; valid: boolean }> }).nodes;
+    expect(nodes.map((node) => [node.name, node.valid]).sort()).toEqual([
+      ['app', true],
+      ['zeta', false],
+    ]);
   });
 
   it('graph: a rejection at import is told naming its plugin, its secret scrubbed, as validate tells it', async () => {
