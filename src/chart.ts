@@ -13,6 +13,8 @@ export interface ChartTransition {
 
 export interface ChartJson {
   id: string;
+  /** The path of the state the chart starts in. */
+  initial: string | null;
   states: Array<{ id: string; path: string; type: string; initial: string | null; description: string | null }>;
   transitions: ChartTransition[];
 }
@@ -76,7 +78,8 @@ export function chartToJson(machine: AnyStateMachine): ChartJson {
     for (const child of children(node)) visit(child);
   };
   visit(machine.root);
-  return { id: machine.id, states, transitions: chartTransitions(machine) };
+  const start = machine.root.initial?.target?.[0];
+  return { id: machine.id, initial: start ? pathOf(start) : null, states, transitions: chartTransitions(machine) };
 }
 
 const mermaidId = (path: string) => path.replace(/\./g, '_');

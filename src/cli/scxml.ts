@@ -3,7 +3,8 @@
  * src/chart.ts does: states nest, compound states name their `initial`, final states are
  * `<final>`, parallel ones `<parallel>`; each transition is `<transition event cond target>`
  * (eventless for `always`, targetless for self-handled events). Delayed transitions keep their
- * XState event name and get the matching `<send delay>` on entry; invoked actors become
+ * XState event name and get the matching `<send delay>` on entry, cancelled on exit (a named
+ * delay is a `<data>` of the data model); invoked actors become
  * `<invoke>`. State ids are the dotted state paths used in snapshots.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
@@ -24,6 +25,9 @@ function guardName(guard: unknown): string | null {
 }
 
 const children = (node: AnyStateNode) => Object.values(node.states) as AnyStateNode[];
+
+/** The data-model name of a delay that is not a number: its name in the machine's `delays`. */
+const delayName = (delay: unknown) => (typeof delay === 'string' ? delay : 'delay');
 
 export function chartToScxml(machine: AnyStateMachine): string {
   const root = machine.root;
@@ -52,6 +56,22 @@ export function chartToScxml(machine: AnyStateMachine): string {
   lines.push(
     `<scxml xmlns="${SCXML_NS}" version="1.0" name="${attr(machine.id)}"${topInitial ? ` initial="${attr(idOf(topInitial))}"` : ''}>`,
   );
+  // A named delay is computed by the machine from its context (the retry backoff): it is declared
+  // here, for whoever runs the chart to set before the state that waits for it is entered.
+  const named = new Set<string>();
+  const collect = (node: AnyStateNode) => {
+    for (const delayed of node.after) if (typeof delayed.delay !== 'number') named.add(delayName(delayed.delay));
+    for (const child of children(node)) collect(child);
+  };
+  collect(root);
+  if (named.size > 0) {
+    lines.push('  <datamodel>');
+    for (const name of named) {
+      lines.push(`    ${comment(`${name}: the delay the machine computes from its context when the state that waits for it is entered`)}`);
+      lines.push(`    <data id="${attr(name)}"/>`);
+    }
+    lines.push('  </datamodel>');
+  }
 
   const transitionsOf = (node: AnyStateNode, indent: string) => {
     const lists = [...node.transitions.values(), node.always ?? []];
@@ -87,18 +107,20 @@ export function chartToScxml(machine: AnyStateMachine): string {
     const initial = node.type === 'compound' ? initialOf(node) : undefined;
     lines.push(`${indent}<${tag} id="${id}"${initial ? ` initial="${attr(idOf(initial))}"` : ''}>`);
     const inner = `${indent}  `;
-    // Guarded delayed transitions share one timer: one <send> per delayed event.
+    // Guarded delayed transitions share one timer: one <send> per delayed event, cancelled when
+    // the state is left (as XState cancels its timer), so a later entry never meets an old one.
     const delays = [...new Map(node.after.map((delayed) => [delayed.eventType, delayed] as const)).values()];
     if (delays.length > 0) {
+      const sendIds = delays.map((_, index) => attr(`${idOf(node)}.after.${index}`));
       lines.push(`${inner}<onentry>`);
-      for (const delayed of delays) {
-        const delay =
-          typeof delayed.delay === 'number'
-            ? `delay="${delayed.delay}ms"`
-            : `delayexpr="${attr(typeof delayed.delay === 'string' ? delayed.delay : 'delay')}"`;
-        lines.push(`${inner}  <send event="${attr(delayed.eventType)}" ${delay}/>`);
+      for (const [index, delayed] of delays.entries()) {
+        const delay = typeof delayed.delay === 'number' ? `delay="${delayed.delay}ms"` : `delayexpr="${attr(delayName(delayed.delay))}"`;
+        lines.push(`${inner}  <send id="${sendIds[index]}" event="${attr(delayed.eventType)}" ${delay}/>`);
       }
       lines.push(`${inner}</onentry>`);
+      lines.push(`${inner}<onexit>`);
+      for (const id of sendIds) lines.push(`${inner}  <cancel sendid="${id}"/>`);
+      lines.push(`${inner}</onexit>`);
     }
     for (const invoke of node.invoke) {
       const src = typeof invoke.src === 'string' ? invoke.src : invoke.id;

@@ -108,12 +108,14 @@ Exit codes: 0 every plugin is valid, 1 a plugin is invalid or the host has probl
 `;
 
 export const CHART_USAGE = `Usage: plugin-factory chart [--format mermaid|json|scxml] [--machine lifecycle|manager]
+                             [--verbose]
 
 Prints a statechart from its definition.
 
 Options:
   --format      mermaid (default), json or scxml.
   --machine     lifecycle (default): one plugin's lifecycle; manager: the host.
+  --verbose     Print stack traces of unexpected errors.
   -h, --help    Show this help.
 `;
 

@@ -67,7 +67,10 @@ export type LiveMessage =
 /** `/api/chart`: the lifecycle chart, from its definition, with a drawing of it. */
 export interface DashboardChart {
   id: string;
+  /** The path of the state the chart starts in. */
+  initial: string | null;
   states: Array<{ id: string; path: string; type: string; initial: string | null; description: string | null }>;
+  /** `source` is the machine's id for a transition of the root (taken in every state); `event` is '' for an eventless one. */
   transitions: Array<{ source: string; target: string | null; event: string; guard: string | null }>;
   /** SVG markup; each state is a `g[data-state="path"]`, each transition a `g[data-source][data-target]`. */
   svg: string;

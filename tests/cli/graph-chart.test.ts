@@ -163,11 +163,11 @@ describe('plugin-factory chart', () => {
   it('json: states and transitions, for either machine', async () => {
     const lifecycle = await cli(['chart', '--format', 'json']);
     expect(lifecycle.code).toBe(0);
-    const chart = JSON.parse(lifecycle.stdout) as { id: string; states: Array<{ path: string }>; transitions: unknown[] };
-    expect(chart.id).toBe('plugin');
+    const chart = JSON.parse(lifecycle.stdout) as { id: string; initial: string; states: Array<{ path: string }>; transitions: unknown[] };
+    expect([chart.id, chart.initial]).toEqual(['plugin', 'validating']);
     expect(chart.states.map((s) => s.path)).toEqual(expect.arrayContaining(['validating', 'invalid', 'running', 'failed.retrying']));
-    const manager = JSON.parse((await cli(['chart', '--format', 'json', '--machine', 'manager'])).stdout) as { id: string };
-    expect(manager.id).toBe('manager');
+    const manager = JSON.parse((await cli(['chart', '--format', 'json', '--machine', 'manager'])).stdout) as { id: string; initial: string };
+    expect([manager.id, manager.initial]).toEqual(['manager', 'idle']);
   });
 
   it('scxml: well-formed, states nested, every transition target and initial state declared', async () => {
@@ -187,6 +187,16 @@ describe('plugin-factory chart', () => {
         expect(elements.filter((e) => e.tag === 'final').map((e) => e.attrs['id']).sort()).toEqual(['disposed', 'invalid']);
         expect(elements).toContainEqual({ tag: 'transition', attrs: { event: 'plugin.stop', target: 'stopping' } });
         expect(stdout).toMatch(/<state id="failed" initial="failed\.deciding">[\s\S]*<state id="failed\.retrying">/);
+        // The retry's timer is cancelled when failed.retrying is left, as XState cancels it, and
+        // its delay is a name the data model declares.
+        const sends = elements.filter((e) => e.tag === 'send');
+        expect(sends.length).toBeGreaterThan(0);
+        const cancelled = new Set(elements.filter((e) => e.tag === 'cancel').map((e) => e.attrs['sendid']));
+        const data = new Set(elements.filter((e) => e.tag === 'data').map((e) => e.attrs['id']));
+        for (const send of sends) {
+          expect(cancelled, `cancel of ${send.attrs['id']}`).toContain(send.attrs['id']);
+          if (send.attrs['delayexpr'] !== undefined) expect(data).toContain(send.attrs['delayexpr']);
+        }
       }
     }
   });
