@@ -58,7 +58,9 @@ export async function graphCommand(args: string[]): Promise<number> {
 }
 
 const label = (node: GraphNode): string =>
-  node.missing ? `${node.name} (missing)` : `${node.name}${node.version ? ` ${node.version}` : ''}${node.valid ? '' : ' (invalid)'}`;
+  node.missing
+    ? `${node.name} (${node.optional ? 'absent, optional' : 'missing'})`
+    : `${node.name}${node.version ? ` ${node.version}` : ''}${node.valid ? '' : ' (invalid)'}`;
 
 /** Mermaid `flowchart`; node ids are generated, since plugin names may hold `--`. */
 export function graphToMermaid(graph: HostGraph): string {
@@ -69,7 +71,7 @@ export function graphToMermaid(graph: HostGraph): string {
   const text = (value: string) => value.replace(/[#"<>`%&]/g, (c) => `#${c.charCodeAt(0)};`);
   const lines = ['flowchart LR'];
   for (const node of graph.nodes) {
-    const cls = node.missing ? ':::missing' : node.valid ? '' : ':::invalid';
+    const cls = node.missing ? (node.optional ? ':::absent' : ':::missing') : node.valid ? '' : ':::invalid';
     lines.push(`  ${ids.get(node.name)}["${text(label(node))}"]${cls}`);
   }
   for (const edge of graph.edges) {
@@ -77,6 +79,7 @@ export function graphToMermaid(graph: HostGraph): string {
   }
   lines.push('  classDef invalid fill:#fdd,stroke:#c00,color:#900');
   lines.push('  classDef missing fill:#fff,stroke:#c00,stroke-dasharray:4 3,color:#900');
+  lines.push('  classDef absent fill:#fff,stroke:#999,stroke-dasharray:4 3,color:#666');
   return `${lines.join('\n')}\n`;
 }
 
@@ -88,7 +91,9 @@ export function graphToDot(graph: HostGraph): string {
   const lines = ['digraph plugins {', '  rankdir=LR;', '  node [shape=box];'];
   for (const node of graph.nodes) {
     const style = node.missing
-      ? ', style=dashed, color=red, fontcolor=red'
+      ? node.optional
+        ? ', style=dashed, color=gray, fontcolor=gray'
+        : ', style=dashed, color=red, fontcolor=red'
       : node.valid
         ? ''
         : ', style=filled, fillcolor="#ffdddd", color=red';

@@ -13,6 +13,8 @@ export interface GraphNode {
   valid: boolean;
   /** Set on a dependency that no loaded plugin provides. */
   missing?: true;
+  /** Set on such a dependency when only optional edges lead to it: its absence is no error. */
+  optional?: true;
 }
 
 export interface GraphEdge {
@@ -33,15 +35,24 @@ interface Dependencies {
   optional: string[];
 }
 
-/** Required and optional dependencies of every plugin whose manifest parses, by plugin name. */
+/** The keys of a manifest's dependency map as written, when it is an object. */
+function keysOf(map: unknown): string[] {
+  return typeof map === 'object' && map !== null && !Array.isArray(map) ? Object.keys(map) : [];
+}
+
+/**
+ * Required and optional dependencies of every plugin, by plugin name: as the manifest declares
+ * them, and as written when another part of it is wrong (a bad version does not hide its edges).
+ */
 function dependenciesByName(host: LoadedHost): Map<string, Dependencies> {
   const out = new Map<string, Dependencies>();
   for (const definition of host.definitions) {
     const parsed = Manifest.safeParse(definition.manifest);
-    if (!parsed.success) continue;
-    const requires = Object.keys(parsed.data.dependencies ?? {});
-    const optional = Object.keys(parsed.data.optionalDependencies ?? {}).filter((dep) => !requires.includes(dep));
-    out.set(parsed.data.name, { requires, optional });
+    const manifest = parsed.success ? parsed.data : (definition.manifest as { name?: unknown; dependencies?: unknown; optionalDependencies?: unknown } | undefined);
+    if (typeof manifest?.name !== 'string') continue;
+    const requires = keysOf(manifest.dependencies);
+    const optional = keysOf(manifest.optionalDependencies).filter((dep) => !requires.includes(dep));
+    out.set(manifest.name, { requires, optional });
   }
   return out;
 }
@@ -62,7 +73,8 @@ export function hostGraph(host: LoadedHost, snapshot: ManagerSnapshot): HostGrap
   for (const edge of edges) {
     if (known.has(edge.to)) continue;
     known.add(edge.to);
-    nodes.push({ name: edge.to, version: null, valid: false, missing: true });
+    const optional = edges.every((other) => other.to !== edge.to || other.optional);
+    nodes.push({ name: edge.to, version: null, valid: false, missing: true, ...(optional ? { optional: true as const } : {}) });
   }
   return { nodes, edges };
 }

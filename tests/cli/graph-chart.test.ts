@@ -83,6 +83,29 @@ describe('plugin-factory graph', () => {
     expect(good.stdout).toContain(`${goodId('api')} -.-> ${goodId('audit')}`);
   });
 
+  it('an optional dependency nobody provides is drawn absent, not missing; a manifest wrong elsewhere keeps its edges', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-graph-'));
+    try {
+      const plugin = async (name: string, manifest: Record<string, unknown>) => {
+        await mkdir(join(dir, name));
+        await writeFile(join(dir, name, 'plugin.json'), JSON.stringify({ name, version: '1.0.0', ...manifest }));
+        await writeFile(join(dir, name, 'index.mjs'), 'export default { init() {}, start() {}, stop() {} };\n');
+      };
+      await plugin('solo', { optionalDependencies: { maybe: '*' } });
+      await plugin('typo', { version: '1.0', dependencies: { nowhere: '*' } });
+      const graphed = await cli(['graph', dir, '--format', 'json']);
+      const graph = JSON.parse(graphed.stdout) as GraphJson & { nodes: Array<{ optional?: boolean }> };
+      const byName = Object.fromEntries(graph.nodes.map((node) => [node.name, node]));
+      expect(byName['maybe']).toEqual({ name: 'maybe', version: null, valid: false, missing: true, optional: true });
+      expect(byName['nowhere']).toEqual({ name: 'nowhere', version: null, valid: false, missing: true });
+      expect(graph.edges).toEqual(expect.arrayContaining([{ from: 'typo', to: 'nowhere', optional: false }]));
+      const mermaid = (await cli(['graph', dir])).stdout;
+      expect(mermaid).toMatch(/\["maybe \(absent, optional\)"\]:::absent/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an invalid plugin alone (no host problem) still fails the command, as validate does, and says why on stderr', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plugin-factory-graph-'));
     try {
