@@ -25,7 +25,7 @@ export const ERROR_CODES = Object.freeze({
   INVALID_TRANSITION: 'the lifecycle chart does not allow that command in this state',
   PERMISSION_DENIED: "the plugin did not declare what it tried to use, or tried to publish the host's own plugin.… events",
   OPTIONS_INVALID: 'the options given to the engine are malformed',
-  PLUGIN_NOT_FOUND: 'no plugin of that name is registered',
+  PLUGIN_NOT_FOUND: 'no plugin of that name is registered; from the command line, no plugin at all in the folder or host file given',
   INTERNAL_ERROR: "an engine fault (please report it); the host keeps running, or, when the manager actor itself failed, is 'crashed' and takes no command (stop() still stops the plugins)",
   LIMIT_REACHED: "a bounded resource of the host is full (the dashboard's live streams); try again once one is freed",
   UNCAUGHT_ERROR: "plugin code threw or rejected outside any hook (a timer, a promise nobody awaits) with nothing to catch it: the command line reports it; a thrown one stops the host in order",
