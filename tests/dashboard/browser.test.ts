@@ -193,8 +193,11 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.goto(dashboard.url);
     await page.waitForFunction(() => document.getElementById('connection')?.className === 'down');
     expect(await page.$$eval('#plugin-rows tr', (rows) => rows.length)).toBe(0);
+    // It says why: the host's limit.
+    await page.waitForFunction(() => document.getElementById('connection')?.dataset['reason'] === 'LIMIT_REACHED');
     holder.abort();
     await page.waitForFunction(() => document.getElementById('connection')?.className === 'live', undefined, { timeout: 20_000 });
+    expect(await page.$eval('#connection', (status) => (status as HTMLElement).dataset['reason'])).toBeUndefined();
     await page.waitForFunction(() => document.querySelectorAll('#plugin-rows tr').length === 3);
   });
 

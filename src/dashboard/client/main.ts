@@ -321,6 +321,7 @@ function connect(): void {
   source.onopen = () => {
     setText(status, 'live');
     status.className = 'live';
+    delete status.dataset['reason'];
   };
   source.onerror = () => {
     down();
@@ -329,6 +330,7 @@ function connect(): void {
     if (source.readyState === EventSource.CLOSED) {
       clearInterval(watchdog);
       setTimeout(connect, RETRY_CLOSED_MS);
+      void refusedBecause(status);
     }
   };
   for (const type of ['snapshot', 'plugins', 'inspection', 'heartbeat'] as const) {
@@ -349,6 +351,18 @@ function connect(): void {
       receive(message);
     });
   }
+}
+
+/**
+ * Why the stream was refused, which EventSource does not tell: a HEAD of it gets the same answer.
+ * The host's limit of live streams is said (`data-reason` holds the code); anything else stays
+ * `reconnecting…`.
+ */
+async function refusedBecause(status: HTMLElement): Promise<void> {
+  const response = await fetch('/api/events', { method: 'HEAD' }).catch(() => null);
+  if (response?.status !== 503 || status.className !== 'down') return;
+  status.dataset['reason'] = 'LIMIT_REACHED';
+  setText(status, 'reconnecting… (the host serves no more pages at once; close one)');
 }
 
 async function loadChart(): Promise<void> {
