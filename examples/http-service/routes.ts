@@ -124,11 +124,16 @@ function matchSegments(pattern: string[], path: string[]): Record<string, string
 
 const topState = (state: string) => state.split('.')[0]!;
 
+/** States a plugin leaves only when told to (`retryPlugin`, a reload): nobody waits for it there. */
+const DOWN: ReadonlySet<string> = new Set(['failed.halted', 'invalid']);
+
 export class RouteTable {
   /** Per plugin, in the order of the last collection (dependency order). */
   private entries = new Map<string, Entry>();
   /** Top-level state of each plugin, kept current by `manager.subscribe`. */
   private readonly states = new Map<string, string>();
+  /** Plugins in a state of DOWN: their requests are answered at once. */
+  private readonly down = new Set<string>();
   /** Bumped each time a plugin enters `running`: a collection started before is stale for it. */
   private readonly generations = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -143,7 +148,13 @@ export class RouteTable {
   attach(): void {
     for (const plugin of this.options.manager.getSnapshot().plugins) this.states.set(plugin.name, topState(plugin.state));
     const subscription = this.options.manager.subscribe((change) => {
-      if (change.type === 'plugin.changed') this.onState(change.name, topState(change.state));
+      if (change.type !== 'plugin.changed') return;
+      // Failed for good (its retries spent): whoever waits for it is answered now, not after holdMs.
+      if (DOWN.has(change.state)) {
+        this.down.add(change.name);
+        this.wake(change.name);
+      } else this.down.delete(change.name);
+      this.onState(change.name, topState(change.state));
     });
     this.unsubscribe = () => subscription.unsubscribe();
   }
@@ -239,12 +250,12 @@ export class RouteTable {
 
   /**
    * Waits until `plugin` serves again; false after `holdMs`, when `signal` aborts, when the plugin
-   * is unloaded or when the table closes.
+   * is unloaded or has failed for good (`failed.halted`: at once), or when the table closes.
    */
   async hold(plugin: string, signal: AbortSignal): Promise<boolean> {
     if (this.serving(plugin)) return true;
     this.stats.held += 1;
-    if (this.closed || signal.aborted || !this.entries.has(plugin)) {
+    if (this.closed || signal.aborted || !this.entries.has(plugin) || this.down.has(plugin)) {
       this.stats.unavailable += 1;
       return false;
     }

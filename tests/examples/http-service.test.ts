@@ -10,10 +10,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/index.ts';
-import type { PluginDefinition } from '../../src/index.ts';
+import type { PluginContext, PluginDefinition, PluginHooks } from '../../src/index.ts';
 import { EXAMPLE_SCENARIO, restartUnderLoad, send } from '../../examples/http-service/load.ts';
 import type { Answer } from '../../examples/http-service/load.ts';
 import { examplePlugins } from '../../examples/http-service/plugins/index.ts';
+import { greeterPlugin } from '../../examples/http-service/plugins/greeter.ts';
 import { RouteTable } from '../../examples/http-service/routes.ts';
 import { startHttpService } from '../../examples/http-service/service.ts';
 import type { HttpService, HttpServiceOptions } from '../../examples/http-service/service.ts';
@@ -120,6 +121,23 @@ describe('examples/http-service: restarts under load', () => {
     const answer = await pending;
     expect(answer.status).toBe(200);
     expect(json(answer)).toEqual({ message: 'Hello, held!' });
+  });
+
+  it('answers at once, 503, for a plugin that failed for good (failed.halted), and a request already waiting too', async () => {
+    let starts = 0;
+    const hooks = greeterPlugin.module as PluginHooks;
+    const flaky: PluginDefinition = {
+      ...greeterPlugin,
+      module: { ...hooks, start: async (ctx: PluginContext) => (++starts > 1 ? Promise.reject(new Error('down for good')) : hooks.start(ctx)) },
+    };
+    const service = await start({ holdMs: 60_000, plugins: examplePlugins().map((plugin) => (plugin === greeterPlugin ? flaky : plugin)) });
+    await service.manager.stopPlugin('greeter');
+    const waiting = get(service, 'api/hello');
+    expect(await eventually(async () => service.routes.stats.held, (held) => held === 1)).toBe(1);
+    await service.manager.startPlugin('greeter').catch(() => undefined);
+    expect(pluginOf(service.manager, 'greeter').state).toBe('failed.halted');
+    const [early, late] = await Promise.all([waiting, get(service, 'api/hello')]);
+    expect([early.status, late.status, late.headers['retry-after']]).toEqual([503, 503, '1']);
   });
 
   it('answers 503 with retry-after when the plugin does not come back within holdMs', async () => {
