@@ -3,7 +3,7 @@
  * aggregates their health, and the server keeps answering — with zero failed requests — while
  * plugins restart under a bounded loopback load.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
@@ -300,6 +300,21 @@ describe('examples/http-service: routes from plugins', () => {
     expect((await get(service, 'api/hello')).status).toBe(404);
     expect(performance.now() - started).toBeLessThan(1000);
     expect(service.routes.describe()['greeter']).toBeUndefined();
+  });
+
+  it('a user whose write failed is not kept: the POST fails and the list does not show it, and the next one takes its id', async () => {
+    const dataDir = await tempDir();
+    const service = await start({ dataDir });
+    expect((await post(service, 'api/users', { name: 'first' })).status).toBe(201);
+    // The store's file becomes a folder holding a file: the next write cannot replace it.
+    const file = join(dataDir, 'store.json');
+    await rm(file);
+    await mkdir(file);
+    await writeFile(join(file, 'in-the-way'), '');
+    expect((await post(service, 'api/users', { name: 'lost' })).status).toBe(500);
+    expect((json(await get(service, 'api/users')) as { users: Array<{ id: number; name: string }> }).users.map(({ id, name }) => [id, name])).toEqual([[1, 'first']]);
+    await rm(file, { recursive: true });
+    expect(json(await post(service, 'api/users', { name: 'second' }))).toMatchObject({ id: 2, name: 'second' });
   });
 
   it('keeps users and stats data in ctx.store across a restart of the whole host', async () => {

@@ -17,21 +17,17 @@ const COUNTS_KEY = 'counts';
 
 const stats = definePlugin(() => {
   let counts: Counts = { greetings: 0, usersCreated: 0, starts: {} };
-  let received = 0;
   return {
     init() {},
     async start(ctx) {
       counts = (await ctx.store.get<Counts>(COUNTS_KEY)) ?? { greetings: 0, usersCreated: 0, starts: {} };
       ctx.events.subscribe('greeter.greeted', () => {
-        received += 1;
         counts.greetings += 1;
       });
       ctx.events.subscribe('users.created', () => {
-        received += 1;
         counts.usersCreated += 1;
       });
       ctx.events.subscribe<{ name: string }>('plugin.*.running', ({ payload }) => {
-        received += 1;
         counts.starts[payload.name] = (counts.starts[payload.name] ?? 0) + 1;
       });
       contributeRoutes(ctx, ({ prefix }) => [{ method: 'GET', path: `${prefix}/stats`, handler: () => ({ body: counts }) }]);
@@ -40,7 +36,7 @@ const stats = definePlugin(() => {
       await ctx.store.set(COUNTS_KEY, counts);
     },
     health() {
-      return { status: 'healthy', components: { events: { status: 'healthy', message: `${received} received since start` } } };
+      return { status: 'healthy', components: { events: { status: 'healthy', message: 'counting from the event bus' } } };
     },
   };
 });

@@ -55,8 +55,8 @@ const users = definePlugin(() => ({
   stop() {},
   async health(ctx) {
     // The health check has a scope of its own, so it asks for the service afresh.
-    const count = await ctx.services.get(RecordsService).count(COLLECTION);
-    return { status: 'healthy', components: { records: { status: 'healthy', message: `${count} users` } } };
+    await ctx.services.get(RecordsService).count(COLLECTION);
+    return { status: 'healthy', components: { records: { status: 'healthy', message: 'the store answers' } } };
   },
 }));
 
