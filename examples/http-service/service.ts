@@ -20,7 +20,6 @@ import { BadPath, ROUTES_HOOK, RouteTable, isRevoked } from './routes.ts';
 import type { Method, PluginRoutes, RoutesArg } from './routes.ts';
 
 export const API_PREFIX = '/api';
-const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE'] satisfies Method[];
 /** Paths the host answers itself. */
 const HOST_PATHS: readonly string[] = ['/', '/health', '/metrics'];
 /** Methods a request may be replayed with when its handler was revoked under it. */
@@ -128,16 +127,20 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
 
   let inFlight = 0;
   let drained: (() => void) | null = null;
+  let closing: Promise<ManagerSnapshot> | null = null;
+  // Once the service is closing, an answer closes its connection rather than inviting the next request.
+  const reply = (res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}) =>
+    send(res, status, payload, closing ? { ...headers, connection: 'close' } : headers);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, signal: AbortSignal) {
     const method = req.method ?? 'GET';
     if (HOST_PATHS.includes(path) && method !== 'GET' && method !== 'HEAD') {
-      return send(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      return reply(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
     }
     const read = method === 'GET' || method === 'HEAD'; // HEAD: the same answer, its body left out by Node
     if (path === '/' && read) {
       const snapshot = manager.getSnapshot();
-      return send(res, 200, {
+      return reply(res, 200, {
         service: 'http-service',
         state: snapshot.state,
         plugins: Object.fromEntries(snapshot.plugins.map((p) => [p.name, p.state])),
@@ -146,36 +149,39 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
     }
     if (path === '/health' && read) {
       const health = manager.health();
-      return send(res, health.status === 'unhealthy' ? 503 : 200, health);
+      return reply(res, health.status === 'unhealthy' ? 503 : 200, health);
     }
     if (path === '/metrics' && read) {
-      return send(res, 200, manager.metrics(), { 'content-type': PROMETHEUS_CONTENT_TYPE });
+      return reply(res, 200, manager.metrics(), { 'content-type': PROMETHEUS_CONTENT_TYPE });
     }
-    if (!METHODS.includes(method)) return send(res, 405, { error: 'method not allowed' }, { allow: METHODS.join(', ') });
+    // HEAD is a GET whose body Node leaves out. Any other method is matched as it is: a path no
+    // route has is 404 whatever the method, and one with routes is 405 naming theirs.
+    const routeMethod = method === 'HEAD' ? 'GET' : method;
+    const allowOf = (allow: Method[]) => (allow.includes('GET') ? [...allow, 'HEAD'] : allow).join(', ');
     // Routed before the body is read: a request for no route is 404 (or 405), whatever its body.
-    const routed = routes.match(method, path);
-    if (routed.kind === 'not-found') return send(res, 404, { error: 'not found', path });
-    if (routed.kind === 'method-not-allowed') return send(res, 405, { error: 'method not allowed' }, { allow: routed.allow.join(', ') });
-    const body = method === 'POST' || method === 'PUT' ? await readJson(req) : undefined;
+    const routed = routes.match(routeMethod, path);
+    if (routed.kind === 'not-found') return reply(res, 404, { error: 'not found', path });
+    if (routed.kind === 'method-not-allowed') return reply(res, 405, { error: 'method not allowed' }, { allow: allowOf(routed.allow) });
+    const body = routeMethod === 'POST' || routeMethod === 'PUT' ? await readJson(req) : undefined;
 
     for (let attempt = 1; ; attempt++) {
-      const match = routes.match(method, path);
-      if (match.kind === 'not-found') return send(res, 404, { error: 'not found', path });
-      if (match.kind === 'method-not-allowed') return send(res, 405, { error: 'method not allowed' }, { allow: match.allow.join(', ') });
+      const match = routes.match(routeMethod, path);
+      if (match.kind === 'not-found') return reply(res, 404, { error: 'not found', path });
+      if (match.kind === 'method-not-allowed') return reply(res, 405, { error: 'method not allowed' }, { allow: allowOf(match.allow) });
       if (!match.serving) {
         // Its plugin is restarting: wait for it, then match again (the fresh handler may differ).
         if (attempt < MAX_ATTEMPTS && (await routes.hold(match.plugin, signal))) continue;
-        return send(res, 503, { error: 'unavailable', plugin: match.plugin }, { 'retry-after': '1' });
+        return reply(res, 503, { error: 'unavailable', plugin: match.plugin }, { 'retry-after': '1' });
       }
       try {
-        const answer = await match.route.handler({ method: method as Method, path, params: match.params, query, body, signal });
-        return send(res, answer.status ?? 200, answer.body, answer.headers);
+        const answer = await match.route.handler({ method: routeMethod as Method, path, params: match.params, query, body, signal });
+        return reply(res, answer.status ?? 200, answer.body, answer.headers);
       } catch (error) {
         // Its plugin left running while the handler ran; a request that may be repeated is held and replayed.
-        if (isRevoked(error) && IDEMPOTENT.includes(method) && attempt < MAX_ATTEMPTS) continue;
+        if (isRevoked(error) && IDEMPOTENT.includes(routeMethod) && attempt < MAX_ATTEMPTS) continue;
         const code = isPluginFactoryError(error) ? error.code : undefined;
         logger.error({ plugin: match.plugin, path, code, error: error instanceof Error ? error.message : String(error) }, 'route failed');
-        return send(res, 500, { error: 'internal error', plugin: match.plugin, ...(code ? { code } : {}) });
+        return reply(res, 500, { error: 'internal error', plugin: match.plugin, ...(code ? { code } : {}) });
       }
     }
   }
@@ -192,18 +198,21 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
     try {
       // Node's parser accepts targets no URL parser does (`//`, `//a:b@/`), and a URL parser
       // reads `//host/path` as another host: a target must be a path, or it is the client's error.
+      // A backslash is no character of a request target, and a URL parser reads it as `/`
+      // (`/\evil.example/…` would be another host).
       const target = req.url ?? '/';
-      if (!target.startsWith('/') || target.startsWith('//')) throw new Error('not a path');
+      if (!target.startsWith('/') || target.startsWith('//') || target.includes('\\')) throw new Error('not a path');
       url = new URL(target, 'http://localhost');
     } catch {
-      send(res, 400, { error: 'the request target is not a valid URL path' });
+      reply(res, 400, { error: 'the request target is not a valid URL path' });
       return;
     }
     dispatch(req, res, url.pathname, url.searchParams, controller.signal).catch((error: unknown) => {
-      if (error instanceof HttpError) return send(res, error.status, { error: error.message });
-      if (error instanceof BadPath) return send(res, 400, { error: error.message });
+      // A body refused half-read leaves the rest of it on the connection: it closes after the answer.
+      if (error instanceof HttpError) return reply(res, error.status, { error: error.message }, error.status === 413 ? { connection: 'close' } : {});
+      if (error instanceof BadPath) return reply(res, 400, { error: error.message });
       logger.error({ error: error instanceof Error ? error.message : String(error) }, 'request failed');
-      send(res, 500, { error: 'internal error' });
+      reply(res, 500, { error: 'internal error' });
     });
   });
   try {
@@ -216,7 +225,6 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
   }
   const { port } = server.address() as AddressInfo;
 
-  let closing: Promise<ManagerSnapshot> | null = null;
   const close = () =>
     (closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

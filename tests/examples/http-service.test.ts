@@ -213,7 +213,7 @@ describe('examples/http-service: routes from plugins', () => {
     expect((await get(service, 'api/nothing')).status).toBe(404);
     const wrong = await send(service.url, { method: 'POST', path: 'api/hello' });
     expect(wrong.status).toBe(405);
-    expect(wrong.headers['allow']).toBe('GET');
+    expect(wrong.headers['allow']).toBe('GET, HEAD');
     expect((await post(service, 'api/users', { name: '' })).status).toBe(400);
     expect((await get(service, 'api/users/zero')).status).toBe(400);
     expect((await get(service, 'api/users/99')).status).toBe(404);
@@ -223,7 +223,7 @@ describe('examples/http-service: routes from plugins', () => {
   it('answers a request target no URL parser takes, and a bad percent-escape, with 400, and serves on', async () => {
     const service = await start();
     const port = Number(new URL(service.url).port);
-    for (const target of ['//', '//a:b@/', '//evil.example/api/hello/ada', '/api/hello/%E0%A4%A']) {
+    for (const target of ['//', '//a:b@/', '//evil.example/api/hello/ada', '/\\evil.example/api/hello/ada', '/\\/api/users', '/api/hello/%E0%A4%A']) {
       const head = await new Promise<string>((resolve, reject) => {
         const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
         let text = '';
@@ -252,6 +252,32 @@ describe('examples/http-service: routes from plugins', () => {
     expect(await raw('POST', 'health')).toBe(405);
     expect(await raw('HEAD', 'health')).toBe(200);
     expect(await raw('HEAD', 'metrics')).toBe(200);
+    // HEAD is a plugin's GET route too; any other method is 404 where no route is, 405 where one is.
+    expect(await raw('HEAD', 'api/hello/ada')).toBe(200);
+    expect(await raw('PATCH', 'api/nowhere')).toBe(404);
+    expect(await raw('OPTIONS', 'api/users')).toBe(405);
+  });
+
+  it('a 405 names the methods of that path, and a body refused as too large closes its connection', async () => {
+    const service = await start();
+    const allowed = await send(service.url, { method: 'PATCH', path: 'api/users' });
+    expect([allowed.status, allowed.headers['allow']]).toEqual([405, 'GET, POST, HEAD']);
+    const port = Number(new URL(service.url).port);
+    // A 10 MiB body, then a second request on the same connection: the 413 closes it instead of
+    // leaving the second one unanswered behind the rest of the body.
+    const closed = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`);
+        socket.write(Buffer.alloc(256 * 1024, 0x20));
+      });
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      socket.on('error', () => resolve(text));
+      socket.on('close', () => resolve(text));
+      setTimeout(() => reject(new Error(`the connection stayed open: ${text.split('\r\n')[0]}`)), 5000).unref();
+    });
+    expect(closed.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(closed).toMatch(/^connection: close$/im);
   });
 
   it('holds requests during a reload, as during a restart (the routes of a plugin being reloaded do not go)', async () => {
@@ -280,6 +306,23 @@ describe('examples/http-service: routes from plugins', () => {
     const answer = await pending;
     expect(answer.status).toBe(503);
     expect((await closing).plugins.every((p) => p.state === 'stopped')).toBe(true);
+  });
+
+  it('at shutdown, an answer on a kept-alive connection says the connection closes', async () => {
+    const service = await startHttpService({ logger: silentLogger, holdMs: 5000, drainMs: 200 });
+    await service.manager.stopPlugin('greeter');
+    const port = Number(new URL(service.url).port);
+    let text = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /api/hello HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => undefined);
+    await eventually(async () => service.routes.stats.held, (held) => held === 1);
+    const closing = service.close();
+    await eventually(async () => text, (got) => got.includes('\r\n\r\n'));
+    socket.destroy();
+    await closing;
+    expect(text.split('\r\n')[0]).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(text).toMatch(/^connection: close$/im);
   });
 
   it('a port already in use rejects with EADDRINUSE after stopping the plugins it booted', async () => {
