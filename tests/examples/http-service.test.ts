@@ -216,6 +216,7 @@ describe('examples/http-service: routes from plugins', () => {
     expect(wrong.headers['allow']).toBe('GET, HEAD');
     expect((await post(service, 'api/users', { name: '' })).status).toBe(400);
     expect((await get(service, 'api/users/zero')).status).toBe(400);
+    for (const id of ['1.0', '0x1', '01', '+1', '%201']) expect([id, (await get(service, `api/users/${id}`)).status]).toEqual([id, 400]);
     expect((await get(service, 'api/users/99')).status).toBe(404);
     expect((await post(service, 'api/users', { name: 'x'.repeat(70 * 1024) })).status).toBe(413);
   });

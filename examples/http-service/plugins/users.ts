@@ -26,8 +26,10 @@ const users = definePlugin(() => ({
         method: 'GET',
         path: `${prefix}/users/:id`,
         handler: async ({ params }) => {
-          const id = Number(params['id']);
-          if (!Number.isSafeInteger(id) || id < 1) return { status: 400, body: { error: 'id must be a positive integer' } };
+          // Written as the store gives ids (`7`): `07`, `7.0`, `0x7` or ` 7` name no user.
+          const text = params['id'] ?? '';
+          const id = /^[1-9][0-9]{0,14}$/.test(text) ? Number(text) : NaN;
+          if (Number.isNaN(id)) return { status: 400, body: { error: 'id must be a positive integer' } };
           const user = await records.get(COLLECTION, id);
           return user ? { body: user } : { status: 404, body: { error: 'no such user', id } };
         },
@@ -37,7 +39,7 @@ const users = definePlugin(() => ({
         path: `${prefix}/users`,
         handler: async ({ body }) => {
           const name = (body as { name?: unknown } | undefined)?.name;
-          if (typeof name !== 'string' || name.trim() === '' || name.length > MAX_NAME) {
+          if (typeof name !== 'string' || name.trim() === '' || name.trim().length > MAX_NAME) {
             return { status: 400, body: { error: `name must be a non-empty string of at most ${MAX_NAME} characters` } };
           }
           const user = await records.insert(COLLECTION, { name: name.trim(), createdAt: new Date().toISOString() });
