@@ -21,8 +21,10 @@ const LEAK_REPORT_MS = 5000;
 const print = (line: string) => process.stdout.write(`${line}\n`);
 const env = process.env;
 
-const port = Number(env['PORT'] ?? 3000);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
+// Digits only: Number() would take '0x50', ' 80' or '1e3' as ports too.
+const portText = env['PORT'] ?? '3000';
+const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+if (!Number.isInteger(port) || port > 65535) {
   process.stderr.write(`http-service: PORT must be an integer 0..65535, got '${env['PORT']}'\n`);
   process.exit(2);
 }

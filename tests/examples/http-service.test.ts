@@ -261,8 +261,15 @@ describe('examples/http-service: routes from plugins', () => {
 
   it('a 405 names the methods of that path, and a body refused as too large closes its connection', async () => {
     const service = await start();
-    const allowed = await send(service.url, { method: 'PATCH', path: 'api/users' });
-    expect([allowed.status, allowed.headers['allow']]).toEqual([405, 'GET, POST, HEAD']);
+    const allowed = await new Promise<[number | undefined, string | undefined]>((resolve, reject) => {
+      const req = httpRequest(new URL('api/users', service.url), { method: 'PATCH', agent: false }, (res) => {
+        res.resume();
+        resolve([res.statusCode, res.headers['allow']]);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(allowed).toEqual([405, 'GET, POST, HEAD']);
     const port = Number(new URL(service.url).port);
     // A 10 MiB body, then a second request on the same connection: the 413 closes it instead of
     // leaving the second one unanswered behind the rest of the body.
@@ -431,6 +438,15 @@ describe('examples/http-service: /health', () => {
 });
 
 describe('examples/http-service: main.ts, as the README runs it', () => {
+  it('a PORT that is not written in digits is refused (exit 2) before anything boots', async () => {
+    for (const port of ['0x50', ' 80', '1e3', '65536']) {
+      const run = startProcess('node', ['--import', 'tsx', 'examples/http-service/main.ts'], { PORT: port, DATA_DIR: ':memory:', LOG_LEVEL: 'warn' });
+      const { code } = await exitOf(run, 20_000);
+      expect([port, code]).toEqual([port, 2]);
+      expect(run.out()).not.toContain('listening on');
+    }
+  });
+
   it('a SIGINT during boot stops every plugin once they are up and exits 0', async () => {
     const run = startProcess('node', ['--import', 'tsx', '--import', './tests/fixtures/process/signal-during-boot.mjs', 'examples/http-service/main.ts'], {
       PORT: '0',
