@@ -211,6 +211,12 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
       // A body refused half-read leaves the rest of it on the connection: it closes after the answer.
       if (error instanceof HttpError) return reply(res, error.status, { error: error.message }, error.status === 413 ? { connection: 'close' } : {});
       if (error instanceof BadPath) return reply(res, 400, { error: error.message });
+      // The client went away while it sent its body (or the service closed its connection): no
+      // fault of the service, and nobody to answer.
+      if (controller.signal.aborted || res.destroyed) {
+        logger.debug({ path: url.pathname }, 'the client went away before its request was read');
+        return;
+      }
       logger.error({ error: error instanceof Error ? error.message : String(error) }, 'request failed');
       reply(res, 500, { error: 'internal error' });
     });

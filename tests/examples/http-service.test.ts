@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/index.ts';
+import { createConsoleLogger, silentLogger } from '../../src/index.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../../src/index.ts';
 import { EXAMPLE_SCENARIO, restartUnderLoad, send } from '../../examples/http-service/load.ts';
 import type { Answer } from '../../examples/http-service/load.ts';
@@ -257,6 +257,22 @@ describe('examples/http-service: routes from plugins', () => {
     expect(await raw('HEAD', 'api/hello/ada')).toBe(200);
     expect(await raw('PATCH', 'api/nowhere')).toBe(404);
     expect(await raw('OPTIONS', 'api/users')).toBe(405);
+  });
+
+  it('a client that goes away while it sends its body is no error of the service', async () => {
+    const lines: string[] = [];
+    const service = await start({ logger: createConsoleLogger({ level: 'debug', write: (line) => lines.push(line) }) });
+    const port = Number(new URL(service.url).port);
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write('POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"name":');
+        setTimeout(() => socket.destroy(), 50);
+      });
+      socket.on('close', () => resolve());
+    });
+    await eventually(async () => lines, (got) => got.some((line) => line.includes('went away')));
+    expect(lines.filter((line) => /^error\b/i.test(line))).toEqual([]);
+    expect((await get(service, 'api/hello')).status).toBe(200);
   });
 
   it('a 405 names the methods of that path, and a body refused as too large closes its connection', async () => {
