@@ -20,6 +20,7 @@ import { LOOPBACK, checkHost, checkPort, closeServer, isLoopback, listen, origin
 import { LiveFeed } from './live.ts';
 import { answerClientError, answerConnect, requestError, sendError } from './http.ts';
 import { createRouter } from './router.ts';
+import { TOKEN_PATTERN } from './wire.ts';
 import { isOptionsObject, unknownOptions } from '../platform/_utils.ts';
 
 export interface DashboardOptions {
@@ -43,7 +44,7 @@ export interface DashboardOptions {
   maxStreams?: number | undefined;
   /**
    * Time between two heartbeats on every live stream. They keep proxies from closing a quiet
-   * stream as idle, and a page that hears nothing for twice as long connects again. @default 15000
+   * stream as idle, and a page that hears nothing for twice as long and a second more connects again. @default 15000
    */
   heartbeatMs?: number | undefined;
 }
@@ -64,7 +65,6 @@ export interface Dashboard {
 
 const DASHBOARD_OPTIONS: ReadonlySet<string> = new Set(['port', 'host', 'token', 'hub', 'reload', 'redact', 'maxStreams', 'heartbeatMs']);
 
-const TOKEN_PATTERN = /^[A-Za-z0-9\-_.~]{16,256}$/;
 
 function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', `serveDashboard: ${message}`);

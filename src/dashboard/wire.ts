@@ -7,6 +7,9 @@ import type { InspectionRecord } from '../inspection/record.ts';
 
 export type { InspectionRecord };
 
+/** What a control token is made of: 16 to 256 letters, digits, `-`, `_`, `.` or `~`. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9\-_.~]{16,256}$/;
+
 /** Commands the dashboard can send for one plugin. */
 export const DASHBOARD_COMMANDS = Object.freeze(['start', 'stop', 'restart', 'reload', 'retry', 'reset'] as const);
 export type DashboardCommand = (typeof DASHBOARD_COMMANDS)[number];

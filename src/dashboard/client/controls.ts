@@ -4,6 +4,7 @@
  * (`#token=…`, a fragment, so it is never sent in a request line or logged) or from the token
  * field; it is kept for this tab only (sessionStorage) and removed from the address bar.
  */
+import { TOKEN_PATTERN } from '../wire.ts';
 import type { DashboardCommand, DashboardPlugin, ErrorBody } from '../wire.ts';
 
 const STORAGE_KEY = 'plugin-factory.dashboard.token';
@@ -45,6 +46,11 @@ export class Controls {
   async check(): Promise<'accepted' | 'refused' | 'unknown' | 'none'> {
     const token = this.value;
     if (!token) return 'none';
+    // One the host could never take (a `€`, which no header may even carry) is refused here.
+    if (!TOKEN_PATTERN.test(token)) {
+      this.token = null;
+      return 'refused';
+    }
     let response: Response;
     try {
       response = await fetch('/api/token', { method: 'POST', headers: { authorization: `Bearer ${token}` } });

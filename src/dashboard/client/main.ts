@@ -157,9 +157,12 @@ function caughtUp(): boolean {
 
 /** Set when the host refused the token last given, until another is. */
 let tokenRefused = false;
+/** The check of the token last given, while the host has not answered it: the controls stay locked. */
+let tokenCheck = 0;
+let tokenChecking = false;
 
 function refreshControls(): void {
-  const enabled = controls.token !== null;
+  const enabled = controls.token !== null && !tokenChecking;
   table.setControls(enabled);
   detail.setControls(enabled);
   const locked = tokenRefused ? 'read-only: the host refused that token; enter the one it printed' : 'read-only: enter the token printed by the host';
@@ -168,14 +171,18 @@ function refreshControls(): void {
   byId('token-form').classList.toggle('refused', !enabled && tokenRefused);
 }
 
-/** Asks the host whether the token held opens the controls; a refused one locks them again. */
+/** Asks the host whether the token held opens the controls; they open only once it says so. */
 async function checkToken(): Promise<void> {
+  const check = ++tokenCheck;
   tokenRefused = false;
+  tokenChecking = controls.token !== null;
   refreshControls();
-  if ((await controls.check()) === 'refused') {
-    tokenRefused = true;
-    refreshControls();
-  }
+  const verdict = await controls.check();
+  // A token given meanwhile has a check of its own.
+  if (check !== tokenCheck) return;
+  tokenChecking = false;
+  tokenRefused = verdict === 'refused';
+  refreshControls();
 }
 
 function render(): void {
@@ -304,21 +311,37 @@ function receive(message: Exclude<LiveMessage, { type: 'heartbeat' }>): void {
   schedule();
 }
 
+/**
+ * The time between two heartbeats, as the last snapshot said (the server's default until one
+ * came). A stream that brought nothing, a heartbeat at least, for twice that and a second more
+ * has stalled (a proxy or a network holding the socket): it is dropped for a new one. It is
+ * looked at every second, so a stall is noticed within 2 × heartbeatMs + 2 s.
+ */
+let heartbeatMs = 15_000;
+const STALL_SLACK_MS = 1000;
+const WATCH_EVERY_MS = 1000;
+
 function connect(): void {
   const source = new EventSource('/api/events');
   const status = byId('connection');
-  // Anything heard on the stream shows it is alive, a heartbeat at least. An open stream that
-  // brings nothing for twice the time between two heartbeats has stalled (a proxy or a network
-  // holding the socket): it is dropped for a new one.
   let heard = Date.now();
-  let watchdog: number | undefined;
   const down = () => {
     setText(status, 'reconnecting…');
     status.className = 'down';
     // What the page shows is as of the moment the connection went: dimmed until it is back.
     document.body.classList.add('stale');
   };
+  // Watched from the start: a stream may stall before its first message too.
+  const watchdog = window.setInterval(() => {
+    if (source.readyState !== EventSource.OPEN || Date.now() - heard <= 2 * heartbeatMs + STALL_SLACK_MS) return;
+    clearInterval(watchdog);
+    source.close();
+    down();
+    connect();
+  }, WATCH_EVERY_MS);
   source.onopen = () => {
+    // A stream that opens again after an outage starts its count afresh.
+    heard = Date.now();
     setText(status, 'live');
     status.className = 'live';
     delete status.dataset['reason'];
@@ -338,16 +361,7 @@ function connect(): void {
       heard = Date.now();
       const message = JSON.parse((event as MessageEvent<string>).data) as LiveMessage;
       if (message.type === 'heartbeat') return;
-      if (message.type === 'snapshot' && watchdog === undefined) {
-        const every = message.heartbeatMs;
-        watchdog = window.setInterval(() => {
-          if (source.readyState !== EventSource.OPEN || Date.now() - heard <= 2 * every) return;
-          clearInterval(watchdog);
-          source.close();
-          down();
-          connect();
-        }, every);
-      }
+      if (message.type === 'snapshot') heartbeatMs = message.heartbeatMs;
       receive(message);
     });
   }
@@ -394,6 +408,8 @@ byId<HTMLFormElement>('token-form').addEventListener('submit', (event) => {
 });
 byId('token-forget').addEventListener('click', () => {
   controls.token = null;
+  tokenCheck += 1;
+  tokenChecking = false;
   tokenRefused = false;
   refreshControls();
 });
