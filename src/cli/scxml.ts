@@ -53,17 +53,19 @@ export function chartToScxml(machine: AnyStateMachine): string {
   const lines = ['<?xml version="1.0" encoding="UTF-8"?>'];
   const initialOf = (node: AnyStateNode) => node.initial?.target?.[0];
   const topInitial = rootHasTransitions ? root : initialOf(root);
-  lines.push(
-    `<scxml xmlns="${SCXML_NS}" version="1.0" name="${attr(machine.id)}"${topInitial ? ` initial="${attr(idOf(topInitial))}"` : ''}>`,
-  );
   // A named delay is computed by the machine from its context (the retry backoff): it is declared
-  // here, for whoever runs the chart to set before the state that waits for it is entered.
+  // in an ECMAScript data model, for whoever runs the chart to set before the state that waits
+  // for it is entered.
   const named = new Set<string>();
   const collect = (node: AnyStateNode) => {
     for (const delayed of node.after) if (typeof delayed.delay !== 'number') named.add(delayName(delayed.delay));
     for (const child of children(node)) collect(child);
   };
   collect(root);
+  const datamodel = named.size > 0 ? ' datamodel="ecmascript"' : '';
+  lines.push(
+    `<scxml xmlns="${SCXML_NS}" version="1.0" name="${attr(machine.id)}"${datamodel}${topInitial ? ` initial="${attr(idOf(topInitial))}"` : ''}>`,
+  );
   if (named.size > 0) {
     lines.push('  <datamodel>');
     for (const name of named) {

@@ -312,14 +312,14 @@ async function entryFolder(
     result.problems.push(hostError(`host file ${file}: plugins.${index} needs exactly one of "path" or "package"`));
     return null;
   }
+  const badName = entry.package === undefined ? null : packageNameProblem(entry.package);
+  if (badName !== null) {
+    result.problems.push(hostError(`host file ${file}: plugins.${index}.package ${quote(entry.package)} ${badName}`));
+    return null;
+  }
   if (entry.enabled === false) return null;
   if (entry.path !== undefined) return folderOf(resolve(base, entry.path), entry.path);
   const name = entry.package!;
-  const badName = packageNameProblem(name);
-  if (badName !== null) {
-    result.problems.push(hostError(`host file ${file}: plugins.${index}.package ${quote(name)} ${badName}`));
-    return null;
-  }
   let pkgJson: string;
   try {
     pkgJson = await findPackageJson(name, base, displayRoot);
@@ -387,7 +387,7 @@ function packageNameProblem(name: string): string | null {
   }
   const parts = name.split('/');
   const packagePart = name.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1);
-  if (name.startsWith('@') && parts.length < 2) return 'is a scope without a package name (@scope/name)';
+  if (name.startsWith('@') && (parts.length < 2 || parts[0] === '@' || name.startsWith('@@'))) return 'is no scoped name (@scope/name)';
   if (parts.some((part) => part === '' || part === '.' || part === '..')) return 'has an empty, "." or ".." part; name an installed package';
   if (packagePart.join('/').slice(1).includes('@')) return 'has a version; give the name alone and install the version you want';
   if (!/^[a-z0-9@._~/-]+$/i.test(name)) return 'has characters no package name has';

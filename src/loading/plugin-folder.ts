@@ -82,7 +82,8 @@ async function unreachableFolder(folder: string): Promise<string | null> {
 /** A path as messages show it: relative when inside `root`, and with control characters escaped. */
 export function display(path: string, root: string | undefined): string {
   const shown = relative(root ?? process.cwd(), path);
-  return printable((shown && !shown.startsWith('..') ? shown : path).split(sep).join('/'));
+  if (shown === '') return '.';
+  return printable((!shown.startsWith('..') && !isAbsolute(shown) ? shown : path).split(sep).join('/'));
 }
 
 /** Parses manifest text; rejects with MANIFEST_INVALID naming the file when it is not json/yaml. */

@@ -216,6 +216,7 @@ describe('plugin-factory chart', () => {
         expect(sends.length).toBeGreaterThan(0);
         const cancelled = new Set(elements.filter((e) => e.tag === 'cancel').map((e) => e.attrs['sendid']));
         const data = new Set(elements.filter((e) => e.tag === 'data').map((e) => e.attrs['id']));
+        expect(elements.find((e) => e.tag === 'scxml')?.attrs['datamodel']).toBe('ecmascript');
         for (const send of sends) {
           expect(cancelled, `cancel of ${send.attrs['id']}`).toContain(send.attrs['id']);
           if (send.attrs['delayexpr'] !== undefined) expect(data).toContain(send.attrs['delayexpr']);

@@ -555,6 +555,10 @@ describe('host files', () => {
       expect(problem.message).toContain('hosts/host.yaml');
       expect(problem.message).not.toContain(dir);
     }
+    // The folder that is displayRoot itself is '.', not its absolute path.
+    const here = await loadPluginFolder(join(dir, 'hosts'), { displayRoot: join(dir, 'hosts') });
+    expect(here.problems?.map((p) => p.code)).toEqual(['MANIFEST_NOT_FOUND']);
+    expect(here.problems?.[0]?.message).not.toContain(dir);
   });
 
   it('a host file with unknown keys and bad values reports every field, loading nothing', async () => {
@@ -952,9 +956,10 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
 
   it('a "package" that is a path, a version or no package name is OPTIONS_INVALID, and nothing it reaches is loaded', async () => {
     const dir = await tempDir();
-    const names = ['./node_modules/near-pkg', '../victim', 'near-pkg/../../victim', 'near-pkg@1', '@scope', '/abs/near-pkg', 'near\u0000pkg', 'near pkg'];
+    const names = ['./node_modules/near-pkg', '../victim', 'near-pkg/../../victim', 'near-pkg@1', '@scope', '@/near-pkg', '@@scope/near-pkg', '/abs/near-pkg', 'near\u0000pkg', 'near pkg'];
     await writeTree(dir, {
-      'host.yaml': `plugins:\n${names.map((name) => `  - package: ${JSON.stringify(name)}\n`).join('')}  - package: near-pkg\n`,
+      // The last bad one is disabled: its name is checked all the same.
+      'host.yaml': `plugins:\n${names.map((name, i) => `  - package: ${JSON.stringify(name)}\n${i === names.length - 1 ? '    enabled: false\n' : ''}`).join('')}  - package: near-pkg\n`,
       'node_modules/near-pkg/package.json': JSON.stringify({ name: 'near-pkg', version: '1.0.0', pluginFactory: '.' }),
       ...inFolder('node_modules/near-pkg', pluginFiles('near')),
       ...inFolder('victim', pluginFiles('victim')),
