@@ -33,7 +33,7 @@ export interface LiveFeedOptions {
 }
 
 const DEFAULT_MAX_STREAMS = 64;
-export const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_HEARTBEAT_MS = 15_000;
 
 /** Records held between two messages; past this the oldest are dropped (the page only shows the newest). */
 const MAX_PENDING_RECORDS = 5000;

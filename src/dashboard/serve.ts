@@ -65,7 +65,6 @@ export interface Dashboard {
 
 const DASHBOARD_OPTIONS: ReadonlySet<string> = new Set(['port', 'host', 'token', 'hub', 'reload', 'redact', 'maxStreams', 'heartbeatMs']);
 
-
 function optionsError(message: string): PluginFactoryError {
   return new PluginFactoryError('OPTIONS_INVALID', `serveDashboard: ${message}`);
 }
