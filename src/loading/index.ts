@@ -296,11 +296,11 @@ async function entryFolder(
 ): Promise<string | null> {
   // A path may name the manifest file itself, as a CLI target may: its folder is the plugin, and
   // the file must be there (the folder's other manifest is not taken in its place).
-  const folderOf = async (target: string, named: string): Promise<string | null> => {
+  const folderOf = async (target: string, named: string, by = `host file ${file}: plugins.${index}`): Promise<string | null> => {
     if (!(MANIFEST_FILES as readonly string[]).includes(basename(target))) return target;
     if (await stat(target).then((info) => info.isFile(), () => false)) return dirname(target);
     result.problems.push(
-      new PluginFactoryError('MANIFEST_NOT_FOUND', `host file ${file}: plugins.${index} names the manifest ${quote(named)}, which is not a file there; fix the path`, {
+      new PluginFactoryError('MANIFEST_NOT_FOUND', `${by} names the manifest ${quote(named)}, which is not a file there; fix the path`, {
         path: `plugins.${index}`,
       }),
     );
@@ -345,11 +345,10 @@ async function entryFolder(
       result.problems.push(new PluginFactoryError('MANIFEST_NOT_FOUND', `package '${name}' ${why}`, { path: `plugins.${index}` }));
       return null;
     }
-    const pkgField = field;
     // The package is the boundary, as a plugin folder is for `main`: it may not name another
     // folder's plugin (symlinks followed).
     const root = dirname(pkgJson);
-    const folder = await folderOf(resolve(root, pkgField), pkgField);
+    const folder = await folderOf(resolve(root, field), field, `package '${name}': "pluginFactory"`);
     if (folder === null) return null;
     const realFolder = await realpath(folder).catch(() => null);
     // One that does not exist is reported as missing, once loaded; only its path is checked here.
@@ -357,7 +356,7 @@ async function entryFolder(
       result.problems.push(
         new PluginFactoryError(
           'ENTRY_OUTSIDE_PLUGIN',
-          `package '${name}': "pluginFactory" points outside the package (${JSON.stringify(pkgField)}); name a manifest or folder inside it`,
+          `package '${name}': "pluginFactory" points outside the package (${JSON.stringify(field)}); name a manifest or folder inside it`,
           { path: `plugins.${index}` },
         ),
       );
