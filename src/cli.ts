@@ -98,8 +98,8 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   const writeStdout = process.stdout.write.bind(process.stdout) as (chunk: string, done: () => void) => boolean;
   guardProcess();
   let code = await main(argv);
-  // Plugin code that threw outside any hook where the command did not look (`graph`), or once it
-  // had answered: said, and the command fails.
+  // Plugin code that threw outside any hook where the command did not look, or once it had
+  // answered: said, and the command fails.
   const late = (stray: StrayError) => {
     process.stderr.write(`${formatError(lateStrayError(stray), false)}\n`);
     code = code === 0 ? 1 : code;

@@ -125,7 +125,7 @@ export function rememberHost(host: LoadedHost): void {
 }
 
 /**
- * A stray error told where the command did not look (`graph`), or after it answered: named after
+ * A stray error told where the command did not look, or after it answered: named after
  * the plugin its stack shows and scrubbed of secrets, as the commands do, once a host is loaded.
  */
 export function lateStrayError(stray: StrayError): PluginFactoryError {
