@@ -92,7 +92,7 @@ export function problemJson(problem: PluginFactoryError): { code: string; messag
 }
 
 const colour = (code: string) => (text: string, stream: Stream) =>
-  stream.isTTY && !process.env['NO_COLOR'] ? `\x1b[${code}m${text}\x1b[0m` : text;
+  stream.isTTY && !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb' ? `\x1b[${code}m${text}\x1b[0m` : text;
 
 export const red = colour('31');
 export const green = colour('32');

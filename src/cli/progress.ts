@@ -24,7 +24,15 @@ export interface Progress {
  * stderr) is written above it, as `log` lines are, rather than into it.
  */
 export function showProgress(manager: PluginManager, stream: Stream, others: readonly Stream[] = [process.stdout, process.stderr]): Progress {
-  return stream.isTTY ? liveProgress(manager, stream, others) : plainProgress(manager, stream);
+  return drawsInPlace(stream) ? liveProgress(manager, stream, others) : plainProgress(manager, stream);
+}
+
+/**
+ * A terminal that takes cursor movement and is wide enough for a frame: not a pipe, not one that
+ * says it is dumb (TERM=dumb), not one so narrow that every line would wrap.
+ */
+function drawsInPlace(stream: Stream): boolean {
+  return stream.isTTY === true && process.env['TERM'] !== 'dumb' && (stream.columns || 80) > MIN_COLUMNS;
 }
 
 function plainProgress(manager: PluginManager, stream: Stream): Progress {
@@ -52,8 +60,27 @@ function mark(plugin: PluginSnapshot, stream: Stream): string {
 /** Runs of the characters no line may show as they are (see `printable`). */
 const UNPRINTABLE_RUNS = new RegExp(`${UNPRINTABLE.source}+`, 'g');
 
-/** Characters a terminal shows two columns wide (East Asian wide and fullwidth forms, most emoji). */
-const WIDE = /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1F9FF}\u{20000}-\u{3FFFD}]/u;
+/**
+ * Characters a terminal shows two columns wide: East Asian wide and fullwidth forms, and the
+ * emoji shown as pictures by default (🚀, ✅, ⚡ …).
+ */
+const WIDE = /[\p{Emoji_Presentation}\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{20000}-\u{3FFFD}]/u;
+
+/** How many columns `text` takes (escape codes, which take none, are not in what is measured). */
+function columnsOf(text: string): number {
+  let columns = 0;
+  for (const char of text) columns += WIDE.test(char) ? 2 : 1;
+  return columns;
+}
+
+/** `text` cut to `width` columns and padded to them, by columns rather than code units. */
+function padColumns(text: string, width: number): string {
+  const fitted = fitColumns(text, width);
+  return fitted + ' '.repeat(Math.max(0, width - columnsOf(fitted)));
+}
+
+/** The narrowest a line is drawn: a terminal narrower than that wraps it, and gets plain lines. */
+const MIN_COLUMNS = 20;
 
 /**
  * `text` on one line of at most `max` columns: line breaks, tabs, escape codes and other control
@@ -83,15 +110,16 @@ export function fitColumns(text: string, max: number): string {
  */
 export function frame(snapshot: ManagerSnapshot, stream: Stream & { rows?: number }): string[] {
   // 0 or undefined: the terminal did not say (a pty without a size); assume 80 × 24.
-  const width = Math.max(20, (stream.columns || 80) - 1);
+  const width = Math.max(MIN_COLUMNS, (stream.columns || 80) - 1);
   const height = Math.max(1, (stream.rows || 24) - 1);
   const cut = (text: string, max = width) => fitColumns(text, max);
-  const nameWidth = Math.max(6, ...snapshot.plugins.map((p) => p.name.length));
+  // A long name takes at most a third of the line: the state after it stays in view.
+  const nameWidth = Math.min(Math.max(6, ...snapshot.plugins.map((p) => columnsOf(p.name))), Math.max(6, Math.floor(width / 3)));
   const stateWidth = Math.max(5, ...snapshot.plugins.map((p) => p.state.length));
   const line = (plugin: PluginSnapshot) => {
     const error = plugin.error ?? plugin.errors[0];
     const text = cut(
-      `${plugin.name.padEnd(nameWidth)}  ${plugin.state.padEnd(stateWidth)}  ${error ? `${error.code}: ${error.message}` : ''}`.trimEnd(),
+      `${padColumns(plugin.name, nameWidth)}  ${plugin.state.padEnd(stateWidth)}  ${error ? `${error.code}: ${error.message}` : ''}`.trimEnd(),
       width - 2,
     );
     // The mark (one column and a space) is coloured after cutting: escape codes take no columns.
@@ -136,6 +164,21 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
     drawn = 0;
     lastFrame = '';
   };
+  // A terminal made narrower wraps the lines drawn at the old width onto more rows: the frame is
+  // erased by the rows it takes now (colour codes take none), then drawn again at the new width.
+  const onResize = () => {
+    if (closed || drawn === 0) return;
+    const columns = Math.max(1, stream.columns || 80);
+    drawn = lastFrame
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      .reduce((rows, text) => rows + Math.max(1, Math.ceil(columnsOf(text) / columns)), 0);
+    erase();
+    draw();
+  };
+  // A terminal's stream says when it was resized; another stream has no size to change.
+  const resizable = typeof stream.on === 'function' && typeof stream.off === 'function';
+  if (resizable) stream.on('resize', onResize);
   const draw = () => {
     const lines = frame(manager.getSnapshot(), stream);
     const text = lines.join('\n');
@@ -178,6 +221,7 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
       if (closed) return;
       closed = true;
       subscription.unsubscribe();
+      if (resizable) stream.off('resize', onResize);
       if (timer) clearTimeout(timer);
       timer = null;
       draw();
@@ -202,7 +246,7 @@ export interface LoadingLine {
  * goes on lines of its own. Elsewhere, nothing.
  */
 export function loadingLine(stream: Stream, others: readonly Stream[] = [process.stdout, process.stderr]): LoadingLine {
-  if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
+  if (!drawsInPlace(stream)) return { update: () => undefined, done: () => undefined };
   const started = Date.now();
   let lastAt = 0;
   let shown = false;
@@ -220,6 +264,8 @@ export function loadingLine(stream: Stream, others: readonly Stream[] = [process
     if (shown) write('\r\x1b[K');
     shown = false;
   };
+  // Ended while the line shows (Ctrl-C while modules load): the prompt comes back on a clean line.
+  process.on('exit', clear);
   const release = intercept(others, (chunk) => {
     if (own) return;
     clear();
@@ -232,13 +278,16 @@ export function loadingLine(stream: Stream, others: readonly Stream[] = [process
       const now = Date.now();
       if (now - started < LOADING_QUIET_MS || (shown && now - lastAt < FRAME_MS && loaded < total)) return;
       lastAt = now;
-      const width = Math.max(20, (stream.columns || 80) - 1);
-      write(`${midLine ? '\n' : '\r\x1b[K'}${`loading plugins ${loaded}/${total}…`.slice(0, width)}`);
+      const width = Math.max(MIN_COLUMNS, (stream.columns || 80) - 1);
+      // Too narrow for the words, the count alone, which is what matters.
+      const words = `loading plugins ${loaded}/${total}…`;
+      write(`${midLine ? '\n' : '\r\x1b[K'}${words.length <= width ? words : `${loaded}/${total}`.slice(0, width)}`);
       midLine = false;
       shown = true;
     },
     done() {
       clear();
+      process.off('exit', clear);
       release();
     },
   };

@@ -2,6 +2,7 @@
  * The progress view of `run`: on a terminal a frame redrawn in place, at most ~10 a second and
  * only when something changed; elsewhere one plain line per state change.
  */
+import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ManagerChange, ManagerSnapshot, PluginManager } from '../../src/index.ts';
 import { frame, loadingLine, showProgress } from '../../src/cli/progress.ts';
@@ -48,6 +49,7 @@ function fakeStream(isTTY: boolean, columns = 80) {
 beforeEach(() => {
   vi.useFakeTimers();
   vi.stubEnv('NO_COLOR', '1');
+  vi.stubEnv('TERM', 'xterm-256color');
 });
 
 afterEach(() => {
@@ -186,6 +188,58 @@ describe('the frame', () => {
   });
 });
 
+describe('the frame on terminals of every kind', () => {
+  /** Columns a terminal gives `text`: pictures (emoji) and East Asian wide forms take two. */
+  const columnsOf = (text: string) => [...text].reduce((sum, char) => sum + (/[\p{Emoji_Presentation}\u3000-\u9fff\uff00-\uff60]/u.test(char) ? 2 : 1), 0);
+
+  it("a long name takes a third of the line at most: every row still shows its plugin's state", () => {
+    const { manager } = fakeManager(['a'.repeat(200), 'db']);
+    const snapshot = manager.getSnapshot();
+    snapshot.plugins[1]!.state = 'failed.halted';
+    const lines = frame(snapshot, { isTTY: true, columns: 80, rows: 24 } as unknown as NodeJS.WriteStream);
+    expect(lines.slice(1).map((line) => /\b(created|failed\.halted)\b/.exec(line)?.[1])).toEqual(['created', 'failed.halted']);
+    for (const line of lines) expect(columnsOf(line)).toBeLessThanOrEqual(79);
+  });
+
+  it('emoji in a message are measured two columns wide, so no row wraps', () => {
+    const { manager } = fakeManager(['api']);
+    const snapshot = manager.getSnapshot();
+    snapshot.plugins[0]!.state = 'failed.halted';
+    snapshot.plugins[0]!.error = { code: 'HOOK_FAILED', message: '🚀✅⚡🪐 '.repeat(30) } as never;
+    for (const line of frame(snapshot, { isTTY: true, columns: 60, rows: 24 } as unknown as NodeJS.WriteStream)) {
+      expect(columnsOf(line), line).toBeLessThanOrEqual(59);
+    }
+  });
+
+  it('TERM=dumb and a terminal narrower than a frame get plain lines, without escape codes', () => {
+    for (const [term, columns] of [['dumb', 80], ['xterm', 12]] as const) {
+      vi.stubEnv('TERM', term);
+      const { manager, set } = fakeManager(['db']);
+      const { writes, stream } = fakeStream(true, columns);
+      const progress = showProgress(manager, stream, []);
+      set('db', 'initializing');
+      progress.close();
+      expect([term, writes]).toEqual([term, ['plugin db: created -> initializing\n']]);
+    }
+  });
+
+  it('made narrower, the terminal has wrapped the frame onto more rows: the redraw erases them all', () => {
+    const { manager } = fakeManager(['a-plugin-whose-name-is-quite-long', 'db']);
+    const writes: string[] = [];
+    const stream = Object.assign(new EventEmitter(), { isTTY: true, columns: 100, rows: 24, write: (text: string) => writes.push(text) > 0 }) as unknown as NodeJS.WriteStream;
+    const progress = showProgress(manager, stream, []);
+    const drawn = writes.at(-1)!.replace(/\n$/, '').split('\n');
+    (stream as { columns: number }).columns = 20;
+    stream.emit('resize');
+    // Each line drawn at 100 columns takes as many rows of 20 as its length asks.
+    const rows = drawn.reduce((sum, line) => sum + Math.max(1, Math.ceil(columnsOf(line) / 20)), 0);
+    expect(rows).toBeGreaterThan(drawn.length);
+    expect(writes.at(-2)).toBe(`\x1b[${rows}A\r\x1b[J`);
+    progress.close();
+    expect(stream.listenerCount('resize')).toBe(0);
+  });
+});
+
 describe('plain progress (pipe, file, CI)', () => {
   it('writes one line per state change and no escape codes', () => {
     const { manager, set } = fakeManager(['db']);
@@ -221,6 +275,20 @@ describe('loading line', () => {
     line.done();
     expect(writes.at(-1)).toBe('\r\x1b[K');
     expect(plugin.stream.write).toBe(original);
+  });
+
+  it('too narrow for its words, the count alone; a process ending while it shows clears it', () => {
+    const { writes, stream } = fakeStream(true, 21);
+    const exits = process.listenerCount('exit');
+    const line = loadingLine(stream, []);
+    expect(process.listenerCount('exit')).toBe(exits + 1);
+    vi.advanceTimersByTime(250);
+    line.update(341, 3000);
+    expect(writes.at(-1)).toBe('\r\x1b[K341/3000');
+    process.emit('exit', 130);
+    expect(writes.at(-1)).toBe('\r\x1b[K');
+    line.done();
+    expect(process.listenerCount('exit')).toBe(exits);
   });
 
   it('elsewhere, nothing', () => {
