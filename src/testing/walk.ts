@@ -687,8 +687,10 @@ class HandleWatch {
 
   constructor(readonly token: object) {
     this.hook = createHook({
-      init: (id, kind, _trigger, resource) => {
-        if (pluginCode.getStore() !== token) return;
+      init: (id, kind, trigger, resource) => {
+        // A connection a server of the plugin accepted is made outside any async context (by
+        // the server's native callback): it is the plugin's as its server is.
+        if (pluginCode.getStore() !== token && !this.acceptedBy(trigger, kind)) return;
         if (REQUEST_KINDS.has(kind)) this.requests.add(id);
         else if (!HANDLE_KINDS.has(kind)) return;
         // Closed once the code that opens it has made it whole (its owner is set after this).
@@ -700,6 +702,12 @@ class HandleWatch {
         if (this.requests.delete(id) && this.requests.size === 0 && this.draining) this.endDrain();
       },
     }).enable();
+  }
+
+  /** Whether `trigger` is a server the plugin opened, and `kind` a connection it accepts. */
+  private acceptedBy(trigger: number, kind: string): boolean {
+    const server = this.open.get(trigger)?.kind;
+    return (server === 'TCPSERVERWRAP' && kind === 'TCPWRAP') || (server === 'PIPESERVERWRAP' && kind === 'PIPEWRAP');
   }
 
   /**

@@ -3,6 +3,8 @@
  * kind of plugin bug the kit is for is caught with its code; bad input is refused with a code.
  */
 import { createServer } from 'node:http';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -320,6 +322,48 @@ describe('plugin bugs the kit catches', () => {
       expect(own).toBeDefined();
     } finally {
       clearInterval(own);
+    }
+  });
+
+  it("a connection the plugin's server accepted and never closed is the plugin's leak (closing the server leaves it open); one it closes is not", async () => {
+    const plugin = (closesConnections: boolean) => {
+      let server: NetServer | null = null;
+      const accepted = new Set<Socket>();
+      return {
+        init() {},
+        async start() {
+          server = createNetServer((socket) => {
+            accepted.add(socket);
+            socket.on('close', () => accepted.delete(socket));
+          });
+          await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
+        },
+        stop() {
+          if (closesConnections) for (const socket of accepted) socket.destroy();
+          // Not awaited: its callback waits for every connection to end.
+          server!.close();
+        },
+        port: () => (server!.address() as AddressInfo).port,
+      };
+    };
+    for (const closes of [false, true]) {
+      const module = plugin(closes);
+      const clients: Socket[] = [];
+      // The test connects while the plugin runs, and keeps its end open.
+      const onStep = async ({ state }: PathStep) => {
+        if (!state.startsWith('running') || clients.length > 0) return;
+        const client = netConnect(module.port(), '127.0.0.1');
+        client.on('error', () => undefined);
+        clients.push(client);
+        await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+        await until(() => true); // the server has taken it by the next turn
+      };
+      try {
+        const paths = lifecyclePaths({ manifest, module: { init: module.init, start: module.start, stop: module.stop } }, { onStep, abortGraceMs: 50 });
+        expect([closes, await codeOf(named(paths, 'VALID → INIT → INIT_OK → START → START_OK').run())]).toEqual([closes, closes ? undefined : 'HANDLE_LEAKED']);
+      } finally {
+        for (const client of clients) client.destroy();
+      }
     }
   });
 
