@@ -171,8 +171,19 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
   return paths.map((path) => {
     const events = pathEvents(path);
     const name = events.join(' → ');
-    return { name, events, run: () => walk(definition, settings, name, events) };
+    return { name, events, run: () => walk(definition, settings, name, events).catch(named) };
   });
+}
+
+/**
+ * A path's failure as a test runner shows it: runners print an error's name and message, so the
+ * code goes in the name, `PluginFactoryError [HANDLE_LEAKED]`, as Node names its own coded errors.
+ */
+function named(error: unknown): never {
+  if (error instanceof PluginFactoryError) {
+    Object.defineProperty(error, 'name', { value: `PluginFactoryError [${error.code}]`, configurable: true, writable: true });
+  }
+  throw error;
 }
 
 /**

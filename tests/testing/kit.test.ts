@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/time.ts';
-import { defineService, loadPluginFolder } from '../../src/index.ts';
+import { PluginFactoryError, defineService, loadPluginFolder } from '../../src/index.ts';
 import type { PluginContext, PluginDefinition } from '../../src/index.ts';
 import { lifecyclePaths, standIn } from '../../src/testing/index.ts';
 import { RecordsService, examplePlugins, routesHook } from '../../examples/http-service/plugins/index.ts';
@@ -323,6 +323,13 @@ describe('plugin bugs the kit catches', () => {
     } finally {
       clearInterval(own);
     }
+  });
+
+  it('a failing path rejects with a PluginFactoryError whose name carries its code, as a test runner prints it', async () => {
+    const leaky = { init() {}, start() { setInterval(() => undefined, 60_000); }, stop() {} };
+    const failure = await named(lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 50 }), 'VALID → INIT → INIT_OK → START → START_OK').run().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PluginFactoryError);
+    expect([(failure as PluginFactoryError).code, (failure as Error).name]).toEqual(['HANDLE_LEAKED', 'PluginFactoryError [HANDLE_LEAKED]']);
   });
 
   it("a connection the plugin's server accepted and never closed is the plugin's leak (closing the server leaves it open); one it closes is not", async () => {
