@@ -61,12 +61,14 @@ export async function runCommand(args: string[]): Promise<number> {
   // A signal that ends the run at once (one while plugins load, a second one while they stop)
   // still leaves the snapshot as it stands as the last stdout line.
   let snapshotNow: () => ManagerSnapshot | null = () => null;
+  let progress: Progress | null = null;
   onForcedExit((signal) => {
+    // The view is drawn once more, as it stands: which plugins the exit left stopping.
+    progress?.close();
     const snapshot = snapshotNow();
     if (snapshot === null) print(`plugin-factory: ${signal} while loading plugins; nothing was started`, errors);
     if (out) writeFailureDocument(snapshot ?? { state: 'stopped', plugins: [] });
   });
-  let progress: Progress | null = null;
   const log = (line: string, stream: Stream) => (progress ? progress.log(line, stream) : print(line, stream));
 
   const loading = loadingLine(notes);
