@@ -257,6 +257,17 @@ describe('examples/http-service: routes from plugins', () => {
     expect(await raw('HEAD', 'api/hello/ada')).toBe(200);
     expect(await raw('PATCH', 'api/nowhere')).toBe(404);
     expect(await raw('OPTIONS', 'api/users')).toBe(405);
+    // A body is JSON, said so: text or a form is 415, whatever it holds.
+    const typed = (type: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(new URL('api/users', service.url), { method: 'POST', agent: false, headers: { 'content-type': type } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end('{"name":"typed"}');
+      });
+    expect([await typed('text/plain'), await typed('application/x-www-form-urlencoded'), await typed('application/json; charset=utf-8')]).toEqual([415, 415, 201]);
   });
 
   it('a client that goes away while it sends its body is no error of the service', async () => {
