@@ -210,9 +210,11 @@ describe('the page follows the host and is usable from the keyboard', () => {
     // streams open so far, the connections staying open.
     const streams: Socket[] = [];
     const sockets = new Set<Socket>();
-    // Set: the next stream is answered by the proxy itself, its headers and then nothing.
-    let holdNext = false;
+    // Set: the next stream is answered by the proxy itself, its headers and then nothing
+    // ('headers'), or nothing at all ('silent').
+    let holdNext: 'headers' | 'silent' | null = null;
     let held = 0;
+    const streamClients: Socket[] = [];
     const proxy = createNetServer((client) => {
       const upstream = netConnect(dashboard.port, '127.0.0.1');
       sockets.add(client).add(upstream);
@@ -225,17 +227,18 @@ describe('the page follows the host and is usable from the keyboard', () => {
         if (holding) return;
         if (chunk.toString('latin1').startsWith('GET /api/events ')) {
           if (holdNext) {
-            // Answered here: the server never hears of it.
-            holdNext = false;
+            // Answered here, if at all: the server never hears of it.
+            if (holdNext === 'headers') client.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\n\r\n');
+            holdNext = null;
             holding = true;
             held += 1;
             upstream.unpipe(client);
             upstream.removeAllListeners('close');
             upstream.destroy();
-            client.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\n\r\n');
             return;
           }
           streams.push(upstream);
+          streamClients.push(client);
         }
         upstream.write(chunk);
       });
@@ -254,7 +257,7 @@ describe('the page follows the host and is usable from the keyboard', () => {
     const stalled = [...streams];
     expect(stalled).toHaveLength(1);
     // The stream that replaces it stalls too, before its first message.
-    holdNext = true;
+    holdNext = 'headers';
     for (const upstream of stalled) {
       upstream.unpipe();
       upstream.pause();
@@ -264,6 +267,12 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.waitForFunction((name) => document.querySelector(`#plugin-rows tr[data-name="${name}"]`)?.getAttribute('data-state') === 'stopped', name, { timeout: 15_000 });
     expect([held, streams.length]).toEqual([1, 2]);
     expect(await page.evaluate(() => [document.getElementById('connection')?.className, document.body.classList.contains('stale')])).toEqual(['live', false]);
+    // The live stream is cut, and the request that reconnects it gets no answer at all.
+    holdNext = 'silent';
+    streamClients.at(-1)!.destroy();
+    await manager.startPlugin(name!);
+    await page.waitForFunction((name) => document.querySelector(`#plugin-rows tr[data-name="${name}"]`)?.getAttribute('data-state') === 'running', name, { timeout: 15_000 });
+    expect([held, streams.length]).toEqual([2, 3]);
   });
 
   it(`a token the host refuses, from the URL or typed in, leaves the controls locked and says so; the right one opens them${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {
@@ -288,14 +297,20 @@ describe('the page follows the host and is usable from the keyboard', () => {
     await page.press('#token', 'Enter');
     await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('refused'));
     expect(await form()).toEqual([false, true]);
+    // The right one, while the host cannot answer the check: the controls stay locked until it does.
+    await page.route('**/api/token', (route) => route.fulfill({ status: 500, contentType: 'application/json', body: '{}' }));
     await page.fill('#token', dashboard.token);
     await page.press('#token', 'Enter');
-    await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('unlocked'));
+    await sleep(500);
+    expect(await form()).toEqual([false, false]);
+    expect(await page.$$eval('#plugin-rows button[data-command]', (buttons) => buttons.every((button) => (button as HTMLButtonElement).disabled))).toBe(true);
+    await page.unroute('**/api/token');
+    await page.waitForFunction(() => document.getElementById('token-form')?.classList.contains('unlocked'), undefined, { timeout: 15_000 });
     await sleep(300); // the host's answer to the check has come by now
     expect(await form()).toEqual([true, false]);
     expect(await page.$$eval('#plugin-rows button[data-command="restart"]', (buttons) => buttons.some((button) => !(button as HTMLButtonElement).disabled))).toBe(true);
-    // What the failed checks left in the console is the browser's note of the 401s, nothing else.
-    expect(problems.filter((problem) => !/401/.test(problem))).toEqual([]);
+    // What the failed checks left in the console is the browser's note of the 401s and the 500, nothing else.
+    expect(problems.filter((problem) => !/ (401|500) /.test(problem))).toEqual([]);
   });
 
   it(`after the dashboard is served again, only plugins whose state changed meanwhile count in the page's delay${SKIP_REASON}`, { skip: SKIP_BROWSER, timeout: 60_000 }, async () => {

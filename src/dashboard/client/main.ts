@@ -161,11 +161,18 @@ let tokenRefused = false;
 let tokenCheck = 0;
 let tokenChecking = false;
 
+/** How long the page waits before it asks again about a token the host did not answer for. */
+const TOKEN_RECHECK_MS = 5000;
+
 function refreshControls(): void {
   const enabled = controls.token !== null && !tokenChecking;
   table.setControls(enabled);
   detail.setControls(enabled);
-  const locked = tokenRefused ? 'read-only: the host refused that token; enter the one it printed' : 'read-only: enter the token printed by the host';
+  const locked = tokenChecking
+    ? 'read-only until the host takes the token (asking it…)'
+    : tokenRefused
+      ? 'read-only: the host refused that token; enter the one it printed'
+      : 'read-only: enter the token printed by the host';
   setText(byId('token-state'), enabled ? 'controls unlocked' : locked);
   byId('token-form').classList.toggle('unlocked', enabled);
   byId('token-form').classList.toggle('refused', !enabled && tokenRefused);
@@ -180,6 +187,11 @@ async function checkToken(): Promise<void> {
   const verdict = await controls.check();
   // A token given meanwhile has a check of its own.
   if (check !== tokenCheck) return;
+  // No answer (the host away, an error): still locked, and asked again a moment later.
+  if (verdict === 'unknown') {
+    setTimeout(() => check === tokenCheck && void checkToken(), TOKEN_RECHECK_MS);
+    return;
+  }
   tokenChecking = false;
   tokenRefused = verdict === 'refused';
   refreshControls();
@@ -328,12 +340,14 @@ function connect(): void {
   const down = () => {
     setText(status, 'reconnecting…');
     status.className = 'down';
+    delete status.dataset['reason'];
     // What the page shows is as of the moment the connection went: dimmed until it is back.
     document.body.classList.add('stale');
   };
-  // Watched from the start: a stream may stall before its first message too.
+  // Watched from the start, while it connects too: a request may get no answer at all, and a
+  // stream may stall before its first message.
   const watchdog = window.setInterval(() => {
-    if (source.readyState !== EventSource.OPEN || Date.now() - heard <= 2 * heartbeatMs + STALL_SLACK_MS) return;
+    if (source.readyState === EventSource.CLOSED || Date.now() - heard <= 2 * heartbeatMs + STALL_SLACK_MS) return;
     clearInterval(watchdog);
     source.close();
     down();
