@@ -229,12 +229,22 @@ describe('the frame on terminals of every kind', () => {
     const stream = Object.assign(new EventEmitter(), { isTTY: true, columns: 100, rows: 24, write: (text: string) => writes.push(text) > 0 }) as unknown as NodeJS.WriteStream;
     const progress = showProgress(manager, stream, []);
     const drawn = writes.at(-1)!.replace(/\n$/, '').split('\n');
-    (stream as { columns: number }).columns = 20;
+    (stream as { columns: number }).columns = 25;
     stream.emit('resize');
-    // Each line drawn at 100 columns takes as many rows of 20 as its length asks.
-    const rows = drawn.reduce((sum, line) => sum + Math.max(1, Math.ceil(columnsOf(line) / 20)), 0);
+    // Each line drawn at 100 columns takes as many rows of 25 as its length asks.
+    const rows = drawn.reduce((sum, line) => sum + Math.max(1, Math.ceil(columnsOf(line) / 25)), 0);
     expect(rows).toBeGreaterThan(drawn.length);
     expect(writes.at(-2)).toBe(`\x1b[${rows}A\r\x1b[J`);
+    // Narrower than a frame: erased, and nothing drawn until the terminal is wide enough again.
+    (stream as { columns: number }).columns = 12;
+    stream.emit('resize');
+    const after = writes.length;
+    stream.emit('resize');
+    expect(writes.length).toBe(after);
+    expect(writes.at(-1)).toMatch(/^\x1b\[\d+A\r\x1b\[J$/);
+    (stream as { columns: number }).columns = 60;
+    stream.emit('resize');
+    expect(writes.at(-1)).toContain('host: booting');
     progress.close();
     expect(stream.listenerCount('resize')).toBe(0);
   });
