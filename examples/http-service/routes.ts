@@ -134,6 +134,8 @@ export class RouteTable {
   private readonly states = new Map<string, string>();
   /** Plugins in a state of DOWN: their requests are answered at once. */
   private readonly down = new Set<string>();
+  /** Plugins in `failed.blocked`: down too while a required dependency is. */
+  private readonly blocked = new Set<string>();
   /** Bumped each time a plugin enters `running`: a collection started before is stale for it. */
   private readonly generations = new Map<string, number>();
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -149,11 +151,15 @@ export class RouteTable {
     for (const plugin of this.options.manager.getSnapshot().plugins) this.states.set(plugin.name, topState(plugin.state));
     const subscription = this.options.manager.subscribe((change) => {
       if (change.type !== 'plugin.changed') return;
-      // Failed for good (its retries spent): whoever waits for it is answered now, not after holdMs.
-      if (DOWN.has(change.state)) {
-        this.down.add(change.name);
-        this.wake(change.name);
-      } else this.down.delete(change.name);
+      // Failed for good (its retries spent), or blocked by a plugin that has: whoever waits for
+      // it is answered now, not after holdMs.
+      if (DOWN.has(change.state)) this.down.add(change.name);
+      else this.down.delete(change.name);
+      if (change.state === 'failed.blocked') this.blocked.add(change.name);
+      else this.blocked.delete(change.name);
+      if (DOWN.has(change.state) || change.state === 'failed.blocked') {
+        for (const plugin of [...this.waiters.keys()]) if (this.goneFor(plugin)) this.wake(plugin);
+      }
       this.onState(change.name, topState(change.state));
     });
     this.unsubscribe = () => subscription.unsubscribe();
@@ -243,6 +249,19 @@ export class RouteTable {
     return allow.size > 0 ? { kind: 'method-not-allowed', allow: [...allow] } : { kind: 'not-found' };
   }
 
+  /**
+   * Whether `plugin` is out of service until someone acts: failed for good, or blocked by a
+   * required dependency that is (through any chain of them).
+   */
+  private goneFor(plugin: string, seen = new Set<string>()): boolean {
+    if (this.down.has(plugin)) return true;
+    if (!this.blocked.has(plugin) || seen.has(plugin)) return false;
+    seen.add(plugin);
+    const found = this.options.manager.getSnapshot().plugins.find((candidate) => candidate.name === plugin);
+    const optional = new Set(found?.optionalDependencies ?? []);
+    return (found?.dependencies ?? []).some((dependency) => !optional.has(dependency) && this.goneFor(dependency, seen));
+  }
+
   /** Whether `plugin`'s entry serves now. */
   serving(plugin: string): boolean {
     return this.entries.get(plugin)?.serving === true;
@@ -250,12 +269,13 @@ export class RouteTable {
 
   /**
    * Waits until `plugin` serves again; false after `holdMs`, when `signal` aborts, when the plugin
-   * is unloaded or has failed for good (`failed.halted`: at once), or when the table closes.
+   * is unloaded or has failed for good (`failed.halted`, or blocked by a plugin that has: at once),
+   * or when the table closes.
    */
   async hold(plugin: string, signal: AbortSignal): Promise<boolean> {
     if (this.serving(plugin)) return true;
     this.stats.held += 1;
-    if (this.closed || signal.aborted || !this.entries.has(plugin) || this.down.has(plugin)) {
+    if (this.closed || signal.aborted || !this.entries.has(plugin) || this.goneFor(plugin)) {
       this.stats.unavailable += 1;
       return false;
     }

@@ -15,6 +15,7 @@ import { EXAMPLE_SCENARIO, restartUnderLoad, send } from '../../examples/http-se
 import type { Answer } from '../../examples/http-service/load.ts';
 import { examplePlugins } from '../../examples/http-service/plugins/index.ts';
 import { greeterPlugin } from '../../examples/http-service/plugins/greeter.ts';
+import { storePlugin } from '../../examples/http-service/plugins/store.ts';
 import { RouteTable } from '../../examples/http-service/routes.ts';
 import { startHttpService } from '../../examples/http-service/service.ts';
 import type { HttpService, HttpServiceOptions } from '../../examples/http-service/service.ts';
@@ -140,6 +141,24 @@ describe('examples/http-service: restarts under load', () => {
     expect([early.status, late.status, late.headers['retry-after']]).toEqual([503, 503, '1']);
   });
 
+  it('answers at once, 503, for a plugin blocked by one that failed for good', async () => {
+    let starts = 0;
+    // The store's module is a factory: its hooks are made when the host calls it.
+    const factory = storePlugin.module as (...args: unknown[]) => PluginHooks;
+    const flaky: PluginDefinition = {
+      ...storePlugin,
+      module: (...args: unknown[]) => {
+        const hooks = factory(...args);
+        return { ...hooks, start: async (ctx: PluginContext) => (++starts > 1 ? Promise.reject(new Error('down for good')) : hooks.start(ctx)) };
+      },
+    };
+    const service = await start({ holdMs: 60_000, plugins: examplePlugins().map((plugin) => (plugin === storePlugin ? flaky : plugin)) });
+    await service.manager.restartPlugin('store').catch(() => undefined);
+    expect([pluginOf(service.manager, 'store').state, pluginOf(service.manager, 'users').state]).toEqual(['failed.halted', 'failed.blocked']);
+    const answer = await get(service, 'api/users');
+    expect(answer.status).toBe(503);
+  });
+
   it('answers 503 with retry-after when the plugin does not come back within holdMs', async () => {
     const service = await start({ holdMs: 50 });
     await service.manager.stopPlugin('greeter');
@@ -216,7 +235,8 @@ describe('examples/http-service: routes from plugins', () => {
     expect(wrong.headers['allow']).toBe('GET, HEAD');
     expect((await post(service, 'api/users', { name: '' })).status).toBe(400);
     expect((await get(service, 'api/users/zero')).status).toBe(400);
-    for (const id of ['1.0', '0x1', '01', '+1', '%201']) expect([id, (await get(service, `api/users/${id}`)).status]).toEqual([id, 400]);
+    for (const id of ['1.0', '0x1', '01', '+1', '%201', '9007199254740993']) expect([id, (await get(service, `api/users/${id}`)).status]).toEqual([id, 400]);
+    expect((await get(service, 'api/users/1000000000000000')).status).toBe(404);
     expect((await get(service, 'api/users/99')).status).toBe(404);
     expect((await post(service, 'api/users', { name: 'x'.repeat(70 * 1024) })).status).toBe(413);
   });

@@ -28,8 +28,8 @@ const users = definePlugin(() => ({
         handler: async ({ params }) => {
           // Written as the store gives ids (`7`): `07`, `7.0`, `0x7` or ` 7` name no user.
           const text = params['id'] ?? '';
-          const id = /^[1-9][0-9]{0,14}$/.test(text) ? Number(text) : NaN;
-          if (Number.isNaN(id)) return { status: 400, body: { error: 'id must be a positive integer' } };
+          const id = /^[1-9][0-9]*$/.test(text) ? Number(text) : NaN;
+          if (!Number.isSafeInteger(id)) return { status: 400, body: { error: 'id must be a positive integer' } };
           const user = await records.get(COLLECTION, id);
           return user ? { body: user } : { status: 404, body: { error: 'no such user', id } };
         },
