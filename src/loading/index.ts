@@ -348,11 +348,7 @@ async function entryFolder(
     // The package is the boundary, as a plugin folder is for `main`: it may not name another
     // folder's plugin (symlinks followed).
     const root = dirname(pkgJson);
-    const folder = await folderOf(resolve(root, field), field, `package '${name}': "pluginFactory"`);
-    if (folder === null) return null;
-    const realFolder = await realpath(folder).catch(() => null);
-    // One that does not exist is reported as missing, once loaded; only its path is checked here.
-    if (realFolder === null ? !isInside(folder, root) : !isInside(realFolder, await realpath(root))) {
+    const outside = () => {
       result.problems.push(
         new PluginFactoryError(
           'ENTRY_OUTSIDE_PLUGIN',
@@ -361,7 +357,14 @@ async function entryFolder(
         ),
       );
       return null;
-    }
+    };
+    // Outside by its path is outside, whether what it names is there or not.
+    if (!isInside(resolve(root, field), root)) return outside();
+    const folder = await folderOf(resolve(root, field), field, `package '${name}': "pluginFactory"`);
+    if (folder === null) return null;
+    const realFolder = await realpath(folder).catch(() => null);
+    // One that does not exist is reported as missing, once loaded; only its path is checked here.
+    if (realFolder === null ? !isInside(folder, root) : !isInside(realFolder, await realpath(root))) return outside();
     return folder;
   } catch (error) {
     // Installed, but its package.json cannot be read: no reinstall advice for a broken file.

@@ -940,8 +940,12 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
   it('refuses a package whose "pluginFactory" names a folder outside the package (ENTRY_OUTSIDE_PLUGIN); nothing of it is loaded', async () => {
     const dir = await tempDir();
     await writeTree(dir, {
-      'host.yaml': 'plugins:\n  - package: escaping-pkg\n  - package: absolute-pkg\n',
+      'host.yaml': 'plugins:\n  - package: escaping-pkg\n  - package: absolute-pkg\n  - package: nowhere-pkg\n  - package: missing-manifest-pkg\n',
       'node_modules/escaping-pkg/package.json': JSON.stringify({ name: 'escaping-pkg', version: '1.0.0', pluginFactory: '../../victim' }),
+      // Out by its path, to a manifest that is not there either: out all the same.
+      'node_modules/nowhere-pkg/package.json': JSON.stringify({ name: 'nowhere-pkg', version: '1.0.0', pluginFactory: '../../nowhere/plugin.json' }),
+      // Inside, naming a manifest that is not there.
+      'node_modules/missing-manifest-pkg/package.json': JSON.stringify({ name: 'missing-manifest-pkg', version: '1.0.0', pluginFactory: './plugin/plugin.json' }),
       ...inFolder('victim', pluginFiles('victim')),
       ...inFolder('node_modules/absolute-pkg', pluginFiles('decoy')),
     });
@@ -950,6 +954,8 @@ describe('npm-package plugins (a fake node_modules built in a temp dir)', () => 
     expect(host.problems.map((p) => [p.code, p.path])).toEqual([
       ['ENTRY_OUTSIDE_PLUGIN', 'plugins.0'],
       ['ENTRY_OUTSIDE_PLUGIN', 'plugins.1'],
+      ['ENTRY_OUTSIDE_PLUGIN', 'plugins.2'],
+      ['MANIFEST_NOT_FOUND', 'plugins.3'],
     ]);
     expect(host.definitions).toEqual([]);
   });
