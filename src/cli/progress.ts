@@ -164,23 +164,6 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
     drawn = 0;
     lastFrame = '';
   };
-  // A terminal made narrower wraps the lines drawn at the old width onto more rows: the frame is
-  // erased by the rows it takes now (colour codes take none), then drawn again at the new width.
-  const onResize = () => {
-    if (closed) return;
-    if (drawn > 0) {
-      const columns = Math.max(1, stream.columns || 80);
-      drawn = lastFrame
-        .replace(/\x1b\[[0-9;]*m/g, '')
-        .split('\n')
-        .reduce((rows, text) => rows + Math.max(1, Math.ceil(columnsOf(text) / columns)), 0);
-      erase();
-    }
-    draw();
-  };
-  // A terminal's stream says when it was resized; another stream has no size to change.
-  const resizable = typeof stream.on === 'function' && typeof stream.off === 'function';
-  if (resizable) stream.on('resize', onResize);
   const draw = () => {
     // Made too narrow for a frame while it runs: nothing is drawn (lines would wrap, and the
     // redraw erase too few rows) until the terminal is wide enough again.
@@ -198,6 +181,23 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
     lastFrame = text;
     midLine = false;
   };
+  // A terminal made narrower wraps the lines drawn at the old width onto more rows: the frame is
+  // erased by the rows it takes now (colour codes take none), then drawn again at the new width.
+  const onResize = () => {
+    if (closed) return;
+    if (drawn > 0) {
+      const columns = Math.max(1, stream.columns || 80);
+      drawn = lastFrame
+        .replace(/\x1b\[[0-9;]*m/g, '')
+        .split('\n')
+        .reduce((rows, text) => rows + Math.max(1, Math.ceil(columnsOf(text) / columns)), 0);
+      erase();
+    }
+    draw();
+  };
+  // A terminal's stream says when it was resized; another stream has no size to change.
+  const resizable = typeof stream.on === 'function' && typeof stream.off === 'function';
+  if (resizable) stream.on('resize', onResize);
   const request = () => {
     if (closed || timer) return;
     timer = setTimeout(
