@@ -14,7 +14,7 @@ import { SimulatedClock, createActor, getInitialSnapshot, getNextSnapshot } from
 import { stateToPath } from '../../machines/plugin-lifecycle.ts';
 import type { LifecycleEvent, RetryPolicy } from '../../machines/plugin-lifecycle.ts';
 import type { PluginContext, PluginDefinition, PluginHooks } from '../definition.ts';
-import { PluginFactoryError, describeThrown } from '../errors.ts';
+import { PluginFactoryError, describeThrown, thrownCode } from '../errors.ts';
 import { scrubError } from '../platform/logging.ts';
 import type { ErrorInfo, HookName } from '../errors.ts';
 import type { LogFields, Logger } from '../logger.ts';
@@ -173,6 +173,17 @@ export function lifecyclePaths(definition: PluginDefinition, options: LifecycleP
     const name = events.join(' → ');
     return { name, events, run: () => walk(definition, settings, name, events).catch(named) };
   });
+}
+
+/**
+ * What a path's author can do about a service or host hook the plugin asked for and did not get:
+ * the host's advice in the message (a provider, a dependency) is not the test's.
+ */
+function standInHint(cause: unknown): string {
+  const code = thrownCode(cause);
+  if (code === 'SERVICE_NOT_FOUND') return '; in a test, give it with lifecyclePaths(definition, { services: [standIn(provider, ref, impl)] })';
+  if (code === 'HOST_HOOK_NOT_FOUND') return '; in a test, give it with lifecyclePaths(definition, { hostHooks: [{ name, mode }] })';
+  return '';
 }
 
 /**
@@ -350,7 +361,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   const send = (event: LifecycleEvent) => actor.send(event);
   const state = () => stateToPath(actor.getSnapshot().value);
   const diverged = (message: string, cause?: unknown) =>
-    new PluginFactoryError('LIFECYCLE_PATH_DIVERGED', `${label}: ${message}`, { plugin: plugin.name, cause });
+    new PluginFactoryError('LIFECYCLE_PATH_DIVERGED', `${label}: ${message}${standInHint(cause)}`, { plugin: plugin.name, cause });
 
   /** The call the chart has made of `hook`; a hook waits for an abandoned one before it is called. */
   const callOf = async (hook: StepHook, step: string): Promise<Call> => {

@@ -325,6 +325,14 @@ describe('plugin bugs the kit catches', () => {
     }
   });
 
+  it('a path that fails for a service the plugin did not get names the option that gives one (standIn), with the code as its cause', async () => {
+    const Missing = defineService<{ ping(): string }>('missing.service');
+    const needy = { init() {}, start(ctx: PluginContext) { ctx.services.get(Missing).ping(); }, stop() {} };
+    const failure = await named(lifecyclePaths({ manifest, module: needy }), 'VALID → INIT → INIT_OK → START → START_OK').run().catch((error: unknown) => error);
+    expect([(failure as PluginFactoryError).code, ((failure as PluginFactoryError).cause as { code?: string }).code]).toEqual(['LIFECYCLE_PATH_DIVERGED', 'SERVICE_NOT_FOUND']);
+    expect((failure as Error).message).toContain('standIn(');
+  });
+
   it('a failing path rejects with a PluginFactoryError whose name carries its code, as a test runner prints it', async () => {
     const leaky = { init() {}, start() { setInterval(() => undefined, 60_000); }, stop() {} };
     const failure = await named(lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 50 }), 'VALID → INIT → INIT_OK → START → START_OK').run().catch((error: unknown) => error);
