@@ -351,7 +351,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     try {
       // As the engine: a required hook that is no longer a function fails; a missing dispose is done.
       if (typeof fn !== 'function' && call.hook !== 'dispose') throw new Error(`the ${call.hook} hook is no longer a function (it was when the plugin was validated)`);
-      call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => fn.call(real, call.ctx)) : undefined);
+      call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => hookCode.run(call.hook, () => fn.call(real, call.ctx))) : undefined);
     } catch (error) {
       call.result = Promise.reject(error);
     }
@@ -674,6 +674,9 @@ interface WalkToken {
 /** Which code runs as the plugin: what its hooks (and their callbacks, however late) open is its. */
 const pluginCode = new AsyncLocalStorage<WalkToken>();
 
+/** Which of the plugin's hooks runs (and its callbacks, however late): where a leaked handle was opened. */
+const hookCode = new AsyncLocalStorage<string>();
+
 /**
  * The plugin and path whose code is running now, if any: what an exception nobody caught, or a
  * rejection nobody handled, came from (Node reports both in the async context they arose in).
@@ -700,7 +703,7 @@ async function untilLoopTurn(): Promise<void> {
 
 /** The handles the plugin's code opened and has not closed, by async id. */
 class HandleWatch {
-  private readonly open = new Map<number, { kind: string; resource: object }>();
+  private readonly open = new Map<number, { kind: string; resource: object; hook: string | undefined }>();
   /** The plugin's requests in flight, by async id. */
   private readonly requests = new Set<number>();
   private readonly hook: AsyncHook;
@@ -717,7 +720,8 @@ class HandleWatch {
         else if (!HANDLE_KINDS.has(kind)) return;
         // Closed once the code that opens it has made it whole (its owner is set after this).
         else if (this.draining) pluginCode.exit(() => setImmediate(() => release(kind, resource)));
-        else this.open.set(id, { kind, resource });
+        // An accepted connection was opened where its server was.
+        else this.open.set(id, { kind, resource, hook: hookCode.getStore() ?? this.open.get(trigger)?.hook });
       },
       destroy: (id) => {
         this.open.delete(id);
@@ -742,7 +746,10 @@ class HandleWatch {
     const end = Date.now() + ms;
     while ((this.counted().length > 0 || this.requests.size > 0) && Date.now() < end) await new Promise<void>((resolve) => setTimeout(resolve, 10));
     const counts = new Map<string, number>();
-    for (const { kind } of this.counted()) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    for (const { kind, hook } of this.counted()) {
+      const what = hook === undefined ? kind : `${kind} opened in ${hook}`;
+      counts.set(what, (counts.get(what) ?? 0) + 1);
+    }
     // A file watched again with fs.watchFile after an earlier path leaked it: Node hands out the
     // watcher the kit stopped then, with no new handle, and only its listeners tell.
     for (const watcher of stoppedStatWatchers) {
@@ -755,7 +762,7 @@ class HandleWatch {
   }
 
   /** The handles still open that count as held. */
-  private counted(): Array<{ kind: string; resource: object }> {
+  private counted(): Array<{ kind: string; resource: object; hook: string | undefined }> {
     return [...this.open.values()].filter(({ kind, resource }) =>
       kind === 'Timeout' ? holdsOpen(resource) : kind === 'Immediate' ? !(resource as { _destroyed?: boolean })._destroyed : true,
     );

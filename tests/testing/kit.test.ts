@@ -338,6 +338,8 @@ describe('plugin bugs the kit catches', () => {
     const failure = await named(lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 50 }), 'VALID → INIT → INIT_OK → START → START_OK').run().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(PluginFactoryError);
     expect([(failure as PluginFactoryError).code, (failure as Error).name]).toEqual(['HANDLE_LEAKED', 'PluginFactoryError [HANDLE_LEAKED]']);
+    // It names the hook that opened what was left open.
+    expect((failure as Error).message).toContain('Timeout opened in start ×1');
   });
 
   it("a connection the plugin's server accepted and never closed is the plugin's leak (closing the server leaves it open); one it closes is not", async () => {
