@@ -382,7 +382,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
    * the path has ended.
    */
   const giveUp = async (call: Call) => {
-    asPlugin(() => clock.increment(HOOK_TIMEOUT_MS));
+    // Its abort listeners run as that hook's code: what they open is its.
+    asPlugin(() => hookCode.run(call.hook, () => clock.increment(HOOK_TIMEOUT_MS)));
     await outcomeWithin(begin(call), settings.abortGraceMs);
   };
   /** The real hook runs; the path expects it to succeed. Once the path has failed (`lenient`), it may not. */
@@ -450,7 +451,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const held: Record<string, unknown> = {};
         for (const hook of STEP_HOOKS) held[hook] = gate(hook);
         const health = real?.health;
-        if (typeof health === 'function') held['health'] = (ctx: PluginContext) => asPlugin(() => health.call(real, ctx));
+        if (typeof health === 'function') held['health'] = (ctx: PluginContext) => asPlugin(() => hookCode.run('health', () => health.call(real, ctx)));
         plugin.hooks = held as unknown as PluginHooks;
         return;
       }
@@ -469,7 +470,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const current = state();
         const hook = current === 'initializing' ? 'init' : current === 'starting.hook' ? 'start' : null;
         if (!hook) return send({ type: 'plugin.stop' });
-        return interrupt(await callOf(hook, step), step, () => asPlugin(() => send({ type: 'plugin.stop' })));
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => hookCode.run(hook, () => send({ type: 'plugin.stop' }))));
       }
       case 'INIT_OK': return succeed(await callOf('init', step), step);
       case 'START_OK': return succeed(await callOf('start', step), step);
@@ -500,7 +501,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         // The real hook is under way when its time runs out.
         const hook = ({ INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' } as const)[event];
         // Its abort listeners run as the plugin's code: what they open is the plugin's.
-        return interrupt(await callOf(hook, step), step, () => asPlugin(() => clock.increment(HOOK_TIMEOUT_MS)));
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => hookCode.run(hook, () => clock.increment(HOOK_TIMEOUT_MS))));
       }
       default:
         throw diverged(`the kit cannot drive ${event}`);
@@ -512,7 +513,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   try {
     // Validation: a factory module is called here, bounded in real time (the engine's default), not
     // on the simulated clock, which would never let a hanging factory time out.
-    asPlugin(() => void loadModule(plugin, { clock: REAL_CLOCK, signal: new AbortController().signal }).catch(() => undefined));
+    asPlugin(() => hookCode.run('its factory', () => void loadModule(plugin, { clock: REAL_CLOCK, signal: new AbortController().signal }).catch(() => undefined)));
     asPlugin(() => actor.start());
 
     let model: ModelSnapshot = getInitialSnapshot(lifecycleModel);

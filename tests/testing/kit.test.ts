@@ -338,8 +338,23 @@ describe('plugin bugs the kit catches', () => {
     const failure = await named(lifecyclePaths({ manifest, module: leaky }, { abortGraceMs: 50 }), 'VALID → INIT → INIT_OK → START → START_OK').run().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(PluginFactoryError);
     expect([(failure as PluginFactoryError).code, (failure as Error).name]).toEqual(['HANDLE_LEAKED', 'PluginFactoryError [HANDLE_LEAKED]']);
-    // It names the hook that opened what was left open.
+    // It names the hook that opened what was left open, from its abort listener too.
     expect((failure as Error).message).toContain('Timeout opened in start ×1');
+    const onAbort = {
+      init() {},
+      start: (ctx: PluginContext) =>
+        new Promise<void>((_resolve, reject) => {
+          ctx.signal.addEventListener('abort', () => {
+            setInterval(() => undefined, 60_000); // opened as it gives up, never cleared
+            reject(new Error('aborted'));
+          });
+        }),
+      stop() {},
+    };
+    const late = await named(lifecyclePaths({ manifest, module: onAbort }, { abortGraceMs: 50 }), 'VALID → INIT → INIT_OK → START → START_TIMEOUT')
+      .run()
+      .catch((error: unknown) => error);
+    expect([(late as PluginFactoryError).code, (late as Error).message.includes('Timeout opened in start ×1')]).toEqual(['HANDLE_LEAKED', true]);
   });
 
   it("a connection the plugin's server accepted and never closed is the plugin's leak (closing the server leaves it open); one it closes is not", async () => {
