@@ -166,8 +166,9 @@ function liveProgress(manager: PluginManager, stream: Stream, others: readonly S
   };
   const draw = () => {
     // Made too narrow for a frame while it runs: nothing is drawn (lines would wrap, and the
-    // redraw erase too few rows) until the terminal is wide enough again.
-    if ((stream.columns || 80) <= MIN_COLUMNS) {
+    // redraw erase too few rows) until the terminal is wide enough again. The last frame, which
+    // no redraw follows, is drawn all the same.
+    if ((stream.columns || 80) <= MIN_COLUMNS && !closed) {
       erase();
       return;
     }

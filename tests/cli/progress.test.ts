@@ -247,6 +247,12 @@ describe('the frame on terminals of every kind', () => {
     expect(writes.at(-1)).toContain('host: booting');
     progress.close();
     expect(stream.listenerCount('resize')).toBe(0);
+    // Closed while that narrow, the last frame is drawn all the same: no redraw follows it.
+    const narrow = showProgress(manager, stream, []);
+    (stream as { columns: number }).columns = 12;
+    stream.emit('resize');
+    narrow.close();
+    expect(writes.at(-1)).toContain('host: booting');
   });
 });
 
