@@ -251,15 +251,18 @@ export class RouteTable {
 
   /**
    * Whether `plugin` is out of service until someone acts: failed for good, or blocked by a
-   * required dependency that is (through any chain of them).
+   * required dependency that is (through any chain of them) or that was unloaded.
    */
   private goneFor(plugin: string, seen = new Set<string>()): boolean {
     if (this.down.has(plugin)) return true;
     if (!this.blocked.has(plugin) || seen.has(plugin)) return false;
     seen.add(plugin);
-    const found = this.options.manager.getSnapshot().plugins.find((candidate) => candidate.name === plugin);
+    const plugins = this.options.manager.getSnapshot().plugins;
+    const found = plugins.find((candidate) => candidate.name === plugin);
     const optional = new Set(found?.optionalDependencies ?? []);
-    return (found?.dependencies ?? []).some((dependency) => !optional.has(dependency) && this.goneFor(dependency, seen));
+    // A required dependency that is no longer in the host (unloaded) will not come back by itself.
+    const gone = (dependency: string) => !plugins.some((candidate) => candidate.name === dependency) || this.goneFor(dependency, seen);
+    return (found?.dependencies ?? []).some((dependency) => !optional.has(dependency) && gone(dependency));
   }
 
   /** Whether `plugin`'s entry serves now. */

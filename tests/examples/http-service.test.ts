@@ -159,6 +159,13 @@ describe('examples/http-service: restarts under load', () => {
     expect(answer.status).toBe(503);
   });
 
+  it('answers at once, 503, for a plugin blocked by one that was unloaded', async () => {
+    const service = await start({ holdMs: 60_000 });
+    await service.manager.unloadPlugin('store');
+    expect(pluginOf(service.manager, 'users').state).toBe('failed.blocked');
+    expect((await get(service, 'api/users')).status).toBe(503);
+  });
+
   it('answers 503 with retry-after when the plugin does not come back within holdMs', async () => {
     const service = await start({ holdMs: 50 });
     await service.manager.stopPlugin('greeter');
