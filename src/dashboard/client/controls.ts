@@ -53,7 +53,8 @@ export class Controls {
     }
     let response: Response;
     try {
-      response = await fetch('/api/token', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      // A host that takes the request and never answers is no answer either: asked again later.
+      response = await fetch('/api/token', { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
     } catch {
       return 'unknown';
     }
