@@ -12,7 +12,7 @@ import type { Document, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 import type { PluginDefinition } from '../definition.ts';
 import { PluginFactoryError, describeThrown } from '../errors.ts';
 import { isOptionsObject, quote, unknownOptions } from '../platform/_utils.ts';
-import { MAX_TIMER_MS, Manifest, PLUGIN_NAME_PATTERN } from '../manifest.ts';
+import { MAX_TIMER_MS, Manifest } from '../manifest.ts';
 import { NotUtf8Error, readTextFile } from './read-text.ts';
 import type { Manifest as ManifestData } from '../manifest.ts';
 import { DEFAULT_HOOK_TIMEOUT_MS, ENGINE_VERSION, refusedBeyondSchema } from '../prepare.ts';
@@ -507,9 +507,10 @@ export async function loadPluginFolder(dir: string, given: FolderOptions = {}): 
   if (typeof options === 'string') return { manifest: undefined as never, module: undefined, problems: [new PluginFactoryError('ARGUMENT_INVALID', `loadPluginFolder: ${options}`)] };
   const folder = resolve(dir);
   const folderName = basename(folder);
-  const fallbackName = PLUGIN_NAME_PATTERN.test(folderName) ? folderName : undefined;
-  const base: PluginDefinition = { manifest: undefined as never, module: undefined };
-  if (fallbackName) base.name = fallbackName;
+  // A folder name may hold anything, a terminal escape included: shown escaped. One that is no
+  // plugin name (`Upper Case`) still names the plugin while its manifest gives none.
+  const name = printable(folderName);
+  const base: PluginDefinition = { manifest: undefined as never, module: undefined, name };
   if (options.config !== undefined) base.config = options.config;
   // Listed in a host file: config is given there, so that is where a missing or bad value is fixed.
   if (options.configSource !== undefined) base.configSource = display(options.configSource, options.displayRoot);
@@ -519,8 +520,6 @@ export async function loadPluginFolder(dir: string, given: FolderOptions = {}): 
     problems: [error],
   });
 
-  // A folder name may hold anything, a terminal escape included: shown escaped.
-  const name = fallbackName ?? printable(folderName);
   const unreachable = await unreachableFolder(folder);
   if (unreachable) {
     const shown = display(folder, options.displayRoot);

@@ -1328,6 +1328,18 @@ describe('names of plugins without a usable manifest', () => {
     expect(pluginOf(snapshot, 'ok').state).toBe('running');
   });
 
+  it('a folder whose name is no plugin name (Upper Case, 名前) shows under that name, escaped, not under a number', async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { 'Upper Case/index.mjs': 'export default {};\n', '名前/index.mjs': 'export default {};\n' });
+    await mkdir(join(dir, 'evil\u001b[2J'));
+    const snapshot = await manage({ plugins: (await loadHost(dir)).definitions }).start();
+    expect(snapshot.plugins.map((p) => [p.name, p.state]).sort()).toEqual([
+      ['Upper Case', 'invalid'],
+      ['evil\\u001b[2J', 'invalid'],
+      ['名前', 'invalid'],
+    ]);
+  });
+
   // Likelier in practice: plugins/db lost its "name" (MANIFEST_INVALID, shown under the folder
   // name) while plugins/db-v2 declares "name": "db": the declared name wins.
   it('a nameless manifest in folder db beside a plugin named db does not stop the host from booting', async () => {
