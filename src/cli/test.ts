@@ -75,6 +75,7 @@ export async function testCommand(args: string[]): Promise<number> {
         cover: { type: 'string', default: 'transitions' },
         'max-failures': { type: 'string', default: '10' },
         'hook-limit': { type: 'string', default: '2000' },
+        'abort-grace': { type: 'string', default: '500' },
         'no-handles': { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -87,7 +88,7 @@ export async function testCommand(args: string[]): Promise<number> {
     process.stdout.write(TEST_USAGE);
     return 0;
   }
-  givenOnce(args, ['cover', 'max-failures', 'hook-limit'], TEST_USAGE);
+  givenOnce(args, ['cover', 'max-failures', 'hook-limit', 'abort-grace'], TEST_USAGE);
   const target = targetOf(positionals, TEST_USAGE);
   const cover: PathCover = oneOf(values.cover, ['transitions', 'simple'] as const, 'cover', TEST_USAGE);
   const maxText = values['max-failures'];
@@ -95,11 +96,14 @@ export async function testCommand(args: string[]): Promise<number> {
   if (!Number.isSafeInteger(maxFailures)) {
     throw new UsageError(`--max-failures takes a whole number, 0 for no limit (got '${maxText}')`, TEST_USAGE);
   }
-  const limitText = values['hook-limit'];
-  const hookLimitMs = /^\d{1,10}$/.test(limitText) ? Number(limitText) : NaN;
-  if (!(hookLimitMs >= 1 && hookLimitMs <= MAX_TIMER_MS)) {
-    throw new UsageError(`--hook-limit takes a whole number of ms, 1 to ${MAX_TIMER_MS} (got '${limitText}')`, TEST_USAGE);
-  }
+  const msOption = (option: 'hook-limit' | 'abort-grace'): number => {
+    const text = values[option];
+    const ms = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+    if (!(ms >= 1 && ms <= MAX_TIMER_MS)) throw new UsageError(`--${option} takes a whole number of ms, 1 to ${MAX_TIMER_MS} (got '${text}')`, TEST_USAGE);
+    return ms;
+  };
+  const hookLimitMs = msOption('hook-limit');
+  const abortGraceMs = msOption('abort-grace');
 
   const out = values.json ? claimStdout() : process.stdout;
   // A signal that ends the command at once (one while plugins load, a second one during a path)
@@ -205,7 +209,7 @@ export async function testCommand(args: string[]): Promise<number> {
       const redactor = unionOf([hostWide, new SecretSet(secretsOf([definition]))]);
       // The host's hook timeout bounds a factory, as in the host (a manifest's own wins).
       const hookTimeoutMs = host.settings.hookTimeoutMs;
-      const paths = lifecyclePaths(definition, { cover, hookLimitMs, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
+      const paths = lifecyclePaths(definition, { cover, hookLimitMs, abortGraceMs, checkHandles: !values['no-handles'], ...(hookTimeoutMs === undefined ? {} : { hookTimeoutMs }) });
       entry.paths = paths.length;
       // Counted down as paths end: a report printed at once (a second signal) adds up too.
       entry.notWalked = paths.length;

@@ -63,8 +63,8 @@ too).
 `;
 
 export const TEST_USAGE = `Usage: plugin-factory test <dir|config> [--plugin NAME]... [--cover transitions|simple]
-                            [--max-failures N] [--hook-limit MS] [--no-handles] [--json]
-                            [--verbose]
+                            [--max-failures N] [--hook-limit MS] [--abort-grace MS]
+                            [--no-handles] [--json] [--verbose]
 
 Walks every plugin, one path at a time, through the lifecycle paths of
 plugin-factory/testing: its real hooks, with failures, timeouts and cancels injected where a
@@ -82,6 +82,8 @@ Options:
   --max-failures N    Stop walking a plugin after N failed paths (default 10; 0: no limit).
   --hook-limit MS     How long a hook a path expects to succeed may take (default 2000), never
                       more than the plugin's own hookTimeoutMs.
+  --abort-grace MS    How long a hook has to settle once its ctx.signal is aborted (default 500):
+                      one that runs on longer ignores its signal (HOOK_IGNORED_ABORT).
   --no-handles        Do not check for handles left open, nor close them (child processes
                       a plugin leaves running are left running).
   --json              Print one JSON document: {"plugins":[…],"problems":[…],"interrupted":null}.

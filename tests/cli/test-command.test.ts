@@ -234,6 +234,7 @@ describe('plugin-factory test', () => {
     ['a bad --max-failures', ['--max-failures', 'many']],
     ['a --hook-limit of 0', ['--hook-limit', '0']],
     ['a --hook-limit that is not a number', ['--hook-limit', 'soon']],
+    ['an --abort-grace of 0', ['--abort-grace', '0']],
     ['an unknown option', ['--fast']],
   ])('exits 2 on %s', async (_name, args) => {
     const { code, stdout } = await cli(['test', `${FIXTURES}/good`, ...args], TIMEOUT);
@@ -259,6 +260,23 @@ describe('plugin-factory test', () => {
       expect(tight.report.plugins[0]!.failed.map((path) => path.code)).toEqual(['LIFECYCLE_PATH_DIVERGED']);
     } finally {
       await rm(patientDir, { recursive: true, force: true });
+    }
+  });
+
+  it('--abort-grace sets how long an aborted hook may run on: a start that ignores its signal for 300 ms passes at 500, fails at 100', async () => {
+    const slowDir = await mkdtemp(join(tmpdir(), 'plugin-factory-test-grace-'));
+    try {
+      await mkdir(join(slowDir, 'deaf'));
+      await writeFile(join(slowDir, 'deaf', 'plugin.json'), JSON.stringify({ name: 'deaf', version: '1.0.0' }));
+      // Its start takes 300 ms whatever its signal says.
+      await writeFile(join(slowDir, 'deaf', 'index.mjs'), 'export default { init() {}, start() { return new Promise((resolve) => setTimeout(resolve, 300)); }, stop() {} };\n');
+      const args = [slowDir, '--cover', 'simple', '--max-failures', '1'];
+      const lenient = await testJson(args);
+      const strict = await testJson([...args, '--abort-grace', '100']);
+      expect([lenient.code, lenient.report.plugins[0]!.failed]).toEqual([0, []]);
+      expect([strict.code, strict.report.plugins[0]!.failed.map((path) => path.code)]).toEqual([1, ['HOOK_IGNORED_ABORT']]);
+    } finally {
+      await rm(slowDir, { recursive: true, force: true });
     }
   });
 
