@@ -332,23 +332,16 @@ export function syntaxErrorSummary(error: unknown, text?: string): string {
   if (error instanceof YamlSyntaxError) return error.message;
   const message = describeThrown(error);
   const first = message.split('\n')[0] ?? '';
-  const where = (position: number) => (text === undefined ? `position ${position}` : lineAndColumn(text, position));
-  // "… in JSON at position N", "… after JSON at position N" (some versions add "(line L column C)").
-  const atPosition = /^(.*?) at position (\d+)/.exec(first);
-  if (atPosition && text === undefined) return `${atPosition[1]} at ${where(Number(atPosition[2]))}`;
-  // Found by reading the text again: V8's messages give a position for some errors only, and
-  // quote the text around it for others (a secret, perhaps), which is not repeated.
+  // With the text, its fault is found by reading it again: V8's messages give a position for
+  // some errors only, and quote the text around it for others (a secret, perhaps), which is not
+  // repeated.
   const at = text === undefined ? -1 : jsonErrorAt(text);
-  if (at >= 0) return at === text!.length ? `Unexpected end of the text at ${where(at)}` : `Unexpected character at ${where(at)}`;
-  // V8: Unexpected token 'x', ..."<10 characters each side>"... is not valid JSON
-  // (the excerpt may span lines).
-  const unexpected = /^Unexpected token .*?, (\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.exec(message);
-  if (unexpected) {
-    const excerpt = unexpected[2]!;
-    const start = text === undefined ? -1 : text.indexOf(excerpt);
-    // With a leading "..." the excerpt starts 10 characters before the error.
-    return start >= 0 && unexpected[1] ? `Unexpected character at ${where(start + 10)}` : 'Unexpected character';
-  }
+  if (at >= 0) return `${at === text!.length ? 'Unexpected end of the text' : 'Unexpected character'} at ${lineAndColumn(text!, at)}`;
+  // Without it: "… in JSON at position N", "… after JSON at position N" as V8 says it.
+  const atPosition = /^(.*?) at position (\d+)/.exec(first);
+  if (atPosition && text === undefined) return `${atPosition[1]} at position ${atPosition[2]}`;
+  // V8: Unexpected token 'x', ..."<10 characters each side>"... is not valid JSON.
+  if (/^Unexpected token .*?, (\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.test(message)) return 'Unexpected character';
   if (/ is not valid JSON$/.test(message)) return 'Not valid JSON';
   return first
     .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
