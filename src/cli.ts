@@ -64,21 +64,11 @@ function failureDocument(command: string | undefined, args: readonly string[], e
     case 'run':
       return { state: 'stopped', plugins: [] };
     case 'graph':
-      return formatOf(args) === 'json' ? { nodes: [], edges: [] } : null;
+      // A --format given twice is a usage error before anything can fail: one at most is here.
+      return args.some((arg, index) => arg === '--format=json' || (arg === '--format' && args[index + 1] === 'json')) ? { nodes: [], edges: [] } : null;
     default:
       return null;
   }
-}
-
-/** The `--format` a command line gives, the last one as the parser takes it (null: none). */
-function formatOf(args: readonly string[]): string | null {
-  let format: string | null = null;
-  const end = args.indexOf('--');
-  for (const [index, arg] of (end === -1 ? args : args.slice(0, end)).entries()) {
-    if (arg.startsWith('--format=')) format = arg.slice('--format='.length);
-    else if (arg === '--format') format = args[index + 1] ?? null;
-  }
-  return format;
 }
 
 /**
