@@ -321,7 +321,8 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     hookLimitMs < settings.hookLimitMs ? `${hook} did not settle within the plugin's hookTimeoutMs (${hookLimitMs} ms)` : `${hook} did not settle within ${hookLimitMs} ms (hookLimitMs)`;
   const token: WalkToken = { plugin: plugin.name, path: name };
   /** Runs `fn` as the plugin's code. */
-  const asPlugin = <T>(fn: () => T): T => pluginCode.run(token, fn);
+  /** Runs `fn` as the plugin's code, as `hook`'s when given (what it opens is named after it). */
+  const asPlugin = <T>(fn: () => T, hook?: string): T => pluginCode.run(token, hook === undefined ? fn : () => hookCode.run(hook, fn));
   const label = `plugin '${plugin.name}', path ${name}`;
   for (const service of settings.services) {
     platform.services.scope({ name: service.provider, dependencies: [], canProvide: true }).provide(service.ref, asTest(service.impl));
@@ -351,7 +352,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
     try {
       // As the engine: a required hook that is no longer a function fails; a missing dispose is done.
       if (typeof fn !== 'function' && call.hook !== 'dispose') throw new Error(`the ${call.hook} hook is no longer a function (it was when the plugin was validated)`);
-      call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => hookCode.run(call.hook, () => fn.call(real, call.ctx))) : undefined);
+      call.result = Promise.resolve(typeof fn === 'function' ? asPlugin(() => fn.call(real, call.ctx), call.hook) : undefined);
     } catch (error) {
       call.result = Promise.reject(error);
     }
@@ -383,7 +384,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
    */
   const giveUp = async (call: Call) => {
     // Its abort listeners run as that hook's code: what they open is its.
-    asPlugin(() => hookCode.run(call.hook, () => clock.increment(HOOK_TIMEOUT_MS)));
+    asPlugin(() => clock.increment(HOOK_TIMEOUT_MS), call.hook);
     await outcomeWithin(begin(call), settings.abortGraceMs);
   };
   /** The real hook runs; the path expects it to succeed. Once the path has failed (`lenient`), it may not. */
@@ -451,7 +452,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const held: Record<string, unknown> = {};
         for (const hook of STEP_HOOKS) held[hook] = gate(hook);
         const health = real?.health;
-        if (typeof health === 'function') held['health'] = (ctx: PluginContext) => asPlugin(() => hookCode.run('health', () => health.call(real, ctx)));
+        if (typeof health === 'function') held['health'] = (ctx: PluginContext) => asPlugin(() => health.call(real, ctx), 'health');
         plugin.hooks = held as unknown as PluginHooks;
         return;
       }
@@ -470,7 +471,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         const current = state();
         const hook = current === 'initializing' ? 'init' : current === 'starting.hook' ? 'start' : null;
         if (!hook) return send({ type: 'plugin.stop' });
-        return interrupt(await callOf(hook, step), step, () => asPlugin(() => hookCode.run(hook, () => send({ type: 'plugin.stop' }))));
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => send({ type: 'plugin.stop' }), hook));
       }
       case 'INIT_OK': return succeed(await callOf('init', step), step);
       case 'START_OK': return succeed(await callOf('start', step), step);
@@ -501,7 +502,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
         // The real hook is under way when its time runs out.
         const hook = ({ INIT_TIMEOUT: 'init', START_TIMEOUT: 'start', STOP_TIMEOUT: 'stop', DISPOSE_TIMEOUT: 'dispose' } as const)[event];
         // Its abort listeners run as the plugin's code: what they open is the plugin's.
-        return interrupt(await callOf(hook, step), step, () => asPlugin(() => hookCode.run(hook, () => clock.increment(HOOK_TIMEOUT_MS))));
+        return interrupt(await callOf(hook, step), step, () => asPlugin(() => clock.increment(HOOK_TIMEOUT_MS), hook));
       }
       default:
         throw diverged(`the kit cannot drive ${event}`);
@@ -513,7 +514,7 @@ async function walk(definition: PluginDefinition, settings: Settings, name: stri
   try {
     // Validation: a factory module is called here, bounded in real time (the engine's default), not
     // on the simulated clock, which would never let a hanging factory time out.
-    asPlugin(() => hookCode.run('its factory', () => void loadModule(plugin, { clock: REAL_CLOCK, signal: new AbortController().signal }).catch(() => undefined)));
+    asPlugin(() => void loadModule(plugin, { clock: REAL_CLOCK, signal: new AbortController().signal }).catch(() => undefined), 'its factory');
     asPlugin(() => actor.start());
 
     let model: ModelSnapshot = getInitialSnapshot(lifecycleModel);
