@@ -136,12 +136,12 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
     send(res, status, payload, closing ? { ...headers, connection: 'close' } : headers);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, signal: AbortSignal) {
-    const method = req.method ?? 'GET';
-    if (HOST_PATHS.includes(path) && method !== 'GET' && method !== 'HEAD') {
+    // HEAD is a GET whose body Node leaves out. Any other method is matched as it is.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+    if (HOST_PATHS.includes(path) && method !== 'GET') {
       return reply(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
     }
-    const read = method === 'GET' || method === 'HEAD'; // HEAD: the same answer, its body left out by Node
-    if (path === '/' && read) {
+    if (path === '/') {
       const snapshot = manager.getSnapshot();
       return reply(res, 200, {
         service: 'http-service',
@@ -150,25 +150,23 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
         routes: routes.describe(),
       });
     }
-    if (path === '/health' && read) {
+    if (path === '/health') {
       const health = manager.health();
       return reply(res, health.status === 'unhealthy' ? 503 : 200, health);
     }
-    if (path === '/metrics' && read) {
+    if (path === '/metrics') {
       return reply(res, 200, manager.metrics(), { 'content-type': PROMETHEUS_CONTENT_TYPE });
     }
-    // HEAD is a GET whose body Node leaves out. Any other method is matched as it is: a path no
-    // route has is 404 whatever the method, and one with routes is 405 naming theirs.
-    const routeMethod = method === 'HEAD' ? 'GET' : method;
+    // A path no route has is 404 whatever the method, and one with routes is 405 naming theirs.
     const allowOf = (allow: Method[]) => (allow.includes('GET') ? [...allow, 'HEAD'] : allow).join(', ');
     // Routed before the body is read: a request for no route is 404 (or 405), whatever its body.
-    const routed = routes.match(routeMethod, path);
+    const routed = routes.match(method, path);
     if (routed.kind === 'not-found') return reply(res, 404, { error: 'not found', path });
     if (routed.kind === 'method-not-allowed') return reply(res, 405, { error: 'method not allowed' }, { allow: allowOf(routed.allow) });
-    const body = routeMethod === 'POST' || routeMethod === 'PUT' ? await readJson(req) : undefined;
+    const body = method === 'POST' || method === 'PUT' ? await readJson(req) : undefined;
 
     for (let attempt = 1; ; attempt++) {
-      const match = routes.match(routeMethod, path);
+      const match = routes.match(method, path);
       if (match.kind === 'not-found') return reply(res, 404, { error: 'not found', path });
       if (match.kind === 'method-not-allowed') return reply(res, 405, { error: 'method not allowed' }, { allow: allowOf(match.allow) });
       if (!match.serving) {
@@ -177,11 +175,11 @@ export async function startHttpService(options: HttpServiceOptions = {}): Promis
         return reply(res, 503, { error: 'unavailable', plugin: match.plugin }, { 'retry-after': '1' });
       }
       try {
-        const answer = await match.route.handler({ method: routeMethod as Method, path, params: match.params, query, body, signal });
+        const answer = await match.route.handler({ method: method as Method, path, params: match.params, query, body, signal });
         return reply(res, answer.status ?? 200, answer.body, answer.headers);
       } catch (error) {
         // Its plugin left running while the handler ran; a request that may be repeated is held and replayed.
-        if (isRevoked(error) && IDEMPOTENT.includes(routeMethod) && attempt < MAX_ATTEMPTS) continue;
+        if (isRevoked(error) && IDEMPOTENT.includes(method) && attempt < MAX_ATTEMPTS) continue;
         const code = isPluginFactoryError(error) ? error.code : undefined;
         logger.error({ plugin: match.plugin, path, code, error: error instanceof Error ? error.message : String(error) }, 'route failed');
         return reply(res, 500, { error: 'internal error', plugin: match.plugin, ...(code ? { code } : {}) });
